@@ -1,0 +1,112 @@
+//! The unit of replication: one [`Change`] is one slot version of one record,
+//! plus the local change-log position ([`DbVersion`]) it was read at.
+//!
+//! This module owns the shape of a change and its self-consistency checks; it
+//! does not decide merges (see `merge.rs`) nor encode for the wire.
+
+use crate::clock::{Clock, Life};
+use crate::error::CoreError;
+use crate::ids::{CollectionName, FieldName, RecordId};
+use crate::value::CanonicalJson;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A store's change-log position: bumped once per committed transaction.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct DbVersion(pub u64);
+
+impl fmt::Display for DbVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An exact position in a store's change log: the transaction's [`DbVersion`]
+/// and the change's sequence number within it. Ordered; a cursor that has
+/// seen position `p` has seen every change at or before `p`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct LogPosition {
+    /// The transaction.
+    pub version: DbVersion,
+    /// The change's place within the transaction.
+    pub seq: u32,
+}
+
+impl LogPosition {
+    /// The position just after every change of `version` and before: "since `version`".
+    pub fn after_version(version: DbVersion) -> Self {
+        Self {
+            version,
+            seq: u32::MAX,
+        }
+    }
+}
+
+impl fmt::Display for LogPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.version, self.seq)
+    }
+}
+
+/// What part of a record a change writes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Slot {
+    /// The record's life itself: a create, delete or re-create.
+    Life,
+    /// A whole field (a last-writer-wins register).
+    Field(FieldName),
+    /// One entry of a map field; entries merge independently.
+    Entry(FieldName, String),
+}
+
+/// One slot version of one record, as it travels between replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Collection of the record.
+    pub collection: CollectionName,
+    /// Id of the record.
+    pub id: RecordId,
+    /// Which part of the record.
+    pub slot: Slot,
+    /// The new value; `None` is a tombstone (field or entry removed). Always
+    /// `None` for [`Slot::Life`].
+    pub value: Option<CanonicalJson>,
+    /// The clock the writer gave this version.
+    pub clock: Clock,
+    /// The record life this version was written in.
+    pub life: Life,
+    /// Position in the *sending* store's change log.
+    pub position: LogPosition,
+}
+
+impl Change {
+    /// Checks the parts of the change against each other and the value cap.
+    pub fn validate(&self, value_cap: usize) -> Result<(), CoreError> {
+        let reason = match (&self.slot, &self.value) {
+            _ if self.life.0 == 0 => Some("life 0 is never written"),
+            (Slot::Life, Some(_)) => Some("a life change carries no value"),
+            (Slot::Field(_) | Slot::Entry(..), _) if !self.life.is_alive() => {
+                Some("field written in a deleted life")
+            }
+            (Slot::Entry(_, key), _) if key.len() > crate::ids::MAX_FIELD_LEN => {
+                Some("map key longer than 128 bytes")
+            }
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            return Err(CoreError::MalformedChange {
+                collection: self.collection.to_string(),
+                id: self.id.to_string(),
+                reason,
+            });
+        }
+        if let Some(value) = &self.value {
+            value.check_cap(value_cap)?;
+        }
+        Ok(())
+    }
+}

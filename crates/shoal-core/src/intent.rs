@@ -1,0 +1,268 @@
+//! Local writes: turns what a user asked for ([`Intent`]) into the slot versions
+//! that express it, given the record's current [`RecordState`] and one fresh clock.
+//!
+//! Planning is pure; the store applies the planned versions through the same
+//! merge path as remote changes. Fields whose value would not change are not
+//! rewritten, so a put of an unchanged record produces no changes at all.
+
+use crate::change::Slot;
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::ids::FieldName;
+use crate::merge::{RecordState, SlotVersion};
+use crate::value::CanonicalJson;
+use serde_json::{Map, Value};
+
+/// A local write to one record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    /// Make the record exactly this object: set the given fields, remove the
+    /// others. Creates the record (or a new life of a deleted one) if needed.
+    /// A field that is currently a map and is given an object is diffed entry by entry.
+    Put(Map<String, Value>),
+    /// Change only the given fields (JSON merge-patch at the top level: `null`
+    /// removes a field). The record must be alive.
+    Patch(Map<String, Value>),
+    /// Delete the record. It must be alive.
+    Delete,
+    /// Set one entry of a map field; creates the record if needed.
+    MapSet {
+        /// The map field.
+        field: FieldName,
+        /// The entry key.
+        key: String,
+        /// The entry value.
+        value: Value,
+    },
+    /// Remove one entry of a map field (a tombstone, so a peer's union cannot undo it).
+    MapRemove {
+        /// The map field.
+        field: FieldName,
+        /// The entry key.
+        key: String,
+    },
+}
+
+/// The slot versions a local write consists of, in application order.
+pub type Plan = Vec<(Slot, SlotVersion)>;
+
+/// Plans `intent` against `state`, stamping every version with `clock`.
+///
+/// Errors: [`CoreError::RecordNotFound`] for a patch, delete or entry removal
+/// on a record that is not alive; name errors for invalid field names.
+pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, CoreError> {
+    let mut out = Plan::new();
+    let life = if state.is_alive() {
+        state.life()
+    } else {
+        match intent {
+            Intent::Put(_) | Intent::MapSet { .. } => {
+                let life = state.life().recreated();
+                out.push((
+                    Slot::Life,
+                    SlotVersion {
+                        value: None,
+                        clock,
+                        life,
+                    },
+                ));
+                life
+            }
+            Intent::Patch(_) | Intent::Delete | Intent::MapRemove { .. } => {
+                return Err(CoreError::RecordNotFound);
+            }
+        }
+    };
+    let fresh = !state.is_alive();
+    let version = |value: Option<CanonicalJson>| SlotVersion { value, clock, life };
+    match intent {
+        Intent::Put(object) => {
+            let mut given = Vec::with_capacity(object.len());
+            for (name, value) in object {
+                let field = FieldName::new(name.as_str())?;
+                set_field(state, fresh, &field, Some(value), &version, &mut out);
+                given.push(field);
+            }
+            if !fresh {
+                for field in state.field_names() {
+                    if !given.contains(field) {
+                        set_field(state, fresh, field, None, &version, &mut out);
+                    }
+                }
+            }
+        }
+        Intent::Patch(object) => {
+            for (name, value) in object {
+                let field = FieldName::new(name.as_str())?;
+                let value = (!value.is_null()).then_some(value);
+                set_field(state, fresh, &field, value, &version, &mut out);
+            }
+        }
+        Intent::Delete => {
+            out.push((
+                Slot::Life,
+                SlotVersion {
+                    value: None,
+                    clock,
+                    life: life.deleted(),
+                },
+            ));
+        }
+        Intent::MapSet { field, key, value } => {
+            let slot = Slot::Entry(field.clone(), key.clone());
+            let value = CanonicalJson::from_value(value);
+            let unchanged = !fresh
+                && state.is_map_field(field)
+                && state.slot(&slot).and_then(|v| v.value.as_ref()) == Some(&value);
+            if !unchanged {
+                out.push((slot, version(Some(value))));
+            }
+        }
+        Intent::MapRemove { field, key } => {
+            let slot = Slot::Entry(field.clone(), key.clone());
+            if state.slot(&slot).is_some_and(|v| v.value.is_some()) {
+                out.push((slot, version(None)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Plans setting (or, with `None`, removing) one field.
+fn set_field(
+    state: &RecordState,
+    fresh: bool,
+    field: &FieldName,
+    value: Option<&Value>,
+    version: &dyn Fn(Option<CanonicalJson>) -> SlotVersion,
+    out: &mut Plan,
+) {
+    if fresh {
+        if let Some(value) = value {
+            out.push((
+                Slot::Field(field.clone()),
+                version(Some(CanonicalJson::from_value(value))),
+            ));
+        }
+        return;
+    }
+    if state.is_map_field(field) {
+        let entries = state.entries(field);
+        match value {
+            Some(Value::Object(new_entries)) => {
+                for (key, value) in new_entries {
+                    let value = CanonicalJson::from_value(value);
+                    let current = entries.iter().find(|(k, _)| *k == key.as_str());
+                    if current.and_then(|(_, v)| v.value.as_ref()) != Some(&value) {
+                        out.push((
+                            Slot::Entry(field.clone(), key.clone()),
+                            version(Some(value)),
+                        ));
+                    }
+                }
+                for (key, current) in &entries {
+                    if current.value.is_some() && !new_entries.contains_key(*key) {
+                        out.push((Slot::Entry(field.clone(), key.to_string()), version(None)));
+                    }
+                }
+                return;
+            }
+            other => {
+                // Replacing a map by a plain value (or removing it): tombstone its
+                // live entries too, so a later entry write cannot revive them.
+                for (key, current) in &entries {
+                    if current.value.is_some() {
+                        out.push((Slot::Entry(field.clone(), key.to_string()), version(None)));
+                    }
+                }
+                let value = other.map(CanonicalJson::from_value);
+                out.push((Slot::Field(field.clone()), version(value)));
+                return;
+            }
+        }
+    }
+    let value = value.map(CanonicalJson::from_value);
+    let current = state.slot(&Slot::Field(field.clone()));
+    let shown = current.and_then(|v| v.value.as_ref());
+    if shown != value.as_ref() {
+        out.push((Slot::Field(field.clone()), version(value)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Hlc;
+    use crate::ids::SiteId;
+    use serde_json::json;
+
+    fn clock(t: u64) -> Clock {
+        Clock {
+            hlc: Hlc::new(t, 0),
+            site: SiteId(1),
+        }
+    }
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+    fn run(state: &mut RecordState, intent: Intent, t: u64) -> usize {
+        let planned = plan(state, &intent, clock(t)).unwrap();
+        let n = planned.len();
+        for (slot, v) in planned {
+            state.apply(slot, v);
+        }
+        n
+    }
+
+    #[test]
+    fn put_put_patch_delete_recreate() {
+        let mut r = RecordState::new();
+        assert_eq!(run(&mut r, Intent::Put(obj(json!({"a": 1, "b": 2}))), 1), 3);
+        assert_eq!(run(&mut r, Intent::Put(obj(json!({"a": 1, "b": 2}))), 2), 0);
+        assert_eq!(run(&mut r, Intent::Put(obj(json!({"a": 1}))), 3), 1);
+        assert_eq!(r.render().unwrap(), obj(json!({"a": 1})));
+        run(&mut r, Intent::Patch(obj(json!({"c": true, "a": null}))), 4);
+        assert_eq!(r.render().unwrap(), obj(json!({"c": true})));
+        run(&mut r, Intent::Delete, 5);
+        assert_eq!(r.render(), None);
+        assert_eq!(
+            plan(&r, &Intent::Delete, clock(6)),
+            Err(CoreError::RecordNotFound)
+        );
+        run(&mut r, Intent::Put(obj(json!({"z": 0}))), 7);
+        assert_eq!(r.life().0, 3);
+        assert_eq!(r.render().unwrap(), obj(json!({"z": 0})));
+    }
+
+    #[test]
+    fn put_diffs_map_fields() {
+        let mut r = RecordState::new();
+        let tags = FieldName::new("tags").unwrap();
+        run(
+            &mut r,
+            Intent::MapSet {
+                field: tags.clone(),
+                key: "a".into(),
+                value: json!(1),
+            },
+            1,
+        );
+        run(
+            &mut r,
+            Intent::MapSet {
+                field: tags.clone(),
+                key: "b".into(),
+                value: json!(2),
+            },
+            2,
+        );
+        let n = run(
+            &mut r,
+            Intent::Put(obj(json!({"tags": {"a": 1, "c": 3}}))),
+            3,
+        );
+        assert_eq!(n, 2, "one entry added, one removed, none rewritten");
+        assert!(r.is_map_field(&tags));
+        assert_eq!(r.field_value(&tags).unwrap(), json!({"a": 1, "c": 3}));
+    }
+}

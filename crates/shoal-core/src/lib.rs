@@ -1,0 +1,32 @@
+//! Shoal's pure core: identifiers, clocks, canonical values, change types and
+//! the merge rules every replica applies.
+//!
+//! This crate owns the *semantics* of a Shoal replica and nothing else: it never
+//! touches a file, a socket or the system clock (time always comes in as an
+//! argument). The store (`shoal-store`) persists what this crate decides; the
+//! network layer moves [`Change`]s between stores.
+//!
+//! The model, in short (see `docs/merge.md` in the repository):
+//! - a record lives in a [`CollectionName`] under a [`RecordId`];
+//! - each field is a [`Slot`] carrying its own [`Clock`] (hybrid logical clock +
+//!   [`SiteId`]); the strictly newer clock wins, equal clocks are a no-op;
+//! - a record has a causal length ([`Life`]): odd is alive, even is deleted, and
+//!   a change written in an older life is ignored, so deletes never resurrect;
+//! - map fields keep one slot per entry, so concurrent adds both survive.
+#![deny(missing_docs)]
+
+mod change;
+mod clock;
+mod error;
+mod ids;
+mod intent;
+mod merge;
+mod value;
+
+pub use change::{Change, DbVersion, LogPosition, Slot};
+pub use clock::{Clock, DEFAULT_MAX_DRIFT_MS, Hlc, HlcGenerator, Life};
+pub use error::CoreError;
+pub use ids::{CollectionName, FieldName, RecordId, SiteId, derive_id};
+pub use intent::{Intent, Plan, plan};
+pub use merge::{RecordState, SlotVersion, Verdict};
+pub use value::CanonicalJson;

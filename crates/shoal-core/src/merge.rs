@@ -1,0 +1,256 @@
+//! The merge rules, as a pure in-memory model of one record: [`RecordState`].
+//!
+//! The store loads a record's slots into a `RecordState`, applies local or
+//! remote slot versions through [`RecordState::apply`], and writes back the
+//! difference — so there is exactly one implementation of the rules:
+//!
+//! - a slot version is ordered by `(life, clock)`; only a strictly greater one
+//!   replaces the stored one (equal is a no-op, so re-applying changes nothing);
+//! - the record's life is the greatest life seen in any slot version; when it
+//!   grows, slots written in older lives are purged, and versions from an older
+//!   life are ignored — a stale edit can never resurrect a deleted record;
+//! - the resulting state is a function of the *set* of versions received, so
+//!   merge is commutative, associative and idempotent.
+//!
+//! This module must not read clocks, touch storage, or know about the wire.
+
+use crate::change::Slot;
+use crate::clock::{Clock, Life};
+use crate::ids::FieldName;
+use crate::value::CanonicalJson;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// One stored version of a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotVersion {
+    /// The value; `None` is a tombstone. Always `None` for [`Slot::Life`].
+    pub value: Option<CanonicalJson>,
+    /// The writer's clock.
+    pub clock: Clock,
+    /// The life it was written in.
+    pub life: Life,
+}
+
+impl SlotVersion {
+    fn rank(&self) -> (Life, Clock) {
+        (self.life, self.clock)
+    }
+}
+
+/// What applying a slot version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The version is now the stored one.
+    Applied,
+    /// Ignored: written in a life older than the record's current life.
+    StaleLife,
+    /// Ignored: the stored version is equal or newer.
+    NotNewer,
+}
+
+/// The merged state of one record: its life and its live slot versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordState {
+    life: Life,
+    slots: BTreeMap<Slot, SlotVersion>,
+}
+
+impl RecordState {
+    /// A record this replica has never seen.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds a state from stored slot versions (as the store loads it).
+    pub fn from_slots(slots: impl IntoIterator<Item = (Slot, SlotVersion)>) -> Self {
+        let mut state = Self::new();
+        for (slot, version) in slots {
+            state.apply(slot, version);
+        }
+        state
+    }
+
+    /// The record's causal length.
+    pub fn life(&self) -> Life {
+        self.life
+    }
+
+    /// Whether the record is alive.
+    pub fn is_alive(&self) -> bool {
+        self.life.is_alive()
+    }
+
+    /// The stored slot versions, in slot order.
+    pub fn slots(&self) -> impl Iterator<Item = (&Slot, &SlotVersion)> {
+        self.slots.iter()
+    }
+
+    /// The stored version of one slot.
+    pub fn slot(&self, slot: &Slot) -> Option<&SlotVersion> {
+        self.slots.get(slot)
+    }
+
+    /// Merges one slot version into the record.
+    pub fn apply(&mut self, slot: Slot, version: SlotVersion) -> Verdict {
+        let is_life_slot = matches!(slot, Slot::Life);
+        if !is_life_slot && version.life < self.life {
+            return Verdict::StaleLife;
+        }
+        if let Some(current) = self.slots.get(&slot) {
+            if version.rank() <= current.rank() {
+                return Verdict::NotNewer;
+            }
+        }
+        if version.life > self.life {
+            self.life = version.life;
+            let life = self.life;
+            self.slots
+                .retain(|s, v| matches!(s, Slot::Life) || v.life >= life);
+        }
+        self.slots.insert(slot, version);
+        Verdict::Applied
+    }
+
+    /// The newest clock on any slot (the record's last write).
+    pub fn max_clock(&self) -> Option<Clock> {
+        self.slots.values().map(|v| v.clock).max()
+    }
+
+    /// The value a field shows: a map field shows its live entries when an entry
+    /// is newer than the field's register; otherwise the register's value.
+    pub fn field_value(&self, field: &FieldName) -> Option<Value> {
+        if self.is_map_field(field) {
+            let map: Map<String, Value> = self
+                .entries(field)
+                .into_iter()
+                .filter_map(|(k, v)| v.value.as_ref().map(|val| (k.to_string(), val.to_value())))
+                .collect();
+            Some(Value::Object(map))
+        } else {
+            self.slots
+                .get(&Slot::Field(field.clone()))
+                .and_then(|r| r.value.as_ref())
+                .map(CanonicalJson::to_value)
+        }
+    }
+
+    /// Whether the field currently shows as a map (its entries win over its register).
+    pub fn is_map_field(&self, field: &FieldName) -> bool {
+        let register = self.slots.get(&Slot::Field(field.clone()));
+        let newest_entry = self.entries(field).iter().map(|(_, v)| v.clock).max();
+        match (newest_entry, register) {
+            (Some(entry), Some(reg)) => entry > reg.clock,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// The entry slots of a map field, live and tombstoned, by key.
+    pub fn entries(&self, field: &FieldName) -> Vec<(&str, &SlotVersion)> {
+        let start = Slot::Entry(field.clone(), String::new());
+        self.slots
+            .range(start..)
+            .map_while(|(slot, v)| match slot {
+                Slot::Entry(f, key) if f == field => Some((key.as_str(), v)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The names of all fields with any slot (register or entries).
+    pub fn field_names(&self) -> Vec<&FieldName> {
+        let mut names: Vec<&FieldName> = self
+            .slots
+            .keys()
+            .filter_map(|s| match s {
+                Slot::Life => None,
+                Slot::Field(f) | Slot::Entry(f, _) => Some(f),
+            })
+            .collect();
+        names.dedup();
+        names
+    }
+
+    /// The record as a JSON object, or `None` if it is deleted or absent.
+    pub fn render(&self) -> Option<Map<String, Value>> {
+        if !self.is_alive() {
+            return None;
+        }
+        let mut out = Map::new();
+        for field in self.field_names() {
+            if let Some(value) = self.field_value(field) {
+                out.insert(field.to_string(), value);
+            }
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Hlc;
+    use crate::ids::SiteId;
+
+    fn clock(t: u64, site: u64) -> Clock {
+        Clock {
+            hlc: Hlc::new(t, 0),
+            site: SiteId(site),
+        }
+    }
+    fn field(name: &str) -> Slot {
+        Slot::Field(FieldName::new(name).unwrap())
+    }
+    fn set(v: &str, t: u64, life: u64) -> SlotVersion {
+        SlotVersion {
+            value: Some(CanonicalJson::parse(v, 1000).unwrap()),
+            clock: clock(t, 1),
+            life: Life(life),
+        }
+    }
+    fn life(t: u64, l: u64) -> SlotVersion {
+        SlotVersion {
+            value: None,
+            clock: clock(t, 1),
+            life: Life(l),
+        }
+    }
+
+    #[test]
+    fn equal_clock_is_a_no_op() {
+        let mut r = RecordState::new();
+        assert_eq!(r.apply(field("a"), set("1", 5, 1)), Verdict::Applied);
+        assert_eq!(r.apply(field("a"), set("1", 5, 1)), Verdict::NotNewer);
+        assert_eq!(r.apply(field("a"), set("2", 4, 1)), Verdict::NotNewer);
+    }
+
+    #[test]
+    fn stale_edit_after_delete_does_not_resurrect() {
+        let mut r = RecordState::new();
+        r.apply(Slot::Life, life(1, 1));
+        r.apply(field("a"), set("1", 1, 1));
+        r.apply(Slot::Life, life(2, 2));
+        assert_eq!(r.apply(field("a"), set("9", 99, 1)), Verdict::StaleLife);
+        assert_eq!(r.render(), None);
+        // re-create wins over the delete and shows no stale fields
+        r.apply(Slot::Life, life(3, 3));
+        r.apply(field("b"), set("2", 3, 3));
+        assert_eq!(r.render().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn map_entries_win_over_older_register() {
+        let mut r = RecordState::new();
+        r.apply(Slot::Life, life(1, 1));
+        let tags = FieldName::new("tags").unwrap();
+        r.apply(Slot::Entry(tags.clone(), "red".into()), set("true", 2, 1));
+        r.apply(Slot::Entry(tags.clone(), "blue".into()), set("true", 3, 1));
+        assert_eq!(
+            r.field_value(&tags).unwrap(),
+            serde_json::json!({"red": true, "blue": true})
+        );
+        r.apply(Slot::Field(tags.clone()), set("\"plain\"", 4, 1));
+        assert_eq!(r.field_value(&tags).unwrap(), serde_json::json!("plain"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Canonical JSON: the one byte encoding of a value, used everywhere a value is
+//! stored, hashed, compared or sent.
+//!
+//! Keys are sorted, there is no insignificant whitespace, and numbers keep the
+//! form serde_json prints for them, so the same value has the same bytes on every
+//! path (the `true` vs `1` class of bug cannot happen). This module owns the
+//! encoding only, not size policy beyond the explicit cap argument.
+
+use crate::error::CoreError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// A JSON value in its canonical text encoding.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CanonicalJson(String);
+
+impl CanonicalJson {
+    /// Encodes a parsed value canonically.
+    pub fn from_value(value: &Value) -> Self {
+        // serde_json's default `Map` is a BTreeMap, so keys come out sorted and
+        // `to_string` emits no whitespace: that is the canonical form.
+        Self(value.to_string())
+    }
+
+    /// Parses JSON text and re-encodes it canonically, refusing it if the
+    /// canonical form is longer than `cap` bytes.
+    pub fn parse(text: &str, cap: usize) -> Result<Self, CoreError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| CoreError::InvalidJson(e.to_string()))?;
+        let canonical = Self::from_value(&value);
+        canonical.check_cap(cap)?;
+        Ok(canonical)
+    }
+
+    /// Refuses the value if its encoding is longer than `cap` bytes.
+    pub fn check_cap(&self, cap: usize) -> Result<(), CoreError> {
+        if self.0.len() > cap {
+            return Err(CoreError::ValueTooLarge {
+                size: self.0.len(),
+                cap,
+            });
+        }
+        Ok(())
+    }
+
+    /// The canonical text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Decodes the value.
+    pub fn to_value(&self) -> Value {
+        // The text was produced by serde_json or validated by `parse`, so
+        // decoding cannot fail; fall back to null rather than panic regardless.
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+impl TryFrom<String> for CanonicalJson {
+    type Error = CoreError;
+    fn try_from(s: String) -> Result<Self, CoreError> {
+        let canonical = Self::parse(&s, usize::MAX)?;
+        if canonical.0 != s {
+            return Err(CoreError::InvalidJson(
+                "value is not in canonical form".into(),
+            ));
+        }
+        Ok(canonical)
+    }
+}
+
+impl From<CanonicalJson> for String {
+    fn from(v: CanonicalJson) -> String {
+        v.0
+    }
+}
+
+impl fmt::Display for CanonicalJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_value_same_bytes() {
+        let a = CanonicalJson::parse(r#"{ "b": 1, "a": [true, null] }"#, 100).unwrap();
+        let b = CanonicalJson::parse(r#"{"a":[true,null],"b":1}"#, 100).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), r#"{"a":[true,null],"b":1}"#);
+        assert_ne!(
+            CanonicalJson::parse("true", 10).unwrap(),
+            CanonicalJson::parse("1", 10).unwrap()
+        );
+    }
+
+    #[test]
+    fn cap_and_garbage_refused() {
+        assert!(matches!(
+            CanonicalJson::parse("\"aaaaaaaaaa\"", 5),
+            Err(CoreError::ValueTooLarge { size: 12, cap: 5 })
+        ));
+        assert!(matches!(
+            CanonicalJson::parse("{", 5),
+            Err(CoreError::InvalidJson(_))
+        ));
+        assert!(CanonicalJson::try_from("{ }".to_string()).is_err());
+    }
+}

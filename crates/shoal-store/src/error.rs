@@ -1,0 +1,78 @@
+//! The store's error type: every way opening, writing or reading can fail.
+//!
+//! It owns the mapping from SQLite's failure codes to named errors (corrupt,
+//! foreign, busy) so callers never have to inspect SQLite codes themselves.
+
+use shoal_core::CoreError;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a store operation failed. Nothing is changed when one is returned.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The input was refused by the core rules (bad name, id, value, clock or change).
+    #[error(transparent)]
+    Invalid(#[from] CoreError),
+    /// The file is not a SQLite database, or its pages are damaged.
+    #[error("database {path} is corrupt or not a database: {detail}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite reported.
+        detail: String,
+    },
+    /// The file is a SQLite database that belongs to another application.
+    #[error(
+        "database {path} is not a Shoal database (application id {application_id:#x}, {tables} tables)"
+    )]
+    Foreign {
+        /// The database file.
+        path: PathBuf,
+        /// Its SQLite application id.
+        application_id: i64,
+        /// How many tables it has.
+        tables: i64,
+    },
+    /// The file was written by a newer Shoal whose schema this one cannot read.
+    #[error("database {path} has schema version {found}; this Shoal reads up to {supported}")]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version found.
+        found: i64,
+        /// The newest version this build understands.
+        supported: i64,
+    },
+    /// The stored node key could not be decoded.
+    #[error("stored node key is unreadable: {0}")]
+    BadNodeKey(String),
+    /// A query that cannot be run (e.g. a field name that cannot be used as a JSON path).
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// Any other SQLite failure.
+    #[error("sqlite: {0}")]
+    Sqlite(#[source] rusqlite::Error),
+}
+
+impl StoreError {
+    pub(crate) fn from_sqlite(path: &std::path::Path, e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, DatabaseCorrupt | NotADatabase) =>
+            {
+                StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: e.to_string(),
+                }
+            }
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::from_sqlite(std::path::Path::new("(open store)"), e)
+    }
+}

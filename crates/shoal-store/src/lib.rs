@@ -1,0 +1,201 @@
+//! Shoal's SQLite persistence: one file holding records, their per-field clocks,
+//! the change log, the node's identity and (later) peer cursors.
+//!
+//! Every local write and every applied remote batch is one SQLite transaction
+//! covering the data, the clocks and the change-log position together, so a
+//! crash can lose an unacknowledged write but never acknowledge one that will
+//! not sync. Merge decisions are made by `shoal-core`; this crate only persists
+//! them and never reaches the network.
+#![deny(missing_docs)]
+
+mod apply;
+mod error;
+mod identity;
+mod log;
+mod query;
+mod read;
+mod rows;
+mod schema;
+mod write;
+
+pub use apply::ApplyReport;
+pub use error::StoreError;
+pub use identity::NodeIdentity;
+pub use log::ChangeIter;
+pub use query::{Filter, MAX_QUERY_LIMIT, Order, Query};
+pub use read::{CollectionStatus, Page, StoreStatus};
+pub use write::{WriteOp, WriteOutcome};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use shoal_core::{CollectionName, DEFAULT_MAX_DRIFT_MS, DbVersion, Hlc, HlcGenerator, RecordId};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How hard a commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a killed process loses nothing it
+    /// acknowledged; a power cut may lose the last moments.
+    #[default]
+    Normal,
+    /// WAL with `synchronous=FULL`: every commit is fsynced.
+    Full,
+}
+
+/// Settings for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Commit durability (default [`Durability::Normal`]).
+    pub durability: Durability,
+    /// Largest canonical JSON size of one record body or one remote value, in bytes (default 1 MiB).
+    pub max_value_bytes: usize,
+    /// Largest distance a remote clock may be ahead of local wall time (default 5 min).
+    pub max_drift_ms: u64,
+    /// How long to wait for another process holding the write lock (default 5 s).
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Normal,
+            max_value_bytes: 1024 * 1024,
+            max_drift_ms: DEFAULT_MAX_DRIFT_MS,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// An open Shoal database file.
+///
+/// ```
+/// use shoal_store::{Store, StoreConfig, WriteOp};
+/// use shoal_core::{CollectionName, Intent, RecordId};
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut store = Store::open(dir.path().join("shoal.db"), StoreConfig::default()).unwrap();
+/// let tasks = CollectionName::new("tasks").unwrap();
+/// let id = RecordId::new("t1").unwrap();
+/// let body = serde_json::json!({"title": "write docs"}).as_object().unwrap().clone();
+/// store.write(vec![WriteOp { collection: tasks.clone(), id: id.clone(), intent: Intent::Put(body) }]).unwrap();
+/// assert_eq!(store.get(&tasks, &id).unwrap().unwrap()["title"], "write docs");
+/// assert_eq!(store.changes_since(Default::default()).count(), 2); // life + one field
+/// ```
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    identity: NodeIdentity,
+    hlc: HlcGenerator,
+    db_version: DbVersion,
+    config: StoreConfig,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("site", &self.identity.site())
+            .field("db_version", &self.db_version)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`.
+    ///
+    /// Refuses, without changing the file, a file that is not a SQLite database
+    /// ([`StoreError::Corrupt`]), one that belongs to another application
+    /// ([`StoreError::Foreign`]) or one written by a newer schema.
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let sqlite = |e| StoreError::from_sqlite(&path, e);
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(sqlite)?;
+        conn.busy_timeout(config.busy_timeout).map_err(sqlite)?;
+        // Check what the file is before switching it to WAL (which writes to it).
+        schema::prepare(&mut conn, &path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite)?;
+        let synchronous = match config.durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)
+            .map_err(sqlite)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let identity = NodeIdentity::load_or_create(&conn)?;
+        let db_version = DbVersion(
+            conn.query_row("SELECT COALESCE(MAX(dbv), 0) FROM slots", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(sqlite)? as u64,
+        );
+        let hlc = HlcGenerator::new(Self::restored_hlc(&conn)?, config.max_drift_ms);
+        Ok(Self {
+            conn,
+            path,
+            identity,
+            hlc,
+            db_version,
+            config,
+        })
+    }
+
+    /// The highest clock used or seen before the last close: the mark stored by
+    /// remote applies, or the clocks of the last transaction, whichever is higher.
+    fn restored_hlc(conn: &Connection) -> Result<Hlc, StoreError> {
+        let mark: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'hlc'", [], |r| r.get(0))
+            .optional()?;
+        let mark = mark
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        let last_txn: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(hlc), 0) FROM slots WHERE dbv = (SELECT MAX(dbv) FROM slots)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(Hlc::from_packed(mark.max(last_txn as u64)))
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The node's identity (keypair, peer id, site id).
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.identity
+    }
+
+    /// The version of the last committed transaction (0 for an empty store).
+    pub fn db_version(&self) -> DbVersion {
+        self.db_version
+    }
+
+    /// The settings the store was opened with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The highest clock reading used or observed so far.
+    pub fn last_hlc(&self) -> Hlc {
+        self.hlc.last()
+    }
+
+    fn collection_id(&self, name: &CollectionName) -> Result<Option<i64>, StoreError> {
+        rows::collection_id(&self.conn, name, false)
+    }
+}
+
+/// Names a record: its collection and id.
+pub type RecordKey = (CollectionName, RecordId);

@@ -1,0 +1,105 @@
+//! Local writes: one call is one SQLite transaction holding the data, the field
+//! clocks and the change-log position of every record it touches.
+//!
+//! This module owns the write path's order of steps (check caps, stamp a clock,
+//! plan through the core, persist the difference); it never merges by itself.
+
+use crate::error::StoreError;
+use crate::rows::{self, TxnStamp};
+use crate::{RecordKey, Store, now_ms};
+use shoal_core::{Clock, CollectionName, DbVersion, Intent, RecordId, plan};
+
+/// One local write to one record.
+#[derive(Debug, Clone)]
+pub struct WriteOp {
+    /// The record's collection.
+    pub collection: CollectionName,
+    /// The record's id.
+    pub id: RecordId,
+    /// What to do to it.
+    pub intent: Intent,
+}
+
+/// What a committed write did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The db_version the transaction took; `None` if nothing changed.
+    pub version: Option<DbVersion>,
+    /// The records whose state changed, in write order.
+    pub changed: Vec<RecordKey>,
+}
+
+impl Store {
+    /// Applies local writes in one transaction: all of them or none.
+    ///
+    /// Errors (nothing is written): an oversized body ([`shoal_core::CoreError::ValueTooLarge`]),
+    /// an invalid field name, a patch/delete of a record that is not alive
+    /// ([`shoal_core::CoreError::RecordNotFound`]).
+    pub fn write(
+        &mut self,
+        ops: impl IntoIterator<Item = WriteOp>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let ops: Vec<WriteOp> = ops.into_iter().collect();
+        let cap = self.config.max_value_bytes;
+        let mut cids = Vec::with_capacity(ops.len());
+        for op in &ops {
+            check_cap(&op.intent, cap)?;
+            // Collections are created outside the write transaction, so a rolled
+            // back write never leaves records pointing at a missing collection.
+            cids.push(rows::collection_id(&self.conn, &op.collection, true)?.unwrap_or_default());
+        }
+        let clock = Clock {
+            hlc: self.hlc.tick(now_ms()),
+            site: self.identity.site(),
+        };
+        let mut stamp = TxnStamp::new(self.db_version);
+        let mut changed = Vec::new();
+        let tx = self.conn.transaction()?;
+        for (op, cid) in ops.into_iter().zip(cids) {
+            let loaded = rows::load(&tx, cid, &op.id)?;
+            let mut after = loaded.state.clone();
+            for (slot, version) in plan(&loaded.state, &op.intent, clock)? {
+                after.apply(slot, version);
+            }
+            if rows::save(&tx, cid, &op.id, &loaded, &after, &mut stamp)? {
+                changed.push((op.collection, op.id));
+            }
+        }
+        tx.commit()?;
+        let version = stamp.taken();
+        if let Some(v) = version {
+            self.db_version = v;
+        }
+        Ok(WriteOutcome { version, changed })
+    }
+}
+
+/// The canonical encoded size of a value, counted without building the text.
+fn encoded_len(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing JSON into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+fn check_cap(intent: &Intent, cap: usize) -> Result<(), StoreError> {
+    let size = match intent {
+        Intent::Put(object) | Intent::Patch(object) => encoded_len(object),
+        Intent::MapSet { value, .. } => encoded_len(value),
+        Intent::Delete | Intent::MapRemove { .. } => 0,
+    };
+    if size > cap {
+        return Err(shoal_core::CoreError::ValueTooLarge { size, cap }.into());
+    }
+    Ok(())
+}

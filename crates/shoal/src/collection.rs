@@ -1,0 +1,218 @@
+//! [`Collection`]: the JSON record operations on one collection — put, patch,
+//! get, delete, map entries, list, query, indexes, subscribe.
+//!
+//! It validates names and shapes at the edge and turns each call into one
+//! store transaction; it holds no state of its own beyond its name.
+
+use crate::error::Error;
+use crate::events::Subscription;
+use crate::store::Store;
+use serde_json::{Map, Value};
+use shoal_core::{CollectionName, CoreError, DbVersion, FieldName, Intent, RecordId};
+use shoal_store::{Page, Query, StoreError, WriteOp};
+
+/// Which records [`Collection::list`] returns.
+#[derive(Debug, Clone)]
+pub struct ListOptions {
+    /// Only ids starting with this prefix.
+    pub prefix: String,
+    /// Only ids after this one (the previous page's `next`).
+    pub after: Option<RecordId>,
+    /// At most this many records (default 100).
+    pub limit: usize,
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            after: None,
+            limit: 100,
+        }
+    }
+}
+
+/// A handle on one collection of JSON records. Cheap to clone.
+///
+/// ```
+/// use serde_json::json;
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = shoal::Store::open(dir.path().join("shoal.db"))?;
+/// let notes = store.collection("notes")?;
+/// notes.put("n1", json!({"text": "hello", "pinned": true}))?;
+/// notes.map_set("n1", "tags", "work", json!(true))?;
+/// notes.map_set("n1", "tags", "idea", json!(true))?;
+/// notes.map_remove("n1", "tags", "work")?;
+/// assert_eq!(notes.get("n1")?.unwrap()["tags"], json!({"idea": true}));
+/// # Ok::<(), shoal::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Collection {
+    store: Store,
+    name: CollectionName,
+}
+
+fn object(value: Value) -> Result<Map<String, Value>, Error> {
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(CoreError::NotAnObject {
+            got: json_type(&other),
+        }
+        .into()),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl Collection {
+    pub(crate) fn new(store: Store, name: CollectionName) -> Self {
+        Self { store, name }
+    }
+
+    /// The collection's name.
+    pub fn name(&self) -> &CollectionName {
+        &self.name
+    }
+
+    fn run(&self, id: RecordId, intent: Intent) -> Result<Option<DbVersion>, Error> {
+        let op = WriteOp {
+            collection: self.name.clone(),
+            id: id.clone(),
+            intent,
+        };
+        self.store.write(vec![op]).map_err(|e| match e {
+            Error::Invalid(CoreError::RecordNotFound) => Error::NotFound {
+                collection: self.name.clone(),
+                id,
+            },
+            other => other,
+        })
+    }
+
+    /// Makes record `id` exactly `value` (a JSON object): creates it, starts a
+    /// new life of a deleted one, or replaces its fields (removing those not
+    /// given). Returns the db_version written, `None` if nothing changed.
+    pub fn put(&self, id: &str, value: Value) -> Result<Option<DbVersion>, Error> {
+        self.run(RecordId::new(id)?, Intent::Put(object(value)?))
+    }
+
+    /// Puts many records in one transaction: all or none.
+    pub fn put_many<I, S>(&self, records: I) -> Result<Option<DbVersion>, Error>
+    where
+        I: IntoIterator<Item = (S, Value)>,
+        S: AsRef<str>,
+    {
+        let ops = records
+            .into_iter()
+            .map(|(id, value)| {
+                Ok(WriteOp {
+                    collection: self.name.clone(),
+                    id: RecordId::new(id.as_ref())?,
+                    intent: Intent::Put(object(value)?),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.store.write(ops)
+    }
+
+    /// Changes only the given fields of a live record; a `null` field removes it.
+    pub fn patch(&self, id: &str, fields: Value) -> Result<Option<DbVersion>, Error> {
+        self.run(RecordId::new(id)?, Intent::Patch(object(fields)?))
+    }
+
+    /// Deletes a live record. Its id stays known, so a stale edit from a peer
+    /// cannot bring it back; a later `put` starts a new life.
+    pub fn delete(&self, id: &str) -> Result<Option<DbVersion>, Error> {
+        self.run(RecordId::new(id)?, Intent::Delete)
+    }
+
+    /// Sets entry `key` of map field `field` (creating the record if needed).
+    /// Entries merge one by one, so concurrent adds on two replicas both survive.
+    pub fn map_set(
+        &self,
+        id: &str,
+        field: &str,
+        key: &str,
+        value: Value,
+    ) -> Result<Option<DbVersion>, Error> {
+        let intent = Intent::MapSet {
+            field: FieldName::new(field)?,
+            key: key.to_string(),
+            value,
+        };
+        self.run(RecordId::new(id)?, intent)
+    }
+
+    /// Removes entry `key` of map field `field` (a tombstone, so a replica that
+    /// still holds the entry cannot bring it back by merging).
+    pub fn map_remove(&self, id: &str, field: &str, key: &str) -> Result<Option<DbVersion>, Error> {
+        let intent = Intent::MapRemove {
+            field: FieldName::new(field)?,
+            key: key.to_string(),
+        };
+        self.run(RecordId::new(id)?, intent)
+    }
+
+    /// The fields of a live record, or `None`.
+    pub fn get(&self, id: &str) -> Result<Option<Map<String, Value>>, Error> {
+        let id = RecordId::new(id)?;
+        Ok(self.store.db().get(&self.name, &id)?)
+    }
+
+    /// A page of live records in id order.
+    pub fn list(&self, options: &ListOptions) -> Result<Page, Error> {
+        if options.limit == 0 || options.limit > shoal_store::MAX_QUERY_LIMIT {
+            return Err(Error::Store(StoreError::InvalidQuery(format!(
+                "limit must be between 1 and {}, got {}",
+                shoal_store::MAX_QUERY_LIMIT,
+                options.limit
+            ))));
+        }
+        Ok(self.store.db().list(
+            &self.name,
+            &options.prefix,
+            options.after.as_ref(),
+            options.limit,
+        )?)
+    }
+
+    /// Runs a query over the live records.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use shoal::{Order, Query};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = shoal::Store::open(dir.path().join("shoal.db"))?;
+    /// let tasks = store.collection("tasks")?;
+    /// tasks.create_index("due")?;
+    /// for (id, due, done) in [("a", 3, false), ("b", 1, true), ("c", 2, false)] {
+    ///     tasks.put(id, json!({"due": due, "done": done}))?;
+    /// }
+    /// let open = tasks.query(&Query::new().eq("done", json!(false)).order_by("due", Order::Asc))?;
+    /// let ids: Vec<_> = open.iter().map(|(id, _)| id.as_str()).collect();
+    /// assert_eq!(ids, ["c", "a"]);
+    /// # Ok::<(), shoal::Error>(())
+    /// ```
+    pub fn query(&self, query: &Query) -> Result<Vec<(RecordId, Map<String, Value>)>, Error> {
+        Ok(self.store.db().query(&self.name, query)?)
+    }
+
+    /// Declares an index on a field so queries filtering or ordering on it are fast.
+    pub fn create_index(&self, field: &str) -> Result<(), Error> {
+        Ok(self.store.db().create_index(&self.name, field)?)
+    }
+
+    /// Subscribes to changes of this collection only.
+    pub fn subscribe(&self) -> Subscription {
+        self.store.subscribe_collection(self.name.clone())
+    }
+}

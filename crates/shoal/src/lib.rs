@@ -1,0 +1,44 @@
+//! # Shoal
+//!
+//! A local-first database whose records replicate peer-to-peer. This crate is
+//! what applications embed: open a [`Store`], take a [`Collection`] (or a
+//! [`TypedCollection`] through serde), put/get/patch/delete/list/query JSON
+//! records, and [`subscribe`](Store::subscribe) to changes — local writes and
+//! changes merged from peers alike.
+//!
+//! ```
+//! use serde_json::json;
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = shoal::Store::open(dir.path().join("shoal.db"))?;
+//! let tasks = store.collection("tasks")?;
+//! tasks.put("t1", json!({"title": "buy milk", "done": false}))?;
+//! tasks.patch("t1", json!({"done": true}))?;
+//! assert_eq!(tasks.get("t1")?.unwrap()["done"], true);
+//! tasks.delete("t1")?;
+//! assert!(tasks.get("t1")?.is_none());
+//! # Ok::<(), shoal::Error>(())
+//! ```
+//!
+//! Every write is one SQLite transaction covering data, per-field clocks and the
+//! change log. Merge semantics (per-field last-writer-wins on hybrid logical
+//! clocks, causal-length deletes, map fields) are those of [`shoal_core`].
+#![deny(missing_docs)]
+
+mod collection;
+mod error;
+mod events;
+mod store;
+mod typed;
+
+pub use collection::{Collection, ListOptions};
+pub use error::Error;
+pub use events::{ChangeEvent, Origin, Subscription, SubscriptionError};
+pub use store::{Store, StoreOptions};
+pub use typed::TypedCollection;
+
+pub use shoal_core::{
+    Change, CollectionName, DbVersion, FieldName, LogPosition, RecordId, SiteId, derive_id,
+};
+pub use shoal_store::{
+    ApplyReport, CollectionStatus, Durability, Order, Page, Query, StoreConfig, StoreStatus,
+};

@@ -1,0 +1,202 @@
+//! [`Store`]: the handle an application opens. It owns the database behind a
+//! lock, fans out change events after each commit, and hands out collections.
+//!
+//! It must not hold the lock across an `.await` or across more than one page
+//! of the change log.
+
+use crate::collection::Collection;
+use crate::error::Error;
+use crate::events::{ChangeEvent, Origin, Subscription};
+use crate::typed::TypedCollection;
+use shoal_core::{Change, CollectionName, DbVersion, LogPosition, SiteId};
+use shoal_store::{ApplyReport, ChangeIter, StoreConfig, StoreStatus, WriteOp};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::broadcast;
+
+/// Options for [`Store::open_with`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Database settings (durability, value cap, clock drift, busy timeout).
+    pub config: StoreConfig,
+    /// How many change events a subscriber may fall behind before it is told it lagged.
+    pub event_capacity: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            config: StoreConfig::default(),
+            event_capacity: 4096,
+        }
+    }
+}
+
+struct Inner {
+    db: Mutex<shoal_store::Store>,
+    events: broadcast::Sender<ChangeEvent>,
+}
+
+/// An open Shoal database. Cheap to clone; all clones share one database.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = shoal::Store::open(dir.path().join("shoal.db"))?;
+/// println!("site {} at version {}", store.site_id(), store.db_version());
+/// # Ok::<(), shoal::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("db", &*self.db()).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database file at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens (or creates) the database file at `path`.
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, Error> {
+        let db = shoal_store::Store::open(path, options.config)?;
+        let (events, _) = broadcast::channel(options.event_capacity.max(1));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db: Mutex::new(db),
+                events,
+            }),
+        })
+    }
+
+    /// Locks the database. A panic in another thread mid-operation cannot leave
+    /// a half transaction behind (SQLite rolls it back), so a poisoned lock is
+    /// taken over rather than propagated.
+    pub(crate) fn db(&self) -> MutexGuard<'_, shoal_store::Store> {
+        self.inner
+            .db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A handle on the collection `name` (created on first write).
+    pub fn collection(&self, name: &str) -> Result<Collection, Error> {
+        Ok(Collection::new(self.clone(), CollectionName::new(name)?))
+    }
+
+    /// A handle on the collection `name` whose records are `T` through serde.
+    ///
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    /// struct Task { title: String, done: bool }
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = shoal::Store::open(dir.path().join("shoal.db"))?;
+    /// let tasks = store.typed::<Task>("tasks")?;
+    /// tasks.put("t1", &Task { title: "ship".into(), done: false })?;
+    /// assert_eq!(tasks.get("t1")?, Some(Task { title: "ship".into(), done: false }));
+    /// # Ok::<(), shoal::Error>(())
+    /// ```
+    pub fn typed<T>(&self, name: &str) -> Result<TypedCollection<T>, Error> {
+        Ok(TypedCollection::new(self.collection(name)?))
+    }
+
+    /// This node's site id.
+    pub fn site_id(&self) -> SiteId {
+        self.db().identity().site()
+    }
+
+    /// The version of the last committed transaction.
+    pub fn db_version(&self) -> DbVersion {
+        self.db().db_version()
+    }
+
+    /// Site id, db_version and per-collection counts.
+    pub fn status(&self) -> Result<StoreStatus, Error> {
+        Ok(self.db().status()?)
+    }
+
+    /// Subscribes to every change committed from now on.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), shoal::Error> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = shoal::Store::open(dir.path().join("shoal.db"))?;
+    /// let mut changes = store.subscribe();
+    /// store.collection("notes")?.put("n1", serde_json::json!({"text": "hi"}))?;
+    /// let event = changes.next().await.unwrap();
+    /// assert_eq!(event.id.as_str(), "n1");
+    /// # Ok(()) }
+    /// ```
+    pub fn subscribe(&self) -> Subscription {
+        Subscription::new(self.inner.events.subscribe(), None, self.db_version())
+    }
+
+    pub(crate) fn subscribe_collection(&self, collection: CollectionName) -> Subscription {
+        Subscription::new(
+            self.inner.events.subscribe(),
+            Some(collection),
+            self.db_version(),
+        )
+    }
+
+    /// Commits local writes in one transaction and notifies subscribers.
+    pub(crate) fn write(&self, ops: Vec<WriteOp>) -> Result<Option<DbVersion>, Error> {
+        let outcome = {
+            let mut db = self.db();
+            db.write(ops)?
+        };
+        if let Some(version) = outcome.version {
+            self.notify(outcome.changed, version, Origin::Local);
+        }
+        Ok(outcome.version)
+    }
+
+    /// Merges a batch of changes from another replica in one transaction and
+    /// notifies subscribers of the records that changed.
+    pub fn apply(&self, changes: &[Change]) -> Result<ApplyReport, Error> {
+        let report = self.db().apply(changes)?;
+        if let Some(version) = report.version {
+            self.notify(report.changed.clone(), version, Origin::Remote);
+        }
+        Ok(report)
+    }
+
+    fn notify(
+        &self,
+        changed: Vec<(CollectionName, shoal_core::RecordId)>,
+        version: DbVersion,
+        origin: Origin,
+    ) {
+        for (collection, id) in changed {
+            // No subscribers is not an error.
+            let _ = self.inner.events.send(ChangeEvent {
+                collection,
+                id,
+                version,
+                origin,
+            });
+        }
+    }
+
+    /// Every change committed after `version`, streamed in db_version order a
+    /// page at a time (the lock is held only while a page is read).
+    pub fn changes_since(
+        &self,
+        version: DbVersion,
+    ) -> impl Iterator<Item = Result<Change, Error>> + use<> {
+        let store = self.clone();
+        ChangeIter::new(
+            LogPosition::after_version(version),
+            STREAM_PAGE,
+            move |after, limit| store.db().changes_page(after, limit).map_err(Error::from),
+        )
+    }
+}
+
+const STREAM_PAGE: usize = 1024;

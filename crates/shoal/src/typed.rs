@@ -1,0 +1,99 @@
+//! [`TypedCollection`]: a collection whose records are a Rust type, converted
+//! through serde at the edge.
+//!
+//! It owns only the conversion; every operation is the untyped [`Collection`]'s.
+
+use crate::collection::{Collection, ListOptions};
+use crate::error::Error;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use shoal_core::{DbVersion, RecordId};
+use shoal_store::Query;
+use std::marker::PhantomData;
+
+/// A collection of `T` records; see [`Store::typed`](crate::Store::typed).
+#[derive(Debug)]
+pub struct TypedCollection<T> {
+    inner: Collection,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for TypedCollection<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> TypedCollection<T> {
+    pub(crate) fn new(inner: Collection) -> Self {
+        Self {
+            inner,
+            _type: PhantomData,
+        }
+    }
+
+    /// The untyped collection underneath.
+    pub fn untyped(&self) -> &Collection {
+        &self.inner
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> TypedCollection<T> {
+    fn decode(&self, id: &str, map: Map<String, Value>) -> Result<T, Error> {
+        serde_json::from_value(Value::Object(map)).map_err(|source| Error::Serde {
+            collection: self.inner.name().clone(),
+            id: id.to_string(),
+            source,
+        })
+    }
+
+    /// Puts `value` (which must serialize to a JSON object) at `id`.
+    pub fn put(&self, id: &str, value: &T) -> Result<Option<DbVersion>, Error> {
+        let json = serde_json::to_value(value).map_err(|source| Error::Serde {
+            collection: self.inner.name().clone(),
+            id: id.to_string(),
+            source,
+        })?;
+        self.inner.put(id, json)
+    }
+
+    /// The record at `id`, decoded, or `None`.
+    pub fn get(&self, id: &str) -> Result<Option<T>, Error> {
+        self.inner
+            .get(id)?
+            .map(|map| self.decode(id, map))
+            .transpose()
+    }
+
+    /// Deletes the record at `id`.
+    pub fn delete(&self, id: &str) -> Result<Option<DbVersion>, Error> {
+        self.inner.delete(id)
+    }
+
+    /// A page of records, decoded, with the id to continue after.
+    pub fn list(
+        &self,
+        options: &ListOptions,
+    ) -> Result<(Vec<(RecordId, T)>, Option<RecordId>), Error> {
+        let page = self.inner.list(options)?;
+        let records = page
+            .records
+            .into_iter()
+            .map(|(id, map)| Ok((id.clone(), self.decode(id.as_str(), map)?)))
+            .collect::<Result<_, Error>>()?;
+        Ok((records, page.next))
+    }
+
+    /// Runs a query, decoding the results.
+    pub fn query(&self, query: &Query) -> Result<Vec<(RecordId, T)>, Error> {
+        self.inner
+            .query(query)?
+            .into_iter()
+            .map(|(id, map)| Ok((id.clone(), self.decode(id.as_str(), map)?)))
+            .collect()
+    }
+}
