@@ -97,10 +97,12 @@ impl RecordState {
         if !is_life_slot && version.life < self.life {
             return Verdict::StaleLife;
         }
-        if let Some(current) = self.slots.get(&slot) {
-            if version.rank() <= current.rank() {
-                return Verdict::NotNewer;
-            }
+        if self
+            .slots
+            .get(&slot)
+            .is_some_and(|current| version.rank() <= current.rank())
+        {
+            return Verdict::NotNewer;
         }
         if version.life > self.life {
             self.life = version.life;

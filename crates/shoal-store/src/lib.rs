@@ -23,7 +23,7 @@ pub use error::StoreError;
 pub use identity::NodeIdentity;
 pub use log::ChangeIter;
 pub use query::{Filter, MAX_QUERY_LIMIT, Order, Query};
-pub use read::{CollectionStatus, Page, StoreStatus};
+pub use read::{CollectionStatus, Page, Record, StoreStatus};
 pub use write::{WriteOp, WriteOutcome};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};

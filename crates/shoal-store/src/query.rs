@@ -6,10 +6,10 @@
 //! it does not page through whole collections (that is `read.rs`'s `list`).
 
 use crate::error::StoreError;
-use crate::read::parse_object;
+use crate::read::{Record, parse_object};
 use crate::{Store, rows};
 use rusqlite::types::Value as SqlValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use shoal_core::{CollectionName, FieldName, RecordId};
 use std::ops::Bound;
 
@@ -113,6 +113,40 @@ fn field_expr(field: &str) -> Result<String, StoreError> {
     Ok(format!("json_extract(data, '$.\"{}\"')", name.as_str()))
 }
 
+/// The SQLite name of the index on `field` of collection `cid`.
+fn index_name(cid: i64, field: &str) -> String {
+    format!(
+        "ix_{cid}_{}",
+        &blake3::hash(field.as_bytes()).to_hex()[..16]
+    )
+}
+
+/// Which declared index the query should be pinned to, if any. Without table
+/// statistics SQLite prefers the `(cid, rid)` key over a partial expression
+/// index for ranges and ordering, so those are pinned; an equality on an
+/// indexed field is left to the planner, which picks it correctly.
+fn pinned_index(query: &Query, indexed: &[String]) -> Option<String> {
+    let is_indexed = |f: &String| indexed.contains(f);
+    let eq_on_index = query
+        .filters
+        .iter()
+        .any(|f| matches!(f, Filter::Eq(field, _) if is_indexed(field)));
+    if eq_on_index {
+        return None;
+    }
+    let range_field = query.filters.iter().find_map(|f| match f {
+        Filter::Range(field, ..) if is_indexed(field) => Some(field),
+        _ => None,
+    });
+    range_field
+        .or(query
+            .order_by
+            .as_ref()
+            .map(|(field, _)| field)
+            .filter(|f| is_indexed(f)))
+        .cloned()
+}
+
 fn sql_value(value: &Value) -> Result<SqlValue, StoreError> {
     Ok(match value {
         Value::Null => SqlValue::Null,
@@ -140,10 +174,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let expr = field_expr(field)?;
         let cid = rows::collection_id(&self.conn, collection, true)?.unwrap_or_default();
-        let name = format!(
-            "ix_{cid}_{}",
-            &blake3::hash(field.as_bytes()).to_hex()[..16]
-        );
+        let name = index_name(cid, field);
         let tx = self.conn.transaction()?;
         tx.execute_batch(&format!(
             "CREATE INDEX IF NOT EXISTS {name} ON records ({expr}, rid) WHERE cid = {cid} AND data IS NOT NULL"
@@ -171,14 +202,17 @@ impl Store {
 
     /// The fields of `collection` that have an index.
     pub fn indexes(&self, collection: &CollectionName) -> Result<Vec<String>, StoreError> {
-        let Some(cid) = self.collection_id(collection)? else {
-            return Ok(Vec::new());
-        };
-        let text: String = self.conn.query_row(
-            "SELECT indexes FROM collections WHERE cid = ?1",
-            [cid],
-            |r| r.get(0),
-        )?;
+        match self.collection_id(collection)? {
+            Some(cid) => self.indexes_of(cid),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn indexes_of(&self, cid: i64) -> Result<Vec<String>, StoreError> {
+        let text: String = self
+            .conn
+            .prepare_cached("SELECT indexes FROM collections WHERE cid = ?1")?
+            .query_row([cid], |r| r.get(0))?;
         Ok(serde_json::from_str(&text).unwrap_or_default())
     }
 
@@ -190,8 +224,12 @@ impl Store {
             )));
         }
         // cid is our own integer, inlined so SQLite can match the partial indexes.
+        let hint = match pinned_index(query, &self.indexes_of(cid)?) {
+            Some(field) => format!(" INDEXED BY {}", index_name(cid, &field)),
+            None => String::new(),
+        };
         let mut sql =
-            format!("SELECT rid, data FROM records WHERE cid = {cid} AND data IS NOT NULL");
+            format!("SELECT rid, data FROM records{hint} WHERE cid = {cid} AND data IS NOT NULL");
         let mut args = Vec::new();
         for filter in &query.filters {
             match filter {
@@ -232,7 +270,7 @@ impl Store {
         &self,
         collection: &CollectionName,
         query: &Query,
-    ) -> Result<Vec<(RecordId, Map<String, Value>)>, StoreError> {
+    ) -> Result<Vec<Record>, StoreError> {
         let Some(cid) = self.collection_id(collection)? else {
             return Ok(Vec::new());
         };

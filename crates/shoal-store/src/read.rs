@@ -11,11 +11,14 @@ use serde_json::{Map, Value};
 use shoal_core::{CollectionName, DbVersion, RecordId, RecordState, SiteId};
 use std::collections::BTreeMap;
 
+/// A live record: its id and its fields.
+pub type Record = (RecordId, Map<String, Value>);
+
 /// A page of records in id order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     /// The records, as `(id, fields)`.
-    pub records: Vec<(RecordId, Map<String, Value>)>,
+    pub records: Vec<Record>,
     /// Pass as `after` to get the next page; `None` on the last page.
     pub next: Option<RecordId>,
 }

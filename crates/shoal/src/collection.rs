@@ -9,7 +9,7 @@ use crate::events::Subscription;
 use crate::store::Store;
 use serde_json::{Map, Value};
 use shoal_core::{CollectionName, CoreError, DbVersion, FieldName, Intent, RecordId};
-use shoal_store::{Page, Query, StoreError, WriteOp};
+use shoal_store::{Page, Query, Record, StoreError, WriteOp};
 
 /// Which records [`Collection::list`] returns.
 #[derive(Debug, Clone)]
@@ -202,7 +202,7 @@ impl Collection {
     /// assert_eq!(ids, ["c", "a"]);
     /// # Ok::<(), shoal::Error>(())
     /// ```
-    pub fn query(&self, query: &Query) -> Result<Vec<(RecordId, Map<String, Value>)>, Error> {
+    pub fn query(&self, query: &Query) -> Result<Vec<Record>, Error> {
         Ok(self.store.db().query(&self.name, query)?)
     }
 

@@ -34,11 +34,11 @@ pub use collection::{Collection, ListOptions};
 pub use error::Error;
 pub use events::{ChangeEvent, Origin, Subscription, SubscriptionError};
 pub use store::{Store, StoreOptions};
-pub use typed::TypedCollection;
+pub use typed::{TypedCollection, TypedPage};
 
 pub use shoal_core::{
     Change, CollectionName, DbVersion, FieldName, LogPosition, RecordId, SiteId, derive_id,
 };
 pub use shoal_store::{
-    ApplyReport, CollectionStatus, Durability, Order, Page, Query, StoreConfig, StoreStatus,
+    ApplyReport, CollectionStatus, Durability, Order, Page, Query, Record, StoreConfig, StoreStatus,
 };

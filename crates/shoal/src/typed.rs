@@ -12,6 +12,15 @@ use shoal_core::{DbVersion, RecordId};
 use shoal_store::Query;
 use std::marker::PhantomData;
 
+/// A page of typed records in id order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedPage<T> {
+    /// The records, decoded.
+    pub records: Vec<(RecordId, T)>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next: Option<RecordId>,
+}
+
 /// A collection of `T` records; see [`Store::typed`](crate::Store::typed).
 #[derive(Debug)]
 pub struct TypedCollection<T> {
@@ -75,17 +84,17 @@ impl<T: Serialize + DeserializeOwned> TypedCollection<T> {
     }
 
     /// A page of records, decoded, with the id to continue after.
-    pub fn list(
-        &self,
-        options: &ListOptions,
-    ) -> Result<(Vec<(RecordId, T)>, Option<RecordId>), Error> {
+    pub fn list(&self, options: &ListOptions) -> Result<TypedPage<T>, Error> {
         let page = self.inner.list(options)?;
         let records = page
             .records
             .into_iter()
             .map(|(id, map)| Ok((id.clone(), self.decode(id.as_str(), map)?)))
             .collect::<Result<_, Error>>()?;
-        Ok((records, page.next))
+        Ok(TypedPage {
+            records,
+            next: page.next,
+        })
     }
 
     /// Runs a query, decoding the results.

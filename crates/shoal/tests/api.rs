@@ -1,0 +1,373 @@
+//! The library API end to end on a real database file: CRUD, map fields,
+//! pagination, queries (and that declared indexes are used), typed collections,
+//! change subscriptions for local and remote changes, deterministic ids, and
+//! identity/clock persistence across reopen.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shoal::{ListOptions, Order, Origin, Query, Store, SubscriptionError, derive_id};
+use std::time::Duration;
+
+fn open(dir: &tempfile::TempDir, name: &str) -> Store {
+    Store::open(dir.path().join(name)).unwrap()
+}
+
+#[test]
+fn put_patch_delete_recreate() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "a.db");
+    let tasks = store.collection("tasks").unwrap();
+    let v1 = tasks
+        .put("t1", json!({"title": "a", "n": 1}))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        tasks.put("t1", json!({"title": "a", "n": 1})).unwrap(),
+        None,
+        "unchanged put writes nothing"
+    );
+    let v2 = tasks
+        .patch("t1", json!({"n": 2, "title": null}))
+        .unwrap()
+        .unwrap();
+    assert!(v2 > v1);
+    assert_eq!(
+        Value::Object(tasks.get("t1").unwrap().unwrap()),
+        json!({"n": 2})
+    );
+    tasks.delete("t1").unwrap();
+    assert!(tasks.get("t1").unwrap().is_none());
+    assert!(matches!(
+        tasks.delete("t1"),
+        Err(shoal::Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        tasks.patch("t1", json!({"n": 3})),
+        Err(shoal::Error::NotFound { .. })
+    ));
+    tasks.put("t1", json!({"title": "again"})).unwrap();
+    assert_eq!(
+        Value::Object(tasks.get("t1").unwrap().unwrap()),
+        json!({"title": "again"})
+    );
+    let status = store.status().unwrap();
+    assert_eq!(status.collections.len(), 1);
+    assert_eq!(
+        (status.collections[0].live, status.collections[0].deleted),
+        (1, 0)
+    );
+}
+
+#[test]
+fn list_paginates_with_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "a.db");
+    let c = store.collection("items").unwrap();
+    c.put_many((0..25).map(|i| (format!("a:{i:02}"), json!({"i": i}))))
+        .unwrap();
+    c.put_many((0..5).map(|i| (format!("b:{i:02}"), json!({"i": i}))))
+        .unwrap();
+    c.delete("a:03").unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = c
+            .list(&ListOptions {
+                prefix: "a:".into(),
+                after: after.clone(),
+                limit: 10,
+            })
+            .unwrap();
+        assert!(page.records.len() <= 10);
+        seen.extend(page.records.iter().map(|(id, _)| id.to_string()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 24);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    assert!(!seen.contains(&"a:03".to_string()));
+    assert!(seen.iter().all(|id| id.starts_with("a:")));
+    assert!(
+        c.list(&ListOptions {
+            limit: 0,
+            ..Default::default()
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn queries_filter_order_and_use_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "a.db");
+    let c = store.collection("tasks").unwrap();
+    c.create_index("due").unwrap();
+    c.create_index("due").unwrap(); // idempotent
+    let rows: Vec<_> = (0..200)
+        .map(|i| {
+            (
+                format!("t{i:03}"),
+                json!({"due": i % 50, "done": i % 3 == 0, "owner": format!("u{}", i % 7)}),
+            )
+        })
+        .collect();
+    c.put_many(rows).unwrap();
+    let open_soon = c
+        .query(
+            &Query::new()
+                .eq("done", json!(false))
+                .range("due", Some(json!(10)), Some(json!(13)))
+                .order_by("due", Order::Desc)
+                .limit(1000),
+        )
+        .unwrap();
+    assert!(!open_soon.is_empty());
+    let dues: Vec<i64> = open_soon
+        .iter()
+        .map(|(_, r)| r["due"].as_i64().unwrap())
+        .collect();
+    assert!(
+        dues.windows(2).all(|w| w[0] >= w[1]),
+        "descending: {dues:?}"
+    );
+    assert!(dues.iter().all(|d| (10..13).contains(d)));
+    assert!(open_soon.iter().all(|(_, r)| r["done"] == json!(false)));
+    let expected = (0..200)
+        .filter(|i| i % 3 != 0 && (10..13).contains(&(i % 50)))
+        .count();
+    assert_eq!(open_soon.len(), expected);
+    let by_owner = c
+        .query(&Query::new().eq("owner", json!("u3")).limit(5))
+        .unwrap();
+    assert_eq!(by_owner.len(), 5);
+    assert!(
+        c.query(&Query::new().eq("x", json!([1]))).is_err(),
+        "arrays are not comparable"
+    );
+}
+
+#[test]
+fn declared_index_is_in_the_query_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut raw = shoal_store::Store::open(&path, Default::default()).unwrap();
+    let tasks = shoal::CollectionName::new("tasks").unwrap();
+    raw.create_index(&tasks, "due").unwrap();
+    let plan = raw
+        .query_plan(&tasks, &Query::new().eq("due", json!(3)))
+        .unwrap();
+    assert!(plan.contains("USING INDEX ix_"), "plan: {plan}");
+    let plan = raw
+        .query_plan(&tasks, &Query::new().order_by("due", Order::Asc))
+        .unwrap();
+    assert!(
+        plan.contains("USING INDEX ix_") && !plan.contains("TEMP B-TREE"),
+        "plan: {plan}"
+    );
+    assert_eq!(raw.indexes(&tasks).unwrap(), vec!["due".to_string()]);
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct Note {
+    text: String,
+    pinned: bool,
+}
+
+#[test]
+fn typed_collections_roundtrip_and_report_shape_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "a.db");
+    let notes = store.typed::<Note>("notes").unwrap();
+    let note = Note {
+        text: "hi".into(),
+        pinned: true,
+    };
+    notes.put("n1", &note).unwrap();
+    assert_eq!(notes.get("n1").unwrap(), Some(note.clone()));
+    let page = notes.list(&ListOptions::default()).unwrap();
+    assert_eq!(
+        page.records,
+        vec![(shoal::RecordId::new("n1").unwrap(), note)]
+    );
+    assert!(page.next.is_none());
+    store
+        .collection("notes")
+        .unwrap()
+        .put("bad", json!({"text": 5}))
+        .unwrap();
+    assert!(matches!(notes.get("bad"), Err(shoal::Error::Serde { .. })));
+    let numbers = store.typed::<u32>("numbers").unwrap();
+    assert!(
+        matches!(numbers.put("x", &5), Err(shoal::Error::Invalid(_))),
+        "a non-object is refused"
+    );
+}
+
+#[test]
+fn map_fields_merge_entries_from_two_replicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir, "a.db");
+    let b = open(&dir, "b.db");
+    let id = derive_id("collection", "universe-7").unwrap();
+    for (store, item) in [(&a, "from-a"), (&b, "from-b")] {
+        let c = store.collection("collections").unwrap();
+        c.put(id.as_str(), json!({"owner": "universe-7"})).unwrap();
+        c.map_set(id.as_str(), "items", item, json!(true)).unwrap();
+    }
+    exchange(&a, &b);
+    for store in [&a, &b] {
+        let record = store
+            .collection("collections")
+            .unwrap()
+            .get(id.as_str())
+            .unwrap()
+            .unwrap();
+        assert_eq!(record["items"], json!({"from-a": true, "from-b": true}));
+        assert_eq!(
+            store.status().unwrap().collections[0].live,
+            1,
+            "one record, not two"
+        );
+    }
+    // a deletes; b re-creates after seeing the delete: one live record, no stale fields
+    a.collection("collections")
+        .unwrap()
+        .delete(id.as_str())
+        .unwrap();
+    exchange(&a, &b);
+    b.collection("collections")
+        .unwrap()
+        .put(id.as_str(), json!({"owner": "universe-7", "v": 2}))
+        .unwrap();
+    exchange(&a, &b);
+    for store in [&a, &b] {
+        let record = store
+            .collection("collections")
+            .unwrap()
+            .get(id.as_str())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            Value::Object(record),
+            json!({"owner": "universe-7", "v": 2})
+        );
+    }
+}
+
+fn exchange(a: &Store, b: &Store) {
+    for (from, to) in [(a, b), (b, a)] {
+        let changes: Vec<_> = from
+            .changes_since(Default::default())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        to.apply(&changes).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn subscription_yields_local_and_remote_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir, "a.db");
+    let b = open(&dir, "b.db");
+    let mut all = b.subscribe();
+    let mut only_tasks = b.collection("tasks").unwrap().subscribe();
+    b.collection("other")
+        .unwrap()
+        .put("o1", json!({"x": 1}))
+        .unwrap();
+    a.collection("tasks")
+        .unwrap()
+        .put("t1", json!({"x": 1}))
+        .unwrap();
+    let changes: Vec<_> = a
+        .changes_since(Default::default())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let report = b.apply(&changes).unwrap();
+    assert_eq!(report.changed.len(), 1);
+    let first = tokio::time::timeout(Duration::from_secs(5), all.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((first.id.as_str(), first.origin), ("o1", Origin::Local));
+    let second = tokio::time::timeout(Duration::from_secs(5), all.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.id.as_str(), second.origin), ("t1", Origin::Remote));
+    assert_eq!(second.version, report.version.unwrap());
+    let task = tokio::time::timeout(Duration::from_secs(5), only_tasks.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        task.id.as_str(),
+        "t1",
+        "collection filter skips other collections"
+    );
+}
+
+#[tokio::test]
+async fn a_lagging_subscriber_is_told_where_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = shoal::StoreOptions {
+        event_capacity: 4,
+        ..Default::default()
+    };
+    let store = Store::open_with(dir.path().join("a.db"), options).unwrap();
+    let mut sub = store.subscribe();
+    let c = store.collection("c").unwrap();
+    for i in 0..10 {
+        c.put(&format!("r{i}"), json!({"i": i})).unwrap();
+    }
+    match sub.next().await {
+        Err(SubscriptionError::Lagged {
+            missed,
+            resume_from,
+        }) => {
+            assert_eq!(missed, 6);
+            assert_eq!(resume_from.0, 0);
+            let missed_changes = store.changes_since(resume_from).count();
+            assert_eq!(missed_changes, 20, "10 records x (life + one field)");
+        }
+        other => panic!("expected lag, got {other:?}"),
+    }
+}
+
+#[test]
+fn identity_db_version_and_clock_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let (site, version, last_clock) = {
+        let store = Store::open(&path).unwrap();
+        let c = store.collection("c").unwrap();
+        c.put("r", json!({"a": 1})).unwrap();
+        c.patch("r", json!({"a": 2})).unwrap();
+        let last = store
+            .changes_since(Default::default())
+            .map(|c| c.unwrap().clock)
+            .max()
+            .unwrap();
+        (store.site_id(), store.db_version(), last)
+    };
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.site_id(), site);
+    assert_eq!(store.db_version(), version);
+    store
+        .collection("c")
+        .unwrap()
+        .patch("r", json!({"a": 3}))
+        .unwrap();
+    let newest = store
+        .changes_since(version)
+        .map(|c| c.unwrap().clock)
+        .max()
+        .unwrap();
+    assert!(
+        newest > last_clock,
+        "a write after reopen orders after every earlier one"
+    );
+    assert!(store.db_version() > version);
+}
