@@ -1,3 +1,56 @@
-fn main() {
-    println!("Hello, world!");
+//! The `shoal` binary: parses the command line, runs one command, and turns
+//! its outcome into an exit code (0 ok, 1 not found, 2 usage, 3 storage).
+//!
+//! Each command lives in its own module; this file only dispatches. A new
+//! command (e.g. `serve`, `demo`) is a variant in `args.rs`, a module, and one
+//! arm in [`run`].
+
+mod args;
+mod datadir;
+mod exit;
+mod init;
+mod input;
+mod log;
+mod output;
+mod query;
+mod records;
+mod status;
+
+use anyhow::Result;
+use args::{Cli, Command};
+use clap::Parser;
+use datadir::DataDir;
+use output::Output;
+use records::WriteKind;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Usage errors exit with 2 and `--help` / `--version` with 0 (clap's codes).
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) if exit::is_broken_pipe(&e) => ExitCode::from(exit::OK),
+        Err(e) => {
+            output::hint(format_args!("error: {}", exit::message(&e)));
+            ExitCode::from(exit::code(&e))
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let data = DataDir::resolve(cli.global.data)?;
+    let mut out = Output::new(cli.global.json);
+    match cli.command {
+        Command::Init => init::run(&data, &mut out)?,
+        Command::Put(a) => records::write(&data.open()?, WriteKind::Put, a, &mut out)?,
+        Command::Patch(a) => records::write(&data.open()?, WriteKind::Patch, a, &mut out)?,
+        Command::Get(a) => records::get(&data.open()?, a, &mut out)?,
+        Command::Del(a) => records::del(&data.open()?, a, &mut out)?,
+        Command::Ls(a) => records::ls(&data.open()?, a, &mut out)?,
+        Command::Query(a) => query::run(&data.open()?, a, &mut out)?,
+        Command::Log(a) => log::run(&data.open()?, a, &mut out)?,
+        Command::Status => status::run(&data, &data.open()?, &mut out)?,
+    }
+    out.finish()?;
+    Ok(())
 }

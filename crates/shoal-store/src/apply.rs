@@ -48,19 +48,12 @@ impl Store {
                 .or_default()
                 .push(change);
         }
-        let mut cids = BTreeMap::new();
-        for (collection, _) in by_record.keys() {
-            if !cids.contains_key(collection) {
-                let cid = rows::collection_id(&self.conn, collection, true)?.unwrap_or_default();
-                cids.insert(collection.clone(), cid);
-            }
-        }
         let mut report = ApplyReport::default();
         let mut stamp = TxnStamp::new(self.db_version);
         let mut observed = self.hlc.clone();
         let tx = self.conn.transaction()?;
         for ((collection, id), record_changes) in by_record {
-            let cid = cids[&collection];
+            let cid = rows::collection_id(&tx, &collection, true)?.unwrap_or_default();
             let loaded = rows::load(&tx, cid, &id)?;
             let mut after = loaded.state.clone();
             for change in record_changes {

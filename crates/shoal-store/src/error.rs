@@ -13,6 +13,12 @@ pub enum StoreError {
     /// The input was refused by the core rules (bad name, id, value, clock or change).
     #[error(transparent)]
     Invalid(#[from] CoreError),
+    /// The database file does not exist and the store was opened without `create_if_missing`.
+    #[error("database {path} does not exist")]
+    Missing {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The file is not a SQLite database, or its pages are damaged.
     #[error("database {path} is corrupt or not a database: {detail}")]
     Corrupt {

@@ -53,6 +53,9 @@ pub struct StoreConfig {
     pub max_drift_ms: u64,
     /// How long to wait for another process holding the write lock (default 5 s).
     pub busy_timeout: Duration,
+    /// Create the database file if it does not exist (default true); when false,
+    /// a missing file is [`StoreError::Missing`].
+    pub create_if_missing: bool,
 }
 
 impl Default for StoreConfig {
@@ -62,6 +65,7 @@ impl Default for StoreConfig {
             max_value_bytes: 1024 * 1024,
             max_drift_ms: DEFAULT_MAX_DRIFT_MS,
             busy_timeout: Duration::from_secs(5),
+            create_if_missing: true,
         }
     }
 }
@@ -115,9 +119,13 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if !config.create_if_missing && !path.exists() {
+            return Err(StoreError::Missing { path });
+        }
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if config.create_if_missing {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
         let mut conn = Connection::open_with_flags(&path, flags).map_err(sqlite)?;
         conn.busy_timeout(config.busy_timeout).map_err(sqlite)?;
         // Check what the file is before switching it to WAL (which writes to it).

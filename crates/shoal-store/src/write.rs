@@ -41,12 +41,8 @@ impl Store {
     ) -> Result<WriteOutcome, StoreError> {
         let ops: Vec<WriteOp> = ops.into_iter().collect();
         let cap = self.config.max_value_bytes;
-        let mut cids = Vec::with_capacity(ops.len());
         for op in &ops {
             check_cap(&op.intent, cap)?;
-            // Collections are created outside the write transaction, so a rolled
-            // back write never leaves records pointing at a missing collection.
-            cids.push(rows::collection_id(&self.conn, &op.collection, true)?.unwrap_or_default());
         }
         let clock = Clock {
             hlc: self.hlc.tick(now_ms()),
@@ -55,7 +51,9 @@ impl Store {
         let mut stamp = TxnStamp::new(self.db_version);
         let mut changed = Vec::new();
         let tx = self.conn.transaction()?;
-        for (op, cid) in ops.into_iter().zip(cids) {
+        for op in ops {
+            // Created inside the transaction: a failed write leaves no empty collection.
+            let cid = rows::collection_id(&tx, &op.collection, true)?.unwrap_or_default();
             let loaded = rows::load(&tx, cid, &op.id)?;
             let mut after = loaded.state.clone();
             for (slot, version) in plan(&loaded.state, &op.intent, clock)? {

@@ -37,8 +37,10 @@ pub use store::{Store, StoreOptions};
 pub use typed::{TypedCollection, TypedPage};
 
 pub use shoal_core::{
-    Change, CollectionName, DbVersion, FieldName, LogPosition, RecordId, SiteId, derive_id,
+    CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, FieldName, Hlc, Life,
+    LogPosition, RecordId, SiteId, Slot, derive_id,
 };
 pub use shoal_store::{
-    ApplyReport, CollectionStatus, Durability, Order, Page, Query, Record, StoreConfig, StoreStatus,
+    ApplyReport, CollectionStatus, Durability, MAX_QUERY_LIMIT, Order, Page, Query, Record,
+    StoreConfig, StoreError, StoreStatus,
 };

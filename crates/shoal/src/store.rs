@@ -110,6 +110,11 @@ impl Store {
         self.db().identity().site()
     }
 
+    /// This node's libp2p peer id, as text.
+    pub fn peer_id(&self) -> String {
+        self.db().identity().peer_id().to_string()
+    }
+
     /// The version of the last committed transaction.
     pub fn db_version(&self) -> DbVersion {
         self.db().db_version()
@@ -190,12 +195,19 @@ impl Store {
         &self,
         version: DbVersion,
     ) -> impl Iterator<Item = Result<Change, Error>> + use<> {
+        self.changes_after(LogPosition::after_version(version))
+    }
+
+    /// Every change strictly after an exact log position (to resume inside a
+    /// large transaction), streamed like [`changes_since`](Self::changes_since).
+    pub fn changes_after(
+        &self,
+        position: LogPosition,
+    ) -> impl Iterator<Item = Result<Change, Error>> + use<> {
         let store = self.clone();
-        ChangeIter::new(
-            LogPosition::after_version(version),
-            STREAM_PAGE,
-            move |after, limit| store.db().changes_page(after, limit).map_err(Error::from),
-        )
+        ChangeIter::new(position, STREAM_PAGE, move |after, limit| {
+            store.db().changes_page(after, limit).map_err(Error::from)
+        })
     }
 }
 

@@ -1,0 +1,122 @@
+//! Exit codes and error messages: how a failed command ends.
+//!
+//! This module owns the mapping from errors (the CLI's own and the library's)
+//! to the documented exit codes — 1 not found, 2 invalid input or usage,
+//! 3 storage — and the one-line `error: ...` text printed on stderr.
+
+use shoal::StoreError;
+use std::fmt;
+use std::io;
+
+/// Everything went well.
+pub const OK: u8 = 0;
+/// The record asked for does not exist (or was deleted).
+pub const NOT_FOUND: u8 = 1;
+/// Bad input or usage: invalid name, id or JSON, no database, bad flag.
+pub const USAGE: u8 = 2;
+/// The database refused: corrupt, foreign, newer schema, I/O failure.
+pub const STORAGE: u8 = 3;
+
+/// An invalid-input or usage error raised by the CLI itself (exit code 2).
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// A record the user asked for is absent (exit code 1).
+#[derive(Debug)]
+pub struct NotFound(pub String);
+
+impl fmt::Display for NotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+/// Builds a usage error (exit code 2).
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    Usage(message.into()).into()
+}
+
+/// Builds a not-found error (exit code 1).
+pub fn not_found(message: impl Into<String>) -> anyhow::Error {
+    NotFound(message.into()).into()
+}
+
+/// Whether the error is only stdout having been closed by its reader
+/// (`shoal log | head`): not a failure worth reporting.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The exit code for an error: the first cause in its chain that says.
+pub fn code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.is::<Usage>() {
+            return USAGE;
+        }
+        if cause.is::<NotFound>() {
+            return NOT_FOUND;
+        }
+        if let Some(e) = cause.downcast_ref::<shoal::Error>() {
+            return library_code(e);
+        }
+        if cause
+            .downcast_ref::<serde_json::Error>()
+            .is_some_and(|e| !e.is_io())
+        {
+            return USAGE;
+        }
+    }
+    STORAGE
+}
+
+/// The exit code for a library error. Exhaustive on purpose: a new error case
+/// must be given a code here before the CLI compiles.
+fn library_code(err: &shoal::Error) -> u8 {
+    match err {
+        shoal::Error::NotFound { .. } => NOT_FOUND,
+        shoal::Error::Invalid(_) | shoal::Error::Serde { .. } => USAGE,
+        shoal::Error::Store(store) => match store {
+            StoreError::Invalid(_) | StoreError::InvalidQuery(_) | StoreError::Missing { .. } => {
+                USAGE
+            }
+            StoreError::Corrupt { .. }
+            | StoreError::Foreign { .. }
+            | StoreError::NewerSchema { .. }
+            | StoreError::BadNodeKey(_)
+            | StoreError::Sqlite(_) => STORAGE,
+        },
+    }
+}
+
+/// The error as one line: each cause after the previous one, skipping causes
+/// whose text the previous one already contains (transparent wrappers).
+pub fn message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut previous = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || previous.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+        previous = text;
+    }
+    out
+}

@@ -1,0 +1,159 @@
+//! `shoal log`: the change log since a version (or an exact position),
+//! streamed change by change, as text lines or one streamed JSON document.
+//!
+//! This module owns the `--since` syntax and how a change is shown; it never
+//! holds more than the library's one page of the log in memory.
+
+use crate::args::LogArgs;
+use crate::output::{Output, TEXT_VALUE_MAX, hint, shorten};
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use shoal::{Change, DbVersion, LogPosition, Slot, Store};
+use std::io::Write;
+
+/// Where `--since` starts: after a whole version, or after one exact position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Since {
+    /// The version.
+    pub version: DbVersion,
+    /// The change within it, for `VERSION.SEQ`.
+    pub seq: Option<u32>,
+}
+
+impl Since {
+    /// The last position *not* to show.
+    fn position(self) -> LogPosition {
+        LogPosition {
+            version: self.version,
+            seq: self.seq.unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Parses `VERSION` or `VERSION.SEQ`.
+pub fn parse_since(arg: &str) -> Result<Since, String> {
+    let bad = || format!("expected VERSION or VERSION.SEQ (e.g. 42 or 42.3), got {arg:?}");
+    let (version, seq) = match arg.split_once('.') {
+        Some((v, s)) => (v, Some(s.parse::<u32>().map_err(|_| bad())?)),
+        None => (arg, None),
+    };
+    Ok(Since {
+        version: DbVersion(version.parse().map_err(|_| bad())?),
+        seq,
+    })
+}
+
+/// `shoal log`.
+pub fn run(store: &Store, args: LogArgs, out: &mut Output) -> Result<()> {
+    let mut changes = store.changes_after(args.since.position());
+    let limit = args
+        .limit
+        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let json = out.is_json();
+    let w = out.writer();
+    if json {
+        write!(w, "{{\"changes\": [")?;
+    }
+    let mut last: Option<LogPosition> = None;
+    for change in changes.by_ref().take(limit) {
+        let change = change.context("cannot read the change log")?;
+        if json {
+            let sep = if last.is_none() { "" } else { "," };
+            write!(w, "{sep}\n  {}", change_json(&change))?;
+        } else {
+            writeln!(w, "{}", change_text(&change))?;
+        }
+        last = Some(change.position);
+    }
+    // Only when the limit cut the stream: peek whether anything follows.
+    let more = args.limit.is_some() && matches!(changes.next(), Some(Ok(_)));
+    let next = last.filter(|_| more).map(|p| p.to_string());
+    if json {
+        writeln!(w, "\n], \"next\": {}}}", json!(next))?;
+    }
+    if let Some(next) = next {
+        let mut command = format!("more changes: shoal log --since {next}");
+        if let Some(limit) = args.limit {
+            command.push_str(&format!(" --limit {limit}"));
+        }
+        hint(command);
+    }
+    Ok(())
+}
+
+/// One change as a text line.
+fn change_text(c: &Change) -> String {
+    let (slot, value) = match (&c.slot, &c.value) {
+        (Slot::Life, _) => {
+            let state = if c.life.is_alive() {
+                "alive"
+            } else {
+                "deleted"
+            };
+            ("life".to_string(), state.to_string())
+        }
+        (Slot::Field(f), v) => (format!(".{f}"), shown_value(v.as_ref())),
+        (Slot::Entry(f, k), v) => (format!(".{f}[{k}]"), shown_value(v.as_ref())),
+    };
+    format!(
+        "{}  {}/{}  {slot}  {value}  {}  life {}",
+        c.position, c.collection, c.id, c.clock, c.life
+    )
+}
+
+fn shown_value(value: Option<&shoal::CanonicalJson>) -> String {
+    match value {
+        Some(v) => shorten(v.as_str(), TEXT_VALUE_MAX),
+        None => "(removed)".to_string(),
+    }
+}
+
+/// One change as a JSON object. `removed` tells a tombstone from a field
+/// that holds JSON `null`.
+fn change_json(c: &Change) -> Value {
+    let (slot, field, key) = match &c.slot {
+        Slot::Life => ("life", None, None),
+        Slot::Field(f) => ("field", Some(f.as_str()), None),
+        Slot::Entry(f, k) => ("entry", Some(f.as_str()), Some(k.as_str())),
+    };
+    json!({
+        "position": c.position.to_string(),
+        "version": c.position.version.0,
+        "seq": c.position.seq,
+        "collection": c.collection.as_str(),
+        "id": c.id.as_str(),
+        "slot": slot,
+        "field": field,
+        "key": key,
+        "value": c.value.as_ref().map(|v| v.to_value()),
+        "removed": c.value.is_none() && !matches!(c.slot, Slot::Life),
+        "clock": {
+            "hlc": c.clock.hlc.to_string(),
+            "wall_ms": c.clock.hlc.wall_ms(),
+            "counter": c.clock.hlc.counter(),
+            "site": c.clock.site.to_string(),
+        },
+        "life": c.life.0,
+        "alive": c.life.is_alive(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_forms() {
+        assert_eq!(
+            parse_since("42").unwrap(),
+            Since {
+                version: DbVersion(42),
+                seq: None
+            }
+        );
+        assert_eq!(parse_since("42.3").unwrap().seq, Some(3));
+        assert!(parse_since("-1").is_err());
+        assert!(parse_since("4.x").is_err());
+        assert!(parse_since("").is_err());
+    }
+}

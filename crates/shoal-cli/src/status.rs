@@ -1,0 +1,53 @@
+//! `shoal status`: who this node is and what its database holds — site id,
+//! peer id, db_version and per-collection live/deleted record counts.
+
+use crate::datadir::DataDir;
+use crate::output::{Output, pad};
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use shoal::Store;
+
+/// `shoal status`.
+pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
+    let status = store.status().context("cannot read the store status")?;
+    let database = data.db_path();
+    if out.is_json() {
+        let collections: Vec<Value> = status
+            .collections
+            .iter()
+            .map(|c| json!({"name": c.name.as_str(), "live": c.live, "deleted": c.deleted}))
+            .collect();
+        out.json(&json!({
+            "database": database,
+            "site_id": status.site.to_string(),
+            "peer_id": status.peer_id,
+            "db_version": status.db_version.0,
+            "collections": collections,
+        }))?;
+        return Ok(());
+    }
+    out.line(format_args!("database    {}", database.display()))?;
+    out.line(format_args!("site id     {}", status.site))?;
+    out.line(format_args!("peer id     {}", status.peer_id))?;
+    out.line(format_args!("db_version  {}", status.db_version))?;
+    if status.collections.is_empty() {
+        out.line("collections (none)")?;
+        return Ok(());
+    }
+    out.line("collections")?;
+    let width = status
+        .collections
+        .iter()
+        .map(|c| c.name.as_str().len())
+        .max()
+        .unwrap_or(0);
+    for c in &status.collections {
+        out.line(format_args!(
+            "  {}  {} live  {} deleted",
+            pad(c.name.as_str(), width),
+            c.live,
+            c.deleted
+        ))?;
+    }
+    Ok(())
+}
