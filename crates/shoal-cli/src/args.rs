@@ -152,6 +152,21 @@ Examples:
   shoal status
   shoal --json status | jq .db_version")]
     Status,
+
+    /// Show three replicas writing concurrently and converging
+    #[command(after_help = "\
+Starts three replicas (laptop, desktop, server) in this process, each with its
+own database. They write while disconnected -- conflicting edits to one
+record, a delete racing an edit, different tags added to one map field --
+then exchange their change logs until nothing changes, and print what each
+holds and a digest of every field version and clock. Exits non-zero if the
+replicas do not converge. Ignores --data; uses a temporary directory unless
+--dir is given.
+
+Examples:
+  shoal demo
+  shoal demo --dir /tmp/shoal-demo   # keep the three databases to inspect")]
+    Demo(DemoArgs),
 }
 
 /// Arguments of `put` and `patch`.
@@ -210,6 +225,14 @@ pub struct QueryArgs {
     #[arg(long, value_name = "N", default_value_t = 50,
           value_parser = clap::value_parser!(u64).range(1..=MAX_LIMIT))]
     pub limit: u64,
+}
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo databases in this directory (replaced if present)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `log`.

@@ -7,6 +7,7 @@
 
 mod args;
 mod datadir;
+mod demo;
 mod exit;
 mod init;
 mod input;
@@ -38,6 +39,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Command::Demo(a) = &cli.command {
+        return demo::run(a.dir.as_deref());
+    }
     let data = DataDir::resolve(cli.global.data)?;
     let mut out = Output::new(cli.global.json);
     match cli.command {
@@ -50,6 +54,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Query(a) => query::run(&data.open()?, a, &mut out)?,
         Command::Log(a) => log::run(&data.open()?, a, &mut out)?,
         Command::Status => status::run(&data, &data.open()?, &mut out)?,
+        Command::Demo(_) => unreachable!("handled above"),
     }
     out.finish()?;
     Ok(())

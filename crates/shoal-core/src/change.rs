@@ -92,7 +92,7 @@ impl Change {
             (Slot::Field(_) | Slot::Entry(..), _) if !self.life.is_alive() => {
                 Some("field written in a deleted life")
             }
-            (Slot::Entry(_, key), _) if key.len() > crate::ids::MAX_FIELD_LEN => {
+            (Slot::Entry(_, key), _) if key.len() > crate::ids::MAX_MAP_KEY_LEN => {
                 Some("map key longer than 128 bytes")
             }
             _ => None,

@@ -32,6 +32,12 @@ pub enum CoreError {
         /// Which rule it broke.
         reason: &'static str,
     },
+    /// A map-entry key longer than 128 bytes.
+    #[error("map key of {len} bytes is longer than 128 bytes")]
+    InvalidMapKey {
+        /// The key's length in bytes.
+        len: usize,
+    },
     /// A record body that is not a JSON object.
     #[error("a record must be a JSON object, got {got}")]
     NotAnObject {

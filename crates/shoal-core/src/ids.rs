@@ -15,6 +15,8 @@ pub const MAX_RECORD_ID_LEN: usize = 128;
 pub const MAX_COLLECTION_LEN: usize = 64;
 /// Longest field name, in bytes.
 pub const MAX_FIELD_LEN: usize = 128;
+/// Longest map-entry key, in bytes.
+pub const MAX_MAP_KEY_LEN: usize = 128;
 
 /// A validated collection name: 1–64 bytes of `[A-Za-z0-9_-]`, starting with a letter.
 ///

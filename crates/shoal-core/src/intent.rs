@@ -8,7 +8,7 @@
 use crate::change::Slot;
 use crate::clock::Clock;
 use crate::error::CoreError;
-use crate::ids::FieldName;
+use crate::ids::{FieldName, MAX_MAP_KEY_LEN};
 use crate::merge::{RecordState, SlotVersion};
 use crate::value::CanonicalJson;
 use serde_json::{Map, Value};
@@ -51,6 +51,7 @@ pub type Plan = Vec<(Slot, SlotVersion)>;
 /// Errors: [`CoreError::RecordNotFound`] for a patch, delete or entry removal
 /// on a record that is not alive; name errors for invalid field names.
 pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, CoreError> {
+    check_map_keys(intent)?;
     let mut out = Plan::new();
     let life = if state.is_alive() {
         state.life()
@@ -126,6 +127,27 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
         }
     }
     Ok(out)
+}
+
+/// Refuses map keys a peer would refuse (longer than [`MAX_MAP_KEY_LEN`]), so
+/// a local write can never be acknowledged and then fail to sync.
+fn check_map_keys(intent: &Intent) -> Result<(), CoreError> {
+    let check = |key: &str| {
+        if key.len() > MAX_MAP_KEY_LEN {
+            return Err(CoreError::InvalidMapKey { len: key.len() });
+        }
+        Ok(())
+    };
+    match intent {
+        Intent::MapSet { key, .. } | Intent::MapRemove { key, .. } => check(key),
+        // A put may diff an object into map entries: its keys become entry keys.
+        Intent::Put(object) | Intent::Patch(object) => object
+            .values()
+            .filter_map(Value::as_object)
+            .flat_map(|entries| entries.keys())
+            .try_for_each(|key| check(key)),
+        Intent::Delete => Ok(()),
+    }
 }
 
 /// Plans setting (or, with `None`, removing) one field.

@@ -77,8 +77,26 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Names `path` in a corruption error that does not name its file yet.
+    pub fn with_path(self, path: &std::path::Path) -> Self {
+        match self {
+            StoreError::Corrupt { path: p, detail } if p.as_os_str().is_empty() => {
+                StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Conversion for `?` inside the store; the file is named afterwards by
+/// [`StoreError::with_path`] (every public entry point of an open store is
+/// reached through a caller that knows the path, and `Store::open` does it itself).
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::from_sqlite(std::path::Path::new("(open store)"), e)
+        Self::from_sqlite(std::path::Path::new(""), e)
     }
 }

@@ -139,14 +139,15 @@ impl Store {
         conn.pragma_update(None, "synchronous", synchronous)
             .map_err(sqlite)?;
         conn.set_prepared_statement_cache_capacity(64);
-        let identity = NodeIdentity::load_or_create(&conn)?;
+        let identity = NodeIdentity::load_or_create(&conn).map_err(|e| e.with_path(&path))?;
         let db_version = DbVersion(
             conn.query_row("SELECT COALESCE(MAX(dbv), 0) FROM slots", [], |r| {
                 r.get::<_, i64>(0)
             })
             .map_err(sqlite)? as u64,
         );
-        let hlc = HlcGenerator::new(Self::restored_hlc(&conn)?, config.max_drift_ms);
+        let restored = Self::restored_hlc(&conn).map_err(|e| e.with_path(&path))?;
+        let hlc = HlcGenerator::new(restored, config.max_drift_ms);
         Ok(Self {
             conn,
             path,

@@ -8,6 +8,7 @@
 use crate::error::StoreError;
 use crate::read::{Record, parse_object};
 use crate::{Store, rows};
+use rusqlite::OptionalExtension;
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 use shoal_core::{CollectionName, FieldName, RecordId};
@@ -99,6 +100,16 @@ impl Query {
         self.limit = limit;
         self
     }
+}
+
+/// Refuses a page size outside 1..=[`MAX_QUERY_LIMIT`].
+pub(crate) fn check_limit(limit: usize) -> Result<(), StoreError> {
+    if limit == 0 || limit > MAX_QUERY_LIMIT {
+        return Err(StoreError::InvalidQuery(format!(
+            "limit must be between 1 and {MAX_QUERY_LIMIT}, got {limit}"
+        )));
+    }
+    Ok(())
 }
 
 /// The SQL expression for a field's value; identical text in indexes and queries
@@ -209,20 +220,24 @@ impl Store {
     }
 
     fn indexes_of(&self, cid: i64) -> Result<Vec<String>, StoreError> {
-        let text: String = self
+        let text: Option<String> = self
             .conn
             .prepare_cached("SELECT indexes FROM collections WHERE cid = ?1")?
-            .query_row([cid], |r| r.get(0))?;
-        Ok(serde_json::from_str(&text).unwrap_or_default())
+            .query_row([cid], |r| r.get(0))
+            .optional()?;
+        Ok(text
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
+    }
+
+    /// The collection's id, or an id no collection has (so a query on a
+    /// collection that does not exist is still validated, and matches nothing).
+    fn cid_or_none(&self, collection: &CollectionName) -> Result<i64, StoreError> {
+        Ok(self.collection_id(collection)?.unwrap_or(-1))
     }
 
     fn query_sql(&self, cid: i64, query: &Query) -> Result<(String, Vec<SqlValue>), StoreError> {
-        if query.limit == 0 || query.limit > MAX_QUERY_LIMIT {
-            return Err(StoreError::InvalidQuery(format!(
-                "limit must be between 1 and {MAX_QUERY_LIMIT}, got {}",
-                query.limit
-            )));
-        }
+        check_limit(query.limit)?;
         // cid is our own integer, inlined so SQLite can match the partial indexes.
         let hint = match pinned_index(query, &self.indexes_of(cid)?) {
             Some(field) => format!(" INDEXED BY {}", index_name(cid, &field)),
@@ -271,10 +286,7 @@ impl Store {
         collection: &CollectionName,
         query: &Query,
     ) -> Result<Vec<Record>, StoreError> {
-        let Some(cid) = self.collection_id(collection)? else {
-            return Ok(Vec::new());
-        };
-        let (sql, args) = self.query_sql(cid, query)?;
+        let (sql, args) = self.query_sql(self.cid_or_none(collection)?, query)?;
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
         let mut out = Vec::new();
@@ -293,10 +305,7 @@ impl Store {
         collection: &CollectionName,
         query: &Query,
     ) -> Result<String, StoreError> {
-        let Some(cid) = self.collection_id(collection)? else {
-            return Ok(String::new());
-        };
-        let (sql, args) = self.query_sql(cid, query)?;
+        let (sql, args) = self.query_sql(self.cid_or_none(collection)?, query)?;
         let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
         let lines: Vec<String> = stmt
             .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?

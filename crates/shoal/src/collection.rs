@@ -9,7 +9,7 @@ use crate::events::Subscription;
 use crate::store::Store;
 use serde_json::{Map, Value};
 use shoal_core::{CollectionName, CoreError, DbVersion, FieldName, Intent, RecordId};
-use shoal_store::{Page, Query, Record, StoreError, WriteOp};
+use shoal_store::{Page, Query, Record, WriteOp};
 
 /// Which records [`Collection::list`] returns.
 #[derive(Debug, Clone)]
@@ -165,24 +165,19 @@ impl Collection {
     /// The fields of a live record, or `None`.
     pub fn get(&self, id: &str) -> Result<Option<Map<String, Value>>, Error> {
         let id = RecordId::new(id)?;
-        Ok(self.store.db().get(&self.name, &id)?)
+        self.store.with_db(|db| db.get(&self.name, &id))
     }
 
     /// A page of live records in id order.
     pub fn list(&self, options: &ListOptions) -> Result<Page, Error> {
-        if options.limit == 0 || options.limit > shoal_store::MAX_QUERY_LIMIT {
-            return Err(Error::Store(StoreError::InvalidQuery(format!(
-                "limit must be between 1 and {}, got {}",
-                shoal_store::MAX_QUERY_LIMIT,
-                options.limit
-            ))));
-        }
-        Ok(self.store.db().list(
-            &self.name,
-            &options.prefix,
-            options.after.as_ref(),
-            options.limit,
-        )?)
+        self.store.with_db(|db| {
+            db.list(
+                &self.name,
+                &options.prefix,
+                options.after.as_ref(),
+                options.limit,
+            )
+        })
     }
 
     /// Runs a query over the live records.
@@ -203,12 +198,12 @@ impl Collection {
     /// # Ok::<(), shoal::Error>(())
     /// ```
     pub fn query(&self, query: &Query) -> Result<Vec<Record>, Error> {
-        Ok(self.store.db().query(&self.name, query)?)
+        self.store.with_db(|db| db.query(&self.name, query))
     }
 
     /// Declares an index on a field so queries filtering or ordering on it are fast.
     pub fn create_index(&self, field: &str) -> Result<(), Error> {
-        Ok(self.store.db().create_index(&self.name, field)?)
+        self.store.with_db(|db| db.create_index(&self.name, field))
     }
 
     /// Subscribes to changes of this collection only.

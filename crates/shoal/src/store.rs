@@ -84,6 +84,16 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Runs `f` on the locked database, naming the database file in any
+    /// corruption error it returns.
+    pub(crate) fn with_db<T>(
+        &self,
+        f: impl FnOnce(&mut shoal_store::Store) -> Result<T, shoal_store::StoreError>,
+    ) -> Result<T, Error> {
+        let mut db = self.db();
+        f(&mut db).map_err(|e| Error::from(e.with_path(db.path())))
+    }
+
     /// A handle on the collection `name` (created on first write).
     pub fn collection(&self, name: &str) -> Result<Collection, Error> {
         Ok(Collection::new(self.clone(), CollectionName::new(name)?))
@@ -122,7 +132,7 @@ impl Store {
 
     /// Site id, db_version and per-collection counts.
     pub fn status(&self) -> Result<StoreStatus, Error> {
-        Ok(self.db().status()?)
+        self.with_db(|db| db.status())
     }
 
     /// Subscribes to every change committed from now on.
@@ -152,10 +162,7 @@ impl Store {
 
     /// Commits local writes in one transaction and notifies subscribers.
     pub(crate) fn write(&self, ops: Vec<WriteOp>) -> Result<Option<DbVersion>, Error> {
-        let outcome = {
-            let mut db = self.db();
-            db.write(ops)?
-        };
+        let outcome = self.with_db(|db| db.write(ops))?;
         if let Some(version) = outcome.version {
             self.notify(outcome.changed, version, Origin::Local);
         }
@@ -165,7 +172,7 @@ impl Store {
     /// Merges a batch of changes from another replica in one transaction and
     /// notifies subscribers of the records that changed.
     pub fn apply(&self, changes: &[Change]) -> Result<ApplyReport, Error> {
-        let report = self.db().apply(changes)?;
+        let report = self.with_db(|db| db.apply(changes))?;
         if let Some(version) = report.version {
             self.notify(report.changed.clone(), version, Origin::Remote);
         }
@@ -206,7 +213,7 @@ impl Store {
     ) -> impl Iterator<Item = Result<Change, Error>> + use<> {
         let store = self.clone();
         ChangeIter::new(position, STREAM_PAGE, move |after, limit| {
-            store.db().changes_page(after, limit).map_err(Error::from)
+            store.with_db(|db| db.changes_page(after, limit))
         })
     }
 }
