@@ -98,6 +98,12 @@ impl HlcGenerator {
         next
     }
 
+    /// Makes later readings order after `floor` (a reading already used, e.g.
+    /// by another process writing the same database).
+    pub fn raise_to(&mut self, floor: Hlc) {
+        self.last = self.last.max(floor);
+    }
+
     /// Checks that a remote reading is not too far ahead of `now_ms`, without absorbing it.
     pub fn check(&self, remote: Hlc, now_ms: u64) -> Result<(), CoreError> {
         let limit = now_ms.saturating_add(self.max_drift_ms);

@@ -21,6 +21,7 @@ mod error;
 mod ids;
 mod intent;
 mod merge;
+pub mod sync;
 mod value;
 
 pub use change::{Change, DbVersion, LogPosition, Slot};

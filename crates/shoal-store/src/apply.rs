@@ -8,8 +8,8 @@
 use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
 use crate::{RecordKey, Store, now_ms};
-use rusqlite::params;
-use shoal_core::{Change, DbVersion, SlotVersion, Verdict};
+use rusqlite::{OptionalExtension, params};
+use shoal_core::{Change, DbVersion, LogPosition, SlotVersion, Verdict};
 use std::collections::BTreeMap;
 
 /// What applying a remote batch did.
@@ -35,6 +35,49 @@ impl Store {
     /// time than the allowed drift. Applying the same batch twice changes nothing
     /// the second time.
     pub fn apply(&mut self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
+        self.apply_with_cursor(changes, None)
+    }
+
+    /// Merges a batch received from `peer` and, in the same transaction,
+    /// records `upto` as that peer's cursor: a crash keeps both or neither, so
+    /// the cursor never runs ahead of the applied data. The cursor only moves
+    /// forward.
+    pub fn apply_from(
+        &mut self,
+        peer: &str,
+        changes: &[Change],
+        upto: LogPosition,
+    ) -> Result<ApplyReport, StoreError> {
+        self.apply_with_cursor(changes, Some((peer, upto)))
+    }
+
+    /// The position in `peer`'s change log up to which its changes are applied
+    /// here (the start of its log if never synced).
+    pub fn peer_cursor(&self, peer: &str) -> Result<LogPosition, StoreError> {
+        let row: Option<(i64, i64)> = self
+            .conn
+            .prepare_cached("SELECT dbv, seq FROM peer_cursors WHERE peer = ?1")?
+            .query_row([peer], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(
+            row.map_or_else(LogPosition::default, |(dbv, seq)| LogPosition {
+                version: DbVersion(dbv as u64),
+                seq: seq as u32,
+            }),
+        )
+    }
+
+    /// Forgets every peer cursor (the next sync with each peer is a full transfer).
+    pub fn clear_peer_cursors(&mut self) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM peer_cursors", [])?;
+        Ok(())
+    }
+
+    fn apply_with_cursor(
+        &mut self,
+        changes: &[Change],
+        cursor: Option<(&str, LogPosition)>,
+    ) -> Result<ApplyReport, StoreError> {
         let now = now_ms();
         let cap = self.config.max_value_bytes;
         for change in changes {
@@ -49,9 +92,12 @@ impl Store {
                 .push(change);
         }
         let mut report = ApplyReport::default();
+        let tx = rows::begin_write(&mut self.conn)?;
+        let (head, head_hlc) = rows::log_head(&tx)?;
+        self.db_version = self.db_version.max(head);
+        self.hlc.raise_to(head_hlc);
         let mut stamp = TxnStamp::new(self.db_version);
         let mut observed = self.hlc.clone();
-        let tx = self.conn.transaction()?;
         for ((collection, id), record_changes) in by_record {
             let cid = rows::collection_id(&tx, &collection, true)?.unwrap_or_default();
             let loaded = rows::load(&tx, cid, &id)?;
@@ -72,6 +118,14 @@ impl Store {
             if rows::save(&tx, cid, &id, &loaded, &after, &mut stamp)? {
                 report.changed.push((collection, id));
             }
+        }
+        if let Some((peer, upto)) = cursor {
+            tx.prepare_cached(
+                "INSERT INTO peer_cursors (peer, dbv, seq, updated_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (peer) DO UPDATE SET dbv = excluded.dbv, seq = excluded.seq, updated_ms = excluded.updated_ms
+                 WHERE (excluded.dbv, excluded.seq) > (peer_cursors.dbv, peer_cursors.seq)",
+            )?
+            .execute(params![peer, upto.version.0 as i64, i64::from(upto.seq), now as i64])?;
         }
         if stamp.taken().is_some() {
             tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('hlc', ?1)")?

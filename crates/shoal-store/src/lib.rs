@@ -140,13 +140,7 @@ impl Store {
             .map_err(sqlite)?;
         conn.set_prepared_statement_cache_capacity(64);
         let identity = NodeIdentity::load_or_create(&conn).map_err(|e| e.with_path(&path))?;
-        let db_version = DbVersion(
-            conn.query_row("SELECT COALESCE(MAX(dbv), 0) FROM slots", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map_err(sqlite)? as u64,
-        );
-        let restored = Self::restored_hlc(&conn).map_err(|e| e.with_path(&path))?;
+        let (db_version, restored) = Self::restored_head(&conn).map_err(|e| e.with_path(&path))?;
         let hlc = HlcGenerator::new(restored, config.max_drift_ms);
         Ok(Self {
             conn,
@@ -158,9 +152,10 @@ impl Store {
         })
     }
 
-    /// The highest clock used or seen before the last close: the mark stored by
-    /// remote applies, or the clocks of the last transaction, whichever is higher.
-    fn restored_hlc(conn: &Connection) -> Result<Hlc, StoreError> {
+    /// The last db_version and the highest clock used or seen before the last
+    /// close: the mark stored by remote applies, or the clocks of the last
+    /// transaction, whichever is higher.
+    fn restored_head(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError> {
         let mark: Option<Vec<u8>> = conn
             .query_row("SELECT value FROM meta WHERE key = 'hlc'", [], |r| r.get(0))
             .optional()?;
@@ -168,12 +163,8 @@ impl Store {
             .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
             .map(u64::from_be_bytes)
             .unwrap_or(0);
-        let last_txn: i64 = conn.query_row(
-            "SELECT COALESCE(MAX(hlc), 0) FROM slots WHERE dbv = (SELECT MAX(dbv) FROM slots)",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(Hlc::from_packed(mark.max(last_txn as u64)))
+        let (version, last_txn) = rows::log_head(conn)?;
+        Ok((version, Hlc::from_packed(mark.max(last_txn.packed()))))
     }
 
     /// The database file's path.

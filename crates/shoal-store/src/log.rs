@@ -52,6 +52,35 @@ impl Store {
         Ok(out)
     }
 
+    /// One bounded read for a sync peer: changes after `after`, at most
+    /// `max_changes` and — beyond the first — about `max_bytes` of values and
+    /// ids. Returns the changes, where the reader continues from (the last
+    /// change when more remain, else the end of the log now), and whether more remain.
+    pub fn read_for_peer(
+        &self,
+        after: LogPosition,
+        max_changes: u32,
+        max_bytes: u32,
+    ) -> Result<(Vec<Change>, LogPosition, bool), StoreError> {
+        let limit = max_changes.max(1) as usize;
+        let mut changes = self.changes_page(after, limit)?;
+        let mut more = changes.len() == limit;
+        let mut bytes = 0usize;
+        if let Some(cut) = changes.iter().position(|c| {
+            bytes += change_size(c);
+            bytes > max_bytes as usize
+        }) {
+            let keep = cut.max(1);
+            more |= keep < changes.len();
+            changes.truncate(keep);
+        }
+        let upto = match (more, changes.last()) {
+            (true, Some(last)) => last.position,
+            _ => LogPosition::after_version(self.db_version).max(after),
+        };
+        Ok((changes, upto, more))
+    }
+
     /// Every change committed after `version`, as a streaming iterator in
     /// db_version order (pages of [`DEFAULT_PAGE`] changes).
     pub fn changes_since(
@@ -64,6 +93,17 @@ impl Store {
             |after, limit| self.changes_page(after, limit),
         )
     }
+}
+
+/// About how many bytes a change takes on the wire.
+fn change_size(change: &Change) -> usize {
+    let value = change.value.as_ref().map_or(0, |v| v.as_str().len());
+    let slot = match &change.slot {
+        shoal_core::Slot::Life => 0,
+        shoal_core::Slot::Field(f) => f.as_str().len(),
+        shoal_core::Slot::Entry(f, k) => f.as_str().len() + k.len(),
+    };
+    value + slot + change.collection.as_str().len() + change.id.as_str().len() + 40
 }
 
 /// A streaming iterator over the change log, fetching one bounded page at a

@@ -39,6 +39,24 @@ impl TxnStamp {
     }
 }
 
+/// The end of the change log as committed (by any process): the last
+/// db_version and the highest clock written in it.
+pub(crate) fn log_head(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError> {
+    let (dbv, hlc): (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT dbv, MAX(hlc) FROM slots WHERE dbv = (SELECT MAX(dbv) FROM slots)")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((
+        DbVersion(dbv.unwrap_or(0) as u64),
+        Hlc::from_packed(hlc.unwrap_or(0) as u64),
+    ))
+}
+
+/// Starts a write transaction that takes the write lock at once (so another
+/// process cannot commit between our read of the log head and our commit).
+pub(crate) fn begin_write(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+}
+
 /// A record as loaded inside a transaction.
 #[derive(Debug)]
 pub(crate) struct Loaded {

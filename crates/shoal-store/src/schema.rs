@@ -48,6 +48,19 @@ CREATE TABLE slots (
 CREATE UNIQUE INDEX slots_log ON slots (dbv, seq);
 ";
 
+/// Tables added after schema version 1 was first written; created on open if
+/// missing, so older files gain them without a version bump.
+const ADDITIONS: &str = "
+-- Per peer: the position in that peer's change log up to which its changes
+-- are applied here. Written in the same transaction as the applied changes.
+CREATE TABLE IF NOT EXISTS peer_cursors (
+    peer TEXT PRIMARY KEY,
+    dbv INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
 /// Checks that `conn` is a Shoal database (creating the schema in an empty
 /// file), or explains why it is not.
 pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -85,5 +98,6 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
+    conn.execute_batch(ADDITIONS).map_err(sqlite)?;
     Ok(())
 }

@@ -44,13 +44,18 @@ impl Store {
         for op in &ops {
             check_cap(&op.intent, cap)?;
         }
+        let tx = rows::begin_write(&mut self.conn)?;
+        // Another process (the CLI next to a daemon) may have committed since
+        // our last look: continue its log and order our clock after its writes.
+        let (head, head_hlc) = rows::log_head(&tx)?;
+        self.db_version = self.db_version.max(head);
+        self.hlc.raise_to(head_hlc);
         let clock = Clock {
             hlc: self.hlc.tick(now_ms()),
             site: self.identity.site(),
         };
         let mut stamp = TxnStamp::new(self.db_version);
         let mut changed = Vec::new();
-        let tx = self.conn.transaction()?;
         for op in ops {
             // Created inside the transaction: a failed write leaves no empty collection.
             let cid = rows::collection_id(&tx, &op.collection, true)?.unwrap_or_default();

@@ -371,3 +371,30 @@ fn identity_db_version_and_clock_survive_reopen() {
     );
     assert!(store.db_version() > version);
 }
+
+#[test]
+fn two_handles_on_one_file_continue_each_others_log_and_clocks() {
+    // Two handles on one file behave like the CLI writing next to a running daemon.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a = Store::open(&path).unwrap();
+    let b = Store::open(&path).unwrap();
+    let mut versions = Vec::new();
+    for i in 0..20 {
+        let (store, who) = if i % 2 == 0 { (&a, "a") } else { (&b, "b") };
+        let v = store
+            .collection("c")
+            .unwrap()
+            .put("same", json!({"who": who, "i": i}))
+            .unwrap();
+        versions.push(v.unwrap());
+    }
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    // Each handle's clock must order after the other's last write, or an
+    // older write would win the field.
+    assert_eq!(
+        a.collection("c").unwrap().get("same").unwrap().unwrap()["i"],
+        19,
+        "the last write wins"
+    );
+}

@@ -1,0 +1,120 @@
+//! The sync protocol's messages: one versioned enum, so every message type is
+//! handled exhaustively wherever messages are matched.
+//!
+//! This module owns the message shapes only; framing, MACs and size caps are
+//! `codec.rs`'s, and what to do on each message is `session.rs`'s.
+
+use crate::change::{Change, LogPosition};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Version of the protocol spoken by this build; sent in [`Message::Hello`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Why a peer refused us, or we refused it. Sent in [`Message::Rejected`]
+/// before the connection is closed, so neither side waits for a timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Rejection {
+    /// The membership proof did not verify: the peer does not hold the group secret.
+    WrongSecret,
+    /// A message failed its MAC check.
+    BadMac,
+    /// The peer speaks a protocol version we do not.
+    UnsupportedVersion,
+    /// A message arrived that the protocol does not allow at this point.
+    ProtocolViolation,
+    /// A frame could not be decoded.
+    Garbage,
+    /// A frame was larger than the cap.
+    TooLarge,
+    /// The peer did not answer within the request timeout.
+    Timeout,
+    /// The changes a peer sent could not be applied here (e.g. invalid or from the far future).
+    Unapplicable,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rejection::WrongSecret => "wrong group secret",
+            Rejection::BadMac => "message failed authentication",
+            Rejection::UnsupportedVersion => "unsupported protocol version",
+            Rejection::ProtocolViolation => "protocol violation",
+            Rejection::Garbage => "undecodable frame",
+            Rejection::TooLarge => "frame too large",
+            Rejection::Timeout => "timed out",
+            Rejection::Unapplicable => "changes could not be applied",
+        })
+    }
+}
+
+/// Every message of the sync protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// First message each side sends: its protocol version and a fresh nonce.
+    Hello {
+        /// The sender's [`PROTOCOL_VERSION`].
+        version: u32,
+        /// 32 random bytes, used once.
+        nonce: [u8; 32],
+    },
+    /// Proof of holding the group secret, bound to both peer ids and both nonces.
+    Proof {
+        /// Keyed BLAKE3 over the handshake transcript.
+        mac: [u8; 32],
+    },
+    /// The sender refuses the session and closes it.
+    Rejected {
+        /// Why.
+        reason: Rejection,
+    },
+    /// "Send me your changes after `after`", at most this many and about this many bytes.
+    CatchUp {
+        /// The requester's cursor in the responder's log.
+        after: LogPosition,
+        /// Most changes in the reply.
+        max_changes: u32,
+        /// Most encoded bytes of changes in the reply (at least one change is always sent).
+        max_bytes: u32,
+    },
+    /// One bounded chunk of a catch-up, answering [`Message::CatchUp`].
+    Chunk {
+        /// The `after` it answers.
+        after: LogPosition,
+        /// Changes strictly after `after`, in log order, up to `upto`.
+        changes: Vec<Change>,
+        /// The position the requester's cursor may advance to once these are applied.
+        upto: LogPosition,
+        /// Whether more changes follow `upto` right now.
+        more: bool,
+    },
+    /// Live changes, contiguous with the previous push or chunk (`prev`).
+    Push {
+        /// The position the receiver's cursor must be at for this push to apply.
+        prev: LogPosition,
+        /// Changes strictly after `prev`, in log order.
+        changes: Vec<Change>,
+        /// The position after these changes.
+        upto: LogPosition,
+    },
+    /// "I have applied your changes up to `upto`" — flow control and lag reporting.
+    Ack {
+        /// The receiver's cursor in the sender's log.
+        upto: LogPosition,
+    },
+}
+
+impl Message {
+    /// A short name for logs and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "hello",
+            Message::Proof { .. } => "proof",
+            Message::Rejected { .. } => "rejected",
+            Message::CatchUp { .. } => "catch-up",
+            Message::Chunk { .. } => "chunk",
+            Message::Push { .. } => "push",
+            Message::Ack { .. } => "ack",
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The sync protocol, sans IO: messages, framing, membership proofs and the
+//! per-peer session state machine. The network layer carries its bytes; the
+//! store executes its reads and applies. Nothing here touches a socket, a
+//! clock or a file.
+
+pub mod auth;
+pub mod codec;
+pub mod message;
+pub mod session;
+
+pub use auth::{GroupKey, GroupKeyError, Role};
+pub use message::{Message, PROTOCOL_VERSION, Rejection};
+pub use session::{Action, ReadPurpose, Session, SessionStats, SyncConfig};

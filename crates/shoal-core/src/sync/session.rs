@@ -1,0 +1,684 @@
+//! The sync session: a pure state machine for one authenticated connection to
+//! one peer. Payloads and time go in; frames to send and store operations come
+//! out as [`Action`]s, which the driver (the libp2p shell, or a simulation)
+//! performs in order and reports back.
+//!
+//! Each session plays both parts at once:
+//! - **puller**: on authentication, and periodically, it asks the peer for
+//!   changes after the cursor persisted for that peer; chunks are bounded by
+//!   count and bytes; the cursor advances only when the driver reports a chunk
+//!   applied (and persisted in the same transaction). One catch-up at a time.
+//!   Live pushes are applied only when contiguous with what is already applied
+//!   or being applied; a gap falls back to catch-up.
+//! - **server**: answers catch-up requests from the store, then pushes each
+//!   local commit live, contiguous with the last chunk or push, with at most
+//!   `max_unacked` pushes in flight (back-pressure, never a dropped change).
+//!
+//! Every failure ends the session with a named [`Rejection`], sent to the peer
+//! first, so neither side waits for a timeout. The session never touches a
+//! socket, a clock or a database.
+
+use super::auth::{FrameKey, GroupKey, Role, Transcript};
+use super::codec::{self, FrameError};
+use super::message::{Message, PROTOCOL_VERSION, Rejection};
+use crate::change::{Change, LogPosition};
+use std::collections::VecDeque;
+
+/// Session settings.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Most changes in one chunk or push.
+    pub max_changes: u32,
+    /// Most encoded bytes of changes in one chunk or push (one change always fits).
+    pub max_bytes: u32,
+    /// Largest frame accepted.
+    pub max_frame: usize,
+    /// How long a request (handshake, catch-up, push ack) may go unanswered.
+    pub request_timeout_ms: u64,
+    /// How often an idle session re-asks for changes (anti-stall re-sync).
+    pub resync_interval_ms: u64,
+    /// Most pushes sent and not yet acknowledged.
+    pub max_unacked: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            max_changes: 4096,
+            max_bytes: 1024 * 1024,
+            max_frame: codec::DEFAULT_MAX_FRAME,
+            request_timeout_ms: 30_000,
+            resync_interval_ms: 60_000,
+            max_unacked: 4,
+        }
+    }
+}
+
+/// Which local reads a session asks the driver for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadPurpose {
+    /// To answer the peer's catch-up request.
+    Serve,
+    /// To push local commits live.
+    Push,
+}
+
+/// What the driver must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write this frame to the connection.
+    Send(Vec<u8>),
+    /// Read local changes after `after` (at most `max_changes`, about
+    /// `max_bytes`), then call [`Session::changes_read`] with them, whether
+    /// more remain, and the position the reader may skip to.
+    ReadChanges {
+        /// Why.
+        purpose: ReadPurpose,
+        /// Read strictly after this position.
+        after: LogPosition,
+        /// Most changes.
+        max_changes: u32,
+        /// About this many encoded bytes at most.
+        max_bytes: u32,
+    },
+    /// Merge these changes from the peer and persist `upto` as the peer's
+    /// cursor in the same transaction, then call [`Session::applied`] (or
+    /// [`Session::apply_failed`]).
+    Apply {
+        /// The changes, in the peer's log order.
+        changes: Vec<Change>,
+        /// The cursor to persist with them.
+        upto: LogPosition,
+    },
+    /// The peer proved membership; data may flow.
+    Authenticated,
+    /// A catch-up finished: everything the peer had when it answered is applied.
+    CaughtUp {
+        /// The cursor now persisted.
+        cursor: LogPosition,
+    },
+    /// Close the connection (after sending any frames before this action).
+    Close {
+        /// Why.
+        reason: Rejection,
+        /// Whether the peer refused us (true) or we refused the peer (false).
+        by_peer: bool,
+    },
+}
+
+/// Counters for one session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Bytes sent, length prefixes included.
+    pub bytes_out: u64,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Payload bytes received.
+    pub bytes_in: u64,
+    /// Changes sent in chunks and pushes.
+    pub changes_out: u64,
+    /// Changes received in chunks and pushes.
+    pub changes_in: u64,
+    /// Catch-up requests sent.
+    pub catchups: u64,
+    /// Pushes that did not start at our cursor (fell back to catch-up).
+    pub gaps: u64,
+    /// Pushes ignored because a catch-up request was outstanding.
+    pub pushes_ignored: u64,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for the peer's hello.
+    Hello,
+    /// Hello exchanged; waiting for the peer's proof.
+    Proof(Transcript),
+    /// Authenticated.
+    Ready,
+    /// Finished; every further input is ignored.
+    Closed,
+}
+
+/// One sync session with one peer. See the module docs.
+#[derive(Debug)]
+pub struct Session {
+    role: Role,
+    local_peer: Vec<u8>,
+    remote_peer: Vec<u8>,
+    key: GroupKey,
+    nonce: [u8; 32],
+    config: SyncConfig,
+    phase: Phase,
+    send_key: Option<FrameKey>,
+    recv_key: Option<FrameKey>,
+    send_seq: u64,
+    recv_seq: u64,
+    started_ms: u64,
+    stats: SessionStats,
+    // puller
+    cursor: LogPosition,
+    expected: LogPosition,
+    request: Option<(LogPosition, u64)>,
+    applying: VecDeque<(LogPosition, Pending)>,
+    next_resync_ms: u64,
+    // server
+    serving: bool,
+    pushed: Option<LogPosition>,
+    in_flight: VecDeque<(LogPosition, u64)>,
+    reading: bool,
+    local_head: LogPosition,
+    peer_acked: Option<LogPosition>,
+}
+
+impl Session {
+    /// A session for a connection in `role` between `local_peer` and
+    /// `remote_peer` (peer ids as the transport authenticated them), resuming
+    /// pulls from `cursor` (persisted for this peer; default for a new peer).
+    /// `nonce` must be fresh random bytes. Call [`Session::start`] next.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        role: Role,
+        local_peer: Vec<u8>,
+        remote_peer: Vec<u8>,
+        key: GroupKey,
+        nonce: [u8; 32],
+        cursor: LogPosition,
+        config: SyncConfig,
+    ) -> Self {
+        Self {
+            role,
+            local_peer,
+            remote_peer,
+            key,
+            nonce,
+            config,
+            phase: Phase::Hello,
+            send_key: None,
+            recv_key: None,
+            send_seq: 0,
+            recv_seq: 0,
+            started_ms: 0,
+            stats: SessionStats::default(),
+            cursor,
+            expected: cursor,
+            request: None,
+            applying: VecDeque::new(),
+            next_resync_ms: 0,
+            serving: false,
+            pushed: None,
+            in_flight: VecDeque::new(),
+            reading: false,
+            local_head: LogPosition::default(),
+            peer_acked: None,
+        }
+    }
+
+    /// Sends the hello. `now_ms` starts the handshake timeout.
+    pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
+        self.started_ms = now_ms;
+        let mut out = Vec::new();
+        self.send(
+            Message::Hello {
+                version: PROTOCOL_VERSION,
+                nonce: self.nonce,
+            },
+            &mut out,
+        );
+        out
+    }
+
+    /// Whether the peer has proven membership.
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.phase, Phase::Ready)
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// The cursor persisted for this peer (all its changes up to here are applied).
+    pub fn cursor(&self) -> LogPosition {
+        self.cursor
+    }
+
+    /// How far the peer has acknowledged our changes, if it has said.
+    pub fn peer_acked(&self) -> Option<LogPosition> {
+        self.peer_acked
+    }
+
+    /// Whether a catch-up (request or chunk being applied) is under way.
+    pub fn catching_up(&self) -> bool {
+        self.request.is_some()
+            || self
+                .applying
+                .iter()
+                .any(|(_, p)| matches!(p, Pending::Chunk { .. }))
+    }
+
+    /// The session's counters.
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    fn send(&mut self, message: Message, out: &mut Vec<Action>) {
+        let frame = match (&self.send_key, &message) {
+            (Some(key), _) => {
+                let frame = codec::encode(&message, Some((key, self.send_seq)));
+                self.send_seq += 1;
+                frame
+            }
+            (None, _) => codec::encode(&message, None),
+        };
+        if let Message::Chunk { changes, .. } | Message::Push { changes, .. } = &message {
+            self.stats.changes_out += changes.len() as u64;
+        }
+        self.stats.frames_out += 1;
+        self.stats.bytes_out += frame.len() as u64;
+        out.push(Action::Send(frame));
+    }
+
+    fn close(&mut self, reason: Rejection, tell_peer: bool, out: &mut Vec<Action>) {
+        if self.is_closed() {
+            return;
+        }
+        if tell_peer {
+            self.send(Message::Rejected { reason }, out);
+        }
+        self.phase = Phase::Closed;
+        out.push(Action::Close {
+            reason,
+            by_peer: false,
+        });
+    }
+
+    /// The transport saw a frame whose length prefix exceeds the cap.
+    pub fn frame_too_large(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.close(Rejection::TooLarge, true, &mut out);
+        out
+    }
+
+    /// Handles one received payload (a frame without its length prefix).
+    pub fn handle_payload(&mut self, payload: &[u8], now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.is_closed() {
+            return out;
+        }
+        self.stats.frames_in += 1;
+        self.stats.bytes_in += payload.len() as u64;
+        if payload.len() > self.config.max_frame {
+            self.close(Rejection::TooLarge, true, &mut out);
+            return out;
+        }
+        let key = self.recv_key.as_ref().map(|k| (k, self.recv_seq));
+        let opened = match codec::decode(payload, key) {
+            Ok(opened) => opened,
+            Err(FrameError::BadMac) => {
+                self.close(Rejection::BadMac, true, &mut out);
+                return out;
+            }
+            Err(FrameError::Garbage(_)) => {
+                self.close(Rejection::Garbage, true, &mut out);
+                return out;
+            }
+            Err(FrameError::TooLarge { .. }) => {
+                self.close(Rejection::TooLarge, true, &mut out);
+                return out;
+            }
+        };
+        if opened.sealed {
+            self.recv_seq += 1;
+        }
+        // A peer may refuse us in any phase, sealed or not: the stream itself is
+        // authenticated to that peer by the transport.
+        if let Message::Rejected { reason } = opened.message {
+            self.phase = Phase::Closed;
+            out.push(Action::Close {
+                reason,
+                by_peer: true,
+            });
+            return out;
+        }
+        let authenticated = matches!(self.phase, Phase::Ready);
+        if authenticated != opened.sealed {
+            self.close(Rejection::BadMac, true, &mut out);
+            return out;
+        }
+        match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Hello => self.on_hello(opened.message, &mut out),
+            Phase::Proof(transcript) => self.on_proof(transcript, opened.message, now_ms, &mut out),
+            Phase::Ready => {
+                self.phase = Phase::Ready;
+                self.on_data(opened.message, now_ms, &mut out);
+            }
+            Phase::Closed => {}
+        }
+        out
+    }
+
+    fn on_hello(&mut self, message: Message, out: &mut Vec<Action>) {
+        let Message::Hello { version, nonce } = message else {
+            return self.close(Rejection::ProtocolViolation, true, out);
+        };
+        if version != PROTOCOL_VERSION {
+            return self.close(Rejection::UnsupportedVersion, true, out);
+        }
+        let (dialer, listener, dialer_nonce, listener_nonce) = match self.role {
+            Role::Dialer => (
+                self.local_peer.clone(),
+                self.remote_peer.clone(),
+                self.nonce,
+                nonce,
+            ),
+            Role::Listener => (
+                self.remote_peer.clone(),
+                self.local_peer.clone(),
+                nonce,
+                self.nonce,
+            ),
+        };
+        let transcript = Transcript {
+            dialer,
+            listener,
+            dialer_nonce,
+            listener_nonce,
+        };
+        let mac = transcript.proof(&self.key, self.role);
+        self.phase = Phase::Proof(transcript);
+        self.send(Message::Proof { mac }, out);
+    }
+
+    fn on_proof(
+        &mut self,
+        transcript: Transcript,
+        message: Message,
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) {
+        let Message::Proof { mac } = message else {
+            return self.close(Rejection::ProtocolViolation, true, out);
+        };
+        let peer_role = match self.role {
+            Role::Dialer => Role::Listener,
+            Role::Listener => Role::Dialer,
+        };
+        if !transcript.verify(&self.key, peer_role, &mac) {
+            return self.close(Rejection::WrongSecret, true, out);
+        }
+        self.send_key = Some(transcript.frame_key(&self.key, self.role));
+        self.recv_key = Some(transcript.frame_key(&self.key, peer_role));
+        self.phase = Phase::Ready;
+        out.push(Action::Authenticated);
+        self.request_catch_up(now_ms, out);
+    }
+
+    fn request_catch_up(&mut self, now_ms: u64, out: &mut Vec<Action>) {
+        if self.request.is_some() {
+            return;
+        }
+        let after = self.expected;
+        self.request = Some((after, now_ms));
+        self.stats.catchups += 1;
+        self.next_resync_ms = now_ms + self.config.resync_interval_ms;
+        let (max_changes, max_bytes) = (self.config.max_changes, self.config.max_bytes);
+        self.send(
+            Message::CatchUp {
+                after,
+                max_changes,
+                max_bytes,
+            },
+            out,
+        );
+    }
+
+    fn on_data(&mut self, message: Message, now_ms: u64, out: &mut Vec<Action>) {
+        match message {
+            Message::Hello { .. } | Message::Proof { .. } => {
+                self.close(Rejection::ProtocolViolation, true, out)
+            }
+            Message::Rejected { .. } => unreachable!("handled before the phase dispatch"),
+            Message::CatchUp {
+                after,
+                max_changes,
+                max_bytes,
+            } => {
+                if self.serving {
+                    return self.close(Rejection::ProtocolViolation, true, out);
+                }
+                self.serving = true;
+                self.peer_acked = Some(self.peer_acked.map_or(after, |a| a.max(after)));
+                self.reading = true;
+                out.push(Action::ReadChanges {
+                    purpose: ReadPurpose::Serve,
+                    after,
+                    max_changes: max_changes.clamp(1, self.config.max_changes),
+                    max_bytes: max_bytes.clamp(1, self.config.max_bytes),
+                });
+            }
+            Message::Chunk {
+                after,
+                changes,
+                upto,
+                more,
+            } => {
+                match self.request {
+                    Some((asked, _)) if asked == after => {}
+                    _ => return self.close(Rejection::ProtocolViolation, true, out),
+                }
+                if !well_ordered(&changes, after, upto) {
+                    return self.close(Rejection::ProtocolViolation, true, out);
+                }
+                self.request = None;
+                self.accept(changes, upto, Pending::Chunk { more }, out);
+            }
+            Message::Push {
+                prev,
+                changes,
+                upto,
+            } => {
+                if self.request.is_some() {
+                    self.stats.pushes_ignored += 1;
+                    return;
+                }
+                if prev != self.expected {
+                    self.stats.gaps += 1;
+                    return self.request_catch_up(now_ms, out);
+                }
+                if !well_ordered(&changes, prev, upto) {
+                    return self.close(Rejection::ProtocolViolation, true, out);
+                }
+                self.accept(changes, upto, Pending::Push, out);
+            }
+            Message::Ack { upto } => {
+                self.peer_acked = Some(self.peer_acked.map_or(upto, |a| a.max(upto)));
+                while self.in_flight.front().is_some_and(|(p, _)| *p <= upto) {
+                    self.in_flight.pop_front();
+                }
+                self.maybe_push(out);
+            }
+        }
+    }
+
+    fn accept(
+        &mut self,
+        changes: Vec<Change>,
+        upto: LogPosition,
+        kind: Pending,
+        out: &mut Vec<Action>,
+    ) {
+        self.stats.changes_in += changes.len() as u64;
+        self.expected = upto;
+        self.applying.push_back((upto, kind));
+        out.push(Action::Apply { changes, upto });
+    }
+
+    /// The driver applied the changes of an [`Action::Apply`] and persisted `upto`.
+    pub fn applied(&mut self, upto: LogPosition, now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.is_closed() {
+            return out;
+        }
+        let Some((expected, kind)) = self.applying.pop_front() else {
+            return out;
+        };
+        debug_assert_eq!(expected, upto, "applies are reported in order");
+        self.cursor = self.cursor.max(upto);
+        self.send(Message::Ack { upto: self.cursor }, &mut out);
+        match kind {
+            Pending::Chunk { more: true } => self.request_catch_up(now_ms, &mut out),
+            Pending::Chunk { more: false } => out.push(Action::CaughtUp {
+                cursor: self.cursor,
+            }),
+            Pending::Push => {}
+        }
+        out
+    }
+
+    /// The driver could not apply an [`Action::Apply`] (e.g. the changes were
+    /// refused by the store); the cursor stays where it was.
+    pub fn apply_failed(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.close(Rejection::Unapplicable, true, &mut out);
+        out
+    }
+
+    /// The driver read local changes for an [`Action::ReadChanges`]. `upto` is
+    /// where the reader may continue from: the last change's position when
+    /// `more` is true, else the end of the log at the time of the read.
+    pub fn changes_read(
+        &mut self,
+        purpose: ReadPurpose,
+        after: LogPosition,
+        changes: Vec<Change>,
+        upto: LogPosition,
+        more: bool,
+        now_ms: u64,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.reading = false;
+        if self.is_closed() {
+            return out;
+        }
+        self.local_head = self.local_head.max(upto);
+        match purpose {
+            ReadPurpose::Serve => {
+                self.send(
+                    Message::Chunk {
+                        after,
+                        changes,
+                        upto,
+                        more,
+                    },
+                    &mut out,
+                );
+                if !more {
+                    // The peer is now current up to `upto`: live pushes continue from there.
+                    self.serving = false;
+                    self.pushed = Some(upto);
+                    self.in_flight.clear();
+                    self.maybe_push(&mut out);
+                }
+            }
+            ReadPurpose::Push => {
+                if self.serving || self.pushed != Some(after) {
+                    // A catch-up request overtook this read; it covers these changes.
+                    return out;
+                }
+                if !changes.is_empty() {
+                    self.send(
+                        Message::Push {
+                            prev: after,
+                            changes,
+                            upto,
+                        },
+                        &mut out,
+                    );
+                    self.in_flight.push_back((upto, now_ms));
+                }
+                self.pushed = Some(upto);
+                self.maybe_push(&mut out);
+            }
+        }
+        out
+    }
+
+    /// The local store committed; its log now ends at `head`.
+    pub fn local_committed(&mut self, head: LogPosition) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.local_head = self.local_head.max(head);
+        self.maybe_push(&mut out);
+        out
+    }
+
+    fn maybe_push(&mut self, out: &mut Vec<Action>) {
+        let Some(pushed) = self.pushed else { return };
+        if !self.is_authenticated()
+            || self.serving
+            || self.reading
+            || self.in_flight.len() >= self.config.max_unacked
+            || self.local_head <= pushed
+        {
+            return;
+        }
+        self.reading = true;
+        out.push(Action::ReadChanges {
+            purpose: ReadPurpose::Push,
+            after: pushed,
+            max_changes: self.config.max_changes,
+            max_bytes: self.config.max_bytes,
+        });
+    }
+
+    /// Advances time: enforces the handshake, request and ack timeouts, and
+    /// starts the periodic re-sync.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        let timeout = self.config.request_timeout_ms;
+        let expired = |since: u64| now_ms.saturating_sub(since) >= timeout;
+        match self.phase {
+            Phase::Closed => return out,
+            Phase::Hello | Phase::Proof(_) => {
+                if expired(self.started_ms) {
+                    self.close(Rejection::Timeout, true, &mut out);
+                }
+                return out;
+            }
+            Phase::Ready => {}
+        }
+        let stalled_request = self.request.is_some_and(|(_, since)| expired(since));
+        let stalled_push = self
+            .in_flight
+            .front()
+            .is_some_and(|(_, since)| expired(*since));
+        if stalled_request || stalled_push {
+            self.close(Rejection::Timeout, true, &mut out);
+        } else if now_ms >= self.next_resync_ms && !self.catching_up() {
+            self.request_catch_up(now_ms, &mut out);
+        }
+        out
+    }
+}
+
+/// What an [`Action::Apply`] that is not yet reported applied came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// A catch-up chunk; `more` means another request follows once applied.
+    Chunk { more: bool },
+    /// A live push.
+    Push,
+}
+
+/// Changes strictly after `after`, strictly increasing, none beyond `upto`.
+fn well_ordered(changes: &[Change], after: LogPosition, upto: LogPosition) -> bool {
+    let mut last = after;
+    for change in changes {
+        if change.position <= last {
+            return false;
+        }
+        last = change.position;
+    }
+    last <= upto && after <= upto
+}
