@@ -81,6 +81,7 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             .map_err(sqlite)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(sqlite)?;
+        tx.execute_batch(ADDITIONS).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         return Ok(());
     }

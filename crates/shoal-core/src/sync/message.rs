@@ -13,7 +13,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Why a peer refused us, or we refused it. Sent in [`Message::Rejected`]
 /// before the connection is closed, so neither side waits for a timeout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Rejection {
     /// The membership proof did not verify: the peer does not hold the group secret.
     WrongSecret,

@@ -167,7 +167,7 @@ pub struct Session {
     serving: bool,
     pushed: Option<LogPosition>,
     in_flight: VecDeque<(LogPosition, u64)>,
-    reading: bool,
+    push_reading: bool,
     local_head: LogPosition,
     peer_acked: Option<LogPosition>,
 }
@@ -209,7 +209,7 @@ impl Session {
             serving: false,
             pushed: None,
             in_flight: VecDeque::new(),
-            reading: false,
+            push_reading: false,
             local_head: LogPosition::default(),
             peer_acked: None,
         }
@@ -347,14 +347,16 @@ impl Session {
             self.close(Rejection::BadMac, true, &mut out);
             return out;
         }
-        match std::mem::replace(&mut self.phase, Phase::Closed) {
+        // Take the phase out to own its transcript; each handler sets the next
+        // phase (or closes). `Hello` is only a placeholder while handling.
+        match std::mem::replace(&mut self.phase, Phase::Hello) {
             Phase::Hello => self.on_hello(opened.message, &mut out),
             Phase::Proof(transcript) => self.on_proof(transcript, opened.message, now_ms, &mut out),
             Phase::Ready => {
                 self.phase = Phase::Ready;
                 self.on_data(opened.message, now_ms, &mut out);
             }
-            Phase::Closed => {}
+            Phase::Closed => self.phase = Phase::Closed,
         }
         out
     }
@@ -446,11 +448,13 @@ impl Session {
                 max_bytes,
             } => {
                 if self.serving {
+                    // One catch-up at a time: the next request may only follow our chunk.
                     return self.close(Rejection::ProtocolViolation, true, out);
                 }
                 self.serving = true;
+                // No live pushes until this catch-up has reached the end of our log.
+                self.pushed = None;
                 self.peer_acked = Some(self.peer_acked.map_or(after, |a| a.max(after)));
-                self.reading = true;
                 out.push(Action::ReadChanges {
                     purpose: ReadPurpose::Serve,
                     after,
@@ -558,13 +562,13 @@ impl Session {
         now_ms: u64,
     ) -> Vec<Action> {
         let mut out = Vec::new();
-        self.reading = false;
         if self.is_closed() {
             return out;
         }
         self.local_head = self.local_head.max(upto);
         match purpose {
             ReadPurpose::Serve => {
+                self.serving = false;
                 self.send(
                     Message::Chunk {
                         after,
@@ -576,13 +580,13 @@ impl Session {
                 );
                 if !more {
                     // The peer is now current up to `upto`: live pushes continue from there.
-                    self.serving = false;
                     self.pushed = Some(upto);
                     self.in_flight.clear();
                     self.maybe_push(&mut out);
                 }
             }
             ReadPurpose::Push => {
+                self.push_reading = false;
                 if self.serving || self.pushed != Some(after) {
                     // A catch-up request overtook this read; it covers these changes.
                     return out;
@@ -617,13 +621,13 @@ impl Session {
         let Some(pushed) = self.pushed else { return };
         if !self.is_authenticated()
             || self.serving
-            || self.reading
+            || self.push_reading
             || self.in_flight.len() >= self.config.max_unacked
             || self.local_head <= pushed
         {
             return;
         }
-        self.reading = true;
+        self.push_reading = true;
         out.push(Action::ReadChanges {
             purpose: ReadPurpose::Push,
             after: pushed,
