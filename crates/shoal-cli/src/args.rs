@@ -136,14 +136,16 @@ Examples:
     /// Print the change log: every field version written since a version
     #[command(after_help = "\
 One line per change: POSITION COLLECTION/ID SLOT VALUE CLOCK LIFE, where
-POSITION is VERSION.SEQ, SLOT is `life`, `.field` or `.field[key]` (a map
-entry), CLOCK is WALL_MS.COUNTER@SITE and LIFE is odd for alive records and even
-for deleted ones. The log is streamed, never loaded whole.
+POSITION is VERSION.SEQ of the record's last change, SLOT is `life`, `.field`
+or `.field[key]` (a map entry), CLOCK is WALL_MS.COUNTER@SITE and LIFE is odd
+for alive records and even for deleted ones. The log holds the current version
+of every field (what a replica needs to converge), not a history; it is
+streamed, never loaded whole.
 
 Examples:
   shoal log                        # everything
   shoal log --since 42 --limit 100
-  shoal --json log --since 42.3    # resume inside transaction 42")]
+  shoal --json log --since 42+57.3 # resume where a cut listing stopped")]
     Log(LogArgs),
 
     /// Print site id, peer id, db_version and per-collection record counts
@@ -238,7 +240,7 @@ pub struct DemoArgs {
 /// Arguments of `log`.
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// Only changes after this version (or VERSION.SEQ, a position)
+    /// Only changes after this version (or VERSION+DBV.SEQ, where a cut listing stopped)
     #[arg(long, value_name = "V", default_value = "0", value_parser = crate::log::parse_since)]
     pub since: Since,
     /// At most this many changes (default: all, streamed)

@@ -95,7 +95,7 @@ fn library_code(err: &shoal::Error) -> u8 {
             }
             StoreError::Corrupt { .. }
             | StoreError::Foreign { .. }
-            | StoreError::NewerSchema { .. }
+            | StoreError::UnsupportedSchema { .. }
             | StoreError::BadNodeKey(_)
             | StoreError::Sqlite(_) => STORAGE,
         },

@@ -1,4 +1,4 @@
-//! `shoal log`: the change log since a version (or an exact position),
+//! `shoal log`: the change log since a version (or where a cut listing stopped),
 //! streamed change by change, as text lines or one streamed JSON document.
 //!
 //! This module owns the `--since` syntax and how a change is shown; it never
@@ -8,44 +8,35 @@ use crate::args::LogArgs;
 use crate::output::{Output, TEXT_VALUE_MAX, hint, shorten};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use shoal::{Change, DbVersion, LogPosition, Slot, Store};
+use shoal::{Change, DbVersion, LogPosition, Slot, Store, SyncCursor};
 use std::io::Write;
 
-/// Where `--since` starts: after a whole version, or after one exact position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Since {
-    /// The version.
-    pub version: DbVersion,
-    /// The change within it, for `VERSION.SEQ`.
-    pub seq: Option<u32>,
-}
+/// Where `--since` starts: after a whole version (`V`), or part-way through a
+/// listing that stopped (`V+D.S`: versions after V, records after position D.S).
+pub type Since = SyncCursor;
 
-impl Since {
-    /// The last position *not* to show.
-    fn position(self) -> LogPosition {
-        LogPosition {
-            version: self.version,
-            seq: self.seq.unwrap_or(u32::MAX),
+/// Parses `VERSION` or `VERSION+DBV.SEQ` (what a cut listing prints to resume).
+pub fn parse_since(arg: &str) -> Result<Since, String> {
+    let bad = || format!("expected VERSION or VERSION+DBV.SEQ (e.g. 42 or 42+57.3), got {arg:?}");
+    let number = |text: &str| text.parse::<u64>().map_err(|_| bad());
+    match arg.split_once('+') {
+        None => Ok(SyncCursor::complete(DbVersion(number(arg)?))),
+        Some((base, position)) => {
+            let (version, seq) = position.split_once('.').ok_or_else(bad)?;
+            Ok(SyncCursor {
+                base: DbVersion(number(base)?),
+                position: LogPosition {
+                    version: DbVersion(number(version)?),
+                    seq: seq.parse().map_err(|_| bad())?,
+                },
+            })
         }
     }
 }
 
-/// Parses `VERSION` or `VERSION.SEQ`.
-pub fn parse_since(arg: &str) -> Result<Since, String> {
-    let bad = || format!("expected VERSION or VERSION.SEQ (e.g. 42 or 42.3), got {arg:?}");
-    let (version, seq) = match arg.split_once('.') {
-        Some((v, s)) => (v, Some(s.parse::<u32>().map_err(|_| bad())?)),
-        None => (arg, None),
-    };
-    Ok(Since {
-        version: DbVersion(version.parse().map_err(|_| bad())?),
-        seq,
-    })
-}
-
 /// `shoal log`.
 pub fn run(store: &Store, args: LogArgs, out: &mut Output) -> Result<()> {
-    let mut changes = store.changes_after(args.since.position());
+    let mut changes = store.changes_after(args.since);
     let limit = args
         .limit
         .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
@@ -55,8 +46,15 @@ pub fn run(store: &Store, args: LogArgs, out: &mut Output) -> Result<()> {
         write!(w, "{{\"changes\": [")?;
     }
     let mut last: Option<LogPosition> = None;
-    for change in changes.by_ref().take(limit) {
+    let mut more = false;
+    for (shown, change) in changes.by_ref().enumerate() {
         let change = change.context("cannot read the change log")?;
+        // Stop only between records: a resumed listing starts after the last
+        // record shown, so a record's slots are never split across listings.
+        if shown >= limit && last != Some(change.position) {
+            more = true;
+            break;
+        }
         if json {
             let sep = if last.is_none() { "" } else { "," };
             write!(w, "{sep}\n  {}", change_json(&change))?;
@@ -65,9 +63,13 @@ pub fn run(store: &Store, args: LogArgs, out: &mut Output) -> Result<()> {
         }
         last = Some(change.position);
     }
-    // Only when the limit cut the stream: peek whether anything follows.
-    let more = args.limit.is_some() && matches!(changes.next(), Some(Ok(_)));
-    let next = last.filter(|_| more).map(|p| p.to_string());
+    let next = last.filter(|_| more).map(|position| {
+        SyncCursor {
+            base: args.since.base,
+            position,
+        }
+        .to_string()
+    });
     if json {
         writeln!(w, "\n], \"next\": {}}}", json!(next))?;
     }
@@ -146,14 +148,25 @@ mod tests {
     fn since_forms() {
         assert_eq!(
             parse_since("42").unwrap(),
-            Since {
-                version: DbVersion(42),
-                seq: None
+            SyncCursor::complete(DbVersion(42))
+        );
+        let cut = parse_since("42+57.3").unwrap();
+        assert_eq!(cut.base, DbVersion(42));
+        assert_eq!(
+            cut.position,
+            LogPosition {
+                version: DbVersion(57),
+                seq: 3
             }
         );
-        assert_eq!(parse_since("42.3").unwrap().seq, Some(3));
+        assert_eq!(
+            parse_since(&cut.to_string()).unwrap(),
+            cut,
+            "what a cut listing prints parses back"
+        );
         assert!(parse_since("-1").is_err());
-        assert!(parse_since("4.x").is_err());
+        assert!(parse_since("4+x").is_err());
+        assert!(parse_since("4+5").is_err());
         assert!(parse_since("").is_err());
     }
 }

@@ -52,6 +52,57 @@ impl fmt::Display for LogPosition {
     }
 }
 
+/// How far a replica has received another replica's log.
+///
+/// The log is ordered by the position at which each record *last* changed, and
+/// a record carries every slot version it holds, each with the db_version that
+/// wrote it. A cursor `(base, position)` means: every slot version newer than
+/// `base` of every record whose log position is at most `position` has been
+/// received — and everything at or before `base` was received before. A reader
+/// resuming from the cursor therefore asks for records after `position` and,
+/// of those, only the slot versions newer than `base`. When a catch-up reaches
+/// the end of the log the cursor becomes *complete*: `base` moves up to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct SyncCursor {
+    /// Slot versions at or below this db_version were received by an earlier, completed pass.
+    pub base: DbVersion,
+    /// Records up to this position have been received (their slots newer than `base`).
+    pub position: LogPosition,
+}
+
+impl SyncCursor {
+    /// The complete cursor at the end of a log that ended at `version`.
+    pub fn complete(version: DbVersion) -> Self {
+        Self {
+            base: version,
+            position: LogPosition::after_version(version),
+        }
+    }
+
+    /// The cursor after receiving a read that ended at `upto`; when nothing
+    /// `more` remained, `upto` is the end of the log and the cursor completes.
+    pub fn advance(self, upto: LogPosition, more: bool) -> Self {
+        if more {
+            Self {
+                base: self.base,
+                position: upto.max(self.position),
+            }
+        } else {
+            Self::complete(upto.version.max(self.base))
+        }
+    }
+}
+
+impl fmt::Display for SyncCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Self::complete(self.base) {
+            write!(f, "{}", self.base)
+        } else {
+            write!(f, "{}+{}", self.base, self.position)
+        }
+    }
+}
+
 /// What part of a record a change writes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Slot {
@@ -79,7 +130,8 @@ pub struct Change {
     pub clock: Clock,
     /// The record life this version was written in.
     pub life: Life,
-    /// Position in the *sending* store's change log.
+    /// Position, in the *sending* store's change log, of the record this slot
+    /// version was read with (all slots of one record share it).
     pub position: LogPosition,
 }
 

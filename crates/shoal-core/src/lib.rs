@@ -24,7 +24,7 @@ mod merge;
 pub mod sync;
 mod value;
 
-pub use change::{Change, DbVersion, LogPosition, Slot};
+pub use change::{Change, DbVersion, LogPosition, Slot, SyncCursor};
 pub use clock::{Clock, DEFAULT_MAX_DRIFT_MS, Hlc, HlcGenerator, Life};
 pub use error::CoreError;
 pub use ids::{CollectionName, FieldName, RecordId, SiteId, derive_id};

@@ -187,6 +187,64 @@ impl RecordState {
         }
         Some(out)
     }
+
+    /// The record as canonical JSON text (identical to encoding [`render`](Self::render)),
+    /// written straight from the stored canonical values without re-parsing them.
+    pub fn render_json(&self) -> Option<String> {
+        if !self.is_alive() {
+            return None;
+        }
+        let mut out = String::from("{");
+        let mut first = true;
+        for field in self.field_names() {
+            let start = out.len();
+            if !first {
+                out.push(',');
+            }
+            push_key(&mut out, field.as_str());
+            let written = if self.is_map_field(field) {
+                out.push('{');
+                let mut first_entry = true;
+                for (key, entry) in self.entries(field) {
+                    if let Some(value) = &entry.value {
+                        if !first_entry {
+                            out.push(',');
+                        }
+                        push_key(&mut out, key);
+                        out.push_str(value.as_str());
+                        first_entry = false;
+                    }
+                }
+                out.push('}');
+                true
+            } else {
+                match self
+                    .slots
+                    .get(&Slot::Field(field.clone()))
+                    .and_then(|r| r.value.as_ref())
+                {
+                    Some(value) => {
+                        out.push_str(value.as_str());
+                        true
+                    }
+                    None => false,
+                }
+            };
+            if written {
+                first = false;
+            } else {
+                out.truncate(start);
+            }
+        }
+        out.push('}');
+        Some(out)
+    }
+}
+
+/// Appends `"key":` with JSON string escaping.
+fn push_key(out: &mut String, key: &str) {
+    out.push_str(&Value::String(key.to_string()).to_string());
+    out.push(':');
 }
 
 #[cfg(test)]
@@ -239,6 +297,36 @@ mod tests {
         r.apply(Slot::Life, life(3, 3));
         r.apply(field("b"), set("2", 3, 3));
         assert_eq!(r.render().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn render_json_matches_render() {
+        let mut r = RecordState::new();
+        r.apply(Slot::Life, life(1, 1));
+        r.apply(field("b"), set("{\"z\":1,\"a\":[true]}", 2, 1));
+        r.apply(field("a\"q"), set("\"x\"", 3, 1));
+        r.apply(
+            field("gone"),
+            SlotVersion {
+                value: None,
+                clock: clock(4, 1),
+                life: Life(1),
+            },
+        );
+        let tags = FieldName::new("tags").unwrap();
+        r.apply(Slot::Entry(tags.clone(), "k\n".into()), set("1", 5, 1));
+        r.apply(
+            Slot::Entry(tags.clone(), "dead".into()),
+            SlotVersion {
+                value: None,
+                clock: clock(6, 1),
+                life: Life(1),
+            },
+        );
+        let expected = Value::Object(r.render().unwrap()).to_string();
+        assert_eq!(r.render_json().unwrap(), expected);
+        r.apply(Slot::Life, life(7, 2));
+        assert_eq!(r.render_json(), None);
     }
 
     #[test]

@@ -7,9 +7,9 @@
 
 use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
-use crate::{RecordKey, Store, now_ms};
+use crate::{RecordKey, Store, collection_for_write, now_ms};
 use rusqlite::{OptionalExtension, params};
-use shoal_core::{Change, DbVersion, LogPosition, SlotVersion, Verdict};
+use shoal_core::{Change, DbVersion, LogPosition, SlotVersion, SyncCursor, Verdict};
 use std::collections::BTreeMap;
 
 /// What applying a remote batch did.
@@ -39,30 +39,32 @@ impl Store {
     }
 
     /// Merges a batch received from `peer` and, in the same transaction,
-    /// records `upto` as that peer's cursor: a crash keeps both or neither, so
-    /// the cursor never runs ahead of the applied data. The cursor only moves
-    /// forward.
+    /// records `cursor` as that peer's cursor: a crash keeps both or neither, so
+    /// the cursor never runs ahead of the applied data.
     pub fn apply_from(
         &mut self,
         peer: &str,
         changes: &[Change],
-        upto: LogPosition,
+        cursor: SyncCursor,
     ) -> Result<ApplyReport, StoreError> {
-        self.apply_with_cursor(changes, Some((peer, upto)))
+        self.apply_with_cursor(changes, Some((peer, cursor)))
     }
 
     /// The position in `peer`'s change log up to which its changes are applied
     /// here (the start of its log if never synced).
-    pub fn peer_cursor(&self, peer: &str) -> Result<LogPosition, StoreError> {
-        let row: Option<(i64, i64)> = self
+    pub fn peer_cursor(&self, peer: &str) -> Result<SyncCursor, StoreError> {
+        let row: Option<(i64, i64, i64)> = self
             .conn
-            .prepare_cached("SELECT dbv, seq FROM peer_cursors WHERE peer = ?1")?
-            .query_row([peer], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached("SELECT base, dbv, seq FROM peer_cursors WHERE peer = ?1")?
+            .query_row([peer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         Ok(
-            row.map_or_else(LogPosition::default, |(dbv, seq)| LogPosition {
-                version: DbVersion(dbv as u64),
-                seq: seq as u32,
+            row.map_or_else(SyncCursor::default, |(base, dbv, seq)| SyncCursor {
+                base: DbVersion(base as u64),
+                position: LogPosition {
+                    version: DbVersion(dbv as u64),
+                    seq: seq as u32,
+                },
             }),
         )
     }
@@ -76,7 +78,7 @@ impl Store {
     fn apply_with_cursor(
         &mut self,
         changes: &[Change],
-        cursor: Option<(&str, LogPosition)>,
+        cursor: Option<(&str, SyncCursor)>,
     ) -> Result<ApplyReport, StoreError> {
         let now = now_ms();
         let cap = self.config.max_value_bytes;
@@ -93,13 +95,13 @@ impl Store {
         }
         let mut report = ApplyReport::default();
         let tx = rows::begin_write(&mut self.conn)?;
-        let (head, head_hlc) = rows::log_head(&tx)?;
-        self.db_version = self.db_version.max(head);
-        self.hlc.raise_to(head_hlc);
+        self.head_memo
+            .refresh(&tx, &mut self.db_version, &mut self.hlc)?;
+        let mut created = Vec::new();
         let mut stamp = TxnStamp::new(self.db_version);
         let mut observed = self.hlc.clone();
         for ((collection, id), record_changes) in by_record {
-            let cid = rows::collection_id(&tx, &collection, true)?.unwrap_or_default();
+            let cid = collection_for_write(&self.collections, &tx, &collection, &mut created)?;
             let loaded = rows::load(&tx, cid, &id)?;
             let mut after = loaded.state.clone();
             for change in record_changes {
@@ -115,23 +117,30 @@ impl Store {
                 }
                 observed.observe(change.clock.hlc, now)?;
             }
-            if rows::save(&tx, cid, &id, &loaded, &after, &mut stamp)? {
+            if rows::save(&tx, cid, &id, &loaded, &after, &mut stamp, None)? {
                 report.changed.push((collection, id));
             }
         }
-        if let Some((peer, upto)) = cursor {
+        if let Some((peer, cursor)) = cursor {
             tx.prepare_cached(
-                "INSERT INTO peer_cursors (peer, dbv, seq, updated_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (peer) DO UPDATE SET dbv = excluded.dbv, seq = excluded.seq, updated_ms = excluded.updated_ms
-                 WHERE (excluded.dbv, excluded.seq) > (peer_cursors.dbv, peer_cursors.seq)",
+                "INSERT INTO peer_cursors (peer, base, dbv, seq, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (peer) DO UPDATE SET base = excluded.base, dbv = excluded.dbv,
+                     seq = excluded.seq, updated_ms = excluded.updated_ms",
             )?
-            .execute(params![peer, upto.version.0 as i64, i64::from(upto.seq), now as i64])?;
+            .execute(params![
+                peer,
+                cursor.base.0 as i64,
+                cursor.position.version.0 as i64,
+                i64::from(cursor.position.seq),
+                now as i64
+            ])?;
         }
         if stamp.taken().is_some() {
             tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('hlc', ?1)")?
                 .execute(params![observed.last().packed().to_be_bytes().to_vec()])?;
         }
         tx.commit()?;
+        self.collections.extend(created);
         self.hlc = observed;
         report.version = stamp.taken();
         if let Some(v) = report.version {

@@ -39,9 +39,10 @@ pub enum StoreError {
         /// How many tables it has.
         tables: i64,
     },
-    /// The file was written by a newer Shoal whose schema this one cannot read.
-    #[error("database {path} has schema version {found}; this Shoal reads up to {supported}")]
-    NewerSchema {
+    /// The file has a schema version this build cannot read (written by a newer
+    /// Shoal, or by a development build before the format settled).
+    #[error("database {path} has schema version {found}; this Shoal reads version {supported}")]
+    UnsupportedSchema {
         /// The database file.
         path: PathBuf,
         /// The schema version found.

@@ -1,88 +1,130 @@
-//! The change log read side: every stored slot version after a position, in
-//! log order, fetched in bounded pages so the whole log is never in memory.
+//! The change log read side: records in the order of their last change, each
+//! with its slot versions newer than a base version, read in bounded pages that
+//! never split a record, so the whole log is never in memory.
 //!
-//! It owns the keyset pagination over the `(dbv, seq)` index; what to do with
-//! the changes (send, copy, count) is the caller's business.
+//! It owns the keyset pagination over the `(dbv, seq)` index and the bounded
+//! reads sync serves peers from; what to do with the changes is the caller's.
 
 use crate::Store;
 use crate::error::StoreError;
-use crate::rows::{slot_from_columns, version_from_columns};
+use crate::rows::unpack;
 use rusqlite::params;
-use shoal_core::{Change, CollectionName, DbVersion, LogPosition, RecordId};
+use shoal_core::{Change, CollectionName, DbVersion, LogPosition, RecordId, SyncCursor};
 use std::collections::VecDeque;
 
-/// Default number of changes fetched per page by [`ChangeIter`].
+/// Default number of records fetched per page by [`ChangeIter`].
 pub const DEFAULT_PAGE: usize = 1024;
 
 impl Store {
-    /// Up to `limit` changes strictly after `after`, in log order.
-    pub fn changes_page(
+    /// The changes of up to `record_limit` records after `after`, in log order:
+    /// for each record, its slot versions written after `base`. Returns whether
+    /// the record limit was reached (more may follow).
+    fn log_records(
         &self,
+        base: DbVersion,
         after: LogPosition,
-        limit: usize,
-    ) -> Result<Vec<Change>, StoreError> {
+        record_limit: usize,
+    ) -> Result<(Vec<Change>, bool), StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT s.dbv, s.seq, c.name, r.rid, s.kind, s.field, s.key, s.value, s.hlc, s.site, s.life
-             FROM slots s JOIN records r ON r.rk = s.rk JOIN collections c ON c.cid = r.cid
-             WHERE (s.dbv, s.seq) > (?1, ?2)
-             ORDER BY s.dbv, s.seq LIMIT ?3",
+            "SELECT r.dbv, r.seq, c.name, r.rid, r.slots
+             FROM records r JOIN collections c ON c.cid = r.cid
+             WHERE (r.dbv, r.seq) > (?1, ?2)
+             ORDER BY r.dbv, r.seq LIMIT ?3",
         )?;
         let mut rows = stmt.query(params![
             after.version.0 as i64,
             i64::from(after.seq),
-            limit as i64
+            record_limit as i64
         ])?;
-        let mut out = Vec::with_capacity(limit.min(DEFAULT_PAGE));
+        let mut out = Vec::new();
+        let mut records = 0;
         while let Some(row) = rows.next()? {
-            let version =
-                version_from_columns(row.get(7)?, row.get(8)?, row.get(9)?, row.get(10)?)?;
-            out.push(Change {
-                position: LogPosition {
-                    version: DbVersion(row.get::<_, i64>(0)? as u64),
-                    seq: row.get::<_, i64>(1)? as u32,
-                },
-                collection: CollectionName::new(row.get::<_, String>(2)?)?,
-                id: RecordId::new(row.get::<_, String>(3)?)?,
-                slot: slot_from_columns(row.get(4)?, row.get(5)?, row.get(6)?)?,
-                value: version.value,
-                clock: version.clock,
-                life: version.life,
-            });
+            records += 1;
+            let position = LogPosition {
+                version: DbVersion(row.get::<_, i64>(0)? as u64),
+                seq: row.get::<_, i64>(1)? as u32,
+            };
+            let collection = CollectionName::new(row.get::<_, String>(2)?)?;
+            let id = RecordId::new(row.get::<_, String>(3)?)?;
+            let stored = unpack(&row.get::<_, Vec<u8>>(4)?)?;
+            for (slot, version) in stored.state.slots() {
+                if stored.written_at.get(slot).is_some_and(|v| *v > base) {
+                    out.push(Change {
+                        collection: collection.clone(),
+                        id: id.clone(),
+                        slot: slot.clone(),
+                        value: version.value.clone(),
+                        clock: version.clock,
+                        life: version.life,
+                        position,
+                    });
+                }
+            }
         }
-        Ok(out)
+        Ok((out, records == record_limit))
     }
 
-    /// One bounded read for a sync peer: changes after `after`, at most
-    /// `max_changes` and — beyond the first — about `max_bytes` of values and
-    /// ids. Returns the changes, where the reader continues from (the last
-    /// change when more remain, else the end of the log now), and whether more remain.
+    /// The changes of up to `limit` records after `after` whose slot versions
+    /// are newer than `base`, in log order (a page never splits a record).
+    pub fn changes_page(
+        &self,
+        base: DbVersion,
+        after: LogPosition,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        Ok(self.log_records(base, after, limit.max(1))?.0)
+    }
+
+    /// One bounded read for a sync peer at `cursor`: whole records, at most
+    /// `max_changes` changes and about `max_bytes` (the first record always
+    /// fits). Returns the changes, where the read stopped (the last record's
+    /// position when more remain, else the end of the log), and whether more remain.
     pub fn read_for_peer(
         &self,
-        after: LogPosition,
+        cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
     ) -> Result<(Vec<Change>, LogPosition, bool), StoreError> {
-        let limit = max_changes.max(1) as usize;
-        let mut changes = self.changes_page(after, limit)?;
-        let mut more = changes.len() == limit;
+        // One read transaction: the page and the end of the log agree.
+        let tx = self.conn.unchecked_transaction()?;
+        let (mut changes, hit_limit) =
+            self.log_records(cursor.base, cursor.position, max_changes.max(1) as usize)?;
+        let mut more = hit_limit;
+        let mut keep = 0;
         let mut bytes = 0usize;
-        if let Some(cut) = changes.iter().position(|c| {
-            bytes += change_size(c);
-            bytes > max_bytes as usize
-        }) {
-            let keep = cut.max(1);
-            more |= keep < changes.len();
-            changes.truncate(keep);
+        let mut i = 0;
+        while i < changes.len() {
+            let position = changes[i].position;
+            let end = changes[i..]
+                .iter()
+                .position(|c| c.position != position)
+                .map_or(changes.len(), |n| i + n);
+            bytes += changes[i..end].iter().map(change_size).sum::<usize>();
+            let fits = end <= max_changes as usize && bytes <= max_bytes as usize;
+            if keep > 0 && !fits {
+                more = true;
+                break;
+            }
+            keep = end;
+            i = end;
         }
+        changes.truncate(keep);
         let upto = match (more, changes.last()) {
             (true, Some(last)) => last.position,
-            _ => LogPosition::after_version(self.db_version).max(after),
+            _ => {
+                let head: i64 =
+                    tx.query_row("SELECT COALESCE(MAX(dbv), 0) FROM records", [], |r| {
+                        r.get(0)
+                    })?;
+                LogPosition::after_version(DbVersion(head as u64)).max(cursor.position)
+            }
         };
+        tx.finish()?;
         Ok((changes, upto, more))
     }
 
-    /// Every change committed after `version`, as a streaming iterator in
-    /// db_version order (pages of [`DEFAULT_PAGE`] changes).
+    /// Every change committed after `version`, as a streaming iterator in log
+    /// order (pages of [`DEFAULT_PAGE`] records).
     pub fn changes_since(
         &self,
         version: DbVersion,
@@ -90,7 +132,7 @@ impl Store {
         ChangeIter::new(
             LogPosition::after_version(version),
             DEFAULT_PAGE,
-            |after, limit| self.changes_page(after, limit),
+            move |after, limit| self.changes_page(version, after, limit),
         )
     }
 }
@@ -123,7 +165,7 @@ impl<F, E> ChangeIter<F>
 where
     F: FnMut(LogPosition, usize) -> Result<Vec<Change>, E>,
 {
-    /// Iterates the changes after `after`, `page_size` (at least 1) per fetch.
+    /// Iterates the changes after `after`, `page_size` (at least 1) records per fetch.
     pub fn new(after: LogPosition, page_size: usize, fetch: F) -> Self {
         Self {
             fetch,
@@ -145,6 +187,8 @@ where
         if self.page.is_empty() && !self.done {
             match (self.fetch)(self.after, self.page_size) {
                 Ok(page) => {
+                    // A page holds at least one change per record, so fewer
+                    // changes than records asked for means the log ended.
                     self.done = page.len() < self.page_size;
                     if let Some(last) = page.last() {
                         self.after = last.position;

@@ -132,30 +132,26 @@ fn index_name(cid: i64, field: &str) -> String {
     )
 }
 
-/// Which declared index the query should be pinned to, if any. Without table
+/// Which declared index the query should be pinned to, if any: an equality
+/// on an indexed field first, then a range, then the order. Without table
 /// statistics SQLite prefers the `(cid, rid)` key over a partial expression
-/// index for ranges and ordering, so those are pinned; an equality on an
-/// indexed field is left to the planner, which picks it correctly.
+/// index, so the choice is made here, deterministically.
 fn pinned_index(query: &Query, indexed: &[String]) -> Option<String> {
     let is_indexed = |f: &String| indexed.contains(f);
-    let eq_on_index = query
-        .filters
-        .iter()
-        .any(|f| matches!(f, Filter::Eq(field, _) if is_indexed(field)));
-    if eq_on_index {
-        return None;
-    }
-    let range_field = query.filters.iter().find_map(|f| match f {
+    let eq = query.filters.iter().find_map(|f| match f {
+        Filter::Eq(field, _) if is_indexed(field) => Some(field),
+        _ => None,
+    });
+    let range = query.filters.iter().find_map(|f| match f {
         Filter::Range(field, ..) if is_indexed(field) => Some(field),
         _ => None,
     });
-    range_field
-        .or(query
-            .order_by
-            .as_ref()
-            .map(|(field, _)| field)
-            .filter(|f| is_indexed(f)))
-        .cloned()
+    let order = query
+        .order_by
+        .as_ref()
+        .map(|(field, _)| field)
+        .filter(|f| is_indexed(f));
+    eq.or(range).or(order).cloned()
 }
 
 fn sql_value(value: &Value) -> Result<SqlValue, StoreError> {

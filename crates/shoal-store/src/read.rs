@@ -135,7 +135,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.name,
                     COALESCE(SUM(r.data IS NOT NULL), 0),
-                    COALESCE(SUM(r.rk IS NOT NULL AND r.data IS NULL), 0)
+                    COALESCE(SUM(r.rid IS NOT NULL AND r.data IS NULL), 0)
              FROM collections c LEFT JOIN records r ON r.cid = c.cid
              GROUP BY c.cid ORDER BY c.name",
         )?;
@@ -156,21 +156,36 @@ impl Store {
         })
     }
 
+    /// Checks every page of the file (SQLite `quick_check`): ordinary reads do
+    /// not always notice damaged pages, this does. Reads the whole file.
+    pub fn verify(&self) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare("PRAGMA quick_check(20)")?;
+        let problems: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if problems.len() == 1 && problems[0] == "ok" {
+            return Ok(());
+        }
+        Err(StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: problems.join("; "),
+        })
+    }
+
     /// Every record's full merge state, keyed by collection and id. Loads the
     /// whole store into memory: meant for tests and offline tools only.
     pub fn full_state(&self) -> Result<BTreeMap<RecordKey, RecordState>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT r.rk, c.name, r.rid FROM records r JOIN collections c ON c.cid = r.cid",
+            "SELECT c.name, r.rid, r.slots FROM records r JOIN collections c ON c.cid = r.cid",
         )?;
         let mut rows = stmt.query([])?;
         let mut out = BTreeMap::new();
         while let Some(row) = rows.next()? {
-            let state = rows::load_state(&self.conn, row.get(0)?)?;
             let key = (
-                CollectionName::new(row.get::<_, String>(1)?)?,
-                RecordId::new(row.get::<_, String>(2)?)?,
+                CollectionName::new(row.get::<_, String>(0)?)?,
+                RecordId::new(row.get::<_, String>(1)?)?,
             );
-            out.insert(key, state);
+            out.insert(key, rows::unpack(&row.get::<_, Vec<u8>>(2)?)?.state);
         }
         Ok(out)
     }

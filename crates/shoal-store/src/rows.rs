@@ -1,19 +1,22 @@
-//! Row-level persistence of one record: loading its [`RecordState`] from the
-//! `records` and `slots` tables and writing back exactly what changed, stamped
-//! with the transaction's change-log position.
+//! Row-level persistence of one record: its `records` row holds the rendered
+//! JSON, every slot version packed (each with the db_version that wrote it),
+//! and the log position of its last change. Loading gives a [`RecordState`];
+//! saving writes the row back only if a slot changed.
 //!
-//! This is the only module that knows how a [`Slot`] maps to columns. It does
-//! not decide merges (the core does) and does not open transactions (callers do).
+//! This is the only module that knows the packed slot layout. It does not
+//! decide merges (the core does) and does not open transactions (callers do).
 
 use crate::error::StoreError;
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 use shoal_core::{
-    CanonicalJson, Clock, CollectionName, DbVersion, FieldName, Hlc, Life, RecordId, RecordState,
+    CanonicalJson, Clock, CollectionName, DbVersion, Hlc, Life, LogPosition, RecordId, RecordState,
     SiteId, Slot, SlotVersion,
 };
+use std::collections::BTreeMap;
 
 /// The change-log position a transaction writes at: one db_version for the whole
-/// transaction (taken only if something changes) and a sequence within it.
+/// transaction (taken only if something changes) and a sequence per record.
 #[derive(Debug)]
 pub(crate) struct TxnStamp {
     version: DbVersion,
@@ -33,75 +36,72 @@ impl TxnStamp {
         (self.seq > 0).then_some(self.version)
     }
 
-    fn next(&mut self) -> (i64, i64) {
+    fn next(&mut self) -> LogPosition {
         self.seq += 1;
-        (self.version.0 as i64, i64::from(self.seq))
-    }
-}
-
-/// The end of the change log as committed (by any process): the last
-/// db_version and the highest clock written in it.
-pub(crate) fn log_head(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError> {
-    let (dbv, hlc): (Option<i64>, Option<i64>) = conn
-        .prepare_cached("SELECT dbv, MAX(hlc) FROM slots WHERE dbv = (SELECT MAX(dbv) FROM slots)")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok((
-        DbVersion(dbv.unwrap_or(0) as u64),
-        Hlc::from_packed(hlc.unwrap_or(0) as u64),
-    ))
-}
-
-/// Starts a write transaction that takes the write lock at once (so another
-/// process cannot commit between our read of the log head and our commit).
-pub(crate) fn begin_write(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
-    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
-}
-
-/// A record as loaded inside a transaction.
-#[derive(Debug)]
-pub(crate) struct Loaded {
-    rk: Option<i64>,
-    pub(crate) state: RecordState,
-}
-
-pub(crate) fn slot_columns(slot: &Slot) -> (i64, &str, &str) {
-    match slot {
-        Slot::Life => (0, "", ""),
-        Slot::Field(f) => (1, f.as_str(), ""),
-        Slot::Entry(f, k) => (2, f.as_str(), k.as_str()),
-    }
-}
-
-pub(crate) fn slot_from_columns(kind: i64, field: String, key: String) -> Result<Slot, StoreError> {
-    Ok(match kind {
-        0 => Slot::Life,
-        1 => Slot::Field(FieldName::new(field)?),
-        2 => Slot::Entry(FieldName::new(field)?, key),
-        other => {
-            return Err(StoreError::Corrupt {
-                path: Default::default(),
-                detail: format!("unknown slot kind {other}"),
-            });
+        LogPosition {
+            version: self.version,
+            seq: self.seq,
         }
+    }
+}
+
+/// One slot version as packed in a record row.
+#[derive(Serialize, Deserialize)]
+struct Packed {
+    slot: Slot,
+    value: Option<String>,
+    hlc: u64,
+    site: u64,
+    life: u64,
+    dbv: u64,
+}
+
+/// A record's slots as stored: each version with the db_version that wrote it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct StoredSlots {
+    pub(crate) state: RecordState,
+    pub(crate) written_at: BTreeMap<Slot, DbVersion>,
+}
+
+pub(crate) fn unpack(blob: &[u8]) -> Result<StoredSlots, StoreError> {
+    let packed: Vec<Packed> = postcard::from_bytes(blob).map_err(|e| StoreError::Corrupt {
+        path: Default::default(),
+        detail: format!("undecodable slots of a record: {e}"),
+    })?;
+    let mut written_at = BTreeMap::new();
+    let slots = packed.into_iter().map(|p| {
+        written_at.insert(p.slot.clone(), DbVersion(p.dbv));
+        let version = SlotVersion {
+            // Our own encoding, read back from our own file.
+            value: p.value.map(CanonicalJson::from_trusted),
+            clock: Clock {
+                hlc: Hlc::from_packed(p.hlc),
+                site: SiteId(p.site),
+            },
+            life: Life(p.life),
+        };
+        (p.slot, version)
+    });
+    Ok(StoredSlots {
+        state: RecordState::from_slots(slots.collect::<Vec<_>>()),
+        written_at,
     })
 }
 
-/// Decodes `(value, hlc, site, life)` columns into a slot version.
-pub(crate) fn version_from_columns(
-    value: Option<String>,
-    hlc: i64,
-    site: i64,
-    life: i64,
-) -> Result<SlotVersion, StoreError> {
-    let value = value.map(CanonicalJson::try_from).transpose()?;
-    Ok(SlotVersion {
-        value,
-        clock: Clock {
-            hlc: Hlc::from_packed(hlc as u64),
-            site: SiteId(site as u64),
-        },
-        life: Life(life as u64),
-    })
+fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion) -> Vec<u8> {
+    let packed: Vec<Packed> = state
+        .slots()
+        .map(|(slot, v)| Packed {
+            slot: slot.clone(),
+            value: v.value.as_ref().map(|c| c.as_str().to_string()),
+            hlc: v.clock.hlc.packed(),
+            site: v.clock.site.0,
+            life: v.life.0,
+            dbv: written_at(slot).0,
+        })
+        .collect();
+    // Encoding plain data into a Vec cannot fail.
+    postcard::to_allocvec(&packed).unwrap_or_default()
 }
 
 /// Finds a collection's id, creating the collection if asked to.
@@ -122,102 +122,111 @@ pub(crate) fn collection_id(
     Ok(Some(conn.last_insert_rowid()))
 }
 
-/// Loads a record's state; an unknown record loads as empty.
-pub(crate) fn load(conn: &Connection, cid: i64, id: &RecordId) -> Result<Loaded, StoreError> {
-    let rk: Option<i64> = conn
-        .prepare_cached("SELECT rk FROM records WHERE cid = ?1 AND rid = ?2")?
+/// Loads a record's slots; an unknown record loads as empty.
+pub(crate) fn load(conn: &Connection, cid: i64, id: &RecordId) -> Result<StoredSlots, StoreError> {
+    let blob: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT slots FROM records WHERE cid = ?1 AND rid = ?2")?
         .query_row(params![cid, id.as_str()], |r| r.get(0))
         .optional()?;
-    let state = match rk {
-        Some(rk) => load_state(conn, rk)?,
-        None => RecordState::new(),
-    };
-    Ok(Loaded { rk, state })
+    blob.map_or_else(|| Ok(StoredSlots::default()), |b| unpack(&b))
 }
 
-/// Loads all slot versions of the record with row key `rk`.
-pub(crate) fn load_state(conn: &Connection, rk: i64) -> Result<RecordState, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT kind, field, key, value, hlc, site, life FROM slots WHERE rk = ?1",
-    )?;
-    let mut rows = stmt.query([rk])?;
-    let mut slots = Vec::new();
-    while let Some(row) = rows.next()? {
-        let slot = slot_from_columns(row.get(0)?, row.get(1)?, row.get(2)?)?;
-        let version = version_from_columns(row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?)?;
-        slots.push((slot, version));
-    }
-    Ok(RecordState::from_slots(slots))
-}
-
-/// Writes the difference between `before` and `after`; returns whether anything changed.
+/// Writes `after` if any slot differs from `before`; returns whether it did.
+/// With `record_cap`, a record whose JSON would exceed it is refused.
 pub(crate) fn save(
     conn: &Connection,
     cid: i64,
     id: &RecordId,
-    before: &Loaded,
+    before: &StoredSlots,
     after: &RecordState,
     stamp: &mut TxnStamp,
+    record_cap: Option<usize>,
 ) -> Result<bool, StoreError> {
-    let changed: Vec<(&Slot, &SlotVersion)> = after
-        .slots()
-        .filter(|(slot, version)| before.state.slot(slot) != Some(*version))
-        .collect();
-    let removed: Vec<&Slot> = before
-        .state
-        .slots()
-        .map(|(slot, _)| slot)
-        .filter(|slot| after.slot(slot).is_none())
-        .collect();
-    if changed.is_empty() && removed.is_empty() {
+    if *after == before.state {
         return Ok(false);
     }
-    let data = after
-        .render()
-        .map(|object| serde_json::Value::Object(object).to_string());
-    let life = after.life().0 as i64;
-    let rk = match before.rk {
-        Some(rk) => {
-            conn.prepare_cached("UPDATE records SET life = ?2, data = ?3 WHERE rk = ?1")?
-                .execute(params![rk, life, data])?;
-            rk
+    let at = stamp.next();
+    let data = after.render_json();
+    if let (Some(text), Some(cap)) = (&data, record_cap)
+        && text.len() > cap
+    {
+        return Err(shoal_core::CoreError::ValueTooLarge {
+            size: text.len(),
+            cap,
         }
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO records (cid, rid, life, data) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![cid, id.as_str(), life, data])?;
-            conn.last_insert_rowid()
-        }
-    };
-    if !removed.is_empty() {
-        let mut delete = conn.prepare_cached(
-            "DELETE FROM slots WHERE rk = ?1 AND kind = ?2 AND field = ?3 AND key = ?4",
-        )?;
-        for slot in removed {
-            let (kind, field, key) = slot_columns(slot);
-            delete.execute(params![rk, kind, field, key])?;
-        }
+        .into());
     }
-    let mut upsert = conn.prepare_cached(
-        "INSERT OR REPLACE INTO slots (rk, kind, field, key, value, hlc, site, life, dbv, seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
-    for (slot, version) in changed {
-        let (kind, field, key) = slot_columns(slot);
-        let (dbv, seq) = stamp.next();
-        upsert.execute(params![
-            rk,
-            kind,
-            field,
-            key,
-            version.value.as_ref().map(CanonicalJson::as_str),
-            version.clock.hlc.packed() as i64,
-            version.clock.site.0 as i64,
-            version.life.0 as i64,
-            dbv,
-            seq,
-        ])?;
-    }
+    let blob = pack(after, |slot| {
+        match before.state.slot(slot) == after.slot(slot) {
+            true => before.written_at.get(slot).copied().unwrap_or(at.version),
+            false => at.version,
+        }
+    });
+    conn.prepare_cached(
+        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
+             slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq",
+    )?
+    .execute(params![
+        cid,
+        id.as_str(),
+        after.life().0 as i64,
+        data,
+        blob,
+        at.version.0 as i64,
+        i64::from(at.seq)
+    ])?;
     Ok(true)
+}
+
+/// The end of the change log as committed (by any process): the last
+/// db_version and the highest clock written in it.
+pub(crate) fn log_head(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT dbv, slots FROM records WHERE dbv = (SELECT MAX(dbv) FROM records)",
+    )?;
+    let mut rows = stmt.query([])?;
+    let (mut version, mut hlc) = (DbVersion(0), Hlc::default());
+    while let Some(row) = rows.next()? {
+        version = DbVersion(row.get::<_, i64>(0)? as u64);
+        let slots = unpack(&row.get::<_, Vec<u8>>(1)?)?;
+        if let Some(clock) = slots.state.max_clock() {
+            hlc = hlc.max(clock.hlc);
+        }
+    }
+    Ok((version, hlc))
+}
+
+/// What a store remembers of the log head between transactions, so it reads
+/// the head again only when another connection has committed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadMemo {
+    /// SQLite's `data_version` when the head was last read.
+    pub(crate) data_version: i64,
+}
+
+impl HeadMemo {
+    /// Inside a write transaction: if another connection committed since we
+    /// last looked, continue its log and order our clock after its writes.
+    pub(crate) fn refresh(
+        &mut self,
+        tx: &Connection,
+        db_version: &mut DbVersion,
+        hlc: &mut shoal_core::HlcGenerator,
+    ) -> Result<(), StoreError> {
+        let now: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if now != self.data_version {
+            let (head, head_hlc) = log_head(tx)?;
+            *db_version = (*db_version).max(head);
+            hlc.raise_to(head_hlc);
+            self.data_version = now;
+        }
+        Ok(())
+    }
+}
+
+/// Starts a write transaction that takes the write lock at once (so another
+/// process cannot commit between our read of the log head and our commit).
+pub(crate) fn begin_write(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 /// SQLite `application_id` of a Shoal database: "SHOL".
 pub const APPLICATION_ID: i64 = 0x5348_4F4C;
 /// Schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -20,41 +20,26 @@ CREATE TABLE collections (
     name TEXT NOT NULL UNIQUE,
     indexes TEXT NOT NULL DEFAULT '[]'
 );
--- One row per record ever seen; data is the rendered JSON object, NULL when deleted.
+-- One row per record ever seen. data: the rendered JSON object (NULL while
+-- deleted). slots: every slot version (life, field registers, map entries)
+-- with its clock, life and the db_version that wrote it, packed. (dbv, seq):
+-- the log position of the record's last change; the index on it is the change log.
 CREATE TABLE records (
-    rk INTEGER PRIMARY KEY,
     cid INTEGER NOT NULL,
     rid TEXT NOT NULL,
     life INTEGER NOT NULL,
     data TEXT,
-    UNIQUE (cid, rid)
-);
--- One row per stored slot version (life, field register or map entry): the
--- per-field clocks. kind: 0 life, 1 field, 2 map entry. The (dbv, seq) index
--- is the change log.
-CREATE TABLE slots (
-    rk INTEGER NOT NULL,
-    kind INTEGER NOT NULL,
-    field TEXT NOT NULL,
-    key TEXT NOT NULL,
-    value TEXT,
-    hlc INTEGER NOT NULL,
-    site INTEGER NOT NULL,
-    life INTEGER NOT NULL,
+    slots BLOB NOT NULL,
     dbv INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    PRIMARY KEY (rk, kind, field, key)
+    PRIMARY KEY (cid, rid)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX slots_log ON slots (dbv, seq);
-";
-
-/// Tables added after schema version 1 was first written; created on open if
-/// missing, so older files gain them without a version bump.
-const ADDITIONS: &str = "
--- Per peer: the position in that peer's change log up to which its changes
--- are applied here. Written in the same transaction as the applied changes.
-CREATE TABLE IF NOT EXISTS peer_cursors (
+CREATE UNIQUE INDEX records_log ON records (dbv, seq);
+-- Per peer: how far its change log has been applied here (a SyncCursor).
+-- Written in the same transaction as the applied changes.
+CREATE TABLE peer_cursors (
     peer TEXT PRIMARY KEY,
+    base INTEGER NOT NULL,
     dbv INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL
@@ -81,7 +66,6 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             .map_err(sqlite)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(sqlite)?;
-        tx.execute_batch(ADDITIONS).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         return Ok(());
     }
@@ -92,13 +76,12 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             tables,
         });
     }
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
+    if version != SCHEMA_VERSION {
+        return Err(StoreError::UnsupportedSchema {
             path: path.to_path_buf(),
             found: version,
             supported: SCHEMA_VERSION,
         });
     }
-    conn.execute_batch(ADDITIONS).map_err(sqlite)?;
     Ok(())
 }

@@ -10,7 +10,7 @@
 
 use serde_json::{Map, json};
 use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
-use shoal_core::{CollectionName, FieldName, Intent, LogPosition, RecordId};
+use shoal_core::{CollectionName, FieldName, Intent, RecordId, SyncCursor};
 use shoal_store::{Store, StoreConfig, WriteOp};
 use std::collections::BTreeMap;
 
@@ -229,11 +229,11 @@ impl Sim {
                     let session = &mut self.conns.get_mut(&conn).unwrap().sessions[side];
                     session.changes_read(purpose, after, changes, upto, more, now)
                 }
-                Action::Apply { changes, upto } => {
+                Action::Apply { changes, cursor } => {
                     let remote_name = self.nodes[remote].name.clone();
                     match self.nodes[node]
                         .store
-                        .apply_from(&remote_name, &changes, upto)
+                        .apply_from(&remote_name, &changes, cursor)
                     {
                         Ok(report) => {
                             if report.version.is_some() {
@@ -251,7 +251,7 @@ impl Sim {
                             }
                             let head = self.head(node);
                             let session = &mut self.conns.get_mut(&conn).unwrap().sessions[side];
-                            let mut out = session.applied(upto, now);
+                            let mut out = session.applied(cursor, now);
                             out.extend(session.local_committed(head));
                             out
                         }
@@ -297,8 +297,8 @@ impl Sim {
         }
     }
 
-    fn head(&self, node: usize) -> LogPosition {
-        LogPosition::after_version(self.nodes[node].store.db_version())
+    fn head(&self, node: usize) -> shoal_core::DbVersion {
+        self.nodes[node].store.db_version()
     }
 
     fn sessions_of(&self, node: usize) -> Vec<(u64, usize)> {
@@ -633,7 +633,7 @@ fn garbage_and_oversized_frames_close_with_a_named_reason() {
         b"them".to_vec(),
         key,
         [0; 32],
-        LogPosition::default(),
+        SyncCursor::default(),
         SyncConfig::default(),
     );
     session.start(0);
@@ -661,7 +661,7 @@ fn garbage_and_oversized_frames_close_with_a_named_reason() {
         b"them".to_vec(),
         key,
         [0; 32],
-        LogPosition::default(),
+        SyncCursor::default(),
         SyncConfig::default(),
     );
     session.start(0);
@@ -681,7 +681,7 @@ fn garbage_and_oversized_frames_close_with_a_named_reason() {
         b"them".to_vec(),
         key,
         [0; 32],
-        LogPosition::default(),
+        SyncCursor::default(),
         SyncConfig::default(),
     );
     session.start(0);

@@ -38,7 +38,7 @@ pub use typed::{TypedCollection, TypedPage};
 
 pub use shoal_core::{
     CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, FieldName, Hlc, Life,
-    LogPosition, RecordId, SiteId, Slot, derive_id,
+    LogPosition, RecordId, SiteId, Slot, SyncCursor, derive_id,
 };
 pub use shoal_store::{
     ApplyReport, CollectionStatus, Durability, MAX_QUERY_LIMIT, Order, Page, Query, Record,

@@ -8,11 +8,11 @@ use crate::collection::Collection;
 use crate::error::Error;
 use crate::events::{ChangeEvent, Origin, Subscription};
 use crate::typed::TypedCollection;
-use shoal_core::{Change, CollectionName, DbVersion, LogPosition, SiteId};
+use shoal_core::{Change, CollectionName, DbVersion, LogPosition, SiteId, SyncCursor};
 use shoal_store::{ApplyReport, ChangeIter, StoreConfig, StoreStatus, WriteOp};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Options for [`Store::open_with`].
 #[derive(Debug, Clone)]
@@ -35,6 +35,7 @@ impl Default for StoreOptions {
 struct Inner {
     db: Mutex<shoal_store::Store>,
     events: broadcast::Sender<ChangeEvent>,
+    head: watch::Sender<DbVersion>,
 }
 
 /// An open Shoal database. Cheap to clone; all clones share one database.
@@ -66,10 +67,12 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, Error> {
         let db = shoal_store::Store::open(path, options.config)?;
         let (events, _) = broadcast::channel(options.event_capacity.max(1));
+        let (head, _) = watch::channel(db.db_version());
         Ok(Self {
             inner: Arc::new(Inner {
                 db: Mutex::new(db),
                 events,
+                head,
             }),
         })
     }
@@ -135,6 +138,12 @@ impl Store {
         self.with_db(|db| db.status())
     }
 
+    /// Checks every page of the database file; ordinary reads do not always
+    /// notice damage, this does ([`StoreError::Corrupt`](shoal_store::StoreError::Corrupt)).
+    pub fn verify(&self) -> Result<(), Error> {
+        self.with_db(|db| db.verify())
+    }
+
     /// Subscribes to every change committed from now on.
     ///
     /// ```
@@ -173,10 +182,49 @@ impl Store {
     /// notifies subscribers of the records that changed.
     pub fn apply(&self, changes: &[Change]) -> Result<ApplyReport, Error> {
         let report = self.with_db(|db| db.apply(changes))?;
+        self.after_apply(&report);
+        Ok(report)
+    }
+
+    /// Merges a batch received from `peer` and persists `cursor` as that peer's
+    /// cursor in the same transaction (what sync does with each chunk).
+    pub fn apply_from(
+        &self,
+        peer: &str,
+        changes: &[Change],
+        cursor: SyncCursor,
+    ) -> Result<ApplyReport, Error> {
+        let report = self.with_db(|db| db.apply_from(peer, changes, cursor))?;
+        self.after_apply(&report);
+        Ok(report)
+    }
+
+    fn after_apply(&self, report: &ApplyReport) {
         if let Some(version) = report.version {
             self.notify(report.changed.clone(), version, Origin::Remote);
         }
-        Ok(report)
+    }
+
+    /// How far `peer`'s log has been applied here.
+    pub fn peer_cursor(&self, peer: &str) -> Result<SyncCursor, Error> {
+        self.with_db(|db| db.peer_cursor(peer))
+    }
+
+    /// One bounded read of the log for a sync peer at `cursor`: the changes,
+    /// where the read stopped, and whether more remain.
+    pub fn read_for_peer(
+        &self,
+        cursor: SyncCursor,
+        max_changes: u32,
+        max_bytes: u32,
+    ) -> Result<(Vec<Change>, LogPosition, bool), Error> {
+        self.with_db(|db| db.read_for_peer(cursor, max_changes, max_bytes))
+    }
+
+    /// Watches the db_version of the last commit (local or merged); the
+    /// network layer pushes to peers when it moves.
+    pub fn watch_head(&self) -> watch::Receiver<DbVersion> {
+        self.inner.head.subscribe()
     }
 
     fn notify(
@@ -185,6 +233,7 @@ impl Store {
         version: DbVersion,
         origin: Origin,
     ) {
+        self.inner.head.send_replace(version);
         for (collection, id) in changed {
             // No subscribers is not an error.
             let _ = self.inner.events.send(ChangeEvent {
@@ -196,24 +245,25 @@ impl Store {
         }
     }
 
-    /// Every change committed after `version`, streamed in db_version order a
-    /// page at a time (the lock is held only while a page is read).
+    /// Every change committed after `version`, streamed in log order a page
+    /// at a time (the lock is held only while a page is read).
     pub fn changes_since(
         &self,
         version: DbVersion,
     ) -> impl Iterator<Item = Result<Change, Error>> + use<> {
-        self.changes_after(LogPosition::after_version(version))
+        self.changes_after(SyncCursor::complete(version))
     }
 
-    /// Every change strictly after an exact log position (to resume inside a
-    /// large transaction), streamed like [`changes_since`](Self::changes_since).
+    /// Every change after a cursor (see [`SyncCursor`]): the records after its
+    /// position, with their slot versions newer than its base — to resume a
+    /// listing that stopped part-way.
     pub fn changes_after(
         &self,
-        position: LogPosition,
+        cursor: SyncCursor,
     ) -> impl Iterator<Item = Result<Change, Error>> + use<> {
         let store = self.clone();
-        ChangeIter::new(position, STREAM_PAGE, move |after, limit| {
-            store.with_db(|db| db.changes_page(after, limit))
+        ChangeIter::new(cursor.position, STREAM_PAGE, move |after, limit| {
+            store.with_db(|db| db.changes_page(cursor.base, after, limit))
         })
     }
 }

@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn roundtrip_plain_and_sealed() {
         let msg = Message::Ack {
-            upto: Default::default(),
+            cursor: Default::default(),
         };
         let frame = encode(&msg, None);
         let len = payload_len(frame[..4].try_into().unwrap(), 100).unwrap();

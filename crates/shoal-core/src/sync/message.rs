@@ -4,7 +4,7 @@
 //! This module owns the message shapes only; framing, MACs and size caps are
 //! `codec.rs`'s, and what to do on each message is `session.rs`'s.
 
-use crate::change::{Change, LogPosition};
+use crate::change::{Change, LogPosition, SyncCursor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -71,37 +71,53 @@ pub enum Message {
     /// "Send me your changes after `after`", at most this many and about this many bytes.
     CatchUp {
         /// The requester's cursor in the responder's log.
-        after: LogPosition,
+        after: SyncCursor,
         /// Most changes in the reply.
         max_changes: u32,
-        /// Most encoded bytes of changes in the reply (at least one change is always sent).
+        /// Most encoded bytes of changes in the reply (at least one record is always sent).
         max_bytes: u32,
     },
     /// One bounded chunk of a catch-up, answering [`Message::CatchUp`].
-    Chunk {
-        /// The `after` it answers.
-        after: LogPosition,
-        /// Changes strictly after `after`, in log order, up to `upto`.
-        changes: Vec<Change>,
-        /// The position the requester's cursor may advance to once these are applied.
-        upto: LogPosition,
-        /// Whether more changes follow `upto` right now.
-        more: bool,
-    },
-    /// Live changes, contiguous with the previous push or chunk (`prev`).
-    Push {
-        /// The position the receiver's cursor must be at for this push to apply.
-        prev: LogPosition,
-        /// Changes strictly after `prev`, in log order.
-        changes: Vec<Change>,
-        /// The position after these changes.
-        upto: LogPosition,
-    },
-    /// "I have applied your changes up to `upto`" — flow control and lag reporting.
+    Chunk(Batch),
+    /// Live changes, continuing exactly from the cursor the last chunk or push left.
+    Push(Batch),
+    /// "I have applied your changes up to `cursor`" — flow control and lag reporting.
     Ack {
         /// The receiver's cursor in the sender's log.
-        upto: LogPosition,
+        cursor: SyncCursor,
     },
+}
+
+/// Changes read from the sender's log, as carried by a chunk or a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The cursor these changes continue from.
+    pub after: SyncCursor,
+    /// The changes, in log order (slots of one record share its position).
+    pub changes: Vec<Change>,
+    /// Where the read stopped: the last record's position if `more`, else the end of the log.
+    pub upto: LogPosition,
+    /// Whether more changes follow right now.
+    pub more: bool,
+}
+
+impl Batch {
+    /// The receiver's cursor once these changes are applied.
+    pub fn next_cursor(&self) -> SyncCursor {
+        self.after.advance(self.upto, self.more)
+    }
+
+    /// Positions after the cursor, non-decreasing, none beyond `upto`.
+    pub fn is_well_ordered(&self) -> bool {
+        let mut last = self.after.position;
+        for change in &self.changes {
+            if change.position < last || change.position <= self.after.position {
+                return false;
+            }
+            last = change.position;
+        }
+        last <= self.upto && self.after.position <= self.upto
+    }
 }
 
 impl Message {
@@ -112,8 +128,8 @@ impl Message {
             Message::Proof { .. } => "proof",
             Message::Rejected { .. } => "rejected",
             Message::CatchUp { .. } => "catch-up",
-            Message::Chunk { .. } => "chunk",
-            Message::Push { .. } => "push",
+            Message::Chunk(_) => "chunk",
+            Message::Push(_) => "push",
             Message::Ack { .. } => "ack",
         }
     }

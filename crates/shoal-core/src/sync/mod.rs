@@ -6,8 +6,10 @@
 pub mod auth;
 pub mod codec;
 pub mod message;
+mod pull;
+mod serve;
 pub mod session;
 
 pub use auth::{GroupKey, GroupKeyError, Role};
-pub use message::{Message, PROTOCOL_VERSION, Rejection};
+pub use message::{Batch, Message, PROTOCOL_VERSION, Rejection};
 pub use session::{Action, ReadPurpose, Session, SessionStats, SyncConfig};

@@ -3,25 +3,18 @@
 //! out as [`Action`]s, which the driver (the libp2p shell, or a simulation)
 //! performs in order and reports back.
 //!
-//! Each session plays both parts at once:
-//! - **puller**: on authentication, and periodically, it asks the peer for
-//!   changes after the cursor persisted for that peer; chunks are bounded by
-//!   count and bytes; the cursor advances only when the driver reports a chunk
-//!   applied (and persisted in the same transaction). One catch-up at a time.
-//!   Live pushes are applied only when contiguous with what is already applied
-//!   or being applied; a gap falls back to catch-up.
-//! - **server**: answers catch-up requests from the store, then pushes each
-//!   local commit live, contiguous with the last chunk or push, with at most
-//!   `max_unacked` pushes in flight (back-pressure, never a dropped change).
-//!
-//! Every failure ends the session with a named [`Rejection`], sent to the peer
-//! first, so neither side waits for a timeout. The session never touches a
-//! socket, a clock or a database.
+//! Each session plays both parts at once — puller (`pull.rs`: catch-up from
+//! the cursor persisted for the peer, applying chunks and contiguous pushes)
+//! and server (`serve.rs`: answering catch-ups, pushing local commits live).
+//! This file owns the state, the handshake, the dispatch of messages and the
+//! timeouts. Every failure ends the session with a named [`Rejection`], sent to
+//! the peer first, so neither side waits for a timeout. The session never
+//! touches a socket, a clock or a database.
 
 use super::auth::{FrameKey, GroupKey, Role, Transcript};
 use super::codec::{self, FrameError};
 use super::message::{Message, PROTOCOL_VERSION, Rejection};
-use crate::change::{Change, LogPosition};
+use crate::change::{Change, DbVersion, LogPosition, SyncCursor};
 use std::collections::VecDeque;
 
 /// Session settings.
@@ -29,7 +22,7 @@ use std::collections::VecDeque;
 pub struct SyncConfig {
     /// Most changes in one chunk or push.
     pub max_changes: u32,
-    /// Most encoded bytes of changes in one chunk or push (one change always fits).
+    /// Most encoded bytes of changes in one chunk or push (one record always fits).
     pub max_bytes: u32,
     /// Largest frame accepted.
     pub max_frame: usize,
@@ -68,34 +61,33 @@ pub enum ReadPurpose {
 pub enum Action {
     /// Write this frame to the connection.
     Send(Vec<u8>),
-    /// Read local changes after `after` (at most `max_changes`, about
-    /// `max_bytes`), then call [`Session::changes_read`] with them, whether
-    /// more remain, and the position the reader may skip to.
+    /// Read local changes after the cursor `after` (at most `max_changes`,
+    /// about `max_bytes`), then call [`Session::changes_read`].
     ReadChanges {
         /// Why.
         purpose: ReadPurpose,
-        /// Read strictly after this position.
-        after: LogPosition,
+        /// Read after this cursor.
+        after: SyncCursor,
         /// Most changes.
         max_changes: u32,
         /// About this many encoded bytes at most.
         max_bytes: u32,
     },
-    /// Merge these changes from the peer and persist `upto` as the peer's
+    /// Merge these changes from the peer and persist `cursor` as the peer's
     /// cursor in the same transaction, then call [`Session::applied`] (or
     /// [`Session::apply_failed`]).
     Apply {
         /// The changes, in the peer's log order.
         changes: Vec<Change>,
         /// The cursor to persist with them.
-        upto: LogPosition,
+        cursor: SyncCursor,
     },
     /// The peer proved membership; data may flow.
     Authenticated,
     /// A catch-up finished: everything the peer had when it answered is applied.
     CaughtUp {
         /// The cursor now persisted.
-        cursor: LogPosition,
+        cursor: SyncCursor,
     },
     /// Close the connection (after sending any frames before this action).
     Close {
@@ -123,7 +115,7 @@ pub struct SessionStats {
     pub changes_in: u64,
     /// Catch-up requests sent.
     pub catchups: u64,
-    /// Pushes that did not start at our cursor (fell back to catch-up).
+    /// Pushes that did not continue from our cursor (fell back to catch-up).
     pub gaps: u64,
     /// Pushes ignored because a catch-up request was outstanding.
     pub pushes_ignored: u64,
@@ -141,6 +133,15 @@ enum Phase {
     Closed,
 }
 
+/// What an [`Action::Apply`] not yet reported applied came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pending {
+    /// A catch-up chunk; `more` means another request follows once applied.
+    Chunk { more: bool },
+    /// A live push.
+    Push,
+}
+
 /// One sync session with one peer. See the module docs.
 #[derive(Debug)]
 pub struct Session {
@@ -149,27 +150,28 @@ pub struct Session {
     remote_peer: Vec<u8>,
     key: GroupKey,
     nonce: [u8; 32],
-    config: SyncConfig,
+    pub(super) config: SyncConfig,
     phase: Phase,
     send_key: Option<FrameKey>,
     recv_key: Option<FrameKey>,
     send_seq: u64,
     recv_seq: u64,
     started_ms: u64,
-    stats: SessionStats,
-    // puller
-    cursor: LogPosition,
-    expected: LogPosition,
-    request: Option<(LogPosition, u64)>,
-    applying: VecDeque<(LogPosition, Pending)>,
-    next_resync_ms: u64,
-    // server
-    serving: bool,
-    pushed: Option<LogPosition>,
-    in_flight: VecDeque<(LogPosition, u64)>,
-    push_reading: bool,
-    local_head: LogPosition,
-    peer_acked: Option<LogPosition>,
+    pub(super) stats: SessionStats,
+    // puller (pull.rs)
+    pub(super) cursor: SyncCursor,
+    pub(super) expected: SyncCursor,
+    pub(super) request: Option<(SyncCursor, u64)>,
+    pub(super) applying: VecDeque<(SyncCursor, Pending)>,
+    pub(super) next_resync_ms: u64,
+    pub(super) remote_head: LogPosition,
+    // server (serve.rs)
+    pub(super) serving: bool,
+    pub(super) pushed: Option<SyncCursor>,
+    pub(super) in_flight: VecDeque<(SyncCursor, u64)>,
+    pub(super) push_reading: bool,
+    pub(super) local_head: DbVersion,
+    pub(super) peer_acked: Option<SyncCursor>,
 }
 
 impl Session {
@@ -184,7 +186,7 @@ impl Session {
         remote_peer: Vec<u8>,
         key: GroupKey,
         nonce: [u8; 32],
-        cursor: LogPosition,
+        cursor: SyncCursor,
         config: SyncConfig,
     ) -> Self {
         Self {
@@ -206,11 +208,12 @@ impl Session {
             request: None,
             applying: VecDeque::new(),
             next_resync_ms: 0,
+            remote_head: cursor.position,
             serving: false,
             pushed: None,
             in_flight: VecDeque::new(),
             push_reading: false,
-            local_head: LogPosition::default(),
+            local_head: DbVersion::default(),
             peer_acked: None,
         }
     }
@@ -239,23 +242,20 @@ impl Session {
         matches!(self.phase, Phase::Closed)
     }
 
-    /// The cursor persisted for this peer (all its changes up to here are applied).
-    pub fn cursor(&self) -> LogPosition {
+    /// The cursor persisted for this peer (its changes up to here are applied).
+    pub fn cursor(&self) -> SyncCursor {
         self.cursor
     }
 
     /// How far the peer has acknowledged our changes, if it has said.
-    pub fn peer_acked(&self) -> Option<LogPosition> {
+    pub fn peer_acked(&self) -> Option<SyncCursor> {
         self.peer_acked
     }
 
-    /// Whether a catch-up (request or chunk being applied) is under way.
-    pub fn catching_up(&self) -> bool {
-        self.request.is_some()
-            || self
-                .applying
-                .iter()
-                .any(|(_, p)| matches!(p, Pending::Chunk { .. }))
+    /// The highest position of the peer's log we have heard of (its log's end
+    /// when it last answered or pushed), to report how far behind we are.
+    pub fn remote_head(&self) -> LogPosition {
+        self.remote_head
     }
 
     /// The session's counters.
@@ -263,24 +263,24 @@ impl Session {
         &self.stats
     }
 
-    fn send(&mut self, message: Message, out: &mut Vec<Action>) {
-        let frame = match (&self.send_key, &message) {
-            (Some(key), _) => {
+    pub(super) fn send(&mut self, message: Message, out: &mut Vec<Action>) {
+        let frame = match &self.send_key {
+            Some(key) => {
                 let frame = codec::encode(&message, Some((key, self.send_seq)));
                 self.send_seq += 1;
                 frame
             }
-            (None, _) => codec::encode(&message, None),
+            None => codec::encode(&message, None),
         };
-        if let Message::Chunk { changes, .. } | Message::Push { changes, .. } = &message {
-            self.stats.changes_out += changes.len() as u64;
+        if let Message::Chunk(batch) | Message::Push(batch) = &message {
+            self.stats.changes_out += batch.changes.len() as u64;
         }
         self.stats.frames_out += 1;
         self.stats.bytes_out += frame.len() as u64;
         out.push(Action::Send(frame));
     }
 
-    fn close(&mut self, reason: Rejection, tell_peer: bool, out: &mut Vec<Action>) {
+    pub(super) fn close(&mut self, reason: Rejection, tell_peer: bool, out: &mut Vec<Action>) {
         if self.is_closed() {
             return;
         }
@@ -316,16 +316,13 @@ impl Session {
         let key = self.recv_key.as_ref().map(|k| (k, self.recv_seq));
         let opened = match codec::decode(payload, key) {
             Ok(opened) => opened,
-            Err(FrameError::BadMac) => {
-                self.close(Rejection::BadMac, true, &mut out);
-                return out;
-            }
-            Err(FrameError::Garbage(_)) => {
-                self.close(Rejection::Garbage, true, &mut out);
-                return out;
-            }
-            Err(FrameError::TooLarge { .. }) => {
-                self.close(Rejection::TooLarge, true, &mut out);
+            Err(error) => {
+                let reason = match error {
+                    FrameError::BadMac => Rejection::BadMac,
+                    FrameError::Garbage(_) => Rejection::Garbage,
+                    FrameError::TooLarge { .. } => Rejection::TooLarge,
+                };
+                self.close(reason, true, &mut out);
                 return out;
             }
         };
@@ -342,8 +339,7 @@ impl Session {
             });
             return out;
         }
-        let authenticated = matches!(self.phase, Phase::Ready);
-        if authenticated != opened.sealed {
+        if self.is_authenticated() != opened.sealed {
             self.close(Rejection::BadMac, true, &mut out);
             return out;
         }
@@ -417,25 +413,6 @@ impl Session {
         self.request_catch_up(now_ms, out);
     }
 
-    fn request_catch_up(&mut self, now_ms: u64, out: &mut Vec<Action>) {
-        if self.request.is_some() {
-            return;
-        }
-        let after = self.expected;
-        self.request = Some((after, now_ms));
-        self.stats.catchups += 1;
-        self.next_resync_ms = now_ms + self.config.resync_interval_ms;
-        let (max_changes, max_bytes) = (self.config.max_changes, self.config.max_bytes);
-        self.send(
-            Message::CatchUp {
-                after,
-                max_changes,
-                max_bytes,
-            },
-            out,
-        );
-    }
-
     fn on_data(&mut self, message: Message, now_ms: u64, out: &mut Vec<Action>) {
         match message {
             Message::Hello { .. } | Message::Proof { .. } => {
@@ -446,194 +423,11 @@ impl Session {
                 after,
                 max_changes,
                 max_bytes,
-            } => {
-                if self.serving {
-                    // One catch-up at a time: the next request may only follow our chunk.
-                    return self.close(Rejection::ProtocolViolation, true, out);
-                }
-                self.serving = true;
-                // No live pushes until this catch-up has reached the end of our log.
-                self.pushed = None;
-                self.peer_acked = Some(self.peer_acked.map_or(after, |a| a.max(after)));
-                out.push(Action::ReadChanges {
-                    purpose: ReadPurpose::Serve,
-                    after,
-                    max_changes: max_changes.clamp(1, self.config.max_changes),
-                    max_bytes: max_bytes.clamp(1, self.config.max_bytes),
-                });
-            }
-            Message::Chunk {
-                after,
-                changes,
-                upto,
-                more,
-            } => {
-                match self.request {
-                    Some((asked, _)) if asked == after => {}
-                    _ => return self.close(Rejection::ProtocolViolation, true, out),
-                }
-                if !well_ordered(&changes, after, upto) {
-                    return self.close(Rejection::ProtocolViolation, true, out);
-                }
-                self.request = None;
-                self.accept(changes, upto, Pending::Chunk { more }, out);
-            }
-            Message::Push {
-                prev,
-                changes,
-                upto,
-            } => {
-                if self.request.is_some() {
-                    self.stats.pushes_ignored += 1;
-                    return;
-                }
-                if prev != self.expected {
-                    self.stats.gaps += 1;
-                    return self.request_catch_up(now_ms, out);
-                }
-                if !well_ordered(&changes, prev, upto) {
-                    return self.close(Rejection::ProtocolViolation, true, out);
-                }
-                self.accept(changes, upto, Pending::Push, out);
-            }
-            Message::Ack { upto } => {
-                self.peer_acked = Some(self.peer_acked.map_or(upto, |a| a.max(upto)));
-                while self.in_flight.front().is_some_and(|(p, _)| *p <= upto) {
-                    self.in_flight.pop_front();
-                }
-                self.maybe_push(out);
-            }
+            } => self.on_catch_up(after, max_changes, max_bytes, out),
+            Message::Chunk(batch) => self.on_chunk(batch, out),
+            Message::Push(batch) => self.on_push(batch, now_ms, out),
+            Message::Ack { cursor } => self.on_ack(cursor, out),
         }
-    }
-
-    fn accept(
-        &mut self,
-        changes: Vec<Change>,
-        upto: LogPosition,
-        kind: Pending,
-        out: &mut Vec<Action>,
-    ) {
-        self.stats.changes_in += changes.len() as u64;
-        self.expected = upto;
-        self.applying.push_back((upto, kind));
-        out.push(Action::Apply { changes, upto });
-    }
-
-    /// The driver applied the changes of an [`Action::Apply`] and persisted `upto`.
-    pub fn applied(&mut self, upto: LogPosition, now_ms: u64) -> Vec<Action> {
-        let mut out = Vec::new();
-        if self.is_closed() {
-            return out;
-        }
-        let Some((expected, kind)) = self.applying.pop_front() else {
-            return out;
-        };
-        debug_assert_eq!(expected, upto, "applies are reported in order");
-        self.cursor = self.cursor.max(upto);
-        self.send(Message::Ack { upto: self.cursor }, &mut out);
-        match kind {
-            Pending::Chunk { more: true } => self.request_catch_up(now_ms, &mut out),
-            Pending::Chunk { more: false } => out.push(Action::CaughtUp {
-                cursor: self.cursor,
-            }),
-            Pending::Push => {}
-        }
-        out
-    }
-
-    /// The driver could not apply an [`Action::Apply`] (e.g. the changes were
-    /// refused by the store); the cursor stays where it was.
-    pub fn apply_failed(&mut self) -> Vec<Action> {
-        let mut out = Vec::new();
-        self.close(Rejection::Unapplicable, true, &mut out);
-        out
-    }
-
-    /// The driver read local changes for an [`Action::ReadChanges`]. `upto` is
-    /// where the reader may continue from: the last change's position when
-    /// `more` is true, else the end of the log at the time of the read.
-    pub fn changes_read(
-        &mut self,
-        purpose: ReadPurpose,
-        after: LogPosition,
-        changes: Vec<Change>,
-        upto: LogPosition,
-        more: bool,
-        now_ms: u64,
-    ) -> Vec<Action> {
-        let mut out = Vec::new();
-        if self.is_closed() {
-            return out;
-        }
-        self.local_head = self.local_head.max(upto);
-        match purpose {
-            ReadPurpose::Serve => {
-                self.serving = false;
-                self.send(
-                    Message::Chunk {
-                        after,
-                        changes,
-                        upto,
-                        more,
-                    },
-                    &mut out,
-                );
-                if !more {
-                    // The peer is now current up to `upto`: live pushes continue from there.
-                    self.pushed = Some(upto);
-                    self.in_flight.clear();
-                    self.maybe_push(&mut out);
-                }
-            }
-            ReadPurpose::Push => {
-                self.push_reading = false;
-                if self.serving || self.pushed != Some(after) {
-                    // A catch-up request overtook this read; it covers these changes.
-                    return out;
-                }
-                if !changes.is_empty() {
-                    self.send(
-                        Message::Push {
-                            prev: after,
-                            changes,
-                            upto,
-                        },
-                        &mut out,
-                    );
-                    self.in_flight.push_back((upto, now_ms));
-                }
-                self.pushed = Some(upto);
-                self.maybe_push(&mut out);
-            }
-        }
-        out
-    }
-
-    /// The local store committed; its log now ends at `head`.
-    pub fn local_committed(&mut self, head: LogPosition) -> Vec<Action> {
-        let mut out = Vec::new();
-        self.local_head = self.local_head.max(head);
-        self.maybe_push(&mut out);
-        out
-    }
-
-    fn maybe_push(&mut self, out: &mut Vec<Action>) {
-        let Some(pushed) = self.pushed else { return };
-        if !self.is_authenticated()
-            || self.serving
-            || self.push_reading
-            || self.in_flight.len() >= self.config.max_unacked
-            || self.local_head <= pushed
-        {
-            return;
-        }
-        self.push_reading = true;
-        out.push(Action::ReadChanges {
-            purpose: ReadPurpose::Push,
-            after: pushed,
-            max_changes: self.config.max_changes,
-            max_bytes: self.config.max_bytes,
-        });
     }
 
     /// Advances time: enforces the handshake, request and ack timeouts, and
@@ -664,25 +458,4 @@ impl Session {
         }
         out
     }
-}
-
-/// What an [`Action::Apply`] that is not yet reported applied came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pending {
-    /// A catch-up chunk; `more` means another request follows once applied.
-    Chunk { more: bool },
-    /// A live push.
-    Push,
-}
-
-/// Changes strictly after `after`, strictly increasing, none beyond `upto`.
-fn well_ordered(changes: &[Change], after: LogPosition, upto: LogPosition) -> bool {
-    let mut last = after;
-    for change in changes {
-        if change.position <= last {
-            return false;
-        }
-        last = change.position;
-    }
-    last <= upto && after <= upto
 }

@@ -1,0 +1,135 @@
+//! The server half of a [`Session`]: answering the peer's catch-up requests
+//! from the local log, then pushing local commits live, each push continuing
+//! exactly from the cursor the previous chunk or push left the peer at.
+//!
+//! Back-pressure, not loss: at most `max_unacked` pushes are in flight, and no
+//! push is sent while a catch-up is being served.
+
+use super::message::{Batch, Message, Rejection};
+use super::session::{Action, ReadPurpose, Session};
+use crate::change::{Change, DbVersion, LogPosition, SyncCursor};
+
+impl Session {
+    pub(super) fn on_catch_up(
+        &mut self,
+        after: SyncCursor,
+        max_changes: u32,
+        max_bytes: u32,
+        out: &mut Vec<Action>,
+    ) {
+        if self.serving {
+            // One catch-up at a time: the next request may only follow our chunk.
+            return self.close(Rejection::ProtocolViolation, true, out);
+        }
+        self.serving = true;
+        // No live pushes until this catch-up has reached the end of our log.
+        self.pushed = None;
+        self.note_acked(after);
+        out.push(Action::ReadChanges {
+            purpose: ReadPurpose::Serve,
+            after,
+            max_changes: max_changes.clamp(1, self.config.max_changes),
+            max_bytes: max_bytes.clamp(1, self.config.max_bytes),
+        });
+    }
+
+    pub(super) fn on_ack(&mut self, cursor: SyncCursor, out: &mut Vec<Action>) {
+        self.note_acked(cursor);
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|(c, _)| c.position <= cursor.position)
+        {
+            self.in_flight.pop_front();
+        }
+        self.maybe_push(out);
+    }
+
+    fn note_acked(&mut self, cursor: SyncCursor) {
+        let newer = self
+            .peer_acked
+            .is_none_or(|a| cursor.position >= a.position);
+        if newer {
+            self.peer_acked = Some(cursor);
+        }
+    }
+
+    /// The driver read local changes for an [`Action::ReadChanges`]: `upto` is
+    /// where the read stopped (the last record's position when `more`, else the
+    /// end of the log at the time of the read).
+    pub fn changes_read(
+        &mut self,
+        purpose: ReadPurpose,
+        after: SyncCursor,
+        changes: Vec<Change>,
+        upto: LogPosition,
+        more: bool,
+        now_ms: u64,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.is_closed() {
+            return out;
+        }
+        self.local_head = self.local_head.max(upto.version);
+        let batch = Batch {
+            after,
+            changes,
+            upto,
+            more,
+        };
+        match purpose {
+            ReadPurpose::Serve => {
+                self.serving = false;
+                let next = batch.next_cursor();
+                self.send(Message::Chunk(batch), &mut out);
+                if !more {
+                    // The peer is now current: live pushes continue from here.
+                    self.pushed = Some(next);
+                    self.in_flight.clear();
+                    self.maybe_push(&mut out);
+                }
+            }
+            ReadPurpose::Push => {
+                self.push_reading = false;
+                if self.serving || self.pushed != Some(after) {
+                    // A catch-up request overtook this read; it covers these changes.
+                    return out;
+                }
+                let next = batch.next_cursor();
+                self.send(Message::Push(batch), &mut out);
+                self.in_flight.push_back((next, now_ms));
+                self.pushed = Some(next);
+                self.maybe_push(&mut out);
+            }
+        }
+        out
+    }
+
+    /// The local store committed; its log now ends at version `head`.
+    pub fn local_committed(&mut self, head: DbVersion) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.local_head = self.local_head.max(head);
+        self.maybe_push(&mut out);
+        out
+    }
+
+    fn maybe_push(&mut self, out: &mut Vec<Action>) {
+        let Some(pushed) = self.pushed else { return };
+        let current = pushed == SyncCursor::complete(pushed.base) && pushed.base >= self.local_head;
+        if !self.is_authenticated()
+            || self.serving
+            || self.push_reading
+            || self.in_flight.len() >= self.config.max_unacked
+            || current
+        {
+            return;
+        }
+        self.push_reading = true;
+        out.push(Action::ReadChanges {
+            purpose: ReadPurpose::Push,
+            after: pushed,
+            max_changes: self.config.max_changes,
+            max_bytes: self.config.max_bytes,
+        });
+    }
+}
