@@ -16,6 +16,8 @@ pub const NOT_FOUND: u8 = 1;
 pub const USAGE: u8 = 2;
 /// The database refused: corrupt, foreign, newer schema, I/O failure.
 pub const STORAGE: u8 = 3;
+/// The network refused (cannot listen, cannot dial, daemon unreachable).
+pub const NETWORK: u8 = 4;
 
 /// An invalid-input or usage error raised by the CLI itself (exit code 2).
 #[derive(Debug)]
@@ -99,6 +101,7 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::BadNodeKey(_)
             | StoreError::Sqlite(_) => STORAGE,
         },
+        shoal::Error::Net(_) => NETWORK,
     }
 }
 

@@ -7,11 +7,12 @@
 //!   `Delete`, re-create by `Put`/`MapSet` after a delete, `MapSet`,
 //!   `MapRemove`) over a small id space (2 collections × 3 ids), so
 //!   concurrent edits, delete/edit races and concurrent re-creates happen;
-//! - partial syncs: a store pulls from another's change log after the cursor
-//!   it keeps for that peer (through `changes_page` or `changes_since`), in
-//!   random batch sizes, split into chunks applied in random order, sometimes
-//!   losing some chunks (the cursor then stays put), sometimes re-reading
-//!   changes it already has;
+//! - partial syncs: a store reads another's change log after the
+//!   `SyncCursor` it keeps for that peer — through `read_for_peer` (with a
+//!   small byte budget; the last chunk is applied with `apply_from`, which
+//!   stores the cursor), `changes_page` or `changes_since` — a few records at
+//!   a time, splits the changes into chunks applied in random order, and
+//!   sometimes loses some chunks (the cursor then stays put);
 //! - re-sends of an already delivered chunk, which must apply nothing;
 //! - restarts (close and reopen a store).
 //!
@@ -21,16 +22,19 @@
 //!
 //! Along the way it checks each local write's result against what the intent
 //! means (a map edit on a field that does not show as a map is only checked
-//! for the entry it sets and the other fields), that a refused write (`RecordNotFound`, then retried record by
-//! record) changes nothing, that an `ApplyReport` takes a new db_version
-//! exactly when it applied something, and that a restart keeps the identity,
-//! the data, the db_version and a clock no lower than any stored. At the end
-//! every store pulls from every other until no `apply` changes anything, and
-//! then all stores must hold the same `full_state()` (slots, lives and clocks),
-//! the same `get`/`list`/`status` results, the state `shoal_core` computes from
-//! every change seen, and a change log that is exactly their current slots.
-//! Proptest keeps failing seeds in `proptest-regressions/`; a failure prints
-//! the whole op sequence and names the failing step.
+//! for the entry it sets and the other fields); that a refused write
+//! (`RecordNotFound`, then retried record by record) changes nothing; that an
+//! `ApplyReport` takes a new db_version exactly when it applied something;
+//! that `peer_cursor` returns the cursor `apply_from` stored; that once a pass
+//! over a peer's log completes, the peer's whole log applies nothing; and that
+//! a restart keeps the identity, the data, the db_version, the peer cursors
+//! and a clock no lower than any stored. At the end every store pulls from
+//! every other until no `apply` changes anything, and then all stores must
+//! hold the same `full_state()` (slots, lives and clocks), the same
+//! `get`/`list`/`status` results, the state `shoal_core` computes from every
+//! change seen, and a change log that is exactly their current slots.
+//! Proptest keeps failing seeds in `proptest-regressions/convergence.txt`; a
+//! failure prints the whole op sequence and names the failing step.
 //!
 //! Two plain tests pin the same laws on fixed cases: two stores exchanging
 //! their changes one by one in a fixed shuffled order converge, and re-applying
@@ -608,16 +612,16 @@ impl Cluster {
                 if *seed != 0 {
                     shuffle(&mut chunks, *seed);
                 }
+                let peer = matches!(read, Read::Peer { .. }).then(|| self.peer_name(from));
+                if peer.is_some() && !lost && chunks.is_empty() {
+                    chunks.push(Vec::new()); // the cursor still moves
+                }
                 // A lost batch: only the first half of the chunks arrive.
                 let arrive = if *lost {
                     chunks.len() / 2
                 } else {
                     chunks.len()
                 };
-                let peer = matches!(read, Read::Peer { .. }).then(|| self.peer_name(from));
-                if peer.is_some() && !lost && chunks.is_empty() {
-                    chunks.push(Vec::new()); // the cursor still moves
-                }
                 for (i, chunk) in chunks[..arrive].iter().enumerate() {
                     let last = i + 1 == chunks.len();
                     match (&peer, last) {

@@ -32,6 +32,9 @@ pub enum Error {
         /// What serde reported.
         source: serde_json::Error,
     },
+    /// The network layer refused (cannot listen, cannot dial, node stopped).
+    #[error(transparent)]
+    Net(#[from] shoal_net::NetError),
     /// The database refused: corrupt or foreign file, I/O error, bad query.
     #[error(transparent)]
     Store(StoreError),

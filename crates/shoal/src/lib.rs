@@ -27,6 +27,7 @@
 mod collection;
 mod error;
 mod events;
+mod node;
 mod store;
 mod typed;
 
@@ -35,6 +36,11 @@ pub use error::Error;
 pub use events::{ChangeEvent, Origin, Subscription, SubscriptionError};
 pub use store::{Store, StoreOptions};
 pub use typed::{TypedCollection, TypedPage};
+
+pub use shoal_net::{
+    GroupKey, GroupKeyError, Invite, InviteError, Multiaddr, NetError, Node, NodeConfig, PeerId,
+    PeerState, PeerStatus, Rejection, SyncConfig,
+};
 
 pub use shoal_core::{
     CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, FieldName, Hlc, Life,

@@ -1,0 +1,57 @@
+//! The libp2p stack: TCP + Noise + Yamux and QUIC transports, and the
+//! behaviours — identify, ping, mDNS (switchable) and raw streams for sync.
+//!
+//! It owns how the swarm is assembled; what to do with its events is `node.rs`'s.
+
+use libp2p::identity::Keypair;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{Swarm, SwarmBuilder, identify, mdns, noise, ping, tcp, yamux};
+use std::time::Duration;
+
+/// The behaviours a Shoal node runs.
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) stream: libp2p_stream::Behaviour,
+}
+
+/// Builds the swarm for `keypair`, with mDNS when asked.
+pub(crate) fn build_swarm(keypair: Keypair, with_mdns: bool) -> Result<Swarm<Behaviour>, String> {
+    let swarm = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| format!("cannot set up TCP with Noise and Yamux: {e}"))?
+        .with_quic()
+        .with_behaviour(|key| {
+            let peer_id = key.public().to_peer_id();
+            let mdns = if with_mdns {
+                Some(mdns::tokio::Behaviour::new(
+                    mdns::Config::default(),
+                    peer_id,
+                )?)
+            } else {
+                None
+            };
+            Ok(Behaviour {
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/shoal/1".into(),
+                    key.public(),
+                )),
+                ping: ping::Behaviour::new(ping::Config::new()),
+                mdns: Toggle::from(mdns),
+                stream: libp2p_stream::Behaviour::new(),
+            })
+        })
+        .map_err(|e| format!("cannot set up the network behaviours: {e}"))?
+        // Sync streams keep connections busy; idle ones close after a while.
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
+        .build();
+    Ok(swarm)
+}

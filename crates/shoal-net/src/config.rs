@@ -1,0 +1,48 @@
+//! [`NodeConfig`]: everything a node needs to start — where to listen, whom to
+//! dial, whether to discover peers by mDNS, the group key, and the sync bounds.
+//!
+//! Plain data with defaults; validation happens when the node starts.
+
+use libp2p::Multiaddr;
+use shoal_core::sync::{GroupKey, SyncConfig};
+use std::time::Duration;
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Addresses to listen on, e.g. `/ip4/0.0.0.0/tcp/4040` and
+    /// `/ip4/0.0.0.0/udp/4040/quic-v1`. Port 0 picks a free port.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start and to redial while disconnected.
+    pub peers: Vec<Multiaddr>,
+    /// Discover peers on the local network by mDNS.
+    pub mdns: bool,
+    /// The secret that defines the group.
+    pub group_key: GroupKey,
+    /// Bounds and timeouts of the sync protocol.
+    pub sync: SyncConfig,
+    /// How long to wait before redialing a configured peer that is unreachable.
+    pub redial_interval: Duration,
+    /// How long a peer that failed membership is left alone before it may try again.
+    pub rejected_backoff: Duration,
+}
+
+impl NodeConfig {
+    /// A node listening on loopback TCP and QUIC (random ports), mDNS off.
+    pub fn loopback(group_key: GroupKey) -> Self {
+        Self {
+            listen: vec![
+                "/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr"),
+                "/ip4/127.0.0.1/udp/0/quic-v1"
+                    .parse()
+                    .expect("valid multiaddr"),
+            ],
+            peers: Vec::new(),
+            mdns: false,
+            group_key,
+            sync: SyncConfig::default(),
+            redial_interval: Duration::from_secs(5),
+            rejected_backoff: Duration::from_secs(60),
+        }
+    }
+}

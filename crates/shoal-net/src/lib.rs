@@ -1,0 +1,27 @@
+//! Shoal's network layer: a libp2p node (TCP + Noise + Yamux and QUIC,
+//! identify, ping, mDNS, explicit peers) that carries the bytes of the sans-IO
+//! sync sessions of `shoal-core` between replicas, proves group membership
+//! before any data flows, and keeps a table of every peer's state.
+//!
+//! The store is reached only through the [`Replica`] trait, so this crate
+//! knows nothing of SQLite; `shoal` implements it and starts the node.
+#![deny(missing_docs)]
+
+mod behaviour;
+mod config;
+mod invite;
+mod node;
+mod replica;
+mod session_task;
+mod status;
+
+pub use config::NodeConfig;
+pub use invite::{Invite, InviteError};
+pub use libp2p::{Multiaddr, PeerId};
+pub use node::{NetError, Node};
+pub use replica::{Replica, ReplicaError};
+pub use shoal_core::sync::{GroupKey, GroupKeyError, Rejection, SyncConfig};
+pub use status::{PeerState, PeerStatus};
+
+/// The libp2p protocol the sync sessions speak.
+pub const SYNC_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/shoal/sync/1");

@@ -1,0 +1,445 @@
+//! [`Node`]: a running libp2p node syncing one [`Replica`] with its group.
+//!
+//! The swarm loop owns connections and sessions: for every connected peer
+//! exactly one sync session runs (the peer with the smaller id opens the
+//! stream, the other accepts; a newer session replaces an older one), so
+//! reconnect storms never multiply catch-ups. It dials configured peers and
+//! redials them while they are away, dials peers found by mDNS, and leaves a
+//! peer that failed membership alone for a back-off period. The protocol
+//! itself lives in the sessions (`session_task.rs` around `shoal-core`).
+
+use crate::SYNC_PROTOCOL;
+use crate::behaviour::{Behaviour, BehaviourEvent, build_swarm};
+use crate::config::NodeConfig;
+use crate::replica::Replica;
+use crate::session_task::{self, SessionCmd, SessionEnd, SessionSpec, is_rejection};
+use crate::status::{PeerState, PeerStatus, PeerTable};
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns};
+use shoal_core::sync::Role;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// Why the node could not do something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    /// The swarm could not be built.
+    #[error("cannot start the network: {0}")]
+    Setup(String),
+    /// A listen address was refused.
+    #[error("cannot listen on {address}: {error}")]
+    Listen {
+        /// The address.
+        address: Multiaddr,
+        /// The transport's error.
+        error: String,
+    },
+    /// A dial could not be started.
+    #[error("cannot dial {address}: {error}")]
+    Dial {
+        /// The address.
+        address: Multiaddr,
+        /// The transport's error.
+        error: String,
+    },
+    /// Nothing was listening after the wait.
+    #[error("the node has no listen address after {0:?}")]
+    NoListenAddress(Duration),
+    /// The node has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+enum Command {
+    Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    SyncNow(oneshot::Sender<usize>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A running node. Dropping it stops the node.
+pub struct Node {
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+    table: PeerTable,
+    listening: watch::Receiver<Vec<Multiaddr>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts a node for `replica` as a background task on the current tokio runtime.
+    pub async fn start(replica: Arc<dyn Replica>, config: NodeConfig) -> Result<Node, NetError> {
+        let keypair = replica.keypair();
+        let peer_id = keypair.public().to_peer_id();
+        let mut swarm = build_swarm(keypair, config.mdns).map_err(NetError::Setup)?;
+        for address in &config.listen {
+            swarm
+                .listen_on(address.clone())
+                .map_err(|e| NetError::Listen {
+                    address: address.clone(),
+                    error: e.to_string(),
+                })?;
+        }
+        let mut control = swarm.behaviour().stream.new_control();
+        let incoming = control
+            .accept(SYNC_PROTOCOL)
+            .map_err(|e| NetError::Setup(format!("sync protocol already registered: {e}")))?;
+        let (commands, commands_rx) = mpsc::channel(32);
+        let (listening_tx, listening) = watch::channel(Vec::new());
+        let table = PeerTable::default();
+        let (ended_tx, ended_rx) = mpsc::channel(64);
+        let mut driver = Driver {
+            swarm,
+            replica,
+            config,
+            table: table.clone(),
+            control,
+            sessions: HashMap::new(),
+            next_session: 0,
+            ended_tx,
+            rejected_until: HashMap::new(),
+            listening: listening_tx,
+        };
+        for address in driver.config.peers.clone() {
+            driver.dial(address)?;
+        }
+        let task = tokio::spawn(driver.run(commands_rx, incoming, ended_rx));
+        Ok(Node {
+            peer_id,
+            commands,
+            table,
+            listening,
+            task: Some(task),
+        })
+    }
+
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// The addresses the node listens on, once it does (waits up to `wait`),
+    /// each ending in `/p2p/<peer id>` so it can be dialed or put in an invite.
+    pub async fn listen_addrs(&self, wait: Duration) -> Result<Vec<Multiaddr>, NetError> {
+        let mut listening = self.listening.clone();
+        let ready = tokio::time::timeout(wait, listening.wait_for(|a| !a.is_empty())).await;
+        match ready {
+            Ok(Ok(addresses)) => Ok(addresses
+                .iter()
+                .map(|a| a.clone().with(Protocol::P2p(self.peer_id)))
+                .collect()),
+            Ok(Err(_)) => Err(NetError::Stopped),
+            Err(_) => Err(NetError::NoListenAddress(wait)),
+        }
+    }
+
+    /// Dials `address` now, and keeps redialing it while it is away.
+    pub async fn dial(&self, address: Multiaddr) -> Result<(), NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Dial(address, tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Asks every connected peer for its changes now; returns how many sessions were asked.
+    pub async fn sync_now(&self) -> Result<usize, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SyncNow(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Every peer the node knows, with its state.
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        self.table.snapshot()
+    }
+
+    /// One peer's status.
+    pub fn peer(&self, peer: &PeerId) -> Option<PeerStatus> {
+        self.table.get(peer)
+    }
+
+    /// Stops the node: closes sessions and connections, then returns.
+    pub async fn shutdown(mut self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+struct SessionHandle {
+    id: u64,
+    commands: mpsc::Sender<SessionCmd>,
+    task: JoinHandle<()>,
+}
+
+struct Driver {
+    swarm: Swarm<Behaviour>,
+    replica: Arc<dyn Replica>,
+    config: NodeConfig,
+    table: PeerTable,
+    control: libp2p_stream::Control,
+    sessions: HashMap<PeerId, SessionHandle>,
+    next_session: u64,
+    ended_tx: mpsc::Sender<(PeerId, u64, SessionEnd)>,
+    rejected_until: HashMap<PeerId, Instant>,
+    listening: watch::Sender<Vec<Multiaddr>>,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut incoming: libp2p_stream::IncomingStreams,
+        mut ended: mpsc::Receiver<(PeerId, u64, SessionEnd)>,
+    ) {
+        let mut redial = tokio::time::interval(self.config.redial_interval);
+        let mut opener = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = commands.recv() => match command {
+                    Some(Command::Dial(address, reply)) => {
+                        if !self.config.peers.contains(&address) {
+                            self.config.peers.push(address.clone());
+                        }
+                        let _ = reply.send(self.dial(address));
+                    }
+                    Some(Command::SyncNow(reply)) => {
+                        let mut asked = 0;
+                        for handle in self.sessions.values() {
+                            if handle.commands.try_send(SessionCmd::Resync).is_ok() {
+                                asked += 1;
+                            }
+                        }
+                        let _ = reply.send(asked);
+                    }
+                    Some(Command::Shutdown(reply)) => {
+                        self.stop();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    None => {
+                        self.stop();
+                        return;
+                    }
+                },
+                Some((peer, stream)) = incoming.next() => self.on_incoming(peer, stream),
+                Some((peer, id, end)) = ended.recv() => self.on_session_end(peer, id, end),
+                _ = redial.tick() => self.redial(),
+                _ = opener.tick() => self.open_missing_sessions(),
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        for (_, handle) in self.sessions.drain() {
+            handle.task.abort();
+        }
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    fn in_backoff(&self, peer: &PeerId) -> bool {
+        self.rejected_until
+            .get(peer)
+            .is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn dial(&mut self, address: Multiaddr) -> Result<(), NetError> {
+        if let Some(Protocol::P2p(peer)) = address.iter().last() {
+            if peer == *self.swarm.local_peer_id()
+                || self.swarm.is_connected(&peer)
+                || self.in_backoff(&peer)
+            {
+                return Ok(());
+            }
+            self.table.add_address(peer, address.clone());
+        }
+        self.swarm
+            .dial(address.clone())
+            .map_err(|e| NetError::Dial {
+                address,
+                error: e.to_string(),
+            })
+    }
+
+    fn redial(&mut self) {
+        for address in self.config.peers.clone() {
+            if let Err(e) = self.dial(address) {
+                tracing::debug!("redial failed: {e}");
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!("listening on {address}");
+                self.listening.send_modify(|a| a.push(address));
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                if self.in_backoff(&peer_id) {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                self.table
+                    .add_address(peer_id, endpoint.get_remote_address().clone());
+                self.table.update(peer_id, |s| {
+                    if !matches!(s.state, PeerState::Connected) {
+                        s.state = PeerState::Connecting;
+                    }
+                });
+                self.open_session(peer_id);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                if let Some(handle) = self.sessions.remove(&peer_id) {
+                    handle.task.abort();
+                }
+                self.table.update(peer_id, |s| {
+                    if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
+                        s.state = PeerState::Disconnected;
+                    }
+                });
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                self.table.update(peer, |s| {
+                    if !matches!(s.state, PeerState::Rejected { .. }) {
+                        s.state = PeerState::Unreachable {
+                            error: error.to_string(),
+                        };
+                    }
+                });
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, address) in found {
+                    if !self.swarm.is_connected(&peer) && !self.in_backoff(&peer) {
+                        self.table.add_address(peer, address.clone());
+                        let _ = self.swarm.dial(address);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Opens a sync stream to `peer` if we are the side that opens (the
+    /// smaller peer id) and no session runs.
+    fn open_session(&mut self, peer: PeerId) {
+        let local = *self.swarm.local_peer_id();
+        if local >= peer || self.sessions.contains_key(&peer) || self.in_backoff(&peer) {
+            return;
+        }
+        let mut control = self.control.clone();
+        let id = self.reserve(peer);
+        let replica = self.replica.clone();
+        let table = self.table.clone();
+        let ended = self.ended_tx.clone();
+        let spec = self.spec(peer, Role::Dialer);
+        let (commands, commands_rx) = mpsc::channel(4);
+        let task = tokio::spawn(async move {
+            let end = match control.open_stream(peer, SYNC_PROTOCOL).await {
+                Ok(stream) => session_task::run(stream, spec, replica, table, commands_rx).await,
+                Err(e) => SessionEnd::Broken(format!("cannot open a sync stream: {e}")),
+            };
+            let _ = ended.send((peer, id, end)).await;
+        });
+        self.sessions
+            .insert(peer, SessionHandle { id, commands, task });
+    }
+
+    fn open_missing_sessions(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            self.open_session(peer);
+        }
+    }
+
+    fn on_incoming(&mut self, peer: PeerId, stream: Stream) {
+        if self.in_backoff(&peer) {
+            drop(stream);
+            return;
+        }
+        // A newer session replaces an older one (e.g. after a reconnect).
+        if let Some(old) = self.sessions.remove(&peer) {
+            old.task.abort();
+        }
+        let id = self.reserve(peer);
+        let replica = self.replica.clone();
+        let table = self.table.clone();
+        let ended = self.ended_tx.clone();
+        let spec = self.spec(peer, Role::Listener);
+        let (commands, commands_rx) = mpsc::channel(4);
+        let task = tokio::spawn(async move {
+            let end = session_task::run(stream, spec, replica, table, commands_rx).await;
+            let _ = ended.send((peer, id, end)).await;
+        });
+        self.sessions
+            .insert(peer, SessionHandle { id, commands, task });
+    }
+
+    fn reserve(&mut self, _peer: PeerId) -> u64 {
+        self.next_session += 1;
+        self.next_session
+    }
+
+    fn spec(&self, peer: PeerId, role: Role) -> SessionSpec {
+        SessionSpec {
+            local: *self.swarm.local_peer_id(),
+            peer,
+            role,
+            key: self.config.group_key.clone(),
+            sync: self.config.sync.clone(),
+        }
+    }
+
+    fn on_session_end(&mut self, peer: PeerId, id: u64, end: SessionEnd) {
+        if self.sessions.get(&peer).is_some_and(|h| h.id == id) {
+            self.sessions.remove(&peer);
+        }
+        match end {
+            SessionEnd::Closed { reason, by_peer } if is_rejection(reason) => {
+                tracing::warn!(%peer, by_peer, "sync session rejected: {reason}");
+                self.rejected_until
+                    .insert(peer, Instant::now() + self.config.rejected_backoff);
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            SessionEnd::Closed { reason, .. } => {
+                tracing::info!(%peer, "sync session closed: {reason}")
+            }
+            SessionEnd::Broken(e) => tracing::info!(%peer, "sync session ended: {e}"),
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The async shell around one sync [`Session`]: reads length-prefixed frames
+//! from the libp2p stream (refusing oversized ones before reading them),
+//! feeds them and time and local commits to the session, and performs its
+//! actions — writing frames, running store reads and applies off the async
+//! executor — until the session closes or the stream breaks.
+//!
+//! All protocol decisions are the session's; this file only moves bytes and
+//! reports status to the peer table.
+
+use crate::replica::Replica;
+use crate::status::{PeerState, PeerTable};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::{PeerId, Stream};
+use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX};
+use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// What a running session can be asked to do.
+#[derive(Debug)]
+pub(crate) enum SessionCmd {
+    /// Ask the peer for its changes now.
+    Resync,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SessionEnd {
+    /// The protocol closed it, with a named reason.
+    Closed { reason: Rejection, by_peer: bool },
+    /// The stream broke or could not be written.
+    Broken(String),
+}
+
+/// Who the session is with and how it runs.
+pub(crate) struct SessionSpec {
+    pub(crate) local: PeerId,
+    pub(crate) peer: PeerId,
+    pub(crate) role: Role,
+    pub(crate) key: GroupKey,
+    pub(crate) sync: SyncConfig,
+}
+
+enum Input {
+    Payload(Vec<u8>),
+    TooLarge,
+    Broken(String),
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Reads frames until the stream ends; never allocates beyond the frame cap.
+async fn read_frames(
+    mut reader: futures::io::ReadHalf<Stream>,
+    cap: usize,
+    inputs: mpsc::Sender<Input>,
+) {
+    loop {
+        let mut prefix = [0u8; LEN_PREFIX];
+        if let Err(e) = reader.read_exact(&mut prefix).await {
+            let _ = inputs.send(Input::Broken(e.to_string())).await;
+            return;
+        }
+        let len = match codec::payload_len(prefix, cap) {
+            Ok(len) => len,
+            Err(FrameError::TooLarge { .. }) => {
+                let _ = inputs.send(Input::TooLarge).await;
+                return;
+            }
+            // An empty frame is garbage: let the session refuse it by name.
+            Err(_) => 0,
+        };
+        let mut payload = vec![0u8; len];
+        if let Err(e) = reader.read_exact(&mut payload).await {
+            let _ = inputs.send(Input::Broken(e.to_string())).await;
+            return;
+        }
+        if inputs.send(Input::Payload(payload)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The session and what its actions act on.
+struct Shell {
+    session: Session,
+    writer: futures::io::WriteHalf<Stream>,
+    replica: Arc<dyn Replica>,
+    table: PeerTable,
+    peer: PeerId,
+    timeout: Duration,
+}
+
+impl Shell {
+    /// Performs one action; returns the actions it leads to, or how the session ended.
+    async fn perform(&mut self, action: Action) -> Result<Vec<Action>, SessionEnd> {
+        let peer = self.peer;
+        Ok(match action {
+            Action::Send(frame) => {
+                let writer = &mut self.writer;
+                let written = tokio::time::timeout(self.timeout, async {
+                    writer.write_all(&frame).await?;
+                    writer.flush().await
+                })
+                .await;
+                match written {
+                    Ok(Ok(())) => Vec::new(),
+                    Ok(Err(e)) => return Err(SessionEnd::Broken(format!("write failed: {e}"))),
+                    Err(_) => {
+                        return Err(SessionEnd::Closed {
+                            reason: Rejection::Timeout,
+                            by_peer: false,
+                        });
+                    }
+                }
+            }
+            Action::ReadChanges {
+                purpose,
+                after,
+                max_changes,
+                max_bytes,
+            } => {
+                let replica = self.replica.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    replica.read_for_peer(after, max_changes, max_bytes)
+                })
+                .await;
+                match read {
+                    Ok(Ok((changes, upto, more))) => {
+                        self.session
+                            .changes_read(purpose, after, changes, upto, more, now_ms())
+                    }
+                    Ok(Err(e)) => {
+                        return Err(SessionEnd::Broken(format!(
+                            "cannot read the local log ({purpose:?}): {e}"
+                        )));
+                    }
+                    Err(e) => return Err(SessionEnd::Broken(format!("log read panicked: {e}"))),
+                }
+            }
+            Action::Apply { changes, cursor } => {
+                let replica = self.replica.clone();
+                let applied = tokio::task::spawn_blocking(move || {
+                    replica.apply_from(&peer, &changes, cursor)
+                })
+                .await;
+                match applied {
+                    Ok(Ok(())) => self.session.applied(cursor, now_ms()),
+                    Ok(Err(e)) => {
+                        tracing::warn!(%peer, "changes from peer refused: {e}");
+                        self.session.apply_failed()
+                    }
+                    Err(e) => {
+                        tracing::error!(%peer, "apply panicked: {e}");
+                        self.session.apply_failed()
+                    }
+                }
+            }
+            Action::Authenticated => {
+                self.table.update(peer, |s| s.state = PeerState::Connected);
+                Vec::new()
+            }
+            Action::CaughtUp { cursor } => {
+                self.table.update(peer, |s| {
+                    s.last_sync_ms = Some(now_ms());
+                    s.cursor = cursor;
+                });
+                Vec::new()
+            }
+            Action::Close { reason, by_peer } => {
+                // Frames queued before this action were already written.
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.close()).await;
+                return Err(SessionEnd::Closed { reason, by_peer });
+            }
+        })
+    }
+
+    fn report(&self) {
+        let stats = self.session.stats();
+        let session = &self.session;
+        self.table.update(self.peer, |s| {
+            s.cursor = session.cursor();
+            s.remote_head = session.remote_head().version;
+            s.acked = session.peer_acked();
+            s.bytes_in = stats.bytes_in;
+            s.bytes_out = stats.bytes_out;
+            s.changes_in = stats.changes_in;
+        });
+    }
+
+    fn finish(&self, end: SessionEnd) -> SessionEnd {
+        self.report();
+        self.table.update(self.peer, |s| {
+            s.state = match &end {
+                SessionEnd::Closed { reason, by_peer } if is_rejection(*reason) => {
+                    PeerState::Rejected {
+                        reason: *reason,
+                        by_peer: *by_peer,
+                    }
+                }
+                _ => PeerState::Disconnected,
+            }
+        });
+        end
+    }
+}
+
+/// Whether a close reason means the peer is not (or does not behave as) a member.
+pub(crate) fn is_rejection(reason: Rejection) -> bool {
+    match reason {
+        Rejection::WrongSecret
+        | Rejection::BadMac
+        | Rejection::UnsupportedVersion
+        | Rejection::ProtocolViolation
+        | Rejection::Garbage
+        | Rejection::TooLarge
+        | Rejection::Unapplicable => true,
+        Rejection::Timeout => false,
+    }
+}
+
+/// Runs one session over `stream` until it ends.
+pub(crate) async fn run(
+    stream: Stream,
+    spec: SessionSpec,
+    replica: Arc<dyn Replica>,
+    table: PeerTable,
+    mut commands: mpsc::Receiver<SessionCmd>,
+) -> SessionEnd {
+    let peer = spec.peer;
+    let cursor = {
+        let replica = replica.clone();
+        match tokio::task::spawn_blocking(move || replica.peer_cursor(&peer)).await {
+            Ok(Ok(cursor)) => cursor,
+            Ok(Err(e)) => return SessionEnd::Broken(format!("cannot read the cursor: {e}")),
+            Err(e) => return SessionEnd::Broken(format!("cursor read panicked: {e}")),
+        }
+    };
+    let mut nonce = [0u8; 32];
+    if let Err(e) = getrandom::fill(&mut nonce) {
+        return SessionEnd::Broken(format!("no randomness for the handshake: {e}"));
+    }
+    let session = Session::new(
+        spec.role,
+        spec.local.to_bytes(),
+        peer.to_bytes(),
+        spec.key,
+        nonce,
+        cursor,
+        spec.sync.clone(),
+    );
+    let (reader, writer) = stream.split();
+    let (inputs_tx, mut inputs) = mpsc::channel(4);
+    let reader_task = tokio::spawn(read_frames(reader, spec.sync.max_frame, inputs_tx));
+    let timeout = Duration::from_millis(spec.sync.request_timeout_ms);
+    let mut shell = Shell {
+        session,
+        writer,
+        replica: replica.clone(),
+        table,
+        peer,
+        timeout,
+    };
+    let mut head = replica.watch_head();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut actions: VecDeque<Action> = shell.session.start(now_ms()).into();
+    shell
+        .table
+        .update(peer, |s| s.state = PeerState::Connecting);
+    let end = 'session: loop {
+        while let Some(action) = actions.pop_front() {
+            match shell.perform(action).await {
+                Ok(more) => actions.extend(more),
+                Err(end) => break 'session end,
+            }
+        }
+        shell.report();
+        let next = tokio::select! {
+            input = inputs.recv() => match input {
+                Some(Input::Payload(payload)) => shell.session.handle_payload(&payload, now_ms()),
+                Some(Input::TooLarge) => shell.session.frame_too_large(),
+                Some(Input::Broken(e)) => break SessionEnd::Broken(e),
+                None => break SessionEnd::Broken("stream closed".into()),
+            },
+            changed = head.changed() => match changed {
+                Ok(()) => {
+                    let version = *head.borrow_and_update();
+                    shell.session.local_committed(version)
+                }
+                Err(_) => break SessionEnd::Broken("store closed".into()),
+            },
+            command = commands.recv() => match command {
+                Some(SessionCmd::Resync) => shell.session.resync(now_ms()),
+                None => break SessionEnd::Broken("node stopped".into()),
+            },
+            _ = tick.tick() => shell.session.tick(now_ms()),
+        };
+        actions.extend(next);
+    };
+    reader_task.abort();
+    shell.finish(end)
+}

@@ -1,0 +1,88 @@
+//! Shared helpers for the network integration tests: real stores in temp
+//! directories, real nodes on loopback (mDNS off), and polling waits with
+//! deadlines so a failure is a clear message, never a hang.
+#![allow(dead_code)]
+
+use shoal::{GroupKey, Multiaddr, Node, NodeConfig, Store};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A group key shared by the members in a test.
+pub fn group_key() -> GroupKey {
+    GroupKey::from_random([42; 32])
+}
+
+/// A store and its running node.
+pub struct Peer {
+    pub store: Store,
+    pub node: Node,
+    pub address: Multiaddr,
+}
+
+/// Opens `dir/name.db` and starts a loopback node for it dialing `peers`.
+pub async fn start(dir: &Path, name: &str, key: GroupKey, peers: Vec<Multiaddr>) -> Peer {
+    let store = Store::open(dir.join(format!("{name}.db"))).expect("open store");
+    start_with(store, key, peers, |_| {}).await
+}
+
+/// Starts a node for `store`, letting the test adjust the config.
+pub async fn start_with(
+    store: Store,
+    key: GroupKey,
+    peers: Vec<Multiaddr>,
+    adjust: impl FnOnce(&mut NodeConfig),
+) -> Peer {
+    let mut config = NodeConfig::loopback(key);
+    config.peers = peers;
+    config.redial_interval = Duration::from_millis(300);
+    adjust(&mut config);
+    let node = store.start_node(config).await.expect("start node");
+    let address = node
+        .listen_addrs(Duration::from_secs(10))
+        .await
+        .expect("listen address")
+        .into_iter()
+        .find(|a| a.to_string().contains("/tcp/"))
+        .expect("a TCP address");
+    Peer {
+        store,
+        node,
+        address,
+    }
+}
+
+/// Polls `check` until it holds or `limit` passes; panics with `what` on timeout.
+pub async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every record of every collection with its clocks, for equality checks.
+pub fn state(store: &Store) -> Vec<String> {
+    let mut lines: Vec<String> = store
+        .changes_since(shoal::DbVersion(0))
+        .map(|c| {
+            let c = c.expect("read log");
+            format!(
+                "{}/{} {:?} {:?} {} {}",
+                c.collection, c.id, c.slot, c.value, c.clock, c.life
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Waits until all stores hold identical records and clocks.
+pub async fn converge(stores: &[&Store], limit: Duration) {
+    wait_for("replicas to converge", limit, || {
+        let first = state(stores[0]);
+        !first.is_empty() && stores[1..].iter().all(|s| state(s) == first)
+    })
+    .await;
+}
