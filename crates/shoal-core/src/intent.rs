@@ -51,7 +51,9 @@ pub type Plan = Vec<(Slot, SlotVersion)>;
 /// Errors: [`CoreError::RecordNotFound`] for a patch, delete or entry removal
 /// on a record that is not alive; name errors for invalid field names.
 pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, CoreError> {
-    check_map_keys(intent)?;
+    if let Intent::MapSet { key, .. } | Intent::MapRemove { key, .. } = intent {
+        check_key(key)?;
+    }
     let mut out = Plan::new();
     let life = if state.is_alive() {
         state.life()
@@ -81,13 +83,13 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
             let mut given = Vec::with_capacity(object.len());
             for (name, value) in object {
                 let field = FieldName::new(name.as_str())?;
-                set_field(state, fresh, &field, Some(value), &version, &mut out);
+                set_field(state, fresh, &field, Some(value), &version, &mut out)?;
                 given.push(field);
             }
             if !fresh {
                 for field in state.field_names() {
                     if !given.contains(field) {
-                        set_field(state, fresh, field, None, &version, &mut out);
+                        set_field(state, fresh, field, None, &version, &mut out)?;
                     }
                 }
             }
@@ -96,7 +98,7 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
             for (name, value) in object {
                 let field = FieldName::new(name.as_str())?;
                 let value = (!value.is_null()).then_some(value);
-                set_field(state, fresh, &field, value, &version, &mut out);
+                set_field(state, fresh, &field, value, &version, &mut out)?;
             }
         }
         Intent::Delete => {
@@ -112,16 +114,23 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
         Intent::MapSet { field, key, value } => {
             let slot = Slot::Entry(field.clone(), key.clone());
             let value = CanonicalJson::from_value(value);
-            let unchanged = !fresh
-                && state.is_map_field(field)
-                && state.slot(&slot).and_then(|v| v.value.as_ref()) == Some(&value);
-            if !unchanged {
-                out.push((slot, version(Some(value))));
+            let is_map = !fresh && state.is_map_field(field);
+            if is_map && state.slot(&slot).and_then(|v| v.value.as_ref()) == Some(&value) {
+                return Ok(out);
             }
+            if !fresh && !is_map {
+                entries_from_register(state, field, key, &version, &mut out)?;
+            }
+            out.push((slot, version(Some(value))));
         }
         Intent::MapRemove { field, key } => {
             let slot = Slot::Entry(field.clone(), key.clone());
-            if state.slot(&slot).is_some_and(|v| v.value.is_some()) {
+            if state.is_map_field(field) {
+                if state.slot(&slot).is_some_and(|v| v.value.is_some()) {
+                    out.push((slot, version(None)));
+                }
+            } else if register_object(state, field).is_some_and(|o| o.contains_key(key)) {
+                entries_from_register(state, field, key, &version, &mut out)?;
                 out.push((slot, version(None)));
             }
         }
@@ -129,25 +138,46 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
     Ok(out)
 }
 
-/// Refuses map keys a peer would refuse (longer than [`MAX_MAP_KEY_LEN`]), so
-/// a local write can never be acknowledged and then fail to sync.
-fn check_map_keys(intent: &Intent) -> Result<(), CoreError> {
-    let check = |key: &str| {
-        if key.len() > MAX_MAP_KEY_LEN {
-            return Err(CoreError::InvalidMapKey { len: key.len() });
-        }
-        Ok(())
-    };
-    match intent {
-        Intent::MapSet { key, .. } | Intent::MapRemove { key, .. } => check(key),
-        // A put may diff an object into map entries: its keys become entry keys.
-        Intent::Put(object) | Intent::Patch(object) => object
-            .values()
-            .filter_map(Value::as_object)
-            .flat_map(|entries| entries.keys())
-            .try_for_each(|key| check(key)),
-        Intent::Delete => Ok(()),
+/// The field's register value, if it is a JSON object.
+fn register_object(state: &RecordState, field: &FieldName) -> Option<Map<String, Value>> {
+    match state
+        .slot(&Slot::Field(field.clone()))?
+        .value
+        .as_ref()?
+        .to_value()
+    {
+        Value::Object(object) => Some(object),
+        _ => None,
     }
+}
+
+/// Turns a field that holds a plain object into a map field: each of its keys
+/// (but `except`, which the caller writes) becomes an entry, so a map write
+/// on it keeps the keys it had instead of hiding them.
+fn entries_from_register(
+    state: &RecordState,
+    field: &FieldName,
+    except: &str,
+    version: &dyn Fn(Option<CanonicalJson>) -> SlotVersion,
+    out: &mut Plan,
+) -> Result<(), CoreError> {
+    for (key, value) in register_object(state, field).unwrap_or_default() {
+        if key != except {
+            check_key(&key)?;
+            out.push((
+                Slot::Entry(field.clone(), key),
+                version(Some(CanonicalJson::from_value(&value))),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_key(key: &str) -> Result<(), CoreError> {
+    if key.len() > MAX_MAP_KEY_LEN {
+        return Err(CoreError::InvalidMapKey { len: key.len() });
+    }
+    Ok(())
 }
 
 /// Plans setting (or, with `None`, removing) one field.
@@ -158,7 +188,7 @@ fn set_field(
     value: Option<&Value>,
     version: &dyn Fn(Option<CanonicalJson>) -> SlotVersion,
     out: &mut Plan,
-) {
+) -> Result<(), CoreError> {
     if fresh {
         if let Some(value) = value {
             out.push((
@@ -166,13 +196,14 @@ fn set_field(
                 version(Some(CanonicalJson::from_value(value))),
             ));
         }
-        return;
+        return Ok(());
     }
     if state.is_map_field(field) {
         let entries = state.entries(field);
         match value {
             Some(Value::Object(new_entries)) => {
                 for (key, value) in new_entries {
+                    check_key(key)?;
                     let value = CanonicalJson::from_value(value);
                     let current = entries.iter().find(|(k, _)| *k == key.as_str());
                     if current.and_then(|(_, v)| v.value.as_ref()) != Some(&value) {
@@ -187,7 +218,7 @@ fn set_field(
                         out.push((Slot::Entry(field.clone(), key.to_string()), version(None)));
                     }
                 }
-                return;
+                return Ok(());
             }
             other => {
                 // Replacing a map by a plain value (or removing it): tombstone its
@@ -199,7 +230,7 @@ fn set_field(
                 }
                 let value = other.map(CanonicalJson::from_value);
                 out.push((Slot::Field(field.clone()), version(value)));
-                return;
+                return Ok(());
             }
         }
     }
@@ -209,6 +240,7 @@ fn set_field(
     if shown != value.as_ref() {
         out.push((Slot::Field(field.clone()), version(value)));
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -254,6 +286,64 @@ mod tests {
         run(&mut r, Intent::Put(obj(json!({"z": 0}))), 7);
         assert_eq!(r.life().0, 3);
         assert_eq!(r.render().unwrap(), obj(json!({"z": 0})));
+    }
+
+    #[test]
+    fn map_writes_on_a_plain_object_keep_its_keys() {
+        let mut r = RecordState::new();
+        let tags = FieldName::new("tags").unwrap();
+        run(
+            &mut r,
+            Intent::Put(obj(json!({"tags": {"x": 1, "z": 3}}))),
+            1,
+        );
+        run(
+            &mut r,
+            Intent::MapSet {
+                field: tags.clone(),
+                key: "y".into(),
+                value: json!(2),
+            },
+            2,
+        );
+        assert_eq!(
+            r.field_value(&tags).unwrap(),
+            json!({"x": 1, "y": 2, "z": 3})
+        );
+        let mut r = RecordState::new();
+        run(&mut r, Intent::Put(obj(json!({"tags": {"x": 1}}))), 1);
+        run(
+            &mut r,
+            Intent::MapRemove {
+                field: tags.clone(),
+                key: "x".into(),
+            },
+            2,
+        );
+        assert_eq!(r.field_value(&tags).unwrap(), json!({}));
+        let mut r = RecordState::new();
+        run(&mut r, Intent::Put(obj(json!({"tags": "plain"}))), 1);
+        assert_eq!(
+            run(
+                &mut r,
+                Intent::MapRemove {
+                    field: tags.clone(),
+                    key: "x".into()
+                },
+                2
+            ),
+            0,
+            "not a map: nothing to remove"
+        );
+        assert_eq!(r.field_value(&tags).unwrap(), json!("plain"));
+    }
+
+    #[test]
+    fn two_puts_of_one_record_in_sequence_apply_in_order() {
+        let mut r = RecordState::new();
+        run(&mut r, Intent::Put(obj(json!({"a": 1}))), 1);
+        run(&mut r, Intent::Put(obj(json!({"b": 2}))), 2);
+        assert_eq!(r.render().unwrap(), obj(json!({"b": 2})));
     }
 
     #[test]

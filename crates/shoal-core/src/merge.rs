@@ -170,6 +170,8 @@ impl RecordState {
                 Slot::Field(f) | Slot::Entry(f, _) => Some(f),
             })
             .collect();
+        // Register slots sort before entry slots, so equal names need not be adjacent.
+        names.sort();
         names.dedup();
         names
     }

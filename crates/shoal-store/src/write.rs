@@ -47,10 +47,6 @@ impl Store {
         self.head_memo
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?;
         let mut created = Vec::new();
-        let clock = Clock {
-            hlc: self.hlc.tick(now_ms()),
-            site: self.identity.site(),
-        };
         let mut stamp = TxnStamp::new(self.db_version);
         let mut changed = Vec::new();
         for op in ops {
@@ -58,6 +54,11 @@ impl Store {
             let cid = collection_for_write(&self.collections, &tx, &op.collection, &mut created)?;
             let loaded = rows::load(&tx, cid, &op.id)?;
             let mut after = loaded.state.clone();
+            // One clock per op: two ops on one record in one write apply in order.
+            let clock = Clock {
+                hlc: self.hlc.tick(now_ms()),
+                site: self.identity.site(),
+            };
             for (slot, version) in plan(&loaded.state, &op.intent, clock)? {
                 after.apply(slot, version);
             }

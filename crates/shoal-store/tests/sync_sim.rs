@@ -203,9 +203,10 @@ impl Sim {
 
     /// Performs a session's actions (and the actions they lead to) in order.
     fn run(&mut self, conn: u64, side: usize, actions: Vec<Action>) {
-        let mut work: Vec<(u64, usize, Action)> =
-            actions.into_iter().rev().map(|a| (conn, side, a)).collect();
-        while let Some((conn, side, action)) = work.pop() {
+        // First in, first out: see the contract on `Action`.
+        let mut work: std::collections::VecDeque<(u64, usize, Action)> =
+            actions.into_iter().map(|a| (conn, side, a)).collect();
+        while let Some((conn, side, action)) = work.pop_front() {
             let Some(node) = self.node_of(conn, side) else {
                 continue;
             };
@@ -244,7 +245,7 @@ impl Sim {
                                             [other_side]
                                             .local_committed(head);
                                         work.extend(
-                                            more.into_iter().rev().map(|a| (other, other_side, a)),
+                                            more.into_iter().map(|a| (other, other_side, a)),
                                         );
                                     }
                                 }
@@ -268,7 +269,7 @@ impl Sim {
                     Vec::new()
                 }
             };
-            work.extend(next.into_iter().rev().map(|a| (conn, side, a)));
+            work.extend(next.into_iter().map(|a| (conn, side, a)));
         }
     }
 

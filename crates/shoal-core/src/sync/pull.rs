@@ -47,7 +47,7 @@ impl Session {
         );
     }
 
-    pub(super) fn on_chunk(&mut self, batch: Batch, out: &mut Vec<Action>) {
+    pub(super) fn on_chunk(&mut self, batch: Batch, now_ms: u64, out: &mut Vec<Action>) {
         match self.request {
             Some((asked, _)) if asked == batch.after => {}
             _ => return self.close(Rejection::ProtocolViolation, true, out),
@@ -58,6 +58,12 @@ impl Session {
         self.request = None;
         let more = batch.more;
         self.accept(batch, Pending::Chunk { more }, out);
+        if more {
+            // Pipeline: ask for the next chunk while this one is applied. The
+            // request continues from the cursor this chunk leads to; at most
+            // one request is outstanding and two chunks are held.
+            self.request_catch_up(now_ms, out);
+        }
     }
 
     pub(super) fn on_push(&mut self, batch: Batch, now_ms: u64, out: &mut Vec<Action>) {
@@ -101,9 +107,9 @@ impl Session {
         self.cursor = cursor;
         self.send(Message::Ack { cursor }, &mut out);
         match kind {
-            Pending::Chunk { more: true } => self.request_catch_up(now_ms, &mut out),
+            // The next request went out when this chunk arrived.
+            Pending::Chunk { more: true } | Pending::Push => {}
             Pending::Chunk { more: false } => out.push(Action::CaughtUp { cursor }),
-            Pending::Push => {}
         }
         out
     }

@@ -56,7 +56,13 @@ pub enum ReadPurpose {
     Push,
 }
 
-/// What the driver must do, in order.
+/// What the driver must do.
+///
+/// Actions must be performed first-in first-out: those returned while
+/// performing one are queued *after* the ones already pending. Frames are
+/// sealed with consecutive sequence numbers when the action is created, so a
+/// driver that sends them out of order breaks the session (the peer rejects
+/// the frame as [`Rejection::BadMac`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Write this frame to the connection.
@@ -424,7 +430,7 @@ impl Session {
                 max_changes,
                 max_bytes,
             } => self.on_catch_up(after, max_changes, max_bytes, out),
-            Message::Chunk(batch) => self.on_chunk(batch, out),
+            Message::Chunk(batch) => self.on_chunk(batch, now_ms, out),
             Message::Push(batch) => self.on_push(batch, now_ms, out),
             Message::Ack { cursor } => self.on_ack(cursor, out),
         }
