@@ -56,6 +56,17 @@ struct Packed {
     dbv: u64,
 }
 
+/// The same layout as [`Packed`], borrowed, for writing without copying values.
+#[derive(Serialize)]
+struct PackedRef<'a> {
+    slot: &'a Slot,
+    value: Option<&'a str>,
+    hlc: u64,
+    site: u64,
+    life: u64,
+    dbv: u64,
+}
+
 /// A record's slots as stored: each version with the db_version that wrote it.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct StoredSlots {
@@ -89,11 +100,11 @@ pub(crate) fn unpack(blob: &[u8]) -> Result<StoredSlots, StoreError> {
 }
 
 fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion) -> Vec<u8> {
-    let packed: Vec<Packed> = state
+    let packed: Vec<PackedRef<'_>> = state
         .slots()
-        .map(|(slot, v)| Packed {
-            slot: slot.clone(),
-            value: v.value.as_ref().map(|c| c.as_str().to_string()),
+        .map(|(slot, v)| PackedRef {
+            slot,
+            value: v.value.as_ref().map(CanonicalJson::as_str),
             hlc: v.clock.hlc.packed(),
             site: v.clock.site.0,
             life: v.life.0,

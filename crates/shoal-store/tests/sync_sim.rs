@@ -252,7 +252,7 @@ impl Sim {
                             }
                             let head = self.head(node);
                             let session = &mut self.conns.get_mut(&conn).unwrap().sessions[side];
-                            let mut out = session.applied(cursor, now);
+                            let mut out = session.applied(cursor);
                             out.extend(session.local_committed(head));
                             out
                         }

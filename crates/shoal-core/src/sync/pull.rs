@@ -95,7 +95,7 @@ impl Session {
     }
 
     /// The driver applied the changes of an [`Action::Apply`] and persisted `cursor`.
-    pub fn applied(&mut self, cursor: SyncCursor, now_ms: u64) -> Vec<Action> {
+    pub fn applied(&mut self, cursor: SyncCursor) -> Vec<Action> {
         let mut out = Vec::new();
         if self.is_closed() {
             return out;
