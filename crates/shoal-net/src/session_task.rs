@@ -152,7 +152,7 @@ impl Shell {
                 })
                 .await;
                 match applied {
-                    Ok(Ok(())) => self.session.applied(cursor, now_ms()),
+                    Ok(Ok(())) => self.session.applied(cursor),
                     Ok(Err(e)) => {
                         tracing::warn!(%peer, "changes from peer refused: {e}");
                         self.session.apply_failed()
