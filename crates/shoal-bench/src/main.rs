@@ -5,7 +5,11 @@
 //! `tail -n 1`. Progress, if any, goes to stderr and only when stderr is a
 //! terminal.
 
+mod catchup;
+mod latency;
+mod peers;
 mod progress;
+mod reconnect;
 mod report;
 mod write;
 
@@ -23,10 +27,23 @@ struct Cli {
 enum Scenario {
     /// Single-record puts (one transaction each) against raw SQLite, plus one large batch.
     Write(write::Args),
+    /// A holds N records, B starts empty: time until B holds them all, B's peak memory, bytes.
+    Catchup(catchup::Args),
+    /// Sequential writes on A, each timed until B's subscription yields it.
+    Latency(latency::Args),
+    /// B was in sync, goes offline, A writes M records, B reconnects: seconds and bytes.
+    Reconnect(reconnect::Args),
+    /// The B side of `catchup`, run as a child process (not for direct use).
+    #[command(hide = true)]
+    Follow(catchup::FollowArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().scenario {
         Scenario::Write(args) => write::run(&args),
+        Scenario::Catchup(args) => catchup::run(&args),
+        Scenario::Latency(args) => latency::run(&args),
+        Scenario::Reconnect(args) => reconnect::run(&args),
+        Scenario::Follow(args) => catchup::follow(&args),
     }
 }

@@ -8,7 +8,10 @@
 use crate::log::Since;
 use crate::query::{EqFilter, RangeFilter, SortOrder};
 use clap::{Args, Parser, Subcommand};
+use shoal::Multiaddr;
 use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Largest `--limit` accepted by `ls` and `query` (the library's query cap).
 pub const MAX_LIMIT: u64 = shoal::MAX_QUERY_LIMIT as u64;
@@ -21,9 +24,13 @@ Examples:
   shoal get tasks t1
   shoal ls tasks --limit 20
   shoal --json status
+  shoal invite                 # on the first machine (with `shoal serve` running)
+  shoal join shoal1:…          # on the next one, then `shoal serve`
+  shoal peers
 
 Exit codes: 0 ok, 1 not found, 2 invalid input or usage (bad id, bad JSON,
-no database: run `shoal init`), 3 storage error (corrupt or foreign database).";
+no database: run `shoal init`), 3 storage error (corrupt or foreign database),
+4 network or daemon problem (no daemon running, cannot listen, sync timed out).";
 
 /// Shoal: a local-first database whose records replicate peer-to-peer.
 ///
@@ -155,15 +162,94 @@ Examples:
   shoal --json status | jq .db_version")]
     Status,
 
+    /// Run this node: sync with peers and serve the local control API
+    #[command(after_help = "\
+Runs until Ctrl-C or SIGTERM. The group secret comes from, first match:
+--secret-file PATH (a passphrase, or 64 hex digits = a raw key), $SHOAL_SECRET
+(the same), or DIR/group.key (written by `shoal invite` / `shoal join`). It is
+never taken from the command line. Without one, run `shoal invite` to create
+a group or `shoal join CODE` to join one.
+
+Listens on /ip4/0.0.0.0/tcp/4040 and /ip4/0.0.0.0/udp/4040/quic-v1 unless
+--listen is given (each --listen replaces these defaults). Dials every --peer
+and every address in DIR/peers.txt, and redials them while they are away;
+finds peers on the LAN by mDNS unless --no-mdns.
+
+The control API (used by `shoal peers`, `shoal sync`, `shoal join`) listens on
+--http, loopback only unless --http-public; every request needs the header
+`Authorization: Bearer TOKEN` with the token in DIR/token. While running, the
+daemon describes itself in DIR/daemon.json. Logs go to stderr (RUST_LOG, e.g.
+RUST_LOG=debug, changes the default `info`).
+
+Examples:
+  shoal serve
+  shoal serve --listen /ip4/0.0.0.0/tcp/5000 --peer /ip4/192.168.1.7/tcp/4040/p2p/12D3KooW…
+  SHOAL_SECRET='correct horse battery staple' shoal serve --no-mdns
+  shoal serve --secret-file ~/.config/shoal/secret --http 127.0.0.1:7070")]
+    Serve(ServeArgs),
+
+    /// Print an invite code (the group secret and an address to dial)
+    #[command(after_help = "\
+Creates the group first (a random key in DIR/group.key) if this node has no
+group secret yet. The code carries --address, or else the address of the
+running `shoal serve` (its first non-loopback listen address). An --address
+without /p2p/<peer id> gets this node's id appended.
+
+The code CONTAINS THE GROUP SECRET: whoever has it can join the group and
+read and change all its data. Send it only over a private channel.
+
+Examples:
+  shoal invite
+  shoal invite --address /ip4/203.0.113.7/tcp/4040
+  shoal --json invite | jq -r .invite")]
+    Invite(InviteArgs),
+
+    /// Join a group with an invite code from `shoal invite`
+    #[command(after_help = "\
+Writes the group key to DIR/group.key and adds the code's address to
+DIR/peers.txt. Refuses to replace a different group key unless --force. If
+`shoal serve` runs, it dials the peer at once; a daemon started with another
+key keeps it until restarted.
+
+Examples:
+  shoal join shoal1:5f0c…@/ip4/192.168.1.7/tcp/4040/p2p/12D3KooW…
+  shoal join --force \"$(cat invite.txt)\"")]
+    Join(JoinArgs),
+
+    /// List the running daemon's peers: state, last sync, cursor, lag
+    #[command(after_help = "\
+STATE is connected, connecting, disconnected, rejected: REASON (by peer / by
+us) or unreachable: ERROR. LAST SYNC is when a catch-up with the peer last
+completed; CURSOR how far its log is applied here; LAG how many of its
+versions are not yet. Needs a running `shoal serve` (exit code 4 if none).
+
+Examples:
+  shoal peers
+  shoal peers --json | jq '.peers[] | select(.state == \"connected\") | .peer'")]
+    Peers,
+
+    /// Catch up with every connected peer now, showing progress
+    #[command(after_help = "\
+Asks the running daemon to fetch every connected peer's changes, and waits
+until each has caught up since the request and is 0 versions behind. Shows a
+progress bar on a terminal, a line a second otherwise. Exit code 4 if it is
+not done within --timeout (naming the peers still behind) or no daemon runs.
+
+Examples:
+  shoal sync
+  shoal sync --timeout 10 && shoal get tasks t1")]
+    Sync(SyncArgs),
+
     /// Show three replicas writing concurrently and converging
     #[command(after_help = "\
 Starts three replicas (laptop, desktop, server) in this process, each with its
-own database. They write while disconnected -- conflicting edits to one
-record, a delete racing an edit, different tags added to one map field --
-then exchange their change logs until nothing changes, and print what each
+own database and its own node on loopback, sharing a generated group secret.
+They write while disconnected -- conflicting edits to one record, different
+tags added to one map field -- then connect in a line (laptop-desktop-server),
+converge, race a delete against an edit while connected, and print what each
 holds and a digest of every field version and clock. Exits non-zero if the
-replicas do not converge. Ignores --data; uses a temporary directory unless
---dir is given.
+replicas do not converge within 30 s. Ignores --data; uses a temporary
+directory unless --dir is given. mDNS stays off.
 
 Examples:
   shoal demo
@@ -246,4 +332,59 @@ pub struct LogArgs {
     /// At most this many changes (default: all, streamed)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen here (repeatable; replaces the defaults /ip4/0.0.0.0/tcp/4040 and /ip4/0.0.0.0/udp/4040/quic-v1)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+    /// Dial this peer and keep redialing it (repeatable; DIR/peers.txt adds more)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub peer: Vec<Multiaddr>,
+    /// Do not discover peers on the local network by mDNS
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Address of the local control API (port 0 picks a free one)
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0")]
+    pub http: SocketAddr,
+    /// Allow a non-loopback --http address
+    #[arg(long)]
+    pub http_public: bool,
+    /// File holding the group secret: a passphrase, or 64 hex digits (a raw key)
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+    /// Ask each peer for its changes at least this often, even without a push
+    /// (this is also how writes by other processes, like `shoal put`, reach peers)
+    #[arg(long, value_name = "SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub resync: u64,
+}
+
+/// Arguments of `invite`.
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// Address for the invited node to dial [default: the running daemon's]
+    #[arg(long, value_name = "MULTIADDR")]
+    pub address: Option<Multiaddr>,
+}
+
+/// Arguments of `join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The invite code (`shoal1:KEY@MULTIADDR`)
+    pub code: String,
+    /// Replace a different group key this node already has
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Give up after this many seconds (exit code 4)
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub timeout: u64,
 }

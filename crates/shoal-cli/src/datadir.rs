@@ -40,6 +40,16 @@ impl DataDir {
         }
     }
 
+    /// The directory itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A file in the directory (`group.key`, `token`, `peers.txt`, ...).
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
     /// The database file.
     pub fn db_path(&self) -> PathBuf {
         self.dir.join(DB_FILE)

@@ -1,23 +1,26 @@
-//! `shoal demo`: three replicas in one process write concurrently — including
-//! conflicting edits, a delete racing an edit, and map-entry adds — then
-//! exchange their change logs and show that all three converge to the same
-//! records and clocks.
+//! `shoal demo`: three replicas (laptop, desktop, server) in one process, each
+//! with its own database and its own libp2p node on loopback, sharing a
+//! freshly generated group secret. They write while disconnected — conflicting
+//! edits to one record, a delete racing an edit, different tags added to one
+//! map field — then connect (laptop–desktop–server, a line: laptop and server
+//! never talk directly), converge, and show a live edit travelling end to end.
 //!
-//! Until the network layer lands, the exchange is direct (each replica reads
-//! the others' change logs from its cursor and merges them); it uses exactly
-//! the seam sync will use: `changes_since` and `apply`. This module owns the
-//! demo script and its output only.
+//! This module owns the demo script and its output only; everything it shows
+//! is the real library and network at work (mDNS stays off: loopback only).
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use shoal::{Change, DbVersion, Store};
+use shoal::{DbVersion, GroupKey, Multiaddr, Node, NodeConfig, Store};
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+const NAMES: [&str; 3] = ["laptop", "desktop", "server"];
+const LIMIT: Duration = Duration::from_secs(30);
 
 struct Replica {
     name: &'static str,
     store: Store,
-    /// For each other replica (by index): the last of its versions merged here.
-    cursors: Vec<DbVersion>,
+    node: Option<Node>,
 }
 
 /// Runs the demo in `dir` (a fresh temporary directory when `None`).
@@ -25,39 +28,51 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let dir = dir.unwrap_or(temp.path());
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let names = ["laptop", "desktop", "server"];
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(script(dir))
+}
+
+async fn script(dir: &Path) -> Result<()> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let key = GroupKey::from_random(secret);
     let mut replicas = Vec::new();
-    for name in names {
+    for name in NAMES {
         let path = dir.join(format!("{name}.db"));
-        let _ = std::fs::remove_file(&path);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
         let store =
             Store::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         println!("{name:>8}: site {} — {}", store.site_id(), path.display());
         replicas.push(Replica {
             name,
             store,
-            cursors: vec![DbVersion(0); names.len()],
+            node: None,
         });
     }
 
     println!("\n1. Every replica writes while disconnected:");
-    let [laptop, desktop, server] = [0, 1, 2].map(|i| &replicas[i].store);
-    for (store, owner) in [(laptop, "laptop"), (desktop, "desktop"), (server, "server")] {
-        store.collection("tasks")?.put(
+    let [laptop, desktop, server] = [0, 1, 2].map(|i| replicas[i].store.clone());
+    for (store, owner) in [
+        (&laptop, "laptop"),
+        (&desktop, "desktop"),
+        (&server, "server"),
+    ] {
+        let tasks = store.collection("tasks")?;
+        tasks.put(
             &format!("{owner}-1"),
             json!({"title": format!("written on {owner}"), "done": false}),
         )?;
+        // The same record, created independently on every machine, edited differently.
+        tasks.put(
+            "shared",
+            json!({"title": "plan trip", "done": false, "owner": "ana"}),
+        )?;
     }
-    laptop.collection("tasks")?.put(
-        "shared",
-        json!({"title": "plan trip", "done": false, "owner": "ana"}),
-    )?;
-    laptop
-        .collection("tasks")?
-        .put("old", json!({"title": "obsolete"}))?;
-    println!("   laptop creates tasks 'shared' and 'old'; everyone syncs before editing them:");
-    exchange(&mut replicas)?;
-    let [laptop, desktop, server] = [0, 1, 2].map(|i| &replicas[i].store);
+    // Edits on different machines within one millisecond are ordered by clock
+    // counter, not by wall time; a person's edits are milliseconds apart.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     laptop
         .collection("tasks")?
         .patch("shared", json!({"title": "plan trip to Lisbon"}))?;
@@ -68,95 +83,113 @@ pub fn run(dir: Option<&Path>) -> Result<()> {
         .collection("tasks")?
         .patch("shared", json!({"owner": "bo"}))?;
     println!("   shared: laptop edits the title, desktop marks it done, server reassigns it");
-    laptop.collection("tasks")?.delete("old")?;
-    desktop
+    laptop
         .collection("tasks")?
-        .patch("old", json!({"title": "still needed?"}))?;
-    println!("   old:    laptop deletes it while desktop edits it");
+        .put("old", json!({"title": "obsolete"}))?;
     let board = shoal::derive_id("board", "team")?;
-    for (store, tag) in [(laptop, "travel"), (desktop, "home"), (server, "infra")] {
+    for (store, tag) in [(&laptop, "travel"), (&desktop, "home"), (&server, "infra")] {
         store
             .collection("notes")?
             .map_set(board.as_str(), "tags", tag, json!(true))?;
     }
-    println!("   {board}: each adds a different tag to the same map field");
+    println!(
+        "   {board}: each adds a different tag to the same map field (one id, derived on every machine)"
+    );
 
-    println!("\n2. They exchange change logs:");
-    let rounds = exchange(&mut replicas)?;
-    println!("   converged after {rounds} exchange rounds");
+    println!("\n2. They connect — laptop to desktop, desktop to server — with a shared secret:");
+    let mut previous: Option<Multiaddr> = None;
+    for replica in &mut replicas {
+        let mut config = NodeConfig::loopback(key.clone());
+        config.listen.retain(|a| a.to_string().contains("/tcp/"));
+        config.peers = previous.iter().cloned().collect();
+        config.redial_interval = Duration::from_millis(300);
+        let node = replica.store.start_node(config).await?;
+        let address = node
+            .listen_addrs(Duration::from_secs(10))
+            .await?
+            .into_iter()
+            .next()
+            .context("no listen address")?;
+        println!("   {:>8} listens on {address}", replica.name);
+        previous = Some(address);
+        replica.node = Some(node);
+    }
+    let started = Instant::now();
+    converge(&replicas).await?;
+    println!("   converged in {} ms", started.elapsed().as_millis());
 
-    println!("\n3. Every replica now holds:");
-    let mut digests = Vec::new();
+    println!(
+        "\n3. While connected, laptop deletes 'old' as server edits it, and desktop edits 'shared':"
+    );
+    let started = Instant::now();
+    laptop.collection("tasks")?.delete("old")?;
+    server
+        .collection("tasks")?
+        .patch("old", json!({"title": "still needed?"}))?;
+    desktop
+        .collection("tasks")?
+        .patch("shared", json!({"note": "book flights"}))?;
+    converge(&replicas).await?;
+    println!(
+        "   converged in {} ms (laptop and server only talk through desktop)",
+        started.elapsed().as_millis()
+    );
+
+    println!("\n4. Every replica now holds:");
+    let digest = digest(&replicas[0].store)?;
     for replica in &replicas {
         let tasks = replica.store.collection("tasks")?;
-        let shared = tasks.get("shared")?.map(serde_json::Value::Object);
-        let old = tasks.get("old")?;
+        let shared = tasks
+            .get("shared")?
+            .map(serde_json::Value::Object)
+            .unwrap_or_default();
+        let old = if tasks.get("old")?.is_some() {
+            "alive"
+        } else {
+            "deleted"
+        };
         let tags = replica
             .store
             .collection("notes")?
             .get(board.as_str())?
-            .map(|r| r["tags"].clone());
-        let digest = state_digest(&replica.store)?;
+            .map(|r| r["tags"].clone())
+            .unwrap_or_default();
+        println!("   {:>8}: shared = {shared}", replica.name);
         println!(
-            "   {:>8}: shared = {}",
-            replica.name,
-            shared.unwrap_or_default()
-        );
-        println!(
-            "   {:>8}  old = {}, tags = {}, state digest {digest}",
+            "   {:>8}  old = {old}, tags = {tags}, state digest {}",
             "",
-            if old.is_some() { "alive" } else { "deleted" },
-            tags.unwrap_or_default()
+            self::digest(&replica.store)?
         );
-        digests.push(digest);
     }
-    if digests.windows(2).any(|w| w[0] != w[1]) {
-        bail!("replicas did not converge: digests {digests:?}");
+    for replica in &mut replicas {
+        if let Some(node) = replica.node.take() {
+            node.shutdown().await;
+        }
     }
-    println!("\nAll replicas hold identical records and per-field clocks.");
+    println!("\nAll replicas hold identical records and per-field clocks (digest {digest}).");
     Ok(())
 }
 
-/// Every replica merges what it has not seen from every other, until nothing changes.
-fn exchange(replicas: &mut [Replica]) -> Result<usize> {
-    for round in 1.. {
-        let mut changed = false;
-        for to in 0..replicas.len() {
-            for from in 0..replicas.len() {
-                if from == to {
-                    continue;
-                }
-                let since = replicas[to].cursors[from];
-                let batch: Vec<Change> = replicas[from]
-                    .store
-                    .changes_since(since)
-                    .collect::<Result<_, _>>()?;
-                let Some(last) = batch.last() else { continue };
-                let upto = last.position.version;
-                let report = replicas[to].store.apply(&batch)?;
-                replicas[to].cursors[from] = upto;
-                if report.version.is_some() {
-                    changed = true;
-                    println!(
-                        "   {} <- {}: {} changes, {} applied, {} already known or superseded",
-                        replicas[to].name,
-                        replicas[from].name,
-                        batch.len(),
-                        report.applied,
-                        report.not_newer + report.stale
-                    );
-                }
-            }
+/// Waits until every replica holds the same slot versions and clocks.
+async fn converge(replicas: &[Replica]) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let digests = replicas
+            .iter()
+            .map(|r| digest(&r.store))
+            .collect::<Result<Vec<_>>>()?;
+        if digests.windows(2).all(|w| w[0] == w[1]) {
+            return Ok(());
         }
-        if !changed {
-            return Ok(round);
+        if start.elapsed() > LIMIT {
+            bail!("replicas did not converge within {LIMIT:?}: digests {digests:?}");
         }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    unreachable!("the loop returns")
 }
 
-/// A digest of every slot version (value, clock, life) the replica holds.
-fn state_digest(store: &Store) -> Result<String> {
+/// A digest of every slot version (value, clock, life) a replica holds.
+fn digest(store: &Store) -> Result<String> {
     let mut lines: Vec<String> = store
         .changes_since(DbVersion(0))
         .map(|c| {

@@ -2,7 +2,8 @@
 //!
 //! This module owns the mapping from errors (the CLI's own and the library's)
 //! to the documented exit codes — 1 not found, 2 invalid input or usage,
-//! 3 storage — and the one-line `error: ...` text printed on stderr.
+//! 3 storage, 4 network or daemon — and the one-line `error: ...` text
+//! printed on stderr.
 
 use shoal::StoreError;
 use std::fmt;
@@ -43,6 +44,24 @@ impl fmt::Display for NotFound {
 
 impl std::error::Error for NotFound {}
 
+/// A network or daemon problem raised by the CLI itself (exit code 4): no
+/// daemon running, daemon unreachable, a sync that timed out.
+#[derive(Debug)]
+pub struct Network(pub String);
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Network {}
+
+/// Builds a network error (exit code 4).
+pub fn network(message: impl Into<String>) -> anyhow::Error {
+    Network(message.into()).into()
+}
+
 /// Builds a usage error (exit code 2).
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
     Usage(message.into()).into()
@@ -71,6 +90,9 @@ pub fn code(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<NotFound>() {
             return NOT_FOUND;
+        }
+        if cause.is::<Network>() || cause.is::<shoal::NetError>() || cause.is::<ureq::Error>() {
+            return NETWORK;
         }
         if let Some(e) = cause.downcast_ref::<shoal::Error>() {
             return library_code(e);

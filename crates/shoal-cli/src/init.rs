@@ -1,6 +1,7 @@
-//! `shoal init`: creates the data directory and the database (with this
-//! node's key) and prints the node's ids. Idempotent: on an initialized
-//! directory it changes nothing and prints the same ids.
+//! `shoal init`: creates the data directory, the database (with this
+//! node's key) and the control API's access token (`DIR/token`), and prints
+//! the node's ids. Idempotent: on an initialized directory it changes
+//! nothing and prints the same ids.
 
 use crate::datadir::DataDir;
 use crate::output::Output;
@@ -11,6 +12,7 @@ use serde_json::json;
 pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
     let existed = data.has_database()?;
     let store = data.create()?;
+    crate::secrets::ensure_token(data)?;
     let status = store.status().context("cannot read the new store")?;
     let database = data.db_path();
     if out.is_json() {

@@ -1,21 +1,31 @@
 //! The `shoal` binary: parses the command line, runs one command, and turns
-//! its outcome into an exit code (0 ok, 1 not found, 2 usage, 3 storage).
+//! its outcome into an exit code (0 ok, 1 not found, 2 usage, 3 storage,
+//! 4 network or daemon).
 //!
 //! Each command lives in its own module; this file only dispatches. A new
 //! command (e.g. `serve`, `demo`) is a variant in `args.rs`, a module, and one
 //! arm in [`run`].
 
+mod api;
 mod args;
+mod control;
+mod daemon_client;
 mod datadir;
 mod demo;
 mod exit;
 mod init;
 mod input;
+mod invite;
 mod log;
 mod output;
+mod peer_file;
+mod peers;
 mod query;
 mod records;
+mod secrets;
+mod serve;
 mod status;
+mod sync;
 
 use anyhow::Result;
 use args::{Cli, Command};
@@ -54,6 +64,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Query(a) => query::run(&data.open()?, a, &mut out)?,
         Command::Log(a) => log::run(&data.open()?, a, &mut out)?,
         Command::Status => status::run(&data, &data.open()?, &mut out)?,
+        Command::Serve(a) => serve::run(&data, a, &mut out)?,
+        Command::Invite(a) => invite::invite(&data, a, &mut out)?,
+        Command::Join(a) => invite::join(&data, a, &mut out)?,
+        Command::Peers => peers::run(&data, &mut out)?,
+        Command::Sync(a) => sync::run(&data, a, &mut out)?,
         Command::Demo(_) => unreachable!("handled above"),
     }
     out.finish()?;

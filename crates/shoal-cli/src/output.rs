@@ -47,6 +47,11 @@ impl Output {
         writeln!(self.out, "{text}")
     }
 
+    /// Flushes what was printed so far (for commands that run on after printing).
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     /// Flushes stdout; call once at the end of a successful command.
     pub fn finish(mut self) -> io::Result<()> {
         self.out.flush()

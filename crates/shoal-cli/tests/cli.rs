@@ -623,7 +623,8 @@ fn data_dir_comes_from_env_or_home() {
 fn every_command_has_help_with_examples() {
     let s = Shoal::new();
     for cmd in [
-        "init", "put", "patch", "get", "del", "ls", "query", "log", "status",
+        "init", "put", "patch", "get", "del", "ls", "query", "log", "status", "serve", "invite",
+        "join", "peers", "sync", "demo",
     ] {
         let help = s.run(&[cmd, "--help"]).ok();
         assert!(help.stdout.contains("Examples:"), "{cmd}: {}", help.stdout);

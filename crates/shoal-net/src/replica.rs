@@ -41,4 +41,10 @@ pub trait Replica: Send + Sync + 'static {
 
     /// The db_version of the last local commit, watched for live pushes.
     fn watch_head(&self) -> watch::Receiver<DbVersion>;
+
+    /// Notices commits other processes made to the same replica and moves the
+    /// head watch; the node calls it periodically. Does nothing by default.
+    fn refresh_head(&self) -> Result<(), ReplicaError> {
+        Ok(())
+    }
 }

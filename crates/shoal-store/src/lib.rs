@@ -202,6 +202,16 @@ impl Store {
         &self.config
     }
 
+    /// Notices commits made by other processes on the same file (e.g. the CLI
+    /// next to a running daemon): returns the new db_version if the log grew.
+    /// Cheap when nothing changed (one `PRAGMA data_version`).
+    pub fn refresh_head(&mut self) -> Result<Option<DbVersion>, StoreError> {
+        let before = self.db_version;
+        self.head_memo
+            .refresh(&self.conn, &mut self.db_version, &mut self.hlc)?;
+        Ok((self.db_version > before).then_some(self.db_version))
+    }
+
     /// The highest clock reading used or observed so far.
     pub fn last_hlc(&self) -> Hlc {
         self.hlc.last()

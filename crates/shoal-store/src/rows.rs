@@ -217,8 +217,9 @@ pub(crate) struct HeadMemo {
 }
 
 impl HeadMemo {
-    /// Inside a write transaction: if another connection committed since we
-    /// last looked, continue its log and order our clock after its writes.
+    /// If another connection committed since we last looked, continue its log
+    /// and order our clock after its writes. Inside a write transaction this
+    /// is race-free; outside one it only catches up on what is committed.
     pub(crate) fn refresh(
         &mut self,
         tx: &Connection,

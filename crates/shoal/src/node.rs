@@ -43,6 +43,10 @@ impl Replica for Store {
     fn watch_head(&self) -> watch::Receiver<DbVersion> {
         Store::watch_head(self)
     }
+
+    fn refresh_head(&self) -> Result<(), ReplicaError> {
+        Ok(Store::refresh_head(self)?)
+    }
 }
 
 impl Store {

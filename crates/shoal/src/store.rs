@@ -221,6 +221,16 @@ impl Store {
         self.with_db(|db| db.read_for_peer(cursor, max_changes, max_bytes))
     }
 
+    /// Notices commits made by other processes on the same database file and
+    /// moves [`watch_head`](Self::watch_head) (so a node pushes them). Their
+    /// records are not announced to [`subscribe`](Self::subscribe)rs.
+    pub fn refresh_head(&self) -> Result<(), Error> {
+        if let Some(version) = self.with_db(|db| db.refresh_head())? {
+            self.inner.head.send_replace(version);
+        }
+        Ok(())
+    }
+
     /// Watches the db_version of the last commit (local or merged); the
     /// network layer pushes to peers when it moves.
     pub fn watch_head(&self) -> watch::Receiver<DbVersion> {

@@ -1,0 +1,88 @@
+//! Shared setup for the sync scenarios: a store filled with N small records,
+//! loopback nodes with authentication on, waiting for a follower to hold
+//! everything a leader has, and reading a process's peak memory.
+//!
+//! It owns no measurement; each scenario times what it names.
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use shoal::{DbVersion, GroupKey, Multiaddr, Node, NodeConfig, PeerId, Store};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The key every benchmark node shares (authentication and MACs are on).
+pub fn group_key() -> GroupKey {
+    GroupKey::from_random([7; 32])
+}
+
+/// Opens `path` and fills it with [`fill`].
+pub fn filled_store(path: &Path, records: u64) -> Result<Store> {
+    let store = Store::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    fill(&store, records, 0)?;
+    Ok(store)
+}
+
+/// Puts `records` 3-field records (two short strings and a bool) with ids
+/// `rec-<first>`..., in batches of 10,000.
+pub fn fill(store: &Store, records: u64, first: u64) -> Result<()> {
+    let items = store.collection("items")?;
+    let mut next = first;
+    while next < first + records {
+        let end = (next + 10_000).min(first + records);
+        items.put_many((next..end).map(|i| {
+            (
+                format!("rec-{i:08}"),
+                json!({"title": format!("record {i}"), "owner": "bench", "done": i % 2 == 0}),
+            )
+        }))?;
+        next = end;
+    }
+    Ok(())
+}
+
+/// Starts a loopback node for `store` dialing `peers`, and returns it with its TCP address.
+pub async fn start_node(store: &Store, peers: Vec<Multiaddr>) -> Result<(Node, Multiaddr)> {
+    let mut config = NodeConfig::loopback(group_key());
+    config.listen.retain(|a| a.to_string().contains("/tcp/"));
+    config.peers = peers;
+    config.redial_interval = Duration::from_millis(200);
+    let node = store.start_node(config).await?;
+    let address = node
+        .listen_addrs(Duration::from_secs(10))
+        .await?
+        .into_iter()
+        .next()
+        .context("the node has no listen address")?;
+    Ok((node, address))
+}
+
+/// Waits until `follower` has applied `leader`'s log up to `version`.
+pub async fn wait_caught_up(
+    follower: &Node,
+    leader: PeerId,
+    version: DbVersion,
+    limit: Duration,
+) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if follower
+            .peer(&leader)
+            .is_some_and(|s| s.cursor.base >= version)
+        {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            let status = follower.peer(&leader);
+            bail!("not caught up after {limit:?}: {status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

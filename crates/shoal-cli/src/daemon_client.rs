@@ -1,0 +1,181 @@
+//! Talking to a running `shoal serve`: finding it through `DATA/daemon.json`,
+//! authenticating with `DATA/token`, and calling its control API over HTTP
+//! (a blocking `ureq` client with timeouts, no proxy).
+//!
+//! This module owns the client side of the control API and how its failures
+//! read: no daemon or an unreachable one is exit code 4 with a hint to start
+//! `shoal serve`.
+
+use crate::api::{AddPeer, AddPeerReply, ApiError, DaemonFile, NodeInfo, PeersReply, SyncReply};
+use crate::datadir::DataDir;
+use crate::exit::network;
+use crate::secrets;
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+
+/// The file a running daemon describes itself in.
+pub const DAEMON_FILE: &str = "daemon.json";
+
+/// How long one control API call may take (a dial or a sync request returns
+/// at once; the work goes on in the daemon).
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most bytes of a control API response read.
+const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// `DATA/daemon.json`, if it exists.
+pub fn read_daemon_file(data: &DataDir) -> Result<Option<DaemonFile>> {
+    let path = data.file(DAEMON_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let file = serde_json::from_str(&text).map_err(|e| {
+        network(format!(
+            "{} is not a daemon description ({e}); remove it if no `shoal serve` is running",
+            path.display()
+        ))
+    })?;
+    Ok(Some(file))
+}
+
+/// A client for the daemon of one data directory.
+pub struct Daemon {
+    /// What the daemon wrote about itself.
+    pub file: DaemonFile,
+    data_dir: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Daemon {
+    /// The daemon described in `daemon.json`, if there is one. Says nothing
+    /// about whether it still runs: the first call tells.
+    pub fn find(data: &DataDir) -> Result<Option<Daemon>> {
+        let Some(file) = read_daemon_file(data)? else {
+            return Ok(None);
+        };
+        let token = secrets::read_token(data)?.ok_or_else(|| {
+            network(format!(
+                "{} exists but {} does not; restart `shoal serve`",
+                data.file(DAEMON_FILE).display(),
+                data.file(secrets::TOKEN_FILE).display()
+            ))
+        })?;
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(CALL_TIMEOUT))
+            .http_status_as_error(false)
+            .proxy(None)
+            .build()
+            .into();
+        Ok(Some(Daemon {
+            file,
+            data_dir: data.dir().display().to_string(),
+            token,
+            agent,
+        }))
+    }
+
+    /// The daemon, or exit code 4 if none is running.
+    pub fn connect(data: &DataDir) -> Result<Daemon> {
+        Daemon::find(data)?.ok_or_else(|| {
+            network(format!(
+                "no daemon is running for {} (start `shoal serve`)",
+                data.dir().display()
+            ))
+        })
+    }
+
+    /// Whether the daemon answers (with our token).
+    pub fn is_alive(&self) -> bool {
+        self.node().is_ok()
+    }
+
+    /// `GET /api/node`.
+    pub fn node(&self) -> Result<NodeInfo> {
+        self.typed(self.call("GET", "/api/node", None)?)
+    }
+
+    /// `GET /api/peers`, as the daemon sent it.
+    pub fn peers_raw(&self) -> Result<Value> {
+        self.call("GET", "/api/peers", None)
+    }
+
+    /// `GET /api/peers`.
+    pub fn peers(&self) -> Result<PeersReply> {
+        self.typed(self.peers_raw()?)
+    }
+
+    /// `POST /api/sync`.
+    pub fn sync(&self) -> Result<SyncReply> {
+        self.typed(self.call("POST", "/api/sync", Some(Value::Object(Default::default())))?)
+    }
+
+    /// `POST /api/peers`: dial `address` now and remember it.
+    pub fn add_peer(&self, address: &str) -> Result<AddPeerReply> {
+        let body = serde_json::to_value(AddPeer {
+            address: address.to_string(),
+        })?;
+        self.typed(self.call("POST", "/api/peers", Some(body))?)
+    }
+
+    fn typed<T: DeserializeOwned>(&self, value: Value) -> Result<T> {
+        serde_json::from_value(value).map_err(|e| {
+            network(format!(
+                "the daemon at {} sent an unexpected answer: {e}",
+                self.file.http
+            ))
+        })
+    }
+
+    /// One call; any failure is a network error (exit code 4).
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let url = format!("http://{}{path}", self.file.http);
+        let auth = format!("Bearer {}", self.token);
+        let sent = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            (_, body) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(body.unwrap_or(Value::Null)),
+        };
+        let mut response = sent.map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_string()
+            .map_err(|e| self.unreachable(e))?;
+        if status.is_success() {
+            return serde_json::from_str(&text).map_err(|e| {
+                network(format!(
+                    "the daemon at {} sent invalid JSON for {method} {path}: {e}",
+                    self.file.http
+                ))
+            });
+        }
+        let message = match serde_json::from_str::<ApiError>(&text) {
+            Ok(error) if error.code == "unauthorized" => format!(
+                "the daemon at {} refused our token ({}); if {} changed since it started, restart `shoal serve`",
+                self.file.http,
+                error.message,
+                secrets::TOKEN_FILE
+            ),
+            Ok(error) => format!("the daemon refused {method} {path}: {}", error.message),
+            Err(_) => format!("the daemon answered {method} {path} with HTTP {status}"),
+        };
+        Err(network(message))
+    }
+
+    fn unreachable(&self, error: ureq::Error) -> anyhow::Error {
+        network(format!(
+            "no daemon is running for {} (start `shoal serve`): daemon.json names {} (pid {}) but it does not answer: {error}",
+            self.data_dir, self.file.http, self.file.pid
+        ))
+    }
+}

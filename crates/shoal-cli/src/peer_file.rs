@@ -1,0 +1,93 @@
+//! `DATA/peers.txt`: the peers `shoal serve` dials, one multiaddr per line
+//! (blank lines and `#` comments allowed), written by `shoal join` and by the
+//! daemon's `POST /api/peers`.
+//!
+//! This module owns reading the file (every bad line is an error naming the
+//! line) and adding an address to it without duplicates.
+
+use crate::datadir::DataDir;
+use crate::exit::usage;
+use crate::secrets::open_private_append;
+use anyhow::{Context, Result};
+use shoal::Multiaddr;
+use std::io::Write;
+
+/// The file's name in the data directory.
+pub const PEERS_FILE: &str = "peers.txt";
+
+/// Every address in the file (none if it does not exist).
+pub fn read(data: &DataDir) -> Result<Vec<Multiaddr>> {
+    let path = data.file(PEERS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut addresses = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let address: Multiaddr = line.parse().map_err(|e| {
+            usage(format!(
+                "{} line {}: `{line}` is not a multiaddr ({e})",
+                path.display(),
+                number + 1
+            ))
+        })?;
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    Ok(addresses)
+}
+
+/// Appends `address` unless the file already lists it; returns whether it was added.
+pub fn add(data: &DataDir, address: &Multiaddr) -> Result<bool> {
+    if read(data)?.contains(address) {
+        return Ok(false);
+    }
+    let path = data.file(PEERS_FILE);
+    let mut file =
+        open_private_append(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    // A file whose last line has no line break must not swallow the new one.
+    let needs_break = std::fs::read(&path)
+        .map(|bytes| bytes.last().is_some_and(|b| *b != b'\n'))
+        .unwrap_or(false);
+    let line = format!("{}{address}\n", if needs_break { "\n" } else { "" });
+    file.write_all(line.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_once_and_reads_back_skipping_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::resolve(Some(dir.path().as_os_str().to_owned())).unwrap();
+        std::fs::write(
+            data.file(PEERS_FILE),
+            "# my peers\n\n/ip4/10.0.0.1/tcp/4040",
+        )
+        .unwrap();
+        let a: Multiaddr = "/ip4/127.0.0.1/tcp/4041".parse().unwrap();
+        assert!(add(&data, &a).unwrap());
+        assert!(!add(&data, &a).unwrap());
+        let all = read(&data).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1], a);
+    }
+
+    #[test]
+    fn a_bad_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::resolve(Some(dir.path().as_os_str().to_owned())).unwrap();
+        std::fs::write(data.file(PEERS_FILE), "/ip4/10.0.0.1/tcp/4040\nnonsense\n").unwrap();
+        let err = read(&data).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+}

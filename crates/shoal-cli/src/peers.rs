@@ -1,0 +1,131 @@
+//! `shoal peers`: the running daemon's peer table — who, in what state
+//! (connected, connecting, disconnected, rejected and why, unreachable and
+//! why), when it last synced, how far its log is applied here and how many
+//! versions behind we are.
+//!
+//! This module owns the table's text form; `--json` prints the daemon's JSON
+//! as it came.
+
+use crate::api::{PeerInfo, PeersReply, now_ms};
+use crate::daemon_client::Daemon;
+use crate::datadir::DataDir;
+use crate::exit::network;
+use crate::output::{Output, hint, pad};
+use anyhow::Result;
+
+/// `shoal peers`.
+pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
+    let daemon = Daemon::connect(data)?;
+    let raw = daemon.peers_raw()?;
+    if out.is_json() {
+        out.json(&raw)?;
+        return Ok(());
+    }
+    let reply: PeersReply = serde_json::from_value(raw)
+        .map_err(|e| network(format!("the daemon sent an unexpected peer table: {e}")))?;
+    if reply.peers.is_empty() {
+        hint(
+            "no peers known yet: add one with `shoal join CODE` or `shoal serve --peer MULTIADDR` \
+             (peers on the LAN are found by mDNS)",
+        );
+        return Ok(());
+    }
+    let now = now_ms();
+    let header = ["PEER", "STATE", "LAST SYNC", "CURSOR", "LAG"];
+    let rows: Vec<[String; 5]> = reply
+        .peers
+        .iter()
+        .map(|p| {
+            [
+                short_peer(&p.peer),
+                state_text(p),
+                p.last_sync_ms
+                    .map_or_else(|| "never".to_string(), |t| ago(now.saturating_sub(t))),
+                p.cursor.clone(),
+                p.lag.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&pad(cell, widths[i]));
+                text.push_str("  ");
+            }
+        }
+        text
+    };
+    out.line(line(header))?;
+    for row in &rows {
+        out.line(line(row.each_ref().map(String::as_str)))?;
+    }
+    Ok(())
+}
+
+/// A peer id short enough for a table: its start and its end.
+pub fn short_peer(peer: &str) -> String {
+    let chars: Vec<char> = peer.chars().collect();
+    if chars.len() <= 16 {
+        return peer.to_string();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 8..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// The STATE column: the state, and why for rejected and unreachable peers.
+pub fn state_text(peer: &PeerInfo) -> String {
+    let reason = peer.reason.as_deref().unwrap_or("unknown reason");
+    match peer.state.as_str() {
+        "rejected" => {
+            let by = match peer.by_peer {
+                Some(true) => " (by peer)",
+                Some(false) => " (by us)",
+                None => "",
+            };
+            format!("rejected: {reason}{by}")
+        }
+        "unreachable" => format!("unreachable: {reason}"),
+        other => other.to_string(),
+    }
+}
+
+/// A duration in milliseconds as "3s ago", "5m ago", "2h ago", "4d ago".
+pub fn ago(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s ago"),
+        60..3600 => format!("{}m ago", s / 60),
+        3600..86400 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(ago(3_400), "3s ago");
+        assert_eq!(ago(5 * 60_000 + 1), "5m ago");
+        assert_eq!(ago(2 * 3_600_000), "2h ago");
+        assert_eq!(ago(3 * 86_400_000), "3d ago");
+    }
+
+    #[test]
+    fn peer_ids_are_shortened() {
+        let id = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+        assert_eq!(short_peer(id), "12D3…4kx6nXTN");
+        assert_eq!(short_peer("short"), "short");
+    }
+}

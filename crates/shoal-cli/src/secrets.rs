@@ -1,0 +1,287 @@
+//! Secrets in the data directory and where the group key comes from.
+//!
+//! This module owns the rule for finding the group key — `--secret-file`,
+//! then `$SHOAL_SECRET`, then `DATA/group.key`; a text of 64 hex digits is a
+//! raw key, anything else a passphrase (Argon2id) — the `group.key` and
+//! `token` files, and how every private file is written: mode 0600, complete
+//! or not at all (a temporary file renamed into place).
+
+use crate::datadir::DataDir;
+use crate::exit::usage;
+use anyhow::{Context, Result};
+use shoal::GroupKey;
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The group key file: 64 hex digits and a newline.
+pub const GROUP_KEY_FILE: &str = "group.key";
+/// The control API's access token: 64 hex digits and a newline.
+pub const TOKEN_FILE: &str = "token";
+/// The environment variable that may hold the group secret.
+pub const SECRET_ENV: &str = "SHOAL_SECRET";
+/// Largest secret file read (a passphrase or a key is a line).
+const MAX_SECRET_BYTES: u64 = 4096;
+
+/// Where a group key came from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// `--secret-file PATH`.
+    SecretFile(PathBuf),
+    /// `$SHOAL_SECRET`.
+    Env,
+    /// `DATA/group.key`.
+    KeyFile(PathBuf),
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::SecretFile(path) => write!(f, "--secret-file {}", path.display()),
+            KeySource::Env => write!(f, "${SECRET_ENV}"),
+            KeySource::KeyFile(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A group key and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedKey {
+    /// The key.
+    pub key: GroupKey,
+    /// Its source.
+    pub source: KeySource,
+}
+
+/// The group key from the first source that has one (see the module doc),
+/// or `None` if none does.
+pub fn load_group_key(data: &DataDir, secret_file: Option<&Path>) -> Result<Option<LoadedKey>> {
+    if let Some(path) = secret_file {
+        let text = read_small(path)
+            .with_context(|| format!("cannot read --secret-file {}", path.display()))?
+            .ok_or_else(|| usage(format!("--secret-file {} does not exist", path.display())))?;
+        warn_if_shared(path);
+        let key =
+            parse_secret(&text).with_context(|| format!("invalid secret in {}", path.display()))?;
+        return Ok(Some(LoadedKey {
+            key,
+            source: KeySource::SecretFile(path.to_path_buf()),
+        }));
+    }
+    if let Some(text) = std::env::var_os(SECRET_ENV).filter(|v| !v.is_empty()) {
+        let text = text
+            .into_string()
+            .map_err(|_| usage(format!("${SECRET_ENV} is not valid UTF-8")))?;
+        let key = parse_secret(&text).with_context(|| format!("invalid ${SECRET_ENV}"))?;
+        return Ok(Some(LoadedKey {
+            key,
+            source: KeySource::Env,
+        }));
+    }
+    Ok(read_key_file(data)?.map(|key| LoadedKey {
+        key,
+        source: KeySource::KeyFile(data.file(GROUP_KEY_FILE)),
+    }))
+}
+
+/// A secret as given: 64 hex digits are a raw key, anything else is a
+/// passphrase. One trailing line break is not part of it.
+pub fn parse_secret(text: &str) -> Result<GroupKey> {
+    let text = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(text);
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return GroupKey::from_hex(text).map_err(|e| usage(e.to_string()));
+    }
+    GroupKey::from_passphrase(text).map_err(|e| usage(e.to_string()))
+}
+
+/// The key in `DATA/group.key`, if the file exists.
+pub fn read_key_file(data: &DataDir) -> Result<Option<GroupKey>> {
+    let path = data.file(GROUP_KEY_FILE);
+    let Some(text) =
+        read_small(&path).with_context(|| format!("cannot read {}", path.display()))?
+    else {
+        return Ok(None);
+    };
+    GroupKey::from_hex(&text).map(Some).map_err(|_| {
+        usage(format!(
+            "{} is not 64 hex digits; remove it and run `shoal invite` or `shoal join CODE`",
+            path.display()
+        ))
+    })
+}
+
+/// Writes `DATA/group.key` (mode 0600), replacing any previous one.
+pub fn write_key_file(data: &DataDir, key: &GroupKey) -> Result<()> {
+    let path = data.file(GROUP_KEY_FILE);
+    write_private(&path, format!("{}\n", key.to_hex()).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A fresh random group key.
+pub fn random_key() -> Result<GroupKey> {
+    Ok(GroupKey::from_random(random_bytes()?))
+}
+
+/// A short public name of a key (not the key): lets a client tell whether the
+/// daemon runs with the key it holds without either side revealing it.
+pub fn fingerprint(key: &GroupKey) -> String {
+    let digest = blake3::derive_key(
+        "shoal cli group key fingerprint v1",
+        key.to_hex().as_bytes(),
+    );
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The access token in `DATA/token`, if the file exists.
+pub fn read_token(data: &DataDir) -> Result<Option<String>> {
+    let path = data.file(TOKEN_FILE);
+    let Some(text) =
+        read_small(&path).with_context(|| format!("cannot read {}", path.display()))?
+    else {
+        return Ok(None);
+    };
+    let token = text.trim();
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(usage(format!(
+            "{} is not 64 hex digits; remove it and run `shoal init` to make a new one",
+            path.display()
+        )));
+    }
+    Ok(Some(token.to_string()))
+}
+
+/// The access token in `DATA/token`, created (random, mode 0600) if missing.
+pub fn ensure_token(data: &DataDir) -> Result<String> {
+    if let Some(token) = read_token(data)? {
+        return Ok(token);
+    }
+    let token: String = random_bytes()?.iter().map(|b| format!("{b:02x}")).collect();
+    let path = data.file(TOKEN_FILE);
+    write_private(&path, format!("{token}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(token)
+}
+
+fn random_bytes() -> Result<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    Ok(bytes)
+}
+
+/// Writes `contents` to `path` with mode 0600: to a temporary file in the same
+/// directory, synced, then renamed over `path`, so a reader sees the old
+/// file or the new one, never part of one.
+pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // tempfile creates its files with mode 0600.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".shoal-")
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Opens `path` for appending, creating it with mode 0600.
+pub fn open_private_append(path: &Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// The text of a small file, or `None` if it does not exist.
+fn read_small(path: &Path) -> io::Result<Option<String>> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut text = String::new();
+    file.take(MAX_SECRET_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_SECRET_BYTES} bytes"),
+        ));
+    }
+    Ok(Some(text))
+}
+
+/// Warns when a secret file can be read by other users.
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            crate::output::hint(format_args!(
+                "warning: {} can be read by other users; `chmod 600` it",
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_a_raw_key_and_anything_else_a_passphrase() {
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            parse_secret(&format!("{hex}\n")).unwrap(),
+            GroupKey::from_hex(&hex).unwrap()
+        );
+        assert_eq!(
+            parse_secret("correct horse\r\n").unwrap(),
+            GroupKey::from_passphrase("correct horse").unwrap()
+        );
+        assert!(parse_secret("short").is_err());
+        // 64 characters that are not all hex: a passphrase.
+        let not_hex = "zz".repeat(32);
+        assert_eq!(
+            parse_secret(&not_hex).unwrap(),
+            GroupKey::from_passphrase(&not_hex).unwrap()
+        );
+    }
+
+    #[test]
+    fn private_files_are_0600_and_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        write_private(&path, b"one").unwrap();
+        write_private(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn fingerprints_differ_by_key_and_hide_it() {
+        let a = GroupKey::from_random([1; 32]);
+        let b = GroupKey::from_random([2; 32]);
+        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        assert_eq!(fingerprint(&a).len(), 16);
+        assert!(!a.to_hex().contains(&fingerprint(&a)));
+    }
+}

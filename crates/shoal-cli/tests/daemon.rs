@@ -1,0 +1,473 @@
+//! End-to-end tests of the daemon commands — `serve`, `invite`, `join`,
+//! `peers`, `sync` — with real `shoal serve` processes on loopback (random
+//! ports, mDNS off) in temporary data directories.
+//!
+//! Every daemon is a child process behind a guard that kills it on drop, so
+//! a failing test leaves nothing running. Waits are polls with deadlines.
+#![cfg(unix)]
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any one condition may take to become true.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// What one run of the binary produced.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(self) -> Self {
+        self.code(0)
+    }
+
+    fn code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// An initialized data directory and the binary pointed at it.
+struct Node {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+}
+
+impl Node {
+    fn init() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let node = Self { _tmp: tmp, data };
+        node.run(&["init"]).ok();
+        node
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shoal"));
+        cmd.env_remove("SHOAL_DATA")
+            .env_remove("SHOAL_SECRET")
+            .env_remove("XDG_DATA_HOME")
+            .env("HOME", self.data.parent().unwrap())
+            .env("RUST_LOG", "info")
+            .arg("--data")
+            .arg(&self.data);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, self.command())
+    }
+
+    fn run_with_secret(&self, args: &[&str], secret: &str) -> Run {
+        let mut cmd = self.command();
+        cmd.env("SHOAL_SECRET", secret);
+        self.run_with(args, cmd)
+    }
+
+    fn run_with(&self, args: &[&str], mut cmd: Command) -> Run {
+        let out = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run shoal");
+        let run = Run {
+            code: out.status.code().expect("exited by signal"),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        };
+        assert!(
+            !run.stderr.contains("panicked"),
+            "the binary panicked: {}",
+            run.stderr
+        );
+        run
+    }
+
+    /// Starts `shoal serve` on loopback and waits until it has written daemon.json.
+    fn serve(&self, extra: &[&str], secret: Option<&str>) -> Daemon {
+        let log = self.data.parent().unwrap().join("serve.log");
+        let mut cmd = self.command();
+        cmd.args([
+            "serve",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--http",
+            "127.0.0.1:0",
+            "--resync",
+            "1",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(self.data.parent().unwrap().join("serve.out")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(secret) = secret {
+            cmd.env("SHOAL_SECRET", secret);
+        }
+        let mut daemon = Daemon {
+            child: cmd.spawn().expect("spawn shoal serve"),
+            log,
+            info: Value::Null,
+        };
+        let file = self.data.join("daemon.json");
+        let info = wait_for(&format!("{} to appear", file.display()), || {
+            if let Some(status) = daemon.child.try_wait().unwrap() {
+                panic!("shoal serve exited with {status}: {}", daemon.log());
+            }
+            std::fs::read(&file)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        });
+        daemon.info = info;
+        daemon
+    }
+
+    fn peers(&self) -> Vec<Value> {
+        let table = self.run(&["--json", "peers"]).ok().json();
+        table["peers"].as_array().expect("a peers array").clone()
+    }
+
+    fn token(&self) -> String {
+        std::fs::read_to_string(self.data.join("token"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+}
+
+/// A running `shoal serve`, killed on drop.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    info: Value,
+}
+
+impl Daemon {
+    fn peer_id(&self) -> &str {
+        self.info["peer_id"].as_str().unwrap()
+    }
+
+    fn http(&self) -> &str {
+        self.info["http"].as_str().unwrap()
+    }
+
+    fn address(&self) -> &str {
+        self.info["listen"][0].as_str().unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    fn terminate(mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().expect("exited by signal, not cleanly");
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "shoal serve did not stop on SIGTERM: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` until it returns something, panicking after [`DEADLINE`].
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_or_explain(what, f, String::new)
+}
+
+/// [`wait_for`], adding `explain()` (logs, tables) to the panic message.
+fn wait_or_explain<T>(
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+    explain: impl Fn() -> String,
+) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        if started.elapsed() >= DEADLINE {
+            panic!("timed out waiting for {what}\n{}", explain());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn state_of(peers: &[Value], peer: &str) -> Option<String> {
+    peers
+        .iter()
+        .find(|p| p["peer"] == peer)
+        .map(|p| p["state"].as_str().unwrap().to_string())
+}
+
+fn http_get(address: &str, token: Option<&str>) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let mut request = agent.get(&format!("http://{address}/api/peers"));
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut response = request.call().unwrap();
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_json::<Value>().unwrap();
+    (status, body)
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn two_daemons_replicate_and_a_stranger_is_rejected() {
+    // The first node creates the group; without a daemon there is no address yet.
+    let a = Node::init();
+    let first = a.run(&["invite"]).code(2);
+    assert!(first.stderr.contains("shoal serve"), "{}", first.stderr);
+    let key = std::fs::read_to_string(a.data.join("group.key")).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    assert_eq!(mode(&a.data.join("group.key")), 0o600);
+    assert_eq!(mode(&a.data.join("token")), 0o600);
+
+    let da = a.serve(&[], None);
+    assert_eq!(mode(&a.data.join("daemon.json")), 0o600);
+    let invite = a.run(&["invite"]).ok();
+    let code = invite.stdout.trim().to_string();
+    assert!(code.starts_with("shoal1:"), "{code}");
+    assert!(code.ends_with(&format!("/p2p/{}", da.peer_id())), "{code}");
+    assert!(invite.stderr.contains("group secret"), "{}", invite.stderr);
+
+    // The second joins with the code, then serves.
+    let b = Node::init();
+    b.run(&["join", &code]).ok();
+    b.run(&["join", &code]).ok();
+    let peers_txt = std::fs::read_to_string(b.data.join("peers.txt")).unwrap();
+    assert_eq!(peers_txt.lines().count(), 1, "{peers_txt}");
+    assert_eq!(
+        std::fs::read_to_string(b.data.join("group.key")).unwrap(),
+        key
+    );
+    let db = b.serve(&[], None);
+
+    wait_for("both daemons to show each other connected", || {
+        let on_a = state_of(&a.peers(), db.peer_id());
+        let on_b = state_of(&b.peers(), da.peer_id());
+        (on_a.as_deref() == Some("connected") && on_b.as_deref() == Some("connected")).then_some(())
+    });
+
+    // A write by the CLI on one machine reaches the other.
+    let record = json!({"title": "buy milk", "done": false});
+    a.run(&["put", "tasks", "t1", &record.to_string()]).ok();
+    let got = wait_for("the record to reach the second node", || {
+        let run = b.run(&["get", "tasks", "t1"]);
+        (run.code == 0).then(|| run.json())
+    });
+    assert_eq!(got, record);
+
+    let synced = b.run(&["sync", "--timeout", "15"]).ok();
+    assert!(
+        synced.stdout.contains("in sync with 1 peer"),
+        "{}",
+        synced.stdout
+    );
+    let on_b = b.peers();
+    let a_row = on_b.iter().find(|p| p["peer"] == da.peer_id()).unwrap();
+    assert_eq!(a_row["lag"], 0);
+    assert!(a_row["last_sync_ms"].is_u64());
+    let table = b.run(&["peers"]).ok().stdout;
+    assert!(table.starts_with("PEER"), "{table}");
+    assert!(table.contains("connected"), "{table}");
+
+    // A node with another secret is refused, and the table says why.
+    let c = Node::init();
+    let dc = c.serve(
+        &["--peer", da.address()],
+        Some("a different group passphrase"),
+    );
+    let rejected = wait_or_explain(
+        "the stranger to be rejected",
+        || {
+            // Whichever side checked the proof first refuses the other;
+            // the refused side may only see the connection close.
+            let on_a = a.peers();
+            let on_c = c.peers();
+            let c_on_a = on_a.iter().find(|p| p["peer"] == dc.peer_id());
+            let a_on_c = on_c.iter().find(|p| p["peer"] == da.peer_id());
+            [c_on_a, a_on_c]
+                .into_iter()
+                .flatten()
+                .find(|row| row["state"] == "rejected")
+                .cloned()
+        },
+        || {
+            format!(
+                "first node: {:?}\n{}\nstranger: {:?}\n{}",
+                a.peers(),
+                da.log(),
+                c.peers(),
+                dc.log()
+            )
+        },
+    );
+    assert_eq!(rejected["reason"], "wrong group secret");
+    let text = format!("{}{}", a.run(&["peers"]).stdout, c.run(&["peers"]).stdout);
+    assert!(text.contains("rejected: wrong group secret"), "{text}");
+    // Nothing of the group's data reached the stranger.
+    c.run(&["get", "tasks", "t1"]).code(1);
+
+    // The control API wants the token.
+    let (status, body) = http_get(da.http(), None);
+    assert_eq!(status, 401);
+    assert_eq!(body["code"], "unauthorized");
+    assert_eq!(http_get(da.http(), Some(&"0".repeat(64))).0, 401);
+    let (status, body) = http_get(da.http(), Some(&a.token()));
+    assert_eq!(status, 200);
+    assert!(body["peers"].is_array());
+
+    // SIGTERM stops cleanly and removes daemon.json; then there is no daemon.
+    assert_eq!(da.terminate(), 0);
+    assert!(!a.data.join("daemon.json").exists());
+    let none = a.run(&["peers"]).code(4);
+    assert!(
+        none.stderr.contains("no daemon is running"),
+        "{}",
+        none.stderr
+    );
+    drop((db, dc));
+}
+
+#[test]
+fn peers_and_sync_need_a_daemon() {
+    let n = Node::init();
+    let peers = n.run(&["peers"]).code(4);
+    assert!(
+        peers.stderr.contains("no daemon is running") && peers.stderr.contains("shoal serve"),
+        "{}",
+        peers.stderr
+    );
+    n.run(&["sync"]).code(4);
+}
+
+#[test]
+fn serve_needs_a_group_secret_and_a_private_http_address() {
+    let n = Node::init();
+    let run = n.run(&["serve", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]);
+    let run = run.code(2);
+    assert!(
+        run.stderr.contains("shoal invite") && run.stderr.contains("shoal join"),
+        "{}",
+        run.stderr
+    );
+    let public = n.run(&["serve", "--http", "0.0.0.0:0"]).code(2);
+    assert!(public.stderr.contains("--http-public"), "{}", public.stderr);
+    assert!(!n.data.join("daemon.json").exists());
+}
+
+#[test]
+fn a_lone_daemon_syncs_with_nobody_and_stops_on_sigterm() {
+    let n = Node::init();
+    let d = n.serve(&[], Some(&"ab".repeat(32)));
+    let synced = n.run(&["sync"]).ok();
+    assert!(
+        synced.stdout.contains("no peers connected"),
+        "{}",
+        synced.stdout
+    );
+    // A second daemon on the same directory is refused.
+    let twice = n.run(&["serve", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]);
+    assert!(twice.stderr.contains("already running"), "{}", twice.stderr);
+    assert_eq!(twice.code, 4);
+    // The key from the environment is the one invites carry.
+    let code = n.run_with_secret(&["invite"], &"ab".repeat(32)).ok().stdout;
+    assert!(
+        code.starts_with(&format!("shoal1:{}@", "ab".repeat(32))),
+        "{code}"
+    );
+    assert_eq!(d.terminate(), 0);
+    assert!(!n.data.join("daemon.json").exists());
+}
+
+#[test]
+fn join_checks_the_code_and_never_silently_replaces_a_key() {
+    let other = Node::init();
+    let peer = other.run(&["--json", "status"]).ok().json()["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code_for = |key: &str| {
+        format!(
+            "shoal1:{}@/ip4/127.0.0.1/tcp/4040/p2p/{peer}",
+            key.repeat(32)
+        )
+    };
+    let n = Node::init();
+    let bad = n.run(&["join", "shoal1:nope"]).code(2);
+    assert!(bad.stderr.contains("invalid invite code"), "{}", bad.stderr);
+    n.run(&["join", &code_for("ab")]).ok();
+    let refused = n.run(&["join", &code_for("cd")]).code(2);
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    let key = std::fs::read_to_string(n.data.join("group.key")).unwrap();
+    assert_eq!(key.trim(), "ab".repeat(32));
+    n.run(&["join", "--force", &code_for("cd")]).ok();
+    let key = std::fs::read_to_string(n.data.join("group.key")).unwrap();
+    assert_eq!(key.trim(), "cd".repeat(32));
+    let peers_txt = std::fs::read_to_string(n.data.join("peers.txt")).unwrap();
+    assert_eq!(peers_txt.lines().count(), 1, "{peers_txt}");
+    assert_eq!(mode(&n.data.join("peers.txt")), 0o600);
+    // A node's own code is refused.
+    let own = other.run(&["join", &code_for("ab")]).code(2);
+    assert!(own.stderr.contains("own"), "{}", own.stderr);
+}
+
+#[test]
+fn invite_with_an_address_gets_this_nodes_peer_id() {
+    let n = Node::init();
+    let peer = n.run(&["--json", "status"]).ok().json()["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let invite = n
+        .run(&["--json", "invite", "--address", "/ip4/10.0.0.1/tcp/4040"])
+        .ok()
+        .json();
+    assert_eq!(
+        invite["address"],
+        format!("/ip4/10.0.0.1/tcp/4040/p2p/{peer}")
+    );
+    let key = std::fs::read_to_string(n.data.join("group.key")).unwrap();
+    assert!(invite["invite"].as_str().unwrap().contains(key.trim()));
+}
