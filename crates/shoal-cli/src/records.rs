@@ -166,21 +166,7 @@ fn list_collections(store: &Store, out: &mut Output) -> Result<()> {
     if status.collections.is_empty() {
         hint("no collections yet; add a record with `shoal put COLLECTION ID JSON`");
     }
-    let width = status
-        .collections
-        .iter()
-        .map(|c| c.name.as_str().len())
-        .max()
-        .unwrap_or(0);
-    for c in &status.collections {
-        out.line(format_args!(
-            "{}  {} live  {} deleted",
-            pad(c.name.as_str(), width),
-            c.live,
-            c.deleted
-        ))?;
-    }
-    Ok(())
+    crate::status::print_counts(out, &status.collections, "")
 }
 
 /// A record body on one line.

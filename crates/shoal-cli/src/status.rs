@@ -5,7 +5,7 @@ use crate::datadir::DataDir;
 use crate::output::{Output, pad};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use shoal::Store;
+use shoal::{CollectionStatus, Store};
 
 /// `shoal status`.
 pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
@@ -35,15 +35,23 @@ pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
         return Ok(());
     }
     out.line("collections")?;
-    let width = status
-        .collections
+    print_counts(out, &status.collections, "  ")
+}
+
+/// One aligned line per collection: name, live and deleted counts.
+pub fn print_counts(
+    out: &mut Output,
+    collections: &[CollectionStatus],
+    indent: &str,
+) -> Result<()> {
+    let width = collections
         .iter()
         .map(|c| c.name.as_str().len())
         .max()
         .unwrap_or(0);
-    for c in &status.collections {
+    for c in collections {
         out.line(format_args!(
-            "  {}  {} live  {} deleted",
+            "{indent}{}  {} live  {} deleted",
             pad(c.name.as_str(), width),
             c.live,
             c.deleted

@@ -78,9 +78,11 @@ impl PeerStatus {
         }
     }
 
-    /// How many versions of the peer's log are not yet applied here.
+    /// How many versions of the peer's log are not yet applied here (moves
+    /// during a catch-up too: records up to the cursor's position are in).
     pub fn lag(&self) -> u64 {
-        self.remote_head.0.saturating_sub(self.cursor.base.0)
+        let applied = self.cursor.base.max(self.cursor.position.version);
+        self.remote_head.0.saturating_sub(applied.0)
     }
 }
 

@@ -625,8 +625,8 @@ fn wrong_secret_is_rejected_and_receives_nothing() {
     assert!(sim.nodes[0].store.full_state().unwrap().len() <= 2);
 }
 
-#[test]
-fn garbage_and_oversized_frames_close_with_a_named_reason() {
+/// A listener session that has sent its hello and waits for the peer's.
+fn started_session() -> Session {
     let key = GroupKey::from_random([1; 32]);
     let mut session = Session::new(
         Role::Listener,
@@ -638,6 +638,12 @@ fn garbage_and_oversized_frames_close_with_a_named_reason() {
         SyncConfig::default(),
     );
     session.start(0);
+    session
+}
+
+#[test]
+fn garbage_and_oversized_frames_close_with_a_named_reason() {
+    let mut session = started_session();
     let actions = session.handle_payload(&[0, 0xde, 0xad, 0xbe, 0xef], 1);
     assert!(
         actions.iter().any(|a| matches!(
@@ -655,17 +661,7 @@ fn garbage_and_oversized_frames_close_with_a_named_reason() {
         "a closed session ignores input"
     );
 
-    let key = GroupKey::from_random([1; 32]);
-    let mut session = Session::new(
-        Role::Listener,
-        b"me".to_vec(),
-        b"them".to_vec(),
-        key,
-        [0; 32],
-        SyncCursor::default(),
-        SyncConfig::default(),
-    );
-    session.start(0);
+    let mut session = started_session();
     let actions = session.frame_too_large();
     assert!(matches!(
         actions.last(),
@@ -675,17 +671,7 @@ fn garbage_and_oversized_frames_close_with_a_named_reason() {
         })
     ));
 
-    let key = GroupKey::from_random([1; 32]);
-    let mut session = Session::new(
-        Role::Listener,
-        b"me".to_vec(),
-        b"them".to_vec(),
-        key,
-        [0; 32],
-        SyncCursor::default(),
-        SyncConfig::default(),
-    );
-    session.start(0);
+    let mut session = started_session();
     assert!(session.tick(29_999).is_empty());
     let actions = session.tick(30_000);
     assert!(
