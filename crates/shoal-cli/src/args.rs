@@ -356,8 +356,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,
     /// Ask each peer for its changes at least this often, even without a push
-    /// (this is also how writes by other processes, like `shoal put`, reach peers)
-    #[arg(long, value_name = "SECS", default_value_t = 5,
+    /// (a safety net: live pushes carry changes at once, including writes by
+    /// other processes such as `shoal put`, noticed within a second)
+    #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub resync: u64,
 }

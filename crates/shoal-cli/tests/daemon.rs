@@ -108,8 +108,8 @@ impl Node {
             "--no-mdns",
             "--http",
             "127.0.0.1:0",
-            "--resync",
-            "1",
+            // The default re-sync is 60 s, longer than any wait here: a write
+            // by `shoal put` must reach the peer by live push.
         ])
         .args(extra)
         .stdin(Stdio::null())

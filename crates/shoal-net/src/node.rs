@@ -17,6 +17,7 @@ use crate::status::{PeerState, PeerStatus, PeerTable};
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns};
 use shoal_core::sync::Role;
 use std::collections::HashMap;
@@ -102,6 +103,7 @@ impl Node {
             next_session: 0,
             ended_tx,
             rejected_until: HashMap::new(),
+            disconnect_at: Vec::new(),
             listening: listening_tx,
         };
         for address in driver.config.peers.clone() {
@@ -203,8 +205,15 @@ struct Driver {
     next_session: u64,
     ended_tx: mpsc::Sender<(PeerId, u64, SessionEnd)>,
     rejected_until: HashMap<PeerId, Instant>,
+    /// Rejected peers to disconnect once they had the time to read why.
+    disconnect_at: Vec<(Instant, PeerId)>,
     listening: watch::Sender<Vec<Multiaddr>>,
 }
+
+/// How long a rejected peer keeps its connection after our `Rejected` frame,
+/// so its session reads the frame (and the frames before it) instead of being
+/// cut off by the connection closing under it. Checked on the 1 s opener tick.
+const REJECTED_GRACE: Duration = Duration::from_millis(500);
 
 impl Driver {
     async fn run(
@@ -247,7 +256,11 @@ impl Driver {
                 Some((peer, stream)) = incoming.next() => self.on_incoming(peer, stream),
                 Some((peer, id, end)) = ended.recv() => self.on_session_end(peer, id, end),
                 _ = redial.tick() => self.redial(),
-                _ = opener.tick() => self.open_missing_sessions(),
+                _ = opener.tick() => {
+                    self.disconnect_rejected();
+                    self.open_missing_sessions();
+                    self.refresh_head();
+                }
             }
         }
     }
@@ -301,10 +314,15 @@ impl Driver {
                 self.listening.send_modify(|a| a.push(address));
             }
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
             } => {
                 if self.in_backoff(&peer_id) {
-                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    // Only this connection: another one may still be carrying
+                    // the session that was rejected, its last frames in flight.
+                    self.swarm.close_connection(connection_id);
                     return;
                 }
                 self.table
@@ -347,7 +365,15 @@ impl Driver {
                 for (peer, address) in found {
                     if !self.swarm.is_connected(&peer) && !self.in_backoff(&peer) {
                         self.table.add_address(peer, address.clone());
-                        let _ = self.swarm.dial(address);
+                        // Both ends of a LAN discover each other at once. Dialing
+                        // from the listen port (libp2p's default) turns the two
+                        // dials into one TCP simultaneous open, on which both
+                        // sides start Noise as the initiator and fail.
+                        let dial = DialOpts::unknown_peer_id()
+                            .address(address)
+                            .allocate_new_port()
+                            .build();
+                        let _ = self.swarm.dial(dial);
                     }
                 }
             }
@@ -363,21 +389,59 @@ impl Driver {
             return;
         }
         let mut control = self.control.clone();
-        let id = self.reserve(peer);
+        self.spawn_session(peer, Role::Dialer, async move {
+            control
+                .open_stream(peer, SYNC_PROTOCOL)
+                .await
+                .map_err(|e| format!("cannot open a sync stream: {e}"))
+        });
+    }
+
+    /// Runs a session with `peer` on the stream `stream` yields, and reports
+    /// its end to the loop; it becomes the peer's one session.
+    fn spawn_session(
+        &mut self,
+        peer: PeerId,
+        role: Role,
+        stream: impl std::future::Future<Output = Result<Stream, String>> + Send + 'static,
+    ) {
+        self.next_session += 1;
+        let id = self.next_session;
         let replica = self.replica.clone();
         let table = self.table.clone();
         let ended = self.ended_tx.clone();
-        let spec = self.spec(peer, Role::Dialer);
+        let spec = self.spec(peer, role);
         let (commands, commands_rx) = mpsc::channel(4);
         let task = tokio::spawn(async move {
-            let end = match control.open_stream(peer, SYNC_PROTOCOL).await {
+            let end = match stream.await {
                 Ok(stream) => session_task::run(stream, spec, replica, table, commands_rx).await,
-                Err(e) => SessionEnd::Broken(format!("cannot open a sync stream: {e}")),
+                Err(e) => SessionEnd::Broken(e),
             };
             let _ = ended.send((peer, id, end)).await;
         });
         self.sessions
             .insert(peer, SessionHandle { id, commands, task });
+    }
+
+    /// Lets the replica notice commits other processes made (e.g. `shoal put`
+    /// next to the daemon), so they are pushed at once. Off the executor: the
+    /// replica may briefly wait for its lock.
+    fn refresh_head(&self) {
+        let replica = self.replica.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = replica.refresh_head() {
+                tracing::warn!("cannot check the log for other writers: {e}");
+            }
+        });
+    }
+
+    fn disconnect_rejected(&mut self) {
+        let now = Instant::now();
+        let (due, later) = self.disconnect_at.drain(..).partition(|(at, _)| *at <= now);
+        self.disconnect_at = later;
+        for (_, peer) in due {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
     }
 
     fn open_missing_sessions(&mut self) {
@@ -396,23 +460,7 @@ impl Driver {
         if let Some(old) = self.sessions.remove(&peer) {
             old.task.abort();
         }
-        let id = self.reserve(peer);
-        let replica = self.replica.clone();
-        let table = self.table.clone();
-        let ended = self.ended_tx.clone();
-        let spec = self.spec(peer, Role::Listener);
-        let (commands, commands_rx) = mpsc::channel(4);
-        let task = tokio::spawn(async move {
-            let end = session_task::run(stream, spec, replica, table, commands_rx).await;
-            let _ = ended.send((peer, id, end)).await;
-        });
-        self.sessions
-            .insert(peer, SessionHandle { id, commands, task });
-    }
-
-    fn reserve(&mut self, _peer: PeerId) -> u64 {
-        self.next_session += 1;
-        self.next_session
+        self.spawn_session(peer, Role::Listener, async move { Ok(stream) });
     }
 
     fn spec(&self, peer: PeerId, role: Role) -> SessionSpec {
@@ -434,7 +482,10 @@ impl Driver {
                 tracing::warn!(%peer, by_peer, "sync session rejected: {reason}");
                 self.rejected_until
                     .insert(peer, Instant::now() + self.config.rejected_backoff);
-                let _ = self.swarm.disconnect_peer_id(peer);
+                // Not at once: the peer would lose the frames in flight, our
+                // `Rejected` included, and never learn why.
+                self.disconnect_at
+                    .push((Instant::now() + REJECTED_GRACE, peer));
             }
             SessionEnd::Closed { reason, .. } => {
                 tracing::info!(%peer, "sync session closed: {reason}")

@@ -112,6 +112,11 @@ impl Shell {
                 .await;
                 match written {
                     Ok(Ok(())) => Vec::new(),
+                    // The session already decided to close and this is its
+                    // farewell `Rejected` frame, which a peer that reset the
+                    // stream cannot take: keep the named reason (the queued
+                    // `Close` action reports it), not a broken stream.
+                    Ok(Err(_)) | Err(_) if self.session.is_closed() => Vec::new(),
                     Ok(Err(e)) => return Err(SessionEnd::Broken(format!("write failed: {e}"))),
                     Err(_) => {
                         return Err(SessionEnd::Closed {
