@@ -7,7 +7,7 @@
 
 use crate::Store;
 use crate::error::StoreError;
-use crate::rows::unpack;
+use crate::rows::unpack_slots;
 use rusqlite::params;
 use shoal_core::{Change, CollectionName, DbVersion, LogPosition, RecordId, SyncCursor};
 use std::collections::VecDeque;
@@ -46,14 +46,14 @@ impl Store {
             };
             let collection = CollectionName::new(row.get::<_, String>(2)?)?;
             let id = RecordId::new(row.get::<_, String>(3)?)?;
-            let stored = unpack(&row.get::<_, Vec<u8>>(4)?)?;
-            for (slot, version) in stored.state.slots() {
-                if stored.written_at.get(slot).is_some_and(|v| *v > base) {
+            let blob = row.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?;
+            for (slot, version, written_at) in unpack_slots(blob)? {
+                if written_at > base {
                     out.push(Change {
                         collection: collection.clone(),
                         id: id.clone(),
-                        slot: slot.clone(),
-                        value: version.value.clone(),
+                        slot,
+                        value: version.value,
                         clock: version.clock,
                         life: version.life,
                         position,

@@ -74,27 +74,39 @@ pub(crate) struct StoredSlots {
     pub(crate) written_at: BTreeMap<Slot, DbVersion>,
 }
 
-pub(crate) fn unpack(blob: &[u8]) -> Result<StoredSlots, StoreError> {
+/// Decodes a record's packed slots as stored: (slot, version, written at).
+/// They are already merged state, so no merge runs here.
+pub(crate) fn unpack_slots(blob: &[u8]) -> Result<Vec<(Slot, SlotVersion, DbVersion)>, StoreError> {
     let packed: Vec<Packed> = postcard::from_bytes(blob).map_err(|e| StoreError::Corrupt {
         path: Default::default(),
         detail: format!("undecodable slots of a record: {e}"),
     })?;
+    Ok(packed
+        .into_iter()
+        .map(|p| {
+            let version = SlotVersion {
+                // Our own encoding, read back from our own file.
+                value: p.value.map(CanonicalJson::from_trusted),
+                clock: Clock {
+                    hlc: Hlc::from_packed(p.hlc),
+                    site: SiteId(p.site),
+                },
+                life: Life(p.life),
+            };
+            (p.slot, version, DbVersion(p.dbv))
+        })
+        .collect())
+}
+
+pub(crate) fn unpack(blob: &[u8]) -> Result<StoredSlots, StoreError> {
     let mut written_at = BTreeMap::new();
-    let slots = packed.into_iter().map(|p| {
-        written_at.insert(p.slot.clone(), DbVersion(p.dbv));
-        let version = SlotVersion {
-            // Our own encoding, read back from our own file.
-            value: p.value.map(CanonicalJson::from_trusted),
-            clock: Clock {
-                hlc: Hlc::from_packed(p.hlc),
-                site: SiteId(p.site),
-            },
-            life: Life(p.life),
-        };
-        (p.slot, version)
-    });
+    let mut slots = Vec::new();
+    for (slot, version, dbv) in unpack_slots(blob)? {
+        written_at.insert(slot.clone(), dbv);
+        slots.push((slot, version));
+    }
     Ok(StoredSlots {
-        state: RecordState::from_slots(slots.collect::<Vec<_>>()),
+        state: RecordState::from_slots(slots),
         written_at,
     })
 }
