@@ -37,8 +37,8 @@ pub struct SyncConfig {
 impl Default for SyncConfig {
     fn default() -> Self {
         Self {
-            max_changes: 4096,
-            max_bytes: 1024 * 1024,
+            max_changes: 16384,
+            max_bytes: 4 * 1024 * 1024,
             max_frame: codec::DEFAULT_MAX_FRAME,
             request_timeout_ms: 30_000,
             resync_interval_ms: 60_000,
