@@ -57,13 +57,14 @@ impl Session {
         }
         self.request = None;
         let more = batch.more;
-        self.accept(batch, Pending::Chunk { more }, out);
         if more {
-            // Pipeline: ask for the next chunk while this one is applied. The
-            // request continues from the cursor this chunk leads to; at most
-            // one request is outstanding and two chunks are held.
+            // Pipeline: ask for the next chunk *before* this one is applied
+            // (actions run in order), continuing from the cursor this chunk
+            // leads to. At most one request is outstanding and two chunks held.
+            self.expected = batch.next_cursor();
             self.request_catch_up(now_ms, out);
         }
+        self.accept(batch, Pending::Chunk { more }, out);
     }
 
     pub(super) fn on_push(&mut self, batch: Batch, now_ms: u64, out: &mut Vec<Action>) {
