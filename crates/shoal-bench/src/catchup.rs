@@ -7,7 +7,7 @@
 //! are the sync protocol's frames both ways (application payload, before
 //! Noise/Yamux framing).
 
-use crate::peers::{filled_store, peak_rss_mb, start_node, wait_caught_up};
+use crate::peers::{filled_store, peak_rss_mb, scratch_dir, start_node, wait_caught_up};
 use crate::report::{print_json_last, rate, round_to, verdict};
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
@@ -97,10 +97,7 @@ pub fn follow(args: &FollowArgs) -> Result<()> {
 
 /// The scenario.
 pub fn run(args: &Args) -> Result<()> {
-    let temp = match &args.dir {
-        Some(dir) => tempfile::tempdir_in(dir)?,
-        None => tempfile::tempdir()?,
-    };
+    let temp = scratch_dir(args.dir.as_deref())?;
     let n = args.records;
     println!(
         "catchup: A holds {n} 3-field records, B starts empty; loopback TCP, Noise, group auth and frame MACs on"

@@ -6,7 +6,7 @@
 //! only after the previous one arrived, so each sample is one full trip:
 //! commit on A, live push, MAC check and apply on B, B's notification.
 
-use crate::peers::{start_node, wait_caught_up};
+use crate::peers::{scratch_dir, start_node, wait_caught_up};
 use crate::report::{print_json_last, round_to, verdict};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -42,10 +42,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// The scenario.
 pub fn run(args: &Args) -> Result<()> {
-    let temp = match &args.dir {
-        Some(dir) => tempfile::tempdir_in(dir)?,
-        None => tempfile::tempdir()?,
-    };
+    let temp = scratch_dir(args.dir.as_deref())?;
     println!(
         "latency: {} sequential writes on A, each until B's subscription yields it; loopback, auth and MACs on",
         args.writes

@@ -79,6 +79,34 @@ pub async fn wait_caught_up(
     }
 }
 
+/// A temporary directory under `dir` (default: the system temp dir).
+pub fn scratch_dir(dir: Option<&Path>) -> Result<tempfile::TempDir> {
+    Ok(match dir {
+        Some(dir) => tempfile::tempdir_in(dir)?,
+        None => tempfile::tempdir()?,
+    })
+}
+
+/// Waits until `follower` holds `leader`'s log, then until `leader` has pulled
+/// back what `follower` applied (the two are in sync both ways); returns when
+/// the first part was done.
+pub async fn wait_in_sync(
+    (follower, follower_store): (&Node, &Store),
+    (leader, leader_store): (&Node, &Store),
+    limit: Duration,
+) -> Result<Instant> {
+    wait_caught_up(follower, leader.peer_id(), leader_store.db_version(), limit).await?;
+    let caught_up = Instant::now();
+    wait_caught_up(
+        leader,
+        follower.peer_id(),
+        follower_store.db_version(),
+        limit,
+    )
+    .await?;
+    Ok(caught_up)
+}
+
 /// Peak resident memory of this process in MiB (Linux `VmHWM`), if known.
 pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -9,7 +9,7 @@
 //! back what B applied (each change crosses twice: to B, and back to A, which
 //! finds it already known).
 
-use crate::peers::{fill, filled_store, start_node, wait_caught_up};
+use crate::peers::{fill, filled_store, scratch_dir, start_node, wait_in_sync};
 use crate::report::{print_json_last, round_to};
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -31,6 +31,9 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
+/// Longest wait for a catch-up.
+const LIMIT: Duration = Duration::from_secs(600);
+
 #[derive(Serialize)]
 struct ReconnectResult {
     scenario: &'static str,
@@ -42,10 +45,7 @@ struct ReconnectResult {
 
 /// The scenario.
 pub fn run(args: &Args) -> Result<()> {
-    let temp = match &args.dir {
-        Some(dir) => tempfile::tempdir_in(dir)?,
-        None => tempfile::tempdir()?,
-    };
+    let temp = scratch_dir(args.dir.as_deref())?;
     let (n, m) = (args.records, args.missed);
     println!(
         "reconnect: A and B share {n} records, B goes offline, A writes {m}, B comes back; loopback, auth and MACs on"
@@ -56,21 +56,7 @@ pub fn run(args: &Args) -> Result<()> {
         let b = Store::open(temp.path().join("b.db"))?;
         let (node_a, address) = start_node(&a, vec![]).await?;
         let (node_b, _) = start_node(&b, vec![address.clone()]).await?;
-        wait_caught_up(
-            &node_b,
-            node_a.peer_id(),
-            a.db_version(),
-            Duration::from_secs(600),
-        )
-        .await?;
-        // In sync both ways: A has also pulled back what B applied.
-        wait_caught_up(
-            &node_a,
-            node_b.peer_id(),
-            b.db_version(),
-            Duration::from_secs(600),
-        )
-        .await?;
+        wait_in_sync((&node_b, &b), (&node_a, &a), LIMIT).await?;
         let first = node_b
             .peer(&node_a.peer_id())
             .context("A missing from B's peers")?;
@@ -79,23 +65,10 @@ pub fn run(args: &Args) -> Result<()> {
         fill(&a, m, n)?;
         let start = Instant::now();
         let (node_b, _) = start_node(&b, vec![address]).await?;
-        wait_caught_up(
-            &node_b,
-            node_a.peer_id(),
-            a.db_version(),
-            Duration::from_secs(600),
-        )
-        .await?;
-        let seconds = start.elapsed().as_secs_f64();
-        // Bytes are read once both directions settle (A pulls back what B
-        // applied), so the figure does not depend on timing.
-        wait_caught_up(
-            &node_a,
-            node_b.peer_id(),
-            b.db_version(),
-            Duration::from_secs(600),
-        )
-        .await?;
+        // Seconds: until B holds A's log. Bytes are read once A has pulled back
+        // what B applied too, so the figure does not depend on timing.
+        let caught_up = wait_in_sync((&node_b, &b), (&node_a, &a), LIMIT).await?;
+        let seconds = (caught_up - start).as_secs_f64();
         let status = node_b
             .peer(&node_a.peer_id())
             .context("A missing from B's peers")?;

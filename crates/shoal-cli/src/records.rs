@@ -155,11 +155,7 @@ fn next_page_hint(collection: &str, args: &LsArgs, next: &RecordId) -> String {
 fn list_collections(store: &Store, out: &mut Output) -> Result<()> {
     let status = store.status().context("cannot read the collections")?;
     if out.is_json() {
-        let collections: Vec<Value> = status
-            .collections
-            .iter()
-            .map(|c| json!({"name": c.name.as_str(), "live": c.live, "deleted": c.deleted}))
-            .collect();
+        let collections = crate::status::counts_json(&status.collections);
         out.json(&json!({ "collections": collections }))?;
         return Ok(());
     }

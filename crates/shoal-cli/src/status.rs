@@ -12,17 +12,12 @@ pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
     let status = store.status().context("cannot read the store status")?;
     let database = data.db_path();
     if out.is_json() {
-        let collections: Vec<Value> = status
-            .collections
-            .iter()
-            .map(|c| json!({"name": c.name.as_str(), "live": c.live, "deleted": c.deleted}))
-            .collect();
         out.json(&json!({
             "database": database,
             "site_id": status.site.to_string(),
             "peer_id": status.peer_id,
             "db_version": status.db_version.0,
-            "collections": collections,
+            "collections": counts_json(&status.collections),
         }))?;
         return Ok(());
     }
@@ -36,6 +31,14 @@ pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
     }
     out.line("collections")?;
     print_counts(out, &status.collections, "  ")
+}
+
+/// The collections with their counts, as JSON.
+pub fn counts_json(collections: &[CollectionStatus]) -> Value {
+    collections
+        .iter()
+        .map(|c| json!({"name": c.name.as_str(), "live": c.live, "deleted": c.deleted}))
+        .collect()
 }
 
 /// One aligned line per collection: name, live and deleted counts.

@@ -21,7 +21,7 @@ mod write;
 pub use apply::ApplyReport;
 pub use error::StoreError;
 pub use identity::NodeIdentity;
-pub use log::ChangeIter;
+pub use log::{ChangeIter, DEFAULT_PAGE};
 pub use query::{Filter, MAX_QUERY_LIMIT, Order, Query};
 pub use read::{CollectionStatus, Page, Record, StoreStatus};
 pub use write::{WriteOp, WriteOutcome};

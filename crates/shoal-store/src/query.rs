@@ -132,6 +132,17 @@ fn index_name(cid: i64, field: &str) -> String {
     )
 }
 
+/// The fields collection `cid` declared indexes on (none for an unknown id).
+fn indexes_of(conn: &rusqlite::Connection, cid: i64) -> Result<Vec<String>, StoreError> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT indexes FROM collections WHERE cid = ?1")?
+        .query_row([cid], |r| r.get(0))
+        .optional()?;
+    Ok(text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default())
+}
+
 /// Which declared index the query should be pinned to, if any: an equality
 /// on an indexed field first, then a range, then the order. Without table
 /// statistics SQLite prefers the `(cid, rid)` key over a partial expression
@@ -180,18 +191,14 @@ impl Store {
         field: &str,
     ) -> Result<(), StoreError> {
         let expr = field_expr(field)?;
-        let cid = rows::collection_id(&self.conn, collection, true)?.unwrap_or_default();
-        let name = index_name(cid, field);
         let tx = self.conn.transaction()?;
+        // Created inside the transaction, like every write's collection.
+        let cid = rows::collection_id(&tx, collection, true)?.unwrap_or_default();
+        let name = index_name(cid, field);
         tx.execute_batch(&format!(
             "CREATE INDEX IF NOT EXISTS {name} ON records ({expr}, rid) WHERE cid = {cid} AND data IS NOT NULL"
         ))?;
-        let indexes: String = tx.query_row(
-            "SELECT indexes FROM collections WHERE cid = ?1",
-            [cid],
-            |r| r.get(0),
-        )?;
-        let mut fields: Vec<String> = serde_json::from_str(&indexes).unwrap_or_default();
+        let mut fields = indexes_of(&tx, cid)?;
         if !fields.iter().any(|f| f == field) {
             fields.push(field.to_string());
             fields.sort();
@@ -210,20 +217,9 @@ impl Store {
     /// The fields of `collection` that have an index.
     pub fn indexes(&self, collection: &CollectionName) -> Result<Vec<String>, StoreError> {
         match self.collection_id(collection)? {
-            Some(cid) => self.indexes_of(cid),
+            Some(cid) => indexes_of(&self.conn, cid),
             None => Ok(Vec::new()),
         }
-    }
-
-    fn indexes_of(&self, cid: i64) -> Result<Vec<String>, StoreError> {
-        let text: Option<String> = self
-            .conn
-            .prepare_cached("SELECT indexes FROM collections WHERE cid = ?1")?
-            .query_row([cid], |r| r.get(0))
-            .optional()?;
-        Ok(text
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default())
     }
 
     /// The collection's id, or an id no collection has (so a query on a
@@ -235,7 +231,7 @@ impl Store {
     fn query_sql(&self, cid: i64, query: &Query) -> Result<(String, Vec<SqlValue>), StoreError> {
         check_limit(query.limit)?;
         // cid is our own integer, inlined so SQLite can match the partial indexes.
-        let hint = match pinned_index(query, &self.indexes_of(cid)?) {
+        let hint = match pinned_index(query, &indexes_of(&self.conn, cid)?) {
             Some(field) => format!(" INDEXED BY {}", index_name(cid, &field)),
             None => String::new(),
         };

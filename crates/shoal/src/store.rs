@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::events::{ChangeEvent, Origin, Subscription};
 use crate::typed::TypedCollection;
 use shoal_core::{Change, CollectionName, DbVersion, LogPosition, SiteId, SyncCursor};
-use shoal_store::{ApplyReport, ChangeIter, StoreConfig, StoreStatus, WriteOp};
+use shoal_store::{ApplyReport, ChangeIter, DEFAULT_PAGE, StoreConfig, StoreStatus, WriteOp};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, watch};
@@ -272,10 +272,8 @@ impl Store {
         cursor: SyncCursor,
     ) -> impl Iterator<Item = Result<Change, Error>> + use<> {
         let store = self.clone();
-        ChangeIter::new(cursor.position, STREAM_PAGE, move |after, limit| {
+        ChangeIter::new(cursor.position, DEFAULT_PAGE, move |after, limit| {
             store.with_db(|db| db.changes_page(cursor.base, after, limit))
         })
     }
 }
-
-const STREAM_PAGE: usize = 1024;
