@@ -122,6 +122,7 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::UnsupportedSchema { .. }
             | StoreError::BadNodeKey(_)
             | StoreError::Sqlite(_) => STORAGE,
+            StoreError::NotShared { .. } => NETWORK,
         },
         shoal::Error::Net(_) => NETWORK,
     }

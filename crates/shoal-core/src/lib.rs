@@ -21,6 +21,8 @@ mod error;
 mod ids;
 mod intent;
 mod merge;
+pub mod recon;
+mod sharing;
 pub mod sync;
 mod value;
 
@@ -30,4 +32,5 @@ pub use error::CoreError;
 pub use ids::{CollectionName, FieldName, RecordId, SiteId, derive_id};
 pub use intent::{Intent, Plan, plan};
 pub use merge::{RecordState, SlotVersion, Verdict};
+pub use sharing::{Direction, ShareMode, SharingRules};
 pub use value::CanonicalJson;

@@ -4,6 +4,7 @@
 //! Plain data with defaults; validation happens when the node starts.
 
 use libp2p::Multiaddr;
+use shoal_core::recon::ReconLimits;
 use shoal_core::sync::{GroupKey, SyncConfig};
 use std::time::Duration;
 
@@ -25,6 +26,11 @@ pub struct NodeConfig {
     pub redial_interval: Duration,
     /// How long a peer that failed membership is left alone before it may try again.
     pub rejected_backoff: Duration,
+    /// How often each session levels with its peer by reconciliation
+    /// (anti-entropy: finds what cursors cannot see); `None` turns it off.
+    pub anti_entropy: Option<Duration>,
+    /// Bounds of reconciliation walks.
+    pub recon: ReconLimits,
 }
 
 impl NodeConfig {
@@ -43,6 +49,8 @@ impl NodeConfig {
             sync: SyncConfig::default(),
             redial_interval: Duration::from_secs(5),
             rejected_backoff: Duration::from_secs(60),
+            anti_entropy: Some(Duration::from_secs(300)),
+            recon: ReconLimits::default(),
         }
     }
 }

@@ -9,6 +9,7 @@
 
 mod behaviour;
 mod config;
+mod federate;
 mod invite;
 mod node;
 mod replica;
@@ -16,6 +17,7 @@ mod session_task;
 mod status;
 
 pub use config::NodeConfig;
+pub use federate::{FedError, Levelled, Reconciliation, Transfer};
 pub use invite::{Invite, InviteError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{NetError, Node};

@@ -19,6 +19,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns};
+use shoal_core::recon::ReconLimits;
 use shoal_core::sync::Role;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub enum NetError {
 
 enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    Session(PeerId, oneshot::Sender<Option<mpsc::Sender<SessionCmd>>>),
     SyncNow(oneshot::Sender<usize>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -65,6 +67,8 @@ enum Command {
 /// A running node. Dropping it stops the node.
 pub struct Node {
     peer_id: PeerId,
+    replica: Arc<dyn Replica>,
+    recon: ReconLimits,
     commands: mpsc::Sender<Command>,
     table: PeerTable,
     listening: watch::Receiver<Vec<Multiaddr>>,
@@ -91,6 +95,8 @@ impl Node {
             .map_err(|e| NetError::Setup(format!("sync protocol already registered: {e}")))?;
         let (commands, commands_rx) = mpsc::channel(32);
         let (listening_tx, listening) = watch::channel(Vec::new());
+        let node_replica = replica.clone();
+        let recon = config.recon;
         let table = PeerTable::default();
         let (ended_tx, ended_rx) = mpsc::channel(64);
         let mut driver = Driver {
@@ -112,6 +118,8 @@ impl Node {
         let task = tokio::spawn(driver.run(commands_rx, incoming, ended_rx));
         Ok(Node {
             peer_id,
+            replica: node_replica,
+            recon,
             commands,
             table,
             listening,
@@ -122,6 +130,18 @@ impl Node {
     /// This node's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// The command channel of the session with `peer`, if one runs.
+    pub(crate) async fn session(&self, peer: PeerId) -> Option<mpsc::Sender<SessionCmd>> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Session(peer, tx)).await.ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// The replica and reconciliation bounds this node runs with.
+    pub(crate) fn replica(&self) -> (&Arc<dyn Replica>, ReconLimits) {
+        (&self.replica, self.recon)
     }
 
     /// The addresses the node listens on, once it does (waits up to `wait`),
@@ -233,6 +253,9 @@ impl Driver {
                             self.config.peers.push(address.clone());
                         }
                         let _ = reply.send(self.dial(address));
+                    }
+                    Some(Command::Session(peer, reply)) => {
+                        let _ = reply.send(self.sessions.get(&peer).map(|h| h.commands.clone()));
                     }
                     Some(Command::SyncNow(reply)) => {
                         let mut asked = 0;
@@ -410,8 +433,8 @@ impl Driver {
         let replica = self.replica.clone();
         let table = self.table.clone();
         let ended = self.ended_tx.clone();
-        let spec = self.spec(peer, role);
         let (commands, commands_rx) = mpsc::channel(4);
+        let spec = self.spec(peer, role, commands.clone());
         let task = tokio::spawn(async move {
             let end = match stream.await {
                 Ok(stream) => session_task::run(stream, spec, replica, table, commands_rx).await,
@@ -463,13 +486,16 @@ impl Driver {
         self.spawn_session(peer, Role::Listener, async move { Ok(stream) });
     }
 
-    fn spec(&self, peer: PeerId, role: Role) -> SessionSpec {
+    fn spec(&self, peer: PeerId, role: Role, own: mpsc::Sender<SessionCmd>) -> SessionSpec {
         SessionSpec {
             local: *self.swarm.local_peer_id(),
             peer,
             role,
             key: self.config.group_key.clone(),
             sync: self.config.sync.clone(),
+            recon: self.config.recon,
+            anti_entropy: self.config.anti_entropy,
+            own,
         }
     }
 

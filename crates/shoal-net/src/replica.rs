@@ -7,7 +7,9 @@
 
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
-use shoal_core::{Change, DbVersion, LogPosition, SyncCursor};
+use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
+use shoal_core::sync::federation::{Request, Response};
+use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
 use tokio::sync::watch;
 
 /// Any error a replica reports; the session turns it into a named rejection.
@@ -22,16 +24,18 @@ pub trait Replica: Send + Sync + 'static {
     /// How far `peer`'s log has been applied here.
     fn peer_cursor(&self, peer: &PeerId) -> Result<SyncCursor, ReplicaError>;
 
-    /// One bounded read of the local log for a peer at `cursor`: the changes,
-    /// where the read stopped, and whether more remain.
+    /// One bounded read of the local log for `peer` at `cursor`: the changes
+    /// it may receive, where the read stopped, and whether more remain.
     fn read_for_peer(
         &self,
+        peer: &PeerId,
         cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
     ) -> Result<(Vec<Change>, LogPosition, bool), ReplicaError>;
 
-    /// Merges changes from `peer` and persists `cursor` for it, atomically.
+    /// Merges changes from `peer` (those its sharing rules accept) and
+    /// persists `cursor` for it, atomically.
     fn apply_from(
         &self,
         peer: &PeerId,
@@ -47,4 +51,57 @@ pub trait Replica: Send + Sync + 'static {
     fn refresh_head(&self) -> Result<(), ReplicaError> {
         Ok(())
     }
+
+    /// Answers a federation request from `peer`, under the sharing rules.
+    fn serve(&self, peer: &PeerId, request: Request, limits: &ReconLimits) -> Response;
+
+    /// Whether the replica holds any record (a replica that does, yet has no
+    /// cursor for a peer, reconciles with it instead of fetching everything).
+    fn has_records(&self) -> Result<bool, ReplicaError>;
+
+    /// Persists `cursor` for `peer` without applying anything.
+    fn set_peer_cursor(&self, peer: &PeerId, cursor: SyncCursor) -> Result<(), ReplicaError>;
+
+    /// Whether `collection` may flow in `direction` with `peer`.
+    fn allows(
+        &self,
+        peer: &PeerId,
+        collection: &CollectionName,
+        direction: Direction,
+    ) -> Result<bool, ReplicaError>;
+
+    /// The root fingerprint of a collection's reconciliation tree.
+    fn root_fingerprint(&self, collection: &CollectionName) -> Result<Fingerprint, ReplicaError>;
+
+    /// Starts a reconciliation walk over `collection`.
+    fn recon_start(
+        &self,
+        collection: &CollectionName,
+        limits: ReconLimits,
+    ) -> Result<Reconciler, ReplicaError>;
+
+    /// Feeds the peer's answer to a walk.
+    fn recon_receive(
+        &self,
+        collection: &CollectionName,
+        walk: &mut Reconciler,
+        reply: Vec<Entry>,
+        answered: usize,
+    ) -> Result<(), ReplicaError>;
+
+    /// Every slot version of one record (`None` if never seen here).
+    fn record_changes(
+        &self,
+        collection: &CollectionName,
+        id: &RecordId,
+    ) -> Result<Option<Vec<Change>>, ReplicaError>;
+
+    /// Merges full record states from `peer`; whether anything changed.
+    /// Refused if this replica does not receive `collection` from `peer`.
+    fn merge_records(
+        &self,
+        peer: &PeerId,
+        collection: &CollectionName,
+        changes: &[Change],
+    ) -> Result<bool, ReplicaError>;
 }

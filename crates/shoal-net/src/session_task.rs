@@ -7,22 +7,35 @@
 //! All protocol decisions are the session's; this file only moves bytes and
 //! reports status to the peer table.
 
+use crate::federate::{self, FedError, Requester};
 use crate::replica::Replica;
 use crate::status::{PeerState, PeerTable};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream};
+use shoal_core::SyncCursor;
+use shoal_core::recon::ReconLimits;
 use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX};
-use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
-use std::collections::VecDeque;
+use shoal_core::sync::{
+    Action, GroupKey, Rejection, Request, RequestId, Response, Role, Session, SyncConfig,
+};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// What a running session can be asked to do.
 #[derive(Debug)]
 pub(crate) enum SessionCmd {
     /// Ask the peer for its changes now.
     Resync,
+    /// Send a federation request; the answer goes to `reply`.
+    Request {
+        request: Request,
+        reply: oneshot::Sender<Result<Response, FedError>>,
+    },
+    /// Reconciliation brought this replica level with the peer at `cursor`
+    /// (persisted): start catch-up from there.
+    FastForward(SyncCursor),
 }
 
 /// How a session ended.
@@ -41,6 +54,11 @@ pub(crate) struct SessionSpec {
     pub(crate) role: Role,
     pub(crate) key: GroupKey,
     pub(crate) sync: SyncConfig,
+    pub(crate) recon: ReconLimits,
+    /// How often to level with the peer by reconciliation (anti-entropy).
+    pub(crate) anti_entropy: Option<Duration>,
+    /// This session's own command channel, for the requests it makes itself.
+    pub(crate) own: mpsc::Sender<SessionCmd>,
 }
 
 enum Input {
@@ -96,6 +114,63 @@ struct Shell {
     table: PeerTable,
     peer: PeerId,
     timeout: Duration,
+    recon: ReconLimits,
+    /// Our requests waiting for answers.
+    waiting: HashMap<RequestId, oneshot::Sender<Result<Response, FedError>>>,
+    /// Set when the session held its first catch-up to reconcile instead.
+    levelling: Option<Levelling>,
+}
+
+/// The reconciliation a session runs beside its sync: once to rejoin after a
+/// lost cursor (`rejoin`), then periodically as anti-entropy.
+struct Levelling {
+    requester: Requester,
+    rejoin: bool,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Levelling {
+    fn start(&mut self, replica: Arc<dyn Replica>, peer: PeerId, limits: ReconLimits) {
+        if self.task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let rejoin = std::mem::take(&mut self.rejoin);
+        let requester = self.requester.clone();
+        self.task = Some(tokio::spawn(async move {
+            let result = federate::level(&replica, &requester, peer, limits, rejoin).await;
+            match &result {
+                Ok(done) => tracing::debug!(%peer, ?done, "levelled by reconciliation"),
+                Err(e) => tracing::info!(%peer, "reconciliation with peer failed: {e}"),
+            }
+            if !rejoin {
+                return;
+            }
+            // Rejoining: persist the peer's head as our cursor if the walk
+            // covered everything, else fall back to a full catch-up.
+            let cursor = match result {
+                Ok(done) if done.complete => {
+                    let head = done.head;
+                    let r = replica.clone();
+                    let saved =
+                        tokio::task::spawn_blocking(move || r.set_peer_cursor(&peer, head)).await;
+                    match saved {
+                        Ok(Ok(())) => head,
+                        _ => SyncCursor::default(),
+                    }
+                }
+                _ => SyncCursor::default(),
+            };
+            let _ = requester.send(SessionCmd::FastForward(cursor)).await;
+        }));
+    }
+}
+
+impl Drop for Levelling {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Shell {
@@ -134,7 +209,7 @@ impl Shell {
             } => {
                 let replica = self.replica.clone();
                 let read = tokio::task::spawn_blocking(move || {
-                    replica.read_for_peer(after, max_changes, max_bytes)
+                    replica.read_for_peer(&peer, after, max_changes, max_bytes)
                 })
                 .await;
                 match read {
@@ -170,6 +245,30 @@ impl Shell {
             }
             Action::Authenticated => {
                 self.table.update(peer, |s| s.state = PeerState::Connected);
+                if let Some(levelling) = self.levelling.as_mut().filter(|l| l.rejoin) {
+                    levelling.start(self.replica.clone(), peer, self.recon);
+                }
+                Vec::new()
+            }
+            Action::Serve { id, request } => {
+                let replica = self.replica.clone();
+                let limits = self.recon;
+                let served =
+                    tokio::task::spawn_blocking(move || replica.serve(&peer, request, &limits))
+                        .await
+                        .unwrap_or(Response::Refused(shoal_core::sync::Refusal::Failed));
+                self.session.respond(id, served)
+            }
+            Action::Answer { id, response } => {
+                if let Some(reply) = self.waiting.remove(&id) {
+                    let _ = reply.send(Ok(response));
+                }
+                Vec::new()
+            }
+            Action::Unanswered { id } => {
+                if let Some(reply) = self.waiting.remove(&id) {
+                    let _ = reply.send(Err(FedError::TimedOut));
+                }
                 Vec::new()
             }
             Action::CaughtUp { cursor } => {
@@ -248,11 +347,21 @@ pub(crate) async fn run(
             Err(e) => return SessionEnd::Broken(format!("cursor read panicked: {e}")),
         }
     };
+    // No cursor but records: the cursor table was lost (or this replica was
+    // restored, or it meets a peer with data of its own). Reconcile first
+    // instead of fetching the peer's whole log.
+    let rejoin = cursor == SyncCursor::default() && {
+        let replica = replica.clone();
+        matches!(
+            tokio::task::spawn_blocking(move || replica.has_records()).await,
+            Ok(Ok(true))
+        )
+    };
     let mut nonce = [0u8; 32];
     if let Err(e) = getrandom::fill(&mut nonce) {
         return SessionEnd::Broken(format!("no randomness for the handshake: {e}"));
     }
-    let session = Session::new(
+    let mut session = Session::new(
         spec.role,
         spec.local.to_bytes(),
         peer.to_bytes(),
@@ -261,6 +370,9 @@ pub(crate) async fn run(
         cursor,
         spec.sync.clone(),
     );
+    if rejoin {
+        session.hold_catch_up();
+    }
     let (reader, writer) = stream.split();
     let (inputs_tx, mut inputs) = mpsc::channel(4);
     let reader_task = tokio::spawn(read_frames(reader, spec.sync.max_frame, inputs_tx));
@@ -272,7 +384,17 @@ pub(crate) async fn run(
         table,
         peer,
         timeout,
+        recon: spec.recon,
+        waiting: HashMap::new(),
+        levelling: Some(Levelling {
+            requester: Requester::new(spec.own.clone()),
+            rejoin,
+            task: None,
+        }),
     };
+    let mut anti_entropy =
+        tokio::time::interval(spec.anti_entropy.unwrap_or(Duration::from_secs(86_400)));
+    anti_entropy.tick().await;
     let mut head = replica.watch_head();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut actions: VecDeque<Action> = shell.session.start(now_ms()).into();
@@ -303,12 +425,34 @@ pub(crate) async fn run(
             },
             command = commands.recv() => match command {
                 Some(SessionCmd::Resync) => shell.session.resync(now_ms()),
+                Some(SessionCmd::Request { request, reply }) => {
+                    match shell.session.request(request, now_ms()) {
+                        Ok((id, actions)) => {
+                            shell.waiting.insert(id, reply);
+                            actions
+                        }
+                        Err(_) => {
+                            let _ = reply.send(Err(FedError::Unreachable));
+                            Vec::new()
+                        }
+                    }
+                }
+                Some(SessionCmd::FastForward(cursor)) => shell.session.fast_forward(cursor, now_ms()),
                 None => break SessionEnd::Broken("node stopped".into()),
             },
+            _ = anti_entropy.tick(), if spec.anti_entropy.is_some() && shell.session.is_authenticated() => {
+                if let Some(levelling) = shell.levelling.as_mut() {
+                    levelling.start(shell.replica.clone(), peer, shell.recon);
+                }
+                Vec::new()
+            }
             _ = tick.tick() => shell.session.tick(now_ms()),
         };
         actions.extend(next);
     };
     reader_task.abort();
+    // Stops the reconciliation task; waiting requesters see the peer unreachable.
+    shell.levelling = None;
+    shell.waiting.clear();
     shell.finish(end)
 }

@@ -9,7 +9,7 @@ use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
 use crate::{RecordKey, Store, collection_for_write, now_ms};
 use rusqlite::{OptionalExtension, params};
-use shoal_core::{Change, DbVersion, LogPosition, SlotVersion, SyncCursor, Verdict};
+use shoal_core::{Change, DbVersion, Direction, LogPosition, SlotVersion, SyncCursor, Verdict};
 use std::collections::BTreeMap;
 
 /// What applying a remote batch did.
@@ -21,6 +21,9 @@ pub struct ApplyReport {
     pub stale: usize,
     /// Versions ignored because an equal or newer one is already stored.
     pub not_newer: usize,
+    /// Versions left out because this store does not receive their
+    /// collection from the sending peer (see the sharing rules).
+    pub not_shared: usize,
     /// The local db_version the batch was committed at; `None` if nothing changed.
     pub version: Option<DbVersion>,
     /// Records whose state changed, in key order.
@@ -35,19 +38,33 @@ impl Store {
     /// time than the allowed drift. Applying the same batch twice changes nothing
     /// the second time.
     pub fn apply(&mut self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
-        self.apply_with_cursor(changes, None)
+        self.apply_with_cursor(changes.iter().collect(), 0, None)
     }
 
     /// Merges a batch received from `peer` and, in the same transaction,
     /// records `cursor` as that peer's cursor: a crash keeps both or neither, so
-    /// the cursor never runs ahead of the applied data.
+    /// the cursor never runs ahead of the applied data. Changes of collections
+    /// this store does not receive from `peer` are left out (and counted).
     pub fn apply_from(
         &mut self,
         peer: &str,
         changes: &[Change],
         cursor: SyncCursor,
     ) -> Result<ApplyReport, StoreError> {
-        self.apply_with_cursor(changes, Some((peer, cursor)))
+        let rules = self.sharing()?;
+        let kept: Vec<&Change> = changes
+            .iter()
+            .filter(|c| rules.allows(peer, &c.collection, Direction::FromPeer))
+            .collect();
+        let not_shared = changes.len() - kept.len();
+        self.apply_with_cursor(kept, not_shared, Some((peer, cursor)))
+    }
+
+    /// Records `cursor` as `peer`'s cursor without applying anything: the
+    /// replica was brought level with the peer by reconciliation.
+    pub fn set_peer_cursor(&mut self, peer: &str, cursor: SyncCursor) -> Result<(), StoreError> {
+        self.apply_with_cursor(Vec::new(), 0, Some((peer, cursor)))
+            .map(|_| ())
     }
 
     /// The position in `peer`'s change log up to which its changes are applied
@@ -71,12 +88,13 @@ impl Store {
 
     fn apply_with_cursor(
         &mut self,
-        changes: &[Change],
+        changes: Vec<&Change>,
+        not_shared: usize,
         cursor: Option<(&str, SyncCursor)>,
     ) -> Result<ApplyReport, StoreError> {
         let now = now_ms();
         let cap = self.config.max_value_bytes;
-        for change in changes {
+        for change in &changes {
             change.validate(cap)?;
             self.hlc.check(change.clock.hlc, now)?;
         }
@@ -87,10 +105,18 @@ impl Store {
                 .or_default()
                 .push(change);
         }
-        let mut report = ApplyReport::default();
+        let mut report = ApplyReport {
+            not_shared,
+            ..ApplyReport::default()
+        };
         let tx = rows::begin_write(&mut self.conn)?;
-        self.head_memo
-            .refresh(&tx, &mut self.db_version, &mut self.hlc)?;
+        if self
+            .head_memo
+            .refresh(&tx, &mut self.db_version, &mut self.hlc)?
+        {
+            self.recon.clear();
+        }
+        let mut deltas = Vec::new();
         let mut created = Vec::new();
         let mut stamp = TxnStamp::new(self.db_version);
         let mut observed = self.hlc.clone();
@@ -112,7 +138,8 @@ impl Store {
                 // Drift was checked for the whole batch above.
                 observed.raise_to(change.clock.hlc);
             }
-            if rows::save(&tx, cid, &id, &loaded, &after, &mut stamp, None)? {
+            if let Some(delta) = rows::save(&tx, cid, &id, &loaded, &after, &mut stamp, None)? {
+                deltas.push(delta);
                 report.changed.push((collection, id));
             }
         }
@@ -136,6 +163,7 @@ impl Store {
         }
         tx.commit()?;
         self.collections.extend(created);
+        self.recon.apply(&deltas);
         self.hlc = observed;
         report.version = stamp.taken();
         if let Some(v) = report.version {

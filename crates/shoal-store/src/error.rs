@@ -50,6 +50,12 @@ pub enum StoreError {
         /// The newest version this build understands.
         supported: i64,
     },
+    /// The collection is not shared with that peer in that direction.
+    #[error("collection {collection} is not shared with that peer")]
+    NotShared {
+        /// The collection.
+        collection: String,
+    },
     /// The stored node key could not be decoded.
     #[error("stored node key is unreadable: {0}")]
     BadNodeKey(String),

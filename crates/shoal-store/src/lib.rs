@@ -10,20 +10,25 @@
 
 mod apply;
 mod error;
+mod federation;
 mod identity;
 mod log;
 mod query;
 mod read;
+mod recon_index;
 mod rows;
 mod schema;
+mod sharing;
 mod write;
 
 pub use apply::ApplyReport;
 pub use error::StoreError;
+pub use federation::MAX_RECORDS_BYTES;
 pub use identity::NodeIdentity;
 pub use log::{ChangeIter, DEFAULT_PAGE};
 pub use query::{Filter, MAX_QUERY_LIMIT, Order, Query};
 pub use read::{CollectionStatus, Page, Record, StoreStatus};
+pub use recon_index::ReconSnapshot;
 pub use write::{WriteOp, WriteOutcome};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -97,6 +102,8 @@ pub struct Store {
     head_memo: rows::HeadMemo,
     /// Collection ids known to be committed (ids never change once committed).
     collections: HashMap<CollectionName, i64>,
+    /// Reconciliation fingerprints of the collections reconciled so far.
+    recon: recon_index::ReconIndex,
 }
 
 impl std::fmt::Debug for Store {
@@ -164,6 +171,7 @@ impl Store {
             config,
             head_memo: rows::HeadMemo { data_version },
             collections: HashMap::new(),
+            recon: recon_index::ReconIndex::default(),
         })
     }
 
@@ -207,8 +215,12 @@ impl Store {
     /// Cheap when nothing changed (one `PRAGMA data_version`).
     pub fn refresh_head(&mut self) -> Result<Option<DbVersion>, StoreError> {
         let before = self.db_version;
-        self.head_memo
-            .refresh(&self.conn, &mut self.db_version, &mut self.hlc)?;
+        if self
+            .head_memo
+            .refresh(&self.conn, &mut self.db_version, &mut self.hlc)?
+        {
+            self.recon.clear();
+        }
         Ok((self.db_version > before).then_some(self.db_version))
     }
 

@@ -9,7 +9,7 @@ use crate::Store;
 use crate::error::StoreError;
 use crate::rows::unpack_slots;
 use rusqlite::params;
-use shoal_core::{Change, CollectionName, DbVersion, LogPosition, RecordId, SyncCursor};
+use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
 use std::collections::VecDeque;
 
 /// Default number of records fetched per page by [`ChangeIter`].
@@ -79,8 +79,12 @@ impl Store {
     /// `max_changes` changes and about `max_bytes` (the first record always
     /// fits). Returns the changes, where the read stopped (the last record's
     /// position when more remain, else the end of the log), and whether more remain.
+    ///
+    /// Changes of collections the sharing rules do not send to `peer` are
+    /// left out; the cursor still moves past them.
     pub fn read_for_peer(
         &self,
+        peer: &str,
         cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
@@ -119,6 +123,8 @@ impl Store {
                 LogPosition::after_version(DbVersion(head as u64)).max(cursor.position)
             }
         };
+        let rules = self.sharing()?;
+        changes.retain(|c| rules.allows(peer, &c.collection, Direction::ToPeer));
         tx.finish()?;
         Ok((changes, upto, more))
     }
@@ -138,7 +144,7 @@ impl Store {
 }
 
 /// About how many bytes a change takes on the wire.
-fn change_size(change: &Change) -> usize {
+pub(crate) fn change_size(change: &Change) -> usize {
     let value = change.value.as_ref().map_or(0, |v| v.as_str().len());
     let slot = match &change.slot {
         shoal_core::Slot::Life => 0,

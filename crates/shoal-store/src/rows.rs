@@ -9,6 +9,7 @@
 use crate::error::StoreError;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use shoal_core::recon::{Element, ItemFlags, ReconKey, StateDigest, element};
 use shoal_core::{
     CanonicalJson, Clock, CollectionName, DbVersion, Hlc, Life, LogPosition, RecordId, RecordState,
     SiteId, Slot, SlotVersion,
@@ -154,8 +155,47 @@ pub(crate) fn load(conn: &Connection, cid: i64, id: &RecordId) -> Result<StoredS
     blob.map_or_else(|| Ok(StoredSlots::default()), |b| unpack(&b))
 }
 
-/// Writes `after` if any slot differs from `before`; returns whether it did.
-/// With `record_cap`, a record whose JSON would exceed it is refused.
+/// The `rkey` column of a record: its reconciliation key with the sign bit
+/// flipped, so SQLite's signed order is the key's unsigned order.
+pub(crate) fn rkey_column(id: &RecordId) -> i64 {
+    (ReconKey::of(id).0 ^ (1 << 63)) as i64
+}
+
+/// The `rkey` column bound for a key.
+pub(crate) fn key_column(key: ReconKey) -> i64 {
+    (key.0 ^ (1 << 63)) as i64
+}
+
+/// A key back from its `rkey` column.
+pub(crate) fn column_key(column: i64) -> ReconKey {
+    ReconKey((column as u64) ^ (1 << 63))
+}
+
+/// What reconciliation knows of a record besides its digest.
+pub(crate) fn flags_of(life: Life) -> ItemFlags {
+    ItemFlags {
+        alive: life.is_alive(),
+        assets_missing: false,
+    }
+}
+
+/// How a saved record moved in its collection's reconciliation tree.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TreeDelta {
+    pub(crate) cid: i64,
+    pub(crate) key: ReconKey,
+    pub(crate) old: Option<Element>,
+    pub(crate) new: Element,
+}
+
+fn element_of(id: &RecordId, state: &RecordState) -> (StateDigest, Element) {
+    let digest = StateDigest::of(id, state);
+    (digest, element(digest, flags_of(state.life())))
+}
+
+/// Writes `after` if any slot differs from `before`; returns how the record
+/// moved in the reconciliation tree if it did. With `record_cap`, a record
+/// whose JSON would exceed it is refused.
 pub(crate) fn save(
     conn: &Connection,
     cid: i64,
@@ -164,9 +204,9 @@ pub(crate) fn save(
     after: &RecordState,
     stamp: &mut TxnStamp,
     record_cap: Option<usize>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<TreeDelta>, StoreError> {
     if *after == before.state {
-        return Ok(false);
+        return Ok(None);
     }
     let at = stamp.next();
     let data = after.render_json();
@@ -185,10 +225,14 @@ pub(crate) fn save(
             false => at.version,
         }
     });
+    let old = (before.state.life().0 > 0).then(|| element_of(id, &before.state).1);
+    let (digest, new) = element_of(id, after);
     conn.prepare_cached(
-        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, rkey, digest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
-             slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq",
+             slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
+             digest = excluded.digest",
     )?
     .execute(params![
         cid,
@@ -197,9 +241,16 @@ pub(crate) fn save(
         data,
         blob,
         at.version.0 as i64,
-        i64::from(at.seq)
+        i64::from(at.seq),
+        rkey_column(id),
+        &digest.0[..]
     ])?;
-    Ok(true)
+    Ok(Some(TreeDelta {
+        cid,
+        key: ReconKey::of(id),
+        old,
+        new,
+    }))
 }
 
 /// The end of the change log as committed (by any process): the last
@@ -230,22 +281,24 @@ pub(crate) struct HeadMemo {
 
 impl HeadMemo {
     /// If another connection committed since we last looked, continue its log
-    /// and order our clock after its writes. Inside a write transaction this
-    /// is race-free; outside one it only catches up on what is committed.
+    /// and order our clock after its writes, and return true. Inside a write
+    /// transaction this is race-free; outside one it only catches up on what
+    /// is committed.
     pub(crate) fn refresh(
         &mut self,
         tx: &Connection,
         db_version: &mut DbVersion,
         hlc: &mut shoal_core::HlcGenerator,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        if now != self.data_version {
-            let (head, head_hlc) = log_head(tx)?;
-            *db_version = (*db_version).max(head);
-            hlc.raise_to(head_hlc);
-            self.data_version = now;
+        if now == self.data_version {
+            return Ok(false);
         }
-        Ok(())
+        let (head, head_hlc) = log_head(tx)?;
+        *db_version = (*db_version).max(head);
+        hlc.raise_to(head_hlc);
+        self.data_version = now;
+        Ok(true)
     }
 }
 

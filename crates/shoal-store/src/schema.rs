@@ -11,7 +11,7 @@ use std::path::Path;
 /// SQLite `application_id` of a Shoal database: "SHOL".
 pub const APPLICATION_ID: i64 = 0x5348_4F4C;
 /// Schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -24,6 +24,9 @@ CREATE TABLE collections (
 -- deleted). slots: every slot version (life, field registers, map entries)
 -- with its clock, life and the db_version that wrote it, packed. (dbv, seq):
 -- the log position of the record's last change; the index on it is the change log.
+-- rkey: the record's reconciliation key (BLAKE3 of the id, first 8 bytes, sign
+-- bit flipped so integer order is key order); digest: 16 bytes of BLAKE3 over
+-- its full merged state. The index on (cid, rkey) lists a tree node's records.
 CREATE TABLE records (
     cid INTEGER NOT NULL,
     rid TEXT NOT NULL,
@@ -32,6 +35,8 @@ CREATE TABLE records (
     slots BLOB NOT NULL,
     dbv INTEGER NOT NULL,
     seq INTEGER NOT NULL,
+    rkey INTEGER NOT NULL,
+    digest BLOB NOT NULL,
     PRIMARY KEY (cid, rid)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX records_log ON records (dbv, seq);
@@ -44,6 +49,20 @@ CREATE TABLE peer_cursors (
     seq INTEGER NOT NULL,
     updated_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+";
+
+/// Added by schema version 3: reconciliation keys and digests, sharing rules.
+const SCHEMA_V3: &str = "
+CREATE INDEX records_recon ON records (cid, rkey);
+-- Per (peer, collection): none / send / receive / both. Unset means both.
+CREATE TABLE sharing (
+    peer TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    PRIMARY KEY (peer, collection)
+) WITHOUT ROWID;
+-- Collections that never leave this node.
+CREATE TABLE local_only (collection TEXT PRIMARY KEY) WITHOUT ROWID;
 ";
 
 /// Checks that `conn` is a Shoal database (creating the schema in an empty
@@ -62,6 +81,7 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if application_id == 0 && version == 0 && tables == 0 {
         let tx = conn.transaction().map_err(sqlite)?;
         tx.execute_batch(SCHEMA).map_err(sqlite)?;
+        tx.execute_batch(SCHEMA_V3).map_err(sqlite)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(sqlite)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -76,6 +96,10 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             tables,
         });
     }
+    if version == 2 {
+        migrate_v2(conn).map_err(|e| e.with_path(path))?;
+        return Ok(());
+    }
     if version != SCHEMA_VERSION {
         return Err(StoreError::UnsupportedSchema {
             path: path.to_path_buf(),
@@ -83,5 +107,50 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
+    Ok(())
+}
+
+/// Upgrades a version-2 file in one transaction: adds each record's
+/// reconciliation key and state digest, and the sharing tables.
+fn migrate_v2(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "ALTER TABLE records ADD COLUMN rkey INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE records ADD COLUMN digest BLOB NOT NULL DEFAULT x'';",
+    )?;
+    // In pages of 1000 records, so a large file is never read into memory whole.
+    let mut after = (i64::MIN, String::new());
+    loop {
+        let page: Vec<(i64, String, Vec<u8>)> = tx
+            .prepare_cached(
+                "SELECT cid, rid, slots FROM records WHERE (cid, rid) > (?1, ?2)
+                 ORDER BY cid, rid LIMIT 1000",
+            )?
+            .query_map(rusqlite::params![after.0, after.1], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let Some((cid, rid, _)) = page.last() else {
+            break;
+        };
+        after = (*cid, rid.clone());
+        let mut update = tx.prepare_cached(
+            "UPDATE records SET rkey = ?3, digest = ?4 WHERE cid = ?1 AND rid = ?2",
+        )?;
+        for (cid, rid, slots) in page {
+            let id = shoal_core::RecordId::new(rid.clone())?;
+            let state = crate::rows::unpack(&slots)?.state;
+            let digest = shoal_core::recon::StateDigest::of(&id, &state);
+            update.execute(rusqlite::params![
+                cid,
+                rid,
+                crate::rows::rkey_column(&id),
+                digest.0.to_vec()
+            ])?;
+        }
+    }
+    tx.execute_batch(SCHEMA_V3)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
     Ok(())
 }

@@ -44,8 +44,13 @@ impl Store {
         let tx = rows::begin_write(&mut self.conn)?;
         // Another process (the CLI next to a daemon) may have committed since
         // our last look: continue its log and order our clock after its writes.
-        self.head_memo
-            .refresh(&tx, &mut self.db_version, &mut self.hlc)?;
+        if self
+            .head_memo
+            .refresh(&tx, &mut self.db_version, &mut self.hlc)?
+        {
+            self.recon.clear();
+        }
+        let mut deltas = Vec::new();
         let mut created = Vec::new();
         let mut stamp = TxnStamp::new(self.db_version);
         let mut changed = Vec::new();
@@ -62,12 +67,16 @@ impl Store {
             for (slot, version) in plan(&loaded.state, &op.intent, clock)? {
                 after.apply(slot, version);
             }
-            if rows::save(&tx, cid, &op.id, &loaded, &after, &mut stamp, Some(cap))? {
+            if let Some(delta) =
+                rows::save(&tx, cid, &op.id, &loaded, &after, &mut stamp, Some(cap))?
+            {
+                deltas.push(delta);
                 changed.push((op.collection, op.id));
             }
         }
         tx.commit()?;
         self.collections.extend(created);
+        self.recon.apply(&deltas);
         let version = stamp.taken();
         if let Some(v) = version {
             self.db_version = v;

@@ -193,7 +193,7 @@ impl Cluster {
         match read {
             Read::Peer { max_bytes } => {
                 let (changes, upto, more) = ok(
-                    source.read_for_peer(cursor, limit as u32, max_bytes),
+                    source.read_for_peer("peer", cursor, limit as u32, max_bytes),
                     "read_for_peer",
                 )?;
                 Ok((changes, cursor.advance(upto, more)))

@@ -223,9 +223,10 @@ impl Sim {
                     max_changes,
                     max_bytes,
                 } => {
+                    let remote_name = self.nodes[remote].name.clone();
                     let (changes, upto, more) = self.nodes[node]
                         .store
-                        .read_for_peer(after, max_changes, max_bytes)
+                        .read_for_peer(&remote_name, after, max_changes, max_bytes)
                         .unwrap();
                     let session = &mut self.conns.get_mut(&conn).unwrap().sessions[side];
                     session.changes_read(purpose, after, changes, upto, more, now)
@@ -259,7 +260,20 @@ impl Sim {
                         Err(_) => self.conns.get_mut(&conn).unwrap().sessions[side].apply_failed(),
                     }
                 }
-                Action::Authenticated | Action::CaughtUp { .. } => Vec::new(),
+                Action::Serve { id, request } => {
+                    let remote_name = self.nodes[remote].name.clone();
+                    let limits = shoal_core::recon::ReconLimits::default();
+                    let (response, _) =
+                        self.nodes[node]
+                            .store
+                            .serve_request(&remote_name, request, &limits);
+                    self.conns.get_mut(&conn).unwrap().sessions[side].respond(id, response)
+                }
+                // This simulation makes no federation requests of its own.
+                Action::Authenticated
+                | Action::CaughtUp { .. }
+                | Action::Answer { .. }
+                | Action::Unanswered { .. } => Vec::new(),
                 Action::Close { reason, .. } => {
                     *self.closes.entry(reason).or_default() += 1;
                     // The frames sent before the close still reach the peer (it

@@ -38,13 +38,14 @@ pub use store::{Store, StoreOptions};
 pub use typed::{TypedCollection, TypedPage};
 
 pub use shoal_net::{
-    GroupKey, GroupKeyError, Invite, InviteError, Multiaddr, NetError, Node, NodeConfig, PeerId,
-    PeerState, PeerStatus, Rejection, SyncConfig,
+    FedError, GroupKey, GroupKeyError, Invite, InviteError, Levelled, Multiaddr, NetError, Node,
+    NodeConfig, PeerId, PeerState, PeerStatus, Reconciliation, Rejection, SyncConfig, Transfer,
 };
 
+pub use shoal_core::recon::{Difference, Held, ItemFlags, Outcome, Status, StatusCounts};
 pub use shoal_core::{
-    CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, FieldName, Hlc, Life,
-    LogPosition, RecordId, SiteId, Slot, SyncCursor, derive_id,
+    CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, Direction, FieldName, Hlc,
+    Life, LogPosition, RecordId, ShareMode, SharingRules, SiteId, Slot, SyncCursor, derive_id,
 };
 pub use shoal_store::{
     ApplyReport, CollectionStatus, Durability, MAX_QUERY_LIMIT, Order, Page, Query, Record,

@@ -7,7 +7,9 @@
 
 use crate::error::Error;
 use crate::store::Store;
-use shoal_core::{Change, DbVersion, LogPosition, SyncCursor};
+use shoal_core::recon::{Entry, Fingerprint, Node as TreeNode, ReconLimits, ReconView, Reconciler};
+use shoal_core::sync::federation::{Request, Response};
+use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
 use shoal_net::{Node, NodeConfig, PeerId, Replica, ReplicaError};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -23,11 +25,13 @@ impl Replica for Store {
 
     fn read_for_peer(
         &self,
+        peer: &PeerId,
         cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
     ) -> Result<(Vec<Change>, LogPosition, bool), ReplicaError> {
-        Ok(Store::read_for_peer(self, cursor, max_changes, max_bytes)?)
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| db.read_for_peer(&peer, cursor, max_changes, max_bytes))?)
     }
 
     fn apply_from(
@@ -46,6 +50,80 @@ impl Replica for Store {
 
     fn refresh_head(&self) -> Result<(), ReplicaError> {
         Ok(Store::refresh_head(self)?)
+    }
+
+    fn serve(&self, peer: &PeerId, request: Request, limits: &ReconLimits) -> Response {
+        let (response, merged) = self.db().serve_request(&peer.to_string(), request, limits);
+        // An offered record merged here is announced like any remote change.
+        if let Some(report) = merged {
+            self.after_apply(&report);
+        }
+        response
+    }
+
+    fn has_records(&self) -> Result<bool, ReplicaError> {
+        Ok(self.with_db(|db| db.has_records())?)
+    }
+
+    fn set_peer_cursor(&self, peer: &PeerId, cursor: SyncCursor) -> Result<(), ReplicaError> {
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| db.set_peer_cursor(&peer, cursor))?)
+    }
+
+    fn allows(
+        &self,
+        peer: &PeerId,
+        collection: &CollectionName,
+        direction: Direction,
+    ) -> Result<bool, ReplicaError> {
+        let rules = self.with_db(|db| db.sharing())?;
+        Ok(rules.allows(&peer.to_string(), collection, direction))
+    }
+
+    fn root_fingerprint(&self, collection: &CollectionName) -> Result<Fingerprint, ReplicaError> {
+        Ok(self.with_db(|db| db.recon_view(collection)?.fingerprint(TreeNode::ROOT))?)
+    }
+
+    fn recon_start(
+        &self,
+        collection: &CollectionName,
+        limits: ReconLimits,
+    ) -> Result<Reconciler, ReplicaError> {
+        let mut db = self.db();
+        let mut view = db.recon_view(collection)?;
+        Ok(Reconciler::start(&mut view, limits)?)
+    }
+
+    fn recon_receive(
+        &self,
+        collection: &CollectionName,
+        walk: &mut Reconciler,
+        reply: Vec<Entry>,
+        answered: usize,
+    ) -> Result<(), ReplicaError> {
+        let mut db = self.db();
+        let mut view = db.recon_view(collection)?;
+        Ok(walk.receive(&mut view, reply, answered)?)
+    }
+
+    fn record_changes(
+        &self,
+        collection: &CollectionName,
+        id: &RecordId,
+    ) -> Result<Option<Vec<Change>>, ReplicaError> {
+        Ok(self.with_db(|db| db.record_changes(collection, id))?)
+    }
+
+    fn merge_records(
+        &self,
+        peer: &PeerId,
+        collection: &CollectionName,
+        changes: &[Change],
+    ) -> Result<bool, ReplicaError> {
+        let report =
+            self.with_db(|db| db.merge_from_peer(&peer.to_string(), collection, changes))?;
+        self.after_apply(&report);
+        Ok(!report.changed.is_empty())
     }
 }
 

@@ -8,7 +8,10 @@ use crate::collection::Collection;
 use crate::error::Error;
 use crate::events::{ChangeEvent, Origin, Subscription};
 use crate::typed::TypedCollection;
-use shoal_core::{Change, CollectionName, DbVersion, LogPosition, SiteId, SyncCursor};
+use shoal_core::{
+    Change, CollectionName, DbVersion, Direction, LogPosition, ShareMode, SharingRules, SiteId,
+    SyncCursor,
+};
 use shoal_store::{ApplyReport, ChangeIter, DEFAULT_PAGE, StoreConfig, StoreStatus, WriteOp};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -199,7 +202,7 @@ impl Store {
         Ok(report)
     }
 
-    fn after_apply(&self, report: &ApplyReport) {
+    pub(crate) fn after_apply(&self, report: &ApplyReport) {
         if let Some(version) = report.version {
             self.notify(report.changed.clone(), version, Origin::Remote);
         }
@@ -210,15 +213,51 @@ impl Store {
         self.with_db(|db| db.peer_cursor(peer))
     }
 
-    /// One bounded read of the log for a sync peer at `cursor`: the changes,
-    /// where the read stopped, and whether more remain.
+    /// One bounded read of the log for sync peer `peer` at `cursor`: the
+    /// changes it may receive, where the read stopped, and whether more remain.
     pub fn read_for_peer(
         &self,
+        peer: &str,
         cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
     ) -> Result<(Vec<Change>, LogPosition, bool), Error> {
-        self.with_db(|db| db.read_for_peer(cursor, max_changes, max_bytes))
+        self.with_db(|db| db.read_for_peer(peer, cursor, max_changes, max_bytes))
+    }
+
+    /// Sets how `collection` flows with `peer` (its peer id): send, receive,
+    /// both or none. Both sides enforce their own rules.
+    ///
+    /// ```
+    /// use shoal::ShareMode;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = shoal::Store::open(dir.path().join("shoal.db"))?;
+    /// let peer = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    /// store.share(peer, "diary", ShareMode::None)?;
+    /// assert_eq!(store.sharing()?.mode(peer, &"diary".parse()?), ShareMode::None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn share(&self, peer: &str, collection: &str, mode: ShareMode) -> Result<(), Error> {
+        let collection = CollectionName::new(collection)?;
+        self.with_db(|db| db.set_sharing(peer, &collection, mode))
+    }
+
+    /// Marks `collection` local-only: it never leaves this node and nothing
+    /// from peers is accepted into it (or lifts the mark).
+    pub fn set_local_only(&self, collection: &str, local_only: bool) -> Result<(), Error> {
+        let collection = CollectionName::new(collection)?;
+        self.with_db(|db| db.set_local_only(&collection, local_only))
+    }
+
+    /// The sharing rules as stored.
+    pub fn sharing(&self) -> Result<SharingRules, Error> {
+        self.with_db(|db| db.sharing())
+    }
+
+    /// Whether `collection` may flow in `direction` with `peer`.
+    pub fn allows(&self, peer: &str, collection: &CollectionName, direction: Direction) -> bool {
+        self.sharing()
+            .is_ok_and(|rules| rules.allows(peer, collection, direction))
     }
 
     /// Notices commits made by other processes on the same database file and

@@ -4,6 +4,7 @@
 //! This module owns the message shapes only; framing, MACs and size caps are
 //! `codec.rs`'s, and what to do on each message is `session.rs`'s.
 
+use super::federation::{Request, RequestId, Response};
 use crate::change::{Change, LogPosition, SyncCursor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -86,6 +87,21 @@ pub enum Message {
         /// The receiver's cursor in the sender's log.
         cursor: SyncCursor,
     },
+    /// A federation request (reconciliation, fetch, offer), answered by a
+    /// [`Message::Response`] with the same id.
+    Request {
+        /// Chosen by the requester, unique within the session.
+        id: RequestId,
+        /// What is asked.
+        body: Request,
+    },
+    /// The answer to a [`Message::Request`].
+    Response {
+        /// The request's id.
+        id: RequestId,
+        /// The answer.
+        body: Response,
+    },
 }
 
 /// Changes read from the sender's log, as carried by a chunk or a push.
@@ -131,6 +147,8 @@ impl Message {
             Message::Chunk(_) => "chunk",
             Message::Push(_) => "push",
             Message::Ack { .. } => "ack",
+            Message::Request { .. } => "request",
+            Message::Response { .. } => "response",
         }
     }
 }

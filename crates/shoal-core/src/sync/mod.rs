@@ -5,11 +5,15 @@
 
 pub mod auth;
 pub mod codec;
+pub mod federation;
 pub mod message;
 mod pull;
+mod requests;
 mod serve;
 pub mod session;
 
 pub use auth::{GroupKey, GroupKeyError, Role};
+pub use federation::{Refusal, Request, RequestId, Response, SharedCollection};
 pub use message::{Batch, Message, PROTOCOL_VERSION, Rejection};
+pub use requests::{MAX_OUTSTANDING, RequestError};
 pub use session::{Action, ReadPurpose, Session, SessionStats, SyncConfig};

@@ -22,7 +22,7 @@ impl Session {
     /// Asks the peer for its changes now (unless a catch-up is already under way).
     pub fn resync(&mut self, now_ms: u64) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.is_authenticated() && !self.catching_up() {
+        if self.is_authenticated() && !self.catching_up() && !self.catch_up_held {
             self.request_catch_up(now_ms, &mut out);
         }
         out

@@ -13,9 +13,10 @@
 
 use super::auth::{FrameKey, GroupKey, Role, Transcript};
 use super::codec::{self, FrameError};
+use super::federation::{Request, RequestId, Response};
 use super::message::{Message, PROTOCOL_VERSION, Rejection};
 use crate::change::{Change, DbVersion, LogPosition, SyncCursor};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Session settings.
 #[derive(Debug, Clone)]
@@ -94,6 +95,26 @@ pub enum Action {
     CaughtUp {
         /// The cursor now persisted.
         cursor: SyncCursor,
+    },
+    /// Answer the peer's federation request from the local store, then call
+    /// [`Session::respond`] with the same id.
+    Serve {
+        /// The request's id.
+        id: RequestId,
+        /// What the peer asks.
+        request: Request,
+    },
+    /// The peer answered one of our requests ([`Session::request`]).
+    Answer {
+        /// The request's id.
+        id: RequestId,
+        /// The peer's answer.
+        response: Response,
+    },
+    /// One of our requests went unanswered for the request timeout.
+    Unanswered {
+        /// The request's id.
+        id: RequestId,
     },
     /// Close the connection (after sending any frames before this action).
     Close {
@@ -178,6 +199,10 @@ pub struct Session {
     pub(super) push_reading: bool,
     pub(super) local_head: DbVersion,
     pub(super) peer_acked: Option<SyncCursor>,
+    // federation requests (requests.rs)
+    pub(super) next_request: u32,
+    pub(super) outstanding: BTreeMap<RequestId, u64>,
+    pub(super) catch_up_held: bool,
 }
 
 impl Session {
@@ -221,6 +246,9 @@ impl Session {
             push_reading: false,
             local_head: DbVersion::default(),
             peer_acked: None,
+            next_request: 0,
+            outstanding: BTreeMap::new(),
+            catch_up_held: false,
         }
     }
 
@@ -416,7 +444,9 @@ impl Session {
         self.recv_key = Some(transcript.frame_key(&self.key, peer_role));
         self.phase = Phase::Ready;
         out.push(Action::Authenticated);
-        self.request_catch_up(now_ms, out);
+        if !self.catch_up_held {
+            self.request_catch_up(now_ms, out);
+        }
     }
 
     fn on_data(&mut self, message: Message, now_ms: u64, out: &mut Vec<Action>) {
@@ -433,6 +463,8 @@ impl Session {
             Message::Chunk(batch) => self.on_chunk(batch, now_ms, out),
             Message::Push(batch) => self.on_push(batch, now_ms, out),
             Message::Ack { cursor } => self.on_ack(cursor, out),
+            Message::Request { id, body } => out.push(Action::Serve { id, request: body }),
+            Message::Response { id, body } => self.on_response(id, body, out),
         }
     }
 
@@ -457,9 +489,10 @@ impl Session {
             .in_flight
             .front()
             .is_some_and(|(_, since)| expired(*since));
+        self.expire_requests(now_ms, &mut out);
         if stalled_request || stalled_push {
             self.close(Rejection::Timeout, true, &mut out);
-        } else if now_ms >= self.next_resync_ms && !self.catching_up() {
+        } else if now_ms >= self.next_resync_ms && !self.catching_up() && !self.catch_up_held {
             self.request_catch_up(now_ms, &mut out);
         }
         out

@@ -1,0 +1,20 @@
+//! Set reconciliation over record digests: how two replicas find which
+//! records differ without either sending its whole manifest.
+//!
+//! `tree.rs` owns the fixed hash tree, fingerprints and record digests;
+//! `step.rs` owns the walk (the stateless responder and the initiating
+//! [`Reconciler`]) and the classification into a [`Status`] per record.
+//! Nothing here touches storage or the network: the store implements
+//! [`ReconView`], the sync session carries the [`Entry`] lists.
+
+mod step;
+mod tree;
+
+pub use step::{
+    Difference, Entry, Held, Item, Outcome, ReconError, ReconLimits, ReconView, Reconciler, Status,
+    StatusCounts, respond,
+};
+pub use tree::{
+    Element, FANOUT, Fingerprint, ItemFlags, MAX_LEVEL, Node, ReconKey, ShortDigest,
+    ShortFingerprint, StateDigest, element,
+};

@@ -1,0 +1,161 @@
+//! Sharing rules: which collections flow to and from which peer. One place
+//! decides — catch-up, live pushes, reconciliation and per-record pull/push
+//! all ask [`SharingRules::allows`].
+//!
+//! Each node keeps its own rules, from its own point of view: `Send` means
+//! "this node sends the collection to that peer", `Receive` "accepts it from
+//! that peer". A collection marked local-only never leaves the node and is
+//! never accepted from anyone. Unset pairs default to [`ShareMode::Both`].
+//! This module only decides; the store persists the rules.
+
+use crate::ids::CollectionName;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+/// Which way a collection flows with one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShareMode {
+    /// Nothing flows either way.
+    None,
+    /// This node sends; it does not accept the peer's changes.
+    Send,
+    /// This node accepts the peer's changes; it does not send its own.
+    Receive,
+    /// Both ways (the default).
+    #[default]
+    Both,
+}
+
+impl ShareMode {
+    /// Whether this node sends the collection.
+    pub fn sends(self) -> bool {
+        matches!(self, ShareMode::Send | ShareMode::Both)
+    }
+
+    /// Whether this node accepts the collection.
+    pub fn receives(self) -> bool {
+        matches!(self, ShareMode::Receive | ShareMode::Both)
+    }
+
+    /// The mode's name (`none`, `send`, `receive`, `both`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareMode::None => "none",
+            ShareMode::Send => "send",
+            ShareMode::Receive => "receive",
+            ShareMode::Both => "both",
+        }
+    }
+}
+
+impl fmt::Display for ShareMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ShareMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(ShareMode::None),
+            "send" => Ok(ShareMode::Send),
+            "receive" => Ok(ShareMode::Receive),
+            "both" => Ok(ShareMode::Both),
+            other => Err(format!(
+                "unknown sharing mode {other:?} (expected none, send, receive or both)"
+            )),
+        }
+    }
+}
+
+/// A direction of flow, seen from this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From this node to the peer.
+    ToPeer,
+    /// From the peer to this node.
+    FromPeer,
+}
+
+/// A node's sharing rules. Peers are named by their peer id text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharingRules {
+    modes: BTreeMap<(String, CollectionName), ShareMode>,
+    local_only: BTreeSet<CollectionName>,
+}
+
+impl SharingRules {
+    /// Sets the mode for `collection` with `peer`.
+    pub fn set(&mut self, peer: impl Into<String>, collection: CollectionName, mode: ShareMode) {
+        self.modes.insert((peer.into(), collection), mode);
+    }
+
+    /// Marks `collection` local-only (or not).
+    pub fn set_local_only(&mut self, collection: CollectionName, local_only: bool) {
+        if local_only {
+            self.local_only.insert(collection);
+        } else {
+            self.local_only.remove(&collection);
+        }
+    }
+
+    /// Whether `collection` never leaves this node.
+    pub fn is_local_only(&self, collection: &CollectionName) -> bool {
+        self.local_only.contains(collection)
+    }
+
+    /// The effective mode for `collection` with `peer` (local-only is `None`).
+    pub fn mode(&self, peer: &str, collection: &CollectionName) -> ShareMode {
+        if self.is_local_only(collection) {
+            return ShareMode::None;
+        }
+        self.modes
+            .get(&(peer.to_string(), collection.clone()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Whether `collection` may flow in `direction` with `peer`.
+    pub fn allows(&self, peer: &str, collection: &CollectionName, direction: Direction) -> bool {
+        let mode = self.mode(peer, collection);
+        match direction {
+            Direction::ToPeer => mode.sends(),
+            Direction::FromPeer => mode.receives(),
+        }
+    }
+
+    /// The explicitly set modes, by (peer, collection).
+    pub fn explicit(&self) -> impl Iterator<Item = (&str, &CollectionName, ShareMode)> {
+        self.modes.iter().map(|((p, c), m)| (p.as_str(), c, *m))
+    }
+
+    /// The local-only collections.
+    pub fn local_only(&self) -> impl Iterator<Item = &CollectionName> {
+        self.local_only.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_decide_each_direction() {
+        let notes = CollectionName::new("notes").unwrap();
+        let mut rules = SharingRules::default();
+        assert!(rules.allows("p", &notes, Direction::ToPeer));
+        rules.set("p", notes.clone(), ShareMode::Receive);
+        assert!(!rules.allows("p", &notes, Direction::ToPeer));
+        assert!(rules.allows("p", &notes, Direction::FromPeer));
+        assert!(rules.allows("q", &notes, Direction::ToPeer));
+        rules.set_local_only(notes.clone(), true);
+        assert!(!rules.allows("p", &notes, Direction::FromPeer));
+        assert!(!rules.allows("q", &notes, Direction::ToPeer));
+        assert_eq!("send".parse::<ShareMode>(), Ok(ShareMode::Send));
+        assert!("sideways".parse::<ShareMode>().is_err());
+    }
+}

@@ -1,0 +1,108 @@
+//! Federation requests within a [`Session`]: sending ours with fresh ids and
+//! a timeout, handing the peer's to the driver to serve, matching answers to
+//! what was asked — and holding the first catch-up while the driver
+//! reconciles a replica that lost its cursor.
+//!
+//! The session only carries requests; what they mean is the store's and the
+//! node's business.
+
+use super::federation::{Request, RequestId, Response};
+use super::message::{Message, Rejection};
+use super::session::{Action, Session};
+use crate::change::SyncCursor;
+
+/// Most of our requests unanswered at once.
+pub const MAX_OUTSTANDING: usize = 64;
+
+/// Why a request could not be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The session is not (or no longer) authenticated.
+    #[error("the peer is not connected")]
+    NotReady,
+    /// Too many requests are already waiting for answers.
+    #[error("too many requests in flight")]
+    Busy,
+}
+
+impl Session {
+    /// Sends a federation request; its answer comes back as
+    /// [`Action::Answer`] (or [`Action::Unanswered`] after the request timeout).
+    pub fn request(
+        &mut self,
+        body: Request,
+        now_ms: u64,
+    ) -> Result<(RequestId, Vec<Action>), RequestError> {
+        if !self.is_authenticated() {
+            return Err(RequestError::NotReady);
+        }
+        if self.outstanding.len() >= MAX_OUTSTANDING {
+            return Err(RequestError::Busy);
+        }
+        let id = RequestId(self.next_request);
+        self.next_request = self.next_request.wrapping_add(1);
+        self.outstanding.insert(id, now_ms);
+        let mut out = Vec::new();
+        self.send(Message::Request { id, body }, &mut out);
+        Ok((id, out))
+    }
+
+    /// The driver served the peer's request `id` ([`Action::Serve`]).
+    pub fn respond(&mut self, id: RequestId, body: Response) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.is_authenticated() {
+            self.send(Message::Response { id, body }, &mut out);
+        }
+        out
+    }
+
+    pub(super) fn on_response(&mut self, id: RequestId, body: Response, out: &mut Vec<Action>) {
+        if self.outstanding.remove(&id).is_some() {
+            out.push(Action::Answer { id, response: body });
+        } else if id.0 >= self.next_request {
+            // Never asked: the peer is not following the protocol.
+            self.close(Rejection::ProtocolViolation, true, out);
+        }
+        // Otherwise a late answer to a request that already timed out.
+    }
+
+    pub(super) fn expire_requests(&mut self, now_ms: u64, out: &mut Vec<Action>) {
+        let timeout = self.config.request_timeout_ms;
+        let expired: Vec<RequestId> = self
+            .outstanding
+            .iter()
+            .filter(|(_, since)| now_ms.saturating_sub(**since) >= timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.outstanding.remove(&id);
+            out.push(Action::Unanswered { id });
+        }
+    }
+
+    /// Holds the catch-up a session starts once authenticated, until
+    /// [`Session::fast_forward`]: for a replica that lost its cursor for this
+    /// peer and reconciles first. Call before [`Session::start`].
+    pub fn hold_catch_up(&mut self) {
+        self.catch_up_held = true;
+    }
+
+    /// Ends the hold: the driver has made this replica hold everything the
+    /// peer had at `cursor` (and persisted it); catch-up resumes from there.
+    pub fn fast_forward(&mut self, cursor: SyncCursor, now_ms: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        if !self.catch_up_held || self.is_closed() {
+            return out;
+        }
+        self.catch_up_held = false;
+        if cursor.position > self.cursor.position {
+            self.cursor = cursor;
+            self.expected = cursor;
+            self.remote_head = self.remote_head.max(cursor.position);
+        }
+        if self.is_authenticated() {
+            self.request_catch_up(now_ms, &mut out);
+        }
+        out
+    }
+}

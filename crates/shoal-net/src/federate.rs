@@ -1,0 +1,492 @@
+//! Federation over running sessions: the integrity report (a reconciliation
+//! walk), pulling and pushing one record, and levelling a replica with a peer
+//! by reconciliation — which is both anti-entropy and how a replica that lost
+//! its cursor rejoins without fetching everything.
+//!
+//! Requests travel on the peer's one sync session (already authenticated, so
+//! no extra handshake); every answer is checked against what was asked.
+//! Decisions about sharing are the replica's; the walk is `shoal-core`'s.
+
+use crate::replica::{Replica, ReplicaError};
+use crate::session_task::SessionCmd;
+use libp2p::PeerId;
+use shoal_core::recon::{Outcome, ReconLimits};
+use shoal_core::sync::federation::{MAX_FETCH_IDS, Refusal, Request, Response, encoded_len};
+use shoal_core::{Change, CollectionName, Direction, RecordId, SyncCursor};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// Why a federation request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FedError {
+    /// No authenticated session with the peer (or it ended mid-request).
+    #[error("peer unreachable")]
+    Unreachable,
+    /// The peer did not answer within the request timeout.
+    #[error("timed out")]
+    TimedOut,
+    /// The peer refused the request.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// This node's own sharing rules forbid it.
+    #[error("collection {0} is not shared with that peer in that direction (local rule)")]
+    NotSharedHere(CollectionName),
+    /// The peer answered something other than what was asked.
+    #[error("the peer answered out of protocol: {0}")]
+    BadAnswer(String),
+    /// The local replica failed.
+    #[error("local store: {0}")]
+    Local(String),
+}
+
+impl From<ReplicaError> for FedError {
+    fn from(e: ReplicaError) -> Self {
+        FedError::Local(e.to_string())
+    }
+}
+
+/// Sends requests on one peer's session, counting payload bytes both ways.
+#[derive(Debug, Clone)]
+pub(crate) struct Requester {
+    commands: mpsc::Sender<SessionCmd>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Requester {
+    pub(crate) fn new(commands: mpsc::Sender<SessionCmd>) -> Self {
+        Self {
+            commands,
+            bytes: Arc::default(),
+        }
+    }
+
+    pub(crate) async fn ask(&self, request: Request) -> Result<Response, FedError> {
+        self.bytes
+            .fetch_add(encoded_len(&request), Ordering::Relaxed);
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(SessionCmd::Request { request, reply })
+            .await
+            .map_err(|_| FedError::Unreachable)?;
+        let response = answer.await.map_err(|_| FedError::Unreachable)??;
+        self.bytes
+            .fetch_add(encoded_len(&response), Ordering::Relaxed);
+        match response {
+            Response::Refused(refusal) => Err(FedError::Refused(refusal)),
+            response => Ok(response),
+        }
+    }
+
+    /// Passes a command to the session itself.
+    pub(crate) async fn send(&self, command: SessionCmd) -> Result<(), FedError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| FedError::Unreachable)
+    }
+
+    /// Payload bytes sent and received so far.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs a blocking replica call off the async executor.
+async fn blocking<T: Send + 'static>(
+    replica: &Arc<dyn Replica>,
+    f: impl FnOnce(&dyn Replica) -> Result<T, ReplicaError> + Send + 'static,
+) -> Result<T, FedError> {
+    let replica = replica.clone();
+    tokio::task::spawn_blocking(move || f(replica.as_ref()))
+        .await
+        .map_err(|e| FedError::Local(format!("replica call panicked: {e}")))?
+        .map_err(FedError::from)
+}
+
+/// What an integrity check between this node and a peer found for one collection.
+#[derive(Debug, Clone)]
+pub struct Reconciliation {
+    /// The collection.
+    pub collection: CollectionName,
+    /// Differences, counts per status, round trips.
+    pub outcome: Outcome,
+    /// Application payload bytes, both directions.
+    pub bytes: u64,
+}
+
+/// What a walk does with the differences it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnDifference {
+    /// Keep them in the outcome (the integrity report).
+    Report,
+    /// Pull, after each step, every record where the peer holds state we
+    /// lack (anti-entropy); memory stays bounded by one step.
+    Pull,
+}
+
+/// Walks `collection` with the peer; this side is "local" in the outcome.
+/// Returns the walk and, with [`OnDifference::Pull`], the records merged.
+pub(crate) async fn reconcile(
+    replica: &Arc<dyn Replica>,
+    requester: &Requester,
+    peer: PeerId,
+    collection: &CollectionName,
+    limits: ReconLimits,
+    mode: OnDifference,
+) -> Result<(Reconciliation, usize), FedError> {
+    let c = collection.clone();
+    if !blocking(replica, move |r| r.allows(&peer, &c, Direction::FromPeer)).await? {
+        return Err(FedError::NotSharedHere(collection.clone()));
+    }
+    let start_bytes = requester.bytes();
+    let c = collection.clone();
+    let mut walk = blocking(replica, move |r| r.recon_start(&c, limits)).await?;
+    let mut merged = 0;
+    while let Some(entries) = walk.next_request() {
+        let request = Request::Reconcile {
+            collection: collection.clone(),
+            entries,
+        };
+        let Response::Reconcile { entries, answered } = requester.ask(request).await? else {
+            return Err(FedError::BadAnswer("not a reconciliation step".into()));
+        };
+        let c = collection.clone();
+        walk = blocking(replica, move |r| {
+            r.recon_receive(&c, &mut walk, entries, answered as usize)?;
+            Ok(walk)
+        })
+        .await?;
+        if mode == OnDifference::Pull {
+            let wanted: Vec<RecordId> = walk
+                .take_differences()
+                .into_iter()
+                .filter(|d| d.peer_has_more())
+                .map(|d| d.id)
+                .collect();
+            merged += fetch_and_merge(replica, requester, peer, collection, wanted)
+                .await?
+                .0;
+        }
+    }
+    let found = Reconciliation {
+        collection: collection.clone(),
+        outcome: walk.finish(),
+        bytes: requester.bytes() - start_bytes,
+    };
+    Ok((found, merged))
+}
+
+/// Fetches the full state of `ids` from the peer, checks each answer is a
+/// record asked for, and merges them. Returns (records merged that changed
+/// something, ids the peer does not have).
+pub(crate) async fn fetch_and_merge(
+    replica: &Arc<dyn Replica>,
+    requester: &Requester,
+    peer: PeerId,
+    collection: &CollectionName,
+    ids: Vec<RecordId>,
+) -> Result<(usize, Vec<RecordId>), FedError> {
+    let (mut changed, mut absent) = (0, Vec::new());
+    let mut todo: Vec<RecordId> = ids;
+    while !todo.is_empty() {
+        let batch: Vec<RecordId> = todo.drain(..todo.len().min(MAX_FETCH_IDS)).collect();
+        let asked: BTreeSet<RecordId> = batch.iter().cloned().collect();
+        let request = Request::Fetch {
+            collection: collection.clone(),
+            ids: batch.clone(),
+        };
+        let Response::Records { changes, missing } = requester.ask(request).await? else {
+            return Err(FedError::BadAnswer("not records".into()));
+        };
+        let stray = changes
+            .iter()
+            .find(|c| &c.collection != collection || !asked.contains(&c.id))
+            .map(|c| format!("{}/{} was not asked for", c.collection, c.id));
+        if let Some(stray) = stray.or_else(|| {
+            missing
+                .iter()
+                .find(|id| !asked.contains(id))
+                .map(|id| format!("{id} was not asked for"))
+        }) {
+            return Err(FedError::BadAnswer(stray));
+        }
+        let answered: BTreeSet<&RecordId> = changes
+            .iter()
+            .map(|c| &c.id)
+            .chain(missing.iter())
+            .collect();
+        // Ids left out for size are asked again.
+        let unanswered: Vec<RecordId> = batch
+            .iter()
+            .filter(|id| !answered.contains(id))
+            .cloned()
+            .collect();
+        if unanswered.len() == batch.len() {
+            return Err(FedError::BadAnswer("no record answered".into()));
+        }
+        todo.extend(unanswered);
+        absent.extend(missing);
+        changed += merge_grouped(replica, peer, collection, changes).await?;
+    }
+    Ok((changed, absent))
+}
+
+/// Merges changes record by record; counts the records that changed.
+async fn merge_grouped(
+    replica: &Arc<dyn Replica>,
+    peer: PeerId,
+    collection: &CollectionName,
+    changes: Vec<Change>,
+) -> Result<usize, FedError> {
+    let c = collection.clone();
+    blocking(replica, move |r| {
+        let mut changed = 0;
+        for record in changes.chunk_by(|a, b| a.id == b.id) {
+            changed += usize::from(r.merge_records(&peer, &c, record)?);
+        }
+        Ok(changed)
+    })
+    .await
+}
+
+/// The result of pulling or pushing one record, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transfer {
+    /// The record's state crossed and changed the receiving side.
+    Merged,
+    /// Both sides already held the same state ("already in sync").
+    AlreadyInSync,
+    /// The peer has never seen the record.
+    PeerDoesNotHaveIt,
+    /// This node has never seen the record (push).
+    NotHere,
+    /// The transfer did not happen.
+    Failed(FedError),
+}
+
+impl Transfer {
+    /// Whether the record now holds the same state on both sides (or did already).
+    pub fn is_success(&self) -> bool {
+        matches!(self, Transfer::Merged | Transfer::AlreadyInSync)
+    }
+
+    /// A short machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Transfer::Merged => "merged",
+            Transfer::AlreadyInSync => "already-in-sync",
+            Transfer::PeerDoesNotHaveIt => "peer-does-not-have-it",
+            Transfer::NotHere => "not-found-here",
+            Transfer::Failed(FedError::Unreachable) => "peer-unreachable",
+            Transfer::Failed(FedError::TimedOut) => "timed-out",
+            Transfer::Failed(FedError::Refused(Refusal::NotShared)) => "not-shared-with-you",
+            Transfer::Failed(FedError::NotSharedHere(_)) => "not-shared",
+            Transfer::Failed(_) => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Transfer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Transfer::Merged => f.write_str("merged"),
+            Transfer::AlreadyInSync => f.write_str("already in sync"),
+            Transfer::PeerDoesNotHaveIt => f.write_str("peer does not have it"),
+            Transfer::NotHere => f.write_str("not found on this node"),
+            Transfer::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+pub(crate) async fn pull(
+    replica: &Arc<dyn Replica>,
+    requester: &Requester,
+    peer: PeerId,
+    collection: &CollectionName,
+    id: &RecordId,
+) -> Transfer {
+    let c = collection.clone();
+    match blocking(replica, move |r| r.allows(&peer, &c, Direction::FromPeer)).await {
+        Ok(true) => {}
+        Ok(false) => return Transfer::Failed(FedError::NotSharedHere(collection.clone())),
+        Err(e) => return Transfer::Failed(e),
+    }
+    match fetch_and_merge(replica, requester, peer, collection, vec![id.clone()]).await {
+        Ok((_, absent)) if !absent.is_empty() => Transfer::PeerDoesNotHaveIt,
+        Ok((0, _)) => Transfer::AlreadyInSync,
+        Ok(_) => Transfer::Merged,
+        Err(e) => Transfer::Failed(e),
+    }
+}
+
+pub(crate) async fn push(
+    replica: &Arc<dyn Replica>,
+    requester: &Requester,
+    peer: PeerId,
+    collection: &CollectionName,
+    id: &RecordId,
+) -> Transfer {
+    let (c, i) = (collection.clone(), id.clone());
+    let local = blocking(replica, move |r| {
+        Ok((
+            r.allows(&peer, &c, Direction::ToPeer)?,
+            r.record_changes(&c, &i)?,
+        ))
+    })
+    .await;
+    let changes = match local {
+        Ok((false, _)) => return Transfer::Failed(FedError::NotSharedHere(collection.clone())),
+        Ok((true, None)) => return Transfer::NotHere,
+        Ok((true, Some(changes))) => changes,
+        Err(e) => return Transfer::Failed(e),
+    };
+    let request = Request::Offer {
+        collection: collection.clone(),
+        id: id.clone(),
+        changes,
+    };
+    match requester.ask(request).await {
+        Ok(Response::Offered { changed: true }) => Transfer::Merged,
+        Ok(Response::Offered { changed: false }) => Transfer::AlreadyInSync,
+        Ok(_) => Transfer::Failed(FedError::BadAnswer("not an offer's answer".into())),
+        Err(e) => Transfer::Failed(e),
+    }
+}
+
+/// What levelling with a peer did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Levelled {
+    /// The peer's log end when it listed its collections: everything it held
+    /// then is now held here too (for the collections we receive).
+    pub head: SyncCursor,
+    /// Collections whose fingerprints differed and were walked.
+    pub walked: usize,
+    /// Records merged that changed something here.
+    pub merged: usize,
+    /// Whether every collection we receive was walked (a rejoin skips those
+    /// where we hold under half the peer's records: a catch-up is cheaper).
+    pub complete: bool,
+    /// Payload bytes, both directions.
+    pub bytes: u64,
+}
+
+/// Brings this replica level with everything the peer sends us: lists its
+/// collections (one round trip when all agree), walks those whose root
+/// fingerprints differ, and pulls every record where the peer holds state we
+/// lack. Records we hold and it lacks are its own anti-entropy's to pull.
+/// When `rejoin`ing, a collection where we hold under half the peer's
+/// records is left to catch-up (and the result is not `complete`).
+pub(crate) async fn level(
+    replica: &Arc<dyn Replica>,
+    requester: &Requester,
+    peer: PeerId,
+    limits: ReconLimits,
+    rejoin: bool,
+) -> Result<Levelled, FedError> {
+    let start = requester.bytes();
+    let Response::Collections { head, collections } = requester.ask(Request::Collections).await?
+    else {
+        return Err(FedError::BadAnswer("not a collection list".into()));
+    };
+    let mut done = Levelled {
+        head,
+        complete: true,
+        ..Levelled::default()
+    };
+    for shared in collections {
+        let name = shared.name.clone();
+        let (receives, root) = blocking(replica, move |r| {
+            Ok((
+                r.allows(&peer, &name, Direction::FromPeer)?,
+                r.root_fingerprint(&name)?,
+            ))
+        })
+        .await?;
+        if !receives || root.short() == shared.root {
+            continue;
+        }
+        if rejoin && root.count * 2 < shared.records {
+            done.complete = false;
+            continue;
+        }
+        done.walked += 1;
+        let (_, merged) = reconcile(
+            replica,
+            requester,
+            peer,
+            &shared.name,
+            limits,
+            OnDifference::Pull,
+        )
+        .await?;
+        done.merged += merged;
+    }
+    done.bytes = requester.bytes() - start;
+    Ok(done)
+}
+
+impl crate::node::Node {
+    async fn requester(&self, peer: PeerId) -> Result<Requester, FedError> {
+        self.session(peer)
+            .await
+            .map(Requester::new)
+            .ok_or(FedError::Unreachable)
+    }
+
+    /// The integrity report for `collection` against `peer`: every record not
+    /// in sync, classified, found by range-based set reconciliation.
+    pub async fn reconcile(
+        &self,
+        peer: PeerId,
+        collection: &CollectionName,
+    ) -> Result<Reconciliation, FedError> {
+        let requester = self.requester(peer).await?;
+        let (replica, limits) = self.replica();
+        let (found, _) = reconcile(
+            replica,
+            &requester,
+            peer,
+            collection,
+            limits,
+            OnDifference::Report,
+        )
+        .await?;
+        Ok(found)
+    }
+
+    /// Pulls one record's full state from `peer` and merges it here.
+    pub async fn pull_record(
+        &self,
+        peer: PeerId,
+        collection: &CollectionName,
+        id: &RecordId,
+    ) -> Transfer {
+        match self.requester(peer).await {
+            Ok(requester) => pull(self.replica().0, &requester, peer, collection, id).await,
+            Err(e) => Transfer::Failed(e),
+        }
+    }
+
+    /// Pushes one record's full state to `peer`, which merges it.
+    pub async fn push_record(
+        &self,
+        peer: PeerId,
+        collection: &CollectionName,
+        id: &RecordId,
+    ) -> Transfer {
+        match self.requester(peer).await {
+            Ok(requester) => push(self.replica().0, &requester, peer, collection, id).await,
+            Err(e) => Transfer::Failed(e),
+        }
+    }
+
+    /// Levels this replica with `peer` now (what anti-entropy does periodically).
+    pub async fn level_with(&self, peer: PeerId) -> Result<Levelled, FedError> {
+        let requester = self.requester(peer).await?;
+        let (replica, limits) = self.replica();
+        level(replica, &requester, peer, limits, false).await
+    }
+}

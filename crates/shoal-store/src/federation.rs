@@ -1,0 +1,227 @@
+//! The store's side of federation: answering a peer's requests (the
+//! collections shared with it, reconciliation steps, full record states,
+//! offered records) under the sharing rules, and the local reads and merges
+//! the requesting side needs.
+//!
+//! Every answer is decided here from the rules as stored; the walk itself is
+//! the core's `recon` module, and the transport is the network layer's.
+
+use crate::error::StoreError;
+use crate::recon_index::ReconSnapshot;
+use crate::rows;
+use crate::{ApplyReport, Store};
+use shoal_core::recon::{Node, ReconLimits, ReconView, respond};
+use shoal_core::sync::federation::{MAX_FETCH_IDS, Refusal, Request, Response, SharedCollection};
+use shoal_core::{Change, CollectionName, Direction, LogPosition, RecordId, SyncCursor};
+
+/// Most bytes of record state one [`Response::Records`] carries (the first
+/// record always fits); ids not answered are asked again.
+pub const MAX_RECORDS_BYTES: usize = 4 * 1024 * 1024;
+
+impl Store {
+    /// A view of `collection` for reconciliation, its tree built if needed.
+    pub fn recon_view(
+        &mut self,
+        collection: &CollectionName,
+    ) -> Result<ReconSnapshot<'_>, StoreError> {
+        if self
+            .head_memo
+            .refresh(&self.conn, &mut self.db_version, &mut self.hlc)?
+        {
+            self.recon.clear();
+        }
+        let cid = self.collection_id(collection)?;
+        let tree = match cid {
+            Some(cid) => Some(self.recon.tree(&self.conn, cid)?),
+            None => None,
+        };
+        Ok(ReconSnapshot {
+            conn: &self.conn,
+            cid,
+            tree,
+        })
+    }
+
+    /// Every collection this store has, by name.
+    pub fn collection_names(&self) -> Result<Vec<CollectionName>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM collections ORDER BY name")?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(names
+            .into_iter()
+            .map(CollectionName::new)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Whether any record (live or deleted) is stored.
+    pub fn has_records(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM records)")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// Every slot version of one record, as changes (for a peer to merge);
+    /// `None` if the record was never seen here.
+    pub fn record_changes(
+        &self,
+        collection: &CollectionName,
+        id: &RecordId,
+    ) -> Result<Option<Vec<Change>>, StoreError> {
+        let Some(state) = self.record_state(collection, id)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            state
+                .slots()
+                .map(|(slot, version)| Change {
+                    collection: collection.clone(),
+                    id: id.clone(),
+                    slot: slot.clone(),
+                    value: version.value.clone(),
+                    clock: version.clock,
+                    life: version.life,
+                    position: LogPosition::default(),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Merges full record states received from `peer` for `collection`,
+    /// unless this store does not receive that collection from it
+    /// ([`StoreError::NotShared`]).
+    pub fn merge_from_peer(
+        &mut self,
+        peer: &str,
+        collection: &CollectionName,
+        changes: &[Change],
+    ) -> Result<ApplyReport, StoreError> {
+        if !self
+            .sharing()?
+            .allows(peer, collection, Direction::FromPeer)
+        {
+            return Err(StoreError::NotShared {
+                collection: collection.to_string(),
+            });
+        }
+        if let Some(stray) = changes.iter().find(|c| &c.collection != collection) {
+            return Err(StoreError::NotShared {
+                collection: stray.collection.to_string(),
+            });
+        }
+        self.apply(changes)
+    }
+
+    /// Answers a federation request from `peer`, with what merging an
+    /// offered record did (for the caller to announce). Never fails: a local
+    /// error becomes [`Refusal::Failed`] (and is logged).
+    pub fn serve_request(
+        &mut self,
+        peer: &str,
+        request: Request,
+        limits: &ReconLimits,
+    ) -> (Response, Option<ApplyReport>) {
+        let mut merged = None;
+        let response = match self.try_serve(peer, request, limits, &mut merged) {
+            Ok(response) => response,
+            Err(StoreError::NotShared { .. }) => Response::Refused(Refusal::NotShared),
+            Err(StoreError::Invalid(_)) => Response::Refused(Refusal::BadRequest),
+            Err(error) => {
+                tracing::warn!(%peer, "cannot serve a federation request: {error}");
+                Response::Refused(Refusal::Failed)
+            }
+        };
+        (response, merged)
+    }
+
+    fn try_serve(
+        &mut self,
+        peer: &str,
+        request: Request,
+        limits: &ReconLimits,
+        merged: &mut Option<ApplyReport>,
+    ) -> Result<Response, StoreError> {
+        let rules = self.sharing()?;
+        let refuse = |collection: &CollectionName, direction| match rules
+            .allows(peer, collection, direction)
+        {
+            true => Ok(()),
+            false => Err(StoreError::NotShared {
+                collection: collection.to_string(),
+            }),
+        };
+        Ok(match request {
+            Request::Collections => {
+                // The head first: everything listed is at least this recent.
+                let (head, _) = rows::log_head(&self.conn)?;
+                let mut collections = Vec::new();
+                for name in self.collection_names()? {
+                    if rules.allows(peer, &name, Direction::ToPeer) {
+                        let root = self.recon_view(&name)?.fingerprint(Node::ROOT)?;
+                        collections.push(SharedCollection {
+                            name,
+                            root: root.short(),
+                            records: root.count,
+                        });
+                    }
+                }
+                Response::Collections {
+                    head: SyncCursor::complete(head),
+                    collections,
+                }
+            }
+            Request::Reconcile {
+                collection,
+                entries,
+            } => {
+                refuse(&collection, Direction::ToPeer)?;
+                let (entries, answered) =
+                    respond(&mut self.recon_view(&collection)?, &entries, limits)?;
+                Response::Reconcile {
+                    entries,
+                    answered: answered as u32,
+                }
+            }
+            Request::Fetch { collection, ids } => {
+                refuse(&collection, Direction::ToPeer)?;
+                if ids.len() > MAX_FETCH_IDS {
+                    return Ok(Response::Refused(Refusal::BadRequest));
+                }
+                let (mut changes, mut missing, mut bytes) = (Vec::new(), Vec::new(), 0);
+                for id in ids {
+                    if !changes.is_empty() && bytes >= MAX_RECORDS_BYTES {
+                        break;
+                    }
+                    match self.record_changes(&collection, &id)? {
+                        Some(record) => {
+                            bytes += record.iter().map(crate::log::change_size).sum::<usize>();
+                            changes.extend(record);
+                        }
+                        None => missing.push(id),
+                    }
+                }
+                Response::Records { changes, missing }
+            }
+            Request::Offer {
+                collection,
+                id,
+                changes,
+            } => {
+                refuse(&collection, Direction::FromPeer)?;
+                if changes
+                    .iter()
+                    .any(|c| c.collection != collection || c.id != id)
+                {
+                    return Ok(Response::Refused(Refusal::BadRequest));
+                }
+                let report = self.merge_from_peer(peer, &collection, &changes)?;
+                let changed = !report.changed.is_empty();
+                *merged = Some(report);
+                Response::Offered { changed }
+            }
+        })
+    }
+}

@@ -1,0 +1,217 @@
+//! The reconciliation index of each collection: the fingerprints of the top
+//! levels of the recon tree (levels 0–3, 4,369 nodes) held in memory, built
+//! once from the `(cid, rkey)` index on first use and then updated on every
+//! committed write and applied change; deeper nodes and item lists are read
+//! from that index, which keeps them at a few hundred rows per node for a
+//! million records.
+//!
+//! It owns keeping the fingerprints true; what to compare is the core's
+//! `recon` walk. A commit by another process (seen through `data_version`)
+//! drops the trees: they are rebuilt on next use.
+
+use crate::error::StoreError;
+use crate::rows::{self, TreeDelta, column_key, key_column};
+use rusqlite::{Connection, params};
+use shoal_core::Life;
+use shoal_core::RecordId;
+use shoal_core::recon::{
+    FANOUT, Fingerprint, Item, Node, ReconKey, ReconView, StateDigest, element,
+};
+use std::collections::HashMap;
+
+/// Deepest level held in memory.
+const MEM_LEVEL: u8 = 3;
+
+/// One collection's in-memory levels: level `l` holds 16^l fingerprints.
+#[derive(Debug)]
+pub(crate) struct Tree {
+    levels: Vec<Vec<Fingerprint>>,
+}
+
+impl Tree {
+    fn empty() -> Self {
+        Self {
+            levels: (0..=MEM_LEVEL)
+                .map(|l| vec![Fingerprint::default(); FANOUT.pow(u32::from(l))])
+                .collect(),
+        }
+    }
+
+    fn update(&mut self, key: ReconKey, f: impl Fn(&mut Fingerprint)) {
+        for (level, nodes) in self.levels.iter_mut().enumerate() {
+            let node = Node::at(level as u8, key);
+            if let Some(fp) = nodes.get_mut(node.prefix() as usize) {
+                f(fp);
+            }
+        }
+    }
+
+    fn get(&self, node: Node) -> Option<Fingerprint> {
+        self.levels
+            .get(usize::from(node.level()))
+            .and_then(|nodes| nodes.get(node.prefix() as usize))
+            .copied()
+    }
+
+    /// Reads every record of `cid` once.
+    fn build(conn: &Connection, cid: i64) -> Result<Self, StoreError> {
+        let mut tree = Self::empty();
+        let mut stmt =
+            conn.prepare_cached("SELECT rkey, digest, life FROM records WHERE cid = ?1")?;
+        let mut rows = stmt.query([cid])?;
+        while let Some(row) = rows.next()? {
+            let key = column_key(row.get(0)?);
+            let digest = digest_column(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
+            let life = Life(row.get::<_, i64>(2)? as u64);
+            let e = element(digest, rows::flags_of(life));
+            tree.update(key, |fp| fp.add(e));
+        }
+        Ok(tree)
+    }
+}
+
+fn digest_column(blob: &[u8]) -> Result<StateDigest, StoreError> {
+    <[u8; 16]>::try_from(blob)
+        .map(StateDigest)
+        .map_err(|_| StoreError::Corrupt {
+            path: Default::default(),
+            detail: format!("a record digest of {} bytes", blob.len()),
+        })
+}
+
+/// The in-memory trees of the collections reconciled so far.
+#[derive(Debug, Default)]
+pub(crate) struct ReconIndex {
+    trees: HashMap<i64, Tree>,
+}
+
+impl ReconIndex {
+    /// Forgets every tree (another process committed).
+    pub(crate) fn clear(&mut self) {
+        self.trees.clear();
+    }
+
+    /// Moves committed records in the trees already built.
+    pub(crate) fn apply(&mut self, deltas: &[TreeDelta]) {
+        for delta in deltas {
+            if let Some(tree) = self.trees.get_mut(&delta.cid) {
+                if let Some(old) = delta.old {
+                    tree.update(delta.key, |fp| fp.remove(old));
+                }
+                tree.update(delta.key, |fp| fp.add(delta.new));
+            }
+        }
+    }
+
+    /// The tree of `cid`, built now if needed.
+    pub(crate) fn tree(&mut self, conn: &Connection, cid: i64) -> Result<&Tree, StoreError> {
+        Ok(match self.trees.entry(cid) {
+            std::collections::hash_map::Entry::Occupied(tree) => tree.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(Tree::build(conn, cid)?),
+        })
+    }
+}
+
+/// One collection as reconciliation reads it: the memory tree for the top
+/// levels, the `(cid, rkey)` index below. An unknown collection is empty.
+pub struct ReconSnapshot<'a> {
+    pub(crate) conn: &'a Connection,
+    pub(crate) cid: Option<i64>,
+    pub(crate) tree: Option<&'a Tree>,
+}
+
+impl std::fmt::Debug for ReconSnapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReconSnapshot")
+            .field("cid", &self.cid)
+            .finish()
+    }
+}
+
+impl ReconSnapshot<'_> {
+    /// Visits (key, element) of every record under `node`, from the index.
+    fn scan(
+        &self,
+        node: Node,
+        mut visit: impl FnMut(ReconKey, shoal_core::recon::Element),
+    ) -> Result<(), StoreError> {
+        let Some(cid) = self.cid else { return Ok(()) };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rkey, digest, life FROM records WHERE cid = ?1 AND rkey BETWEEN ?2 AND ?3",
+        )?;
+        let mut rows = stmt.query(params![
+            cid,
+            key_column(node.first()),
+            key_column(node.last())
+        ])?;
+        while let Some(row) = rows.next()? {
+            let digest = digest_column(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
+            let life = Life(row.get::<_, i64>(2)? as u64);
+            visit(
+                column_key(row.get(0)?),
+                element(digest, rows::flags_of(life)),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl ReconView for ReconSnapshot<'_> {
+    type Error = StoreError;
+
+    fn fingerprint(&mut self, node: Node) -> Result<Fingerprint, StoreError> {
+        if let Some(fp) = self.tree.and_then(|t| t.get(node)) {
+            return Ok(fp);
+        }
+        let mut fp = Fingerprint::default();
+        self.scan(node, |_, e| fp.add(e))?;
+        Ok(fp)
+    }
+
+    fn children(&mut self, node: Node) -> Result<[Fingerprint; FANOUT], StoreError> {
+        let mut out = [Fingerprint::default(); FANOUT];
+        if node.is_leaf() {
+            return Ok(out);
+        }
+        if node.level() < MEM_LEVEL
+            && let Some(tree) = self.tree
+        {
+            for (i, fp) in out.iter_mut().enumerate() {
+                if let Some(child) = node.child(i) {
+                    *fp = tree.get(child).unwrap_or_default();
+                }
+            }
+            return Ok(out);
+        }
+        // One scan of the node's range, bucketed by child.
+        self.scan(node, |key, e| {
+            let child = Node::at(node.level() + 1, key);
+            out[(child.prefix() & (FANOUT as u64 - 1)) as usize].add(e);
+        })?;
+        Ok(out)
+    }
+
+    fn items(&mut self, node: Node) -> Result<Vec<Item>, StoreError> {
+        let Some(cid) = self.cid else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT rid, digest, life FROM records WHERE cid = ?1 AND rkey BETWEEN ?2 AND ?3",
+        )?;
+        let mut rows = stmt.query(params![
+            cid,
+            key_column(node.first()),
+            key_column(node.last())
+        ])?;
+        let mut items = Vec::new();
+        while let Some(row) = rows.next()? {
+            let digest = digest_column(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
+            items.push(Item {
+                id: RecordId::new(row.get::<_, String>(0)?)?,
+                digest: digest.short(),
+                flags: rows::flags_of(Life(row.get::<_, i64>(2)? as u64)),
+            });
+        }
+        Ok(items)
+    }
+}
