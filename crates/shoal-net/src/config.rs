@@ -31,6 +31,10 @@ pub struct NodeConfig {
     pub anti_entropy: Option<Duration>,
     /// Bounds of reconciliation walks.
     pub recon: ReconLimits,
+    /// Replicate automatically (catch-up, live pushes, anti-entropy; the
+    /// default). When false, sessions only authenticate and answer
+    /// federation requests: records move only by explicit pull and push.
+    pub auto_sync: bool,
 }
 
 impl NodeConfig {
@@ -51,6 +55,7 @@ impl NodeConfig {
             rejected_backoff: Duration::from_secs(60),
             anti_entropy: Some(Duration::from_secs(300)),
             recon: ReconLimits::default(),
+            auto_sync: true,
         }
     }
 }

@@ -494,7 +494,8 @@ impl Driver {
             key: self.config.group_key.clone(),
             sync: self.config.sync.clone(),
             recon: self.config.recon,
-            anti_entropy: self.config.anti_entropy,
+            anti_entropy: self.config.anti_entropy.filter(|_| self.config.auto_sync),
+            auto_sync: self.config.auto_sync,
             own,
         }
     }

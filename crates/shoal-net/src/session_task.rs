@@ -57,6 +57,8 @@ pub(crate) struct SessionSpec {
     pub(crate) recon: ReconLimits,
     /// How often to level with the peer by reconciliation (anti-entropy).
     pub(crate) anti_entropy: Option<Duration>,
+    /// Whether to replicate at all (else only federation requests).
+    pub(crate) auto_sync: bool,
     /// This session's own command channel, for the requests it makes itself.
     pub(crate) own: mpsc::Sender<SessionCmd>,
 }
@@ -350,7 +352,7 @@ pub(crate) async fn run(
     // No cursor but records: the cursor table was lost (or this replica was
     // restored, or it meets a peer with data of its own). Reconcile first
     // instead of fetching the peer's whole log.
-    let rejoin = cursor == SyncCursor::default() && {
+    let rejoin = spec.auto_sync && cursor == SyncCursor::default() && {
         let replica = replica.clone();
         matches!(
             tokio::task::spawn_blocking(move || replica.has_records()).await,
@@ -370,7 +372,7 @@ pub(crate) async fn run(
         cursor,
         spec.sync.clone(),
     );
-    if rejoin {
+    if rejoin || !spec.auto_sync {
         session.hold_catch_up();
     }
     let (reader, writer) = stream.split();
