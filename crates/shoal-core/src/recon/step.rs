@@ -384,9 +384,6 @@ impl Reconciler {
         if answered > self.in_flight.len() || (answered == 0 && !self.in_flight.is_empty()) {
             return Err(ReconError::BadAnswer);
         }
-        if self.outcome.round_trips >= self.limits.max_round_trips {
-            return Err(ReconError::TooManyRounds(self.outcome.round_trips));
-        }
         let unanswered = self.in_flight.split_off(answered);
         self.in_flight.clear();
         for entry in unanswered.into_iter().rev() {
@@ -414,6 +411,9 @@ impl Reconciler {
             }
         }
         self.queue.extend(next);
+        if !self.queue.is_empty() && self.outcome.round_trips >= self.limits.max_round_trips {
+            return Err(ReconError::TooManyRounds(self.outcome.round_trips));
+        }
         Ok(())
     }
 

@@ -1,0 +1,244 @@
+//! Federation tools over real nodes on loopback: the integrity report
+//! classifies every status, and per-record pull and push give each reason —
+//! merged, already in sync, peer does not have it, not found here, peer
+//! unreachable, timed out. Nodes run with `auto_sync` off so differences stay
+//! put until a test moves them explicitly.
+
+mod common;
+
+use common::{Peer, group_key, start_with, wait_for};
+use serde_json::json;
+use shoal::{CollectionName, FedError, PeerState, RecordId, Status, Store, Transfer};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Two manual-federation nodes, B dialing A, connected.
+async fn pair(dir: &Path, timeout_ms: u64) -> (Peer, Peer) {
+    let manual = move |c: &mut shoal::NodeConfig| {
+        c.auto_sync = false;
+        c.anti_entropy = None;
+        c.sync.request_timeout_ms = timeout_ms;
+    };
+    let a = start_with(
+        Store::open(dir.join("a.db")).expect("open a"),
+        group_key(),
+        vec![],
+        manual,
+    )
+    .await;
+    let b = start_with(
+        Store::open(dir.join("b.db")).expect("open b"),
+        group_key(),
+        vec![a.address.clone()],
+        manual,
+    )
+    .await;
+    let (a_id, b_id) = (a.node.peer_id(), b.node.peer_id());
+    wait_for("both sessions authenticated", WAIT, || {
+        let up = |p: &Peer, id| {
+            p.node
+                .peer(&id)
+                .is_some_and(|s| s.state == PeerState::Connected)
+        };
+        up(&a, b_id) && up(&b, a_id)
+    })
+    .await;
+    (a, b)
+}
+
+fn name(s: &str) -> CollectionName {
+    CollectionName::new(s).expect("collection name")
+}
+
+fn rid(s: &str) -> RecordId {
+    RecordId::new(s).expect("record id")
+}
+
+/// The report as (id → status) for the listed records.
+async fn report(from: &Peer, to: &Peer, collection: &str) -> BTreeMap<String, Status> {
+    let found = from
+        .node
+        .reconcile(to.node.peer_id(), &name(collection))
+        .await
+        .expect("reconcile");
+    found
+        .outcome
+        .differences
+        .iter()
+        .filter_map(|d| d.status().map(|s| (d.id.to_string(), s)))
+        .collect()
+}
+
+async fn push(from: &Peer, to: &Peer, id: &str) -> Transfer {
+    from.node
+        .push_record(to.node.peer_id(), &name("notes"), &rid(id))
+        .await
+}
+
+async fn pull(from: &Peer, to: &Peer, id: &str) -> Transfer {
+    from.node
+        .pull_record(to.node.peer_id(), &name("notes"), &rid(id))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_classifies_each_status_and_pull_push_repair_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = pair(dir.path(), 30_000).await;
+    let (na, nb) = (
+        a.store.collection("notes").expect("notes"),
+        b.store.collection("notes").expect("notes"),
+    );
+    // Same on both: written on A, pushed.
+    na.put("same", json!({"t": 1})).expect("put");
+    assert_eq!(push(&a, &b, "same").await, Transfer::Merged);
+    // Diverged: pushed, then edited on B.
+    na.put("both", json!({"t": 1, "u": 1})).expect("put");
+    assert_eq!(push(&a, &b, "both").await, Transfer::Merged);
+    nb.patch("both", json!({"u": 2})).expect("patch");
+    // Local-only: only on A; and alive on A but deleted on B.
+    na.put("mine", json!({"t": 3})).expect("put");
+    na.put("del-there", json!({"t": 4})).expect("put");
+    assert_eq!(push(&a, &b, "del-there").await, Transfer::Merged);
+    nb.delete("del-there").expect("delete");
+    // Peer-only: only on B.
+    nb.put("theirs", json!({"t": 5})).expect("put");
+    // Deleted on both: not listed.
+    na.put("gone", json!({"t": 6})).expect("put");
+    na.delete("gone").expect("delete");
+    assert_eq!(push(&a, &b, "gone").await, Transfer::Merged);
+
+    let found = report(&a, &b, "notes").await;
+    let expected: BTreeMap<String, Status> = [
+        ("both", Status::Diverged),
+        ("del-there", Status::LocalOnly),
+        ("mine", Status::LocalOnly),
+        ("theirs", Status::PeerOnly),
+    ]
+    .into_iter()
+    .map(|(id, s)| (id.to_string(), s))
+    .collect();
+    assert_eq!(found, expected);
+    let outcome = a
+        .node
+        .reconcile(b.node.peer_id(), &name("notes"))
+        .await
+        .expect("reconcile")
+        .outcome;
+    assert_eq!(
+        (
+            outcome.counts.local_only,
+            outcome.counts.peer_only,
+            outcome.counts.diverged,
+            outcome.counts.assets_missing
+        ),
+        (2, 1, 1, 0)
+    );
+    // Seen from B, the same records with the directions swapped.
+    let mirrored = report(&b, &a, "notes").await;
+    assert_eq!(mirrored["mine"], Status::PeerOnly);
+    assert_eq!(mirrored["theirs"], Status::LocalOnly);
+    assert_eq!(mirrored["del-there"], Status::PeerOnly);
+    assert_eq!(mirrored["both"], Status::Diverged);
+
+    // Repair each, checking every reason; the second attempt is a no-op.
+    assert_eq!(pull(&a, &b, "theirs").await, Transfer::Merged);
+    assert_eq!(pull(&a, &b, "theirs").await, Transfer::AlreadyInSync);
+    assert_eq!(push(&a, &b, "mine").await, Transfer::Merged);
+    assert_eq!(push(&a, &b, "mine").await, Transfer::AlreadyInSync);
+    assert_eq!(pull(&a, &b, "both").await, Transfer::Merged);
+    assert_eq!(push(&a, &b, "both").await, Transfer::AlreadyInSync);
+    assert_eq!(pull(&a, &b, "del-there").await, Transfer::Merged);
+    assert_eq!(pull(&a, &b, "nobody").await, Transfer::PeerDoesNotHaveIt);
+    assert_eq!(push(&a, &b, "nobody").await, Transfer::NotHere);
+    assert_eq!(pull(&a, &b, "same").await, Transfer::AlreadyInSync);
+    assert_eq!(pull(&a, &b, "nobody").await.code(), "peer-does-not-have-it");
+
+    // The merge kept both sides' edits and the delete.
+    assert_eq!(na.get("both").expect("get"), nb.get("both").expect("get"));
+    assert_eq!(na.get("both").expect("get").expect("alive")["u"], 2);
+    assert!(na.get("del-there").expect("get").is_none());
+    assert!(report(&a, &b, "notes").await.is_empty());
+    assert!(report(&b, &a, "notes").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equal_replicas_settle_in_one_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = pair(dir.path(), 30_000).await;
+    let records: Vec<(String, serde_json::Value)> = (0..3000)
+        .map(|i| (format!("r{i:05}"), json!({"n": i})))
+        .collect();
+    let na = a.store.collection("notes").expect("notes");
+    na.put_many(records.clone()).expect("put");
+    for id in ["r00007", "r01234", "r02999"] {
+        assert_eq!(push(&a, &b, id).await, Transfer::Merged);
+    }
+    // B holds 3 of A's 3000 records; a full pull of the rest by anti-entropy
+    // is what `level_with` does.
+    let levelled = b.node.level_with(a.node.peer_id()).await.expect("level");
+    assert_eq!(levelled.merged, 2997);
+    let found = a
+        .node
+        .reconcile(b.node.peer_id(), &name("notes"))
+        .await
+        .expect("reconcile");
+    assert_eq!(found.outcome.counts.total(), 0);
+    assert_eq!(found.outcome.round_trips, 1);
+    // One differing record costs a few round trips and little data.
+    na.patch("r01500", json!({"n": -1})).expect("patch");
+    let found = a
+        .node
+        .reconcile(b.node.peer_id(), &name("notes"))
+        .await
+        .expect("reconcile");
+    assert_eq!(found.outcome.counts.diverged, 1);
+    assert!(found.outcome.round_trips <= 4, "{:?}", found.outcome);
+    assert!(found.bytes < 4096, "{} bytes", found.bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_and_timed_out_requests_say_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = pair(dir.path(), 1_000).await;
+    a.store
+        .collection("notes")
+        .expect("notes")
+        .put("x", json!({"v": 1}))
+        .expect("put");
+    // A peer with no session: unreachable at once, for every operation.
+    let stranger = shoal::PeerId::random();
+    let t = a
+        .node
+        .pull_record(stranger, &name("notes"), &rid("x"))
+        .await;
+    assert_eq!(t, Transfer::Failed(FedError::Unreachable));
+    assert_eq!(t.code(), "peer-unreachable");
+    assert_eq!(t.to_string(), "peer unreachable");
+    assert!(matches!(
+        a.node.reconcile(stranger, &name("notes")).await,
+        Err(FedError::Unreachable)
+    ));
+    // B's database is write-locked by another process: B cannot answer an
+    // offer within A's 1 s request timeout.
+    let lock = rusqlite::Connection::open(dir.path().join("b.db")).expect("open b raw");
+    lock.execute_batch("BEGIN IMMEDIATE").expect("lock b");
+    let t = push(&a, &b, "x").await;
+    assert_eq!(t, Transfer::Failed(FedError::TimedOut));
+    assert_eq!(t.to_string(), "timed out");
+    lock.execute_batch("ROLLBACK").expect("unlock b");
+    drop(lock);
+    // The session survived the timeout; once B has answered its backlog the
+    // record arrives (the late answer is ignored) or is already there.
+    wait_for("B to take the record", WAIT, || {
+        b.store
+            .collection("notes")
+            .and_then(|c| c.get("x"))
+            .is_ok_and(|r| r.is_some())
+    })
+    .await;
+    assert_eq!(push(&a, &b, "x").await, Transfer::AlreadyInSync);
+}
