@@ -73,6 +73,8 @@ struct PackedRef<'a> {
 pub(crate) struct StoredSlots {
     pub(crate) state: RecordState,
     pub(crate) written_at: BTreeMap<Slot, DbVersion>,
+    /// The state digest stored with the row (when loaded from one).
+    pub(crate) digest: Option<StateDigest>,
 }
 
 /// Decodes a record's packed slots as stored: (slot, version, written at).
@@ -109,6 +111,7 @@ pub(crate) fn unpack(blob: &[u8]) -> Result<StoredSlots, StoreError> {
     Ok(StoredSlots {
         state: RecordState::from_slots(slots),
         written_at,
+        digest: None,
     })
 }
 
@@ -148,11 +151,18 @@ pub(crate) fn collection_id(
 
 /// Loads a record's slots; an unknown record loads as empty.
 pub(crate) fn load(conn: &Connection, cid: i64, id: &RecordId) -> Result<StoredSlots, StoreError> {
-    let blob: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT slots FROM records WHERE cid = ?1 AND rid = ?2")?
-        .query_row(params![cid, id.as_str()], |r| r.get(0))
+    let row: Option<(Vec<u8>, Vec<u8>)> = conn
+        .prepare_cached("SELECT slots, digest FROM records WHERE cid = ?1 AND rid = ?2")?
+        .query_row(params![cid, id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    blob.map_or_else(|| Ok(StoredSlots::default()), |b| unpack(&b))
+    let Some((slots, digest)) = row else {
+        return Ok(StoredSlots::default());
+    };
+    let mut stored = unpack(&slots)?;
+    stored.digest = <[u8; 16]>::try_from(digest.as_slice())
+        .ok()
+        .map(StateDigest);
+    Ok(stored)
 }
 
 /// The `rkey` column of a record: its reconciliation key with the sign bit
@@ -225,7 +235,10 @@ pub(crate) fn save(
             false => at.version,
         }
     });
-    let old = (before.state.life().0 > 0).then(|| element_of(id, &before.state).1);
+    let old = (before.state.life().0 > 0).then(|| match before.digest {
+        Some(digest) => element(digest, flags_of(before.state.life())),
+        None => element_of(id, &before.state).1,
+    });
     let (digest, new) = element_of(id, after);
     conn.prepare_cached(
         "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, rkey, digest)

@@ -154,8 +154,9 @@ impl StateDigest {
         hasher.update(&(id.as_str().len() as u64).to_le_bytes());
         hasher.update(id.as_str().as_bytes());
         hasher.update(&state.life().0.to_le_bytes());
+        // Postcard is deterministic; each tuple frames every part of a slot.
+        let mut encoded = Vec::with_capacity(256);
         for (slot, version) in state.slots() {
-            // Postcard is deterministic; the tuple frames every part.
             let value = version.value.as_ref().map(|v| v.as_str());
             let part = (
                 slot,
@@ -164,8 +165,10 @@ impl StateDigest {
                 version.clock.site.0,
                 version.life.0,
             );
-            hasher.update(&postcard::to_allocvec(&part).unwrap_or_default());
+            // Encoding plain data into a Vec cannot fail.
+            encoded = postcard::to_extend(&part, encoded).unwrap_or_default();
         }
+        hasher.update(&encoded);
         Self(first_bytes(&hasher.finalize()))
     }
 
