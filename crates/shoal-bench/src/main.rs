@@ -9,6 +9,7 @@ mod catchup;
 mod latency;
 mod peers;
 mod progress;
+mod reconcile;
 mod reconnect;
 mod report;
 mod write;
@@ -33,6 +34,8 @@ enum Scenario {
     Latency(latency::Args),
     /// B was in sync, goes offline, A writes M records, B reconnects: seconds and bytes.
     Reconnect(reconnect::Args),
+    /// A and B equal but for D records: round trips, bytes and seconds of the integrity report.
+    Reconcile(reconcile::Args),
     /// The B side of `catchup`, run as a child process (not for direct use).
     #[command(hide = true)]
     Follow(catchup::FollowArgs),
@@ -44,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Catchup(args) => catchup::run(&args),
         Scenario::Latency(args) => latency::run(&args),
         Scenario::Reconnect(args) => reconnect::run(&args),
+        Scenario::Reconcile(args) => reconcile::run(&args),
         Scenario::Follow(args) => catchup::follow(&args),
     }
 }

@@ -1,12 +1,13 @@
 //! Shared setup for the sync scenarios: a store filled with N small records,
-//! loopback nodes with authentication on, waiting for a follower to hold
-//! everything a leader has, and reading a process's peak memory.
+//! loopback nodes with authentication on, waiting for two nodes to connect
+//! and for a follower to hold everything a leader has, and reading a
+//! process's peak memory.
 //!
 //! It owns no measurement; each scenario times what it names.
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use shoal::{DbVersion, GroupKey, Multiaddr, Node, NodeConfig, PeerId, Store};
+use shoal::{DbVersion, GroupKey, Multiaddr, Node, NodeConfig, PeerId, PeerState, Store};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -22,16 +23,24 @@ pub fn filled_store(path: &Path, records: u64) -> Result<Store> {
     Ok(store)
 }
 
+/// The collection [`fill`] writes to.
+pub const COLLECTION: &str = "items";
+
+/// The id of the `i`th record [`fill`] writes: `rec-<i, 8 digits>`.
+pub fn record_id(i: u64) -> String {
+    format!("rec-{i:08}")
+}
+
 /// Puts `records` 3-field records (two short strings and a bool) with ids
 /// `rec-<first>`..., in batches of 10,000.
 pub fn fill(store: &Store, records: u64, first: u64) -> Result<()> {
-    let items = store.collection("items")?;
+    let items = store.collection(COLLECTION)?;
     let mut next = first;
     while next < first + records {
         let end = (next + 10_000).min(first + records);
         items.put_many((next..end).map(|i| {
             (
-                format!("rec-{i:08}"),
+                record_id(i),
                 json!({"title": format!("record {i}"), "owner": "bench", "done": i % 2 == 0}),
             )
         }))?;
@@ -40,12 +49,24 @@ pub fn fill(store: &Store, records: u64, first: u64) -> Result<()> {
     Ok(())
 }
 
-/// Starts a loopback node for `store` dialing `peers`, and returns it with its TCP address.
-pub async fn start_node(store: &Store, peers: Vec<Multiaddr>) -> Result<(Node, Multiaddr)> {
+/// The configuration of a benchmark node: loopback TCP only, the shared
+/// group key, dialing `peers` (redialed quickly).
+pub fn loopback_config(peers: Vec<Multiaddr>) -> NodeConfig {
     let mut config = NodeConfig::loopback(group_key());
     config.listen.retain(|a| a.to_string().contains("/tcp/"));
     config.peers = peers;
     config.redial_interval = Duration::from_millis(200);
+    config
+}
+
+/// Starts a loopback node for `store` dialing `peers`, and returns it with its TCP address.
+pub async fn start_node(store: &Store, peers: Vec<Multiaddr>) -> Result<(Node, Multiaddr)> {
+    start_node_with(store, loopback_config(peers)).await
+}
+
+/// Starts a node for `store` with `config` (see [`loopback_config`]), and
+/// returns it with its first listen address.
+pub async fn start_node_with(store: &Store, config: NodeConfig) -> Result<(Node, Multiaddr)> {
     let node = store.start_node(config).await?;
     let address = node
         .listen_addrs(Duration::from_secs(10))
@@ -77,6 +98,26 @@ pub async fn wait_caught_up(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// Waits until `a` and `b` each see the other as a connected, authenticated member.
+pub async fn wait_connected(a: &Node, b: &Node, limit: Duration) -> Result<Duration> {
+    let start = Instant::now();
+    let up = |node: &Node, other: &Node| {
+        node.peer(&other.peer_id())
+            .is_some_and(|s| s.state == PeerState::Connected)
+    };
+    while !(up(a, b) && up(b, a)) {
+        if start.elapsed() > limit {
+            bail!(
+                "not connected after {limit:?}: {:?} / {:?}",
+                a.peer(&b.peer_id()),
+                b.peer(&a.peer_id())
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(start.elapsed())
 }
 
 /// A temporary directory under `dir` (default: the system temp dir).

@@ -7,7 +7,7 @@
 //! `unreachable`) and the `applied` progress measure.
 
 use serde::{Deserialize, Serialize};
-use shoal::{PeerState, PeerStatus};
+use shoal::{PeerState, PeerStatus, StatusCounts};
 
 /// `DATA/daemon.json`: written by a running `shoal serve`, removed when it stops.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -161,6 +161,107 @@ pub struct AddPeerReply {
     pub address: String,
     /// Whether it was new to `peers.txt` (false: already there).
     pub remembered: bool,
+}
+
+/// Most differing records one diff page lists (`limit`).
+pub const MAX_DIFF_PAGE: usize = 10_000;
+
+/// `GET /api/peers/{peer}/diff` reply: the integrity report against one peer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DiffReply {
+    /// The peer compared with.
+    pub peer: String,
+    /// The collection asked for, or every collection this node has (by name).
+    pub collections: Vec<CollectionDiff>,
+}
+
+/// The report for one collection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectionDiff {
+    /// The collection.
+    pub collection: String,
+    /// Records not in sync, per status; absent when `error` says why the
+    /// collection could not be checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<DiffCounts>,
+    /// Why the collection could not be checked (e.g. `not-shared-with-you`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+    /// When a collection was named: one page of the differing records, in id
+    /// order (records deleted on both sides are not listed).
+    #[serde(default)]
+    pub differences: Vec<DiffRow>,
+    /// The `after` that fetches the next page, if there is one.
+    #[serde(default)]
+    pub next_after: Option<String>,
+    /// Differences beyond the reconciliation's cap: counted, not listed.
+    #[serde(default)]
+    pub unlisted: u64,
+    /// Request–reply exchanges the check took.
+    #[serde(default)]
+    pub round_trips: u32,
+    /// Payload bytes it cost, both directions.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+/// Records not in sync, per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffCounts {
+    /// Alive here; absent or deleted on the peer.
+    pub local_only: u64,
+    /// Alive on the peer; absent or deleted here.
+    pub peer_only: u64,
+    /// Alive on both, in different states.
+    pub diverged: u64,
+    /// The same state, but a blob it references is missing on a side.
+    pub assets_missing: u64,
+    /// All of them.
+    pub total: u64,
+}
+
+impl From<StatusCounts> for DiffCounts {
+    fn from(c: StatusCounts) -> Self {
+        DiffCounts {
+            local_only: c.local_only,
+            peer_only: c.peer_only,
+            diverged: c.diverged,
+            assets_missing: c.assets_missing,
+            total: c.total(),
+        }
+    }
+}
+
+/// One differing record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffRow {
+    /// Its id.
+    pub id: String,
+    /// `local-only`, `peer-only`, `diverged` or `assets-missing`.
+    pub status: String,
+}
+
+/// `POST /api/peers/{peer}/pull` and `/push` body: the record to move.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferRequest {
+    /// Its collection.
+    pub collection: String,
+    /// Its id.
+    pub id: String,
+}
+
+/// `POST /api/peers/{peer}/pull` and `/push` reply (HTTP 200 whatever the
+/// result: a refusal or an unreachable peer is an answer, not a failed call).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TransferReply {
+    /// A stable code: `merged`, `already-in-sync`, `peer-does-not-have-it`,
+    /// `not-found-here`, `peer-unreachable`, `timed-out`,
+    /// `not-shared-with-you`, `not-shared` or `failed`.
+    pub result: String,
+    /// The reason, for people ("merged", "peer does not have it", ...).
+    pub reason: String,
+    /// Whether the record now holds the same state on both sides.
+    pub ok: bool,
 }
 
 /// Every error body.

@@ -7,8 +7,8 @@
 
 use crate::log::Since;
 use crate::query::{EqFilter, RangeFilter, SortOrder};
-use clap::{Args, Parser, Subcommand};
-use shoal::Multiaddr;
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use shoal::{CollectionName, Multiaddr, PeerId, RecordId};
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +27,7 @@ Examples:
   shoal invite                 # on the first machine (with `shoal serve` running)
   shoal join shoal1:…          # on the next one, then `shoal serve`
   shoal peers
+  shoal diff 12D3KooW… tasks   # which records differ from a peer's
 
 Exit codes: 0 ok, 1 not found, 2 invalid input or usage (bad id, bad JSON,
 no database: run `shoal init`), 3 storage error (corrupt or foreign database),
@@ -240,6 +241,69 @@ Examples:
   shoal sync --timeout 10 && shoal get tasks t1")]
     Sync(SyncArgs),
 
+    /// Compare records with a peer: which differ, and how
+    #[command(after_help = "\
+Asks the running daemon to reconcile with PEER (a peer id; `shoal peers` lists
+them) and reports every record not in sync: local-only (alive here, absent or
+deleted there), peer-only (the reverse), diverged (alive on both, different
+states) or assets-missing (same state, a referenced blob missing on a side).
+Records deleted on both sides are not listed. It reads only fingerprints and
+ids -- a few round trips, not the records -- and changes nothing.
+
+With COLLECTION: the counts and a table of the differing records (ID STATUS),
+--limit at a time in id order; a line on stderr gives the --after for the next
+page. Without: one line of counts per collection this node has (collections
+only the peer has are not listed). The peer must send the collection to this
+node and this node accept it (see `shoal share`). Needs a running `shoal
+serve` connected to PEER (exit code 4 otherwise).
+
+Examples:
+  shoal diff 12D3KooW… tasks
+  shoal diff 12D3KooW… tasks --after t41 --limit 100
+  shoal diff 12D3KooW…
+  shoal --json diff 12D3KooW… tasks | jq .collections[0].counts")]
+    Diff(DiffArgs),
+
+    /// Fetch one record's full state from a peer and merge it here
+    #[command(after_help = "\
+Asks the running daemon to fetch COLLECTION/ID from PEER -- every field with
+its clock -- and merge it (the usual per-field merge: nothing newer here is
+lost). Prints the result: merged, already in sync, peer does not have it (exit
+code 1), not shared with you (the peer's rule), not shared (this node's rule),
+peer unreachable or timed out (exit code 4). Running it again is harmless.
+
+Examples:
+  shoal pull 12D3KooW… tasks t1
+  shoal diff 12D3KooW… tasks && shoal pull 12D3KooW… tasks t7")]
+    Pull(TransferArgs),
+
+    /// Offer one record's full state to a peer, which merges it
+    #[command(after_help = "\
+Asks the running daemon to send COLLECTION/ID -- every field with its clock --
+to PEER, which merges it. Prints the result: merged, already in sync, not found
+on this node (exit code 1), not shared with you (the peer refused), not shared
+(this node's rule), peer unreachable or timed out (exit code 4).
+
+Examples:
+  shoal push 12D3KooW… tasks t1")]
+    Push(TransferArgs),
+
+    /// Set which collections flow to and from a peer, or list the rules
+    #[command(after_help = "\
+Each node keeps its own rules, from its own point of view: --send (this node
+sends COLLECTION to PEER but does not accept PEER's changes to it), --receive
+(accepts but does not send), --both (the default for every pair) or --none.
+Sync, `shoal diff`, `pull` and `push` all obey them; a change takes effect at
+once, daemon running or not. Changes left out while a collection was not
+shared cross later, by anti-entropy (every 5 minutes while the daemons are
+connected) or `shoal push`.
+
+Examples:
+  shoal share 12D3KooW… diary --none
+  shoal share 12D3KooW… inbox --receive
+  shoal share --list")]
+    Share(ShareArgs),
+
     /// Show three replicas writing concurrently and converging
     #[command(after_help = "\
 Starts three replicas (laptop, desktop, server) in this process, each with its
@@ -388,4 +452,68 @@ pub struct SyncArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub timeout: u64,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The peer's id (`shoal peers` lists them)
+    #[arg(value_parser = parse_peer)]
+    pub peer: PeerId,
+    /// Collection to report record by record; without it, counts per collection
+    pub collection: Option<CollectionName>,
+    /// At most this many records in the table
+    #[arg(long, value_name = "N", default_value_t = 50, requires = "collection",
+          value_parser = clap::value_parser!(u64).range(1..=crate::api::MAX_DIFF_PAGE as u64))]
+    pub limit: u64,
+    /// Only ids after this one (the previous page's last id)
+    #[arg(long, value_name = "ID", requires = "collection")]
+    pub after: Option<RecordId>,
+}
+
+/// Arguments of `pull` and `push`.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The peer's id (`shoal peers` lists them)
+    #[arg(value_parser = parse_peer)]
+    pub peer: PeerId,
+    /// Collection name
+    pub collection: CollectionName,
+    /// Record id
+    pub id: RecordId,
+}
+
+/// Arguments of `share`: a rule to set, or `--list`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("mode").required(true)
+    .args(["send", "receive", "both", "none", "list"])))]
+pub struct ShareArgs {
+    /// The peer's id (`shoal peers` lists them)
+    #[arg(value_parser = parse_peer, required_unless_present = "list")]
+    pub peer: Option<PeerId>,
+    /// Collection name
+    #[arg(required_unless_present = "list")]
+    pub collection: Option<CollectionName>,
+    /// Send COLLECTION to PEER; do not accept its changes
+    #[arg(long)]
+    pub send: bool,
+    /// Accept PEER's changes to COLLECTION; do not send ours
+    #[arg(long)]
+    pub receive: bool,
+    /// Both ways (the default)
+    #[arg(long)]
+    pub both: bool,
+    /// Neither way
+    #[arg(long)]
+    pub none: bool,
+    /// Print the rules set on this node (and the local-only collections)
+    #[arg(long, conflicts_with_all = ["peer", "collection"])]
+    pub list: bool,
+}
+
+/// A libp2p peer id, with a hint where to find one.
+fn parse_peer(text: &str) -> Result<PeerId, String> {
+    text.parse().map_err(|e| {
+        format!("not a peer id ({e}); peer ids look like 12D3KooW…, and `shoal peers` lists them")
+    })
 }

@@ -4,9 +4,13 @@
 //!
 //! This module owns the client side of the control API and how its failures
 //! read: no daemon or an unreachable one is exit code 4 with a hint to start
-//! `shoal serve`.
+//! `shoal serve`. Federation calls (diff, pull, push) wait longer than the
+//! others: the daemon answers only when the peer has.
 
-use crate::api::{AddPeer, AddPeerReply, ApiError, DaemonFile, NodeInfo, PeersReply, SyncReply};
+use crate::api::{
+    AddPeer, AddPeerReply, ApiError, DaemonFile, NodeInfo, PeersReply, SyncReply, TransferReply,
+    TransferRequest,
+};
 use crate::datadir::DataDir;
 use crate::exit::network;
 use crate::secrets;
@@ -21,6 +25,11 @@ pub const DAEMON_FILE: &str = "daemon.json";
 /// How long one control API call may take (a dial or a sync request returns
 /// at once; the work goes on in the daemon).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a federation call may take: the daemon's requests to the peer
+/// time out after 30 s each, and a diff takes a few round trips per
+/// collection.
+const FEDERATION_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Most bytes of a control API response read.
 const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
@@ -122,7 +131,46 @@ impl Daemon {
         self.typed(self.call("POST", "/api/peers", Some(body))?)
     }
 
-    fn typed<T: DeserializeOwned>(&self, value: Value) -> Result<T> {
+    /// `GET /api/peers/{peer}/diff`, as the daemon sent it: `Ok(Err(..))` is
+    /// the daemon's refusal (e.g. `peer-unreachable`), for the caller to word.
+    pub fn diff_raw(
+        &self,
+        peer: &str,
+        collection: Option<&str>,
+        limit: u64,
+        after: Option<&str>,
+    ) -> Result<Result<Value, ApiError>> {
+        // Peer ids, collection names and record ids need no URL escaping.
+        let mut path = format!("/api/peers/{peer}/diff?limit={limit}");
+        if let Some(collection) = collection {
+            path.push_str(&format!("&collection={collection}"));
+        }
+        if let Some(after) = after {
+            path.push_str(&format!("&after={after}"));
+        }
+        self.call_api("GET", &path, None, FEDERATION_TIMEOUT)
+    }
+
+    /// `POST /api/peers/{peer}/pull` (`push` false) or `/push` (`push` true).
+    pub fn transfer(
+        &self,
+        push: bool,
+        peer: &str,
+        collection: &str,
+        id: &str,
+    ) -> Result<TransferReply> {
+        let body = serde_json::to_value(TransferRequest {
+            collection: collection.to_string(),
+            id: id.to_string(),
+        })?;
+        let verb = if push { "push" } else { "pull" };
+        let path = format!("/api/peers/{peer}/{verb}");
+        let reply = self.call_api("POST", &path, Some(body), FEDERATION_TIMEOUT)?;
+        self.typed(self.refused("POST", &path, reply)?)
+    }
+
+    /// A reply as `T`; anything else is a network error (exit code 4).
+    pub fn typed<T: DeserializeOwned>(&self, value: Value) -> Result<T> {
         serde_json::from_value(value).map_err(|e| {
             network(format!(
                 "the daemon at {} sent an unexpected answer: {e}",
@@ -133,13 +181,53 @@ impl Daemon {
 
     /// One call; any failure is a network error (exit code 4).
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let reply = self.call_api(method, path, body, CALL_TIMEOUT)?;
+        self.refused(method, path, reply)
+    }
+
+    /// The daemon's refusal as a network error (exit code 4).
+    fn refused(&self, method: &str, path: &str, reply: Result<Value, ApiError>) -> Result<Value> {
+        reply.map_err(|error| {
+            let message = if error.code == "unauthorized" {
+                format!(
+                    "the daemon at {} refused our token ({}); if {} changed since it started, restart `shoal serve`",
+                    self.file.http,
+                    error.message,
+                    secrets::TOKEN_FILE
+                )
+            } else {
+                format!("the daemon refused {method} {path}: {}", error.message)
+            };
+            network(message)
+        })
+    }
+
+    /// One call: the JSON reply, or the daemon's error body; a daemon that
+    /// does not answer (or not in JSON) is a network error (exit code 4).
+    fn call_api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Result<Value, ApiError>> {
         let url = format!("http://{}{path}", self.file.http);
         let auth = format!("Bearer {}", self.token);
         let sent = match (method, body) {
-            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            ("GET", _) => self
+                .agent
+                .get(&url)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .header("Authorization", &auth)
+                .call(),
             (_, body) => self
                 .agent
                 .post(&url)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
                 .header("Authorization", &auth)
                 .send_json(body.unwrap_or(Value::Null)),
         };
@@ -152,24 +240,19 @@ impl Daemon {
             .read_to_string()
             .map_err(|e| self.unreachable(e))?;
         if status.is_success() {
-            return serde_json::from_str(&text).map_err(|e| {
+            return serde_json::from_str(&text).map(Ok).map_err(|e| {
                 network(format!(
                     "the daemon at {} sent invalid JSON for {method} {path}: {e}",
                     self.file.http
                 ))
             });
         }
-        let message = match serde_json::from_str::<ApiError>(&text) {
-            Ok(error) if error.code == "unauthorized" => format!(
-                "the daemon at {} refused our token ({}); if {} changed since it started, restart `shoal serve`",
-                self.file.http,
-                error.message,
-                secrets::TOKEN_FILE
-            ),
-            Ok(error) => format!("the daemon refused {method} {path}: {}", error.message),
-            Err(_) => format!("the daemon answered {method} {path} with HTTP {status}"),
-        };
-        Err(network(message))
+        match serde_json::from_str::<ApiError>(&text) {
+            Ok(error) => Ok(Err(error)),
+            Err(_) => Err(network(format!(
+                "the daemon answered {method} {path} with HTTP {status}"
+            ))),
+        }
     }
 
     fn unreachable(&self, error: ureq::Error) -> anyhow::Error {

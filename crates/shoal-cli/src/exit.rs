@@ -72,6 +72,19 @@ pub fn not_found(message: impl Into<String>) -> anyhow::Error {
     NotFound(message.into()).into()
 }
 
+/// The error for a federation request that did not succeed, by the result
+/// or error code the daemon gave (`peer-does-not-have-it`, `peer-unreachable`,
+/// ...): exit code 1 when the record is absent on the side that should have
+/// it, 2 for a request the daemon found malformed, 4 otherwise (unreachable,
+/// timed out, refused by a sharing rule, failed).
+pub fn federation(code: &str, message: String) -> anyhow::Error {
+    match code {
+        "peer-does-not-have-it" | "not-found-here" => not_found(message),
+        "bad_request" | "bad_peer" | "bad_collection" | "bad_id" => usage(message),
+        _ => network(message),
+    }
+}
+
 /// Whether the error is only stdout having been closed by its reader
 /// (`shoal log | head`): not a failure worth reporting.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -13,6 +13,7 @@ mod daemon_client;
 mod datadir;
 mod demo;
 mod exit;
+mod federation;
 mod init;
 mod input;
 mod invite;
@@ -31,6 +32,7 @@ use anyhow::Result;
 use args::{Cli, Command};
 use clap::Parser;
 use datadir::DataDir;
+use federation::Way;
 use output::Output;
 use records::WriteKind;
 use std::process::ExitCode;
@@ -69,6 +71,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Join(a) => invite::join(&data, a, &mut out)?,
         Command::Peers => peers::run(&data, &mut out)?,
         Command::Sync(a) => sync::run(&data, a, &mut out)?,
+        Command::Diff(a) => federation::diff(&data, a, &mut out)?,
+        Command::Pull(a) => federation::transfer(&data, Way::Pull, a, &mut out)?,
+        Command::Push(a) => federation::transfer(&data, Way::Push, a, &mut out)?,
+        Command::Share(a) => federation::share(&data.open()?, a, &mut out)?,
         Command::Demo(_) => unreachable!("handled above"),
     }
     out.finish()?;

@@ -624,7 +624,7 @@ fn every_command_has_help_with_examples() {
     let s = Shoal::new();
     for cmd in [
         "init", "put", "patch", "get", "del", "ls", "query", "log", "status", "serve", "invite",
-        "join", "peers", "sync", "demo",
+        "join", "peers", "sync", "demo", "diff", "pull", "push", "share",
     ] {
         let help = s.run(&[cmd, "--help"]).ok();
         assert!(help.stdout.contains("Examples:"), "{cmd}: {}", help.stdout);

@@ -1,9 +1,9 @@
 //! The reconciliation index of each collection: the fingerprints of the top
-//! levels of the recon tree (levels 0–3, 4,369 nodes) held in memory, built
-//! once from the `(cid, rkey)` index on first use and then updated on every
-//! committed write and applied change; deeper nodes and item lists are read
-//! from that index, which keeps them at a few hundred rows per node for a
-//! million records.
+//! levels of the recon tree held in memory — as many levels as leave about 16
+//! records per deepest node, at most 5 (69,905 nodes, 1.6 MB, from a million
+//! records up) — built once from the file on first use and then updated on
+//! every committed write and applied change. Deeper nodes and item lists are
+//! read through the `(cid, rkey)` index, a few dozen rows per node.
 //!
 //! It owns keeping the fingerprints true; what to compare is the core's
 //! `recon` walk. A commit by another process (seen through `data_version`)
@@ -19,8 +19,11 @@ use shoal_core::recon::{
 };
 use std::collections::HashMap;
 
-/// Deepest level held in memory.
-const MEM_LEVEL: u8 = 3;
+/// Deepest level ever held in memory.
+const MAX_MEM_LEVEL: u8 = 4;
+
+/// Records per deepest in-memory node the depth is chosen for.
+const RECORDS_PER_NODE: u64 = 16;
 
 /// One collection's in-memory levels: level `l` holds 16^l fingerprints.
 #[derive(Debug)]
@@ -29,12 +32,29 @@ pub(crate) struct Tree {
 }
 
 impl Tree {
-    fn empty() -> Self {
+    /// Levels 0..=`depth`.
+    fn empty(depth: u8) -> Self {
         Self {
-            levels: (0..=MEM_LEVEL)
+            levels: (0..=depth)
                 .map(|l| vec![Fingerprint::default(); FANOUT.pow(u32::from(l))])
                 .collect(),
         }
+    }
+
+    /// The depth that leaves about [`RECORDS_PER_NODE`] records per deepest node.
+    fn depth_for(records: u64) -> u8 {
+        let mut depth = 0;
+        while depth < MAX_MEM_LEVEL
+            && (FANOUT as u64).pow(u32::from(depth) + 1) * RECORDS_PER_NODE <= records
+        {
+            depth += 1;
+        }
+        depth
+    }
+
+    /// The deepest level held.
+    fn depth(&self) -> u8 {
+        (self.levels.len() - 1) as u8
     }
 
     fn update(&mut self, key: ReconKey, f: impl Fn(&mut Fingerprint)) {
@@ -55,7 +75,10 @@ impl Tree {
 
     /// Reads every record of `cid` once.
     fn build(conn: &Connection, cid: i64) -> Result<Self, StoreError> {
-        let mut tree = Self::empty();
+        let records: i64 = conn
+            .prepare_cached("SELECT count(*) FROM records WHERE cid = ?1")?
+            .query_row([cid], |r| r.get(0))?;
+        let mut tree = Self::empty(Self::depth_for(records as u64));
         let mut stmt =
             conn.prepare_cached("SELECT rkey, digest, life FROM records WHERE cid = ?1")?;
         let mut rows = stmt.query([cid])?;
@@ -173,9 +196,7 @@ impl ReconView for ReconSnapshot<'_> {
         if node.is_leaf() {
             return Ok(out);
         }
-        if node.level() < MEM_LEVEL
-            && let Some(tree) = self.tree
-        {
+        if let Some(tree) = self.tree.filter(|t| node.level() < t.depth()) {
             for (i, fp) in out.iter_mut().enumerate() {
                 if let Some(child) = node.child(i) {
                     *fp = tree.get(child).unwrap_or_default();
@@ -213,5 +234,20 @@ impl ReconView for ReconSnapshot<'_> {
             });
         }
         Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tree;
+
+    #[test]
+    fn depth_grows_with_the_collection_up_to_the_cap() {
+        assert_eq!(Tree::depth_for(0), 0);
+        assert_eq!(Tree::depth_for(255), 0);
+        assert_eq!(Tree::depth_for(256), 1);
+        assert_eq!(Tree::depth_for(100_000), 3);
+        assert_eq!(Tree::depth_for(1_048_576), 4);
+        assert_eq!(Tree::depth_for(u64::MAX / 32), 4);
     }
 }
