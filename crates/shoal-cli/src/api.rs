@@ -254,13 +254,14 @@ pub struct TransferRequest {
 /// result: a refusal or an unreachable peer is an answer, not a failed call).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransferReply {
-    /// A stable code: `merged`, `already-in-sync`, `peer-does-not-have-it`,
-    /// `not-found-here`, `peer-unreachable`, `timed-out`,
-    /// `not-shared-with-you`, `not-shared` or `failed`.
+    /// A stable code: `merged`, `already-in-sync`, `nothing-new`,
+    /// `peer-does-not-have-it`, `not-found-here`, `peer-unreachable`,
+    /// `timed-out`, `not-shared-with-you`, `not-shared` or `failed`.
     pub result: String,
     /// The reason, for people ("merged", "peer does not have it", ...).
     pub reason: String,
-    /// Whether the record now holds the same state on both sides.
+    /// Whether the transfer completed (merged, already in sync, or nothing
+    /// new because the receiving side was ahead).
     pub ok: bool,
 }
 

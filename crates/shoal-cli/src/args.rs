@@ -303,6 +303,17 @@ Examples:
   shoal share 12D3KooW… inbox --receive
   shoal share --list")]
     Share(ShareArgs),
+    /// Mark a collection local-only: it never leaves this node and nothing from
+    /// peers is accepted into it (`--off` lifts the mark)
+    #[command(after_help = "\
+A local-only collection never leaves this node and nothing from any peer is
+accepted into it, whatever the per-peer rules say. --off lifts the mark. Takes
+effect at once, daemon running or not; `shoal share --list` shows the marks.
+
+Examples:
+  shoal local-only scratch
+  shoal local-only scratch --off")]
+    LocalOnly(LocalOnlyArgs),
 
     /// Show three replicas writing concurrently and converging
     #[command(after_help = "\
@@ -509,6 +520,16 @@ pub struct ShareArgs {
     /// Print the rules set on this node (and the local-only collections)
     #[arg(long, conflicts_with_all = ["peer", "collection"])]
     pub list: bool,
+}
+
+/// `shoal local-only`.
+#[derive(Debug, Args)]
+pub struct LocalOnlyArgs {
+    /// Collection name
+    pub collection: CollectionName,
+    /// Lift the mark: the collection follows the sharing rules again
+    #[arg(long)]
+    pub off: bool,
 }
 
 /// A libp2p peer id, with a hint where to find one.

@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use shoal::{
-    CollectionName, FedError, Multiaddr, NetError, Node, PeerId, PeerState, Reconciliation,
-    RecordId, Refusal, Store, Transfer,
+    CollectionName, FedError, Multiaddr, NetError, Node, PeerId, Reconciliation, RecordId, Refusal,
+    Store, Transfer,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,19 +178,30 @@ async fn diff(
         Some(name) => vec![name.clone()],
         None => {
             let store = control.store.clone();
-            tokio::task::spawn_blocking(move || store.status())
+            let mut names: Vec<CollectionName> =
+                tokio::task::spawn_blocking(move || store.status())
+                    .await
+                    .map_err(|e| internal(e.to_string()))?
+                    .map_err(|e| internal(e.to_string()))?
+                    .collections
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect();
+            // And the collections only the peer has (those it sends us).
+            let theirs = control
+                .node
+                .peer_collections(peer)
                 .await
-                .map_err(|e| internal(e.to_string()))?
-                .map_err(|e| internal(e.to_string()))?
-                .collections
-                .into_iter()
-                .map(|c| c.name)
-                .collect()
+                .map_err(|e| fed_failure(&e))?;
+            for shared in theirs {
+                if !names.contains(&shared.name) {
+                    names.push(shared.name);
+                }
+            }
+            names.sort();
+            names
         }
     };
-    if collections.is_empty() && !is_connected(&control.node, peer) {
-        return Err(fed_failure(&FedError::Unreachable));
-    }
     let mut reply = DiffReply {
         peer: peer.to_string(),
         collections: Vec::with_capacity(collections.len()),
@@ -384,12 +395,6 @@ fn transfer_reply(done: &Transfer) -> TransferReply {
 fn parse_peer(text: &str) -> Result<PeerId, Failure> {
     text.parse()
         .map_err(|e| bad_request("bad_peer", format!("`{text}` is not a peer id: {e}")))
-}
-
-fn is_connected(node: &Node, peer: PeerId) -> bool {
-    node.peers()
-        .iter()
-        .any(|p| p.peer == peer && matches!(p.state, PeerState::Connected))
 }
 
 /// The machine code of a failed federation request (the same codes as a

@@ -12,7 +12,7 @@
 //! so it works with or without a daemon.
 
 use crate::api::{ApiError, CollectionDiff, DiffCounts, DiffReply};
-use crate::args::{DiffArgs, ShareArgs, TransferArgs};
+use crate::args::{DiffArgs, LocalOnlyArgs, ShareArgs, TransferArgs};
 use crate::daemon_client::Daemon;
 use crate::datadir::DataDir;
 use crate::exit;
@@ -249,6 +249,28 @@ pub fn share(store: &Store, args: ShareArgs, out: &mut Output) -> Result<()> {
 
 /// The stored rules: one line per (peer, collection), then the local-only
 /// collections.
+/// `shoal local-only COLLECTION [--off]`.
+pub fn local_only(store: &Store, args: LocalOnlyArgs, out: &mut Output) -> Result<()> {
+    let marked = !args.off;
+    store
+        .set_local_only(args.collection.as_str(), marked)
+        .with_context(|| format!("cannot mark {}", args.collection))?;
+    if out.is_json() {
+        out.json(&json!({"collection": args.collection.as_str(), "local_only": marked}))?;
+    } else if marked {
+        out.line(format_args!(
+            "{}: local-only (never leaves this node, takes nothing from peers)",
+            args.collection
+        ))?;
+    } else {
+        out.line(format_args!(
+            "{}: follows the sharing rules again",
+            args.collection
+        ))?;
+    }
+    Ok(())
+}
+
 fn list_rules(store: &Store, out: &mut Output) -> Result<()> {
     let rules = store.sharing().context("cannot read the sharing rules")?;
     let explicit: Vec<_> = rules.explicit().collect();

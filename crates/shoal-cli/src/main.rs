@@ -75,6 +75,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Pull(a) => federation::transfer(&data, Way::Pull, a, &mut out)?,
         Command::Push(a) => federation::transfer(&data, Way::Push, a, &mut out)?,
         Command::Share(a) => federation::share(&data.open()?, a, &mut out)?,
+        Command::LocalOnly(a) => federation::local_only(&data.open()?, a, &mut out)?,
         Command::Demo(_) => unreachable!("handled above"),
     }
     out.finish()?;

@@ -330,6 +330,16 @@ fn share_works_without_a_daemon_and_bad_input_is_a_usage_error() {
         json!({"rules": [{"peer": STRANGER, "collection": "inbox", "mode": "none"}], "local_only": []})
     );
 
+    // Local-only marks show in the list and can be lifted.
+    let marked = n.run(&["local-only", "scratch"]).ok();
+    assert_stdout(&marked, "scratch: local-only");
+    let list = n.run(&["--json", "share", "--list"]).ok().json();
+    assert_eq!(list["local_only"], json!(["scratch"]));
+    n.run(&["local-only", "scratch", "--off"]).ok();
+    let list = n.run(&["--json", "share", "--list"]).ok().json();
+    assert_eq!(list["local_only"], json!([]));
+    n.run(&["local-only", "bad name"]).code(2);
+
     // Exactly one mode, PEER and COLLECTION valid; --list alone.
     let bad = n.run(&["share", "not-a-peer", "inbox", "--send"]).code(2);
     assert_stderr(&bad, "not a peer id");

@@ -112,7 +112,13 @@ fn an_unanswered_request_times_out_and_a_late_answer_is_ignored() {
         !a.is_closed(),
         "a timed-out request does not end the session"
     );
-    let late = b.respond(id, Response::Offered { changed: false });
+    let late = b.respond(
+        id,
+        Response::Offered {
+            changed: false,
+            in_sync: true,
+        },
+    );
     let (after, _) = deliver(late, &mut a, TIMEOUT + 5);
     assert!(after.is_empty(), "late answer ignored: {after:?}");
     assert!(!a.is_closed());
@@ -121,7 +127,13 @@ fn an_unanswered_request_times_out_and_a_late_answer_is_ignored() {
 #[test]
 fn an_answer_nobody_asked_for_ends_the_session() {
     let (mut a, mut b) = pair();
-    let bogus = b.respond(RequestId(77), Response::Offered { changed: true });
+    let bogus = b.respond(
+        RequestId(77),
+        Response::Offered {
+            changed: true,
+            in_sync: true,
+        },
+    );
     let (closed, replies) = deliver(bogus, &mut a, 5);
     assert!(closed.contains(&Action::Close {
         reason: Rejection::ProtocolViolation,

@@ -10,8 +10,10 @@
 use crate::replica::{Replica, ReplicaError};
 use crate::session_task::SessionCmd;
 use libp2p::PeerId;
-use shoal_core::recon::{Outcome, ReconLimits};
-use shoal_core::sync::federation::{MAX_FETCH_IDS, Refusal, Request, Response, encoded_len};
+use shoal_core::recon::{Outcome, ReconLimits, StateDigest};
+use shoal_core::sync::federation::{
+    MAX_FETCH_IDS, Refusal, Request, Response, SharedCollection, encoded_len,
+};
 use shoal_core::{Change, CollectionName, Direction, RecordId, SyncCursor};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -259,6 +261,9 @@ pub enum Transfer {
     Merged,
     /// Both sides already held the same state ("already in sync").
     AlreadyInSync,
+    /// Nothing to merge: the receiving side already holds newer state than
+    /// the sender (the other direction would move something).
+    NothingNew,
     /// The peer has never seen the record.
     PeerDoesNotHaveIt,
     /// This node has never seen the record (push).
@@ -268,9 +273,12 @@ pub enum Transfer {
 }
 
 impl Transfer {
-    /// Whether the record now holds the same state on both sides (or did already).
+    /// Whether the transfer completed: merged, or nothing left to merge.
     pub fn is_success(&self) -> bool {
-        matches!(self, Transfer::Merged | Transfer::AlreadyInSync)
+        matches!(
+            self,
+            Transfer::Merged | Transfer::AlreadyInSync | Transfer::NothingNew
+        )
     }
 
     /// A short machine-readable code.
@@ -278,6 +286,7 @@ impl Transfer {
         match self {
             Transfer::Merged => "merged",
             Transfer::AlreadyInSync => "already-in-sync",
+            Transfer::NothingNew => "nothing-new",
             Transfer::PeerDoesNotHaveIt => "peer-does-not-have-it",
             Transfer::NotHere => "not-found-here",
             Transfer::Failed(FedError::Unreachable) => "peer-unreachable",
@@ -294,6 +303,9 @@ impl fmt::Display for Transfer {
         match self {
             Transfer::Merged => f.write_str("merged"),
             Transfer::AlreadyInSync => f.write_str("already in sync"),
+            Transfer::NothingNew => {
+                f.write_str("nothing new: the receiving side already holds newer state")
+            }
             Transfer::PeerDoesNotHaveIt => f.write_str("peer does not have it"),
             Transfer::NotHere => f.write_str("not found on this node"),
             Transfer::Failed(e) => write!(f, "{e}"),
@@ -314,10 +326,41 @@ pub(crate) async fn pull(
         Ok(false) => return Transfer::Failed(FedError::NotSharedHere(collection.clone())),
         Err(e) => return Transfer::Failed(e),
     }
-    match fetch_and_merge(replica, requester, peer, collection, vec![id.clone()]).await {
-        Ok((_, absent)) if !absent.is_empty() => Transfer::PeerDoesNotHaveIt,
-        Ok((0, _)) => Transfer::AlreadyInSync,
-        Ok(_) => Transfer::Merged,
+    let request = Request::Fetch {
+        collection: collection.clone(),
+        ids: vec![id.clone()],
+    };
+    let changes = match requester.ask(request).await {
+        Ok(Response::Records { changes, missing }) => {
+            if missing.contains(id) && changes.is_empty() {
+                return Transfer::PeerDoesNotHaveIt;
+            }
+            if changes.is_empty()
+                || changes
+                    .iter()
+                    .any(|c| &c.collection != collection || &c.id != id)
+            {
+                return Transfer::Failed(FedError::BadAnswer(format!(
+                    "the answer is not {collection}/{id}"
+                )));
+            }
+            changes
+        }
+        Ok(_) => return Transfer::Failed(FedError::BadAnswer("not records".into())),
+        Err(e) => return Transfer::Failed(e),
+    };
+    let theirs = StateDigest::of_changes(id, &changes);
+    let (c, i) = (collection.clone(), id.clone());
+    let merged = blocking(replica, move |r| {
+        let changed = r.merge_records(&peer, &c, &changes)?;
+        let held = r.record_changes(&c, &i)?.unwrap_or_default();
+        Ok((changed, StateDigest::of_changes(&i, &held)))
+    })
+    .await;
+    match merged {
+        Ok((true, _)) => Transfer::Merged,
+        Ok((false, ours)) if ours == theirs => Transfer::AlreadyInSync,
+        Ok((false, _)) => Transfer::NothingNew,
         Err(e) => Transfer::Failed(e),
     }
 }
@@ -349,8 +392,9 @@ pub(crate) async fn push(
         changes,
     };
     match requester.ask(request).await {
-        Ok(Response::Offered { changed: true }) => Transfer::Merged,
-        Ok(Response::Offered { changed: false }) => Transfer::AlreadyInSync,
+        Ok(Response::Offered { changed: true, .. }) => Transfer::Merged,
+        Ok(Response::Offered { in_sync: true, .. }) => Transfer::AlreadyInSync,
+        Ok(Response::Offered { .. }) => Transfer::NothingNew,
         Ok(_) => Transfer::Failed(FedError::BadAnswer("not an offer's answer".into())),
         Err(e) => Transfer::Failed(e),
     }
@@ -480,6 +524,20 @@ impl crate::node::Node {
         match self.requester(peer).await {
             Ok(requester) => push(self.replica().0, &requester, peer, collection, id).await,
             Err(e) => Transfer::Failed(e),
+        }
+    }
+
+    /// The collections `peer` sends this node, with their root fingerprints
+    /// and record counts.
+    pub async fn peer_collections(&self, peer: PeerId) -> Result<Vec<SharedCollection>, FedError> {
+        match self
+            .requester(peer)
+            .await?
+            .ask(Request::Collections)
+            .await?
+        {
+            Response::Collections { collections, .. } => Ok(collections),
+            _ => Err(FedError::BadAnswer("not a collection list".into())),
         }
     }
 

@@ -426,7 +426,14 @@ pub(crate) async fn run(
                 Err(_) => break SessionEnd::Broken("store closed".into()),
             },
             command = commands.recv() => match command {
-                Some(SessionCmd::Resync) => shell.session.resync(now_ms()),
+                Some(SessionCmd::Resync) => {
+                    // Asked to sync now: also level by reconciliation, so what
+                    // cursors cannot see (a widened sharing rule) moves too.
+                    if let Some(levelling) = shell.levelling.as_mut().filter(|_| spec.anti_entropy.is_some()) {
+                        levelling.start(shell.replica.clone(), peer, shell.recon);
+                    }
+                    shell.session.resync(now_ms())
+                }
                 Some(SessionCmd::Request { request, reply }) => {
                     match shell.session.request(request, now_ms()) {
                         Ok((id, actions)) => {

@@ -10,7 +10,7 @@ use crate::error::StoreError;
 use crate::recon_index::ReconSnapshot;
 use crate::rows;
 use crate::{ApplyReport, Store};
-use shoal_core::recon::{Node, ReconLimits, ReconView, respond};
+use shoal_core::recon::{Node, ReconLimits, ReconView, StateDigest, respond};
 use shoal_core::sync::federation::{MAX_FETCH_IDS, Refusal, Request, Response, SharedCollection};
 use shoal_core::{Change, CollectionName, Direction, LogPosition, RecordId, SyncCursor};
 
@@ -220,7 +220,10 @@ impl Store {
                 let report = self.merge_from_peer(peer, &collection, &changes)?;
                 let changed = !report.changed.is_empty();
                 *merged = Some(report);
-                Response::Offered { changed }
+                let held = self.record_changes(&collection, &id)?.unwrap_or_default();
+                let in_sync =
+                    StateDigest::of_changes(&id, &held) == StateDigest::of_changes(&id, &changes);
+                Response::Offered { changed, in_sync }
             }
         })
     }

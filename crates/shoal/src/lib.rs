@@ -43,7 +43,7 @@ pub use shoal_net::{
 };
 
 pub use shoal_core::recon::{Difference, Held, ItemFlags, Outcome, Status, StatusCounts};
-pub use shoal_core::sync::Refusal;
+pub use shoal_core::sync::{Refusal, SharedCollection};
 pub use shoal_core::{
     CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, Direction, FieldName, Hlc,
     Life, LogPosition, RecordId, ShareMode, SharingRules, SiteId, Slot, SyncCursor, derive_id,

@@ -155,6 +155,12 @@ async fn report_classifies_each_status_and_pull_push_repair_them() {
     assert_eq!(pull(&a, &b, "nobody").await, Transfer::PeerDoesNotHaveIt);
     assert_eq!(push(&a, &b, "nobody").await, Transfer::NotHere);
     assert_eq!(pull(&a, &b, "same").await, Transfer::AlreadyInSync);
+    // A is ahead on "same": pulling brings nothing, pushing does.
+    na.patch("same", json!({"t": 2})).expect("patch");
+    assert_eq!(pull(&a, &b, "same").await, Transfer::NothingNew);
+    assert_eq!(push(&b, &a, "same").await, Transfer::NothingNew);
+    assert_eq!(push(&a, &b, "same").await, Transfer::Merged);
+    assert_eq!(pull(&b, &a, "same").await, Transfer::AlreadyInSync);
     assert_eq!(pull(&a, &b, "nobody").await.code(), "peer-does-not-have-it");
 
     // The merge kept both sides' edits and the delete.
@@ -188,6 +194,16 @@ async fn equal_replicas_settle_in_one_round_trip() {
         .expect("reconcile");
     assert_eq!(found.outcome.counts.total(), 0);
     assert_eq!(found.outcome.round_trips, 1);
+    let listed = b
+        .node
+        .peer_collections(a.node.peer_id())
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].records),
+        ("notes", 3000)
+    );
     // One differing record costs a few round trips and little data.
     na.patch("r01500", json!({"n": -1})).expect("patch");
     let found = a

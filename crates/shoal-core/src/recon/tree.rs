@@ -172,6 +172,22 @@ impl StateDigest {
         Self(first_bytes(&hasher.finalize()))
     }
 
+    /// The digest of the state `changes` (a record's full state, as a peer
+    /// sends it) merge into.
+    pub fn of_changes(id: &RecordId, changes: &[crate::change::Change]) -> Self {
+        let state = RecordState::from_slots(changes.iter().map(|c| {
+            (
+                c.slot.clone(),
+                crate::merge::SlotVersion {
+                    value: c.value.clone(),
+                    clock: c.clock,
+                    life: c.life,
+                },
+            )
+        }));
+        Self::of(id, &state)
+    }
+
     /// The digest as items carry it.
     pub fn short(self) -> ShortDigest {
         let mut out = [0u8; 8];

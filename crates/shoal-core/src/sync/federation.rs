@@ -132,6 +132,9 @@ pub enum Response {
     Offered {
         /// Whether merging changed the responder's record.
         changed: bool,
+        /// Whether the responder's record now holds exactly the offered state
+        /// (false: it held newer state the offer lacked).
+        in_sync: bool,
     },
     /// The request was not served.
     Refused(Refusal),
