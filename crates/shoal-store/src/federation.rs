@@ -30,6 +30,10 @@ impl Store {
         {
             self.recon.clear();
         }
+        if self.recon.keys_indexed_upto != Some(self.db_version) {
+            crate::recon_index::catch_up_keys(&mut self.conn, self.db_version.0 as i64)?;
+            self.recon.keys_indexed_upto = Some(self.db_version);
+        }
         let cid = self.collection_id(collection)?;
         let tree = match cid {
             Some(cid) => Some(self.recon.tree(&self.conn, cid)?),

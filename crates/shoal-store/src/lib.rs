@@ -29,6 +29,7 @@ pub use log::{ChangeIter, DEFAULT_PAGE};
 pub use query::{Filter, MAX_QUERY_LIMIT, Order, Query};
 pub use read::{CollectionStatus, Page, Record, StoreStatus};
 pub use recon_index::ReconSnapshot;
+pub use schema::SCHEMA_VERSION;
 pub use write::{WriteOp, WriteOutcome};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};

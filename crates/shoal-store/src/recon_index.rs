@@ -1,9 +1,11 @@
 //! The reconciliation index of each collection: the fingerprints of the top
-//! levels of the recon tree held in memory — as many levels as leave about 16
-//! records per deepest node, at most 5 (69,905 nodes, 1.6 MB, from a million
+//! levels of the recon tree held in memory — as many levels as leave 8 to 128
+//! records per deepest node, at most 5 (69,905 nodes, 1.6 MB, from 524,288
 //! records up) — built once from the file on first use and then updated on
 //! every committed write and applied change. Deeper nodes and item lists are
-//! read through the `(cid, rkey)` index, a few dozen rows per node.
+//! read through the `recon_keys` table, a few dozen rows per node; that table
+//! (each record's key, which never changes) is brought up to date from the
+//! change log before each use, so writes do not pay for it.
 //!
 //! It owns keeping the fingerprints true; what to compare is the core's
 //! `recon` walk. A commit by another process (seen through `data_version`)
@@ -13,17 +15,17 @@ use crate::error::StoreError;
 use crate::rows::{self, TreeDelta, column_key, key_column};
 use rusqlite::{Connection, params};
 use shoal_core::Life;
-use shoal_core::RecordId;
 use shoal_core::recon::{
     FANOUT, Fingerprint, Item, Node, ReconKey, ReconView, StateDigest, element,
 };
+use shoal_core::{DbVersion, RecordId};
 use std::collections::HashMap;
 
 /// Deepest level ever held in memory.
 const MAX_MEM_LEVEL: u8 = 4;
 
 /// Records per deepest in-memory node the depth is chosen for.
-const RECORDS_PER_NODE: u64 = 16;
+const RECORDS_PER_NODE: u64 = 8;
 
 /// One collection's in-memory levels: level `l` holds 16^l fingerprints.
 #[derive(Debug)]
@@ -80,10 +82,11 @@ impl Tree {
             .query_row([cid], |r| r.get(0))?;
         let mut tree = Self::empty(Self::depth_for(records as u64));
         let mut stmt =
-            conn.prepare_cached("SELECT rkey, digest, life FROM records WHERE cid = ?1")?;
+            conn.prepare_cached("SELECT rid, digest, life FROM records WHERE cid = ?1")?;
         let mut rows = stmt.query([cid])?;
         while let Some(row) = rows.next()? {
-            let key = column_key(row.get(0)?);
+            let rid = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            let key = ReconKey(u64::from_be_bytes(key_bytes(rid)));
             let digest = digest_column(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
             let life = Life(row.get::<_, i64>(2)? as u64);
             let e = element(digest, rows::flags_of(life));
@@ -91,6 +94,73 @@ impl Tree {
         }
         Ok(tree)
     }
+}
+
+/// The first 8 bytes of BLAKE3 of an id (its [`ReconKey`]), without
+/// validating the id again.
+fn key_bytes(rid: &str) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&blake3::hash(rid.as_bytes()).as_bytes()[..8]);
+    out
+}
+
+/// Records per page when bringing `recon_keys` up to date.
+const KEY_PAGE: usize = 50_000;
+
+/// Adds the keys of every record that changed after the `recon_indexed`
+/// mark (INSERT OR IGNORE: a key never changes), in sorted pages, and moves
+/// the mark to `head` — one transaction.
+pub(crate) fn catch_up_keys(conn: &mut Connection, head: i64) -> Result<(), StoreError> {
+    let tx = rows::begin_write(conn)?;
+    let mark: i64 = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'recon_indexed'",
+            [],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .ok()
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map_or(0, i64::from_be_bytes);
+    if mark >= head {
+        return Ok(());
+    }
+    let mut after = (mark, i64::MAX);
+    loop {
+        let mut page: Vec<(i64, i64, String)> = Vec::with_capacity(KEY_PAGE);
+        let mut last = None;
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT cid, rid, dbv, seq FROM records WHERE (dbv, seq) > (?1, ?2)
+                 ORDER BY dbv, seq LIMIT ?3",
+            )?;
+            let mut rows = stmt.query(params![after.0, after.1, KEY_PAGE as i64])?;
+            while let Some(row) = rows.next()? {
+                let rid: String = row.get(1)?;
+                let key = ReconKey(u64::from_be_bytes(key_bytes(&rid)));
+                page.push((row.get(0)?, key_column(key), rid));
+                last = Some((row.get(2)?, row.get(3)?));
+            }
+        }
+        let Some(last) = last else { break };
+        after = last;
+        // Sorted, the inserts walk the key table in order.
+        page.sort_unstable();
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO recon_keys (cid, rkey, rid) VALUES (?1, ?2, ?3)",
+        )?;
+        for (cid, rkey, rid) in &page {
+            insert.execute(params![cid, rkey, rid])?;
+        }
+        if page.len() < KEY_PAGE {
+            break;
+        }
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('recon_indexed', ?1)",
+        [head.to_be_bytes().to_vec()],
+    )?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn digest_column(blob: &[u8]) -> Result<StateDigest, StoreError> {
@@ -106,6 +176,8 @@ fn digest_column(blob: &[u8]) -> Result<StateDigest, StoreError> {
 #[derive(Debug, Default)]
 pub(crate) struct ReconIndex {
     trees: HashMap<i64, Tree>,
+    /// The log version `recon_keys` was last brought up to.
+    pub(crate) keys_indexed_upto: Option<DbVersion>,
 }
 
 impl ReconIndex {
@@ -160,7 +232,9 @@ impl ReconSnapshot<'_> {
     ) -> Result<(), StoreError> {
         let Some(cid) = self.cid else { return Ok(()) };
         let mut stmt = self.conn.prepare_cached(
-            "SELECT rkey, digest, life FROM records WHERE cid = ?1 AND rkey BETWEEN ?2 AND ?3",
+            "SELECT k.rkey, r.digest, r.life FROM recon_keys k
+             JOIN records r ON r.cid = k.cid AND r.rid = k.rid
+             WHERE k.cid = ?1 AND k.rkey BETWEEN ?2 AND ?3",
         )?;
         let mut rows = stmt.query(params![
             cid,
@@ -217,7 +291,9 @@ impl ReconView for ReconSnapshot<'_> {
             return Ok(Vec::new());
         };
         let mut stmt = self.conn.prepare_cached(
-            "SELECT rid, digest, life FROM records WHERE cid = ?1 AND rkey BETWEEN ?2 AND ?3",
+            "SELECT k.rid, r.digest, r.life FROM recon_keys k
+             JOIN records r ON r.cid = k.cid AND r.rid = k.rid
+             WHERE k.cid = ?1 AND k.rkey BETWEEN ?2 AND ?3",
         )?;
         let mut rows = stmt.query(params![
             cid,
@@ -244,10 +320,10 @@ mod tests {
     #[test]
     fn depth_grows_with_the_collection_up_to_the_cap() {
         assert_eq!(Tree::depth_for(0), 0);
-        assert_eq!(Tree::depth_for(255), 0);
-        assert_eq!(Tree::depth_for(256), 1);
+        assert_eq!(Tree::depth_for(127), 0);
+        assert_eq!(Tree::depth_for(128), 1);
         assert_eq!(Tree::depth_for(100_000), 3);
-        assert_eq!(Tree::depth_for(1_048_576), 4);
+        assert_eq!(Tree::depth_for(1_000_000), 4);
         assert_eq!(Tree::depth_for(u64::MAX / 32), 4);
     }
 }

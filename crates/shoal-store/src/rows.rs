@@ -165,13 +165,8 @@ pub(crate) fn load(conn: &Connection, cid: i64, id: &RecordId) -> Result<StoredS
     Ok(stored)
 }
 
-/// The `rkey` column of a record: its reconciliation key with the sign bit
-/// flipped, so SQLite's signed order is the key's unsigned order.
-pub(crate) fn rkey_column(id: &RecordId) -> i64 {
-    (ReconKey::of(id).0 ^ (1 << 63)) as i64
-}
-
-/// The `rkey` column bound for a key.
+/// The `rkey` column for a key: the sign bit flipped, so SQLite's signed
+/// order is the key's unsigned order.
 pub(crate) fn key_column(key: ReconKey) -> i64 {
     (key.0 ^ (1 << 63)) as i64
 }
@@ -241,8 +236,8 @@ pub(crate) fn save(
     });
     let (digest, new) = element_of(id, after);
     conn.prepare_cached(
-        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, rkey, digest)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, digest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
              slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
              digest = excluded.digest",
@@ -255,7 +250,6 @@ pub(crate) fn save(
         blob,
         at.version.0 as i64,
         i64::from(at.seq),
-        rkey_column(id),
         &digest.0[..]
     ])?;
     Ok(Some(TreeDelta {

@@ -11,7 +11,7 @@ use std::path::Path;
 /// SQLite `application_id` of a Shoal database: "SHOL".
 pub const APPLICATION_ID: i64 = 0x5348_4F4C;
 /// Schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -24,9 +24,8 @@ CREATE TABLE collections (
 -- deleted). slots: every slot version (life, field registers, map entries)
 -- with its clock, life and the db_version that wrote it, packed. (dbv, seq):
 -- the log position of the record's last change; the index on it is the change log.
--- rkey: the record's reconciliation key (BLAKE3 of the id, first 8 bytes, sign
--- bit flipped so integer order is key order); digest: 16 bytes of BLAKE3 over
--- its full merged state. The index on (cid, rkey) lists a tree node's records.
+-- digest: 16 bytes of BLAKE3 over the record's full merged state (for
+-- reconciliation).
 CREATE TABLE records (
     cid INTEGER NOT NULL,
     rid TEXT NOT NULL,
@@ -35,7 +34,6 @@ CREATE TABLE records (
     slots BLOB NOT NULL,
     dbv INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    rkey INTEGER NOT NULL,
     digest BLOB NOT NULL,
     PRIMARY KEY (cid, rid)
 ) WITHOUT ROWID;
@@ -51,9 +49,24 @@ CREATE TABLE peer_cursors (
 ) WITHOUT ROWID;
 ";
 
-/// Added by schema version 3: reconciliation keys and digests, sharing rules.
-const SCHEMA_V3: &str = "
-CREATE INDEX records_recon ON records (cid, rkey);
+/// Added by schema version 4 (replacing version 3's `records.rkey` column
+/// and its index): every record's reconciliation key.
+const RECON_KEYS: &str = "
+-- Every record's reconciliation key (BLAKE3 of its id, first 8 bytes, sign bit
+-- flipped so integer order is key order), to list a tree node's records. Keys
+-- never change; the table is brought up to date lazily, before each
+-- reconciliation, from the change log after meta 'recon_indexed' — so local
+-- writes do not pay for a third B-tree.
+CREATE TABLE recon_keys (
+    cid INTEGER NOT NULL,
+    rkey INTEGER NOT NULL,
+    rid TEXT NOT NULL,
+    PRIMARY KEY (cid, rkey, rid)
+) WITHOUT ROWID;
+";
+
+/// Added by schema version 3: sharing rules.
+const SHARING: &str = "
 -- Per (peer, collection): none / send / receive / both. Unset means both.
 CREATE TABLE sharing (
     peer TEXT NOT NULL,
@@ -81,7 +94,8 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     if application_id == 0 && version == 0 && tables == 0 {
         let tx = conn.transaction().map_err(sqlite)?;
         tx.execute_batch(SCHEMA).map_err(sqlite)?;
-        tx.execute_batch(SCHEMA_V3).map_err(sqlite)?;
+        tx.execute_batch(SHARING).map_err(sqlite)?;
+        tx.execute_batch(RECON_KEYS).map_err(sqlite)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(sqlite)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -96,28 +110,25 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             tables,
         });
     }
-    if version == 2 {
-        migrate_v2(conn).map_err(|e| e.with_path(path))?;
-        return Ok(());
-    }
-    if version != SCHEMA_VERSION {
-        return Err(StoreError::UnsupportedSchema {
+    match version {
+        2 => migrate_v2(conn),
+        3 => migrate_v3(conn),
+        SCHEMA_VERSION => Ok(()),
+        found => Err(StoreError::UnsupportedSchema {
             path: path.to_path_buf(),
-            found: version,
+            found,
             supported: SCHEMA_VERSION,
-        });
+        }),
     }
-    Ok(())
+    .map_err(|e| e.with_path(path))
 }
 
-/// Upgrades a version-2 file in one transaction: adds each record's
-/// reconciliation key and state digest, and the sharing tables.
+/// Upgrades a version-2 file in one transaction: adds each record's state
+/// digest, the reconciliation key table (filled on first use) and the sharing
+/// tables.
 fn migrate_v2(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
-    tx.execute_batch(
-        "ALTER TABLE records ADD COLUMN rkey INTEGER NOT NULL DEFAULT 0;
-         ALTER TABLE records ADD COLUMN digest BLOB NOT NULL DEFAULT x'';",
-    )?;
+    tx.execute_batch("ALTER TABLE records ADD COLUMN digest BLOB NOT NULL DEFAULT x'';")?;
     // In pages of 1000 records, so a large file is never read into memory whole.
     let mut after = (i64::MIN, String::new());
     loop {
@@ -134,22 +145,32 @@ fn migrate_v2(conn: &mut Connection) -> Result<(), StoreError> {
             break;
         };
         after = (*cid, rid.clone());
-        let mut update = tx.prepare_cached(
-            "UPDATE records SET rkey = ?3, digest = ?4 WHERE cid = ?1 AND rid = ?2",
-        )?;
+        let mut update =
+            tx.prepare_cached("UPDATE records SET digest = ?3 WHERE cid = ?1 AND rid = ?2")?;
         for (cid, rid, slots) in page {
             let id = shoal_core::RecordId::new(rid.clone())?;
             let state = crate::rows::unpack(&slots)?.state;
             let digest = shoal_core::recon::StateDigest::of(&id, &state);
-            update.execute(rusqlite::params![
-                cid,
-                rid,
-                crate::rows::rkey_column(&id),
-                digest.0.to_vec()
-            ])?;
+            update.execute(rusqlite::params![cid, rid, digest.0.to_vec()])?;
         }
     }
-    tx.execute_batch(SCHEMA_V3)?;
+    tx.execute_batch(SHARING)?;
+    tx.execute_batch(RECON_KEYS)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Upgrades a version-3 file in one transaction: its reconciliation keys
+/// move from a `records` column with its own index (a B-tree every write
+/// paid for) to the lazily filled `recon_keys` table.
+fn migrate_v3(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "DROP INDEX records_recon;
+         ALTER TABLE records DROP COLUMN rkey;",
+    )?;
+    tx.execute_batch(RECON_KEYS)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())

@@ -1,7 +1,8 @@
 //! The store's reconciliation index: fingerprints kept up to date on every
 //! write and applied change equal those rebuilt from the file; a commit by
-//! another connection is noticed; a schema-2 file is migrated with digests
-//! identical to those of a fresh store.
+//! another connection is noticed (its records listed too); schema-2 and
+//! schema-3 files are migrated with digests identical to those of a fresh
+//! store.
 
 use shoal_core::recon::{Fingerprint, Node, ReconView};
 use shoal_core::{CollectionName, Intent, RecordId};
@@ -46,6 +47,25 @@ fn fingerprints(store: &mut Store) -> Vec<Fingerprint> {
         out.extend(view.children(child).expect("children"));
     }
     out
+}
+
+/// The ids listed under the 16 level-1 nodes (read through the key table),
+/// sorted.
+fn listed_ids(store: &mut Store) -> Vec<String> {
+    let mut view = store.recon_view(&notes()).expect("view");
+    let mut ids = Vec::new();
+    for i in 0..16 {
+        let child = Node::ROOT.child(i).expect("child");
+        ids.extend(view.items(child).expect("items").into_iter().map(|item| item.id.to_string()));
+    }
+    ids.sort();
+    ids
+}
+
+fn sorted_ids(range: std::ops::Range<i64>) -> Vec<String> {
+    let mut ids: Vec<String> = range.map(|i| format!("r{i}")).collect();
+    ids.sort();
+    ids
 }
 
 #[test]
@@ -94,6 +114,9 @@ fn another_connections_commit_is_seen() {
     assert_ne!(before[0], after[0]);
     assert_eq!(after[0].count, 2);
     assert_eq!(after, fingerprints(&mut cli));
+    assert_eq!(listed_ids(&mut daemon), vec!["r1", "r2"]);
+    put(&mut cli, "r3", 3);
+    assert_eq!(listed_ids(&mut daemon), vec!["r1", "r2", "r3"]);
 }
 
 #[test]
@@ -110,14 +133,15 @@ fn a_schema_2_file_is_migrated_with_the_same_digests() {
     // Turn the file back into what schema version 2 wrote.
     let raw = rusqlite::Connection::open(&path).expect("raw");
     raw.execute_batch(
-        "DROP INDEX records_recon; DROP TABLE sharing; DROP TABLE local_only;
-         ALTER TABLE records DROP COLUMN rkey; ALTER TABLE records DROP COLUMN digest;
+        "DROP TABLE recon_keys; DROP TABLE sharing; DROP TABLE local_only;
+         ALTER TABLE records DROP COLUMN digest; DELETE FROM meta WHERE key = 'recon_indexed';
          PRAGMA user_version = 2;",
     )
     .expect("downgrade");
     drop(raw);
     let mut migrated = open(&path);
     assert_eq!(fingerprints(&mut migrated), fresh);
+    assert_eq!(listed_ids(&mut migrated), sorted_ids(0..1500));
     assert_eq!(
         migrated
             .get(&notes(), &RecordId::new("r3").expect("id"))
@@ -130,5 +154,47 @@ fn a_schema_2_file_is_migrated_with_the_same_digests() {
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, shoal_store::SCHEMA_VERSION);
+}
+
+#[test]
+fn a_schema_3_file_is_migrated_and_lists_every_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v3.db");
+    let mut store = open(&path);
+    for i in 0..1200 {
+        put(&mut store, &format!("r{i}"), i);
+    }
+    let fresh = fingerprints(&mut store);
+    drop(store);
+    // Turn the file back into what schema version 3 wrote: the key as a
+    // column of `records`, with its own index.
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    raw.execute_batch(
+        "DROP TABLE recon_keys; DELETE FROM meta WHERE key = 'recon_indexed';
+         ALTER TABLE records ADD COLUMN rkey INTEGER NOT NULL DEFAULT 0;
+         CREATE INDEX records_recon ON records (cid, rkey);
+         PRAGMA user_version = 3;",
+    )
+    .expect("downgrade");
+    drop(raw);
+    let mut migrated = open(&path);
+    assert_eq!(fingerprints(&mut migrated), fresh);
+    assert_eq!(listed_ids(&mut migrated), sorted_ids(0..1200));
+    put(&mut migrated, "r1200", 1200);
+    assert_eq!(listed_ids(&mut migrated), sorted_ids(0..1201));
+    drop(migrated);
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    let columns: Vec<String> = raw
+        .prepare("SELECT name FROM pragma_table_info('records')")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("columns")
+        .collect::<Result<_, _>>()
+        .expect("columns");
+    assert!(!columns.iter().any(|c| c == "rkey"), "{columns:?}");
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, shoal_store::SCHEMA_VERSION);
 }
