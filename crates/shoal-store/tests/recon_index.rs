@@ -56,7 +56,12 @@ fn listed_ids(store: &mut Store) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..16 {
         let child = Node::ROOT.child(i).expect("child");
-        ids.extend(view.items(child).expect("items").into_iter().map(|item| item.id.to_string()));
+        ids.extend(
+            view.items(child)
+                .expect("items")
+                .into_iter()
+                .map(|item| item.id.to_string()),
+        );
     }
     ids.sort();
     ids
