@@ -127,10 +127,13 @@ fn library_code(err: &shoal::Error) -> u8 {
         shoal::Error::NotFound { .. } => NOT_FOUND,
         shoal::Error::Invalid(_) | shoal::Error::Serde { .. } => USAGE,
         shoal::Error::Store(store) => match store {
-            StoreError::Invalid(_) | StoreError::InvalidQuery(_) | StoreError::Missing { .. } => {
-                USAGE
-            }
+            StoreError::Invalid(_)
+            | StoreError::InvalidQuery(_)
+            | StoreError::Missing { .. }
+            | StoreError::BlobTooLarge { .. }
+            | StoreError::BadBlobRef(_) => USAGE,
             StoreError::Corrupt { .. }
+            | StoreError::Io { .. }
             | StoreError::Foreign { .. }
             | StoreError::UnsupportedSchema { .. }
             | StoreError::BadNodeKey(_)

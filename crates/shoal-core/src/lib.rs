@@ -15,6 +15,7 @@
 //! - map fields keep one slot per entry, so concurrent adds both survive.
 #![deny(missing_docs)]
 
+pub mod blob;
 mod change;
 mod clock;
 mod error;

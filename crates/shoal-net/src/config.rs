@@ -35,6 +35,36 @@ pub struct NodeConfig {
     /// default). When false, sessions only authenticate and answer
     /// federation requests: records move only by explicit pull and push.
     pub auto_sync: bool,
+    /// How blobs are fetched and served.
+    pub blobs: BlobConfig,
+}
+
+/// How a node fetches and serves blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobConfig {
+    /// Blobs fetched at once (each from one peer at a time; default 4).
+    pub concurrency: usize,
+    /// Blob streams served at once; more are refused as busy (default 16).
+    pub serving: usize,
+    /// How often to look for blobs records reference but this node lacks
+    /// (default 2 s).
+    pub scan_interval: Duration,
+    /// Longest wait for any one answer or piece (default 30 s).
+    pub timeout: Duration,
+    /// Pause before a failed blob is tried again (default 10 s).
+    pub retry_after: Duration,
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            serving: 16,
+            scan_interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(30),
+            retry_after: Duration::from_secs(10),
+        }
+    }
 }
 
 impl NodeConfig {
@@ -56,6 +86,7 @@ impl NodeConfig {
             anti_entropy: Some(Duration::from_secs(300)),
             recon: ReconLimits::default(),
             auto_sync: true,
+            blobs: BlobConfig::default(),
         }
     }
 }

@@ -1,13 +1,17 @@
 //! Shoal's network layer: a libp2p node (TCP + Noise + Yamux and QUIC,
 //! identify, ping, mDNS, explicit peers) that carries the bytes of the sans-IO
 //! sync sessions of `shoal-core` between replicas, proves group membership
-//! before any data flows, and keeps a table of every peer's state.
+//! before any data flows, keeps a table of every peer's state, and fetches
+//! the blobs records reference from peers that may send them, verified piece
+//! by piece.
 //!
 //! The store is reached only through the [`Replica`] trait, so this crate
 //! knows nothing of SQLite; `shoal` implements it and starts the node.
 #![deny(missing_docs)]
 
 mod behaviour;
+mod blob_fetch;
+mod blob_serve;
 mod config;
 mod federate;
 mod invite;
@@ -16,7 +20,8 @@ mod replica;
 mod session_task;
 mod status;
 
-pub use config::NodeConfig;
+pub use blob_fetch::{BlobState, BlobTotals, BlobTransfer};
+pub use config::{BlobConfig, NodeConfig};
 pub use federate::{FedError, Levelled, Reconciliation, Transfer};
 pub use invite::{Invite, InviteError};
 pub use libp2p::{Multiaddr, PeerId};
@@ -27,3 +32,6 @@ pub use status::{PeerState, PeerStatus};
 
 /// The libp2p protocol the sync sessions speak.
 pub const SYNC_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/shoal/sync/1");
+
+/// The libp2p protocol blobs are fetched over.
+pub const BLOB_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/shoal/blob/1");

@@ -8,12 +8,13 @@
 //! peer that failed membership alone for a back-off period. The protocol
 //! itself lives in the sessions (`session_task.rs` around `shoal-core`).
 
-use crate::SYNC_PROTOCOL;
 use crate::behaviour::{Behaviour, BehaviourEvent, build_swarm};
+use crate::blob_fetch::{BlobTable, BlobTotals, BlobTransfer, Fetcher};
 use crate::config::NodeConfig;
 use crate::replica::Replica;
 use crate::session_task::{self, SessionCmd, SessionEnd, SessionSpec, is_rejection};
 use crate::status::{PeerState, PeerStatus, PeerTable};
+use crate::{BLOB_PROTOCOL, SYNC_PROTOCOL};
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
@@ -73,6 +74,9 @@ pub struct Node {
     table: PeerTable,
     listening: watch::Receiver<Vec<Multiaddr>>,
     task: Option<JoinHandle<()>>,
+    blobs: BlobTable,
+    /// The blob fetcher and the blob server, stopped with the node.
+    blob_tasks: Vec<JoinHandle<()>>,
 }
 
 impl Node {
@@ -93,11 +97,29 @@ impl Node {
         let incoming = control
             .accept(SYNC_PROTOCOL)
             .map_err(|e| NetError::Setup(format!("sync protocol already registered: {e}")))?;
+        let blob_incoming = control
+            .accept(BLOB_PROTOCOL)
+            .map_err(|e| NetError::Setup(format!("blob protocol already registered: {e}")))?;
+        let blobs = BlobTable::default();
+        let fetcher = Fetcher {
+            local: peer_id,
+            key: config.group_key.clone(),
+            replica: replica.clone(),
+            peers: PeerTable::default(),
+            blobs: blobs.clone(),
+            control: control.clone(),
+            protocol: BLOB_PROTOCOL,
+            config: config.blobs,
+        };
         let (commands, commands_rx) = mpsc::channel(32);
         let (listening_tx, listening) = watch::channel(Vec::new());
         let node_replica = replica.clone();
         let recon = config.recon;
         let table = PeerTable::default();
+        let fetcher = Fetcher {
+            peers: table.clone(),
+            ..fetcher
+        };
         let (ended_tx, ended_rx) = mpsc::channel(64);
         let mut driver = Driver {
             swarm,
@@ -116,6 +138,16 @@ impl Node {
             driver.dial(address)?;
         }
         let task = tokio::spawn(driver.run(commands_rx, incoming, ended_rx));
+        let blob_tasks = vec![
+            tokio::spawn(crate::blob_serve::accept(
+                blob_incoming,
+                peer_id,
+                fetcher.key.clone(),
+                fetcher.replica.clone(),
+                fetcher.config,
+            )),
+            tokio::spawn(fetcher.run()),
+        ];
         Ok(Node {
             peer_id,
             replica: node_replica,
@@ -124,6 +156,8 @@ impl Node {
             table,
             listening,
             task: Some(task),
+            blobs,
+            blob_tasks,
         })
     }
 
@@ -190,7 +224,17 @@ impl Node {
     }
 
     /// Stops the node: closes sessions and connections, then returns.
+    /// The blobs being fetched or that failed to arrive, and totals since
+    /// the node started.
+    pub fn blob_transfers(&self) -> (Vec<BlobTransfer>, BlobTotals) {
+        self.blobs.snapshot()
+    }
+
+    /// Stops the node: sessions, blob transfers and the swarm.
     pub async fn shutdown(mut self) {
+        for task in self.blob_tasks.drain(..) {
+            task.abort();
+        }
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
@@ -204,6 +248,9 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        for task in self.blob_tasks.drain(..) {
             task.abort();
         }
     }

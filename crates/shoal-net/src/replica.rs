@@ -1,12 +1,14 @@
 //! [`Replica`]: what the network layer needs from a store — the node key, the
 //! persisted per-peer cursors, bounded log reads, atomic apply-with-cursor,
-//! and a watch on the log's head.
+//! a watch on the log's head, federation answers, and blob pieces to serve
+//! and to keep.
 //!
 //! It is the seam between the network and storage: this crate never touches
 //! SQLite, and the store never touches a socket.
 
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
+use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
@@ -104,4 +106,32 @@ pub trait Replica: Send + Sync + 'static {
         collection: &CollectionName,
         changes: &[Change],
     ) -> Result<bool, ReplicaError>;
+
+    /// Up to `limit` blobs live records reference that are not here.
+    fn missing_blobs(&self, limit: usize) -> Result<Vec<MissingBlob>, ReplicaError>;
+
+    /// The outline of `hash` to serve to `peer`, or why not: not here, or no
+    /// record referencing it is in a collection sent to that peer.
+    fn blob_outline_for(
+        &self,
+        peer: &PeerId,
+        hash: &BlobHash,
+    ) -> Result<Result<Outline, BlobRefusal>, ReplicaError>;
+
+    /// Piece `index` of a complete blob here (read from disk).
+    fn blob_piece(&self, outline: &Outline, index: u64) -> Result<Vec<u8>, ReplicaError>;
+
+    /// How many leading pieces of a partial fetch of `hash` are here and
+    /// verified (where a fetch resumes).
+    fn blob_resume_point(&self, hash: &BlobHash) -> Result<u64, ReplicaError>;
+
+    /// Keeps verified piece `index` of a blob being fetched.
+    fn blob_append(&self, outline: &Outline, index: u64, bytes: &[u8]) -> Result<(), ReplicaError>;
+
+    /// Completes a fetch whose every piece was kept: the blob is placed and
+    /// the records referencing it are no longer missing assets.
+    fn blob_finish(&self, outline: &Outline) -> Result<(), ReplicaError>;
+
+    /// Largest blob this replica accepts, in bytes.
+    fn blob_cap(&self) -> u64;
 }

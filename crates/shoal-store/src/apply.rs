@@ -138,7 +138,15 @@ impl Store {
                 // Drift was checked for the whole batch above.
                 observed.raise_to(change.clock.hlc);
             }
-            if let Some(delta) = rows::save(&tx, cid, &id, &loaded, &after, &mut stamp, None)? {
+            if let Some(delta) = rows::save(
+                &tx,
+                cid,
+                &id,
+                &loaded,
+                &after,
+                &mut stamp,
+                rows::Origin::Remote,
+            )? {
                 deltas.push(delta);
                 report.changed.push((collection, id));
             }

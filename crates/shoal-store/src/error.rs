@@ -62,6 +62,25 @@ pub enum StoreError {
     /// A query that cannot be run (e.g. a field name that cannot be used as a JSON path).
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// A file of the blob directory could not be read or written.
+    #[error("blob file {path}: {detail}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What failed, and the system's reason.
+        detail: String,
+    },
+    /// A blob larger than the configured cap.
+    #[error("blob of {size} bytes or more exceeds the cap of {cap} bytes")]
+    BlobTooLarge {
+        /// Bytes seen when the cap was passed (or the blob's size).
+        size: u64,
+        /// The cap.
+        cap: u64,
+    },
+    /// A record field holds a malformed blob reference.
+    #[error("bad blob reference: {0}")]
+    BadBlobRef(String),
     /// Any other SQLite failure.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),

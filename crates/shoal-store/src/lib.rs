@@ -1,5 +1,7 @@
 //! Shoal's SQLite persistence: one file holding records, their per-field clocks,
-//! the change log, the node's identity and (later) peer cursors.
+//! the change log, the node's identity, peer cursors, the reconciliation and
+//! blob indexes and the sharing rules, plus the content-addressed blob
+//! directory beside it.
 //!
 //! Every local write and every applied remote batch is one SQLite transaction
 //! covering the data, the clocks and the change-log position together, so a
@@ -9,6 +11,8 @@
 #![deny(missing_docs)]
 
 mod apply;
+mod blob_files;
+mod blob_index;
 mod error;
 mod federation;
 mod identity;
@@ -22,6 +26,8 @@ mod sharing;
 mod write;
 
 pub use apply::ApplyReport;
+pub use blob_files::BlobFiles;
+pub use blob_index::BlobInfo;
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
 pub use identity::NodeIdentity;
@@ -49,6 +55,9 @@ pub enum Durability {
     Full,
 }
 
+/// Default cap on one blob: 1 GiB.
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 1 << 30;
+
 /// Settings for opening a store.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -65,6 +74,8 @@ pub struct StoreConfig {
     /// Create the database file if it does not exist (default true); when false,
     /// a missing file is [`StoreError::Missing`].
     pub create_if_missing: bool,
+    /// Largest blob added or fetched, in bytes (default 1 GiB).
+    pub max_blob_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -75,6 +86,7 @@ impl Default for StoreConfig {
             max_drift_ms: DEFAULT_MAX_DRIFT_MS,
             busy_timeout: Duration::from_secs(5),
             create_if_missing: true,
+            max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
         }
     }
 }

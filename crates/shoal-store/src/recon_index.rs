@@ -82,14 +82,14 @@ impl Tree {
             .query_row([cid], |r| r.get(0))?;
         let mut tree = Self::empty(Self::depth_for(records as u64));
         let mut stmt =
-            conn.prepare_cached("SELECT rid, digest, life FROM records WHERE cid = ?1")?;
+            conn.prepare_cached("SELECT rid, digest, life, missing FROM records WHERE cid = ?1")?;
         let mut rows = stmt.query([cid])?;
         while let Some(row) = rows.next()? {
             let rid = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
             let key = ReconKey(u64::from_be_bytes(key_bytes(rid)));
             let digest = digest_column(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
             let life = Life(row.get::<_, i64>(2)? as u64);
-            let e = element(digest, rows::flags_of(life));
+            let e = element(digest, rows::flags_of(life, row.get::<_, i64>(3)? > 0));
             tree.update(key, |fp| fp.add(e));
         }
         Ok(tree)
@@ -232,7 +232,7 @@ impl ReconSnapshot<'_> {
     ) -> Result<(), StoreError> {
         let Some(cid) = self.cid else { return Ok(()) };
         let mut stmt = self.conn.prepare_cached(
-            "SELECT k.rkey, r.digest, r.life FROM recon_keys k
+            "SELECT k.rkey, r.digest, r.life, r.missing FROM recon_keys k
              JOIN records r ON r.cid = k.cid AND r.rid = k.rid
              WHERE k.cid = ?1 AND k.rkey BETWEEN ?2 AND ?3",
         )?;
@@ -246,7 +246,7 @@ impl ReconSnapshot<'_> {
             let life = Life(row.get::<_, i64>(2)? as u64);
             visit(
                 column_key(row.get(0)?),
-                element(digest, rows::flags_of(life)),
+                element(digest, rows::flags_of(life, row.get::<_, i64>(3)? > 0)),
             );
         }
         Ok(())
@@ -291,7 +291,7 @@ impl ReconView for ReconSnapshot<'_> {
             return Ok(Vec::new());
         };
         let mut stmt = self.conn.prepare_cached(
-            "SELECT k.rid, r.digest, r.life FROM recon_keys k
+            "SELECT k.rid, r.digest, r.life, r.missing FROM recon_keys k
              JOIN records r ON r.cid = k.cid AND r.rid = k.rid
              WHERE k.cid = ?1 AND k.rkey BETWEEN ?2 AND ?3",
         )?;
@@ -306,7 +306,10 @@ impl ReconView for ReconSnapshot<'_> {
             items.push(Item {
                 id: RecordId::new(row.get::<_, String>(0)?)?,
                 digest: digest.short(),
-                flags: rows::flags_of(Life(row.get::<_, i64>(2)? as u64)),
+                flags: rows::flags_of(
+                    Life(row.get::<_, i64>(2)? as u64),
+                    row.get::<_, i64>(3)? > 0,
+                ),
             });
         }
         Ok(items)

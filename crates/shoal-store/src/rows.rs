@@ -75,6 +75,28 @@ pub(crate) struct StoredSlots {
     pub(crate) written_at: BTreeMap<Slot, DbVersion>,
     /// The state digest stored with the row (when loaded from one).
     pub(crate) digest: Option<StateDigest>,
+    /// How many blobs the record references, and how many of them are absent.
+    pub(crate) blobs: BlobCounts,
+}
+
+/// A record's blob reference counts, as stored in its row.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlobCounts {
+    pub(crate) refs: u32,
+    pub(crate) missing: u32,
+}
+
+/// Where a saved state comes from, which decides how strictly it is checked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Origin {
+    /// A local write: the record's JSON is capped and its blob references
+    /// must be well formed.
+    Local {
+        /// Largest canonical JSON of the whole record.
+        record_cap: usize,
+    },
+    /// Changes merged from a peer (checked per value on arrival).
+    Remote,
 }
 
 /// Decodes a record's packed slots as stored: (slot, version, written at).
@@ -112,6 +134,7 @@ pub(crate) fn unpack(blob: &[u8]) -> Result<StoredSlots, StoreError> {
         state: RecordState::from_slots(slots),
         written_at,
         digest: None,
+        blobs: BlobCounts::default(),
     })
 }
 
@@ -151,14 +174,19 @@ pub(crate) fn collection_id(
 
 /// Loads a record's slots; an unknown record loads as empty.
 pub(crate) fn load(conn: &Connection, cid: i64, id: &RecordId) -> Result<StoredSlots, StoreError> {
-    let row: Option<(Vec<u8>, Vec<u8>)> = conn
-        .prepare_cached("SELECT slots, digest FROM records WHERE cid = ?1 AND rid = ?2")?
-        .query_row(params![cid, id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(Vec<u8>, Vec<u8>, u32, u32)> = conn
+        .prepare_cached(
+            "SELECT slots, digest, refs, missing FROM records WHERE cid = ?1 AND rid = ?2",
+        )?
+        .query_row(params![cid, id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    let Some((slots, digest)) = row else {
+    let Some((slots, digest, refs, missing)) = row else {
         return Ok(StoredSlots::default());
     };
     let mut stored = unpack(&slots)?;
+    stored.blobs = BlobCounts { refs, missing };
     stored.digest = <[u8; 16]>::try_from(digest.as_slice())
         .ok()
         .map(StateDigest);
@@ -176,11 +204,12 @@ pub(crate) fn column_key(column: i64) -> ReconKey {
     ReconKey((column as u64) ^ (1 << 63))
 }
 
-/// What reconciliation knows of a record besides its digest.
-pub(crate) fn flags_of(life: Life) -> ItemFlags {
+/// What reconciliation knows of a record besides its digest: whether it is
+/// alive, and whether a blob it references is absent here.
+pub(crate) fn flags_of(life: Life, assets_missing: bool) -> ItemFlags {
     ItemFlags {
         alive: life.is_alive(),
-        assets_missing: false,
+        assets_missing,
     }
 }
 
@@ -193,14 +222,10 @@ pub(crate) struct TreeDelta {
     pub(crate) new: Element,
 }
 
-fn element_of(id: &RecordId, state: &RecordState) -> (StateDigest, Element) {
-    let digest = StateDigest::of(id, state);
-    (digest, element(digest, flags_of(state.life())))
-}
-
-/// Writes `after` if any slot differs from `before`; returns how the record
-/// moved in the reconciliation tree if it did. With `record_cap`, a record
-/// whose JSON would exceed it is refused.
+/// Writes `after` if any slot differs from `before`, with its blob
+/// references; returns how the record moved in the reconciliation tree if it
+/// did. A local write whose JSON would exceed the cap, or with a malformed
+/// blob reference, is refused.
 pub(crate) fn save(
     conn: &Connection,
     cid: i64,
@@ -208,14 +233,14 @@ pub(crate) fn save(
     before: &StoredSlots,
     after: &RecordState,
     stamp: &mut TxnStamp,
-    record_cap: Option<usize>,
+    origin: Origin,
 ) -> Result<Option<TreeDelta>, StoreError> {
     if *after == before.state {
         return Ok(None);
     }
     let at = stamp.next();
     let data = after.render_json();
-    if let (Some(text), Some(cap)) = (&data, record_cap)
+    if let (Some(text), Origin::Local { record_cap: cap }) = (&data, origin)
         && text.len() > cap
     {
         return Err(shoal_core::CoreError::ValueTooLarge {
@@ -230,17 +255,34 @@ pub(crate) fn save(
             false => at.version,
         }
     });
-    let old = (before.state.life().0 > 0).then(|| match before.digest {
-        Some(digest) => element(digest, flags_of(before.state.life())),
-        None => element_of(id, &before.state).1,
+    let old_flags = flags_of(before.state.life(), before.blobs.missing > 0);
+    let old = (before.state.life().0 > 0).then(|| {
+        let digest = before
+            .digest
+            .unwrap_or_else(|| StateDigest::of(id, &before.state));
+        element(digest, old_flags)
     });
-    let (digest, new) = element_of(id, after);
+    let refs = crate::blob_index::refs_of_rendered(
+        data.as_deref(),
+        matches!(origin, Origin::Local { .. }),
+    )?;
+    let blobs = if before.blobs.refs == 0 && refs.is_empty() {
+        BlobCounts::default()
+    } else {
+        let missing = crate::blob_index::replace_refs(conn, cid, id.as_str(), &refs)?;
+        BlobCounts {
+            refs: refs.len() as u32,
+            missing,
+        }
+    };
+    let digest = StateDigest::of(id, after);
+    let new = element(digest, flags_of(after.life(), blobs.missing > 0));
     conn.prepare_cached(
-        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, digest)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, digest, refs, missing)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
              slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
-             digest = excluded.digest",
+             digest = excluded.digest, refs = excluded.refs, missing = excluded.missing",
     )?
     .execute(params![
         cid,
@@ -250,7 +292,9 @@ pub(crate) fn save(
         blob,
         at.version.0 as i64,
         i64::from(at.seq),
-        &digest.0[..]
+        &digest.0[..],
+        blobs.refs,
+        blobs.missing
     ])?;
     Ok(Some(TreeDelta {
         cid,

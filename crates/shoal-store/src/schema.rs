@@ -25,7 +25,8 @@ CREATE TABLE collections (
 -- with its clock, life and the db_version that wrote it, packed. (dbv, seq):
 -- the log position of the record's last change; the index on it is the change log.
 -- digest: 16 bytes of BLAKE3 over the record's full merged state (for
--- reconciliation).
+-- reconciliation). refs: how many blobs the live record references; missing:
+-- how many of them are not here (sets its assets-missing flag).
 CREATE TABLE records (
     cid INTEGER NOT NULL,
     rid TEXT NOT NULL,
@@ -35,6 +36,8 @@ CREATE TABLE records (
     dbv INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     digest BLOB NOT NULL,
+    refs INTEGER NOT NULL DEFAULT 0,
+    missing INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (cid, rid)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX records_log ON records (dbv, seq);
@@ -62,6 +65,28 @@ CREATE TABLE recon_keys (
     rkey INTEGER NOT NULL,
     rid TEXT NOT NULL,
     PRIMARY KEY (cid, rkey, rid)
+) WITHOUT ROWID;
+";
+
+/// Added by schema version 4: the blob index.
+const BLOBS: &str = "
+-- Which live records reference which blob (hash: 32 bytes of BLAKE3; size as
+-- the reference states it). Written in the record's own transaction.
+CREATE TABLE blob_refs (
+    hash BLOB NOT NULL,
+    cid INTEGER NOT NULL,
+    rid TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (hash, cid, rid)
+) WITHOUT ROWID;
+CREATE INDEX blob_refs_record ON blob_refs (cid, rid);
+-- Blobs complete and verified in the blob directory. orphan_ms: when garbage
+-- collection first found nothing referencing it (NULL while referenced).
+CREATE TABLE blobs (
+    hash BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    added_ms INTEGER NOT NULL,
+    orphan_ms INTEGER
 ) WITHOUT ROWID;
 ";
 
@@ -96,6 +121,7 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.execute_batch(SCHEMA).map_err(sqlite)?;
         tx.execute_batch(SHARING).map_err(sqlite)?;
         tx.execute_batch(RECON_KEYS).map_err(sqlite)?;
+        tx.execute_batch(BLOBS).map_err(sqlite)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(sqlite)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -124,11 +150,15 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 }
 
 /// Upgrades a version-2 file in one transaction: adds each record's state
-/// digest, the reconciliation key table (filled on first use) and the sharing
-/// tables.
+/// digest, the reconciliation key table (filled on first use), the sharing
+/// tables and the (empty) blob index.
 fn migrate_v2(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
-    tx.execute_batch("ALTER TABLE records ADD COLUMN digest BLOB NOT NULL DEFAULT x'';")?;
+    tx.execute_batch(
+        "ALTER TABLE records ADD COLUMN digest BLOB NOT NULL DEFAULT x'';
+         ALTER TABLE records ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE records ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;",
+    )?;
     // In pages of 1000 records, so a large file is never read into memory whole.
     let mut after = (i64::MIN, String::new());
     loop {
@@ -156,6 +186,8 @@ fn migrate_v2(conn: &mut Connection) -> Result<(), StoreError> {
     }
     tx.execute_batch(SHARING)?;
     tx.execute_batch(RECON_KEYS)?;
+    tx.execute_batch(BLOBS)?;
+    index_blob_refs(&tx)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -163,15 +195,39 @@ fn migrate_v2(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// Upgrades a version-3 file in one transaction: its reconciliation keys
 /// move from a `records` column with its own index (a B-tree every write
-/// paid for) to the lazily filled `recon_keys` table.
+/// paid for) to the lazily filled `recon_keys` table, and the blob index is
+/// added.
 fn migrate_v3(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     tx.execute_batch(
         "DROP INDEX records_recon;
-         ALTER TABLE records DROP COLUMN rkey;",
+         ALTER TABLE records DROP COLUMN rkey;
+         ALTER TABLE records ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE records ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;",
     )?;
     tx.execute_batch(RECON_KEYS)?;
+    tx.execute_batch(BLOBS)?;
+    index_blob_refs(&tx)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Indexes the blob references of records written before the blob index
+/// existed (records whose text holds a `"$blob"` object; nothing is here yet,
+/// so each reference is missing).
+fn index_blob_refs(tx: &Connection) -> Result<(), StoreError> {
+    let rows: Vec<(i64, String, String)> = tx
+        .prepare("SELECT cid, rid, data FROM records WHERE instr(data, '\"$blob\"') > 0")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (cid, rid, data) in rows {
+        let refs = crate::blob_index::refs_of_rendered(Some(&data), false)?;
+        let missing = crate::blob_index::replace_refs(tx, cid, &rid, &refs)?;
+        tx.execute(
+            "UPDATE records SET refs = ?3, missing = ?4 WHERE cid = ?1 AND rid = ?2",
+            rusqlite::params![cid, rid, refs.len() as i64, missing],
+        )?;
+    }
     Ok(())
 }

@@ -40,7 +40,9 @@ impl Store {
         ops: impl IntoIterator<Item = WriteOp>,
     ) -> Result<WriteOutcome, StoreError> {
         let ops: Vec<WriteOp> = ops.into_iter().collect();
-        let cap = self.config.max_value_bytes;
+        let origin = rows::Origin::Local {
+            record_cap: self.config.max_value_bytes,
+        };
         let tx = rows::begin_write(&mut self.conn)?;
         // Another process (the CLI next to a daemon) may have committed since
         // our last look: continue its log and order our clock after its writes.
@@ -67,8 +69,7 @@ impl Store {
             for (slot, version) in plan(&loaded.state, &op.intent, clock)? {
                 after.apply(slot, version);
             }
-            if let Some(delta) =
-                rows::save(&tx, cid, &op.id, &loaded, &after, &mut stamp, Some(cap))?
+            if let Some(delta) = rows::save(&tx, cid, &op.id, &loaded, &after, &mut stamp, origin)?
             {
                 deltas.push(delta);
                 changed.push((op.collection, op.id));

@@ -139,6 +139,8 @@ fn a_schema_2_file_is_migrated_with_the_same_digests() {
     let raw = rusqlite::Connection::open(&path).expect("raw");
     raw.execute_batch(
         "DROP TABLE recon_keys; DROP TABLE sharing; DROP TABLE local_only;
+         DROP TABLE blob_refs; DROP TABLE blobs;
+         ALTER TABLE records DROP COLUMN refs; ALTER TABLE records DROP COLUMN missing;
          ALTER TABLE records DROP COLUMN digest; DELETE FROM meta WHERE key = 'recon_indexed';
          PRAGMA user_version = 2;",
     )
@@ -177,6 +179,8 @@ fn a_schema_3_file_is_migrated_and_lists_every_record() {
     let raw = rusqlite::Connection::open(&path).expect("raw");
     raw.execute_batch(
         "DROP TABLE recon_keys; DELETE FROM meta WHERE key = 'recon_indexed';
+         DROP TABLE blob_refs; DROP TABLE blobs;
+         ALTER TABLE records DROP COLUMN refs; ALTER TABLE records DROP COLUMN missing;
          ALTER TABLE records ADD COLUMN rkey INTEGER NOT NULL DEFAULT 0;
          CREATE INDEX records_recon ON records (cid, rkey);
          PRAGMA user_version = 3;",

@@ -24,6 +24,7 @@
 //! clocks, causal-length deletes, map fields) are those of [`shoal_core`].
 #![deny(missing_docs)]
 
+mod blobs;
 mod collection;
 mod error;
 mod events;
@@ -38,10 +39,12 @@ pub use store::{Store, StoreOptions};
 pub use typed::{TypedCollection, TypedPage};
 
 pub use shoal_net::{
-    FedError, GroupKey, GroupKeyError, Invite, InviteError, Levelled, Multiaddr, NetError, Node,
-    NodeConfig, PeerId, PeerState, PeerStatus, Reconciliation, Rejection, SyncConfig, Transfer,
+    BlobConfig, BlobState, BlobTotals, BlobTransfer, FedError, GroupKey, GroupKeyError, Invite,
+    InviteError, Levelled, Multiaddr, NetError, Node, NodeConfig, PeerId, PeerState, PeerStatus,
+    Reconciliation, Rejection, SyncConfig, Transfer,
 };
 
+pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN};
 pub use shoal_core::recon::{Difference, Held, ItemFlags, Outcome, Status, StatusCounts};
 pub use shoal_core::sync::{Refusal, SharedCollection};
 pub use shoal_core::{
@@ -49,6 +52,6 @@ pub use shoal_core::{
     Life, LogPosition, RecordId, ShareMode, SharingRules, SiteId, Slot, SyncCursor, derive_id,
 };
 pub use shoal_store::{
-    ApplyReport, CollectionStatus, Durability, MAX_QUERY_LIMIT, Order, Page, Query, Record,
-    StoreConfig, StoreError, StoreStatus,
+    ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, Durability, MAX_QUERY_LIMIT,
+    Order, Page, Query, Record, StoreConfig, StoreError, StoreStatus,
 };

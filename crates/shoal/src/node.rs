@@ -7,6 +7,7 @@
 
 use crate::error::Error;
 use crate::store::Store;
+use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, Node as TreeNode, ReconLimits, ReconView, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
@@ -124,6 +125,48 @@ impl Replica for Store {
             self.with_db(|db| db.merge_from_peer(&peer.to_string(), collection, changes))?;
         self.after_apply(&report);
         Ok(!report.changed.is_empty())
+    }
+
+    fn missing_blobs(&self, limit: usize) -> Result<Vec<MissingBlob>, ReplicaError> {
+        Ok(self.with_db(|db| db.missing_blobs(None, limit))?)
+    }
+
+    fn blob_outline_for(
+        &self,
+        peer: &PeerId,
+        hash: &BlobHash,
+    ) -> Result<Result<Outline, BlobRefusal>, ReplicaError> {
+        let peer = peer.to_string();
+        if !self.with_db(|db| db.blob_readable_by(&peer, hash))? {
+            // Also when no record references it: nothing to share.
+            return Ok(Err(BlobRefusal::NotShared));
+        }
+        Ok(self
+            .inner
+            .blob_files
+            .outline(hash)?
+            .ok_or(BlobRefusal::NotFound))
+    }
+
+    fn blob_piece(&self, outline: &Outline, index: u64) -> Result<Vec<u8>, ReplicaError> {
+        Ok(self.inner.blob_files.read_piece(outline, index)?)
+    }
+
+    fn blob_resume_point(&self, hash: &BlobHash) -> Result<u64, ReplicaError> {
+        Ok(self.inner.blob_files.resume_point(hash)?)
+    }
+
+    fn blob_append(&self, outline: &Outline, index: u64, bytes: &[u8]) -> Result<(), ReplicaError> {
+        Ok(self.inner.blob_files.append_piece(outline, index, bytes)?)
+    }
+
+    fn blob_finish(&self, outline: &Outline) -> Result<(), ReplicaError> {
+        self.inner.blob_files.finish_partial(outline)?;
+        Ok(self.with_db(|db| db.blob_arrived(outline))?)
+    }
+
+    fn blob_cap(&self) -> u64 {
+        self.inner.blob_cap
     }
 }
 

@@ -35,10 +35,14 @@ impl Default for StoreOptions {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     db: Mutex<shoal_store::Store>,
     events: broadcast::Sender<ChangeEvent>,
     head: watch::Sender<DbVersion>,
+    /// The blob directory (its files need no database lock).
+    pub(crate) blob_files: shoal_store::BlobFiles,
+    /// Largest blob added or fetched.
+    pub(crate) blob_cap: u64,
 }
 
 /// An open Shoal database. Cheap to clone; all clones share one database.
@@ -51,7 +55,7 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Store {
@@ -68,11 +72,14 @@ impl Store {
 
     /// Opens (or creates) the database file at `path`.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self, Error> {
+        let blob_cap = options.config.max_blob_bytes;
         let db = shoal_store::Store::open(path, options.config)?;
         let (events, _) = broadcast::channel(options.event_capacity.max(1));
         let (head, _) = watch::channel(db.db_version());
         Ok(Self {
             inner: Arc::new(Inner {
+                blob_files: db.blob_files(),
+                blob_cap,
                 db: Mutex::new(db),
                 events,
                 head,

@@ -73,7 +73,9 @@ impl GroupKey {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    fn mac(&self, context: &str, parts: &[&[u8]]) -> [u8; 32] {
+    /// Keyed BLAKE3 under a key derived from the group key for `context`, over
+    /// length-prefixed `parts`. Shared with the blob protocol's key derivation.
+    pub(crate) fn mac(&self, context: &str, parts: &[&[u8]]) -> [u8; 32] {
         let key = blake3::derive_key(context, &self.0);
         let mut hasher = blake3::Hasher::new_keyed(&key);
         for part in parts {

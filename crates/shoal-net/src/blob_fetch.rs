@@ -1,0 +1,392 @@
+//! Fetching blobs in the background: a scheduler that finds the blobs this
+//! replica's records reference but it does not hold, and for each asks one
+//! connected member peer at a time that may send it (never two fetches of one
+//! blob at once, at most `concurrency` blobs at once), and the async shell
+//! that drives the core's [`Fetch`] state machine over one blob stream.
+//!
+//! Every piece is verified by the core before the replica keeps it, so a
+//! peer that serves corrupted bytes is caught at its first bad piece; the
+//! fetch then moves on to another peer (or retries later) and resumes from
+//! the last verified piece. Records never wait for blobs. The bytes are kept
+//! by the replica; this file never touches a file.
+
+use crate::config::BlobConfig;
+use crate::replica::Replica;
+use crate::status::{PeerState, PeerTable};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::{PeerId, Stream, StreamProtocol};
+use shoal_core::Direction;
+use shoal_core::blob::{
+    self, BlobError, BlobHash, BlobResponse, Fetch, Incoming, MissingBlob, Outline, PieceVerdict,
+};
+use shoal_core::sync::GroupKey;
+use shoal_core::sync::codec::LEN_PREFIX;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Most failures remembered in the blob table.
+const MAX_FAILURES: usize = 256;
+/// Missing blobs looked at per scan.
+const SCAN_LIMIT: usize = 256;
+
+/// Where one blob transfer stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobState {
+    /// Being fetched from `peer`.
+    Fetching {
+        /// The peer asked.
+        peer: PeerId,
+    },
+    /// The last attempt failed; retried after a pause.
+    Failed {
+        /// Why (the last peer's error, or "no peer has it").
+        error: String,
+    },
+}
+
+/// What the node knows of one blob it is fetching or failed to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobTransfer {
+    /// The blob.
+    pub hash: BlobHash,
+    /// Its size, as referenced.
+    pub size: u64,
+    /// Where it stands.
+    pub state: BlobState,
+    /// Verified bytes held so far (including a resumed prefix).
+    pub verified_bytes: u64,
+}
+
+/// Totals since the node started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlobTotals {
+    /// Blobs fetched completely.
+    pub fetched: u64,
+    /// Piece bytes received from peers (verified or not).
+    pub bytes_received: u64,
+    /// Pieces that failed verification.
+    pub bad_pieces: u64,
+}
+
+#[derive(Debug, Default)]
+struct TableInner {
+    transfers: BTreeMap<BlobHash, BlobTransfer>,
+    totals: BlobTotals,
+    /// Blobs not to retry before the instant.
+    retry_at: HashMap<BlobHash, Instant>,
+}
+
+/// The blob transfers of a node, shared between the scheduler and fetches.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BlobTable(Arc<Mutex<TableInner>>);
+
+impl BlobTable {
+    fn with<T>(&self, f: impl FnOnce(&mut TableInner) -> T) -> T {
+        let mut inner = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut inner)
+    }
+
+    /// Every transfer in progress or failed, by hash.
+    pub(crate) fn snapshot(&self) -> (Vec<BlobTransfer>, BlobTotals) {
+        self.with(|t| (t.transfers.values().cloned().collect(), t.totals))
+    }
+
+    /// Claims `blob` for one fetch unless one runs or it waits for a retry.
+    fn claim(&self, blob: &MissingBlob) -> bool {
+        self.with(|t| {
+            let busy = matches!(
+                t.transfers.get(&blob.hash).map(|x| &x.state),
+                Some(BlobState::Fetching { .. })
+            );
+            let waiting = t
+                .retry_at
+                .get(&blob.hash)
+                .is_some_and(|at| Instant::now() < *at);
+            if busy || waiting {
+                return false;
+            }
+            t.transfers.insert(
+                blob.hash,
+                BlobTransfer {
+                    hash: blob.hash,
+                    size: blob.size,
+                    state: BlobState::Failed {
+                        error: "waiting for a peer".into(),
+                    },
+                    verified_bytes: 0,
+                },
+            );
+            true
+        })
+    }
+
+    fn running(&self) -> usize {
+        self.with(|t| {
+            t.transfers
+                .values()
+                .filter(|x| matches!(x.state, BlobState::Fetching { .. }))
+                .count()
+        })
+    }
+
+    fn set(&self, hash: &BlobHash, f: impl FnOnce(&mut BlobTransfer)) {
+        self.with(|t| {
+            if let Some(transfer) = t.transfers.get_mut(hash) {
+                f(transfer);
+            }
+        })
+    }
+
+    fn count(&self, f: impl FnOnce(&mut BlobTotals)) {
+        self.with(|t| f(&mut t.totals))
+    }
+
+    fn done(&self, hash: &BlobHash) {
+        self.with(|t| {
+            t.transfers.remove(hash);
+            t.retry_at.remove(hash);
+            t.totals.fetched += 1;
+        })
+    }
+
+    fn failed(&self, hash: &BlobHash, error: String, retry_after: Duration) {
+        self.with(|t| {
+            if let Some(transfer) = t.transfers.get_mut(hash) {
+                transfer.state = BlobState::Failed { error };
+            }
+            t.retry_at.insert(*hash, Instant::now() + retry_after);
+            // Bounded: forget the oldest failures first (by hash order, cheap).
+            while t.transfers.len() > MAX_FAILURES {
+                let Some(oldest) = t
+                    .transfers
+                    .iter()
+                    .find(|(_, x)| matches!(x.state, BlobState::Failed { .. }))
+                    .map(|(h, _)| *h)
+                else {
+                    break;
+                };
+                t.transfers.remove(&oldest);
+            }
+        })
+    }
+}
+
+/// Everything one fetch needs.
+#[derive(Clone)]
+pub(crate) struct Fetcher {
+    pub(crate) local: PeerId,
+    pub(crate) key: GroupKey,
+    pub(crate) replica: Arc<dyn Replica>,
+    pub(crate) peers: PeerTable,
+    pub(crate) blobs: BlobTable,
+    pub(crate) control: libp2p_stream::Control,
+    pub(crate) protocol: StreamProtocol,
+    pub(crate) config: BlobConfig,
+}
+
+impl Fetcher {
+    /// Scans for missing blobs every `scan_interval` and starts fetches.
+    pub(crate) async fn run(self) {
+        let mut tick = tokio::time::interval(self.config.scan_interval);
+        loop {
+            tick.tick().await;
+            let replica = self.replica.clone();
+            let missing = match tokio::task::spawn_blocking(move || {
+                replica.missing_blobs(SCAN_LIMIT)
+            })
+            .await
+            {
+                Ok(Ok(missing)) => missing,
+                Ok(Err(e)) => {
+                    tracing::warn!("cannot list missing blobs: {e}");
+                    continue;
+                }
+                Err(_) => return,
+            };
+            for blob in missing {
+                if self.blobs.running() >= self.config.concurrency {
+                    break;
+                }
+                if self.blobs.claim(&blob) {
+                    let fetcher = self.clone();
+                    tokio::spawn(async move { fetcher.fetch(blob).await });
+                }
+            }
+        }
+    }
+
+    /// Connected members that may send one of `collections` to us.
+    fn candidates(&self, blob: &MissingBlob) -> Vec<PeerId> {
+        self.peers
+            .snapshot()
+            .into_iter()
+            .filter(|p| matches!(p.state, PeerState::Connected))
+            .map(|p| p.peer)
+            .filter(|peer| {
+                blob.collections.iter().any(|c| {
+                    self.replica
+                        .allows(peer, c, Direction::FromPeer)
+                        .unwrap_or(false)
+                })
+            })
+            .collect()
+    }
+
+    /// Fetches one claimed blob, trying each candidate peer in turn.
+    async fn fetch(self, blob: MissingBlob) {
+        let mut errors = Vec::new();
+        for peer in self.candidates(&blob) {
+            self.blobs
+                .set(&blob.hash, |t| t.state = BlobState::Fetching { peer });
+            match self.fetch_from(peer, &blob).await {
+                Ok(()) => {
+                    self.blobs.done(&blob.hash);
+                    tracing::info!(hash = %blob.hash, %peer, "blob fetched and verified");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(hash = %blob.hash, %peer, "blob fetch failed: {e}");
+                    let permanent = matches!(e, FetchError::Blob(BlobError::TooLarge { .. }));
+                    errors.push(format!("{peer}: {e}"));
+                    if permanent {
+                        break;
+                    }
+                }
+            }
+        }
+        let error = match errors.is_empty() {
+            true => "no connected peer may send it".to_string(),
+            false => errors.join("; "),
+        };
+        self.blobs
+            .failed(&blob.hash, error, self.config.retry_after);
+    }
+
+    async fn fetch_from(&self, peer: PeerId, blob: &MissingBlob) -> Result<(), FetchError> {
+        let replica = self.replica.clone();
+        let hash = blob.hash;
+        let verified = blocking(move || replica.blob_resume_point(&hash)).await?;
+        let mut fetch = Fetch::new(blob.hash, blob.size, self.replica.blob_cap(), verified)?;
+        let pieces_before = verified;
+        self.blobs.set(&blob.hash, |t| {
+            t.verified_bytes = (pieces_before * blob::PIECE_LEN).min(blob.size)
+        });
+        let timeout = self.config.timeout;
+        let mut control = self.control.clone();
+        let mut stream =
+            tokio::time::timeout(timeout, control.open_stream(peer, self.protocol.clone()))
+                .await
+                .map_err(|_| FetchError::Timeout)?
+                .map_err(|e| FetchError::Stream(e.to_string()))?;
+        let key = self.key.blob_key(&self.local.to_bytes(), &peer.to_bytes());
+        let (mut seq_out, mut seq_in) = (0u64, 0u64);
+        let mut outline: Option<Outline> = None;
+        let mut pending: Option<tokio::task::JoinHandle<Result<(), FetchError>>> = None;
+        loop {
+            if let Some(request) = fetch.next_request() {
+                let frame = blob::encode_request(&request, &key, seq_out);
+                seq_out += 1;
+                stream.write_all(&frame).await?;
+                stream.flush().await?;
+            }
+            let payload = tokio::time::timeout(timeout, read_response(&mut stream))
+                .await
+                .map_err(|_| FetchError::Timeout)??;
+            match blob::decode_response(&payload, &key, seq_in)? {
+                Incoming::Response(BlobResponse::Outline(o)) => {
+                    seq_in += 1;
+                    fetch.on_outline(o.clone())?;
+                    outline = Some(o);
+                    if fetch.is_done() {
+                        // Everything was here already (a resumed fetch).
+                        break;
+                    }
+                }
+                Incoming::Response(BlobResponse::Refused(refusal)) => {
+                    return Err(fetch.on_refused(refusal).into());
+                }
+                Incoming::Piece { index, bytes } => {
+                    self.blobs.count(|t| t.bytes_received += bytes.len() as u64);
+                    let verdict = match fetch.on_piece(index, bytes) {
+                        Ok(verdict) => verdict,
+                        Err(e) => {
+                            if matches!(e, BlobError::BadPiece { .. }) {
+                                self.blobs.count(|t| t.bad_pieces += 1);
+                            }
+                            return Err(e.into());
+                        }
+                    };
+                    let Some(o) = outline.clone() else {
+                        return Err(BlobError::Unexpected("a piece before the outline").into());
+                    };
+                    // Write behind: one piece is written while the next arrives.
+                    if let Some(previous) = pending.take() {
+                        previous.await.map_err(|_| FetchError::Stopped)??;
+                    }
+                    let replica = self.replica.clone();
+                    let start = blob::PIECE_HEADER_LEN - LEN_PREFIX;
+                    pending = Some(tokio::task::spawn_blocking(move || {
+                        replica
+                            .blob_append(&o, index, &payload[start..])
+                            .map_err(|e| FetchError::Replica(e.to_string()))
+                    }));
+                    let held = fetch.verified_pieces();
+                    self.blobs.set(&blob.hash, |t| {
+                        t.verified_bytes = (held * blob::PIECE_LEN).min(blob.size)
+                    });
+                    if matches!(verdict, PieceVerdict::Complete { .. }) {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(previous) = pending.take() {
+            previous.await.map_err(|_| FetchError::Stopped)??;
+        }
+        let Some(outline) = outline else {
+            return Err(BlobError::Unexpected("no outline").into());
+        };
+        let replica = self.replica.clone();
+        blocking(move || replica.blob_finish(&outline)).await?;
+        let _ = stream.close().await;
+        Ok(())
+    }
+}
+
+/// Why one fetch from one peer failed.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("timed out")]
+    Timeout,
+    #[error("cannot open a blob stream: {0}")]
+    Stream(String),
+    #[error("blob stream broke: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot keep the blob: {0}")]
+    Replica(String),
+    #[error("the node stopped")]
+    Stopped,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::ReplicaError> + Send + 'static,
+) -> Result<T, FetchError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| FetchError::Stopped)?
+        .map_err(|e| FetchError::Replica(e.to_string()))
+}
+
+/// Reads one response-direction frame, refusing an oversized one before
+/// reading it.
+async fn read_response(stream: &mut Stream) -> Result<Vec<u8>, FetchError> {
+    let mut prefix = [0u8; LEN_PREFIX];
+    stream.read_exact(&mut prefix).await?;
+    let len = blob::response_frame_len(prefix)?;
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await?;
+    Ok(payload)
+}

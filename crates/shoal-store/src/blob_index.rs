@@ -1,0 +1,304 @@
+//! The blob index in SQLite: which live records reference which blobs
+//! (`blob_refs`, kept in the same transaction as the record), which blobs are
+//! complete here (`blobs`), each record's count of referenced blobs absent
+//! (`records.missing`, which sets its `assets-missing` reconciliation flag),
+//! and garbage collection of blobs nothing references any more.
+//!
+//! It owns these tables and the flag; the files themselves are
+//! `blob_files.rs`'s. It never reads a blob's bytes.
+
+use crate::error::StoreError;
+use crate::rows::{self, TreeDelta};
+use crate::{Store, now_ms};
+use rusqlite::{Connection, OptionalExtension, params};
+use shoal_core::blob::{BlobHash, BlobRef, MissingBlob, Outline, refs_in};
+use shoal_core::recon::{ReconKey, StateDigest, element};
+use shoal_core::{CollectionName, Direction, Life, RecordId};
+
+/// Substring every record text holding a blob reference contains; records
+/// without it are never parsed for references.
+const MARKER: &str = "\"$blob\"";
+
+/// The blob references in a record's rendered JSON (`None` when deleted).
+/// Local writes are `strict`: a malformed reference is an error. A peer's
+/// record with a malformed one is kept, with that reference ignored (and
+/// logged), so one bad field cannot stall sync.
+pub(crate) fn refs_of_rendered(
+    data: Option<&str>,
+    strict: bool,
+) -> Result<Vec<BlobRef>, StoreError> {
+    let Some(text) = data.filter(|t| t.contains(MARKER)) else {
+        return Ok(Vec::new());
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        path: Default::default(),
+        detail: format!("unparsable rendered record: {e}"),
+    })?;
+    match refs_in(&value) {
+        Ok(refs) => Ok(refs),
+        Err(e) if strict => Err(StoreError::BadBlobRef(e.to_string())),
+        Err(e) => {
+            tracing::warn!("ignoring a malformed blob reference from a peer: {e}");
+            Ok(Vec::new())
+        }
+    }
+}
+
+fn hash_of(blob: &[u8]) -> Result<BlobHash, StoreError> {
+    <[u8; 32]>::try_from(blob)
+        .map(BlobHash::from_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            path: Default::default(),
+            detail: format!("blob hash of {} bytes in the index", blob.len()),
+        })
+}
+
+/// Replaces the references of record `(cid, rid)` by `refs`; returns how
+/// many of them are absent here.
+pub(crate) fn replace_refs(
+    tx: &Connection,
+    cid: i64,
+    rid: &str,
+    refs: &[BlobRef],
+) -> Result<u32, StoreError> {
+    tx.prepare_cached("DELETE FROM blob_refs WHERE cid = ?1 AND rid = ?2")?
+        .execute(params![cid, rid])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO blob_refs (hash, cid, rid, size) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut present = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)")?;
+    let mut missing = 0;
+    for r in refs {
+        insert.execute(params![&r.hash.as_bytes()[..], cid, rid, r.size as i64])?;
+        let here: bool = present.query_row([&r.hash.as_bytes()[..]], |row| row.get(0))?;
+        missing += u32::from(!here);
+    }
+    Ok(missing)
+}
+
+/// A blob held here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// The blob.
+    pub hash: BlobHash,
+    /// Its size in bytes.
+    pub size: u64,
+    /// How many live records reference it.
+    pub references: u64,
+    /// When it arrived here (Unix milliseconds).
+    pub added_ms: u64,
+}
+
+impl Store {
+    /// The blob directory beside this database.
+    pub fn blob_files(&self) -> crate::BlobFiles {
+        crate::BlobFiles::for_database(&self.path)
+    }
+
+    /// Records that a complete, verified blob is now in the blob directory:
+    /// the records referencing it lose their `assets-missing` flag. One
+    /// transaction; idempotent.
+    pub fn blob_arrived(&mut self, outline: &Outline) -> Result<(), StoreError> {
+        let tx = rows::begin_write(&mut self.conn)?;
+        if self
+            .head_memo
+            .refresh(&tx, &mut self.db_version, &mut self.hlc)?
+        {
+            self.recon.clear();
+        }
+        let hash = &outline.hash.as_bytes()[..];
+        let inserted = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO blobs (hash, size, added_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![hash, outline.size as i64, now_ms() as i64])?;
+        let mut deltas = Vec::new();
+        if inserted == 1 {
+            let referencing: Vec<(i64, String)> = tx
+                .prepare_cached("SELECT cid, rid FROM blob_refs WHERE hash = ?1")?
+                .query_map([hash], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            for (cid, rid) in referencing {
+                deltas.extend(adjust_missing(&tx, cid, &rid, -1)?);
+            }
+        } else {
+            tx.prepare_cached("UPDATE blobs SET orphan_ms = NULL WHERE hash = ?1")?
+                .execute([hash])?;
+        }
+        tx.commit()?;
+        self.recon.apply(&deltas);
+        Ok(())
+    }
+
+    /// Whether the complete blob is registered here.
+    pub fn has_blob(&self, hash: &BlobHash) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)")?
+            .query_row([&hash.as_bytes()[..]], |r| r.get(0))?)
+    }
+
+    /// Up to `limit` blobs live records reference that are not here, in
+    /// hash order after `after`.
+    pub fn missing_blobs(
+        &self,
+        after: Option<&BlobHash>,
+        limit: usize,
+    ) -> Result<Vec<MissingBlob>, StoreError> {
+        let after = after.map_or(Vec::new(), |h| h.as_bytes().to_vec());
+        let rows: Vec<(Vec<u8>, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT hash, MAX(size) FROM blob_refs r WHERE hash > ?1
+                   AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = r.hash)
+                 GROUP BY hash ORDER BY hash LIMIT ?2",
+            )?
+            .query_map(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(hash, size)| {
+                let hash = hash_of(&hash)?;
+                Ok(MissingBlob {
+                    collections: self.blob_collections(&hash)?,
+                    hash,
+                    size: size as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The collections of the live records referencing `hash`.
+    pub fn blob_collections(&self, hash: &BlobHash) -> Result<Vec<CollectionName>, StoreError> {
+        let names: Vec<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT c.name FROM blob_refs r JOIN collections c ON c.cid = r.cid
+                 WHERE r.hash = ?1 ORDER BY c.name",
+            )?
+            .query_map([&hash.as_bytes()[..]], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(names
+            .into_iter()
+            .map(CollectionName::new)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Whether `peer` may read `hash`: some live record referencing it is in
+    /// a collection this node sends to that peer.
+    pub fn blob_readable_by(&self, peer: &str, hash: &BlobHash) -> Result<bool, StoreError> {
+        let rules = self.sharing()?;
+        Ok(self
+            .blob_collections(hash)?
+            .iter()
+            .any(|c| rules.allows(peer, c, Direction::ToPeer)))
+    }
+
+    /// Blobs held here, in hash order after `after`, at most `limit`.
+    pub fn list_blobs(
+        &self,
+        after: Option<&BlobHash>,
+        limit: usize,
+    ) -> Result<Vec<BlobInfo>, StoreError> {
+        let after = after.map_or(Vec::new(), |h| h.as_bytes().to_vec());
+        let rows: Vec<(Vec<u8>, i64, i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT b.hash, b.size, b.added_ms,
+                        (SELECT count(*) FROM blob_refs r WHERE r.hash = b.hash)
+                 FROM blobs b WHERE b.hash > ?1 ORDER BY b.hash LIMIT ?2",
+            )?
+            .query_map(params![after, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(hash, size, added, references)| {
+                Ok(BlobInfo {
+                    hash: hash_of(&hash)?,
+                    size: size as u64,
+                    references: references as u64,
+                    added_ms: added as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Garbage collection: a blob no live record references is marked; one
+    /// that stayed unreferenced for `grace_ms` is removed from the index and
+    /// then from the directory. Returns the blobs removed.
+    pub fn collect_garbage(&mut self, grace_ms: u64) -> Result<Vec<BlobHash>, StoreError> {
+        let now = now_ms() as i64;
+        let tx = rows::begin_write(&mut self.conn)?;
+        tx.execute(
+            "UPDATE blobs SET orphan_ms = NULL WHERE orphan_ms IS NOT NULL
+               AND EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash)",
+            [],
+        )?;
+        tx.execute(
+            "UPDATE blobs SET orphan_ms = ?1 WHERE orphan_ms IS NULL
+               AND NOT EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash)",
+            [now],
+        )?;
+        let doomed: Vec<Vec<u8>> = tx
+            .prepare("SELECT hash FROM blobs WHERE orphan_ms IS NOT NULL AND orphan_ms <= ?1")?
+            // A grace past i64::MAX ms must not wrap into the future (or overflow).
+            .query_map(
+                [now.saturating_sub(i64::try_from(grace_ms).unwrap_or(i64::MAX))],
+                |r| r.get(0),
+            )?
+            .collect::<Result<_, _>>()?;
+        for hash in &doomed {
+            tx.execute("DELETE FROM blobs WHERE hash = ?1", [hash])?;
+        }
+        tx.commit()?;
+        let files = self.blob_files();
+        let mut removed = Vec::new();
+        for hash in doomed {
+            let hash = hash_of(&hash)?;
+            files.remove(&hash)?;
+            removed.push(hash);
+        }
+        Ok(removed)
+    }
+}
+
+/// Moves record `(cid, rid)`'s missing count by `by`, and returns how its
+/// reconciliation element moved if its flag changed.
+fn adjust_missing(
+    tx: &Connection,
+    cid: i64,
+    rid: &str,
+    by: i64,
+) -> Result<Option<TreeDelta>, StoreError> {
+    let row: Option<(i64, Vec<u8>, i64)> = tx
+        .prepare_cached(
+            "UPDATE records SET missing = max(0, missing + ?3) WHERE cid = ?1 AND rid = ?2
+             RETURNING life, digest, missing",
+        )?
+        .query_row(params![cid, rid, by], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((life, digest, missing)) = row else {
+        return Ok(None);
+    };
+    let before = (missing - by).max(0);
+    if (before > 0) == (missing > 0) {
+        return Ok(None);
+    }
+    let digest =
+        StateDigest(
+            <[u8; 16]>::try_from(digest.as_slice()).map_err(|_| StoreError::Corrupt {
+                path: Default::default(),
+                detail: "record digest of the wrong length".into(),
+            })?,
+        );
+    let life = Life(life as u64);
+    let id = RecordId::new(rid)?;
+    Ok(Some(TreeDelta {
+        cid,
+        key: ReconKey::of(&id),
+        old: Some(element(digest, rows::flags_of(life, before > 0))),
+        new: element(digest, rows::flags_of(life, missing > 0)),
+    }))
+}
