@@ -5,6 +5,7 @@
 //! `tail -n 1`. Progress, if any, goes to stderr and only when stderr is a
 //! terminal.
 
+mod blob;
 mod catchup;
 mod latency;
 mod peers;
@@ -36,6 +37,8 @@ enum Scenario {
     Reconnect(reconnect::Args),
     /// A and B equal but for D records: round trips, bytes and seconds of the integrity report.
     Reconcile(reconcile::Args),
+    /// One blob A -> B over the node's transport, vs the same bytes over a plain socket.
+    Blob(blob::Args),
     /// The B side of `catchup`, run as a child process (not for direct use).
     #[command(hide = true)]
     Follow(catchup::FollowArgs),
@@ -48,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Latency(args) => latency::run(&args),
         Scenario::Reconnect(args) => reconnect::run(&args),
         Scenario::Reconcile(args) => reconcile::run(&args),
+        Scenario::Blob(args) => blob::run(&args),
         Scenario::Follow(args) => catchup::follow(&args),
     }
 }

@@ -8,7 +8,7 @@
 use crate::log::Since;
 use crate::query::{EqFilter, RangeFilter, SortOrder};
 use clap::{ArgGroup, Args, Parser, Subcommand};
-use shoal::{CollectionName, Multiaddr, PeerId, RecordId};
+use shoal::{BlobHash, CollectionName, Multiaddr, PeerId, RecordId};
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -315,6 +315,22 @@ Examples:
   shoal local-only scratch --off")]
     LocalOnly(LocalOnlyArgs),
 
+    /// Store files as blobs, copy them out, list them, collect garbage
+    #[command(after_help = "\
+A blob is a file's bytes, stored beside the database (DIR/shoal.blobs) under its
+BLAKE3 hash. A record refers to one with a field holding the reference object
+`shoal blob add` prints with --json: {\"$blob\": HASH, \"size\": N, \"type\": MIME}.
+`shoal serve` fetches the blobs live records reference from peers that have
+them; `shoal blob ls --missing` lists those not here yet.
+
+Examples:
+  shoal blob add photo.png --type image/png
+  shoal put notes n1 \"{\\\"photo\\\": $(shoal --json blob add photo.png)}\"
+  shoal blob get 5f0c… copy.png
+  shoal blob ls --missing
+  shoal blob gc --grace-secs 0")]
+    Blob(BlobArgs),
+
     /// Show three replicas writing concurrently and converging
     #[command(after_help = "\
 Starts three replicas (laptop, desktop, server) in this process, each with its
@@ -530,6 +546,122 @@ pub struct LocalOnlyArgs {
     /// Lift the mark: the collection follows the sharing rules again
     #[arg(long)]
     pub off: bool,
+}
+
+/// Largest `--limit` accepted by `blob ls`.
+pub const MAX_BLOB_LIMIT: u64 = 1000;
+
+/// `shoal blob`: one of its subcommands.
+#[derive(Debug, Args)]
+pub struct BlobArgs {
+    /// What to do with blobs.
+    #[command(subcommand)]
+    pub command: BlobCommand,
+}
+
+/// The subcommands of `shoal blob`.
+#[derive(Debug, Subcommand)]
+pub enum BlobCommand {
+    /// Store a file as a blob and print its hash
+    #[command(after_help = "\
+Streams FILE into the blob store (memory stays bounded whatever its size) and
+prints the blob's hash; with --json, the reference object to put in a record
+field: {\"$blob\": HASH, \"size\": N} plus \"type\" when --type is given. Adding
+the same bytes again stores nothing new. Shows a progress bar on a terminal for
+files over 8 MiB. Exit code 2 if FILE cannot be read or is over the store's
+blob size cap.
+
+Examples:
+  shoal blob add photo.png
+  shoal --json blob add photo.png --type image/png")]
+    Add(BlobAddArgs),
+
+    /// Copy a blob held here to a file (or stdout)
+    #[command(after_help = "\
+Writes the blob to OUT.tmp-partial and renames it to OUT when complete, so a
+failed copy leaves no half-written OUT; `-` writes to stdout. Shows a progress
+bar on a terminal for blobs over 8 MiB. Exit code 1 if the blob is not here
+(if a live record references it, the running daemon fetches it from peers that
+have it), 2 if HASH is not 64 lowercase hex digits.
+
+Examples:
+  shoal blob get 5f0c… photo.png
+  shoal blob get 5f0c… - | file -")]
+    Get(BlobGetArgs),
+
+    /// List the blobs held here, or those records reference but are missing
+    #[command(after_help = "\
+Blobs come in hash order as a table: HASH SIZE (bytes) REFS (live records
+referencing it) ADDED; with --missing, the blobs live records reference that
+are not here: HASH SIZE COLLECTIONS. When there is a next page, a line on
+stderr gives the --after to pass for it. --json prints an array of objects.
+
+Examples:
+  shoal blob ls
+  shoal blob ls --missing --limit 10
+  shoal --json blob ls | jq '.[] | select(.references == 0) | .hash'")]
+    Ls(BlobLsArgs),
+
+    /// Remove blobs no live record has referenced for a while
+    #[command(after_help = "\
+Each run marks the blobs no live record references (and unmarks those
+referenced again); blobs marked at least --grace-secs ago are removed from the
+index and from disk. With --grace-secs 0 an unreferenced blob goes at once.
+Prints the removed hashes, one per line, and their count on stderr.
+
+Examples:
+  shoal blob gc
+  shoal blob gc --grace-secs 0")]
+    Gc(BlobGcArgs),
+}
+
+/// Arguments of `blob add`.
+#[derive(Debug, Args)]
+pub struct BlobAddArgs {
+    /// The file to store
+    pub file: PathBuf,
+    /// Media type to put in the reference ("type"), e.g. image/png
+    #[arg(long = "type", value_name = "MIME")]
+    pub mime: Option<String>,
+}
+
+/// Arguments of `blob get`.
+#[derive(Debug, Args)]
+pub struct BlobGetArgs {
+    /// The blob's hash (64 lowercase hex digits)
+    #[arg(value_parser = parse_blob_hash)]
+    pub hash: BlobHash,
+    /// Where to write it; `-` for stdout
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `blob ls`.
+#[derive(Debug, Args)]
+pub struct BlobLsArgs {
+    /// List the blobs live records reference that are not here
+    #[arg(long)]
+    pub missing: bool,
+    /// Only hashes after this one (the previous page's last hash)
+    #[arg(long, value_name = "HASH", value_parser = parse_blob_hash)]
+    pub after: Option<BlobHash>,
+    /// At most this many blobs
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BLOB_LIMIT))]
+    pub limit: u64,
+}
+
+/// Arguments of `blob gc`.
+#[derive(Debug, Args)]
+pub struct BlobGcArgs {
+    /// Keep unreferenced blobs until they have been unreferenced this long
+    #[arg(long, value_name = "N", default_value_t = 3600)]
+    pub grace_secs: u64,
+}
+
+/// A blob hash (64 lowercase hex digits).
+fn parse_blob_hash(text: &str) -> Result<BlobHash, String> {
+    text.parse::<BlobHash>().map_err(|e| e.to_string())
 }
 
 /// A libp2p peer id, with a hint where to find one.

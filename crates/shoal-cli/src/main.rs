@@ -8,6 +8,7 @@
 
 mod api;
 mod args;
+mod blob;
 mod control;
 mod daemon_client;
 mod datadir;
@@ -76,6 +77,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Push(a) => federation::transfer(&data, Way::Push, a, &mut out)?,
         Command::Share(a) => federation::share(&data.open()?, a, &mut out)?,
         Command::LocalOnly(a) => federation::local_only(&data.open()?, a, &mut out)?,
+        Command::Blob(a) => blob::run(&data.open()?, a, &mut out)?,
         Command::Demo(_) => unreachable!("handled above"),
     }
     out.finish()?;

@@ -262,10 +262,18 @@ pub(crate) fn save(
             .unwrap_or_else(|| StateDigest::of(id, &before.state));
         element(digest, old_flags)
     });
-    let refs = crate::blob_index::refs_of_rendered(
-        data.as_deref(),
-        matches!(origin, Origin::Local { .. }),
-    )?;
+    let local = matches!(origin, Origin::Local { .. });
+    let refs = match crate::blob_index::refs_of_rendered(data.as_deref(), local) {
+        // A malformed reference a peer wrote earlier must not block local
+        // edits of the record's other fields.
+        Err(StoreError::BadBlobRef(_))
+            if crate::blob_index::refs_of_rendered(before.state.render_json().as_deref(), true)
+                .is_err() =>
+        {
+            crate::blob_index::refs_of_rendered(data.as_deref(), false)?
+        }
+        refs => refs?,
+    };
     let blobs = if before.blobs.refs == 0 && refs.is_empty() {
         BlobCounts::default()
     } else {
