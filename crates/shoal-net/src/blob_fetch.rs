@@ -138,6 +138,13 @@ impl BlobTable {
         })
     }
 
+    /// Records that the first `pieces` pieces of `hash` are verified here.
+    fn set_verified(&self, hash: &BlobHash, pieces: u64) {
+        self.set(hash, |t| {
+            t.verified_bytes = pieces.saturating_mul(blob::PIECE_LEN).min(t.size)
+        });
+    }
+
     fn count(&self, f: impl FnOnce(&mut BlobTotals)) {
         self.with(|t| f(&mut t.totals))
     }
@@ -268,10 +275,7 @@ impl Fetcher {
         let hash = blob.hash;
         let verified = blocking(move || replica.blob_resume_point(&hash)).await?;
         let mut fetch = Fetch::new(blob.hash, blob.size, self.replica.blob_cap(), verified)?;
-        let pieces_before = verified;
-        self.blobs.set(&blob.hash, |t| {
-            t.verified_bytes = (pieces_before * blob::PIECE_LEN).min(blob.size)
-        });
+        self.blobs.set_verified(&blob.hash, verified);
         let timeout = self.config.timeout;
         let mut control = self.control.clone();
         let mut stream =
@@ -331,10 +335,7 @@ impl Fetcher {
                             .blob_append(&o, index, &payload[start..])
                             .map_err(|e| FetchError::Replica(e.to_string()))
                     }));
-                    let held = fetch.verified_pieces();
-                    self.blobs.set(&blob.hash, |t| {
-                        t.verified_bytes = (held * blob::PIECE_LEN).min(blob.size)
-                    });
+                    self.blobs.set_verified(&blob.hash, fetch.verified_pieces());
                     if matches!(verdict, PieceVerdict::Complete { .. }) {
                         break;
                     }

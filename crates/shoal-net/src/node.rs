@@ -100,25 +100,21 @@ impl Node {
         let blob_incoming = control
             .accept(BLOB_PROTOCOL)
             .map_err(|e| NetError::Setup(format!("blob protocol already registered: {e}")))?;
-        let blobs = BlobTable::default();
-        let fetcher = Fetcher {
-            local: peer_id,
-            key: config.group_key.clone(),
-            replica: replica.clone(),
-            peers: PeerTable::default(),
-            blobs: blobs.clone(),
-            control: control.clone(),
-            protocol: BLOB_PROTOCOL,
-            config: config.blobs,
-        };
         let (commands, commands_rx) = mpsc::channel(32);
         let (listening_tx, listening) = watch::channel(Vec::new());
         let node_replica = replica.clone();
         let recon = config.recon;
         let table = PeerTable::default();
+        let blobs = BlobTable::default();
         let fetcher = Fetcher {
+            local: peer_id,
+            key: config.group_key.clone(),
+            replica: replica.clone(),
             peers: table.clone(),
-            ..fetcher
+            blobs: blobs.clone(),
+            control: control.clone(),
+            protocol: BLOB_PROTOCOL,
+            config: config.blobs,
         };
         let (ended_tx, ended_rx) = mpsc::channel(64);
         let mut driver = Driver {

@@ -11,7 +11,7 @@
 //! beyond what the core's [`Outline`] checks.
 
 use crate::error::StoreError;
-use shoal_core::blob::{BlobHash, Outline, OutlineBuilder, PIECE_LEN};
+use shoal_core::blob::{BlobHash, Outline, OutlineBuilder, PIECE_LEN, resume_point};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -152,17 +152,7 @@ impl BlobFiles {
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         self.make_dir(&dir)?;
         if !outline.cvs.is_empty() {
-            let tmp = self.tmp_path("outline")?;
-            let mut out = File::create(&tmp).map_err(|e| io_error(&tmp, "cannot create", e))?;
-            for cv in &outline.cvs {
-                out.write_all(cv)
-                    .map_err(|e| io_error(&tmp, "cannot write", e))?;
-            }
-            out.sync_all()
-                .map_err(|e| io_error(&tmp, "cannot fsync", e))?;
-            let outline_path = self.outline_path(&outline.hash);
-            fs::rename(&tmp, &outline_path)
-                .map_err(|e| io_error(&outline_path, "cannot place outline", e))?;
+            self.write_atomically(&self.outline_path(&outline.hash), &cv_bytes(&outline.cvs))?;
         }
         // The blob file last: its presence means the blob is complete.
         fs::rename(from, &target).map_err(|e| io_error(&target, "cannot place blob", e))?;
@@ -186,10 +176,7 @@ impl BlobFiles {
             let outline_path = self.outline_path(hash);
             let bytes = fs::read(&outline_path)
                 .map_err(|e| io_error(&outline_path, "cannot read outline", e))?;
-            bytes
-                .chunks_exact(32)
-                .map(|c| <[u8; 32]>::try_from(c).unwrap_or_default())
-                .collect()
+            cvs_of(&bytes)
         };
         let outline = Outline {
             hash: *hash,
@@ -258,10 +245,7 @@ impl BlobFiles {
         let outline = Outline {
             hash: *hash,
             size: u64::from_be_bytes(*size),
-            cvs: cvs
-                .chunks_exact(32)
-                .map(|c| <[u8; 32]>::try_from(c).unwrap_or_default())
-                .collect(),
+            cvs: cvs_of(cvs),
         };
         Ok(outline.check().is_ok().then_some(outline))
     }
@@ -307,14 +291,19 @@ impl BlobFiles {
         if let Some(dir) = path.parent() {
             self.make_dir(dir)?;
         }
-        let mut bytes = Vec::with_capacity(8 + 32 * outline.cvs.len());
-        bytes.extend_from_slice(&outline.size.to_be_bytes());
-        for cv in &outline.cvs {
-            bytes.extend_from_slice(cv);
-        }
-        let tmp = self.tmp_path("partial-outline")?;
-        fs::write(&tmp, &bytes).map_err(|e| io_error(&tmp, "cannot write", e))?;
-        fs::rename(&tmp, &path).map_err(|e| io_error(&path, "cannot place partial outline", e))
+        let mut bytes = outline.size.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&cv_bytes(&outline.cvs));
+        self.write_atomically(&path, &bytes)
+    }
+
+    /// Writes `bytes` to a temporary file, fsyncs it and renames it to `path`.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let tmp = self.tmp_path("outline")?;
+        let mut out = File::create(&tmp).map_err(|e| io_error(&tmp, "cannot create", e))?;
+        out.write_all(bytes)
+            .and_then(|()| out.sync_all())
+            .map_err(|e| io_error(&tmp, "cannot write", e))?;
+        fs::rename(&tmp, path).map_err(|e| io_error(path, "cannot place", e))
     }
 
     /// Moves a fully fetched blob from `partial/` into place. Every piece was
@@ -360,25 +349,41 @@ impl BlobFiles {
     }
 }
 
-/// How many leading pieces of `file` verify against `outline`.
+/// How many leading pieces of `file` verify against `outline` (the core's
+/// [`resume_point`] over pieces read from disk); a read error is returned.
 fn verified_prefix(file: &mut File, path: &Path, outline: &Outline) -> Result<u64, StoreError> {
     let len = file
         .metadata()
         .map_err(|e| io_error(path, "cannot stat", e))?
         .len();
-    let mut good = 0u64;
-    while good < outline.piece_count() {
-        let range = outline.piece_range(good);
+    let mut failure = None;
+    let good = resume_point(outline, |index, range| {
         if range.end > len {
-            break;
+            return false;
         }
-        let bytes = read_range(file, path, range.start, (range.end - range.start) as usize)?;
-        if outline.verify_piece(good, &bytes).is_err() {
-            break;
+        match read_range(file, path, range.start, (range.end - range.start) as usize) {
+            Ok(bytes) => outline.verify_piece(index, &bytes).is_ok(),
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
         }
-        good += 1;
-    }
-    Ok(good)
+    });
+    failure.map_or(Ok(good), Err)
+}
+
+/// Chaining values as stored: 32 bytes each, back to back.
+fn cv_bytes(cvs: &[[u8; 32]]) -> Vec<u8> {
+    cvs.concat()
+}
+
+/// Chaining values back from [`cv_bytes`] (a torn tail is dropped, and the
+/// outline then fails its check).
+fn cvs_of(bytes: &[u8]) -> Vec<[u8; 32]> {
+    bytes
+        .chunks_exact(32)
+        .map(|c| <[u8; 32]>::try_from(c).unwrap_or_default())
+        .collect()
 }
 
 fn read_range(file: &mut File, path: &Path, start: u64, len: usize) -> Result<Vec<u8>, StoreError> {

@@ -154,11 +154,7 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 /// tables and the (empty) blob index.
 fn migrate_v2(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
-    tx.execute_batch(
-        "ALTER TABLE records ADD COLUMN digest BLOB NOT NULL DEFAULT x'';
-         ALTER TABLE records ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
-         ALTER TABLE records ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;",
-    )?;
+    tx.execute_batch("ALTER TABLE records ADD COLUMN digest BLOB NOT NULL DEFAULT x'';")?;
     // In pages of 1000 records, so a large file is never read into memory whole.
     let mut after = (i64::MIN, String::new());
     loop {
@@ -185,12 +181,7 @@ fn migrate_v2(conn: &mut Connection) -> Result<(), StoreError> {
         }
     }
     tx.execute_batch(SHARING)?;
-    tx.execute_batch(RECON_KEYS)?;
-    tx.execute_batch(BLOBS)?;
-    index_blob_refs(&tx)?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
+    finish_v4(tx)
 }
 
 /// Upgrades a version-3 file in one transaction: its reconciliation keys
@@ -201,8 +192,17 @@ fn migrate_v3(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     tx.execute_batch(
         "DROP INDEX records_recon;
-         ALTER TABLE records DROP COLUMN rkey;
-         ALTER TABLE records ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE records DROP COLUMN rkey;",
+    )?;
+    finish_v4(tx)
+}
+
+/// What every upgrade ends with: the schema-4 additions (the key table, the
+/// blob index and its per-record counts, filled for existing records), the
+/// new version, and the commit.
+fn finish_v4(tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "ALTER TABLE records ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
          ALTER TABLE records ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;",
     )?;
     tx.execute_batch(RECON_KEYS)?;

@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{Peer, group_key, start_with, wait_for};
+use common::{Peer, connected, group_key, start_with, wait_for};
 use serde_json::json;
-use shoal::{CollectionName, PeerState, RecordId, Status, Store, StoreOptions, Transfer};
+use shoal::{CollectionName, RecordId, Status, Store, StoreOptions, Transfer};
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,19 +21,6 @@ async fn manual(store: Store, peers: Vec<shoal::Multiaddr>) -> Peer {
         c.blobs.retry_after = Duration::from_millis(200);
     })
     .await
-}
-
-async fn connected(a: &Peer, b: &Peer) {
-    let (a_id, b_id) = (a.node.peer_id(), b.node.peer_id());
-    wait_for("both sessions authenticated", WAIT, || {
-        let up = |p: &Peer, id| {
-            p.node
-                .peer(&id)
-                .is_some_and(|s| s.state == PeerState::Connected)
-        };
-        up(a, b_id) && up(b, a_id)
-    })
-    .await;
 }
 
 fn store_with_cap(dir: &Path, name: &str, cap: u64) -> Store {
@@ -69,7 +56,7 @@ async fn a_missing_blob_shows_as_assets_missing_and_pull_brings_the_blob() {
         vec![a.address.clone()],
     )
     .await;
-    connected(&a, &b).await;
+    connected(&a, &b, WAIT).await;
     let pulled = b.node.pull_record(a.node.peer_id(), &coll, &id).await;
     assert!(matches!(pulled, Transfer::Merged), "{pulled}");
     wait_for("B to refuse the blob over its cap", WAIT, || {
@@ -104,7 +91,7 @@ async fn a_missing_blob_shows_as_assets_missing_and_pull_brings_the_blob() {
         vec![a.address.clone()],
     )
     .await;
-    connected(&a, &c).await;
+    connected(&a, &c, WAIT).await;
     let pulled = c.node.pull_record(a.node.peer_id(), &coll, &id).await;
     assert!(matches!(pulled, Transfer::Merged), "{pulled}");
     wait_for("the blob on C", WAIT, || {

@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{Peer, group_key, start_with, wait_for};
+use common::{Peer, connected, group_key, start_with, wait_for};
 use serde_json::json;
-use shoal::{CollectionName, FedError, PeerState, RecordId, Status, Store, Transfer};
+use shoal::{CollectionName, FedError, RecordId, Status, Store, Transfer};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -36,16 +36,7 @@ async fn pair(dir: &Path, timeout_ms: u64) -> (Peer, Peer) {
         manual,
     )
     .await;
-    let (a_id, b_id) = (a.node.peer_id(), b.node.peer_id());
-    wait_for("both sessions authenticated", WAIT, || {
-        let up = |p: &Peer, id| {
-            p.node
-                .peer(&id)
-                .is_some_and(|s| s.state == PeerState::Connected)
-        };
-        up(&a, b_id) && up(&b, a_id)
-    })
-    .await;
+    connected(&a, &b, WAIT).await;
     (a, b)
 }
 

@@ -6,11 +6,9 @@
 
 mod common;
 
-use common::{Peer, converge, group_key, start, start_with, wait_for};
+use common::{Peer, connected, converge, group_key, start, start_with, wait_for};
 use serde_json::json;
-use shoal::{
-    CollectionName, Direction, FedError, PeerState, RecordId, ShareMode, Store, Transfer, derive_id,
-};
+use shoal::{CollectionName, Direction, FedError, RecordId, ShareMode, Store, Transfer, derive_id};
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,19 +23,6 @@ fn has(store: &Store, collection: &str, id: &str) -> bool {
         .collection(collection)
         .and_then(|c| c.get(id))
         .is_ok_and(|r| r.is_some())
-}
-
-async fn connected(a: &Peer, b: &Peer) {
-    let (a_id, b_id) = (a.node.peer_id(), b.node.peer_id());
-    wait_for("both sessions authenticated", WAIT, || {
-        let up = |p: &Peer, id| {
-            p.node
-                .peer(&id)
-                .is_some_and(|s| s.state == PeerState::Connected)
-        };
-        up(a, b_id) && up(b, a_id)
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +68,7 @@ async fn sharing_rules_hold_on_both_sides_for_every_path() {
     }
     let a = start_with(a_store, group_key(), vec![], |_| {}).await;
     let b = start_with(b_store, group_key(), vec![a.address.clone()], |_| {}).await;
-    connected(&a, &b).await;
+    connected(&a, &b, WAIT).await;
     wait_for("shared records both ways", WAIT, || {
         has(&a.store, "shared", "b-x") && has(&b.store, "shared", "a-x")
     })

@@ -3,7 +3,7 @@
 //! deadlines so a failure is a clear message, never a hang.
 #![allow(dead_code)]
 
-use shoal::{GroupKey, Multiaddr, Node, NodeConfig, Store};
+use shoal::{GroupKey, Multiaddr, Node, NodeConfig, PeerState, Store};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,20 @@ pub async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bo
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits until `a` and `b` each see the other as an authenticated member.
+pub async fn connected(a: &Peer, b: &Peer, limit: Duration) {
+    let (a_id, b_id) = (a.node.peer_id(), b.node.peer_id());
+    wait_for("both sessions authenticated", limit, || {
+        let up = |p: &Peer, id| {
+            p.node
+                .peer(&id)
+                .is_some_and(|s| s.state == PeerState::Connected)
+        };
+        up(a, b_id) && up(b, a_id)
+    })
+    .await;
 }
 
 /// Every record of every collection with its clocks, for equality checks.
