@@ -24,9 +24,12 @@ use shoal_core::sync::codec::LEN_PREFIX;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// Most failures remembered in the blob table.
 const MAX_FAILURES: usize = 256;
+/// Why a blob no peer is fetching waits.
+const NO_PEER: &str = "no connected peer may send it";
 /// Missing blobs looked at per scan.
 const SCAN_LIMIT: usize = 256;
 
@@ -112,7 +115,7 @@ impl BlobTable {
                     hash: blob.hash,
                     size: blob.size,
                     state: BlobState::Failed {
-                        error: "waiting for a peer".into(),
+                        error: NO_PEER.into(),
                     },
                     verified_bytes: 0,
                 },
@@ -157,25 +160,43 @@ impl BlobTable {
         })
     }
 
+    /// Releases a claim no peer could take up, to be tried again at once.
+    fn waiting(&self, hash: &BlobHash) {
+        self.with(|t| {
+            if let Some(transfer) = t.transfers.get_mut(hash) {
+                transfer.state = BlobState::Failed {
+                    error: NO_PEER.into(),
+                };
+            }
+            t.forget_past_bound();
+        })
+    }
+
     fn failed(&self, hash: &BlobHash, error: String, retry_after: Duration) {
         self.with(|t| {
             if let Some(transfer) = t.transfers.get_mut(hash) {
                 transfer.state = BlobState::Failed { error };
             }
             t.retry_at.insert(*hash, Instant::now() + retry_after);
-            // Bounded: forget the oldest failures first (by hash order, cheap).
-            while t.transfers.len() > MAX_FAILURES {
-                let Some(oldest) = t
-                    .transfers
-                    .iter()
-                    .find(|(_, x)| matches!(x.state, BlobState::Failed { .. }))
-                    .map(|(h, _)| *h)
-                else {
-                    break;
-                };
-                t.transfers.remove(&oldest);
-            }
+            t.forget_past_bound();
         })
+    }
+}
+
+impl TableInner {
+    /// Bounded: forgets failures (by hash order, cheap) past [`MAX_FAILURES`].
+    fn forget_past_bound(&mut self) {
+        while self.transfers.len() > MAX_FAILURES {
+            let Some(oldest) = self
+                .transfers
+                .iter()
+                .find(|(_, x)| matches!(x.state, BlobState::Failed { .. }))
+                .map(|(h, _)| *h)
+            else {
+                break;
+            };
+            self.transfers.remove(&oldest);
+        }
     }
 }
 
@@ -193,11 +214,15 @@ pub(crate) struct Fetcher {
 }
 
 impl Fetcher {
-    /// Scans for missing blobs every `scan_interval` and starts fetches.
+    /// Scans for missing blobs every `scan_interval`, and whenever a peer
+    /// connects, and starts fetches.
     pub(crate) async fn run(self) {
         let mut tick = tokio::time::interval(self.config.scan_interval);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = self.peers.connected() => {}
+            }
             let replica = self.replica.clone();
             let missing = match tokio::task::spawn_blocking(move || {
                 replica.missing_blobs(SCAN_LIMIT)
@@ -262,12 +287,13 @@ impl Fetcher {
                 }
             }
         }
-        let error = match errors.is_empty() {
-            true => "no connected peer may send it".to_string(),
-            false => errors.join("; "),
-        };
+        if errors.is_empty() {
+            // Nobody was asked: look again at the next scan or connection.
+            self.blobs.waiting(&blob.hash);
+            return;
+        }
         self.blobs
-            .failed(&blob.hash, error, self.config.retry_after);
+            .failed(&blob.hash, errors.join("; "), self.config.retry_after);
     }
 
     async fn fetch_from(&self, peer: PeerId, blob: &MissingBlob) -> Result<(), FetchError> {
@@ -285,8 +311,8 @@ impl Fetcher {
                 .map_err(|e| FetchError::Stream(e.to_string()))?;
         let key = self.key.blob_key(&self.local.to_bytes(), &peer.to_bytes());
         let (mut seq_out, mut seq_in) = (0u64, 0u64);
-        let mut outline: Option<Outline> = None;
-        let mut pending: Option<tokio::task::JoinHandle<Result<(), FetchError>>> = None;
+        let mut writer: Option<Writer> = None;
+        let mut payload = Vec::new();
         loop {
             if let Some(request) = fetch.next_request() {
                 let frame = blob::encode_request(&request, &key, seq_out);
@@ -294,14 +320,17 @@ impl Fetcher {
                 stream.write_all(&frame).await?;
                 stream.flush().await?;
             }
-            let payload = tokio::time::timeout(timeout, read_response(&mut stream))
+            if let Some(w) = writer.as_mut() {
+                payload = w.buffer(payload);
+            }
+            tokio::time::timeout(timeout, read_response(&mut stream, &mut payload))
                 .await
                 .map_err(|_| FetchError::Timeout)??;
             match blob::decode_response(&payload, &key, seq_in)? {
                 Incoming::Response(BlobResponse::Outline(o)) => {
                     seq_in += 1;
                     fetch.on_outline(o.clone())?;
-                    outline = Some(o);
+                    writer = Some(Writer::start(self.replica.clone(), o));
                     if fetch.is_done() {
                         // Everything was here already (a resumed fetch).
                         break;
@@ -321,20 +350,10 @@ impl Fetcher {
                             return Err(e.into());
                         }
                     };
-                    let Some(o) = outline.clone() else {
+                    let Some(w) = writer.as_mut() else {
                         return Err(BlobError::Unexpected("a piece before the outline").into());
                     };
-                    // Write behind: one piece is written while the next arrives.
-                    if let Some(previous) = pending.take() {
-                        previous.await.map_err(|_| FetchError::Stopped)??;
-                    }
-                    let replica = self.replica.clone();
-                    let start = blob::PIECE_HEADER_LEN - LEN_PREFIX;
-                    pending = Some(tokio::task::spawn_blocking(move || {
-                        replica
-                            .blob_append(&o, index, &payload[start..])
-                            .map_err(|e| FetchError::Replica(e.to_string()))
-                    }));
+                    w.keep(index, std::mem::take(&mut payload)).await?;
                     self.blobs.set_verified(&blob.hash, fetch.verified_pieces());
                     if matches!(verdict, PieceVerdict::Complete { .. }) {
                         break;
@@ -342,16 +361,75 @@ impl Fetcher {
                 }
             }
         }
-        if let Some(previous) = pending.take() {
-            previous.await.map_err(|_| FetchError::Stopped)??;
-        }
-        let Some(outline) = outline else {
+        let Some(writer) = writer else {
             return Err(BlobError::Unexpected("no outline").into());
         };
+        let outline = writer.finish().await?;
         let replica = self.replica.clone();
         blocking(move || replica.blob_finish(&outline)).await?;
         let _ = stream.close().await;
         Ok(())
+    }
+}
+
+/// Verified pieces queued for the writer, per fetch.
+const WRITE_BEHIND: usize = 4;
+
+/// Keeps the verified pieces of one fetch, in order, on a blocking thread
+/// while the next ones arrive; the frame buffers come back for reuse.
+struct Writer {
+    outline: Outline,
+    pieces: mpsc::Sender<(u64, Vec<u8>)>,
+    spent: mpsc::Receiver<Vec<u8>>,
+    task: tokio::task::JoinHandle<Result<(), FetchError>>,
+}
+
+impl Writer {
+    fn start(replica: Arc<dyn Replica>, outline: Outline) -> Writer {
+        let (pieces, mut queued) = mpsc::channel::<(u64, Vec<u8>)>(WRITE_BEHIND);
+        let (spent_tx, spent) = mpsc::channel(WRITE_BEHIND + 2);
+        let kept = outline.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let start = blob::PIECE_HEADER_LEN - LEN_PREFIX;
+            while let Some((index, frame)) = queued.blocking_recv() {
+                replica
+                    .blob_append(&kept, index, &frame[start..])
+                    .map_err(|e| FetchError::Replica(e.to_string()))?;
+                let _ = spent_tx.try_send(frame);
+            }
+            Ok(())
+        });
+        Writer {
+            outline,
+            pieces,
+            spent,
+            task,
+        }
+    }
+
+    /// A buffer for the next frame: one the writer is done with, else `own`.
+    fn buffer(&mut self, own: Vec<u8>) -> Vec<u8> {
+        self.spent.try_recv().unwrap_or(own)
+    }
+
+    /// Queues verified piece `index` (the whole frame payload) for writing.
+    async fn keep(&mut self, index: u64, frame: Vec<u8>) -> Result<(), FetchError> {
+        if self.pieces.send((index, frame)).await.is_ok() {
+            return Ok(());
+        }
+        // The writer stopped early: its error says why.
+        match (&mut self.task).await {
+            Ok(Err(e)) => Err(e),
+            _ => Err(FetchError::Stopped),
+        }
+    }
+
+    /// Waits for every queued piece to be written; the outline they verify
+    /// against.
+    async fn finish(self) -> Result<Outline, FetchError> {
+        drop(self.pieces);
+        self.task.await.map_err(|_| FetchError::Stopped)??;
+        Ok(self.outline)
     }
 }
 
@@ -381,13 +459,14 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| FetchError::Replica(e.to_string()))
 }
 
-/// Reads one response-direction frame, refusing an oversized one before
+/// Reads one response-direction frame into `payload` (reused: only bytes
+/// past its old length are zeroed), refusing an oversized one before
 /// reading it.
-async fn read_response(stream: &mut Stream) -> Result<Vec<u8>, FetchError> {
+async fn read_response(stream: &mut Stream, payload: &mut Vec<u8>) -> Result<(), FetchError> {
     let mut prefix = [0u8; LEN_PREFIX];
     stream.read_exact(&mut prefix).await?;
     let len = blob::response_frame_len(prefix)?;
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).await?;
-    Ok(payload)
+    payload.resize(len, 0);
+    stream.read_exact(payload).await?;
+    Ok(())
 }

@@ -151,34 +151,52 @@ async fn respond(
     write_sealed(stream, key, seq, &BlobResponse::Refused(refusal)).await
 }
 
-/// Streams the pieces in `range`, read from disk a few pieces ahead.
+/// Streams the pieces in `range`, read from disk a few pieces ahead into
+/// buffers that go round between the reader and the socket, each holding a
+/// whole piece frame (header, then the bytes as stored).
 async fn send_pieces(
     stream: &mut Stream,
     replica: &Arc<dyn Replica>,
     outline: &Outline,
     range: std::ops::Range<u64>,
 ) -> std::io::Result<()> {
-    let (tx, mut rx) = mpsc::channel::<Result<(u64, Vec<u8>), String>>(READ_AHEAD);
+    let (tx, mut rx) = mpsc::channel::<Result<Vec<u8>, String>>(READ_AHEAD);
+    let (spent_tx, mut spent_rx) = mpsc::channel::<Vec<u8>>(READ_AHEAD + 2);
     let (reader_replica, reader_outline) = (replica.clone(), outline.clone());
     let reader = tokio::task::spawn_blocking(move || {
         for index in range {
-            let piece = reader_replica
-                .blob_piece(&reader_outline, index)
-                .map(|bytes| (index, bytes))
-                .map_err(|e| e.to_string());
+            let mut frame = spent_rx.try_recv().unwrap_or_default();
+            let piece =
+                piece_frame(&*reader_replica, &reader_outline, index, &mut frame).map(|()| frame);
             let failed = piece.is_err();
             if tx.blocking_send(piece).is_err() || failed {
                 return;
             }
         }
     });
-    while let Some(piece) = rx.recv().await {
-        let (index, bytes) = piece.map_err(std::io::Error::other)?;
-        let header = blob::encode_piece_header(index, bytes.len())
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        stream.write_all(&header).await?;
-        stream.write_all(&bytes).await?;
+    while let Some(frame) = rx.recv().await {
+        let frame = frame.map_err(std::io::Error::other)?;
+        stream.write_all(&frame).await?;
+        let _ = spent_tx.try_send(frame);
     }
     drop(reader);
     stream.flush().await
+}
+
+/// Fills `frame` with the whole frame of piece `index`.
+fn piece_frame(
+    replica: &dyn Replica,
+    outline: &Outline,
+    index: u64,
+    frame: &mut Vec<u8>,
+) -> Result<(), String> {
+    frame.clear();
+    frame.extend_from_slice(&[0; blob::PIECE_HEADER_LEN]);
+    replica
+        .blob_piece(outline, index, frame)
+        .map_err(|e| e.to_string())?;
+    let header = blob::encode_piece_header(index, frame.len() - blob::PIECE_HEADER_LEN)
+        .map_err(|e| e.to_string())?;
+    frame[..blob::PIECE_HEADER_LEN].copy_from_slice(&header);
+    Ok(())
 }

@@ -118,8 +118,14 @@ pub trait Replica: Send + Sync + 'static {
         hash: &BlobHash,
     ) -> Result<Result<Outline, BlobRefusal>, ReplicaError>;
 
-    /// Piece `index` of a complete blob here (read from disk).
-    fn blob_piece(&self, outline: &Outline, index: u64) -> Result<Vec<u8>, ReplicaError>;
+    /// Appends piece `index` of a complete blob here (read from disk) to
+    /// `into`.
+    fn blob_piece(
+        &self,
+        outline: &Outline,
+        index: u64,
+        into: &mut Vec<u8>,
+    ) -> Result<(), ReplicaError>;
 
     /// How many leading pieces of a partial fetch of `hash` are here and
     /// verified (where a fetch resumes).

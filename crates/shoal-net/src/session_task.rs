@@ -246,7 +246,7 @@ impl Shell {
                 }
             }
             Action::Authenticated => {
-                self.table.update(peer, |s| s.state = PeerState::Connected);
+                self.table.mark_connected(peer);
                 if let Some(levelling) = self.levelling.as_mut().filter(|l| l.rejoin) {
                     levelling.start(self.replica.clone(), peer, self.recon);
                 }

@@ -10,6 +10,7 @@ use shoal_core::sync::Rejection;
 use shoal_core::{DbVersion, SyncCursor};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 /// Most addresses remembered per peer.
 const MAX_ADDRESSES: usize = 8;
@@ -88,13 +89,31 @@ impl PeerStatus {
 
 /// The shared peer table.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct PeerTable(Arc<Mutex<BTreeMap<PeerId, PeerStatus>>>);
+pub(crate) struct PeerTable {
+    peers: Arc<Mutex<BTreeMap<PeerId, PeerStatus>>>,
+    /// Signalled whenever a peer's session authenticates; one waiter (the
+    /// blob fetcher), which keeps the signal if it is busy at the time.
+    connected: Arc<Notify>,
+}
 
 impl PeerTable {
     /// Changes one peer's entry (creating it).
     pub(crate) fn update(&self, peer: PeerId, f: impl FnOnce(&mut PeerStatus)) {
-        let mut table = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         f(table.entry(peer).or_insert_with(|| PeerStatus::new(peer)));
+    }
+
+    /// Marks `peer` connected (its session authenticated) and wakes whoever
+    /// waits in [`PeerTable::connected`].
+    pub(crate) fn mark_connected(&self, peer: PeerId) {
+        self.update(peer, |s| s.state = PeerState::Connected);
+        self.connected.notify_one();
+    }
+
+    /// Resolves at the next [`PeerTable::mark_connected`] (or at once if one
+    /// happened since the last wait).
+    pub(crate) async fn connected(&self) {
+        self.connected.notified().await
     }
 
     /// Remembers an address for a peer.
@@ -110,7 +129,7 @@ impl PeerTable {
 
     /// A snapshot of every peer.
     pub(crate) fn snapshot(&self) -> Vec<PeerStatus> {
-        self.0
+        self.peers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
@@ -120,7 +139,7 @@ impl PeerTable {
 
     /// One peer's status.
     pub(crate) fn get(&self, peer: &PeerId) -> Option<PeerStatus> {
-        self.0
+        self.peers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(peer)

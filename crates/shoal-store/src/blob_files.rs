@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes read or written per IO call when streaming.
 const IO_BUFFER: usize = 256 * 1024;
+/// A partial fetch is synced to disk every this many pieces.
+const PIECES_PER_SYNC: u64 = 16;
 
 /// Distinguishes temporary files made by one process.
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -190,18 +192,18 @@ impl BlobFiles {
         Ok(Some(outline))
     }
 
-    /// Piece `index` of a complete blob, read from disk (not verified again:
-    /// the receiver verifies every piece).
-    pub fn read_piece(&self, outline: &Outline, index: u64) -> Result<Vec<u8>, StoreError> {
+    /// Appends piece `index` of a complete blob, read from disk, to `into`
+    /// (not verified again: the receiver verifies every piece). A buffer
+    /// reused across pieces is filled without being zeroed first.
+    pub fn read_piece(
+        &self,
+        outline: &Outline,
+        index: u64,
+        into: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
         let path = self.final_path(&outline.hash);
-        let range = outline.piece_range(index);
         let mut file = File::open(&path).map_err(|e| io_error(&path, "cannot open blob", e))?;
-        read_range(
-            &mut file,
-            &path,
-            range.start,
-            (range.end - range.start) as usize,
-        )
+        read_range(&mut file, &path, outline.piece_range(index), into)
     }
 
     /// How many leading pieces of a partial fetch of `hash` are here and
@@ -281,7 +283,14 @@ impl BlobFiles {
             });
         }
         file.write_all(bytes)
-            .map_err(|e| io_error(&path, "cannot write partial blob", e))
+            .map_err(|e| io_error(&path, "cannot write partial blob", e))?;
+        // Flushed as it grows, so that placing the finished blob has little
+        // left to sync (and a resume after a crash keeps most of it).
+        if (index + 1).is_multiple_of(PIECES_PER_SYNC) {
+            file.sync_data()
+                .map_err(|e| io_error(&path, "cannot fsync partial blob", e))?;
+        }
+        Ok(())
     }
 
     /// Saves the outline a partial fetch is verified against (before its
@@ -356,13 +365,14 @@ fn verified_prefix(file: &mut File, path: &Path, outline: &Outline) -> Result<u6
         .metadata()
         .map_err(|e| io_error(path, "cannot stat", e))?
         .len();
-    let mut failure = None;
+    let (mut failure, mut piece) = (None, Vec::new());
     let good = resume_point(outline, |index, range| {
         if range.end > len {
             return false;
         }
-        match read_range(file, path, range.start, (range.end - range.start) as usize) {
-            Ok(bytes) => outline.verify_piece(index, &bytes).is_ok(),
+        piece.clear();
+        match read_range(file, path, range, &mut piece) {
+            Ok(()) => outline.verify_piece(index, &piece).is_ok(),
             Err(e) => {
                 failure = Some(e);
                 false
@@ -386,13 +396,27 @@ fn cvs_of(bytes: &[u8]) -> Vec<[u8; 32]> {
         .collect()
 }
 
-fn read_range(file: &mut File, path: &Path, start: u64, len: usize) -> Result<Vec<u8>, StoreError> {
-    file.seek(SeekFrom::Start(start))
+/// Appends the bytes of `range` of `file` to `into`.
+fn read_range(
+    file: &mut File,
+    path: &Path,
+    range: std::ops::Range<u64>,
+    into: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    file.seek(SeekFrom::Start(range.start))
         .map_err(|e| io_error(path, "cannot seek", e))?;
-    let mut bytes = vec![0u8; len];
-    file.read_exact(&mut bytes)
+    let want = (range.end - range.start) as usize;
+    into.reserve(want);
+    let got = Read::take(&*file, want as u64)
+        .read_to_end(into)
         .map_err(|e| io_error(path, "cannot read", e))?;
-    Ok(bytes)
+    if got != want {
+        return Err(StoreError::Io {
+            path: path.to_path_buf(),
+            detail: format!("blob file ends {} bytes early", want - got),
+        });
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

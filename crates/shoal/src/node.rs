@@ -148,8 +148,13 @@ impl Replica for Store {
             .ok_or(BlobRefusal::NotFound))
     }
 
-    fn blob_piece(&self, outline: &Outline, index: u64) -> Result<Vec<u8>, ReplicaError> {
-        Ok(self.inner.blob_files.read_piece(outline, index)?)
+    fn blob_piece(
+        &self,
+        outline: &Outline,
+        index: u64,
+        into: &mut Vec<u8>,
+    ) -> Result<(), ReplicaError> {
+        Ok(self.inner.blob_files.read_piece(outline, index, into)?)
     }
 
     fn blob_resume_point(&self, hash: &BlobHash) -> Result<u64, ReplicaError> {

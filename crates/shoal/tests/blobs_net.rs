@@ -3,7 +3,8 @@
 //! caught at its first bad piece and another peer completes the fetch from
 //! the last verified piece; a transfer cut at about half resumes without the
 //! first half crossing again; a blob over the cap is refused by name; a blob
-//! is served only to a peer that may read a record referencing it.
+//! is served only to a peer that may read a record referencing it; a fetch
+//! starts as soon as a peer that has the blob connects.
 
 mod common;
 
@@ -262,4 +263,37 @@ async fn a_blob_is_served_only_to_a_peer_that_may_read_a_record_referencing_it()
     })
     .await;
     assert_eq!(held_hash(&b_store, &blob.hash), Some(blob.hash));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fetch_starts_when_a_peer_connects_not_at_the_next_scan_or_retry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let content = bytes(3 * MB, 6);
+    let a_store = open(dir.path(), "a");
+    let blob = add_with_record(&a_store, "photos", "p1", &content);
+    // B holds the record but not the blob, and scans and retries only every
+    // ten minutes: its first scan (at start) finds no peer to ask.
+    let b_store = open(dir.path(), "b");
+    b_store
+        .collection("photos")
+        .expect("collection")
+        .put("p1", json!({"title": "p1", "file": blob.to_json()}))
+        .expect("put");
+    let slow = |c: &mut shoal::NodeConfig| {
+        c.blobs.scan_interval = Duration::from_secs(600);
+        c.blobs.retry_after = Duration::from_secs(600);
+    };
+    let b = start_with(b_store, group_key(), vec![], slow).await;
+    wait_for("B's first scan to find no peer", WAIT, || {
+        failure(&b, &blob.hash).is_some_and(|e| e.contains("no connected peer"))
+    })
+    .await;
+    let _a = start_with(a_store, group_key(), vec![b.address.clone()], slow).await;
+    wait_for(
+        "the blob on B soon after A connects",
+        Duration::from_secs(60),
+        || b.store.has_blob(&blob.hash).unwrap_or(false),
+    )
+    .await;
+    assert_eq!(held_hash(&b.store, &blob.hash), Some(blob.hash));
 }
