@@ -1,13 +1,23 @@
-//! The daemon's JSON shapes — `daemon.json` and every body of the control
-//! API — shared by the server (`control.rs`, `serve.rs`) and its client
-//! (`daemon_client.rs`), so the two cannot drift apart.
+//! The daemon's JSON shapes — `daemon.json` and every body of the HTTP API
+//! (docs/http-api.md) — shared by the server (`http/`, `serve.rs`) and its
+//! client (`daemon_client.rs`), so the two cannot drift apart. Each shape
+//! derives its OpenAPI schema (`utoipa::ToSchema`) here, next to its serde
+//! form, so the published description is the code's.
 //!
 //! This module also owns how a library [`PeerStatus`] is shown: the state
 //! names (`connected`, `connecting`, `disconnected`, `rejected`,
-//! `unreachable`) and the `applied` progress measure.
+//! `unreachable`) and the `applied` progress measure. It holds shapes only:
+//! no handler logic, no store access.
 
 use serde::{Deserialize, Serialize};
 use shoal::{PeerState, PeerStatus, StatusCounts};
+use utoipa::ToSchema;
+
+mod data;
+mod sync;
+
+pub use data::*;
+pub use sync::*;
 
 /// `DATA/daemon.json`: written by a running `shoal serve`, removed when it stops.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,27 +35,35 @@ pub struct DaemonFile {
 }
 
 /// `GET /api/node`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NodeInfo {
     /// The node's peer id.
     pub peer_id: String,
+    /// A short label for people: `node-` and the last 6 characters of the
+    /// peer id.
+    #[serde(default)]
+    pub name: String,
     /// Where the node listens now, each ending in `/p2p/<peer id>`.
     pub listen: Vec<String>,
     /// The store's db_version as this process last saw it.
     pub db_version: u64,
     /// Fingerprint of the group key.
     pub group: String,
+    /// An invite code for this node (as `shoal invite` prints; it carries
+    /// the group secret), `None` if it has no reachable address.
+    #[serde(default)]
+    pub invite: Option<String>,
 }
 
 /// `GET /api/peers`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PeersReply {
     /// Every peer the node knows.
     pub peers: Vec<PeerInfo>,
 }
 
 /// One row of the peer table.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PeerInfo {
     /// The peer id.
     pub peer: String,
@@ -74,7 +92,8 @@ pub struct PeerInfo {
 }
 
 /// Bytes in each direction.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[schema(as = ByteCounts)]
 pub struct Bytes {
     /// Received.
     #[serde(rename = "in")]
@@ -137,7 +156,7 @@ impl PeerInfo {
 }
 
 /// `POST /api/sync`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SyncReply {
     /// How many sessions were asked to catch up.
     pub sessions: usize,
@@ -147,15 +166,20 @@ pub struct SyncReply {
     pub requested_ms: u64,
 }
 
-/// `POST /api/peers` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `POST /api/peers` body: exactly one of `address` and `invite`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddPeer {
     /// A multiaddr to dial (best ending in `/p2p/<peer id>`).
-    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// An invite code (`shoal1:KEY@ADDRESS`) of this node's group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
 }
 
 /// `POST /api/peers` reply.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddPeerReply {
     /// The address, as parsed.
     pub address: String,
@@ -167,7 +191,7 @@ pub struct AddPeerReply {
 pub const MAX_DIFF_PAGE: usize = 10_000;
 
 /// `GET /api/peers/{peer}/diff` reply: the integrity report against one peer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DiffReply {
     /// The peer compared with.
     pub peer: String,
@@ -176,7 +200,7 @@ pub struct DiffReply {
 }
 
 /// The report for one collection.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CollectionDiff {
     /// The collection.
     pub collection: String,
@@ -206,7 +230,7 @@ pub struct CollectionDiff {
 }
 
 /// Records not in sync, per status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DiffCounts {
     /// Alive here; absent or deleted on the peer.
     pub local_only: u64,
@@ -233,7 +257,7 @@ impl From<StatusCounts> for DiffCounts {
 }
 
 /// One differing record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DiffRow {
     /// Its id.
     pub id: String,
@@ -242,7 +266,7 @@ pub struct DiffRow {
 }
 
 /// `POST /api/peers/{peer}/pull` and `/push` body: the record to move.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TransferRequest {
     /// Its collection.
     pub collection: String,
@@ -252,7 +276,7 @@ pub struct TransferRequest {
 
 /// `POST /api/peers/{peer}/pull` and `/push` reply (HTTP 200 whatever the
 /// result: a refusal or an unreachable peer is an answer, not a failed call).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TransferReply {
     /// A stable code: `merged`, `already-in-sync`, `nothing-new`,
     /// `peer-does-not-have-it`, `not-found-here`, `peer-unreachable`,
@@ -266,7 +290,7 @@ pub struct TransferReply {
 }
 
 /// Every error body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
     /// A stable machine-readable code (`unauthorized`, `bad_request`, ...).
     pub code: String,

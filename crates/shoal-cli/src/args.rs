@@ -339,12 +339,16 @@ They write while disconnected -- conflicting edits to one record, different
 tags added to one map field -- then connect in a line (laptop-desktop-server),
 converge, race a delete against an edit while connected, and print what each
 holds and a digest of every field version and clock. Exits non-zero if the
-replicas do not converge within 30 s. Ignores --data; uses a temporary
-directory unless --dir is given. mDNS stays off.
+replicas do not converge within 30 s. Then it serves the laptop's web
+dashboard (and HTTP API) and prints its URL, token included; the server
+touches one record every 3 s so changes arrive live. Ctrl-C stops everything
+cleanly. Ignores --data; uses a temporary directory unless --dir is given.
+mDNS stays off; nothing listens beyond loopback.
 
 Examples:
   shoal demo
-  shoal demo --dir /tmp/shoal-demo   # keep the three databases to inspect")]
+  shoal demo --http 127.0.0.1:4041     # a fixed dashboard port
+  shoal demo --dir /tmp/shoal-demo     # keep the three data directories to inspect")]
     Demo(DemoArgs),
 }
 
@@ -409,9 +413,33 @@ pub struct QueryArgs {
 /// Arguments of `demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Keep the demo databases in this directory (replaced if present)
+    /// Keep the demo's data directories in this directory (replaced if present)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<std::path::PathBuf>,
+    /// Where to serve the laptop's dashboard (loopback; port 0 picks a free one)
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0",
+          value_parser = parse_loopback)]
+    pub http: SocketAddr,
+}
+
+/// A node name: 1 to 64 printable characters.
+fn parse_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err("a name is 1 to 64 printable characters".into());
+    }
+    Ok(name.to_string())
+}
+
+/// A loopback socket address (the demo never listens beyond this machine).
+fn parse_loopback(text: &str) -> Result<SocketAddr, String> {
+    let address: SocketAddr = text
+        .parse()
+        .map_err(|e| format!("not an IP:PORT address: {e}"))?;
+    if !address.ip().is_loopback() {
+        return Err(format!("{address} is not a loopback address"));
+    }
+    Ok(address)
 }
 
 /// Arguments of `log`.
@@ -443,6 +471,9 @@ pub struct ServeArgs {
     /// Allow a non-loopback --http address
     #[arg(long)]
     pub http_public: bool,
+    /// What the dashboard calls this node (default: node- and the end of its peer id)
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
+    pub name: Option<String>,
     /// File holding the group secret: a passphrase, or 64 hex digits (a raw key)
     #[arg(long, value_name = "PATH")]
     pub secret_file: Option<PathBuf>,

@@ -126,7 +126,8 @@ impl Daemon {
     /// `POST /api/peers`: dial `address` now and remember it.
     pub fn add_peer(&self, address: &str) -> Result<AddPeerReply> {
         let body = serde_json::to_value(AddPeer {
-            address: address.to_string(),
+            address: Some(address.to_string()),
+            invite: None,
         })?;
         self.typed(self.call("POST", "/api/peers", Some(body))?)
     }

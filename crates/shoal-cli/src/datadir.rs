@@ -40,6 +40,11 @@ impl DataDir {
         }
     }
 
+    /// The data directory `dir`, as if given by `--data`.
+    pub fn at(dir: PathBuf) -> Self {
+        Self { dir, given: true }
+    }
+
     /// The directory itself.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -1,21 +1,33 @@
 //! `shoal demo`: three replicas (laptop, desktop, server) in one process, each
-//! with its own database and its own libp2p node on loopback, sharing a
-//! freshly generated group secret. They write while disconnected — conflicting
-//! edits to one record, a delete racing an edit, different tags added to one
-//! map field — then connect (laptop–desktop–server, a line: laptop and server
-//! never talk directly), converge, and show a live edit travelling end to end.
+//! with its own data directory, database and libp2p node on loopback, sharing
+//! a freshly generated group secret. They write while disconnected —
+//! conflicting edits to one record, a delete racing an edit, different tags
+//! added to one map field — then connect (laptop–desktop–server, a line:
+//! laptop and server never talk directly), converge, and show a live edit
+//! travelling end to end. Then the laptop's dashboard is served, and its URL
+//! printed, until Ctrl-C; meanwhile the server touches one record every few
+//! seconds so the dashboard has live changes to show.
 //!
 //! This module owns the demo script and its output only; everything it shows
-//! is the real library and network at work (mDNS stays off: loopback only).
+//! is the real library, network and HTTP API at work (mDNS stays off:
+//! loopback only).
 
+use crate::datadir::DataDir;
+use crate::http;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use shoal::{DbVersion, GroupKey, Multiaddr, Node, NodeConfig, Store};
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const NAMES: [&str; 3] = ["laptop", "desktop", "server"];
 const LIMIT: Duration = Duration::from_secs(30);
+/// How often the server touches `notes/heartbeat` while the dashboard is up.
+const HEARTBEAT: Duration = Duration::from_secs(3);
+/// How long open requests may finish after Ctrl-C.
+const DRAIN: Duration = Duration::from_secs(2);
 
 struct Replica {
     name: &'static str,
@@ -23,27 +35,40 @@ struct Replica {
     node: Option<Node>,
 }
 
-/// Runs the demo in `dir` (a fresh temporary directory when `None`).
-pub fn run(dir: Option<&Path>) -> Result<()> {
+/// Runs the demo in `dir` (a fresh temporary directory when `None`), serving
+/// the laptop's dashboard on `http` until Ctrl-C.
+pub fn run(dir: Option<&Path>, http: SocketAddr) -> Result<()> {
     let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
     let dir = dir.unwrap_or(temp.path());
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(script(dir))
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(http)
+            .await
+            .with_context(|| format!("cannot listen on --http {http}"))?;
+        let (replicas, key) = script(dir).await?;
+        let (mut replicas, key) = (replicas, key);
+        let served = dashboard(listener, dir, &mut replicas, &key).await;
+        for mut replica in replicas {
+            if let Some(node) = replica.node.take() {
+                node.shutdown().await;
+            }
+        }
+        println!("stopped");
+        served
+    })
 }
 
-async fn script(dir: &Path) -> Result<()> {
+async fn script(dir: &Path) -> Result<(Vec<Replica>, GroupKey)> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let key = GroupKey::from_random(secret);
     let mut replicas = Vec::new();
     for name in NAMES {
-        let path = dir.join(format!("{name}.db"));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-        let store =
-            Store::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let data = replica_dir(dir, name);
+        let _ = std::fs::remove_dir_all(data.dir());
+        let store = data.create()?;
+        let path = data.db_path();
         println!("{name:>8}: site {} — {}", store.site_id(), path.display());
         replicas.push(Replica {
             name,
@@ -161,13 +186,96 @@ async fn script(dir: &Path) -> Result<()> {
             self::digest(&replica.store)?
         );
     }
-    for replica in &mut replicas {
-        if let Some(node) = replica.node.take() {
-            node.shutdown().await;
-        }
-    }
     println!("\nAll replicas hold identical records and per-field clocks (digest {digest}).");
-    Ok(())
+    Ok((replicas, key))
+}
+
+/// The data directory of one replica.
+fn replica_dir(dir: &Path, name: &str) -> DataDir {
+    DataDir::at(dir.join(name))
+}
+
+/// Serves the laptop's dashboard and HTTP API until Ctrl-C, while the server
+/// touches `notes/heartbeat` every [`HEARTBEAT`].
+async fn dashboard(
+    listener: tokio::net::TcpListener,
+    dir: &Path,
+    replicas: &mut [Replica],
+    key: &GroupKey,
+) -> Result<()> {
+    let laptop = &mut replicas[0];
+    let data = replica_dir(dir, laptop.name);
+    let token = crate::secrets::ensure_token(&data)?;
+    let node = Arc::new(
+        laptop
+            .node
+            .take()
+            .context("the laptop's node is not running")?,
+    );
+    let address = listener
+        .local_addr()
+        .context("cannot read the dashboard's address")?;
+    let router = http::router(
+        http::Control::new(
+            node.clone(),
+            laptop.store.clone(),
+            data,
+            &token,
+            key.clone(),
+        )
+        .named(Some(laptop.name.to_string())),
+    );
+    println!("\n5. The laptop's dashboard (every peer, every record, live):");
+    println!("   dashboard http://{address}/#token={token}");
+    println!(
+        "   the server touches notes/heartbeat every {} s; Ctrl-C stops",
+        HEARTBEAT.as_secs()
+    );
+    let server_store = replicas[2].store.clone();
+    let heartbeat = tokio::spawn(async move {
+        let mut beats = 0u64;
+        loop {
+            tokio::time::sleep(HEARTBEAT).await;
+            beats += 1;
+            let wrote = server_store.collection("notes").and_then(|notes| {
+                notes.put("heartbeat", json!({"from": "server", "beats": beats}))
+            });
+            if let Err(e) = wrote {
+                eprintln!("heartbeat: {e}");
+            }
+        }
+    });
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let mut server = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .into_future(),
+    );
+    let served = tokio::select! {
+        signal = tokio::signal::ctrl_c() => {
+            signal.context("cannot watch Ctrl-C")?;
+            let _ = stop_tx.send(true);
+            // Open change feeds never end by themselves: give requests a
+            // moment, then close what is left.
+            match tokio::time::timeout(DRAIN, &mut server).await {
+                Ok(done) => done,
+                Err(_) => {
+                    server.abort();
+                    Ok(Ok(()))
+                }
+            }
+        }
+        done = &mut server => done,
+    };
+    heartbeat.abort();
+    if let Ok(node) = Arc::try_unwrap(node) {
+        node.shutdown().await;
+    }
+    served
+        .context("the dashboard panicked")?
+        .context("the dashboard failed")
 }
 
 /// Waits until every replica holds the same slot versions and clocks.

@@ -80,7 +80,7 @@ pub fn not_found(message: impl Into<String>) -> anyhow::Error {
 pub fn federation(code: &str, message: String) -> anyhow::Error {
     match code {
         "peer-does-not-have-it" | "not-found-here" => not_found(message),
-        "bad_request" | "bad_peer" | "bad_collection" | "bad_id" => usage(message),
+        "bad-request" | "invalid-peer" | "invalid-collection" | "invalid-id" => usage(message),
         _ => network(message),
     }
 }

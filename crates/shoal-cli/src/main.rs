@@ -9,12 +9,13 @@
 mod api;
 mod args;
 mod blob;
-mod control;
 mod daemon_client;
+mod dashboard;
 mod datadir;
 mod demo;
 mod exit;
 mod federation;
+mod http;
 mod init;
 mod input;
 mod invite;
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     if let Command::Demo(a) = &cli.command {
-        return demo::run(a.dir.as_deref());
+        return demo::run(a.dir.as_deref(), a.http);
     }
     let data = DataDir::resolve(cli.global.data)?;
     let mut out = Output::new(cli.global.json);

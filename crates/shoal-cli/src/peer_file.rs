@@ -3,13 +3,14 @@
 //! daemon's `POST /api/peers`.
 //!
 //! This module owns reading the file (every bad line is an error naming the
-//! line) and adding an address to it without duplicates.
+//! line), adding an address to it without duplicates, and removing a peer's
+//! addresses (`DELETE /api/peers/{peer}`).
 
 use crate::datadir::DataDir;
 use crate::exit::usage;
-use crate::secrets::open_private_append;
+use crate::secrets::{open_private_append, write_private};
 use anyhow::{Context, Result};
-use shoal::Multiaddr;
+use shoal::{Multiaddr, PeerId};
 use std::io::Write;
 
 /// The file's name in the data directory.
@@ -61,6 +62,39 @@ pub fn add(data: &DataDir, address: &Multiaddr) -> Result<bool> {
     Ok(true)
 }
 
+/// Removes every line whose address names `peer` (ends in `/p2p/<peer>`),
+/// keeping the others, comments included; returns how many were removed.
+/// The file is rewritten whole (mode 0600), or left alone if none matched.
+pub fn remove(data: &DataDir, peer: &PeerId) -> Result<usize> {
+    let path = data.file(PEERS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let suffix = format!("/p2p/{peer}");
+    let names = |line: &str| {
+        line.trim()
+            .parse::<Multiaddr>()
+            .is_ok_and(|a| a.to_string().ends_with(&suffix))
+    };
+    let mut kept = String::with_capacity(text.len());
+    let mut removed = 0;
+    for line in text.lines() {
+        if names(line) {
+            removed += 1;
+        } else {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    if removed > 0 {
+        write_private(&path, kept.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +114,23 @@ mod tests {
         let all = read(&data).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[1], a);
+    }
+
+    #[test]
+    fn removes_only_the_peers_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::resolve(Some(dir.path().as_os_str().to_owned())).unwrap();
+        let peer = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+        let text = format!(
+            "# mine\n/ip4/10.0.0.1/tcp/4040/p2p/{peer}\n/ip4/10.0.0.2/tcp/4040\n\
+             /ip4/10.0.0.3/udp/4040/quic-v1/p2p/{peer}\n"
+        );
+        std::fs::write(data.file(PEERS_FILE), text).unwrap();
+        let id: PeerId = peer.parse().unwrap();
+        assert_eq!(remove(&data, &id).unwrap(), 2);
+        let left = std::fs::read_to_string(data.file(PEERS_FILE)).unwrap();
+        assert_eq!(left, "# mine\n/ip4/10.0.0.2/tcp/4040\n");
+        assert_eq!(remove(&data, &id).unwrap(), 0);
     }
 
     #[test]

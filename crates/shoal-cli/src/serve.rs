@@ -8,15 +8,15 @@
 
 use crate::api::DaemonFile;
 use crate::args::ServeArgs;
-use crate::control::{self, Control};
 use crate::daemon_client::{DAEMON_FILE, Daemon};
 use crate::datadir::DataDir;
 use crate::exit::{network, usage};
+use crate::http::{self, Control};
 use crate::output::Output;
 use crate::{peer_file, secrets};
 use anyhow::{Context, Result};
 use serde_json::json;
-use shoal::{NodeConfig, Store, SyncConfig};
+use shoal::{GroupKey, NodeConfig, Store, SyncConfig};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,6 +98,8 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
         http: args.http,
         token,
         group: secrets::fingerprint(&loaded.key),
+        key: loaded.key.clone(),
+        name: args.name.clone(),
     };
     runtime.block_on(daemon.run(out))
 }
@@ -120,6 +122,8 @@ struct Daemonized {
     http: SocketAddr,
     token: String,
     group: String,
+    key: GroupKey,
+    name: Option<String>,
 }
 
 impl Daemonized {
@@ -150,16 +154,19 @@ impl Daemonized {
             group: self.group.clone(),
         };
         let _announced = Announcement::write(&self.data, &file)?;
-        announce(out, &file, &self.data)?;
+        announce(out, &file, &self.data, &self.token)?;
 
         let node = Arc::new(node);
-        let router = control::router(Control {
-            node: node.clone(),
-            store: self.store.clone(),
-            data: self.data.clone(),
-            token_hash: blake3::hash(self.token.as_bytes()),
-            group: self.group.clone(),
-        });
+        let router = http::router(
+            Control::new(
+                node.clone(),
+                self.store.clone(),
+                self.data.clone(),
+                &self.token,
+                self.key.clone(),
+            )
+            .named(self.name.clone()),
+        );
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let mut server = tokio::spawn(
             axum::serve(listener, router)
@@ -216,10 +223,19 @@ fn explain_start_error(error: shoal::Error) -> anyhow::Error {
     }
 }
 
+/// The dashboard's address with the token in its fragment (a fragment never
+/// reaches the server or its logs).
+fn dashboard_url(http: &str, token: &str) -> String {
+    format!("http://{http}/#token={token}")
+}
+
 /// Prints who and where the daemon is, at once (stdout is flushed).
-fn announce(out: &mut Output, file: &DaemonFile, data: &DataDir) -> Result<()> {
+fn announce(out: &mut Output, file: &DaemonFile, data: &DataDir, token: &str) -> Result<()> {
+    let dashboard = dashboard_url(&file.http, token);
     if out.is_json() {
-        out.json(&json!(file))?;
+        let mut shown = json!(file);
+        shown["dashboard"] = json!(dashboard);
+        out.json(&shown)?;
     } else {
         out.line(format_args!("peer id    {}", file.peer_id))?;
         for address in &file.listen {
@@ -230,6 +246,7 @@ fn announce(out: &mut Output, file: &DaemonFile, data: &DataDir) -> Result<()> {
             file.http,
             data.file(secrets::TOKEN_FILE).display()
         ))?;
+        out.line(format_args!("dashboard  {dashboard}"))?;
     }
     out.flush()?;
     Ok(())

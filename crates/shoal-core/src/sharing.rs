@@ -81,6 +81,9 @@ pub enum Direction {
     FromPeer,
 }
 
+/// The peer name of a rule that applies to every peer without a rule of its own.
+pub const ANY_PEER: &str = "*";
+
 /// A node's sharing rules. Peers are named by their peer id text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SharingRules {
@@ -108,13 +111,26 @@ impl SharingRules {
         self.local_only.contains(collection)
     }
 
-    /// The effective mode for `collection` with `peer` (local-only is `None`).
+    /// The effective mode for `collection` with `peer` (local-only is
+    /// `None`): the rule set for that peer, else the rule set for
+    /// [`ANY_PEER`], else the default (`Both`).
+    ///
+    /// ```
+    /// use shoal_core::{ANY_PEER, CollectionName, ShareMode, SharingRules};
+    /// let diary = CollectionName::new("diary").unwrap();
+    /// let mut rules = SharingRules::default();
+    /// rules.set(ANY_PEER, diary.clone(), ShareMode::None);
+    /// rules.set("friend", diary.clone(), ShareMode::Send);
+    /// assert_eq!(rules.mode("stranger", &diary), ShareMode::None);
+    /// assert_eq!(rules.mode("friend", &diary), ShareMode::Send);
+    /// ```
     pub fn mode(&self, peer: &str, collection: &CollectionName) -> ShareMode {
         if self.is_local_only(collection) {
             return ShareMode::None;
         }
         self.modes
             .get(&(peer.to_string(), collection.clone()))
+            .or_else(|| self.modes.get(&(ANY_PEER.to_string(), collection.clone())))
             .copied()
             .unwrap_or_default()
     }

@@ -527,6 +527,41 @@ impl crate::node::Node {
         }
     }
 
+    /// The full state `peer` holds of one record — every slot version, as a
+    /// pull would receive it — without merging anything here: `None` if the
+    /// peer has never seen the record. The peer applies its own sharing rules
+    /// (a collection it does not send us is [`FedError::Refused`]); this
+    /// node's rules are not consulted, since nothing is stored.
+    pub async fn peer_record(
+        &self,
+        peer: PeerId,
+        collection: &CollectionName,
+        id: &RecordId,
+    ) -> Result<Option<Vec<Change>>, FedError> {
+        let request = Request::Fetch {
+            collection: collection.clone(),
+            ids: vec![id.clone()],
+        };
+        match self.requester(peer).await?.ask(request).await? {
+            Response::Records { changes, missing } => {
+                if changes.is_empty() && missing.contains(id) {
+                    return Ok(None);
+                }
+                if changes.is_empty()
+                    || changes
+                        .iter()
+                        .any(|c| &c.collection != collection || &c.id != id)
+                {
+                    return Err(FedError::BadAnswer(format!(
+                        "the answer is not {collection}/{id}"
+                    )));
+                }
+                Ok(Some(changes))
+            }
+            _ => Err(FedError::BadAnswer("not records".into())),
+        }
+    }
+
     /// The collections `peer` sends this node, with their root fingerprints
     /// and record counts.
     pub async fn peer_collections(&self, peer: PeerId) -> Result<Vec<SharedCollection>, FedError> {

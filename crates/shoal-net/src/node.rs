@@ -62,6 +62,7 @@ enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
     Session(PeerId, oneshot::Sender<Option<mpsc::Sender<SessionCmd>>>),
     SyncNow(oneshot::Sender<usize>),
+    Forget(PeerId, oneshot::Sender<usize>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -209,6 +210,19 @@ impl Node {
         rx.await.map_err(|_| NetError::Stopped)
     }
 
+    /// Forgets `peer`: stops dialing (and redialing) the configured
+    /// addresses that name it, ends its session and closes its connections.
+    /// Returns how many configured addresses were dropped. The peer may still
+    /// dial this node (it remains a group member); mDNS may find it again.
+    pub async fn forget_peer(&self, peer: PeerId) -> Result<usize, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Forget(peer, tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
     /// Every peer the node knows, with its state.
     pub fn peers(&self) -> Vec<PeerStatus> {
         self.table.snapshot()
@@ -309,6 +323,9 @@ impl Driver {
                         }
                         let _ = reply.send(asked);
                     }
+                    Some(Command::Forget(peer, reply)) => {
+                        let _ = reply.send(self.forget(peer));
+                    }
                     Some(Command::Shutdown(reply)) => {
                         self.stop();
                         let _ = reply.send(());
@@ -339,6 +356,29 @@ impl Driver {
         for peer in peers {
             let _ = self.swarm.disconnect_peer_id(peer);
         }
+    }
+
+    /// Drops the configured addresses naming `peer`, ends its session and
+    /// disconnects it; returns how many addresses were dropped.
+    fn forget(&mut self, peer: PeerId) -> usize {
+        let before = self.config.peers.len();
+        self.config
+            .peers
+            .retain(|address| address.iter().last() != Some(Protocol::P2p(peer)));
+        if let Some(handle) = self.sessions.remove(&peer) {
+            handle.task.abort();
+        }
+        if self.swarm.is_connected(&peer) {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        if self.table.get(&peer).is_some() {
+            self.table.update(peer, |s| {
+                if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
+                    s.state = PeerState::Disconnected;
+                }
+            });
+        }
+        before - self.config.peers.len()
     }
 
     fn in_backoff(&self, peer: &PeerId) -> bool {

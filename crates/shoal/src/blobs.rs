@@ -42,6 +42,12 @@ impl Store {
         })
     }
 
+    /// The largest blob this store adds or fetches, in bytes
+    /// ([`StoreConfig::max_blob_bytes`](crate::StoreConfig::max_blob_bytes)).
+    pub fn max_blob_bytes(&self) -> u64 {
+        self.inner.blob_cap
+    }
+
     /// Opens a blob held here for streaming reads; `None` if it is not here
     /// (yet: a node fetches the blobs its records reference).
     pub fn open_blob(&self, hash: &BlobHash) -> Result<Option<File>, Error> {

@@ -44,12 +44,15 @@ pub use shoal_net::{
     Reconciliation, Rejection, SyncConfig, Transfer,
 };
 
-pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN};
-pub use shoal_core::recon::{Difference, Held, ItemFlags, Outcome, Status, StatusCounts};
+pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};
+pub use shoal_core::recon::{
+    Difference, Held, ItemFlags, Outcome, StateDigest, Status, StatusCounts,
+};
 pub use shoal_core::sync::{Refusal, SharedCollection};
 pub use shoal_core::{
-    CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, Direction, FieldName, Hlc,
-    Life, LogPosition, RecordId, ShareMode, SharingRules, SiteId, Slot, SyncCursor, derive_id,
+    ANY_PEER, CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, Direction,
+    FieldName, Hlc, Life, LogPosition, RecordId, RecordState, ShareMode, SharingRules, SiteId,
+    Slot, SlotVersion, SyncCursor, derive_id,
 };
 pub use shoal_store::{
     ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, Durability, MAX_QUERY_LIMIT,

@@ -154,6 +154,28 @@ impl Store {
         self.with_db(|db| db.verify())
     }
 
+    /// Every slot version this node holds of one record — its life, each
+    /// field register and map entry, tombstones included, with their clocks —
+    /// as it would send them to a peer; `None` if the record was never seen
+    /// here. [`RecordState::from_slots`](crate::RecordState::from_slots)
+    /// rebuilds the merged state from them and
+    /// [`StateDigest::of_changes`](crate::StateDigest::of_changes) digests it.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = shoal::Store::open(dir.path().join("shoal.db"))?;
+    /// store.collection("notes")?.put("n1", serde_json::json!({"text": "hi"}))?;
+    /// let slots = store.record_changes("notes", "n1")?.unwrap();
+    /// assert!(slots.iter().any(|c| c.slot == shoal::Slot::Life));
+    /// assert!(store.record_changes("notes", "n2")?.is_none());
+    /// # Ok::<(), shoal::Error>(())
+    /// ```
+    pub fn record_changes(&self, collection: &str, id: &str) -> Result<Option<Vec<Change>>, Error> {
+        let collection = CollectionName::new(collection)?;
+        let id = shoal_core::RecordId::new(id)?;
+        self.with_db(|db| db.record_changes(&collection, &id))
+    }
+
     /// Subscribes to every change committed from now on.
     ///
     /// ```

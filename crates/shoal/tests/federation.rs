@@ -249,3 +249,104 @@ async fn unreachable_and_timed_out_requests_say_so() {
     .await;
     assert_eq!(push(&a, &b, "x").await, Transfer::AlreadyInSync);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_record_reads_without_merging_and_forget_peer_disconnects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let quick = |c: &mut shoal::NodeConfig| {
+        c.auto_sync = false;
+        c.anti_entropy = None;
+        c.redial_interval = Duration::from_millis(200);
+    };
+    let a = start_with(
+        Store::open(dir.path().join("a.db")).expect("open a"),
+        group_key(),
+        vec![],
+        quick,
+    )
+    .await;
+    let b = start_with(
+        Store::open(dir.path().join("b.db")).expect("open b"),
+        group_key(),
+        vec![a.address.clone()],
+        quick,
+    )
+    .await;
+    connected(&a, &b, WAIT).await;
+    let nb = b.store.collection("notes").expect("notes");
+    nb.put("theirs", json!({"t": 5})).expect("put");
+    nb.map_set("theirs", "tags", "x", json!(true))
+        .expect("map set");
+
+    // B's full state of the record, as B holds it, and nothing merged on A.
+    let theirs = a
+        .node
+        .peer_record(b.node.peer_id(), &name("notes"), &rid("theirs"))
+        .await
+        .expect("fetch")
+        .expect("B has it");
+    let held = b
+        .store
+        .record_changes("notes", "theirs")
+        .expect("read")
+        .expect("B has it");
+    let digest =
+        |changes: &[shoal::Change]| shoal::StateDigest::of_changes(&rid("theirs"), changes);
+    assert_eq!(digest(&theirs), digest(&held));
+    assert!(theirs.iter().any(|c| c.slot == shoal::Slot::Life));
+    assert!(theirs.iter().all(|c| c.id.as_str() == "theirs"));
+    assert_eq!(
+        a.store.record_changes("notes", "theirs").expect("read"),
+        None
+    );
+    assert_eq!(
+        a.store.collection("notes").unwrap().get("theirs").unwrap(),
+        None
+    );
+    // A record B never saw; a collection B does not send A.
+    let none = a
+        .node
+        .peer_record(b.node.peer_id(), &name("notes"), &rid("nope"))
+        .await
+        .expect("fetch");
+    assert_eq!(none, None);
+    b.store
+        .share(
+            &a.node.peer_id().to_string(),
+            "notes",
+            shoal::ShareMode::Receive,
+        )
+        .expect("share");
+    let refused = a
+        .node
+        .peer_record(b.node.peer_id(), &name("notes"), &rid("theirs"))
+        .await;
+    assert_eq!(refused, Err(FedError::Refused(shoal::Refusal::NotShared)));
+
+    // B forgets A: the connection closes and B does not redial it.
+    assert_eq!(b.node.forget_peer(a.node.peer_id()).await, Ok(1));
+    let a_id = a.node.peer_id();
+    wait_for("B to lose A", WAIT, || {
+        b.node
+            .peer(&a_id)
+            .is_some_and(|s| !matches!(s.state, shoal::PeerState::Connected))
+    })
+    .await;
+    // Well past several redial intervals.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let on_b = b.node.peer(&a_id).expect("still known").state;
+    assert!(
+        !matches!(
+            on_b,
+            shoal::PeerState::Connected | shoal::PeerState::Connecting
+        ),
+        "{on_b:?}"
+    );
+    let gone = b
+        .node
+        .peer_record(a_id, &name("notes"), &rid("theirs"))
+        .await;
+    assert_eq!(gone, Err(FedError::Unreachable));
+    // Forgetting it again drops no address.
+    assert_eq!(b.node.forget_peer(a_id).await, Ok(0));
+}

@@ -3,6 +3,8 @@
 //! ports, mDNS off) killed on drop, and polls with deadlines.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod http;
+
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,117 @@
+//! The HTTP API's shapes for data: collections, records, the change feed's
+//! events and blobs (see docs/http-api.md). Shapes only: no handler logic.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// `GET /api/collections`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CollectionsReply {
+    /// Every collection this node holds a record of, by name.
+    pub collections: Vec<CollectionInfo>,
+}
+
+/// One collection's counts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CollectionInfo {
+    /// Its name.
+    pub name: String,
+    /// Live records.
+    pub records: u64,
+    /// Deleted records (tombstones).
+    pub deleted: u64,
+}
+
+/// One record: `GET /api/collections/{c}/records/{id}` and each row of a list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecordBody {
+    /// Its id.
+    pub id: String,
+    /// Its fields.
+    #[schema(value_type = Object)]
+    pub value: Value,
+}
+
+/// `GET /api/collections/{c}/records`: one page in id order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecordsPage {
+    /// The records.
+    pub records: Vec<RecordBody>,
+    /// Pass as `after` for the next page; `None` on the last one.
+    pub next: Option<String>,
+}
+
+/// `POST /api/collections/{c}/records` body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRecord {
+    /// The id; a random one (32 hex digits) when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The fields (a JSON object).
+    #[schema(value_type = Object)]
+    pub value: Value,
+}
+
+/// The reply to a write (create, put, patch, delete).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WriteReply {
+    /// The record's id.
+    pub id: String,
+    /// The db_version written; `None` when nothing changed.
+    pub db_version: Option<u64>,
+}
+
+/// The `data` of one change-feed event (`event: change`, `id: <db_version>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChangeData {
+    /// The commit that last changed the record.
+    pub db_version: u64,
+    /// The record's collection.
+    pub collection: String,
+    /// The record's id.
+    pub id: String,
+    /// `local` (written here) or `remote` (merged from a peer).
+    pub origin: String,
+}
+
+/// A blob reference, as `POST /api/blobs` returns it and records hold it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BlobRefBody {
+    /// The BLAKE3 hash, 64 hex digits.
+    #[serde(rename = "$blob")]
+    pub blob: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The media type, when the upload gave one.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+}
+
+/// `GET /api/blobs`: one page in hash order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BlobsReply {
+    /// The blobs.
+    pub blobs: Vec<BlobRow>,
+    /// Pass as `after` for the next page; `None` on the last one.
+    pub next: Option<String>,
+}
+
+/// One blob: held here, or (`?missing=true`) referenced and not here yet.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BlobRow {
+    /// The BLAKE3 hash, 64 hex digits.
+    pub hash: String,
+    /// Size in bytes (for a missing blob, as its references state it).
+    pub size: u64,
+    /// Held blobs: how many live records reference it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub references: Option<u64>,
+    /// Held blobs: when it arrived (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_ms: Option<u64>,
+    /// Missing blobs: the collections of the records referencing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collections: Option<Vec<String>>,
+}

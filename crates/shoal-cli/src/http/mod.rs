@@ -1,0 +1,157 @@
+//! The daemon's HTTP API (docs/http-api.md is the contract): the router,
+//! the bearer-token check every `/api` request passes, and what the
+//! handlers share.
+//!
+//! This module owns the route table, the token check (compared in constant
+//! time; `401 unauthorized` otherwise), the 1 MiB cap on JSON bodies, and the
+//! guarantee that every failure — unknown routes, wrong methods and
+//! framework rejections included — is our JSON `{"code", "message"}`
+//! (`error.rs`). It must not serve the dashboard's static files behind the
+//! token, nor any `/api` route without it. The handlers live in one file per
+//! area; the shapes of the bodies are `api.rs`'s.
+
+mod blobs;
+mod error;
+mod extract;
+mod federation;
+mod feed;
+mod openapi;
+mod peers;
+mod records;
+mod sharing;
+mod sync_details;
+
+use crate::datadir::DataDir;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::handler::Handler;
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+pub use error::Failure;
+use shoal::{GroupKey, Node, Store};
+use std::sync::Arc;
+
+/// Largest JSON body a route accepts.
+pub const MAX_JSON_BODY: usize = 1 << 20;
+
+/// What the handlers share.
+pub struct Control {
+    /// The running node.
+    pub node: Arc<Node>,
+    /// The store it syncs.
+    pub store: Store,
+    /// The data directory (for `peers.txt`).
+    pub data: DataDir,
+    /// BLAKE3 of the access token (compared in constant time).
+    pub token_hash: blake3::Hash,
+    /// The group key (invite codes carry it).
+    pub key: GroupKey,
+    /// What the dashboard calls this node (default: from its peer id).
+    pub name: Option<String>,
+    /// Fingerprint of the group key.
+    pub group: String,
+    /// Serializes `POST` creates, so two cannot both find an id free.
+    pub creating: tokio::sync::Mutex<()>,
+}
+
+impl Control {
+    /// The shared state for `node`, syncing `store`.
+    pub fn new(node: Arc<Node>, store: Store, data: DataDir, token: &str, key: GroupKey) -> Self {
+        Control {
+            node,
+            store,
+            data,
+            token_hash: blake3::hash(token.as_bytes()),
+            group: crate::secrets::fingerprint(&key),
+            key,
+            name: None,
+            creating: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Names the node (`GET /api/node`'s `name`).
+    pub fn named(mut self, name: Option<String>) -> Self {
+        self.name = name;
+        self
+    }
+}
+
+type Shared = Arc<Control>;
+
+/// The whole HTTP surface: the dashboard's static files without the token,
+/// every `/api` route behind it.
+pub fn router(control: Control) -> Router {
+    let shared: Shared = Arc::new(control);
+    let api = Router::new()
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/api/node", get(peers::node))
+        .route("/api/sync", post(peers::sync))
+        .route("/api/peers", get(peers::list).post(peers::add))
+        .route("/api/peers/{peer}", axum::routing::delete(peers::forget))
+        .route("/api/peers/{peer}/diff", get(federation::diff))
+        .route("/api/peers/{peer}/pull", post(federation::pull))
+        .route("/api/peers/{peer}/push", post(federation::push))
+        .route("/api/collections", get(records::collections))
+        .route(
+            "/api/collections/{collection}/records",
+            get(records::list).post(records::create),
+        )
+        .route(
+            "/api/collections/{collection}/records/{id}",
+            get(records::get)
+                .put(records::put)
+                .patch(records::patch)
+                .delete(records::delete),
+        )
+        .route(
+            "/api/collections/{collection}/records/{id}/sync",
+            get(sync_details::details),
+        )
+        .route("/api/changes", get(feed::changes))
+        .route("/api/sharing", get(sharing::rules).put(sharing::set_rule))
+        .route("/api/sharing/local-only", put(sharing::set_local_only))
+        .route(
+            "/api/blobs",
+            get(blobs::list).post(blobs::upload.layer(DefaultBodyLimit::disable())),
+        )
+        .route("/api/blobs/{hash}", get(blobs::download))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(middleware::from_fn_with_state(shared.clone(), authorize))
+        .layer(middleware::from_fn(error::json_errors))
+        .with_state(shared);
+    crate::dashboard::router().merge(api)
+}
+
+/// The token check. Only paths outside `/api` pass without it — they reach
+/// nothing but the not-found fallback (the dashboard's routes are merged
+/// outside this layer).
+async fn authorize(State(control): State<Shared>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path != "/api" && !path.starts_with("/api/") {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|token| blake3::hash(token.trim().as_bytes()));
+    // blake3::Hash compares in constant time.
+    if given != Some(control.token_hash) {
+        return Failure::unauthorized().into_response();
+    }
+    next.run(request).await
+}
+
+/// Runs a blocking store call off the async executor.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Failure::internal(format!("a store call panicked: {e}")))?
+}

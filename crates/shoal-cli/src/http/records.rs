@@ -1,0 +1,243 @@
+//! Records over HTTP: the collection list, paged record lists, and create,
+//! read, put, patch and delete of one record — each one library call (one
+//! store transaction), run off the async executor.
+//!
+//! It owns the HTTP meaning of those calls (201 on create, 409 for a live
+//! id, 404 for an absent one, generated ids); merge rules and validation of
+//! names, ids and values are the library's. It must not read other
+//! collections' data or hold the store lock across an await.
+
+use super::extract::{self, JsonBody};
+use super::{Failure, Shared, blocking};
+use crate::api::{
+    ApiError, CollectionInfo, CollectionsReply, CreateRecord, RecordBody, RecordsPage, WriteReply,
+};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use shoal::{DbVersion, ListOptions};
+
+/// Records a list page holds unless `limit` says otherwise.
+pub const DEFAULT_PAGE: usize = 50;
+/// Most records one list page holds.
+pub const MAX_PAGE: usize = 500;
+
+/// `GET /api/collections/{c}/records` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only ids starting with this.
+    prefix: Option<String>,
+    /// Only ids after this one (the previous page's `next`).
+    after: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<usize>,
+}
+
+/// Every collection with its live and deleted record counts.
+#[utoipa::path(get, path = "/api/collections", tag = "records",
+    responses((status = 200, body = CollectionsReply), (status = 401, body = ApiError)))]
+pub async fn collections(State(control): State<Shared>) -> Result<Json<CollectionsReply>, Failure> {
+    let store = control.store.clone();
+    let status = blocking(move || store.status().map_err(Failure::store)).await?;
+    Ok(Json(CollectionsReply {
+        collections: status
+            .collections
+            .into_iter()
+            .map(|c| CollectionInfo {
+                name: c.name.to_string(),
+                records: c.live,
+                deleted: c.deleted,
+            })
+            .collect(),
+    }))
+}
+
+/// One page of live records in id order.
+#[utoipa::path(get, path = "/api/collections/{collection}/records", tag = "records",
+    params(("collection" = String, Path), ListQuery),
+    responses((status = 200, body = RecordsPage), (status = 400, body = ApiError),
+        (status = 401, body = ApiError)))]
+pub async fn list(
+    State(control): State<Shared>,
+    Path(collection): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<RecordsPage>, Failure> {
+    let name = extract::collection(&collection)?;
+    let limit = extract::limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
+    let after = query.after.as_deref().map(extract::record_id).transpose()?;
+    let options = ListOptions {
+        prefix: query.prefix.unwrap_or_default(),
+        after,
+        limit,
+    };
+    let store = control.store.clone();
+    let page = blocking(move || {
+        store
+            .collection(name.as_str())
+            .and_then(|c| c.list(&options))
+            .map_err(Failure::store)
+    })
+    .await?;
+    Ok(Json(RecordsPage {
+        records: page
+            .records
+            .into_iter()
+            .map(|(id, value)| RecordBody {
+                id: id.to_string(),
+                value: Value::Object(value),
+            })
+            .collect(),
+        next: page.next.map(|id| id.to_string()),
+    }))
+}
+
+/// Creates a record; without `id` one is generated.
+#[utoipa::path(post, path = "/api/collections/{collection}/records", tag = "records",
+    params(("collection" = String, Path)), request_body = CreateRecord,
+    responses((status = 201, body = WriteReply), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 409, body = ApiError),
+        (status = 413, body = ApiError), (status = 415, body = ApiError)))]
+pub async fn create(
+    State(control): State<Shared>,
+    Path(collection): Path<String>,
+    JsonBody(body): JsonBody<CreateRecord>,
+) -> Result<(StatusCode, Json<WriteReply>), Failure> {
+    let name = extract::collection(&collection)?;
+    let id = match body.id {
+        Some(id) => extract::record_id(&id)?.to_string(),
+        None => generated_id()?,
+    };
+    // Held across the check and the write: two creates cannot both pass.
+    let _creating = control.creating.lock().await;
+    let store = control.store.clone();
+    let written = {
+        let id = id.clone();
+        blocking(move || {
+            let records = store.collection(name.as_str()).map_err(Failure::store)?;
+            if records.get(&id).map_err(Failure::store)?.is_some() {
+                return Err(Failure::new(
+                    StatusCode::CONFLICT,
+                    "already-exists",
+                    format!("record {name}/{id} exists; PUT or PATCH it to change it"),
+                ));
+            }
+            records.put(&id, body.value).map_err(Failure::store)
+        })
+        .await?
+    };
+    Ok((StatusCode::CREATED, Json(reply(id, written))))
+}
+
+/// One live record.
+#[utoipa::path(get, path = "/api/collections/{collection}/records/{id}", tag = "records",
+    params(("collection" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = RecordBody), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn get(
+    State(control): State<Shared>,
+    Path((collection, id)): Path<(String, String)>,
+) -> Result<Json<RecordBody>, Failure> {
+    let name = extract::collection(&collection)?;
+    let id = extract::record_id(&id)?;
+    let store = control.store.clone();
+    let wanted = id.clone();
+    let found = blocking(move || {
+        store
+            .collection(name.as_str())
+            .and_then(|c| c.get(wanted.as_str()))
+            .map_err(Failure::store)
+    })
+    .await?;
+    match found {
+        Some(value) => Ok(Json(RecordBody {
+            id: id.to_string(),
+            value: Value::Object(value),
+        })),
+        None => Err(Failure::not_found(format!(
+            "no record {collection}/{id} (absent or deleted)"
+        ))),
+    }
+}
+
+/// Makes the record exactly the body (creating or re-creating it).
+#[utoipa::path(put, path = "/api/collections/{collection}/records/{id}", tag = "records",
+    params(("collection" = String, Path), ("id" = String, Path)),
+    request_body(content = Object, description = "the whole value"),
+    responses((status = 200, body = WriteReply), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 413, body = ApiError),
+        (status = 415, body = ApiError)))]
+pub async fn put(
+    State(control): State<Shared>,
+    Path((collection, id)): Path<(String, String)>,
+    JsonBody(value): JsonBody<Value>,
+) -> Result<Json<WriteReply>, Failure> {
+    write(&control, &collection, &id, move |c, id| c.put(id, value)).await
+}
+
+/// Changes the given fields of a live record (`null` removes a field).
+#[utoipa::path(patch, path = "/api/collections/{collection}/records/{id}", tag = "records",
+    params(("collection" = String, Path), ("id" = String, Path)),
+    request_body(content = Object, description = "the fields to change"),
+    responses((status = 200, body = WriteReply), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 404, body = ApiError),
+        (status = 413, body = ApiError), (status = 415, body = ApiError)))]
+pub async fn patch(
+    State(control): State<Shared>,
+    Path((collection, id)): Path<(String, String)>,
+    JsonBody(fields): JsonBody<Value>,
+) -> Result<Json<WriteReply>, Failure> {
+    write(&control, &collection, &id, move |c, id| c.patch(id, fields)).await
+}
+
+/// Deletes a live record.
+#[utoipa::path(delete, path = "/api/collections/{collection}/records/{id}", tag = "records",
+    params(("collection" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = WriteReply), (status = 400, body = ApiError),
+        (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+pub async fn delete(
+    State(control): State<Shared>,
+    Path((collection, id)): Path<(String, String)>,
+) -> Result<Json<WriteReply>, Failure> {
+    write(&control, &collection, &id, |c, id| c.delete(id)).await
+}
+
+/// One write to one record, off the executor.
+async fn write(
+    control: &Shared,
+    collection: &str,
+    id: &str,
+    op: impl FnOnce(&shoal::Collection, &str) -> Result<Option<DbVersion>, shoal::Error>
+    + Send
+    + 'static,
+) -> Result<Json<WriteReply>, Failure> {
+    let name = extract::collection(collection)?;
+    let id = extract::record_id(id)?.to_string();
+    let store = control.store.clone();
+    let target = id.clone();
+    let written = blocking(move || {
+        let records = store.collection(name.as_str()).map_err(Failure::store)?;
+        op(&records, &target).map_err(Failure::store)
+    })
+    .await?;
+    Ok(Json(reply(id, written)))
+}
+
+fn reply(id: String, written: Option<DbVersion>) -> WriteReply {
+    WriteReply {
+        id,
+        db_version: written.map(|v| v.0),
+    }
+}
+
+/// A random record id: 32 hex digits (128 bits). Records that belong to an
+/// owner should rather get a deterministic id (`derive_id`) from the client.
+fn generated_id() -> Result<String, Failure> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Failure::internal(format!("no randomness available: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,172 @@
+//! End-to-end tests of the change feed, `GET /api/changes`, against a real
+//! `shoal serve` over real HTTP: a live write arrives as one event, a
+//! reconnecting client resumes from `Last-Event-ID` or `since` and misses
+//! nothing, history is one event per record, writes by another process
+//! arrive too, and an idle feed gets keep-alive comments.
+#![cfg(unix)]
+
+mod common;
+
+use common::Node;
+use common::http::{Api, Event};
+use serde_json::json;
+use std::time::Duration;
+
+const SECRET: &str = "feedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeedfeed";
+
+/// How long an event may take to arrive.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn put(api: &Api, collection: &str, id: &str, value: serde_json::Value) -> u64 {
+    api.put(
+        &format!("/api/collections/{collection}/records/{id}"),
+        &value,
+    )
+    .expect(200)["db_version"]
+        .as_u64()
+        .expect("a write")
+}
+
+/// (version, collection, id, origin) of an event, checking its framing.
+fn parts(event: &Event) -> (u64, String, String, String) {
+    assert_eq!(event.event.as_deref(), Some("change"), "{event:?}");
+    let version = event.data["db_version"].as_u64().expect("db_version");
+    assert_eq!(
+        event.id.as_deref(),
+        Some(version.to_string().as_str()),
+        "{event:?}"
+    );
+    (
+        version,
+        event.data["collection"].as_str().unwrap().to_string(),
+        event.data["id"].as_str().unwrap().to_string(),
+        event.data["origin"].as_str().unwrap().to_string(),
+    )
+}
+
+fn change(version: u64, collection: &str, id: &str) -> (u64, String, String, String) {
+    (version, collection.into(), id.into(), "local".into())
+}
+
+#[test]
+fn live_events_and_resuming_without_loss() {
+    let n = Node::init();
+    let d = n.serve(&[], Some(SECRET));
+    let api = Api::of(&n, &d);
+    let before = put(&api, "notes", "old", json!({"text": "before the feed"}));
+
+    // From now: the earlier write is not sent, a live one is.
+    let feed = api.feed("", None);
+    assert_eq!(feed.status, 200);
+    assert!(
+        feed.content_type.starts_with("text/event-stream"),
+        "{}",
+        feed.content_type
+    );
+    let v1 = put(&api, "notes", "n1", json!({"text": "hello"}));
+    let first = feed.next(WAIT).expect("the live write arrives");
+    assert_eq!(parts(&first), change(v1, "notes", "n1"));
+    assert!(v1 > before);
+    // A patch and a delete are changes too, in commit order.
+    let v2 = api
+        .patch("/api/collections/notes/records/n1", &json!({"text": "hi"}))
+        .expect(200)["db_version"]
+        .as_u64()
+        .unwrap();
+    let v3 = api.delete("/api/collections/notes/records/old").expect(200)["db_version"]
+        .as_u64()
+        .unwrap();
+    let got: Vec<_> = feed.take(2, WAIT).iter().map(parts).collect();
+    assert_eq!(
+        got,
+        vec![change(v2, "notes", "n1"), change(v3, "notes", "old")]
+    );
+    drop(feed);
+
+    // Written while no client listened...
+    let missed: Vec<u64> = (0..5)
+        .map(|i| put(&api, "tasks", &format!("t{i}"), json!({"i": i})))
+        .collect();
+    // ...and resumed with Last-Event-ID: every one, in order, then live.
+    let resumed = api.feed("", Some(v3));
+    let got: Vec<_> = resumed.take(5, WAIT).iter().map(parts).collect();
+    let want: Vec<_> = (0..5)
+        .map(|i| change(missed[i], "tasks", &format!("t{i}")))
+        .collect();
+    assert_eq!(got, want);
+    let live = put(&api, "tasks", "t5", json!({"i": 5}));
+    assert_eq!(
+        parts(&resumed.next(WAIT).unwrap()),
+        change(live, "tasks", "t5")
+    );
+    assert_eq!(
+        resumed.next(Duration::from_millis(500)),
+        None,
+        "nothing more"
+    );
+    // Last-Event-ID wins over `since`.
+    let both = api.feed(&format!("?since={v1}"), Some(missed[3]));
+    let got: Vec<_> = both.take(2, WAIT).iter().map(parts).collect();
+    assert_eq!(
+        got,
+        vec![
+            change(missed[4], "tasks", "t4"),
+            change(live, "tasks", "t5")
+        ]
+    );
+
+    // From the beginning: one event per record, at its last change, in log
+    // order, no record twice.
+    let all = api.feed("?since=0", None);
+    let got: Vec<_> = all.take(8, WAIT).iter().map(parts).collect();
+    let mut want = vec![change(v2, "notes", "n1"), change(v3, "notes", "old")];
+    want.extend((0..5).map(|i| change(missed[i], "tasks", &format!("t{i}"))));
+    want.push(change(live, "tasks", "t5"));
+    assert_eq!(got, want);
+    assert_eq!(all.next(Duration::from_millis(500)), None, "nothing more");
+
+    // A write by another process on the same data directory arrives too.
+    n.run(&["put", "notes", "cli", r#"{"by": "the CLI"}"#]).ok();
+    let (_, collection, id, origin) = parts(&all.next(WAIT).expect("the CLI's write"));
+    assert_eq!(
+        (collection.as_str(), id.as_str(), origin.as_str()),
+        ("notes", "cli", "local")
+    );
+
+    // A bad resume point is refused.
+    api.get("/api/changes?since=abc").error(400, "bad-request");
+    api.get("/api/changes?from=1").error(400, "bad-request");
+}
+
+#[test]
+fn bad_last_event_id_is_refused() {
+    let n = Node::init();
+    let d = n.serve(&[], Some(SECRET));
+    let api = Api::of(&n, &d);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .into();
+    let mut reply = agent
+        .get(&api.url("/api/changes"))
+        .header("Authorization", &format!("Bearer {}", api.token))
+        .header("Last-Event-ID", "yesterday")
+        .call()
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 400);
+    let body: serde_json::Value = reply.body_mut().read_json().unwrap();
+    assert_eq!(body["code"], "bad-request");
+}
+
+#[test]
+fn an_idle_feed_gets_keep_alive_comments() {
+    let n = Node::init();
+    let d = n.serve(&[], Some(SECRET));
+    let api = Api::of(&n, &d);
+    let feed = api.feed("", None);
+    let comment = feed
+        .comment(Duration::from_secs(25))
+        .expect("a keep-alive within 15 s");
+    assert_eq!(comment, "keep-alive");
+}
