@@ -268,7 +268,7 @@ function slotCell(slot, show, withLife = true) {
     {},
     show(slot),
     h('div', { class: 'clock', 'data-testid': 'slot-clock', title: 'WALL_MS.COUNTER@SITE' }, slot.clock),
-    h('div', { class: 'muted small' }, written(slot), withLife && slot.life !== undefined ? ` · life ${slot.life}` : ''),
+    h('div', { class: 'muted small' }, [written(slot), withLife && slot.life !== undefined && slot.life !== null ? `life ${slot.life}` : ''].filter(Boolean).join(' · ')),
   );
 }
 
@@ -289,7 +289,7 @@ function written(slot) {
 function lifeCell(side, slot) {
   if (!side) return h('td', { class: 'muted' }, 'never seen');
   const badge = side.alive ? h('span', { class: 'badge life-alive' }, 'alive') : h('span', { class: 'badge life-deleted' }, 'deleted');
-  if (!slot) return h('td', {}, badge, h('span', { class: 'muted small' }, ` life ${side.life ?? '–'}`));
+  if (!slot) return h('td', {}, badge, side.life !== undefined && side.life !== null ? h('span', { class: 'muted small' }, ` causal length ${side.life}`) : null);
   return slotCell(slot, () => h('div', {}, badge, h('span', { class: 'muted small' }, `causal length ${side.life ?? slot.life}`)), false);
 }
 

@@ -179,7 +179,7 @@ export function mountInstances(root, ctx) {
       select.dataset.pending = 'true';
       try {
         const reply = await api('/api/sharing', { method: 'PUT', body: { peer, collection, mode } });
-        toast(`${collection} with ${shortPeer(peer)}: ${mode} (${MODE_HINTS[mode]})`, 'success', 'Sharing changed');
+        toast(`${collection} with ${shortPeer(peer)} is now “${mode}”: ${MODE_HINTS[mode]}`, 'success', 'Sharing changed');
         applySharingReply(reply);
       } catch (error) {
         toast(error.message, 'error', 'Sharing not changed');
@@ -231,7 +231,8 @@ export function mountInstances(root, ctx) {
         remove.textContent = 'Remove';
       }
     });
-    const check = h('button', { type: 'button', class: 'ghost', 'data-testid': 'peer-check', onClick: () => refreshDiff(peer) }, 'Check now');
+    const check = h('button', { type: 'button', class: 'ghost', 'data-testid': 'peer-check', title: 'Compare every collection with this peer now', onClick: () => refreshDiff(peer) }, 'Check now');
+    refs.check = check;
     const card = h(
       'article',
       { class: 'card peer-card', 'data-testid': 'peer-row', 'data-peer': peer },
@@ -277,7 +278,9 @@ export function mountInstances(root, ctx) {
     refs.traffic.textContent = info.bytes ? `↓ ${bytes(info.bytes.in)} · ↑ ${bytes(info.bytes.out)}` : '–';
     replace(refs.addresses, (info.addresses || []).length ? info.addresses.map((a) => h('div', {}, a)) : h('span', { class: 'muted' }, 'none known'));
     const diff = diffs.get(info.peer);
-    refs.checked.textContent = diff?.loading ? '· checking…' : diff?.at ? `· checked ${ago(diff.at)}` : '';
+    const live = info.state === 'connected';
+    refs.checked.textContent = !live ? '' : diff?.loading ? '· checking…' : diff?.at ? `· checked ${ago(diff.at)}` : '';
+    refs.check.disabled = !live;
 
     const names = collectionNames();
     if (!names.length) {
