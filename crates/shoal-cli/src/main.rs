@@ -20,6 +20,7 @@ mod init;
 mod input;
 mod invite;
 mod log;
+mod node_args;
 mod output;
 mod peer_file;
 mod peers;

@@ -1,0 +1,293 @@
+//! The arguments of the commands that run a node or talk to one: `serve`,
+//! `demo`, `invite`, `join`, `sync`, `diff`, `pull`/`push`, `share`,
+//! `local-only` and `blob`, as clap derive structs, with the parsers of the
+//! values they take (peer ids, blob hashes, names, loopback addresses).
+//!
+//! Like `args.rs`, which re-exports everything here, it owns the shape of
+//! the interface and its `--help`, and runs nothing.
+
+use clap::{ArgGroup, Args, Subcommand};
+use shoal::{BlobHash, CollectionName, Multiaddr, PeerId, RecordId};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's data directories in this directory (replaced if present)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+    /// Where to serve the laptop's dashboard (loopback; port 0 picks a free one)
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0",
+          value_parser = parse_loopback)]
+    pub http: SocketAddr,
+}
+
+/// A node name: 1 to 64 printable characters.
+fn parse_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err("a name is 1 to 64 printable characters".into());
+    }
+    Ok(name.to_string())
+}
+
+/// A loopback socket address (the demo never listens beyond this machine).
+fn parse_loopback(text: &str) -> Result<SocketAddr, String> {
+    let address: SocketAddr = text
+        .parse()
+        .map_err(|e| format!("not an IP:PORT address: {e}"))?;
+    if !address.ip().is_loopback() {
+        return Err(format!("{address} is not a loopback address"));
+    }
+    Ok(address)
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen here (repeatable; replaces the defaults /ip4/0.0.0.0/tcp/4040 and /ip4/0.0.0.0/udp/4040/quic-v1)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+    /// Dial this peer and keep redialing it (repeatable; DIR/peers.txt adds more)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub peer: Vec<Multiaddr>,
+    /// Do not discover peers on the local network by mDNS
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Address of the local control API (port 0 picks a free one)
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0")]
+    pub http: SocketAddr,
+    /// Allow a non-loopback --http address
+    #[arg(long)]
+    pub http_public: bool,
+    /// What the dashboard calls this node (default: node- and the end of its peer id)
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
+    pub name: Option<String>,
+    /// File holding the group secret: a passphrase, or 64 hex digits (a raw key)
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+    /// Ask each peer for its changes at least this often, even without a push
+    /// (a safety net: live pushes carry changes at once, including writes by
+    /// other processes such as `shoal put`, noticed within a second)
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub resync: u64,
+}
+
+/// Arguments of `invite`.
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// Address for the invited node to dial [default: the running daemon's]
+    #[arg(long, value_name = "MULTIADDR")]
+    pub address: Option<Multiaddr>,
+}
+
+/// Arguments of `join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The invite code (`shoal1:KEY@MULTIADDR`)
+    pub code: String,
+    /// Replace a different group key this node already has
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Give up after this many seconds (exit code 4)
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub timeout: u64,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The peer's id (`shoal peers` lists them)
+    #[arg(value_parser = parse_peer)]
+    pub peer: PeerId,
+    /// Collection to report record by record; without it, counts per collection
+    pub collection: Option<CollectionName>,
+    /// At most this many records in the table
+    #[arg(long, value_name = "N", default_value_t = 50, requires = "collection",
+          value_parser = clap::value_parser!(u64).range(1..=crate::api::MAX_DIFF_PAGE as u64))]
+    pub limit: u64,
+    /// Only ids after this one (the previous page's last id)
+    #[arg(long, value_name = "ID", requires = "collection")]
+    pub after: Option<RecordId>,
+}
+
+/// Arguments of `pull` and `push`.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The peer's id (`shoal peers` lists them)
+    #[arg(value_parser = parse_peer)]
+    pub peer: PeerId,
+    /// Collection name
+    pub collection: CollectionName,
+    /// Record id
+    pub id: RecordId,
+}
+
+/// Arguments of `share`: a rule to set, or `--list`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("mode").required(true)
+    .args(["send", "receive", "both", "none", "list"])))]
+pub struct ShareArgs {
+    /// The peer's id (`shoal peers` lists them)
+    #[arg(value_parser = parse_peer, required_unless_present = "list")]
+    pub peer: Option<PeerId>,
+    /// Collection name
+    #[arg(required_unless_present = "list")]
+    pub collection: Option<CollectionName>,
+    /// Send COLLECTION to PEER; do not accept its changes
+    #[arg(long)]
+    pub send: bool,
+    /// Accept PEER's changes to COLLECTION; do not send ours
+    #[arg(long)]
+    pub receive: bool,
+    /// Both ways (the default)
+    #[arg(long)]
+    pub both: bool,
+    /// Neither way
+    #[arg(long)]
+    pub none: bool,
+    /// Print the rules set on this node (and the local-only collections)
+    #[arg(long, conflicts_with_all = ["peer", "collection"])]
+    pub list: bool,
+}
+
+/// `shoal local-only`.
+#[derive(Debug, Args)]
+pub struct LocalOnlyArgs {
+    /// Collection name
+    pub collection: CollectionName,
+    /// Lift the mark: the collection follows the sharing rules again
+    #[arg(long)]
+    pub off: bool,
+}
+
+/// Largest `--limit` accepted by `blob ls`.
+pub const MAX_BLOB_LIMIT: u64 = 1000;
+
+/// `shoal blob`: one of its subcommands.
+#[derive(Debug, Args)]
+pub struct BlobArgs {
+    /// What to do with blobs.
+    #[command(subcommand)]
+    pub command: BlobCommand,
+}
+
+/// The subcommands of `shoal blob`.
+#[derive(Debug, Subcommand)]
+pub enum BlobCommand {
+    /// Store a file as a blob and print its hash
+    #[command(after_help = "\
+Streams FILE into the blob store (memory stays bounded whatever its size) and
+prints the blob's hash; with --json, the reference object to put in a record
+field: {\"$blob\": HASH, \"size\": N} plus \"type\" when --type is given. Adding
+the same bytes again stores nothing new. Shows a progress bar on a terminal for
+files over 8 MiB. Exit code 2 if FILE cannot be read or is over the store's
+blob size cap.
+
+Examples:
+  shoal blob add photo.png
+  shoal --json blob add photo.png --type image/png")]
+    Add(BlobAddArgs),
+
+    /// Copy a blob held here to a file (or stdout)
+    #[command(after_help = "\
+Writes the blob to OUT.tmp-partial and renames it to OUT when complete, so a
+failed copy leaves no half-written OUT; `-` writes to stdout. Shows a progress
+bar on a terminal for blobs over 8 MiB. Exit code 1 if the blob is not here
+(if a live record references it, the running daemon fetches it from peers that
+have it), 2 if HASH is not 64 lowercase hex digits.
+
+Examples:
+  shoal blob get 5f0c… photo.png
+  shoal blob get 5f0c… - | file -")]
+    Get(BlobGetArgs),
+
+    /// List the blobs held here, or those records reference but are missing
+    #[command(after_help = "\
+Blobs come in hash order as a table: HASH SIZE (bytes) REFS (live records
+referencing it) ADDED; with --missing, the blobs live records reference that
+are not here: HASH SIZE COLLECTIONS. When there is a next page, a line on
+stderr gives the --after to pass for it. --json prints an array of objects.
+
+Examples:
+  shoal blob ls
+  shoal blob ls --missing --limit 10
+  shoal --json blob ls | jq '.[] | select(.references == 0) | .hash'")]
+    Ls(BlobLsArgs),
+
+    /// Remove blobs no live record has referenced for a while
+    #[command(after_help = "\
+Each run marks the blobs no live record references (and unmarks those
+referenced again); blobs marked at least --grace-secs ago are removed from the
+index and from disk. With --grace-secs 0 an unreferenced blob goes at once.
+Prints the removed hashes, one per line, and their count on stderr.
+
+Examples:
+  shoal blob gc
+  shoal blob gc --grace-secs 0")]
+    Gc(BlobGcArgs),
+}
+
+/// Arguments of `blob add`.
+#[derive(Debug, Args)]
+pub struct BlobAddArgs {
+    /// The file to store
+    pub file: PathBuf,
+    /// Media type to put in the reference ("type"), e.g. image/png
+    #[arg(long = "type", value_name = "MIME")]
+    pub mime: Option<String>,
+}
+
+/// Arguments of `blob get`.
+#[derive(Debug, Args)]
+pub struct BlobGetArgs {
+    /// The blob's hash (64 lowercase hex digits)
+    #[arg(value_parser = parse_blob_hash)]
+    pub hash: BlobHash,
+    /// Where to write it; `-` for stdout
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `blob ls`.
+#[derive(Debug, Args)]
+pub struct BlobLsArgs {
+    /// List the blobs live records reference that are not here
+    #[arg(long)]
+    pub missing: bool,
+    /// Only hashes after this one (the previous page's last hash)
+    #[arg(long, value_name = "HASH", value_parser = parse_blob_hash)]
+    pub after: Option<BlobHash>,
+    /// At most this many blobs
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BLOB_LIMIT))]
+    pub limit: u64,
+}
+
+/// Arguments of `blob gc`.
+#[derive(Debug, Args)]
+pub struct BlobGcArgs {
+    /// Keep unreferenced blobs until they have been unreferenced this long
+    #[arg(long, value_name = "N", default_value_t = 3600)]
+    pub grace_secs: u64,
+}
+
+/// A blob hash (64 lowercase hex digits).
+fn parse_blob_hash(text: &str) -> Result<BlobHash, String> {
+    text.parse::<BlobHash>().map_err(|e| e.to_string())
+}
+
+/// A libp2p peer id, with a hint where to find one.
+fn parse_peer(text: &str) -> Result<PeerId, String> {
+    text.parse().map_err(|e| {
+        format!("not a peer id ({e}); peer ids look like 12D3KooW…, and `shoal peers` lists them")
+    })
+}
