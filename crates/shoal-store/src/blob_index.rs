@@ -76,6 +76,17 @@ pub(crate) fn replace_refs(
     Ok(missing)
 }
 
+/// What [`Store::blob_arrived`] did.
+#[must_use = "a blob whose file is gone must be placed again"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// The blob is in the index (now or already).
+    Indexed,
+    /// Its file is no longer in the directory (a garbage collection removed
+    /// it after it was placed): nothing was recorded.
+    FileGone,
+}
+
 /// A blob held here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobInfo {
@@ -98,8 +109,16 @@ impl Store {
     /// Records that a complete, verified blob is now in the blob directory:
     /// the records referencing it lose their `assets-missing` flag. One
     /// transaction; idempotent.
-    pub fn blob_arrived(&mut self, outline: &Outline) -> Result<(), StoreError> {
+    ///
+    /// The blob's file is looked for inside the write transaction: if a
+    /// garbage collection (in this or another process) removed it after it
+    /// was placed, nothing is recorded and the answer is
+    /// [`Arrival::FileGone`] — place it again, then call this again.
+    pub fn blob_arrived(&mut self, outline: &Outline) -> Result<Arrival, StoreError> {
         let tx = rows::begin_write(&mut self.conn)?;
+        if !crate::BlobFiles::for_database(&self.path).has(&outline.hash) {
+            return Ok(Arrival::FileGone);
+        }
         if self
             .head_memo
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?
@@ -127,7 +146,7 @@ impl Store {
         }
         tx.commit()?;
         self.recon.apply(&deltas);
-        Ok(())
+        Ok(Arrival::Indexed)
     }
 
     /// Whether the complete blob is registered here.
@@ -224,9 +243,18 @@ impl Store {
     }
 
     /// Garbage collection: a blob no live record references is marked; one
-    /// that stayed unreferenced for `grace_ms` is removed from the index and
-    /// then from the directory. Returns the blobs removed.
+    /// that stayed unreferenced for `grace_ms` is removed from the index
+    /// ([`Store::unindex_orphans`]) and then from the directory
+    /// ([`Store::remove_unindexed`]). Returns the blobs removed.
     pub fn collect_garbage(&mut self, grace_ms: u64) -> Result<Vec<BlobHash>, StoreError> {
+        let doomed = self.unindex_orphans(grace_ms)?;
+        self.remove_unindexed(&doomed)
+    }
+
+    /// The first half of [`Store::collect_garbage`]: marks unreferenced
+    /// blobs, and drops from the index those unreferenced for `grace_ms`
+    /// (their files stay). Returns the blobs dropped.
+    pub fn unindex_orphans(&mut self, grace_ms: u64) -> Result<Vec<BlobHash>, StoreError> {
         let now = now_ms() as i64;
         let tx = rows::begin_write(&mut self.conn)?;
         tx.execute(
@@ -251,13 +279,28 @@ impl Store {
             tx.execute("DELETE FROM blobs WHERE hash = ?1", [hash])?;
         }
         tx.commit()?;
+        doomed.iter().map(|hash| hash_of(hash)).collect()
+    }
+
+    /// The second half of [`Store::collect_garbage`]: removes the files of
+    /// `hashes` that are still not in the index, holding the write lock so
+    /// that no process can index one meanwhile (one that places the file
+    /// again sees it gone in [`Store::blob_arrived`] and places it anew).
+    /// Returns the blobs whose files were removed.
+    pub fn remove_unindexed(&mut self, hashes: &[BlobHash]) -> Result<Vec<BlobHash>, StoreError> {
         let files = self.blob_files();
+        let tx = rows::begin_write(&mut self.conn)?;
         let mut removed = Vec::new();
-        for hash in doomed {
-            let hash = hash_of(&hash)?;
-            files.remove(&hash)?;
-            removed.push(hash);
+        for hash in hashes {
+            let indexed = tx
+                .prepare_cached("SELECT 1 FROM blobs WHERE hash = ?1")?
+                .exists([&hash.as_bytes()[..]])?;
+            if !indexed {
+                files.remove(hash)?;
+                removed.push(*hash);
+            }
         }
+        tx.commit()?;
         Ok(removed)
     }
 }

@@ -27,7 +27,7 @@ mod write;
 
 pub use apply::ApplyReport;
 pub use blob_files::BlobFiles;
-pub use blob_index::BlobInfo;
+pub use blob_index::{Arrival, BlobInfo};
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
 pub use identity::NodeIdentity;

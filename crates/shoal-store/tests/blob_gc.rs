@@ -2,13 +2,15 @@
 //! collection keeps referenced blobs, honours the grace period and then
 //! removes the blob from the index and the disk; `blob_readable_by` follows
 //! the sharing rules of the referencing collections, and `list_blobs` pages
-//! in hash order.
+//! in hash order. A collection racing a re-add of the same content (another
+//! connection) never leaves the index claiming a blob whose file is gone.
 
 mod blob_common;
 
 use blob_common::*;
 use shoal_core::ShareMode;
 use shoal_core::blob::BlobHash;
+use shoal_store::Arrival;
 use std::path::PathBuf;
 
 #[test]
@@ -201,4 +203,67 @@ fn list_blobs_pages_in_hash_order() {
         vec![]
     );
     assert_eq!(store.list_blobs(None, 10).expect("list").len(), 3);
+}
+
+#[test]
+fn a_collection_racing_a_re_add_never_leaves_the_index_without_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.db");
+    // Two connections to one database: a collecting process and an adding one.
+    let mut collector = open(&path);
+    let mut adder = open(&path);
+    let data = bytes(40, MIB + 3);
+    let outline = add_blob(&mut collector, &data);
+    let hash = outline.hash;
+
+    // The adder indexes the content again between the collector's two
+    // halves: the file stays, and the index and the directory agree.
+    assert_eq!(collector.unindex_orphans(0).expect("unindex"), vec![hash]);
+    assert!(!adder.has_blob(&hash).expect("has"));
+    let again = adder
+        .blob_files()
+        .add(&mut &data[..], u64::MAX)
+        .expect("add again");
+    assert_eq!(again.hash, hash);
+    assert_eq!(
+        adder.blob_arrived(&again).expect("arrived"),
+        Arrival::Indexed
+    );
+    assert_eq!(
+        collector.remove_unindexed(&[hash]).expect("remove"),
+        vec![],
+        "a blob indexed again is not removed"
+    );
+    assert!(collector.blob_files().has(&hash));
+    assert!(collector.has_blob(&hash).expect("has"));
+    assert_eq!(read_all(&collector.blob_files(), &hash), data);
+
+    // The adder placed the file before the collector removed it, and asks
+    // to index it after: it is told the file is gone, and nothing claims
+    // the blob is here.
+    assert_eq!(collector.unindex_orphans(0).expect("unindex"), vec![hash]);
+    let placed = adder
+        .blob_files()
+        .add(&mut &data[..], u64::MAX)
+        .expect("placed");
+    assert_eq!(
+        collector.remove_unindexed(&[hash]).expect("remove"),
+        vec![hash]
+    );
+    assert_eq!(
+        adder.blob_arrived(&placed).expect("arrived"),
+        Arrival::FileGone
+    );
+    assert!(!adder.has_blob(&hash).expect("has"));
+    assert!(!adder.blob_files().has(&hash));
+    // Placed once more, it is indexed.
+    let third = adder
+        .blob_files()
+        .add(&mut &data[..], u64::MAX)
+        .expect("placed again");
+    assert_eq!(
+        adder.blob_arrived(&third).expect("arrived"),
+        Arrival::Indexed
+    );
+    assert!(collector.has_blob(&hash).expect("has"));
 }

@@ -12,7 +12,7 @@ use blob_common::*;
 use shoal_core::blob::{BlobHash, MissingBlob};
 use shoal_core::recon::ItemFlags;
 use shoal_core::{CanonicalJson, CollectionName, Intent, Slot};
-use shoal_store::{StoreError, WriteOp};
+use shoal_store::{Arrival, StoreError, WriteOp};
 
 #[test]
 fn references_are_missing_until_the_blob_arrives_and_follow_the_records() {
@@ -94,8 +94,14 @@ fn references_are_missing_until_the_blob_arrives_and_follow_the_records() {
     assert_eq!(outline.hash, h_cover);
     // Present on disk but not registered: still missing.
     assert!(!store.has_blob(&h_cover).expect("has"));
-    store.blob_arrived(&outline).expect("arrived");
-    store.blob_arrived(&outline).expect("arrived twice is fine");
+    assert_eq!(
+        store.blob_arrived(&outline).expect("arrived"),
+        Arrival::Indexed
+    );
+    assert_eq!(
+        store.blob_arrived(&outline).expect("arrived twice is fine"),
+        Arrival::Indexed
+    );
     assert!(store.has_blob(&h_cover).expect("has"));
     let only_thumb: Vec<_> = want.iter().filter(|m| m.hash == h_thumb).cloned().collect();
     assert_eq!(store.missing_blobs(None, 10).expect("missing"), only_thumb);

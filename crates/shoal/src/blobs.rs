@@ -8,7 +8,7 @@
 use crate::error::Error;
 use crate::store::Store;
 use shoal_core::blob::{BlobHash, BlobRef, MissingBlob};
-use shoal_store::BlobInfo;
+use shoal_store::{Arrival, BlobInfo, StoreError};
 use std::fs::File;
 use std::io::Read;
 
@@ -34,7 +34,18 @@ impl Store {
             .inner
             .blob_files
             .add(&mut reader, self.inner.blob_cap)?;
-        self.with_db(|db| db.blob_arrived(&outline))?;
+        if self.with_db(|db| db.blob_arrived(&outline))? == Arrival::FileGone {
+            // A garbage collection (another process's) removed the same
+            // content just as it was placed; the reader is spent, so the
+            // caller adds it again.
+            return Err(Error::Store(StoreError::Io {
+                path: self.inner.blob_files.root().to_path_buf(),
+                detail: format!(
+                    "blob {} was garbage-collected by another process as it was added; add it again",
+                    outline.hash
+                ),
+            }));
+        }
         Ok(BlobRef {
             hash: outline.hash,
             size: outline.size,

@@ -12,6 +12,7 @@ use shoal_core::recon::{Entry, Fingerprint, Node as TreeNode, ReconLimits, Recon
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
 use shoal_net::{Node, NodeConfig, PeerId, Replica, ReplicaError};
+use shoal_store::Arrival;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -167,7 +168,14 @@ impl Replica for Store {
 
     fn blob_finish(&self, outline: &Outline) -> Result<(), ReplicaError> {
         self.inner.blob_files.finish_partial(outline)?;
-        Ok(self.with_db(|db| db.blob_arrived(outline))?)
+        match self.with_db(|db| db.blob_arrived(outline))? {
+            Arrival::Indexed => Ok(()),
+            Arrival::FileGone => Err(format!(
+                "blob {} was garbage-collected as it was placed; it is fetched again",
+                outline.hash
+            )
+            .into()),
+        }
     }
 
     fn blob_cap(&self) -> u64 {

@@ -6,7 +6,7 @@
 use shoal_core::blob::{BlobHash, BlobRef, Outline, OutlineBuilder, PIECE_LEN};
 use shoal_core::recon::{Fingerprint, ItemFlags, Node, ReconView};
 use shoal_core::{CollectionName, Intent, RecordId};
-use shoal_store::{BlobFiles, Store, StoreConfig, WriteOp};
+use shoal_store::{Arrival, BlobFiles, Store, StoreConfig, WriteOp};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -177,6 +177,9 @@ pub fn add_blob(store: &mut Store, data: &[u8]) -> Outline {
         .blob_files()
         .add(&mut &data[..], u64::MAX)
         .expect("add blob");
-    store.blob_arrived(&outline).expect("blob arrived");
+    assert_eq!(
+        store.blob_arrived(&outline).expect("blob arrived"),
+        Arrival::Indexed
+    );
     outline
 }
