@@ -226,8 +226,8 @@ function fieldTable(local, remote) {
         'tr',
         { class: differs(l, r) ? 'differs' : '', 'data-testid': 'drawer-field', 'data-slot': name, 'data-differs': String(differs(l, r)) },
         h('th', { class: 'mono' }, name),
-        slotCell(l, (slot) => (slot.value === null || slot.value === undefined ? h('span', { class: 'muted' }, 'removed') : h('code', { class: 'slot-value' }, JSON.stringify(slot.value)))),
-        slotCell(r, (slot) => (slot.value === null || slot.value === undefined ? h('span', { class: 'muted' }, 'removed') : h('code', { class: 'slot-value' }, JSON.stringify(slot.value)))),
+        slotCell(l, slotValue),
+        slotCell(r, slotValue),
       );
     });
   const lifeDiffers = differs(life.local, life.remote) || Boolean(local?.alive) !== Boolean(remote?.alive);
@@ -253,6 +253,12 @@ function fieldTable(local, remote) {
     ),
     missing(local),
   );
+}
+
+/** A field or entry slot's value, or "removed". */
+function slotValue(slot) {
+  if (slot.value === null || slot.value === undefined) return h('span', { class: 'muted' }, 'removed');
+  return h('code', { class: 'slot-value' }, JSON.stringify(slot.value));
 }
 
 function differs(a, b) {

@@ -39,8 +39,8 @@ pub struct DaemonFile {
 pub struct NodeInfo {
     /// The node's peer id.
     pub peer_id: String,
-    /// A short label for people: `node-` and the last 6 characters of the
-    /// peer id.
+    /// A short label for people: `shoal serve --name NAME`, else `node-` and
+    /// the last 6 characters of the peer id.
     #[serde(default)]
     pub name: String,
     /// Where the node listens now, each ending in `/p2p/<peer id>`.
@@ -195,7 +195,8 @@ pub const MAX_DIFF_PAGE: usize = 10_000;
 pub struct DiffReply {
     /// The peer compared with.
     pub peer: String,
-    /// The collection asked for, or every collection this node has (by name).
+    /// The collection asked for, or every collection this node has or the
+    /// peer sends it (by name).
     pub collections: Vec<CollectionDiff>,
 }
 
@@ -292,7 +293,7 @@ pub struct TransferReply {
 /// Every error body.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
-    /// A stable machine-readable code (`unauthorized`, `bad_request`, ...).
+    /// A stable machine-readable code (`unauthorized`, `bad-request`, ...).
     pub code: String,
     /// A sentence for people.
     pub message: String,

@@ -46,8 +46,7 @@ pub fn run(dir: Option<&Path>, http: SocketAddr) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(http)
             .await
             .with_context(|| format!("cannot listen on --http {http}"))?;
-        let (replicas, key) = script(dir).await?;
-        let (mut replicas, key) = (replicas, key);
+        let (mut replicas, key) = script(dir).await?;
         let served = dashboard(listener, dir, &mut replicas, &key).await;
         for mut replica in replicas {
             if let Some(node) = replica.node.take() {
@@ -237,45 +236,32 @@ async fn dashboard(
         loop {
             tokio::time::sleep(HEARTBEAT).await;
             beats += 1;
-            let wrote = server_store.collection("notes").and_then(|notes| {
-                notes.put("heartbeat", json!({"from": "server", "beats": beats}))
-            });
-            if let Err(e) = wrote {
-                eprintln!("heartbeat: {e}");
+            // A SQLite write: off the async executor.
+            let store = server_store.clone();
+            let wrote = tokio::task::spawn_blocking(move || {
+                store.collection("notes").and_then(|notes| {
+                    notes.put("heartbeat", json!({"from": "server", "beats": beats}))
+                })
+            })
+            .await;
+            match wrote {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => eprintln!("heartbeat: {e}"),
+                Err(e) => eprintln!("heartbeat: {e}"),
             }
         }
     });
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .into_future(),
-    );
-    let served = tokio::select! {
-        signal = tokio::signal::ctrl_c() => {
-            signal.context("cannot watch Ctrl-C")?;
-            let _ = stop_tx.send(true);
-            // Open change feeds never end by themselves: give requests a
-            // moment, then close what is left.
-            match tokio::time::timeout(DRAIN, &mut server).await {
-                Ok(done) => done,
-                Err(_) => {
-                    server.abort();
-                    Ok(Ok(()))
-                }
-            }
+    let stop = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            eprintln!("cannot watch Ctrl-C: {e}; stopping");
         }
-        done = &mut server => done,
     };
+    let served = http::serve_until(listener, router, stop, DRAIN).await;
     heartbeat.abort();
     if let Ok(node) = Arc::try_unwrap(node) {
         node.shutdown().await;
     }
     served
-        .context("the dashboard panicked")?
-        .context("the dashboard failed")
 }
 
 /// Waits until every replica holds the same slot versions and clocks.

@@ -167,42 +167,19 @@ impl Daemonized {
             )
             .named(self.name.clone()),
         );
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let mut server = tokio::spawn(
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|stop| *stop).await;
-                })
-                .into_future(),
-        );
-        let served = tokio::select! {
-            signal = stop_signal() => {
-                match signal {
-                    Ok(name) => tracing::info!("{name}, stopping"),
-                    Err(e) => tracing::error!("{e:#}; stopping"),
-                }
-                let _ = stop_tx.send(true);
-                match tokio::time::timeout(HTTP_DRAIN, &mut server).await {
-                    Ok(done) => done,
-                    Err(_) => {
-                        // Idle keep-alive clients must not hold the stop up.
-                        server.abort();
-                        let _ = (&mut server).await;
-                        Ok(Ok(()))
-                    }
-                }
+        let stop = async {
+            match stop_signal().await {
+                Ok(name) => tracing::info!("{name}, stopping"),
+                Err(e) => tracing::error!("{e:#}; stopping"),
             }
-            done = &mut server => done,
         };
+        let served = http::serve_until(listener, router, stop, HTTP_DRAIN).await;
         match Arc::try_unwrap(node) {
             Ok(node) => node.shutdown().await,
             Err(node) => drop(node),
         }
         tracing::info!("stopped");
         served
-            .context("the control API panicked")?
-            .context("the control API failed")?;
-        Ok(())
     }
 }
 

@@ -104,6 +104,8 @@ fn every_failure_is_our_json_shape() {
         .error(405, "method-not-allowed");
     api.raw("DELETE", "/api/collections", token, None, Vec::new())
         .error(405, "method-not-allowed");
+    api.raw("POST", "/", None, None, Vec::new())
+        .error(405, "method-not-allowed");
     // Bodies: not JSON, the wrong type, no content type, too big.
     let path = "/api/collections/notes/records";
     api.raw(

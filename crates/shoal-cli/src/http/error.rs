@@ -112,16 +112,18 @@ impl Failure {
     }
 
     /// A failed federation request, with the same codes as a failed pull or
-    /// push (`peer-unreachable`, `timed-out`, `not-shared-with-you`, ...).
+    /// push (`peer-unreachable`, `timed-out`, `not-shared-with-you`, ...,
+    /// `failed` for a refusal or an answer out of protocol), except that this
+    /// node's own store failing is `500 internal`.
     pub fn federation(error: &FedError) -> Self {
         let status = match error {
+            FedError::Local(_) => return Self::internal(error.to_string()),
             FedError::Unreachable | FedError::BadAnswer(_) => StatusCode::BAD_GATEWAY,
             FedError::TimedOut => StatusCode::GATEWAY_TIMEOUT,
             FedError::Refused(Refusal::NotShared) | FedError::NotSharedHere(_) => {
                 StatusCode::FORBIDDEN
             }
             FedError::Refused(_) => StatusCode::BAD_GATEWAY,
-            FedError::Local(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, fed_code(error), error.to_string())
     }

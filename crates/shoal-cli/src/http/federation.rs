@@ -33,8 +33,8 @@ const DEFAULT_DIFF_PAGE: usize = 50;
         ("after" = Option<String>, Query, description = "list differing records after this id"),
         ("limit" = Option<usize>, Query, description = "differing records listed, 1 to 10000 (default 50)")),
     responses((status = 200, body = DiffReply), (status = 400, body = ApiError),
-        (status = 401, body = ApiError), (status = 502, body = ApiError),
-        (status = 504, body = ApiError)))]
+        (status = 401, body = ApiError), (status = 403, body = ApiError),
+        (status = 502, body = ApiError), (status = 504, body = ApiError)))]
 pub async fn diff(
     State(control): State<Shared>,
     Path(peer): Path<String>,

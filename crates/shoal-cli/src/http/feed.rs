@@ -65,16 +65,15 @@ pub async fn changes(
         None => None,
     };
     // Subscribed before the history is read, so nothing falls in between.
-    let subscription = control.store.subscribe();
+    // Each of these takes the store's lock: off the executor.
     let store = control.store.clone();
-    let since = match resume.or(query.since) {
-        Some(since) => since,
-        None => blocking(move || Ok(store.db_version().0)).await?,
-    };
+    let (subscription, site, now) =
+        blocking(move || Ok((store.subscribe(), store.site_id(), store.db_version().0))).await?;
+    let since = resume.or(query.since).unwrap_or(now);
     let (tx, rx) = mpsc::channel(CHANNEL);
     let producer = Producer {
         store: control.store.clone(),
-        site: control.store.site_id(),
+        site,
         tx,
         through: since,
         current: None,

@@ -6,9 +6,10 @@
 //! time; `401 unauthorized` otherwise), the 1 MiB cap on JSON bodies, and the
 //! guarantee that every failure — unknown routes, wrong methods and
 //! framework rejections included — is our JSON `{"code", "message"}`
-//! (`error.rs`). It must not serve the dashboard's static files behind the
-//! token, nor any `/api` route without it. The handlers live in one file per
-//! area; the shapes of the bodies are `api.rs`'s.
+//! (`error.rs`), and how the server stops ([`serve_until`]). It must not
+//! serve the dashboard's static files behind the token, nor any `/api` route
+//! without it. The handlers live in one file per area; the shapes of the
+//! bodies are `api.rs`'s.
 
 mod blobs;
 mod error;
@@ -22,6 +23,7 @@ mod sharing;
 mod sync_details;
 
 use crate::datadir::DataDir;
+use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
@@ -32,6 +34,7 @@ use axum::routing::{get, post, put};
 pub use error::Failure;
 use shoal::{GroupKey, Node, Store};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Largest JSON body a route accepts.
 pub const MAX_JSON_BODY: usize = 1 << 20;
@@ -123,7 +126,47 @@ pub fn router(control: Control) -> Router {
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .layer(middleware::from_fn(error::json_errors))
         .with_state(shared);
-    crate::dashboard::router().merge(api)
+    // The dashboard's pages answer a wrong method in our JSON shape too.
+    crate::dashboard::router()
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .merge(api)
+}
+
+/// Serves `router` on `listener` until `stop` completes, then lets open
+/// requests finish for up to `drain` and closes what is left: an open change
+/// feed never ends by itself, nor may an idle keep-alive client hold the stop
+/// up.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stop: impl Future<Output = ()>,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let mut server = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .into_future(),
+    );
+    let served = tokio::select! {
+        () = stop => {
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(drain, &mut server).await {
+                Ok(done) => done,
+                Err(_) => {
+                    server.abort();
+                    let _ = (&mut server).await;
+                    Ok(Ok(()))
+                }
+            }
+        }
+        done = &mut server => done,
+    };
+    served
+        .context("the HTTP API panicked")?
+        .context("the HTTP API failed")
 }
 
 /// The token check. Only paths outside `/api` pass without it — they reach

@@ -71,6 +71,10 @@ impl Api {
             .http_status_as_error(false)
             .proxy(None)
             .timeout_global(Some(CALL_TIMEOUT))
+            // A fresh connection per call: a call whose body the daemon did
+            // not read (a refused token, a GET sent a body) may leave its
+            // connection closed by the daemon just as the pool hands it out.
+            .max_idle_connections(0)
             .build()
             .into();
         Api {
