@@ -77,11 +77,22 @@ let peersTimer = null;
 let unmount = null;
 let started = false;
 
+/** `decodeURIComponent`, or null for malformed escapes (a mangled link). */
+function decoded(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
+}
+
 /** Takes `#token=...` from the address bar, then removes it from view. */
 function tokenFromFragment() {
   const match = location.hash.match(/[#&]token=([^&]*)/);
   if (!match) return;
-  setToken(decodeURIComponent(match[1]));
+  // A mangled token is left for the token form to ask for again.
+  const token = decoded(match[1]);
+  if (token) setToken(token);
   history.replaceState(null, '', location.pathname + location.search);
 }
 
@@ -200,7 +211,8 @@ function route() {
   }
   main.replaceChildren();
   if (page === 'collections') {
-    unmount = mountCollections(main, ctx, rest.length ? decodeURIComponent(rest.join('/')) : null);
+    // A malformed collection name in the address opens the first collection.
+    unmount = mountCollections(main, ctx, rest.length ? decoded(rest.join('/')) : null);
     document.title = 'Collections · Shoal';
   } else {
     unmount = mountInstances(main, ctx);

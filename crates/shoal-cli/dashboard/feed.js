@@ -40,6 +40,11 @@ export function startFeed({ since = null, onChange, onState = () => {} }) {
         stopped = true;
         return;
       }
+      if (response.status === 400 && last !== null) {
+        // The node never reached our resume point (its database was
+        // replaced): follow it from now on.
+        last = null;
+      }
       if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
       onState('live');
       backoff = 1000;

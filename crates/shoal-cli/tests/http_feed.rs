@@ -136,6 +136,11 @@ fn live_events_and_resuming_without_loss() {
     // A bad resume point is refused.
     api.get("/api/changes?since=abc").error(400, "bad-request");
     api.get("/api/changes?from=1").error(400, "bad-request");
+    // So is one this node never reached.
+    let ahead = api
+        .get("/api/changes?since=999999")
+        .error(400, "bad-request");
+    assert!(ahead.contains("999999"), "{ahead}");
 }
 
 #[test]

@@ -70,6 +70,14 @@ pub async fn changes(
     let (subscription, site, now) =
         blocking(move || Ok((store.subscribe(), store.site_id(), store.db_version().0))).await?;
     let since = resume.or(query.since).unwrap_or(now);
+    if since > now {
+        // A version this node never reached (another node's, or a replaced
+        // database): the feed would stay silent until it did.
+        return Err(Failure::bad_request(format!(
+            "cannot resume after db_version {since}: this node is at {now} \
+             (a version from another node, or from a replaced database?)"
+        )));
+    }
     let (tx, rx) = mpsc::channel(CHANNEL);
     let producer = Producer {
         store: control.store.clone(),
