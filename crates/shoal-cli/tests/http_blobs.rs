@@ -2,7 +2,7 @@
 //! real HTTP: a streamed upload and download round trip with identical
 //! bytes (and the hash the CLI computes), the list and the missing list
 //! with paging, and the refusals — unknown and malformed hashes, a body
-//! over the cap.
+//! over the cap, an upload that breaks off part-way (nothing kept).
 #![cfg(unix)]
 
 mod common;
@@ -170,4 +170,52 @@ fn a_blob_over_the_cap_is_refused_before_its_bytes() {
     // Nothing was kept, and the daemon still serves.
     let listed = api.get("/api/blobs").expect(200);
     assert_eq!(listed["blobs"], json!([]));
+}
+
+#[test]
+fn an_upload_that_breaks_off_stores_nothing_and_the_daemon_goes_on() {
+    use std::io::{Read, Write};
+    let n = Node::init();
+    let d = n.serve(&[], Some(SECRET));
+    let api = Api::of(&n, &d);
+    // The client promises 4 MiB, sends 1 MiB, then stops sending.
+    let mut socket = std::net::TcpStream::connect(d.http()).unwrap();
+    let head = format!(
+        "POST /api/blobs HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        d.http(),
+        api.token,
+        4 * 1024 * 1024
+    );
+    socket.write_all(head.as_bytes()).unwrap();
+    socket.write_all(&content(1024 * 1024)).unwrap();
+    socket.shutdown(std::net::Shutdown::Write).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = socket.read_to_string(&mut answer);
+    // The daemon blames the client, not its disk.
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(answer.contains("the upload broke off"), "{answer:?}");
+    // Nothing was kept: no blob listed, no file left in the blob directory.
+    let listed = api.get("/api/blobs").expect(200);
+    assert_eq!(listed["blobs"], json!([]), "{listed}");
+    let blobs = n.data.join("shoal.blobs");
+    let mut left = Vec::new();
+    let mut dirs = vec![blobs];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                left.push(path);
+            }
+        }
+    }
+    assert_eq!(left, Vec::<std::path::PathBuf>::new());
+    // And the daemon still takes a whole upload.
+    let whole = upload(&api, b"after".to_vec(), None);
+    assert_eq!(whole["size"], 5);
 }

@@ -18,6 +18,8 @@ use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use shoal::{BlobRef, StoreError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 
 /// Blobs a list page holds unless `limit` says otherwise.
@@ -81,10 +83,14 @@ pub async fn upload(
             "a blob of {size} bytes exceeds the cap of {cap} bytes"
         )));
     }
-    let stream = request
-        .into_body()
-        .into_data_stream()
-        .map_err(std::io::Error::other);
+    // Whether the body itself failed (the client broke off), as opposed to
+    // the store.
+    let broke = Arc::new(AtomicBool::new(false));
+    let seen = broke.clone();
+    let stream = request.into_body().into_data_stream().map_err(move |e| {
+        seen.store(true, Ordering::Relaxed);
+        std::io::Error::other(e)
+    });
     // The bridge blocks its thread on the async body: only ever in spawn_blocking.
     let reader = SyncIoBridge::new(StreamReader::new(stream));
     let store = control.store.clone();
@@ -93,8 +99,9 @@ pub async fn upload(
         .map_err(|e| Failure::internal(format!("the upload panicked: {e}")))?;
     let blob = match added {
         Ok(blob) => blob,
-        Err(shoal::Error::Store(StoreError::Io { detail, .. })) => {
-            // Most often the client stopped sending mid-body.
+        Err(shoal::Error::Store(StoreError::Io { detail, .. }))
+            if broke.load(Ordering::Relaxed) =>
+        {
             return Err(Failure::bad_request(format!(
                 "the upload broke off: {detail}"
             )));
