@@ -13,6 +13,7 @@ mod behaviour;
 mod blob_fetch;
 mod blob_serve;
 mod config;
+mod driver;
 mod federate;
 mod invite;
 mod node;

@@ -1,0 +1,401 @@
+//! The swarm loop behind a [`Node`](crate::Node): it owns the libp2p swarm,
+//! the one sync session per connected peer (the peer with the smaller id
+//! opens the stream, the other accepts; a newer session replaces an older
+//! one), dialing and redialing configured peers, mDNS discoveries, and the
+//! back-off of peers that failed membership. It answers the node handle's
+//! [`Command`]s.
+//!
+//! It must not speak the protocol itself: that is the sessions'
+//! (`session_task.rs` around `shoal-core`).
+
+use crate::SYNC_PROTOCOL;
+use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::config::NodeConfig;
+use crate::node::{Command, NetError};
+use crate::replica::Replica;
+use crate::session_task::{self, SessionCmd, SessionEnd, SessionSpec, is_rejection};
+use crate::status::{PeerState, PeerTable};
+use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns};
+use shoal_core::sync::Role;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub(crate) struct SessionHandle {
+    id: u64,
+    commands: mpsc::Sender<SessionCmd>,
+    task: JoinHandle<()>,
+}
+
+pub(crate) struct Driver {
+    swarm: Swarm<Behaviour>,
+    replica: Arc<dyn Replica>,
+    config: NodeConfig,
+    table: PeerTable,
+    control: libp2p_stream::Control,
+    sessions: HashMap<PeerId, SessionHandle>,
+    next_session: u64,
+    ended_tx: mpsc::Sender<(PeerId, u64, SessionEnd)>,
+    rejected_until: HashMap<PeerId, Instant>,
+    /// Rejected peers to disconnect once they had the time to read why.
+    disconnect_at: Vec<(Instant, PeerId)>,
+    listening: watch::Sender<Vec<Multiaddr>>,
+}
+
+/// How long a rejected peer keeps its connection after our `Rejected` frame,
+/// so its session reads the frame (and the frames before it) instead of being
+/// cut off by the connection closing under it. Checked on the 1 s opener tick.
+const REJECTED_GRACE: Duration = Duration::from_millis(500);
+
+impl Driver {
+    /// Builds the loop around `swarm`, dials the configured peers, and runs
+    /// it as a task answering `commands` and accepting `incoming` sync
+    /// streams.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn spawn(
+        swarm: Swarm<Behaviour>,
+        replica: Arc<dyn Replica>,
+        config: NodeConfig,
+        table: PeerTable,
+        control: libp2p_stream::Control,
+        listening: watch::Sender<Vec<Multiaddr>>,
+        commands: mpsc::Receiver<Command>,
+        incoming: libp2p_stream::IncomingStreams,
+    ) -> Result<JoinHandle<()>, NetError> {
+        let (ended_tx, ended_rx) = mpsc::channel(64);
+        let mut driver = Driver {
+            swarm,
+            replica,
+            config,
+            table,
+            control,
+            sessions: HashMap::new(),
+            next_session: 0,
+            ended_tx,
+            rejected_until: HashMap::new(),
+            disconnect_at: Vec::new(),
+            listening,
+        };
+        for address in driver.config.peers.clone() {
+            driver.dial(address)?;
+        }
+        Ok(tokio::spawn(driver.run(commands, incoming, ended_rx)))
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut incoming: libp2p_stream::IncomingStreams,
+        mut ended: mpsc::Receiver<(PeerId, u64, SessionEnd)>,
+    ) {
+        let mut redial = tokio::time::interval(self.config.redial_interval);
+        let mut opener = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = commands.recv() => match command {
+                    Some(Command::Dial(address, reply)) => {
+                        if !self.config.peers.contains(&address) {
+                            self.config.peers.push(address.clone());
+                        }
+                        let _ = reply.send(self.dial(address));
+                    }
+                    Some(Command::Session(peer, reply)) => {
+                        let _ = reply.send(self.sessions.get(&peer).map(|h| h.commands.clone()));
+                    }
+                    Some(Command::SyncNow(reply)) => {
+                        let mut asked = 0;
+                        for handle in self.sessions.values() {
+                            if handle.commands.try_send(SessionCmd::Resync).is_ok() {
+                                asked += 1;
+                            }
+                        }
+                        let _ = reply.send(asked);
+                    }
+                    Some(Command::Forget(peer, reply)) => {
+                        let _ = reply.send(self.forget(peer));
+                    }
+                    Some(Command::Shutdown(reply)) => {
+                        self.stop();
+                        let _ = reply.send(());
+                        return;
+                    }
+                    None => {
+                        self.stop();
+                        return;
+                    }
+                },
+                Some((peer, stream)) = incoming.next() => self.on_incoming(peer, stream),
+                Some((peer, id, end)) = ended.recv() => self.on_session_end(peer, id, end),
+                _ = redial.tick() => self.redial(),
+                _ = opener.tick() => {
+                    self.disconnect_rejected();
+                    self.open_missing_sessions();
+                    self.refresh_head();
+                }
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        for (_, handle) in self.sessions.drain() {
+            handle.task.abort();
+        }
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Drops the configured addresses naming `peer`, ends its session and
+    /// disconnects it; returns how many addresses were dropped.
+    fn forget(&mut self, peer: PeerId) -> usize {
+        let before = self.config.peers.len();
+        self.config
+            .peers
+            .retain(|address| address.iter().last() != Some(Protocol::P2p(peer)));
+        if let Some(handle) = self.sessions.remove(&peer) {
+            handle.task.abort();
+        }
+        if self.swarm.is_connected(&peer) {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        if self.table.get(&peer).is_some() {
+            self.table.update(peer, |s| {
+                if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
+                    s.state = PeerState::Disconnected;
+                }
+            });
+        }
+        before - self.config.peers.len()
+    }
+
+    fn in_backoff(&self, peer: &PeerId) -> bool {
+        self.rejected_until
+            .get(peer)
+            .is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn dial(&mut self, address: Multiaddr) -> Result<(), NetError> {
+        if let Some(Protocol::P2p(peer)) = address.iter().last() {
+            if peer == *self.swarm.local_peer_id()
+                || self.swarm.is_connected(&peer)
+                || self.in_backoff(&peer)
+            {
+                return Ok(());
+            }
+            self.table.add_address(peer, address.clone());
+        }
+        self.swarm
+            .dial(address.clone())
+            .map_err(|e| NetError::Dial {
+                address,
+                error: e.to_string(),
+            })
+    }
+
+    fn redial(&mut self) {
+        for address in self.config.peers.clone() {
+            if let Err(e) = self.dial(address) {
+                tracing::debug!("redial failed: {e}");
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!("listening on {address}");
+                self.listening.send_modify(|a| a.push(address));
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
+                if self.in_backoff(&peer_id) {
+                    // Only this connection: another one may still be carrying
+                    // the session that was rejected, its last frames in flight.
+                    self.swarm.close_connection(connection_id);
+                    return;
+                }
+                self.table
+                    .add_address(peer_id, endpoint.get_remote_address().clone());
+                self.table.update(peer_id, |s| {
+                    if !matches!(s.state, PeerState::Connected) {
+                        s.state = PeerState::Connecting;
+                    }
+                });
+                self.open_session(peer_id);
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                if let Some(handle) = self.sessions.remove(&peer_id) {
+                    handle.task.abort();
+                }
+                self.table.update(peer_id, |s| {
+                    if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
+                        s.state = PeerState::Disconnected;
+                    }
+                });
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                self.table.update(peer, |s| {
+                    if !matches!(s.state, PeerState::Rejected { .. }) {
+                        s.state = PeerState::Unreachable {
+                            error: error.to_string(),
+                        };
+                    }
+                });
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, address) in found {
+                    if !self.swarm.is_connected(&peer) && !self.in_backoff(&peer) {
+                        self.table.add_address(peer, address.clone());
+                        // Both ends of a LAN discover each other at once. Dialing
+                        // from the listen port (libp2p's default) turns the two
+                        // dials into one TCP simultaneous open, on which both
+                        // sides start Noise as the initiator and fail.
+                        let dial = DialOpts::unknown_peer_id()
+                            .address(address)
+                            .allocate_new_port()
+                            .build();
+                        let _ = self.swarm.dial(dial);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Opens a sync stream to `peer` if we are the side that opens (the
+    /// smaller peer id) and no session runs.
+    fn open_session(&mut self, peer: PeerId) {
+        let local = *self.swarm.local_peer_id();
+        if local >= peer || self.sessions.contains_key(&peer) || self.in_backoff(&peer) {
+            return;
+        }
+        let mut control = self.control.clone();
+        self.spawn_session(peer, Role::Dialer, async move {
+            control
+                .open_stream(peer, SYNC_PROTOCOL)
+                .await
+                .map_err(|e| format!("cannot open a sync stream: {e}"))
+        });
+    }
+
+    /// Runs a session with `peer` on the stream `stream` yields, and reports
+    /// its end to the loop; it becomes the peer's one session.
+    fn spawn_session(
+        &mut self,
+        peer: PeerId,
+        role: Role,
+        stream: impl std::future::Future<Output = Result<Stream, String>> + Send + 'static,
+    ) {
+        self.next_session += 1;
+        let id = self.next_session;
+        let replica = self.replica.clone();
+        let table = self.table.clone();
+        let ended = self.ended_tx.clone();
+        let (commands, commands_rx) = mpsc::channel(4);
+        let spec = self.spec(peer, role, commands.clone());
+        let task = tokio::spawn(async move {
+            let end = match stream.await {
+                Ok(stream) => session_task::run(stream, spec, replica, table, commands_rx).await,
+                Err(e) => SessionEnd::Broken(e),
+            };
+            let _ = ended.send((peer, id, end)).await;
+        });
+        self.sessions
+            .insert(peer, SessionHandle { id, commands, task });
+    }
+
+    /// Lets the replica notice commits other processes made (e.g. `shoal put`
+    /// next to the daemon), so they are pushed at once. Off the executor: the
+    /// replica may briefly wait for its lock.
+    fn refresh_head(&self) {
+        let replica = self.replica.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = replica.refresh_head() {
+                tracing::warn!("cannot check the log for other writers: {e}");
+            }
+        });
+    }
+
+    fn disconnect_rejected(&mut self) {
+        let now = Instant::now();
+        let (due, later) = self.disconnect_at.drain(..).partition(|(at, _)| *at <= now);
+        self.disconnect_at = later;
+        for (_, peer) in due {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    fn open_missing_sessions(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            self.open_session(peer);
+        }
+    }
+
+    fn on_incoming(&mut self, peer: PeerId, stream: Stream) {
+        if self.in_backoff(&peer) {
+            drop(stream);
+            return;
+        }
+        // A newer session replaces an older one (e.g. after a reconnect).
+        if let Some(old) = self.sessions.remove(&peer) {
+            old.task.abort();
+        }
+        self.spawn_session(peer, Role::Listener, async move { Ok(stream) });
+    }
+
+    fn spec(&self, peer: PeerId, role: Role, own: mpsc::Sender<SessionCmd>) -> SessionSpec {
+        SessionSpec {
+            local: *self.swarm.local_peer_id(),
+            peer,
+            role,
+            key: self.config.group_key.clone(),
+            sync: self.config.sync.clone(),
+            recon: self.config.recon,
+            anti_entropy: self.config.anti_entropy.filter(|_| self.config.auto_sync),
+            auto_sync: self.config.auto_sync,
+            own,
+        }
+    }
+
+    fn on_session_end(&mut self, peer: PeerId, id: u64, end: SessionEnd) {
+        if self.sessions.get(&peer).is_some_and(|h| h.id == id) {
+            self.sessions.remove(&peer);
+        }
+        match end {
+            SessionEnd::Closed { reason, by_peer } if is_rejection(reason) => {
+                tracing::warn!(%peer, by_peer, "sync session rejected: {reason}");
+                self.rejected_until
+                    .insert(peer, Instant::now() + self.config.rejected_backoff);
+                // Not at once: the peer would lose the frames in flight, our
+                // `Rejected` included, and never learn why.
+                self.disconnect_at
+                    .push((Instant::now() + REJECTED_GRACE, peer));
+            }
+            SessionEnd::Closed { reason, .. } => {
+                tracing::info!(%peer, "sync session closed: {reason}")
+            }
+            SessionEnd::Broken(e) => tracing::info!(%peer, "sync session ended: {e}"),
+        }
+    }
+}
