@@ -164,7 +164,7 @@ Examples:
   shoal --json status | jq .db_version")]
     Status,
 
-    /// Run this node: sync with peers and serve the local control API
+    /// Run this node: sync with peers, serve the HTTP API and the web dashboard
     #[command(after_help = "\
 Runs until Ctrl-C or SIGTERM. The group secret comes from, first match:
 --secret-file PATH (a passphrase, or 64 hex digits = a raw key), $SHOAL_SECRET
@@ -177,11 +177,14 @@ Listens on /ip4/0.0.0.0/tcp/4040 and /ip4/0.0.0.0/udp/4040/quic-v1 unless
 and every address in DIR/peers.txt, and redials them while they are away;
 finds peers on the LAN by mDNS unless --no-mdns.
 
-The control API (used by `shoal peers`, `shoal sync`, `shoal join`) listens on
---http, loopback only unless --http-public; every request needs the header
-`Authorization: Bearer TOKEN` with the token in DIR/token. While running, the
-daemon describes itself in DIR/daemon.json. Logs go to stderr (RUST_LOG, e.g.
-RUST_LOG=debug, changes the default `info`).
+The HTTP API (docs/http-api.md; used by `shoal peers`, `shoal sync`, `shoal
+diff`/`pull`/`push` and the web dashboard) listens on --http, loopback only
+unless --http-public; every /api request needs the header `Authorization:
+Bearer TOKEN` with the token in DIR/token. The dashboard is at / on the same
+address; the line `dashboard http://IP:PORT/#token=TOKEN` printed at start
+opens it signed in. While running, the daemon describes itself in
+DIR/daemon.json. Logs go to stderr (RUST_LOG, e.g. RUST_LOG=debug, changes
+the default `info`).
 
 Examples:
   shoal serve
@@ -332,7 +335,7 @@ Examples:
   shoal blob gc --grace-secs 0")]
     Blob(BlobArgs),
 
-    /// Show three replicas writing concurrently and converging
+    /// Show three replicas writing concurrently and converging, then their dashboard
     #[command(after_help = "\
 Starts three replicas (laptop, desktop, server) in this process, each with its
 own database and its own node on loopback, sharing a generated group secret.

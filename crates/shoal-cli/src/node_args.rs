@@ -55,7 +55,7 @@ pub struct ServeArgs {
     /// Do not discover peers on the local network by mDNS
     #[arg(long)]
     pub no_mdns: bool,
-    /// Address of the local control API (port 0 picks a free one)
+    /// Address of the HTTP API and the dashboard (port 0 picks a free one)
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0")]
     pub http: SocketAddr,
     /// Allow a non-loopback --http address
