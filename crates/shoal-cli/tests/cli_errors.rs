@@ -1,0 +1,122 @@
+//! End-to-end tests of how the `shoal` binary finds its data directory and
+//! fails: each runs the built executable against a fresh temporary data
+//! directory and checks stdout, stderr and the exit code for invalid input, a
+//! missing or garbage database, and a data directory from the environment or
+//! `$HOME`.
+
+use std::path::Path;
+use std::process::Command;
+
+mod cli_support;
+use cli_support::Shoal;
+
+#[test]
+fn invalid_input_exits_2_with_a_message() {
+    let s = Shoal::init();
+    let bad_id = s.run(&["put", "tasks", "bad id", "{}"]).code(2);
+    assert!(bad_id.stdout.is_empty());
+    assert!(
+        bad_id.stderr.starts_with("error: ") && bad_id.stderr.contains("invalid record id"),
+        "{}",
+        bad_id.stderr
+    );
+    let long_id = "x".repeat(129);
+    s.run(&["get", "tasks", &long_id]).code(2);
+    let bad_collection = s.run(&["get", "no such", "t1"]).code(2);
+    assert!(
+        bad_collection.stderr.contains("invalid collection name"),
+        "{}",
+        bad_collection.stderr
+    );
+    let bad_json = s.run(&["put", "tasks", "t1", "{nope"]).code(2);
+    assert!(
+        bad_json.stderr.contains("invalid JSON"),
+        "{}",
+        bad_json.stderr
+    );
+    let not_object = s.run(&["put", "tasks", "t1", "[1, 2]"]).code(2);
+    assert!(
+        not_object.stderr.contains("must be a JSON object"),
+        "{}",
+        not_object.stderr
+    );
+    // Nothing was written by any of them.
+    assert_eq!(s.run(&["--json", "status"]).ok().json()["db_version"], 0);
+    // Unknown commands and flags are usage errors too.
+    s.run(&["frobnicate"]).code(2);
+    s.run(&["ls", "--bogus"]).code(2);
+}
+
+#[test]
+fn missing_database_exits_2_and_creates_nothing() {
+    let s = Shoal::new();
+    for args in [
+        &["get", "tasks", "t1"][..],
+        &["put", "tasks", "t1", "{}"],
+        &["status"],
+        &["log"],
+        &["ls"],
+    ] {
+        let run = s.run(args).code(2);
+        assert!(
+            run.stderr.contains("shoal init"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        !s.data.exists(),
+        "a command other than init created the data dir"
+    );
+
+    // An existing directory without a database: same, and no file appears.
+    std::fs::create_dir_all(&s.data).unwrap();
+    s.run(&["status"]).code(2);
+    assert!(!s.db().exists());
+}
+
+#[test]
+fn garbage_database_exits_3() {
+    let s = Shoal::new();
+    std::fs::create_dir_all(&s.data).unwrap();
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(s.db(), &garbage).unwrap();
+    for args in [&["status"][..], &["get", "tasks", "t1"], &["init"]] {
+        let run = s.run(args).code(3);
+        assert!(
+            run.stderr.starts_with("error: ") && run.stderr.contains("not a database"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // The file was left as it was.
+    assert_eq!(std::fs::read(s.db()).unwrap(), garbage);
+}
+
+#[test]
+fn data_dir_comes_from_env_or_home() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |envs: &[(&str, &Path)], args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shoal"));
+        cmd.env_remove("SHOAL_DATA").env_remove("XDG_DATA_HOME");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.args(args).output().unwrap()
+    };
+    let via_env = tmp.path().join("env");
+    assert!(run(&[("SHOAL_DATA", &via_env)], &["init"]).status.success());
+    assert!(via_env.join("shoal.db").is_file());
+
+    let home = tmp.path().join("home");
+    assert!(run(&[("HOME", &home)], &["init"]).status.success());
+    assert!(home.join(".local/share/shoal/shoal.db").is_file());
+
+    let xdg = tmp.path().join("xdg");
+    assert!(
+        run(&[("HOME", &home), ("XDG_DATA_HOME", &xdg)], &["init"])
+            .status
+            .success()
+    );
+    assert!(xdg.join("shoal/shoal.db").is_file());
+}

@@ -1,0 +1,113 @@
+//! Helpers of the end-to-end tests of the `shoal` binary that run one
+//! command at a time: a fresh temporary data directory (initialized or not),
+//! the binary pointed at it with optional stdin, and what a run produced.
+//! Unlike `common` (daemons, polls), nothing here starts `shoal serve`.
+#![allow(dead_code)] // each test file uses its own subset
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// What one run of the binary produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+}
+
+/// A temporary data directory and the binary pointed at it.
+pub struct Shoal {
+    _tmp: tempfile::TempDir,
+    pub data: PathBuf,
+}
+
+impl Shoal {
+    /// A data directory that does not exist yet.
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        Self { _tmp: tmp, data }
+    }
+
+    /// A data directory with an initialized database.
+    pub fn init() -> Self {
+        let s = Self::new();
+        s.run(&["init"]).ok();
+        s
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shoal"));
+        cmd.env_remove("SHOAL_DATA")
+            .env("HOME", self.data.parent().unwrap())
+            .env_remove("XDG_DATA_HOME")
+            .arg("--data")
+            .arg(&self.data);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_stdin(args, None)
+    }
+
+    pub fn run_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = self.command();
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn shoal");
+        {
+            let mut pipe = child.stdin.take().unwrap();
+            if let Some(text) = stdin {
+                pipe.write_all(text.as_bytes()).unwrap();
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let run = Run {
+            code: out.status.code().expect("exited by signal"),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        };
+        assert!(
+            !run.stderr.contains("panicked"),
+            "the binary panicked: {}",
+            run.stderr
+        );
+        run
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.data.join("shoal.db")
+    }
+}

@@ -1,0 +1,151 @@
+//! Fixed scenarios of the sync protocol on the deterministic simulated network
+//! of `sync_sim.rs`: a clean network needs no timeouts and shows no gaps, a
+//! reconnect transfers only what was missed, a wrong secret is rejected and
+//! receives nothing; and a session closes on garbage, oversized frames and
+//! silence with a named reason.
+
+use shoal_core::SyncCursor;
+use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
+
+mod sync_sim_support;
+use sync_sim_support::Sim;
+
+#[test]
+fn clean_network_needs_no_timeouts_and_no_gaps() {
+    let mut sim = Sim::new(7, 3, false, None);
+    for (a, b) in sim.links.clone() {
+        sim.connect(a, b);
+    }
+    for _ in 0..300 {
+        let node = sim.rng.below(3) as usize;
+        sim.local_write(node);
+        while sim.deliver_one() {}
+    }
+    assert!(sim.converged(), "live pushes alone keep replicas equal");
+    assert!(sim.closes.is_empty(), "no session closed: {:?}", sim.closes);
+    let gaps: u64 = sim
+        .conns
+        .values()
+        .flat_map(|c| c.sessions.iter())
+        .map(|s| s.stats().gaps)
+        .sum();
+    assert_eq!(gaps, 0, "a clean network never shows a push gap");
+}
+
+#[test]
+fn reconnect_transfers_only_what_was_missed() {
+    let mut sim = Sim::new(11, 2, false, None);
+    sim.connect(0, 1);
+    for _ in 0..200 {
+        sim.local_write(0);
+    }
+    while sim.deliver_one() {}
+    assert!(sim.converged());
+    let ids: Vec<u64> = sim.conns.keys().copied().collect();
+    ids.into_iter().for_each(|id| sim.disconnect(id));
+    let before = sim.nodes[0].store.db_version();
+    let mut missed = 0;
+    while missed == 0 {
+        for _ in 0..5 {
+            sim.local_write(0);
+        }
+        missed = sim.nodes[0].store.changes_since(before).count() as u64;
+    }
+    sim.connect(0, 1);
+    while sim.deliver_one() {}
+    assert!(sim.converged());
+    let received: u64 = sim
+        .conns
+        .values()
+        .map(|c| c.sessions[1].stats().changes_in)
+        .sum();
+    assert_eq!(
+        received, missed,
+        "only the changes made while apart crossed"
+    );
+}
+
+#[test]
+fn wrong_secret_is_rejected_and_receives_nothing() {
+    let mut sim = Sim::new(3, 2, false, Some(1));
+    sim.local_write(0);
+    sim.local_write(0);
+    sim.connect(0, 1);
+    while sim.deliver_one() {}
+    assert!(sim.conns.is_empty(), "the connection was closed");
+    assert!(
+        sim.closes
+            .get(&Rejection::WrongSecret)
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "{:?}",
+        sim.closes
+    );
+    assert!(
+        sim.nodes[1].store.full_state().unwrap().is_empty(),
+        "zero records reached the outsider"
+    );
+    assert!(sim.nodes[0].store.full_state().unwrap().len() <= 2);
+}
+
+/// A listener session that has sent its hello and waits for the peer's.
+fn started_session() -> Session {
+    let key = GroupKey::from_random([1; 32]);
+    let mut session = Session::new(
+        Role::Listener,
+        b"me".to_vec(),
+        b"them".to_vec(),
+        key,
+        [0; 32],
+        SyncCursor::default(),
+        SyncConfig::default(),
+    );
+    session.start(0);
+    session
+}
+
+#[test]
+fn garbage_and_oversized_frames_close_with_a_named_reason() {
+    let mut session = started_session();
+    let actions = session.handle_payload(&[0, 0xde, 0xad, 0xbe, 0xef], 1);
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Close {
+                reason: Rejection::Garbage,
+                by_peer: false
+            }
+        )),
+        "{actions:?}"
+    );
+    assert!(session.is_closed());
+    assert!(
+        session.handle_payload(&[0], 2).is_empty(),
+        "a closed session ignores input"
+    );
+
+    let mut session = started_session();
+    let actions = session.frame_too_large();
+    assert!(matches!(
+        actions.last(),
+        Some(Action::Close {
+            reason: Rejection::TooLarge,
+            ..
+        })
+    ));
+
+    let mut session = started_session();
+    assert!(session.tick(29_999).is_empty());
+    let actions = session.tick(30_000);
+    assert!(
+        matches!(
+            actions.last(),
+            Some(Action::Close {
+                reason: Rejection::Timeout,
+                ..
+            })
+        ),
+        "a silent peer times out"
+    );
+}
