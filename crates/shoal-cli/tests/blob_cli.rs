@@ -3,22 +3,9 @@
 
 mod common;
 
-use common::Node;
+use common::{Node, content};
 use serde_json::json;
 use std::path::PathBuf;
-
-/// `len` bytes that do not repeat in any short period.
-fn content(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
 
 fn scratch(node: &Node, name: &str) -> PathBuf {
     node.data.parent().unwrap().join(name)

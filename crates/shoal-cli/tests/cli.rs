@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 mod cli_support;
+mod common;
 use cli_support::{Run, Shoal};
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod cli_support;
+mod common;
 use cli_support::Shoal;
 
 #[test]

@@ -7,24 +7,11 @@
 
 mod common;
 
-use common::Node;
 use common::http::{Api, raw_status};
+use common::{Node, content};
 use serde_json::{Value, json};
 
 const SECRET: &str = "b10bb10bb10bb10bb10bb10bb10bb10bb10bb10bb10bb10bb10bb10bb10bb10b";
-
-/// Bytes that are not one repeated pattern (so a piece mix-up would show).
-fn content(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
 
 fn upload(api: &Api, bytes: Vec<u8>, content_type: Option<&str>) -> Value {
     api.raw("POST", "/api/blobs", Some(&api.token), content_type, bytes)

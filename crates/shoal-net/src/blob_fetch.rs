@@ -160,24 +160,16 @@ impl BlobTable {
         })
     }
 
-    /// Releases a claim no peer could take up, to be tried again at once.
-    fn waiting(&self, hash: &BlobHash) {
-        self.with(|t| {
-            if let Some(transfer) = t.transfers.get_mut(hash) {
-                transfer.state = BlobState::Failed {
-                    error: NO_PEER.into(),
-                };
-            }
-            t.forget_past_bound();
-        })
-    }
-
-    fn failed(&self, hash: &BlobHash, error: String, retry_after: Duration) {
+    /// Ends a claim that failed with `error`; it may be claimed again after
+    /// `retry_after` (`None`: at the next scan — no peer was asked).
+    fn failed(&self, hash: &BlobHash, error: String, retry_after: Option<Duration>) {
         self.with(|t| {
             if let Some(transfer) = t.transfers.get_mut(hash) {
                 transfer.state = BlobState::Failed { error };
             }
-            t.retry_at.insert(*hash, Instant::now() + retry_after);
+            if let Some(pause) = retry_after {
+                t.retry_at.insert(*hash, Instant::now() + pause);
+            }
             t.forget_past_bound();
         })
     }
@@ -287,13 +279,12 @@ impl Fetcher {
                 }
             }
         }
-        if errors.is_empty() {
+        let (error, retry_after) = match errors.is_empty() {
             // Nobody was asked: look again at the next scan or connection.
-            self.blobs.waiting(&blob.hash);
-            return;
-        }
-        self.blobs
-            .failed(&blob.hash, errors.join("; "), self.config.retry_after);
+            true => (NO_PEER.to_string(), None),
+            false => (errors.join("; "), Some(self.config.retry_after)),
+        };
+        self.blobs.failed(&blob.hash, error, retry_after);
     }
 
     async fn fetch_from(&self, peer: PeerId, blob: &MissingBlob) -> Result<(), FetchError> {

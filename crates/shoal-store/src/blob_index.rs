@@ -115,8 +115,9 @@ impl Store {
     /// was placed, nothing is recorded and the answer is
     /// [`Arrival::FileGone`] — place it again, then call this again.
     pub fn blob_arrived(&mut self, outline: &Outline) -> Result<Arrival, StoreError> {
+        let files = self.blob_files();
         let tx = rows::begin_write(&mut self.conn)?;
-        if !crate::BlobFiles::for_database(&self.path).has(&outline.hash) {
+        if !files.has(&outline.hash) {
             return Ok(Arrival::FileGone);
         }
         if self
@@ -151,10 +152,7 @@ impl Store {
 
     /// Whether the complete blob is registered here.
     pub fn has_blob(&self, hash: &BlobHash) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)")?
-            .query_row([&hash.as_bytes()[..]], |r| r.get(0))?)
+        indexed(&self.conn, hash)
     }
 
     /// Up to `limit` blobs live records reference that are not here, in
@@ -292,10 +290,7 @@ impl Store {
         let tx = rows::begin_write(&mut self.conn)?;
         let mut removed = Vec::new();
         for hash in hashes {
-            let indexed = tx
-                .prepare_cached("SELECT 1 FROM blobs WHERE hash = ?1")?
-                .exists([&hash.as_bytes()[..]])?;
-            if !indexed {
+            if !indexed(&tx, hash)? {
                 files.remove(hash)?;
                 removed.push(*hash);
             }
@@ -303,6 +298,13 @@ impl Store {
         tx.commit()?;
         Ok(removed)
     }
+}
+
+/// Whether `hash` is in the index of complete blobs.
+fn indexed(conn: &Connection, hash: &BlobHash) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)")?
+        .query_row([&hash.as_bytes()[..]], |r| r.get(0))?)
 }
 
 /// Moves record `(cid, rid)`'s missing count by `by`, and returns how its

@@ -1,49 +1,15 @@
 //! Helpers of the end-to-end tests of the `shoal` binary that run one
 //! command at a time: a fresh temporary data directory (initialized or not),
 //! the binary pointed at it with optional stdin, and what a run produced.
-//! Unlike `common` (daemons, polls), nothing here starts `shoal serve`.
+//! Unlike `common` (daemons, polls), nothing here starts `shoal serve`; a
+//! run's result is `common`'s [`Run`].
 #![allow(dead_code)] // each test file uses its own subset
 
-use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// What one run of the binary produced.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn ok(self) -> Self {
-        assert_eq!(
-            self.code, 0,
-            "expected success\nstdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    pub fn code(self, code: i32) -> Self {
-        assert_eq!(
-            self.code, code,
-            "unexpected exit code\nstdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
-    }
-
-    pub fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-}
+pub use crate::common::Run;
 
 /// A temporary data directory and the binary pointed at it.
 pub struct Shoal {
