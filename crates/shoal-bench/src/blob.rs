@@ -3,15 +3,18 @@
 //! the BLAKE3 outline, written to B's partial file and placed with fsync),
 //! against the same bytes copied over a plain loopback TCP socket in the same
 //! run — from A's blob file to a file on B's side, fsynced, like for like —
-//! and, for scale, memory to memory.
+//! and memory to memory over the bare transport (`transport.rs`), the
+//! ceiling of anything it carries, and, for scale, over a plain socket.
 //!
 //! Each round uses a fresh B that already holds a record referencing the
 //! blob (so the fetch starts at B's first scan, every 5 ms); the clock runs
 //! from both nodes seeing each other as members until B holds the verified
-//! blob. Rounds alternate the sides; medians are reported.
+//! blob. Rounds alternate the order of the sides; the process's CPU time is
+//! read around each; medians are reported.
 
-use crate::peers::{loopback_config, scratch_dir, start_node_with, wait_connected};
+use crate::peers::{cpu_seconds, loopback_config, scratch_dir, start_node_with, wait_connected};
 use crate::report::{median, print_json_last, round_to, verdict};
+use crate::transport;
 use anyhow::{Context, Result, ensure};
 use serde::Serialize;
 use serde_json::json;
@@ -52,6 +55,13 @@ struct BlobResult {
     raw_mb_per_s: f64,
     ratio: f64,
     raw_memory_mb_per_s: f64,
+    transport_mb_per_s: f64,
+    transport_ratio: f64,
+    cpu_s: Option<f64>,
+    raw_cpu_s: Option<f64>,
+    transport_cpu_s: Option<f64>,
+    cores: usize,
+    transport_bound_ratio: Option<f64>,
     rounds: u64,
     transport: &'static str,
 }
@@ -112,52 +122,74 @@ pub fn run(args: &Args) -> Result<()> {
         .join(blob.hash.to_hex());
 
     let runtime = tokio::runtime::Runtime::new()?;
-    let (mut shoal_rates, mut raw_rates, mut memory_rates) = (Vec::new(), Vec::new(), Vec::new());
+    let mut samples: [Samples; 4] = Default::default();
     for round in 0..args.rounds {
+        // Alternated, so that neither side always runs first.
         let order = if round % 2 == 0 {
-            ["shoal", "raw"]
+            [Side::Shoal, Side::Raw, Side::Transport, Side::Memory]
         } else {
-            ["raw", "shoal"]
+            [Side::Raw, Side::Shoal, Side::Memory, Side::Transport]
         };
         for side in order {
-            let mb_per_s = match side {
-                "shoal" => {
-                    let seconds = runtime.block_on(shoal_round(
-                        &a,
-                        &blob.hash,
-                        &blob.to_json(),
-                        temp.path(),
-                        round,
-                        args.quic,
-                    ))?;
-                    args.mb as f64 / seconds
-                }
-                _ => {
+            let cpu_before = cpu_seconds();
+            let seconds = match side {
+                Side::Shoal => runtime.block_on(shoal_round(
+                    &a,
+                    &blob.hash,
+                    &blob.to_json(),
+                    temp.path(),
+                    round,
+                    args.quic,
+                ))?,
+                Side::Raw => {
                     let out = temp.path().join(format!("raw-{round}.bin"));
                     let seconds = runtime.block_on(raw_round(&a_file, &out))?;
                     std::fs::remove_file(&out).ok();
-                    args.mb as f64 / seconds
+                    seconds
                 }
+                Side::Memory => runtime.block_on(memory_round(size))?,
+                Side::Transport => runtime.block_on(transport::memory_round(size))?,
             };
-            println!("round {}: {side:>5} {mb_per_s:8.1} MiB/s", round + 1);
-            match side {
-                "shoal" => shoal_rates.push(mb_per_s),
-                _ => raw_rates.push(mb_per_s),
-            }
+            let cpu = cpu_seconds()
+                .zip(cpu_before)
+                .map(|(after, before)| after - before);
+            let mb_per_s = args.mb as f64 / seconds;
+            let cpu_text = cpu.map_or(String::new(), |c| format!(", {c:.2} s of CPU"));
+            println!(
+                "round {}: {:>32} {mb_per_s:8.1} MiB/s{cpu_text}",
+                round + 1,
+                side.name()
+            );
+            samples[side as usize].push(mb_per_s, cpu);
         }
-        let seconds = runtime.block_on(memory_round(size))?;
-        memory_rates.push(args.mb as f64 / seconds);
     }
-    let (shoal_mbs, raw_mbs, memory_mbs) = (
-        median(&shoal_rates),
-        median(&raw_rates),
-        median(&memory_rates),
-    );
-    let ratio = shoal_mbs / raw_mbs;
+    let [shoal, raw, memory, transport] = samples.map(|s| s.medians());
+    let ratio = shoal.rate / raw.rate;
     println!(
-        "median: shoal {shoal_mbs:.1} MiB/s, plain socket file to file {raw_mbs:.1} MiB/s, ratio {ratio:.3}; plain socket memory to memory {memory_mbs:.1} MiB/s (ratio {:.3})",
-        shoal_mbs / memory_mbs
+        "median: shoal {:.1} MiB/s, plain socket file to file {:.1} MiB/s, ratio {ratio:.3}; plain socket memory to memory {:.1} MiB/s (ratio {:.3})",
+        shoal.rate,
+        raw.rate,
+        memory.rate,
+        shoal.rate / memory.rate
     );
+    println!(
+        "the transport alone (TCP + Noise + Yamux, one libp2p stream, memory to memory, no disk, no verification): {:.1} MiB/s, ratio {:.3} to the plain socket file to file",
+        transport.rate,
+        transport.rate / raw.rate
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Both ends share this machine's cores: even using all of them all the
+    // time, the transport alone cannot beat its CPU time spread over them.
+    let bound = transport
+        .cpu
+        .map(|cpu| args.mb as f64 / (cpu / cores as f64) / raw.rate);
+    if let (Some(shoal_cpu), Some(raw_cpu), Some(transport_cpu), Some(bound)) =
+        (shoal.cpu, raw.cpu, transport.cpu, bound)
+    {
+        println!(
+            "CPU per transfer: shoal {shoal_cpu:.2} s, transport alone {transport_cpu:.2} s, plain socket file to file {raw_cpu:.2} s; on {cores} cores kept fully busy the transport alone could reach ratio {bound:.3} at most"
+        );
+    }
     println!(
         "target ratio >= {TARGET_RATIO} (vs file to file): {}",
         verdict(ratio >= TARGET_RATIO)
@@ -165,13 +197,71 @@ pub fn run(args: &Args) -> Result<()> {
     print_json_last(&BlobResult {
         scenario: "blob",
         mb: args.mb,
-        mb_per_s: round_to(shoal_mbs, 1),
-        raw_mb_per_s: round_to(raw_mbs, 1),
+        mb_per_s: round_to(shoal.rate, 1),
+        raw_mb_per_s: round_to(raw.rate, 1),
         ratio: round_to(ratio, 3),
-        raw_memory_mb_per_s: round_to(memory_mbs, 1),
+        raw_memory_mb_per_s: round_to(memory.rate, 1),
+        transport_mb_per_s: round_to(transport.rate, 1),
+        transport_ratio: round_to(transport.rate / raw.rate, 3),
+        cpu_s: shoal.cpu.map(|c| round_to(c, 2)),
+        raw_cpu_s: raw.cpu.map(|c| round_to(c, 2)),
+        transport_cpu_s: transport.cpu.map(|c| round_to(c, 2)),
+        cores,
+        transport_bound_ratio: bound.map(|b| round_to(b, 3)),
         rounds: args.rounds,
         transport: if args.quic { "quic" } else { "tcp" },
     })
+}
+
+/// What one round measures.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    /// The blob from node A to node B.
+    Shoal = 0,
+    /// The blob's file over a plain socket into a file.
+    Raw = 1,
+    /// Memory to memory over a plain socket.
+    Memory = 2,
+    /// Memory to memory over a bare libp2p stream.
+    Transport = 3,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Shoal => "shoal",
+            Side::Raw => "plain socket file to file",
+            Side::Memory => "plain socket memory to memory",
+            Side::Transport => "libp2p stream memory to memory",
+        }
+    }
+}
+
+/// One side's rates (MiB/s) and CPU seconds, a pair per round.
+#[derive(Debug, Default)]
+struct Samples {
+    rates: Vec<f64>,
+    cpu: Vec<f64>,
+}
+
+/// Medians of one side's [`Samples`].
+struct Medians {
+    rate: f64,
+    cpu: Option<f64>,
+}
+
+impl Samples {
+    fn push(&mut self, rate: f64, cpu: Option<f64>) {
+        self.rates.push(rate);
+        self.cpu.extend(cpu);
+    }
+
+    fn medians(self) -> Medians {
+        Medians {
+            rate: median(&self.rates),
+            cpu: (!self.cpu.is_empty()).then(|| median(&self.cpu)),
+        }
+    }
 }
 
 /// One transfer to a fresh B; seconds from membership to the verified blob.

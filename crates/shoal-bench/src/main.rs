@@ -13,6 +13,7 @@ mod progress;
 mod reconcile;
 mod reconnect;
 mod report;
+mod transport;
 mod write;
 
 use clap::{Parser, Subcommand};
