@@ -125,7 +125,9 @@ pub fn code(err: &anyhow::Error) -> u8 {
 fn library_code(err: &shoal::Error) -> u8 {
     match err {
         shoal::Error::NotFound { .. } => NOT_FOUND,
-        shoal::Error::Invalid(_) | shoal::Error::Serde { .. } => USAGE,
+        shoal::Error::Exists { .. } | shoal::Error::Invalid(_) | shoal::Error::Serde { .. } => {
+            USAGE
+        }
         shoal::Error::Store(store) => match store {
             StoreError::Invalid(_)
             | StoreError::InvalidQuery(_)

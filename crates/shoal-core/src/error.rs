@@ -70,6 +70,9 @@ pub enum CoreError {
     /// A patch, delete or entry removal on a record that is not alive.
     #[error("record not found")]
     RecordNotFound,
+    /// A create of a record that is alive.
+    #[error("record already exists")]
+    RecordExists,
     /// A change whose parts contradict each other (e.g. a field written in a deleted life).
     #[error("malformed change for {collection}/{id}: {reason}")]
     MalformedChange {

@@ -20,6 +20,11 @@ pub enum Intent {
     /// others. Creates the record (or a new life of a deleted one) if needed.
     /// A field that is currently a map and is given an object is diffed entry by entry.
     Put(Map<String, Value>),
+    /// Make a record that is not alive exactly this object (a new life of a
+    /// deleted one). Refused with [`CoreError::RecordExists`] if it is alive:
+    /// planned inside the write, so two creates, or a create and a merged
+    /// peer change, cannot both find the record absent.
+    Create(Map<String, Value>),
     /// Change only the given fields (JSON merge-patch at the top level: `null`
     /// removes a field). The record must be alive.
     Patch(Map<String, Value>),
@@ -49,17 +54,21 @@ pub type Plan = Vec<(Slot, SlotVersion)>;
 /// Plans `intent` against `state`, stamping every version with `clock`.
 ///
 /// Errors: [`CoreError::RecordNotFound`] for a patch, delete or entry removal
-/// on a record that is not alive; name errors for invalid field names.
+/// on a record that is not alive; [`CoreError::RecordExists`] for a create of
+/// one that is; name errors for invalid field names.
 pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, CoreError> {
     if let Intent::MapSet { key, .. } | Intent::MapRemove { key, .. } = intent {
         check_key(key)?;
+    }
+    if matches!(intent, Intent::Create(_)) && state.is_alive() {
+        return Err(CoreError::RecordExists);
     }
     let mut out = Plan::new();
     let life = if state.is_alive() {
         state.life()
     } else {
         match intent {
-            Intent::Put(_) | Intent::MapSet { .. } => {
+            Intent::Put(_) | Intent::Create(_) | Intent::MapSet { .. } => {
                 let life = state.life().recreated();
                 out.push((
                     Slot::Life,
@@ -79,7 +88,7 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
     let fresh = !state.is_alive();
     let version = |value: Option<CanonicalJson>| SlotVersion { value, clock, life };
     match intent {
-        Intent::Put(object) => {
+        Intent::Put(object) | Intent::Create(object) => {
             let mut given = Vec::with_capacity(object.len());
             for (name, value) in object {
                 let field = FieldName::new(name.as_str())?;
@@ -266,6 +275,22 @@ mod tests {
             state.apply(slot, v);
         }
         n
+    }
+
+    #[test]
+    fn create_only_where_no_live_record_is() {
+        let mut r = RecordState::new();
+        assert_eq!(run(&mut r, Intent::Create(obj(json!({"a": 1}))), 1), 2);
+        assert_eq!(
+            plan(&r, &Intent::Create(obj(json!({"a": 2}))), clock(2)),
+            Err(CoreError::RecordExists)
+        );
+        assert_eq!(r.render().unwrap(), obj(json!({"a": 1})));
+        run(&mut r, Intent::Delete, 3);
+        // A deleted record may be created again, as a new life.
+        assert_eq!(run(&mut r, Intent::Create(obj(json!({"b": 2}))), 4), 2);
+        assert_eq!(r.life().0, 3);
+        assert_eq!(r.render().unwrap(), obj(json!({"b": 2})));
     }
 
     #[test]

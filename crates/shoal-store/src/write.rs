@@ -34,7 +34,8 @@ impl Store {
     ///
     /// Errors (nothing is written): a record whose JSON would exceed the cap ([`shoal_core::CoreError::ValueTooLarge`]),
     /// an invalid field name, a patch/delete of a record that is not alive
-    /// ([`shoal_core::CoreError::RecordNotFound`]).
+    /// ([`shoal_core::CoreError::RecordNotFound`]), a create of one that is
+    /// ([`shoal_core::CoreError::RecordExists`]).
     pub fn write(
         &mut self,
         ops: impl IntoIterator<Item = WriteOp>,

@@ -94,6 +94,10 @@ impl Collection {
                 collection: self.name.clone(),
                 id,
             },
+            Error::Invalid(CoreError::RecordExists) => Error::Exists {
+                collection: self.name.clone(),
+                id,
+            },
             other => other,
         })
     }
@@ -103,6 +107,28 @@ impl Collection {
     /// given). Returns the db_version written, `None` if nothing changed.
     pub fn put(&self, id: &str, value: Value) -> Result<Option<DbVersion>, Error> {
         self.run(RecordId::new(id)?, Intent::Put(object(value)?))
+    }
+
+    /// Creates record `id` as `value` (a JSON object) only if no live record
+    /// has that id (a deleted one starts a new life); otherwise
+    /// [`Error::Exists`] and nothing changes. The check is made inside the
+    /// write, so of two racing creates — or a create and a put, or a peer's
+    /// change merged meanwhile — exactly one finds the record absent.
+    /// Returns the db_version written.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = shoal::Store::open(dir.path().join("db"))?;
+    /// let notes = store.collection("notes")?;
+    /// notes.create("n1", serde_json::json!({"text": "first"}))?;
+    /// assert!(matches!(
+    ///     notes.create("n1", serde_json::json!({"text": "again"})),
+    ///     Err(shoal::Error::Exists { .. })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(&self, id: &str, value: Value) -> Result<Option<DbVersion>, Error> {
+        self.run(RecordId::new(id)?, Intent::Create(object(value)?))
     }
 
     /// Puts many records in one transaction: all or none.

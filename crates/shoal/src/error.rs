@@ -18,6 +18,14 @@ pub enum Error {
         /// The record id.
         id: RecordId,
     },
+    /// A create found the record alive (see [`Collection::create`](crate::Collection::create)).
+    #[error("record {collection}/{id} already exists")]
+    Exists {
+        /// The collection.
+        collection: CollectionName,
+        /// The record id.
+        id: RecordId,
+    },
     /// The input broke a rule: bad collection name, record id, field name, a
     /// non-object body, or a value over the size cap.
     #[error(transparent)]

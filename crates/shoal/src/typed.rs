@@ -62,12 +62,21 @@ impl<T: Serialize + DeserializeOwned> TypedCollection<T> {
 
     /// Puts `value` (which must serialize to a JSON object) at `id`.
     pub fn put(&self, id: &str, value: &T) -> Result<Option<DbVersion>, Error> {
-        let json = serde_json::to_value(value).map_err(|source| Error::Serde {
+        self.inner.put(id, self.encode(id, value)?)
+    }
+
+    /// Creates `value` at `id` only if no live record has that id; see
+    /// [`Collection::create`].
+    pub fn create(&self, id: &str, value: &T) -> Result<Option<DbVersion>, Error> {
+        self.inner.create(id, self.encode(id, value)?)
+    }
+
+    fn encode(&self, id: &str, value: &T) -> Result<Value, Error> {
+        serde_json::to_value(value).map_err(|source| Error::Serde {
             collection: self.inner.name().clone(),
             id: id.to_string(),
             source,
-        })?;
-        self.inner.put(id, json)
+        })
     }
 
     /// The record at `id`, decoded, or `None`.

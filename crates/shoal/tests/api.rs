@@ -1,7 +1,8 @@
 //! The library API end to end on a real database file: CRUD, map fields,
 //! pagination, queries (and that declared indexes are used), typed collections,
 //! change subscriptions for local and remote changes, deterministic ids, and
-//! identity/clock persistence across reopen.
+//! identity/clock persistence across reopen, and creates that refuse a live
+//! record (racing creates have one winner).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -397,4 +398,83 @@ fn two_handles_on_one_file_continue_each_others_log_and_clocks() {
         19,
         "the last write wins"
     );
+}
+
+#[test]
+fn create_refuses_a_live_record_even_one_a_peer_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (open(&dir, "a.db"), open(&dir, "b.db"));
+    let notes = a.collection("notes").unwrap();
+    assert!(
+        notes
+            .create("n1", json!({"text": "first"}))
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(
+        notes.create("n1", json!({"text": "second"})),
+        Err(shoal::Error::Exists { .. })
+    ));
+    assert_eq!(notes.get("n1").unwrap().unwrap()["text"], "first");
+    // A deleted record may be created again.
+    notes.delete("n1").unwrap();
+    notes.create("n1", json!({"text": "again"})).unwrap();
+    assert_eq!(notes.get("n1").unwrap().unwrap()["text"], "again");
+    // A record that arrived from a peer is as live as a local one.
+    b.collection("notes")
+        .unwrap()
+        .put("from-b", json!({"text": "b's"}))
+        .unwrap();
+    exchange(&a, &b);
+    assert!(matches!(
+        notes.create("from-b", json!({"text": "mine"})),
+        Err(shoal::Error::Exists { .. })
+    ));
+    assert_eq!(notes.get("from-b").unwrap().unwrap()["text"], "b's");
+}
+
+#[test]
+fn racing_creates_have_exactly_one_winner() {
+    // Eight writers, four handles on one file (as the CLI next to a daemon),
+    // all creating the same ids at once: each id is created exactly once,
+    // and it holds its winner's value.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let handles: Vec<Store> = (0..4).map(|_| Store::open(&path).unwrap()).collect();
+    let barrier = std::sync::Barrier::new(8);
+    let wins: Vec<Vec<String>> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let (store, barrier) = (&handles[w % 4], &barrier);
+                s.spawn(move || {
+                    let items = store.collection("items").unwrap();
+                    barrier.wait();
+                    let mut won = Vec::new();
+                    for i in 0..25 {
+                        let id = format!("item-{i}");
+                        match items.create(&id, json!({"writer": w})) {
+                            Ok(_) => won.push(format!("{id}:{w}")),
+                            Err(shoal::Error::Exists { .. }) => {}
+                            Err(e) => panic!("writer {w}: {e}"),
+                        }
+                    }
+                    won
+                })
+            })
+            .collect();
+        writers.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut won: Vec<String> = wins.into_iter().flatten().collect();
+    won.sort();
+    assert_eq!(won.len(), 25, "each id created exactly once: {won:?}");
+    let items = handles[0].collection("items").unwrap();
+    for entry in &won {
+        let (id, writer) = entry.split_once(':').unwrap();
+        let value = items.get(id).unwrap().unwrap();
+        assert_eq!(
+            value["writer"].to_string(),
+            writer,
+            "{id} holds its winner's value"
+        );
+    }
 }

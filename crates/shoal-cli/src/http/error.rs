@@ -68,11 +68,13 @@ impl Failure {
     }
 
     /// A library error: bad names and ids are the client's, a missing
-    /// record is `404`, a value or blob over its cap `413`, the rest ours.
+    /// record is `404`, an existing one (for a create) `409`, a value or blob
+    /// over its cap `413`, the rest ours.
     pub fn store(error: shoal::Error) -> Self {
         let message = error.to_string();
         match error {
             shoal::Error::NotFound { .. } => Self::not_found(message),
+            shoal::Error::Exists { .. } => Self::exists(message),
             shoal::Error::Invalid(core) => match core {
                 CoreError::InvalidCollectionName { .. } => {
                     Self::invalid("invalid-collection", message)
@@ -80,6 +82,7 @@ impl Failure {
                 CoreError::InvalidRecordId { .. } => Self::invalid("invalid-id", message),
                 CoreError::ValueTooLarge { .. } => Self::too_large(message),
                 CoreError::RecordNotFound => Self::not_found(message),
+                CoreError::RecordExists => Self::exists(message),
                 CoreError::InvalidFieldName { .. }
                 | CoreError::InvalidMapKey { .. }
                 | CoreError::NotAnObject { .. }
@@ -92,6 +95,11 @@ impl Failure {
             shoal::Error::Store(StoreError::BadBlobRef(_)) => Self::bad_request(message),
             shoal::Error::Store(_) | shoal::Error::Net(_) => Self::internal(message),
         }
+    }
+
+    /// `409 already-exists`: a create of a live record.
+    pub fn exists(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "already-exists", message)
     }
 
     /// `413 payload-too-large`.

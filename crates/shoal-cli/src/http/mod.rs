@@ -55,8 +55,6 @@ pub struct Control {
     pub name: Option<String>,
     /// Fingerprint of the group key.
     pub group: String,
-    /// Serializes `POST` creates, so two cannot both find an id free.
-    pub creating: tokio::sync::Mutex<()>,
 }
 
 impl Control {
@@ -70,7 +68,6 @@ impl Control {
             group: crate::secrets::fingerprint(&key),
             key,
             name: None,
-            creating: tokio::sync::Mutex::new(()),
         }
     }
 

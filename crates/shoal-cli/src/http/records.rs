@@ -111,21 +111,17 @@ pub async fn create(
         Some(id) => extract::record_id(&id)?.to_string(),
         None => generated_id()?,
     };
-    // Held across the check and the write: two creates cannot both pass.
-    let _creating = control.creating.lock().await;
     let store = control.store.clone();
     let written = {
         let id = id.clone();
         blocking(move || {
             let records = store.collection(name.as_str()).map_err(Failure::store)?;
-            if records.get(&id).map_err(Failure::store)?.is_some() {
-                return Err(Failure::new(
-                    StatusCode::CONFLICT,
-                    "already-exists",
-                    format!("record {name}/{id} exists; PUT or PATCH it to change it"),
-                ));
-            }
-            records.put(&id, body.value).map_err(Failure::store)
+            records.create(&id, body.value).map_err(|e| match e {
+                shoal::Error::Exists { .. } => Failure::exists(format!(
+                    "record {name}/{id} exists; PUT or PATCH it to change it"
+                )),
+                other => Failure::store(other),
+            })
         })
         .await?
     };
