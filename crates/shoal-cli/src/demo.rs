@@ -258,9 +258,7 @@ async fn dashboard(
     };
     let served = http::serve_until(listener, router, stop, DRAIN).await;
     heartbeat.abort();
-    if let Ok(node) = Arc::try_unwrap(node) {
-        node.shutdown().await;
-    }
+    node.shutdown().await;
     served
 }
 

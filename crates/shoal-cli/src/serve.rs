@@ -174,10 +174,7 @@ impl Daemonized {
             }
         };
         let served = http::serve_until(listener, router, stop, HTTP_DRAIN).await;
-        match Arc::try_unwrap(node) {
-            Ok(node) => node.shutdown().await,
-            Err(node) => drop(node),
-        }
+        node.shutdown().await;
         tracing::info!("stopped");
         served
     }

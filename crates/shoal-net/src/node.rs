@@ -20,7 +20,7 @@ use crate::{BLOB_PROTOCOL, SYNC_PROTOCOL};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use shoal_core::recon::ReconLimits;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -71,10 +71,11 @@ pub struct Node {
     commands: mpsc::Sender<Command>,
     table: PeerTable,
     listening: watch::Receiver<Vec<Multiaddr>>,
-    task: Option<JoinHandle<()>>,
+    /// The swarm loop; taken by the first [`Node::shutdown`].
+    task: Mutex<Option<JoinHandle<()>>>,
     blobs: BlobTable,
     /// The blob fetcher and the blob server, stopped with the node.
-    blob_tasks: Vec<JoinHandle<()>>,
+    blob_tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Node {
@@ -141,9 +142,9 @@ impl Node {
             commands,
             table,
             listening,
-            task: Some(task),
+            task: Mutex::new(Some(task)),
             blobs,
-            blob_tasks,
+            blob_tasks: Mutex::new(blob_tasks),
         })
     }
 
@@ -229,27 +230,36 @@ impl Node {
         self.blobs.snapshot()
     }
 
-    /// Stops the node: sessions, blob transfers and the swarm.
-    pub async fn shutdown(mut self) {
-        for task in self.blob_tasks.drain(..) {
+    /// Stops the node: sessions, blob transfers and the swarm. Works through
+    /// a shared handle (a server's `Arc<Node>` still held by its open
+    /// connections); once stopped, every other call answers
+    /// [`NetError::Stopped`]. Calling it again does nothing.
+    pub async fn shutdown(&self) {
+        for task in std::mem::take(&mut *lock(&self.blob_tasks)) {
             task.abort();
         }
         let (tx, rx) = oneshot::channel();
         if self.commands.send(Command::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
         }
-        if let Some(task) = self.task.take() {
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
             let _ = task.await;
         }
     }
 }
 
+/// A lock that a panic elsewhere does not poison for good.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
+        if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
-        for task in self.blob_tasks.drain(..) {
+        for task in std::mem::take(&mut *lock(&self.blob_tasks)) {
             task.abort();
         }
     }

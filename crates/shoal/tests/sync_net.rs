@@ -2,7 +2,8 @@
 //! mDNS off): convergence both ways, relaying along a line whose ends never
 //! meet, a four-node mesh with concurrent edits to the same and to different
 //! fields, and deletes against concurrent edits and re-creates — identical
-//! records and clocks on every replica.
+//! records and clocks on every replica; and a node shared behind an `Arc`
+//! stopping through any handle.
 
 mod common;
 
@@ -267,4 +268,36 @@ async fn delete_beats_concurrent_edit_and_recreate_starts_a_clean_life() {
             "life 3: created, deleted, re-created"
         );
     }
+}
+
+/// A server holds its node in an `Arc` that open connections share; stopping
+/// through that shared handle must still stop the node: its peer sees it go,
+/// every later call on any clone answers `Stopped`, and a second stop is a
+/// no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_node_stops_through_any_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(dir.path(), "a", group_key(), vec![]).await;
+    let b = start(dir.path(), "b", group_key(), vec![a.address.clone()]).await;
+    let a_id = a.node.peer_id();
+    wait_for("b to connect", LIMIT, || {
+        b.node
+            .peer(&a_id)
+            .is_some_and(|s| s.state == PeerState::Connected)
+    })
+    .await;
+    let shared = std::sync::Arc::new(a.node);
+    let held_elsewhere = shared.clone();
+    shared.shutdown().await;
+    wait_for("b to see a go", LIMIT, || {
+        b.node
+            .peer(&a_id)
+            .is_some_and(|s| s.state != PeerState::Connected)
+    })
+    .await;
+    assert_eq!(
+        held_elsewhere.sync_now().await,
+        Err(shoal::NetError::Stopped)
+    );
+    held_elsewhere.shutdown().await;
 }
