@@ -21,7 +21,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns};
 use shoal_core::sync::Role;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -43,6 +43,10 @@ pub(crate) struct Driver {
     next_session: u64,
     ended_tx: mpsc::Sender<(PeerId, u64, SessionEnd)>,
     rejected_until: HashMap<PeerId, Instant>,
+    /// Peers forgotten while a dial of ours to them may still be in flight:
+    /// a connection such a dial opens is closed. Cleared by a new dial to
+    /// the peer (explicit or by mDNS) or by the old dial failing.
+    forgotten: HashSet<PeerId>,
     /// Rejected peers to disconnect once they had the time to read why.
     disconnect_at: Vec<(Instant, PeerId)>,
     listening: watch::Sender<Vec<Multiaddr>>,
@@ -79,6 +83,7 @@ impl Driver {
             next_session: 0,
             ended_tx,
             rejected_until: HashMap::new(),
+            forgotten: HashSet::new(),
             disconnect_at: Vec::new(),
             listening,
         };
@@ -163,6 +168,7 @@ impl Driver {
         if let Some(handle) = self.sessions.remove(&peer) {
             handle.task.abort();
         }
+        self.forgotten.insert(peer);
         if self.swarm.is_connected(&peer) {
             let _ = self.swarm.disconnect_peer_id(peer);
         }
@@ -191,6 +197,7 @@ impl Driver {
                 return Ok(());
             }
             self.table.add_address(peer, address.clone());
+            self.forgotten.remove(&peer);
         }
         self.swarm
             .dial(address.clone())
@@ -226,6 +233,11 @@ impl Driver {
                     self.swarm.close_connection(connection_id);
                     return;
                 }
+                if endpoint.is_dialer() && self.forgotten.remove(&peer_id) {
+                    // A dial from before the peer was forgotten.
+                    self.swarm.close_connection(connection_id);
+                    return;
+                }
                 self.table
                     .add_address(peer_id, endpoint.get_remote_address().clone());
                 self.table.update(peer_id, |s| {
@@ -254,6 +266,7 @@ impl Driver {
                 error,
                 ..
             } => {
+                self.forgotten.remove(&peer);
                 self.table.update(peer, |s| {
                     if !matches!(s.state, PeerState::Rejected { .. }) {
                         s.state = PeerState::Unreachable {
@@ -266,6 +279,7 @@ impl Driver {
                 for (peer, address) in found {
                     if !self.swarm.is_connected(&peer) && !self.in_backoff(&peer) {
                         self.table.add_address(peer, address.clone());
+                        self.forgotten.remove(&peer);
                         // Both ends of a LAN discover each other at once. Dialing
                         // from the listen port (libp2p's default) turns the two
                         // dials into one TCP simultaneous open, on which both

@@ -201,8 +201,9 @@ impl Node {
     }
 
     /// Forgets `peer`: stops dialing (and redialing) the configured
-    /// addresses that name it, ends its session and closes its connections.
-    /// Returns how many configured addresses were dropped. The peer may still
+    /// addresses that name it, ends its session and closes its connections,
+    /// including one that a dial already on its way opens later. Returns how
+    /// many configured addresses were dropped. The peer may still
     /// dial this node (it remains a group member); mDNS may find it again.
     pub async fn forget_peer(&self, peer: PeerId) -> Result<usize, NetError> {
         let (tx, rx) = oneshot::channel();
