@@ -55,11 +55,14 @@ impl Replica for Store {
     }
 
     fn serve(&self, peer: &PeerId, request: Request, limits: &ReconLimits) -> Response {
-        let (response, merged) = self.db().serve_request(&peer.to_string(), request, limits);
-        // An offered record merged here is announced like any remote change.
+        let mut db = self.db();
+        let (response, merged) = db.serve_request(&peer.to_string(), request, limits);
+        // An offered record merged here is announced like any remote change
+        // (with the database still locked, in commit order).
         if let Some(report) = merged {
             self.after_apply(&report);
         }
+        drop(db);
         response
     }
 
@@ -122,9 +125,11 @@ impl Replica for Store {
         collection: &CollectionName,
         changes: &[Change],
     ) -> Result<bool, ReplicaError> {
-        let report =
-            self.with_db(|db| db.merge_from_peer(&peer.to_string(), collection, changes))?;
-        self.after_apply(&report);
+        let report = self.with_db(|db| {
+            let report = db.merge_from_peer(&peer.to_string(), collection, changes)?;
+            self.after_apply(&report);
+            Ok(report)
+        })?;
         Ok(!report.changed.is_empty())
     }
 

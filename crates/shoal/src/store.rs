@@ -203,19 +203,23 @@ impl Store {
 
     /// Commits local writes in one transaction and notifies subscribers.
     pub(crate) fn write(&self, ops: Vec<WriteOp>) -> Result<Option<DbVersion>, Error> {
-        let outcome = self.with_db(|db| db.write(ops))?;
-        if let Some(version) = outcome.version {
-            self.notify(outcome.changed, version, Origin::Local);
-        }
-        Ok(outcome.version)
+        self.with_db(|db| {
+            let outcome = db.write(ops)?;
+            if let Some(version) = outcome.version {
+                self.notify(outcome.changed, version, Origin::Local);
+            }
+            Ok(outcome.version)
+        })
     }
 
     /// Merges a batch of changes from another replica in one transaction and
     /// notifies subscribers of the records that changed.
     pub fn apply(&self, changes: &[Change]) -> Result<ApplyReport, Error> {
-        let report = self.with_db(|db| db.apply(changes))?;
-        self.after_apply(&report);
-        Ok(report)
+        self.with_db(|db| {
+            let report = db.apply(changes)?;
+            self.after_apply(&report);
+            Ok(report)
+        })
     }
 
     /// Merges a batch received from `peer` and persists `cursor` as that peer's
@@ -226,11 +230,16 @@ impl Store {
         changes: &[Change],
         cursor: SyncCursor,
     ) -> Result<ApplyReport, Error> {
-        let report = self.with_db(|db| db.apply_from(peer, changes, cursor))?;
-        self.after_apply(&report);
-        Ok(report)
+        self.with_db(|db| {
+            let report = db.apply_from(peer, changes, cursor)?;
+            self.after_apply(&report);
+            Ok(report)
+        })
     }
 
+    /// Announces what a merge changed. Called with the database still locked
+    /// (as every announcement is), so that events and the head move in
+    /// commit order: a feed never sees a later version before an earlier one.
     pub(crate) fn after_apply(&self, report: &ApplyReport) {
         if let Some(version) = report.version {
             self.notify(report.changed.clone(), version, Origin::Remote);
@@ -293,10 +302,23 @@ impl Store {
     /// moves [`watch_head`](Self::watch_head) (so a node pushes them). Their
     /// records are not announced to [`subscribe`](Self::subscribe)rs.
     pub fn refresh_head(&self) -> Result<(), Error> {
-        if let Some(version) = self.with_db(|db| db.refresh_head())? {
-            self.inner.head.send_replace(version);
-        }
-        Ok(())
+        self.with_db(|db| {
+            if let Some(version) = db.refresh_head()? {
+                self.advance_head(version);
+            }
+            Ok(())
+        })
+    }
+
+    /// Moves the head forward to `version` (never back).
+    fn advance_head(&self, version: DbVersion) {
+        self.inner.head.send_if_modified(|head| {
+            let newer = version > *head;
+            if newer {
+                *head = version;
+            }
+            newer
+        });
     }
 
     /// Watches the db_version of the last commit (local or merged); the
@@ -311,7 +333,7 @@ impl Store {
         version: DbVersion,
         origin: Origin,
     ) {
-        self.inner.head.send_replace(version);
+        self.advance_head(version);
         for (collection, id) in changed {
             // No subscribers is not an error.
             let _ = self.inner.events.send(ChangeEvent {

@@ -2,7 +2,8 @@
 //! pagination, queries (and that declared indexes are used), typed collections,
 //! change subscriptions for local and remote changes, deterministic ids, and
 //! identity/clock persistence across reopen, and creates that refuse a live
-//! record (racing creates have one winner).
+//! record (racing creates have one winner), and concurrent writers announced
+//! in commit order.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -477,4 +478,65 @@ fn racing_creates_have_exactly_one_winner() {
             "{id} holds its winner's value"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_announce_in_commit_order() {
+    // Four threads write through one store at once. Subscribers and the
+    // head must see versions in commit order: a change feed that resumes
+    // "after the last version it saw" would skip one that came late.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "a.db");
+    let mut changes = store.subscribe();
+    let mut head = store.watch_head();
+    const WRITERS: usize = 4;
+    const WRITES: usize = 200;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let items = store.collection("items").unwrap();
+                for i in 0..WRITES {
+                    items.put(&format!("w{w}-{i}"), json!({"i": i})).unwrap();
+                }
+            })
+        })
+        .collect();
+    let heads = tokio::spawn(async move {
+        let mut seen = vec![];
+        while head.changed().await.is_ok() {
+            seen.push(*head.borrow_and_update());
+            if seen
+                .last()
+                .is_some_and(|v| v.0 >= (WRITERS * WRITES) as u64)
+            {
+                break;
+            }
+        }
+        seen
+    });
+    let mut versions = Vec::new();
+    while versions.len() < WRITERS * WRITES {
+        let event = tokio::time::timeout(Duration::from_secs(30), changes.next())
+            .await
+            .expect("every write announced")
+            .expect("no lag at this rate");
+        versions.push(event.version);
+    }
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert!(
+        versions.windows(2).all(|w| w[0] < w[1]),
+        "events out of commit order: {:?}",
+        versions
+            .windows(2)
+            .find(|w| w[0] >= w[1])
+            .expect("a pair out of order")
+    );
+    let heads = tokio::time::timeout(Duration::from_secs(30), heads)
+        .await
+        .expect("the head reached the last write")
+        .unwrap();
+    assert!(heads.windows(2).all(|w| w[0] < w[1]), "the head went back");
 }
