@@ -140,6 +140,7 @@ impl Change {
     pub fn validate(&self, value_cap: usize) -> Result<(), CoreError> {
         let reason = match (&self.slot, &self.value) {
             _ if self.life.0 == 0 => Some("life 0 is never written"),
+            _ if self.life > Life::MAX => Some("life beyond any real record's"),
             (Slot::Life, Some(_)) => Some("a life change carries no value"),
             (Slot::Field(_) | Slot::Entry(..), _) if !self.life.is_alive() => {
                 Some("field written in a deleted life")

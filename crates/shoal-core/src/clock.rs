@@ -150,6 +150,12 @@ impl fmt::Display for Clock {
 pub struct Life(pub u64);
 
 impl Life {
+    /// The highest life a change may carry. Each delete or re-create adds
+    /// one, so no real record comes near it; a peer's change past it is
+    /// malformed, which keeps [`deleted`](Self::deleted) and
+    /// [`recreated`](Self::recreated) from overflowing.
+    pub const MAX: Life = Life(1 << 62);
+
     /// Whether the record is alive in this life.
     pub fn is_alive(self) -> bool {
         self.0 % 2 == 1
@@ -158,7 +164,7 @@ impl Life {
     /// The life a delete moves an alive record to.
     pub fn deleted(self) -> Life {
         if self.is_alive() {
-            Life(self.0 + 1)
+            Life(self.0.saturating_add(1))
         } else {
             self
         }
@@ -169,7 +175,7 @@ impl Life {
         if self.is_alive() {
             self
         } else {
-            Life(self.0 + 1)
+            Life(self.0.saturating_add(1))
         }
     }
 }

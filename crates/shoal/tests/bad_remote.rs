@@ -105,6 +105,17 @@ fn remote_batches_with_a_bad_change_are_refused_whole() {
         malformed("life 0 is never written"),
     );
 
+    // A life no record reaches: a local delete of it must not overflow.
+    let mut huge_life = field_change(&good);
+    huge_life.life = Life(u64::MAX);
+    check_batch_refused(
+        &store,
+        &good,
+        huge_life,
+        "change in life u64::MAX",
+        malformed("life beyond any real record's"),
+    );
+
     let mut big = field_change(&good);
     big.value = Some(CanonicalJson::from_value(&json!("x".repeat(2 * CAP))));
     check_batch_refused(&store, &good, big, "value over the cap", |e| {
