@@ -18,8 +18,13 @@ pub(crate) struct Behaviour {
     pub(crate) stream: libp2p_stream::Behaviour,
 }
 
-/// Builds the swarm for `keypair`, with mDNS when asked.
-pub(crate) fn build_swarm(keypair: Keypair, with_mdns: bool) -> Result<Swarm<Behaviour>, String> {
+/// Builds the swarm for `keypair`, with mDNS when asked, pinging each
+/// connection every `liveness` (a ping unanswered that long fails).
+pub(crate) fn build_swarm(
+    keypair: Keypair,
+    with_mdns: bool,
+    liveness: Duration,
+) -> Result<Swarm<Behaviour>, String> {
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -44,7 +49,11 @@ pub(crate) fn build_swarm(keypair: Keypair, with_mdns: bool) -> Result<Swarm<Beh
                     "/shoal/1".into(),
                     key.public(),
                 )),
-                ping: ping::Behaviour::new(ping::Config::new()),
+                ping: ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(liveness)
+                        .with_timeout(liveness),
+                ),
                 mdns: Toggle::from(mdns),
                 stream: libp2p_stream::Behaviour::new(),
             })

@@ -37,6 +37,11 @@ pub struct NodeConfig {
     pub auto_sync: bool,
     /// How blobs are fetched and served.
     pub blobs: BlobConfig,
+    /// How often each connection is pinged; one whose ping goes unanswered
+    /// this long is closed (and a configured peer redialed), so a peer that
+    /// vanished without closing (a laptop asleep, a changed network) is
+    /// noticed in seconds rather than at the kernel's TCP timeout.
+    pub liveness: Duration,
 }
 
 /// How a node fetches and serves blobs.
@@ -87,6 +92,7 @@ impl NodeConfig {
             recon: ReconLimits::default(),
             auto_sync: true,
             blobs: BlobConfig::default(),
+            liveness: Duration::from_secs(15),
         }
     }
 }

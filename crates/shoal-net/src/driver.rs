@@ -11,6 +11,7 @@
 use crate::SYNC_PROTOCOL;
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::NodeConfig;
+use crate::liveness::Liveness;
 use crate::node::{Command, NetError};
 use crate::replica::Replica;
 use crate::session_task::{self, SessionCmd, SessionEnd, SessionSpec, is_rejection};
@@ -19,7 +20,7 @@ use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns};
+use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns, ping};
 use shoal_core::sync::Role;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub(crate) struct Driver {
     /// a connection such a dial opens is closed. Cleared by a new dial to
     /// the peer (explicit or by mDNS) or by the old dial failing.
     forgotten: HashSet<PeerId>,
+    /// When each connection last answered a ping.
+    liveness: Liveness,
     /// Rejected peers to disconnect once they had the time to read why.
     disconnect_at: Vec<(Instant, PeerId)>,
     listening: watch::Sender<Vec<Multiaddr>>,
@@ -76,6 +79,7 @@ impl Driver {
         let mut driver = Driver {
             swarm,
             replica,
+            liveness: Liveness::new(config.liveness),
             config,
             table,
             control,
@@ -140,6 +144,7 @@ impl Driver {
                 Some((peer, id, end)) = ended.recv() => self.on_session_end(peer, id, end),
                 _ = redial.tick() => self.redial(),
                 _ = opener.tick() => {
+                    self.close_silent();
                     self.disconnect_rejected();
                     self.open_missing_sessions();
                     self.refresh_head();
@@ -180,6 +185,16 @@ impl Driver {
             });
         }
         before - self.config.peers.len()
+    }
+
+    /// Closes every connection that stopped answering pings. libp2p's ping
+    /// only reports; such a connection would otherwise look established
+    /// until the kernel's TCP timeout, and block redials meanwhile.
+    fn close_silent(&mut self) {
+        for (connection, peer) in self.liveness.take_silent(Instant::now()) {
+            tracing::info!(%peer, "closing a connection that stopped answering pings");
+            self.swarm.close_connection(connection);
+        }
     }
 
     fn in_backoff(&self, peer: &PeerId) -> bool {
@@ -238,6 +253,7 @@ impl Driver {
                     self.swarm.close_connection(connection_id);
                     return;
                 }
+                self.liveness.opened(connection_id, peer_id, Instant::now());
                 self.table
                     .add_address(peer_id, endpoint.get_remote_address().clone());
                 self.table.update(peer_id, |s| {
@@ -249,9 +265,14 @@ impl Driver {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
+                self.liveness.closed(connection_id);
+                if num_established > 0 {
+                    return;
+                }
                 if let Some(handle) = self.sessions.remove(&peer_id) {
                     handle.task.abort();
                 }
@@ -292,6 +313,17 @@ impl Driver {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result,
+            })) => match result {
+                Ok(_) => self.liveness.answered(connection, Instant::now()),
+                Err(error) => {
+                    tracing::info!(%peer, "closing a connection whose ping failed: {error}");
+                    self.swarm.close_connection(connection);
+                }
+            },
             _ => {}
         }
     }
@@ -304,10 +336,11 @@ impl Driver {
             return;
         }
         let mut control = self.control.clone();
+        let limit = Duration::from_millis(self.config.sync.request_timeout_ms);
         self.spawn_session(peer, Role::Dialer, async move {
-            control
-                .open_stream(peer, SYNC_PROTOCOL)
+            tokio::time::timeout(limit, control.open_stream(peer, SYNC_PROTOCOL))
                 .await
+                .map_err(|_| format!("cannot open a sync stream: timed out after {limit:?}"))?
                 .map_err(|e| format!("cannot open a sync stream: {e}"))
         });
     }

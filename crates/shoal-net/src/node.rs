@@ -83,7 +83,8 @@ impl Node {
     pub async fn start(replica: Arc<dyn Replica>, config: NodeConfig) -> Result<Node, NetError> {
         let keypair = replica.keypair();
         let peer_id = keypair.public().to_peer_id();
-        let mut swarm = build_swarm(keypair, config.mdns).map_err(NetError::Setup)?;
+        let mut swarm =
+            build_swarm(keypair, config.mdns, config.liveness).map_err(NetError::Setup)?;
         for address in &config.listen {
             swarm
                 .listen_on(address.clone())

@@ -3,8 +3,7 @@
 //! meet, a four-node mesh with concurrent edits to the same and to different
 //! fields, and deletes against concurrent edits and re-creates — identical
 //! records and clocks on every replica; and a node shared behind an `Arc`
-//! stopping through any handle; a dial in flight when its peer is forgotten
-//! not connecting.
+//! stopping through any handle.
 
 mod common;
 
@@ -301,64 +300,4 @@ async fn a_shared_node_stops_through_any_handle() {
         Err(shoal::NetError::Stopped)
     );
     held_elsewhere.shutdown().await;
-}
-
-/// Forgetting a peer while a dial to it is still on its way: the connection
-/// that dial opens afterwards is closed, no session runs on it, and neither
-/// side counts the other as connected. (The dial goes through a loopback
-/// door that holds each connection for a second before joining it to the
-/// peer, so it is still in flight when the peer is forgotten.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dial_in_flight_when_its_peer_is_forgotten_does_not_connect() {
-    let dir = tempfile::tempdir().unwrap();
-    let a = start(dir.path(), "a", group_key(), vec![]).await;
-    let b = start(dir.path(), "b", group_key(), vec![]).await;
-    let b_port = b
-        .address
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-            _ => None,
-        })
-        .expect("b's TCP port");
-    let door = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let door_port = door.local_addr().unwrap().port();
-    let opened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = opened.clone();
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = door.accept().await {
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let mut outbound = tokio::net::TcpStream::connect(("127.0.0.1", b_port))
-                    .await
-                    .unwrap();
-                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-            });
-        }
-    });
-    let b_id = b.node.peer_id();
-    let via_door: shoal::Multiaddr = format!("/ip4/127.0.0.1/tcp/{door_port}/p2p/{b_id}")
-        .parse()
-        .unwrap();
-    a.node.dial(via_door).await.unwrap();
-    // The dialed address was kept for redials; forgetting drops it.
-    assert_eq!(a.node.forget_peer(b_id).await, Ok(1));
-    wait_for("the door to join the dial to B", LIMIT, || {
-        opened.load(std::sync::atomic::Ordering::SeqCst) > 0
-    })
-    .await;
-    // Time for the handshake over the joined connection, and for sessions.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let connected = |node: &shoal::Node, other| {
-        node.peer(&other)
-            .is_some_and(|s| s.state == PeerState::Connected)
-    };
-    assert!(!connected(&a.node, b_id), "{:?}", a.node.peer(&b_id));
-    assert!(
-        !connected(&b.node, a.node.peer_id()),
-        "{:?}",
-        b.node.peer(&a.node.peer_id())
-    );
 }

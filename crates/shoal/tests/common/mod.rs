@@ -3,6 +3,8 @@
 //! deadlines so a failure is a clear message, never a hang.
 #![allow(dead_code)]
 
+pub mod door;
+
 use shoal::{GroupKey, Multiaddr, Node, NodeConfig, PeerState, Store};
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,0 +1,114 @@
+//! Nodes whose path misbehaves, over real loopback sockets through a
+//! [`Door`](common::door::Door) forwarder: a dial still in flight when its
+//! peer is forgotten does not connect; a path that goes silent (nothing
+//! closed, nothing forwarded) is noticed by ping within the liveness
+//! period, and the peer is redialed and synced once the path is back.
+
+mod common;
+
+use common::door::Door;
+use common::*;
+use serde_json::json;
+use shoal::{Node, PeerId, PeerState};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn tcp_port(address: &shoal::Multiaddr) -> u16 {
+    address
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .expect("a TCP port")
+}
+
+fn connected(node: &Node, other: PeerId) -> bool {
+    node.peer(&other)
+        .is_some_and(|s| s.state == PeerState::Connected)
+}
+
+/// The door holds the dial a second, so it is still in flight when the
+/// peer is forgotten; the connection it opens afterwards must be closed,
+/// with no session on it and neither side counting the other as connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_in_flight_when_its_peer_is_forgotten_does_not_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(dir.path(), "a", group_key(), vec![]).await;
+    let b = start(dir.path(), "b", group_key(), vec![]).await;
+    let door = Door::open(tcp_port(&b.address), Duration::from_secs(1)).await;
+    let b_id = b.node.peer_id();
+    a.node.dial(door.address(b_id)).await.unwrap();
+    // The dialed address was kept for redials; forgetting drops it.
+    assert_eq!(a.node.forget_peer(b_id).await, Ok(1));
+    wait_for("the door to join the dial to B", LIMIT, || {
+        door.joined() > 0
+    })
+    .await;
+    // Time for the handshake over the joined connection, and for sessions.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!connected(&a.node, b_id), "{:?}", a.node.peer(&b_id));
+    let a_id = a.node.peer_id();
+    assert!(!connected(&b.node, a_id), "{:?}", b.node.peer(&a_id));
+}
+
+/// The path between two synced nodes goes silent. Ping notices within the
+/// liveness period and the connection is closed on both sides (without it,
+/// the dead connection looked established until the kernel's TCP timeout
+/// and blocked every redial); once the path is back, the configured peer is
+/// redialed and a write made meanwhile arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_gone_silent_is_noticed_and_healed() {
+    let dir = tempfile::tempdir().unwrap();
+    let quick = |c: &mut shoal::NodeConfig| {
+        c.liveness = Duration::from_millis(500);
+        c.redial_interval = Duration::from_millis(200);
+    };
+    let b = start_with(
+        shoal::Store::open(dir.path().join("b.db")).unwrap(),
+        group_key(),
+        vec![],
+        quick,
+    )
+    .await;
+    let door = Door::open(tcp_port(&b.address), Duration::ZERO).await;
+    let b_id = b.node.peer_id();
+    let a = start_with(
+        shoal::Store::open(dir.path().join("a.db")).unwrap(),
+        group_key(),
+        vec![door.address(b_id)],
+        quick,
+    )
+    .await;
+    let a_id = a.node.peer_id();
+    wait_for("A and B to connect", LIMIT, || {
+        connected(&a.node, b_id) && connected(&b.node, a_id)
+    })
+    .await;
+
+    door.freeze(true);
+    wait_for(
+        "both to notice the silent path",
+        Duration::from_secs(10),
+        || !connected(&a.node, b_id) && !connected(&b.node, a_id),
+    )
+    .await;
+    b.store
+        .collection("notes")
+        .unwrap()
+        .put("while-away", json!({"n": 1}))
+        .unwrap();
+
+    door.freeze(false);
+    wait_for("A to redial B and receive the write", LIMIT, || {
+        a.store
+            .collection("notes")
+            .unwrap()
+            .get("while-away")
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    assert!(door.joined() >= 2, "the second connection is a new one");
+}
