@@ -23,7 +23,8 @@ use tokio::sync::{Semaphore, mpsc};
 const READ_AHEAD: usize = 4;
 
 /// Serves every incoming blob stream, at most `config.serving` at once;
-/// past that, a stream's first request is answered "busy".
+/// past that, a stream's first request (if it comes within the timeout) is
+/// answered "busy".
 pub(crate) async fn accept(
     mut incoming: libp2p_stream::IncomingStreams,
     local: PeerId,
@@ -40,8 +41,11 @@ pub(crate) async fn accept(
             match slot {
                 Ok(_slot) => serve(stream, peer, key, replica, config.timeout).await,
                 Err(_) => {
-                    if read_request(&mut stream, &key, 0).await.is_ok() {
-                        let _ = respond(&mut stream, &key, &mut 0, BlobRefusal::Busy).await;
+                    let limit = config.timeout;
+                    let asked = tokio::time::timeout(limit, read_request(&mut stream, &key, 0));
+                    if matches!(asked.await, Ok(Ok(_))) {
+                        let busy = BlobRefusal::Busy;
+                        let _ = respond(&mut stream, &key, &mut 0, busy, limit).await;
                     }
                 }
             }
@@ -70,7 +74,8 @@ pub(crate) async fn read_request(
 }
 
 /// Answers requests on `stream` from `peer` until it closes, idles past
-/// `idle`, or breaks the protocol.
+/// `idle`, takes none of our bytes for `idle` (stopped reading), or breaks
+/// the protocol.
 pub(crate) async fn serve(
     mut stream: Stream,
     peer: PeerId,
@@ -88,7 +93,8 @@ pub(crate) async fn serve(
                 Ok(Err(e)) => {
                     // Garbage or a bad MAC: say so once, then close.
                     tracing::warn!(%peer, "refusing a blob stream: {e}");
-                    let _ = respond(&mut stream, &key, &mut seq_out, BlobRefusal::BadRequest).await;
+                    let refusal = BlobRefusal::BadRequest;
+                    let _ = respond(&mut stream, &key, &mut seq_out, refusal, idle).await;
                     return;
                 }
             };
@@ -111,16 +117,21 @@ pub(crate) async fn serve(
                     }
                     Err(_) => return,
                 };
-                write_sealed(&mut stream, &key, &mut seq_out, &answer).await
+                write_sealed(&mut stream, &key, &mut seq_out, &answer, idle).await
             }
             BlobRequest::Pieces { hash, from, count } => match &current {
                 Some(outline) if outline.hash == hash => {
                     match blob::serve_range(outline, from, count) {
-                        Ok(range) => send_pieces(&mut stream, &replica, outline, range).await,
-                        Err(refusal) => respond(&mut stream, &key, &mut seq_out, refusal).await,
+                        Ok(range) => send_pieces(&mut stream, &replica, outline, range, idle).await,
+                        Err(refusal) => {
+                            respond(&mut stream, &key, &mut seq_out, refusal, idle).await
+                        }
                     }
                 }
-                _ => respond(&mut stream, &key, &mut seq_out, BlobRefusal::BadRequest).await,
+                _ => {
+                    let refusal = BlobRefusal::BadRequest;
+                    respond(&mut stream, &key, &mut seq_out, refusal, idle).await
+                }
             },
         };
         if let Err(e) = outcome {
@@ -135,11 +146,12 @@ async fn write_sealed(
     key: &BlobKey,
     seq: &mut u64,
     response: &BlobResponse,
+    limit: Duration,
 ) -> std::io::Result<()> {
     let frame = blob::encode_response(response, key, *seq);
     *seq += 1;
-    stream.write_all(&frame).await?;
-    stream.flush().await
+    within(limit, stream.write_all(&frame)).await?;
+    within(limit, stream.flush()).await
 }
 
 async fn respond(
@@ -147,8 +159,24 @@ async fn respond(
     key: &BlobKey,
     seq: &mut u64,
     refusal: BlobRefusal,
+    limit: Duration,
 ) -> std::io::Result<()> {
-    write_sealed(stream, key, seq, &BlobResponse::Refused(refusal)).await
+    write_sealed(stream, key, seq, &BlobResponse::Refused(refusal), limit).await
+}
+
+/// Runs one write or flush, failing it if the requester has not taken the
+/// bytes within `limit` (it stopped reading): a stalled requester must not
+/// hold a serving slot for good.
+async fn within(
+    limit: Duration,
+    io: impl Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
+    tokio::time::timeout(limit, io).await.map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the requester took nothing for {limit:?}"),
+        )
+    })?
 }
 
 /// Streams the pieces in `range`, read from disk a few pieces ahead into
@@ -159,6 +187,7 @@ async fn send_pieces(
     replica: &Arc<dyn Replica>,
     outline: &Outline,
     range: std::ops::Range<u64>,
+    limit: Duration,
 ) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Result<Vec<u8>, String>>(READ_AHEAD);
     let (spent_tx, mut spent_rx) = mpsc::channel::<Vec<u8>>(READ_AHEAD + 2);
@@ -176,11 +205,11 @@ async fn send_pieces(
     });
     while let Some(frame) = rx.recv().await {
         let frame = frame.map_err(std::io::Error::other)?;
-        stream.write_all(&frame).await?;
+        within(limit, stream.write_all(&frame)).await?;
         let _ = spent_tx.try_send(frame);
     }
     drop(reader);
-    stream.flush().await
+    within(limit, stream.flush()).await
 }
 
 /// Fills `frame` with the whole frame of piece `index`.

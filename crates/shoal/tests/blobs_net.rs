@@ -4,7 +4,8 @@
 //! the last verified piece; a transfer cut at about half resumes without the
 //! first half crossing again; a blob over the cap is refused by name; a blob
 //! is served only to a peer that may read a record referencing it; a fetch
-//! starts as soon as a peer that has the blob connects.
+//! starts as soon as a peer that has the blob connects; a requester that
+//! stops reading loses its serving slot within the blob timeout.
 
 mod common;
 
@@ -296,4 +297,62 @@ async fn a_fetch_starts_when_a_peer_connects_not_at_the_next_scan_or_retry() {
     )
     .await;
     assert_eq!(held_hash(&b.store, &blob.hash), Some(blob.hash));
+}
+
+/// A member asks for every piece of a blob and then stops reading, keeping
+/// its connection open. The node has one serving slot and a 1 s blob
+/// timeout: it gives up on the stalled stream within the timeout, so the
+/// slot is free again and an honest peer fetches the blob. (Without the
+/// write timeout the slot stayed taken for as long as the connection lived,
+/// and every other peer was told "busy".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requester_that_stops_reading_loses_its_serving_slot() {
+    use futures::AsyncWriteExt;
+    use shoal_core::blob::{BlobRequest, encode_request};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = start_with(open(dir.path(), "a"), group_key(), vec![], |c| {
+        quick(c);
+        c.blobs.serving = 1;
+        c.blobs.timeout = Duration::from_secs(1);
+    })
+    .await;
+    let content = bytes(8 * MB, 11);
+    let blob = add_with_record(&a.store, "media", "m1", &content);
+
+    let staller = common::bare::Bare::connect(a.address.clone(), WAIT).await;
+    let a_id = a.node.peer_id();
+    let key = group_key().blob_key(&staller.id.to_bytes(), &a_id.to_bytes());
+    let mut stream = staller
+        .control
+        .clone()
+        .open_stream(a_id, shoal_net::BLOB_PROTOCOL)
+        .await
+        .expect("a blob stream");
+    let outline = BlobRequest::Outline { hash: blob.hash };
+    let pieces = BlobRequest::Pieces {
+        hash: blob.hash,
+        from: 0,
+        count: 8,
+    };
+    for (seq, request) in [outline, pieces].iter().enumerate() {
+        let frame = encode_request(request, &key, seq as u64);
+        stream.write_all(&frame).await.expect("send a request");
+    }
+    stream.flush().await.expect("flush");
+    // It reads nothing from here on, and keeps `stream` and its connection.
+
+    let b = node(open(dir.path(), "b"), vec![a.address.clone()]).await;
+    b.store
+        .collection("media")
+        .expect("collection")
+        .put("m1", json!({"title": "m1", "file": blob.to_json()}))
+        .expect("put");
+    wait_for(
+        "B to fetch the blob past the staller",
+        Duration::from_secs(30),
+        || held_hash(&b.store, &blob.hash).is_some(),
+    )
+    .await;
+    assert_eq!(held_hash(&b.store, &blob.hash), Some(blob.hash));
+    drop(stream);
 }

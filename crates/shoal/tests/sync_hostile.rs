@@ -7,10 +7,10 @@
 
 mod common;
 
+use common::bare::Bare;
 use common::*;
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, noise, tcp, yamux};
+use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::{Multiaddr, PeerId};
 use serde_json::json;
 use shoal::{GroupKey, PeerState, Rejection, Store};
 use shoal_core::sync::Message;
@@ -196,37 +196,8 @@ async fn raw_tcp_junk_is_cut_and_the_node_stays_healthy() {
 /// rejected for `reason`, then disconnects. Returns every frame the node sent
 /// back (none for a hit and run).
 async fn rogue(node: &Peer, bytes: Vec<u8>, hit_and_run: bool, reason: Rejection) -> Vec<Message> {
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
-    let rogue_id = *swarm.local_peer_id();
-    let mut control = swarm.behaviour().new_control();
-    swarm.dial(node.address.clone()).unwrap();
-    let (connected_tx, connected) = tokio::sync::oneshot::channel();
-    let driver = tokio::spawn(async move {
-        let mut connected_tx = Some(connected_tx);
-        loop {
-            let event = swarm.select_next_some().await;
-            if matches!(event, SwarmEvent::ConnectionEstablished { .. })
-                && let Some(tx) = connected_tx.take()
-            {
-                let _ = tx.send(());
-            }
-        }
-    });
-    tokio::time::timeout(LIMIT, connected)
-        .await
-        .expect("the rogue connects in time")
-        .unwrap();
+    let bare = Bare::connect(node.address.clone(), LIMIT).await;
+    let (rogue_id, mut control) = (bare.id, bare.control.clone());
     let frames = tokio::time::timeout(LIMIT, async {
         let mut stream = control
             .open_stream(node.node.peer_id(), shoal_net::SYNC_PROTOCOL)
@@ -262,7 +233,7 @@ async fn rogue(node: &Peer, bytes: Vec<u8>, hit_and_run: bool, reason: Rejection
         })
     })
     .await;
-    driver.abort();
+    drop(bare);
     let mut messages = Vec::new();
     let mut rest = &frames[..];
     while rest.len() >= codec::LEN_PREFIX {

@@ -3,6 +3,7 @@
 //! deadlines so a failure is a clear message, never a hang.
 #![allow(dead_code)]
 
+pub mod bare;
 pub mod door;
 
 use shoal::{GroupKey, Multiaddr, Node, NodeConfig, PeerState, Store};
