@@ -386,6 +386,9 @@ impl Driver {
         });
     }
 
+    /// Disconnects the rejected peers whose grace ended, and forgets the
+    /// back-offs that are over (strangers with fresh identities must not
+    /// grow the map for good).
     fn disconnect_rejected(&mut self) {
         let now = Instant::now();
         let (due, later) = self.disconnect_at.drain(..).partition(|(at, _)| *at <= now);
@@ -393,6 +396,7 @@ impl Driver {
         for (_, peer) in due {
             let _ = self.swarm.disconnect_peer_id(peer);
         }
+        self.rejected_until.retain(|_, until| now < *until);
     }
 
     fn open_missing_sessions(&mut self) {

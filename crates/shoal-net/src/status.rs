@@ -2,18 +2,21 @@
 //! and membership state, why it was rejected, last sync, cursor and lag.
 //!
 //! Shared between the swarm loop and the session tasks behind one lock; it
-//! holds status only, never data, and is bounded by the peers that dialed or
-//! were dialed.
+//! holds status only, never data. It is bounded: anyone can connect with a
+//! fresh identity, so past [`MAX_PEERS`] entries the longest-untouched peer
+//! that is not connected is forgotten — strangers that never synced first.
 
 use libp2p::{Multiaddr, PeerId};
 use shoal_core::sync::Rejection;
 use shoal_core::{DbVersion, SyncCursor};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// Most addresses remembered per peer.
 const MAX_ADDRESSES: usize = 8;
+/// Most peers remembered.
+pub(crate) const MAX_PEERS: usize = 1024;
 
 /// Where a peer stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,20 +90,62 @@ impl PeerStatus {
     }
 }
 
+/// The peers, and when each was last changed (a counter, for eviction).
+#[derive(Debug, Default)]
+struct Entries {
+    peers: BTreeMap<PeerId, PeerStatus>,
+    touched: HashMap<PeerId, u64>,
+    clock: u64,
+}
+
+impl Entries {
+    fn entry(&mut self, peer: PeerId) -> &mut PeerStatus {
+        if !self.peers.contains_key(&peer) && self.peers.len() >= MAX_PEERS {
+            self.evict_one();
+        }
+        self.clock += 1;
+        self.touched.insert(peer, self.clock);
+        self.peers
+            .entry(peer)
+            .or_insert_with(|| PeerStatus::new(peer))
+    }
+
+    /// Forgets the longest-untouched peer that is not connected, preferring
+    /// one that never completed a sync (a stranger, or a member not met yet).
+    fn evict_one(&mut self) {
+        let idle =
+            |s: &PeerStatus| !matches!(s.state, PeerState::Connected | PeerState::Connecting);
+        let oldest = |never_synced: bool| {
+            self.peers
+                .values()
+                .filter(|s| idle(s) && (!never_synced || s.last_sync_ms.is_none()))
+                .min_by_key(|s| self.touched.get(&s.peer).copied().unwrap_or(0))
+                .map(|s| s.peer)
+        };
+        if let Some(peer) = oldest(true).or_else(|| oldest(false)) {
+            self.peers.remove(&peer);
+            self.touched.remove(&peer);
+        }
+    }
+}
+
 /// The shared peer table.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PeerTable {
-    peers: Arc<Mutex<BTreeMap<PeerId, PeerStatus>>>,
+    peers: Arc<Mutex<Entries>>,
     /// Signalled whenever a peer's session authenticates; one waiter (the
     /// blob fetcher), which keeps the signal if it is busy at the time.
     connected: Arc<Notify>,
 }
 
 impl PeerTable {
-    /// Changes one peer's entry (creating it).
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Changes one peer's entry (creating it, within [`MAX_PEERS`]).
     pub(crate) fn update(&self, peer: PeerId, f: impl FnOnce(&mut PeerStatus)) {
-        let mut table = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        f(table.entry(peer).or_insert_with(|| PeerStatus::new(peer)));
+        f(self.entries().entry(peer));
     }
 
     /// Marks `peer` connected (its session authenticated) and wakes whoever
@@ -129,20 +174,43 @@ impl PeerTable {
 
     /// A snapshot of every peer.
     pub(crate) fn snapshot(&self) -> Vec<PeerStatus> {
-        self.peers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.entries().peers.values().cloned().collect()
     }
 
     /// One peer's status.
     pub(crate) fn get(&self, peer: &PeerId) -> Option<PeerStatus> {
-        self.peers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(peer)
-            .cloned()
+        self.entries().peers.get(peer).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strangers_past_the_bound_are_forgotten_members_and_connections_kept() {
+        let table = PeerTable::default();
+        let member = PeerId::random();
+        table.update(member, |s| s.last_sync_ms = Some(1));
+        let connected = PeerId::random();
+        table.mark_connected(connected);
+        let strangers: Vec<PeerId> = (0..MAX_PEERS + 100).map(|_| PeerId::random()).collect();
+        for stranger in &strangers {
+            table.update(*stranger, |s| {
+                s.state = PeerState::Rejected {
+                    reason: Rejection::WrongSecret,
+                    by_peer: false,
+                }
+            });
+        }
+        assert_eq!(table.snapshot().len(), MAX_PEERS);
+        assert!(table.get(&member).is_some(), "a member that synced is kept");
+        assert!(table.get(&connected).is_some(), "a connected peer is kept");
+        let last = strangers.last().copied().expect("strangers");
+        assert!(table.get(&last).is_some(), "the newest stranger is there");
+        assert!(
+            table.get(&strangers[0]).is_none(),
+            "the oldest is forgotten"
+        );
     }
 }
