@@ -224,8 +224,10 @@ pub(crate) struct TreeDelta {
 
 /// Writes `after` if any slot differs from `before`, with its blob
 /// references; returns how the record moved in the reconciliation tree if it
-/// did. A local write whose JSON would exceed the cap, or with a malformed
-/// blob reference, is refused.
+/// did. A local write whose JSON would exceed the cap and grow the record,
+/// or with a malformed blob reference, is refused. (Merges are not capped as
+/// a whole, so peers' concurrent fields can leave a record over the cap; a
+/// local write that does not make it bigger is still allowed there.)
 pub(crate) fn save(
     conn: &Connection,
     cid: i64,
@@ -242,6 +244,7 @@ pub(crate) fn save(
     let data = after.render_json();
     if let (Some(text), Origin::Local { record_cap: cap }) = (&data, origin)
         && text.len() > cap
+        && text.len() > before.state.render_json().map_or(0, |old| old.len())
     {
         return Err(shoal_core::CoreError::ValueTooLarge {
             size: text.len(),

@@ -3,7 +3,9 @@
 //! Covers: invalid collection names, record ids and field names; non-object
 //! bodies; values over the configured size cap (put, patch, map_set, and a
 //! `put_many` whose last record is too large); patch/delete/map_remove of a
-//! missing or deleted record; queries with a bad limit or an unusable field
+//! missing or deleted record; a record merged past the cap (edits that do not
+//! grow it pass, one that does is refused); queries with a bad limit or an
+//! unusable field
 //! name; and regressions found along the way. After every refused call,
 //! `db_version()`, the records, the change log and the status are compared
 //! with a snapshot taken before it. Remote batches: `bad_remote.rs`; files:
@@ -177,6 +179,53 @@ fn values_over_the_cap() {
     // Exactly at the cap is accepted.
     tasks.put("t1", sized(CAP)).unwrap();
     assert_eq!(Value::Object(tasks.get("t1").unwrap().unwrap()), sized(CAP));
+}
+
+#[test]
+fn a_record_merged_past_the_cap_can_still_be_edited_without_growing() {
+    // Two replicas each write a different 600-byte field of one record: each
+    // write is under the cap, the merge of both is over it. Local writes that
+    // do not make it bigger still go through; one that grows it is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        capped(&dir.path().join("a.db")),
+        capped(&dir.path().join("b.db")),
+    );
+    let field = |c: char| c.to_string().repeat(600);
+    let notes = a.collection("notes").unwrap();
+    notes
+        .put("r", json!({"a": field('a'), "done": false}))
+        .unwrap();
+    b.collection("notes")
+        .unwrap()
+        .put("r", json!({"b": field('b')}))
+        .unwrap();
+    for (from, to) in [(&a, &b), (&b, &a)] {
+        let changes: Vec<_> = from
+            .changes_since(Default::default())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        to.apply(&changes).unwrap();
+    }
+    let merged = Value::Object(notes.get("r").unwrap().unwrap()).to_string();
+    assert!(
+        merged.len() > CAP,
+        "the merge is over the cap: {}",
+        merged.len()
+    );
+    notes.patch("r", json!({"done": true})).unwrap();
+    notes.patch("r", json!({"a": field('c')})).unwrap();
+    notes.patch("r", json!({"a": "short"})).unwrap();
+    let err = refused(&a, "a write that grows it again", || {
+        notes.patch("r", json!({"a": field('d'), "more": 1}))
+    });
+    assert!(
+        is_core(&err, |e| matches!(
+            e,
+            CoreError::ValueTooLarge { cap: CAP, .. }
+        )),
+        "{err:?}"
+    );
 }
 
 #[test]
