@@ -73,6 +73,10 @@ pub enum CoreError {
     /// A create of a record that is alive.
     #[error("record already exists")]
     RecordExists,
+    /// A write that would start a life past [`Life::MAX`](crate::Life::MAX)
+    /// (only reachable from a peer's change at the bound).
+    #[error("the record cannot be re-created: its life is at the limit")]
+    LifeExhausted,
     /// A change whose parts contradict each other (e.g. a field written in a deleted life).
     #[error("malformed change for {collection}/{id}: {reason}")]
     MalformedChange {

@@ -6,7 +6,7 @@
 //! rewritten, so a put of an unchanged record produces no changes at all.
 
 use crate::change::Slot;
-use crate::clock::Clock;
+use crate::clock::{Clock, Life};
 use crate::error::CoreError;
 use crate::ids::{FieldName, MAX_MAP_KEY_LEN};
 use crate::merge::{RecordState, SlotVersion};
@@ -70,6 +70,11 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
         match intent {
             Intent::Put(_) | Intent::Create(_) | Intent::MapSet { .. } => {
                 let life = state.life().recreated();
+                if life > Life::MAX {
+                    // Only a peer's life at the bound gets here; a change
+                    // past it would be refused by every peer.
+                    return Err(CoreError::LifeExhausted);
+                }
                 out.push((
                     Slot::Life,
                     SlotVersion {

@@ -32,7 +32,8 @@ pub struct WriteOutcome {
 impl Store {
     /// Applies local writes in one transaction: all of them or none.
     ///
-    /// Errors (nothing is written): a record whose JSON would exceed the cap ([`shoal_core::CoreError::ValueTooLarge`]),
+    /// Errors (nothing is written): a value over the cap, or a record whose
+    /// JSON would exceed it and grow ([`shoal_core::CoreError::ValueTooLarge`]),
     /// an invalid field name, a patch/delete of a record that is not alive
     /// ([`shoal_core::CoreError::RecordNotFound`]), a create of one that is
     /// ([`shoal_core::CoreError::RecordExists`]).
@@ -68,6 +69,12 @@ impl Store {
                 site: self.identity.site(),
             };
             for (slot, version) in plan(&loaded.state, &op.intent, clock)? {
+                // What peers check of every change (`Change::validate`): a
+                // value they would refuse must not be written here either,
+                // even into a record the whole-record cap lets through.
+                if let Some(value) = &version.value {
+                    value.check_cap(self.config.max_value_bytes)?;
+                }
                 after.apply(slot, version);
             }
             if let Some(delta) = rows::save(&tx, cid, &op.id, &loaded, &after, &mut stamp, origin)?

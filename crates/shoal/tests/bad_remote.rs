@@ -1,6 +1,7 @@
 //! Remote batches with one bad change — a clock too far ahead, a field written
 //! in a deleted life, a life change carrying a value, life 0, an oversized
-//! value — are refused whole, with a named error, and change nothing.
+//! value, a life past the bound — are refused whole, with a named error, and
+//! change nothing; a life at the bound is taken, but no local write goes past it.
 
 mod refusal;
 
@@ -148,4 +149,35 @@ fn remote_batches_with_a_bad_change_are_refused_whole() {
         tasks.get("r2").unwrap().unwrap()["tags"],
         json!({"blue": true})
     );
+}
+
+#[test]
+fn a_life_at_the_bound_is_taken_but_never_exceeded_locally() {
+    // A peer's life exactly at Life::MAX is valid; a local write must then
+    // not start a life past it (every peer would refuse that change).
+    let dir = tempfile::tempdir().unwrap();
+    let store = fixture(&dir.path().join("a.db"));
+    let good = remote_changes(dir.path());
+    let mut at_bound = good
+        .iter()
+        .find(|c| matches!(c.slot, Slot::Life) && c.id.as_str() == "r1")
+        .unwrap()
+        .clone();
+    at_bound.life = Life::MAX; // even: deleted
+    store.apply(&[at_bound]).unwrap();
+    let tasks = store.collection("tasks").unwrap();
+    assert!(tasks.get("r1").unwrap().is_none());
+    let err = refused(&store, "re-create past the bound", || {
+        tasks.put("r1", json!({"n": 1}))
+    });
+    assert!(
+        is_core(&err, |e| matches!(e, CoreError::LifeExhausted)),
+        "{err:?}"
+    );
+    // Every change the store holds is one a peer accepts.
+    let held: Vec<Change> = store
+        .changes_since(DbVersion(0))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    fixture(&dir.path().join("b.db")).apply(&held).unwrap();
 }

@@ -83,6 +83,9 @@ impl Failure {
                 CoreError::ValueTooLarge { .. } => Self::too_large(message),
                 CoreError::RecordNotFound => Self::not_found(message),
                 CoreError::RecordExists => Self::exists(message),
+                CoreError::LifeExhausted => {
+                    Self::new(StatusCode::CONFLICT, "life-exhausted", message)
+                }
                 CoreError::InvalidFieldName { .. }
                 | CoreError::InvalidMapKey { .. }
                 | CoreError::NotAnObject { .. }
