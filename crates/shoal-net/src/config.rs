@@ -37,10 +37,11 @@ pub struct NodeConfig {
     pub auto_sync: bool,
     /// How blobs are fetched and served.
     pub blobs: BlobConfig,
-    /// How often each connection is pinged; one whose ping goes unanswered
-    /// this long is closed (and a configured peer redialed), so a peer that
-    /// vanished without closing (a laptop asleep, a changed network) is
-    /// noticed in seconds rather than at the kernel's TCP timeout.
+    /// How often each connection is pinged (and how long one ping may take);
+    /// a connection with no answer for three periods is closed (and a
+    /// configured peer redialed), so a peer that vanished without closing (a
+    /// laptop asleep, a changed network) is noticed in under a minute rather
+    /// than at the kernel's TCP timeout. Must be longer than zero.
     pub liveness: Duration,
 }
 

@@ -18,8 +18,8 @@ use crate::session_task::{self, SessionCmd, SessionEnd, SessionSpec, is_rejectio
 use crate::status::{PeerState, PeerTable};
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns, ping};
 use shoal_core::sync::Role;
 use std::collections::{HashMap, HashSet};
@@ -44,10 +44,11 @@ pub(crate) struct Driver {
     next_session: u64,
     ended_tx: mpsc::Sender<(PeerId, u64, SessionEnd)>,
     rejected_until: HashMap<PeerId, Instant>,
-    /// Peers forgotten while a dial of ours to them may still be in flight:
-    /// a connection such a dial opens is closed. Cleared by a new dial to
-    /// the peer (explicit or by mDNS) or by the old dial failing.
-    forgotten: HashSet<PeerId>,
+    /// Our dials in flight to a known peer, by the connection they open.
+    dialing: HashMap<ConnectionId, PeerId>,
+    /// Dials in flight whose peer was forgotten since: the connection such
+    /// a dial opens is closed at once.
+    doomed: HashSet<ConnectionId>,
     /// When each connection last answered a ping.
     liveness: Liveness,
     /// Rejected peers to disconnect once they had the time to read why.
@@ -87,7 +88,8 @@ impl Driver {
             next_session: 0,
             ended_tx,
             rejected_until: HashMap::new(),
-            forgotten: HashSet::new(),
+            dialing: HashMap::new(),
+            doomed: HashSet::new(),
             disconnect_at: Vec::new(),
             listening,
         };
@@ -173,7 +175,8 @@ impl Driver {
         if let Some(handle) = self.sessions.remove(&peer) {
             handle.task.abort();
         }
-        self.forgotten.insert(peer);
+        let pending = self.dialing.iter().filter(|(_, p)| **p == peer);
+        self.doomed.extend(pending.map(|(id, _)| *id));
         if self.swarm.is_connected(&peer) {
             let _ = self.swarm.disconnect_peer_id(peer);
         }
@@ -212,14 +215,17 @@ impl Driver {
                 return Ok(());
             }
             self.table.add_address(peer, address.clone());
-            self.forgotten.remove(&peer);
         }
-        self.swarm
-            .dial(address.clone())
-            .map_err(|e| NetError::Dial {
-                address,
-                error: e.to_string(),
-            })
+        let opts = DialOpts::from(address.clone());
+        let connection = opts.connection_id();
+        self.swarm.dial(opts).map_err(|e| NetError::Dial {
+            address: address.clone(),
+            error: e.to_string(),
+        })?;
+        if let Some(Protocol::P2p(peer)) = address.iter().last() {
+            self.dialing.insert(connection, peer);
+        }
+        Ok(())
     }
 
     fn redial(&mut self) {
@@ -248,7 +254,8 @@ impl Driver {
                     self.swarm.close_connection(connection_id);
                     return;
                 }
-                if endpoint.is_dialer() && self.forgotten.remove(&peer_id) {
+                self.dialing.remove(&connection_id);
+                if self.doomed.remove(&connection_id) {
                     // A dial from before the peer was forgotten.
                     self.swarm.close_connection(connection_id);
                     return;
@@ -283,11 +290,15 @@ impl Driver {
                 });
             }
             SwarmEvent::OutgoingConnectionError {
-                peer_id: Some(peer),
+                connection_id,
+                peer_id,
                 error,
-                ..
             } => {
-                self.forgotten.remove(&peer);
+                self.dialing.remove(&connection_id);
+                self.doomed.remove(&connection_id);
+                let Some(peer) = peer_id else {
+                    return;
+                };
                 self.table.update(peer, |s| {
                     if !matches!(s.state, PeerState::Rejected { .. }) {
                         s.state = PeerState::Unreachable {
@@ -300,7 +311,6 @@ impl Driver {
                 for (peer, address) in found {
                     if !self.swarm.is_connected(&peer) && !self.in_backoff(&peer) {
                         self.table.add_address(peer, address.clone());
-                        self.forgotten.remove(&peer);
                         // Both ends of a LAN discover each other at once. Dialing
                         // from the listen port (libp2p's default) turns the two
                         // dials into one TCP simultaneous open, on which both

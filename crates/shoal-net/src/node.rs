@@ -81,6 +81,10 @@ pub struct Node {
 impl Node {
     /// Starts a node for `replica` as a background task on the current tokio runtime.
     pub async fn start(replica: Arc<dyn Replica>, config: NodeConfig) -> Result<Node, NetError> {
+        if config.liveness.is_zero() {
+            // Every ping would time out and every connection be closed.
+            return Err(NetError::Setup("liveness must be longer than zero".into()));
+        }
         let keypair = replica.keypair();
         let peer_id = keypair.public().to_peer_id();
         let mut swarm =
@@ -203,7 +207,7 @@ impl Node {
 
     /// Forgets `peer`: stops dialing (and redialing) the configured
     /// addresses that name it, ends its session and closes its connections,
-    /// including one that a dial already on its way opens later. Returns how
+    /// including those that dials already on their way open later. Returns how
     /// many configured addresses were dropped. The peer may still
     /// dial this node (it remains a group member); mDNS may find it again.
     pub async fn forget_peer(&self, peer: PeerId) -> Result<usize, NetError> {

@@ -3,8 +3,9 @@
 //!
 //! Shared between the swarm loop and the session tasks behind one lock; it
 //! holds status only, never data. It is bounded: anyone can connect with a
-//! fresh identity, so past [`MAX_PEERS`] entries the longest-untouched peer
-//! that is not connected is forgotten — strangers that never synced first.
+//! fresh identity, so past [`MAX_PEERS`] entries the longest-untouched
+//! stranger (never synced, not a proven member — also one still connecting)
+//! is forgotten, else the longest-untouched peer not connected.
 
 use libp2p::{Multiaddr, PeerId};
 use shoal_core::sync::Rejection;
@@ -110,19 +111,23 @@ impl Entries {
             .or_insert_with(|| PeerStatus::new(peer))
     }
 
-    /// Forgets the longest-untouched peer that is not connected, preferring
-    /// one that never completed a sync (a stranger, or a member not met yet).
+    /// Forgets the longest-untouched peer that never completed a sync and is
+    /// not proven a member (a stranger, also one still connecting), else the
+    /// longest-untouched one not connected at all. Only when every peer is a
+    /// connected member does the table grow past the bound.
     fn evict_one(&mut self) {
+        let stranger =
+            |s: &PeerStatus| s.last_sync_ms.is_none() && !matches!(s.state, PeerState::Connected);
         let idle =
             |s: &PeerStatus| !matches!(s.state, PeerState::Connected | PeerState::Connecting);
-        let oldest = |never_synced: bool| {
+        let oldest = |keep: &dyn Fn(&PeerStatus) -> bool| {
             self.peers
                 .values()
-                .filter(|s| idle(s) && (!never_synced || s.last_sync_ms.is_none()))
+                .filter(|s| keep(s))
                 .min_by_key(|s| self.touched.get(&s.peer).copied().unwrap_or(0))
                 .map(|s| s.peer)
         };
-        if let Some(peer) = oldest(true).or_else(|| oldest(false)) {
+        if let Some(peer) = oldest(&stranger).or_else(|| oldest(&idle)) {
             self.peers.remove(&peer);
             self.touched.remove(&peer);
         }
@@ -195,11 +200,15 @@ mod tests {
         let connected = PeerId::random();
         table.mark_connected(connected);
         let strangers: Vec<PeerId> = (0..MAX_PEERS + 100).map(|_| PeerId::random()).collect();
-        for stranger in &strangers {
+        for (i, stranger) in strangers.iter().enumerate() {
             table.update(*stranger, |s| {
-                s.state = PeerState::Rejected {
-                    reason: Rejection::WrongSecret,
-                    by_peer: false,
+                // Half of them hang at the connecting stage.
+                s.state = match i % 2 {
+                    0 => PeerState::Connecting,
+                    _ => PeerState::Rejected {
+                        reason: Rejection::WrongSecret,
+                        by_peer: false,
+                    },
                 }
             });
         }
