@@ -248,15 +248,13 @@ impl Driver {
                 endpoint,
                 ..
             } => {
-                if self.in_backoff(&peer_id) {
-                    // Only this connection: another one may still be carrying
-                    // the session that was rejected, its last frames in flight.
-                    self.swarm.close_connection(connection_id);
-                    return;
-                }
                 self.dialing.remove(&connection_id);
-                if self.doomed.remove(&connection_id) {
-                    // A dial from before the peer was forgotten.
+                // A dial from before the peer was forgotten; or a peer in
+                // back-off — only this connection: another one may still be
+                // carrying the session that was rejected, its last frames in
+                // flight.
+                let doomed = self.doomed.remove(&connection_id);
+                if doomed || self.in_backoff(&peer_id) {
                     self.swarm.close_connection(connection_id);
                     return;
                 }
