@@ -59,7 +59,9 @@ pub(crate) struct Driver {
 /// How long a rejected peer keeps its connection after our `Rejected` frame,
 /// so its session reads the frame (and the frames before it) instead of being
 /// cut off by the connection closing under it. Checked on the 1 s opener tick.
-const REJECTED_GRACE: Duration = Duration::from_millis(500);
+/// Generous: on a loaded machine a session may take a while to read it, and
+/// one that loses the frame never records the verdict.
+const REJECTED_GRACE: Duration = Duration::from_secs(2);
 
 impl Driver {
     /// Builds the loop around `swarm`, dials the configured peers, and runs
