@@ -303,15 +303,20 @@ impl Shell {
 
     fn finish(&self, end: SessionEnd) -> SessionEnd {
         self.report();
-        self.table.update(self.peer, |s| {
-            s.state = match &end {
-                SessionEnd::Closed { reason, by_peer } if is_rejection(*reason) => {
-                    PeerState::Rejected {
-                        reason: *reason,
-                        by_peer: *by_peer,
-                    }
+        self.table.update(self.peer, |s| match &end {
+            SessionEnd::Closed { reason, by_peer } if is_rejection(*reason) => {
+                s.state = PeerState::Rejected {
+                    reason: *reason,
+                    by_peer: *by_peer,
                 }
-                _ => PeerState::Disconnected,
+            }
+            // Another session with the peer (on a second connection) may
+            // have ended in a verdict meanwhile; this one's plain end must
+            // not wipe it.
+            _ => {
+                if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
+                    s.state = PeerState::Disconnected;
+                }
             }
         });
         end
