@@ -74,12 +74,17 @@ fn upload_download_and_list() {
         .collect();
     assert_eq!(hashes, all);
     assert_eq!(listed["next"], Value::Null);
-    let row = listed["blobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["hash"] == hash.as_str())
-        .unwrap();
+    // The listing's row for the blob added above.
+    let row_of = |listed: &Value| {
+        listed["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["hash"] == hash.as_str())
+            .unwrap()
+            .clone()
+    };
+    let row = row_of(&listed);
     assert_eq!(row["size"], bytes.len());
     assert_eq!(row["references"], 0);
     assert!(row["added_ms"].as_u64().unwrap() > 1_600_000_000_000);
@@ -106,12 +111,7 @@ fn upload_download_and_list() {
     )
     .expect(200);
     let listed = api.get("/api/blobs").expect(200);
-    let row = listed["blobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["hash"] == hash.as_str())
-        .unwrap();
+    let row = row_of(&listed);
     assert_eq!(row["references"], 1);
     let missing = api.get("/api/blobs?missing=true").expect(200);
     assert_eq!(

@@ -10,7 +10,7 @@ mod common;
 use common::bare::Bare;
 use common::*;
 use futures::{AsyncReadExt, AsyncWriteExt};
-use libp2p::{Multiaddr, PeerId};
+use libp2p::PeerId;
 use serde_json::json;
 use shoal::{GroupKey, PeerState, Rejection, Store};
 use shoal_core::sync::Message;
@@ -124,17 +124,6 @@ fn junk(seed: u64, len: usize) -> Vec<u8> {
             (z ^ (z >> 31)) as u8
         })
         .collect()
-}
-
-/// The TCP port of a loopback multiaddr.
-fn tcp_port(address: &Multiaddr) -> u16 {
-    address
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-            _ => None,
-        })
-        .expect("a TCP address")
 }
 
 /// Connects a raw socket to `port`, writes `bytes`, and returns how long the

@@ -280,12 +280,7 @@ async fn a_shared_node_stops_through_any_handle() {
     let a = start(dir.path(), "a", group_key(), vec![]).await;
     let b = start(dir.path(), "b", group_key(), vec![a.address.clone()]).await;
     let a_id = a.node.peer_id();
-    wait_for("b to connect", LIMIT, || {
-        b.node
-            .peer(&a_id)
-            .is_some_and(|s| s.state == PeerState::Connected)
-    })
-    .await;
+    wait_for("b to connect", LIMIT, || is_connected(&b.node, a_id)).await;
     let shared = std::sync::Arc::new(a.node);
     let held_elsewhere = shared.clone();
     shared.shutdown().await;

@@ -10,25 +10,9 @@ mod common;
 use common::door::Door;
 use common::*;
 use serde_json::json;
-use shoal::{Node, PeerId, PeerState};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn tcp_port(address: &shoal::Multiaddr) -> u16 {
-    address
-        .iter()
-        .find_map(|p| match p {
-            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
-            _ => None,
-        })
-        .expect("a TCP port")
-}
-
-fn connected(node: &Node, other: PeerId) -> bool {
-    node.peer(&other)
-        .is_some_and(|s| s.state == PeerState::Connected)
-}
 
 /// The door holds each dial a second, so several (the first and its
 /// redials) are still in flight when the peer is forgotten; every
@@ -53,9 +37,9 @@ async fn a_dial_in_flight_when_its_peer_is_forgotten_does_not_connect() {
     .await;
     // Time for the handshake over the joined connection, and for sessions.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(!connected(&a.node, b_id), "{:?}", a.node.peer(&b_id));
+    assert!(!is_connected(&a.node, b_id), "{:?}", a.node.peer(&b_id));
     let a_id = a.node.peer_id();
-    assert!(!connected(&b.node, a_id), "{:?}", b.node.peer(&a_id));
+    assert!(!is_connected(&b.node, a_id), "{:?}", b.node.peer(&a_id));
 }
 
 /// The path between two synced nodes goes silent. Ping notices within the
@@ -87,16 +71,13 @@ async fn a_path_gone_silent_is_noticed_and_healed() {
     )
     .await;
     let a_id = a.node.peer_id();
-    wait_for("A and B to connect", LIMIT, || {
-        connected(&a.node, b_id) && connected(&b.node, a_id)
-    })
-    .await;
+    connected(&a, &b, LIMIT).await;
 
     door.freeze(true);
     wait_for(
         "both to notice the silent path",
         Duration::from_secs(10),
-        || !connected(&a.node, b_id) && !connected(&b.node, a_id),
+        || !is_connected(&a.node, b_id) && !is_connected(&b.node, a_id),
     )
     .await;
     b.store

@@ -59,18 +59,7 @@ impl Shoal {
                 pipe.write_all(text.as_bytes()).unwrap();
             }
         }
-        let out = child.wait_with_output().unwrap();
-        let run = Run {
-            code: out.status.code().expect("exited by signal"),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        };
-        assert!(
-            !run.stderr.contains("panicked"),
-            "the binary panicked: {}",
-            run.stderr
-        );
-        run
+        Run::from_output(child.wait_with_output().unwrap())
     }
 
     pub fn db(&self) -> PathBuf {

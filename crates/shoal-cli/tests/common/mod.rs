@@ -21,6 +21,21 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a finished run of the binary produced; a panic in it fails the test.
+    pub fn from_output(out: std::process::Output) -> Self {
+        let run = Run {
+            code: out.status.code().expect("exited by signal"),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        };
+        assert!(
+            !run.stderr.contains("panicked"),
+            "the binary panicked: {}",
+            run.stderr
+        );
+        run
+    }
+
     pub fn ok(self) -> Self {
         self.code(0)
     }
@@ -100,17 +115,7 @@ impl Node {
             .stdin(Stdio::null())
             .output()
             .expect("run shoal");
-        let run = Run {
-            code: out.status.code().expect("exited by signal"),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        };
-        assert!(
-            !run.stderr.contains("panicked"),
-            "the binary panicked: {}",
-            run.stderr
-        );
-        run
+        Run::from_output(out)
     }
 
     /// Starts `shoal serve` on loopback and waits until it has written daemon.json.

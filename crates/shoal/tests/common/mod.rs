@@ -6,7 +6,7 @@
 pub mod bare;
 pub mod door;
 
-use shoal::{GroupKey, Multiaddr, Node, NodeConfig, PeerState, Store};
+use shoal::{GroupKey, Multiaddr, Node, NodeConfig, PeerId, PeerState, Store};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -65,18 +65,30 @@ pub async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bo
     }
 }
 
+/// Whether `node` sees `peer` as a connected, authenticated member.
+pub fn is_connected(node: &Node, peer: PeerId) -> bool {
+    node.peer(&peer)
+        .is_some_and(|s| s.state == PeerState::Connected)
+}
+
 /// Waits until `a` and `b` each see the other as an authenticated member.
 pub async fn connected(a: &Peer, b: &Peer, limit: Duration) {
     let (a_id, b_id) = (a.node.peer_id(), b.node.peer_id());
     wait_for("both sessions authenticated", limit, || {
-        let up = |p: &Peer, id| {
-            p.node
-                .peer(&id)
-                .is_some_and(|s| s.state == PeerState::Connected)
-        };
-        up(a, b_id) && up(b, a_id)
+        is_connected(&a.node, b_id) && is_connected(&b.node, a_id)
     })
     .await;
+}
+
+/// The TCP port of a loopback multiaddr.
+pub fn tcp_port(address: &Multiaddr) -> u16 {
+    address
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .expect("a TCP address")
 }
 
 /// Every record of every collection with its clocks, for equality checks.
