@@ -22,7 +22,7 @@ use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns, ping};
 use shoal_core::sync::Role;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -44,11 +44,10 @@ pub(crate) struct Driver {
     next_session: u64,
     ended_tx: mpsc::Sender<(PeerId, u64, SessionEnd)>,
     rejected_until: HashMap<PeerId, Instant>,
-    /// Our dials in flight to a known peer, by the connection they open.
-    dialing: HashMap<ConnectionId, PeerId>,
-    /// Dials in flight whose peer was forgotten since: the connection such
-    /// a dial opens is closed at once.
-    doomed: HashSet<ConnectionId>,
+    /// Our dials in flight to a known peer, by the connection they open, and
+    /// whether the peer was forgotten since (then that connection is closed
+    /// at once).
+    dialing: HashMap<ConnectionId, (PeerId, bool)>,
     /// When each connection last answered a ping.
     liveness: Liveness,
     /// Rejected peers to disconnect once they had the time to read why.
@@ -91,7 +90,6 @@ impl Driver {
             ended_tx,
             rejected_until: HashMap::new(),
             dialing: HashMap::new(),
-            doomed: HashSet::new(),
             disconnect_at: Vec::new(),
             listening,
         };
@@ -177,8 +175,9 @@ impl Driver {
         if let Some(handle) = self.sessions.remove(&peer) {
             handle.task.abort();
         }
-        let pending = self.dialing.iter().filter(|(_, p)| **p == peer);
-        self.doomed.extend(pending.map(|(id, _)| *id));
+        for (dialed, doomed) in self.dialing.values_mut() {
+            *doomed |= *dialed == peer;
+        }
         if self.swarm.is_connected(&peer) {
             let _ = self.swarm.disconnect_peer_id(peer);
         }
@@ -225,7 +224,7 @@ impl Driver {
             error: e.to_string(),
         })?;
         if let Some(Protocol::P2p(peer)) = address.iter().last() {
-            self.dialing.insert(connection, peer);
+            self.dialing.insert(connection, (peer, false));
         }
         Ok(())
     }
@@ -250,12 +249,11 @@ impl Driver {
                 endpoint,
                 ..
             } => {
-                self.dialing.remove(&connection_id);
                 // A dial from before the peer was forgotten; or a peer in
                 // back-off — only this connection: another one may still be
                 // carrying the session that was rejected, its last frames in
                 // flight.
-                let doomed = self.doomed.remove(&connection_id);
+                let doomed = self.dialing.remove(&connection_id).is_some_and(|(_, d)| d);
                 if doomed || self.in_backoff(&peer_id) {
                     self.swarm.close_connection(connection_id);
                     return;
@@ -295,7 +293,6 @@ impl Driver {
                 error,
             } => {
                 self.dialing.remove(&connection_id);
-                self.doomed.remove(&connection_id);
                 let Some(peer) = peer_id else {
                     return;
                 };

@@ -10,7 +10,7 @@
 use libp2p::{Multiaddr, PeerId};
 use shoal_core::sync::Rejection;
 use shoal_core::{DbVersion, SyncCursor};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -91,11 +91,10 @@ impl PeerStatus {
     }
 }
 
-/// The peers, and when each was last changed (a counter, for eviction).
+/// The peers, each with when it was last changed (a counter, for eviction).
 #[derive(Debug, Default)]
 struct Entries {
-    peers: BTreeMap<PeerId, PeerStatus>,
-    touched: HashMap<PeerId, u64>,
+    peers: BTreeMap<PeerId, (u64, PeerStatus)>,
     clock: u64,
 }
 
@@ -105,10 +104,12 @@ impl Entries {
             self.evict_one();
         }
         self.clock += 1;
-        self.touched.insert(peer, self.clock);
-        self.peers
+        let (touched, status) = self
+            .peers
             .entry(peer)
-            .or_insert_with(|| PeerStatus::new(peer))
+            .or_insert_with(|| (0, PeerStatus::new(peer)));
+        *touched = self.clock;
+        status
     }
 
     /// Forgets the longest-untouched peer that never completed a sync and is
@@ -123,13 +124,12 @@ impl Entries {
         let oldest = |keep: &dyn Fn(&PeerStatus) -> bool| {
             self.peers
                 .values()
-                .filter(|s| keep(s))
-                .min_by_key(|s| self.touched.get(&s.peer).copied().unwrap_or(0))
-                .map(|s| s.peer)
+                .filter(|(_, s)| keep(s))
+                .min_by_key(|(touched, _)| *touched)
+                .map(|(_, s)| s.peer)
         };
         if let Some(peer) = oldest(&stranger).or_else(|| oldest(&idle)) {
             self.peers.remove(&peer);
-            self.touched.remove(&peer);
         }
     }
 }
@@ -179,12 +179,16 @@ impl PeerTable {
 
     /// A snapshot of every peer.
     pub(crate) fn snapshot(&self) -> Vec<PeerStatus> {
-        self.entries().peers.values().cloned().collect()
+        self.entries()
+            .peers
+            .values()
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 
     /// One peer's status.
     pub(crate) fn get(&self, peer: &PeerId) -> Option<PeerStatus> {
-        self.entries().peers.get(peer).cloned()
+        self.entries().peers.get(peer).map(|(_, s)| s.clone())
     }
 }
 
