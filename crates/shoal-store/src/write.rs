@@ -27,6 +27,10 @@ pub struct WriteOutcome {
     pub version: Option<DbVersion>,
     /// The records whose state changed, in write order.
     pub changed: Vec<RecordKey>,
+    /// The clock of the last op that changed a record: every slot that op
+    /// wrote carries it (for a one-op write, the write's clock); `None` if
+    /// nothing changed.
+    pub clock: Option<Clock>,
 }
 
 impl Store {
@@ -58,6 +62,7 @@ impl Store {
         let mut created = Vec::new();
         let mut stamp = TxnStamp::new(self.db_version);
         let mut changed = Vec::new();
+        let mut last_clock = None;
         for op in ops {
             // Created inside the transaction: a failed write leaves no empty collection.
             let cid = collection_for_write(&self.collections, &tx, &op.collection, &mut created)?;
@@ -81,6 +86,7 @@ impl Store {
             {
                 deltas.push(delta);
                 changed.push((op.collection, op.id));
+                last_clock = Some(clock);
             }
         }
         tx.commit()?;
@@ -90,6 +96,10 @@ impl Store {
         if let Some(v) = version {
             self.db_version = v;
         }
-        Ok(WriteOutcome { version, changed })
+        Ok(WriteOutcome {
+            version,
+            changed,
+            clock: last_clock,
+        })
     }
 }

@@ -4,11 +4,12 @@
 //! It validates names and shapes at the edge and turns each call into one
 //! store transaction; it holds no state of its own beyond its name.
 
+use crate::edit::{Edit, Written, object};
 use crate::error::Error;
 use crate::events::Subscription;
 use crate::store::Store;
 use serde_json::{Map, Value};
-use shoal_core::{CollectionName, CoreError, DbVersion, FieldName, Intent, RecordId};
+use shoal_core::{CollectionName, CoreError, DbVersion, Intent, RecordId};
 use shoal_store::{Page, Query, Record, WriteOp};
 
 /// Which records [`Collection::list`] returns.
@@ -52,27 +53,6 @@ pub struct Collection {
     name: CollectionName,
 }
 
-fn object(value: Value) -> Result<Map<String, Value>, Error> {
-    match value {
-        Value::Object(map) => Ok(map),
-        other => Err(CoreError::NotAnObject {
-            got: json_type(&other),
-        }
-        .into()),
-    }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 impl Collection {
     pub(crate) fn new(store: Store, name: CollectionName) -> Self {
         Self { store, name }
@@ -83,7 +63,29 @@ impl Collection {
         &self.name
     }
 
-    fn run(&self, id: RecordId, intent: Intent) -> Result<Option<DbVersion>, Error> {
+    /// Commits one edit of record `id` (one transaction) and reports its
+    /// db_version and clock; `None` if nothing changed. Each of the methods
+    /// below is this with its own [`Edit`].
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use shoal::Edit;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = shoal::Store::open(dir.path().join("shoal.db"))?;
+    /// let notes = store.collection("notes")?;
+    /// let written = notes.write("n1", Edit::Put(json!({"text": "hi"})))?.unwrap();
+    /// assert_eq!(written.version, store.db_version());
+    /// assert_eq!(written.clock.site, store.site_id());
+    /// assert!(notes.write("n1", Edit::Put(json!({"text": "hi"})))?.is_none(), "nothing changed");
+    /// # Ok::<(), shoal::Error>(())
+    /// ```
+    pub fn write(&self, id: &str, edit: Edit) -> Result<Option<Written>, Error> {
+        let id = RecordId::new(id)?;
+        let intent = edit.into_intent()?;
+        self.run(id, intent)
+    }
+
+    fn run(&self, id: RecordId, intent: Intent) -> Result<Option<Written>, Error> {
         let op = WriteOp {
             collection: self.name.clone(),
             id: id.clone(),
@@ -106,7 +108,7 @@ impl Collection {
     /// new life of a deleted one, or replaces its fields (removing those not
     /// given). Returns the db_version written, `None` if nothing changed.
     pub fn put(&self, id: &str, value: Value) -> Result<Option<DbVersion>, Error> {
-        self.run(RecordId::new(id)?, Intent::Put(object(value)?))
+        self.write(id, Edit::Put(value)).map(Written::version)
     }
 
     /// Creates record `id` as `value` (a JSON object) only if no live record
@@ -128,7 +130,7 @@ impl Collection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(&self, id: &str, value: Value) -> Result<Option<DbVersion>, Error> {
-        self.run(RecordId::new(id)?, Intent::Create(object(value)?))
+        self.write(id, Edit::Create(value)).map(Written::version)
     }
 
     /// Puts many records in one transaction: all or none.
@@ -147,18 +149,18 @@ impl Collection {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        self.store.write(ops)
+        self.store.write(ops).map(Written::version)
     }
 
     /// Changes only the given fields of a live record; a `null` field removes it.
     pub fn patch(&self, id: &str, fields: Value) -> Result<Option<DbVersion>, Error> {
-        self.run(RecordId::new(id)?, Intent::Patch(object(fields)?))
+        self.write(id, Edit::Patch(fields)).map(Written::version)
     }
 
     /// Deletes a live record. Its id stays known, so a stale edit from a peer
     /// cannot bring it back; a later `put` starts a new life.
     pub fn delete(&self, id: &str) -> Result<Option<DbVersion>, Error> {
-        self.run(RecordId::new(id)?, Intent::Delete)
+        self.write(id, Edit::Delete).map(Written::version)
     }
 
     /// Sets entry `key` of map field `field` (creating the record if needed).
@@ -170,22 +172,22 @@ impl Collection {
         key: &str,
         value: Value,
     ) -> Result<Option<DbVersion>, Error> {
-        let intent = Intent::MapSet {
-            field: FieldName::new(field)?,
+        let edit = Edit::MapSet {
+            field: field.to_string(),
             key: key.to_string(),
             value,
         };
-        self.run(RecordId::new(id)?, intent)
+        self.write(id, edit).map(Written::version)
     }
 
     /// Removes entry `key` of map field `field` (a tombstone, so a replica that
     /// still holds the entry cannot bring it back by merging).
     pub fn map_remove(&self, id: &str, field: &str, key: &str) -> Result<Option<DbVersion>, Error> {
-        let intent = Intent::MapRemove {
-            field: FieldName::new(field)?,
+        let edit = Edit::MapRemove {
+            field: field.to_string(),
             key: key.to_string(),
         };
-        self.run(RecordId::new(id)?, intent)
+        self.write(id, edit).map(Written::version)
     }
 
     /// The fields of a live record, or `None`.

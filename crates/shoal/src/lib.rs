@@ -26,6 +26,7 @@
 
 mod blobs;
 mod collection;
+mod edit;
 mod error;
 mod events;
 mod node;
@@ -33,6 +34,7 @@ mod store;
 mod typed;
 
 pub use collection::{Collection, ListOptions};
+pub use edit::{Edit, Written};
 pub use error::Error;
 pub use events::{ChangeEvent, Origin, Subscription, SubscriptionError};
 pub use store::{Store, StoreOptions};

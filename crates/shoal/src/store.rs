@@ -5,6 +5,7 @@
 //! of the change log.
 
 use crate::collection::Collection;
+use crate::edit::Written;
 use crate::error::Error;
 use crate::events::{ChangeEvent, Origin, Subscription};
 use crate::typed::TypedCollection;
@@ -202,13 +203,14 @@ impl Store {
     }
 
     /// Commits local writes in one transaction and notifies subscribers.
-    pub(crate) fn write(&self, ops: Vec<WriteOp>) -> Result<Option<DbVersion>, Error> {
+    pub(crate) fn write(&self, ops: Vec<WriteOp>) -> Result<Option<Written>, Error> {
         self.with_db(|db| {
             let outcome = db.write(ops)?;
+            let written = outcome.version.zip(outcome.clock);
             if let Some(version) = outcome.version {
                 self.notify(outcome.changed, version, Origin::Local);
             }
-            Ok(outcome.version)
+            Ok(written.map(|(version, clock)| Written { version, clock }))
         })
     }
 

@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shoal::{ListOptions, Order, Origin, Query, Store, SubscriptionError, derive_id};
+use shoal::{
+    Edit, ListOptions, Order, Origin, Query, Store, SubscriptionError, Written, derive_id,
+};
 use std::time::Duration;
 
 fn open(dir: &tempfile::TempDir, name: &str) -> Store {
@@ -58,6 +60,64 @@ fn put_patch_delete_recreate() {
         (status.collections[0].live, status.collections[0].deleted),
         (1, 0)
     );
+}
+
+#[test]
+fn a_write_reports_its_version_and_the_clock_it_stamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "a.db");
+    let notes = store.collection("notes").unwrap();
+    let edits = [
+        Edit::Put(json!({"title": "a", "n": 1})),
+        Edit::Patch(json!({"n": 2})),
+        Edit::MapSet {
+            field: "tags".into(),
+            key: "work".into(),
+            value: json!(true),
+        },
+        Edit::MapRemove {
+            field: "tags".into(),
+            key: "work".into(),
+        },
+        Edit::Delete,
+        Edit::Create(json!({"title": "again"})),
+    ];
+    let mut last: Option<Written> = None;
+    for edit in edits {
+        let written = notes
+            .write("n1", edit.clone())
+            .unwrap()
+            .unwrap_or_else(|| panic!("{edit:?} changed nothing"));
+        assert_eq!(written.version, store.db_version(), "{edit:?}");
+        assert_eq!(written.clock.site, store.site_id(), "{edit:?}");
+        if let Some(last) = last {
+            assert!(written.version > last.version && written.clock > last.clock);
+        }
+        // The slots this write changed carry exactly its clock.
+        let changes = store.record_changes("notes", "n1").unwrap().unwrap();
+        let newest = changes.iter().map(|c| c.clock).max().unwrap();
+        assert_eq!(newest, written.clock, "{edit:?}");
+        last = Some(written);
+    }
+    // Nothing changed: nothing to report.
+    assert_eq!(
+        notes
+            .write("n1", Edit::Put(json!({"title": "again"})))
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        notes.write("n1", Edit::Create(json!({}))),
+        Err(shoal::Error::Exists { .. })
+    ));
+    assert!(matches!(
+        notes.write("absent", Edit::Delete),
+        Err(shoal::Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        notes.write("n1", Edit::Patch(json!([1]))),
+        Err(shoal::Error::Invalid(_))
+    ));
 }
 
 #[test]
