@@ -76,7 +76,7 @@ export function mountCollections(root, ctx, selected) {
               'data-collection': name,
             },
             h('span', { class: 'mono' }, name),
-            h('span', { class: 'count', 'data-testid': 'collection-count' }, stats ? String(stats.records) : '0'),
+            h('span', { class: 'count', 'data-testid': 'collection-count' }, stats ? String(stats.live) : '0'),
           ),
         );
       }),
@@ -213,9 +213,9 @@ export function mountCollections(root, ctx, selected) {
       if (!entry) break;
       if (entry.error) return { error: entry.error };
       if (i === 0) counts = entry.counts;
-      for (const row of entry.differences || []) byId.set(row.id, row.status);
-      if (!entry.next_after || (upto !== null && entry.next_after >= upto)) break;
-      cursor = entry.next_after;
+      for (const row of entry.records || []) byId.set(row.id, row.status);
+      if (!entry.next || (upto !== null && entry.next >= upto)) break;
+      cursor = entry.next;
     }
     return { byId, counts };
   }

@@ -349,7 +349,7 @@ export function mountInstances(root, ctx) {
           'tr',
           { 'data-collection': name },
           h('td', { class: 'mono' }, h('a', { href: `#/collections/${encodeURIComponent(name)}` }, name)),
-          h('td', { class: 'num' }, stats ? String(stats.records) : '–'),
+          h('td', { class: 'num' }, stats ? String(stats.live) : '–'),
           h('td', { class: 'num' }, stats ? String(stats.deleted) : '–'),
           h('td', {}, box),
         );

@@ -215,10 +215,10 @@ pub struct CollectionDiff {
     /// When a collection was named: one page of the differing records, in id
     /// order (records deleted on both sides are not listed).
     #[serde(default)]
-    pub differences: Vec<DiffRow>,
-    /// The `after` that fetches the next page, if there is one.
+    pub records: Vec<DiffRow>,
+    /// Pass as `after` for the next page; `None` on the last one.
     #[serde(default)]
-    pub next_after: Option<String>,
+    pub next: Option<String>,
     /// Differences beyond the reconciliation's cap: counted, not listed.
     #[serde(default)]
     pub unlisted: u64,

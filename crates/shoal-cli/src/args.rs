@@ -23,6 +23,7 @@ Examples:
   shoal put tasks t1 '{\"title\": \"buy milk\", \"done\": false}'
   echo '{\"done\": true}' | shoal patch tasks t1
   shoal get tasks t1
+  shoal map set notes n1 tags work true
   shoal ls tasks --limit 20
   shoal --json status
   shoal invite                 # on the first machine (with `shoal serve` running)
@@ -131,6 +132,21 @@ Examples:
   shoal ls tasks --after t20")]
     Ls(LsArgs),
 
+    /// Set or remove one entry of a record's map field
+    #[command(after_help = "\
+A map field is a JSON object whose entries merge one by one: entries set on
+two machines at once both survive, and a removed entry stays removed (a
+tombstone), whichever machine still held it. `set` creates the record if
+needed (and turns a field that held a plain object into a map); `rm` needs a
+live record (exit code 1 otherwise) and changes nothing if the entry is absent.
+
+Examples:
+  shoal map set notes n1 tags work true
+  shoal map set boards b1 items i7 '{\"title\": \"milk\"}'
+  shoal map rm notes n1 tags work
+  shoal --json map set notes n1 tags idea true | jq .clock")]
+    Map(MapArgs),
+
     /// Find records by field values (equality, ranges), optionally sorted
     #[command(after_help = "\
 Values are JSON: quote strings ('title=\"milk\"'). Ranges include MIN and
@@ -150,6 +166,12 @@ or `.field[key]` (a map entry), CLOCK is WALL_MS.COUNTER@SITE and LIFE is odd
 for alive records and even for deleted ones. The log holds the current version
 of every field (what a replica needs to converge), not a history; it is
 streamed, never loaded whole.
+
+--limit N lists at most N changes and stops between records: a record's
+changes are never split across listings, so a record that would go past N is
+left for the next listing (only a first record of more than N changes is
+listed whole). When it stops early, a line on stderr gives the --since to
+resume with.
 
 Examples:
   shoal log                        # everything
@@ -238,7 +260,8 @@ Examples:
 Asks the running daemon to fetch every connected peer's changes, and waits
 until each has caught up since the request and is 0 versions behind. Shows a
 progress bar on a terminal, a line a second otherwise. Exit code 4 if it is
-not done within --timeout (naming the peers still behind) or no daemon runs.
+not done within --timeout (naming the peers still behind), if no peer is
+connected (nothing was synced), or if no daemon runs.
 
 Examples:
   shoal sync
@@ -377,6 +400,59 @@ pub struct RecordArgs {
     pub id: String,
 }
 
+/// `shoal map`: one of its subcommands.
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// What to do with the map entry.
+    #[command(subcommand)]
+    pub command: MapCommand,
+}
+
+/// The subcommands of `shoal map`.
+#[derive(Debug, Subcommand)]
+pub enum MapCommand {
+    /// Set entry KEY of map field FIELD to a JSON value
+    #[command(after_help = "\
+VALUE is JSON (quote strings: '\"milk\"'), read from stdin when omitted or `-`.
+
+Examples:
+  shoal map set notes n1 tags work true
+  echo '\"blue\"' | shoal map set notes n1 colours fg")]
+    Set(MapSetArgs),
+    /// Remove entry KEY of map field FIELD
+    #[command(
+        visible_alias = "remove",
+        after_help = "\
+Examples:
+  shoal map rm notes n1 tags work"
+    )]
+    Rm(MapEntryArgs),
+}
+
+/// Arguments naming one map entry.
+#[derive(Debug, Args)]
+pub struct MapEntryArgs {
+    /// Collection name
+    pub collection: String,
+    /// Record id
+    pub id: String,
+    /// The map field
+    pub field: String,
+    /// The entry's key
+    pub key: String,
+}
+
+/// Arguments of `map set`.
+#[derive(Debug, Args)]
+pub struct MapSetArgs {
+    /// The entry.
+    #[command(flatten)]
+    pub entry: MapEntryArgs,
+    /// The JSON value; read from stdin when omitted or `-`
+    #[arg(value_name = "VALUE")]
+    pub value: Option<String>,
+}
+
 /// Arguments of `ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -420,7 +496,7 @@ pub struct LogArgs {
     /// Only changes after this version (or VERSION+DBV.SEQ, where a cut listing stopped)
     #[arg(long, value_name = "V", default_value = "0", value_parser = crate::log::parse_since)]
     pub since: Since,
-    /// At most this many changes (default: all, streamed)
+    /// At most this many changes, whole records only (default: all, streamed)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
 }

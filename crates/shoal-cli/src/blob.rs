@@ -159,6 +159,7 @@ fn ls(store: &Store, args: BlobLsArgs, out: &mut Output) -> Result<()> {
             .context("cannot list the missing blobs")?;
         let more = page.len() > limit;
         page.truncate(limit);
+        let next = page.last().filter(|_| more).map(|m| m.hash);
         if out.is_json() {
             let rows: Vec<Value> = page
                 .iter()
@@ -167,7 +168,7 @@ fn ls(store: &Store, args: BlobLsArgs, out: &mut Output) -> Result<()> {
                     json!({"hash": m.hash.to_hex(), "size": m.size, "collections": collections})
                 })
                 .collect();
-            out.json(&Value::Array(rows))?;
+            out.json(&json!({"blobs": rows, "next": next.map(|h| h.to_hex())}))?;
         } else if page.is_empty() {
             hint("no missing blobs: every blob live records reference is here");
         } else {
@@ -180,13 +181,14 @@ fn ls(store: &Store, args: BlobLsArgs, out: &mut Output) -> Result<()> {
                 .collect();
             table(out, ["HASH", "SIZE", "COLLECTIONS"], &rows)?;
         }
-        page.last().filter(|_| more).map(|m| m.hash)
+        next
     } else {
         let mut page = store
             .list_blobs(args.after.as_ref(), limit + 1)
             .context("cannot list the blobs")?;
         let more = page.len() > limit;
         page.truncate(limit);
+        let next = page.last().filter(|_| more).map(|b| b.hash);
         if out.is_json() {
             let rows: Vec<Value> = page
                 .iter()
@@ -199,7 +201,7 @@ fn ls(store: &Store, args: BlobLsArgs, out: &mut Output) -> Result<()> {
                     })
                 })
                 .collect();
-            out.json(&Value::Array(rows))?;
+            out.json(&json!({"blobs": rows, "next": next.map(|h| h.to_hex())}))?;
         } else if page.is_empty() {
             hint("no blobs here; add one with `shoal blob add FILE`");
         } else {
@@ -217,7 +219,7 @@ fn ls(store: &Store, args: BlobLsArgs, out: &mut Output) -> Result<()> {
                 .collect();
             table(out, ["HASH", "SIZE", "REFS", "ADDED"], &rows)?;
         }
-        page.last().filter(|_| more).map(|b| b.hash)
+        next
     };
     if let Some(next) = next {
         let mut command = String::from("more blobs: shoal blob ls");

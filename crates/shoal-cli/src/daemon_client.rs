@@ -12,12 +12,15 @@ use crate::api::{
     TransferRequest,
 };
 use crate::datadir::DataDir;
-use crate::exit::network;
+use crate::exit::{NETWORK, coded, network};
 use crate::secrets;
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
+
+/// The `--json` error code when no daemon runs or answers.
+pub const NO_DAEMON: &str = "no-daemon";
 
 /// The file a running daemon describes itself in.
 pub const DAEMON_FILE: &str = "daemon.json";
@@ -91,10 +94,14 @@ impl Daemon {
     /// The daemon, or exit code 4 if none is running.
     pub fn connect(data: &DataDir) -> Result<Daemon> {
         Daemon::find(data)?.ok_or_else(|| {
-            network(format!(
-                "no daemon is running for {} (start `shoal serve`)",
-                data.dir().display()
-            ))
+            coded(
+                NETWORK,
+                NO_DAEMON,
+                format!(
+                    "no daemon is running for {} (start `shoal serve`)",
+                    data.dir().display()
+                ),
+            )
         })
     }
 
@@ -186,7 +193,8 @@ impl Daemon {
         self.refused(method, path, reply)
     }
 
-    /// The daemon's refusal as a network error (exit code 4).
+    /// The daemon's refusal as a network error (exit code 4), under the
+    /// daemon's code.
     fn refused(&self, method: &str, path: &str, reply: Result<Value, ApiError>) -> Result<Value> {
         reply.map_err(|error| {
             let message = if error.code == "unauthorized" {
@@ -199,7 +207,7 @@ impl Daemon {
             } else {
                 format!("the daemon refused {method} {path}: {}", error.message)
             };
-            network(message)
+            coded(NETWORK, error.code, message)
         })
     }
 
@@ -257,9 +265,13 @@ impl Daemon {
     }
 
     fn unreachable(&self, error: ureq::Error) -> anyhow::Error {
-        network(format!(
-            "no daemon is running for {} (start `shoal serve`): daemon.json names {} (pid {}) but it does not answer: {error}",
-            self.data_dir, self.file.http, self.file.pid
-        ))
+        coded(
+            NETWORK,
+            NO_DAEMON,
+            format!(
+                "no daemon is running for {} (start `shoal serve`): daemon.json names {} (pid {}) but it does not answer: {error}",
+                self.data_dir, self.file.http, self.file.pid
+            ),
+        )
     }
 }

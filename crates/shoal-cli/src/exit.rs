@@ -57,6 +57,36 @@ impl fmt::Display for Network {
 
 impl std::error::Error for Network {}
 
+/// An error with its own stable code for `--json` (the HTTP API's code where
+/// one exists, e.g. a daemon's refusal passed on) and its exit code.
+#[derive(Debug)]
+pub struct Coded {
+    /// The exit code.
+    pub exit: u8,
+    /// The stable machine-readable code (`peer-unreachable`, `no-daemon`, ...).
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+impl fmt::Display for Coded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Coded {}
+
+/// Builds an error with its own code and exit code.
+pub fn coded(exit: u8, code: impl Into<String>, message: impl Into<String>) -> anyhow::Error {
+    Coded {
+        exit,
+        code: code.into(),
+        message: message.into(),
+    }
+    .into()
+}
+
 /// Builds a network error (exit code 4).
 pub fn network(message: impl Into<String>) -> anyhow::Error {
     Network(message.into()).into()
@@ -78,11 +108,12 @@ pub fn not_found(message: impl Into<String>) -> anyhow::Error {
 /// it, 2 for a request the daemon found malformed, 4 otherwise (unreachable,
 /// timed out, refused by a sharing rule, failed).
 pub fn federation(code: &str, message: String) -> anyhow::Error {
-    match code {
-        "peer-does-not-have-it" | "not-found-here" => not_found(message),
-        "bad-request" | "invalid-peer" | "invalid-collection" | "invalid-id" => usage(message),
-        _ => network(message),
-    }
+    let exit = match code {
+        "peer-does-not-have-it" | "not-found-here" => NOT_FOUND,
+        "bad-request" | "invalid-peer" | "invalid-collection" | "invalid-id" => USAGE,
+        _ => NETWORK,
+    };
+    coded(exit, code, message)
 }
 
 /// Whether the error is only stdout having been closed by its reader
@@ -98,6 +129,9 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// The exit code for an error: the first cause in its chain that says.
 pub fn code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if let Some(coded) = cause.downcast_ref::<Coded>() {
+            return coded.exit;
+        }
         if cause.is::<Usage>() {
             return USAGE;
         }
@@ -118,6 +152,72 @@ pub fn code(err: &anyhow::Error) -> u8 {
         }
     }
     STORAGE
+}
+
+/// The stable code `--json` prints for an error (`{"code", "message"}` on
+/// stderr): the HTTP API's code where one exists (docs/http-api.md), else
+/// one of the CLI's own (`no-daemon`, `network`).
+pub fn json_code(err: &anyhow::Error) -> String {
+    for cause in err.chain() {
+        if let Some(coded) = cause.downcast_ref::<Coded>() {
+            return coded.code.clone();
+        }
+        if cause.is::<Usage>() {
+            return "bad-request".into();
+        }
+        if cause.is::<NotFound>() {
+            return "not-found".into();
+        }
+        if cause.is::<Network>() || cause.is::<shoal::NetError>() || cause.is::<ureq::Error>() {
+            return "network".into();
+        }
+        if let Some(e) = cause.downcast_ref::<shoal::Error>() {
+            return library_json_code(e).into();
+        }
+        if cause
+            .downcast_ref::<serde_json::Error>()
+            .is_some_and(|e| !e.is_io())
+        {
+            return "bad-request".into();
+        }
+    }
+    "internal".into()
+}
+
+/// The HTTP API's code for a library error (as `http::Failure::store` gives
+/// it, a test checks; the store's usage errors, which the daemon does not
+/// meet, are `bad-request`). Exhaustive on purpose.
+fn library_json_code(err: &shoal::Error) -> &'static str {
+    use shoal::CoreError;
+    match err {
+        shoal::Error::NotFound { .. } => "not-found",
+        shoal::Error::Exists { .. } => "already-exists",
+        shoal::Error::Invalid(core) => match core {
+            CoreError::InvalidCollectionName { .. } => "invalid-collection",
+            CoreError::InvalidRecordId { .. } => "invalid-id",
+            CoreError::ValueTooLarge { .. } => "payload-too-large",
+            CoreError::RecordNotFound => "not-found",
+            CoreError::RecordExists => "already-exists",
+            CoreError::LifeExhausted => "life-exhausted",
+            CoreError::InvalidFieldName { .. }
+            | CoreError::InvalidMapKey { .. }
+            | CoreError::NotAnObject { .. }
+            | CoreError::InvalidJson(_)
+            | CoreError::ClockTooFarAhead { .. }
+            | CoreError::MalformedChange { .. } => "bad-request",
+        },
+        shoal::Error::Serde { .. } => "bad-request",
+        shoal::Error::Store(StoreError::BlobTooLarge { .. }) => "payload-too-large",
+        // The CLI's own usage errors (no database, a bad query), which the
+        // daemon never meets.
+        shoal::Error::Store(
+            StoreError::BadBlobRef(_)
+            | StoreError::Invalid(_)
+            | StoreError::InvalidQuery(_)
+            | StoreError::Missing { .. },
+        ) => "bad-request",
+        shoal::Error::Store(_) | shoal::Error::Net(_) => "internal",
+    }
 }
 
 /// The exit code for a library error. Exhaustive on purpose: a new error case
@@ -163,4 +263,48 @@ pub fn message(err: &anyhow::Error) -> String {
         previous = text;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal::{CollectionName, CoreError, RecordId};
+
+    #[test]
+    fn json_codes_of_library_errors_are_the_http_apis() {
+        let errors = || -> Vec<shoal::Error> {
+            vec![
+                CollectionName::new("bad name").unwrap_err().into(),
+                RecordId::new("bad id").unwrap_err().into(),
+                CoreError::RecordNotFound.into(),
+                CoreError::RecordExists.into(),
+                CoreError::LifeExhausted.into(),
+                CoreError::NotAnObject { got: "an array" }.into(),
+                CoreError::InvalidJson("x".into()).into(),
+            ]
+        };
+        for (error, same) in errors().into_iter().zip(errors()) {
+            let http = crate::http::Failure::store(same).code;
+            assert_eq!(
+                json_code(&anyhow::Error::new(error).context("cannot put")),
+                http
+            );
+        }
+    }
+
+    #[test]
+    fn coded_errors_keep_their_code_and_exit_code() {
+        let error = federation(
+            "peer-does-not-have-it",
+            "pull: peer does not have it".into(),
+        );
+        assert_eq!(code(&error), NOT_FOUND);
+        assert_eq!(json_code(&error), "peer-does-not-have-it");
+        let error = federation("timed-out", "pull: timed out".into());
+        assert_eq!(code(&error), NETWORK);
+        assert_eq!(json_code(&error), "timed-out");
+        assert_eq!(json_code(&usage("bad")), "bad-request");
+        assert_eq!(json_code(&not_found("gone")), "not-found");
+        assert_eq!(json_code(&network("down")), "network");
+    }
 }

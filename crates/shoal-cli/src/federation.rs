@@ -6,8 +6,9 @@
 //! the transfer reasons — and which exit code each result gets (through
 //! `exit.rs`). `diff`, `pull` and `push` go through the running daemon's
 //! control API, which owns the libp2p node: this module must not start a node
-//! of its own or talk to peers directly. Peer ids, collection names and record
-//! ids are checked by clap before anything is contacted. `share` writes the
+//! of its own or talk to peers directly. Collection names and record ids
+//! are checked by clap before anything is contacted; a peer is a whole id or
+//! any unique start of one (`peer_ref.rs` resolves it among the known peers). `share` writes the
 //! rules straight into the store file (the daemon reads them on every use),
 //! so it works with or without a daemon.
 
@@ -17,15 +18,17 @@ use crate::daemon_client::Daemon;
 use crate::datadir::DataDir;
 use crate::exit;
 use crate::output::{Output, hint, pad};
+use crate::peer_ref::{self, PeerRef};
 use crate::peers::short_peer;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use shoal::{ShareMode, Store};
+use shoal::{ANY_PEER, ShareMode, Store};
 
 /// `shoal diff PEER [COLLECTION]`.
 pub fn diff(data: &DataDir, args: DiffArgs, out: &mut Output) -> Result<()> {
+    peer_ref::check(&args.peer)?;
     let daemon = Daemon::connect(data)?;
-    let peer = args.peer.to_string();
+    let peer = peer_ref::lookup(&args.peer, data, Some(&daemon), None)?.to_string();
     let collection = args.collection.as_ref().map(|c| c.as_str());
     let after = args.after.as_ref().map(|id| id.as_str());
     let what = match collection {
@@ -49,8 +52,8 @@ pub fn diff(data: &DataDir, args: DiffArgs, out: &mut Output) -> Result<()> {
                 return Err(refusal(&what, error));
             }
             print_collection(out, &peer, report)?;
-            if let Some(next) = &report.next_after {
-                hint(next_page_hint(&args, next));
+            if let Some(next) = &report.next {
+                hint(next_page_hint(&peer, &args, next));
             }
         }
         None => print_collections(out, &reply)?,
@@ -85,11 +88,11 @@ fn print_collection(out: &mut Output, peer: &str, report: &CollectionDiff) -> Re
     for (status, n) in statuses(&counts) {
         out.line(format_args!("  {}  {n}", pad(status, 14)))?;
     }
-    if report.differences.is_empty() {
+    if report.records.is_empty() {
         return Ok(());
     }
     let width = report
-        .differences
+        .records
         .iter()
         .map(|row| row.id.len())
         .max()
@@ -97,7 +100,7 @@ fn print_collection(out: &mut Output, peer: &str, report: &CollectionDiff) -> Re
         .max(2);
     out.line("")?;
     out.line(format_args!("{}  STATUS", pad("ID", width)))?;
-    for row in &report.differences {
+    for row in &report.records {
         out.line(format_args!("{}  {}", pad(&row.id, width), row.status))?;
     }
     if report.unlisted > 0 {
@@ -147,8 +150,8 @@ fn statuses(counts: &DiffCounts) -> [(&'static str, u64); 4] {
 }
 
 /// The command line that fetches the page after `next`.
-fn next_page_hint(args: &DiffArgs, next: &str) -> String {
-    let mut command = format!("more records: shoal diff {}", args.peer);
+fn next_page_hint(peer: &str, args: &DiffArgs, next: &str) -> String {
+    let mut command = format!("more records: shoal diff {peer}");
     if let Some(collection) = &args.collection {
         command.push_str(&format!(" {collection}"));
     }
@@ -176,8 +179,9 @@ pub enum Way {
 
 /// `shoal pull` / `shoal push`.
 pub fn transfer(data: &DataDir, way: Way, args: TransferArgs, out: &mut Output) -> Result<()> {
+    peer_ref::check(&args.peer)?;
     let daemon = Daemon::connect(data)?;
-    let peer = args.peer.to_string();
+    let peer = peer_ref::lookup(&args.peer, data, Some(&daemon), None)?.to_string();
     let push = matches!(way, Way::Push);
     let reply = daemon.transfer(push, &peer, args.collection.as_str(), args.id.as_str())?;
     let what = match way {
@@ -202,7 +206,7 @@ pub fn transfer(data: &DataDir, way: Way, args: TransferArgs, out: &mut Output) 
 
 /// `shoal share PEER COLLECTION --send|--receive|--both|--none` and
 /// `shoal share --list`.
-pub fn share(store: &Store, args: ShareArgs, out: &mut Output) -> Result<()> {
+pub fn share(data: &DataDir, store: &Store, args: ShareArgs, out: &mut Output) -> Result<()> {
     if args.list {
         return list_rules(store, out);
     }
@@ -215,7 +219,15 @@ pub fn share(store: &Store, args: ShareArgs, out: &mut Output) -> Result<()> {
     let (Some(peer), Some(collection)) = (args.peer, args.collection) else {
         return Err(exit::usage("share needs PEER and COLLECTION (or --list)"));
     };
-    let peer = peer.to_string();
+    // The daemon's peer table completes a prefix too, when one runs.
+    let daemon = match peer_ref::whole(&peer) {
+        Some(_) => None,
+        None => Daemon::find(data).ok().flatten(),
+    };
+    let peer = match peer_ref::lookup_rule(&peer, data, daemon.as_ref(), Some(store))? {
+        PeerRef::One(peer) => peer.to_string(),
+        PeerRef::Every => ANY_PEER.to_string(),
+    };
     store
         .share(&peer, collection.as_str(), mode)
         .with_context(|| format!("cannot set the rule for {collection} with {peer}"))?;
@@ -238,7 +250,12 @@ pub fn share(store: &Store, args: ShareArgs, out: &mut Output) -> Result<()> {
         ShareMode::Receive => "this node accepts the peer's changes and does not send its own",
         ShareMode::Both => "changes flow both ways",
     };
-    out.line(format_args!("{collection} with {peer}: {mode} ({meaning})"))?;
+    let with = if peer == ANY_PEER {
+        "every peer without a rule of its own".to_string()
+    } else {
+        peer.clone()
+    };
+    out.line(format_args!("{collection} with {with}: {mode} ({meaning})"))?;
     if local_only {
         hint(format_args!(
             "{collection} is local-only on this node: nothing flows until that mark is lifted"
@@ -282,7 +299,12 @@ fn list_rules(store: &Store, out: &mut Output) -> Result<()> {
                 json!({"peer": peer, "collection": collection.as_str(), "mode": mode.as_str()})
             })
             .collect();
-        out.json(&json!({"rules": modes, "local_only": local_only}))?;
+        // GET /api/sharing's shape.
+        out.json(&json!({
+            "default": ShareMode::Both.as_str(),
+            "local_only": local_only,
+            "rules": modes,
+        }))?;
         return Ok(());
     }
     if explicit.is_empty() && local_only.is_empty() {

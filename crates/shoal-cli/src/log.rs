@@ -40,37 +40,49 @@ pub fn run(store: &Store, args: LogArgs, out: &mut Output) -> Result<()> {
     let limit = args
         .limit
         .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
-    let json = out.is_json();
+    let mut listing = Listing {
+        json: out.is_json(),
+        shown: 0,
+        last: None,
+    };
     let w = out.writer();
-    if json {
+    if listing.json {
         write!(w, "{{\"changes\": [")?;
     }
-    let mut last: Option<LogPosition> = None;
+    // A record's changes (they share a position) are held back until the
+    // record ends, so a record that would take the listing past --limit is
+    // left whole for the next one: a resumed listing starts after the last
+    // record shown, never inside one. Only a first record bigger than the
+    // limit is shown whole (else the listing could never move on), streamed.
+    // The buffer holds at most --limit changes; without --limit, nothing.
+    let mut record: Vec<Change> = Vec::new();
     let mut more = false;
-    for (shown, change) in changes.by_ref().enumerate() {
+    for change in changes.by_ref() {
         let change = change.context("cannot read the change log")?;
-        // Stop only between records: a resumed listing starts after the last
-        // record shown, so a record's slots are never split across listings.
-        if shown >= limit && last != Some(change.position) {
+        let current = record.first().map(|c| c.position).or(listing.last);
+        if current != Some(change.position) {
+            listing.show(w, record.drain(..))?;
+        }
+        record.push(change);
+        let streaming = limit == usize::MAX || listing.last == Some(record[0].position);
+        if streaming || (listing.shown == 0 && record.len() > limit) {
+            listing.show(w, record.drain(..))?;
+        } else if listing.shown + record.len() > limit {
             more = true;
             break;
         }
-        if json {
-            let sep = if last.is_none() { "" } else { "," };
-            write!(w, "{sep}\n  {}", change_json(&change))?;
-        } else {
-            writeln!(w, "{}", change_text(&change))?;
-        }
-        last = Some(change.position);
     }
-    let next = last.filter(|_| more).map(|position| {
+    if !more {
+        listing.show(w, record.drain(..))?;
+    }
+    let next = listing.last.filter(|_| more).map(|position| {
         SyncCursor {
             base: args.since.base,
             position,
         }
         .to_string()
     });
-    if json {
+    if listing.json {
         writeln!(w, "\n], \"next\": {}}}", json!(next))?;
     }
     if let Some(next) = next {
@@ -81,6 +93,30 @@ pub fn run(store: &Store, args: LogArgs, out: &mut Output) -> Result<()> {
         hint(command);
     }
     Ok(())
+}
+
+/// What a listing has shown so far.
+struct Listing {
+    json: bool,
+    shown: usize,
+    last: Option<LogPosition>,
+}
+
+impl Listing {
+    /// Prints changes (of whole records), one line or JSON object each.
+    fn show(&mut self, w: &mut impl Write, changes: impl Iterator<Item = Change>) -> Result<()> {
+        for change in changes {
+            if self.json {
+                let sep = if self.shown == 0 { "" } else { "," };
+                write!(w, "{sep}\n  {}", change_json(&change))?;
+            } else {
+                writeln!(w, "{}", change_text(&change))?;
+            }
+            self.shown += 1;
+            self.last = Some(change.position);
+        }
+        Ok(())
+    }
 }
 
 /// One change as a text line.
@@ -129,12 +165,11 @@ fn change_json(c: &Change) -> Value {
         "key": key,
         "value": c.value.as_ref().map(|v| v.to_value()),
         "removed": c.value.is_none() && !matches!(c.slot, Slot::Life),
-        "clock": {
-            "hlc": c.clock.hlc.to_string(),
-            "wall_ms": c.clock.hlc.wall_ms(),
-            "counter": c.clock.hlc.counter(),
-            "site": c.clock.site.to_string(),
-        },
+        // A clock's shape everywhere (write replies, Sync Details' slots):
+        // `WALL_MS.COUNTER@SITE`, with its wall time and site beside it.
+        "clock": c.clock.to_string(),
+        "wall_ms": c.clock.hlc.wall_ms(),
+        "site": c.clock.site.to_string(),
         "life": c.life.0,
         "alive": c.life.is_alive(),
     })

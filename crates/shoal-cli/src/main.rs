@@ -16,13 +16,16 @@ mod demo;
 mod exit;
 mod federation;
 mod http;
+mod http_port;
 mod init;
 mod input;
 mod invite;
 mod log;
+mod maps;
 mod node_args;
 mod output;
 mod peer_file;
+mod peer_ref;
 mod peers;
 mod query;
 mod records;
@@ -42,10 +45,24 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Usage errors exit with 2 and `--help` / `--version` with 0 (clap's codes).
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && output::json_asked(std::env::args_os()) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid usage");
+            output::json_error("bad-request", first.trim_start_matches("error: "));
+            return ExitCode::from(exit::USAGE);
+        }
+        Err(e) => e.exit(),
+    };
+    let json = cli.global.json;
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) if exit::is_broken_pipe(&e) => ExitCode::from(exit::OK),
+        Err(e) if json => {
+            output::json_error(&exit::json_code(&e), exit::message(&e));
+            ExitCode::from(exit::code(&e))
+        }
         Err(e) => {
             output::hint(format_args!("error: {}", exit::message(&e)));
             ExitCode::from(exit::code(&e))
@@ -66,6 +83,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Get(a) => records::get(&data.open()?, a, &mut out)?,
         Command::Del(a) => records::del(&data.open()?, a, &mut out)?,
         Command::Ls(a) => records::ls(&data.open()?, a, &mut out)?,
+        Command::Map(a) => maps::run(&data.open()?, a, &mut out)?,
         Command::Query(a) => query::run(&data.open()?, a, &mut out)?,
         Command::Log(a) => log::run(&data.open()?, a, &mut out)?,
         Command::Status => status::run(&data, &data.open()?, &mut out)?,
@@ -77,7 +95,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Diff(a) => federation::diff(&data, a, &mut out)?,
         Command::Pull(a) => federation::transfer(&data, Way::Pull, a, &mut out)?,
         Command::Push(a) => federation::transfer(&data, Way::Push, a, &mut out)?,
-        Command::Share(a) => federation::share(&data.open()?, a, &mut out)?,
+        Command::Share(a) => federation::share(&data, &data.open()?, a, &mut out)?,
         Command::LocalOnly(a) => federation::local_only(&data.open()?, a, &mut out)?,
         Command::Blob(a) => blob::run(&data.open()?, a, &mut out)?,
         Command::Demo(_) => unreachable!("handled above"),

@@ -1,13 +1,14 @@
 //! The arguments of the commands that run a node or talk to one: `serve`,
 //! `demo`, `invite`, `join`, `sync`, `diff`, `pull`/`push`, `share`,
 //! `local-only` and `blob`, as clap derive structs, with the parsers of the
-//! values they take (peer ids, blob hashes, names, loopback addresses).
+//! values they take (blob hashes, names, loopback addresses; peer ids, which
+//! may be prefixes, are `peer_ref.rs`'s to resolve).
 //!
 //! Like `args.rs`, which re-exports everything here, it owns the shape of
 //! the interface and its `--help`, and runs nothing.
 
 use clap::{ArgGroup, Args, Subcommand};
-use shoal::{BlobHash, CollectionName, Multiaddr, PeerId, RecordId};
+use shoal::{BlobHash, CollectionName, Multiaddr, RecordId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -56,8 +57,10 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_mdns: bool,
     /// Address of the HTTP API and the dashboard (port 0 picks a free one)
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0")]
-    pub http: SocketAddr,
+    /// [default: 127.0.0.1 at the port the first `serve` picked, kept in
+    /// DIR/http-port, so the dashboard's URL stays the same]
+    #[arg(long, value_name = "IP:PORT")]
+    pub http: Option<SocketAddr>,
     /// Allow a non-loopback --http address
     #[arg(long)]
     pub http_public: bool,
@@ -105,9 +108,9 @@ pub struct SyncArgs {
 /// Arguments of `diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The peer's id (`shoal peers` lists them)
-    #[arg(value_parser = parse_peer)]
-    pub peer: PeerId,
+    /// The peer: its id, or any start of it only one known peer's id has
+    /// (`shoal peers` lists them; its shortened form works too)
+    pub peer: String,
     /// Collection to report record by record; without it, counts per collection
     pub collection: Option<CollectionName>,
     /// At most this many records in the table
@@ -122,9 +125,9 @@ pub struct DiffArgs {
 /// Arguments of `pull` and `push`.
 #[derive(Debug, Args)]
 pub struct TransferArgs {
-    /// The peer's id (`shoal peers` lists them)
-    #[arg(value_parser = parse_peer)]
-    pub peer: PeerId,
+    /// The peer: its id, or any start of it only one known peer's id has
+    /// (`shoal peers` lists them; its shortened form works too)
+    pub peer: String,
     /// Collection name
     pub collection: CollectionName,
     /// Record id
@@ -136,9 +139,10 @@ pub struct TransferArgs {
 #[command(group(ArgGroup::new("mode").required(true)
     .args(["send", "receive", "both", "none", "list"])))]
 pub struct ShareArgs {
-    /// The peer's id (`shoal peers` lists them)
-    #[arg(value_parser = parse_peer, required_unless_present = "list")]
-    pub peer: Option<PeerId>,
+    /// The peer: its id, or any start of it only one known peer's id has
+    /// (`shoal peers` lists them), or `*` for every peer without a rule of its own
+    #[arg(required_unless_present = "list")]
+    pub peer: Option<String>,
     /// Collection name
     #[arg(required_unless_present = "list")]
     pub collection: Option<CollectionName>,
@@ -215,12 +219,13 @@ Examples:
 Blobs come in hash order as a table: HASH SIZE (bytes) REFS (live records
 referencing it) ADDED; with --missing, the blobs live records reference that
 are not here: HASH SIZE COLLECTIONS. When there is a next page, a line on
-stderr gives the --after to pass for it. --json prints an array of objects.
+stderr gives the --after to pass for it. --json prints {\"blobs\": [...],
+\"next\": HASH or null}, as the HTTP API's GET /api/blobs does.
 
 Examples:
   shoal blob ls
   shoal blob ls --missing --limit 10
-  shoal --json blob ls | jq '.[] | select(.references == 0) | .hash'")]
+  shoal --json blob ls | jq '.blobs[] | select(.references == 0) | .hash'")]
     Ls(BlobLsArgs),
 
     /// Remove blobs no live record has referenced for a while
@@ -283,11 +288,4 @@ pub struct BlobGcArgs {
 /// A blob hash (64 lowercase hex digits).
 fn parse_blob_hash(text: &str) -> Result<BlobHash, String> {
     text.parse::<BlobHash>().map_err(|e| e.to_string())
-}
-
-/// A libp2p peer id, with a hint where to find one.
-fn parse_peer(text: &str) -> Result<PeerId, String> {
-    text.parse().map_err(|e| {
-        format!("not a peer id ({e}); peer ids look like 12D3KooW…, and `shoal peers` lists them")
-    })
 }

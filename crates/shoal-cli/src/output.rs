@@ -1,11 +1,13 @@
 //! Where results go: stdout (text or one JSON document) and hints on stderr.
 //!
 //! This module owns the output conventions shared by every command: `--json`
-//! selects machine-readable output, stdout is buffered and flushed once, and
+//! selects machine-readable output (failures included: one JSON line
+//! `{"code", "message"}` on stderr), stdout is buffered and flushed once, and
 //! hints (like the next page's `--after`) go to stderr so they never mix with
 //! data.
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use std::ffi::OsString;
 use std::io::{self, BufWriter, StdoutLock, Write};
 
 /// The longest value shown in text output before it is cut with `…`.
@@ -61,6 +63,21 @@ impl Output {
 /// Prints a hint line on stderr. A closed stderr is not worth failing for.
 pub fn hint(text: impl std::fmt::Display) {
     let _ = writeln!(io::stderr(), "{text}");
+}
+
+/// Prints a failure on stderr as one JSON line `{"code", "message"}`, the
+/// HTTP API's error shape. A closed stderr is not worth failing for.
+pub fn json_error(code: &str, message: impl std::fmt::Display) {
+    let error = json!({"code": code, "message": message.to_string()});
+    let _ = writeln!(io::stderr(), "{error}");
+}
+
+/// Whether the command line asks for `--json` (for failures found before it
+/// is parsed).
+pub fn json_asked(args: impl IntoIterator<Item = OsString>) -> bool {
+    args.into_iter()
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 /// `text` cut to at most `max` characters, with `…` when cut.

@@ -130,7 +130,9 @@ pub fn run(store: &Store, args: QueryArgs, out: &mut Output) -> Result<()> {
             .iter()
             .map(|(id, fields)| json!({"id": id.as_str(), "value": fields}))
             .collect();
-        out.json(&json!({"collection": args.collection, "records": records}))?;
+        // The list shape of every command and the HTTP API; a query is not
+        // paged (--limit caps it), so there is never a next page.
+        out.json(&json!({"collection": args.collection, "records": records, "next": null}))?;
         return Ok(());
     }
     let width = records

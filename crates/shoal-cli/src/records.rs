@@ -4,13 +4,14 @@
 //! and prints the result; validation (names, ids, object bodies) is the
 //! library's, so the rules live in one place.
 
+use crate::api::WriteReply;
 use crate::args::{LsArgs, RecordArgs, WriteArgs};
 use crate::exit::not_found;
 use crate::input::json_body;
 use crate::output::{Output, hint, pad};
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
-use shoal::{DbVersion, ListOptions, RecordId, Store};
+use shoal::{Edit, ListOptions, RecordId, Store, Written};
 
 /// Which write `put`/`patch` performs.
 #[derive(Debug, Clone, Copy)]
@@ -33,12 +34,14 @@ pub fn write(store: &Store, kind: WriteKind, args: WriteArgs, out: &mut Output) 
         .with_context(|| format!("cannot {verb} {target}"))?;
     let body =
         json_body(args.body.as_deref()).with_context(|| format!("cannot {verb} {target}"))?;
-    let version = match kind {
-        WriteKind::Put => collection.put(&args.id, body),
-        WriteKind::Patch => collection.patch(&args.id, body),
-    }
-    .with_context(|| format!("cannot {verb} {target}"))?;
-    print_write(out, &args.collection, &args.id, done, version)
+    let edit = match kind {
+        WriteKind::Put => Edit::Put(body),
+        WriteKind::Patch => Edit::Patch(body),
+    };
+    let written = collection
+        .write(&args.id, edit)
+        .with_context(|| format!("cannot {verb} {target}"))?;
+    print_write(out, &args.collection, &args.id, done, written)
 }
 
 /// `shoal get`.
@@ -56,30 +59,33 @@ pub fn get(store: &Store, args: RecordArgs, out: &mut Output) -> Result<()> {
 /// `shoal del`.
 pub fn del(store: &Store, args: RecordArgs, out: &mut Output) -> Result<()> {
     let target = format!("{}/{}", args.collection, args.id);
-    let version = store
+    let written = store
         .collection(&args.collection)
-        .and_then(|c| c.delete(&args.id))
+        .and_then(|c| c.write(&args.id, Edit::Delete))
         .with_context(|| format!("cannot delete {target}"))?;
-    print_write(out, &args.collection, &args.id, "deleted", version)
+    print_write(out, &args.collection, &args.id, "deleted", written)
 }
 
-fn print_write(
+/// What a write did: with `--json` the HTTP API's write reply
+/// (`{"collection", "id", "db_version", "clock"}`), else `DONE C/ID (version
+/// V)` or `C/ID unchanged`.
+pub fn print_write(
     out: &mut Output,
     collection: &str,
     id: &str,
     done: &str,
-    version: Option<DbVersion>,
+    written: Option<Written>,
 ) -> Result<()> {
     if out.is_json() {
-        out.json(&json!({
-            "collection": collection,
-            "id": id,
-            "changed": version.is_some(),
-            "version": version.map(|v| v.0),
-        }))?;
+        out.json(&serde_json::to_value(WriteReply::new(
+            collection, id, written,
+        ))?)?;
     } else {
-        match version {
-            Some(v) => out.line(format_args!("{done} {collection}/{id} (version {v})"))?,
+        match written {
+            Some(w) => out.line(format_args!(
+                "{done} {collection}/{id} (version {})",
+                w.version
+            ))?,
             None => out.line(format_args!("{collection}/{id} unchanged"))?,
         }
     }

@@ -4,7 +4,7 @@
 //! addresses, peers from `--peer` and `peers.txt`, mDNS, the group key), the
 //! tokio runtime, starting the node and the control API, announcing itself
 //! in `DATA/daemon.json` (removed again on a clean stop), logging to stderr,
-//! and stopping cleanly.
+//! and stopping cleanly. Which HTTP port it takes is `http_port.rs`'s.
 
 use crate::api::DaemonFile;
 use crate::args::ServeArgs;
@@ -13,7 +13,7 @@ use crate::datadir::DataDir;
 use crate::exit::{network, usage};
 use crate::http::{self, Control};
 use crate::output::Output;
-use crate::{peer_file, secrets};
+use crate::{http_port, peer_file, secrets};
 use anyhow::{Context, Result};
 use serde_json::json;
 use shoal::{GroupKey, NodeConfig, Store, SyncConfig};
@@ -32,12 +32,14 @@ const HTTP_DRAIN: Duration = Duration::from_secs(2);
 
 /// `shoal serve`.
 pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
-    if !args.http.ip().is_loopback() && !args.http_public {
+    if let Some(http) = args.http
+        && !http.ip().is_loopback()
+        && !args.http_public
+    {
         return Err(usage(format!(
-            "--http {} is not a loopback address: the control API would be reachable from \
+            "--http {http} is not a loopback address: the control API would be reachable from \
              other machines (it is token-protected but unencrypted); pass --http-public to \
-             allow it",
-            args.http
+             allow it"
         )));
     }
     // A leftover daemon.json (after a crash) is overwritten; a live daemon is not.
@@ -119,7 +121,7 @@ struct Daemonized {
     data: DataDir,
     store: Store,
     config: NodeConfig,
-    http: SocketAddr,
+    http: Option<SocketAddr>,
     token: String,
     group: String,
     key: GroupKey,
@@ -128,9 +130,7 @@ struct Daemonized {
 
 impl Daemonized {
     async fn run(self, out: &mut Output) -> Result<()> {
-        let listener = tokio::net::TcpListener::bind(self.http)
-            .await
-            .map_err(|e| network(format!("cannot listen on --http {}: {e}", self.http)))?;
+        let listener = http_port::bind(&self.data, self.http).await?;
         let http = listener
             .local_addr()
             .context("cannot read the control API's address")?;

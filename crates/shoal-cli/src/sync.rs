@@ -1,6 +1,7 @@
 //! `shoal sync`: asks the running daemon to catch up with every connected
 //! peer now, and waits until it has — every connected peer caught up after
-//! the request and no versions behind — or the timeout passes.
+//! the request and no versions behind — or the timeout passes. No peer
+//! connected is a failure (exit code 4), not "in sync": nothing was synced.
 //!
 //! This module owns the completion rule and how progress shows: a progress
 //! bar on a terminal (versions applied of the peers' log heads), one plain
@@ -10,7 +11,7 @@ use crate::api::{PeerInfo, PeersReply};
 use crate::args::SyncArgs;
 use crate::daemon_client::Daemon;
 use crate::datadir::DataDir;
-use crate::exit::network;
+use crate::exit::{NETWORK, coded};
 use crate::output::{Output, hint};
 use crate::peers::short_peer;
 use anyhow::Result;
@@ -34,12 +35,19 @@ pub fn run(data: &DataDir, args: SyncArgs, out: &mut Output) -> Result<()> {
     loop {
         let table = daemon.peers()?;
         let status = Status::of(&table, request.requested_ms);
-        if status.connected.is_empty() {
+        // Nothing synced is a failure, not "in sync": a script that goes on
+        // after `shoal sync` would read stale data. Peers still connecting
+        // get until the timeout.
+        if status.connected.is_empty() && (status.connecting == 0 || Instant::now() >= deadline) {
             progress.clear();
-            return report(out, &status, started, "no peers connected; nothing to sync");
+            return Err(coded(
+                NETWORK,
+                "peer-unreachable",
+                no_peer_message(&table, args.timeout),
+            ));
         }
         progress.show(&status);
-        if status.behind.is_empty() {
+        if !status.connected.is_empty() && status.behind.is_empty() {
             progress.clear();
             let text = format!(
                 "in sync with {} peer{} ({:.1}s)",
@@ -49,7 +57,7 @@ pub fn run(data: &DataDir, args: SyncArgs, out: &mut Output) -> Result<()> {
             );
             return report(out, &status, started, &text);
         }
-        if Instant::now() >= deadline {
+        if Instant::now() >= deadline && !status.connected.is_empty() {
             progress.clear();
             let behind: Vec<String> = status
                 .behind
@@ -62,19 +70,49 @@ pub fn run(data: &DataDir, args: SyncArgs, out: &mut Output) -> Result<()> {
                     }
                 })
                 .collect();
-            return Err(network(format!(
-                "sync timed out after {}s; still behind: {}",
-                args.timeout,
-                behind.join(", ")
-            )));
+            return Err(coded(
+                NETWORK,
+                "timed-out",
+                format!(
+                    "sync timed out after {}s; still behind: {}",
+                    args.timeout,
+                    behind.join(", ")
+                ),
+            ));
         }
         std::thread::sleep(POLL);
     }
 }
 
+/// Why nothing could be synced: no peer connected, and what the table holds.
+fn no_peer_message(table: &PeersReply, timeout: u64) -> String {
+    let hint = "`shoal peers` shows each peer's state";
+    if table.peers.is_empty() {
+        return "no peer is connected, nothing was synced: this node knows no peers yet \
+                (add one with `shoal join CODE` or `shoal serve --peer MULTIADDR`)"
+            .to_string();
+    }
+    let connecting = table
+        .peers
+        .iter()
+        .filter(|p| p.state == "connecting")
+        .count();
+    if connecting > 0 {
+        return format!(
+            "no peer is connected, nothing was synced: {connecting} still connecting after {timeout}s ({hint})"
+        );
+    }
+    format!(
+        "no peer is connected, nothing was synced: {} known, none connected ({hint})",
+        table.peers.len()
+    )
+}
+
 /// Where the connected peers stand relative to the request.
 struct Status {
     connected: Vec<PeerInfo>,
+    /// Peers still connecting (worth waiting for when none is connected).
+    connecting: usize,
     behind: Vec<PeerInfo>,
     applied: u64,
     total: u64,
@@ -94,6 +132,11 @@ impl Status {
             .cloned()
             .collect();
         Status {
+            connecting: table
+                .peers
+                .iter()
+                .filter(|p| p.state == "connecting")
+                .count(),
             applied: connected.iter().map(|p| p.applied).sum(),
             total: connected.iter().map(|p| p.remote_head).sum(),
             connected,

@@ -7,6 +7,11 @@ use common::{Node, content};
 use serde_json::json;
 use std::path::PathBuf;
 
+/// What `shoal --json blob ls` prints when there is nothing to list.
+fn no_blobs() -> serde_json::Value {
+    json!({"blobs": [], "next": null})
+}
+
 fn scratch(node: &Node, name: &str) -> PathBuf {
     node.data.parent().unwrap().join(name)
 }
@@ -55,10 +60,11 @@ fn add_ls_get_round_trip() {
     assert_eq!(cells[1], bytes.len().to_string());
     assert_eq!(cells[2], "0");
     let listed = node.run(&["--json", "blob", "ls"]).ok().json();
-    assert_eq!(listed[0]["hash"], json!(expected));
-    assert_eq!(listed[0]["size"], json!(bytes.len()));
-    assert_eq!(listed[0]["references"], json!(0));
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed["blobs"][0]["hash"], json!(expected));
+    assert_eq!(listed["blobs"][0]["size"], json!(bytes.len()));
+    assert_eq!(listed["blobs"][0]["references"], json!(0));
+    assert_eq!(listed["blobs"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["next"], json!(null));
 
     let output = scratch(&node, "output.bin");
     node.run(&["blob", "get", &expected, arg(&output)]).ok();
@@ -87,8 +93,9 @@ fn paging_gives_the_next_after() {
     }
     hashes.sort();
     let page = node.run(&["--json", "blob", "ls", "--limit", "2"]).ok();
-    let listed: Vec<String> = page
-        .json()
+    // The list shape of the HTTP API: {"blobs", "next"}.
+    assert_eq!(page.json()["next"], json!(hashes[1]));
+    let listed: Vec<String> = page.json()["blobs"]
         .as_array()
         .unwrap()
         .iter()
@@ -106,7 +113,8 @@ fn paging_gives_the_next_after() {
             "--json", "blob", "ls", "--limit", "2", "--after", &hashes[1],
         ])
         .ok();
-    assert_eq!(last.json()[0]["hash"], json!(hashes[2]));
+    assert_eq!(last.json()["blobs"][0]["hash"], json!(hashes[2]));
+    assert_eq!(last.json()["next"], json!(null));
     assert!(!last.stderr.contains("--after"), "{}", last.stderr);
 }
 
@@ -124,10 +132,10 @@ fn referenced_but_missing_blob() {
     let missing = node.run(&["--json", "blob", "ls", "--missing"]).ok();
     assert_eq!(
         missing.json(),
-        json!([{"hash": hash, "size": 14, "collections": ["notes"]}])
+        json!({"blobs": [{"hash": hash, "size": 14, "collections": ["notes"]}], "next": null})
     );
     // Not among the blobs held here.
-    assert_eq!(node.run(&["--json", "blob", "ls"]).ok().json(), json!([]));
+    assert_eq!(node.run(&["--json", "blob", "ls"]).ok().json(), no_blobs());
 
     let out = scratch(&node, "out.bin");
     let got = node.run(&["blob", "get", &hash, arg(&out)]).code(1);
@@ -169,7 +177,7 @@ fn bad_input_exits_2() {
         .run(&["blob", "add", arg(node.data.parent().unwrap())])
         .code(2);
     assert!(dir.stderr.contains("directory"), "{}", dir.stderr);
-    assert_eq!(node.run(&["--json", "blob", "ls"]).ok().json(), json!([]));
+    assert_eq!(node.run(&["--json", "blob", "ls"]).ok().json(), no_blobs());
 }
 
 #[test]
@@ -191,7 +199,7 @@ fn gc_removes_unreferenced_blobs() {
         .ok();
     assert_eq!(kept.json(), json!({"removed": [], "count": 0}));
     assert_eq!(
-        node.run(&["--json", "blob", "ls"]).ok().json()[0]["references"],
+        node.run(&["--json", "blob", "ls"]).ok().json()["blobs"][0]["references"],
         json!(1)
     );
 
@@ -216,7 +224,7 @@ fn gc_removes_unreferenced_blobs() {
         .run(&["--json", "blob", "gc", "--grace-secs", "0"])
         .ok();
     assert_eq!(again.json()["count"], json!(0));
-    assert_eq!(node.run(&["--json", "blob", "ls"]).ok().json(), json!([]));
+    assert_eq!(node.run(&["--json", "blob", "ls"]).ok().json(), no_blobs());
     node.run(&["blob", "get", &hash, arg(&scratch(&node, "out"))])
         .code(1);
 }

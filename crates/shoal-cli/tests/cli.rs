@@ -67,8 +67,11 @@ fn put_get_roundtrip() {
         ])
         .ok()
         .json();
-    assert_eq!(same["changed"], false);
-    assert_eq!(same["version"], Value::Null);
+    // The HTTP API's write reply: nothing changed, no version, no clock.
+    assert_eq!(
+        same,
+        json!({"collection": "tasks", "id": "t1", "db_version": null, "clock": null})
+    );
 }
 
 #[test]
@@ -121,11 +124,90 @@ fn patch_merges_fields_and_null_removes() {
 }
 
 #[test]
+fn map_entries_are_set_and_removed_with_their_clock() {
+    let s = Shoal::init();
+    // Setting creates the record; the reply carries the write's clock.
+    let set = s
+        .run(&[
+            "--json", "map", "set", "notes", "n1", "tags", "work", "true",
+        ])
+        .ok()
+        .json();
+    let version = set["db_version"].as_u64().expect("a db_version");
+    let clock = set["clock"].as_str().expect("a clock").to_string();
+    assert_eq!(set["collection"], "notes");
+    assert_eq!(set["id"], "n1");
+    let status = s.run(&["--json", "status"]).ok().json();
+    assert_eq!(status["db_version"], version, "{status}");
+    assert!(
+        clock.ends_with(&format!("@{}", status["site_id"].as_str().unwrap())),
+        "{clock}"
+    );
+    // The clock is the one the log holds for the entry.
+    let log = s.run(&["--json", "log"]).ok().json();
+    let entry = log["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["slot"] == "entry" && c["key"] == "work")
+        .expect("the entry in the log")
+        .clone();
+    assert_eq!(entry["clock"], clock.as_str(), "{entry}");
+
+    // VALUE from stdin; text output names the entry.
+    let text = s
+        .run_stdin(
+            &["map", "set", "notes", "n1", "tags", "idea", "-"],
+            Some("{\"n\": 2}"),
+        )
+        .ok();
+    assert!(
+        text.stdout.contains(".tags[idea]") && text.stdout.contains("notes/n1"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(
+        s.run(&["get", "notes", "n1"]).ok().json(),
+        json!({"tags": {"work": true, "idea": {"n": 2}}})
+    );
+
+    // Removing: the entry goes; removing it again changes nothing.
+    let removed = s
+        .run(&["--json", "map", "rm", "notes", "n1", "tags", "work"])
+        .ok()
+        .json();
+    assert!(removed["db_version"].as_u64().unwrap() > version);
+    assert_ne!(removed["clock"], set["clock"]);
+    assert_eq!(
+        s.run(&["get", "notes", "n1"]).ok().json(),
+        json!({"tags": {"idea": {"n": 2}}})
+    );
+    let again = s
+        .run(&["--json", "map", "rm", "notes", "n1", "tags", "work"])
+        .ok()
+        .json();
+    assert_eq!(again["db_version"], Value::Null);
+    assert_eq!(again["clock"], Value::Null);
+
+    // Refusals: no live record to remove from (1), bad names and JSON (2).
+    s.run(&["map", "rm", "notes", "absent", "tags", "x"])
+        .code(1);
+    s.run(&["map", "set", "notes", "n1", "tags", "k", "{not json"])
+        .code(2);
+    s.run(&["map", "set", "notes", "bad/id", "tags", "k", "1"])
+        .code(2);
+    s.run(&["map", "set", "bad name", "n1", "tags", "k", "1"])
+        .code(2);
+    s.run(&["map", "set", "notes", "n1", "", "k", "1"]).code(2);
+}
+
+#[test]
 fn del_then_get_is_not_found() {
     let s = Shoal::init();
     s.run(&["put", "tasks", "t1", r#"{"a": 1}"#]).ok();
     let del = s.run(&["--json", "del", "tasks", "t1"]).ok().json();
-    assert_eq!(del["changed"], true);
+    assert!(del["db_version"].as_u64().is_some(), "{del}");
+    assert!(del["clock"].as_str().is_some(), "{del}");
     let get = s.run(&["get", "tasks", "t1"]).code(1);
     assert!(get.stdout.is_empty());
     assert!(

@@ -1,8 +1,8 @@
 //! End-to-end tests of how the `shoal` binary finds its data directory and
 //! fails: each runs the built executable against a fresh temporary data
-//! directory and checks stdout, stderr and the exit code for invalid input, a
-//! missing or garbage database, and a data directory from the environment or
-//! `$HOME`.
+//! directory and checks stdout, stderr and the exit code for invalid input
+//! (as text, and as JSON with `--json`), a missing or garbage database, and a
+//! data directory from the environment or `$HOME`.
 
 use std::path::Path;
 use std::process::Command;
@@ -46,6 +46,46 @@ fn invalid_input_exits_2_with_a_message() {
     // Unknown commands and flags are usage errors too.
     s.run(&["frobnicate"]).code(2);
     s.run(&["ls", "--bogus"]).code(2);
+}
+
+#[test]
+fn with_json_errors_are_json_on_stderr() {
+    let s = Shoal::init();
+    // (arguments, exit code, the HTTP API's code for the same failure)
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["put", "tasks", "bad id", "{}"], 2, "invalid-id"),
+        (&["get", "no such", "t1"], 2, "invalid-collection"),
+        (&["put", "tasks", "t1", "{nope"], 2, "bad-request"),
+        (&["put", "tasks", "t1", "[1]"], 2, "bad-request"),
+        (&["get", "tasks", "t1"], 1, "not-found"),
+        (&["patch", "tasks", "t1", "{}"], 1, "not-found"),
+        (&["map", "rm", "tasks", "t1", "tags", "x"], 1, "not-found"),
+        (&["peers"], 4, "no-daemon"),
+        (&["diff", "not-a-peer"], 2, "bad-request"),
+        // Usage errors clap finds.
+        (&["frobnicate"], 2, "bad-request"),
+        (&["ls", "--bogus"], 2, "bad-request"),
+    ];
+    for (args, exit, code) in cases {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let run = s.run(&full).code(*exit);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+        let error: serde_json::Value = serde_json::from_str(&run.stderr)
+            .unwrap_or_else(|e| panic!("{args:?}: stderr is not JSON ({e}): {}", run.stderr));
+        assert_eq!(error["code"], *code, "{args:?}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            !message.is_empty() && !message.starts_with("error:"),
+            "{error}"
+        );
+    }
+    // --json after the command works too; without it errors stay text.
+    let late = s.run(&["get", "tasks", "t1", "--json"]).code(1);
+    assert!(late.stderr.starts_with('{'), "{}", late.stderr);
+    let text = s.run(&["get", "tasks", "t1"]).code(1);
+    assert!(text.stderr.starts_with("error: "), "{}", text.stderr);
 }
 
 #[test]

@@ -15,7 +15,7 @@ fn log_since_a_version() {
     let v1 = s
         .run(&["--json", "put", "tasks", "a", r#"{"x": 1}"#])
         .ok()
-        .json()["version"]
+        .json()["db_version"]
         .as_u64()
         .unwrap();
     s.run(&["put", "tasks", "b", r#"{"y": "two"}"#]).ok();
@@ -42,9 +42,17 @@ fn log_since_a_version() {
             && c["alive"] == false
             && c["life"] == 2)
     );
-    let clock = &later[0]["clock"];
-    assert!(clock["wall_ms"].as_u64().unwrap() > 0);
-    assert_eq!(clock["site"].as_str().unwrap().len(), 16);
+    // A clock as everywhere: `WALL_MS.COUNTER@SITE`, wall time and site beside.
+    let change = &later[0];
+    let wall_ms = change["wall_ms"].as_u64().unwrap();
+    let site = change["site"].as_str().unwrap();
+    assert!(wall_ms > 0);
+    assert_eq!(site.len(), 16);
+    let clock = change["clock"].as_str().unwrap();
+    assert!(
+        clock.starts_with(&format!("{wall_ms}.")) && clock.ends_with(&format!("@{site}")),
+        "{change}"
+    );
 
     // Text: one line per change, after the version given.
     let text = s.run(&["log", "--since", &since]).ok();
@@ -82,13 +90,70 @@ fn log_since_a_version() {
 }
 
 #[test]
+fn log_limit_counts_changes_and_never_splits_a_record() {
+    let s = Shoal::init();
+    // Four records of two changes each (the life and one field).
+    for id in ["r1", "r2", "r3", "r4"] {
+        s.run(&["put", "tasks", id, r#"{"a": 1}"#]).ok();
+    }
+    let all = s.run(&["--json", "log"]).ok().json()["changes"].clone();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 8, "{all:?}");
+    for limit in 1..=9usize {
+        let mut since = "0".to_string();
+        let mut seen = Vec::new();
+        loop {
+            let run = s
+                .run(&[
+                    "--json",
+                    "log",
+                    "--since",
+                    &since,
+                    "--limit",
+                    &limit.to_string(),
+                ])
+                .ok();
+            let page = run.json();
+            let changes = page["changes"].as_array().unwrap().clone();
+            // At most --limit changes, whole records only; a first record
+            // bigger than the limit is listed whole.
+            assert!(
+                changes.len() <= limit.max(2),
+                "--limit {limit} listed {}: {}",
+                changes.len(),
+                run.stdout
+            );
+            assert_eq!(changes.len() % 2, 0, "a record was split: {}", run.stdout);
+            // A cut page is as full as whole records allow.
+            if limit >= 2 && !page["next"].is_null() {
+                assert!(changes.len() + 2 > limit, "{}", run.stdout);
+            }
+            // Text lists the same number of lines.
+            let text = s
+                .run(&["log", "--since", &since, "--limit", &limit.to_string()])
+                .ok();
+            assert_eq!(text.lines().len(), changes.len(), "{}", text.stdout);
+            seen.extend(changes);
+            match page["next"].as_str() {
+                Some(next) => since = next.to_string(),
+                None => break,
+            }
+        }
+        assert_eq!(
+            &seen, all,
+            "--limit {limit}: paging lost or repeated changes"
+        );
+    }
+}
+
+#[test]
 fn status_counts_records_per_collection() {
     let s = Shoal::init();
     let site = s.run(&["--json", "init"]).ok().json()["site_id"].clone();
     s.run(&["put", "tasks", "t1", r#"{"a": 1}"#]).ok();
     s.run(&["put", "tasks", "t2", r#"{"a": 2}"#]).ok();
     s.run(&["put", "tasks", "t3", r#"{"a": 3}"#]).ok();
-    let last = s.run(&["--json", "del", "tasks", "t3"]).ok().json()["version"].clone();
+    let last = s.run(&["--json", "del", "tasks", "t3"]).ok().json()["db_version"].clone();
     s.run(&["put", "notes", "n1", "{}"]).ok();
 
     let status = s.run(&["--json", "status"]).ok().json();

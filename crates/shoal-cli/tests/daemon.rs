@@ -184,11 +184,28 @@ fn serve_needs_a_group_secret_and_a_private_http_address() {
 fn a_lone_daemon_syncs_with_nobody_and_stops_on_sigterm() {
     let n = Node::init();
     let d = n.serve(&[], Some(&"ab".repeat(32)));
-    let synced = n.run(&["sync"]).ok();
+    // Nothing synced is a failure (exit 4), not "in sync": a script going
+    // on after `shoal sync` would read stale data.
+    let synced = n.run(&["sync"]).code(4);
     assert!(
-        synced.stdout.contains("no peers connected"),
+        synced
+            .stderr
+            .contains("no peer is connected, nothing was synced"),
         "{}",
-        synced.stdout
+        synced.stderr
+    );
+    assert!(synced.stdout.is_empty(), "{}", synced.stdout);
+    // With --json the error is JSON on stderr too.
+    let synced = n.run(&["--json", "sync"]).code(4);
+    let error: serde_json::Value = serde_json::from_str(synced.stderr.trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", synced.stderr));
+    assert_eq!(error["code"], "peer-unreachable", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no peer is connected"),
+        "{error}"
     );
     // A second daemon on the same directory is refused.
     let twice = n.run(&["serve", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]);
@@ -253,4 +270,64 @@ fn invite_with_an_address_gets_this_nodes_peer_id() {
     );
     let key = std::fs::read_to_string(n.data.join("group.key")).unwrap();
     assert!(invite["invite"].as_str().unwrap().contains(key.trim()));
+}
+
+/// Starts `shoal serve` without `--http` and waits for daemon.json; returns
+/// the daemon and its HTTP address.
+fn serve_default_http(n: &Node, log: &str) -> (common::Daemon, String) {
+    let log = n.data.parent().unwrap().join(log);
+    let child = n
+        .command()
+        .args(["serve", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"])
+        .env("SHOAL_SECRET", "cd".repeat(32))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut daemon = common::Daemon {
+        child,
+        log,
+        info: Value::Null,
+    };
+    let file = n.data.join("daemon.json");
+    daemon.info = wait_for("daemon.json", || {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            panic!("shoal serve exited with {status}: {}", daemon.log());
+        }
+        std::fs::read(&file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+    });
+    let http = daemon.http().to_string();
+    (daemon, http)
+}
+
+#[test]
+fn the_dashboard_keeps_its_port_across_restarts() {
+    let n = Node::init();
+    let (first, http) = serve_default_http(&n, "first.log");
+    let port = http.rsplit_once(':').unwrap().1.to_string();
+    assert!(http.starts_with("127.0.0.1:"), "{http}");
+    let kept = std::fs::read_to_string(n.data.join("http-port")).unwrap();
+    assert_eq!(kept.trim(), port);
+    assert_eq!(first.terminate(), 0);
+
+    // Restarted: the same address, so the dashboard's URL still works.
+    let (second, again) = serve_default_http(&n, "second.log");
+    assert_eq!(again, http);
+    assert_eq!(http_get(&again, Some(&n.token())).0, 200);
+
+    assert_eq!(second.terminate(), 0);
+
+    // While something else holds it, a free port serves and a warning says
+    // why; the kept port stays for the next start.
+    let holder = std::net::TcpListener::bind(&http).unwrap();
+    let (third, other) = serve_default_http(&n, "third.log");
+    assert_ne!(other, http);
+    assert!(third.log().contains("is not free"), "{}", third.log());
+    let kept = std::fs::read_to_string(n.data.join("http-port")).unwrap();
+    assert_eq!(kept.trim(), port);
+    drop(holder);
+    assert_eq!(third.terminate(), 0);
 }

@@ -18,9 +18,9 @@ const SECRET: &str = "5eedc0de5eedc0de5eedc0de5eedc0de5eedc0de5eedc0de5eedc0de5e
 const STRANGER: &str = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
 
 fn rows(report: &Value) -> Vec<(String, String)> {
-    report["collections"][0]["differences"]
+    report["collections"][0]["records"]
         .as_array()
-        .expect("a differences array")
+        .expect("a records array")
         .iter()
         .map(|row| {
             (
@@ -74,7 +74,8 @@ fn diff_pull_push_and_share_between_two_daemons() {
     // A takes `tasks` from B but sends it nothing; `diary` flows neither way.
     let set = a.run(&["share", &pb, "tasks", "--receive"]).ok();
     assert_stdout(&set, "receive");
-    a.run(&["share", &pb, "diary", "--none"]).ok();
+    // Any start of a peer id only one known peer's has names that peer.
+    a.run(&["share", &pb[..14], "diary", "--none"]).ok();
     let list = a.run(&["share", "--list"]).ok();
     assert!(list.stdout.starts_with("PEER"), "{}", list.stdout);
     let line = |collection: &str| {
@@ -139,7 +140,22 @@ fn diff_pull_push_and_share_between_two_daemons() {
             pair("r2", "peer-only"),
         ]
     );
-    assert_eq!(report["collections"][0]["next_after"], Value::Null);
+    assert_eq!(report["collections"][0]["next"], Value::Null);
+    // So does the short form `shoal peers` prints, or a prefix.
+    let table = a.run(&["peers"]).ok().stdout;
+    let short = table
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert!(short.contains('…'), "{table}");
+    for given in [short, &pb[..12]] {
+        let same = a.run(&["--json", "diff", given, "tasks"]).ok().json();
+        assert_eq!(same["peer"], pb.as_str(), "{given}");
+        assert_eq!(rows(&same), rows(&report), "{given}");
+    }
 
     // As text, a page at a time.
     let first = a.run(&["diff", &pb, "tasks", "--limit", "3"]).ok();
@@ -191,7 +207,7 @@ fn diff_pull_push_and_share_between_two_daemons() {
         rows(&page),
         vec![pair("a2", "local-only"), pair("r1", "diverged")]
     );
-    assert_eq!(page["collections"][0]["next_after"], "r1");
+    assert_eq!(page["collections"][0]["next"], "r1");
 
     // Every collection A has: one line each; `diary` cannot be compared.
     let all = a.run(&["diff", &pb]).ok();
@@ -264,7 +280,7 @@ fn diff_pull_push_and_share_between_two_daemons() {
     );
     let again = a.run(&["push", &pb, "tasks", "a1"]).ok();
     assert_stdout(&again, "already in sync");
-    let pulled = b.run(&["pull", &pa, "tasks", "a2"]).ok();
+    let pulled = b.run(&["pull", &pa[..16], "tasks", "a2"]).ok();
     assert_eq!(
         pulled.stdout.trim(),
         format!("pull tasks/a2 from {pa}: merged")
@@ -296,6 +312,17 @@ fn diff_pull_push_and_share_between_two_daemons() {
     let gone = a.run(&["diff", STRANGER]).code(4);
     assert_stderr(&gone, "peer unreachable");
 
+    // A prefix two known peers share is ambiguous, one none has unknown:
+    // usage errors naming the candidates (a rule makes STRANGER known).
+    a.run(&["share", STRANGER, "scratch", "--none"]).ok();
+    let ambiguous = a.run(&["diff", "12D3KooW", "tasks"]).code(2);
+    assert_stderr(&ambiguous, "ambiguous");
+    assert_stderr(&ambiguous, &pb);
+    assert_stderr(&ambiguous, STRANGER);
+    let unknown = a.run(&["pull", "12D3KooWzzzzzzzz", "tasks", "a1"]).code(2);
+    assert_stderr(&unknown, "nor the start of a known one");
+    assert_stderr(&unknown, &pb);
+
     // Bad input is refused before the daemon is asked.
     let bad = a.run(&["pull", "not-a-peer", "tasks", "a1"]).code(2);
     assert_stderr(&bad, "not a peer id");
@@ -323,12 +350,30 @@ fn share_works_without_a_daemon_and_bad_input_is_a_usage_error() {
 
     let set = n.run(&["share", STRANGER, "inbox", "--send"]).ok();
     assert_stdout(&set, "inbox with");
-    n.run(&["share", STRANGER, "inbox", "--none"]).ok();
+    // The rule's peer is known now: a prefix of its id names it.
+    n.run(&["share", &STRANGER[..14], "inbox", "--none"]).ok();
     let list = n.run(&["--json", "share", "--list"]).ok().json();
     assert_eq!(
         list,
-        json!({"rules": [{"peer": STRANGER, "collection": "inbox", "mode": "none"}], "local_only": []})
+        json!({
+            "default": "both",
+            "local_only": [],
+            "rules": [{"peer": STRANGER, "collection": "inbox", "mode": "none"}],
+        })
     );
+
+    // `*`: the rule for every peer without one of its own, as the API's.
+    let every = n.run(&["share", "*", "diary", "--none"]).ok();
+    assert_stdout(&every, "every peer");
+    let list = n.run(&["--json", "share", "--list"]).ok().json();
+    assert!(
+        list["rules"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"peer": "*", "collection": "diary", "mode": "none"})),
+        "{list}"
+    );
+    n.run(&["share", "*", "diary", "--both"]).ok();
 
     // Local-only marks show in the list and can be lifted.
     let marked = n.run(&["local-only", "scratch"]).ok();

@@ -32,6 +32,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/collections/{collection}/records/{id}"),
     ("delete", "/api/collections/{collection}/records/{id}"),
     ("get", "/api/collections/{collection}/records/{id}/sync"),
+    (
+        "put",
+        "/api/collections/{collection}/records/{id}/maps/{field}/{key}",
+    ),
+    (
+        "delete",
+        "/api/collections/{collection}/records/{id}/maps/{field}/{key}",
+    ),
     ("get", "/api/changes"),
     ("get", "/api/sharing"),
     ("put", "/api/sharing"),
@@ -56,6 +64,14 @@ fn every_route_wants_the_token() {
         ("GET", "/api/collections/notes/records/n1".into()),
         ("PUT", "/api/collections/notes/records/n1".into()),
         ("DELETE", "/api/collections/notes/records/n1".into()),
+        (
+            "PUT",
+            "/api/collections/notes/records/n1/maps/tags/k".into(),
+        ),
+        (
+            "DELETE",
+            "/api/collections/notes/records/n1/maps/tags/k".into(),
+        ),
         (
             "GET",
             format!("/api/collections/notes/records/n1/sync?peer={peer}"),
@@ -89,6 +105,30 @@ fn every_route_wants_the_token() {
     let page = api.raw("GET", "/", None, None, Vec::new());
     assert_eq!(page.status, 200);
     assert!(page.content_type.starts_with("text/html"), "{page:?}");
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let n = Node::init();
+    let d = n.serve(&[], Some(SECRET));
+    let token = n.token();
+    let status = |authorization: &str| {
+        common::http::raw_status(
+            d.http(),
+            &format!(
+                "GET /api/node HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}",
+                d.http()
+            ),
+            b"",
+        )
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        assert_eq!(status(&format!("{scheme} {token}")), 200, "{scheme}");
+    }
+    // The token stays exact, and the scheme must be Bearer.
+    assert_eq!(status(&format!("Bearer {}", token.to_uppercase())), 401);
+    assert_eq!(status(&format!("Basic {token}")), 401);
+    assert_eq!(status(&format!("Bearer{token}")), 401);
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! End-to-end tests of the records routes against a real `shoal serve` over
 //! real HTTP: create (given and generated ids, 409 on a live id, a new life
 //! at a tombstone), get, put, patch, delete, paged lists with a prefix, the
-//! collection counts, and each route's refusals — and that a write through
-//! the API is the library's (the CLI reads it back).
+//! collection counts, map entries set and removed, and each route's refusals
+//! — and that a write through the API is the library's (the CLI reads it
+//! back), its reply carrying the write's clock.
 #![cfg(unix)]
 
 mod common;
@@ -128,8 +129,8 @@ fn create_read_update_delete() {
     assert_eq!(
         api.get("/api/collections").expect(200),
         json!({"collections": [
-            {"name": "notes", "records": 3, "deleted": 0},
-            {"name": "tasks", "records": 1, "deleted": 1},
+            {"name": "notes", "live": 3, "deleted": 0},
+            {"name": "tasks", "live": 1, "deleted": 1},
         ]})
     );
 }
@@ -218,4 +219,119 @@ fn lists_page_by_prefix_and_refuse_bad_parameters() {
         api.get(&format!("{base}/p0")).expect(200)["value"],
         json!({"n": 0})
     );
+}
+
+#[test]
+fn map_entries_over_http_and_write_replies_carry_the_clock() {
+    let n = Node::init();
+    let d = n.serve(&[], Some(SECRET));
+    let api = Api::of(&n, &d);
+    let site = n.run(&["--json", "status"]).ok().json()["site_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let entry = |key: &str| format!("/api/collections/boards/records/b1/maps/items/{key}");
+
+    // Setting an entry creates the record; the reply is every write's shape.
+    let set = api.put(&entry("i1"), &json!({"title": "milk"})).expect(200);
+    let v1 = set["db_version"].as_u64().expect("a db_version");
+    let clock = set["clock"].as_str().expect("a clock").to_string();
+    assert_eq!(set["collection"], "boards");
+    assert_eq!(set["id"], "b1");
+    assert!(clock.ends_with(&format!("@{site}")), "{clock}");
+    // Any JSON value; a key that needs escaping in a path arrives whole.
+    api.put(&entry("i%2F2%20x"), &json!(7)).expect(200);
+    assert_eq!(
+        api.get("/api/collections/boards/records/b1").expect(200)["value"],
+        json!({"items": {"i1": {"title": "milk"}, "i/2 x": 7}})
+    );
+    // The clock is the one the log (and Sync Details) hold for the entry.
+    let log = n.run(&["--json", "log"]).ok().json();
+    let logged = log["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["slot"] == "entry" && c["key"] == "i1")
+        .expect("the entry in the log")
+        .clone();
+    assert_eq!(logged["clock"], clock.as_str(), "{logged}");
+
+    // The same value again changes nothing.
+    let same = api.put(&entry("i1"), &json!({"title": "milk"})).expect(200);
+    assert_eq!(same["db_version"], Value::Null);
+    assert_eq!(same["clock"], Value::Null);
+
+    // Removing: a tombstone; an absent entry changes nothing.
+    let removed = api.delete(&entry("i1")).expect(200);
+    assert!(removed["db_version"].as_u64().unwrap() > v1);
+    assert_ne!(removed["clock"], set["clock"]);
+    assert_eq!(
+        api.get("/api/collections/boards/records/b1").expect(200)["value"],
+        json!({"items": {"i/2 x": 7}})
+    );
+    assert_eq!(
+        api.delete(&entry("i1")).expect(200)["db_version"],
+        Value::Null
+    );
+
+    // Every write reply carries the clock: create, put, patch, delete.
+    let records = "/api/collections/notes/records";
+    let created = api
+        .post(records, &json!({"id": "n1", "value": {"a": 1}}))
+        .expect(201);
+    let put = api
+        .put(&format!("{records}/n1"), &json!({"a": 2}))
+        .expect(200);
+    let patched = api
+        .patch(&format!("{records}/n1"), &json!({"b": 1}))
+        .expect(200);
+    let deleted = api.delete(&format!("{records}/n1")).expect(200);
+    for reply in [&created, &put, &patched, &deleted] {
+        assert_eq!(reply["collection"], "notes", "{reply}");
+        assert!(reply["db_version"].as_u64().is_some(), "{reply}");
+        assert!(
+            reply["clock"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("@{site}")),
+            "{reply}"
+        );
+    }
+
+    // Refusals: no live record to remove from, bad names, no JSON body.
+    api.delete("/api/collections/boards/records/absent/maps/items/i1")
+        .error(404, "not-found");
+    api.put(
+        "/api/collections/boards/records/bad%2Fid/maps/items/k",
+        &json!(1),
+    )
+    .error(400, "invalid-id");
+    api.put(
+        "/api/collections/bad%20name/records/b1/maps/items/k",
+        &json!(1),
+    )
+    .error(400, "invalid-collection");
+    api.put(
+        "/api/collections/boards/records/b1/maps/bad%01field/k",
+        &json!(1),
+    )
+    .error(400, "bad-request");
+    api.put(&entry(&"k".repeat(129)), &json!(1))
+        .error(400, "bad-request");
+    api.raw(
+        "PUT",
+        &entry("k"),
+        Some(&api.token),
+        Some("application/json"),
+        b"{nope".to_vec(),
+    )
+    .error(400, "bad-request");
+    api.raw("PUT", &entry("k"), Some(&api.token), None, b"1".to_vec())
+        .error(415, "unsupported-media-type");
+    // A deleted record is not brought back by removing an entry.
+    api.put("/api/collections/boards/records/b2", &json!({"items": {}}))
+        .expect(200);
+    api.delete("/api/collections/boards/records/b2").expect(200);
+    api.delete("/api/collections/boards/records/b2/maps/items/x")
+        .error(404, "not-found");
 }

@@ -166,7 +166,7 @@ fn sync_details_pull_and_push_between_two_daemons() {
         "{report}"
     );
     assert_eq!(
-        report["collections"][0]["differences"],
+        report["collections"][0]["records"],
         json!([
             {"id": "a1", "status": "local-only"},
             {"id": "r1", "status": "diverged"},

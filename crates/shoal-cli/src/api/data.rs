@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shoal::Written;
 use utoipa::ToSchema;
 
 /// `GET /api/collections`.
@@ -18,7 +19,7 @@ pub struct CollectionInfo {
     /// Its name.
     pub name: String,
     /// Live records.
-    pub records: u64,
+    pub live: u64,
     /// Deleted records (tombstones).
     pub deleted: u64,
 }
@@ -54,13 +55,32 @@ pub struct CreateRecord {
     pub value: Value,
 }
 
-/// The reply to a write (create, put, patch, delete).
+/// The reply to a write (create, put, patch, delete, a map entry set or
+/// removed) — over HTTP and from the CLI's `--json`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct WriteReply {
+    /// The record's collection.
+    pub collection: String,
     /// The record's id.
     pub id: String,
     /// The db_version written; `None` when nothing changed.
     pub db_version: Option<u64>,
+    /// The clock the write stamped on every field version it wrote,
+    /// `WALL_MS.COUNTER@SITE` (as `shoal log` and Sync Details show clocks);
+    /// `None` when nothing changed.
+    pub clock: Option<String>,
+}
+
+impl WriteReply {
+    /// The reply to a write of `collection/id` that wrote `written`.
+    pub fn new(collection: &str, id: &str, written: Option<Written>) -> Self {
+        WriteReply {
+            collection: collection.to_string(),
+            id: id.to_string(),
+            db_version: written.map(|w| w.version.0),
+            clock: written.map(|w| w.clock.to_string()),
+        }
+    }
 }
 
 /// The `data` of one change-feed event (`event: change`, `id: <db_version>`).

@@ -86,8 +86,8 @@ pub async fn diff(
                     code: fed_code(&e).to_string(),
                     message: e.to_string(),
                 }),
-                differences: Vec::new(),
-                next_after: None,
+                records: Vec::new(),
+                next: None,
                 unlisted: 0,
                 round_trips: 0,
                 bytes: 0,
@@ -100,8 +100,8 @@ pub async fn diff(
 /// One collection's entry; lists a page of differences if one was named.
 fn report(found: Reconciliation, query: &DiffQuery) -> CollectionDiff {
     let outcome = found.outcome;
-    let mut differences = Vec::new();
-    let mut next_after = None;
+    let mut records = Vec::new();
+    let mut next = None;
     if query.collection.is_some() {
         // Records deleted (or never seen) on both sides have no status.
         let mut rows: Vec<(RecordId, &'static str)> = outcome
@@ -116,21 +116,21 @@ fn report(found: Reconciliation, query: &DiffQuery) -> CollectionDiff {
             .filter(|(id, _)| query.after.as_ref().is_none_or(|after| id > after))
             .peekable();
         for (id, status) in page.by_ref().take(query.limit) {
-            differences.push(DiffRow {
+            records.push(DiffRow {
                 id: id.to_string(),
                 status: status.to_string(),
             });
         }
         if page.peek().is_some() {
-            next_after = differences.last().map(|row| row.id.clone());
+            next = records.last().map(|row| row.id.clone());
         }
     }
     CollectionDiff {
         collection: found.collection.to_string(),
         counts: Some(outcome.counts.into()),
         error: None,
-        differences,
-        next_after,
+        records,
+        next,
         unlisted: outcome.dropped,
         round_trips: outcome.round_trips,
         bytes: found.bytes,

@@ -2,8 +2,9 @@
 //! the bearer-token check every `/api` request passes, and what the
 //! handlers share.
 //!
-//! This module owns the route table, the token check (compared in constant
-//! time; `401 unauthorized` otherwise), the 1 MiB cap on JSON bodies, and the
+//! This module owns the route table, the token check (the scheme
+//! case-insensitive, the token compared in constant time; `401
+//! unauthorized` otherwise), the 1 MiB cap on JSON bodies, and the
 //! guarantee that every failure — unknown routes, wrong methods and
 //! framework rejections included — is our JSON `{"code", "message"}`
 //! (`error.rs`), and how the server stops ([`serve_until`]). It must not
@@ -16,6 +17,7 @@ mod error;
 mod extract;
 mod federation;
 mod feed;
+mod maps;
 mod openapi;
 mod peers;
 mod records;
@@ -109,6 +111,10 @@ pub fn router(control: Control) -> Router {
             "/api/collections/{collection}/records/{id}/sync",
             get(sync_details::details),
         )
+        .route(
+            "/api/collections/{collection}/records/{id}/maps/{field}/{key}",
+            put(maps::map_set).delete(maps::map_remove),
+        )
         .route("/api/changes", get(feed::changes))
         .route("/api/sharing", get(sharing::rules).put(sharing::set_rule))
         .route("/api/sharing/local-only", put(sharing::set_local_only))
@@ -178,13 +184,23 @@ async fn authorize(State(control): State<Shared>, request: Request, next: Next) 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|token| blake3::hash(token.trim().as_bytes()));
+        .and_then(bearer_token)
+        .map(|token| blake3::hash(token.as_bytes()));
     // blake3::Hash compares in constant time.
     if given != Some(control.token_hash) {
         return Failure::unauthorized().into_response();
     }
     next.run(request).await
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive (RFC 9110 §11.1: `bearer`, `BEARER` too), spaces around
+/// the token do not count.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// Runs a blocking store call off the async executor.

@@ -6,7 +6,7 @@
 //! It lists routes; it must not describe anything the router does not serve
 //! (a test checks every route is listed).
 
-use super::{blobs, federation, feed, peers, records, sharing, sync_details};
+use super::{blobs, federation, feed, maps, peers, records, sharing, sync_details};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -35,6 +35,8 @@ use utoipa::{Modify, OpenApi};
         records::put,
         records::patch,
         records::delete,
+        maps::map_set,
+        maps::map_remove,
         feed::changes,
         sharing::rules,
         sharing::set_rule,

@@ -17,7 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use shoal::{DbVersion, ListOptions};
+use shoal::{Edit, ListOptions};
 
 /// Records a list page holds unless `limit` says otherwise.
 pub const DEFAULT_PAGE: usize = 50;
@@ -49,7 +49,7 @@ pub async fn collections(State(control): State<Shared>) -> Result<Json<Collectio
             .into_iter()
             .map(|c| CollectionInfo {
                 name: c.name.to_string(),
-                records: c.live,
+                live: c.live,
                 deleted: c.deleted,
             })
             .collect(),
@@ -114,18 +114,24 @@ pub async fn create(
     let store = control.store.clone();
     let written = {
         let id = id.clone();
+        let name = name.clone();
         blocking(move || {
             let records = store.collection(name.as_str()).map_err(Failure::store)?;
-            records.create(&id, body.value).map_err(|e| match e {
-                shoal::Error::Exists { .. } => Failure::exists(format!(
-                    "record {name}/{id} exists; PUT or PATCH it to change it"
-                )),
-                other => Failure::store(other),
-            })
+            records
+                .write(&id, Edit::Create(body.value))
+                .map_err(|e| match e {
+                    shoal::Error::Exists { .. } => Failure::exists(format!(
+                        "record {name}/{id} exists; PUT or PATCH it to change it"
+                    )),
+                    other => Failure::store(other),
+                })
         })
         .await?
     };
-    Ok((StatusCode::CREATED, Json(reply(id, written))))
+    Ok((
+        StatusCode::CREATED,
+        Json(WriteReply::new(name.as_str(), &id, written)),
+    ))
 }
 
 /// One live record.
@@ -171,7 +177,7 @@ pub async fn put(
     Path((collection, id)): Path<(String, String)>,
     JsonBody(value): JsonBody<Value>,
 ) -> Result<Json<WriteReply>, Failure> {
-    write(&control, &collection, &id, move |c, id| c.put(id, value)).await
+    write(&control, &collection, &id, Edit::Put(value)).await
 }
 
 /// Changes the given fields of a live record (`null` removes a field).
@@ -186,7 +192,7 @@ pub async fn patch(
     Path((collection, id)): Path<(String, String)>,
     JsonBody(fields): JsonBody<Value>,
 ) -> Result<Json<WriteReply>, Failure> {
-    write(&control, &collection, &id, move |c, id| c.patch(id, fields)).await
+    write(&control, &collection, &id, Edit::Patch(fields)).await
 }
 
 /// Deletes a live record.
@@ -198,35 +204,28 @@ pub async fn delete(
     State(control): State<Shared>,
     Path((collection, id)): Path<(String, String)>,
 ) -> Result<Json<WriteReply>, Failure> {
-    write(&control, &collection, &id, |c, id| c.delete(id)).await
+    write(&control, &collection, &id, Edit::Delete).await
 }
 
-/// One write to one record, off the executor.
-async fn write(
+/// One write to one record, off the executor (map entries' routes too).
+pub(super) async fn write(
     control: &Shared,
     collection: &str,
     id: &str,
-    op: impl FnOnce(&shoal::Collection, &str) -> Result<Option<DbVersion>, shoal::Error>
-    + Send
-    + 'static,
+    edit: Edit,
 ) -> Result<Json<WriteReply>, Failure> {
     let name = extract::collection(collection)?;
     let id = extract::record_id(id)?.to_string();
     let store = control.store.clone();
-    let target = id.clone();
+    let (target, records) = (id.clone(), name.clone());
     let written = blocking(move || {
-        let records = store.collection(name.as_str()).map_err(Failure::store)?;
-        op(&records, &target).map_err(Failure::store)
+        store
+            .collection(records.as_str())
+            .and_then(|c| c.write(&target, edit))
+            .map_err(Failure::store)
     })
     .await?;
-    Ok(Json(reply(id, written)))
-}
-
-fn reply(id: String, written: Option<DbVersion>) -> WriteReply {
-    WriteReply {
-        id,
-        db_version: written.map(|v| v.0),
-    }
+    Ok(Json(WriteReply::new(name.as_str(), &id, written)))
 }
 
 /// A random record id: 32 hex digits (128 bits). Records that belong to an
