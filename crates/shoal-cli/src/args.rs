@@ -270,8 +270,8 @@ Examples:
 
     /// Compare records with a peer: which differ, and how
     #[command(after_help = "\
-Asks the running daemon to reconcile with PEER (a peer id; `shoal peers` lists
-them) and reports every record not in sync: local-only (alive here, absent or
+Asks the running daemon to reconcile with PEER and reports every record not in
+sync: local-only (alive here, absent or
 deleted there), peer-only (the reverse), diverged (alive on both, different
 states) or assets-missing (same state, a referenced blob missing on a side).
 Records deleted on both sides are not listed. It reads only fingerprints and
@@ -284,7 +284,13 @@ only the peer has are not listed). The peer must send the collection to this
 node and this node accept it (see `shoal share`). Needs a running `shoal
 serve` connected to PEER (exit code 4 otherwise).
 
+PEER, here and in pull, push and share, is a peer id, any start of one that
+only one known peer's id has (the daemon's peers, DIR/peers.txt, the sharing
+rules), or the short form `shoal peers` prints (12D3…4kx6nXTN); an unknown or
+ambiguous start is exit code 2, naming the candidates.
+
 Examples:
+  shoal diff 12D3KooWDpJ7 tasks            # any unique start of the id
   shoal diff 12D3KooW… tasks
   shoal diff 12D3KooW… tasks --after t41 --limit 100
   shoal diff 12D3KooW…
@@ -320,14 +326,16 @@ Examples:
 Each node keeps its own rules, from its own point of view: --send (this node
 sends COLLECTION to PEER but does not accept PEER's changes to it), --receive
 (accepts but does not send), --both (the default for every pair) or --none.
-Sync, `shoal diff`, `pull` and `push` all obey them; a change takes effect at
+PEER `*` sets the rule for every peer without one of its own. Sync, `shoal
+diff`, `pull` and `push` all obey them; a change takes effect at
 once, daemon running or not. Changes left out while a collection was not
 shared cross later, by anti-entropy (every 5 minutes while the daemons are
 connected) or `shoal push`.
 
 Examples:
   shoal share 12D3KooW… diary --none
-  shoal share 12D3KooW… inbox --receive
+  shoal share 12D3KooWDpJ7 inbox --receive  # any unique start of the id
+  shoal share '*' diary --none             # every peer without its own rule
   shoal share --list")]
     Share(ShareArgs),
     /// Mark a collection local-only: it never leaves this node and nothing from

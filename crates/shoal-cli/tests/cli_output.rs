@@ -204,10 +204,18 @@ fn every_command_has_help_with_examples() {
     let s = Shoal::new();
     for cmd in [
         "init", "put", "patch", "get", "del", "ls", "query", "log", "status", "serve", "invite",
-        "join", "peers", "sync", "demo", "diff", "pull", "push", "share",
+        "join", "peers", "sync", "demo", "diff", "pull", "push", "share", "map",
     ] {
         let help = s.run(&[cmd, "--help"]).ok();
         assert!(help.stdout.contains("Examples:"), "{cmd}: {}", help.stdout);
+    }
+    for sub in [["map", "set"], ["map", "rm"]] {
+        let help = s.run(&[sub[0], sub[1], "--help"]).ok();
+        assert!(
+            help.stdout.contains("Examples:"),
+            "{sub:?}: {}",
+            help.stdout
+        );
     }
     let top = s.run(&["--help"]).ok();
     assert!(top.stdout.contains("Exit codes"));

@@ -26,7 +26,7 @@ use shoal::Edit;
     params(("collection" = String, Path), ("id" = String, Path),
         ("field" = String, Path, description = "the map field"),
         ("key" = String, Path, description = "the entry's key (percent-encoded)")),
-    request_body(content = Object, description = "the entry's value: any JSON value"),
+    request_body(content = Value, description = "the entry's value: any JSON value"),
     responses((status = 200, body = WriteReply), (status = 400, body = ApiError),
         (status = 401, body = ApiError), (status = 409, body = ApiError),
         (status = 413, body = ApiError), (status = 415, body = ApiError)))]
