@@ -193,12 +193,21 @@ export function mountInstances(root, ctx) {
     return select;
   }
 
+  /** A clock lead in ms as "45 s", "4 min 30 s", "2 h 5 min". */
+  function aheadText(ms) {
+    const s = Math.round(ms / 1000);
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  }
+
   function peerCard(peer) {
     const refs = {
       state: h('span'),
       reason: h('span', { class: 'reason', 'data-testid': 'peer-reason' }),
       lastSync: h('dd', { 'data-testid': 'peer-last-sync' }),
       lag: h('dd', { 'data-testid': 'peer-lag' }),
+      held: h('dd', { 'data-testid': 'peer-held' }),
       traffic: h('dd', { 'data-testid': 'peer-bytes' }),
       addresses: h('dd', { class: 'mono small', 'data-testid': 'peer-addresses' }),
       checked: h('span', { class: 'muted small' }),
@@ -247,6 +256,7 @@ export function mountInstances(root, ctx) {
         { class: 'facts' },
         h('div', {}, h('dt', {}, 'Last sync'), refs.lastSync),
         h('div', {}, h('dt', {}, 'Lag'), refs.lag),
+        h('div', {}, h('dt', { title: 'Changes from this peer whose clocks are too far ahead of this node\'s time: they merge once the time catches up (or the bound, --max-clock-drift, is raised)' }, 'Held back'), refs.held),
         h('div', {}, h('dt', {}, 'Traffic'), refs.traffic),
         h('div', { class: 'wide' }, h('dt', {}, 'Addresses'), refs.addresses),
       ),
@@ -275,6 +285,8 @@ export function mountInstances(root, ctx) {
     refs.lastSync.title = info.last_sync_ms ? new Date(info.last_sync_ms).toLocaleString() : '';
     refs.lag.textContent = info.lag ? `${info.lag} version${info.lag === 1 ? '' : 's'} behind` : 'none';
     refs.lag.classList.toggle('warn-text', Boolean(info.lag));
+    refs.held.textContent = info.held ? `${info.held} change${info.held === 1 ? '' : 's'}: clock ahead by ${aheadText(info.clock_ahead_ms || 0)}` : 'none';
+    refs.held.classList.toggle('warn-text', Boolean(info.held));
     refs.traffic.textContent = info.bytes ? `↓ ${bytes(info.bytes.in)} · ↑ ${bytes(info.bytes.out)}` : '–';
     replace(refs.addresses, (info.addresses || []).length ? info.addresses.map((a) => h('div', {}, a)) : h('span', { class: 'muted' }, 'none known'));
     const diff = diffs.get(info.peer);

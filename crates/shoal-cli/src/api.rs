@@ -89,6 +89,15 @@ pub struct PeerInfo {
     pub changes_in: u64,
     /// Application bytes exchanged in the current session.
     pub bytes: Bytes,
+    /// Changes from it held back because their clocks are further ahead
+    /// of this node's time than `--max-clock-drift`: they merge once the
+    /// time catches up (the rest of its changes sync meanwhile).
+    #[serde(default)]
+    pub held: u64,
+    /// How far the furthest held clock is ahead of this node's time, in
+    /// milliseconds ("clock ahead by …"); absent when nothing is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_ahead_ms: Option<u64>,
 }
 
 /// Bytes in each direction.
@@ -144,6 +153,8 @@ impl From<&PeerStatus> for PeerInfo {
                 received: status.bytes_in,
                 sent: status.bytes_out,
             },
+            held: status.held.changes,
+            clock_ahead_ms: (status.held.changes > 0).then(|| status.held.ahead_ms(now_ms())),
         }
     }
 }

@@ -240,7 +240,7 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::UnsupportedSchema { .. }
             | StoreError::BadNodeKey(_)
             | StoreError::Sqlite(_) => STORAGE,
-            StoreError::NotShared { .. } => NETWORK,
+            StoreError::NotShared { .. } | StoreError::HeldFull { .. } => NETWORK,
         },
         shoal::Error::Net(_) => NETWORK,
     }

@@ -76,6 +76,37 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub resync: u64,
+    /// How far ahead of this machine's clock a peer's clock may be (e.g. 90s,
+    /// 5m, 2h): changes further ahead are held back — shown by `shoal peers`
+    /// as "clock ahead by …" — and merge once this clock catches up, while
+    /// the rest keep syncing
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub max_clock_drift: std::time::Duration,
+}
+
+/// A duration as a number and a unit: `500ms`, `90s`, `5m`, `2h` (a bare
+/// number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 90s, 5m, 2h)"))?;
+    let ms = match unit.trim() {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" | "min" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    ms.map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// Arguments of `invite`.
@@ -288,4 +319,21 @@ pub struct BlobGcArgs {
 /// A blob hash (64 lowercase hex digits).
 fn parse_blob_hash(text: &str) -> Result<BlobHash, String> {
     text.parse::<BlobHash>().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("12"), Ok(Duration::from_secs(12)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("m").is_err());
+    }
 }

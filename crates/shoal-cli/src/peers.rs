@@ -1,7 +1,7 @@
 //! `shoal peers`: the running daemon's peer table — who, in what state
 //! (connected, connecting, disconnected, rejected and why, unreachable and
-//! why), when it last synced, how far its log is applied here and how many
-//! versions behind we are.
+//! why), when it last synced, how far its log is applied here, how many
+//! versions behind we are, and what is held back for a clock too far ahead.
 //!
 //! This module owns the table's text form; `--json` prints the daemon's JSON
 //! as it came.
@@ -85,7 +85,7 @@ pub fn short_peer(peer: &str) -> String {
 /// The STATE column: the state, and why for rejected and unreachable peers.
 pub fn state_text(peer: &PeerInfo) -> String {
     let reason = peer.reason.as_deref().unwrap_or("unknown reason");
-    match peer.state.as_str() {
+    let state = match peer.state.as_str() {
         "rejected" => {
             let by = match peer.by_peer {
                 Some(true) => " (by peer)",
@@ -96,7 +96,23 @@ pub fn state_text(peer: &PeerInfo) -> String {
         }
         "unreachable" => format!("unreachable: {reason}"),
         other => other.to_string(),
+    };
+    state + &held_text(peer)
+}
+
+/// What is held back from the peer for its clock, as a suffix of STATE:
+/// " (3 held: clock ahead by 4m 30s)"; empty when nothing is.
+pub fn held_text(peer: &PeerInfo) -> String {
+    if peer.held == 0 {
+        return String::new();
     }
+    let ahead = peer.clock_ahead_ms.unwrap_or(0) / 1000;
+    let ahead = match ahead {
+        0..60 => format!("{ahead}s"),
+        60..3600 => format!("{}m {}s", ahead / 60, ahead % 60),
+        _ => format!("{}h {}m", ahead / 3600, ahead % 3600 / 60),
+    };
+    format!(" ({} held: clock ahead by {ahead})", peer.held)
 }
 
 /// A duration in milliseconds as "3s ago", "5m ago", "2h ago", "4d ago".
@@ -120,6 +136,23 @@ mod tests {
         assert_eq!(ago(5 * 60_000 + 1), "5m ago");
         assert_eq!(ago(2 * 3_600_000), "2h ago");
         assert_eq!(ago(3 * 86_400_000), "3d ago");
+    }
+
+    #[test]
+    fn held_changes_show_how_far_ahead() {
+        let mut peer: PeerInfo = serde_json::from_value(serde_json::json!({
+            "peer": "p", "state": "connected", "reason": null, "by_peer": null,
+            "addresses": [], "last_sync_ms": null, "cursor": "0", "remote_head": 0,
+            "applied": 0, "lag": 0, "changes_in": 0, "bytes": {"in": 0, "out": 0}
+        }))
+        .expect("a peer from an older daemon, without the held fields");
+        assert_eq!(state_text(&peer), "connected");
+        peer.held = 3;
+        peer.clock_ahead_ms = Some(270_400);
+        assert_eq!(
+            state_text(&peer),
+            "connected (3 held: clock ahead by 4m 30s)"
+        );
     }
 
     #[test]

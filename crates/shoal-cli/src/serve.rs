@@ -62,6 +62,7 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
         ))
     })?;
     let store = data.open()?;
+    store.set_max_clock_drift(args.max_clock_drift);
     let token = secrets::ensure_token(data)?;
     let mut peers = args.peer.clone();
     for address in peer_file::read(data)? {

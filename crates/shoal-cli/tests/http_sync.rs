@@ -174,7 +174,9 @@ fn sync_details_pull_and_push_between_two_daemons() {
         ])
     );
 
-    // A's own rule stops a push; once A sends `tasks`, a push settles r1.
+    // A's own rule stops a push; once A sends `tasks`, a push settles r1 —
+    // unless B, asked by A to level `tasks` as the rule widened, already
+    // pulled it.
     let refused = api_a
         .post(
             &format!("/api/peers/{pb}/push"),
@@ -193,9 +195,10 @@ fn sync_details_pull_and_push_between_two_daemons() {
             &json!({"collection": "tasks", "id": "r1"}),
         )
         .expect(200);
-    assert_eq!(
-        pushed,
-        json!({"result": "merged", "reason": "merged", "ok": true})
+    assert_eq!(pushed["ok"], true, "{pushed}");
+    assert!(
+        ["merged", "already-in-sync"].contains(&pushed["result"].as_str().unwrap_or("")),
+        "{pushed}"
     );
     let settled = details(&api_a, "r1", &pb);
     assert_eq!(settled["status"], "in-sync", "{settled}");
@@ -217,14 +220,18 @@ fn sync_details_pull_and_push_between_two_daemons() {
         )
         .expect(200);
     assert_eq!(again["result"], "already-in-sync");
-    // B pulls A's delete of r2: deleted on both sides is in sync.
+    // B pulls A's delete of r2 (or levelling did): deleted on both sides
+    // is in sync.
     let pulled = api_b
         .post(
             &format!("/api/peers/{pa}/pull"),
             &json!({"collection": "tasks", "id": "r2"}),
         )
         .expect(200);
-    assert_eq!(pulled["result"], "merged", "{pulled}");
+    assert!(
+        ["merged", "already-in-sync"].contains(&pulled["result"].as_str().unwrap_or("")),
+        "{pulled}"
+    );
     api_b
         .get("/api/collections/tasks/records/r2")
         .error(404, "not-found");
@@ -259,6 +266,19 @@ fn sync_details_pull_and_push_between_two_daemons() {
     let path =
         |id: &str, peer: &str| format!("/api/collections/tasks/records/{id}/sync?peer={peer}");
     api_a.get(&path("nope", &pb)).error(404, "not-found");
+    // A local-only collection: A does not ask B at all, and says why.
+    let local_only = json!({"collection": "scratch", "local_only": true});
+    api_a
+        .put("/api/sharing/local-only", &local_only)
+        .expect(200);
+    api_a
+        .put("/api/collections/scratch/records/s1", &json!({"x": 1}))
+        .expect(200);
+    api_a
+        .get(&format!(
+            "/api/collections/scratch/records/s1/sync?peer={pb}"
+        ))
+        .error(403, "not-shared");
     api_a
         .get(&path("r1", "not-a-peer"))
         .error(400, "invalid-peer");

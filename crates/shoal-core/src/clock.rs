@@ -98,6 +98,16 @@ impl HlcGenerator {
         next
     }
 
+    /// Changes the drift bound for later checks.
+    pub fn set_max_drift_ms(&mut self, max_drift_ms: u64) {
+        self.max_drift_ms = max_drift_ms;
+    }
+
+    /// The drift bound: how far ahead of local time a remote reading may be.
+    pub fn max_drift_ms(&self) -> u64 {
+        self.max_drift_ms
+    }
+
     /// Makes later readings order after `floor` (a reading already used, e.g.
     /// by another process writing the same database).
     pub fn raise_to(&mut self, floor: Hlc) {

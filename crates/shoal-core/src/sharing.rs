@@ -144,6 +144,42 @@ impl SharingRules {
         }
     }
 
+    /// What `newer` lets flow with `peer` that these rules did not: each
+    /// collection and direction that starts being allowed, in name order
+    /// (receiving before sending). Only collections named by a rule or
+    /// marked local-only in either can change: every other one is `Both` in
+    /// both.
+    ///
+    /// ```
+    /// use shoal_core::{CollectionName, Direction, ShareMode, SharingRules};
+    /// let diary = CollectionName::new("diary").unwrap();
+    /// let mut before = SharingRules::default();
+    /// before.set("friend", diary.clone(), ShareMode::None);
+    /// let mut after = before.clone();
+    /// after.set("friend", diary.clone(), ShareMode::Receive);
+    /// assert_eq!(before.widened(&after, "friend"), vec![(diary, Direction::FromPeer)]);
+    /// assert!(after.widened(&before, "friend").is_empty());
+    /// ```
+    pub fn widened(&self, newer: &SharingRules, peer: &str) -> Vec<(CollectionName, Direction)> {
+        let named = |rules: &SharingRules| -> BTreeSet<CollectionName> {
+            let modes = rules.modes.keys().map(|(_, c)| c.clone());
+            modes.chain(rules.local_only.iter().cloned()).collect()
+        };
+        let mut collections = named(self);
+        collections.extend(named(newer));
+        let mut out = Vec::new();
+        for collection in collections {
+            for direction in [Direction::FromPeer, Direction::ToPeer] {
+                if !self.allows(peer, &collection, direction)
+                    && newer.allows(peer, &collection, direction)
+                {
+                    out.push((collection.clone(), direction));
+                }
+            }
+        }
+        out
+    }
+
     /// The explicitly set modes, by (peer, collection).
     pub fn explicit(&self) -> impl Iterator<Item = (&str, &CollectionName, ShareMode)> {
         self.modes.iter().map(|((p, c), m)| (p.as_str(), c, *m))
@@ -172,6 +208,19 @@ mod tests {
         assert!(!rules.allows("p", &notes, Direction::FromPeer));
         assert!(!rules.allows("q", &notes, Direction::ToPeer));
         assert_eq!("send".parse::<ShareMode>(), Ok(ShareMode::Send));
+        // Lifting local-only (and a rule for every peer) widens both ways.
+        let before = rules.clone();
+        rules.set_local_only(notes.clone(), false);
+        rules.set(ANY_PEER, notes.clone(), ShareMode::Send);
+        assert_eq!(
+            before.widened(&rules, "p"),
+            vec![(notes.clone(), Direction::FromPeer)]
+        );
+        assert_eq!(
+            before.widened(&rules, "q"),
+            vec![(notes.clone(), Direction::ToPeer)]
+        );
+        assert!(rules.widened(&before, "q").is_empty());
         assert!("sideways".parse::<ShareMode>().is_err());
     }
 }

@@ -143,9 +143,24 @@ fn reconcile(
     b: &mut MemView,
     limits: ReconLimits,
 ) -> Result<(Outcome, Traffic), Box<dyn Error>> {
-    let mut reconciler = Reconciler::start(a, limits)?;
+    let reconciler = Reconciler::start(a, limits)?;
+    run(reconciler, a, b, limits)
+}
+
+/// Drives `reconciler` (over `a`) against `b` to the end.
+fn run(
+    mut reconciler: Reconciler,
+    a: &mut MemView,
+    b: &mut MemView,
+    limits: ReconLimits,
+) -> Result<(Outcome, Traffic), Box<dyn Error>> {
     let mut traffic = Traffic::default();
     while let Some(request) = reconciler.next_request() {
+        if reconciler.is_blind() {
+            // Nothing about `a` crosses: only "list what you hold here".
+            let about_me = |e: &Entry| !matches!(e, Entry::Items { items, .. } if items.is_empty());
+            assert!(!request.iter().any(about_me), "{request:?}");
+        }
         let wire: usize = request.iter().map(Entry::wire_size).sum();
         assert!(request.len() == 1 || wire <= limits.max_message_bytes);
         let (reply, answered) = respond(b, &request, &limits)?;
@@ -253,6 +268,21 @@ fn config() -> ProptestConfig {
     }
 }
 
+/// Runs a blind reconciliation (nothing of `a` sent) and checks it against
+/// brute force.
+fn check_blind(
+    a: &mut MemView,
+    b: &mut MemView,
+    limits: ReconLimits,
+) -> Result<Traffic, Box<dyn Error>> {
+    let (outcome, traffic) = run(Reconciler::blind(limits), a, b, limits)?;
+    let want = expected(a, b);
+    assert_eq!(by_id(outcome.differences), want, "blind, limits {limits:?}");
+    assert_eq!(outcome.counts, counts(&want), "blind, limits {limits:?}");
+    assert_eq!(outcome.dropped, 0);
+    Ok(traffic)
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -267,6 +297,66 @@ proptest! {
         check(&mut a, &mut b, limits).map_err(fail)?;
         check(&mut b, &mut a, limits).map_err(fail)?;
     }
+
+    /// A blind walk (a receive-only collection: nothing of ours is sent)
+    /// finds the same differences.
+    #[test]
+    fn a_blind_walk_finds_exactly_the_differences(
+        records in prop::collection::vec(pair(), 0..300),
+        limits in limits(),
+    ) {
+        let (mut a, mut b) = replicas(&records);
+        let fail = |e: Box<dyn Error>| TestCaseError::fail(e.to_string());
+        check_blind(&mut a, &mut b, limits).map_err(fail)?;
+        check_blind(&mut b, &mut a, limits).map_err(fail)?;
+    }
+}
+
+#[test]
+fn a_blind_walk_compares_a_crowded_node_child_by_child() -> TestResult {
+    // Many records here, few there: the peer lists nodes where this side
+    // holds more than it compares at once.
+    let (mut a, mut b) = (replica(3_000), replica(40));
+    b.put(&id(7), 1, ALIVE);
+    b.put(&id(50_000), 0, ALIVE);
+    let limits = ReconLimits {
+        answer_list_below: 8,
+        ..ReconLimits::default()
+    };
+    check_blind(&mut a, &mut b, limits)?;
+    check_blind(&mut b, &mut a, limits)?;
+    Ok(())
+}
+
+/// A walk that takes its differences after every step, as anti-entropy and
+/// rejoin do (pulling them), with `max_differences` far below what one step
+/// finds: every difference is found once, none dropped.
+#[test]
+fn a_walk_taking_its_differences_loses_none_past_the_cap() -> TestResult {
+    let (mut a, mut b) = (replica(2_000), replica(2_000));
+    (0..2_000).step_by(3).for_each(|i| b.put(&id(i), 1, ALIVE));
+    (2_000..2_300).for_each(|i| b.put(&id(i), 0, ALIVE));
+    let limits = ReconLimits {
+        max_differences: 5,
+        ..ReconLimits::default()
+    };
+    let mut walk = Reconciler::start(&mut a, limits)?;
+    walk.keep_every_difference();
+    let mut found = Vec::new();
+    while let Some(request) = walk.next_request() {
+        let (reply, answered) = respond(&mut b, &request, &limits)?;
+        walk.receive(&mut a, reply, answered)?;
+        let taken = walk.take_differences();
+        // Bounded by the cap plus one listed node's records.
+        assert!(taken.len() <= 5 + 256, "{}", taken.len());
+        found.extend(taken);
+    }
+    assert_eq!(walk.outcome().dropped, 0);
+    assert_eq!(by_id(found), expected(&a, &b));
+    // Without it, the cap drops differences (only counted): what rejoin lost.
+    let (outcome, _) = reconcile(&mut a, &mut b, limits)?;
+    assert!(outcome.dropped > 0);
+    Ok(())
 }
 
 #[test]

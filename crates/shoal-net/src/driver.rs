@@ -386,9 +386,16 @@ impl Driver {
     /// replica may briefly wait for its lock.
     fn refresh_head(&self) {
         let replica = self.replica.clone();
+        let table = self.table.clone();
         tokio::task::spawn_blocking(move || {
             if let Err(e) = replica.refresh_head() {
                 tracing::warn!("cannot check the log for other writers: {e}");
+            }
+            // Changes held for their clocks: merge those now due, and show
+            // per peer what is still held.
+            match replica.release_held() {
+                Ok(held) => table.set_held(&held),
+                Err(e) => tracing::warn!("cannot merge changes held for their clocks: {e}"),
             }
         });
     }

@@ -10,7 +10,7 @@
 use crate::replica::{Replica, ReplicaError};
 use crate::session_task::SessionCmd;
 use libp2p::PeerId;
-use shoal_core::recon::{Outcome, ReconLimits, StateDigest};
+use shoal_core::recon::{Outcome, ReconLimits, Reconciler, StateDigest};
 use shoal_core::sync::federation::{
     MAX_FETCH_IDS, Refusal, Request, Response, SharedCollection, encoded_len,
 };
@@ -140,12 +140,30 @@ pub(crate) async fn reconcile(
     mode: OnDifference,
 ) -> Result<(Reconciliation, usize), FedError> {
     let c = collection.clone();
-    if !blocking(replica, move |r| r.allows(&peer, &c, Direction::FromPeer)).await? {
+    let (receives, sends) = blocking(replica, move |r| {
+        Ok((
+            r.allows(&peer, &c, Direction::FromPeer)?,
+            r.allows(&peer, &c, Direction::ToPeer)?,
+        ))
+    })
+    .await?;
+    if !receives {
         return Err(FedError::NotSharedHere(collection.clone()));
     }
     let start_bytes = requester.bytes();
     let c = collection.clone();
-    let mut walk = blocking(replica, move |r| r.recon_start(&c, limits)).await?;
+    // A collection we receive but do not send: the walk tells the peer
+    // nothing of ours (no fingerprint, id, digest or flag) and compares the
+    // peer's lists here.
+    let mut walk = match sends {
+        true => blocking(replica, move |r| r.recon_start(&c, limits)).await?,
+        false => Reconciler::blind(limits),
+    };
+    if mode == OnDifference::Pull {
+        // Differences are taken after every step: past the cap, ask again
+        // rather than drop (a dropped one would never be pulled).
+        walk.keep_every_difference();
+    }
     let mut merged = 0;
     while let Some(entries) = walk.next_request() {
         let request = Request::Reconcile {
@@ -457,7 +475,7 @@ pub(crate) async fn level(
             continue;
         }
         done.walked += 1;
-        let (_, merged) = reconcile(
+        let (found, merged) = reconcile(
             replica,
             requester,
             peer,
@@ -467,6 +485,8 @@ pub(crate) async fn level(
         )
         .await?;
         done.merged += merged;
+        // A difference not kept was not pulled: the walk did not cover it.
+        done.complete &= found.outcome.dropped == 0;
     }
     done.bytes = requester.bytes() - start;
     Ok(done)
@@ -529,15 +549,22 @@ impl crate::node::Node {
 
     /// The full state `peer` holds of one record — every slot version, as a
     /// pull would receive it — without merging anything here: `None` if the
-    /// peer has never seen the record. The peer applies its own sharing rules
-    /// (a collection it does not send us is [`FedError::Refused`]); this
-    /// node's rules are not consulted, since nothing is stored.
+    /// peer has never seen the record. Both sides' rules apply, as to a
+    /// pull: a collection this node does not receive from the peer (also a
+    /// local-only one) is [`FedError::NotSharedHere`] and nothing — not even
+    /// the collection's name or the id — is sent; a collection the peer
+    /// does not send us is [`FedError::Refused`].
     pub async fn peer_record(
         &self,
         peer: PeerId,
         collection: &CollectionName,
         id: &RecordId,
     ) -> Result<Option<Vec<Change>>, FedError> {
+        let c = collection.clone();
+        let replica = self.replica().0;
+        if !blocking(replica, move |r| r.allows(&peer, &c, Direction::FromPeer)).await? {
+            return Err(FedError::NotSharedHere(collection.clone()));
+        }
         let request = Request::Fetch {
             collection: collection.clone(),
             ids: vec![id.clone()],

@@ -30,7 +30,7 @@ pub use libp2p::{Multiaddr, PeerId};
 pub use node::{NetError, Node};
 pub use replica::{Replica, ReplicaError};
 pub use shoal_core::sync::{GroupKey, GroupKeyError, Rejection, SyncConfig};
-pub use status::{PeerState, PeerStatus};
+pub use status::{HeldChanges, PeerState, PeerStatus};
 
 /// The libp2p protocol the sync sessions speak.
 pub const SYNC_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/shoal/sync/1");

@@ -6,12 +6,15 @@
 //! It is the seam between the network and storage: this crate never touches
 //! SQLite, and the store never touches a socket.
 
+use crate::status::HeldChanges;
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
-use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
+use shoal_core::{
+    Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SharingRules, SyncCursor,
+};
 use tokio::sync::watch;
 
 /// Any error a replica reports; the session turns it into a named rejection.
@@ -53,6 +56,17 @@ pub trait Replica: Send + Sync + 'static {
     fn refresh_head(&self) -> Result<(), ReplicaError> {
         Ok(())
     }
+
+    /// Merges the changes held back for their clocks that local time has
+    /// caught up with; returns what is still held, per peer. The node calls
+    /// it every second. Holds nothing by default.
+    fn release_held(&self) -> Result<Vec<(PeerId, HeldChanges)>, ReplicaError> {
+        Ok(Vec::new())
+    }
+
+    /// The sharing rules as they stand (a session compares them over time to
+    /// notice a rule that starts letting a collection flow).
+    fn sharing_rules(&self) -> Result<SharingRules, ReplicaError>;
 
     /// Answers a federation request from `peer`, under the sharing rules.
     fn serve(&self, peer: &PeerId, request: Request, limits: &ReconLimits) -> Response;

@@ -12,12 +12,12 @@ use crate::replica::Replica;
 use crate::status::{PeerState, PeerTable};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream};
-use shoal_core::SyncCursor;
 use shoal_core::recon::ReconLimits;
 use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX};
 use shoal_core::sync::{
     Action, GroupKey, Rejection, Request, RequestId, Response, Role, Session, SyncConfig,
 };
+use shoal_core::{CollectionName, Direction, SharingRules, SyncCursor};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -121,6 +121,10 @@ struct Shell {
     waiting: HashMap<RequestId, oneshot::Sender<Result<Response, FedError>>>,
     /// Set when the session held its first catch-up to reconcile instead.
     levelling: Option<Levelling>,
+    /// Whether records move on their own (else only by explicit requests).
+    auto_sync: bool,
+    /// The sharing rules as last seen, to notice one that widens.
+    rules: Option<SharingRules>,
 }
 
 /// The reconciliation a session runs beside its sync: once to rejoin after a
@@ -129,13 +133,31 @@ struct Levelling {
     requester: Requester,
     rejoin: bool,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// A walk was asked for while one ran (a rule widened meanwhile): run
+    /// another once it ends, since the running one may have passed the
+    /// collection already.
+    again: bool,
 }
 
 impl Levelling {
+    fn running(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Starts a walk now, or right after the one running.
+    fn start_again(&mut self, replica: Arc<dyn Replica>, peer: PeerId, limits: ReconLimits) {
+        if self.running() {
+            self.again = true;
+        } else {
+            self.start(replica, peer, limits);
+        }
+    }
+
     fn start(&mut self, replica: Arc<dyn Replica>, peer: PeerId, limits: ReconLimits) {
-        if self.task.as_ref().is_some_and(|t| !t.is_finished()) {
+        if self.running() {
             return;
         }
+        self.again = false;
         let rejoin = std::mem::take(&mut self.rejoin);
         let requester = self.requester.clone();
         self.task = Some(tokio::spawn(async move {
@@ -253,12 +275,22 @@ impl Shell {
                 Vec::new()
             }
             Action::Serve { id, request } => {
+                let level = matches!(request, Request::Level { .. });
                 let replica = self.replica.clone();
                 let limits = self.recon;
                 let served =
                     tokio::task::spawn_blocking(move || replica.serve(&peer, request, &limits))
                         .await
                         .unwrap_or(Response::Refused(shoal_core::sync::Refusal::Failed));
+                // The peer started sending us a collection (its rule
+                // widened): what its catch-up left out is behind our cursor.
+                if level
+                    && served == Response::Levelling
+                    && self.auto_sync
+                    && let Some(levelling) = self.levelling.as_mut()
+                {
+                    levelling.start_again(self.replica.clone(), peer, self.recon);
+                }
                 self.session.respond(id, served)
             }
             Action::Answer { id, response } => {
@@ -286,6 +318,55 @@ impl Shell {
                 return Err(SessionEnd::Closed { reason, by_peer });
             }
         })
+    }
+
+    /// Compares the sharing rules with those last seen: a collection that
+    /// starts flowing from the peer is levelled with it at once (cursors
+    /// moved past what the rule held back, and only a walk finds it); one
+    /// that starts flowing to the peer is announced with
+    /// [`Request::Level`], for the peer to walk. Without this, only
+    /// anti-entropy (which can be off) would ever move that old data.
+    async fn watch_rules(&mut self) {
+        if !self.auto_sync || !self.session.is_authenticated() {
+            return;
+        }
+        let replica = self.replica.clone();
+        let Ok(Ok(rules)) = tokio::task::spawn_blocking(move || replica.sharing_rules()).await
+        else {
+            return;
+        };
+        let Some(before) = self.rules.replace(rules.clone()) else {
+            return;
+        };
+        let peer = self.peer;
+        let widened = before.widened(&rules, &peer.to_string());
+        let Some(levelling) = self.levelling.as_mut() else {
+            return;
+        };
+        if widened.iter().any(|(_, d)| *d == Direction::FromPeer) {
+            tracing::info!(%peer, ?widened, "a sharing rule widened: levelling with the peer");
+            levelling.start_again(self.replica.clone(), peer, self.recon);
+        }
+        let outgoing: Vec<CollectionName> = widened
+            .into_iter()
+            .filter(|(_, d)| *d == Direction::ToPeer)
+            .map(|(c, _)| c)
+            .collect();
+        if outgoing.is_empty() {
+            return;
+        }
+        let requester = levelling.requester.clone();
+        tokio::spawn(async move {
+            for collection in outgoing {
+                let request = Request::Level {
+                    collection: collection.clone(),
+                };
+                match requester.ask(request).await {
+                    Ok(_) => tracing::debug!(%peer, %collection, "peer asked to level"),
+                    Err(e) => tracing::info!(%peer, %collection, "peer not levelling: {e}"),
+                }
+            }
+        });
     }
 
     fn report(&self) {
@@ -397,7 +478,19 @@ pub(crate) async fn run(
             requester: Requester::new(spec.own.clone()),
             rejoin,
             task: None,
+            again: false,
         }),
+        auto_sync: spec.auto_sync,
+        rules: None,
+    };
+    // The rules as the session starts: a rule widened from here on (also
+    // before authentication) is noticed.
+    shell.rules = {
+        let replica = replica.clone();
+        tokio::task::spawn_blocking(move || replica.sharing_rules())
+            .await
+            .ok()
+            .and_then(Result::ok)
     };
     let mut anti_entropy =
         tokio::time::interval(spec.anti_entropy.unwrap_or(Duration::from_secs(86_400)));
@@ -460,7 +553,13 @@ pub(crate) async fn run(
                 }
                 Vec::new()
             }
-            _ = tick.tick() => shell.session.tick(now_ms()),
+            _ = tick.tick() => {
+                shell.watch_rules().await;
+                if let Some(levelling) = shell.levelling.as_mut().filter(|l| l.again && !l.running()) {
+                    levelling.start(shell.replica.clone(), peer, shell.recon);
+                }
+                shell.session.tick(now_ms())
+            }
         };
         actions.extend(next);
     };

@@ -65,6 +65,25 @@ pub struct PeerStatus {
     pub bytes_in: u64,
     /// Changes received from it in the current session.
     pub changes_in: u64,
+    /// Its changes held back here because their clocks are too far ahead
+    /// of local time (merged once local time catches up).
+    pub held: HeldChanges,
+}
+
+/// A peer's changes held back for their clocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeldChanges {
+    /// How many.
+    pub changes: u64,
+    /// The furthest wall clock among them (ms since the Unix epoch; 0 when none).
+    pub max_wall_ms: u64,
+}
+
+impl HeldChanges {
+    /// How far the furthest held clock is ahead of `now_ms` ("clock ahead by …").
+    pub fn ahead_ms(&self, now_ms: u64) -> u64 {
+        self.max_wall_ms.saturating_sub(now_ms)
+    }
 }
 
 impl PeerStatus {
@@ -80,6 +99,7 @@ impl PeerStatus {
             bytes_out: 0,
             bytes_in: 0,
             changes_in: 0,
+            held: HeldChanges::default(),
         }
     }
 
@@ -151,6 +171,18 @@ impl PeerTable {
     /// Changes one peer's entry (creating it, within [`MAX_PEERS`]).
     pub(crate) fn update(&self, peer: PeerId, f: impl FnOnce(&mut PeerStatus)) {
         f(self.entries().entry(peer));
+    }
+
+    /// Records what is held back for its clock from each peer in `held`
+    /// (and nothing from the others).
+    pub(crate) fn set_held(&self, held: &[(PeerId, HeldChanges)]) {
+        let mut entries = self.entries();
+        for (_, (_, status)) in entries.peers.iter_mut() {
+            status.held = HeldChanges::default();
+        }
+        for (peer, changes) in held {
+            entries.entry(*peer).held = *changes;
+        }
     }
 
     /// Marks `peer` connected (its session authenticated) and wakes whoever

@@ -1,8 +1,10 @@
 //! Applying a batch of remote changes: validate everything first, then merge the
 //! whole batch in one transaction and report what actually changed.
 //!
-//! This module owns the remote write path: clock-drift checks, the Lamport
-//! update of the local HLC, and the persisted clock mark. Merge rules are the
+//! This module owns the remote write path: clock-drift checks (a peer's
+//! record with a clock too far ahead is held back, `held.rs`, the rest of
+//! its batch merges), the Lamport update of the local HLC, and the
+//! persisted clock mark. Merge rules are the
 //! core's; nothing here decides who wins.
 
 use crate::error::StoreError;
@@ -11,6 +13,15 @@ use crate::{RecordKey, Store, collection_for_write, now_ms};
 use rusqlite::{OptionalExtension, params};
 use shoal_core::{Change, DbVersion, Direction, LogPosition, SlotVersion, SyncCursor, Verdict};
 use std::collections::BTreeMap;
+
+/// What to do with a change whose clock is too far ahead.
+#[derive(Debug, Clone, Copy)]
+enum Holding<'a> {
+    /// Refuse the whole batch (a local merge, or releasing held changes).
+    Refuse,
+    /// Hold the record back, as received from this peer.
+    For(&'a str),
+}
 
 /// What applying a remote batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +35,9 @@ pub struct ApplyReport {
     /// Versions left out because this store does not receive their
     /// collection from the sending peer (see the sharing rules).
     pub not_shared: usize,
+    /// Changes held back because their clock is too far ahead of local
+    /// time (see `held.rs`): merged later, not refused with the batch.
+    pub held: usize,
     /// The local db_version the batch was committed at; `None` if nothing changed.
     pub version: Option<DbVersion>,
     /// Records whose state changed, in key order.
@@ -38,13 +52,16 @@ impl Store {
     /// time than the allowed drift. Applying the same batch twice changes nothing
     /// the second time.
     pub fn apply(&mut self, changes: &[Change]) -> Result<ApplyReport, StoreError> {
-        self.apply_with_cursor(changes.iter().collect(), 0, None)
+        self.apply_with_cursor(changes.iter().collect(), 0, None, Holding::Refuse, &[])
     }
 
     /// Merges a batch received from `peer` and, in the same transaction,
     /// records `cursor` as that peer's cursor: a crash keeps both or neither, so
     /// the cursor never runs ahead of the applied data. Changes of collections
     /// this store does not receive from `peer` are left out (and counted).
+    /// A record whose changes carry a clock too far ahead of local time is
+    /// held back whole (`held.rs`) while the rest of the batch merges; only
+    /// a malformed change, or a full table of held changes, refuses the batch.
     pub fn apply_from(
         &mut self,
         peer: &str,
@@ -57,14 +74,47 @@ impl Store {
             .filter(|c| rules.allows(peer, &c.collection, Direction::FromPeer))
             .collect();
         let not_shared = changes.len() - kept.len();
-        self.apply_with_cursor(kept, not_shared, Some((peer, cursor)))
+        self.apply_with_cursor(
+            kept,
+            not_shared,
+            Some((peer, cursor)),
+            Holding::For(peer),
+            &[],
+        )
     }
 
     /// Records `cursor` as `peer`'s cursor without applying anything: the
     /// replica was brought level with the peer by reconciliation.
     pub fn set_peer_cursor(&mut self, peer: &str, cursor: SyncCursor) -> Result<(), StoreError> {
-        self.apply_with_cursor(Vec::new(), 0, Some((peer, cursor)))
+        self.apply_with_cursor(Vec::new(), 0, Some((peer, cursor)), Holding::Refuse, &[])
             .map(|_| ())
+    }
+
+    /// Merges full record states fetched from (or offered by) `peer`,
+    /// holding back records whose clocks are too far ahead as
+    /// [`apply_from`](Self::apply_from) does. The caller checks the rules.
+    pub(crate) fn apply_records_from(
+        &mut self,
+        peer: &str,
+        changes: &[Change],
+    ) -> Result<ApplyReport, StoreError> {
+        self.apply_with_cursor(changes.iter().collect(), 0, None, Holding::For(peer), &[])
+    }
+
+    /// Merges released held changes and removes their rows, in one transaction.
+    pub(crate) fn apply_held(
+        &mut self,
+        changes: Vec<Change>,
+        not_shared: usize,
+        released: &[i64],
+    ) -> Result<ApplyReport, StoreError> {
+        self.apply_with_cursor(
+            changes.iter().collect(),
+            not_shared,
+            None,
+            Holding::Refuse,
+            released,
+        )
     }
 
     /// The position in `peer`'s change log up to which its changes are applied
@@ -91,12 +141,13 @@ impl Store {
         changes: Vec<&Change>,
         not_shared: usize,
         cursor: Option<(&str, SyncCursor)>,
+        holding: Holding<'_>,
+        released: &[i64],
     ) -> Result<ApplyReport, StoreError> {
         let now = now_ms();
         let cap = self.config.max_value_bytes;
         for change in &changes {
             change.validate(cap)?;
-            self.hlc.check(change.clock.hlc, now)?;
         }
         let mut by_record: BTreeMap<RecordKey, Vec<&Change>> = BTreeMap::new();
         for change in changes {
@@ -105,8 +156,27 @@ impl Store {
                 .or_default()
                 .push(change);
         }
+        // Clocks too far ahead: the record is held back whole (from a
+        // peer), or the batch refused (anything else).
+        let mut held: Vec<&Change> = Vec::new();
+        let mut too_far = Vec::new();
+        for (key, record_changes) in &by_record {
+            let first_err = record_changes
+                .iter()
+                .find_map(|c| self.hlc.check(c.clock.hlc, now).err());
+            if let Some(e) = first_err {
+                match holding {
+                    Holding::Refuse => return Err(e.into()),
+                    Holding::For(_) => too_far.push(key.clone()),
+                }
+            }
+        }
+        for key in &too_far {
+            held.extend(by_record.remove(key).unwrap_or_default());
+        }
         let mut report = ApplyReport {
             not_shared,
+            held: held.len(),
             ..ApplyReport::default()
         };
         let tx = rows::begin_write(&mut self.conn)?;
@@ -151,6 +221,10 @@ impl Store {
                 report.changed.push((collection, id));
             }
         }
+        if let Holding::For(peer) = holding {
+            crate::held::hold(&tx, peer, &held)?;
+        }
+        crate::held::forget(&tx, released)?;
         if let Some((peer, cursor)) = cursor {
             tx.prepare_cached(
                 "INSERT INTO peer_cursors (peer, base, dbv, seq, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)

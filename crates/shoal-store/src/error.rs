@@ -78,6 +78,19 @@ pub enum StoreError {
         /// The cap.
         cap: u64,
     },
+    /// A peer's changes whose clocks are too far ahead would be held back
+    /// (see `held.rs`), but the table of held changes is full: the batch is
+    /// refused whole, and the peer's session ends with the refusal.
+    #[error(
+        "{held} changes with clocks too far ahead are already held back (at most {max}); \
+         refusing more until local time catches up or the drift bound is raised"
+    )]
+    HeldFull {
+        /// Changes held now.
+        held: u64,
+        /// The bound.
+        max: u64,
+    },
     /// A record field holds a malformed blob reference.
     #[error("bad blob reference: {0}")]
     BadBlobRef(String),

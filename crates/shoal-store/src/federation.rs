@@ -116,7 +116,7 @@ impl Store {
                 collection: stray.collection.to_string(),
             });
         }
-        self.apply(changes)
+        self.apply_records_from(peer, changes)
     }
 
     /// Answers a federation request from `peer`, with what merging an
@@ -228,6 +228,11 @@ impl Store {
                 let in_sync =
                     StateDigest::of_changes(&id, &held) == StateDigest::of_changes(&id, &changes);
                 Response::Offered { changed, in_sync }
+            }
+            // The node starts the walk on this answer; the rule is the store's.
+            Request::Level { collection } => {
+                refuse(&collection, Direction::FromPeer)?;
+                Response::Levelling
             }
         })
     }

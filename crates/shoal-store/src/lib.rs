@@ -15,6 +15,7 @@ mod blob_files;
 mod blob_index;
 mod error;
 mod federation;
+mod held;
 mod identity;
 mod log;
 mod query;
@@ -30,6 +31,7 @@ pub use blob_files::BlobFiles;
 pub use blob_index::{Arrival, BlobInfo};
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
+pub use held::{HeldBack, MAX_HELD_BYTES, MAX_HELD_CHANGES};
 pub use identity::NodeIdentity;
 pub use log::{ChangeIter, DEFAULT_PAGE};
 pub use query::{Filter, MAX_QUERY_LIMIT, Order, Query};
@@ -156,6 +158,7 @@ impl Store {
         conn.busy_timeout(config.busy_timeout).map_err(sqlite)?;
         // Check what the file is before switching it to WAL (which writes to it).
         schema::prepare(&mut conn, &path)?;
+        held::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sqlite)?;
         let synchronous = match config.durability {

@@ -41,9 +41,9 @@ pub use store::{Store, StoreOptions};
 pub use typed::{TypedCollection, TypedPage};
 
 pub use shoal_net::{
-    BlobConfig, BlobState, BlobTotals, BlobTransfer, FedError, GroupKey, GroupKeyError, Invite,
-    InviteError, Levelled, Multiaddr, NetError, Node, NodeConfig, PeerId, PeerState, PeerStatus,
-    Reconciliation, Rejection, SyncConfig, Transfer,
+    BlobConfig, BlobState, BlobTotals, BlobTransfer, FedError, GroupKey, GroupKeyError,
+    HeldChanges, Invite, InviteError, Levelled, Multiaddr, NetError, Node, NodeConfig, PeerId,
+    PeerState, PeerStatus, Reconciliation, Rejection, SyncConfig, Transfer,
 };
 
 pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};
@@ -57,6 +57,6 @@ pub use shoal_core::{
     Slot, SlotVersion, SyncCursor, derive_id,
 };
 pub use shoal_store::{
-    ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, Durability, MAX_QUERY_LIMIT,
-    Order, Page, Query, Record, StoreConfig, StoreError, StoreStatus,
+    ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, Durability, HeldBack,
+    MAX_QUERY_LIMIT, Order, Page, Query, Record, StoreConfig, StoreError, StoreStatus,
 };

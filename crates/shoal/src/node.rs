@@ -10,8 +10,10 @@ use crate::store::Store;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, Node as TreeNode, ReconLimits, ReconView, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
-use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
-use shoal_net::{Node, NodeConfig, PeerId, Replica, ReplicaError};
+use shoal_core::{
+    Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SharingRules, SyncCursor,
+};
+use shoal_net::{HeldChanges, Node, NodeConfig, PeerId, Replica, ReplicaError};
 use shoal_store::Arrival;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -52,6 +54,25 @@ impl Replica for Store {
 
     fn refresh_head(&self) -> Result<(), ReplicaError> {
         Ok(Store::refresh_head(self)?)
+    }
+
+    fn release_held(&self) -> Result<Vec<(PeerId, HeldChanges)>, ReplicaError> {
+        let held = Store::release_held(self)?;
+        Ok(held
+            .into_iter()
+            .filter_map(|h| {
+                let peer = h.peer.parse::<PeerId>().ok()?;
+                let held = HeldChanges {
+                    changes: h.changes,
+                    max_wall_ms: h.max_wall_ms,
+                };
+                Some((peer, held))
+            })
+            .collect())
+    }
+
+    fn sharing_rules(&self) -> Result<SharingRules, ReplicaError> {
+        Ok(self.with_db(|db| db.sharing())?)
     }
 
     fn serve(&self, peer: &PeerId, request: Request, limits: &ReconLimits) -> Response {

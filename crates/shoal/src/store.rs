@@ -239,6 +239,32 @@ impl Store {
         })
     }
 
+    /// Merges the changes held back for their clock (see
+    /// [`ApplyReport::held`]) that local time has caught up with, and
+    /// announces them; returns what is still held, per peer. The sync node
+    /// calls it every second.
+    pub fn release_held(&self) -> Result<Vec<shoal_store::HeldBack>, Error> {
+        self.with_db(|db| {
+            let report = db.release_held()?;
+            self.after_apply(&report);
+            db.held_back()
+        })
+    }
+
+    /// What is held back for its clock, per peer, furthest clock first.
+    pub fn held_back(&self) -> Result<Vec<shoal_store::HeldBack>, Error> {
+        self.with_db(|db| db.held_back())
+    }
+
+    /// Sets how far ahead of local time a peer's clock may be (the
+    /// daemon's `--max-clock-drift`): changes further ahead are held back
+    /// until local time catches up, and those held under a lower bound are
+    /// merged on the next [`release_held`](Self::release_held).
+    pub fn set_max_clock_drift(&self, max: std::time::Duration) {
+        self.db()
+            .set_max_drift_ms(u64::try_from(max.as_millis()).unwrap_or(u64::MAX));
+    }
+
     /// Announces what a merge changed. Called with the database still locked
     /// (as every announcement is), so that events and the head move in
     /// commit order: a feed never sees a later version before an earlier one.

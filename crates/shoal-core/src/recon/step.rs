@@ -12,6 +12,9 @@
 //!
 //! The responder ([`respond`]) keeps no state between requests; the initiator
 //! ([`Reconciler`]) holds the queue of entries still to send and the outcome.
+//! A *blind* initiator ([`Reconciler::blind`]) sends nothing about its own
+//! replica — only "list what you hold under this node", as an empty replica
+//! would — for a collection it receives from the peer but does not send.
 //! Replies are bounded by bytes; what does not fit is reported unprocessed and
 //! sent again. This module never does IO: the local side is a [`ReconView`].
 
@@ -334,6 +337,21 @@ pub struct Reconciler {
     queue: VecDeque<Entry>,
     in_flight: Vec<Entry>,
     outcome: Outcome,
+    /// Send nothing about the local replica (see [`Reconciler::blind`]).
+    blind: bool,
+    /// Ask a node again instead of dropping its differences past the cap
+    /// (see [`Reconciler::keep_every_difference`]).
+    defer_past_cap: bool,
+}
+
+/// "List your records under `node`": the request an empty replica makes.
+/// The responder never reads the items of a request's `Items` entry, so this
+/// says nothing about the asker.
+fn ask_list(node: Node) -> Entry {
+    Entry::Items {
+        node,
+        items: Vec::new(),
+    }
 }
 
 impl Reconciler {
@@ -351,7 +369,43 @@ impl Reconciler {
             queue: VecDeque::from([first]),
             in_flight: Vec::new(),
             outcome: Outcome::default(),
+            blind: false,
+            defer_past_cap: false,
         })
+    }
+
+    /// Starts a walk that tells the peer nothing about this replica — no
+    /// fingerprint, id, digest or flag: every request is what an empty
+    /// replica would ask ("list what you hold under this node"), and the
+    /// peer's lists are compared here. For a collection this node receives
+    /// from the peer but does not send to it. It costs what an empty
+    /// replica's walk costs: the peer lists every record it holds (bounded
+    /// per message as usual), and a node where this side holds many records
+    /// is asked child by child rather than compared whole.
+    pub fn blind(limits: ReconLimits) -> Self {
+        Self {
+            limits,
+            queue: VecDeque::from([ask_list(Node::ROOT)]),
+            in_flight: Vec::new(),
+            outcome: Outcome::default(),
+            blind: true,
+            defer_past_cap: false,
+        }
+    }
+
+    /// Whether the walk sends nothing about this replica.
+    pub fn is_blind(&self) -> bool {
+        self.blind
+    }
+
+    /// Differences past [`ReconLimits::max_differences`] are no longer
+    /// dropped: once the kept list is full, a node the peer listed is asked
+    /// again later instead of compared, so a walk whose caller takes the
+    /// differences after every step ([`take_differences`](Self::take_differences))
+    /// finds every one of them. A walk that never takes them must not use
+    /// this (it would ask forever; the round-trip bound ends it).
+    pub fn keep_every_difference(&mut self) {
+        self.defer_past_cap = true;
     }
 
     /// The next request to send, or `None` when the walk is finished.
@@ -392,15 +446,41 @@ impl Reconciler {
         let mut next = Vec::new();
         for entry in reply {
             match entry {
+                // Blind: answer as an empty replica, asking for the list of
+                // every child the peer holds something under.
+                Entry::Split { node, children } if self.blind => {
+                    let empty = Fingerprint::default().short();
+                    let mine = view.children(node).map_err(ReconError::Local)?;
+                    for (i, child) in (0..FANOUT).filter_map(|i| Some((i, node.child(i)?))) {
+                        if children[i] != empty {
+                            next.push(ask_list(child));
+                        } else if mine[i].count > 0 {
+                            // The peer holds nothing here: ours alone.
+                            if self.defer_past_cap && self.is_full() {
+                                next.push(ask_list(child));
+                            } else {
+                                let local = view.items(child).map_err(ReconError::Local)?;
+                                self.compare(local, Vec::new());
+                            }
+                        }
+                    }
+                }
                 Entry::Split { node, children } => {
                     answer_split(view, node, &children, self.limits.list_below, &mut next)
                         .map_err(ReconError::Local)?
                 }
                 Entry::Items { node, items } => {
                     let mine = view.fingerprint(node).map_err(ReconError::Local)?;
-                    if mine.count <= self.limits.answer_list_below || node.is_leaf() {
+                    if self.defer_past_cap && self.is_full() {
+                        // No room for this node's differences: ask again
+                        // once the caller took the ones found so far.
+                        next.push(ask_list(node));
+                    } else if mine.count <= self.limits.answer_list_below || node.is_leaf() {
                         let local = view.items(node).map_err(ReconError::Local)?;
                         self.compare(local, items);
+                    } else if self.blind {
+                        // Too many here to compare at once: ask child by child.
+                        next.extend((0..FANOUT).filter_map(|i| node.child(i)).map(ask_list));
                     } else {
                         next.push(Entry::Split {
                             node,
@@ -417,6 +497,16 @@ impl Reconciler {
         Ok(())
     }
 
+    /// Whether the kept differences reached the cap (never while empty, so
+    /// a walk that defers always makes progress).
+    fn is_full(&self) -> bool {
+        self.outcome.differences.len() >= self.limits.max_differences
+            && !self.outcome.differences.is_empty()
+    }
+
+    /// Records the differences of one node. A deferring walk keeps every
+    /// one (it compares a node only below the cap: the overshoot is one
+    /// node's records); others keep up to the cap and count the rest.
     fn compare(&mut self, local: Vec<Item>, remote: Vec<Item>) {
         let held = |i: &Item| Held {
             digest: i.digest,
@@ -437,7 +527,7 @@ impl Reconciler {
             if let Some(status) = difference.status() {
                 self.outcome.counts.count(status);
             }
-            if self.outcome.differences.len() < self.limits.max_differences {
+            if self.defer_past_cap || self.outcome.differences.len() < self.limits.max_differences {
                 self.outcome.differences.push(difference);
             } else {
                 self.outcome.dropped += 1;

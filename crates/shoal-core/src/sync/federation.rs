@@ -53,6 +53,14 @@ pub enum Request {
         /// Every slot version of the record.
         changes: Vec<Change>,
     },
+    /// "I now send you this collection (a rule of mine started allowing
+    /// it): level it with me" — what my catch-up left out while the rule
+    /// held it back is behind your cursor, and only a reconciliation that
+    /// you start finds it.
+    Level {
+        /// The collection.
+        collection: CollectionName,
+    },
 }
 
 /// Bytes a request or response takes encoded (its payload, before framing).
@@ -68,6 +76,7 @@ impl Request {
             Request::Reconcile { .. } => "reconcile",
             Request::Fetch { .. } => "fetch",
             Request::Offer { .. } => "offer",
+            Request::Level { .. } => "level",
         }
     }
 }
@@ -136,6 +145,9 @@ pub enum Response {
         /// (false: it held newer state the offer lacked).
         in_sync: bool,
     },
+    /// Answers [`Request::Level`]: the responder receives the collection
+    /// from the requester and has started (or queued) levelling with it.
+    Levelling,
     /// The request was not served.
     Refused(Refusal),
 }

@@ -1,0 +1,178 @@
+//! Changes held back: a peer's changes whose clock is further ahead of local
+//! wall time than the allowed drift are not merged (they would drag this
+//! node's HLC into the future) and not refused with their batch (one such
+//! change would stop every other change behind it). They wait in the
+//! `held_changes` table, with the peer they came from, until local time
+//! catches up with them or the bound is raised, and are then merged like any
+//! late change (merges do not depend on order).
+//!
+//! This module owns that table: creating it, adding to it within the
+//! apply's transaction (bounded: past [`MAX_HELD_CHANGES`] or
+//! [`MAX_HELD_BYTES`] the batch is refused by name), listing what is due,
+//! and summing it up per peer. It decides nothing about merging (`apply.rs`).
+
+use crate::error::StoreError;
+use crate::{Store, now_ms};
+use rusqlite::{Connection, params};
+use shoal_core::Change;
+
+/// Most changes held back at once, from all peers together.
+pub const MAX_HELD_CHANGES: u64 = 100_000;
+/// Most bytes of held-back changes at once (their encoded size).
+pub const MAX_HELD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Most held changes merged by one [`Store::release_held`] transaction.
+const RELEASE_PAGE: usize = 1_000;
+
+const TABLE: &str = "
+-- A peer's changes whose clock was too far ahead of local time when they
+-- arrived (see held.rs): merged once local time is within the drift bound.
+-- n: arrival order; wall_ms: the change's clock; change: postcard encoding.
+CREATE TABLE IF NOT EXISTS held_changes (
+    n INTEGER PRIMARY KEY,
+    peer TEXT NOT NULL,
+    wall_ms INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    change BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS held_changes_wall ON held_changes (wall_ms);
+";
+
+/// What is held back from one peer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeldBack {
+    /// The peer the changes came from (its peer id text).
+    pub peer: String,
+    /// How many changes are held.
+    pub changes: u64,
+    /// The furthest wall clock among them (ms since the Unix epoch).
+    pub max_wall_ms: u64,
+}
+
+impl HeldBack {
+    /// How far the furthest held clock is ahead of `now_ms`.
+    pub fn ahead_ms(&self, now_ms: u64) -> u64 {
+        self.max_wall_ms.saturating_sub(now_ms)
+    }
+}
+
+/// Creates the table in a file that lacks it (it is not part of a schema
+/// version: an older build ignores it).
+pub(crate) fn ensure_table(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(TABLE)?;
+    Ok(())
+}
+
+/// Adds `changes` from `peer` within the caller's transaction, or refuses
+/// them whole if the table would pass its bounds.
+pub(crate) fn hold(tx: &Connection, peer: &str, changes: &[&Change]) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let encoded: Vec<Vec<u8>> = changes
+        .iter()
+        .map(|c| {
+            postcard::to_allocvec(c).map_err(|e| {
+                StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let (count, bytes): (i64, i64) = tx
+        .prepare_cached("SELECT count(*), coalesce(sum(bytes), 0) FROM held_changes")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let adding: u64 = encoded.iter().map(|e| e.len() as u64).sum();
+    if count as u64 + changes.len() as u64 > MAX_HELD_CHANGES
+        || bytes as u64 + adding > MAX_HELD_BYTES
+    {
+        return Err(StoreError::HeldFull {
+            held: count as u64,
+            max: MAX_HELD_CHANGES,
+        });
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO held_changes (peer, wall_ms, bytes, change) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (change, bytes) in changes.iter().zip(encoded) {
+        insert.execute(params![
+            peer,
+            change.clock.hlc.wall_ms() as i64,
+            bytes.len() as i64,
+            bytes
+        ])?;
+    }
+    Ok(())
+}
+
+/// Removes released rows within the caller's transaction.
+pub(crate) fn forget(tx: &Connection, rows: &[i64]) -> Result<(), StoreError> {
+    let mut delete = tx.prepare_cached("DELETE FROM held_changes WHERE n = ?1")?;
+    for n in rows {
+        delete.execute([n])?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Sets the largest distance a remote clock may be ahead of local wall
+    /// time; changes held back under a lower bound are merged by the next
+    /// [`release_held`](Self::release_held) if they now fit.
+    pub fn set_max_drift_ms(&mut self, max_drift_ms: u64) {
+        self.config.max_drift_ms = max_drift_ms;
+        self.hlc.set_max_drift_ms(max_drift_ms);
+    }
+
+    /// What is held back, per peer, furthest clock first.
+    pub fn held_back(&self) -> Result<Vec<HeldBack>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT peer, count(*), max(wall_ms) FROM held_changes GROUP BY peer
+             ORDER BY max(wall_ms) DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(HeldBack {
+                peer: r.get(0)?,
+                changes: r.get::<_, i64>(1)? as u64,
+                max_wall_ms: r.get::<_, i64>(2)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Merges held-back changes whose clock is now within the drift bound
+    /// (up to a page of them per call, in arrival order), in one transaction
+    /// that also removes them from the table. Changes of collections the
+    /// sending peer's rule no longer lets in are dropped (counted as not
+    /// shared). Returns what merging did.
+    pub fn release_held(&mut self) -> Result<crate::ApplyReport, StoreError> {
+        let limit = now_ms().saturating_add(self.config.max_drift_ms);
+        let rows: Vec<(i64, String, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT n, peer, change FROM held_changes WHERE wall_ms <= ?1 ORDER BY n LIMIT ?2",
+            )?
+            .query_map(params![limit as i64, RELEASE_PAGE as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        if rows.is_empty() {
+            return Ok(crate::ApplyReport::default());
+        }
+        let rules = self.sharing()?;
+        let mut changes = Vec::new();
+        let mut not_shared = 0;
+        for (_, peer, bytes) in &rows {
+            // Written by this module from a validated change: a row that does
+            // not decode is damage, and is dropped rather than kept forever.
+            let Ok(change) = postcard::from_bytes::<Change>(bytes) else {
+                tracing::warn!(%peer, "dropping an undecodable held change");
+                continue;
+            };
+            if rules.allows(peer, &change.collection, shoal_core::Direction::FromPeer) {
+                changes.push(change);
+            } else {
+                not_shared += 1;
+            }
+        }
+        let released: Vec<i64> = rows.iter().map(|(n, _, _)| *n).collect();
+        self.apply_held(changes, not_shared, &released)
+    }
+}

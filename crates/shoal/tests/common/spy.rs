@@ -1,0 +1,151 @@
+//! A replica that is a real [`Store`] but writes down every federation
+//! request its node serves: what a peer sent this node, as the peer would
+//! observe it. Every call is the store's own; nothing is mocked but the
+//! record of requests.
+
+use shoal::{Change, CollectionName, DbVersion, Direction, LogPosition, PeerId, RecordId};
+use shoal::{SharingRules, Store, SyncCursor};
+use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
+use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
+use shoal_core::sync::federation::{Request, Response};
+use shoal_net::{HeldChanges, Replica, ReplicaError};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// A store whose served requests are kept in `seen`.
+pub struct Spy {
+    pub store: Store,
+    pub seen: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Spy {
+    /// Wraps `store`; the returned list fills as requests are served.
+    pub fn new(store: Store) -> (Arc<Spy>, Arc<Mutex<Vec<Request>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let spy = Spy {
+            store,
+            seen: seen.clone(),
+        };
+        (Arc::new(spy), seen)
+    }
+}
+
+impl Replica for Spy {
+    fn keypair(&self) -> libp2p_identity::Keypair {
+        Replica::keypair(&self.store)
+    }
+    fn peer_cursor(&self, peer: &PeerId) -> Result<SyncCursor, ReplicaError> {
+        Replica::peer_cursor(&self.store, peer)
+    }
+    fn read_for_peer(
+        &self,
+        peer: &PeerId,
+        cursor: SyncCursor,
+        max_changes: u32,
+        max_bytes: u32,
+    ) -> Result<(Vec<Change>, LogPosition, bool), ReplicaError> {
+        Replica::read_for_peer(&self.store, peer, cursor, max_changes, max_bytes)
+    }
+    fn apply_from(
+        &self,
+        peer: &PeerId,
+        changes: &[Change],
+        cursor: SyncCursor,
+    ) -> Result<(), ReplicaError> {
+        Replica::apply_from(&self.store, peer, changes, cursor)
+    }
+    fn watch_head(&self) -> watch::Receiver<DbVersion> {
+        Replica::watch_head(&self.store)
+    }
+    fn refresh_head(&self) -> Result<(), ReplicaError> {
+        Replica::refresh_head(&self.store)
+    }
+    fn release_held(&self) -> Result<Vec<(PeerId, HeldChanges)>, ReplicaError> {
+        Replica::release_held(&self.store)
+    }
+    fn sharing_rules(&self) -> Result<SharingRules, ReplicaError> {
+        Replica::sharing_rules(&self.store)
+    }
+    fn serve(&self, peer: &PeerId, request: Request, limits: &ReconLimits) -> Response {
+        self.seen.lock().expect("seen").push(request.clone());
+        Replica::serve(&self.store, peer, request, limits)
+    }
+    fn has_records(&self) -> Result<bool, ReplicaError> {
+        Replica::has_records(&self.store)
+    }
+    fn set_peer_cursor(&self, peer: &PeerId, cursor: SyncCursor) -> Result<(), ReplicaError> {
+        Replica::set_peer_cursor(&self.store, peer, cursor)
+    }
+    fn allows(
+        &self,
+        peer: &PeerId,
+        collection: &CollectionName,
+        direction: Direction,
+    ) -> Result<bool, ReplicaError> {
+        Replica::allows(&self.store, peer, collection, direction)
+    }
+    fn root_fingerprint(&self, collection: &CollectionName) -> Result<Fingerprint, ReplicaError> {
+        Replica::root_fingerprint(&self.store, collection)
+    }
+    fn recon_start(
+        &self,
+        collection: &CollectionName,
+        limits: ReconLimits,
+    ) -> Result<Reconciler, ReplicaError> {
+        Replica::recon_start(&self.store, collection, limits)
+    }
+    fn recon_receive(
+        &self,
+        collection: &CollectionName,
+        walk: &mut Reconciler,
+        reply: Vec<Entry>,
+        answered: usize,
+    ) -> Result<(), ReplicaError> {
+        Replica::recon_receive(&self.store, collection, walk, reply, answered)
+    }
+    fn record_changes(
+        &self,
+        collection: &CollectionName,
+        id: &RecordId,
+    ) -> Result<Option<Vec<Change>>, ReplicaError> {
+        Replica::record_changes(&self.store, collection, id)
+    }
+    fn merge_records(
+        &self,
+        peer: &PeerId,
+        collection: &CollectionName,
+        changes: &[Change],
+    ) -> Result<bool, ReplicaError> {
+        Replica::merge_records(&self.store, peer, collection, changes)
+    }
+    fn missing_blobs(&self, limit: usize) -> Result<Vec<MissingBlob>, ReplicaError> {
+        Replica::missing_blobs(&self.store, limit)
+    }
+    fn blob_outline_for(
+        &self,
+        peer: &PeerId,
+        hash: &BlobHash,
+    ) -> Result<Result<Outline, BlobRefusal>, ReplicaError> {
+        Replica::blob_outline_for(&self.store, peer, hash)
+    }
+    fn blob_piece(
+        &self,
+        outline: &Outline,
+        index: u64,
+        into: &mut Vec<u8>,
+    ) -> Result<(), ReplicaError> {
+        Replica::blob_piece(&self.store, outline, index, into)
+    }
+    fn blob_resume_point(&self, hash: &BlobHash) -> Result<u64, ReplicaError> {
+        Replica::blob_resume_point(&self.store, hash)
+    }
+    fn blob_append(&self, outline: &Outline, index: u64, bytes: &[u8]) -> Result<(), ReplicaError> {
+        Replica::blob_append(&self.store, outline, index, bytes)
+    }
+    fn blob_finish(&self, outline: &Outline) -> Result<(), ReplicaError> {
+        Replica::blob_finish(&self.store, outline)
+    }
+    fn blob_cap(&self) -> u64 {
+        Replica::blob_cap(&self.store)
+    }
+}
