@@ -58,3 +58,4 @@ pub use shoal_store::{
     ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, Durability, MAX_QUERY_LIMIT,
     Order, Page, Query, Record, StoreConfig, StoreError, StoreStatus,
 };
+pub use shoal_store::{CheckProgress, CheckReport, CheckStage};
