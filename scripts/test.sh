@@ -17,6 +17,23 @@ if ! command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
 fi
 
+# The OpenAPI test (crates/shoal-cli/tests/openapi_valid.rs) runs a real
+# validator, openapi-spec-validator from PyPI, in a virtualenv of its own.
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/shoal-openapi-venv"
+if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "== installing python3-venv (for the OpenAPI validator)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+  fi
+  echo "== installing openapi-spec-validator (PyPI) in $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check openapi-spec-validator
+fi
+export SHOAL_OPENAPI_VALIDATOR="$venv/bin/openapi-spec-validator"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

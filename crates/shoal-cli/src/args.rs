@@ -186,6 +186,20 @@ Examples:
   shoal --json status | jq .db_version")]
     Status,
 
+    /// Check the whole database file: every page and index, and every record
+    #[command(after_help = "\
+Reads the whole file: SQLite's integrity check of every page and index, then
+Shoal's own invariants on every record (its stored JSON, life, digest and log
+position agree with its field clocks). Prints progress on stderr and \"ok\"
+at the end; damage exits with code 3 and says what is corrupt. Nothing is
+changed. Every command already runs a quick check of the first pages when it
+opens the database; this one is complete (and slower on a large file).
+
+Examples:
+  shoal check
+  shoal --json check | jq .ok")]
+    Check,
+
     /// Run this node: sync with peers, serve the HTTP API and the web dashboard
     #[command(after_help = "\
 Runs until Ctrl-C or SIGTERM. The group secret comes from, first match:

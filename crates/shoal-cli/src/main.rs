@@ -9,6 +9,7 @@
 mod api;
 mod args;
 mod blob;
+mod check;
 mod daemon_client;
 mod dashboard;
 mod datadir;
@@ -87,6 +88,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Query(a) => query::run(&data.open()?, a, &mut out)?,
         Command::Log(a) => log::run(&data.open()?, a, &mut out)?,
         Command::Status => status::run(&data, &data.open()?, &mut out)?,
+        Command::Check => check::run(&data, &mut out)?,
         Command::Serve(a) => serve::run(&data, a, &mut out)?,
         Command::Invite(a) => invite::invite(&data, a, &mut out)?,
         Command::Join(a) => invite::join(&data, a, &mut out)?,

@@ -135,6 +135,96 @@ fn garbage_database_exits_3() {
 }
 
 #[test]
+fn an_empty_database_file_exits_3_corrupt_and_is_never_made_new() {
+    let s = Shoal::init();
+    std::fs::write(s.db(), b"").unwrap();
+    let commands: [&[&str]; 5] = [
+        &["status"],
+        &["get", "tasks", "t1"],
+        &["put", "tasks", "t1", "{}"],
+        &["check"],
+        &["init"],
+    ];
+    for args in commands {
+        let run = s.run(args).code(3);
+        assert!(
+            run.stderr.starts_with("error: ")
+                && run.stderr.contains("corrupt")
+                && run.stderr.contains("empty (0 bytes)"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // No new identity was written over it.
+    assert_eq!(std::fs::metadata(s.db()).unwrap().len(), 0);
+}
+
+#[test]
+fn garbage_in_a_data_page_exits_3_at_open_and_in_check() {
+    let s = Shoal::init();
+    {
+        let store = shoal::Store::open(s.db()).unwrap();
+        let items = store.collection("items").unwrap();
+        for batch in 0..10 {
+            items
+                .put_many((0..300).map(|i| {
+                    let n = batch * 300 + i;
+                    (
+                        format!("item:{n:05}"),
+                        serde_json::json!({"n": n, "text": format!("record number {n}")}),
+                    )
+                }))
+                .unwrap();
+        }
+    } // Closed: the WAL is checkpointed into the file.
+    let healthy = s.run(&["check"]).ok();
+    assert!(healthy.stdout.starts_with("ok: "), "{}", healthy.stdout);
+    assert!(
+        healthy.stderr.contains("checking pages: 100%")
+            && healthy
+                .stderr
+                .contains("checking records: 100% (3000 of 3000)"),
+        "{}",
+        healthy.stderr
+    );
+    // Garbage over the page that holds one record's data, in the middle of
+    // the file; the commands below read other records.
+    const PAGE: usize = 4096;
+    let mut bytes = std::fs::read(s.db()).unwrap();
+    let needle = b"record number 1500\"";
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the record's data in the file");
+    let page = at / PAGE;
+    assert!(page > 20 && page < bytes.len() / PAGE - 20, "page {page}");
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for b in &mut bytes[page * PAGE..(page + 1) * PAGE] {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        *b = (seed >> 24) as u8;
+    }
+    std::fs::write(s.db(), &bytes).unwrap();
+    let commands: [&[&str]; 4] = [
+        &["get", "items", "item:00001"],
+        &["put", "items", "new", "{}"],
+        &["status"],
+        &["check"],
+    ];
+    for args in commands {
+        let run = s.run(args).code(3);
+        assert!(
+            run.stderr.starts_with("error: ") && run.stderr.contains("corrupt"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    // Nothing was changed.
+    assert_eq!(std::fs::read(s.db()).unwrap(), bytes);
+}
+
+#[test]
 fn data_dir_comes_from_env_or_home() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |envs: &[(&str, &Path)], args: &[&str]| {

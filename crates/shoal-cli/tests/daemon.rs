@@ -331,3 +331,76 @@ fn the_dashboard_keeps_its_port_across_restarts() {
     drop(holder);
     assert_eq!(third.terminate(), 0);
 }
+
+/// Runs `shoal serve` expecting it to refuse to start: its result, or a
+/// failure naming what it printed if it was still running after a while.
+fn serve_refused(node: &Node, listen: &str) -> common::Run {
+    let mut cmd = node.command();
+    cmd.env("SHOAL_SECRET", "cd".repeat(32))
+        .args([
+            "serve",
+            "--no-mdns",
+            "--http",
+            "127.0.0.1:0",
+            "--listen",
+            listen,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn shoal serve");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "a second daemon started on {listen}, a port another node holds:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    common::Run::from_output(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn a_second_daemon_on_a_busy_port_exits_4_cannot_listen() {
+    let a = Node::init();
+    let da = a.serve(
+        &["--listen", "/ip4/127.0.0.1/udp/0/quic-v1"],
+        Some(&"cd".repeat(32)),
+    );
+    let held: Vec<String> = da.info["listen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let a = a.as_str().unwrap();
+            a[..a.find("/p2p/").unwrap()].to_string()
+        })
+        .collect();
+    let tcp = held
+        .iter()
+        .find(|a| a.contains("/tcp/"))
+        .expect("a TCP address");
+    let quic = held
+        .iter()
+        .find(|a| a.contains("/quic-v1"))
+        .expect("a QUIC address");
+    let b = Node::init();
+    for address in [tcp, quic] {
+        let run = serve_refused(&b, address).code(4);
+        assert!(
+            run.stderr.contains("cannot listen") && run.stderr.contains(address.as_str()),
+            "{address}: {}",
+            run.stderr
+        );
+        assert!(!run.stdout.contains("listening"), "{}", run.stdout);
+        assert!(!b.data.join("daemon.json").exists());
+    }
+    // The first node still has its ports, and answers.
+    a.run(&["peers"]).ok();
+    drop(da);
+}

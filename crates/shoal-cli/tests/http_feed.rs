@@ -175,3 +175,79 @@ fn an_idle_feed_gets_keep_alive_comments() {
         .expect("a keep-alive within 15 s");
     assert_eq!(comment, "keep-alive");
 }
+
+/// Writes `notes/{id}` by `shoal put` (another process on the same database)
+/// when `by_cli`, else through the daemon; returns the version it took.
+fn put_by(n: &Node, api: &Api, by_cli: bool, id: &str) -> u64 {
+    if by_cli {
+        let run = n
+            .run(&["--json", "put", "notes", id, r#"{"by": "cli"}"#])
+            .ok();
+        run.json()["version"].as_u64().expect("a write")
+    } else {
+        put(api, "notes", id, json!({"by": "http"}))
+    }
+}
+
+/// Interleaved writes, each by the CLI then the daemon: the ids and versions.
+fn interleaved(n: &Node, api: &Api, prefix: &str) -> Vec<(u64, String)> {
+    (0..6)
+        .map(|i| {
+            let id = format!("{prefix}{i}");
+            (put_by(n, api, i % 2 == 0, &id), id)
+        })
+        .collect()
+}
+
+fn versions_and_ids(feed: &common::http::Feed, n: usize) -> Vec<(u64, String)> {
+    feed.take(n, WAIT)
+        .iter()
+        .map(|e| {
+            let (version, _, id, _) = parts(e);
+            (version, id)
+        })
+        .collect()
+}
+
+#[test]
+fn commits_by_another_process_arrive_once_and_in_order() {
+    let n = Node::init();
+    let d = n.serve(&[], Some(SECRET));
+    let api = Api::of(&n, &d);
+    let before = put(&api, "notes", "start", json!({}));
+    let feed = api.feed("", None);
+    // A `shoal put`, then a write through the daemon at once (before any
+    // periodic check of the log could notice the first), three times.
+    let live = interleaved(&n, &api, "live");
+    assert!(live.windows(2).all(|w| w[0].0 < w[1].0), "{live:?}");
+    assert_eq!(versions_and_ids(&feed, 6), live);
+    assert_eq!(
+        feed.next(Duration::from_millis(1500)),
+        None,
+        "nothing twice"
+    );
+    drop(feed);
+
+    // Resumed after the last event seen: what both wrote meanwhile, then
+    // the same live.
+    let last = live.last().unwrap().0;
+    let meanwhile = interleaved(&n, &api, "away");
+    let resumed = api.feed("", Some(last));
+    let later = interleaved(&n, &api, "back");
+    let mut want = meanwhile.clone();
+    want.extend(later.iter().cloned());
+    assert_eq!(versions_and_ids(&resumed, 12), want);
+    assert_eq!(
+        resumed.next(Duration::from_millis(1500)),
+        None,
+        "nothing twice"
+    );
+
+    // And from before it all: every record once, in commit order.
+    let all = api.feed("", Some(before));
+    let mut want = live;
+    want.extend(meanwhile);
+    want.extend(later);
+    assert_eq!(versions_and_ids(&all, 18), want);
+    assert_eq!(all.next(Duration::from_millis(500)), None, "nothing more");
+}

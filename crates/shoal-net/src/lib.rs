@@ -16,6 +16,7 @@ mod config;
 mod driver;
 mod federate;
 mod invite;
+mod listen;
 mod liveness;
 mod node;
 mod replica;

@@ -89,6 +89,14 @@ impl Node {
         let peer_id = keypair.public().to_peer_id();
         let mut swarm =
             build_swarm(keypair, config.mdns, config.liveness).map_err(NetError::Setup)?;
+        // Every fixed port first: libp2p's TCP listeners share their port
+        // with any other node's, and would start beside one.
+        for address in &config.listen {
+            crate::listen::ensure_free(address).map_err(|error| NetError::Listen {
+                address: address.clone(),
+                error,
+            })?;
+        }
         for address in &config.listen {
             swarm
                 .listen_on(address.clone())

@@ -13,6 +13,7 @@
 mod apply;
 mod blob_files;
 mod blob_index;
+mod check;
 mod error;
 mod federation;
 mod held;
@@ -29,6 +30,7 @@ mod write;
 pub use apply::ApplyReport;
 pub use blob_files::BlobFiles;
 pub use blob_index::{Arrival, BlobInfo};
+pub use check::{CheckProgress, CheckReport, CheckStage, OPEN_CHECK_PAGES};
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
 pub use held::{HeldBack, MAX_HELD_BYTES, MAX_HELD_CHANGES};
@@ -141,8 +143,9 @@ pub(crate) fn now_ms() -> u64 {
 impl Store {
     /// Opens (or creates) the database at `path`.
     ///
-    /// Refuses, without changing the file, a file that is not a SQLite database
-    /// ([`StoreError::Corrupt`]), one that belongs to another application
+    /// Refuses, without changing the file, a file that is not a SQLite database,
+    /// is empty (0 bytes) or fails a quick check of its pages (the first
+    /// [`OPEN_CHECK_PAGES`]) ([`StoreError::Corrupt`]), one that belongs to another application
     /// ([`StoreError::Foreign`]) or one written by a newer schema.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
@@ -154,9 +157,13 @@ impl Store {
         if config.create_if_missing {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
+        // Only a missing file is a new database; an empty one is a damaged one.
+        check::refuse_empty(&path)?;
         let mut conn = Connection::open_with_flags(&path, flags).map_err(sqlite)?;
         conn.busy_timeout(config.busy_timeout).map_err(sqlite)?;
-        // Check what the file is before switching it to WAL (which writes to it).
+        // Check what the file is before switching it to WAL (which writes to
+        // it) or upgrading its schema: its pages, then its kind.
+        check::quick_check_at_open(&mut conn, &path)?;
         schema::prepare(&mut conn, &path)?;
         held::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
         conn.pragma_update(None, "journal_mode", "WAL")

@@ -60,3 +60,4 @@ pub use shoal_store::{
     ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, Durability, HeldBack,
     MAX_QUERY_LIMIT, Order, Page, Query, Record, StoreConfig, StoreError, StoreStatus,
 };
+pub use shoal_store::{CheckProgress, CheckReport, CheckStage};

@@ -13,7 +13,10 @@ use shoal_core::{
     Change, CollectionName, DbVersion, Direction, LogPosition, ShareMode, SharingRules, SiteId,
     SyncCursor,
 };
-use shoal_store::{ApplyReport, ChangeIter, DEFAULT_PAGE, StoreConfig, StoreStatus, WriteOp};
+use shoal_store::{
+    ApplyReport, ChangeIter, CheckProgress, CheckReport, DEFAULT_PAGE, StoreConfig, StoreStatus,
+    WriteOp,
+};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, watch};
@@ -153,6 +156,14 @@ impl Store {
     /// notice damage, this does ([`StoreError::Corrupt`](shoal_store::StoreError::Corrupt)).
     pub fn verify(&self) -> Result<(), Error> {
         self.with_db(|db| db.verify())
+    }
+
+    /// The full check behind `shoal check`: every page and index of the
+    /// file, then Shoal's invariants on every record row, reporting
+    /// `progress` as it goes. Holds the database for the whole check.
+    /// Damage is [`StoreError::Corrupt`](shoal_store::StoreError::Corrupt).
+    pub fn check(&self, progress: impl FnMut(CheckProgress) + Send) -> Result<CheckReport, Error> {
+        self.with_db(|db| db.check(progress))
     }
 
     /// Every slot version this node holds of one record — its life, each

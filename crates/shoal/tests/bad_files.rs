@@ -173,7 +173,12 @@ fn damaged_shoal_file_gives_an_error_not_a_panic() {
             matches!(err, Error::Store(StoreError::Corrupt { .. })),
             "{what}: expected Corrupt, got {err:?}"
         );
-        assert!(err.to_string().contains("malformed"), "{what}: {err}");
+        // SQLite's words, from a read or from the check at open.
+        let text = err.to_string();
+        assert!(
+            text.contains("malformed") || text.contains("quick check found damaged pages"),
+            "{what}: {err}"
+        );
     }
 }
 
@@ -226,5 +231,60 @@ fn corrupt_error_names_the_file() {
     assert!(
         matches!(&err, Error::Store(StoreError::Corrupt { path: p, .. }) if *p == path),
         "{err:?}"
+    );
+}
+
+/// Damage SQLite cannot see (every page well formed) is found by the full
+/// check, through Shoal's own invariants: a record row whose stored JSON no
+/// longer matches its field clocks. Opening (a quick page check) passes.
+#[test]
+fn check_finds_a_record_row_that_disagrees_with_its_clocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shoal.db");
+    shoal_file_bytes(&path);
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = progress.clone();
+    let report = Store::open(&path)
+        .unwrap()
+        .check(move |p| seen.lock().unwrap().push(p))
+        .expect("a healthy file passes");
+    assert_eq!(report.records, 3000);
+    assert!(report.pages > 64, "{report:?}");
+    let last = |stage| {
+        progress
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|p: &&shoal::CheckProgress| p.stage == stage)
+            .copied()
+            .expect("progress of each stage")
+    };
+    let pages = last(shoal::CheckStage::Pages);
+    assert_eq!((pages.done, pages.total), (report.pages, report.pages));
+    let records = last(shoal::CheckStage::Records);
+    assert_eq!((records.done, records.total), (3000, 3000));
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE records SET data = '{\"n\":-1}' WHERE rid = 'item:00007'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+    let store = Store::open(&path).expect("every page is well formed");
+    let err = store
+        .check(|_| {})
+        .expect_err("the row disagrees with its clocks");
+    assert!(
+        matches!(&err, Error::Store(StoreError::Corrupt { path: p, .. }) if *p == path),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("items/item:00007") && text.contains("stored JSON"),
+        "{text}"
     );
 }

@@ -154,7 +154,8 @@ pub async fn download(
 }
 
 /// Blobs held here in hash order, or those referenced and missing.
-#[utoipa::path(get, path = "/api/blobs", tag = "blobs", params(BlobsQuery),
+#[utoipa::path(get, path = "/api/blobs", tag = "blobs", operation_id = "list_blobs",
+    params(BlobsQuery),
     responses((status = 200, body = BlobsReply), (status = 400, body = ApiError),
         (status = 401, body = ApiError)))]
 pub async fn list(

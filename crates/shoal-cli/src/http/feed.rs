@@ -1,8 +1,9 @@
 //! The change feed, `GET /api/changes`: Server-Sent Events, one per record
 //! per commit, resumable from `since` or `Last-Event-ID` without loss —
 //! history from the change log first, then live from the store's
-//! subscription, falling back to the log whenever the subscription lagged
-//! or the head moved without an event (a commit by another process).
+//! subscription, falling back to the log whenever the subscription lagged,
+//! the head moved without an event, or a live version skipped one (both: a
+//! commit by another process), so every commit arrives in order.
 //!
 //! Memory stays bounded: the log is read a page at a time, and events go
 //! to the client through a small channel whose back-pressure the producer
@@ -67,8 +68,13 @@ pub async fn changes(
     // Subscribed before the history is read, so nothing falls in between.
     // Each of these takes the store's lock: off the executor.
     let store = control.store.clone();
-    let (subscription, site, now) =
-        blocking(move || Ok((store.subscribe(), store.site_id(), store.db_version().0))).await?;
+    // The head is refreshed first: a version another process committed is
+    // one a client may have seen and resume after.
+    let (subscription, site, now) = blocking(move || {
+        store.refresh_head().map_err(Failure::store)?;
+        Ok((store.subscribe(), store.site_id(), store.db_version().0))
+    })
+    .await?;
     let since = resume.or(query.since).unwrap_or(now);
     if since > now {
         // A version this node never reached (another node's, or a replaced
@@ -186,6 +192,14 @@ impl Producer {
         id: &str,
         local: bool,
     ) -> Result<(), Stop> {
+        // This process's commits take consecutive versions; a version that
+        // skips one follows a commit another process made (`shoal put` on
+        // the same file), which no event announces. The log has both, in
+        // order: send it first, so the older commit is neither lost nor late.
+        let sent = self.current.as_ref().map_or(self.through, |(v, _)| *v);
+        if version > sent + 1 {
+            self.catch_up().await?;
+        }
         if version <= self.through {
             return Ok(());
         }
@@ -358,6 +372,54 @@ mod tests {
             tokio::time::timeout(Duration::from_millis(300), rx.recv())
                 .await
                 .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_commit_by_another_connection_comes_before_the_next_live_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shoal.db");
+        let store = Store::open(&path).unwrap();
+        // A second connection to the file stands in for `shoal put`: its
+        // commits announce nothing to `store`'s subscribers, and nothing
+        // here moves `store`'s head, so only the live gap can reveal them.
+        let other = Store::open(&path).unwrap();
+        let (tx, mut rx) = mpsc::channel(8);
+        let producer = Producer {
+            store: store.clone(),
+            site: store.site_id(),
+            tx,
+            through: store.db_version().0,
+            current: None,
+        };
+        tokio::spawn(producer.run(store.subscribe()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut want = Vec::new();
+        for i in 0..3 {
+            let id = format!("other{i}");
+            let v = other
+                .collection("notes")
+                .unwrap()
+                .put(&id, json!({}))
+                .unwrap();
+            want.push((v.unwrap().0, id));
+            let id = format!("ours{i}");
+            let v = store
+                .collection("notes")
+                .unwrap()
+                .put(&id, json!({}))
+                .unwrap();
+            want.push((v.unwrap().0, id));
+        }
+        for (version, id) in want {
+            let item = next(&mut rx).await.expect("every commit arrives");
+            assert_eq!((item.version, item.id), (version, id));
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), rx.recv())
+                .await
+                .is_err(),
+            "nothing twice"
         );
     }
 

@@ -58,7 +58,7 @@ fn name_of(peer_id: &str) -> String {
 }
 
 /// Every peer the node knows, with its state.
-#[utoipa::path(get, path = "/api/peers", tag = "peers",
+#[utoipa::path(get, path = "/api/peers", tag = "peers", operation_id = "list_peers",
     responses((status = 200, body = PeersReply), (status = 401, body = ApiError)))]
 pub async fn list(State(control): State<Shared>) -> Json<PeersReply> {
     Json(PeersReply {

@@ -58,6 +58,7 @@ pub async fn collections(State(control): State<Shared>) -> Result<Json<Collectio
 
 /// One page of live records in id order.
 #[utoipa::path(get, path = "/api/collections/{collection}/records", tag = "records",
+    operation_id = "list_records",
     params(("collection" = String, Path), ListQuery),
     responses((status = 200, body = RecordsPage), (status = 400, body = ApiError),
         (status = 401, body = ApiError)))]
