@@ -11,7 +11,7 @@ use libp2p::identity::Keypair;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
-use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
+use shoal_core::{Change, CollectionName, DbVersion, Direction, LogRead, RecordId, SyncCursor};
 use tokio::sync::watch;
 
 /// Any error a replica reports; the session turns it into a named rejection.
@@ -27,14 +27,15 @@ pub trait Replica: Send + Sync + 'static {
     fn peer_cursor(&self, peer: &PeerId) -> Result<SyncCursor, ReplicaError>;
 
     /// One bounded read of the local log for `peer` at `cursor`: the changes
-    /// it may receive, where the read stopped, and whether more remain.
+    /// it may receive, where the read stopped (inside a record too big for
+    /// one read), and whether more remain.
     fn read_for_peer(
         &self,
         peer: &PeerId,
         cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
-    ) -> Result<(Vec<Change>, LogPosition, bool), ReplicaError>;
+    ) -> Result<LogRead, ReplicaError>;
 
     /// Merges changes from `peer` (those its sharing rules accept) and
     /// persists `cursor` for it, atomically.

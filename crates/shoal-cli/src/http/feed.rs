@@ -270,6 +270,7 @@ fn read_page(
     let cursor = SyncCursor {
         base,
         position: after,
+        partial: None,
     };
     let mut items: Vec<Item> = Vec::new();
     let mut last: Option<(LogPosition, shoal::Clock)> = None;
