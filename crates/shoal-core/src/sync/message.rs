@@ -167,3 +167,75 @@ impl Message {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{DbVersion, Slot};
+    use crate::clock::{Clock, Hlc, Life};
+    use crate::ids::SiteId;
+    use crate::ids::{CollectionName, RecordId};
+
+    fn at(version: u64, seq: u32) -> LogPosition {
+        LogPosition {
+            version: DbVersion(version),
+            seq,
+        }
+    }
+
+    fn life_at(position: LogPosition) -> Change {
+        Change {
+            collection: CollectionName::new("c").unwrap(),
+            id: RecordId::new("r").unwrap(),
+            slot: Slot::Life,
+            value: None,
+            clock: Clock {
+                hlc: Hlc::from_packed(1),
+                site: SiteId(1),
+            },
+            life: Life(1),
+            position,
+        }
+    }
+
+    #[test]
+    fn a_cut_batch_must_continue_its_record_and_move_the_cursor() {
+        let start = SyncCursor::complete(DbVersion(1));
+        let cut = Batch {
+            after: start,
+            changes: vec![life_at(at(2, 1))],
+            upto: at(2, 1),
+            partial: Some(1),
+            more: true,
+        };
+        assert!(cut.is_well_ordered());
+        let inside = cut.next_cursor();
+        // The rest of the record comes at the same position.
+        let rest = Batch {
+            after: inside,
+            changes: vec![life_at(at(2, 1))],
+            upto: at(2, 1),
+            partial: Some(2),
+            more: true,
+        };
+        assert!(rest.is_well_ordered());
+        // ...but not from a cursor that had the record whole.
+        let whole = Batch {
+            after: start.advance(at(2, 1), true),
+            ..rest.clone()
+        };
+        assert!(!whole.is_well_ordered());
+        // A batch with more to come that does not move is refused, as is a
+        // cut at the end of the log.
+        let stuck = Batch {
+            partial: Some(1),
+            ..rest.clone()
+        };
+        assert!(!stuck.is_well_ordered());
+        let cut_at_end = Batch {
+            more: false,
+            ..rest
+        };
+        assert!(!cut_at_end.is_well_ordered());
+    }
+}
