@@ -195,7 +195,9 @@ fn library_json_code(err: &shoal::Error) -> &'static str {
         shoal::Error::Invalid(core) => match core {
             CoreError::InvalidCollectionName { .. } => "invalid-collection",
             CoreError::InvalidRecordId { .. } => "invalid-id",
-            CoreError::ValueTooLarge { .. } => "payload-too-large",
+            CoreError::ValueTooLarge { .. } | CoreError::RecordTooLarge { .. } => {
+                "payload-too-large"
+            }
             CoreError::RecordNotFound => "not-found",
             CoreError::RecordExists => "already-exists",
             CoreError::LifeExhausted => "life-exhausted",

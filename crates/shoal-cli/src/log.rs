@@ -29,6 +29,7 @@ pub fn parse_since(arg: &str) -> Result<Since, String> {
                     version: DbVersion(number(version)?),
                     seq: seq.parse().map_err(|_| bad())?,
                 },
+                partial: None,
             })
         }
     }
@@ -79,6 +80,7 @@ pub fn run(store: &Store, args: LogArgs, out: &mut Output) -> Result<()> {
         SyncCursor {
             base: args.since.base,
             position,
+            partial: None,
         }
         .to_string()
     });

@@ -62,12 +62,22 @@ impl fmt::Display for LogPosition {
 /// resuming from the cursor therefore asks for records after `position` and,
 /// of those, only the slot versions newer than `base`. When a catch-up reaches
 /// the end of the log the cursor becomes *complete*: `base` moves up to the end.
+///
+/// A record too big for one frame is read in parts: then `partial` is
+/// `Some(n)` — every record *before* `position` was received, and of the
+/// record at `position` only its first `n` stored slots (in slot order, which
+/// puts [`Slot::Life`] first). A record never changes in place: rewritten, it
+/// moves to a later position, so a reader resuming inside a record that has
+/// moved simply reads it again there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct SyncCursor {
     /// Slot versions at or below this db_version were received by an earlier, completed pass.
     pub base: DbVersion,
     /// Records up to this position have been received (their slots newer than `base`).
     pub position: LogPosition,
+    /// `Some(n)`: the record at `position` was received only up to its first
+    /// `n` stored slots (n ≥ 1); `None`: it was received whole.
+    pub partial: Option<u32>,
 }
 
 impl SyncCursor {
@@ -76,19 +86,60 @@ impl SyncCursor {
         Self {
             base: version,
             position: LogPosition::after_version(version),
+            partial: None,
         }
     }
 
-    /// The cursor after receiving a read that ended at `upto`; when nothing
-    /// `more` remained, `upto` is the end of the log and the cursor completes.
+    /// The cursor after receiving a read of whole records that ended at
+    /// `upto`; when nothing `more` remained, `upto` is the end of the log and
+    /// the cursor completes.
     pub fn advance(self, upto: LogPosition, more: bool) -> Self {
+        self.advance_within(upto, None, more)
+    }
+
+    /// The cursor after receiving a read that ended at `upto` — inside the
+    /// record there, after its first `partial` slots, if `Some`.
+    pub fn advance_within(self, upto: LogPosition, partial: Option<u32>, more: bool) -> Self {
         if more {
-            Self {
+            let next = Self {
                 base: self.base,
-                position: upto.max(self.position),
+                position: upto,
+                partial,
+            };
+            if next.reach() >= self.reach() {
+                next
+            } else {
+                self
             }
         } else {
             Self::complete(upto.version.max(self.base))
+        }
+    }
+
+    /// How far the cursor has read, as a totally ordered key: a record read
+    /// in part sorts after every earlier record and before its own end.
+    pub fn reach(&self) -> (LogPosition, u32) {
+        (self.position, self.partial.unwrap_or(u32::MAX))
+    }
+
+    /// The cursor as the store persists it: a cursor inside a record is kept
+    /// as the point just before that record (everything before it was
+    /// received), so a new session reads the record again from its start.
+    pub fn durable(self) -> Self {
+        match self.partial {
+            None => self,
+            Some(_) => {
+                let LogPosition { version, seq } = self.position;
+                let position = match seq.checked_sub(1) {
+                    Some(seq) => LogPosition { version, seq },
+                    None => LogPosition::after_version(DbVersion(version.0.saturating_sub(1))),
+                };
+                Self {
+                    base: self.base,
+                    position,
+                    partial: None,
+                }
+            }
         }
     }
 }
@@ -98,9 +149,29 @@ impl fmt::Display for SyncCursor {
         if *self == Self::complete(self.base) {
             write!(f, "{}", self.base)
         } else {
-            write!(f, "{}+{}", self.base, self.position)
+            write!(f, "{}+{}", self.base, self.position)?;
+            match self.partial {
+                Some(n) => write!(f, "/{n}"),
+                None => Ok(()),
+            }
         }
     }
+}
+
+/// One bounded read of a store's log for a peer: the changes, where the read
+/// stopped and whether more remain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogRead {
+    /// The changes, in log order (slots of one record together, in slot order).
+    pub changes: Vec<Change>,
+    /// Where the read stopped: the last record's position when `more`, else
+    /// the end of the log.
+    pub upto: LogPosition,
+    /// `Some(n)` when the read stopped inside the record at `upto`, after its
+    /// first `n` stored slots (only with `more`).
+    pub partial: Option<u32>,
+    /// Whether more changes remain after `upto`.
+    pub more: bool,
 }
 
 /// What part of a record a change writes.
@@ -161,5 +232,45 @@ impl Change {
             value.check_cap(value_cap)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(version: u64, seq: u32) -> LogPosition {
+        LogPosition {
+            version: DbVersion(version),
+            seq,
+        }
+    }
+
+    #[test]
+    fn a_cursor_inside_a_record_sorts_between_its_neighbours_and_persists_before_it() {
+        let start = SyncCursor::complete(DbVersion(3));
+        let inside = start.advance_within(at(5, 2), Some(10), true);
+        assert_eq!(inside.partial, Some(10));
+        assert!(inside.reach() > start.reach());
+        let further = inside.advance_within(at(5, 2), Some(20), true);
+        assert!(further.reach() > inside.reach());
+        let past = further.advance(at(5, 2), true);
+        assert!(past.reach() > further.reach());
+        // Persisted: everything before the record, nothing of it.
+        assert_eq!(
+            inside.durable(),
+            SyncCursor {
+                base: DbVersion(3),
+                position: at(5, 1),
+                partial: None
+            }
+        );
+        assert_eq!(past.durable(), past);
+        // The end of the log completes the cursor, cut or not.
+        assert_eq!(
+            inside.advance_within(at(9, u32::MAX), None, false),
+            SyncCursor::complete(DbVersion(9))
+        );
+        assert_eq!(inside.to_string(), "3+5.2/10");
     }
 }

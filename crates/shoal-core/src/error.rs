@@ -55,6 +55,18 @@ pub enum CoreError {
         /// The configured cap.
         cap: usize,
     },
+    /// A local write that would grow a record's stored state — every slot
+    /// version, the tombstones of removed fields and map entries included —
+    /// past the configured cap.
+    #[error(
+        "the record's stored state would be {size} bytes (tombstones of removed fields and map entries included), over the cap of {cap} bytes; delete and re-create the record to clear its tombstones"
+    )]
+    RecordTooLarge {
+        /// Packed size of the state the write would leave.
+        size: usize,
+        /// The configured cap.
+        cap: usize,
+    },
     /// A clock further ahead of local wall time than the allowed drift.
     #[error(
         "clock {wall_ms} ms is {ahead_ms} ms ahead of local time (max drift {max_drift_ms} ms)"

@@ -219,7 +219,12 @@ fn set_field(
                 for (key, value) in new_entries {
                     check_key(key)?;
                     let value = CanonicalJson::from_value(value);
-                    let current = entries.iter().find(|(k, _)| *k == key.as_str());
+                    // Entries come in key order: a lookup, not a scan, so a
+                    // big map (or many tombstones) does not make a put quadratic.
+                    let current = entries
+                        .binary_search_by(|(k, _)| (*k).cmp(key.as_str()))
+                        .ok()
+                        .map(|i| &entries[i]);
                     if current.and_then(|(_, v)| v.value.as_ref()) != Some(&value) {
                         out.push((
                             Slot::Entry(field.clone(), key.clone()),

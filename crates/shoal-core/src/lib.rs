@@ -27,7 +27,7 @@ mod sharing;
 pub mod sync;
 mod value;
 
-pub use change::{Change, DbVersion, LogPosition, Slot, SyncCursor};
+pub use change::{Change, DbVersion, LogPosition, LogRead, Slot, SyncCursor};
 pub use clock::{Clock, DEFAULT_MAX_DRIFT_MS, Hlc, HlcGenerator, Life};
 pub use error::CoreError;
 pub use ids::{CollectionName, FieldName, RecordId, SiteId, derive_id};

@@ -1,5 +1,6 @@
 //! Federation over running sessions: the integrity report (a reconciliation
-//! walk), pulling and pushing one record, and levelling a replica with a peer
+//! walk), the node's pull and push of one record (carried out by
+//! `transfer.rs`), and levelling a replica with a peer
 //! by reconciliation — which is both anti-entropy and how a replica that lost
 //! its cursor rejoins without fetching everything.
 //!
@@ -9,14 +10,14 @@
 
 use crate::replica::{Replica, ReplicaError};
 use crate::session_task::SessionCmd;
+use crate::transfer::{self, Transfer, fetch_part};
 use libp2p::PeerId;
-use shoal_core::recon::{Outcome, ReconLimits, Reconciler, StateDigest};
+use shoal_core::recon::{Outcome, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{
     MAX_FETCH_IDS, Refusal, Request, Response, SharedCollection, encoded_len,
 };
 use shoal_core::{Change, CollectionName, Direction, RecordId, SyncCursor};
-use std::collections::BTreeSet;
-use std::fmt;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -97,7 +98,7 @@ impl Requester {
 }
 
 /// Runs a blocking replica call off the async executor.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     replica: &Arc<dyn Replica>,
     f: impl FnOnce(&dyn Replica) -> Result<T, ReplicaError> + Send + 'static,
 ) -> Result<T, FedError> {
@@ -200,7 +201,8 @@ pub(crate) async fn reconcile(
 }
 
 /// Fetches the full state of `ids` from the peer, checks each answer is a
-/// record asked for, and merges them. Returns (records merged that changed
+/// record asked for, and merges them — a record too big for one answer in
+/// parts, each merged as it comes. Returns (records merged that changed
 /// something, ids the peer does not have).
 pub(crate) async fn fetch_and_merge(
     replica: &Arc<dyn Replica>,
@@ -209,213 +211,54 @@ pub(crate) async fn fetch_and_merge(
     collection: &CollectionName,
     ids: Vec<RecordId>,
 ) -> Result<(usize, Vec<RecordId>), FedError> {
-    let (mut changed, mut absent) = (0, Vec::new());
-    let mut todo: Vec<RecordId> = ids;
+    let (mut changed, mut absent) = (BTreeSet::new(), Vec::new());
+    let mut todo: VecDeque<RecordId> = ids.into();
+    let mut resume = None;
     while !todo.is_empty() {
         let batch: Vec<RecordId> = todo.drain(..todo.len().min(MAX_FETCH_IDS)).collect();
-        let asked: BTreeSet<RecordId> = batch.iter().cloned().collect();
-        let request = Request::Fetch {
-            collection: collection.clone(),
-            ids: batch.clone(),
-        };
-        let Response::Records { changes, missing } = requester.ask(request).await? else {
-            return Err(FedError::BadAnswer("not records".into()));
-        };
-        let stray = changes
-            .iter()
-            .find(|c| &c.collection != collection || !asked.contains(&c.id))
-            .map(|c| format!("{}/{} was not asked for", c.collection, c.id));
-        if let Some(stray) = stray.or_else(|| {
-            missing
-                .iter()
-                .find(|id| !asked.contains(id))
-                .map(|id| format!("{id} was not asked for"))
-        }) {
-            return Err(FedError::BadAnswer(stray));
-        }
+        let (changes, missing, cut) =
+            fetch_part(requester, collection, batch.clone(), resume).await?;
         let answered: BTreeSet<&RecordId> = changes
             .iter()
             .map(|c| &c.id)
             .chain(missing.iter())
             .collect();
-        // Ids left out for size are asked again.
-        let unanswered: Vec<RecordId> = batch
+        // A record cut part-way is asked again first, to continue; ids left
+        // out for size are asked again after it.
+        let cut_id = cut.and(changes.last()).map(|c| c.id.clone());
+        let again = batch
             .iter()
             .filter(|id| !answered.contains(id))
             .cloned()
-            .collect();
-        if unanswered.len() == batch.len() {
-            return Err(FedError::BadAnswer("no record answered".into()));
+            .collect::<Vec<_>>();
+        for id in again.into_iter().rev().chain(cut_id.clone()) {
+            todo.push_front(id);
         }
-        todo.extend(unanswered);
+        resume = cut;
         absent.extend(missing);
-        changed += merge_grouped(replica, peer, collection, changes).await?;
+        changed.extend(merge_grouped(replica, peer, collection, changes).await?);
     }
-    Ok((changed, absent))
+    Ok((changed.len(), absent))
 }
 
-/// Merges changes record by record; counts the records that changed.
+/// Merges changes record by record; returns the records that changed.
 async fn merge_grouped(
     replica: &Arc<dyn Replica>,
     peer: PeerId,
     collection: &CollectionName,
     changes: Vec<Change>,
-) -> Result<usize, FedError> {
+) -> Result<Vec<RecordId>, FedError> {
     let c = collection.clone();
     blocking(replica, move |r| {
-        let mut changed = 0;
+        let mut changed = Vec::new();
         for record in changes.chunk_by(|a, b| a.id == b.id) {
-            changed += usize::from(r.merge_records(&peer, &c, record)?);
+            if r.merge_records(&peer, &c, record)? {
+                changed.push(record[0].id.clone());
+            }
         }
         Ok(changed)
     })
     .await
-}
-
-/// The result of pulling or pushing one record, with its reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transfer {
-    /// The record's state crossed and changed the receiving side.
-    Merged,
-    /// Both sides already held the same state ("already in sync").
-    AlreadyInSync,
-    /// Nothing to merge: the receiving side already holds newer state than
-    /// the sender (the other direction would move something).
-    NothingNew,
-    /// The peer has never seen the record.
-    PeerDoesNotHaveIt,
-    /// This node has never seen the record (push).
-    NotHere,
-    /// The transfer did not happen.
-    Failed(FedError),
-}
-
-impl Transfer {
-    /// Whether the transfer completed: merged, or nothing left to merge.
-    pub fn is_success(&self) -> bool {
-        matches!(
-            self,
-            Transfer::Merged | Transfer::AlreadyInSync | Transfer::NothingNew
-        )
-    }
-
-    /// A short machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Transfer::Merged => "merged",
-            Transfer::AlreadyInSync => "already-in-sync",
-            Transfer::NothingNew => "nothing-new",
-            Transfer::PeerDoesNotHaveIt => "peer-does-not-have-it",
-            Transfer::NotHere => "not-found-here",
-            Transfer::Failed(FedError::Unreachable) => "peer-unreachable",
-            Transfer::Failed(FedError::TimedOut) => "timed-out",
-            Transfer::Failed(FedError::Refused(Refusal::NotShared)) => "not-shared-with-you",
-            Transfer::Failed(FedError::NotSharedHere(_)) => "not-shared",
-            Transfer::Failed(_) => "failed",
-        }
-    }
-}
-
-impl fmt::Display for Transfer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Transfer::Merged => f.write_str("merged"),
-            Transfer::AlreadyInSync => f.write_str("already in sync"),
-            Transfer::NothingNew => {
-                f.write_str("nothing new: the receiving side already holds newer state")
-            }
-            Transfer::PeerDoesNotHaveIt => f.write_str("peer does not have it"),
-            Transfer::NotHere => f.write_str("not found on this node"),
-            Transfer::Failed(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-pub(crate) async fn pull(
-    replica: &Arc<dyn Replica>,
-    requester: &Requester,
-    peer: PeerId,
-    collection: &CollectionName,
-    id: &RecordId,
-) -> Transfer {
-    let c = collection.clone();
-    match blocking(replica, move |r| r.allows(&peer, &c, Direction::FromPeer)).await {
-        Ok(true) => {}
-        Ok(false) => return Transfer::Failed(FedError::NotSharedHere(collection.clone())),
-        Err(e) => return Transfer::Failed(e),
-    }
-    let request = Request::Fetch {
-        collection: collection.clone(),
-        ids: vec![id.clone()],
-    };
-    let changes = match requester.ask(request).await {
-        Ok(Response::Records { changes, missing }) => {
-            if missing.contains(id) && changes.is_empty() {
-                return Transfer::PeerDoesNotHaveIt;
-            }
-            if changes.is_empty()
-                || changes
-                    .iter()
-                    .any(|c| &c.collection != collection || &c.id != id)
-            {
-                return Transfer::Failed(FedError::BadAnswer(format!(
-                    "the answer is not {collection}/{id}"
-                )));
-            }
-            changes
-        }
-        Ok(_) => return Transfer::Failed(FedError::BadAnswer("not records".into())),
-        Err(e) => return Transfer::Failed(e),
-    };
-    let theirs = StateDigest::of_changes(id, &changes);
-    let (c, i) = (collection.clone(), id.clone());
-    let merged = blocking(replica, move |r| {
-        let changed = r.merge_records(&peer, &c, &changes)?;
-        let held = r.record_changes(&c, &i)?.unwrap_or_default();
-        Ok((changed, StateDigest::of_changes(&i, &held)))
-    })
-    .await;
-    match merged {
-        Ok((true, _)) => Transfer::Merged,
-        Ok((false, ours)) if ours == theirs => Transfer::AlreadyInSync,
-        Ok((false, _)) => Transfer::NothingNew,
-        Err(e) => Transfer::Failed(e),
-    }
-}
-
-pub(crate) async fn push(
-    replica: &Arc<dyn Replica>,
-    requester: &Requester,
-    peer: PeerId,
-    collection: &CollectionName,
-    id: &RecordId,
-) -> Transfer {
-    let (c, i) = (collection.clone(), id.clone());
-    let local = blocking(replica, move |r| {
-        Ok((
-            r.allows(&peer, &c, Direction::ToPeer)?,
-            r.record_changes(&c, &i)?,
-        ))
-    })
-    .await;
-    let changes = match local {
-        Ok((false, _)) => return Transfer::Failed(FedError::NotSharedHere(collection.clone())),
-        Ok((true, None)) => return Transfer::NotHere,
-        Ok((true, Some(changes))) => changes,
-        Err(e) => return Transfer::Failed(e),
-    };
-    let request = Request::Offer {
-        collection: collection.clone(),
-        id: id.clone(),
-        changes,
-    };
-    match requester.ask(request).await {
-        Ok(Response::Offered { changed: true, .. }) => Transfer::Merged,
-        Ok(Response::Offered { in_sync: true, .. }) => Transfer::AlreadyInSync,
-        Ok(Response::Offered { .. }) => Transfer::NothingNew,
-        Ok(_) => Transfer::Failed(FedError::BadAnswer("not an offer's answer".into())),
-        Err(e) => Transfer::Failed(e),
-    }
 }
 
 /// What levelling with a peer did.
@@ -529,7 +372,9 @@ impl crate::node::Node {
         id: &RecordId,
     ) -> Transfer {
         match self.requester(peer).await {
-            Ok(requester) => pull(self.replica().0, &requester, peer, collection, id).await,
+            Ok(requester) => {
+                transfer::pull(self.replica().0, &requester, peer, collection, id).await
+            }
             Err(e) => Transfer::Failed(e),
         }
     }
@@ -542,7 +387,9 @@ impl crate::node::Node {
         id: &RecordId,
     ) -> Transfer {
         match self.requester(peer).await {
-            Ok(requester) => push(self.replica().0, &requester, peer, collection, id).await,
+            Ok(requester) => {
+                transfer::push(self.replica().0, &requester, peer, collection, id).await
+            }
             Err(e) => Transfer::Failed(e),
         }
     }
@@ -565,28 +412,7 @@ impl crate::node::Node {
         if !blocking(replica, move |r| r.allows(&peer, &c, Direction::FromPeer)).await? {
             return Err(FedError::NotSharedHere(collection.clone()));
         }
-        let request = Request::Fetch {
-            collection: collection.clone(),
-            ids: vec![id.clone()],
-        };
-        match self.requester(peer).await?.ask(request).await? {
-            Response::Records { changes, missing } => {
-                if changes.is_empty() && missing.contains(id) {
-                    return Ok(None);
-                }
-                if changes.is_empty()
-                    || changes
-                        .iter()
-                        .any(|c| &c.collection != collection || &c.id != id)
-                {
-                    return Err(FedError::BadAnswer(format!(
-                        "the answer is not {collection}/{id}"
-                    )));
-                }
-                Ok(Some(changes))
-            }
-            _ => Err(FedError::BadAnswer("not records".into())),
-        }
+        transfer::peer_record(&self.requester(peer).await?, collection, id).await
     }
 
     /// The collections `peer` sends this node, with their root fingerprints

@@ -22,16 +22,18 @@ mod node;
 mod replica;
 mod session_task;
 mod status;
+mod transfer;
 
 pub use blob_fetch::{BlobState, BlobTotals, BlobTransfer};
 pub use config::{BlobConfig, NodeConfig};
-pub use federate::{FedError, Levelled, Reconciliation, Transfer};
+pub use federate::{FedError, Levelled, Reconciliation};
 pub use invite::{Invite, InviteError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{NetError, Node};
 pub use replica::{Replica, ReplicaError};
 pub use shoal_core::sync::{GroupKey, GroupKeyError, Rejection, SyncConfig};
 pub use status::{HeldChanges, PeerState, PeerStatus};
+pub use transfer::Transfer;
 
 /// The libp2p protocol the sync sessions speak.
 pub const SYNC_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/shoal/sync/1");

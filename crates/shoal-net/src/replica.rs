@@ -13,7 +13,7 @@ use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{
-    Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SharingRules, SyncCursor,
+    Change, CollectionName, DbVersion, Direction, LogRead, RecordId, SharingRules, SyncCursor,
 };
 use tokio::sync::watch;
 
@@ -30,14 +30,15 @@ pub trait Replica: Send + Sync + 'static {
     fn peer_cursor(&self, peer: &PeerId) -> Result<SyncCursor, ReplicaError>;
 
     /// One bounded read of the local log for `peer` at `cursor`: the changes
-    /// it may receive, where the read stopped, and whether more remain.
+    /// it may receive, where the read stopped (inside a record too big for
+    /// one read), and whether more remain.
     fn read_for_peer(
         &self,
         peer: &PeerId,
         cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
-    ) -> Result<(Vec<Change>, LogPosition, bool), ReplicaError>;
+    ) -> Result<LogRead, ReplicaError>;
 
     /// Merges changes from `peer` (those its sharing rules accept) and
     /// persists `cursor` for it, atomically.

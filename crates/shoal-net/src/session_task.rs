@@ -237,10 +237,7 @@ impl Shell {
                 })
                 .await;
                 match read {
-                    Ok(Ok((changes, upto, more))) => {
-                        self.session
-                            .changes_read(purpose, after, changes, upto, more, now_ms())
-                    }
+                    Ok(Ok(read)) => self.session.changes_read(purpose, after, read, now_ms()),
                     Ok(Err(e)) => {
                         return Err(SessionEnd::Broken(format!(
                             "cannot read the local log ({purpose:?}): {e}"

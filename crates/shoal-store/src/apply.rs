@@ -57,7 +57,8 @@ impl Store {
 
     /// Merges a batch received from `peer` and, in the same transaction,
     /// records `cursor` as that peer's cursor: a crash keeps both or neither, so
-    /// the cursor never runs ahead of the applied data. Changes of collections
+    /// the cursor never runs ahead of the applied data. A cursor inside a
+    /// record is kept as the point before that record ([`SyncCursor::durable`]). Changes of collections
     /// this store does not receive from `peer` are left out (and counted).
     /// A record whose changes carry a clock too far ahead of local time is
     /// held back whole (`held.rs`) while the rest of the batch merges; only
@@ -132,6 +133,7 @@ impl Store {
                     version: DbVersion(dbv as u64),
                     seq: seq as u32,
                 },
+                partial: None,
             }),
         )
     }
@@ -226,6 +228,7 @@ impl Store {
         }
         crate::held::forget(&tx, released)?;
         if let Some((peer, cursor)) = cursor {
+            let cursor = cursor.durable();
             tx.prepare_cached(
                 "INSERT INTO peer_cursors (peer, base, dbv, seq, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (peer) DO UPDATE SET base = excluded.base, dbv = excluded.dbv,

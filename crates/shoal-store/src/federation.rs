@@ -7,16 +7,21 @@
 //! the core's `recon` module, and the transport is the network layer's.
 
 use crate::error::StoreError;
+use crate::parts::{Budget, Taken, row_of};
 use crate::recon_index::ReconSnapshot;
 use crate::rows;
 use crate::{ApplyReport, Store};
 use shoal_core::recon::{Node, ReconLimits, ReconView, StateDigest, respond};
-use shoal_core::sync::federation::{MAX_FETCH_IDS, Refusal, Request, Response, SharedCollection};
-use shoal_core::{Change, CollectionName, Direction, LogPosition, RecordId, SyncCursor};
+use shoal_core::sync::federation::{
+    MAX_FETCH_IDS, RecordCut, Refusal, Request, Response, SharedCollection,
+};
+use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
 
-/// Most bytes of record state one [`Response::Records`] carries (the first
-/// record always fits); ids not answered are asked again.
-pub const MAX_RECORDS_BYTES: usize = 4 * 1024 * 1024;
+/// Most bytes of record state one [`Response::Records`] (or one part of an
+/// offer) carries: the first change always fits, a record that does not fit
+/// whole is cut and continued in the next answer, and ids not answered are
+/// asked again.
+pub const MAX_RECORDS_BYTES: usize = shoal_core::sync::federation::MAX_PART_BYTES;
 
 impl Store {
     /// A view of `collection` for reconciliation, its tree built if needed.
@@ -189,30 +194,51 @@ impl Store {
                     answered: answered as u32,
                 }
             }
-            Request::Fetch { collection, ids } => {
+            Request::Fetch {
+                collection,
+                ids,
+                resume,
+            } => {
                 refuse(&collection, Direction::ToPeer)?;
                 if ids.len() > MAX_FETCH_IDS {
                     return Ok(Response::Refused(Refusal::BadRequest));
                 }
-                let (mut changes, mut missing, mut bytes) = (Vec::new(), Vec::new(), 0);
-                for id in ids {
-                    if !changes.is_empty() && bytes >= MAX_RECORDS_BYTES {
-                        break;
-                    }
-                    match self.record_changes(&collection, &id)? {
-                        Some(record) => {
-                            bytes += record.iter().map(crate::log::change_size).sum::<usize>();
-                            changes.extend(record);
+                let mut budget = Budget::new(usize::MAX, MAX_RECORDS_BYTES);
+                let (mut changes, mut missing, mut cut) = (Vec::new(), Vec::new(), None);
+                for (n, id) in ids.iter().enumerate() {
+                    let Some(row) = row_of(&self.conn, &collection, id)? else {
+                        missing.push(id.clone());
+                        continue;
+                    };
+                    // Continue after the cut only if the record has not moved
+                    // (been rewritten) since; otherwise send it again whole.
+                    let from = match resume {
+                        Some(r) if n == 0 && r.position == row.position => r.slots,
+                        _ => 0,
+                    };
+                    match row.take(from, DbVersion(0), &mut budget, &mut changes)? {
+                        Taken::Whole => {}
+                        Taken::Cut(slots) => {
+                            cut = Some(RecordCut {
+                                position: row.position,
+                                slots,
+                            });
+                            break;
                         }
-                        None => missing.push(id),
+                        Taken::NoRoom => break,
                     }
                 }
-                Response::Records { changes, missing }
+                Response::Records {
+                    changes,
+                    missing,
+                    cut,
+                }
             }
             Request::Offer {
                 collection,
                 id,
                 changes,
+                whole,
             } => {
                 refuse(&collection, Direction::FromPeer)?;
                 if changes
@@ -224,9 +250,14 @@ impl Store {
                 let report = self.merge_from_peer(peer, &collection, &changes)?;
                 let changed = !report.changed.is_empty();
                 *merged = Some(report);
-                let held = self.record_changes(&collection, &id)?.unwrap_or_default();
-                let in_sync =
-                    StateDigest::of_changes(&id, &held) == StateDigest::of_changes(&id, &changes);
+                // Only the last part says what the whole offer was.
+                let in_sync = match whole {
+                    Some(offered) => {
+                        let held = self.record_state(&collection, &id)?;
+                        held.is_some_and(|state| StateDigest::of(&id, &state) == offered)
+                    }
+                    None => false,
+                };
                 Response::Offered { changed, in_sync }
             }
             // The node starts the walk on this answer; the rule is the store's.

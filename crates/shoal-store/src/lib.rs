@@ -19,6 +19,7 @@ mod federation;
 mod held;
 mod identity;
 mod log;
+mod parts;
 mod query;
 mod read;
 mod recon_index;
@@ -59,6 +60,9 @@ pub enum Durability {
     Full,
 }
 
+/// Default cap on a record's stored state (see [`StoreConfig::max_record_bytes`]): 16 MiB.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 16 << 20;
+
 /// Default cap on one blob: 1 GiB.
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = 1 << 30;
 
@@ -71,6 +75,13 @@ pub struct StoreConfig {
     /// map fields included) and of any one value received from a peer, in bytes
     /// (default 1 MiB).
     pub max_value_bytes: usize,
+    /// Largest stored state of a record a local write may leave, in bytes:
+    /// every slot version packed, the tombstones of removed fields and map
+    /// entries included (default [`DEFAULT_MAX_RECORD_BYTES`], 16 MiB). A
+    /// write that would grow a record past it is refused
+    /// ([`shoal_core::CoreError::RecordTooLarge`]); deleting the record
+    /// clears its tombstones.
+    pub max_record_bytes: usize,
     /// Largest distance a remote clock may be ahead of local wall time (default 5 min).
     pub max_drift_ms: u64,
     /// How long to wait for another process holding the write lock (default 5 s).
@@ -87,6 +98,7 @@ impl Default for StoreConfig {
         Self {
             durability: Durability::Normal,
             max_value_bytes: 1024 * 1024,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             max_drift_ms: DEFAULT_MAX_DRIFT_MS,
             busy_timeout: Duration::from_secs(5),
             create_if_missing: true,

@@ -1,15 +1,20 @@
 //! The change log read side: records in the order of their last change, each
-//! with its slot versions newer than a base version, read in bounded pages that
-//! never split a record, so the whole log is never in memory.
+//! with its slot versions newer than a base version, read in bounded pages, so
+//! the whole log is never in memory. Local pages never split a record; the
+//! reads sync serves peers from are bounded by changes and bytes and cut a
+//! record too big for one of them (see `parts.rs`).
 //!
 //! It owns the keyset pagination over the `(dbv, seq)` index and the bounded
 //! reads sync serves peers from; what to do with the changes is the caller's.
 
 use crate::Store;
 use crate::error::StoreError;
+use crate::parts::{Budget, StoredRow, Taken, row_at};
 use crate::rows::unpack_slots;
 use rusqlite::params;
-use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
+use shoal_core::{
+    Change, CollectionName, DbVersion, Direction, LogPosition, LogRead, RecordId, SyncCursor,
+};
 use std::collections::VecDeque;
 
 /// Default number of records fetched per page by [`ChangeIter`].
@@ -75,58 +80,110 @@ impl Store {
         Ok(self.log_records(base, after, limit.max(1))?.0)
     }
 
-    /// One bounded read for a sync peer at `cursor`: whole records, at most
-    /// `max_changes` changes and about `max_bytes` (the first record always
-    /// fits). Returns the changes, where the read stopped (the last record's
-    /// position when more remain, else the end of the log), and whether more remain.
+    /// One bounded read for a sync peer at `cursor`: at most `max_changes`
+    /// changes (and records) and about `max_bytes` — the first change always
+    /// goes, and a record that does not fit whole is cut between two slots
+    /// (the read then stops inside it, [`LogRead::partial`]). A cursor inside
+    /// a record continues after its cut if the record is still at that
+    /// position; rewritten since, it is read again whole at its new place.
     ///
-    /// Changes of collections the sharing rules do not send to `peer` are
-    /// left out; the cursor still moves past them.
+    /// Records of collections the sharing rules do not send to `peer` are
+    /// left out; the read still moves past them.
     pub fn read_for_peer(
         &self,
         peer: &str,
         cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
-    ) -> Result<(Vec<Change>, LogPosition, bool), StoreError> {
-        // One read transaction: the page and the end of the log agree.
+    ) -> Result<LogRead, StoreError> {
+        // One read transaction: the rows and the end of the log agree.
         let tx = self.conn.unchecked_transaction()?;
-        let (mut changes, hit_limit) =
-            self.log_records(cursor.base, cursor.position, max_changes.max(1) as usize)?;
-        let mut more = hit_limit;
-        let mut keep = 0;
-        let mut bytes = 0usize;
-        let mut i = 0;
-        while i < changes.len() {
-            let position = changes[i].position;
-            let end = changes[i..]
-                .iter()
-                .position(|c| c.position != position)
-                .map_or(changes.len(), |n| i + n);
-            bytes += changes[i..end].iter().map(change_size).sum::<usize>();
-            let fits = end <= max_changes as usize && bytes <= max_bytes as usize;
-            if keep > 0 && !fits {
-                more = true;
-                break;
-            }
-            keep = end;
-            i = end;
-        }
-        changes.truncate(keep);
-        let upto = match (more, changes.last()) {
-            (true, Some(last)) => last.position,
-            _ => {
-                let head: i64 =
-                    tx.query_row("SELECT COALESCE(MAX(dbv), 0) FROM records", [], |r| {
-                        r.get(0)
-                    })?;
-                LogPosition::after_version(DbVersion(head as u64)).max(cursor.position)
-            }
-        };
         let rules = self.sharing()?;
-        changes.retain(|c| rules.allows(peer, &c.collection, Direction::ToPeer));
+        let sends = |row: &StoredRow| rules.allows(peer, &row.collection, Direction::ToPeer);
+        let mut budget = Budget::new(max_changes as usize, max_bytes as usize);
+        let mut changes = Vec::new();
+        // Everything up to here is read: a position, and inside it if cut.
+        let mut done = (cursor.position, cursor.partial);
+        let mut stopped = false;
+        if let Some(from) = cursor.partial {
+            if let Some(row) = row_at(&tx, cursor.position)?.filter(|row| sends(row)) {
+                match row.take(from, cursor.base, &mut budget, &mut changes)? {
+                    Taken::Whole => {}
+                    Taken::Cut(slots) => {
+                        done.1 = Some(slots);
+                        stopped = true;
+                    }
+                    // Cannot happen on an empty budget; stop without progress.
+                    Taken::NoRoom => stopped = true,
+                }
+            }
+            if !stopped {
+                done.1 = None;
+            }
+        }
+        if !stopped {
+            let mut stmt = tx.prepare_cached(
+                "SELECT r.dbv, r.seq, c.name, r.rid, r.slots
+                 FROM records r JOIN collections c ON c.cid = r.cid
+                 WHERE (r.dbv, r.seq) > (?1, ?2)
+                 ORDER BY r.dbv, r.seq",
+            )?;
+            let mut rows = stmt.query(params![
+                cursor.position.version.0 as i64,
+                i64::from(cursor.position.seq)
+            ])?;
+            let mut records = 0;
+            while let Some(row) = rows.next()? {
+                if records == max_changes.max(1) {
+                    stopped = true;
+                    break;
+                }
+                records += 1;
+                let row = StoredRow {
+                    position: LogPosition {
+                        version: DbVersion(row.get::<_, i64>(0)? as u64),
+                        seq: row.get::<_, i64>(1)? as u32,
+                    },
+                    collection: CollectionName::new(row.get::<_, String>(2)?)?,
+                    id: RecordId::new(row.get::<_, String>(3)?)?,
+                    slots: row.get(4)?,
+                };
+                if !sends(&row) {
+                    done = (row.position, None);
+                    continue;
+                }
+                match row.take(0, cursor.base, &mut budget, &mut changes)? {
+                    Taken::Whole => done = (row.position, None),
+                    Taken::Cut(slots) => {
+                        done = (row.position, Some(slots));
+                        stopped = true;
+                        break;
+                    }
+                    Taken::NoRoom => {
+                        stopped = true;
+                        break;
+                    }
+                }
+            }
+        }
+        let (upto, partial) = if stopped {
+            done
+        } else {
+            let head: i64 = tx.query_row("SELECT COALESCE(MAX(dbv), 0) FROM records", [], |r| {
+                r.get(0)
+            })?;
+            (
+                LogPosition::after_version(DbVersion(head as u64)).max(cursor.position),
+                None,
+            )
+        };
         tx.finish()?;
-        Ok((changes, upto, more))
+        Ok(LogRead {
+            changes,
+            upto,
+            partial,
+            more: stopped,
+        })
     }
 
     /// Every change committed after `version`, as a streaming iterator in log
@@ -141,17 +198,6 @@ impl Store {
             move |after, limit| self.changes_page(version, after, limit),
         )
     }
-}
-
-/// About how many bytes a change takes on the wire.
-pub(crate) fn change_size(change: &Change) -> usize {
-    let value = change.value.as_ref().map_or(0, |v| v.as_str().len());
-    let slot = match &change.slot {
-        shoal_core::Slot::Life => 0,
-        shoal_core::Slot::Field(f) => f.as_str().len(),
-        shoal_core::Slot::Entry(f, k) => f.as_str().len() + k.len(),
-    };
-    value + slot + change.collection.as_str().len() + change.id.as_str().len() + 40
 }
 
 /// A streaming iterator over the change log, fetching one bounded page at a

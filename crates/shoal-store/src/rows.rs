@@ -94,6 +94,8 @@ pub(crate) enum Origin {
     Local {
         /// Largest canonical JSON of the whole record.
         record_cap: usize,
+        /// Largest packed state of the record (every slot version, tombstones included).
+        state_cap: usize,
     },
     /// Changes merged from a peer (checked per value on arrival).
     Remote,
@@ -225,7 +227,8 @@ pub(crate) struct TreeDelta {
 /// Writes `after` if any slot differs from `before`, with its blob
 /// references; returns how the record moved in the reconciliation tree if it
 /// did. A local write whose JSON would exceed the cap and grow the record,
-/// or with a malformed blob reference, is refused. (Merges are not capped as
+/// whose packed state (tombstones included) would exceed the state cap and
+/// grow, or with a malformed blob reference, is refused. (Merges are not capped as
 /// a whole, so peers' concurrent fields can leave a record over the cap; a
 /// local write that does not make it bigger is still allowed there.)
 pub(crate) fn save(
@@ -242,7 +245,12 @@ pub(crate) fn save(
     }
     let at = stamp.next();
     let data = after.render_json();
-    if let (Some(text), Origin::Local { record_cap: cap }) = (&data, origin)
+    if let (
+        Some(text),
+        Origin::Local {
+            record_cap: cap, ..
+        },
+    ) = (&data, origin)
         && text.len() > cap
         && text.len() > before.state.render_json().map_or(0, |old| old.len())
     {
@@ -258,6 +266,18 @@ pub(crate) fn save(
             false => at.version,
         }
     });
+    // Tombstones are never collected, so the stored state is capped as a
+    // whole; like the JSON cap, only a write that grows it past the cap is refused.
+    if let Origin::Local { state_cap: cap, .. } = origin
+        && blob.len() > cap
+        && blob.len() > pack(&before.state, |_| at.version).len()
+    {
+        return Err(shoal_core::CoreError::RecordTooLarge {
+            size: blob.len(),
+            cap,
+        }
+        .into());
+    }
     let old_flags = flags_of(before.state.life(), before.blobs.missing > 0);
     let old = (before.state.life().0 > 0).then(|| {
         let digest = before

@@ -38,6 +38,8 @@ impl Store {
     ///
     /// Errors (nothing is written): a value over the cap, or a record whose
     /// JSON would exceed it and grow ([`shoal_core::CoreError::ValueTooLarge`]),
+    /// a record whose stored state, tombstones included, would exceed
+    /// `max_record_bytes` and grow ([`shoal_core::CoreError::RecordTooLarge`]),
     /// an invalid field name, a patch/delete of a record that is not alive
     /// ([`shoal_core::CoreError::RecordNotFound`]), a create of one that is
     /// ([`shoal_core::CoreError::RecordExists`]).
@@ -48,6 +50,7 @@ impl Store {
         let ops: Vec<WriteOp> = ops.into_iter().collect();
         let origin = rows::Origin::Local {
             record_cap: self.config.max_value_bytes,
+            state_cap: self.config.max_record_bytes,
         };
         let tx = rows::begin_write(&mut self.conn)?;
         // Another process (the CLI next to a daemon) may have committed since

@@ -1,11 +1,14 @@
 //! Fixed scenarios of the sync protocol on the deterministic simulated network
 //! of `sync_sim.rs`: a clean network needs no timeouts and shows no gaps, a
 //! reconnect transfers only what was missed, a wrong secret is rejected and
-//! receives nothing; and a session closes on garbage, oversized frames and
-//! silence with a named reason.
+//! receives nothing; a record far bigger than a chunk (and than a frame)
+//! crosses in parts, through a rewrite and a reconnect mid-record; and a
+//! session closes on garbage, oversized frames and silence with a named reason.
 
-use shoal_core::SyncCursor;
+use serde_json::json;
 use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
+use shoal_core::{CollectionName, FieldName, Intent, RecordId, SyncCursor};
+use shoal_store::WriteOp;
 
 mod sync_sim_support;
 use sync_sim_support::Sim;
@@ -87,6 +90,89 @@ fn wrong_secret_is_rejected_and_receives_nothing() {
         "zero records reached the outsider"
     );
     assert!(sim.nodes[0].store.full_state().unwrap().len() <= 2);
+}
+
+/// One record of 300 map entries (100 of them removed again: tombstones
+/// too), ~45 KB of changes, against chunks of 7 changes / 600 bytes and a
+/// frame cap of 8 KiB: it crosses in dozens of chunks cut inside the record
+/// (the old whole-record chunk was refused as too large). A rewrite of the
+/// record mid-transfer moves it (the rest is read at its new place), a
+/// reconnect mid-record starts it again from the persisted cursor, and a
+/// record written afterwards arrives.
+#[test]
+fn a_record_bigger_than_a_frame_crosses_in_parts() {
+    let mut sim = Sim::new(5, 2, false, None);
+    sim.config.max_frame = 8 * 1024;
+    let big = CollectionName::new("big").unwrap();
+    let id = RecordId::new("r").unwrap();
+    let field = FieldName::new("m").unwrap();
+    let key = |i: usize| format!("{i:04}-{}", "k".repeat(100));
+    let op = |intent| WriteOp {
+        collection: big.clone(),
+        id: id.clone(),
+        intent,
+    };
+    let adds = (0..300).map(|i| {
+        op(Intent::MapSet {
+            field: field.clone(),
+            key: key(i),
+            value: json!(i),
+        })
+    });
+    sim.nodes[0].store.write(adds.collect::<Vec<_>>()).unwrap();
+    let removals = (0..100).map(|i| {
+        op(Intent::MapRemove {
+            field: field.clone(),
+            key: key(i),
+        })
+    });
+    sim.nodes[0]
+        .store
+        .write(removals.collect::<Vec<_>>())
+        .unwrap();
+    let slots = |sim: &Sim, node: usize| {
+        sim.nodes[node]
+            .store
+            .record_state(&big, &id)
+            .unwrap()
+            .map_or(0, |s| s.slots().count())
+    };
+    let whole = slots(&sim, 0);
+    assert!(whole > 300);
+
+    sim.connect(0, 1);
+    // Part of the record arrives, then the writer rewrites it.
+    while slots(&sim, 1) < whole / 4 {
+        assert!(sim.deliver_one(), "the transfer stalled");
+    }
+    assert!(slots(&sim, 1) < whole, "the record arrives in parts");
+    let rewrite = op(Intent::MapSet {
+        field: field.clone(),
+        key: "late".into(),
+        value: json!(1),
+    });
+    sim.nodes[0].store.write([rewrite]).unwrap();
+    let head = sim.head(0);
+    let actions = sim.conns.get_mut(&0).unwrap().sessions[0].local_committed(head);
+    sim.run(0, 0, actions);
+    while slots(&sim, 1) < whole / 2 {
+        assert!(sim.deliver_one(), "the transfer stalled");
+    }
+    // A reconnect in the middle of the record.
+    let ids: Vec<u64> = sim.conns.keys().copied().collect();
+    ids.into_iter().for_each(|c| sim.disconnect(c));
+    sim.connect(0, 1);
+    while sim.deliver_one() {}
+    sim.local_write(0);
+    while sim.deliver_one() {}
+    assert!(sim.closes.is_empty(), "no session closed: {:?}", sim.closes);
+    assert!(sim.converged(), "the record and the later write crossed");
+    let chunks: u64 = sim
+        .conns
+        .values()
+        .map(|c| c.sessions[1].stats().catchups)
+        .sum();
+    assert!(chunks > 20, "the record crossed in many chunks ({chunks})");
 }
 
 /// A listener session that has sent its hello and waits for the peer's.

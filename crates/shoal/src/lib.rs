@@ -53,11 +53,12 @@ pub use shoal_core::recon::{
 pub use shoal_core::sync::{Refusal, SharedCollection};
 pub use shoal_core::{
     ANY_PEER, CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, Direction,
-    FieldName, Hlc, Life, LogPosition, RecordId, RecordState, ShareMode, SharingRules, SiteId,
-    Slot, SlotVersion, SyncCursor, derive_id,
+    FieldName, Hlc, Life, LogPosition, LogRead, RecordId, RecordState, ShareMode, SharingRules,
+    SiteId, Slot, SlotVersion, SyncCursor, derive_id,
 };
 pub use shoal_store::{
-    ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, Durability, HeldBack,
-    MAX_QUERY_LIMIT, Order, Page, Query, Record, StoreConfig, StoreError, StoreStatus,
+    ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_RECORD_BYTES,
+    Durability, HeldBack, MAX_QUERY_LIMIT, Order, Page, Query, Record, StoreConfig, StoreError,
+    StoreStatus,
 };
 pub use shoal_store::{CheckProgress, CheckReport, CheckStage};

@@ -11,7 +11,7 @@ use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, Node as TreeNode, ReconLimits, ReconView, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{
-    Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SharingRules, SyncCursor,
+    Change, CollectionName, DbVersion, Direction, LogRead, RecordId, SharingRules, SyncCursor,
 };
 use shoal_net::{HeldChanges, Node, NodeConfig, PeerId, Replica, ReplicaError};
 use shoal_store::Arrival;
@@ -33,7 +33,7 @@ impl Replica for Store {
         cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
-    ) -> Result<(Vec<Change>, LogPosition, bool), ReplicaError> {
+    ) -> Result<LogRead, ReplicaError> {
         let peer = peer.to_string();
         Ok(self.with_db(|db| db.read_for_peer(&peer, cursor, max_changes, max_bytes))?)
     }

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::events::{ChangeEvent, Origin, Subscription};
 use crate::typed::TypedCollection;
 use shoal_core::{
-    Change, CollectionName, DbVersion, Direction, LogPosition, ShareMode, SharingRules, SiteId,
+    Change, CollectionName, DbVersion, Direction, LogRead, ShareMode, SharingRules, SiteId,
     SyncCursor,
 };
 use shoal_store::{
@@ -291,14 +291,15 @@ impl Store {
     }
 
     /// One bounded read of the log for sync peer `peer` at `cursor`: the
-    /// changes it may receive, where the read stopped, and whether more remain.
+    /// changes it may receive, where the read stopped (inside a record too
+    /// big for one read), and whether more remain.
     pub fn read_for_peer(
         &self,
         peer: &str,
         cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
-    ) -> Result<(Vec<Change>, LogPosition, bool), Error> {
+    ) -> Result<LogRead, Error> {
         self.with_db(|db| db.read_for_peer(peer, cursor, max_changes, max_bytes))
     }
 

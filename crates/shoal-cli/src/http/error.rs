@@ -80,7 +80,9 @@ impl Failure {
                     Self::invalid("invalid-collection", message)
                 }
                 CoreError::InvalidRecordId { .. } => Self::invalid("invalid-id", message),
-                CoreError::ValueTooLarge { .. } => Self::too_large(message),
+                CoreError::ValueTooLarge { .. } | CoreError::RecordTooLarge { .. } => {
+                    Self::too_large(message)
+                }
                 CoreError::RecordNotFound => Self::not_found(message),
                 CoreError::RecordExists => Self::exists(message),
                 CoreError::LifeExhausted => {

@@ -284,6 +284,7 @@ fn read_page(
     let cursor = SyncCursor {
         base,
         position: after,
+        partial: None,
     };
     let mut items: Vec<Item> = Vec::new();
     let mut last: Option<(LogPosition, shoal::Clock)> = None;

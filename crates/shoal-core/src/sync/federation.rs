@@ -6,9 +6,9 @@
 //! This module owns the shapes only; `requests.rs` tracks them in a session,
 //! and the store answers them.
 
-use crate::change::{Change, SyncCursor};
+use crate::change::{Change, LogPosition, SyncCursor};
 use crate::ids::{CollectionName, RecordId};
-use crate::recon::{Entry, ShortFingerprint};
+use crate::recon::{Entry, ShortFingerprint, StateDigest};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -24,6 +24,24 @@ impl fmt::Display for RequestId {
 
 /// Most record ids one [`Request::Fetch`] may name.
 pub const MAX_FETCH_IDS: usize = 1024;
+
+/// Most bytes of record state one [`Response::Records`] or one part of an
+/// [`Request::Offer`] carries (about; the first change always goes), far
+/// under the frame cap: a record bigger than this travels in parts.
+pub const MAX_PART_BYTES: usize = 4 * 1024 * 1024;
+
+/// Where one record's state was cut between two messages (a record bigger
+/// than one answer travels in parts): its first `slots` stored slots, in
+/// slot order, were sent, as the record stood at `position` in the sender's
+/// log. A record rewritten since has moved to a later position, and is then
+/// sent again from its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCut {
+    /// The record's log position when the part was read.
+    pub position: LogPosition,
+    /// How many of its stored slots were sent (at least one).
+    pub slots: u32,
+}
 
 /// A federation request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,15 +61,22 @@ pub enum Request {
         collection: CollectionName,
         /// At most [`MAX_FETCH_IDS`] ids.
         ids: Vec<RecordId>,
+        /// Continuing the first id, whose earlier part a previous answer
+        /// carried ([`Response::Records`] `cut`): send the rest of it.
+        resume: Option<RecordCut>,
     },
-    /// "Merge this record's full state" (push of one record).
+    /// "Merge this part of a record's full state" (push of one record; a
+    /// record bigger than one message is offered in several parts, in slot order).
     Offer {
         /// The collection.
         collection: CollectionName,
         /// The record.
         id: RecordId,
-        /// Every slot version of the record.
+        /// Slot versions of the record (all of them, or this part's).
         changes: Vec<Change>,
+        /// On the last part: the digest of the whole state offered, which the
+        /// responder compares its record with once merged. `None`: more parts follow.
+        whole: Option<StateDigest>,
     },
     /// "I now send you this collection (a rule of mine started allowing
     /// it): level it with me" — what my catch-up left out while the rule
@@ -132,17 +157,21 @@ pub enum Response {
     },
     /// Answers [`Request::Fetch`].
     Records {
-        /// Every slot version of each record found (grouped by record, in request order).
+        /// Every slot version of each record found (grouped by record, in
+        /// request order, each in slot order, with its log position here).
         changes: Vec<Change>,
         /// Ids the responder has never seen.
         missing: Vec<RecordId>,
+        /// `Some` when the last record's changes stop part-way: ask again,
+        /// starting with that record and this as the `resume`.
+        cut: Option<RecordCut>,
     },
     /// Answers [`Request::Offer`].
     Offered {
-        /// Whether merging changed the responder's record.
+        /// Whether merging (this part) changed the responder's record.
         changed: bool,
-        /// Whether the responder's record now holds exactly the offered state
-        /// (false: it held newer state the offer lacked).
+        /// On the last part: whether the responder's record now holds exactly
+        /// the offered state (false: it held newer state the offer lacked).
         in_sync: bool,
     },
     /// Answers [`Request::Level`]: the responder receives the collection

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Version of the protocol spoken by this build; sent in [`Message::Hello`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Why a peer refused us, or we refused it. Sent in [`Message::Rejected`]
 /// before the connection is closed, so neither side waits for a timeout.
@@ -75,7 +75,8 @@ pub enum Message {
         after: SyncCursor,
         /// Most changes in the reply.
         max_changes: u32,
-        /// Most encoded bytes of changes in the reply (at least one record is always sent).
+        /// Most encoded bytes of changes in the reply (at least one change is
+        /// always sent; a record bigger than this comes in parts).
         max_bytes: u32,
     },
     /// One bounded chunk of a catch-up, answering [`Message::CatchUp`].
@@ -113,6 +114,9 @@ pub struct Batch {
     pub changes: Vec<Change>,
     /// Where the read stopped: the last record's position if `more`, else the end of the log.
     pub upto: LogPosition,
+    /// `Some(n)` when the read stopped inside the record at `upto`, after its
+    /// first `n` stored slots: the rest of it follows (only with `more`).
+    pub partial: Option<u32>,
     /// Whether more changes follow right now.
     pub more: bool,
 }
@@ -120,19 +124,30 @@ pub struct Batch {
 impl Batch {
     /// The receiver's cursor once these changes are applied.
     pub fn next_cursor(&self) -> SyncCursor {
-        self.after.advance(self.upto, self.more)
+        self.after
+            .advance_within(self.upto, self.partial, self.more)
     }
 
-    /// Positions after the cursor, non-decreasing, none beyond `upto`.
+    /// Positions after the cursor (or at it, continuing a record read in
+    /// part), non-decreasing, none beyond `upto`; a cut only inside a record
+    /// with more to come; and a batch with more to come moves the cursor.
     pub fn is_well_ordered(&self) -> bool {
-        let mut last = self.after.position;
+        let start = self.after.position;
+        let continuing = self.after.partial.is_some();
+        let mut last = start;
         for change in &self.changes {
-            if change.position < last || change.position <= self.after.position {
+            let before_start = change.position < start || (change.position == start && !continuing);
+            if change.position < last || before_start {
                 return false;
             }
             last = change.position;
         }
-        last <= self.upto && self.after.position <= self.upto
+        let cut_ok = match self.partial {
+            None => true,
+            Some(n) => self.more && n > 0,
+        };
+        let moves = !self.more || self.next_cursor().reach() > self.after.reach();
+        cut_ok && moves && last <= self.upto && start <= self.upto
     }
 }
 
@@ -150,5 +165,77 @@ impl Message {
             Message::Request { .. } => "request",
             Message::Response { .. } => "response",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{DbVersion, Slot};
+    use crate::clock::{Clock, Hlc, Life};
+    use crate::ids::SiteId;
+    use crate::ids::{CollectionName, RecordId};
+
+    fn at(version: u64, seq: u32) -> LogPosition {
+        LogPosition {
+            version: DbVersion(version),
+            seq,
+        }
+    }
+
+    fn life_at(position: LogPosition) -> Change {
+        Change {
+            collection: CollectionName::new("c").unwrap(),
+            id: RecordId::new("r").unwrap(),
+            slot: Slot::Life,
+            value: None,
+            clock: Clock {
+                hlc: Hlc::from_packed(1),
+                site: SiteId(1),
+            },
+            life: Life(1),
+            position,
+        }
+    }
+
+    #[test]
+    fn a_cut_batch_must_continue_its_record_and_move_the_cursor() {
+        let start = SyncCursor::complete(DbVersion(1));
+        let cut = Batch {
+            after: start,
+            changes: vec![life_at(at(2, 1))],
+            upto: at(2, 1),
+            partial: Some(1),
+            more: true,
+        };
+        assert!(cut.is_well_ordered());
+        let inside = cut.next_cursor();
+        // The rest of the record comes at the same position.
+        let rest = Batch {
+            after: inside,
+            changes: vec![life_at(at(2, 1))],
+            upto: at(2, 1),
+            partial: Some(2),
+            more: true,
+        };
+        assert!(rest.is_well_ordered());
+        // ...but not from a cursor that had the record whole.
+        let whole = Batch {
+            after: start.advance(at(2, 1), true),
+            ..rest.clone()
+        };
+        assert!(!whole.is_well_ordered());
+        // A batch with more to come that does not move is refused, as is a
+        // cut at the end of the log.
+        let stuck = Batch {
+            partial: Some(1),
+            ..rest.clone()
+        };
+        assert!(!stuck.is_well_ordered());
+        let cut_at_end = Batch {
+            more: false,
+            ..rest
+        };
+        assert!(!cut_at_end.is_well_ordered());
     }
 }

@@ -13,7 +13,7 @@ mod serve;
 pub mod session;
 
 pub use auth::{GroupKey, GroupKeyError, Role};
-pub use federation::{Refusal, Request, RequestId, Response, SharedCollection};
+pub use federation::{RecordCut, Refusal, Request, RequestId, Response, SharedCollection};
 pub use message::{Batch, Message, PROTOCOL_VERSION, Rejection};
 pub use requests::{MAX_OUTSTANDING, RequestError};
 pub use session::{Action, ReadPurpose, Session, SessionStats, SyncConfig};

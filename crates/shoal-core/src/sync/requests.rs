@@ -95,7 +95,7 @@ impl Session {
             return out;
         }
         self.catch_up_held = false;
-        if cursor.position > self.cursor.position {
+        if cursor.reach() > self.cursor.reach() {
             self.cursor = cursor;
             self.expected = cursor;
             self.remote_head = self.remote_head.max(cursor.position);

@@ -7,7 +7,7 @@
 
 use super::message::{Batch, Message, Rejection};
 use super::session::{Action, ReadPurpose, Session};
-use crate::change::{Change, DbVersion, LogPosition, SyncCursor};
+use crate::change::{DbVersion, LogRead, SyncCursor};
 
 impl Session {
     pub(super) fn on_catch_up(
@@ -38,7 +38,7 @@ impl Session {
         while self
             .in_flight
             .front()
-            .is_some_and(|(c, _)| c.position <= cursor.position)
+            .is_some_and(|(c, _)| c.reach() <= cursor.reach())
         {
             self.in_flight.pop_front();
         }
@@ -46,35 +46,39 @@ impl Session {
     }
 
     fn note_acked(&mut self, cursor: SyncCursor) {
-        let newer = self
-            .peer_acked
-            .is_none_or(|a| cursor.position >= a.position);
+        let newer = self.peer_acked.is_none_or(|a| cursor.reach() >= a.reach());
         if newer {
             self.peer_acked = Some(cursor);
         }
     }
 
-    /// The driver read local changes for an [`Action::ReadChanges`]: `upto` is
-    /// where the read stopped (the last record's position when `more`, else the
-    /// end of the log at the time of the read).
+    /// The driver read local changes for an [`Action::ReadChanges`] after
+    /// `after`: the changes, where the read stopped (the last record's
+    /// position when more remain — inside it if cut — else the end of the
+    /// log at the time of the read), and whether more remain.
     pub fn changes_read(
         &mut self,
         purpose: ReadPurpose,
         after: SyncCursor,
-        changes: Vec<Change>,
-        upto: LogPosition,
-        more: bool,
+        read: LogRead,
         now_ms: u64,
     ) -> Vec<Action> {
         let mut out = Vec::new();
         if self.is_closed() {
             return out;
         }
+        let LogRead {
+            changes,
+            upto,
+            partial,
+            more,
+        } = read;
         self.local_head = self.local_head.max(upto.version);
         let batch = Batch {
             after,
             changes,
             upto,
+            partial: partial.filter(|_| more),
             more,
         };
         match purpose {

@@ -23,7 +23,8 @@ use std::collections::{BTreeMap, VecDeque};
 pub struct SyncConfig {
     /// Most changes in one chunk or push.
     pub max_changes: u32,
-    /// Most encoded bytes of changes in one chunk or push (one record always fits).
+    /// Most encoded bytes of changes in one chunk or push (at least one
+    /// change always goes; a bigger record is sent in parts).
     pub max_bytes: u32,
     /// Largest frame accepted.
     pub max_frame: usize,

@@ -220,12 +220,12 @@ impl Sim {
                     max_bytes,
                 } => {
                     let remote_name = self.nodes[remote].name.clone();
-                    let (changes, upto, more) = self.nodes[node]
+                    let read = self.nodes[node]
                         .store
                         .read_for_peer(&remote_name, after, max_changes, max_bytes)
                         .unwrap();
                     let session = &mut self.conns.get_mut(&conn).unwrap().sessions[side];
-                    session.changes_read(purpose, after, changes, upto, more, now)
+                    session.changes_read(purpose, after, read, now)
                 }
                 Action::Apply { changes, cursor } => {
                     let remote_name = self.nodes[remote].name.clone();

@@ -3,7 +3,7 @@
 //! observe it. Every call is the store's own; nothing is mocked but the
 //! record of requests.
 
-use shoal::{Change, CollectionName, DbVersion, Direction, LogPosition, PeerId, RecordId};
+use shoal::{Change, CollectionName, DbVersion, Direction, LogRead, PeerId, RecordId};
 use shoal::{SharingRules, Store, SyncCursor};
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
@@ -43,7 +43,7 @@ impl Replica for Spy {
         cursor: SyncCursor,
         max_changes: u32,
         max_bytes: u32,
-    ) -> Result<(Vec<Change>, LogPosition, bool), ReplicaError> {
+    ) -> Result<LogRead, ReplicaError> {
         Replica::read_for_peer(&self.store, peer, cursor, max_changes, max_bytes)
     }
     fn apply_from(
