@@ -23,13 +23,13 @@ mod session_task;
 mod status;
 
 pub use blob_fetch::{BlobState, BlobTotals, BlobTransfer};
-pub use config::{BlobConfig, NodeConfig};
+pub use config::{BlobConfig, ConnectionCaps, NodeConfig};
 pub use federate::{FedError, Levelled, Reconciliation, Transfer};
 pub use invite::{Invite, InviteError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{NetError, Node};
 pub use replica::{Replica, ReplicaError};
-pub use shoal_core::sync::{GroupKey, GroupKeyError, Rejection, SyncConfig};
+pub use shoal_core::sync::{GroupKey, GroupKeyError, GroupSalt, Rejection, SyncConfig};
 pub use status::{PeerState, PeerStatus};
 
 /// The libp2p protocol the sync sessions speak.
