@@ -184,7 +184,7 @@ pub struct AddPeer {
     /// A multiaddr to dial (best ending in `/p2p/<peer id>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
-    /// An invite code (`shoal1:KEY@ADDRESS`) of this node's group.
+    /// An invite code (`shoal2:KEY.SALT.CHECKSUM@ADDRESS`) of this node's group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite: Option<String>,
 }

@@ -27,7 +27,7 @@ Examples:
   shoal ls tasks --limit 20
   shoal --json status
   shoal invite                 # on the first machine (with `shoal serve` running)
-  shoal join shoal1:…          # on the next one, then `shoal serve`
+  shoal join shoal2:…          # on the next one, then `shoal serve`
   shoal peers
   shoal diff 12D3KooW… tasks   # which records differ from a peer's
 
@@ -206,7 +206,10 @@ Runs until Ctrl-C or SIGTERM. The group secret comes from, first match:
 --secret-file PATH (a passphrase, or 64 hex digits = a raw key), $SHOAL_SECRET
 (the same), or DIR/group.key (written by `shoal invite` / `shoal join`). It is
 never taken from the command line. Without one, run `shoal invite` to create
-a group or `shoal join CODE` to join one.
+a group or `shoal join CODE` to join one. A passphrase is stretched under the
+group's salt in DIR/group.salt (made at random on first use, carried by
+invite codes and written by `shoal join`): the same passphrase on another
+machine makes the same group only after it joined with a code.
 
 Listens on /ip4/0.0.0.0/tcp/4040 and /ip4/0.0.0.0/udp/4040/quic-v1 unless
 --listen is given (each --listen replaces these defaults). Dials every --peer
@@ -247,13 +250,15 @@ Examples:
 
     /// Join a group with an invite code from `shoal invite`
     #[command(after_help = "\
-Writes the group key to DIR/group.key and adds the code's address to
-DIR/peers.txt. Refuses to replace a different group key unless --force. If
+Writes the group key to DIR/group.key and its salt to DIR/group.salt, and
+adds the code's address to DIR/peers.txt. A code with a typo is refused (it
+carries a checksum), as is an old `shoal1:` code. Refuses to replace a
+different group key unless --force. If
 `shoal serve` runs, it dials the peer at once; a daemon started with another
 key keeps it until restarted.
 
 Examples:
-  shoal join shoal1:5f0c…@/ip4/192.168.1.7/tcp/4040/p2p/12D3KooW…
+  shoal join shoal2:5f0c….9a1e….c03b7d21@/ip4/192.168.1.7/tcp/4040/p2p/12D3KooW…
   shoal join --force \"$(cat invite.txt)\"")]
     Join(JoinArgs),
 

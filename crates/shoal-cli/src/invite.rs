@@ -3,8 +3,9 @@
 //!
 //! This module owns creating a group (a random key in `DATA/group.key` when
 //! none exists), choosing the address an invite carries, and joining: writing
-//! the key (never silently replacing a different one), remembering the
-//! address in `peers.txt`, and telling a running daemon to dial it.
+//! the key and the group's salt (never silently replacing a different key),
+//! remembering the address in `peers.txt`, and telling a running daemon to
+//! dial it.
 
 use crate::args::{InviteArgs, JoinArgs};
 use crate::daemon_client::Daemon;
@@ -22,8 +23,8 @@ pub fn invite(data: &DataDir, args: InviteArgs, out: &mut Output) -> Result<()> 
     let store = data.open()?;
     let own_peer = store.peer_id();
     let daemon = DaemonView::find(data)?;
-    let key = match secrets::load_group_key(data, None)? {
-        Some(loaded) => loaded.key,
+    let (key, salt) = match secrets::load_group_key(data, None)? {
+        Some(loaded) => (loaded.key, loaded.salt),
         // A daemon runs with a key we cannot see: a new one would not match it.
         None if daemon.is_some() => return Err(different_secret()),
         None => {
@@ -33,7 +34,7 @@ pub fn invite(data: &DataDir, args: InviteArgs, out: &mut Output) -> Result<()> 
                 "created a new group: its key is in {}",
                 data.file(secrets::GROUP_KEY_FILE).display()
             ));
-            key
+            (key, secrets::ensure_salt(data)?)
         }
     };
     if let Some(daemon) = &daemon
@@ -46,7 +47,7 @@ pub fn invite(data: &DataDir, args: InviteArgs, out: &mut Output) -> Result<()> 
         (None, Some(daemon)) => invite_address(&daemon.listen).ok_or_else(no_address)?,
         (None, None) => return Err(no_address()),
     };
-    let code = Invite { key, address };
+    let code = Invite { key, salt, address };
     // What a joiner will parse must parse: e.g. the address ends in /p2p/<id>.
     if let Err(e) = code.to_string().parse::<Invite>() {
         return Err(usage(format!(
@@ -174,6 +175,9 @@ pub fn join(data: &DataDir, args: JoinArgs, out: &mut Output) -> Result<()> {
             true
         }
     };
+    // The inviter's salt is the group's: a passphrase given here later
+    // ($SHOAL_SECRET) derives the group's key only under it.
+    secrets::write_salt_file(data, &invite.salt)?;
     let address = invite.address.to_string();
     let remembered = peer_file::add(data, &invite.address)?;
     if std::env::var_os(secrets::SECRET_ENV).is_some_and(|v| !v.is_empty()) {

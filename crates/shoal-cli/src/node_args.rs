@@ -76,6 +76,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub resync: u64,
+    /// Most established connections in all (peers and strangers alike: anyone
+    /// can connect before proving membership)
+    #[arg(long, value_name = "N", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Most incoming connections still in their transport handshake at once
+    #[arg(long, value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pending: u32,
+    /// Most established connections with any one peer
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_per_peer: u32,
     /// How far ahead of this machine's clock a peer's clock may be (e.g. 90s,
     /// 5m, 2h): changes further ahead are held back — shown by `shoal peers`
     /// as "clock ahead by …" — and merge once this clock catches up, while
@@ -120,7 +133,7 @@ pub struct InviteArgs {
 /// Arguments of `join`.
 #[derive(Debug, Args)]
 pub struct JoinArgs {
-    /// The invite code (`shoal1:KEY@MULTIADDR`)
+    /// The invite code (`shoal2:KEY.SALT.CHECKSUM@MULTIADDR`)
     pub code: String,
     /// Replace a different group key this node already has
     #[arg(long)]

@@ -2,20 +2,24 @@
 //!
 //! This module owns the rule for finding the group key — `--secret-file`,
 //! then `$SHOAL_SECRET`, then `DATA/group.key`; a text of 64 hex digits is a
-//! raw key, anything else a passphrase (Argon2id) — the `group.key` and
-//! `token` files, and how every private file is written: mode 0600, complete
-//! or not at all (a temporary file renamed into place).
+//! raw key, anything else a passphrase (Argon2id under the group's salt in
+//! `DATA/group.salt`, made at random the first time a group key is loaded
+//! and carried in invite codes) — the `group.key`, `group.salt` and `token`
+//! files, and how every private file is written: mode 0600, complete or not
+//! at all (a temporary file renamed into place).
 
 use crate::datadir::DataDir;
 use crate::exit::usage;
 use anyhow::{Context, Result};
-use shoal::GroupKey;
+use shoal::{GroupKey, GroupSalt};
 use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// The group key file: 64 hex digits and a newline.
 pub const GROUP_KEY_FILE: &str = "group.key";
+/// The group's salt: 32 hex digits and a newline (not secret).
+pub const GROUP_SALT_FILE: &str = "group.salt";
 /// The control API's access token: 64 hex digits and a newline.
 pub const TOKEN_FILE: &str = "token";
 /// The environment variable that may hold the group secret.
@@ -44,27 +48,44 @@ impl fmt::Display for KeySource {
     }
 }
 
-/// A group key and where it came from.
+/// A group key, the group's salt, and where the key came from.
 #[derive(Debug, Clone)]
 pub struct LoadedKey {
     /// The key.
     pub key: GroupKey,
+    /// The group's salt (what a passphrase was stretched under; invites carry it).
+    pub salt: GroupSalt,
     /// Its source.
     pub source: KeySource,
 }
 
 /// The group key from the first source that has one (see the module doc),
-/// or `None` if none does.
+/// or `None` if none does. Makes the group's salt if the data directory has
+/// none yet.
 pub fn load_group_key(data: &DataDir, secret_file: Option<&Path>) -> Result<Option<LoadedKey>> {
+    let new_group = read_salt_file(data)?.is_none();
+    let salt = ensure_salt(data)?;
+    let warn_new = |text: &str| {
+        if new_group && !is_raw_key(text) {
+            crate::output::hint(format_args!(
+                "note: a new passphrase group: its salt is in {}. Other machines join it with \
+                 an invite code (`shoal invite`), which carries the salt; the same passphrase \
+                 under another salt is another group",
+                data.file(GROUP_SALT_FILE).display()
+            ));
+        }
+    };
     if let Some(path) = secret_file {
         let text = read_small(path)
             .with_context(|| format!("cannot read --secret-file {}", path.display()))?
             .ok_or_else(|| usage(format!("--secret-file {} does not exist", path.display())))?;
         warn_if_shared(path);
-        let key =
-            parse_secret(&text).with_context(|| format!("invalid secret in {}", path.display()))?;
+        let key = parse_secret(&text, &salt)
+            .with_context(|| format!("invalid secret in {}", path.display()))?;
+        warn_new(&text);
         return Ok(Some(LoadedKey {
             key,
+            salt,
             source: KeySource::SecretFile(path.to_path_buf()),
         }));
     }
@@ -72,29 +93,75 @@ pub fn load_group_key(data: &DataDir, secret_file: Option<&Path>) -> Result<Opti
         let text = text
             .into_string()
             .map_err(|_| usage(format!("${SECRET_ENV} is not valid UTF-8")))?;
-        let key = parse_secret(&text).with_context(|| format!("invalid ${SECRET_ENV}"))?;
+        let key = parse_secret(&text, &salt).with_context(|| format!("invalid ${SECRET_ENV}"))?;
+        warn_new(&text);
         return Ok(Some(LoadedKey {
             key,
+            salt,
             source: KeySource::Env,
         }));
     }
     Ok(read_key_file(data)?.map(|key| LoadedKey {
         key,
+        salt,
         source: KeySource::KeyFile(data.file(GROUP_KEY_FILE)),
     }))
 }
 
 /// A secret as given: 64 hex digits are a raw key, anything else is a
-/// passphrase. One trailing line break is not part of it.
-pub fn parse_secret(text: &str) -> Result<GroupKey> {
+/// passphrase, stretched under `salt`. One trailing line break is not part of it.
+pub fn parse_secret(text: &str, salt: &GroupSalt) -> Result<GroupKey> {
     let text = text
         .strip_suffix('\n')
         .map(|t| t.strip_suffix('\r').unwrap_or(t))
         .unwrap_or(text);
-    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if is_raw_key(text) {
         return GroupKey::from_hex(text).map_err(|e| usage(e.to_string()));
     }
-    GroupKey::from_passphrase(text).map_err(|e| usage(e.to_string()))
+    GroupKey::from_passphrase(text, salt).map_err(|e| usage(e.to_string()))
+}
+
+/// Whether a secret's text (one trailing line break aside) is a raw key.
+fn is_raw_key(text: &str) -> bool {
+    let text = text.trim_end_matches(['\n', '\r']);
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The salt in `DATA/group.salt`, if the file exists.
+pub fn read_salt_file(data: &DataDir) -> Result<Option<GroupSalt>> {
+    let path = data.file(GROUP_SALT_FILE);
+    let Some(text) =
+        read_small(&path).with_context(|| format!("cannot read {}", path.display()))?
+    else {
+        return Ok(None);
+    };
+    GroupSalt::from_hex(&text).map(Some).map_err(|_| {
+        usage(format!(
+            "{} is not 32 hex digits; restore it, or remove it and `shoal join` the group again",
+            path.display()
+        ))
+    })
+}
+
+/// Writes `DATA/group.salt` (mode 0600), replacing any previous one.
+pub fn write_salt_file(data: &DataDir, salt: &GroupSalt) -> Result<()> {
+    let path = data.file(GROUP_SALT_FILE);
+    write_private(&path, format!("{}\n", salt.to_hex()).as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The group's salt from `DATA/group.salt`, made at random (and written) if
+/// the file does not exist yet: this node starts a group of its own.
+pub fn ensure_salt(data: &DataDir) -> Result<GroupSalt> {
+    if let Some(salt) = read_salt_file(data)? {
+        return Ok(salt);
+    }
+    let bytes = random_bytes()?;
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&bytes[..16]);
+    let salt = GroupSalt::from_random(salt);
+    write_salt_file(data, &salt)?;
+    Ok(salt)
 }
 
 /// The key in `DATA/group.key`, if the file exists.
@@ -241,22 +308,38 @@ mod tests {
 
     #[test]
     fn hex_is_a_raw_key_and_anything_else_a_passphrase() {
+        let salt = GroupSalt::from_random([3; 16]);
         let hex = "ab".repeat(32);
         assert_eq!(
-            parse_secret(&format!("{hex}\n")).unwrap(),
+            parse_secret(&format!("{hex}\n"), &salt).unwrap(),
             GroupKey::from_hex(&hex).unwrap()
         );
         assert_eq!(
-            parse_secret("correct horse\r\n").unwrap(),
-            GroupKey::from_passphrase("correct horse").unwrap()
+            parse_secret("correct horse\r\n", &salt).unwrap(),
+            GroupKey::from_passphrase("correct horse", &salt).unwrap()
         );
-        assert!(parse_secret("short").is_err());
+        assert!(parse_secret("short", &salt).is_err());
         // 64 characters that are not all hex: a passphrase.
         let not_hex = "zz".repeat(32);
         assert_eq!(
-            parse_secret(&not_hex).unwrap(),
-            GroupKey::from_passphrase(&not_hex).unwrap()
+            parse_secret(&not_hex, &salt).unwrap(),
+            GroupKey::from_passphrase(&not_hex, &salt).unwrap()
         );
+        // 64 bytes of multi-byte text: a passphrase too, never a panic.
+        let crabs = "🦀".repeat(16);
+        assert!(parse_secret(&crabs, &salt).is_ok());
+    }
+
+    #[test]
+    fn the_salt_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::at(dir.path().to_path_buf());
+        assert!(read_salt_file(&data).unwrap().is_none());
+        let salt = ensure_salt(&data).unwrap();
+        assert_eq!(ensure_salt(&data).unwrap(), salt);
+        assert_eq!(read_salt_file(&data).unwrap(), Some(salt));
+        std::fs::write(data.file(GROUP_SALT_FILE), "not hex").unwrap();
+        assert!(read_salt_file(&data).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::output::Output;
 use crate::{http_port, peer_file, secrets};
 use anyhow::{Context, Result};
 use serde_json::json;
-use shoal::{GroupKey, NodeConfig, Store, SyncConfig};
+use shoal::{ConnectionCaps, GroupKey, NodeConfig, Store, SyncConfig};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -85,6 +85,11 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
         sync: SyncConfig {
             resync_interval_ms: args.resync * 1000,
             ..SyncConfig::default()
+        },
+        connections: ConnectionCaps {
+            total: args.max_connections,
+            pending: args.max_pending,
+            per_peer: args.max_per_peer,
         },
         ..NodeConfig::loopback(loaded.key.clone())
     };

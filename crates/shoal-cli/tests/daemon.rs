@@ -50,7 +50,7 @@ fn two_daemons_replicate_and_a_stranger_is_rejected() {
     assert_eq!(mode(&a.data.join("daemon.json")), 0o600);
     let invite = a.run(&["invite"]).ok();
     let code = invite.stdout.trim().to_string();
-    assert!(code.starts_with("shoal1:"), "{code}");
+    assert!(code.starts_with("shoal2:"), "{code}");
     assert!(code.ends_with(&format!("/p2p/{}", da.peer_id())), "{code}");
     assert!(invite.stderr.contains("group secret"), "{}", invite.stderr);
 
@@ -214,7 +214,7 @@ fn a_lone_daemon_syncs_with_nobody_and_stops_on_sigterm() {
     // The key from the environment is the one invites carry.
     let code = n.run_with_secret(&["invite"], &"ab".repeat(32)).ok().stdout;
     assert!(
-        code.starts_with(&format!("shoal1:{}@", "ab".repeat(32))),
+        code.starts_with(&format!("shoal2:{}.", "ab".repeat(32))),
         "{code}"
     );
     assert_eq!(d.terminate(), 0);
@@ -229,15 +229,36 @@ fn join_checks_the_code_and_never_silently_replaces_a_key() {
         .unwrap()
         .to_string();
     let code_for = |key: &str| {
-        format!(
-            "shoal1:{}@/ip4/127.0.0.1/tcp/4040/p2p/{peer}",
-            key.repeat(32)
-        )
+        shoal::Invite {
+            key: shoal::GroupKey::from_hex(&key.repeat(32)).unwrap(),
+            salt: shoal::GroupSalt::from_random([7; 16]),
+            address: format!("/ip4/127.0.0.1/tcp/4040/p2p/{peer}")
+                .parse()
+                .unwrap(),
+        }
+        .to_string()
     };
     let n = Node::init();
-    let bad = n.run(&["join", "shoal1:nope"]).code(2);
+    let bad = n.run(&["join", "shoal2:nope"]).code(2);
     assert!(bad.stderr.contains("invalid invite code"), "{}", bad.stderr);
+    // A typo anywhere is caught by the checksum; an old code is named.
+    let typo = code_for("ab").replacen("4040", "4041", 1);
+    let refused = n.run(&["join", &typo]).code(2);
+    assert!(refused.stderr.contains("mistyped"), "{}", refused.stderr);
+    let old = format!(
+        "shoal1:{}@/ip4/127.0.0.1/tcp/4040/p2p/{peer}",
+        "ab".repeat(32)
+    );
+    let refused = n.run(&["join", &old]).code(2);
+    assert!(refused.stderr.contains("older Shoal"), "{}", refused.stderr);
+    assert!(!n.data.join("group.key").exists(), "nothing written");
     n.run(&["join", &code_for("ab")]).ok();
+    let salt = std::fs::read_to_string(n.data.join("group.salt")).unwrap();
+    assert_eq!(
+        salt.trim(),
+        "07".repeat(16),
+        "the group's salt comes with the code"
+    );
     let refused = n.run(&["join", &code_for("cd")]).code(2);
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
     let key = std::fs::read_to_string(n.data.join("group.key")).unwrap();

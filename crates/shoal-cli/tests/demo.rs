@@ -114,7 +114,7 @@ fn demo_converges_three_nodes_serves_the_dashboard_and_stops_on_ctrl_c() {
     assert!(
         node["invite"]
             .as_str()
-            .is_some_and(|i| i.starts_with("shoal1:")),
+            .is_some_and(|i| i.starts_with("shoal2:")),
         "the laptop offers an invite code: {node}"
     );
     let (status, peers) = get("/api/peers", Some(token));

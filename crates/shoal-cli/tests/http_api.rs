@@ -210,7 +210,9 @@ fn node_info_serve_output_and_the_openapi_document() {
     assert!(node["db_version"].is_u64(), "{node}");
     assert_eq!(node["group"].as_str().unwrap().len(), 16, "{node}");
     let invite = node["invite"].as_str().expect("an invite code");
-    assert_eq!(invite, format!("shoal1:{SECRET}@{}", d.address()));
+    let parsed: shoal::Invite = invite.parse().expect("a valid invite code");
+    assert_eq!(parsed.key.to_hex(), SECRET);
+    assert_eq!(parsed.address.to_string(), d.address());
     // The same code `shoal invite` prints.
     let cli = n.run_with_secret(&["invite"], SECRET).ok();
     assert_eq!(cli.stdout.trim(), invite);

@@ -42,7 +42,12 @@ fn join_by_invite_then_forget_the_peer() {
 
     // Invites B must refuse: another group's, its own, garbage.
     let address = da.address();
-    let foreign = format!("shoal1:{}@{address}", "cd".repeat(32));
+    let foreign = shoal::Invite {
+        key: shoal::GroupKey::from_hex(&"cd".repeat(32)).unwrap(),
+        salt: shoal::GroupSalt::from_random([7; 16]),
+        address: address.parse().unwrap(),
+    }
+    .to_string();
     let message = api_b
         .post("/api/peers", &json!({"invite": foreign}))
         .error(400, "bad-request");

@@ -1,8 +1,11 @@
 //! The libp2p stack: TCP + Noise + Yamux and QUIC transports, and the
-//! behaviours — identify, ping, mDNS (switchable) and raw streams for sync.
+//! behaviours — connection limits, identify, ping, mDNS (switchable) and raw
+//! streams for sync.
 //!
 //! It owns how the swarm is assembled; what to do with its events is `node.rs`'s.
 
+use crate::config::ConnectionCaps;
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -12,6 +15,7 @@ use std::time::Duration;
 /// The behaviours a Shoal node runs.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
@@ -19,12 +23,18 @@ pub(crate) struct Behaviour {
 }
 
 /// Builds the swarm for `keypair`, with mDNS when asked, pinging each
-/// connection every `liveness` (a ping unanswered that long fails).
+/// connection every `liveness` (a ping unanswered that long fails), refusing
+/// connections past `caps`.
 pub(crate) fn build_swarm(
     keypair: Keypair,
     with_mdns: bool,
     liveness: Duration,
+    caps: ConnectionCaps,
 ) -> Result<Swarm<Behaviour>, String> {
+    let limits = ConnectionLimits::default()
+        .with_max_established(Some(caps.total))
+        .with_max_pending_incoming(Some(caps.pending))
+        .with_max_established_per_peer(Some(caps.per_peer));
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -45,6 +55,7 @@ pub(crate) fn build_swarm(
                 None
             };
             Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(identify::Config::new(
                     "/shoal/1".into(),
                     key.public(),

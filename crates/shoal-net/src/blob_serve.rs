@@ -91,10 +91,15 @@ pub(crate) async fn serve(
                 Ok(Ok(request)) => request,
                 Ok(Err(BlobError::Unexpected(_))) | Err(_) => return,
                 Ok(Err(e)) => {
-                    // Garbage or a bad MAC: say so once, then close.
+                    // Garbage or a bad MAC: say so once, then close. A sealed
+                    // refusal only to a peer that proved the key on this
+                    // stream already: to a stranger it would be a MAC under
+                    // the group key over known bytes, to test guesses against.
                     tracing::warn!(%peer, "refusing a blob stream: {e}");
-                    let refusal = BlobRefusal::BadRequest;
-                    let _ = respond(&mut stream, &key, &mut seq_out, refusal, idle).await;
+                    if seq_in > 0 {
+                        let refusal = BlobRefusal::BadRequest;
+                        let _ = respond(&mut stream, &key, &mut seq_out, refusal, idle).await;
+                    }
                     return;
                 }
             };

@@ -1,5 +1,6 @@
 //! [`NodeConfig`]: everything a node needs to start — where to listen, whom to
-//! dial, whether to discover peers by mDNS, the group key, and the sync bounds.
+//! dial, whether to discover peers by mDNS, the group key, the sync bounds and
+//! the connection limits.
 //!
 //! Plain data with defaults; validation happens when the node starts.
 
@@ -43,6 +44,33 @@ pub struct NodeConfig {
     /// laptop asleep, a changed network) is noticed in under a minute rather
     /// than at the kernel's TCP timeout. Must be longer than zero.
     pub liveness: Duration,
+    /// Bounds on connections: any peer, member or not, can open them before
+    /// proving membership, and fresh identities cost nothing.
+    pub connections: ConnectionCaps,
+}
+
+/// Connection limits, enforced by the swarm before any protocol runs: past
+/// one, a new connection is refused at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionCaps {
+    /// Most established connections in all (default 512).
+    pub total: u32,
+    /// Most incoming connections still in their transport handshake (Noise,
+    /// Yamux) at once (default 64).
+    pub pending: u32,
+    /// Most established connections with one peer (default 4: a TCP and a
+    /// QUIC connection each way).
+    pub per_peer: u32,
+}
+
+impl Default for ConnectionCaps {
+    fn default() -> Self {
+        Self {
+            total: 512,
+            pending: 64,
+            per_peer: 4,
+        }
+    }
 }
 
 /// How a node fetches and serves blobs.
@@ -94,6 +122,7 @@ impl NodeConfig {
             auto_sync: true,
             blobs: BlobConfig::default(),
             liveness: Duration::from_secs(15),
+            connections: ConnectionCaps::default(),
         }
     }
 }

@@ -25,13 +25,13 @@ mod status;
 mod transfer;
 
 pub use blob_fetch::{BlobState, BlobTotals, BlobTransfer};
-pub use config::{BlobConfig, NodeConfig};
+pub use config::{BlobConfig, ConnectionCaps, NodeConfig};
 pub use federate::{FedError, Levelled, Reconciliation};
 pub use invite::{Invite, InviteError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{NetError, Node};
 pub use replica::{Replica, ReplicaError};
-pub use shoal_core::sync::{GroupKey, GroupKeyError, Rejection, SyncConfig};
+pub use shoal_core::sync::{GroupKey, GroupKeyError, GroupSalt, Rejection, SyncConfig};
 pub use status::{HeldChanges, PeerState, PeerStatus};
 pub use transfer::Transfer;
 

@@ -85,10 +85,16 @@ impl Node {
             // Every ping would time out and every connection be closed.
             return Err(NetError::Setup("liveness must be longer than zero".into()));
         }
+        let caps = config.connections;
+        if caps.total == 0 || caps.pending == 0 || caps.per_peer == 0 {
+            return Err(NetError::Setup(
+                "connection limits must be at least 1 (0 would refuse every peer)".into(),
+            ));
+        }
         let keypair = replica.keypair();
         let peer_id = keypair.public().to_peer_id();
-        let mut swarm =
-            build_swarm(keypair, config.mdns, config.liveness).map_err(NetError::Setup)?;
+        let mut swarm = build_swarm(keypair, config.mdns, config.liveness, config.connections)
+            .map_err(NetError::Setup)?;
         // Every fixed port first: libp2p's TCP listeners share their port
         // with any other node's, and would start beside one.
         for address in &config.listen {

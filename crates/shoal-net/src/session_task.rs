@@ -1,5 +1,6 @@
 //! The async shell around one sync [`Session`]: reads length-prefixed frames
-//! from the libp2p stream (refusing oversized ones before reading them),
+//! from the libp2p stream (refusing oversized ones before reading them, and
+//! any but tiny ones until the peer has proved membership),
 //! feeds them and time and local commits to the session, and performs its
 //! actions — writing frames, running store reads and applies off the async
 //! executor — until the session closes or the stream breaks.
@@ -13,7 +14,7 @@ use crate::status::{PeerState, PeerTable};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream};
 use shoal_core::recon::ReconLimits;
-use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX};
+use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX, MAX_HANDSHAKE_FRAME};
 use shoal_core::sync::{
     Action, GroupKey, Rejection, Request, RequestId, Response, Role, Session, SyncConfig,
 };
@@ -21,7 +22,7 @@ use shoal_core::{CollectionName, Direction, SharingRules, SyncCursor};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// What a running session can be asked to do.
 #[derive(Debug)]
@@ -76,19 +77,40 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Reads frames until the stream ends; never allocates beyond the frame cap.
+/// How far the session has got, for the frame reader: how many payloads it
+/// has handled, and whether the peer has proved membership.
+type Progress = (u64, bool);
+
+/// Reads frames until the stream ends; never allocates beyond the frame cap,
+/// nor beyond [`MAX_HANDSHAKE_FRAME`] while the peer is not authenticated.
 async fn read_frames(
     mut reader: futures::io::ReadHalf<Stream>,
     cap: usize,
+    mut progress: watch::Receiver<Progress>,
     inputs: mpsc::Sender<Input>,
 ) {
+    let mut delivered = 0u64;
     loop {
         let mut prefix = [0u8; LEN_PREFIX];
         if let Err(e) = reader.read_exact(&mut prefix).await {
             let _ = inputs.send(Input::Broken(e.to_string())).await;
             return;
         }
-        let len = match codec::payload_len(prefix, cap) {
+        // A frame over the handshake cap is read only from an authenticated
+        // peer. The handshake's last frame may still wait in the session's
+        // queue when a member's first data frame arrives: settle that first.
+        let mut cap_now = MAX_HANDSHAKE_FRAME.min(cap);
+        if u32::from_be_bytes(prefix) as usize > cap_now {
+            let settled = progress
+                .wait_for(|&(handled, authenticated)| authenticated || handled >= delivered)
+                .await;
+            match settled {
+                Ok(state) if state.1 => cap_now = cap,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+        let len = match codec::payload_len(prefix, cap_now) {
             Ok(len) => len,
             Err(FrameError::TooLarge { .. }) => {
                 let _ = inputs.send(Input::TooLarge).await;
@@ -105,6 +127,7 @@ async fn read_frames(
         if inputs.send(Input::Payload(payload)).await.is_err() {
             return;
         }
+        delivered += 1;
     }
 }
 
@@ -460,7 +483,14 @@ pub(crate) async fn run(
     }
     let (reader, writer) = stream.split();
     let (inputs_tx, mut inputs) = mpsc::channel(4);
-    let reader_task = tokio::spawn(read_frames(reader, spec.sync.max_frame, inputs_tx));
+    let (progress, progress_rx) = watch::channel((0u64, false));
+    let reader_task = tokio::spawn(read_frames(
+        reader,
+        spec.sync.max_frame,
+        progress_rx,
+        inputs_tx,
+    ));
+    let mut handled = 0u64;
     let timeout = Duration::from_millis(spec.sync.request_timeout_ms);
     let mut shell = Shell {
         session,
@@ -508,7 +538,12 @@ pub(crate) async fn run(
         shell.report();
         let next = tokio::select! {
             input = inputs.recv() => match input {
-                Some(Input::Payload(payload)) => shell.session.handle_payload(&payload, now_ms()),
+                Some(Input::Payload(payload)) => {
+                    let actions = shell.session.handle_payload(&payload, now_ms());
+                    handled += 1;
+                    progress.send_replace((handled, shell.session.is_authenticated()));
+                    actions
+                }
                 Some(Input::TooLarge) => shell.session.frame_too_large(),
                 Some(Input::Broken(e)) => break SessionEnd::Broken(e),
                 None => break SessionEnd::Broken("stream closed".into()),

@@ -216,9 +216,11 @@ impl Store {
     ///
     /// ```no_run
     /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use shoal::{GroupKey, NodeConfig, Store};
+    /// use shoal::{GroupKey, GroupSalt, NodeConfig, Store};
     /// let store = Store::open("notes.db")?;
-    /// let key = GroupKey::from_passphrase("correct horse battery staple")?;
+    /// // The group's salt: random when the group is made, shared with its invites.
+    /// let salt = GroupSalt::from_hex("5f0c4e2a9b7d13e8a6c2f41d0b9e7a35")?;
+    /// let key = GroupKey::from_passphrase("correct horse battery staple", &salt)?;
     /// let node = store.start_node(NodeConfig::loopback(key)).await?;
     /// println!("listening on {:?}", node.listen_addrs(std::time::Duration::from_secs(5)).await?);
     /// # Ok(()) }

@@ -31,9 +31,15 @@ pub async fn node(State(control): State<Shared>) -> Result<Json<NodeInfo>, Failu
         .iter()
         .map(|a| a.to_string())
         .collect();
+    let data = control.data.clone();
+    let salt = blocking(move || {
+        secrets::ensure_salt(&data).map_err(|e| Failure::internal(format!("{e:#}")))
+    })
+    .await?;
     let code = invite::invite_address(&listen).map(|address| {
         Invite {
             key: control.key.clone(),
+            salt,
             address,
         }
         .to_string()

@@ -5,6 +5,9 @@
 //! A payload is `0x00 ‖ body` before authentication, or `0x01 ‖ mac ‖ body`
 //! after it, where `body` is the postcard encoding of the message and `mac` is
 //! keyed BLAKE3 over the direction's frame counter and the exact body bytes.
+//! Before authentication a frame may be at most [`MAX_HANDSHAKE_FRAME`] bytes
+//! (the handshake's messages are tiny), so a stranger cannot make a node hold
+//! a large buffer; after it, the session's cap applies.
 //! This module never reads or writes a socket.
 
 use super::auth::FrameKey;
@@ -12,6 +15,9 @@ use super::message::Message;
 
 /// Default largest payload accepted: 8 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 8 * 1024 * 1024;
+/// Largest payload accepted before the peer has proved membership: every
+/// handshake message (hello, PAKE message, proof, rejection) is under 64 bytes.
+pub const MAX_HANDSHAKE_FRAME: usize = 256;
 /// Size of the length prefix.
 pub const LEN_PREFIX: usize = 4;
 
@@ -108,16 +114,10 @@ pub fn decode(payload: &[u8], key: Option<(&FrameKey, u64)>) -> Result<Opened, F
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::auth::{GroupKey, Role, Transcript};
+    use crate::sync::auth::{Role, SessionKeys};
 
     fn key() -> FrameKey {
-        let t = Transcript {
-            dialer: vec![1],
-            listener: vec![2],
-            dialer_nonce: [0; 32],
-            listener_nonce: [9; 32],
-        };
-        t.frame_key(&GroupKey::from_random([5; 32]), Role::Dialer)
+        SessionKeys::from_secret([5; 32]).frame_key(Role::Dialer)
     }
 
     #[test]

@@ -59,9 +59,17 @@ pub enum Message {
         /// 32 random bytes, used once.
         nonce: [u8; 32],
     },
-    /// Proof of holding the group secret, bound to both peer ids and both nonces.
+    /// Second message each side sends, right after its hello: its SPAKE2
+    /// message under the group key (reveals nothing a guess can be tested on).
+    Pake {
+        /// The sender's PAKE message (33 bytes for SPAKE2 on Ed25519).
+        message: Vec<u8>,
+    },
+    /// Key confirmation: proof of holding the group secret, keyed by the PAKE
+    /// output and bound to both peer ids, both nonces and both PAKE messages.
+    /// The dialer sends it first; the listener only after checking it.
     Proof {
-        /// Keyed BLAKE3 over the handshake transcript.
+        /// Keyed BLAKE3 under the session secret, by role.
         mac: [u8; 32],
     },
     /// The sender refuses the session and closes it.
@@ -156,6 +164,7 @@ impl Message {
     pub fn kind(&self) -> &'static str {
         match self {
             Message::Hello { .. } => "hello",
+            Message::Pake { .. } => "pake",
             Message::Proof { .. } => "proof",
             Message::Rejected { .. } => "rejected",
             Message::CatchUp { .. } => "catch-up",

@@ -12,7 +12,7 @@ mod requests;
 mod serve;
 pub mod session;
 
-pub use auth::{GroupKey, GroupKeyError, Role};
+pub use auth::{GroupKey, GroupKeyError, GroupSalt, Role};
 pub use federation::{RecordCut, Refusal, Request, RequestId, Response, SharedCollection};
 pub use message::{Batch, Message, PROTOCOL_VERSION, Rejection};
 pub use requests::{MAX_OUTSTANDING, RequestError};

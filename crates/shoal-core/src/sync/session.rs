@@ -7,11 +7,19 @@
 //! the cursor persisted for the peer, applying chunks and contiguous pushes)
 //! and server (`serve.rs`: answering catch-ups, pushing local commits live).
 //! This file owns the state, the handshake, the dispatch of messages and the
-//! timeouts. Every failure ends the session with a named [`Rejection`], sent to
+//! timeouts.
+//!
+//! The handshake: each side sends its hello (version, nonce) and its SPAKE2
+//! message under the group key at once; with the peer's message each derives
+//! the session secret. The dialer then sends its key confirmation; the
+//! listener checks it and only then sends its own. So neither side sends
+//! anything a stranger could test a guess of the secret against before the
+//! stranger proved itself, beyond the one guess its own PAKE message committed
+//! to. Until then frames are capped at [`codec::MAX_HANDSHAKE_FRAME`]. Every failure ends the session with a named [`Rejection`], sent to
 //! the peer first, so neither side waits for a timeout. The session never
 //! touches a socket, a clock or a database.
 
-use super::auth::{FrameKey, GroupKey, Role, Transcript};
+use super::auth::{FrameKey, GroupKey, Pake, Role, SessionKeys, Transcript, hello_nonce};
 use super::codec::{self, FrameError};
 use super::federation::{Request, RequestId, Response};
 use super::message::{Message, PROTOCOL_VERSION, Rejection};
@@ -153,8 +161,13 @@ pub struct SessionStats {
 enum Phase {
     /// Waiting for the peer's hello.
     Hello,
-    /// Hello exchanged; waiting for the peer's proof.
-    Proof(Transcript),
+    /// Hello received; waiting for the peer's PAKE message.
+    Pake {
+        /// The nonce the peer's hello carried.
+        peer_nonce: [u8; 32],
+    },
+    /// Key exchange done; waiting for the peer's key confirmation.
+    Proof(SessionKeys),
     /// Authenticated.
     Ready,
     /// Finished; every further input is ignored.
@@ -176,8 +189,8 @@ pub struct Session {
     role: Role,
     local_peer: Vec<u8>,
     remote_peer: Vec<u8>,
-    key: GroupKey,
     nonce: [u8; 32],
+    pake: Option<Pake>,
     pub(super) config: SyncConfig,
     phase: Phase,
     send_key: Option<FrameKey>,
@@ -210,23 +223,29 @@ impl Session {
     /// A session for a connection in `role` between `local_peer` and
     /// `remote_peer` (peer ids as the transport authenticated them), resuming
     /// pulls from `cursor` (persisted for this peer; default for a new peer).
-    /// `nonce` must be fresh random bytes. Call [`Session::start`] next.
+    /// `seed` must be fresh secret random bytes (it drives the key exchange;
+    /// only a one-way hash of it is sent). Call [`Session::start`] next.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         role: Role,
         local_peer: Vec<u8>,
         remote_peer: Vec<u8>,
         key: GroupKey,
-        nonce: [u8; 32],
+        seed: [u8; 32],
         cursor: SyncCursor,
         config: SyncConfig,
     ) -> Self {
+        let (dialer, listener) = match role {
+            Role::Dialer => (&local_peer, &remote_peer),
+            Role::Listener => (&remote_peer, &local_peer),
+        };
+        let pake = Pake::start(&key, role, dialer, listener, &seed);
         Self {
             role,
             local_peer,
             remote_peer,
-            key,
-            nonce,
+            nonce: hello_nonce(&seed),
+            pake: Some(pake),
             config,
             phase: Phase::Hello,
             send_key: None,
@@ -253,10 +272,14 @@ impl Session {
         }
     }
 
-    /// Sends the hello. `now_ms` starts the handshake timeout.
+    /// Sends the hello and the PAKE message. `now_ms` starts the handshake
+    /// timeout.
     pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
         self.started_ms = now_ms;
         let mut out = Vec::new();
+        let Some(message) = self.pake.as_ref().map(|p| p.message().to_vec()) else {
+            return out;
+        };
         self.send(
             Message::Hello {
                 version: PROTOCOL_VERSION,
@@ -264,6 +287,7 @@ impl Session {
             },
             &mut out,
         );
+        self.send(Message::Pake { message }, &mut out);
         out
     }
 
@@ -344,7 +368,12 @@ impl Session {
         }
         self.stats.frames_in += 1;
         self.stats.bytes_in += payload.len() as u64;
-        if payload.len() > self.config.max_frame {
+        let cap = if self.is_authenticated() {
+            self.config.max_frame
+        } else {
+            codec::MAX_HANDSHAKE_FRAME.min(self.config.max_frame)
+        };
+        if payload.len() > cap {
             self.close(Rejection::TooLarge, true, &mut out);
             return out;
         }
@@ -378,11 +407,12 @@ impl Session {
             self.close(Rejection::BadMac, true, &mut out);
             return out;
         }
-        // Take the phase out to own its transcript; each handler sets the next
+        // Take the phase out to own its keys; each handler sets the next
         // phase (or closes). `Hello` is only a placeholder while handling.
         match std::mem::replace(&mut self.phase, Phase::Hello) {
             Phase::Hello => self.on_hello(opened.message, &mut out),
-            Phase::Proof(transcript) => self.on_proof(transcript, opened.message, now_ms, &mut out),
+            Phase::Pake { peer_nonce } => self.on_pake(peer_nonce, opened.message, &mut out),
+            Phase::Proof(keys) => self.on_proof(keys, opened.message, now_ms, &mut out),
             Phase::Ready => {
                 self.phase = Phase::Ready;
                 self.on_data(opened.message, now_ms, &mut out);
@@ -399,34 +429,46 @@ impl Session {
         if version != PROTOCOL_VERSION {
             return self.close(Rejection::UnsupportedVersion, true, out);
         }
-        let (dialer, listener, dialer_nonce, listener_nonce) = match self.role {
-            Role::Dialer => (
-                self.local_peer.clone(),
-                self.remote_peer.clone(),
-                self.nonce,
-                nonce,
-            ),
-            Role::Listener => (
-                self.remote_peer.clone(),
-                self.local_peer.clone(),
-                nonce,
-                self.nonce,
-            ),
+        self.phase = Phase::Pake { peer_nonce: nonce };
+    }
+
+    fn on_pake(&mut self, peer_nonce: [u8; 32], message: Message, out: &mut Vec<Action>) {
+        let (Message::Pake { message }, Some(pake)) = (message, self.pake.take()) else {
+            return self.close(Rejection::ProtocolViolation, true, out);
         };
-        let transcript = Transcript {
-            dialer,
-            listener,
-            dialer_nonce,
-            listener_nonce,
+        let own = pake.message().to_vec();
+        let transcript = match self.role {
+            Role::Dialer => Transcript {
+                dialer: self.local_peer.clone(),
+                listener: self.remote_peer.clone(),
+                dialer_nonce: self.nonce,
+                listener_nonce: peer_nonce,
+                dialer_pake: own,
+                listener_pake: message.clone(),
+            },
+            Role::Listener => Transcript {
+                dialer: self.remote_peer.clone(),
+                listener: self.local_peer.clone(),
+                dialer_nonce: peer_nonce,
+                listener_nonce: self.nonce,
+                dialer_pake: message.clone(),
+                listener_pake: own,
+            },
         };
-        let mac = transcript.proof(&self.key, self.role);
-        self.phase = Phase::Proof(transcript);
-        self.send(Message::Proof { mac }, out);
+        let Ok(keys) = pake.finish(&message, &transcript) else {
+            return self.close(Rejection::ProtocolViolation, true, out);
+        };
+        // The dialer confirms first; the listener waits for its proof.
+        if self.role == Role::Dialer {
+            let mac = keys.proof(Role::Dialer);
+            self.send(Message::Proof { mac }, out);
+        }
+        self.phase = Phase::Proof(keys);
     }
 
     fn on_proof(
         &mut self,
-        transcript: Transcript,
+        keys: SessionKeys,
         message: Message,
         now_ms: u64,
         out: &mut Vec<Action>,
@@ -434,15 +476,16 @@ impl Session {
         let Message::Proof { mac } = message else {
             return self.close(Rejection::ProtocolViolation, true, out);
         };
-        let peer_role = match self.role {
-            Role::Dialer => Role::Listener,
-            Role::Listener => Role::Dialer,
-        };
-        if !transcript.verify(&self.key, peer_role, &mac) {
+        if !keys.verify(self.role.peer(), &mac) {
             return self.close(Rejection::WrongSecret, true, out);
         }
-        self.send_key = Some(transcript.frame_key(&self.key, self.role));
-        self.recv_key = Some(transcript.frame_key(&self.key, peer_role));
+        if self.role == Role::Listener {
+            // Sent plain, before the frame keys are in place.
+            let mac = keys.proof(Role::Listener);
+            self.send(Message::Proof { mac }, out);
+        }
+        self.send_key = Some(keys.frame_key(self.role));
+        self.recv_key = Some(keys.frame_key(self.role.peer()));
         self.phase = Phase::Ready;
         out.push(Action::Authenticated);
         if !self.catch_up_held {
@@ -452,7 +495,7 @@ impl Session {
 
     fn on_data(&mut self, message: Message, now_ms: u64, out: &mut Vec<Action>) {
         match message {
-            Message::Hello { .. } | Message::Proof { .. } => {
+            Message::Hello { .. } | Message::Pake { .. } | Message::Proof { .. } => {
                 self.close(Rejection::ProtocolViolation, true, out)
             }
             Message::Rejected { .. } => unreachable!("handled before the phase dispatch"),
@@ -477,7 +520,7 @@ impl Session {
         let expired = |since: u64| now_ms.saturating_sub(since) >= timeout;
         match self.phase {
             Phase::Closed => return out,
-            Phase::Hello | Phase::Proof(_) => {
+            Phase::Hello | Phase::Pake { .. } | Phase::Proof(_) => {
                 if expired(self.started_ms) {
                     self.close(Rejection::Timeout, true, &mut out);
                 }
