@@ -28,7 +28,7 @@ pub use federate::{FedError, Levelled, Reconciliation, Transfer};
 pub use invite::{Invite, InviteError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{NetError, Node};
-pub use replica::{Replica, ReplicaError};
+pub use replica::{BlobSink, Replica, ReplicaError};
 pub use shoal_core::sync::{GroupKey, GroupKeyError, Rejection, SyncConfig};
 pub use status::{PeerState, PeerStatus};
 

@@ -301,7 +301,7 @@ impl Store {
 }
 
 /// Whether `hash` is in the index of complete blobs.
-fn indexed(conn: &Connection, hash: &BlobHash) -> Result<bool, StoreError> {
+pub(crate) fn indexed(conn: &Connection, hash: &BlobHash) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)")?
         .query_row([&hash.as_bytes()[..]], |r| r.get(0))?)
@@ -309,7 +309,7 @@ fn indexed(conn: &Connection, hash: &BlobHash) -> Result<bool, StoreError> {
 
 /// Moves record `(cid, rid)`'s missing count by `by`, and returns how its
 /// reconciliation element moved if its flag changed.
-fn adjust_missing(
+pub(crate) fn adjust_missing(
     tx: &Connection,
     cid: i64,
     rid: &str,

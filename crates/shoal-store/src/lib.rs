@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod apply;
+mod blob_claim;
 mod blob_files;
 mod blob_index;
 mod error;
@@ -26,6 +27,7 @@ mod sharing;
 mod write;
 
 pub use apply::ApplyReport;
+pub use blob_claim::BlobClaim;
 pub use blob_files::BlobFiles;
 pub use blob_index::{Arrival, BlobInfo};
 pub use error::StoreError;

@@ -11,8 +11,8 @@ use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, Node as TreeNode, ReconLimits, ReconView, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
-use shoal_net::{Node, NodeConfig, PeerId, Replica, ReplicaError};
-use shoal_store::Arrival;
+use shoal_net::{BlobSink, Node, NodeConfig, PeerId, Replica, ReplicaError};
+use shoal_store::{Arrival, BlobClaim, StoreError};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -163,17 +163,42 @@ impl Replica for Store {
         Ok(self.inner.blob_files.read_piece(outline, index, into)?)
     }
 
-    fn blob_resume_point(&self, hash: &BlobHash) -> Result<u64, ReplicaError> {
-        Ok(self.inner.blob_files.resume_point(hash)?)
+    fn blob_claim(&self, hash: &BlobHash) -> Result<Option<Box<dyn BlobSink>>, ReplicaError> {
+        match self.inner.blob_files.claim(hash) {
+            Ok(claim) => Ok(Some(Box::new(Claimed {
+                store: self.clone(),
+                claim,
+            }))),
+            Err(StoreError::BlobBusy { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    fn blob_append(&self, outline: &Outline, index: u64, bytes: &[u8]) -> Result<(), ReplicaError> {
-        Ok(self.inner.blob_files.append_piece(outline, index, bytes)?)
+    fn blob_cap(&self) -> u64 {
+        self.inner.blob_cap
+    }
+}
+
+/// A fetch's claim on one blob's partial file, with the store to index the
+/// blob in once it is placed.
+struct Claimed {
+    store: Store,
+    claim: BlobClaim,
+}
+
+impl BlobSink for Claimed {
+    fn resume_point(&mut self) -> Result<u64, ReplicaError> {
+        Ok(self.claim.resume_point()?)
     }
 
-    fn blob_finish(&self, outline: &Outline) -> Result<(), ReplicaError> {
-        self.inner.blob_files.finish_partial(outline)?;
-        match self.with_db(|db| db.blob_arrived(outline))? {
+    fn append(&mut self, outline: &Outline, index: u64, bytes: &[u8]) -> Result<(), ReplicaError> {
+        Ok(self.claim.append_piece(outline, index, bytes)?)
+    }
+
+    fn finish(self: Box<Self>, outline: &Outline) -> Result<(), ReplicaError> {
+        let Claimed { store, claim } = *self;
+        claim.finish(outline)?;
+        match store.with_db(|db| db.blob_arrived(outline))? {
             Arrival::Indexed => Ok(()),
             Arrival::FileGone => Err(format!(
                 "blob {} was garbage-collected as it was placed; it is fetched again",
@@ -181,10 +206,6 @@ impl Replica for Store {
             )
             .into()),
         }
-    }
-
-    fn blob_cap(&self) -> u64 {
-        self.inner.blob_cap
     }
 }
 

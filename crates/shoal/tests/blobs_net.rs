@@ -356,3 +356,99 @@ async fn a_requester_that_stops_reading_loses_its_serving_slot() {
     assert_eq!(held_hash(&b.store, &blob.hash), Some(blob.hash));
     drop(stream);
 }
+
+/// Every file in `<name>.blobs/partial` (fetches in progress, their outlines
+/// and claim locks).
+fn partial_files(dir: &Path, name: &str) -> Vec<String> {
+    std::fs::read_dir(dir.join(format!("{name}.blobs")).join("partial"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_on_one_store_fetching_from_three_peers_place_only_true_blobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = node(open(dir.path(), "a"), vec![]).await;
+    let blobs: Vec<BlobRef> = (0..5u64)
+        .map(|i| {
+            let content = bytes(4 * MB + 777 * i as usize, 40 + i);
+            add_with_record(&a.store, "photos", &format!("p{i}"), &content)
+        })
+        .collect();
+    let b = node(open(dir.path(), "b"), vec![a.address.clone()]).await;
+    let c = node(open(dir.path(), "c"), vec![a.address.clone()]).await;
+    let holds_all = |s: &Store| blobs.iter().all(|x| s.has_blob(&x.hash).unwrap_or(false));
+    wait_for("B and C to hold every blob", WAIT, || {
+        holds_all(&b.store) && holds_all(&c.store)
+    })
+    .await;
+
+    // N's data directory is used by two nodes at once (as two processes
+    // would: two handles, two schedulers), one fetching from A, the other
+    // from B and C, every blob in parallel; the first is restarted as soon
+    // as bytes arrive. Only the store's claim keeps them apart.
+    let wide = |c: &mut shoal::NodeConfig| {
+        quick(c);
+        c.blobs.concurrency = 8;
+    };
+    let (n1_store, n2_store) = (open(dir.path(), "n"), open(dir.path(), "n"));
+    let others_held = |s: &Store| {
+        blobs[1..]
+            .iter()
+            .all(|x| s.has_blob(&x.hash).unwrap_or(false))
+    };
+    // A third user of the directory (another process) is mid-fetch of the
+    // first blob: neither node may write it until that claim ends.
+    let third = shoal_store::BlobFiles::for_database(&dir.path().join("n.db"));
+    let held = third.claim(&blobs[0].hash).expect("a third claimant");
+    let to_a = vec![a.address.clone()];
+    let n1 = start_with(n1_store.clone(), group_key(), to_a.clone(), wide).await;
+    let n2 = start_with(
+        n2_store.clone(),
+        group_key(),
+        vec![b.address.clone(), c.address.clone()],
+        wide,
+    )
+    .await;
+    wait_for("N to receive blob bytes", WAIT, || {
+        n1.node.blob_transfers().1.bytes_received > 0 || others_held(&n1_store)
+    })
+    .await;
+    drop(n1);
+    let n1 = start_with(n1_store.clone(), group_key(), to_a, wide).await;
+    wait_for("N to hold the blobs not claimed elsewhere", WAIT, || {
+        others_held(&n1_store)
+            && [&n1, &n2]
+                .iter()
+                .any(|n| failure(n, &blobs[0].hash).is_some_and(|e| e.contains("another fetch")))
+    })
+    .await;
+    assert!(!n1_store.has_blob(&blobs[0].hash).expect("has"));
+    drop(held);
+    wait_for("N to hold every blob", WAIT, || {
+        holds_all(&n1_store) && holds_all(&n2_store)
+    })
+    .await;
+    for blob in &blobs {
+        assert_eq!(
+            held_hash(&n1_store, &blob.hash),
+            Some(blob.hash),
+            "a placed blob hashes to its name"
+        );
+    }
+    assert!(
+        n1_store
+            .missing_blobs(None, 10)
+            .expect("missing")
+            .is_empty()
+    );
+    wait_for("no fetch left in progress on N", WAIT, || {
+        partial_files(dir.path(), "n").is_empty()
+    })
+    .await;
+}
