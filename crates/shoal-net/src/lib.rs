@@ -11,6 +11,7 @@
 
 mod behaviour;
 mod blob_fetch;
+mod blob_scrub;
 mod blob_serve;
 mod config;
 mod driver;

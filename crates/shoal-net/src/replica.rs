@@ -133,6 +133,22 @@ pub trait Replica: Send + Sync + 'static {
     /// releases it.
     fn blob_claim(&self, hash: &BlobHash) -> Result<Option<Box<dyn BlobSink>>, ReplicaError>;
 
+    /// Up to `limit` blobs held here, in hash order after `after`.
+    fn held_blobs(
+        &self,
+        after: Option<&BlobHash>,
+        limit: usize,
+    ) -> Result<Vec<BlobHash>, ReplicaError>;
+
+    /// Re-hashes held blob `hash` (`on_read` is told each read's length and
+    /// may pace them); `false` when it was bad and has been set aside (no
+    /// longer held, so it is fetched again).
+    fn verify_blob(
+        &self,
+        hash: &BlobHash,
+        on_read: &mut dyn FnMut(u64),
+    ) -> Result<bool, ReplicaError>;
+
     /// Largest blob this replica accepts, in bytes.
     fn blob_cap(&self) -> u64;
 }

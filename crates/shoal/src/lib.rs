@@ -56,5 +56,5 @@ pub use shoal_core::{
 };
 pub use shoal_store::{
     ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, Durability, MAX_QUERY_LIMIT,
-    Order, Page, Query, Record, StoreConfig, StoreError, StoreStatus,
+    Order, Page, Query, Record, Scrubbed, StoreConfig, StoreError, StoreStatus,
 };

@@ -174,6 +174,24 @@ impl Replica for Store {
         }
     }
 
+    fn held_blobs(
+        &self,
+        after: Option<&BlobHash>,
+        limit: usize,
+    ) -> Result<Vec<BlobHash>, ReplicaError> {
+        let page = Store::list_blobs(self, after, limit)?;
+        Ok(page.into_iter().map(|b| b.hash).collect())
+    }
+
+    fn verify_blob(
+        &self,
+        hash: &BlobHash,
+        on_read: &mut dyn FnMut(u64),
+    ) -> Result<bool, ReplicaError> {
+        let verdict = Store::verify_blob(self, hash, on_read)?;
+        Ok(matches!(verdict, shoal_store::Scrubbed::Good))
+    }
+
     fn blob_cap(&self) -> u64 {
         self.inner.blob_cap
     }

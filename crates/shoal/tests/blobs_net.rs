@@ -452,3 +452,50 @@ async fn two_nodes_on_one_store_fetching_from_three_peers_place_only_true_blobs(
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blob_rotting_on_disk_is_found_by_the_scrub_set_aside_and_fetched_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = node(open(dir.path(), "a"), vec![]).await;
+    let content = bytes(3 * MB + 11, 77);
+    let blob = add_with_record(&a.store, "photos", "p1", &content);
+    let scrubbing = |c: &mut shoal::NodeConfig| {
+        quick(c);
+        c.blobs.scrub_interval = Some(Duration::from_millis(300));
+        c.blobs.scrub_bytes_per_sec = 64 << 20;
+    };
+    let b = start_with(
+        open(dir.path(), "b"),
+        group_key(),
+        vec![a.address.clone()],
+        scrubbing,
+    )
+    .await;
+    wait_for("the blob on B", WAIT, || {
+        b.store.has_blob(&blob.hash).unwrap_or(false)
+    })
+    .await;
+    // B's copy rots: one bit in its second piece.
+    let hex = blob.hash.to_hex();
+    let path = dir.path().join("b.blobs").join(&hex[..2]).join(&hex);
+    let mut rotten = std::fs::read(&path).expect("read B's blob");
+    rotten[MB + 5] ^= 0x01;
+    std::fs::write(&path, &rotten).expect("rot B's blob");
+    let corrupt = dir.path().join("b.blobs").join("corrupt");
+    wait_for("B's scrub to set the bad copy aside", WAIT, || {
+        std::fs::read_dir(&corrupt).is_ok_and(|d| d.count() == 1)
+    })
+    .await;
+    wait_for("the blob fetched again", WAIT, || {
+        held_hash(&b.store, &blob.hash) == Some(blob.hash)
+    })
+    .await;
+    let aside = std::fs::read_dir(&corrupt)
+        .expect("corrupt dir")
+        .next()
+        .expect("one file")
+        .expect("entry");
+    assert!(aside.file_name().to_string_lossy().starts_with(&hex));
+    assert_eq!(std::fs::read(aside.path()).expect("kept"), rotten);
+    assert!(b.store.has_blob(&blob.hash).expect("has"));
+}
