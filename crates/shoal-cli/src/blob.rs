@@ -1,4 +1,5 @@
-//! Blob commands: `blob add`, `blob get`, `blob ls` and `blob gc`.
+//! Blob commands: `blob add`, `blob get`, `blob ls`, `blob gc` and
+//! `blob verify`.
 //!
 //! Files go in and out as streams (never held whole in memory), with a
 //! progress bar on a terminal for large ones; hashing, the size cap and
@@ -10,7 +11,7 @@ use crate::output::{Output, hint, pad};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use shoal::{BlobHash, BlobRef, Store};
+use shoal::{BlobHash, BlobRef, Scrubbed, Store};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read};
@@ -26,6 +27,7 @@ pub fn run(store: &Store, args: BlobArgs, out: &mut Output) -> Result<()> {
         BlobCommand::Get(a) => get(store, a, out),
         BlobCommand::Ls(a) => ls(store, a, out),
         BlobCommand::Gc(a) => gc(store, a, out),
+        BlobCommand::Verify => verify(store, out),
     }
 }
 
@@ -268,6 +270,75 @@ fn gc(store: &Store, args: BlobGcArgs, out: &mut Output) -> Result<()> {
         }
         let s = if removed.len() == 1 { "" } else { "s" };
         hint(format_args!("removed {} blob{s}", removed.len()));
+    }
+    Ok(())
+}
+
+/// Blobs listed per page by `blob verify`.
+const VERIFY_PAGE: usize = 500;
+
+/// `shoal blob verify`: re-hashes every held blob, sets bad ones aside.
+fn verify(store: &Store, out: &mut Output) -> Result<()> {
+    let mut held = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_blobs(after.as_ref(), VERIFY_PAGE)
+            .context("cannot list the blobs")?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.hash);
+        held.extend(page.into_iter().map(|b| (b.hash, b.size)));
+    }
+    let total: u64 = held.iter().map(|(_, size)| size).sum();
+    let bar = (total > PROGRESS_MIN_BYTES && io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(total);
+        let style = ProgressStyle::with_template(
+            "verifying [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar
+    });
+    let mut bad = Vec::new();
+    for (hash, _) in &held {
+        let mut advance = |n: u64| {
+            if let Some(bar) = &bar {
+                bar.inc(n);
+            }
+        };
+        let verdict = store
+            .verify_blob(hash, &mut advance)
+            .with_context(|| format!("cannot verify blob {hash}"))?;
+        if let Scrubbed::SetAside { detail, moved_to } = verdict {
+            if !out.is_json() {
+                let place = moved_to.as_ref().map_or_else(
+                    || "nothing to move".to_string(),
+                    |p| format!("moved to {}", p.display()),
+                );
+                out.line(format_args!("{hash}  bad: {detail}; {place}"))?;
+            }
+            bad.push(json!({"hash": hash.to_hex(), "detail": detail, "moved_to": moved_to}));
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    if out.is_json() {
+        out.json(&json!({"checked": held.len(), "bytes": total, "bad": bad}))?;
+    } else {
+        let s = if held.len() == 1 { "" } else { "s" };
+        hint(format_args!(
+            "checked {} blob{s} ({total} bytes): {} bad",
+            held.len(),
+            bad.len()
+        ));
+    }
+    if !bad.is_empty() {
+        return Err(anyhow::anyhow!(
+            "{} bad blob(s) set aside; they are listed by `shoal blob ls --missing` and a running daemon fetches them again",
+            bad.len()
+        ));
     }
     Ok(())
 }

@@ -241,6 +241,8 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::Foreign { .. }
             | StoreError::UnsupportedSchema { .. }
             | StoreError::BadNodeKey(_)
+            | StoreError::BlobBusy { .. }
+            | StoreError::BlobMismatch { .. }
             | StoreError::Sqlite(_) => STORAGE,
             StoreError::NotShared { .. } | StoreError::HeldFull { .. } => NETWORK,
         },

@@ -76,6 +76,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub resync: u64,
+    /// Re-hash every held blob this often in the background (a bad one is
+    /// moved to shoal.blobs/corrupt/ and fetched again); 0 turns it off
+    #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+    pub blob_scrub_interval: u64,
+    /// Most MiB per second the background blob scrub reads
+    #[arg(long, value_name = "MIB", default_value_t = 8,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub blob_scrub_rate: u64,
     /// Most established connections in all (peers and strangers alike: anyone
     /// can connect before proving membership)
     #[arg(long, value_name = "N", default_value_t = 512,
@@ -283,6 +291,22 @@ Examples:
   shoal blob gc
   shoal blob gc --grace-secs 0")]
     Gc(BlobGcArgs),
+
+    /// Re-hash every blob held here; set bad ones aside to be fetched again
+    #[command(after_help = "\
+Reads every blob held here and checks that its bytes hash to its name (and
+its outline matches). A bad one is moved to DIR/shoal.blobs/corrupt/HASH-MS
+(kept for inspection, never served) and no longer counted as held: `blob ls
+--missing` lists it, the integrity report shows its records as assets-missing,
+and a running daemon fetches it again from peers. Prints each bad blob, then a
+summary on stderr (--json: one object with checked, bytes and bad). Exit code
+3 if any blob was bad. The daemon also does this slowly in the background
+(`serve --blob-scrub-interval`).
+
+Examples:
+  shoal blob verify
+  shoal --json blob verify")]
+    Verify,
 }
 
 /// Arguments of `blob add`.

@@ -78,7 +78,7 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
     } else {
         args.listen.clone()
     };
-    let config = NodeConfig {
+    let mut config = NodeConfig {
         listen,
         peers,
         mdns: !args.no_mdns,
@@ -93,6 +93,9 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
         },
         ..NodeConfig::loopback(loaded.key.clone())
     };
+    config.blobs.scrub_interval = (args.blob_scrub_interval > 0)
+        .then(|| std::time::Duration::from_secs(args.blob_scrub_interval));
+    config.blobs.scrub_bytes_per_sec = args.blob_scrub_rate << 20;
     init_logging();
     tracing::info!("group key from {}", loaded.source);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -254,3 +254,54 @@ fn every_blob_command_has_help() {
     let help = node.run(&["blob", "--help"]).ok();
     assert!(help.stdout.contains("$blob"), "{}", help.stdout);
 }
+
+#[test]
+fn verify_sets_a_rotten_blob_aside_and_exits_3() {
+    let node = Node::init();
+    let bytes = content(2 << 20);
+    let input = scratch(&node, "input.bin");
+    std::fs::write(&input, &bytes).unwrap();
+    let reference = node
+        .run(&["--json", "blob", "add", arg(&input)])
+        .ok()
+        .json();
+    let hash = reference["$blob"].as_str().unwrap().to_string();
+    let body = json!({"file": reference}).to_string();
+    node.run(&["put", "photos", "p1", &body]).ok();
+
+    // All good: exit 0 and a summary.
+    let clean = node.run(&["blob", "verify"]).ok();
+    assert_eq!(clean.stdout, "");
+    assert!(clean.stderr.contains("checked 1 blob"), "{}", clean.stderr);
+    assert!(clean.stderr.contains("0 bad"), "{}", clean.stderr);
+
+    // One bit flips on disk.
+    let path = node.data.join("shoal.blobs").join(&hash[..2]).join(&hash);
+    let mut raw = std::fs::read(&path).unwrap();
+    raw[12_345] ^= 0x10;
+    std::fs::write(&path, &raw).unwrap();
+    // Before the scrub it is still listed as held.
+    assert_eq!(
+        node.run(&["--json", "blob", "ls", "--missing"]).ok().json(),
+        json!([])
+    );
+    let found = node.run(&["blob", "verify"]).code(3);
+    assert!(
+        found.stdout.starts_with(&format!("{hash}  bad:")),
+        "{}",
+        found.stdout
+    );
+    assert!(found.stdout.contains("corrupt"), "{}", found.stdout);
+    assert!(found.stderr.contains("1 bad"), "{}", found.stderr);
+    let missing = node.run(&["--json", "blob", "ls", "--missing"]).ok().json();
+    assert_eq!(missing[0]["hash"], json!(hash));
+    let aside: Vec<_> = std::fs::read_dir(node.data.join("shoal.blobs").join("corrupt"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), raw);
+    // Nothing bad is left: the next run is clean (nothing held to check).
+    let json = node.run(&["--json", "blob", "verify"]).ok().json();
+    assert_eq!(json, json!({"checked": 0, "bytes": 0, "bad": []}));
+}

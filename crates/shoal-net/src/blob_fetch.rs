@@ -11,7 +11,7 @@
 //! by the replica; this file never touches a file.
 
 use crate::config::BlobConfig;
-use crate::replica::Replica;
+use crate::replica::{BlobSink, Replica};
 use crate::status::{PeerState, PeerTable};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream, StreamProtocol};
@@ -21,7 +21,7 @@ use shoal_core::blob::{
 };
 use shoal_core::sync::GroupKey;
 use shoal_core::sync::codec::LEN_PREFIX;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -78,6 +78,9 @@ struct TableInner {
     totals: BlobTotals,
     /// Blobs not to retry before the instant.
     retry_at: HashMap<BlobHash, Instant>,
+    /// Blobs claimed by a fetch task of this node, from the claim until it
+    /// ends (whatever its state says meanwhile).
+    claimed: HashSet<BlobHash>,
 }
 
 /// The blob transfers of a node, shared between the scheduler and fetches.
@@ -95,13 +98,12 @@ impl BlobTable {
         self.with(|t| (t.transfers.values().cloned().collect(), t.totals))
     }
 
-    /// Claims `blob` for one fetch unless one runs or it waits for a retry.
+    /// Claims `blob` for one fetch unless a fetch task of it exists (from
+    /// its claim to its end, not only while a peer is being asked) or it
+    /// waits for a retry.
     fn claim(&self, blob: &MissingBlob) -> bool {
         self.with(|t| {
-            let busy = matches!(
-                t.transfers.get(&blob.hash).map(|x| &x.state),
-                Some(BlobState::Fetching { .. })
-            );
+            let busy = t.claimed.contains(&blob.hash);
             let waiting = t
                 .retry_at
                 .get(&blob.hash)
@@ -109,6 +111,7 @@ impl BlobTable {
             if busy || waiting {
                 return false;
             }
+            t.claimed.insert(blob.hash);
             t.transfers.insert(
                 blob.hash,
                 BlobTransfer {
@@ -124,13 +127,9 @@ impl BlobTable {
         })
     }
 
+    /// Fetch tasks claimed and not ended.
     fn running(&self) -> usize {
-        self.with(|t| {
-            t.transfers
-                .values()
-                .filter(|x| matches!(x.state, BlobState::Fetching { .. }))
-                .count()
-        })
+        self.with(|t| t.claimed.len())
     }
 
     fn set(&self, hash: &BlobHash, f: impl FnOnce(&mut BlobTransfer)) {
@@ -156,6 +155,7 @@ impl BlobTable {
         self.with(|t| {
             t.transfers.remove(hash);
             t.retry_at.remove(hash);
+            t.claimed.remove(hash);
             t.totals.fetched += 1;
         })
     }
@@ -170,6 +170,7 @@ impl BlobTable {
             if let Some(pause) = retry_after {
                 t.retry_at.insert(*hash, Instant::now() + pause);
             }
+            t.claimed.remove(hash);
             t.forget_past_bound();
         })
     }
@@ -182,7 +183,9 @@ impl TableInner {
             let Some(oldest) = self
                 .transfers
                 .iter()
-                .find(|(_, x)| matches!(x.state, BlobState::Failed { .. }))
+                .find(|(h, x)| {
+                    matches!(x.state, BlobState::Failed { .. }) && !self.claimed.contains(*h)
+                })
                 .map(|(h, _)| *h)
             else {
                 break;
@@ -207,10 +210,13 @@ pub(crate) struct Fetcher {
 
 impl Fetcher {
     /// Scans for missing blobs every `scan_interval`, and whenever a peer
-    /// connects, and starts fetches.
+    /// connects, and starts fetches. The fetches are this task's: stopping
+    /// it (the node stopping) stops them too, so none outlives its node.
     pub(crate) async fn run(self) {
         let mut tick = tokio::time::interval(self.config.scan_interval);
+        let mut fetches = tokio::task::JoinSet::new();
         loop {
+            while fetches.try_join_next().is_some() {}
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = self.peers.connected() => {}
@@ -234,7 +240,7 @@ impl Fetcher {
                 }
                 if self.blobs.claim(&blob) {
                     let fetcher = self.clone();
-                    tokio::spawn(async move { fetcher.fetch(blob).await });
+                    fetches.spawn(async move { fetcher.fetch(blob).await });
                 }
             }
         }
@@ -257,13 +263,39 @@ impl Fetcher {
             .collect()
     }
 
-    /// Fetches one claimed blob, trying each candidate peer in turn.
+    /// Fetches one claimed blob, trying each candidate peer in turn. The
+    /// store's own claim on the blob is taken first and held throughout: a
+    /// second fetch of it (another node on the same store, another process)
+    /// waits for a retry.
     async fn fetch(self, blob: MissingBlob) {
+        let replica = self.replica.clone();
+        let hash = blob.hash;
+        let sink = match blocking(move || replica.blob_claim(&hash)).await {
+            Ok(Some(sink)) => Arc::new(Mutex::new(Some(sink))),
+            Ok(None) => {
+                let error = "another fetch on this store holds it".to_string();
+                self.blobs
+                    .failed(&blob.hash, error, Some(self.config.retry_after));
+                return;
+            }
+            Err(e) => {
+                let error = format!("cannot claim it: {e}");
+                self.blobs
+                    .failed(&blob.hash, error, Some(self.config.retry_after));
+                return;
+            }
+        };
         let mut errors = Vec::new();
         for peer in self.candidates(&blob) {
             self.blobs
                 .set(&blob.hash, |t| t.state = BlobState::Fetching { peer });
-            match self.fetch_from(peer, &blob).await {
+            let mut writer = None;
+            let fetched = self.fetch_from(peer, &blob, &sink, &mut writer).await;
+            if let Some(writer) = writer.filter(|_| fetched.is_err()) {
+                // Its queued pieces are written before the next peer resumes.
+                writer.abandon().await;
+            }
+            match fetched {
                 Ok(()) => {
                     self.blobs.done(&blob.hash);
                     tracing::info!(hash = %blob.hash, %peer, "blob fetched and verified");
@@ -287,10 +319,15 @@ impl Fetcher {
         self.blobs.failed(&blob.hash, error, retry_after);
     }
 
-    async fn fetch_from(&self, peer: PeerId, blob: &MissingBlob) -> Result<(), FetchError> {
-        let replica = self.replica.clone();
-        let hash = blob.hash;
-        let verified = blocking(move || replica.blob_resume_point(&hash)).await?;
+    async fn fetch_from(
+        &self,
+        peer: PeerId,
+        blob: &MissingBlob,
+        sink: &SharedSink,
+        writer: &mut Option<Writer>,
+    ) -> Result<(), FetchError> {
+        let claim = sink.clone();
+        let verified = blocking(move || with_sink(&claim, |s| s.resume_point())).await?;
         let mut fetch = Fetch::new(blob.hash, blob.size, self.replica.blob_cap(), verified)?;
         self.blobs.set_verified(&blob.hash, verified);
         let timeout = self.config.timeout;
@@ -302,7 +339,6 @@ impl Fetcher {
                 .map_err(|e| FetchError::Stream(e.to_string()))?;
         let key = self.key.blob_key(&self.local.to_bytes(), &peer.to_bytes());
         let (mut seq_out, mut seq_in) = (0u64, 0u64);
-        let mut writer: Option<Writer> = None;
         let mut payload = Vec::new();
         loop {
             if let Some(request) = fetch.next_request() {
@@ -321,7 +357,7 @@ impl Fetcher {
                 Incoming::Response(BlobResponse::Outline(o)) => {
                     seq_in += 1;
                     fetch.on_outline(o.clone())?;
-                    writer = Some(Writer::start(self.replica.clone(), o));
+                    *writer = Some(Writer::start(sink.clone(), o));
                     if fetch.is_done() {
                         // Everything was here already (a resumed fetch).
                         break;
@@ -352,14 +388,37 @@ impl Fetcher {
                 }
             }
         }
-        let Some(writer) = writer else {
+        let Some(writer) = writer.take() else {
             return Err(BlobError::Unexpected("no outline").into());
         };
         let outline = writer.finish().await?;
-        let replica = self.replica.clone();
-        blocking(move || replica.blob_finish(&outline)).await?;
+        let claim = sink.clone();
+        blocking(move || {
+            let sink = claim.lock().unwrap_or_else(|p| p.into_inner()).take();
+            match sink {
+                Some(sink) => sink.finish(&outline),
+                None => Err("the fetch's claim has ended".into()),
+            }
+        })
+        .await?;
         let _ = stream.close().await;
         Ok(())
+    }
+}
+
+/// A fetch's claim on its blob, shared with its writer thread; `None` once
+/// finished.
+type SharedSink = Arc<Mutex<Option<Box<dyn BlobSink>>>>;
+
+/// Runs `f` on the claim (an error once it has been finished).
+fn with_sink<T>(
+    sink: &SharedSink,
+    f: impl FnOnce(&mut dyn BlobSink) -> Result<T, crate::ReplicaError>,
+) -> Result<T, crate::ReplicaError> {
+    let mut guard = sink.lock().unwrap_or_else(|p| p.into_inner());
+    match guard.as_mut() {
+        Some(sink) => f(sink.as_mut()),
+        None => Err("the fetch's claim has ended".into()),
     }
 }
 
@@ -372,19 +431,19 @@ struct Writer {
     outline: Outline,
     pieces: mpsc::Sender<(u64, Vec<u8>)>,
     spent: mpsc::Receiver<Vec<u8>>,
-    task: tokio::task::JoinHandle<Result<(), FetchError>>,
+    /// The writer thread; taken once awaited.
+    task: Option<tokio::task::JoinHandle<Result<(), FetchError>>>,
 }
 
 impl Writer {
-    fn start(replica: Arc<dyn Replica>, outline: Outline) -> Writer {
+    fn start(sink: SharedSink, outline: Outline) -> Writer {
         let (pieces, mut queued) = mpsc::channel::<(u64, Vec<u8>)>(WRITE_BEHIND);
         let (spent_tx, spent) = mpsc::channel(WRITE_BEHIND + 2);
         let kept = outline.clone();
         let task = tokio::task::spawn_blocking(move || {
             let start = blob::PIECE_HEADER_LEN - LEN_PREFIX;
             while let Some((index, frame)) = queued.blocking_recv() {
-                replica
-                    .blob_append(&kept, index, &frame[start..])
+                with_sink(&sink, |s| s.append(&kept, index, &frame[start..]))
                     .map_err(|e| FetchError::Replica(e.to_string()))?;
                 let _ = spent_tx.try_send(frame);
             }
@@ -394,7 +453,7 @@ impl Writer {
             outline,
             pieces,
             spent,
-            task,
+            task: Some(task),
         }
     }
 
@@ -409,9 +468,21 @@ impl Writer {
             return Ok(());
         }
         // The writer stopped early: its error says why.
-        match (&mut self.task).await {
-            Ok(Err(e)) => Err(e),
-            _ => Err(FetchError::Stopped),
+        match self.task.take() {
+            Some(task) => match task.await {
+                Ok(Err(e)) => Err(e),
+                _ => Err(FetchError::Stopped),
+            },
+            None => Err(FetchError::Stopped),
+        }
+    }
+
+    /// Stops taking pieces and waits for those queued to be written (or the
+    /// writer to fail), so nothing writes behind the next attempt's back.
+    async fn abandon(self) {
+        drop(self.pieces);
+        if let Some(task) = self.task {
+            let _ = task.await;
         }
     }
 
@@ -419,7 +490,8 @@ impl Writer {
     /// against.
     async fn finish(self) -> Result<Outline, FetchError> {
         drop(self.pieces);
-        self.task.await.map_err(|_| FetchError::Stopped)??;
+        let task = self.task.ok_or(FetchError::Stopped)?;
+        task.await.map_err(|_| FetchError::Stopped)??;
         Ok(self.outline)
     }
 }
@@ -460,4 +532,44 @@ async fn read_response(stream: &mut Stream, payload: &mut Vec<u8>) -> Result<(),
     payload.resize(len, 0);
     stream.read_exact(payload).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn missing(seed: &[u8]) -> MissingBlob {
+        MissingBlob {
+            hash: BlobHash::of(seed),
+            size: 10,
+            collections: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_claimed_blob_is_not_claimed_again_until_its_fetch_ends() {
+        let table = BlobTable::default();
+        let blob = missing(b"one");
+        assert!(table.claim(&blob));
+        // Before its task has asked any peer (the state still says no peer
+        // was asked), a second scan must not start a second fetch.
+        assert!(!table.claim(&blob));
+        assert_eq!(table.running(), 1);
+        table.set(&blob.hash, |t| {
+            t.state = BlobState::Failed {
+                error: "between two peers".into(),
+            }
+        });
+        assert!(!table.claim(&blob));
+        // Ended without a pause: claimable at once; with one: not yet.
+        table.failed(&blob.hash, NO_PEER.into(), None);
+        assert_eq!(table.running(), 0);
+        assert!(table.claim(&blob));
+        table.failed(&blob.hash, "bad".into(), Some(Duration::from_secs(60)));
+        assert!(!table.claim(&blob));
+        let other = missing(b"two");
+        assert!(table.claim(&other));
+        table.done(&other.hash);
+        assert!(table.claim(&other));
+    }
 }

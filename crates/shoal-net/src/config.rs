@@ -87,6 +87,12 @@ pub struct BlobConfig {
     pub timeout: Duration,
     /// Pause before a failed blob is tried again (default 10 s).
     pub retry_after: Duration,
+    /// How long the background scrub waits before each pass over the held
+    /// blobs (re-hashing each; a bad one is set aside and fetched again);
+    /// `None`: no background scrub (default 24 h).
+    pub scrub_interval: Option<Duration>,
+    /// Most bytes per second the background scrub reads (default 8 MiB/s).
+    pub scrub_bytes_per_sec: u64,
 }
 
 impl Default for BlobConfig {
@@ -97,6 +103,8 @@ impl Default for BlobConfig {
             scan_interval: Duration::from_secs(2),
             timeout: Duration::from_secs(30),
             retry_after: Duration::from_secs(10),
+            scrub_interval: Some(Duration::from_secs(24 * 3600)),
+            scrub_bytes_per_sec: 8 << 20,
         }
     }
 }

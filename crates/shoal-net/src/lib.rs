@@ -11,6 +11,7 @@
 
 mod behaviour;
 mod blob_fetch;
+mod blob_scrub;
 mod blob_serve;
 mod config;
 mod driver;
@@ -30,7 +31,7 @@ pub use federate::{FedError, Levelled, Reconciliation};
 pub use invite::{Invite, InviteError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{NetError, Node};
-pub use replica::{Replica, ReplicaError};
+pub use replica::{BlobSink, Replica, ReplicaError};
 pub use shoal_core::sync::{GroupKey, GroupKeyError, GroupSalt, Rejection, SyncConfig};
 pub use status::{HeldChanges, PeerState, PeerStatus};
 pub use transfer::Transfer;

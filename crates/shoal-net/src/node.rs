@@ -152,6 +152,10 @@ impl Node {
                 fetcher.replica.clone(),
                 fetcher.config,
             )),
+            tokio::spawn(crate::blob_scrub::run(
+                fetcher.replica.clone(),
+                fetcher.config,
+            )),
             tokio::spawn(fetcher.run()),
         ];
         Ok(Node {

@@ -142,17 +142,44 @@ pub trait Replica: Send + Sync + 'static {
         into: &mut Vec<u8>,
     ) -> Result<(), ReplicaError>;
 
-    /// How many leading pieces of a partial fetch of `hash` are here and
-    /// verified (where a fetch resumes).
-    fn blob_resume_point(&self, hash: &BlobHash) -> Result<u64, ReplicaError>;
+    /// Claims the right to write `hash` for one fetch; `None` while another
+    /// fetch (of this node, or of another process on the same store) holds
+    /// it. The storage enforces one claim per blob; dropping the sink
+    /// releases it.
+    fn blob_claim(&self, hash: &BlobHash) -> Result<Option<Box<dyn BlobSink>>, ReplicaError>;
 
-    /// Keeps verified piece `index` of a blob being fetched.
-    fn blob_append(&self, outline: &Outline, index: u64, bytes: &[u8]) -> Result<(), ReplicaError>;
+    /// Up to `limit` blobs held here, in hash order after `after`.
+    fn held_blobs(
+        &self,
+        after: Option<&BlobHash>,
+        limit: usize,
+    ) -> Result<Vec<BlobHash>, ReplicaError>;
 
-    /// Completes a fetch whose every piece was kept: the blob is placed and
-    /// the records referencing it are no longer missing assets.
-    fn blob_finish(&self, outline: &Outline) -> Result<(), ReplicaError>;
+    /// Re-hashes held blob `hash` (`on_read` is told each read's length and
+    /// may pace them); `false` when it was bad and has been set aside (no
+    /// longer held, so it is fetched again).
+    fn verify_blob(
+        &self,
+        hash: &BlobHash,
+        on_read: &mut dyn FnMut(u64),
+    ) -> Result<bool, ReplicaError>;
 
     /// Largest blob this replica accepts, in bytes.
     fn blob_cap(&self) -> u64;
+}
+
+/// Where one claimed fetch keeps its verified pieces: the only writer of
+/// that blob's partial file while it lives.
+pub trait BlobSink: Send {
+    /// How many leading pieces are here and verified (where the fetch
+    /// resumes); appends continue from there.
+    fn resume_point(&mut self) -> Result<u64, ReplicaError>;
+
+    /// Keeps verified piece `index` (the next one).
+    fn append(&mut self, outline: &Outline, index: u64, bytes: &[u8]) -> Result<(), ReplicaError>;
+
+    /// Completes the fetch: the kept bytes are hashed again and placed only
+    /// if they are the blob, and the records referencing it are no longer
+    /// missing assets.
+    fn finish(self: Box<Self>, outline: &Outline) -> Result<(), ReplicaError>;
 }

@@ -2,7 +2,8 @@
 //! blobs under `<aa>/<hash>` with their outline (piece chaining values) under
 //! `<aa>/<hash>.outline`, fetches in progress under `partial/<hash>` (only
 //! verified pieces, in order, with the fetched outline beside them as
-//! `partial/<hash>.outline`), and files being added under `tmp/`.
+//! `partial/<hash>.outline`, written only through a claim: `blob_claim.rs`),
+//! and files being added under `tmp/`.
 //!
 //! It owns file layout, atomic placement (write, fsync, rename, fsync the
 //! directory) and streaming reads and writes — never a whole blob in memory.
@@ -11,16 +12,14 @@
 //! beyond what the core's [`Outline`] checks.
 
 use crate::error::StoreError;
-use shoal_core::blob::{BlobHash, Outline, OutlineBuilder, PIECE_LEN, resume_point};
-use std::fs::{self, File, OpenOptions};
+use shoal_core::blob::{BlobHash, Outline, OutlineBuilder, PIECE_LEN};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes read or written per IO call when streaming.
 const IO_BUFFER: usize = 256 * 1024;
-/// A partial fetch is synced to disk every this many pieces.
-const PIECES_PER_SYNC: u64 = 16;
 
 /// Distinguishes temporary files made by one process.
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -32,7 +31,7 @@ pub struct BlobFiles {
     root: PathBuf,
 }
 
-fn io_error(path: &Path, what: &str, error: io::Error) -> StoreError {
+pub(crate) fn io_error(path: &Path, what: &str, error: io::Error) -> StoreError {
     StoreError::Io {
         path: path.to_path_buf(),
         detail: format!("{what}: {error}"),
@@ -52,22 +51,22 @@ impl BlobFiles {
         &self.root
     }
 
-    fn final_path(&self, hash: &BlobHash) -> PathBuf {
+    pub(crate) fn final_path(&self, hash: &BlobHash) -> PathBuf {
         let hex = hash.to_hex();
         self.root.join(&hex[..2]).join(hex)
     }
 
-    fn outline_path(&self, hash: &BlobHash) -> PathBuf {
+    pub(crate) fn outline_path(&self, hash: &BlobHash) -> PathBuf {
         let mut path = self.final_path(hash).into_os_string();
         path.push(".outline");
         PathBuf::from(path)
     }
 
-    fn partial_path(&self, hash: &BlobHash) -> PathBuf {
+    pub(crate) fn partial_path(&self, hash: &BlobHash) -> PathBuf {
         self.root.join("partial").join(hash.to_hex())
     }
 
-    fn partial_outline_path(&self, hash: &BlobHash) -> PathBuf {
+    pub(crate) fn partial_outline_path(&self, hash: &BlobHash) -> PathBuf {
         self.root
             .join("partial")
             .join(format!("{}.outline", hash.to_hex()))
@@ -141,7 +140,12 @@ impl BlobFiles {
     }
 
     /// Moves a finished, fsynced-here file into place with its outline.
-    fn place(&self, from: &Path, file: File, outline: &Outline) -> Result<(), StoreError> {
+    pub(crate) fn place(
+        &self,
+        from: &Path,
+        file: File,
+        outline: &Outline,
+    ) -> Result<(), StoreError> {
         file.sync_all()
             .map_err(|e| io_error(from, "cannot fsync", e))?;
         drop(file);
@@ -206,35 +210,8 @@ impl BlobFiles {
         read_range(&mut file, &path, outline.piece_range(index), into)
     }
 
-    /// How many leading pieces of a partial fetch of `hash` are here and
-    /// verify against the outline saved with them; the partial file is cut
-    /// back to them (a crash may have left an unsynced or torn tail). 0 when
-    /// nothing usable is here.
-    pub fn resume_point(&self, hash: &BlobHash) -> Result<u64, StoreError> {
-        let path = self.partial_path(hash);
-        let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(io_error(&path, "cannot open partial blob", e)),
-        };
-        let good = match self.partial_outline(hash)? {
-            Some(outline) => verified_prefix(&mut file, &path, &outline)?,
-            None => 0,
-        };
-        let keep = good * PIECE_LEN;
-        let len = file
-            .metadata()
-            .map_err(|e| io_error(&path, "cannot stat", e))?
-            .len();
-        if keep < len {
-            file.set_len(keep)
-                .map_err(|e| io_error(&path, "cannot truncate partial blob", e))?;
-        }
-        Ok(good)
-    }
-
     /// The outline saved with a partial fetch, if it is there and whole.
-    fn partial_outline(&self, hash: &BlobHash) -> Result<Option<Outline>, StoreError> {
+    pub(crate) fn partial_outline(&self, hash: &BlobHash) -> Result<Option<Outline>, StoreError> {
         let path = self.partial_outline_path(hash);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
@@ -252,50 +229,9 @@ impl BlobFiles {
         Ok(outline.check().is_ok().then_some(outline))
     }
 
-    /// Appends verified piece `index` to the partial fetch; it must be the
-    /// next piece (the file holds exactly the pieces before it).
-    pub fn append_piece(
-        &self,
-        outline: &Outline,
-        index: u64,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
-        let path = self.partial_path(&outline.hash);
-        if index == 0 {
-            self.save_partial_outline(outline)?;
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_error(&path, "cannot open partial blob", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| io_error(&path, "cannot stat", e))?
-            .len();
-        let expected = outline.piece_range(index).start;
-        if len != expected {
-            return Err(StoreError::Io {
-                path,
-                detail: format!(
-                    "partial blob holds {len} bytes; piece {index} starts at {expected}"
-                ),
-            });
-        }
-        file.write_all(bytes)
-            .map_err(|e| io_error(&path, "cannot write partial blob", e))?;
-        // Flushed as it grows, so that placing the finished blob has little
-        // left to sync (and a resume after a crash keeps most of it).
-        if (index + 1).is_multiple_of(PIECES_PER_SYNC) {
-            file.sync_data()
-                .map_err(|e| io_error(&path, "cannot fsync partial blob", e))?;
-        }
-        Ok(())
-    }
-
     /// Saves the outline a partial fetch is verified against (before its
     /// first piece), so a later resume can verify what is here.
-    fn save_partial_outline(&self, outline: &Outline) -> Result<(), StoreError> {
+    pub(crate) fn save_partial_outline(&self, outline: &Outline) -> Result<(), StoreError> {
         let path = self.partial_outline_path(&outline.hash);
         if let Some(dir) = path.parent() {
             self.make_dir(dir)?;
@@ -315,39 +251,24 @@ impl BlobFiles {
         fs::rename(&tmp, path).map_err(|e| io_error(path, "cannot place", e))
     }
 
-    /// Moves a fully fetched blob from `partial/` into place. Every piece was
-    /// verified as it arrived; the length is checked once more here.
-    pub fn finish_partial(&self, outline: &Outline) -> Result<(), StoreError> {
-        let path = self.partial_path(&outline.hash);
-        let file = File::open(&path).map_err(|e| io_error(&path, "cannot open partial blob", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| io_error(&path, "cannot stat", e))?
-            .len();
-        if len != outline.size {
-            return Err(StoreError::Io {
-                path,
-                detail: format!("partial blob holds {len} of {} bytes", outline.size),
-            });
-        }
-        self.place(&path, file, outline)?;
-        let _ = fs::remove_file(self.partial_outline_path(&outline.hash));
-        Ok(())
-    }
-
     /// Bytes of a partial fetch held (0 if none).
     pub fn partial_len(&self, hash: &BlobHash) -> u64 {
         fs::metadata(self.partial_path(hash)).map_or(0, |m| m.len())
     }
 
-    /// Removes a complete blob (and its outline) and any partial fetch of it.
+    /// Removes a complete blob (and its outline) and any partial fetch of it
+    /// that no fetch has claimed (a claimed one is left to its fetch).
     pub fn remove(&self, hash: &BlobHash) -> Result<(), StoreError> {
-        for path in [
-            self.final_path(hash),
-            self.outline_path(hash),
-            self.partial_path(hash),
-            self.partial_outline_path(hash),
-        ] {
+        let claim = match self.claim(hash) {
+            Ok(claim) => Some(claim),
+            Err(StoreError::BlobBusy { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let mut paths = vec![self.final_path(hash), self.outline_path(hash)];
+        if claim.is_some() {
+            paths.extend([self.partial_path(hash), self.partial_outline_path(hash)]);
+        }
+        for path in paths {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -356,30 +277,6 @@ impl BlobFiles {
         }
         Ok(())
     }
-}
-
-/// How many leading pieces of `file` verify against `outline` (the core's
-/// [`resume_point`] over pieces read from disk); a read error is returned.
-fn verified_prefix(file: &mut File, path: &Path, outline: &Outline) -> Result<u64, StoreError> {
-    let len = file
-        .metadata()
-        .map_err(|e| io_error(path, "cannot stat", e))?
-        .len();
-    let (mut failure, mut piece) = (None, Vec::new());
-    let good = resume_point(outline, |index, range| {
-        if range.end > len {
-            return false;
-        }
-        piece.clear();
-        match read_range(file, path, range, &mut piece) {
-            Ok(()) => outline.verify_piece(index, &piece).is_ok(),
-            Err(e) => {
-                failure = Some(e);
-                false
-            }
-        }
-    });
-    failure.map_or(Ok(good), Err)
 }
 
 /// Chaining values as stored: 32 bytes each, back to back.
@@ -397,7 +294,7 @@ fn cvs_of(bytes: &[u8]) -> Vec<[u8; 32]> {
 }
 
 /// Appends the bytes of `range` of `file` to `into`.
-fn read_range(
+pub(crate) fn read_range(
     file: &mut File,
     path: &Path,
     range: std::ops::Range<u64>,
@@ -419,7 +316,7 @@ fn read_range(
     Ok(())
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error(dir, "cannot fsync directory", e))

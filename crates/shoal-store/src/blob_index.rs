@@ -13,7 +13,7 @@ use crate::{Store, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::blob::{BlobHash, BlobRef, MissingBlob, Outline, refs_in};
 use shoal_core::recon::{ReconKey, StateDigest, element};
-use shoal_core::{CollectionName, Direction, Life, RecordId};
+use shoal_core::{CollectionName, Direction, Life, RecordId, RecordState, SiteId, Slot};
 
 /// Substring every record text holding a blob reference contains; records
 /// without it are never parsed for references.
@@ -201,13 +201,44 @@ impl Store {
     }
 
     /// Whether `peer` may read `hash`: some live record referencing it is in
-    /// a collection this node sends to that peer.
+    /// a collection this node sends to that peer, and in that record the
+    /// reference was written by someone else — a field (or map entry) of the
+    /// record's current life whose value holds the reference carries a clock
+    /// whose site is not the requester's. A reference the requester wrote
+    /// itself proves nothing (it may have learnt the hash anywhere), so it
+    /// is answered exactly as a blob nobody references: no. The index rows
+    /// checked exist at the time of the request, so a reference arriving
+    /// after it is not counted. (`peer` is a peer id; a string that is not
+    /// one has no site and only the sharing rules apply.)
     pub fn blob_readable_by(&self, peer: &str, hash: &BlobHash) -> Result<bool, StoreError> {
         let rules = self.sharing()?;
-        Ok(self
-            .blob_collections(hash)?
-            .iter()
-            .any(|c| rules.allows(peer, c, Direction::ToPeer)))
+        let requester = peer
+            .parse::<libp2p_identity::PeerId>()
+            .ok()
+            .map(|p| SiteId::from_identity(&p.to_bytes()));
+        let referencing: Vec<(i64, String, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT r.cid, r.rid, c.name FROM blob_refs r JOIN collections c ON c.cid = r.cid
+                 WHERE r.hash = ?1 ORDER BY r.cid, r.rid",
+            )?
+            .query_map([&hash.as_bytes()[..]], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        for (cid, rid, name) in referencing {
+            if !rules.allows(peer, &CollectionName::new(name)?, Direction::ToPeer) {
+                continue;
+            }
+            let Some(site) = requester else {
+                return Ok(true);
+            };
+            let state = rows::load(&self.conn, cid, &RecordId::new(rid)?)?.state;
+            if written_by_another(&state, hash, site) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Blobs held here, in hash order after `after`, at most `limit`.
@@ -300,8 +331,25 @@ impl Store {
     }
 }
 
+/// Whether some field or map entry of `state`'s current life holds a
+/// reference to `hash` and was written by a site other than `site`.
+fn written_by_another(state: &RecordState, hash: &BlobHash, site: SiteId) -> bool {
+    let hex = hash.to_hex();
+    state.is_alive()
+        && state.slots().any(|(slot, version)| {
+            let Some(value) = version.value.as_ref() else {
+                return false;
+            };
+            !matches!(slot, Slot::Life)
+                && version.life == state.life()
+                && version.clock.site != site
+                && value.as_str().contains(&hex)
+                && refs_in(&value.to_value()).is_ok_and(|refs| refs.iter().any(|r| r.hash == *hash))
+        })
+}
+
 /// Whether `hash` is in the index of complete blobs.
-fn indexed(conn: &Connection, hash: &BlobHash) -> Result<bool, StoreError> {
+pub(crate) fn indexed(conn: &Connection, hash: &BlobHash) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)")?
         .query_row([&hash.as_bytes()[..]], |r| r.get(0))?)
@@ -309,7 +357,7 @@ fn indexed(conn: &Connection, hash: &BlobHash) -> Result<bool, StoreError> {
 
 /// Moves record `(cid, rid)`'s missing count by `by`, and returns how its
 /// reconciliation element moved if its flag changed.
-fn adjust_missing(
+pub(crate) fn adjust_missing(
     tx: &Connection,
     cid: i64,
     rid: &str,

@@ -91,6 +91,24 @@ pub enum StoreError {
         /// The bound.
         max: u64,
     },
+    /// Another fetch (in this process or another one sharing the blob
+    /// directory) holds the claim on this blob's partial file; nothing was
+    /// touched. Try again once it has finished or failed.
+    #[error("blob {hash} is being fetched already")]
+    BlobBusy {
+        /// The blob (hex).
+        hash: String,
+    },
+    /// A file that should hold a blob does not hash to the blob's name: a
+    /// finished fetch re-hashed before placing, or a held blob re-hashed by
+    /// the scrub. The bad bytes are never placed (or are moved aside).
+    #[error("blob {hash} does not match its hash: {detail}")]
+    BlobMismatch {
+        /// The blob (hex).
+        hash: String,
+        /// What differed (size or hash).
+        detail: String,
+    },
     /// A record field holds a malformed blob reference.
     #[error("bad blob reference: {0}")]
     BadBlobRef(String),

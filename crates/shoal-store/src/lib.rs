@@ -11,8 +11,10 @@
 #![deny(missing_docs)]
 
 mod apply;
+mod blob_claim;
 mod blob_files;
 mod blob_index;
+mod blob_scrub;
 mod check;
 mod error;
 mod federation;
@@ -29,8 +31,10 @@ mod sharing;
 mod write;
 
 pub use apply::ApplyReport;
+pub use blob_claim::BlobClaim;
 pub use blob_files::BlobFiles;
 pub use blob_index::{Arrival, BlobInfo};
+pub use blob_scrub::{BlobCheck, Scrubbed};
 pub use check::{CheckProgress, CheckReport, CheckStage, OPEN_CHECK_PAGES};
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;

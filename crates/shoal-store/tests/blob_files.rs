@@ -144,19 +144,26 @@ fn a_partial_fetch_resumes_at_the_last_verified_piece() {
         let range = outline.piece_range(i);
         &data[range.start as usize..range.end as usize]
     };
-    assert_eq!(files.resume_point(&hash).expect("resume"), 0);
+    let mut claim = files.claim(&hash).expect("claim");
+    assert_eq!(claim.resume_point().expect("resume"), 0);
     assert_eq!(files.partial_len(&hash), 0);
 
     let k = 3u64;
     for i in 0..k {
-        files.append_piece(&outline, i, piece(i)).expect("append");
+        claim.append_piece(&outline, i, piece(i)).expect("append");
     }
-    assert_eq!(files.resume_point(&hash).expect("resume"), k);
+    assert_eq!(claim.resume_point().expect("resume"), k);
     assert_eq!(files.partial_len(&hash), k * PIECE_LEN);
     assert!(!files.has(&hash));
-    // Not finished yet.
-    assert!(files.finish_partial(&outline).is_err());
-    assert!(!files.has(&hash));
+    // Released and claimed again: the pieces stay; a second claimant is
+    // refused meanwhile.
+    drop(claim);
+    let mut claim = files.claim(&hash).expect("claim");
+    assert_eq!(claim.resume_point().expect("resume"), k);
+    assert!(matches!(
+        files.claim(&hash),
+        Err(StoreError::BlobBusy { .. })
+    ));
 
     // A corrupt byte in piece k-1 on disk: resume there, the file cut back.
     let partial = files.root().join("partial").join(hash.to_hex());
@@ -164,7 +171,7 @@ fn a_partial_fetch_resumes_at_the_last_verified_piece() {
     assert_eq!(raw.len() as u64, k * PIECE_LEN);
     raw[(k as usize - 1) * MIB + 12_345] ^= 0x40;
     std::fs::write(&partial, &raw).expect("corrupt partial");
-    assert_eq!(files.resume_point(&hash).expect("resume"), k - 1);
+    assert_eq!(claim.resume_point().expect("resume"), k - 1);
     assert_eq!(files.partial_len(&hash), (k - 1) * PIECE_LEN);
     assert_eq!(
         std::fs::metadata(&partial).expect("stat").len(),
@@ -184,20 +191,20 @@ fn a_partial_fetch_resumes_at_the_last_verified_piece() {
         files.partial_len(&hash),
         (k - 1) * PIECE_LEN + PIECE_LEN / 2
     );
-    assert_eq!(files.resume_point(&hash).expect("resume"), k - 1);
+    assert_eq!(claim.resume_point().expect("resume"), k - 1);
     assert_eq!(files.partial_len(&hash), (k - 1) * PIECE_LEN);
 
     // Out of order: ahead of the file, and behind it.
-    assert!(files.append_piece(&outline, k, piece(k)).is_err());
-    assert!(files.append_piece(&outline, k - 2, piece(k - 2)).is_err());
+    assert!(claim.append_piece(&outline, k, piece(k)).is_err());
+    assert!(claim.append_piece(&outline, k - 2, piece(k - 2)).is_err());
     assert_eq!(files.partial_len(&hash), (k - 1) * PIECE_LEN);
-    assert_eq!(files.resume_point(&hash).expect("resume"), k - 1);
+    assert_eq!(claim.resume_point().expect("resume"), k - 1);
 
     for i in (k - 1)..outline.piece_count() {
-        files.append_piece(&outline, i, piece(i)).expect("append");
+        claim.append_piece(&outline, i, piece(i)).expect("append");
     }
-    assert_eq!(files.resume_point(&hash).expect("resume"), 5);
-    files.finish_partial(&outline).expect("finish");
+    assert_eq!(claim.resume_point().expect("resume"), 5);
+    claim.finish(&outline).expect("finish");
     assert!(files.has(&hash));
     assert_eq!(read_all(&files, &hash), data);
     assert_eq!(
@@ -205,7 +212,6 @@ fn a_partial_fetch_resumes_at_the_last_verified_piece() {
         Some(outline.clone())
     );
     assert_eq!(files.partial_len(&hash), 0);
-    assert_eq!(files.resume_point(&hash).expect("resume"), 0);
     let hex = hash.to_hex();
     assert_eq!(
         files_under(files.root()),
@@ -214,10 +220,8 @@ fn a_partial_fetch_resumes_at_the_last_verified_piece() {
             PathBuf::from(&hex[..2]).join(format!("{hex}.outline")),
         ]
     );
-    assert_eq!(
-        files
-            .resume_point(&BlobHash::of(b"unknown"))
-            .expect("resume"),
-        0
-    );
+    let mut claim = files.claim(&hash).expect("claim again");
+    assert_eq!(claim.resume_point().expect("resume"), 0);
+    let mut claim = files.claim(&BlobHash::of(b"unknown")).expect("claim");
+    assert_eq!(claim.resume_point().expect("resume"), 0);
 }

@@ -8,7 +8,7 @@
 use crate::error::Error;
 use crate::store::Store;
 use shoal_core::blob::{BlobHash, BlobRef, MissingBlob};
-use shoal_store::{Arrival, BlobInfo, StoreError};
+use shoal_store::{Arrival, BlobCheck, BlobInfo, Scrubbed, StoreError};
 use std::fs::File;
 use std::io::Read;
 
@@ -93,5 +93,26 @@ impl Store {
     /// those removed.
     pub fn collect_garbage(&self, grace_ms: u64) -> Result<Vec<BlobHash>, Error> {
         self.with_db(|db| db.collect_garbage(grace_ms))
+    }
+
+    /// Re-hashes the held blob `hash` (streaming, without the database
+    /// lock; `on_read` is told each read's length, for progress or pacing).
+    /// A bad one — bytes that do not hash to its name, a damaged outline, a
+    /// vanished file — is set aside: moved to the blob directory's
+    /// `corrupt/` folder, no longer held (its records are `assets-missing`)
+    /// and so fetched again by a running node.
+    pub fn verify_blob(
+        &self,
+        hash: &BlobHash,
+        on_read: &mut dyn FnMut(u64),
+    ) -> Result<Scrubbed, Error> {
+        match self.inner.blob_files.check_blob(hash, on_read)? {
+            BlobCheck::Good => Ok(Scrubbed::Good),
+            BlobCheck::Bad { detail } => {
+                let moved_to = self.with_db(|db| db.set_blob_aside(hash))?;
+                tracing::warn!(%hash, "blob set aside: {detail}");
+                Ok(Scrubbed::SetAside { detail, moved_to })
+            }
+        }
     }
 }

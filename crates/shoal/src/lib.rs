@@ -59,7 +59,7 @@ pub use shoal_core::{
 };
 pub use shoal_store::{
     ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_RECORD_BYTES,
-    Durability, HeldBack, MAX_QUERY_LIMIT, Order, Page, Query, Record, StoreConfig, StoreError,
-    StoreStatus,
+    Durability, HeldBack, MAX_QUERY_LIMIT, Order, Page, Query, Record, Scrubbed, StoreConfig,
+    StoreError, StoreStatus,
 };
 pub use shoal_store::{CheckProgress, CheckReport, CheckStage};

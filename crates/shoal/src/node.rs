@@ -13,8 +13,8 @@ use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{
     Change, CollectionName, DbVersion, Direction, LogRead, RecordId, SharingRules, SyncCursor,
 };
-use shoal_net::{HeldChanges, Node, NodeConfig, PeerId, Replica, ReplicaError};
-use shoal_store::Arrival;
+use shoal_net::{BlobSink, HeldChanges, Node, NodeConfig, PeerId, Replica, ReplicaError};
+use shoal_store::{Arrival, BlobClaim, StoreError};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -184,17 +184,60 @@ impl Replica for Store {
         Ok(self.inner.blob_files.read_piece(outline, index, into)?)
     }
 
-    fn blob_resume_point(&self, hash: &BlobHash) -> Result<u64, ReplicaError> {
-        Ok(self.inner.blob_files.resume_point(hash)?)
+    fn blob_claim(&self, hash: &BlobHash) -> Result<Option<Box<dyn BlobSink>>, ReplicaError> {
+        match self.inner.blob_files.claim(hash) {
+            Ok(claim) => Ok(Some(Box::new(Claimed {
+                store: self.clone(),
+                claim,
+            }))),
+            Err(StoreError::BlobBusy { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    fn blob_append(&self, outline: &Outline, index: u64, bytes: &[u8]) -> Result<(), ReplicaError> {
-        Ok(self.inner.blob_files.append_piece(outline, index, bytes)?)
+    fn held_blobs(
+        &self,
+        after: Option<&BlobHash>,
+        limit: usize,
+    ) -> Result<Vec<BlobHash>, ReplicaError> {
+        let page = Store::list_blobs(self, after, limit)?;
+        Ok(page.into_iter().map(|b| b.hash).collect())
     }
 
-    fn blob_finish(&self, outline: &Outline) -> Result<(), ReplicaError> {
-        self.inner.blob_files.finish_partial(outline)?;
-        match self.with_db(|db| db.blob_arrived(outline))? {
+    fn verify_blob(
+        &self,
+        hash: &BlobHash,
+        on_read: &mut dyn FnMut(u64),
+    ) -> Result<bool, ReplicaError> {
+        let verdict = Store::verify_blob(self, hash, on_read)?;
+        Ok(matches!(verdict, shoal_store::Scrubbed::Good))
+    }
+
+    fn blob_cap(&self) -> u64 {
+        self.inner.blob_cap
+    }
+}
+
+/// A fetch's claim on one blob's partial file, with the store to index the
+/// blob in once it is placed.
+struct Claimed {
+    store: Store,
+    claim: BlobClaim,
+}
+
+impl BlobSink for Claimed {
+    fn resume_point(&mut self) -> Result<u64, ReplicaError> {
+        Ok(self.claim.resume_point()?)
+    }
+
+    fn append(&mut self, outline: &Outline, index: u64, bytes: &[u8]) -> Result<(), ReplicaError> {
+        Ok(self.claim.append_piece(outline, index, bytes)?)
+    }
+
+    fn finish(self: Box<Self>, outline: &Outline) -> Result<(), ReplicaError> {
+        let Claimed { store, claim } = *self;
+        claim.finish(outline)?;
+        match store.with_db(|db| db.blob_arrived(outline))? {
             Arrival::Indexed => Ok(()),
             Arrival::FileGone => Err(format!(
                 "blob {} was garbage-collected as it was placed; it is fetched again",
@@ -202,10 +245,6 @@ impl Replica for Store {
             )
             .into()),
         }
-    }
-
-    fn blob_cap(&self) -> u64 {
-        self.inner.blob_cap
     }
 }
 

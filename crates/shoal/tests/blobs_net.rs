@@ -270,16 +270,25 @@ async fn a_blob_is_served_only_to_a_peer_that_may_read_a_record_referencing_it()
 async fn a_fetch_starts_when_a_peer_connects_not_at_the_next_scan_or_retry() {
     let dir = tempfile::tempdir().expect("tempdir");
     let content = bytes(3 * MB, 6);
-    let a_store = open(dir.path(), "a");
-    let blob = add_with_record(&a_store, "photos", "p1", &content);
     // B holds the record but not the blob, and scans and retries only every
-    // ten minutes: its first scan (at start) finds no peer to ask.
+    // ten minutes: its first scan (at start) finds no peer to ask. A writes
+    // the same record later, so the reference A serves by is A's own (a
+    // reference only B wrote would not be served to B).
     let b_store = open(dir.path(), "b");
+    let reference = BlobRef {
+        hash: BlobHash::of(&content),
+        size: content.len() as u64,
+        mime: None,
+    };
     b_store
         .collection("photos")
         .expect("collection")
-        .put("p1", json!({"title": "p1", "file": blob.to_json()}))
+        .put("p1", json!({"title": "p1", "file": reference.to_json()}))
         .expect("put");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let a_store = open(dir.path(), "a");
+    let blob = add_with_record(&a_store, "photos", "p1", &content);
+    assert_eq!(blob, reference);
     let slow = |c: &mut shoal::NodeConfig| {
         c.blobs.scan_interval = Duration::from_secs(600);
         c.blobs.retry_after = Duration::from_secs(600);
@@ -341,12 +350,8 @@ async fn a_requester_that_stops_reading_loses_its_serving_slot() {
     stream.flush().await.expect("flush");
     // It reads nothing from here on, and keeps `stream` and its connection.
 
+    // B gets A's record (a reference B wrote itself would not be served).
     let b = node(open(dir.path(), "b"), vec![a.address.clone()]).await;
-    b.store
-        .collection("media")
-        .expect("collection")
-        .put("m1", json!({"title": "m1", "file": blob.to_json()}))
-        .expect("put");
     wait_for(
         "B to fetch the blob past the staller",
         Duration::from_secs(30),
@@ -355,4 +360,147 @@ async fn a_requester_that_stops_reading_loses_its_serving_slot() {
     .await;
     assert_eq!(held_hash(&b.store, &blob.hash), Some(blob.hash));
     drop(stream);
+}
+
+/// Every file in `<name>.blobs/partial` (fetches in progress, their outlines
+/// and claim locks).
+fn partial_files(dir: &Path, name: &str) -> Vec<String> {
+    std::fs::read_dir(dir.join(format!("{name}.blobs")).join("partial"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_on_one_store_fetching_from_three_peers_place_only_true_blobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = node(open(dir.path(), "a"), vec![]).await;
+    let blobs: Vec<BlobRef> = (0..5u64)
+        .map(|i| {
+            let content = bytes(4 * MB + 777 * i as usize, 40 + i);
+            add_with_record(&a.store, "photos", &format!("p{i}"), &content)
+        })
+        .collect();
+    let b = node(open(dir.path(), "b"), vec![a.address.clone()]).await;
+    let c = node(open(dir.path(), "c"), vec![a.address.clone()]).await;
+    let holds_all = |s: &Store| blobs.iter().all(|x| s.has_blob(&x.hash).unwrap_or(false));
+    wait_for("B and C to hold every blob", WAIT, || {
+        holds_all(&b.store) && holds_all(&c.store)
+    })
+    .await;
+
+    // N's data directory is used by two nodes at once (as two processes
+    // would: two handles, two schedulers), one fetching from A, the other
+    // from B and C, every blob in parallel; the first is restarted as soon
+    // as bytes arrive. Only the store's claim keeps them apart.
+    let wide = |c: &mut shoal::NodeConfig| {
+        quick(c);
+        c.blobs.concurrency = 8;
+    };
+    let (n1_store, n2_store) = (open(dir.path(), "n"), open(dir.path(), "n"));
+    let others_held = |s: &Store| {
+        blobs[1..]
+            .iter()
+            .all(|x| s.has_blob(&x.hash).unwrap_or(false))
+    };
+    // A third user of the directory (another process) is mid-fetch of the
+    // first blob: neither node may write it until that claim ends.
+    let third = shoal_store::BlobFiles::for_database(&dir.path().join("n.db"));
+    let held = third.claim(&blobs[0].hash).expect("a third claimant");
+    let to_a = vec![a.address.clone()];
+    let n1 = start_with(n1_store.clone(), group_key(), to_a.clone(), wide).await;
+    let n2 = start_with(
+        n2_store.clone(),
+        group_key(),
+        vec![b.address.clone(), c.address.clone()],
+        wide,
+    )
+    .await;
+    wait_for("N to receive blob bytes", WAIT, || {
+        n1.node.blob_transfers().1.bytes_received > 0 || others_held(&n1_store)
+    })
+    .await;
+    drop(n1);
+    let n1 = start_with(n1_store.clone(), group_key(), to_a, wide).await;
+    wait_for("N to hold the blobs not claimed elsewhere", WAIT, || {
+        others_held(&n1_store)
+            && [&n1, &n2]
+                .iter()
+                .any(|n| failure(n, &blobs[0].hash).is_some_and(|e| e.contains("another fetch")))
+    })
+    .await;
+    assert!(!n1_store.has_blob(&blobs[0].hash).expect("has"));
+    drop(held);
+    wait_for("N to hold every blob", WAIT, || {
+        holds_all(&n1_store) && holds_all(&n2_store)
+    })
+    .await;
+    for blob in &blobs {
+        assert_eq!(
+            held_hash(&n1_store, &blob.hash),
+            Some(blob.hash),
+            "a placed blob hashes to its name"
+        );
+    }
+    assert!(
+        n1_store
+            .missing_blobs(None, 10)
+            .expect("missing")
+            .is_empty()
+    );
+    wait_for("no fetch left in progress on N", WAIT, || {
+        partial_files(dir.path(), "n").is_empty()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blob_rotting_on_disk_is_found_by_the_scrub_set_aside_and_fetched_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = node(open(dir.path(), "a"), vec![]).await;
+    let content = bytes(3 * MB + 11, 77);
+    let blob = add_with_record(&a.store, "photos", "p1", &content);
+    let scrubbing = |c: &mut shoal::NodeConfig| {
+        quick(c);
+        c.blobs.scrub_interval = Some(Duration::from_millis(300));
+        c.blobs.scrub_bytes_per_sec = 64 << 20;
+    };
+    let b = start_with(
+        open(dir.path(), "b"),
+        group_key(),
+        vec![a.address.clone()],
+        scrubbing,
+    )
+    .await;
+    wait_for("the blob on B", WAIT, || {
+        b.store.has_blob(&blob.hash).unwrap_or(false)
+    })
+    .await;
+    // B's copy rots: one bit in its second piece.
+    let hex = blob.hash.to_hex();
+    let path = dir.path().join("b.blobs").join(&hex[..2]).join(&hex);
+    let mut rotten = std::fs::read(&path).expect("read B's blob");
+    rotten[MB + 5] ^= 0x01;
+    std::fs::write(&path, &rotten).expect("rot B's blob");
+    let corrupt = dir.path().join("b.blobs").join("corrupt");
+    wait_for("B's scrub to set the bad copy aside", WAIT, || {
+        std::fs::read_dir(&corrupt).is_ok_and(|d| d.count() == 1)
+    })
+    .await;
+    wait_for("the blob fetched again", WAIT, || {
+        b.store.has_blob(&blob.hash).unwrap_or(false)
+            && held_hash(&b.store, &blob.hash) == Some(blob.hash)
+    })
+    .await;
+    let aside = std::fs::read_dir(&corrupt)
+        .expect("corrupt dir")
+        .next()
+        .expect("one file")
+        .expect("entry");
+    assert!(aside.file_name().to_string_lossy().starts_with(&hex));
+    assert_eq!(std::fs::read(aside.path()).expect("kept"), rotten);
 }

@@ -8,7 +8,7 @@ use shoal::{SharingRules, Store, SyncCursor};
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
-use shoal_net::{HeldChanges, Replica, ReplicaError};
+use shoal_net::{BlobSink, HeldChanges, Replica, ReplicaError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -136,14 +136,22 @@ impl Replica for Spy {
     ) -> Result<(), ReplicaError> {
         Replica::blob_piece(&self.store, outline, index, into)
     }
-    fn blob_resume_point(&self, hash: &BlobHash) -> Result<u64, ReplicaError> {
-        Replica::blob_resume_point(&self.store, hash)
+    fn blob_claim(&self, hash: &BlobHash) -> Result<Option<Box<dyn BlobSink>>, ReplicaError> {
+        Replica::blob_claim(&self.store, hash)
     }
-    fn blob_append(&self, outline: &Outline, index: u64, bytes: &[u8]) -> Result<(), ReplicaError> {
-        Replica::blob_append(&self.store, outline, index, bytes)
+    fn held_blobs(
+        &self,
+        after: Option<&BlobHash>,
+        limit: usize,
+    ) -> Result<Vec<BlobHash>, ReplicaError> {
+        Replica::held_blobs(&self.store, after, limit)
     }
-    fn blob_finish(&self, outline: &Outline) -> Result<(), ReplicaError> {
-        Replica::blob_finish(&self.store, outline)
+    fn verify_blob(
+        &self,
+        hash: &BlobHash,
+        on_read: &mut dyn FnMut(u64),
+    ) -> Result<bool, ReplicaError> {
+        Replica::verify_blob(&self.store, hash, on_read)
     }
     fn blob_cap(&self) -> u64 {
         Replica::blob_cap(&self.store)
