@@ -282,7 +282,7 @@ fn verify_sets_a_rotten_blob_aside_and_exits_3() {
     std::fs::write(&path, &raw).unwrap();
     // Before the scrub it is still listed as held.
     assert_eq!(
-        node.run(&["--json", "blob", "ls", "--missing"]).ok().json(),
+        node.run(&["--json", "blob", "ls", "--missing"]).ok().json()["blobs"],
         json!([])
     );
     let found = node.run(&["blob", "verify"]).code(3);
@@ -294,7 +294,7 @@ fn verify_sets_a_rotten_blob_aside_and_exits_3() {
     assert!(found.stdout.contains("corrupt"), "{}", found.stdout);
     assert!(found.stderr.contains("1 bad"), "{}", found.stderr);
     let missing = node.run(&["--json", "blob", "ls", "--missing"]).ok().json();
-    assert_eq!(missing[0]["hash"], json!(hash));
+    assert_eq!(missing["blobs"][0]["hash"], json!(hash));
     let aside: Vec<_> = std::fs::read_dir(node.data.join("shoal.blobs").join("corrupt"))
         .unwrap()
         .map(|e| e.unwrap().path())

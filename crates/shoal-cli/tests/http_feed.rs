@@ -183,7 +183,7 @@ fn put_by(n: &Node, api: &Api, by_cli: bool, id: &str) -> u64 {
         let run = n
             .run(&["--json", "put", "notes", id, r#"{"by": "cli"}"#])
             .ok();
-        run.json()["version"].as_u64().expect("a write")
+        run.json()["db_version"].as_u64().expect("a write")
     } else {
         put(api, "notes", id, json!({"by": "http"}))
     }
