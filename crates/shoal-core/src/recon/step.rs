@@ -398,11 +398,15 @@ impl Reconciler {
         self.blind
     }
 
-    /// Differences past [`ReconLimits::max_differences`] are no longer
-    /// dropped: once the kept list is full, a node the peer listed is asked
-    /// again later instead of compared, so a walk whose caller takes the
-    /// differences after every step ([`take_differences`](Self::take_differences))
-    /// finds every one of them. A walk that never takes them must not use
+    /// For a walk that pulls: differences the peer holds more of
+    /// ([`Difference::peer_has_more`]) past [`ReconLimits::max_differences`]
+    /// are no longer dropped — once the kept list is full, a node the peer
+    /// listed is asked again later instead of compared, so a walk whose
+    /// caller takes the differences after every step
+    /// ([`take_differences`](Self::take_differences)) finds every one of
+    /// them. Differences there is nothing to pull for (ours alone, or newer
+    /// here) are counted but not listed, so they never hold the walk up: a
+    /// replica far ahead of an empty peer walks it in a few round trips. A walk that never takes them must not use
     /// this (it would ask forever; the round-trip bound ends it).
     pub fn keep_every_difference(&mut self) {
         self.defer_past_cap = true;
@@ -505,8 +509,9 @@ impl Reconciler {
     }
 
     /// Records the differences of one node. A deferring walk keeps every
-    /// one (it compares a node only below the cap: the overshoot is one
-    /// node's records); others keep up to the cap and count the rest.
+    /// one the peer holds more of (it compares a node only below the cap:
+    /// the overshoot is one node's records) and only counts the others;
+    /// other walks keep up to the cap and count the rest.
     fn compare(&mut self, local: Vec<Item>, remote: Vec<Item>) {
         let held = |i: &Item| Held {
             digest: i.digest,
@@ -527,7 +532,14 @@ impl Reconciler {
             if let Some(status) = difference.status() {
                 self.outcome.counts.count(status);
             }
-            if self.defer_past_cap || self.outcome.differences.len() < self.limits.max_differences {
+            if self.defer_past_cap {
+                // A pulling walk lists only what there is to pull: the
+                // rest is counted, and neither fills the cap nor makes the
+                // walk ask a node again.
+                if difference.peer_has_more() {
+                    self.outcome.differences.push(difference);
+                }
+            } else if self.outcome.differences.len() < self.limits.max_differences {
                 self.outcome.differences.push(difference);
             } else {
                 self.outcome.dropped += 1;
