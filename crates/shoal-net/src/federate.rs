@@ -272,7 +272,8 @@ pub struct Levelled {
     /// Records merged that changed something here.
     pub merged: usize,
     /// Whether every collection we receive was walked (a rejoin skips those
-    /// where we hold under half the peer's records: a catch-up is cheaper).
+    /// where either side holds under half the other's records: a catch-up
+    /// is cheaper).
     pub complete: bool,
     /// Payload bytes, both directions.
     pub bytes: u64,
@@ -282,8 +283,8 @@ pub struct Levelled {
 /// collections (one round trip when all agree), walks those whose root
 /// fingerprints differ, and pulls every record where the peer holds state we
 /// lack. Records we hold and it lacks are its own anti-entropy's to pull.
-/// When `rejoin`ing, a collection where we hold under half the peer's
-/// records is left to catch-up (and the result is not `complete`).
+/// When `rejoin`ing, a collection where either side holds under half the
+/// other's records is left to catch-up (and the result is not `complete`).
 pub(crate) async fn level(
     replica: &Arc<dyn Replica>,
     requester: &Requester,
@@ -313,7 +314,11 @@ pub(crate) async fn level(
         if !receives || root.short() == shared.root {
             continue;
         }
-        if rejoin && root.count * 2 < shared.records {
+        // Rejoining, a side holding under half the other's records makes
+        // catch-up the cheaper way: it ships the peer's records, while a
+        // walk lists at least every record the smaller side lacks — and
+        // races the peer's own catch-up from us for both stores.
+        if rejoin && (root.count * 2 < shared.records || shared.records * 2 < root.count) {
             done.complete = false;
             continue;
         }
