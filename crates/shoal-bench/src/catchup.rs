@@ -131,6 +131,10 @@ pub fn run(args: &Args) -> Result<()> {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
+        if std::env::var_os("RUST_LOG").is_some() {
+            // The follower's log, asked for with RUST_LOG.
+            eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        }
         let stdout = String::from_utf8_lossy(&output.stdout);
         let line = stdout.lines().last().context("follower printed nothing")?;
         Ok::<_, anyhow::Error>(serde_json::from_str(line)?)

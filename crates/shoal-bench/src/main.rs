@@ -46,6 +46,13 @@ enum Scenario {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Logs only when asked (RUST_LOG), on stderr: the JSON line stays last on stdout.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match Cli::parse().scenario {
         Scenario::Write(args) => write::run(&args),
         Scenario::Catchup(args) => catchup::run(&args),
