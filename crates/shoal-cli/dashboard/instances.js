@@ -201,12 +201,21 @@ export function mountInstances(root, ctx) {
     return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   }
 
+  /** A peer cursor ({base, position, partial}, numbers) as `shoal peers` shows it. */
+  function cursorText(c) {
+    if (!c || typeof c.base !== 'number') return '–';
+    if (!c.position) return String(c.base);
+    const partial = c.partial == null ? '' : `/${c.partial}`;
+    return `${c.base}+${c.position.version}.${c.position.seq}${partial}`;
+  }
+
   function peerCard(peer) {
     const refs = {
       state: h('span'),
       reason: h('span', { class: 'reason', 'data-testid': 'peer-reason' }),
       lastSync: h('dd', { 'data-testid': 'peer-last-sync' }),
       lag: h('dd', { 'data-testid': 'peer-lag' }),
+      cursor: h('dd', { class: 'mono', 'data-testid': 'peer-cursor' }),
       held: h('dd', { 'data-testid': 'peer-held' }),
       traffic: h('dd', { 'data-testid': 'peer-bytes' }),
       addresses: h('dd', { class: 'mono small', 'data-testid': 'peer-addresses' }),
@@ -256,6 +265,7 @@ export function mountInstances(root, ctx) {
         { class: 'facts' },
         h('div', {}, h('dt', {}, 'Last sync'), refs.lastSync),
         h('div', {}, h('dt', {}, 'Lag'), refs.lag),
+        h('div', {}, h('dt', { title: 'How far this peer\'s log is applied here: BASE (a completed pass), or BASE+VERSION.SEQ mid-catch-up' }, 'Cursor'), refs.cursor),
         h('div', {}, h('dt', { title: 'Changes from this peer whose clocks are too far ahead of this node\'s time: they merge once the time catches up (or the bound, --max-clock-drift, is raised)' }, 'Held back'), refs.held),
         h('div', {}, h('dt', {}, 'Traffic'), refs.traffic),
         h('div', { class: 'wide' }, h('dt', {}, 'Addresses'), refs.addresses),
@@ -285,6 +295,7 @@ export function mountInstances(root, ctx) {
     refs.lastSync.title = info.last_sync_ms ? new Date(info.last_sync_ms).toLocaleString() : '';
     refs.lag.textContent = info.lag ? `${info.lag} version${info.lag === 1 ? '' : 's'} behind` : 'none';
     refs.lag.classList.toggle('warn-text', Boolean(info.lag));
+    refs.cursor.textContent = cursorText(info.cursor);
     refs.held.textContent = info.held ? `${info.held} change${info.held === 1 ? '' : 's'}: clock ahead by ${aheadText(info.clock_ahead_ms || 0)}` : 'none';
     refs.held.classList.toggle('warn-text', Boolean(info.held));
     refs.traffic.textContent = info.bytes ? `↓ ${bytes(info.bytes.in)} · ↑ ${bytes(info.bytes.out)}` : '–';

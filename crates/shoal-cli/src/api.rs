@@ -10,7 +10,7 @@
 //! no handler logic, no store access.
 
 use serde::{Deserialize, Serialize};
-use shoal::{PeerState, PeerStatus, StatusCounts};
+use shoal::{DbVersion, LogPosition, PeerState, PeerStatus, StatusCounts, SyncCursor};
 use utoipa::ToSchema;
 
 mod data;
@@ -77,8 +77,8 @@ pub struct PeerInfo {
     pub addresses: Vec<String>,
     /// When a catch-up with it last completed (ms since the Unix epoch).
     pub last_sync_ms: Option<u64>,
-    /// How far its log is applied here (`BASE`, or `BASE+VERSION.SEQ` mid-catch-up).
-    pub cursor: String,
+    /// How far its log is applied here.
+    pub cursor: CursorInfo,
     /// The end of its log as last heard (a db_version of the peer's).
     pub remote_head: u64,
     /// Versions of its log applied here, at most `remote_head` (for progress).
@@ -98,6 +98,70 @@ pub struct PeerInfo {
     /// milliseconds ("clock ahead by …"); absent when nothing is held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_ahead_ms: Option<u64>,
+}
+
+/// How far a peer's log is applied here, as numbers. `shoal peers` shows it
+/// as `BASE`, or mid-catch-up `BASE+VERSION.SEQ` (and `/PARTIAL` inside a
+/// record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = PeerCursor)]
+pub struct CursorInfo {
+    /// Every change of the peer's log up to this db_version of the peer's
+    /// is applied here (the last completed catch-up pass).
+    pub base: u64,
+    /// Mid-catch-up: the records up to this position of the peer's log are
+    /// applied too; `null` when the pass is complete.
+    pub position: Option<PositionInfo>,
+    /// Mid-record: the record at `position` is applied up to its first
+    /// `partial` stored slots; `null` when it is whole.
+    pub partial: Option<u32>,
+}
+
+/// A position in a peer's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = PeerLogPosition)]
+pub struct PositionInfo {
+    /// The transaction (a db_version of the peer's).
+    pub version: u64,
+    /// The change's place within that transaction.
+    pub seq: u32,
+}
+
+impl From<SyncCursor> for CursorInfo {
+    fn from(cursor: SyncCursor) -> Self {
+        let complete = cursor == SyncCursor::complete(cursor.base);
+        CursorInfo {
+            base: cursor.base.0,
+            position: (!complete).then_some(PositionInfo {
+                version: cursor.position.version.0,
+                seq: cursor.position.seq,
+            }),
+            partial: if complete { None } else { cursor.partial },
+        }
+    }
+}
+
+impl From<CursorInfo> for SyncCursor {
+    fn from(info: CursorInfo) -> Self {
+        match info.position {
+            None => SyncCursor::complete(DbVersion(info.base)),
+            Some(position) => SyncCursor {
+                base: DbVersion(info.base),
+                position: LogPosition {
+                    version: DbVersion(position.version),
+                    seq: position.seq,
+                },
+                partial: info.partial,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for CursorInfo {
+    /// The text form: `BASE`, or `BASE+VERSION.SEQ[/PARTIAL]` mid-catch-up.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        SyncCursor::from(*self).fmt(f)
+    }
 }
 
 /// Bytes in each direction.
@@ -144,7 +208,7 @@ impl From<&PeerStatus> for PeerInfo {
             by_peer,
             addresses: status.addresses.iter().map(|a| a.to_string()).collect(),
             last_sync_ms: status.last_sync_ms,
-            cursor: status.cursor.to_string(),
+            cursor: status.cursor.into(),
             remote_head,
             applied,
             lag,
@@ -316,4 +380,35 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_is_numbers_and_shows_as_before() {
+        let complete = SyncCursor::complete(DbVersion(42));
+        let info = CursorInfo::from(complete);
+        assert_eq!(
+            serde_json::to_value(info).unwrap(),
+            serde_json::json!({"base": 42, "position": null, "partial": null})
+        );
+        assert_eq!(info.to_string(), "42");
+        let inside = SyncCursor {
+            base: DbVersion(42),
+            position: LogPosition {
+                version: DbVersion(57),
+                seq: 3,
+            },
+            partial: Some(2),
+        };
+        let info = CursorInfo::from(inside);
+        assert_eq!(
+            serde_json::to_value(info).unwrap(),
+            serde_json::json!({"base": 42, "position": {"version": 57, "seq": 3}, "partial": 2})
+        );
+        assert_eq!(info.to_string(), inside.to_string());
+        assert_eq!(SyncCursor::from(info), inside);
+    }
 }

@@ -41,7 +41,7 @@ pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
                 state_text(p),
                 p.last_sync_ms
                     .map_or_else(|| "never".to_string(), |t| ago(now.saturating_sub(t))),
-                p.cursor.clone(),
+                p.cursor.to_string(),
                 p.lag.to_string(),
             ]
         })
@@ -142,7 +142,7 @@ mod tests {
     fn held_changes_show_how_far_ahead() {
         let mut peer: PeerInfo = serde_json::from_value(serde_json::json!({
             "peer": "p", "state": "connected", "reason": null, "by_peer": null,
-            "addresses": [], "last_sync_ms": null, "cursor": "0", "remote_head": 0,
+            "addresses": [], "last_sync_ms": null, "cursor": {"base": 0, "position": null, "partial": null}, "remote_head": 0,
             "applied": 0, "lag": 0, "changes_in": 0, "bytes": {"in": 0, "out": 0}
         }))
         .expect("a peer from an older daemon, without the held fields");

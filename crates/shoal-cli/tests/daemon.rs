@@ -91,8 +91,25 @@ fn two_daemons_replicate_and_a_stranger_is_rejected() {
     let a_row = on_b.iter().find(|p| p["peer"] == da.peer_id()).unwrap();
     assert_eq!(a_row["lag"], 0);
     assert!(a_row["last_sync_ms"].is_u64());
+    // The cursor is numbers, in one shape for `sync --json`, `peers
+    // --json` and the API.
+    let synced = b.run(&["--json", "sync", "--timeout", "15"]).ok().json();
+    let row = &synced["peers"][0];
+    assert_eq!(row["peer"], da.peer_id(), "{synced}");
+    let cursor = &row["cursor"];
+    assert!(cursor["base"].as_u64().is_some_and(|v| v > 0), "{synced}");
+    assert!(cursor["position"].is_null(), "{synced}");
+    assert!(cursor["partial"].is_null(), "{synced}");
+    assert_eq!(&a_row["cursor"], cursor, "peers --json: {a_row}");
+    let (status, api) = http_get(db.http(), Some(&b.token()));
+    assert_eq!(status, 200);
+    let api_rows = api["peers"].as_array().expect("peers");
+    let api_row = api_rows.iter().find(|p| p["peer"] == da.peer_id());
+    assert_eq!(&api_row.expect("A in the API's table")["cursor"], cursor);
     let table = b.run(&["peers"]).ok().stdout;
     assert!(table.starts_with("PEER"), "{table}");
+    let base = cursor["base"].as_u64().expect("base");
+    assert!(table.contains(&format!("  {base}  ")), "{table}");
     assert!(table.contains("connected"), "{table}");
 
     // A node with another secret is refused, and the table says why.

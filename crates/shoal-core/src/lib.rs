@@ -33,5 +33,5 @@ pub use error::CoreError;
 pub use ids::{CollectionName, FieldName, RecordId, SiteId, derive_id};
 pub use intent::{Intent, Plan, plan};
 pub use merge::{RecordState, SlotVersion, Verdict};
-pub use sharing::{ANY_PEER, Direction, ShareMode, SharingRules};
+pub use sharing::{ANY_PEER, Direction, HeldFlows, ShareMode, SharingRules};
 pub use value::CanonicalJson;

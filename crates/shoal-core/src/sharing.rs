@@ -6,7 +6,8 @@
 //! "this node sends the collection to that peer", `Receive` "accepts it from
 //! that peer". A collection marked local-only never leaves the node and is
 //! never accepted from anyone. Unset pairs default to [`ShareMode::Both`].
-//! This module only decides; the store persists the rules.
+//! This module only decides; the store persists the rules (and, per peer,
+//! the [`HeldFlows`] last levelled with it).
 
 use crate::ids::CollectionName;
 use serde::{Deserialize, Serialize};
@@ -73,7 +74,7 @@ impl FromStr for ShareMode {
 }
 
 /// A direction of flow, seen from this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Direction {
     /// From this node to the peer.
     ToPeer,
@@ -180,6 +181,33 @@ impl SharingRules {
         out
     }
 
+    /// What these rules hold back with `peer`: each collection and
+    /// direction they do not let flow. Only collections named by a rule or
+    /// marked local-only can be held back, so the set stays small.
+    ///
+    /// ```
+    /// use shoal_core::{CollectionName, Direction, ShareMode, SharingRules};
+    /// let diary = CollectionName::new("diary").unwrap();
+    /// let mut rules = SharingRules::default();
+    /// rules.set("friend", diary.clone(), ShareMode::Send);
+    /// let held = rules.held_flows("friend");
+    /// assert!(held.contains(&diary, Direction::FromPeer));
+    /// assert!(!held.contains(&diary, Direction::ToPeer));
+    /// assert!(rules.held_flows("stranger").is_empty());
+    /// ```
+    pub fn held_flows(&self, peer: &str) -> HeldFlows {
+        let modes = self.modes.keys().map(|(_, c)| c);
+        let mut held = HeldFlows::default();
+        for collection in modes.chain(self.local_only.iter()) {
+            for direction in [Direction::FromPeer, Direction::ToPeer] {
+                if !self.allows(peer, collection, direction) {
+                    held.0.insert((collection.clone(), direction));
+                }
+            }
+        }
+        held
+    }
+
     /// The explicitly set modes, by (peer, collection).
     pub fn explicit(&self) -> impl Iterator<Item = (&str, &CollectionName, ShareMode)> {
         self.modes.iter().map(|((p, c), m)| (p.as_str(), c, *m))
@@ -188,6 +216,70 @@ impl SharingRules {
     /// The local-only collections.
     pub fn local_only(&self) -> impl Iterator<Item = &CollectionName> {
         self.local_only.iter()
+    }
+}
+
+/// The flows (collection and direction) a node's sharing rules held back
+/// with one peer when it last levelled with that peer: the baseline its next
+/// session compares the rules with. Cursors move past what a rule held back,
+/// so a flow in here that the rules now allow must be levelled — also when
+/// the rule widened while the peer was away or the node was stopped. The
+/// store persists it per peer; this type only decides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldFlows(BTreeSet<(CollectionName, Direction)>);
+
+impl HeldFlows {
+    /// Whether `collection` was held back in `direction`.
+    pub fn contains(&self, collection: &CollectionName, direction: Direction) -> bool {
+        self.0.contains(&(collection.clone(), direction))
+    }
+
+    /// Whether nothing was held back.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The held-back flows, in collection order.
+    pub fn iter(&self) -> impl Iterator<Item = &(CollectionName, Direction)> {
+        self.0.iter()
+    }
+
+    /// What `rules` now let flow with `peer` of what was held back: the flows
+    /// to level, in collection order.
+    ///
+    /// ```
+    /// use shoal_core::{CollectionName, Direction, ShareMode, SharingRules};
+    /// let notes = CollectionName::new("notes").unwrap();
+    /// let mut rules = SharingRules::default();
+    /// rules.set("friend", notes.clone(), ShareMode::None);
+    /// let held = rules.held_flows("friend");
+    /// rules.set("friend", notes.clone(), ShareMode::Receive);
+    /// assert_eq!(held.opened(&rules, "friend"), vec![(notes, Direction::FromPeer)]);
+    /// ```
+    pub fn opened(&self, rules: &SharingRules, peer: &str) -> Vec<(CollectionName, Direction)> {
+        self.0
+            .iter()
+            .filter(|(collection, direction)| rules.allows(peer, collection, *direction))
+            .cloned()
+            .collect()
+    }
+
+    /// Adds every flow of `held` not here yet (a rule that narrowed: holding
+    /// more back is safe at once); whether anything was added.
+    pub fn hold(&mut self, held: &HeldFlows) -> bool {
+        let before = self.0.len();
+        self.0.extend(held.0.iter().cloned());
+        self.0.len() != before
+    }
+
+    /// Forgets `flows`: they have been levelled with the peer.
+    pub fn release<'a>(
+        &mut self,
+        flows: impl IntoIterator<Item = &'a (CollectionName, Direction)>,
+    ) {
+        for flow in flows {
+            self.0.remove(flow);
+        }
     }
 }
 
@@ -222,5 +314,46 @@ mod tests {
         );
         assert!(rules.widened(&before, "q").is_empty());
         assert!("sideways".parse::<ShareMode>().is_err());
+    }
+
+    #[test]
+    fn held_flows_track_what_opened_since_they_were_taken() {
+        let (notes, diary) = (
+            CollectionName::new("notes").unwrap(),
+            CollectionName::new("diary").unwrap(),
+        );
+        let mut rules = SharingRules::default();
+        rules.set(ANY_PEER, notes.clone(), ShareMode::Receive);
+        rules.set_local_only(diary.clone(), true);
+        let mut baseline = rules.held_flows("p");
+        assert!(baseline.contains(&notes, Direction::ToPeer));
+        assert!(baseline.contains(&diary, Direction::FromPeer));
+        assert!(baseline.contains(&diary, Direction::ToPeer));
+        assert!(!baseline.contains(&notes, Direction::FromPeer));
+        // Nothing opened yet; a narrowing adds to the baseline.
+        assert!(baseline.opened(&rules, "p").is_empty());
+        rules.set("p", notes.clone(), ShareMode::None);
+        assert!(baseline.hold(&rules.held_flows("p")));
+        assert!(!baseline.hold(&rules.held_flows("p")));
+        // Lifting local-only and sending notes opens three flows.
+        rules.set_local_only(diary.clone(), false);
+        rules.set("p", notes.clone(), ShareMode::Send);
+        let opened = baseline.opened(&rules, "p");
+        assert_eq!(
+            opened,
+            vec![
+                (diary.clone(), Direction::ToPeer),
+                (diary.clone(), Direction::FromPeer),
+                (notes.clone(), Direction::ToPeer),
+            ]
+        );
+        baseline.release(&opened);
+        assert_eq!(baseline, {
+            let mut only = HeldFlows::default();
+            only.0.insert((notes, Direction::FromPeer));
+            only
+        });
+        let text = serde_json::to_string(&baseline).unwrap();
+        assert_eq!(serde_json::from_str::<HeldFlows>(&text).unwrap(), baseline);
     }
 }

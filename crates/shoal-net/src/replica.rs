@@ -13,7 +13,8 @@ use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{
-    Change, CollectionName, DbVersion, Direction, LogRead, RecordId, SharingRules, SyncCursor,
+    Change, CollectionName, DbVersion, Direction, HeldFlows, LogRead, RecordId, SharingRules,
+    SyncCursor,
 };
 use tokio::sync::watch;
 
@@ -68,6 +69,14 @@ pub trait Replica: Send + Sync + 'static {
     /// The sharing rules as they stand (a session compares them over time to
     /// notice a rule that starts letting a collection flow).
     fn sharing_rules(&self) -> Result<SharingRules, ReplicaError>;
+
+    /// What the sharing rules held back with `peer` when this node last
+    /// levelled with it (`None`: never recorded). A session compares the
+    /// rules with it as it starts, to level what widened meanwhile.
+    fn levelled_rules(&self, peer: &PeerId) -> Result<Option<HeldFlows>, ReplicaError>;
+
+    /// Persists `held` as what the rules hold back with `peer`, levelled.
+    fn set_levelled_rules(&self, peer: &PeerId, held: &HeldFlows) -> Result<(), ReplicaError>;
 
     /// Answers a federation request from `peer`, under the sharing rules.
     fn serve(&self, peer: &PeerId, request: Request, limits: &ReconLimits) -> Response;

@@ -8,17 +8,19 @@
 //! All protocol decisions are the session's; this file only moves bytes and
 //! reports status to the peer table.
 
-use crate::federate::{self, FedError, Requester};
+use crate::federate::{FedError, Requester};
+use crate::levelling::Levelling;
 use crate::replica::Replica;
+use crate::rule_watch::{Flow, RuleWatch};
 use crate::status::{PeerState, PeerTable};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream};
 use shoal_core::recon::ReconLimits;
 use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX, MAX_HANDSHAKE_FRAME};
 use shoal_core::sync::{
-    Action, GroupKey, Rejection, Request, RequestId, Response, Role, Session, SyncConfig,
+    Action, GroupKey, Refusal, Rejection, Request, RequestId, Response, Role, Session, SyncConfig,
 };
-use shoal_core::{CollectionName, Direction, SharingRules, SyncCursor};
+use shoal_core::{Direction, SyncCursor};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,6 +39,9 @@ pub(crate) enum SessionCmd {
     /// Reconciliation brought this replica level with the peer at `cursor`
     /// (persisted): start catch-up from there.
     FastForward(SyncCursor),
+    /// The levelling of flows a widened rule opened ended (`ok`: it
+    /// succeeded, so the peer's baseline may forget them).
+    RulesLevelled { flows: Vec<Flow>, ok: bool },
 }
 
 /// How a session ended.
@@ -146,78 +151,9 @@ struct Shell {
     levelling: Option<Levelling>,
     /// Whether records move on their own (else only by explicit requests).
     auto_sync: bool,
-    /// The sharing rules as last seen, to notice one that widens.
-    rules: Option<SharingRules>,
-}
-
-/// The reconciliation a session runs beside its sync: once to rejoin after a
-/// lost cursor (`rejoin`), then periodically as anti-entropy.
-struct Levelling {
-    requester: Requester,
-    rejoin: bool,
-    task: Option<tokio::task::JoinHandle<()>>,
-    /// A walk was asked for while one ran (a rule widened meanwhile): run
-    /// another once it ends, since the running one may have passed the
-    /// collection already.
-    again: bool,
-}
-
-impl Levelling {
-    fn running(&self) -> bool {
-        self.task.as_ref().is_some_and(|t| !t.is_finished())
-    }
-
-    /// Starts a walk now, or right after the one running.
-    fn start_again(&mut self, replica: Arc<dyn Replica>, peer: PeerId, limits: ReconLimits) {
-        if self.running() {
-            self.again = true;
-        } else {
-            self.start(replica, peer, limits);
-        }
-    }
-
-    fn start(&mut self, replica: Arc<dyn Replica>, peer: PeerId, limits: ReconLimits) {
-        if self.running() {
-            return;
-        }
-        self.again = false;
-        let rejoin = std::mem::take(&mut self.rejoin);
-        let requester = self.requester.clone();
-        self.task = Some(tokio::spawn(async move {
-            let result = federate::level(&replica, &requester, peer, limits, rejoin).await;
-            match &result {
-                Ok(done) => tracing::debug!(%peer, ?done, "levelled by reconciliation"),
-                Err(e) => tracing::info!(%peer, "reconciliation with peer failed: {e}"),
-            }
-            if !rejoin {
-                return;
-            }
-            // Rejoining: persist the peer's head as our cursor if the walk
-            // covered everything, else fall back to a full catch-up.
-            let cursor = match result {
-                Ok(done) if done.complete => {
-                    let head = done.head;
-                    let r = replica.clone();
-                    let saved =
-                        tokio::task::spawn_blocking(move || r.set_peer_cursor(&peer, head)).await;
-                    match saved {
-                        Ok(Ok(())) => head,
-                        _ => SyncCursor::default(),
-                    }
-                }
-                _ => SyncCursor::default(),
-            };
-            let _ = requester.send(SessionCmd::FastForward(cursor)).await;
-        }));
-    }
-}
-
-impl Drop for Levelling {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
+    /// The sharing rules against what they held back when last levelled
+    /// with the peer, to level what a widened rule opens.
+    rules: RuleWatch,
 }
 
 impl Shell {
@@ -289,6 +225,11 @@ impl Shell {
             }
             Action::Authenticated => {
                 self.table.mark_connected(peer);
+                // Before any of the peer's changes is applied: the baseline
+                // a widened rule is compared with.
+                if self.auto_sync {
+                    self.rules.load().await;
+                }
                 if let Some(levelling) = self.levelling.as_mut().filter(|l| l.rejoin) {
                     levelling.start(self.replica.clone(), peer, self.recon);
                 }
@@ -340,51 +281,52 @@ impl Shell {
         })
     }
 
-    /// Compares the sharing rules with those last seen: a collection that
-    /// starts flowing from the peer is levelled with it at once (cursors
-    /// moved past what the rule held back, and only a walk finds it); one
-    /// that starts flowing to the peer is announced with
-    /// [`Request::Level`], for the peer to walk. Without this, only
-    /// anti-entropy (which can be off) would ever move that old data.
+    /// Compares the sharing rules with what they held back when this node
+    /// last levelled with the peer (persisted, so a rule widened while the
+    /// peer was away counts too): a collection that starts flowing from the
+    /// peer is levelled with it at once (cursors moved past what the rule
+    /// held back, and only a walk finds it); one that starts flowing to the
+    /// peer is announced with [`Request::Level`], for the peer to walk.
+    /// Without this, only anti-entropy (which can be off) would ever move
+    /// that old data. Each reports back with [`SessionCmd::RulesLevelled`].
     async fn watch_rules(&mut self) {
-        if !self.auto_sync || !self.session.is_authenticated() {
+        if !self.auto_sync || !self.session.is_authenticated() || self.levelling.is_none() {
             return;
         }
-        let replica = self.replica.clone();
-        let Ok(Ok(rules)) = tokio::task::spawn_blocking(move || replica.sharing_rules()).await
-        else {
-            return;
-        };
-        let Some(before) = self.rules.replace(rules.clone()) else {
-            return;
-        };
+        let opened = self.rules.check().await;
         let peer = self.peer;
-        let widened = before.widened(&rules, &peer.to_string());
         let Some(levelling) = self.levelling.as_mut() else {
             return;
         };
-        if widened.iter().any(|(_, d)| *d == Direction::FromPeer) {
-            tracing::info!(%peer, ?widened, "a sharing rule widened: levelling with the peer");
+        if !opened.inbound.is_empty() {
+            levelling.opened.extend(opened.inbound);
             levelling.start_again(self.replica.clone(), peer, self.recon);
         }
-        let outgoing: Vec<CollectionName> = widened
-            .into_iter()
-            .filter(|(_, d)| *d == Direction::ToPeer)
-            .map(|(c, _)| c)
-            .collect();
-        if outgoing.is_empty() {
+        if opened.outbound.is_empty() {
             return;
         }
         let requester = levelling.requester.clone();
         tokio::spawn(async move {
-            for collection in outgoing {
+            for collection in opened.outbound {
                 let request = Request::Level {
                     collection: collection.clone(),
                 };
-                match requester.ask(request).await {
-                    Ok(_) => tracing::debug!(%peer, %collection, "peer asked to level"),
-                    Err(e) => tracing::info!(%peer, %collection, "peer not levelling: {e}"),
-                }
+                // Under its own rules the peer may not take it: nothing to
+                // level then (its own baseline levels it once it does).
+                let ok = match requester.ask(request).await {
+                    Ok(_) | Err(FedError::Refused(Refusal::NotShared)) => {
+                        tracing::debug!(%peer, %collection, "peer asked to level");
+                        true
+                    }
+                    Err(e) => {
+                        tracing::info!(%peer, %collection, "peer not levelling: {e}");
+                        false
+                    }
+                };
+                let flows = vec![(collection, Direction::ToPeer)];
+                let _ = requester
+                    .send(SessionCmd::RulesLevelled { flows, ok })
+                    .await;
             }
         });
     }
@@ -506,18 +448,13 @@ pub(crate) async fn run(
             rejoin,
             task: None,
             again: false,
+            opened: Vec::new(),
         }),
         auto_sync: spec.auto_sync,
-        rules: None,
-    };
-    // The rules as the session starts: a rule widened from here on (also
-    // before authentication) is noticed.
-    shell.rules = {
-        let replica = replica.clone();
-        tokio::task::spawn_blocking(move || replica.sharing_rules())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        // The rules as the session starts: the baseline if the peer has
+        // none yet, so a rule widened from here on (also before
+        // authentication) is noticed.
+        rules: RuleWatch::new(replica.clone(), peer).await,
     };
     let mut anti_entropy =
         tokio::time::interval(spec.anti_entropy.unwrap_or(Duration::from_secs(86_400)));
@@ -577,6 +514,10 @@ pub(crate) async fn run(
                     }
                 }
                 Some(SessionCmd::FastForward(cursor)) => shell.session.fast_forward(cursor, now_ms()),
+                Some(SessionCmd::RulesLevelled { flows, ok }) => {
+                    shell.rules.levelled(flows, ok).await;
+                    Vec::new()
+                }
                 None => break SessionEnd::Broken("node stopped".into()),
             },
             _ = anti_entropy.tick(), if spec.anti_entropy.is_some() && shell.session.is_authenticated() => {

@@ -20,6 +20,7 @@ mod error;
 mod federation;
 mod held;
 mod identity;
+mod levelled;
 mod log;
 mod parts;
 mod query;
@@ -182,6 +183,7 @@ impl Store {
         check::quick_check_at_open(&mut conn, &path)?;
         schema::prepare(&mut conn, &path)?;
         held::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
+        levelled::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sqlite)?;
         let synchronous = match config.durability {

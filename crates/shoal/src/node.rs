@@ -11,7 +11,8 @@ use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, Node as TreeNode, ReconLimits, ReconView, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{
-    Change, CollectionName, DbVersion, Direction, LogRead, RecordId, SharingRules, SyncCursor,
+    Change, CollectionName, DbVersion, Direction, HeldFlows, LogRead, RecordId, SharingRules,
+    SyncCursor,
 };
 use shoal_net::{BlobSink, HeldChanges, Node, NodeConfig, PeerId, Replica, ReplicaError};
 use shoal_store::{Arrival, BlobClaim, StoreError};
@@ -73,6 +74,16 @@ impl Replica for Store {
 
     fn sharing_rules(&self) -> Result<SharingRules, ReplicaError> {
         Ok(self.with_db(|db| db.sharing())?)
+    }
+
+    fn levelled_rules(&self, peer: &PeerId) -> Result<Option<HeldFlows>, ReplicaError> {
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| db.levelled_rules(&peer))?)
+    }
+
+    fn set_levelled_rules(&self, peer: &PeerId, held: &HeldFlows) -> Result<(), ReplicaError> {
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| db.set_levelled_rules(&peer, held))?)
     }
 
     fn serve(&self, peer: &PeerId, request: Request, limits: &ReconLimits) -> Response {

@@ -2,7 +2,8 @@
 //! a rejoin whose walk finds more differences per step than its limit still
 //! pulls every one; a sharing rule that starts letting a collection flow
 //! (either side's, with anti-entropy off) moves the data it held back at
-//! once; a collection this node only receives is walked without sending the
+//! once, also when it widened while the peer was away or the node stopped;
+//! a collection this node only receives is walked without sending the
 //! peer any of its ids, digests or flags; and a record of a collection not
 //! received from the peer (or local-only) is never asked about.
 
@@ -152,6 +153,118 @@ async fn a_widened_rule_moves_what_it_held_back_without_anti_entropy() {
     wait_for("d1 at B after A's rule widened", PROMPTLY, || {
         has(&b.store, "diary", "d1")
     })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_widened_while_the_node_was_stopped_levels_as_it_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a_store = Store::open(dir.path().join("a.db")).expect("open a");
+    let b_store = Store::open(dir.path().join("b.db")).expect("open b");
+    let a_id = a_store.peer_id();
+    // B does not take A's notes.
+    b_store
+        .share(&a_id, "notes", ShareMode::Send)
+        .expect("rule");
+    let no_anti_entropy = |c: &mut shoal::NodeConfig| c.anti_entropy = None;
+    let a = start_with(a_store, group_key(), vec![], no_anti_entropy).await;
+    let b = start_with(
+        b_store,
+        group_key(),
+        vec![a.address.clone()],
+        no_anti_entropy,
+    )
+    .await;
+    connected(&a, &b, WAIT).await;
+    write(&a.store, "notes", "n1");
+    write(&a.store, "shared", "marker");
+    wait_for("the marker at B", WAIT, || {
+        has(&b.store, "shared", "marker")
+    })
+    .await;
+    assert!(!has(&b.store, "notes", "n1"));
+
+    // B's node stops; its rule widens meanwhile (`shoal share` with no
+    // daemon running); B's node starts again and levels the notes with A.
+    let Peer {
+        store: b_store,
+        node,
+        ..
+    } = b;
+    node.shutdown().await;
+    b_store
+        .share(&a_id, "notes", ShareMode::Both)
+        .expect("widen");
+    let b = start_with(
+        b_store,
+        group_key(),
+        vec![a.address.clone()],
+        no_anti_entropy,
+    )
+    .await;
+    wait_for(
+        "n1 at B after its rule widened while stopped",
+        PROMPTLY,
+        || has(&b.store, "notes", "n1"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_widened_while_the_peer_was_away_levels_when_it_is_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a_store = Store::open(dir.path().join("a.db")).expect("open a");
+    let b_store = Store::open(dir.path().join("b.db")).expect("open b");
+    let b_id = b_store.peer_id();
+    // A does not send its diary to B.
+    a_store
+        .share(&b_id, "diary", ShareMode::None)
+        .expect("rule");
+    let no_anti_entropy = |c: &mut shoal::NodeConfig| c.anti_entropy = None;
+    let a = start_with(a_store, group_key(), vec![], no_anti_entropy).await;
+    let b = start_with(
+        b_store,
+        group_key(),
+        vec![a.address.clone()],
+        no_anti_entropy,
+    )
+    .await;
+    connected(&a, &b, WAIT).await;
+    write(&a.store, "diary", "d1");
+    write(&a.store, "shared", "marker");
+    wait_for("the marker at B", WAIT, || {
+        has(&b.store, "shared", "marker")
+    })
+    .await;
+    assert!(!has(&b.store, "diary", "d1"));
+
+    // B goes away; A's rule widens while A knows B is gone; B comes back.
+    let pb = b.node.peer_id();
+    let Peer {
+        store: b_store,
+        node,
+        ..
+    } = b;
+    node.shutdown().await;
+    wait_for("A to see B gone", WAIT, || {
+        !common::is_connected(&a.node, pb)
+    })
+    .await;
+    a.store
+        .share(&b_id, "diary", ShareMode::Send)
+        .expect("widen");
+    let b = start_with(
+        b_store,
+        group_key(),
+        vec![a.address.clone()],
+        no_anti_entropy,
+    )
+    .await;
+    wait_for(
+        "d1 at B after A's rule widened while B was away",
+        PROMPTLY,
+        || has(&b.store, "diary", "d1"),
+    )
     .await;
 }
 

@@ -5,6 +5,7 @@
 
 use shoal::{Change, CollectionName, DbVersion, Direction, LogRead, PeerId, RecordId};
 use shoal::{SharingRules, Store, SyncCursor};
+use shoal_core::HeldFlows;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
@@ -65,6 +66,12 @@ impl Replica for Spy {
     }
     fn sharing_rules(&self) -> Result<SharingRules, ReplicaError> {
         Replica::sharing_rules(&self.store)
+    }
+    fn levelled_rules(&self, peer: &PeerId) -> Result<Option<HeldFlows>, ReplicaError> {
+        Replica::levelled_rules(&self.store, peer)
+    }
+    fn set_levelled_rules(&self, peer: &PeerId, held: &HeldFlows) -> Result<(), ReplicaError> {
+        Replica::set_levelled_rules(&self.store, peer, held)
     }
     fn serve(&self, peer: &PeerId, request: Request, limits: &ReconLimits) -> Response {
         self.seen.lock().expect("seen").push(request.clone());
