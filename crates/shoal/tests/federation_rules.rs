@@ -428,7 +428,10 @@ async fn a_replica_far_ahead_of_a_rejoining_peer_leaves_it_to_catch_up() {
     })
     .await;
     wait_for("B's records at A", WAIT, || has(&a.store, "notes", "b-9")).await;
-    wait_for("A's records at B", WAIT, || has(&b_store, "notes", "a-2999")).await;
+    wait_for("A's records at B", WAIT, || {
+        has(&b_store, "notes", "a-2999")
+    })
+    .await;
     let seen = seen.lock().expect("seen").clone();
     let walks = seen
         .iter()
