@@ -14,9 +14,9 @@
 //!
 //! This module must not read clocks, touch storage, or know about the wire.
 
-use crate::change::Slot;
+use crate::change::{Change, LogPosition, Slot};
 use crate::clock::{Clock, Life};
-use crate::ids::FieldName;
+use crate::ids::{CollectionName, FieldName, RecordId};
 use crate::value::CanonicalJson;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -84,6 +84,23 @@ impl RecordState {
     /// The stored slot versions, in slot order.
     pub fn slots(&self) -> impl Iterator<Item = (&Slot, &SlotVersion)> {
         self.slots.iter()
+    }
+
+    /// The record's full state as changes, one per stored slot version in
+    /// slot order (no log position: a full state read outside the log), for
+    /// a peer to merge or a caller to show.
+    pub fn to_changes(&self, collection: &CollectionName, id: &RecordId) -> Vec<Change> {
+        self.slots()
+            .map(|(slot, version)| Change {
+                collection: collection.clone(),
+                id: id.clone(),
+                slot: slot.clone(),
+                value: version.value.clone(),
+                clock: version.clock,
+                life: version.life,
+                position: LogPosition::default(),
+            })
+            .collect()
     }
 
     /// The stored version of one slot.

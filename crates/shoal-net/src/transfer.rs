@@ -198,20 +198,7 @@ pub(crate) async fn peer_record(
     id: &RecordId,
 ) -> Result<Option<Vec<Change>>, FedError> {
     let state = fetch_record(requester, collection, id, |_| async { Ok(()) }).await?;
-    Ok(state.map(|state| {
-        state
-            .slots()
-            .map(|(slot, version)| Change {
-                collection: collection.clone(),
-                id: id.clone(),
-                slot: slot.clone(),
-                value: version.value.clone(),
-                clock: version.clock,
-                life: version.life,
-                position: LogPosition::default(),
-            })
-            .collect()
-    }))
+    Ok(state.map(|state| state.to_changes(collection, id)))
 }
 
 pub(crate) async fn pull(

@@ -15,7 +15,7 @@ use shoal_core::recon::{Node, ReconLimits, ReconView, StateDigest, respond};
 use shoal_core::sync::federation::{
     MAX_FETCH_IDS, RecordCut, Refusal, Request, Response, SharedCollection,
 };
-use shoal_core::{Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SyncCursor};
+use shoal_core::{Change, CollectionName, DbVersion, Direction, RecordId, SyncCursor};
 
 /// Most bytes of record state one [`Response::Records`] (or one part of an
 /// offer) carries: the first change always fits, a record that does not fit
@@ -83,20 +83,7 @@ impl Store {
         let Some(state) = self.record_state(collection, id)? else {
             return Ok(None);
         };
-        Ok(Some(
-            state
-                .slots()
-                .map(|(slot, version)| Change {
-                    collection: collection.clone(),
-                    id: id.clone(),
-                    slot: slot.clone(),
-                    value: version.value.clone(),
-                    clock: version.clock,
-                    life: version.life,
-                    position: LogPosition::default(),
-                })
-                .collect(),
-        ))
+        Ok(Some(state.to_changes(collection, id)))
     }
 
     /// Merges full record states received from `peer` for `collection`,
