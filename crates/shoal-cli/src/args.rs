@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 
 pub use crate::node_args::*;
+pub use crate::ops_args::*;
 
 /// Largest `--limit` accepted by `ls` and `query` (the library's query cap).
 pub const MAX_LIMIT: u64 = shoal::MAX_QUERY_LIMIT as u64;
@@ -384,6 +385,50 @@ Examples:
   shoal blob ls --missing
   shoal blob gc --grace-secs 0")]
     Blob(BlobArgs),
+
+    /// Copy the database and its blobs to a new directory, verified (daemon may run)
+    #[command(after_help = "\
+Takes one consistent copy of DIR/shoal.db with SQLite's online backup API
+(a running `shoal serve` keeps writing meanwhile; the copy holds exactly what
+was committed when it began), copies the blobs it holds, and checks the copy
+before keeping it: every page and record (as `shoal check`) and every blob
+re-hashed. DEST must not exist or be empty; the backup is built beside it and
+moved into place only once verified. Shows progress on a terminal; --json
+prints what was copied (records, tombstones, bytes, blobs).
+
+By default the backup holds NO secret: not the group key, not the API token,
+and not this node's key (removed from the copy), so it can be kept on less
+trusted storage and can never start as a second copy of this node. Restoring
+it gives a node with a new identity, which then needs `shoal join` (or
+--secret-file) to rejoin the group. --include-secrets also copies the node
+key and DIR/group.key: that backup is as secret as the group key itself.
+
+Examples:
+  shoal backup /mnt/usb/shoal-$(date +%F)
+  shoal --json backup /srv/backups/shoal-nightly | jq .records")]
+    Backup(BackupArgs),
+
+    /// Make a new data directory from a backup, as a new node that catches up from peers
+    #[command(after_help = "\
+Restores SRC into the data directory (--data / $SHOAL_DATA), which must not
+exist or be empty. The backup is checked first (its file digest, every page
+and record, every blob re-hashed); a damaged backup exits with code 3 and
+nothing is restored.
+
+The restored node takes a NEW identity: a new node key, so a new peer id and
+site id. It keeps every record with its clocks, the sharing rules, the peers
+list and its cursors about its peers; its own writes carry the new site id,
+so they can never collide with the old node's, and peers sync with it as a
+new peer (from the start of its log). Rules other nodes set for the old peer
+id do not apply to the new one. Two nodes with one identity would make
+replicas diverge, so --same-identity keeps the old key only together with
+--old-machine-is-gone (your statement that the old machine will never run its
+data again) and a backup made with --include-secrets.
+
+Examples:
+  shoal --data ~/shoal-restored restore /mnt/usb/shoal-2026-12-01
+  shoal --data /srv/shoal restore /mnt/usb/shoal-full --same-identity --old-machine-is-gone")]
+    Restore(RestoreArgs),
 
     /// Show three replicas writing concurrently and converging, then their dashboard
     #[command(after_help = "\

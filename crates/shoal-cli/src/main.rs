@@ -8,6 +8,8 @@
 
 mod api;
 mod args;
+mod backup;
+mod backup_files;
 mod blob;
 mod check;
 mod daemon_client;
@@ -24,12 +26,15 @@ mod invite;
 mod log;
 mod maps;
 mod node_args;
+mod ops_args;
 mod output;
 mod peer_file;
 mod peer_ref;
 mod peers;
+mod progress;
 mod query;
 mod records;
+mod restore;
 mod secrets;
 mod serve;
 mod status;
@@ -100,6 +105,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Share(a) => federation::share(&data, &data.open()?, a, &mut out)?,
         Command::LocalOnly(a) => federation::local_only(&data.open()?, a, &mut out)?,
         Command::Blob(a) => blob::run(&data.open()?, a, &mut out)?,
+        Command::Backup(a) => backup::run(&data, a, &mut out)?,
+        Command::Restore(a) => restore::run(&data, a, &mut out)?,
         Command::Demo(_) => unreachable!("handled above"),
     }
     out.finish()?;

@@ -36,17 +36,25 @@ impl NodeIdentity {
         }
     }
 
-    /// Loads the stored keypair, creating and storing one on first open.
-    pub(crate) fn load_or_create(conn: &Connection) -> Result<Self, StoreError> {
+    /// The stored keypair, if there is one (a backup may have none).
+    pub(crate) fn stored(conn: &Connection) -> Result<Option<Self>, StoreError> {
         let stored: Option<Vec<u8>> = conn
             .query_row("SELECT value FROM meta WHERE key = 'node_key'", [], |r| {
                 r.get(0)
             })
             .optional()?;
-        if let Some(bytes) = stored {
-            let keypair = Keypair::from_protobuf_encoding(&bytes)
-                .map_err(|e| StoreError::BadNodeKey(e.to_string()))?;
-            return Ok(Self::from_keypair(keypair));
+        let Some(bytes) = stored else {
+            return Ok(None);
+        };
+        let keypair = Keypair::from_protobuf_encoding(&bytes)
+            .map_err(|e| StoreError::BadNodeKey(e.to_string()))?;
+        Ok(Some(Self::from_keypair(keypair)))
+    }
+
+    /// Loads the stored keypair, creating and storing one on first open.
+    pub(crate) fn load_or_create(conn: &Connection) -> Result<Self, StoreError> {
+        if let Some(identity) = Self::stored(conn)? {
+            return Ok(identity);
         }
         let keypair = Keypair::generate_ed25519();
         let bytes = keypair

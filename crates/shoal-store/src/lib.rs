@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod apply;
+pub mod backup;
 mod blob_claim;
 mod blob_files;
 mod blob_index;

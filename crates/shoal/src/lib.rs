@@ -57,6 +57,8 @@ pub use shoal_core::{
     FieldName, Hlc, Life, LogPosition, LogRead, RecordId, RecordState, ShareMode, SharingRules,
     SiteId, Slot, SlotVersion, SyncCursor, derive_id,
 };
+/// Consistent copies of a database and its blobs (`shoal backup` / `restore`).
+pub use shoal_store::backup;
 pub use shoal_store::{
     ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_RECORD_BYTES,
     Durability, HeldBack, MAX_QUERY_LIMIT, Order, Page, Query, Record, Scrubbed, StoreConfig,

@@ -87,6 +87,13 @@ impl Node {
         node
     }
 
+    /// A data directory that does not exist yet (for `restore`).
+    pub fn empty() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        Self { _tmp: tmp, data }
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shoal"));
         cmd.env_remove("SHOAL_DATA")
