@@ -60,6 +60,10 @@ pub struct Global {
     #[arg(long, global = true, env = "SHOAL_DATA", value_name = "DIR",
           value_parser = clap::builder::OsStringValueParser::new())]
     pub data: Option<OsString>,
+    /// Config file (keys: the long flags of `serve`, see docs/shoal.example.toml)
+    /// [default: DIR/shoal.toml if it exists]
+    #[arg(long, global = true, env = "SHOAL_CONFIG", value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
     /// Print one machine-readable JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
@@ -429,6 +433,14 @@ Examples:
   shoal --data ~/shoal-restored restore /mnt/usb/shoal-2026-12-01
   shoal --data /srv/shoal restore /mnt/usb/shoal-full --same-identity --old-machine-is-gone")]
     Restore(RestoreArgs),
+
+    /// Install or remove a systemd unit that runs `shoal serve` for this data directory
+    #[command(after_help = "\
+Examples:
+  shoal service install --print
+  shoal service install && systemctl --user enable --now shoal
+  shoal service uninstall")]
+    Service(ServiceArgs),
 
     /// Show three replicas writing concurrently and converging, then their dashboard
     #[command(after_help = "\

@@ -12,6 +12,7 @@ mod backup;
 mod backup_files;
 mod blob;
 mod check;
+mod config;
 mod daemon_client;
 mod dashboard;
 mod datadir;
@@ -34,25 +35,32 @@ mod peers;
 mod progress;
 mod query;
 mod records;
+mod reload;
 mod restore;
 mod secrets;
 mod serve;
+mod service;
 mod status;
 mod sync;
 
 use anyhow::Result;
 use args::{Cli, Command};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use datadir::DataDir;
 use federation::Way;
 use output::Output;
 use records::WriteKind;
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // Usage errors exit with 2 and `--help` / `--version` with 0 (clap's codes).
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let parsed = Cli::command()
+        .try_get_matches_from(&argv)
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) if e.use_stderr() && output::json_asked(std::env::args_os()) => {
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid usage");
@@ -62,7 +70,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let json = cli.global.json;
-    match run(cli) {
+    match run(cli, argv, &matches) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) if exit::is_broken_pipe(&e) => ExitCode::from(exit::OK),
         Err(e) if json => {
@@ -76,11 +84,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> {
     if let Command::Demo(a) = &cli.command {
         return demo::run(a.dir.as_deref(), a.http);
     }
-    let data = DataDir::resolve(cli.global.data)?;
+    // --data / $SHOAL_DATA, else the `data` key of a --config file.
+    let named = match &cli.global.config {
+        Some(path) => config::ConfigFile::read(path)?.data()?,
+        None => None,
+    };
+    let data = DataDir::resolve(cli.global.data.or(named.map(OsString::from)))?;
     let mut out = Output::new(cli.global.json);
     match cli.command {
         Command::Init => init::run(&data, &mut out)?,
@@ -94,7 +107,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Log(a) => log::run(&data.open()?, a, &mut out)?,
         Command::Status => status::run(&data, &data.open()?, &mut out)?,
         Command::Check => check::run(&data, &mut out)?,
-        Command::Serve(a) => serve::run(&data, a, &mut out)?,
+        Command::Serve(a) => {
+            let flag = cli.global.config;
+            let a = config::serve_args(flag.as_deref(), &data, a, argv, matches)?;
+            serve::run(&data, a, flag, &mut out)?
+        }
         Command::Invite(a) => invite::invite(&data, a, &mut out)?,
         Command::Join(a) => invite::join(&data, a, &mut out)?,
         Command::Peers => peers::run(&data, &mut out)?,
@@ -107,6 +124,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Blob(a) => blob::run(&data.open()?, a, &mut out)?,
         Command::Backup(a) => backup::run(&data, a, &mut out)?,
         Command::Restore(a) => restore::run(&data, a, &mut out)?,
+        Command::Service(a) => service::run(&data, cli.global.config.as_deref(), a, &mut out)?,
         Command::Demo(_) => unreachable!("handled above"),
     }
     out.finish()?;

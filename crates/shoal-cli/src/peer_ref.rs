@@ -62,7 +62,7 @@ pub fn known_peers(
 }
 
 /// The peer id a multiaddr ends with (`/p2p/<id>`), if any.
-fn peer_of(address: &shoal::Multiaddr) -> Option<PeerId> {
+pub fn peer_of(address: &shoal::Multiaddr) -> Option<PeerId> {
     let text = address.to_string();
     let (_, id) = text.rsplit_once("/p2p/")?;
     id.parse().ok()

@@ -31,7 +31,12 @@ const LISTEN_WAIT: Duration = Duration::from_secs(10);
 const HTTP_DRAIN: Duration = Duration::from_secs(2);
 
 /// `shoal serve`.
-pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
+pub fn run(
+    data: &DataDir,
+    args: ServeArgs,
+    config: Option<std::path::PathBuf>,
+    out: &mut Output,
+) -> Result<()> {
     if let Some(http) = args.http
         && !http.ip().is_loopback()
         && !args.http_public
@@ -62,6 +67,8 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
         ))
     })?;
     let store = data.open()?;
+    // The config file's sharing rules and peers, re-read on SIGHUP (reload.rs).
+    let reloader = crate::reload::Reloader::start(data, config, &args.peer, &store)?;
     store.set_max_clock_drift(args.max_clock_drift);
     let token = secrets::ensure_token(data)?;
     let mut peers = args.peer.clone();
@@ -111,6 +118,7 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
         group: secrets::fingerprint(&loaded.key),
         key: loaded.key.clone(),
         name: args.name.clone(),
+        reloader,
     };
     runtime.block_on(daemon.run(out))
 }
@@ -135,6 +143,7 @@ struct Daemonized {
     group: String,
     key: GroupKey,
     name: Option<String>,
+    reloader: crate::reload::Reloader,
 }
 
 impl Daemonized {
@@ -166,6 +175,8 @@ impl Daemonized {
         announce(out, &file, &self.data, &self.token)?;
 
         let node = Arc::new(node);
+        let reload = crate::reload::on_sighup(self.reloader, node.clone(), self.store.clone());
+        tokio::spawn(reload);
         let router = http::router(
             Control::new(
                 node.clone(),
