@@ -10,8 +10,10 @@
 //! its peers, and peers catch it up from scratch as a new peer.
 //! `--same-identity` keeps the old key, and only with `--old-machine-is-gone`
 //! (the user's statement that the old node will never run again) and a
-//! backup made with `--include-secrets`. The backup's layout is
-//! `backup_files.rs`'s.
+//! backup made with `--include-secrets`; its log then moves on by
+//! `backup::LOG_SKIP` versions, past any version the old node can have
+//! reached after the backup, so peers holding a cursor for this peer id do
+//! not skip its new writes. The backup's layout is `backup_files.rs`'s.
 
 use crate::args::RestoreArgs;
 use crate::backup_files::{self, BackupDir, Staging};
@@ -78,7 +80,10 @@ pub fn run(data: &DataDir, args: RestoreArgs, out: &mut Output) -> Result<()> {
         }
         .into());
     }
-    if !args.same_identity {
+    if args.same_identity {
+        // Peers' cursors for this peer id may be past the copy's log.
+        backup::skip_log(&target.db_path())?;
+    } else {
         backup::forget_identity(&target.db_path())?;
     }
     let meter = Meter::new("verifying", Unit::Bytes);

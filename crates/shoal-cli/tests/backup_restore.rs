@@ -362,3 +362,71 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_same_identity_restore_is_not_skipped_by_peers_that_saw_more_of_the_old_log() {
+    let a = Node::init();
+    a.run(&["invite"]).code(2);
+    let da = a.serve(&[], None);
+    let code = a.run(&["invite"]).ok().stdout.trim().to_string();
+    let b = Node::init();
+    b.run(&["join", &code]).ok();
+    let db = b.serve(&[], None);
+    a.run(&["put", "tasks", "t0", "{\"n\": 0}"]).ok();
+    let full = a.data.parent().unwrap().join("full");
+    a.run(&["backup", full.to_str().unwrap(), "--include-secrets"])
+        .ok();
+    // The old node commits past the backup, and b's cursor for it follows.
+    for i in 1..=10 {
+        a.run(&["put", "tasks", &format!("t{i}"), &format!("{{\"n\": {i}}}")])
+            .ok();
+    }
+    wait_or_explain(
+        "b to have the old node's last write",
+        || (b.run(&["get", "tasks", "t10"]).code == 0).then_some(()),
+        || db.log(),
+    );
+    let peer = da.peer_id().to_string();
+    drop(da); // the old machine is gone
+    std::fs::remove_dir_all(&a.data).unwrap();
+
+    let a2 = Node::empty();
+    let restored = a2
+        .run(&[
+            "--json",
+            "restore",
+            full.to_str().unwrap(),
+            "--same-identity",
+            "--old-machine-is-gone",
+        ])
+        .ok()
+        .json();
+    assert_eq!(restored["peer_id"], peer);
+    assert!(
+        restored["db_version"].as_u64().unwrap() > 1 << 32,
+        "{restored}"
+    );
+    // The restored node writes before and after reconnecting: b gets both.
+    a2.run(&["put", "tasks", "fresh-1", "{\"n\": 1}"]).ok();
+    std::fs::write(
+        a2.data.join("peers.txt"),
+        format!("{}/p2p/{}\n", db.address(), db.peer_id()),
+    )
+    .unwrap();
+    let da2 = a2.serve(&[], None);
+    a2.run(&["put", "tasks", "fresh-2", "{\"n\": 2}"]).ok();
+    wait_or_explain(
+        "b to have the restored node's new writes",
+        || {
+            let on_b = tasks(&b);
+            (on_b.contains_key("fresh-1") && on_b.contains_key("fresh-2")).then_some(())
+        },
+        || format!("{:?}\n{}\n{}", tasks(&b), db.log(), da2.log()),
+    );
+    // And the restored node catches up what the old one wrote after the backup.
+    wait_or_explain(
+        "a2 to have t10 from b",
+        || (a2.run(&["get", "tasks", "t10"]).code == 0).then_some(()),
+        || da2.log(),
+    );
+}

@@ -370,6 +370,35 @@ pub fn forget_identity(db: &Path) -> Result<Option<String>, StoreError> {
     Ok(old)
 }
 
+/// How far [`skip_log`] moves the log on: more transactions than a node
+/// commits in its life (four billion), fewer than JSON numbers hold exactly.
+pub const LOG_SKIP: u64 = 1 << 32;
+
+/// Moves the log of the database at `db` (no daemon may have it open) on by
+/// [`LOG_SKIP`] versions, for a restore that keeps the node's identity. The
+/// node it was copied from may have committed past the copy before it was
+/// lost, and its peers keep a cursor for this peer id at that later
+/// version: writes the restored node logged at versions they consider seen
+/// would never be sent to them. After the skip, every new write is logged
+/// past any version the old node reached. Returns the new head.
+pub fn skip_log(db: &Path) -> Result<DbVersion, StoreError> {
+    let sqlite = |e| StoreError::from_sqlite(db, e);
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite)?;
+    refuse_foreign(&conn, db)?;
+    let (head, _) = crate::rows::log_head(&conn).map_err(|e| e.with_path(db))?;
+    let floor = head.0.saturating_add(LOG_SKIP);
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('log_floor', ?1)",
+        [floor.to_be_bytes().to_vec()],
+    )
+    .map_err(sqlite)?;
+    Ok(DbVersion(floor))
+}
+
 impl NodeIdentity {
     /// The identity stored in the database at `db`, if it has one (read only).
     pub fn stored_at(db: &Path) -> Result<Option<Self>, StoreError> {

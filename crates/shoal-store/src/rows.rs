@@ -336,8 +336,22 @@ pub(crate) fn save(
 }
 
 /// The end of the change log as committed (by any process): the last
-/// db_version and the highest clock written in it.
+/// db_version (at least the `log_floor` a same-identity restore set, see
+/// `backup::skip_log`) and the highest clock written in it.
 pub(crate) fn log_head(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError> {
+    let floor: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'log_floor'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let floor = floor
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map_or(0, u64::from_be_bytes);
+    let (version, hlc) = log_end(conn)?;
+    Ok((version.max(DbVersion(floor)), hlc))
+}
+
+/// The last db_version written in the log and the highest clock there.
+fn log_end(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT dbv, slots FROM records WHERE dbv = (SELECT MAX(dbv) FROM records)",
     )?;
