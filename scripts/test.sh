@@ -17,6 +17,14 @@ if ! command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
 fi
 
+# The service test checks the generated systemd unit with `systemd-analyze
+# verify` (Debian's systemd package; nothing is started), and only checks the
+# unit's text, saying so, without it.
+if ! command -v systemd-analyze >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing systemd (for systemd-analyze verify of the service unit)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
+fi
+
 # The OpenAPI test (crates/shoal-cli/tests/openapi_valid.rs) runs a real
 # validator, openapi-spec-validator from PyPI, in a virtualenv of its own.
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/shoal-openapi-venv"

@@ -31,6 +31,8 @@ Examples:
   shoal join shoal2:…          # on the next one, then `shoal serve`
   shoal peers
   shoal diff 12D3KooW… tasks   # which records differ from a peer's
+  shoal backup /mnt/usb/shoal-backup   # consistent and verified, daemon running or not
+  shoal service install        # a systemd unit running `shoal serve` (settings: DIR/shoal.toml)
 
 Exit codes: 0 ok, 1 not found, 2 invalid input or usage (bad id, bad JSON,
 no database: run `shoal init`), 3 storage error (corrupt or foreign database),
@@ -229,6 +231,13 @@ address; the line `dashboard http://IP:PORT/#token=TOKEN` printed at start
 opens it signed in. While running, the daemon describes itself in
 DIR/daemon.json. Logs go to stderr (RUST_LOG, e.g. RUST_LOG=debug, changes
 the default `info`).
+
+Every flag may also come from the config file (--config PATH, else
+DIR/shoal.toml; docs/shoal.example.toml lists the keys): each long flag is a
+key of the same name, and a flag given here replaces it. The file may also
+hold [[share]] rules and local-only collections. On SIGHUP the daemon
+re-reads the rules and its peers (the file's `peer` key, DIR/peers.txt)
+without dropping sessions; other keys take effect at the next start.
 
 Examples:
   shoal serve

@@ -156,19 +156,36 @@ fn apply_rules(store: &Store, rules: &Rules) -> Result<()> {
     Ok(())
 }
 
+/// SIGHUP, watched from now on (its default action, ending the process,
+/// is replaced at once). Needs the tokio runtime.
+#[cfg(unix)]
+pub fn watch_sighup() -> Result<SigHup> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Ok(SigHup(
+        signal(SignalKind::hangup()).context("cannot watch SIGHUP")?,
+    ))
+}
+
+/// Without Unix signals there is nothing to watch.
+#[cfg(not(unix))]
+pub fn watch_sighup() -> Result<SigHup> {
+    Ok(SigHup(()))
+}
+
+/// A watched SIGHUP.
+#[cfg(unix)]
+pub struct SigHup(tokio::signal::unix::Signal);
+
+/// A watched SIGHUP (none without Unix signals).
+#[cfg(not(unix))]
+pub struct SigHup(());
+
 /// Reloads on every SIGHUP until the process ends; a failed reload is
 /// logged and changes nothing it had not applied.
-pub async fn on_sighup(mut reloader: Reloader, node: Arc<Node>, store: Store) {
+pub async fn on_sighup(hup: SigHup, mut reloader: Reloader, node: Arc<Node>, store: Store) {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hup = match signal(SignalKind::hangup()) {
-            Ok(hup) => hup,
-            Err(e) => {
-                tracing::error!("cannot watch SIGHUP: {e}; reloading is off");
-                return;
-            }
-        };
+        let mut hup = hup.0;
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP, reloading");
             if let Err(e) = reloader.reload(&node, &store).await {
@@ -178,7 +195,7 @@ pub async fn on_sighup(mut reloader: Reloader, node: Arc<Node>, store: Store) {
     }
     #[cfg(not(unix))]
     {
-        let _ = (reloader, node, store);
+        let _ = (hup, &mut reloader, node, store);
     }
 }
 

@@ -171,11 +171,13 @@ impl Daemonized {
             listen: listen.iter().map(|a| a.to_string()).collect(),
             group: self.group.clone(),
         };
+        // Watched before the daemon announces itself: a SIGHUP never kills it.
+        let hup = crate::reload::watch_sighup()?;
         let _announced = Announcement::write(&self.data, &file)?;
         announce(out, &file, &self.data, &self.token)?;
 
         let node = Arc::new(node);
-        let reload = crate::reload::on_sighup(self.reloader, node.clone(), self.store.clone());
+        let reload = crate::reload::on_sighup(hup, self.reloader, node.clone(), self.store.clone());
         tokio::spawn(reload);
         let router = http::router(
             Control::new(

@@ -204,12 +204,18 @@ fn every_command_has_help_with_examples() {
     let s = Shoal::new();
     for cmd in [
         "init", "put", "patch", "get", "del", "ls", "query", "log", "status", "serve", "invite",
-        "join", "peers", "sync", "demo", "diff", "pull", "push", "share", "map",
+        "join", "peers", "sync", "demo", "diff", "pull", "push", "share", "map", "backup",
+        "restore", "service",
     ] {
         let help = s.run(&[cmd, "--help"]).ok();
         assert!(help.stdout.contains("Examples:"), "{cmd}: {}", help.stdout);
     }
-    for sub in [["map", "set"], ["map", "rm"]] {
+    for sub in [
+        ["map", "set"],
+        ["map", "rm"],
+        ["service", "install"],
+        ["service", "uninstall"],
+    ] {
         let help = s.run(&[sub[0], sub[1], "--help"]).ok();
         assert!(
             help.stdout.contains("Examples:"),
