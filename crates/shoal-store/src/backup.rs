@@ -411,3 +411,82 @@ impl NodeIdentity {
         NodeIdentity::stored(&conn).map_err(|e| e.with_path(db))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WriteOp;
+    use shoal_core::{CollectionName, Intent, RecordId};
+
+    fn put(store: &mut Store, id: &str, bytes: usize) {
+        let body = serde_json::json!({ "pad": "x".repeat(bytes) });
+        store
+            .write(vec![WriteOp {
+                collection: CollectionName::new("tasks").unwrap(),
+                id: RecordId::new(id).unwrap(),
+                intent: Intent::Put(body.as_object().unwrap().clone()),
+            }])
+            .unwrap();
+    }
+
+    #[test]
+    fn a_copy_is_the_state_when_it_began_however_the_source_changes_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("shoal.db");
+        let mut store = Store::open(&source, StoreConfig::default()).unwrap();
+        // Enough pages for several steps of the copy.
+        for i in 0..300 {
+            put(&mut store, &format!("r{i}"), 30_000);
+        }
+        let head = store.db_version();
+        let dest = dir.path().join("copy.db");
+        let mut steps = 0;
+        let mut writes = 0;
+        let copy = copy_database(&source, &dest, &mut |_done, _total| {
+            steps += 1;
+            // Another connection commits between the copy's steps.
+            if writes < 5 {
+                put(&mut store, &format!("late{writes}"), 100);
+                writes += 1;
+            }
+        })
+        .unwrap();
+        assert!(steps > 2, "the copy took {steps} steps");
+        assert!(writes >= 2);
+        assert_eq!(copy.records, 300);
+        assert_eq!(copy.db_version, head);
+        assert_eq!(copy.peer_id, Some(store.identity().peer_id().to_string()));
+        let checked = check_copy(&dest, &mut |_, _, _| {}).unwrap();
+        assert_eq!(checked.records, 300);
+        // The source has the late writes; the copy does not.
+        assert_eq!(describe_database(&source).unwrap().records, 300 + writes);
+
+        // Without the node key, a copy opens as a new node.
+        assert_eq!(
+            forget_identity(&dest).unwrap(),
+            Some(store.identity().peer_id().to_string())
+        );
+        assert_eq!(NodeIdentity::stored_at(&dest).unwrap().map(|_| ()), None);
+        let reopened = open_copy(&dest).unwrap();
+        assert_ne!(reopened.identity().site(), store.identity().site());
+        drop(reopened);
+
+        // A copy is never written over an existing file.
+        assert!(copy_database(&source, &dest, &mut |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn skipping_the_log_moves_the_next_write_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("shoal.db");
+        let mut store = Store::open(&db, StoreConfig::default()).unwrap();
+        put(&mut store, "a", 10);
+        drop(store);
+        let floor = skip_log(&db).unwrap();
+        assert_eq!(floor, DbVersion(1 + LOG_SKIP));
+        let mut store = open_copy(&db).unwrap();
+        assert_eq!(store.db_version(), floor);
+        put(&mut store, "b", 10);
+        assert_eq!(store.db_version(), DbVersion(floor.0 + 1));
+    }
+}
