@@ -78,6 +78,7 @@ fn a_restored_node_takes_a_new_identity_and_converges_with_the_original() {
             while writing.load(Ordering::SeqCst) || written < 5 {
                 let status = std::process::Command::new(env!("CARGO_BIN_EXE_shoal"))
                     .env_remove("SHOAL_DATA")
+                    .env_remove("SHOAL_CONFIG")
                     .arg("--data")
                     .arg(&data)
                     .args([

@@ -74,6 +74,7 @@ fn the_config_file_sets_serve_flags_and_flags_override_it() {
     .unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_shoal"))
         .env_remove("SHOAL_DATA")
+        .env_remove("SHOAL_CONFIG")
         .args(["--json", "--config", elsewhere.to_str().unwrap(), "status"])
         .output()
         .unwrap();

@@ -98,6 +98,7 @@ impl Node {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shoal"));
         cmd.env_remove("SHOAL_DATA")
             .env_remove("SHOAL_SECRET")
+            .env_remove("SHOAL_CONFIG")
             .env_remove("XDG_DATA_HOME")
             .env("HOME", self.data.parent().unwrap())
             .env("RUST_LOG", "info")
