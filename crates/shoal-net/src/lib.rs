@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod behaviour;
+mod blind_lookup;
 mod blob_fetch;
 mod blob_scrub;
 mod blob_serve;
