@@ -218,11 +218,12 @@ async fn dashboard(
         http::Control::new(
             node.clone(),
             laptop.store.clone(),
-            data,
             &token,
             key.clone(),
+            crate::secrets::ensure_salt(&data)?,
         )
-        .named(Some(laptop.name.to_string())),
+        .named(Some(laptop.name.to_string()))
+        .remembering(Arc::new(crate::peer_file::PeerFile(data))),
     );
     println!("\n5. The laptop's dashboard (every peer, every record, live):");
     println!("   dashboard http://{address}/#token={token}");

@@ -192,16 +192,6 @@ pub fn random_key() -> Result<GroupKey> {
     Ok(GroupKey::from_random(random_bytes()?))
 }
 
-/// A short public name of a key (not the key): lets a client tell whether the
-/// daemon runs with the key it holds without either side revealing it.
-pub fn fingerprint(key: &GroupKey) -> String {
-    let digest = blake3::derive_key(
-        "shoal cli group key fingerprint v1",
-        key.to_hex().as_bytes(),
-    );
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The access token in `DATA/token`, if the file exists.
 pub fn read_token(data: &DataDir) -> Result<Option<String>> {
     let path = data.file(TOKEN_FILE);
@@ -356,15 +346,5 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn fingerprints_differ_by_key_and_hide_it() {
-        let a = GroupKey::from_random([1; 32]);
-        let b = GroupKey::from_random([2; 32]);
-        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
-        assert_ne!(fingerprint(&a), fingerprint(&b));
-        assert_eq!(fingerprint(&a).len(), 16);
-        assert!(!a.to_hex().contains(&fingerprint(&a)));
     }
 }

@@ -13,10 +13,11 @@ use crate::datadir::DataDir;
 use crate::exit::{network, usage};
 use crate::http::{self, Control};
 use crate::output::Output;
-use crate::{http_port, peer_file, secrets};
+use crate::peer_file::{self, PeerFile};
+use crate::{http_port, secrets};
 use anyhow::{Context, Result};
 use serde_json::json;
-use shoal::{ConnectionCaps, GroupKey, NodeConfig, Store, SyncConfig};
+use shoal::{ConnectionCaps, GroupKey, GroupSalt, NodeConfig, Store, SyncConfig};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,8 +109,9 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
         config,
         http: args.http,
         token,
-        group: secrets::fingerprint(&loaded.key),
+        group: crate::api::fingerprint(&loaded.key),
         key: loaded.key.clone(),
+        salt: loaded.salt.clone(),
         name: args.name.clone(),
     };
     runtime.block_on(daemon.run(out))
@@ -134,6 +136,7 @@ struct Daemonized {
     token: String,
     group: String,
     key: GroupKey,
+    salt: GroupSalt,
     name: Option<String>,
 }
 
@@ -170,11 +173,12 @@ impl Daemonized {
             Control::new(
                 node.clone(),
                 self.store.clone(),
-                self.data.clone(),
                 &self.token,
                 self.key.clone(),
+                self.salt.clone(),
             )
-            .named(self.name.clone()),
+            .named(self.name.clone())
+            .remembering(Arc::new(PeerFile(self.data.clone()))),
         );
         let stop = async {
             match stop_signal().await {

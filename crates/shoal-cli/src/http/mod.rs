@@ -24,7 +24,6 @@ mod records;
 mod sharing;
 mod sync_details;
 
-use crate::datadir::DataDir;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -34,12 +33,23 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 pub use error::Failure;
-use shoal::{GroupKey, Node, Store};
+pub use peers::invite_address;
+use shoal::{GroupKey, GroupSalt, Multiaddr, Node, PeerId, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest JSON body a route accepts.
 pub const MAX_JSON_BODY: usize = 1 << 20;
+
+/// Where the daemon remembers the peers added over the API (`POST
+/// /api/peers`) and forgets them (`DELETE /api/peers/{peer}`): `DATA/peers.txt`
+/// in `shoal serve`. Errors are messages for a `500 internal` answer.
+pub trait PeerBook: Send + Sync {
+    /// Remembers `address`; whether it was new.
+    fn add(&self, address: &Multiaddr) -> Result<bool, String>;
+    /// Forgets every address of `peer`; how many there were.
+    fn remove(&self, peer: &PeerId) -> Result<usize, String>;
+}
 
 /// What the handlers share.
 pub struct Control {
@@ -47,12 +57,14 @@ pub struct Control {
     pub node: Arc<Node>,
     /// The store it syncs.
     pub store: Store,
-    /// The data directory (for `peers.txt`).
-    pub data: DataDir,
+    /// Where added peers are remembered; `None`: only dialed.
+    pub peer_book: Option<Arc<dyn PeerBook>>,
     /// BLAKE3 of the access token (compared in constant time).
     pub token_hash: blake3::Hash,
     /// The group key (invite codes carry it).
     pub key: GroupKey,
+    /// The group's salt (invite codes carry it).
+    pub salt: GroupSalt,
     /// What the dashboard calls this node (default: from its peer id).
     pub name: Option<String>,
     /// Fingerprint of the group key.
@@ -61,14 +73,15 @@ pub struct Control {
 
 impl Control {
     /// The shared state for `node`, syncing `store`.
-    pub fn new(node: Arc<Node>, store: Store, data: DataDir, token: &str, key: GroupKey) -> Self {
+    pub fn new(node: Arc<Node>, store: Store, token: &str, key: GroupKey, salt: GroupSalt) -> Self {
         Control {
             node,
             store,
-            data,
+            peer_book: None,
             token_hash: blake3::hash(token.as_bytes()),
-            group: crate::secrets::fingerprint(&key),
+            group: crate::api::fingerprint(&key),
             key,
+            salt,
             name: None,
         }
     }
@@ -76,6 +89,12 @@ impl Control {
     /// Names the node (`GET /api/node`'s `name`).
     pub fn named(mut self, name: Option<String>) -> Self {
         self.name = name;
+        self
+    }
+
+    /// Remembers added peers in `book`.
+    pub fn remembering(mut self, book: Arc<dyn PeerBook>) -> Self {
+        self.peer_book = Some(book);
         self
     }
 }
