@@ -6,17 +6,14 @@
 //! command (e.g. `serve`, `demo`) is a variant in `args.rs`, a module, and one
 //! arm in [`run`].
 
-mod api;
 mod args;
 mod blob;
 mod check;
 mod daemon_client;
-mod dashboard;
 mod datadir;
 mod demo;
 mod exit;
 mod federation;
-mod http;
 mod http_port;
 mod init;
 mod input;
@@ -36,6 +33,7 @@ mod status;
 mod sync;
 
 use anyhow::Result;
+use shoal_server::{api, http};
 use args::{Cli, Command};
 use clap::Parser;
 use datadir::DataDir;

@@ -1,6 +1,6 @@
 //! The daemon's JSON shapes — `daemon.json` and every body of the HTTP API
-//! (docs/http-api.md) — shared by the server (`http/`, `serve.rs`) and its
-//! client (`daemon_client.rs`), so the two cannot drift apart. Each shape
+//! (docs/http-api.md) — shared by the server (`http/`, shoal-cli's `serve.rs`)
+//! and its client (shoal-cli's `daemon_client.rs`), so the two cannot drift apart. Each shape
 //! derives its OpenAPI schema (`utoipa::ToSchema`) here, next to its serde
 //! form, so the published description is the code's.
 //!
