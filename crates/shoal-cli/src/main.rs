@@ -33,13 +33,13 @@ mod status;
 mod sync;
 
 use anyhow::Result;
-use shoal_server::{api, http};
 use args::{Cli, Command};
 use clap::Parser;
 use datadir::DataDir;
 use federation::Way;
 use output::Output;
 use records::WriteKind;
+use shoal_server::{api, http};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

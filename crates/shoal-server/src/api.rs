@@ -15,9 +15,11 @@ use shoal::{DbVersion, GroupKey, LogPosition, PeerState, PeerStatus, StatusCount
 use utoipa::ToSchema;
 
 mod data;
+mod health;
 mod sync;
 
 pub use data::*;
+pub use health::*;
 pub use sync::*;
 
 /// A short public name of a key (not the key): lets a client tell whether the

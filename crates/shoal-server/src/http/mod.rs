@@ -7,9 +7,8 @@
 //! unauthorized` otherwise), the 1 MiB cap on JSON bodies, and the
 //! guarantee that every failure — unknown routes, wrong methods and
 //! framework rejections included — is our JSON `{"code", "message"}`
-//! (`error.rs`), and how the server stops ([`serve_until`]). It must not
-//! serve the dashboard's static files behind the token, nor any `/api` route
-//! without it. The handlers live in one file per area; the shapes of the
+//! (`error.rs`). It must not serve the dashboard's static files behind the
+//! token, nor any `/api` route without it. The handlers live in one file per area; the shapes of the
 //! bodies are `api.rs`'s.
 
 mod blobs;
@@ -18,13 +17,14 @@ mod extract;
 mod federation;
 mod feed;
 mod maps;
+mod monitor;
 mod openapi;
 mod peers;
 mod records;
 mod sharing;
 mod sync_details;
 
-use anyhow::Context;
+use crate::options::{MetricsAccess, Options};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
@@ -36,7 +36,6 @@ pub use error::Failure;
 pub use peers::invite_address;
 use shoal::{GroupKey, GroupSalt, Multiaddr, Node, PeerId, Store};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Largest JSON body a route accepts.
 pub const MAX_JSON_BODY: usize = 1 << 20;
@@ -52,7 +51,7 @@ pub trait PeerBook: Send + Sync {
 }
 
 /// What the handlers share.
-pub struct Control {
+pub(crate) struct Control {
     /// The running node.
     pub node: Arc<Node>,
     /// The store it syncs.
@@ -69,43 +68,40 @@ pub struct Control {
     pub name: Option<String>,
     /// Fingerprint of the group key.
     pub group: String,
+    /// Whether `/metrics` answers without the token.
+    pub metrics_public: bool,
 }
 
 impl Control {
     /// The shared state for `node`, syncing `store`.
-    pub fn new(node: Arc<Node>, store: Store, token: &str, key: GroupKey, salt: GroupSalt) -> Self {
+    fn new(node: Arc<Node>, store: Store, options: Options) -> Self {
         Control {
             node,
             store,
-            peer_book: None,
-            token_hash: blake3::hash(token.as_bytes()),
-            group: crate::api::fingerprint(&key),
-            key,
-            salt,
-            name: None,
+            peer_book: options.peer_book,
+            token_hash: blake3::hash(options.token.as_bytes()),
+            group: crate::api::fingerprint(&options.key),
+            key: options.key,
+            salt: options.salt,
+            name: options.name,
+            metrics_public: options.metrics == MetricsAccess::Public,
         }
-    }
-
-    /// Names the node (`GET /api/node`'s `name`).
-    pub fn named(mut self, name: Option<String>) -> Self {
-        self.name = name;
-        self
-    }
-
-    /// Remembers added peers in `book`.
-    pub fn remembering(mut self, book: Arc<dyn PeerBook>) -> Self {
-        self.peer_book = Some(book);
-        self
     }
 }
 
 type Shared = Arc<Control>;
 
-/// The whole HTTP surface: the dashboard's static files without the token,
-/// every `/api` route behind it.
-pub fn router(control: Control) -> Router {
-    let shared: Shared = Arc::new(control);
+/// The whole HTTP surface over `node` and the `store` it syncs: the
+/// dashboard's static files, `/healthz` and `/readyz` without the token,
+/// every `/api` route behind it, `/metrics` behind it unless
+/// [`MetricsAccess::Public`]. An app mounts it beside its own routes with
+/// [`Router::merge`] (it has a fallback, so the app's router must not).
+pub fn router(node: Arc<Node>, store: Store, options: Options) -> Router {
+    let shared: Shared = Arc::new(Control::new(node, store, options));
     let api = Router::new()
+        .route("/healthz", get(monitor::healthz))
+        .route("/readyz", get(monitor::readyz))
+        .route("/metrics", get(monitor::metrics))
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/node", get(peers::node))
         .route("/api/sync", post(peers::sync))
@@ -154,49 +150,15 @@ pub fn router(control: Control) -> Router {
         .merge(api)
 }
 
-/// Serves `router` on `listener` until `stop` completes, then lets open
-/// requests finish for up to `drain` and closes what is left: an open change
-/// feed never ends by itself, nor may an idle keep-alive client hold the stop
-/// up.
-pub async fn serve_until(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    stop: impl Future<Output = ()>,
-    drain: Duration,
-) -> anyhow::Result<()> {
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .into_future(),
-    );
-    let served = tokio::select! {
-        () = stop => {
-            let _ = stop_tx.send(true);
-            match tokio::time::timeout(drain, &mut server).await {
-                Ok(done) => done,
-                Err(_) => {
-                    server.abort();
-                    let _ = (&mut server).await;
-                    Ok(Ok(()))
-                }
-            }
-        }
-        done = &mut server => done,
-    };
-    served
-        .context("the HTTP API panicked")?
-        .context("the HTTP API failed")
-}
-
 /// The token check. Only paths outside `/api` pass without it — they reach
-/// nothing but the not-found fallback (the dashboard's routes are merged
-/// outside this layer).
+/// `/healthz`, `/readyz`, `/metrics` when it is public, and the not-found
+/// fallback (the dashboard's routes are merged outside this layer).
 async fn authorize(State(control): State<Shared>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if path != "/api" && !path.starts_with("/api/") {
+    let guarded = path == "/api"
+        || path.starts_with("/api/")
+        || (path == "/metrics" && !control.metrics_public);
+    if !guarded {
         return next.run(request).await;
     }
     let given = request
