@@ -117,7 +117,7 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
         } else {
             MetricsAccess::Token
         },
-        ..Options::new(token.clone(), loaded.key.clone(), loaded.salt.clone())
+        ..Options::new(token.clone(), loaded.key.clone(), loaded.salt)
     };
     let daemon = Daemonized {
         data: data.clone(),

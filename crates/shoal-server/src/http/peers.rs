@@ -34,7 +34,7 @@ pub async fn node(State(control): State<Shared>) -> Result<Json<NodeInfo>, Failu
     let code = invite_address(&listen).map(|address| {
         Invite {
             key: control.key.clone(),
-            salt: control.salt.clone(),
+            salt: control.salt,
             address,
         }
         .to_string()
