@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 const SECRET: &str = "7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a7a";
+const OTHER_SECRET: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 
 /// Parses the text with both parsers; prints every sample as a JSON line
 /// `{"name", "labels", "value"}` (from the OpenMetrics parse).
@@ -310,6 +311,64 @@ fn metrics_parse_and_show_a_sync_between_two_daemons() {
         ) >= 5.0
     );
     assert_eq!(value(&on_a, "shoal_store_db_version", &[]), 6.0);
+
+    // A blob referenced by a record of A's travels to B, counted on both
+    // sides; an integrity report is a reconciliation, timed on A.
+    let bytes = common::content(2 * 1024 * 1024 + 7);
+    let size = bytes.len() as f64;
+    let blob = api_a
+        .raw("POST", "/api/blobs", Some(&api_a.token), None, bytes)
+        .expect(201);
+    api_a
+        .post(
+            "/api/collections/photos/records",
+            &json!({"id": "p1", "value": {"file": blob}}),
+        )
+        .expect(201);
+    let on_b = wait_or_explain(
+        "B to count the blob it fetched",
+        || {
+            let (_, on_b) = scrape(&api_b);
+            (value(&on_b, "shoal_blob_fetches_total", &[]) >= 1.0).then_some(on_b)
+        },
+        explain,
+    );
+    assert!(value(&on_b, "shoal_blob_received_bytes_total", &[]) >= size);
+    api_a
+        .get(&format!("/api/peers/{pb}/diff?collection=tasks"))
+        .expect(200);
+    let (text, on_a) = scrape(&api_a);
+    assert!(
+        value(&on_a, "shoal_blob_serves_total", &[]) >= 1.0,
+        "{text}"
+    );
+    assert!(value(&on_a, "shoal_blob_sent_bytes_total", &[]) >= size);
+    assert!(value(&on_a, "shoal_reconciliation_duration_seconds_count", &[]) >= 1.0);
+
+    // A stranger with another secret is rejected, and counted by reason.
+    let c = Node::init();
+    let dc = c.serve(&["--peer", da.address()], Some(OTHER_SECRET));
+    let pc = dc.peer_id().to_string();
+    wait_or_explain(
+        "A to show the stranger rejected and count why",
+        || {
+            let (_, on_a) = scrape(&api_a);
+            let wrong_secret: f64 = on_a
+                .iter()
+                .filter(|s| {
+                    s.name == "shoal_rejections_total" && s.labels["reason"] == "wrong_secret"
+                })
+                .map(|s| s.value)
+                .sum();
+            let rejected = value(
+                &on_a,
+                "shoal_peer_state",
+                &[("peer", &pc), ("state", "rejected")],
+            );
+            (wrong_secret >= 1.0 && rejected == 1.0).then_some(())
+        },
+        || format!("A:\n{}\nC:\n{}", da.log(), dc.log()),
+    );
 
     // The token guards /metrics; health and readiness need none.
     let bare = |api: &Api, path: &str| api.raw("GET", path, None, None, Vec::new());
