@@ -333,3 +333,63 @@ fn store_families(r: &mut Registry, readings: &Readings) {
         Snapshot(readings.writes.clone()),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal::DurationHistogram;
+    use std::time::Duration;
+
+    fn readings(writes: HistogramSnapshot) -> Readings {
+        let empty = DurationHistogram::default().snapshot();
+        Readings {
+            peers: Vec::new(),
+            net: NetMetrics {
+                rejections: Vec::new(),
+                catchup: empty.clone(),
+                reconciliation: empty,
+                blobs_served: 0,
+                blob_bytes_sent: 0,
+            },
+            blobs: (Vec::new(), BlobTotals::default()),
+            collections: Vec::new(),
+            disk_bytes: 4096,
+            db_version: 7,
+            writes,
+            now_ms: 0,
+        }
+    }
+
+    /// The snapshot's cumulative buckets come out cumulative, once each,
+    /// with `+Inf` equal to the count (the encoder sums what it is given).
+    #[test]
+    fn histogram_buckets_stay_cumulative_and_inf_is_the_count() {
+        let writes = DurationHistogram::default();
+        writes.observe(Duration::from_micros(400));
+        writes.observe(Duration::from_micros(700));
+        writes.observe(Duration::from_millis(3));
+        writes.observe(Duration::from_secs(400));
+        let text = encode(&readings(writes.snapshot()));
+        let line = |series: &str| {
+            text.lines()
+                .find(|l| l.starts_with(series))
+                .unwrap_or_else(|| panic!("no {series} in {text}"))
+                .to_string()
+        };
+        let bucket = |le: &str| {
+            line(&format!(
+                "shoal_write_duration_seconds_bucket{{le=\"{le}\"}}"
+            ))
+        };
+        assert!(bucket("0.001").ends_with(" 2"), "{text}");
+        assert!(bucket("0.005").ends_with(" 3"), "{text}");
+        assert!(bucket("300.0").ends_with(" 3"), "{text}");
+        assert!(bucket("+Inf").ends_with(" 4"), "{text}");
+        assert!(line("shoal_write_duration_seconds_count").ends_with(" 4"));
+        assert!(
+            line("shoal_store_size_bytes ").ends_with(" 4096.0"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}

@@ -1,6 +1,6 @@
 //! The daemon's HTTP API (docs/http-api.md is the contract): the router,
-//! the bearer-token check every `/api` request passes, and what the
-//! handlers share.
+//! the bearer-token check every `/api` request (and `/metrics`, unless
+//! public) passes, and what the handlers share.
 //!
 //! This module owns the route table, the token check (the scheme
 //! case-insensitive, the token compared in constant time; `401
@@ -8,7 +8,8 @@
 //! guarantee that every failure — unknown routes, wrong methods and
 //! framework rejections included — is our JSON `{"code", "message"}`
 //! (`error.rs`). It must not serve the dashboard's static files behind the
-//! token, nor any `/api` route without it. The handlers live in one file per area; the shapes of the
+//! token, nor any `/api` route without it. The handlers live in one file
+//! per area (`monitor.rs`: health, readiness, metrics); the shapes of the
 //! bodies are `api.rs`'s.
 
 mod blobs;
