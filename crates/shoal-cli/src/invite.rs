@@ -23,7 +23,12 @@ pub fn invite(data: &DataDir, args: InviteArgs, out: &mut Output) -> Result<()> 
     let own_peer = store.peer_id();
     let daemon = DaemonView::find(data)?;
     let (key, salt) = match secrets::load_group_key(data, None)? {
-        Some(loaded) => (loaded.key, loaded.salt),
+        Some(loaded) => {
+            for note in &loaded.notes {
+                hint(format_args!("{note}"));
+            }
+            (loaded.key, loaded.salt)
+        }
         // A daemon runs with a key we cannot see: a new one would not match it.
         None if daemon.is_some() => return Err(different_secret()),
         None => {

@@ -60,6 +60,7 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
             daemon.file.http
         )));
     }
+    init_logging(args.log_format);
     let loaded = secrets::load_group_key(data, args.secret_file.as_deref())?.ok_or_else(|| {
         usage(format!(
             "no group secret: {} does not exist and neither --secret-file nor ${} is given; \
@@ -103,7 +104,9 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
     config.blobs.scrub_interval = (args.blob_scrub_interval > 0)
         .then(|| std::time::Duration::from_secs(args.blob_scrub_interval));
     config.blobs.scrub_bytes_per_sec = args.blob_scrub_rate << 20;
-    init_logging(args.log_format);
+    for note in &loaded.notes {
+        tracing::warn!("{note}");
+    }
     tracing::info!("group key from {}", loaded.source);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -483,13 +483,10 @@ fn secrets_never_reach_the_logs_even_at_trace_level() {
             assert!(!log.contains(secret), "{name}'s log holds {what}");
         }
     }
-    // --log-format json: one JSON object per line. (The one-time note that
-    // a new passphrase group's salt was made is printed before the daemon
-    // starts logging.)
-    for line in log_a
-        .lines()
-        .filter(|l| !l.starts_with("note: a new passphrase group"))
-    {
+    // --log-format json: one JSON object per line, the note that a new
+    // passphrase group's salt was made included.
+    assert!(log_a.contains("a new passphrase group"), "{log_a}");
+    for line in log_a.lines() {
         let event: Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
         assert!(
