@@ -6,17 +6,14 @@
 //! command (e.g. `serve`, `demo`) is a variant in `args.rs`, a module, and one
 //! arm in [`run`].
 
-mod api;
 mod args;
 mod blob;
 mod check;
 mod daemon_client;
-mod dashboard;
 mod datadir;
 mod demo;
 mod exit;
 mod federation;
-mod http;
 mod http_port;
 mod init;
 mod input;
@@ -42,6 +39,7 @@ use datadir::DataDir;
 use federation::Way;
 use output::Output;
 use records::WriteKind;
+use shoal_server::{api, http};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

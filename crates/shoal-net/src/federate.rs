@@ -357,6 +357,7 @@ impl crate::node::Node {
     ) -> Result<Reconciliation, FedError> {
         let requester = self.requester(peer).await?;
         let (replica, limits) = self.replica();
+        let started = std::time::Instant::now();
         let (found, _) = reconcile(
             replica,
             &requester,
@@ -366,6 +367,7 @@ impl crate::node::Node {
             OnDifference::Report,
         )
         .await?;
+        self.counters().reconciled(started.elapsed());
         Ok(found)
     }
 

@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) blob_files: shoal_store::BlobFiles,
     /// Largest blob added or fetched.
     pub(crate) blob_cap: u64,
+    /// How long local writes took, lock wait included.
+    write_latency: shoal_net::DurationHistogram,
 }
 
 /// An open Shoal database. Cheap to clone; all clones share one database.
@@ -87,8 +89,28 @@ impl Store {
                 db: Mutex::new(db),
                 events,
                 head,
+                write_latency: Default::default(),
             }),
         })
+    }
+
+    /// How long local writes (puts, patches, deletes, map edits, batches)
+    /// have taken since the store was opened, lock wait included.
+    pub fn write_latency(&self) -> shoal_net::HistogramSnapshot {
+        self.inner.write_latency.snapshot()
+    }
+
+    /// Bytes the database takes on disk: its file and its write-ahead log
+    /// (blobs not included).
+    pub fn disk_bytes(&self) -> u64 {
+        let path = self.db().path().to_path_buf();
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        [path, wal.into()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// Locks the database. A panic in another thread mid-operation cannot leave
@@ -215,6 +237,7 @@ impl Store {
 
     /// Commits local writes in one transaction and notifies subscribers.
     pub(crate) fn write(&self, ops: Vec<WriteOp>) -> Result<Option<Written>, Error> {
+        let _timed = Timed(&self.inner.write_latency, std::time::Instant::now());
         self.with_db(|db| {
             let outcome = db.write(ops)?;
             let written = outcome.version.zip(outcome.clock);
@@ -405,5 +428,14 @@ impl Store {
         ChangeIter::new(cursor.position, DEFAULT_PAGE, move |after, limit| {
             store.with_db(|db| db.changes_page(cursor.base, after, limit))
         })
+    }
+}
+
+/// Counts a write's duration when dropped, whatever the write's outcome.
+struct Timed<'a>(&'a shoal_net::DurationHistogram, std::time::Instant);
+
+impl Drop for Timed<'_> {
+    fn drop(&mut self) {
+        self.0.observe(self.1.elapsed());
     }
 }
