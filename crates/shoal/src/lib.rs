@@ -26,6 +26,7 @@
 
 mod blobs;
 mod collection;
+mod commit_watch;
 mod edit;
 mod error;
 mod events;

@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) blob_files: shoal_store::BlobFiles,
     /// Largest blob added or fetched.
     pub(crate) blob_cap: u64,
+    /// The watch for other processes' commits, once a node asked for it.
+    commit_watch: std::sync::OnceLock<Option<crate::commit_watch::CommitWatch>>,
 }
 
 /// An open Shoal database. Cheap to clone; all clones share one database.
@@ -87,6 +89,7 @@ impl Store {
                 db: Mutex::new(db),
                 events,
                 head,
+                commit_watch: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -145,6 +148,13 @@ impl Store {
     /// The version of the last committed transaction.
     pub fn db_version(&self) -> DbVersion {
         self.db().db_version()
+    }
+
+    /// How many reconciliation trees were built by reading every record of
+    /// a collection since the store opened (a tree saved at the last close
+    /// and still true is taken back instead). For diagnostics and benchmarks.
+    pub fn recon_index_builds(&self) -> u64 {
+        self.db().recon_index_builds()
     }
 
     /// Site id, db_version and per-collection counts.
@@ -348,6 +358,21 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// From now on notices other processes' commits on the database file
+    /// within milliseconds (a file watcher; see `commit_watch.rs`) and moves
+    /// [`watch_head`](Self::watch_head) for them, as
+    /// [`refresh_head`](Self::refresh_head) does. Idempotent; a node
+    /// started with [`start_node`](Self::start_node) turns it on. Never
+    /// fails: without a watcher it checks every 50 ms.
+    pub fn watch_other_writers(&self) {
+        self.inner.commit_watch.get_or_init(|| {
+            let path = self.db().path().to_path_buf();
+            crate::commit_watch::CommitWatch::start(self, &path)
+                .inspect_err(|e| tracing::warn!("cannot start the commit watch thread: {e}"))
+                .ok()
+        });
     }
 
     /// Moves the head forward to `version` (never back).
