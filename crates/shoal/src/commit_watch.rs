@@ -6,9 +6,11 @@
 //! on Linux) on the file's directory, filtered to that file, wakes one
 //! thread, which runs [`Store::refresh_head`] — one `PRAGMA data_version`
 //! when nothing changed, so the store's own commits, which wake it too, cost
-//! next to nothing. Wake-ups are coalesced (a burst of events is one
-//! refresh, and refreshes are at least [`MIN_GAP`] apart), and an idle store
-//! costs no CPU at all. Where no watcher can be set up (inotify limits, a
+//! next to nothing. A commit's frames reach the file before SQLite's WAL
+//! index says they are committed, so a wake-up that finds nothing new looks
+//! again a few times over the next ~0.13 s ([`SETTLE_MS`]). Wake-ups are
+//! coalesced (a burst of events is one refresh, and refreshes are at least
+//! [`MIN_GAP`] apart), and an idle store costs no CPU at all. Where no watcher can be set up (inotify limits, a
 //! file system without events), the thread checks `data_version` every
 //! [`FALLBACK_POLL`] instead. Correctness never rests on the watcher: the
 //! refresh reads the committed log head, and the node's own 1 s check
@@ -18,15 +20,19 @@
 //! is the node's.
 
 use crate::store::{Inner, Store};
-use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// Shortest time between two refreshes while events keep coming (the
 /// store's own write bursts): bounds the refresh rate at 500/s.
 pub(crate) const MIN_GAP: Duration = Duration::from_millis(2);
+
+/// The looks after a wake-up that found nothing new, in milliseconds from
+/// the one before (about 0.13 s in all; the node's 1 s check remains).
+const SETTLE_MS: [u64; 6] = [2, 4, 8, 16, 32, 64];
 
 /// How often `data_version` is checked when no watcher could be set up.
 pub(crate) const FALLBACK_POLL: Duration = Duration::from_millis(50);
@@ -90,11 +96,10 @@ fn watch_wal(db_path: &Path, wake: SyncSender<()>) -> notify::Result<Recommended
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("/"));
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Any event on the WAL: its writes, and its closing by a process
+        // (after that process's last commit).
         let wakes = match event {
-            Ok(event) => {
-                !matches!(event.kind, EventKind::Access(_) | EventKind::Remove(_))
-                    && event.paths.iter().any(|p| *p == wal)
-            }
+            Ok(event) => event.paths.iter().any(|p| *p == wal),
             // Events may have been lost: look anyway.
             Err(_) => true,
         };
@@ -113,18 +118,50 @@ fn watch_wal(db_path: &Path, wake: SyncSender<()>) -> notify::Result<Recommended
 fn run(store: Weak<Inner>, woken: mpsc::Receiver<()>, poll: Option<Duration>) {
     loop {
         match poll {
-            Some(every) => std::thread::sleep(every),
+            Some(every) => {
+                std::thread::sleep(every);
+                if refresh(&store).is_none() {
+                    return;
+                }
+            }
             None => {
-                if woken.recv().is_err() {
+                if woken.recv().is_err() || settle(&store, &woken).is_none() {
                     return;
                 }
             }
         }
-        let Some(inner) = store.upgrade() else { return };
-        if let Err(e) = (Store { inner }).refresh_head() {
-            tracing::warn!("cannot check the log for other writers: {e}");
-        }
+    }
+}
+
+/// After a wake-up: refreshes, and, while the head has not moved, looks
+/// again after [`SETTLE_MS`] each, starting over if the file is written
+/// again. A commit's frames reach the WAL file (and wake this thread)
+/// before its WAL index is updated, so the first look can come too early.
+/// `None` once the store is gone or the watcher stopped.
+fn settle(store: &Weak<Inner>, woken: &mpsc::Receiver<()>) -> Option<()> {
+    let mut delays = SETTLE_MS.iter();
+    while !refresh(store)? {
+        let Some(ms) = delays.next() else { break };
         std::thread::sleep(MIN_GAP);
+        match woken.recv_timeout(Duration::from_millis(*ms).saturating_sub(MIN_GAP)) {
+            Ok(()) => delays = SETTLE_MS.iter(),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+    std::thread::sleep(MIN_GAP);
+    Some(())
+}
+
+/// One [`Store::refresh_head`]: whether the head moved; `None` if the store is gone.
+fn refresh(store: &Weak<Inner>) -> Option<bool> {
+    let inner = store.upgrade()?;
+    match (Store { inner }).refresh_head_moved() {
+        Ok(moved) => Some(moved),
+        Err(e) => {
+            tracing::warn!("cannot check the log for other writers: {e}");
+            Some(false)
+        }
     }
 }
 

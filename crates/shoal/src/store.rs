@@ -352,11 +352,17 @@ impl Store {
     /// moves [`watch_head`](Self::watch_head) (so a node pushes them). Their
     /// records are not announced to [`subscribe`](Self::subscribe)rs.
     pub fn refresh_head(&self) -> Result<(), Error> {
+        self.refresh_head_moved().map(|_| ())
+    }
+
+    /// [`refresh_head`](Self::refresh_head), saying whether the head moved.
+    pub(crate) fn refresh_head_moved(&self) -> Result<bool, Error> {
         self.with_db(|db| {
-            if let Some(version) = db.refresh_head()? {
+            let moved = db.refresh_head()?;
+            if let Some(version) = moved {
                 self.advance_head(version);
             }
-            Ok(())
+            Ok(moved.is_some())
         })
     }
 
