@@ -99,7 +99,7 @@ fn watch_wal(db_path: &Path, wake: SyncSender<()>) -> notify::Result<Recommended
         // Any event on the WAL: its writes, and its closing by a process
         // (after that process's last commit).
         let wakes = match event {
-            Ok(event) => event.paths.iter().any(|p| *p == wal),
+            Ok(event) => event.paths.contains(&wal),
             // Events may have been lost: look anyway.
             Err(_) => true,
         };
