@@ -2,27 +2,28 @@
 //! (e.g. `shoal put` next to a running daemon), so a node pushes them to its
 //! peers within milliseconds rather than on its next 1 s check.
 //!
-//! A commit in WAL mode appends to `FILE-wal`: a `notify` watcher (inotify
-//! on Linux) on the file's directory, filtered to that file, wakes one
-//! thread, which runs [`Store::refresh_head`] — one `PRAGMA data_version`
-//! when nothing changed, so the store's own commits, which wake it too, cost
-//! next to nothing. A commit's frames reach the file before SQLite's WAL
-//! index says they are committed, so a wake-up that finds nothing new looks
-//! again a few times over the next ~0.13 s ([`SETTLE_MS`]). Wake-ups are
-//! coalesced (a burst of events is one refresh, and refreshes are at least
-//! [`MIN_GAP`] apart), and an idle store costs no CPU at all. Where no watcher can be set up (inotify limits, a
-//! file system without events), the thread checks `data_version` every
-//! [`FALLBACK_POLL`] instead. Correctness never rests on the watcher: the
-//! refresh reads the committed log head, and the node's own 1 s check
-//! remains.
+//! A commit in WAL mode appends to `FILE-wal`: the process's `notify`
+//! watcher (inotify on Linux; `wal_watcher.rs`), on the file's directory,
+//! wakes this store's thread on any event on that file, and the thread runs
+//! [`Store::refresh_head`] — one `PRAGMA data_version` when nothing
+//! changed, so the store's own commits, which wake it too, cost next to
+//! nothing. A commit's frames reach the file before SQLite's WAL index says
+//! they are committed, so a wake-up that finds nothing new looks again a
+//! few times over the next ~0.13 s ([`SETTLE_MS`]). Wake-ups are coalesced
+//! (a burst of events is one refresh, and refreshes are at least
+//! [`MIN_GAP`] apart), and an idle store costs no CPU at all. Where no
+//! watcher can be set up (inotify limits, a file system without events),
+//! the thread checks `data_version` every [`FALLBACK_POLL`] instead.
+//! Correctness never rests on the watcher: the refresh reads the committed
+//! log head, and the node's own 1 s check remains.
 //!
 //! It owns only the waking; what a refresh does is the store's, and pushing
 //! is the node's.
 
 use crate::store::{Inner, Store};
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
-use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use crate::wal_watcher::{self, Registration};
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -37,18 +38,12 @@ const SETTLE_MS: [u64; 6] = [2, 4, 8, 16, 32, 64];
 /// How often `data_version` is checked when no watcher could be set up.
 pub(crate) const FALLBACK_POLL: Duration = Duration::from_millis(50);
 
-/// A running watch; dropping it stops the watcher and, with it, the thread.
+/// A running watch; dropping it unregisters the file and, with it, ends
+/// the thread.
+#[derive(Debug)]
 pub(crate) struct CommitWatch {
     /// `None` when no watcher could be set up (the thread polls).
-    _watcher: Option<RecommendedWatcher>,
-}
-
-impl std::fmt::Debug for CommitWatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommitWatch")
-            .field("watching", &self._watcher.is_some())
-            .finish()
-    }
+    _registration: Option<Registration>,
 }
 
 impl CommitWatch {
@@ -56,8 +51,10 @@ impl CommitWatch {
     /// the thread ends when the store is dropped).
     pub(crate) fn start(store: &Store, db_path: &Path) -> std::io::Result<Self> {
         let (wake, woken) = mpsc::sync_channel(1);
-        let watcher = match watch_wal(db_path, wake.clone()) {
-            Ok(watcher) => Some(watcher),
+        // The sender lives only in the registration: dropping it closes the
+        // channel and ends the thread.
+        let registration = match wal_watcher::register(db_path, wake) {
+            Ok(registration) => Some(registration),
             Err(e) => {
                 tracing::warn!(
                     "cannot watch {} for other processes' commits ({e}); checking every {:?}",
@@ -67,50 +64,15 @@ impl CommitWatch {
                 None
             }
         };
-        // With a watcher, the sender lives only in its callback: dropping the
-        // watcher closes the channel and ends the thread.
-        drop(wake);
-        let poll = watcher.is_none().then_some(FALLBACK_POLL);
+        let poll = registration.is_none().then_some(FALLBACK_POLL);
         let weak = Arc::downgrade(&store.inner);
         std::thread::Builder::new()
             .name("shoal-commit-watch".into())
             .spawn(move || run(weak, woken, poll))?;
-        Ok(Self { _watcher: watcher })
+        Ok(Self {
+            _registration: registration,
+        })
     }
-}
-
-/// The WAL file of the database at `db_path`.
-fn wal_path(db_path: &Path) -> PathBuf {
-    let mut name = db_path.as_os_str().to_owned();
-    name.push("-wal");
-    PathBuf::from(name)
-}
-
-/// A watcher on `db_path`'s directory that wakes `wake` whenever its WAL
-/// file is created or written.
-fn watch_wal(db_path: &Path, wake: SyncSender<()>) -> notify::Result<RecommendedWatcher> {
-    let db_path = std::path::absolute(db_path)?;
-    let wal = wal_path(&db_path);
-    let dir = db_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("/"));
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Any event on the WAL: its writes, and its closing by a process
-        // (after that process's last commit).
-        let wakes = match event {
-            Ok(event) => event.paths.contains(&wal),
-            // Events may have been lost: look anyway.
-            Err(_) => true,
-        };
-        if wakes {
-            // Full: a wake-up is already pending, and covers this one.
-            // Disconnected: the thread ended with the store.
-            let _ = wake.try_send(());
-        }
-    })?;
-    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
-    Ok(watcher)
 }
 
 /// The thread: refresh on every wake-up (or every `poll`), until the
@@ -162,19 +124,5 @@ fn refresh(store: &Weak<Inner>) -> Option<bool> {
             tracing::warn!("cannot check the log for other writers: {e}");
             Some(false)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wal_path;
-    use std::path::Path;
-
-    #[test]
-    fn the_wal_is_the_file_name_plus_wal() {
-        assert_eq!(
-            wal_path(Path::new("/d/shoal.db")),
-            Path::new("/d/shoal.db-wal")
-        );
     }
 }

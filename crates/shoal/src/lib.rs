@@ -33,6 +33,7 @@ mod events;
 mod node;
 mod store;
 mod typed;
+mod wal_watcher;
 
 pub use collection::{Collection, ListOptions};
 pub use edit::{Edit, Written};
