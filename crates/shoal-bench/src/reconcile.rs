@@ -47,6 +47,9 @@ const TARGET_ROUND_TRIPS_D1: u32 = 4;
 const TARGET_BYTES_D1: u64 = 4 * 1024;
 const TARGET_BYTES_D100: u64 = 64 * 1024;
 const TARGET_SECONDS: f64 = 1.0;
+/// Targets at D = 10,000 (N = 1,000,000).
+const TARGET_BYTES_D10000: u64 = 2_300_000;
+const TARGET_SECONDS_D10000: f64 = 0.25;
 /// Target of the first report after a restart (N = 1,000,000, D = 1).
 const TARGET_AFTER_RESTART_SECONDS: f64 = 0.1;
 
@@ -460,8 +463,19 @@ fn print_targets(diff: u64, round_trips: u32, bytes: u64, seconds: f64) {
             TARGET_BYTES_D100,
             verdict(bytes <= TARGET_BYTES_D100)
         ),
+        10_000 => {
+            println!(
+                "target <= {TARGET_BYTES_D10000} bytes {note}: {}",
+                verdict(bytes <= TARGET_BYTES_D10000)
+            );
+            println!(
+                "target < {TARGET_SECONDS_D10000} s: {}",
+                verdict(seconds < TARGET_SECONDS_D10000)
+            );
+            return;
+        }
         _ => {
-            println!("no target for D = {diff} (targets are set for D = 1 and D = 100)");
+            println!("no target for D = {diff} (targets are set for D = 1, 100 and 10,000)");
             return;
         }
     }
