@@ -43,4 +43,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== bench smoke (every benchmark scenario once, small; checks figures' JSON, not speed)"
+scripts/bench-smoke.sh
 echo "== browser tests"; scripts/browser-test.sh

@@ -41,7 +41,7 @@ impl Store {
         }
         let cid = self.collection_id(collection)?;
         let tree = match cid {
-            Some(cid) => Some(self.recon.tree(&self.conn, cid)?),
+            Some(cid) => Some(self.recon.tree(&self.conn, cid, self.db_version)?),
             None => None,
         };
         Ok(ReconSnapshot {

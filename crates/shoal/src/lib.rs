@@ -26,12 +26,14 @@
 
 mod blobs;
 mod collection;
+mod commit_watch;
 mod edit;
 mod error;
 mod events;
 mod node;
 mod store;
 mod typed;
+mod wal_watcher;
 
 pub use collection::{Collection, ListOptions};
 pub use edit::{Edit, Written};

@@ -49,6 +49,8 @@ pub(crate) struct Inner {
     pub(crate) blob_cap: u64,
     /// How long local writes took, lock wait included.
     write_latency: shoal_net::DurationHistogram,
+    /// The watch for other processes' commits, once a node asked for it.
+    commit_watch: std::sync::OnceLock<Option<crate::commit_watch::CommitWatch>>,
 }
 
 /// An open Shoal database. Cheap to clone; all clones share one database.
@@ -90,6 +92,7 @@ impl Store {
                 events,
                 head,
                 write_latency: Default::default(),
+                commit_watch: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -167,6 +170,13 @@ impl Store {
     /// The version of the last committed transaction.
     pub fn db_version(&self) -> DbVersion {
         self.db().db_version()
+    }
+
+    /// How many reconciliation trees were built by reading every record of
+    /// a collection since the store opened (a tree saved at the last close
+    /// and still true is taken back instead). For diagnostics and benchmarks.
+    pub fn recon_index_builds(&self) -> u64 {
+        self.db().recon_index_builds()
     }
 
     /// Site id, db_version and per-collection counts.
@@ -365,12 +375,33 @@ impl Store {
     /// moves [`watch_head`](Self::watch_head) (so a node pushes them). Their
     /// records are not announced to [`subscribe`](Self::subscribe)rs.
     pub fn refresh_head(&self) -> Result<(), Error> {
+        self.refresh_head_moved().map(|_| ())
+    }
+
+    /// [`refresh_head`](Self::refresh_head), saying whether the head moved.
+    pub(crate) fn refresh_head_moved(&self) -> Result<bool, Error> {
         self.with_db(|db| {
-            if let Some(version) = db.refresh_head()? {
+            let moved = db.refresh_head()?;
+            if let Some(version) = moved {
                 self.advance_head(version);
             }
-            Ok(())
+            Ok(moved.is_some())
         })
+    }
+
+    /// From now on notices other processes' commits on the database file
+    /// within milliseconds (a file watcher; see `commit_watch.rs`) and moves
+    /// [`watch_head`](Self::watch_head) for them, as
+    /// [`refresh_head`](Self::refresh_head) does. Idempotent; a node
+    /// started with [`start_node`](Self::start_node) turns it on. Never
+    /// fails: without a watcher it checks every 50 ms.
+    pub fn watch_other_writers(&self) {
+        self.inner.commit_watch.get_or_init(|| {
+            let path = self.db().path().to_path_buf();
+            crate::commit_watch::CommitWatch::start(self, &path)
+                .inspect_err(|e| tracing::warn!("cannot start the commit watch thread: {e}"))
+                .ok()
+        });
     }
 
     /// Moves the head forward to `version` (never back).
