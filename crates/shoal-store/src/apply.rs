@@ -256,6 +256,10 @@ impl Store {
         self.recon.apply(&deltas);
         self.hlc = observed;
         report.version = stamp.taken();
+        // Only a batch from a sync peer, with nothing but its changes.
+        if let (Some((peer, _)), Some(version), []) = (cursor, report.version, released) {
+            self.echoes.record(peer, version);
+        }
         if let Some(v) = report.version {
             self.db_version = v;
         }
