@@ -16,6 +16,7 @@ mod blob_files;
 mod blob_index;
 mod blob_scrub;
 mod check;
+mod echo;
 mod error;
 mod federation;
 mod held;
@@ -139,6 +140,8 @@ pub struct Store {
     collections: HashMap<CollectionName, i64>,
     /// Reconciliation fingerprints of the collections reconciled so far.
     recon: recon_index::ReconIndex,
+    /// Which transactions merged which peer's batches (not sent back to it).
+    echoes: echo::EchoLog,
 }
 
 impl std::fmt::Debug for Store {
@@ -215,6 +218,7 @@ impl Store {
             head_memo: rows::HeadMemo { data_version },
             collections: HashMap::new(),
             recon: recon_index::ReconIndex::default(),
+            echoes: echo::EchoLog::default(),
         })
     }
 
