@@ -26,21 +26,24 @@ if ! command -v systemd-analyze >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command
 fi
 
 # The OpenAPI test (crates/shoal-cli/tests/openapi_valid.rs) runs a real
-# validator, openapi-spec-validator from PyPI, in a virtualenv of its own.
+# validator, openapi-spec-validator from PyPI, and the metrics test
+# (crates/shoal-cli/tests/metrics.rs) parses /metrics with the Python
+# prometheus_client package's parsers: both from PyPI, in one virtualenv.
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/shoal-openapi-venv"
-if [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+if [ ! -x "$venv/bin/openapi-spec-validator" ] || ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
   if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       echo "== installing python3-venv (for the OpenAPI validator)"
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
     fi
   fi
-  echo "== installing openapi-spec-validator (PyPI) in $venv"
+  echo "== installing openapi-spec-validator and prometheus-client (PyPI) in $venv"
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check openapi-spec-validator
+  "$venv/bin/pip" install --quiet --disable-pip-version-check openapi-spec-validator prometheus-client
 fi
 export SHOAL_OPENAPI_VALIDATOR="$venv/bin/openapi-spec-validator"
+export SHOAL_PROMETHEUS_PYTHON="$venv/bin/python"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -48,4 +51,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== bench smoke (every benchmark scenario once, small; checks figures' JSON, not speed)"
+scripts/bench-smoke.sh
 echo "== browser tests"; scripts/browser-test.sh

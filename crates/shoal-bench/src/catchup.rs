@@ -6,9 +6,15 @@
 //! peak memory is its own: it reports its `VmHWM` when done. Bytes on the wire
 //! are the sync protocol's frames both ways (application payload, before
 //! Noise/Yamux framing).
+//!
+//! Then, in the same child, B's own local write rate: the same N records
+//! written with `put_many` (batches of 10,000) into a fresh database beside
+//! B's. `catchup_ratio` is the catch-up rate over that rate: how close
+//! catching up comes to writing the same records locally, on the same
+//! machine in the same run (so a loaded machine slows both).
 
-use crate::peers::{filled_store, peak_rss_mb, scratch_dir, start_node, wait_caught_up};
-use crate::report::{print_json_last, rate, round_to, verdict};
+use crate::peers::{fill, filled_store, peak_rss_mb, scratch_dir, start_node, wait_caught_up};
+use crate::report::{per_second, print_json_last, rate, round_to, verdict};
 use anyhow::{Context, Result, bail, ensure};
 use serde::{Deserialize, Serialize};
 use shoal::{DbVersion, PeerId, Store};
@@ -16,8 +22,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const TARGET_PER_S: f64 = 50_000.0;
-const TARGET_RSS_MB: f64 = 150.0;
+const TARGET_PER_S: f64 = 150_000.0;
+const TARGET_RSS_MB: f64 = 100.0;
+const TARGET_RATIO: f64 = 0.5;
 
 /// Options of `shoal-bench catchup`.
 #[derive(Debug, clap::Args)]
@@ -45,6 +52,9 @@ pub struct FollowArgs {
     /// A's db_version: B is done when it has applied A's log up to it.
     #[arg(long)]
     version: u64,
+    /// Records A holds: B then writes as many locally to time `put_many`.
+    #[arg(long)]
+    records: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -53,6 +63,7 @@ struct FollowReport {
     bytes_on_wire: u64,
     changes: u64,
     peak_rss_mb: f64,
+    put_many_per_s: f64,
 }
 
 #[derive(Serialize)]
@@ -63,6 +74,8 @@ struct CatchupResult {
     records_per_s: f64,
     peak_rss_mb: f64,
     bytes_on_wire: u64,
+    put_many_per_s: f64,
+    catchup_ratio: f64,
 }
 
 /// B: start empty, follow A until caught up, print a JSON report.
@@ -83,16 +96,28 @@ pub fn follow(args: &FollowArgs) -> Result<()> {
         let status = node
             .peer(&args.leader)
             .context("leader missing from the peer table")?;
+        let peak_rss_mb = peak_rss_mb().unwrap_or(f64::NAN);
+        node.shutdown().await;
         let report = FollowReport {
             seconds,
             bytes_on_wire: status.bytes_in + status.bytes_out,
             changes: status.changes_in,
-            peak_rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
+            peak_rss_mb,
+            put_many_per_s: local_put_many_rate(&args.db, args.records)?,
         };
-        node.shutdown().await;
         println!("{}", serde_json::to_string(&report)?);
         Ok(())
     })
+}
+
+/// Records per second writing `records` fill records with `put_many` into a
+/// fresh database beside `beside`.
+fn local_put_many_rate(beside: &std::path::Path, records: u64) -> Result<f64> {
+    let path = beside.with_extension("local.db");
+    let store = Store::open(&path)?;
+    let start = Instant::now();
+    fill(&store, records, 0)?;
+    Ok(per_second(records, start.elapsed()))
 }
 
 /// The scenario.
@@ -122,6 +147,7 @@ pub fn run(args: &Args) -> Result<()> {
                 &node.peer_id().to_string(),
             ])
             .args(["--version", &a.db_version().0.to_string()])
+            .args(["--records", &n.to_string()])
             .output()
             .await?;
         node.shutdown().await;
@@ -151,6 +177,11 @@ pub fn run(args: &Args) -> Result<()> {
         report.bytes_on_wire
     );
     println!("B peak RSS {:.1} MB", report.peak_rss_mb);
+    let ratio = per_s / report.put_many_per_s;
+    println!(
+        "B's own put_many of the same {n} records: {}; catch-up is {ratio:.2} of it",
+        rate(report.put_many_per_s)
+    );
     println!(
         "target >= {}: {}",
         rate(TARGET_PER_S),
@@ -160,6 +191,10 @@ pub fn run(args: &Args) -> Result<()> {
         "target peak RSS < {TARGET_RSS_MB} MB: {}",
         verdict(report.peak_rss_mb < TARGET_RSS_MB)
     );
+    println!(
+        "target catch-up / put_many >= {TARGET_RATIO}: {}",
+        verdict(ratio >= TARGET_RATIO)
+    );
     print_json_last(&CatchupResult {
         scenario: "catchup",
         records: n,
@@ -167,5 +202,7 @@ pub fn run(args: &Args) -> Result<()> {
         records_per_s: round_to(per_s, 0),
         peak_rss_mb: round_to(report.peak_rss_mb, 1),
         bytes_on_wire: report.bytes_on_wire,
+        put_many_per_s: round_to(report.put_many_per_s, 0),
+        catchup_ratio: round_to(ratio, 3),
     })
 }

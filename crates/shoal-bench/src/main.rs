@@ -7,6 +7,8 @@
 
 mod blob;
 mod catchup;
+mod conflict;
+mod fanout;
 mod latency;
 mod peers;
 mod progress;
@@ -32,8 +34,12 @@ enum Scenario {
     Write(write::Args),
     /// A holds N records, B starts empty: time until B holds them all, B's peak memory, bytes.
     Catchup(catchup::Args),
-    /// Sequential writes on A, each timed until B's subscription yields it.
+    /// Sequential writes on A (or by the `shoal` CLI beside it), each timed until B's subscription yields it.
     Latency(latency::Args),
+    /// A and B update the same records at once (a field each and a shared one): time until identical.
+    Conflict(conflict::Args),
+    /// One writer, P connected peers: each write timed until every peer has it; writer CPU per write.
+    Fanout(fanout::Args),
     /// B was in sync, goes offline, A writes M records, B reconnects: seconds and bytes.
     Reconnect(reconnect::Args),
     /// A and B equal but for D records: round trips, bytes and seconds of the integrity report.
@@ -57,6 +63,8 @@ fn main() -> anyhow::Result<()> {
         Scenario::Write(args) => write::run(&args),
         Scenario::Catchup(args) => catchup::run(&args),
         Scenario::Latency(args) => latency::run(&args),
+        Scenario::Conflict(args) => conflict::run(&args),
+        Scenario::Fanout(args) => fanout::run(&args),
         Scenario::Reconnect(args) => reconnect::run(&args),
         Scenario::Reconcile(args) => reconcile::run(&args),
         Scenario::Blob(args) => blob::run(&args),

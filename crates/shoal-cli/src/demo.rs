@@ -13,7 +13,6 @@
 //! loopback only).
 
 use crate::datadir::DataDir;
-use crate::http;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use shoal::{DbVersion, GroupKey, Multiaddr, Node, NodeConfig, Store};
@@ -214,16 +213,16 @@ async fn dashboard(
     let address = listener
         .local_addr()
         .context("cannot read the dashboard's address")?;
-    let router = http::router(
-        http::Control::new(
-            node.clone(),
-            laptop.store.clone(),
-            data,
-            &token,
+    let options = shoal_server::Options {
+        name: Some(laptop.name.to_string()),
+        peer_book: Some(Arc::new(crate::peer_file::PeerFile(data.clone()))),
+        ..shoal_server::Options::new(
+            token.clone(),
             key.clone(),
+            crate::secrets::ensure_salt(&data)?,
         )
-        .named(Some(laptop.name.to_string())),
-    );
+    };
+    let router = shoal_server::router(node.clone(), laptop.store.clone(), options);
     println!("\n5. The laptop's dashboard (every peer, every record, live):");
     println!("   dashboard http://{address}/#token={token}");
     println!(
@@ -256,10 +255,10 @@ async fn dashboard(
             eprintln!("cannot watch Ctrl-C: {e}; stopping");
         }
     };
-    let served = http::serve_until(listener, router, stop, DRAIN).await;
+    let served = shoal_server::serve_until(listener, router, stop, DRAIN).await;
     heartbeat.abort();
     node.shutdown().await;
-    served
+    Ok(served?)
 }
 
 /// Waits until every replica holds the same slot versions and clocks.

@@ -16,7 +16,6 @@ use crate::{peer_file, secrets};
 use anyhow::Result;
 use serde_json::json;
 use shoal::{Invite, Multiaddr};
-use std::net::IpAddr;
 
 /// `shoal invite`.
 pub fn invite(data: &DataDir, args: InviteArgs, out: &mut Output) -> Result<()> {
@@ -24,7 +23,12 @@ pub fn invite(data: &DataDir, args: InviteArgs, out: &mut Output) -> Result<()> 
     let own_peer = store.peer_id();
     let daemon = DaemonView::find(data)?;
     let (key, salt) = match secrets::load_group_key(data, None)? {
-        Some(loaded) => (loaded.key, loaded.salt),
+        Some(loaded) => {
+            for note in &loaded.notes {
+                hint(format_args!("{note}"));
+            }
+            (loaded.key, loaded.salt)
+        }
         // A daemon runs with a key we cannot see: a new one would not match it.
         None if daemon.is_some() => return Err(different_secret()),
         None => {
@@ -38,13 +42,15 @@ pub fn invite(data: &DataDir, args: InviteArgs, out: &mut Output) -> Result<()> 
         }
     };
     if let Some(daemon) = &daemon
-        && daemon.group != secrets::fingerprint(&key)
+        && daemon.group != crate::api::fingerprint(&key)
     {
         return Err(different_secret());
     }
     let address = match (args.address, &daemon) {
         (Some(address), _) => with_peer_id(address, &own_peer)?,
-        (None, Some(daemon)) => invite_address(&daemon.listen).ok_or_else(no_address)?,
+        (None, Some(daemon)) => {
+            crate::http::invite_address(&daemon.listen).ok_or_else(no_address)?
+        }
         (None, None) => return Err(no_address()),
     };
     let code = Invite { key, salt, address };
@@ -121,27 +127,6 @@ impl DaemonView {
             }
         }
     }
-}
-
-/// Among listen addresses: the first that is neither loopback nor
-/// unspecified, else the first loopback one.
-pub fn invite_address(listen: &[String]) -> Option<Multiaddr> {
-    let class = |address: &str| -> u8 {
-        let mut parts = address.split('/').skip(1);
-        let ip: Option<IpAddr> = match (parts.next(), parts.next()) {
-            (Some("ip4" | "ip6"), Some(ip)) => ip.parse().ok(),
-            _ => None,
-        };
-        match ip {
-            Some(ip) if ip.is_unspecified() => 2,
-            Some(ip) if ip.is_loopback() => 1,
-            _ => 0,
-        }
-    };
-    [0, 1]
-        .iter()
-        .find_map(|wanted| listen.iter().find(|a| class(a) == *wanted))
-        .and_then(|a| a.parse().ok())
 }
 
 /// `shoal join CODE`.
@@ -260,7 +245,7 @@ fn tell_daemon(data: &DataDir, invite: &Invite) -> Result<DaemonOutcome> {
     };
     // The daemon's key is fixed when it starts; dialing with the old one would
     // only get the peer rejected.
-    if node.group != secrets::fingerprint(&invite.key) {
+    if node.group != crate::api::fingerprint(&invite.key) {
         return Ok(DaemonOutcome::NeedsRestart(daemon.file.pid));
     }
     Ok(match daemon.add_peer(&invite.address.to_string()) {
@@ -272,26 +257,6 @@ fn tell_daemon(data: &DataDir, invite: &Invite) -> Result<DaemonOutcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn invite_address_prefers_a_routable_one() {
-        let listen = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let pick = |v: &[&str]| invite_address(&listen(v)).map(|a| a.to_string());
-        assert_eq!(
-            pick(&[
-                "/ip4/127.0.0.1/tcp/4040",
-                "/ip4/0.0.0.0/tcp/4040",
-                "/ip4/192.168.1.5/tcp/4040"
-            ]),
-            Some("/ip4/192.168.1.5/tcp/4040".into())
-        );
-        assert_eq!(
-            pick(&["/ip4/127.0.0.1/tcp/4040", "/ip6/::1/tcp/4040"]),
-            Some("/ip4/127.0.0.1/tcp/4040".into())
-        );
-        assert_eq!(pick(&["/ip4/0.0.0.0/tcp/4040"]), None);
-        assert_eq!(pick(&[]), None);
-    }
 
     #[test]
     fn an_address_without_a_peer_id_gets_ours() {

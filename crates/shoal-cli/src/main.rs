@@ -6,7 +6,6 @@
 //! command (e.g. `serve`, `demo`) is a variant in `args.rs`, a module, and one
 //! arm in [`run`].
 
-mod api;
 mod args;
 mod backup;
 mod backup_files;
@@ -14,12 +13,10 @@ mod blob;
 mod check;
 mod config;
 mod daemon_client;
-mod dashboard;
 mod datadir;
 mod demo;
 mod exit;
 mod federation;
-mod http;
 mod http_port;
 mod init;
 mod input;
@@ -50,6 +47,7 @@ use datadir::DataDir;
 use federation::Way;
 use output::Output;
 use records::WriteKind;
+use shoal_server::{api, http};
 use std::ffi::OsString;
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@
 //! Like `args.rs`, which re-exports everything here, it owns the shape of
 //! the interface and its `--help`, and runs nothing.
 
-use clap::{ArgGroup, Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use shoal::{BlobHash, CollectionName, Multiaddr, RecordId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +45,15 @@ fn parse_loopback(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// Arguments of `serve`.
+/// How `shoal serve` writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (colours on a terminal).
+    Text,
+    /// One JSON object per event and line.
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Listen here (repeatable; replaces the defaults /ip4/0.0.0.0/tcp/4040 and /ip4/0.0.0.0/udp/4040/quic-v1)
@@ -64,6 +73,13 @@ pub struct ServeArgs {
     /// Allow a non-loopback --http address
     #[arg(long)]
     pub http_public: bool,
+    /// Serve GET /metrics without the API token (only on a loopback --http)
+    #[arg(long)]
+    pub metrics_public: bool,
+    /// How the daemon logs to stderr: text, or json (one object per line);
+    /// RUST_LOG sets the level (default: info)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What the dashboard calls this node (default: node- and the end of its peer id)
     #[arg(long, value_name = "NAME", value_parser = parse_name)]
     pub name: Option<String>,

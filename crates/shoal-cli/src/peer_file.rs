@@ -4,10 +4,12 @@
 //!
 //! This module owns reading the file (every bad line is an error naming the
 //! line), adding an address to it without duplicates, and removing a peer's
-//! addresses (`DELETE /api/peers/{peer}`).
+//! addresses (`DELETE /api/peers/{peer}`), also as the HTTP API's
+//! [`PeerBook`].
 
 use crate::datadir::DataDir;
 use crate::exit::usage;
+use crate::http::PeerBook;
 use crate::secrets::{open_private_append, write_private};
 use anyhow::{Context, Result};
 use shoal::{Multiaddr, PeerId};
@@ -93,6 +95,19 @@ pub fn remove(data: &DataDir, peer: &PeerId) -> Result<usize> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(removed)
+}
+
+/// `peers.txt` of a data directory as the HTTP API's [`PeerBook`].
+pub struct PeerFile(pub DataDir);
+
+impl PeerBook for PeerFile {
+    fn add(&self, address: &Multiaddr) -> Result<bool, String> {
+        add(&self.0, address).map_err(|e| crate::exit::message(&e))
+    }
+
+    fn remove(&self, peer: &PeerId) -> Result<usize, String> {
+        remove(&self.0, peer).map_err(|e| crate::exit::message(&e))
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,10 @@ pub struct LoadedKey {
     pub salt: GroupSalt,
     /// Its source.
     pub source: KeySource,
+    /// Notes for the person running the command (a new passphrase group's
+    /// salt, a secret file others can read): the caller shows them, as
+    /// hints or as log events.
+    pub notes: Vec<String>,
 }
 
 /// The group key from the first source that has one (see the module doc),
@@ -65,28 +69,28 @@ pub struct LoadedKey {
 pub fn load_group_key(data: &DataDir, secret_file: Option<&Path>) -> Result<Option<LoadedKey>> {
     let new_group = read_salt_file(data)?.is_none();
     let salt = ensure_salt(data)?;
-    let warn_new = |text: &str| {
-        if new_group && !is_raw_key(text) {
-            crate::output::hint(format_args!(
+    let new_note = |text: &str| {
+        (new_group && !is_raw_key(text)).then(|| {
+            format!(
                 "note: a new passphrase group: its salt is in {}. Other machines join it with \
                  an invite code (`shoal invite`), which carries the salt; the same passphrase \
                  under another salt is another group",
                 data.file(GROUP_SALT_FILE).display()
-            ));
-        }
+            )
+        })
     };
     if let Some(path) = secret_file {
         let text = read_small(path)
             .with_context(|| format!("cannot read --secret-file {}", path.display()))?
             .ok_or_else(|| usage(format!("--secret-file {} does not exist", path.display())))?;
-        warn_if_shared(path);
         let key = parse_secret(&text, &salt)
             .with_context(|| format!("invalid secret in {}", path.display()))?;
-        warn_new(&text);
+        let notes = shared_warning(path).into_iter().chain(new_note(&text));
         return Ok(Some(LoadedKey {
             key,
             salt,
             source: KeySource::SecretFile(path.to_path_buf()),
+            notes: notes.collect(),
         }));
     }
     if let Some(text) = std::env::var_os(SECRET_ENV).filter(|v| !v.is_empty()) {
@@ -94,17 +98,18 @@ pub fn load_group_key(data: &DataDir, secret_file: Option<&Path>) -> Result<Opti
             .into_string()
             .map_err(|_| usage(format!("${SECRET_ENV} is not valid UTF-8")))?;
         let key = parse_secret(&text, &salt).with_context(|| format!("invalid ${SECRET_ENV}"))?;
-        warn_new(&text);
         return Ok(Some(LoadedKey {
             key,
             salt,
             source: KeySource::Env,
+            notes: new_note(&text).into_iter().collect(),
         }));
     }
     Ok(read_key_file(data)?.map(|key| LoadedKey {
         key,
         salt,
         source: KeySource::KeyFile(data.file(GROUP_KEY_FILE)),
+        notes: Vec::new(),
     }))
 }
 
@@ -192,16 +197,6 @@ pub fn random_key() -> Result<GroupKey> {
     Ok(GroupKey::from_random(random_bytes()?))
 }
 
-/// A short public name of a key (not the key): lets a client tell whether the
-/// daemon runs with the key it holds without either side revealing it.
-pub fn fingerprint(key: &GroupKey) -> String {
-    let digest = blake3::derive_key(
-        "shoal cli group key fingerprint v1",
-        key.to_hex().as_bytes(),
-    );
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The access token in `DATA/token`, if the file exists.
 pub fn read_token(data: &DataDir) -> Result<Option<String>> {
     let path = data.file(TOKEN_FILE);
@@ -284,22 +279,24 @@ fn read_small(path: &Path) -> io::Result<Option<String>> {
     Ok(Some(text))
 }
 
-/// Warns when a secret file can be read by other users.
-fn warn_if_shared(path: &Path) {
+/// A warning when a secret file can be read by other users.
+fn shared_warning(path: &Path) -> Option<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path)
-            && meta.permissions().mode() & 0o077 != 0
-        {
-            crate::output::hint(format_args!(
+        let meta = std::fs::metadata(path).ok()?;
+        (meta.permissions().mode() & 0o077 != 0).then(|| {
+            format!(
                 "warning: {} can be read by other users; `chmod 600` it",
                 path.display()
-            ));
-        }
+            )
+        })
     }
     #[cfg(not(unix))]
-    let _ = path;
+    {
+        let _ = path;
+        None
+    }
 }
 
 #[cfg(test)]
@@ -356,15 +353,5 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn fingerprints_differ_by_key_and_hide_it() {
-        let a = GroupKey::from_random([1; 32]);
-        let b = GroupKey::from_random([2; 32]);
-        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
-        assert_ne!(fingerprint(&a), fingerprint(&b));
-        assert_eq!(fingerprint(&a).len(), 16);
-        assert!(!a.to_hex().contains(&fingerprint(&a)));
     }
 }

@@ -1,22 +1,25 @@
 //! `shoal serve`: runs this data directory's node until Ctrl-C or SIGTERM.
 //!
-//! This module owns the daemon's life: gathering its configuration (listen
-//! addresses, peers from `--peer` and `peers.txt`, mDNS, the group key), the
-//! tokio runtime, starting the node and the control API, announcing itself
-//! in `DATA/daemon.json` (removed again on a clean stop), logging to stderr,
-//! and stopping cleanly. Which HTTP port it takes is `http_port.rs`'s.
+//! This module owns turning the command line and the data directory into
+//! shoal-server's [`ServeOptions`] (listen addresses, peers from `--peer`
+//! and `peers.txt`, mDNS, the group key, the token), the tokio runtime,
+//! announcing the daemon in `DATA/daemon.json` (removed again on a clean
+//! stop), logging to stderr (text or JSON) and the stop signals. Serving is
+//! `shoal_server::Server`'s; which HTTP port it takes is `http_port.rs`'s.
 
 use crate::api::DaemonFile;
 use crate::args::ServeArgs;
 use crate::daemon_client::{DAEMON_FILE, Daemon};
 use crate::datadir::DataDir;
 use crate::exit::{network, usage};
-use crate::http::{self, Control};
+use crate::node_args::LogFormat;
 use crate::output::Output;
-use crate::{http_port, peer_file, secrets};
+use crate::peer_file::{self, PeerFile};
+use crate::{http_port, secrets};
 use anyhow::{Context, Result};
 use serde_json::json;
-use shoal::{ConnectionCaps, GroupKey, NodeConfig, Store, SyncConfig};
+use shoal::{ConnectionCaps, NodeConfig, Store, SyncConfig};
+use shoal_server::{MetricsAccess, Options, ServeError, ServeOptions, Server};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,8 +28,6 @@ use std::time::Duration;
 /// Where the node listens unless `--listen` says otherwise.
 pub const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/4040", "/ip4/0.0.0.0/udp/4040/quic-v1"];
 
-/// How long to wait for the node's first listen address.
-const LISTEN_WAIT: Duration = Duration::from_secs(10);
 /// How long in-flight control requests may finish after a stop signal.
 const HTTP_DRAIN: Duration = Duration::from_secs(2);
 
@@ -47,6 +48,12 @@ pub fn run(
              allow it"
         )));
     }
+    if args.metrics_public && args.http.is_some_and(|http| !http.ip().is_loopback()) {
+        return Err(usage(
+            "--metrics-public needs a loopback --http address: other machines could read the \
+             metrics without the token (leave it out; a scraper elsewhere sends the token)",
+        ));
+    }
     // A leftover daemon.json (after a crash) is overwritten; a live daemon is not.
     if let Ok(Some(daemon)) = Daemon::find(data)
         && daemon.is_alive()
@@ -58,6 +65,7 @@ pub fn run(
             daemon.file.http
         )));
     }
+    init_logging(args.log_format);
     let loaded = secrets::load_group_key(data, args.secret_file.as_deref())?.ok_or_else(|| {
         usage(format!(
             "no group secret: {} does not exist and neither --secret-file nor ${} is given; \
@@ -103,119 +111,115 @@ pub fn run(
     config.blobs.scrub_interval = (args.blob_scrub_interval > 0)
         .then(|| std::time::Duration::from_secs(args.blob_scrub_interval));
     config.blobs.scrub_bytes_per_sec = args.blob_scrub_rate << 20;
-    init_logging();
+    for note in &loaded.notes {
+        tracing::warn!("{note}");
+    }
     tracing::info!("group key from {}", loaded.source);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let api = Options {
+        name: args.name.clone(),
+        peer_book: Some(Arc::new(PeerFile(data.clone()))),
+        metrics: if args.metrics_public {
+            MetricsAccess::Public
+        } else {
+            MetricsAccess::Token
+        },
+        ..Options::new(token.clone(), loaded.key.clone(), loaded.salt)
+    };
     let daemon = Daemonized {
         data: data.clone(),
         store,
-        config,
+        options: ServeOptions {
+            drain: HTTP_DRAIN,
+            ..ServeOptions::new(config, api)
+        },
         http: args.http,
         token,
-        group: secrets::fingerprint(&loaded.key),
-        key: loaded.key.clone(),
-        name: args.name.clone(),
+        group: crate::api::fingerprint(&loaded.key),
         reloader,
     };
     runtime.block_on(daemon.run(out))
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default `info`.
-fn init_logging() {
+/// Logs go to stderr, as text or one JSON object per line; `RUST_LOG`
+/// overrides the default `info`.
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => logs.json().with_ansi(false).try_init(),
+    };
 }
 
 struct Daemonized {
     data: DataDir,
     store: Store,
-    config: NodeConfig,
+    options: ServeOptions,
     http: Option<SocketAddr>,
     token: String,
     group: String,
-    key: GroupKey,
-    name: Option<String>,
     reloader: crate::reload::Reloader,
 }
 
 impl Daemonized {
     async fn run(self, out: &mut Output) -> Result<()> {
         let listener = http_port::bind(&self.data, self.http).await?;
-        let http = listener
-            .local_addr()
-            .context("cannot read the control API's address")?;
-        let node = self
-            .store
-            .start_node(self.config.clone())
+        let server = Server::start(self.store.clone(), listener, self.options)
             .await
             .map_err(explain_start_error)?;
-        let listen = node
-            .listen_addrs(LISTEN_WAIT)
-            .await
-            .context("the node is not listening")?;
-        // The other listeners (QUIC, other interfaces) report within moments.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let listen = node.listen_addrs(Duration::ZERO).await.unwrap_or(listen);
+        let started = server.started();
         let file = DaemonFile {
             pid: std::process::id(),
-            http: http.to_string(),
-            peer_id: node.peer_id().to_string(),
-            listen: listen.iter().map(|a| a.to_string()).collect(),
+            http: started.http.to_string(),
+            peer_id: started.peer_id.to_string(),
+            listen: started.listen.iter().map(|a| a.to_string()).collect(),
             group: self.group.clone(),
         };
         // Watched before the daemon announces itself: a SIGHUP never kills it.
         let hup = crate::reload::watch_sighup()?;
         let _announced = Announcement::write(&self.data, &file)?;
         announce(out, &file, &self.data, &self.token)?;
-
-        let node = Arc::new(node);
-        let reload = crate::reload::on_sighup(hup, self.reloader, node.clone(), self.store.clone());
-        tokio::spawn(reload);
-        let router = http::router(
-            Control::new(
-                node.clone(),
-                self.store.clone(),
-                self.data.clone(),
-                &self.token,
-                self.key.clone(),
-            )
-            .named(self.name.clone()),
+        let reload = crate::reload::on_sighup(
+            hup,
+            self.reloader,
+            server.node().clone(),
+            self.store.clone(),
         );
+        tokio::spawn(reload);
         let stop = async {
             match stop_signal().await {
                 Ok(name) => tracing::info!("{name}, stopping"),
                 Err(e) => tracing::error!("{e:#}; stopping"),
             }
         };
-        let served = http::serve_until(listener, router, stop, HTTP_DRAIN).await;
-        node.shutdown().await;
+        let served = server.run_until(stop).await;
         tracing::info!("stopped");
-        served
+        Ok(served?)
     }
 }
 
 /// A failed node start, with a hint for the usual cause of a listen error.
-fn explain_start_error(error: shoal::Error) -> anyhow::Error {
+fn explain_start_error(error: ServeError) -> anyhow::Error {
     match &error {
-        shoal::Error::Net(shoal::NetError::Listen {
+        ServeError::Start(shoal::Error::Net(shoal::NetError::Listen {
             address,
             error: why,
-        }) => {
+        })) => {
             let why = if why.is_empty() { "refused" } else { why };
             network(format!(
                 "cannot listen on {address}: {why} (is another `shoal serve` using that port? \
                  choose others with --listen)"
             ))
         }
-        _ => anyhow::Error::new(error).context("cannot start the node"),
+        ServeError::PublicMetricsOffLoopback(_) => usage(error.to_string()),
+        _ => anyhow::Error::new(error),
     }
 }
 

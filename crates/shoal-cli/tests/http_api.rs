@@ -47,6 +47,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/blobs"),
     ("post", "/api/blobs"),
     ("get", "/api/blobs/{hash}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
 ];
 
 #[test]
@@ -89,6 +92,8 @@ fn every_route_wants_the_token() {
         ("POST", "/api/sync".into()),
         // Unknown /api routes too: nothing under /api answers without it.
         ("GET", "/api/no-such-route".into()),
+        // The metrics too (without --metrics-public).
+        ("GET", "/metrics".into()),
     ];
     let wrong = "f".repeat(64);
     for (method, path) in &calls {

@@ -2,13 +2,14 @@
 //! `shoal serve` over real HTTP: a live write arrives as one event, a
 //! reconnecting client resumes from `Last-Event-ID` or `since` and misses
 //! nothing, history is one event per record, writes by another process
-//! arrive too, and an idle feed gets keep-alive comments.
+//! arrive too (and reach a peer's feed within milliseconds), and an idle
+//! feed gets keep-alive comments.
 #![cfg(unix)]
 
 mod common;
 
-use common::Node;
 use common::http::{Api, Event};
+use common::{Node, wait_or_explain};
 use serde_json::json;
 use std::time::Duration;
 
@@ -250,4 +251,56 @@ fn commits_by_another_process_arrive_once_and_in_order() {
     want.extend(later);
     assert_eq!(versions_and_ids(&all, 18), want);
     assert_eq!(all.next(Duration::from_millis(500)), None, "nothing more");
+}
+
+/// A write by the CLI (another process) beside daemon A reaches daemon B's
+/// feed within [`PUSH_BOUND`] each time: A notices the commit by watching
+/// its database file, not on its 1 s check (which would miss the bound
+/// about half the time, so all [`CLI_WRITES`] of them almost never).
+#[test]
+fn a_cli_write_beside_a_daemon_reaches_the_peer_at_once() {
+    const PUSH_BOUND: Duration = Duration::from_millis(500);
+    const CLI_WRITES: usize = 6;
+    let a = Node::init();
+    let b = Node::init();
+    let da = a.serve(&[], Some(SECRET));
+    let db = b.serve(&["--peer", da.address()], Some(SECRET));
+    let (api_a, api_b) = (Api::of(&a, &da), Api::of(&b, &db));
+    let explain = || format!("A:\n{}\nB:\n{}", da.log(), db.log());
+    let connected = |api: &Api, peer: &str| {
+        api.get("/api/peers").expect(200)["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["peer"] == peer && p["state"] == "connected")
+    };
+    wait_or_explain(
+        "both daemons to show each other connected",
+        || (connected(&api_a, db.peer_id()) && connected(&api_b, da.peer_id())).then_some(()),
+        explain,
+    );
+    let feed = api_b.feed("", None);
+    let mut late = Vec::new();
+    for i in 0..CLI_WRITES {
+        let id = format!("cli{i}");
+        // Timed from the CLI's exit: its commit is done by then.
+        a.run(&["put", "notes", &id, r#"{"by": "the CLI"}"#]).ok();
+        let written = std::time::Instant::now();
+        let event = feed
+            .next(WAIT)
+            .unwrap_or_else(|| panic!("{id} never reached B: {}", explain()));
+        let took = written.elapsed();
+        let (_, collection, got, origin) = parts(&event);
+        assert_eq!(
+            (collection.as_str(), got.as_str(), origin.as_str()),
+            ("notes", id.as_str(), "remote")
+        );
+        if took > PUSH_BOUND {
+            late.push((id, took));
+        }
+    }
+    assert!(
+        late.is_empty(),
+        "writes later than {PUSH_BOUND:?}: {late:?}"
+    );
 }

@@ -213,6 +213,9 @@ impl RecordState {
         if !self.is_alive() {
             return None;
         }
+        if !self.slots.keys().any(|s| matches!(s, Slot::Entry(..))) {
+            return Some(self.render_registers());
+        }
         let mut out = String::from("{");
         let mut first = true;
         for field in self.field_names() {
@@ -260,9 +263,46 @@ impl RecordState {
     }
 }
 
-/// Appends `"key":` with JSON string escaping.
+impl RecordState {
+    /// [`render_json`](Self::render_json) of a record without map entries:
+    /// every field is its register, and the slots are already in field-name
+    /// order (`Slot` orders `Life`, then `Field`s by name), so one pass
+    /// writes them.
+    fn render_registers(&self) -> String {
+        let size: usize = self
+            .slots
+            .iter()
+            .map(|(slot, v)| match (slot, &v.value) {
+                (Slot::Field(f), Some(value)) => f.as_str().len() + value.as_str().len() + 4,
+                _ => 0,
+            })
+            .sum();
+        let mut out = String::with_capacity(size + 2);
+        out.push('{');
+        for (slot, version) in &self.slots {
+            if let (Slot::Field(field), Some(value)) = (slot, &version.value) {
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                push_key(&mut out, field.as_str());
+                out.push_str(value.as_str());
+            }
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// Appends `"key":` with JSON string escaping (serde_json's: only `"`, `\\`
+/// and control characters are escaped, so a key without them is copied).
 fn push_key(out: &mut String, key: &str) {
-    out.push_str(&Value::String(key.to_string()).to_string());
+    if key.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(key);
+        out.push('"');
+    } else {
+        out.push_str(&Value::String(key.to_string()).to_string());
+    }
     out.push(':');
 }
 
@@ -344,6 +384,25 @@ mod tests {
         );
         let expected = Value::Object(r.render().unwrap()).to_string();
         assert_eq!(r.render_json().unwrap(), expected);
+        // Without map entries (the one-pass path), escaped keys and tombstones included.
+        let mut plain = RecordState::new();
+        plain.apply(Slot::Life, life(1, 1));
+        plain.apply(field("b"), set("[1,2]", 2, 1));
+        plain.apply(field("a\"q\\"), set("\"x\"", 3, 1));
+        plain.apply(
+            field("gone"),
+            SlotVersion {
+                value: None,
+                clock: clock(4, 1),
+                life: Life(1),
+            },
+        );
+        plain.apply(field("é"), set("null", 5, 1));
+        let expected = Value::Object(plain.render().unwrap()).to_string();
+        assert_eq!(plain.render_json().unwrap(), expected);
+        let mut empty = RecordState::new();
+        empty.apply(Slot::Life, life(1, 1));
+        assert_eq!(empty.render_json().unwrap(), "{}");
         r.apply(Slot::Life, life(7, 2));
         assert_eq!(r.render_json(), None);
     }

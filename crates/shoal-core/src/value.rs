@@ -64,9 +64,29 @@ impl CanonicalJson {
     }
 }
 
+/// Whether `text` is a JSON scalar whose canonical form is itself, decided
+/// without parsing: `true`, `false`, `null`, a string with nothing to escape
+/// (serde_json escapes only `"`, `\\` and control characters), or an integer
+/// of at most 18 digits without a leading zero (never `-0`, which parses as a
+/// float). Anything else goes through the parser.
+fn plainly_canonical(text: &str) -> bool {
+    match text.as_bytes() {
+        b"true" | b"false" | b"null" | b"0" => true,
+        [b'"', inner @ .., b'"'] => inner.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\'),
+        [b'-', digits @ ..] | digits => {
+            matches!(digits.first(), Some(b'1'..=b'9'))
+                && digits.len() <= 18
+                && digits.iter().all(u8::is_ascii_digit)
+        }
+    }
+}
+
 impl TryFrom<String> for CanonicalJson {
     type Error = CoreError;
     fn try_from(s: String) -> Result<Self, CoreError> {
+        if plainly_canonical(&s) {
+            return Ok(Self(s));
+        }
         let canonical = Self::parse(&s, usize::MAX)?;
         if canonical.0 != s {
             return Err(CoreError::InvalidJson(
@@ -103,6 +123,64 @@ mod tests {
             CanonicalJson::parse("true", 10).unwrap(),
             CanonicalJson::parse("1", 10).unwrap()
         );
+    }
+
+    /// What the slow path (parse, encode, compare) says of `text`.
+    fn canonical_by_parsing(text: &str) -> bool {
+        CanonicalJson::parse(text, usize::MAX).is_ok_and(|c| c.0 == text)
+    }
+
+    #[test]
+    fn the_fast_check_agrees_with_parsing() {
+        let samples = [
+            "true",
+            "false",
+            "null",
+            "0",
+            "-0",
+            "00",
+            "01",
+            "-01",
+            "7",
+            "-7",
+            "123456789012345678",
+            "1234567890123456789",
+            "18446744073709551616",
+            "1.0",
+            "1e5",
+            "\"\"",
+            "\"plain é\"",
+            "\"tab\there\"",
+            "\"a\\\"b\"",
+            "\"a\\\\b\"",
+            "\"\\u00e9\"",
+            "\"",
+            "\"\u{7f}\"",
+            "-",
+            "",
+            " 1",
+            "1 ",
+            "tru",
+            "\"\n\"",
+            "[1]",
+            "{}",
+        ];
+        for text in samples {
+            if plainly_canonical(text) {
+                assert!(canonical_by_parsing(text), "{text:?} taken as canonical");
+            }
+            let fast = CanonicalJson::try_from(text.to_string()).is_ok();
+            assert_eq!(fast, canonical_by_parsing(text), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_check_never_takes_what_parsing_refuses(text in "[-0-9\"a\\\\ \t.e]{0,22}") {
+            if plainly_canonical(&text) {
+                proptest::prop_assert!(canonical_by_parsing(&text), "{:?}", text);
+            }
+        }
     }
 
     #[test]

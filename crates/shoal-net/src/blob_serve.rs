@@ -9,6 +9,7 @@
 //! core's `blob::wire`; this file only moves bytes.
 
 use crate::config::BlobConfig;
+use crate::metrics::Counters;
 use crate::replica::Replica;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream};
@@ -26,6 +27,7 @@ const READ_AHEAD: usize = 4;
 /// past that, a stream's first request (if it comes within the timeout) is
 /// answered "busy".
 pub(crate) async fn accept(
+    counters: Counters,
     mut incoming: libp2p_stream::IncomingStreams,
     local: PeerId,
     group: GroupKey,
@@ -37,9 +39,10 @@ pub(crate) async fn accept(
         let key = group.blob_key(&peer.to_bytes(), &local.to_bytes());
         let replica = replica.clone();
         let slot = slots.clone().try_acquire_owned();
+        let counters = counters.clone();
         tokio::spawn(async move {
             match slot {
-                Ok(_slot) => serve(stream, peer, key, replica, config.timeout).await,
+                Ok(_slot) => serve(stream, peer, key, replica, config.timeout, &counters).await,
                 Err(_) => {
                     let limit = config.timeout;
                     let asked = tokio::time::timeout(limit, read_request(&mut stream, &key, 0));
@@ -82,6 +85,7 @@ pub(crate) async fn serve(
     key: BlobKey,
     replica: Arc<dyn Replica>,
     idle: Duration,
+    counters: &Counters,
 ) {
     let (mut seq_in, mut seq_out) = (0u64, 0u64);
     let mut current: Option<Outline> = None;
@@ -112,6 +116,7 @@ pub(crate) async fn serve(
                         .await;
                 let answer = match found {
                     Ok(Ok(Ok(outline))) => {
+                        counters.blob_served();
                         current = Some(outline.clone());
                         BlobResponse::Outline(outline)
                     }
@@ -127,7 +132,9 @@ pub(crate) async fn serve(
             BlobRequest::Pieces { hash, from, count } => match &current {
                 Some(outline) if outline.hash == hash => {
                     match blob::serve_range(outline, from, count) {
-                        Ok(range) => send_pieces(&mut stream, &replica, outline, range, idle).await,
+                        Ok(range) => {
+                            send_pieces(&mut stream, &replica, outline, range, idle, counters).await
+                        }
                         Err(refusal) => {
                             respond(&mut stream, &key, &mut seq_out, refusal, idle).await
                         }
@@ -193,6 +200,7 @@ async fn send_pieces(
     outline: &Outline,
     range: std::ops::Range<u64>,
     limit: Duration,
+    counters: &Counters,
 ) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Result<Vec<u8>, String>>(READ_AHEAD);
     let (spent_tx, mut spent_rx) = mpsc::channel::<Vec<u8>>(READ_AHEAD + 2);
@@ -211,6 +219,7 @@ async fn send_pieces(
     while let Some(frame) = rx.recv().await {
         let frame = frame.map_err(std::io::Error::other)?;
         within(limit, stream.write_all(&frame)).await?;
+        counters.blob_bytes_sent(frame.len() as u64);
         let _ = spent_tx.try_send(frame);
     }
     drop(reader);

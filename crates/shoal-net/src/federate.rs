@@ -357,6 +357,7 @@ impl crate::node::Node {
     ) -> Result<Reconciliation, FedError> {
         let requester = self.requester(peer).await?;
         let (replica, limits) = self.replica();
+        let started = std::time::Instant::now();
         let (found, _) = reconcile(
             replica,
             &requester,
@@ -366,10 +367,14 @@ impl crate::node::Node {
             OnDifference::Report,
         )
         .await?;
+        self.counters().reconciled(started.elapsed());
         Ok(found)
     }
 
-    /// Pulls one record's full state from `peer` and merges it here.
+    /// Pulls one record's full state from `peer` and merges it here. In a
+    /// collection this node receives from the peer but does not send it,
+    /// the record is asked about blind and fetched only if the peer listed
+    /// it, so its id never reaches a peer that does not hold it.
     pub async fn pull_record(
         &self,
         peer: PeerId,
@@ -378,7 +383,8 @@ impl crate::node::Node {
     ) -> Transfer {
         match self.requester(peer).await {
             Ok(requester) => {
-                transfer::pull(self.replica().0, &requester, peer, collection, id).await
+                let (replica, limits) = self.replica();
+                transfer::pull(replica, &requester, peer, collection, id, limits).await
             }
             Err(e) => Transfer::Failed(e),
         }
@@ -404,20 +410,20 @@ impl crate::node::Node {
     /// peer has never seen the record. Both sides' rules apply, as to a
     /// pull: a collection this node does not receive from the peer (also a
     /// local-only one) is [`FedError::NotSharedHere`] and nothing — not even
-    /// the collection's name or the id — is sent; a collection the peer
-    /// does not send us is [`FedError::Refused`].
+    /// the collection's name or the id — is sent; one it receives but does
+    /// not send is asked about blind, the id named only if the peer listed
+    /// it (else `None`); a collection the peer does not send us is
+    /// [`FedError::Refused`].
     pub async fn peer_record(
         &self,
         peer: PeerId,
         collection: &CollectionName,
         id: &RecordId,
     ) -> Result<Option<Vec<Change>>, FedError> {
-        let c = collection.clone();
-        let replica = self.replica().0;
-        if !blocking(replica, move |r| r.allows(&peer, &c, Direction::FromPeer)).await? {
-            return Err(FedError::NotSharedHere(collection.clone()));
-        }
-        transfer::peer_record(&self.requester(peer).await?, collection, id).await
+        let (replica, limits) = self.replica();
+        let asking = transfer::asking(replica, peer, collection).await?;
+        let requester = self.requester(peer).await?;
+        transfer::peer_record(&requester, collection, id, asking, limits).await
     }
 
     /// The collections `peer` sends this node, with their root fingerprints

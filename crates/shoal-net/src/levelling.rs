@@ -7,6 +7,7 @@
 //! opened is `rule_watch.rs`'s.
 
 use crate::federate::{self, Requester};
+use crate::metrics::Counters;
 use crate::replica::Replica;
 use crate::rule_watch::Flow;
 use crate::session_task::SessionCmd;
@@ -18,6 +19,8 @@ use std::sync::Arc;
 /// The reconciliation a session runs beside its sync: once to rejoin after a
 /// lost cursor (`rejoin`), then periodically as anti-entropy.
 pub(crate) struct Levelling {
+    /// Where each walk's duration is counted.
+    pub(crate) counters: Counters,
     /// Asks the peer, on this session.
     pub(crate) requester: Requester,
     /// The next walk rejoins (the cursor was lost): it fast-forwards the
@@ -63,8 +66,11 @@ impl Levelling {
         let rejoin = std::mem::take(&mut self.rejoin);
         let opened = std::mem::take(&mut self.opened);
         let requester = self.requester.clone();
+        let counters = self.counters.clone();
         self.task = Some(tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let result = federate::level(&replica, &requester, peer, limits, rejoin).await;
+            counters.reconciled(started.elapsed());
             match &result {
                 Ok(done) => tracing::debug!(%peer, ?done, "levelled by reconciliation"),
                 Err(e) => tracing::info!(%peer, "reconciliation with peer failed: {e}"),

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod behaviour;
+mod blind_lookup;
 mod blob_fetch;
 mod blob_scrub;
 mod blob_serve;
@@ -20,6 +21,7 @@ mod invite;
 mod levelling;
 mod listen;
 mod liveness;
+mod metrics;
 mod node;
 mod replica;
 mod rule_watch;
@@ -32,10 +34,13 @@ pub use config::{BlobConfig, ConnectionCaps, NodeConfig};
 pub use federate::{FedError, Levelled, Reconciliation};
 pub use invite::{Invite, InviteError};
 pub use libp2p::{Multiaddr, PeerId};
+pub use metrics::{
+    DURATION_BUCKETS, DurationHistogram, HistogramSnapshot, NetMetrics, RejectionCount,
+};
 pub use node::{NetError, Node};
 pub use replica::{BlobSink, Replica, ReplicaError};
 pub use shoal_core::sync::{GroupKey, GroupKeyError, GroupSalt, Rejection, SyncConfig};
-pub use status::{HeldChanges, PeerState, PeerStatus};
+pub use status::{HeldChanges, PeerState, PeerStatus, Traffic};
 pub use transfer::Transfer;
 
 /// The libp2p protocol the sync sessions speak.

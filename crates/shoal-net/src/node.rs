@@ -146,6 +146,7 @@ impl Node {
         )?;
         let blob_tasks = vec![
             tokio::spawn(crate::blob_serve::accept(
+                table.counters().clone(),
                 blob_incoming,
                 peer_id,
                 fetcher.key.clone(),
@@ -235,6 +236,18 @@ impl Node {
             .await
             .map_err(|_| NetError::Stopped)?;
         rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// The node's counters since it started: rejections by reason,
+    /// catch-up and reconciliation durations, blobs served (per-peer
+    /// traffic is in [`Node::peers`]).
+    pub fn metrics(&self) -> crate::NetMetrics {
+        self.table.counters().snapshot()
+    }
+
+    /// The counters, for the node's own tasks.
+    pub(crate) fn counters(&self) -> &crate::metrics::Counters {
+        self.table.counters()
     }
 
     /// Every peer the node knows, with its state.

@@ -18,12 +18,13 @@ use libp2p::{PeerId, Stream};
 use shoal_core::recon::ReconLimits;
 use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX, MAX_HANDSHAKE_FRAME};
 use shoal_core::sync::{
-    Action, GroupKey, Refusal, Rejection, Request, RequestId, Response, Role, Session, SyncConfig,
+    Action, GroupKey, Refusal, Rejection, Request, RequestId, Response, Role, Session,
+    SessionStats, SyncConfig,
 };
 use shoal_core::{Direction, SyncCursor};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// What a running session can be asked to do.
@@ -154,6 +155,10 @@ struct Shell {
     /// The sharing rules against what they held back when last levelled
     /// with the peer, to level what a widened rule opens.
     rules: RuleWatch,
+    /// The session's statistics as last added to the peer's totals.
+    reported: SessionStats,
+    /// When the catch-up under way was asked for.
+    catching_up: Option<Instant>,
 }
 
 impl Shell {
@@ -267,6 +272,9 @@ impl Shell {
                 Vec::new()
             }
             Action::CaughtUp { cursor } => {
+                if let Some(asked) = self.catching_up.take() {
+                    self.table.counters().caught_up(asked.elapsed());
+                }
                 self.table.update(peer, |s| {
                     s.last_sync_ms = Some(now_ms());
                     s.cursor = cursor;
@@ -331,10 +339,18 @@ impl Shell {
         });
     }
 
-    fn report(&self) {
-        let stats = self.session.stats();
+    fn report(&mut self) {
+        let stats = self.session.stats().clone();
+        let before = std::mem::replace(&mut self.reported, stats.clone());
+        if stats.catchups > before.catchups && self.catching_up.is_none() {
+            self.catching_up = Some(Instant::now());
+        }
         let session = &self.session;
         self.table.update(self.peer, |s| {
+            s.totals.bytes_in += stats.bytes_in.saturating_sub(before.bytes_in);
+            s.totals.bytes_out += stats.bytes_out.saturating_sub(before.bytes_out);
+            s.totals.changes_in += stats.changes_in.saturating_sub(before.changes_in);
+            s.totals.changes_out += stats.changes_out.saturating_sub(before.changes_out);
             s.cursor = session.cursor();
             s.remote_head = session.remote_head().version;
             s.acked = session.peer_acked();
@@ -344,8 +360,13 @@ impl Shell {
         });
     }
 
-    fn finish(&self, end: SessionEnd) -> SessionEnd {
+    fn finish(&mut self, end: SessionEnd) -> SessionEnd {
         self.report();
+        if let SessionEnd::Closed { reason, by_peer } = &end
+            && is_rejection(*reason)
+        {
+            self.table.counters().rejected(*reason, *by_peer);
+        }
         self.table.update(self.peer, |s| match &end {
             SessionEnd::Closed { reason, by_peer } if is_rejection(*reason) => {
                 s.state = PeerState::Rejected {
@@ -434,6 +455,7 @@ pub(crate) async fn run(
     ));
     let mut handled = 0u64;
     let timeout = Duration::from_millis(spec.sync.request_timeout_ms);
+    let counters = table.counters().clone();
     let mut shell = Shell {
         session,
         writer,
@@ -444,6 +466,7 @@ pub(crate) async fn run(
         recon: spec.recon,
         waiting: HashMap::new(),
         levelling: Some(Levelling {
+            counters: counters.clone(),
             requester: Requester::new(spec.own.clone()),
             rejoin,
             task: None,
@@ -455,6 +478,8 @@ pub(crate) async fn run(
         // none yet, so a rule widened from here on (also before
         // authentication) is noticed.
         rules: RuleWatch::new(replica.clone(), peer).await,
+        reported: SessionStats::default(),
+        catching_up: None,
     };
     let mut anti_entropy =
         tokio::time::interval(spec.anti_entropy.unwrap_or(Duration::from_secs(86_400)));

@@ -7,6 +7,7 @@
 //! stranger (never synced, not a proven member — also one still connecting)
 //! is forgotten, else the longest-untouched peer not connected.
 
+use crate::metrics::Counters;
 use libp2p::{Multiaddr, PeerId};
 use shoal_core::sync::Rejection;
 use shoal_core::{DbVersion, SyncCursor};
@@ -65,9 +66,24 @@ pub struct PeerStatus {
     pub bytes_in: u64,
     /// Changes received from it in the current session.
     pub changes_in: u64,
+    /// What was exchanged with it in every session since the node started.
+    pub totals: Traffic,
     /// Its changes held back here because their clocks are too far ahead
     /// of local time (merged once local time catches up).
     pub held: HeldChanges,
+}
+
+/// Bytes and changes exchanged with a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Traffic {
+    /// Application bytes received.
+    pub bytes_in: u64,
+    /// Application bytes sent.
+    pub bytes_out: u64,
+    /// Changes received (in catch-up chunks and pushes).
+    pub changes_in: u64,
+    /// Changes sent (in catch-up chunks and pushes).
+    pub changes_out: u64,
 }
 
 /// A peer's changes held back for their clocks.
@@ -99,6 +115,7 @@ impl PeerStatus {
             bytes_out: 0,
             bytes_in: 0,
             changes_in: 0,
+            totals: Traffic::default(),
             held: HeldChanges::default(),
         }
     }
@@ -161,11 +178,18 @@ pub(crate) struct PeerTable {
     /// Signalled whenever a peer's session authenticates; one waiter (the
     /// blob fetcher), which keeps the signal if it is busy at the time.
     connected: Arc<Notify>,
+    /// The node's counters beyond the table (rejections, durations, blobs).
+    counters: Counters,
 }
 
 impl PeerTable {
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The node's counters.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// Changes one peer's entry (creating it, within [`MAX_PEERS`]).

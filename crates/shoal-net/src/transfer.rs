@@ -9,13 +9,20 @@
 //! more than one part; the verdict needs the peer's whole state, gathered
 //! (one record) on the pulling side.
 //!
+//! Both sides' rules apply to pull and to reading the peer's state: a
+//! collection this node does not receive from the peer is not asked about at
+//! all; one it receives but does not send is asked about blind
+//! (`blind_lookup.rs`): the record is fetched by id only once the peer
+//! listed it, so its id never crosses first.
+//!
 //! The walk that finds records to move is `federate.rs`'s; sharing decisions
 //! are the replica's.
 
+use crate::blind_lookup;
 use crate::federate::{FedError, Requester, blocking};
 use crate::replica::Replica;
 use libp2p::PeerId;
-use shoal_core::recon::StateDigest;
+use shoal_core::recon::{ReconLimits, StateDigest};
 use shoal_core::sync::federation::{
     MAX_PART_BYTES, RecordCut, Refusal, Request, Response, encoded_len,
 };
@@ -190,28 +197,90 @@ where
     }
 }
 
+/// How this node may ask the peer about one of its records, by its own rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Asking {
+    /// A collection it sends the peer too: name the record (the peer
+    /// receives our records of it anyway).
+    ById,
+    /// A collection it receives but does not send: ask blind, and name the
+    /// record only once the peer listed it.
+    Blind,
+}
+
+/// How this node's rules let it ask `peer` about a record of `collection`:
+/// [`FedError::NotSharedHere`] for one it does not receive from the peer
+/// (also a local-only one), before anything is sent.
+pub(crate) async fn asking(
+    replica: &Arc<dyn Replica>,
+    peer: PeerId,
+    collection: &CollectionName,
+) -> Result<Asking, FedError> {
+    let c = collection.clone();
+    let (receives, sends) = blocking(replica, move |r| {
+        Ok((
+            r.allows(&peer, &c, Direction::FromPeer)?,
+            r.allows(&peer, &c, Direction::ToPeer)?,
+        ))
+    })
+    .await?;
+    match (receives, sends) {
+        (false, _) => Err(FedError::NotSharedHere(collection.clone())),
+        (true, true) => Ok(Asking::ById),
+        (true, false) => Ok(Asking::Blind),
+    }
+}
+
+/// Whether the record may be fetched by id: always when asking by id (the
+/// fetch answers whether the peer has it), and when asking blind only if
+/// the peer listed it.
+async fn may_fetch(
+    requester: &Requester,
+    collection: &CollectionName,
+    id: &RecordId,
+    asking: Asking,
+    limits: ReconLimits,
+) -> Result<bool, FedError> {
+    match asking {
+        Asking::ById => Ok(true),
+        Asking::Blind => blind_lookup::peer_lists(requester, collection, id, limits).await,
+    }
+}
+
 /// The full state the peer holds of one record, as changes in slot order
-/// (`None` if it has never seen it); nothing is merged here.
+/// (`None` if it has never seen it); nothing is merged here. `asking` is
+/// what [`asking`] allowed.
 pub(crate) async fn peer_record(
     requester: &Requester,
     collection: &CollectionName,
     id: &RecordId,
+    asking: Asking,
+    limits: ReconLimits,
 ) -> Result<Option<Vec<Change>>, FedError> {
+    if !may_fetch(requester, collection, id, asking, limits).await? {
+        return Ok(None);
+    }
     let state = fetch_record(requester, collection, id, |_| async { Ok(()) }).await?;
     Ok(state.map(|state| state.to_changes(collection, id)))
 }
 
+/// Pulls one record from the peer and merges it, as far as this node's
+/// rules let it ask ([`asking`]).
 pub(crate) async fn pull(
     replica: &Arc<dyn Replica>,
     requester: &Requester,
     peer: PeerId,
     collection: &CollectionName,
     id: &RecordId,
+    limits: ReconLimits,
 ) -> Transfer {
-    let c = collection.clone();
-    match blocking(replica, move |r| r.allows(&peer, &c, Direction::FromPeer)).await {
+    let fetch = match asking(replica, peer, collection).await {
+        Ok(asking) => may_fetch(requester, collection, id, asking, limits).await,
+        Err(e) => Err(e),
+    };
+    match fetch {
         Ok(true) => {}
-        Ok(false) => return Transfer::Failed(FedError::NotSharedHere(collection.clone())),
+        Ok(false) => return Transfer::PeerDoesNotHaveIt,
         Err(e) => return Transfer::Failed(e),
     }
     let changed = AtomicBool::new(false);
@@ -263,6 +332,8 @@ fn parts(changes: Vec<Change>) -> Vec<Vec<Change>> {
     parts
 }
 
+/// Offers one record's full state to the peer, which merges it (only for a
+/// collection this node sends the peer).
 pub(crate) async fn push(
     replica: &Arc<dyn Replica>,
     requester: &Requester,

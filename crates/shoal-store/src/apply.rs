@@ -11,7 +11,10 @@ use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
 use crate::{RecordKey, Store, collection_for_write, now_ms};
 use rusqlite::{OptionalExtension, params};
-use shoal_core::{Change, DbVersion, Direction, LogPosition, SlotVersion, SyncCursor, Verdict};
+use shoal_core::{
+    Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SlotVersion, SyncCursor,
+    Verdict,
+};
 use std::collections::BTreeMap;
 
 /// What to do with a change whose clock is too far ahead.
@@ -151,10 +154,12 @@ impl Store {
         for change in &changes {
             change.validate(cap)?;
         }
-        let mut by_record: BTreeMap<RecordKey, Vec<&Change>> = BTreeMap::new();
+        // Keyed by reference: the batch outlives the grouping, so no key is
+        // copied until a record is reported changed.
+        let mut by_record: BTreeMap<(&CollectionName, &RecordId), Vec<&Change>> = BTreeMap::new();
         for change in changes {
             by_record
-                .entry((change.collection.clone(), change.id.clone()))
+                .entry((&change.collection, &change.id))
                 .or_default()
                 .push(change);
         }
@@ -169,7 +174,7 @@ impl Store {
             if let Some(e) = first_err {
                 match holding {
                     Holding::Refuse => return Err(e.into()),
-                    Holding::For(_) => too_far.push(key.clone()),
+                    Holding::For(_) => too_far.push(*key),
                 }
             }
         }
@@ -193,8 +198,8 @@ impl Store {
         let mut stamp = TxnStamp::new(self.db_version);
         let mut observed = self.hlc.clone();
         for ((collection, id), record_changes) in by_record {
-            let cid = collection_for_write(&self.collections, &tx, &collection, &mut created)?;
-            let loaded = rows::load(&tx, cid, &id)?;
+            let cid = collection_for_write(&self.collections, &tx, collection, &mut created)?;
+            let loaded = rows::load(&tx, cid, id)?;
             let mut after = loaded.state.clone();
             for change in record_changes {
                 let version = SlotVersion {
@@ -213,14 +218,14 @@ impl Store {
             if let Some(delta) = rows::save(
                 &tx,
                 cid,
-                &id,
+                id,
                 &loaded,
                 &after,
                 &mut stamp,
                 rows::Origin::Remote,
             )? {
                 deltas.push(delta);
-                report.changed.push((collection, id));
+                report.changed.push((collection.clone(), id.clone()));
             }
         }
         if let Holding::For(peer) = holding {
@@ -251,6 +256,10 @@ impl Store {
         self.recon.apply(&deltas);
         self.hlc = observed;
         report.version = stamp.taken();
+        // Only a batch from a sync peer, with nothing but its changes.
+        if let (Some((peer, _)), Some(version), []) = (cursor, report.version, released) {
+            self.echoes.record(peer, version);
+        }
         if let Some(v) = report.version {
             self.db_version = v;
         }

@@ -15,7 +15,7 @@ use shoal_core::recon::{Node, ReconLimits, ReconView, StateDigest, respond};
 use shoal_core::sync::federation::{
     MAX_FETCH_IDS, RecordCut, Refusal, Request, Response, SharedCollection,
 };
-use shoal_core::{Change, CollectionName, DbVersion, Direction, RecordId, SyncCursor};
+use shoal_core::{Change, CollectionName, Direction, RecordId, SyncCursor};
 
 /// Most bytes of record state one [`Response::Records`] (or one part of an
 /// offer) carries: the first change always fits, a record that does not fit
@@ -41,7 +41,7 @@ impl Store {
         }
         let cid = self.collection_id(collection)?;
         let tree = match cid {
-            Some(cid) => Some(self.recon.tree(&self.conn, cid)?),
+            Some(cid) => Some(self.recon.tree(&self.conn, cid, self.db_version)?),
             None => None,
         };
         Ok(ReconSnapshot {
@@ -203,7 +203,7 @@ impl Store {
                         Some(r) if n == 0 && r.position == row.position => r.slots,
                         _ => 0,
                     };
-                    match row.take(from, DbVersion(0), &mut budget, &mut changes)? {
+                    match row.take(from, |_| false, &mut budget, &mut changes)? {
                         Taken::Whole => {}
                         Taken::Cut(slots) => {
                             cut = Some(RecordCut {

@@ -17,6 +17,7 @@ mod blob_files;
 mod blob_index;
 mod blob_scrub;
 mod check;
+mod echo;
 mod error;
 mod federation;
 mod held;
@@ -27,6 +28,7 @@ mod parts;
 mod query;
 mod read;
 mod recon_index;
+mod recon_saved;
 mod rows;
 mod schema;
 mod sharing;
@@ -139,6 +141,8 @@ pub struct Store {
     collections: HashMap<CollectionName, i64>,
     /// Reconciliation fingerprints of the collections reconciled so far.
     recon: recon_index::ReconIndex,
+    /// Which transactions merged which peer's batches (not sent back to it).
+    echoes: echo::EchoLog,
 }
 
 impl std::fmt::Debug for Store {
@@ -185,6 +189,7 @@ impl Store {
         schema::prepare(&mut conn, &path)?;
         held::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
         levelled::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
+        recon_saved::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sqlite)?;
         let synchronous = match config.durability {
@@ -214,6 +219,7 @@ impl Store {
             head_memo: rows::HeadMemo { data_version },
             collections: HashMap::new(),
             recon: recon_index::ReconIndex::default(),
+            echoes: echo::EchoLog::default(),
         })
     }
 
@@ -266,6 +272,21 @@ impl Store {
         Ok((self.db_version > before).then_some(self.db_version))
     }
 
+    /// How many reconciliation trees this store built by reading every
+    /// record of a collection since it opened (a tree saved at the last
+    /// close and still true is taken back instead; see [`Store::recon_view`]).
+    pub fn recon_index_builds(&self) -> u64 {
+        self.recon.builds()
+    }
+
+    /// Saves the reconciliation trees that changed since they were loaded
+    /// or saved, so the next open takes them back instead of reading every
+    /// record. Done on drop too; skipped, without error, when another
+    /// connection committed since this one last looked.
+    pub fn save_recon_index(&mut self) -> Result<(), StoreError> {
+        self.recon.save(&mut self.conn, &mut self.head_memo)
+    }
+
     /// The highest clock reading used or observed so far.
     pub fn last_hlc(&self) -> Hlc {
         self.hlc.last()
@@ -273,6 +294,17 @@ impl Store {
 
     fn collection_id(&self, name: &CollectionName) -> Result<Option<i64>, StoreError> {
         rows::collection_id(&self.conn, name, false)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = self.save_recon_index() {
+            tracing::warn!(
+                "cannot save the reconciliation index of {} (it is rebuilt on next use): {e}",
+                self.path.display()
+            );
+        }
     }
 }
 

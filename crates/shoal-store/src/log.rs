@@ -96,6 +96,22 @@ impl Store {
         max_changes: u32,
         max_bytes: u32,
     ) -> Result<LogRead, StoreError> {
+        // Everything after a complete cursor was merged from this very
+        // peer: it holds all of it, so the log is read to its end at once.
+        let echoes = self.echoes.of(peer);
+        if cursor == SyncCursor::complete(cursor.base)
+            && echoes.covers(cursor.base, self.db_version)
+        {
+            return Ok(LogRead {
+                changes: Vec::new(),
+                upto: LogPosition::after_version(self.db_version.max(cursor.base)),
+                partial: None,
+                more: false,
+            });
+        }
+        // A slot version the peer holds: at or before the cursor's base, or
+        // written by a transaction that merged the peer's own changes.
+        let held = |written_at: DbVersion| written_at <= cursor.base || echoes.contains(written_at);
         // One read transaction: the rows and the end of the log agree.
         let tx = self.conn.unchecked_transaction()?;
         let rules = self.sharing()?;
@@ -107,7 +123,7 @@ impl Store {
         let mut stopped = false;
         if let Some(from) = cursor.partial {
             if let Some(row) = row_at(&tx, cursor.position)?.filter(|row| sends(row)) {
-                match row.take(from, cursor.base, &mut budget, &mut changes)? {
+                match row.take(from, held, &mut budget, &mut changes)? {
                     Taken::Whole => {}
                     Taken::Cut(slots) => {
                         done.1 = Some(slots);
@@ -152,7 +168,7 @@ impl Store {
                     done = (row.position, None);
                     continue;
                 }
-                match row.take(0, cursor.base, &mut budget, &mut changes)? {
+                match row.take(0, held, &mut budget, &mut changes)? {
                     Taken::Whole => done = (row.position, None),
                     Taken::Cut(slots) => {
                         done = (row.position, Some(slots));

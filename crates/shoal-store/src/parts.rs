@@ -76,18 +76,20 @@ pub(crate) struct StoredRow {
 
 impl StoredRow {
     /// Appends to `out` the record's slot versions from stored slot index
-    /// `from` on that were written after `base`, while `budget` allows.
+    /// `from` on, but those written by a transaction the reader already
+    /// holds (`held(db_version)`: at or before its base, or merged from it),
+    /// while `budget` allows.
     pub(crate) fn take(
         &self,
         from: u32,
-        base: DbVersion,
+        held: impl Fn(DbVersion) -> bool,
         budget: &mut Budget,
         out: &mut Vec<Change>,
     ) -> Result<Taken, StoreError> {
         let mut took = false;
         let slots = unpack_slots(&self.slots)?;
         for (index, (slot, version, written_at)) in slots.into_iter().enumerate() {
-            if index < from as usize || written_at <= base {
+            if index < from as usize || held(written_at) {
                 continue;
             }
             let change = Change {

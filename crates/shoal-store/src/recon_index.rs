@@ -9,7 +9,9 @@
 //!
 //! It owns keeping the fingerprints true; what to compare is the core's
 //! `recon` walk. A commit by another process (seen through `data_version`)
-//! drops the trees: they are rebuilt on next use.
+//! drops the trees: they are rebuilt on next use. Trees are saved when the
+//! store closes and taken back instead of rebuilt while still true (see
+//! `recon_saved.rs`).
 
 use crate::error::StoreError;
 use crate::rows::{self, TreeDelta, column_key, key_column};
@@ -19,7 +21,7 @@ use shoal_core::recon::{
     FANOUT, Fingerprint, Item, Node, ReconKey, ReconView, StateDigest, element,
 };
 use shoal_core::{DbVersion, RecordId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Deepest level ever held in memory.
 const MAX_MEM_LEVEL: u8 = 4;
@@ -57,6 +59,32 @@ impl Tree {
     /// The deepest level held.
     fn depth(&self) -> u8 {
         (self.levels.len() - 1) as u8
+    }
+
+    /// The deepest level (what is saved; the others are its sums).
+    fn deepest(&self) -> &[Fingerprint] {
+        self.levels.last().map_or(&[], Vec::as_slice)
+    }
+
+    /// The tree whose deepest level is `nodes`, the levels above summed from
+    /// it; `None` unless `nodes` is a whole level no deeper than the cap.
+    fn from_deepest(nodes: Vec<Fingerprint>) -> Option<Self> {
+        let depth = (0..=MAX_MEM_LEVEL).find(|d| FANOUT.pow(u32::from(*d)) == nodes.len())?;
+        let mut levels = vec![nodes];
+        for _ in 0..depth {
+            let below = levels.last()?;
+            let above = below
+                .chunks_exact(FANOUT)
+                .map(|children| {
+                    let mut fp = Fingerprint::default();
+                    children.iter().for_each(|c| fp.merge(*c));
+                    fp
+                })
+                .collect();
+            levels.push(above);
+        }
+        levels.reverse();
+        Some(Self { levels })
     }
 
     fn update(&mut self, key: ReconKey, f: impl Fn(&mut Fingerprint)) {
@@ -176,6 +204,10 @@ fn digest_column(blob: &[u8]) -> Result<StateDigest, StoreError> {
 #[derive(Debug, Default)]
 pub(crate) struct ReconIndex {
     trees: HashMap<i64, Tree>,
+    /// Collections whose tree differs from what `recon_saved` holds.
+    unsaved: HashSet<i64>,
+    /// Trees built by reading every record, since the store opened.
+    builds: u64,
     /// The log version `recon_keys` was last brought up to.
     pub(crate) keys_indexed_upto: Option<DbVersion>,
 }
@@ -184,6 +216,7 @@ impl ReconIndex {
     /// Forgets every tree (another process committed).
     pub(crate) fn clear(&mut self) {
         self.trees.clear();
+        self.unsaved.clear();
     }
 
     /// Moves committed records in the trees already built.
@@ -194,16 +227,59 @@ impl ReconIndex {
                     tree.update(delta.key, |fp| fp.remove(old));
                 }
                 tree.update(delta.key, |fp| fp.add(delta.new));
+                self.unsaved.insert(delta.cid);
             }
         }
     }
 
-    /// The tree of `cid`, built now if needed.
-    pub(crate) fn tree(&mut self, conn: &Connection, cid: i64) -> Result<&Tree, StoreError> {
+    /// The tree of `cid`: in memory, else the saved one if it was saved at
+    /// log head `head` (the current one), else built now from every record.
+    pub(crate) fn tree(
+        &mut self,
+        conn: &Connection,
+        cid: i64,
+        head: DbVersion,
+    ) -> Result<&Tree, StoreError> {
         Ok(match self.trees.entry(cid) {
             std::collections::hash_map::Entry::Occupied(tree) => tree.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(Tree::build(conn, cid)?),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let saved = crate::recon_saved::load(conn, cid, head)?.and_then(Tree::from_deepest);
+                let tree = match saved {
+                    Some(tree) => tree,
+                    None => {
+                        self.builds += 1;
+                        self.unsaved.insert(cid);
+                        Tree::build(conn, cid)?
+                    }
+                };
+                slot.insert(tree)
+            }
         })
+    }
+
+    /// Trees built by reading every record since the store opened.
+    pub(crate) fn builds(&self) -> u64 {
+        self.builds
+    }
+
+    /// Saves the trees that changed since loaded or saved (see
+    /// `recon_saved::save`); afterwards they count as saved if they were.
+    pub(crate) fn save(
+        &mut self,
+        conn: &mut Connection,
+        memo: &mut rows::HeadMemo,
+    ) -> Result<(), StoreError> {
+        if self.unsaved.is_empty() {
+            return Ok(());
+        }
+        let trees = self
+            .unsaved
+            .iter()
+            .filter_map(|cid| self.trees.get(cid).map(|t| (*cid, t.deepest())));
+        if crate::recon_saved::save(conn, memo, trees)? {
+            self.unsaved.clear();
+        }
+        Ok(())
     }
 }
 
@@ -319,6 +395,25 @@ impl ReconView for ReconSnapshot<'_> {
 #[cfg(test)]
 mod tests {
     use super::Tree;
+    use shoal_core::recon::{Fingerprint, ReconKey, element};
+
+    #[test]
+    fn a_tree_from_its_deepest_level_equals_the_tree() {
+        let mut tree = Tree::empty(2);
+        for i in 0u64..500 {
+            let e = element(
+                shoal_core::recon::StateDigest([i as u8; 16]),
+                Default::default(),
+            );
+            tree.update(ReconKey(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)), |fp| {
+                fp.add(e)
+            });
+        }
+        let again = Tree::from_deepest(tree.deepest().to_vec()).expect("whole level");
+        assert_eq!(again.levels, tree.levels);
+        assert!(Tree::from_deepest(vec![Fingerprint::default(); 17]).is_none());
+        assert!(Tree::from_deepest(vec![Fingerprint::default(); 16usize.pow(5)]).is_none());
+    }
 
     #[test]
     fn depth_grows_with_the_collection_up_to_the_cap() {

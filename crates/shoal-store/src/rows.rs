@@ -386,7 +386,11 @@ impl HeadMemo {
         db_version: &mut DbVersion,
         hlc: &mut shoal_core::HlcGenerator,
     ) -> Result<bool, StoreError> {
-        let now: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        // Cached: every write asks, and parsing the pragma each time cost
+        // more than running it.
+        let now: i64 = tx
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
         if now == self.data_version {
             return Ok(false);
         }

@@ -4,7 +4,7 @@
 //! (the incremental tree agreeing with one rebuilt from the file), and goes
 //! away with the record or the reference; a malformed reference is refused
 //! locally with nothing written, and ignored (record kept) when it comes from
-//! a peer.
+//! a peer; a blob arriving makes a reconciliation tree saved before stale.
 
 mod blob_common;
 
@@ -366,4 +366,47 @@ fn a_malformed_reference_is_refused_locally_and_ignored_from_a_peer() {
             .expect("alive")["caption"],
         "kept"
     );
+}
+
+/// A blob arriving moves a record's reconciliation element without moving
+/// the log head: a tree saved at close must not be taken back after it.
+#[test]
+fn a_blob_arriving_in_another_process_makes_the_saved_tree_stale() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.db");
+    let data = bytes(12, 4000);
+    let hash = BlobHash::of(&data);
+    let mut daemon = open(&path);
+    for i in 0..50 {
+        put(
+            &mut daemon,
+            "photos",
+            &format!("p{i}"),
+            serde_json::json!({"n": i}),
+        );
+    }
+    put(
+        &mut daemon,
+        "photos",
+        "pic",
+        serde_json::json!({"img": blob_ref(hash, data.len() as u64, None)}),
+    );
+    assert!(flags(&mut daemon, "photos", "pic").assets_missing);
+    let saved = fingerprints(&mut daemon, "photos");
+    drop(daemon); // saves the tree
+
+    // Another process, which never built a tree, takes the blob in.
+    let mut cli = open(&path);
+    add_blob(&mut cli, &data);
+    drop(cli);
+
+    let mut reopened = open(&path);
+    let now = fingerprints(&mut reopened, "photos");
+    assert_eq!(
+        reopened.recon_index_builds(),
+        1,
+        "the stale tree was not used"
+    );
+    assert_ne!(now, saved);
+    assert!(!flags(&mut reopened, "photos", "pic").assets_missing);
 }

@@ -2,7 +2,8 @@
 //! write and applied change equal those rebuilt from the file; a commit by
 //! another connection is noticed (its records listed too); schema-2 and
 //! schema-3 files are migrated with digests identical to those of a fresh
-//! store.
+//! store; a reopened store takes its saved trees back instead of reading
+//! every record, unless they went stale.
 
 use shoal_core::recon::{Fingerprint, Node, ReconView};
 use shoal_core::{CollectionName, Intent, RecordId};
@@ -102,8 +103,87 @@ fn incremental_fingerprints_match_a_rebuild() {
     let incremental = fingerprints(&mut store);
     assert_eq!(incremental[0].count, 600);
     drop(store);
-    let rebuilt = fingerprints(&mut open(&path));
+    forget_saved_trees(&path);
+    let mut reopened = open(&path);
+    let rebuilt = fingerprints(&mut reopened);
+    assert_eq!(reopened.recon_index_builds(), 1, "rebuilt from the records");
     assert_eq!(incremental, rebuilt);
+}
+
+/// Deletes the trees the store saved when it closed, so the next open
+/// rebuilds them from the records.
+fn forget_saved_trees(path: &Path) {
+    let raw = rusqlite::Connection::open(path).expect("raw");
+    raw.execute("DELETE FROM recon_saved", []).expect("forget");
+}
+
+#[test]
+fn a_reopened_store_takes_its_saved_tree_back_without_reading_the_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.db");
+    let mut store = open(&path);
+    for i in 0..3000 {
+        put(&mut store, &format!("r{i}"), i);
+    }
+    let built = fingerprints(&mut store);
+    assert_eq!(store.recon_index_builds(), 1);
+    // Changes after the build move the tree in memory; the close saves it.
+    put(&mut store, "r1", -1);
+    delete(&mut store, "r2");
+    let moved = fingerprints(&mut store);
+    assert_ne!(built, moved);
+    drop(store);
+
+    let mut reopened = open(&path);
+    assert_eq!(fingerprints(&mut reopened), moved);
+    assert_eq!(reopened.recon_index_builds(), 0, "no record read again");
+    // And it stays true as the reopened store writes.
+    put(&mut reopened, "r3000", 3000);
+    let grown = fingerprints(&mut reopened);
+    assert_eq!(grown[0].count, 3001);
+    drop(reopened);
+    forget_saved_trees(&path);
+    let mut rebuilt = open(&path);
+    assert_eq!(fingerprints(&mut rebuilt), grown);
+    assert_eq!(rebuilt.recon_index_builds(), 1);
+}
+
+#[test]
+fn a_saved_tree_gone_stale_is_rebuilt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.db");
+    let mut store = open(&path);
+    for i in 0..200 {
+        put(&mut store, &format!("r{i}"), i);
+    }
+    let saved = fingerprints(&mut store);
+    drop(store);
+    // Another process writes without ever building a tree.
+    let mut cli = open(&path);
+    put(&mut cli, "r7", -7);
+    drop(cli);
+    let mut reopened = open(&path);
+    let now = fingerprints(&mut reopened);
+    assert_eq!(
+        reopened.recon_index_builds(),
+        1,
+        "the stale tree was not used"
+    );
+    assert_ne!(now, saved);
+    assert_eq!(now[0].count, 200);
+
+    // A tree saved while another connection's commit went unseen is not saved.
+    let mut daemon = reopened;
+    put(&mut daemon, "r8", -8);
+    let before = fingerprints(&mut daemon);
+    let mut cli = open(&path);
+    put(&mut cli, "r9", -9);
+    drop(cli);
+    drop(daemon);
+    let mut fresh = open(&path);
+    let after = fingerprints(&mut fresh);
+    assert_ne!(after, before);
+    assert_eq!(fresh.recon_index_builds(), 1);
 }
 
 #[test]

@@ -26,12 +26,14 @@
 
 mod blobs;
 mod collection;
+mod commit_watch;
 mod edit;
 mod error;
 mod events;
 mod node;
 mod store;
 mod typed;
+mod wal_watcher;
 
 pub use collection::{Collection, ListOptions};
 pub use edit::{Edit, Written};
@@ -41,10 +43,11 @@ pub use store::{Store, StoreOptions};
 pub use typed::{TypedCollection, TypedPage};
 
 pub use shoal_net::{
-    BlobConfig, BlobState, BlobTotals, BlobTransfer, ConnectionCaps, FedError, GroupKey,
-    GroupKeyError, GroupSalt, HeldChanges, Invite, InviteError, Levelled, Multiaddr, NetError,
-    Node, NodeConfig, PeerId, PeerState, PeerStatus, Reconciliation, Rejection, SyncConfig,
-    Transfer,
+    BlobConfig, BlobState, BlobTotals, BlobTransfer, ConnectionCaps, DURATION_BUCKETS,
+    DurationHistogram, FedError, GroupKey, GroupKeyError, GroupSalt, HeldChanges,
+    HistogramSnapshot, Invite, InviteError, Levelled, Multiaddr, NetError, NetMetrics, Node,
+    NodeConfig, PeerId, PeerState, PeerStatus, Reconciliation, Rejection, RejectionCount,
+    SyncConfig, Traffic, Transfer,
 };
 
 pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};

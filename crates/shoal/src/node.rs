@@ -275,7 +275,11 @@ impl Store {
     /// println!("listening on {:?}", node.listen_addrs(std::time::Duration::from_secs(5)).await?);
     /// # Ok(()) }
     /// ```
+    ///
+    /// Commits other processes make on the same file are pushed at once
+    /// (see [`Store::watch_other_writers`]).
     pub async fn start_node(&self, config: NodeConfig) -> Result<Node, Error> {
+        self.watch_other_writers();
         Ok(Node::start(Arc::new(self.clone()), config).await?)
     }
 }

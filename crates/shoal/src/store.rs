@@ -47,6 +47,10 @@ pub(crate) struct Inner {
     pub(crate) blob_files: shoal_store::BlobFiles,
     /// Largest blob added or fetched.
     pub(crate) blob_cap: u64,
+    /// How long local writes took, lock wait included.
+    write_latency: shoal_net::DurationHistogram,
+    /// The watch for other processes' commits, once a node asked for it.
+    commit_watch: std::sync::OnceLock<Option<crate::commit_watch::CommitWatch>>,
 }
 
 /// An open Shoal database. Cheap to clone; all clones share one database.
@@ -87,8 +91,29 @@ impl Store {
                 db: Mutex::new(db),
                 events,
                 head,
+                write_latency: Default::default(),
+                commit_watch: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// How long local writes (puts, patches, deletes, map edits, batches)
+    /// have taken since the store was opened, lock wait included.
+    pub fn write_latency(&self) -> shoal_net::HistogramSnapshot {
+        self.inner.write_latency.snapshot()
+    }
+
+    /// Bytes the database takes on disk: its file and its write-ahead log
+    /// (blobs not included).
+    pub fn disk_bytes(&self) -> u64 {
+        let path = self.db().path().to_path_buf();
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        [path, wal.into()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// Locks the database. A panic in another thread mid-operation cannot leave
@@ -145,6 +170,13 @@ impl Store {
     /// The version of the last committed transaction.
     pub fn db_version(&self) -> DbVersion {
         self.db().db_version()
+    }
+
+    /// How many reconciliation trees were built by reading every record of
+    /// a collection since the store opened (a tree saved at the last close
+    /// and still true is taken back instead). For diagnostics and benchmarks.
+    pub fn recon_index_builds(&self) -> u64 {
+        self.db().recon_index_builds()
     }
 
     /// Site id, db_version and per-collection counts.
@@ -215,6 +247,7 @@ impl Store {
 
     /// Commits local writes in one transaction and notifies subscribers.
     pub(crate) fn write(&self, ops: Vec<WriteOp>) -> Result<Option<Written>, Error> {
+        let _timed = Timed(&self.inner.write_latency, std::time::Instant::now());
         self.with_db(|db| {
             let outcome = db.write(ops)?;
             let written = outcome.version.zip(outcome.clock);
@@ -342,12 +375,33 @@ impl Store {
     /// moves [`watch_head`](Self::watch_head) (so a node pushes them). Their
     /// records are not announced to [`subscribe`](Self::subscribe)rs.
     pub fn refresh_head(&self) -> Result<(), Error> {
+        self.refresh_head_moved().map(|_| ())
+    }
+
+    /// [`refresh_head`](Self::refresh_head), saying whether the head moved.
+    pub(crate) fn refresh_head_moved(&self) -> Result<bool, Error> {
         self.with_db(|db| {
-            if let Some(version) = db.refresh_head()? {
+            let moved = db.refresh_head()?;
+            if let Some(version) = moved {
                 self.advance_head(version);
             }
-            Ok(())
+            Ok(moved.is_some())
         })
+    }
+
+    /// From now on notices other processes' commits on the database file
+    /// within milliseconds (a file watcher; see `commit_watch.rs`) and moves
+    /// [`watch_head`](Self::watch_head) for them, as
+    /// [`refresh_head`](Self::refresh_head) does. Idempotent; a node
+    /// started with [`start_node`](Self::start_node) turns it on. Never
+    /// fails: without a watcher it checks every 50 ms.
+    pub fn watch_other_writers(&self) {
+        self.inner.commit_watch.get_or_init(|| {
+            let path = self.db().path().to_path_buf();
+            crate::commit_watch::CommitWatch::start(self, &path)
+                .inspect_err(|e| tracing::warn!("cannot start the commit watch thread: {e}"))
+                .ok()
+        });
     }
 
     /// Moves the head forward to `version` (never back).
@@ -405,5 +459,14 @@ impl Store {
         ChangeIter::new(cursor.position, DEFAULT_PAGE, move |after, limit| {
             store.with_db(|db| db.changes_page(cursor.base, after, limit))
         })
+    }
+}
+
+/// Counts a write's duration when dropped, whatever the write's outcome.
+struct Timed<'a>(&'a shoal_net::DurationHistogram, std::time::Instant);
+
+impl Drop for Timed<'_> {
+    fn drop(&mut self) {
+        self.0.observe(self.1.elapsed());
     }
 }

@@ -5,7 +5,9 @@
 //! once, also when it widened while the peer was away or the node stopped;
 //! a collection this node only receives is walked without sending the
 //! peer any of its ids, digests or flags; and a record of a collection not
-//! received from the peer (or local-only) is never asked about.
+//! received from the peer (or local-only) is never asked about, by Sync
+//! Details or pull. (Pull and details in a collection only received are
+//! `federation_blind.rs`'s.)
 
 mod common;
 #[path = "common/spy.rs"]
@@ -13,10 +15,9 @@ mod spy;
 
 use common::{Peer, connected, converge, group_key, start, start_with, wait_for};
 use serde_json::json;
-use shoal::{CollectionName, FedError, RecordId, ShareMode, Store};
+use shoal::{CollectionName, FedError, RecordId, ShareMode, Store, Transfer};
 use shoal_core::recon::Entry;
 use shoal_core::sync::federation::Request;
-use std::sync::Arc;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -40,28 +41,6 @@ fn write(store: &Store, collection: &str, id: &str) {
         .expect("collection")
         .put(id, json!({"from": id}))
         .expect("put");
-}
-
-/// Starts a node for `spy` (a store that records the requests it serves).
-async fn start_spy(
-    spy: Arc<spy::Spy>,
-    peers: Vec<shoal::Multiaddr>,
-) -> (shoal::Node, shoal::Multiaddr) {
-    let mut config = shoal::NodeConfig::loopback(group_key());
-    config.peers = peers;
-    config.redial_interval = Duration::from_millis(300);
-    config.anti_entropy = None;
-    let node = shoal::Node::start(spy, config)
-        .await
-        .expect("start spy node");
-    let address = node
-        .listen_addrs(Duration::from_secs(10))
-        .await
-        .expect("listen address")
-        .into_iter()
-        .find(|a| a.to_string().contains("/tcp/"))
-        .expect("a TCP address");
-    (node, address)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,7 +267,7 @@ async fn a_receive_only_collection_is_walked_without_sending_ours() {
         write(&b_store, "inbox", &format!("b-{i}"));
     }
     let (spy, seen) = spy::Spy::new(b_store.clone());
-    let (b_node, b_address) = start_spy(spy, vec![]).await;
+    let (b_node, b_address) = spy::start(spy, vec![], |_| {}).await;
     let a = start_with(a_store, group_key(), vec![b_address], |c| {
         c.anti_entropy = None;
     })
@@ -339,7 +318,7 @@ async fn a_receive_only_collection_is_walked_without_sending_ours() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sync_details_of_an_unshared_collection_asks_the_peer_nothing() {
+async fn sync_details_and_pull_of_an_unshared_collection_ask_the_peer_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a_store = Store::open(dir.path().join("a.db")).expect("open a");
     let b_store = Store::open(dir.path().join("b.db")).expect("open b");
@@ -355,7 +334,7 @@ async fn sync_details_of_an_unshared_collection_asks_the_peer_nothing() {
         write(&a_store, collection, "secret-id");
     }
     let (spy, seen) = spy::Spy::new(b_store);
-    let (b_node, b_address) = start_spy(spy, vec![]).await;
+    let (b_node, b_address) = spy::start(spy, vec![], |_| {}).await;
     let a = start_with(a_store, group_key(), vec![b_address], |c| {
         c.anti_entropy = None;
     })
@@ -371,6 +350,12 @@ async fn sync_details_of_an_unshared_collection_asks_the_peer_nothing() {
         assert_eq!(
             asked,
             Err(FedError::NotSharedHere(name(collection))),
+            "{collection}"
+        );
+        let pulled = a.node.pull_record(pb, &name(collection), &id).await;
+        assert_eq!(
+            pulled,
+            Transfer::Failed(FedError::NotSharedHere(name(collection))),
             "{collection}"
         );
     }
@@ -422,7 +407,7 @@ async fn a_replica_far_ahead_of_a_rejoining_peer_leaves_it_to_catch_up() {
         write(&b_store, "notes", &format!("b-{i}"));
     }
     let (spy, seen) = spy::Spy::new(b_store.clone());
-    let (b_node, b_address) = start_spy(spy, vec![]).await;
+    let (b_node, b_address) = spy::start(spy, vec![], |_| {}).await;
     let a = start_with(a_store, group_key(), vec![b_address], |c| {
         c.anti_entropy = None;
     })

@@ -128,8 +128,13 @@ impl Node {
 
     /// Starts `shoal serve` on loopback and waits until it has written daemon.json.
     pub fn serve(&self, extra: &[&str], secret: Option<&str>) -> Daemon {
+        self.serve_with(extra, secret, self.command())
+    }
+
+    /// [`Node::serve`] from `cmd` (this node's [`Node::command`], with
+    /// more environment).
+    pub fn serve_with(&self, extra: &[&str], secret: Option<&str>, mut cmd: Command) -> Daemon {
         let log = self.data.parent().unwrap().join("serve.log");
-        let mut cmd = self.command();
         cmd.args([
             "serve",
             "--listen",

@@ -3,13 +3,17 @@
 //!
 //! `tree.rs` owns the fixed hash tree, fingerprints and record digests;
 //! `step.rs` owns the walk (the stateless responder and the initiating
-//! [`Reconciler`]) and the classification into a [`Status`] per record.
+//! [`Reconciler`]) and the classification into a [`Status`] per record;
+//! `lookup.rs` owns finding one record among the peer's without naming it
+//! ([`BlindLookup`]).
 //! Nothing here touches storage or the network: the store implements
 //! [`ReconView`], the sync session carries the [`Entry`] lists.
 
+mod lookup;
 mod step;
 mod tree;
 
+pub use lookup::{BlindLookup, LOOKUP_LEVEL, LookupError};
 pub use step::{
     Difference, Entry, Held, Item, Outcome, ReconError, ReconLimits, ReconView, Reconciler, Status,
     StatusCounts, respond,

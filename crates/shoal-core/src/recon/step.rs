@@ -347,7 +347,7 @@ pub struct Reconciler {
 /// "List your records under `node`": the request an empty replica makes.
 /// The responder never reads the items of a request's `Items` entry, so this
 /// says nothing about the asker.
-fn ask_list(node: Node) -> Entry {
+pub(super) fn ask_list(node: Node) -> Entry {
     Entry::Items {
         node,
         items: Vec::new(),

@@ -1,7 +1,7 @@
 //! A replica that is a real [`Store`] but writes down every federation
 //! request its node serves: what a peer sent this node, as the peer would
 //! observe it. Every call is the store's own; nothing is mocked but the
-//! record of requests.
+//! record of requests. [`start`] runs a real loopback node for one.
 
 use shoal::{Change, CollectionName, DbVersion, Direction, LogRead, PeerId, RecordId};
 use shoal::{SharingRules, Store, SyncCursor};
@@ -11,6 +11,7 @@ use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_net::{BlobSink, HeldChanges, Replica, ReplicaError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// A store whose served requests are kept in `seen`.
@@ -163,4 +164,29 @@ impl Replica for Spy {
     fn blob_cap(&self) -> u64 {
         Replica::blob_cap(&self.store)
     }
+}
+
+/// Starts a loopback node for `spy` dialing `peers`, anti-entropy off,
+/// letting the test adjust the config further.
+pub async fn start(
+    spy: Arc<Spy>,
+    peers: Vec<shoal::Multiaddr>,
+    adjust: impl FnOnce(&mut shoal::NodeConfig),
+) -> (shoal::Node, shoal::Multiaddr) {
+    let mut config = shoal::NodeConfig::loopback(crate::common::group_key());
+    config.peers = peers;
+    config.redial_interval = Duration::from_millis(300);
+    config.anti_entropy = None;
+    adjust(&mut config);
+    let node = shoal::Node::start(spy, config)
+        .await
+        .expect("start spy node");
+    let address = node
+        .listen_addrs(Duration::from_secs(10))
+        .await
+        .expect("listen address")
+        .into_iter()
+        .find(|a| a.to_string().contains("/tcp/"))
+        .expect("a TCP address");
+    (node, address)
 }

@@ -2,8 +2,8 @@
 //! adding a peer (an address or an invite code), forgetting one, and
 //! `POST /api/sync`.
 //!
-//! It owns what the daemon remembers of peers (`DATA/peers.txt`, through
-//! `peer_file`) and refuses an invite of another group; dialing and
+//! It asks the [`PeerBook`](super::PeerBook) (`DATA/peers.txt` in `shoal serve`)
+//! to remember and forget peers and refuses an invite of another group; dialing and
 //! disconnecting are the node's. It must not write the group key: joining
 //! another group is `shoal join`'s, with a restart.
 
@@ -12,10 +12,10 @@ use super::{Failure, Shared, blocking};
 use crate::api::{
     AddPeer, AddPeerReply, ApiError, ForgetReply, NodeInfo, PeerInfo, PeersReply, SyncReply,
 };
-use crate::{invite, peer_file, secrets};
 use axum::Json;
 use axum::extract::{Path, State};
 use shoal::{Invite, Multiaddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// This node: peer id, name, listen addresses, db_version, group and an
@@ -31,15 +31,10 @@ pub async fn node(State(control): State<Shared>) -> Result<Json<NodeInfo>, Failu
         .iter()
         .map(|a| a.to_string())
         .collect();
-    let data = control.data.clone();
-    let salt = blocking(move || {
-        secrets::ensure_salt(&data).map_err(|e| Failure::internal(format!("{e:#}")))
-    })
-    .await?;
-    let code = invite::invite_address(&listen).map(|address| {
+    let code = invite_address(&listen).map(|address| {
         Invite {
             key: control.key.clone(),
-            salt,
+            salt: control.salt,
             address,
         }
         .to_string()
@@ -61,6 +56,27 @@ pub async fn node(State(control): State<Shared>) -> Result<Json<NodeInfo>, Failu
 fn name_of(peer_id: &str) -> String {
     let start = peer_id.len().saturating_sub(6);
     format!("node-{}", peer_id.get(start..).unwrap_or(peer_id))
+}
+
+/// Among listen addresses: the first that is neither loopback nor
+/// unspecified, else the first loopback one.
+pub fn invite_address(listen: &[String]) -> Option<Multiaddr> {
+    let class = |address: &str| -> u8 {
+        let mut parts = address.split('/').skip(1);
+        let ip: Option<IpAddr> = match (parts.next(), parts.next()) {
+            (Some("ip4" | "ip6"), Some(ip)) => ip.parse().ok(),
+            _ => None,
+        };
+        match ip {
+            Some(ip) if ip.is_unspecified() => 2,
+            Some(ip) if ip.is_loopback() => 1,
+            _ => 0,
+        }
+    };
+    [0, 1]
+        .iter()
+        .find_map(|wanted| listen.iter().find(|a| class(a) == *wanted))
+        .and_then(|a| a.parse().ok())
 }
 
 /// Every peer the node knows, with its state.
@@ -92,7 +108,7 @@ pub async fn add(
             let invite: Invite = code
                 .parse()
                 .map_err(|e| Failure::bad_request(format!("invalid invite code: {e}")))?;
-            if secrets::fingerprint(&invite.key) != control.group {
+            if crate::api::fingerprint(&invite.key) != control.group {
                 return Err(Failure::bad_request(
                     "this invite is for another group: this daemon runs with a different \
                      group secret (use `shoal join` and restart `shoal serve` to switch groups)",
@@ -120,13 +136,12 @@ pub async fn add(
         .dial(address.clone())
         .await
         .map_err(Failure::net)?;
-    let data = control.data.clone();
-    let remembered = {
-        let address = address.clone();
-        blocking(move || {
-            peer_file::add(&data, &address).map_err(|e| Failure::internal(crate::exit::message(&e)))
-        })
-        .await?
+    let remembered = match control.peer_book.clone() {
+        Some(book) => {
+            let address = address.clone();
+            blocking(move || book.add(&address).map_err(Failure::internal)).await?
+        }
+        None => false,
     };
     Ok(Json(AddPeerReply {
         address: address.to_string(),
@@ -144,11 +159,10 @@ pub async fn forget(
     Path(peer): Path<String>,
 ) -> Result<Json<ForgetReply>, Failure> {
     let peer = extract::peer(&peer)?;
-    let data = control.data.clone();
-    let removed = blocking(move || {
-        peer_file::remove(&data, &peer).map_err(|e| Failure::internal(crate::exit::message(&e)))
-    })
-    .await?;
+    let removed = match control.peer_book.clone() {
+        Some(book) => blocking(move || book.remove(&peer).map_err(Failure::internal)).await?,
+        None => 0,
+    };
     let known = control.node.peer(&peer).is_some();
     let dropped = control.node.forget_peer(peer).await.map_err(Failure::net)?;
     if removed == 0 && dropped == 0 && !known {
@@ -172,4 +186,29 @@ pub async fn sync(State(control): State<Shared>) -> Result<Json<SyncReply>, Fail
         sessions,
         requested_ms,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invite_address_prefers_a_routable_one() {
+        let listen = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pick = |v: &[&str]| invite_address(&listen(v)).map(|a| a.to_string());
+        assert_eq!(
+            pick(&[
+                "/ip4/127.0.0.1/tcp/4040",
+                "/ip4/0.0.0.0/tcp/4040",
+                "/ip4/192.168.1.5/tcp/4040"
+            ]),
+            Some("/ip4/192.168.1.5/tcp/4040".into())
+        );
+        assert_eq!(
+            pick(&["/ip4/127.0.0.1/tcp/4040", "/ip6/::1/tcp/4040"]),
+            Some("/ip4/127.0.0.1/tcp/4040".into())
+        );
+        assert_eq!(pick(&["/ip4/0.0.0.0/tcp/4040"]), None);
+        assert_eq!(pick(&[]), None);
+    }
 }

@@ -1,23 +1,36 @@
 //! The daemon's JSON shapes — `daemon.json` and every body of the HTTP API
-//! (docs/http-api.md) — shared by the server (`http/`, `serve.rs`) and its
-//! client (`daemon_client.rs`), so the two cannot drift apart. Each shape
+//! (docs/http-api.md) — shared by the server (`http/`, shoal-cli's `serve.rs`)
+//! and its client (shoal-cli's `daemon_client.rs`), so the two cannot drift apart. Each shape
 //! derives its OpenAPI schema (`utoipa::ToSchema`) here, next to its serde
 //! form, so the published description is the code's.
 //!
 //! This module also owns how a library [`PeerStatus`] is shown: the state
 //! names (`connected`, `connecting`, `disconnected`, `rejected`,
-//! `unreachable`) and the `applied` progress measure. It holds shapes only:
-//! no handler logic, no store access.
+//! `unreachable`) and the `applied` progress measure, and a group key's
+//! public [`fingerprint`]. It holds shapes only: no handler logic, no store
+//! access.
 
 use serde::{Deserialize, Serialize};
-use shoal::{DbVersion, LogPosition, PeerState, PeerStatus, StatusCounts, SyncCursor};
+use shoal::{DbVersion, GroupKey, LogPosition, PeerState, PeerStatus, StatusCounts, SyncCursor};
 use utoipa::ToSchema;
 
 mod data;
+mod health;
 mod sync;
 
 pub use data::*;
+pub use health::*;
 pub use sync::*;
+
+/// A short public name of a key (not the key): lets a client tell whether the
+/// daemon runs with the key it holds without either side revealing it.
+pub fn fingerprint(key: &GroupKey) -> String {
+    let digest = blake3::derive_key(
+        "shoal cli group key fingerprint v1",
+        key.to_hex().as_bytes(),
+    );
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// `DATA/daemon.json`: written by a running `shoal serve`, removed when it stops.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,7 +43,7 @@ pub struct DaemonFile {
     pub peer_id: String,
     /// Where the node listens, each ending in `/p2p/<peer id>`.
     pub listen: Vec<String>,
-    /// Fingerprint of the group key the daemon runs with (see `secrets::fingerprint`).
+    /// Fingerprint of the group key the daemon runs with (see [`fingerprint`]).
     pub group: String,
 }
 
@@ -410,5 +423,15 @@ mod tests {
         );
         assert_eq!(info.to_string(), inside.to_string());
         assert_eq!(SyncCursor::from(info), inside);
+    }
+
+    #[test]
+    fn fingerprints_differ_by_key_and_hide_it() {
+        let a = GroupKey::from_random([1; 32]);
+        let b = GroupKey::from_random([2; 32]);
+        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        assert_eq!(fingerprint(&a).len(), 16);
+        assert!(!a.to_hex().contains(&fingerprint(&a)));
     }
 }

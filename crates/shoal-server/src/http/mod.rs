@@ -1,15 +1,15 @@
 //! The daemon's HTTP API (docs/http-api.md is the contract): the router,
-//! the bearer-token check every `/api` request passes, and what the
-//! handlers share.
+//! the bearer-token check every `/api` request (and `/metrics`, unless
+//! public) passes, and what the handlers share.
 //!
 //! This module owns the route table, the token check (the scheme
 //! case-insensitive, the token compared in constant time; `401
 //! unauthorized` otherwise), the 1 MiB cap on JSON bodies, and the
 //! guarantee that every failure — unknown routes, wrong methods and
 //! framework rejections included — is our JSON `{"code", "message"}`
-//! (`error.rs`), and how the server stops ([`serve_until`]). It must not
-//! serve the dashboard's static files behind the token, nor any `/api` route
-//! without it. The handlers live in one file per area; the shapes of the
+//! (`error.rs`). It must not serve the dashboard's static files behind the
+//! token, nor any `/api` route without it. The handlers live in one file
+//! per area (`monitor.rs`: health, readiness, metrics); the shapes of the
 //! bodies are `api.rs`'s.
 
 mod blobs;
@@ -18,14 +18,14 @@ mod extract;
 mod federation;
 mod feed;
 mod maps;
+mod monitor;
 mod openapi;
 mod peers;
 mod records;
 mod sharing;
 mod sync_details;
 
-use crate::datadir::DataDir;
-use anyhow::Context;
+use crate::options::{MetricsAccess, Options};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
@@ -34,59 +34,75 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 pub use error::Failure;
-use shoal::{GroupKey, Node, Store};
+pub use peers::invite_address;
+use shoal::{GroupKey, GroupSalt, Multiaddr, Node, PeerId, Store};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Largest JSON body a route accepts.
 pub const MAX_JSON_BODY: usize = 1 << 20;
 
+/// Where the daemon remembers the peers added over the API (`POST
+/// /api/peers`) and forgets them (`DELETE /api/peers/{peer}`): `DATA/peers.txt`
+/// in `shoal serve`. Errors are messages for a `500 internal` answer.
+pub trait PeerBook: Send + Sync {
+    /// Remembers `address`; whether it was new.
+    fn add(&self, address: &Multiaddr) -> Result<bool, String>;
+    /// Forgets every address of `peer`; how many there were.
+    fn remove(&self, peer: &PeerId) -> Result<usize, String>;
+}
+
 /// What the handlers share.
-pub struct Control {
+pub(crate) struct Control {
     /// The running node.
     pub node: Arc<Node>,
     /// The store it syncs.
     pub store: Store,
-    /// The data directory (for `peers.txt`).
-    pub data: DataDir,
+    /// Where added peers are remembered; `None`: only dialed.
+    pub peer_book: Option<Arc<dyn PeerBook>>,
     /// BLAKE3 of the access token (compared in constant time).
     pub token_hash: blake3::Hash,
     /// The group key (invite codes carry it).
     pub key: GroupKey,
+    /// The group's salt (invite codes carry it).
+    pub salt: GroupSalt,
     /// What the dashboard calls this node (default: from its peer id).
     pub name: Option<String>,
     /// Fingerprint of the group key.
     pub group: String,
+    /// Whether `/metrics` answers without the token.
+    pub metrics_public: bool,
 }
 
 impl Control {
     /// The shared state for `node`, syncing `store`.
-    pub fn new(node: Arc<Node>, store: Store, data: DataDir, token: &str, key: GroupKey) -> Self {
+    fn new(node: Arc<Node>, store: Store, options: Options) -> Self {
         Control {
             node,
             store,
-            data,
-            token_hash: blake3::hash(token.as_bytes()),
-            group: crate::secrets::fingerprint(&key),
-            key,
-            name: None,
+            peer_book: options.peer_book,
+            token_hash: blake3::hash(options.token.as_bytes()),
+            group: crate::api::fingerprint(&options.key),
+            key: options.key,
+            salt: options.salt,
+            name: options.name,
+            metrics_public: options.metrics == MetricsAccess::Public,
         }
-    }
-
-    /// Names the node (`GET /api/node`'s `name`).
-    pub fn named(mut self, name: Option<String>) -> Self {
-        self.name = name;
-        self
     }
 }
 
 type Shared = Arc<Control>;
 
-/// The whole HTTP surface: the dashboard's static files without the token,
-/// every `/api` route behind it.
-pub fn router(control: Control) -> Router {
-    let shared: Shared = Arc::new(control);
+/// The whole HTTP surface over `node` and the `store` it syncs: the
+/// dashboard's static files, `/healthz` and `/readyz` without the token,
+/// every `/api` route behind it, `/metrics` behind it unless
+/// [`MetricsAccess::Public`]. An app mounts it beside its own routes with
+/// [`Router::merge`] (it has a fallback, so the app's router must not).
+pub fn router(node: Arc<Node>, store: Store, options: Options) -> Router {
+    let shared: Shared = Arc::new(Control::new(node, store, options));
     let api = Router::new()
+        .route("/healthz", get(monitor::healthz))
+        .route("/readyz", get(monitor::readyz))
+        .route("/metrics", get(monitor::metrics))
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/node", get(peers::node))
         .route("/api/sync", post(peers::sync))
@@ -135,49 +151,15 @@ pub fn router(control: Control) -> Router {
         .merge(api)
 }
 
-/// Serves `router` on `listener` until `stop` completes, then lets open
-/// requests finish for up to `drain` and closes what is left: an open change
-/// feed never ends by itself, nor may an idle keep-alive client hold the stop
-/// up.
-pub async fn serve_until(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    stop: impl Future<Output = ()>,
-    drain: Duration,
-) -> anyhow::Result<()> {
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let mut server = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .into_future(),
-    );
-    let served = tokio::select! {
-        () = stop => {
-            let _ = stop_tx.send(true);
-            match tokio::time::timeout(drain, &mut server).await {
-                Ok(done) => done,
-                Err(_) => {
-                    server.abort();
-                    let _ = (&mut server).await;
-                    Ok(Ok(()))
-                }
-            }
-        }
-        done = &mut server => done,
-    };
-    served
-        .context("the HTTP API panicked")?
-        .context("the HTTP API failed")
-}
-
 /// The token check. Only paths outside `/api` pass without it — they reach
-/// nothing but the not-found fallback (the dashboard's routes are merged
-/// outside this layer).
+/// `/healthz`, `/readyz`, `/metrics` when it is public, and the not-found
+/// fallback (the dashboard's routes are merged outside this layer).
 async fn authorize(State(control): State<Shared>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if path != "/api" && !path.starts_with("/api/") {
+    let guarded = path == "/api"
+        || path.starts_with("/api/")
+        || (path == "/metrics" && !control.metrics_public);
+    if !guarded {
         return next.run(request).await;
     }
     let given = request

@@ -6,7 +6,7 @@
 //! It lists routes; it must not describe anything the router does not serve
 //! (a test checks every route is listed).
 
-use super::{blobs, federation, feed, maps, peers, records, sharing, sync_details};
+use super::{blobs, federation, feed, maps, monitor, peers, records, sharing, sync_details};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -17,9 +17,10 @@ use utoipa::{Modify, OpenApi};
     info(
         title = "Shoal daemon HTTP API",
         license(name = "MIT OR Apache-2.0"),
-        description = "The API `shoal serve` serves (docs/http-api.md). Every route needs \
-                       `Authorization: Bearer <token>` (the token is in DATA/token); every \
-                       failure is `{\"code\", \"message\"}`."
+        description = "The API `shoal serve` serves (docs/http-api.md). Every route but \
+                       `/healthz` and `/readyz` needs `Authorization: Bearer <token>` (the \
+                       token is in DATA/token; `/metrics` is open with `--metrics-public`); \
+                       every failure is `{\"code\", \"message\"}`."
     ),
     paths(
         document,
@@ -48,6 +49,9 @@ use utoipa::{Modify, OpenApi};
         blobs::upload,
         blobs::download,
         blobs::list,
+        monitor::healthz,
+        monitor::readyz,
+        monitor::metrics,
     ),
     modifiers(&BearerToken),
     security(("token" = [])),

@@ -1,0 +1,128 @@
+//! Noticing at once the commits other processes make on the database file
+//! (e.g. `shoal put` next to a running daemon), so a node pushes them to its
+//! peers within milliseconds rather than on its next 1 s check.
+//!
+//! A commit in WAL mode appends to `FILE-wal`: the process's `notify`
+//! watcher (inotify on Linux; `wal_watcher.rs`), on the file's directory,
+//! wakes this store's thread on any event on that file, and the thread runs
+//! [`Store::refresh_head`] — one `PRAGMA data_version` when nothing
+//! changed, so the store's own commits, which wake it too, cost next to
+//! nothing. A commit's frames reach the file before SQLite's WAL index says
+//! they are committed, so a wake-up that finds nothing new looks again a
+//! few times over the next ~0.13 s ([`SETTLE_MS`]). Wake-ups are coalesced
+//! (a burst of events is one refresh, and refreshes are at least
+//! [`MIN_GAP`] apart), and an idle store costs no CPU at all. Where no
+//! watcher can be set up (inotify limits, a file system without events),
+//! the thread checks `data_version` every [`FALLBACK_POLL`] instead.
+//! Correctness never rests on the watcher: the refresh reads the committed
+//! log head, and the node's own 1 s check remains.
+//!
+//! It owns only the waking; what a refresh does is the store's, and pushing
+//! is the node's.
+
+use crate::store::{Inner, Store};
+use crate::wal_watcher::{self, Registration};
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// Shortest time between two refreshes while events keep coming (the
+/// store's own write bursts): bounds the refresh rate at 500/s.
+pub(crate) const MIN_GAP: Duration = Duration::from_millis(2);
+
+/// The looks after a wake-up that found nothing new, in milliseconds from
+/// the one before (about 0.13 s in all; the node's 1 s check remains).
+const SETTLE_MS: [u64; 6] = [2, 4, 8, 16, 32, 64];
+
+/// How often `data_version` is checked when no watcher could be set up.
+pub(crate) const FALLBACK_POLL: Duration = Duration::from_millis(50);
+
+/// A running watch; dropping it unregisters the file and, with it, ends
+/// the thread.
+#[derive(Debug)]
+pub(crate) struct CommitWatch {
+    /// `None` when no watcher could be set up (the thread polls).
+    _registration: Option<Registration>,
+}
+
+impl CommitWatch {
+    /// Starts watching the database at `db_path` for `store` (held weakly:
+    /// the thread ends when the store is dropped).
+    pub(crate) fn start(store: &Store, db_path: &Path) -> std::io::Result<Self> {
+        let (wake, woken) = mpsc::sync_channel(1);
+        // The sender lives only in the registration: dropping it closes the
+        // channel and ends the thread.
+        let registration = match wal_watcher::register(db_path, wake) {
+            Ok(registration) => Some(registration),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot watch {} for other processes' commits ({e}); checking every {:?}",
+                    db_path.display(),
+                    FALLBACK_POLL
+                );
+                None
+            }
+        };
+        let poll = registration.is_none().then_some(FALLBACK_POLL);
+        let weak = Arc::downgrade(&store.inner);
+        std::thread::Builder::new()
+            .name("shoal-commit-watch".into())
+            .spawn(move || run(weak, woken, poll))?;
+        Ok(Self {
+            _registration: registration,
+        })
+    }
+}
+
+/// The thread: refresh on every wake-up (or every `poll`), until the
+/// channel closes or the store is gone.
+fn run(store: Weak<Inner>, woken: mpsc::Receiver<()>, poll: Option<Duration>) {
+    loop {
+        match poll {
+            Some(every) => {
+                std::thread::sleep(every);
+                if refresh(&store).is_none() {
+                    return;
+                }
+            }
+            None => {
+                if woken.recv().is_err() || settle(&store, &woken).is_none() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// After a wake-up: refreshes, and, while the head has not moved, looks
+/// again after [`SETTLE_MS`] each, starting over if the file is written
+/// again. A commit's frames reach the WAL file (and wake this thread)
+/// before its WAL index is updated, so the first look can come too early.
+/// `None` once the store is gone or the watcher stopped.
+fn settle(store: &Weak<Inner>, woken: &mpsc::Receiver<()>) -> Option<()> {
+    let mut delays = SETTLE_MS.iter();
+    while !refresh(store)? {
+        let Some(ms) = delays.next() else { break };
+        std::thread::sleep(MIN_GAP);
+        match woken.recv_timeout(Duration::from_millis(*ms).saturating_sub(MIN_GAP)) {
+            Ok(()) => delays = SETTLE_MS.iter(),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+    std::thread::sleep(MIN_GAP);
+    Some(())
+}
+
+/// One [`Store::refresh_head`]: whether the head moved; `None` if the store is gone.
+fn refresh(store: &Weak<Inner>) -> Option<bool> {
+    let inner = store.upgrade()?;
+    match (Store { inner }).refresh_head_moved() {
+        Ok(moved) => Some(moved),
+        Err(e) => {
+            tracing::warn!("cannot check the log for other writers: {e}");
+            Some(false)
+        }
+    }
+}
