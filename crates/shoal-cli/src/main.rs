@@ -30,6 +30,8 @@ mod peer_ref;
 mod peers;
 mod query;
 mod records;
+mod relay;
+mod relay_args;
 mod secrets;
 mod serve;
 mod status;
@@ -75,6 +77,9 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Demo(a) = &cli.command {
         return demo::run(a.dir.as_deref(), a.http);
     }
+    if let Command::Relay(a) = cli.command {
+        return relay::run(a);
+    }
     let data = DataDir::resolve(cli.global.data)?;
     let mut out = Output::new(cli.global.json);
     match cli.command {
@@ -100,7 +105,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Share(a) => federation::share(&data, &data.open()?, a, &mut out)?,
         Command::LocalOnly(a) => federation::local_only(&data.open()?, a, &mut out)?,
         Command::Blob(a) => blob::run(&data.open()?, a, &mut out)?,
-        Command::Demo(_) => unreachable!("handled above"),
+        Command::RelayToken(a) => relay::token(&data, a, &mut out)?,
+        Command::Demo(_) | Command::Relay(_) => unreachable!("handled above"),
     }
     out.finish()?;
     Ok(())

@@ -81,6 +81,7 @@ pub fn run(data: &DataDir, args: ServeArgs, out: &mut Output) -> Result<()> {
     let mut config = NodeConfig {
         listen,
         peers,
+        relays: args.relay.clone(),
         mdns: !args.no_mdns,
         sync: SyncConfig {
             resync_interval_ms: args.resync * 1000,

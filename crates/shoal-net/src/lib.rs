@@ -15,6 +15,7 @@ mod blob_fetch;
 mod blob_scrub;
 mod blob_serve;
 mod config;
+mod conn_paths;
 mod driver;
 mod federate;
 mod invite;
@@ -22,6 +23,7 @@ mod levelling;
 mod listen;
 mod liveness;
 mod node;
+mod relay_client;
 mod replica;
 mod rule_watch;
 mod session_task;
@@ -35,8 +37,10 @@ pub use invite::{Invite, InviteError};
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{NetError, Node};
 pub use replica::{BlobSink, Replica, ReplicaError};
-pub use shoal_core::sync::{GroupKey, GroupKeyError, GroupSalt, Rejection, SyncConfig};
-pub use status::{HeldChanges, PeerState, PeerStatus};
+pub use shoal_core::sync::{
+    GroupKey, GroupKeyError, GroupSalt, Rejection, RelayToken, RelayTokenError, SyncConfig,
+};
+pub use status::{HeldChanges, PeerPath, PeerState, PeerStatus};
 pub use transfer::Transfer;
 
 /// The libp2p protocol the sync sessions speak.

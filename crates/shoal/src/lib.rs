@@ -43,8 +43,8 @@ pub use typed::{TypedCollection, TypedPage};
 pub use shoal_net::{
     BlobConfig, BlobState, BlobTotals, BlobTransfer, ConnectionCaps, FedError, GroupKey,
     GroupKeyError, GroupSalt, HeldChanges, Invite, InviteError, Levelled, Multiaddr, NetError,
-    Node, NodeConfig, PeerId, PeerState, PeerStatus, Reconciliation, Rejection, SyncConfig,
-    Transfer,
+    Node, NodeConfig, PeerId, PeerPath, PeerState, PeerStatus, Reconciliation, Rejection,
+    RelayToken, SyncConfig, Transfer,
 };
 
 pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};
