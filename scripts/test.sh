@@ -17,6 +17,14 @@ if ! command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null
 fi
 
+# The NAT lab tests (crates/shoal-cli/tests/natlab.rs, scripts/natlab.sh)
+# build routers doing NAT with nftables in network namespaces; they need root
+# and nftables, and skip themselves, saying why, without them.
+if ! command -v nft >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing nftables (for the NAT lab tests)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+fi
+
 # The OpenAPI test (crates/shoal-cli/tests/openapi_valid.rs) runs a real
 # validator, openapi-spec-validator from PyPI, in a virtualenv of its own.
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/shoal-openapi-venv"

@@ -16,8 +16,9 @@ const STATS_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs a relay until interrupted.
 pub fn run(args: RelayArgs) -> Result<()> {
-    let token = RelayToken::from_hex(&args.token)
-        .map_err(|e| anyhow!("--token: {e} (print it with `shoal relay-token`)"))?;
+    let token = RelayToken::from_hex(&args.token).map_err(|e| {
+        crate::exit::usage(format!("--token: {e} (print it with `shoal relay-token`)"))
+    })?;
     let listen = if args.listen.is_empty() {
         vec![
             "/ip4/0.0.0.0/tcp/4001".parse()?,
