@@ -25,6 +25,14 @@ if ! command -v systemd-analyze >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
 fi
 
+# The NAT lab tests (crates/shoal-cli/tests/natlab.rs, scripts/natlab.sh)
+# build routers doing NAT with nftables in network namespaces; they need root
+# and nftables, and skip themselves, saying why, without them.
+if ! command -v nft >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing nftables (for the NAT lab tests)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+fi
+
 # The OpenAPI test (crates/shoal-cli/tests/openapi_valid.rs) runs a real
 # validator, openapi-spec-validator from PyPI, and the metrics test
 # (crates/shoal-cli/tests/metrics.rs) parses /metrics with the Python

@@ -246,6 +246,23 @@ Examples:
   shoal serve --secret-file ~/.config/shoal/secret --http 127.0.0.1:7070")]
     Serve(ServeArgs),
 
+    /// Run a relay for one group's members behind NAT (no data directory needed)
+    #[command(after_help = "\
+Serves libp2p circuit relay v2, identify and ping, to members of one group
+only: a peer must prove it holds the group key (the relay holds only the relay
+token derived from it, and cannot read or alter what it relays) before it gets
+a reservation or a circuit. Prints its peer id and addresses as one JSON line;
+DIR/stats.json holds its counters. Give members `--relay
+<external address>/p2p/<peer id>` on `shoal serve`.
+
+Examples:
+  shoal relay --dir /srv/shoal-relay --token $(shoal relay-token) \\
+    --external-address /ip4/203.0.113.7/tcp/4001")]
+    Relay(crate::relay_args::RelayArgs),
+
+    /// Print the relay token of this node's group (for `shoal relay --token`)
+    RelayToken(crate::relay_args::RelayTokenArgs),
+
     /// Print an invite code (the group secret and an address to dial)
     #[command(after_help = "\
 Creates the group first (a random key in DIR/group.key) if this node has no

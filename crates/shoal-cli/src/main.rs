@@ -34,6 +34,8 @@ mod query;
 mod records;
 mod reload;
 mod restore;
+mod relay;
+mod relay_args;
 mod secrets;
 mod serve;
 mod service;
@@ -86,6 +88,9 @@ fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> 
     if let Command::Demo(a) = &cli.command {
         return demo::run(a.dir.as_deref(), a.http);
     }
+    if let Command::Relay(a) = cli.command {
+        return relay::run(a);
+    }
     // --data / $SHOAL_DATA, else the `data` key of a --config file.
     let named = match &cli.global.config {
         Some(path) => config::ConfigFile::read(path)?.data()?,
@@ -123,7 +128,8 @@ fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> 
         Command::Backup(a) => backup::run(&data, a, &mut out)?,
         Command::Restore(a) => restore::run(&data, a, &mut out)?,
         Command::Service(a) => service::run(&data, cli.global.config.as_deref(), a, &mut out)?,
-        Command::Demo(_) => unreachable!("handled above"),
+        Command::RelayToken(a) => relay::token(&data, a, &mut out)?,
+        Command::Demo(_) | Command::Relay(_) => unreachable!("handled above"),
     }
     out.finish()?;
     Ok(())

@@ -62,6 +62,12 @@ pub struct ServeArgs {
     /// Dial this peer and keep redialing it (repeatable; DIR/peers.txt adds more)
     #[arg(long, value_name = "MULTIADDR")]
     pub peer: Vec<Multiaddr>,
+    /// Hold a reservation on this relay (repeatable; `/…/p2p/<relay id>`,
+    /// see `shoal relay`): peers then reach this node through it at
+    /// `<relay>/p2p-circuit/p2p/<this node>`, and hole punching upgrades to
+    /// a direct connection where the NATs allow
+    #[arg(long, value_name = "MULTIADDR")]
+    pub relay: Vec<Multiaddr>,
     /// Do not discover peers on the local network by mDNS
     #[arg(long)]
     pub no_mdns: bool,

@@ -96,6 +96,7 @@ pub fn run(
     let mut config = NodeConfig {
         listen,
         peers,
+        relays: args.relay.clone(),
         mdns: !args.no_mdns,
         sync: SyncConfig {
             resync_interval_ms: args.resync * 1000,

@@ -1,6 +1,7 @@
-//! The libp2p stack: TCP + Noise + Yamux and QUIC transports, and the
-//! behaviours — connection limits, identify, ping, mDNS (switchable) and raw
-//! streams for sync.
+//! The libp2p stack: TCP + Noise + Yamux and QUIC transports plus circuits
+//! through relays, and the behaviours — connection limits, identify, ping,
+//! mDNS (switchable), the relay client, DCUtR (hole punching a relayed
+//! connection into a direct one) and raw streams for sync.
 //!
 //! It owns how the swarm is assembled; what to do with its events is `node.rs`'s.
 
@@ -9,7 +10,7 @@ use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{Swarm, SwarmBuilder, identify, mdns, noise, ping, tcp, yamux};
+use libp2p::{Swarm, SwarmBuilder, dcutr, identify, mdns, noise, ping, relay, tcp, yamux};
 use std::time::Duration;
 
 /// The behaviours a Shoal node runs.
@@ -19,6 +20,8 @@ pub(crate) struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) relay_client: relay::client::Behaviour,
+    pub(crate) dcutr: dcutr::Behaviour,
     pub(crate) stream: libp2p_stream::Behaviour,
 }
 
@@ -44,7 +47,9 @@ pub(crate) fn build_swarm(
         )
         .map_err(|e| format!("cannot set up TCP with Noise and Yamux: {e}"))?
         .with_quic()
-        .with_behaviour(|key| {
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| format!("cannot set up the relay client: {e}"))?
+        .with_behaviour(|key, relay_client| {
             let peer_id = key.public().to_peer_id();
             let mdns = if with_mdns {
                 Some(mdns::tokio::Behaviour::new(
@@ -66,6 +71,8 @@ pub(crate) fn build_swarm(
                         .with_timeout(liveness),
                 ),
                 mdns: Toggle::from(mdns),
+                relay_client,
+                dcutr: dcutr::Behaviour::new(peer_id),
                 stream: libp2p_stream::Behaviour::new(),
             })
         })

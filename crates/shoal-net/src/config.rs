@@ -17,6 +17,11 @@ pub struct NodeConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers to dial at start and to redial while disconnected.
     pub peers: Vec<Multiaddr>,
+    /// Relays to hold a reservation on, each ending in `/p2p/<relay id>`:
+    /// the node proves membership to each (with the relay token derived
+    /// from the group key), then listens through it, so peers that cannot
+    /// dial it directly reach it at `<relay>/p2p-circuit/p2p/<this node>`.
+    pub relays: Vec<Multiaddr>,
     /// Discover peers on the local network by mDNS.
     pub mdns: bool,
     /// The secret that defines the group.
@@ -120,6 +125,7 @@ impl NodeConfig {
                     .expect("valid multiaddr"),
             ],
             peers: Vec::new(),
+            relays: Vec::new(),
             mdns: false,
             group_key,
             sync: SyncConfig::default(),

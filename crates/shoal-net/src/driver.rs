@@ -11,8 +11,10 @@
 use crate::SYNC_PROTOCOL;
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::NodeConfig;
+use crate::conn_paths::ConnPaths;
 use crate::liveness::Liveness;
 use crate::node::{Command, NetError};
+use crate::relay_client::{Relays, Verdict};
 use crate::replica::Replica;
 use crate::session_task::{self, SessionCmd, SessionEnd, SessionSpec, is_rejection};
 use crate::status::{PeerState, PeerTable};
@@ -21,6 +23,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns, ping};
+use shoal_core::sync::RelayToken;
 use shoal_core::sync::Role;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +56,10 @@ pub(crate) struct Driver {
     /// Rejected peers to disconnect once they had the time to read why.
     disconnect_at: Vec<(Instant, PeerId)>,
     listening: watch::Sender<Vec<Multiaddr>>,
+    /// The configured relays and this node's link with each.
+    relays: Relays,
+    /// Which way each peer connection goes (direct or relayed).
+    paths: ConnPaths,
 }
 
 /// How long a rejected peer keeps its connection after our `Rejected` frame,
@@ -78,6 +85,14 @@ impl Driver {
         incoming: libp2p_stream::IncomingStreams,
     ) -> Result<JoinHandle<()>, NetError> {
         let (ended_tx, ended_rx) = mpsc::channel(64);
+        let (verdict_tx, verdict_rx) = mpsc::channel(16);
+        let relays = Relays::new(
+            &config.relays,
+            RelayToken::for_group(&config.group_key),
+            *swarm.local_peer_id(),
+            verdict_tx,
+        )
+        .map_err(NetError::Setup)?;
         let mut driver = Driver {
             swarm,
             replica,
@@ -92,11 +107,16 @@ impl Driver {
             dialing: HashMap::new(),
             disconnect_at: Vec::new(),
             listening,
+            relays,
+            paths: ConnPaths::default(),
         };
+        driver.relays.dial_away(&mut driver.swarm);
         for address in driver.config.peers.clone() {
             driver.dial(address)?;
         }
-        Ok(tokio::spawn(driver.run(commands, incoming, ended_rx)))
+        Ok(tokio::spawn(
+            driver.run(commands, incoming, ended_rx, verdict_rx),
+        ))
     }
 
     async fn run(
@@ -104,6 +124,7 @@ impl Driver {
         mut commands: mpsc::Receiver<Command>,
         mut incoming: libp2p_stream::IncomingStreams,
         mut ended: mpsc::Receiver<(PeerId, u64, SessionEnd)>,
+        mut verdicts: mpsc::Receiver<Verdict>,
     ) {
         let mut redial = tokio::time::interval(self.config.redial_interval);
         let mut opener = tokio::time::interval(Duration::from_secs(1));
@@ -144,6 +165,12 @@ impl Driver {
                 },
                 Some((peer, stream)) = incoming.next() => self.on_incoming(peer, stream),
                 Some((peer, id, end)) = ended.recv() => self.on_session_end(peer, id, end),
+                Some(verdict) = verdicts.recv() => {
+                    // Admitted: peers' circuit addresses are dialable now.
+                    if self.relays.on_verdict(verdict, &mut self.swarm) {
+                        self.redial();
+                    }
+                }
                 _ = redial.tick() => self.redial(),
                 _ = opener.tick() => {
                     self.close_silent();
@@ -230,6 +257,7 @@ impl Driver {
     }
 
     fn redial(&mut self) {
+        self.relays.dial_away(&mut self.swarm);
         for address in self.config.peers.clone() {
             if let Err(e) = self.dial(address) {
                 tracing::debug!("redial failed: {e}");
@@ -253,15 +281,32 @@ impl Driver {
                 // back-off — only this connection: another one may still be
                 // carrying the session that was rejected, its last frames in
                 // flight.
+                if self.relays.is_relay(&peer_id) {
+                    // A relay: prove membership to it; no sync session.
+                    self.relays
+                        .on_connected(peer_id, &self.swarm.behaviour().stream.new_control());
+                    return;
+                }
                 let doomed = self.dialing.remove(&connection_id).is_some_and(|(_, d)| d);
                 if doomed || self.in_backoff(&peer_id) {
                     self.swarm.close_connection(connection_id);
                     return;
                 }
                 self.liveness.opened(connection_id, peer_id, Instant::now());
-                self.table
-                    .add_address(peer_id, endpoint.get_remote_address().clone());
+                let remote = endpoint.get_remote_address().clone();
+                self.paths.opened(connection_id, peer_id, &remote);
+                let path = self.paths.path(&peer_id);
+                if !crate::conn_paths::is_relayed(&remote) {
+                    // Direct now (e.g. a hole punched): close the relayed
+                    // connections, so the session moves to this one.
+                    for relayed in self.paths.relayed_to(&peer_id) {
+                        tracing::info!(peer = %peer_id, "direct connection open; leaving the relay");
+                        self.swarm.close_connection(relayed);
+                    }
+                }
+                self.table.add_address(peer_id, remote);
                 self.table.update(peer_id, |s| {
+                    s.path = path;
                     if !matches!(s.state, PeerState::Connected) {
                         s.state = PeerState::Connecting;
                     }
@@ -275,13 +320,23 @@ impl Driver {
                 ..
             } => {
                 self.liveness.closed(connection_id);
+                self.paths.closed(connection_id);
                 if num_established > 0 {
+                    let path = self.paths.path(&peer_id);
+                    if self.table.get(&peer_id).is_some() {
+                        self.table.update(peer_id, |s| s.path = path);
+                    }
+                    return;
+                }
+                if self.relays.is_relay(&peer_id) {
+                    self.relays.on_disconnected(&peer_id);
                     return;
                 }
                 if let Some(handle) = self.sessions.remove(&peer_id) {
                     handle.task.abort();
                 }
                 self.table.update(peer_id, |s| {
+                    s.path = crate::status::PeerPath::None;
                     if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
                         s.state = PeerState::Disconnected;
                     }
@@ -293,7 +348,7 @@ impl Driver {
                 error,
             } => {
                 self.dialing.remove(&connection_id);
-                let Some(peer) = peer_id else {
+                let Some(peer) = peer_id.filter(|p| !self.relays.is_relay(p)) else {
                     return;
                 };
                 self.table.update(peer, |s| {
@@ -342,7 +397,11 @@ impl Driver {
     /// smaller peer id) and no session runs.
     fn open_session(&mut self, peer: PeerId) {
         let local = *self.swarm.local_peer_id();
-        if local >= peer || self.sessions.contains_key(&peer) || self.in_backoff(&peer) {
+        if local >= peer
+            || self.sessions.contains_key(&peer)
+            || self.in_backoff(&peer)
+            || self.relays.is_relay(&peer)
+        {
             return;
         }
         let mut control = self.control.clone();
@@ -421,7 +480,7 @@ impl Driver {
     }
 
     fn on_incoming(&mut self, peer: PeerId, stream: Stream) {
-        if self.in_backoff(&peer) {
+        if self.in_backoff(&peer) || self.relays.is_relay(&peer) {
             drop(stream);
             return;
         }

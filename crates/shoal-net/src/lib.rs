@@ -15,6 +15,7 @@ mod blob_fetch;
 mod blob_scrub;
 mod blob_serve;
 mod config;
+mod conn_paths;
 mod driver;
 mod federate;
 mod invite;
@@ -23,6 +24,7 @@ mod listen;
 mod liveness;
 mod metrics;
 mod node;
+mod relay_client;
 mod replica;
 mod rule_watch;
 mod session_task;
@@ -39,8 +41,10 @@ pub use metrics::{
 };
 pub use node::{NetError, Node};
 pub use replica::{BlobSink, Replica, ReplicaError};
-pub use shoal_core::sync::{GroupKey, GroupKeyError, GroupSalt, Rejection, SyncConfig};
-pub use status::{HeldChanges, PeerState, PeerStatus, Traffic};
+pub use shoal_core::sync::{
+    GroupKey, GroupKeyError, GroupSalt, Rejection, RelayToken, RelayTokenError, SyncConfig,
+};
+pub use status::{HeldChanges, PeerPath, PeerState, PeerStatus, Traffic};
 pub use transfer::Transfer;
 
 /// The libp2p protocol the sync sessions speak.

@@ -43,6 +43,20 @@ pub enum PeerState {
     },
 }
 
+/// How a peer is reached now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerPath {
+    /// No connection.
+    None,
+    /// At least one direct connection.
+    Direct,
+    /// Only through a relay.
+    Relayed {
+        /// The relay.
+        relay: PeerId,
+    },
+}
+
 /// What the node knows of one peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStatus {
@@ -52,6 +66,8 @@ pub struct PeerStatus {
     pub addresses: Vec<Multiaddr>,
     /// Its state.
     pub state: PeerState,
+    /// How it is reached now (direct, through which relay, or not at all).
+    pub path: PeerPath,
     /// When a catch-up with it last completed (ms since the Unix epoch).
     pub last_sync_ms: Option<u64>,
     /// How far its log is applied here.
@@ -108,6 +124,7 @@ impl PeerStatus {
             peer,
             addresses: Vec::new(),
             state: PeerState::Disconnected,
+            path: PeerPath::None,
             last_sync_ms: None,
             cursor: SyncCursor::default(),
             remote_head: DbVersion::default(),

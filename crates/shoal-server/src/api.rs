@@ -11,7 +11,9 @@
 //! access.
 
 use serde::{Deserialize, Serialize};
-use shoal::{DbVersion, GroupKey, LogPosition, PeerState, PeerStatus, StatusCounts, SyncCursor};
+use shoal::{
+    DbVersion, GroupKey, LogPosition, PeerPath, PeerState, PeerStatus, StatusCounts, SyncCursor,
+};
 use utoipa::ToSchema;
 
 mod data;
@@ -111,6 +113,11 @@ pub struct PeerInfo {
     /// milliseconds ("clock ahead by …"); absent when nothing is held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_ahead_ms: Option<u64>,
+    /// How it is reached now: `direct`, `relayed`, or `none`.
+    pub path: String,
+    /// The relay it is reached through, when `path` is `relayed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
 }
 
 /// How far a peer's log is applied here, as numbers. `shoal peers` shows it
@@ -232,6 +239,16 @@ impl From<&PeerStatus> for PeerInfo {
             },
             held: status.held.changes,
             clock_ahead_ms: (status.held.changes > 0).then(|| status.held.ahead_ms(now_ms())),
+            path: match status.path {
+                PeerPath::None => "none",
+                PeerPath::Direct => "direct",
+                PeerPath::Relayed { .. } => "relayed",
+            }
+            .into(),
+            relay: match status.path {
+                PeerPath::Relayed { relay } => Some(relay.to_string()),
+                PeerPath::None | PeerPath::Direct => None,
+            },
         }
     }
 }
