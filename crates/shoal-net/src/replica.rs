@@ -41,6 +41,13 @@ pub trait Replica: Send + Sync + 'static {
         max_bytes: u32,
     ) -> Result<LogRead, ReplicaError>;
 
+    /// A session with `peer` was authenticated, before anything of it is
+    /// read or applied: the replica forgets what the peer sent in earlier
+    /// sessions (it may no longer hold it). Does nothing by default.
+    fn session_started(&self, _peer: &PeerId) -> Result<(), ReplicaError> {
+        Ok(())
+    }
+
     /// Merges changes from `peer` (those its sharing rules accept) and
     /// persists `cursor` for it, atomically.
     fn apply_from(

@@ -230,6 +230,12 @@ impl Shell {
             }
             Action::Authenticated => {
                 self.table.mark_connected(peer);
+                let replica = self.replica.clone();
+                let started =
+                    tokio::task::spawn_blocking(move || replica.session_started(&peer)).await;
+                if !matches!(started, Ok(Ok(()))) {
+                    tracing::warn!(%peer, "could not reset what the peer sent before: {started:?}");
+                }
                 // Before any of the peer's changes is applied: the baseline
                 // a widened rule is compared with.
                 if self.auto_sync {

@@ -4,8 +4,10 @@
 //! node catches up is read back and sent to the peer it came from, which
 //! merges it as "not newer" — doubling the work of both sides.
 //!
-//! It is memory only (since the store was opened) and bounded: forgetting
-//! costs only the old echo, never a change. It owns the bookkeeping; the
+//! It is memory only, scoped to one session with the peer (the node forgets a
+//! peer's echoes when a new session with it starts: a peer restored from a
+//! backup under the same identity no longer holds what it once sent), and
+//! bounded: forgetting costs only the old echo, never a change. It owns the bookkeeping; the
 //! read that skips is `log.rs`'s.
 
 use shoal_core::DbVersion;
@@ -39,6 +41,13 @@ impl EchoLog {
         if runs.len() > MAX_RUNS {
             runs.remove(0);
         }
+    }
+
+    /// Forgets what `peer` sent: a new session with it starts, and the peer
+    /// may no longer hold it (a node restored from a backup under the same
+    /// identity). Only a session's own echoes are left out of its reads.
+    pub(crate) fn forget(&mut self, peer: &str) {
+        self.peers.remove(peer);
     }
 
     /// The transactions that merged `peer`'s batches.

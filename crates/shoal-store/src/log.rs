@@ -80,6 +80,13 @@ impl Store {
         Ok(self.log_records(base, after, limit.max(1))?.0)
     }
 
+    /// Starts a new session with `peer`: what it sent in earlier sessions is
+    /// no longer taken as held by it (see `echo.rs`), so its reads carry
+    /// everything after its cursor again.
+    pub fn session_started(&mut self, peer: &str) {
+        self.echoes.forget(peer);
+    }
+
     /// One bounded read for a sync peer at `cursor`: at most `max_changes`
     /// changes (and records) and about `max_bytes` — the first change always
     /// goes, and a record that does not fit whole is cut between two slots

@@ -104,3 +104,23 @@ fn a_merge_without_a_peer_is_read_back_to_everyone() {
     let (to_a, _) = read_all(&b, "a", SyncCursor::default());
     assert_eq!(to_a.len(), from_a.len());
 }
+
+/// A new session forgets what the peer sent before: a node restored from a
+/// backup under the same identity no longer holds what the lost machine
+/// sent, so the next session must carry it back.
+#[test]
+fn a_new_session_reads_back_what_the_peer_sent_in_an_earlier_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = open(&dir.path().join("a.db"));
+    put(&mut a, "n1", serde_json::json!({"text": "from a"}));
+    let (from_a, _) = read_all(&a, "b", SyncCursor::default());
+    let mut b = open(&dir.path().join("b.db"));
+    let cursor = SyncCursor::default().advance(from_a.last().expect("change").position, true);
+    b.apply_from("a", &from_a, cursor).expect("apply");
+    let (same_session, _) = read_all(&b, "a", SyncCursor::default());
+    assert!(same_session.is_empty(), "{same_session:?}");
+
+    b.session_started("a");
+    let (next_session, _) = read_all(&b, "a", SyncCursor::default());
+    assert_eq!(next_session.len(), from_a.len(), "{next_session:?}");
+}

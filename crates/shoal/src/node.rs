@@ -39,6 +39,14 @@ impl Replica for Store {
         Ok(self.with_db(|db| db.read_for_peer(&peer, cursor, max_changes, max_bytes))?)
     }
 
+    fn session_started(&self, peer: &PeerId) -> Result<(), ReplicaError> {
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| {
+            db.session_started(&peer);
+            Ok(())
+        })?)
+    }
+
     fn apply_from(
         &self,
         peer: &PeerId,
