@@ -20,6 +20,7 @@ mod feed;
 mod maps;
 mod openapi;
 mod peers;
+mod query_string;
 mod records;
 mod sharing;
 mod sync_details;
