@@ -40,4 +40,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+# Every fuzz target for 15 s (fuzz/, its own workspace and target dir;
+# installs cargo-fuzz; the long runs are in the README's Fuzzing section).
+echo "== fuzz"
+scripts/fuzz.sh 15
 echo "== browser tests"; scripts/browser-test.sh

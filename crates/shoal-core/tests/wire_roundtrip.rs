@@ -104,18 +104,20 @@ fn change() -> impl Strategy<Value = Change> {
         any::<u64>(),
         position(),
     )
-        .prop_map(|(collection, id, slot, value, (hlc, site), life, position)| Change {
-            collection,
-            id,
-            slot,
-            value,
-            clock: Clock {
-                hlc: Hlc::from_packed(hlc),
-                site: SiteId(site),
+        .prop_map(
+            |(collection, id, slot, value, (hlc, site), life, position)| Change {
+                collection,
+                id,
+                slot,
+                value,
+                clock: Clock {
+                    hlc: Hlc::from_packed(hlc),
+                    site: SiteId(site),
+                },
+                life: Life(life),
+                position,
             },
-            life: Life(life),
-            position,
-        })
+        )
 }
 
 fn changes() -> impl Strategy<Value = Vec<Change>> {
@@ -125,7 +127,11 @@ fn changes() -> impl Strategy<Value = Vec<Change>> {
 fn node() -> impl Strategy<Value = Node> {
     (0u8..=16, any::<u64>()).prop_map(|(level, prefix)| {
         let bits = u32::from(level) * 4;
-        let prefix = if bits == 64 { prefix } else { prefix & ((1 << bits) - 1) };
+        let prefix = if bits == 64 {
+            prefix
+        } else {
+            prefix & ((1 << bits) - 1)
+        };
         Node::new(level, prefix).expect("masked")
     })
 }
@@ -160,39 +166,63 @@ fn cut() -> impl Strategy<Value = Option<RecordCut>> {
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         Just(Request::Collections),
-        (collection(), proptest::collection::vec(entry(), 0..3))
-            .prop_map(|(collection, entries)| Request::Reconcile { collection, entries }),
-        (collection(), proptest::collection::vec(record_id(), 0..4), cut())
-            .prop_map(|(collection, ids, resume)| Request::Fetch { collection, ids, resume }),
-        (collection(), record_id(), changes(), any::<Option<[u8; 16]>>()).prop_map(
-            |(collection, id, changes, whole)| Request::Offer {
+        (collection(), proptest::collection::vec(entry(), 0..3)).prop_map(
+            |(collection, entries)| Request::Reconcile {
+                collection,
+                entries
+            }
+        ),
+        (
+            collection(),
+            proptest::collection::vec(record_id(), 0..4),
+            cut()
+        )
+            .prop_map(|(collection, ids, resume)| Request::Fetch {
+                collection,
+                ids,
+                resume
+            }),
+        (
+            collection(),
+            record_id(),
+            changes(),
+            any::<Option<[u8; 16]>>()
+        )
+            .prop_map(|(collection, id, changes, whole)| Request::Offer {
                 collection,
                 id,
                 changes,
                 whole: whole.map(StateDigest),
-            }
-        ),
+            }),
         collection().prop_map(|collection| Request::Level { collection }),
     ]
 }
 
 fn response() -> impl Strategy<Value = Response> {
-    let shared = (collection(), any::<[u8; 8]>(), any::<u64>()).prop_map(|(name, root, records)| {
-        SharedCollection {
-            name,
-            root: ShortFingerprint(root),
-            records,
-        }
-    });
+    let shared =
+        (collection(), any::<[u8; 8]>(), any::<u64>()).prop_map(|(name, root, records)| {
+            SharedCollection {
+                name,
+                root: ShortFingerprint(root),
+                records,
+            }
+        });
     prop_oneof![
         (cursor(), proptest::collection::vec(shared, 0..3))
             .prop_map(|(head, collections)| Response::Collections { head, collections }),
         (proptest::collection::vec(entry(), 0..3), any::<u32>())
             .prop_map(|(entries, answered)| Response::Reconcile { entries, answered }),
-        (changes(), proptest::collection::vec(record_id(), 0..3), cut())
-            .prop_map(|(changes, missing, cut)| Response::Records { changes, missing, cut }),
-        any::<(bool, bool)>()
-            .prop_map(|(changed, in_sync)| Response::Offered { changed, in_sync }),
+        (
+            changes(),
+            proptest::collection::vec(record_id(), 0..3),
+            cut()
+        )
+            .prop_map(|(changes, missing, cut)| Response::Records {
+                changes,
+                missing,
+                cut
+            }),
+        any::<(bool, bool)>().prop_map(|(changed, in_sync)| Response::Offered { changed, in_sync }),
         Just(Response::Levelling),
         prop_oneof![
             Just(Refusal::NotShared),
@@ -217,15 +247,20 @@ fn rejection() -> impl Strategy<Value = Rejection> {
 }
 
 fn batch() -> impl Strategy<Value = Batch> {
-    (cursor(), changes(), position(), any::<Option<u32>>(), any::<bool>()).prop_map(
-        |(after, changes, upto, partial, more)| Batch {
+    (
+        cursor(),
+        changes(),
+        position(),
+        any::<Option<u32>>(),
+        any::<bool>(),
+    )
+        .prop_map(|(after, changes, upto, partial, more)| Batch {
             after,
             changes,
             upto,
             partial,
             more,
-        },
-    )
+        })
 }
 
 /// Every sync message, each variant reachable.
@@ -271,8 +306,16 @@ fn blob_request() -> impl Strategy<Value = BlobRequest> {
 
 fn blob_response() -> impl Strategy<Value = BlobResponse> {
     prop_oneof![
-        (blob_hash(), any::<u64>(), proptest::collection::vec(any::<[u8; 32]>(), 0..5))
-            .prop_map(|(hash, size, cvs)| BlobResponse::Outline(Outline { hash, size, cvs })),
+        (
+            blob_hash(),
+            any::<u64>(),
+            proptest::collection::vec(any::<[u8; 32]>(), 0..5)
+        )
+            .prop_map(|(hash, size, cvs)| BlobResponse::Outline(Outline {
+                hash,
+                size,
+                cvs
+            })),
         prop_oneof![
             Just(BlobRefusal::NotFound),
             Just(BlobRefusal::NotShared),
