@@ -61,4 +61,8 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== bench smoke (every benchmark scenario once, small; checks figures' JSON, not speed)"
 scripts/bench-smoke.sh
+# Every fuzz target for 15 s (fuzz/, its own workspace and target dir;
+# installs cargo-fuzz; the long runs are in the README's Fuzzing section).
+echo "== fuzz"
+scripts/fuzz.sh 15
 echo "== browser tests"; scripts/browser-test.sh

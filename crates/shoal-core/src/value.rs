@@ -183,6 +183,29 @@ mod tests {
         }
     }
 
+    /// Found by the wire round-trip proptests: a big float's canonical text
+    /// parsed back to a neighbouring float (serde_json's fast float parsing
+    /// is not exact), printed differently, and so a value this replica wrote
+    /// was refused as "not in canonical form" when a peer decoded it.
+    #[test]
+    fn canonical_text_is_a_fixed_point_for_every_float() {
+        for f in [
+            5.265691809159281e299,
+            -3.3014781767031133e299,
+            1.7976931348623157e308,
+            2.2250738585072014e-308,
+            5e-324,
+            0.1,
+            123456789.12345679,
+        ] {
+            let written = CanonicalJson::from_value(&serde_json::json!(f));
+            let decoded = CanonicalJson::try_from(written.as_str().to_string());
+            assert_eq!(decoded.as_ref(), Ok(&written), "{f:e}");
+            assert_eq!(CanonicalJson::parse(written.as_str(), 64).unwrap(), written);
+            assert_eq!(written.to_value().as_f64(), Some(f), "{f:e} kept exactly");
+        }
+    }
+
     #[test]
     fn cap_and_garbage_refused() {
         assert!(matches!(

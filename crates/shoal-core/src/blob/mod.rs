@@ -33,5 +33,5 @@ pub use wire::{
     BlobKey, BlobRefusal, BlobRequest, BlobResponse, Incoming, MAX_BLOB_FRAME,
     MAX_PIECES_PER_REQUEST, MAX_REQUEST_FRAME, PIECE_HEADER_LEN, decode_request, decode_response,
     encode_piece, encode_piece_header, encode_request, encode_response, request_frame_len,
-    response_frame_len, serve_range,
+    response_frame_len, seal_request_body, seal_response_body, serve_range,
 };

@@ -238,6 +238,21 @@ pub fn decode_request(payload: &[u8], key: &BlobKey, seq: u64) -> Result<BlobReq
     }
 }
 
+/// A whole sealed request frame around arbitrary `body` bytes, under a
+/// correct MAC: only for fuzzing the body decoder behind the MAC
+/// (`fuzz/fuzz_targets/blob_wire.rs`). The protocol uses [`encode_request`].
+#[doc(hidden)]
+pub fn seal_request_body(body: &[u8], key: &BlobKey, seq: u64) -> Vec<u8> {
+    seal(&key.requests, seq, body)
+}
+
+/// A whole sealed response frame around arbitrary `body` bytes, as
+/// [`seal_request_body`]; the protocol uses [`encode_response`].
+#[doc(hidden)]
+pub fn seal_response_body(body: &[u8], key: &BlobKey, seq: u64) -> Vec<u8> {
+    seal(&key.responses, seq, body)
+}
+
 /// Encodes a control response as a whole sealed frame; `seq` is the number of
 /// sealed responses already sent on this stream (pieces not counted).
 pub fn encode_response(response: &BlobResponse, key: &BlobKey, seq: u64) -> Vec<u8> {

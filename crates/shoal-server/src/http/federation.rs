@@ -10,7 +10,7 @@
 
 use super::error::fed_code;
 use super::extract::{self, JsonBody};
-use super::{Failure, Shared, blocking};
+use super::{Failure, Shared, blocking, query_string};
 use crate::api::{
     ApiError, CollectionDiff, DiffReply, DiffRow, MAX_DIFF_PAGE, TransferReply, TransferRequest,
 };
@@ -151,10 +151,9 @@ impl DiffQuery {
             limit: DEFAULT_DIFF_PAGE,
             after: None,
         };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode(value)
-                .ok_or_else(|| Failure::bad_request(format!("`{pair}` is not URL-encoded")))?;
+        for (key, value) in query_string::pairs(query) {
+            let value = value
+                .map_err(|pair| Failure::bad_request(format!("`{pair}` is not URL-encoded")))?;
             match key {
                 "collection" => {
                     parsed.collection = Some(extract::collection(&value)?);
@@ -182,25 +181,6 @@ impl DiffQuery {
         }
         Ok(parsed)
     }
-}
-
-/// `%XX` escapes and `+` decoded; `None` if malformed or not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let mut bytes = Vec::with_capacity(text.len());
-    let mut rest = text.as_bytes();
-    while let Some((&b, tail)) = rest.split_first() {
-        rest = tail;
-        match b {
-            b'+' => bytes.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(rest.get(..2)?).ok()?;
-                bytes.push(u8::from_str_radix(hex, 16).ok()?);
-                rest = &rest[2..];
-            }
-            b => bytes.push(b),
-        }
-    }
-    String::from_utf8(bytes).ok()
 }
 
 /// `POST /api/peers/{peer}/pull`: fetch one record's full state from the peer
@@ -283,13 +263,5 @@ mod tests {
             };
             assert_eq!((status, got), (StatusCode::BAD_REQUEST, code), "{query}");
         }
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%2Fb+c").as_deref(), Some("a/b c"));
-        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
-        assert_eq!(percent_decode("%4"), None);
-        assert_eq!(percent_decode("%ff"), None);
     }
 }

@@ -21,6 +21,7 @@ mod maps;
 mod monitor;
 mod openapi;
 mod peers;
+mod query_string;
 mod records;
 mod sharing;
 mod sync_details;

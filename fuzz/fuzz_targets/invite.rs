@@ -1,0 +1,55 @@
+//! Invite codes (`shoal2:KEY.SALT.CHECKSUM@ADDRESS`, `shoal_net::Invite`)
+//! as a user pastes them: any text, and — since a checksum guards the rest
+//! and a fuzzer would rarely get past it — text whose checksum the target
+//! computes itself (the documented formula: the first 4 bytes of BLAKE3
+//! derive-key "shoal invite checksum v2" over `shoal2:KEY.SALT@ADDRESS`), so
+//! the key, salt and multiaddr parsers see arbitrary parts.
+//!
+//! Checked: no panic; an accepted code prints as a code that parses to the
+//! same invite.
+//!
+//! The parser is `crates/shoal-net/src/invite.rs`, compiled here from its
+//! source (with `libp2p` standing for the `multiaddr` crate it re-exports,
+//! see `fuzz/libp2p-shim`), so the fuzz build needs no libp2p. If the file
+//! moves, move the `#[path]` with it.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+#[path = "../../crates/shoal-net/src/invite.rs"]
+mod invite;
+
+use invite::Invite;
+
+fn check(text: &str) {
+    if let Ok(invite) = text.parse::<Invite>() {
+        let printed = invite.to_string();
+        assert_eq!(printed.parse::<Invite>().as_ref(), Ok(&invite), "{printed}");
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    if mode % 2 == 0 {
+        check(text);
+        return;
+    }
+    // Parts separated by newlines: key, salt, address.
+    let mut parts = text.splitn(3, '\n');
+    let (key, salt, address) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let body = format!("shoal2:{key}.{salt}@{address}");
+    let sum: String = blake3::derive_key("shoal invite checksum v2", body.as_bytes())[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    check(&format!("shoal2:{key}.{salt}.{sum}@{address}"));
+});
