@@ -4,7 +4,9 @@
 //!
 //! A reload changes only what changed: rules are written to the store,
 //! where running sessions read them at their next batch (no session is
-//! dropped); a new peer address is dialled; a peer whose addresses are all
+//! dropped), and a rule or local-only mark the file no longer has is removed
+//! from the store (the pair goes back to the default, even if `shoal share`
+//! had set it too); a new peer address is dialled; a peer whose addresses are all
 //! gone from the files is forgotten (`Node::forget_peer`). Every file is
 //! read and checked before anything is applied, so a bad edit changes
 //! nothing and is logged. Other keys (listen addresses, limits) take effect
@@ -33,6 +35,8 @@ pub struct Reloader {
     peers: BTreeSet<Multiaddr>,
     /// The file's `serve` flags at start (or the last reload).
     flags: Vec<std::ffi::OsString>,
+    /// The file's rules as last applied.
+    rules: Rules,
 }
 
 /// What one reload read: the rules and the peer addresses.
@@ -68,11 +72,13 @@ impl Reloader {
             cli_peers,
             peers: BTreeSet::new(),
             flags: Vec::new(),
+            rules: Rules::default(),
         };
         let read = reloader.read()?;
         apply_rules(store, &read.rules)?;
         reloader.peers = read.peers;
         reloader.flags = read.flags;
+        reloader.rules = read.rules;
         Ok(reloader)
     }
 
@@ -103,6 +109,7 @@ impl Reloader {
     /// Re-reads the files and applies what changed (see the module doc).
     pub async fn reload(&mut self, node: &Node, store: &Store) -> Result<()> {
         let read = self.read()?;
+        let lifted = lift_dropped_rules(store, &self.rules, &read.rules)?;
         apply_rules(store, &read.rules)?;
         let added: Vec<Multiaddr> = read.peers.difference(&self.peers).cloned().collect();
         for address in &added {
@@ -131,14 +138,44 @@ impl Reloader {
         tracing::info!(
             rules = read.rules.share.len(),
             local_only = read.rules.local_only.len(),
+            lifted,
             dialled = added.len(),
             forgotten = gone.len(),
             "reloaded sharing rules and peers"
         );
         self.peers = read.peers;
         self.flags = read.flags;
+        self.rules = read.rules;
         Ok(())
     }
+}
+
+/// Removes from the store the rules and local-only marks that `before` had
+/// and `now` no longer has; returns how many.
+fn lift_dropped_rules(store: &Store, before: &Rules, now: &Rules) -> Result<usize> {
+    let kept: BTreeSet<(&str, &str)> = now
+        .share
+        .iter()
+        .map(|r| (r.peer.as_str(), r.collection.as_str()))
+        .collect();
+    let mut lifted = 0;
+    for rule in &before.share {
+        if !kept.contains(&(rule.peer.as_str(), rule.collection.as_str())) {
+            store
+                .unshare(&rule.peer, rule.collection.as_str())
+                .with_context(|| format!("cannot remove the rule for {}", rule.collection))?;
+            lifted += 1;
+        }
+    }
+    for collection in &before.local_only {
+        if !now.local_only.contains(collection) {
+            store
+                .set_local_only(collection.as_str(), false)
+                .with_context(|| format!("cannot lift local-only from {collection}"))?;
+            lifted += 1;
+        }
+    }
+    Ok(lifted)
 }
 
 /// Writes the file's rules to the store.

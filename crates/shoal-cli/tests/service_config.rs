@@ -273,4 +273,22 @@ fn sighup_applies_new_sharing_rules_and_peers_without_a_restart() {
         state_of(&a.peers(), db.peer_id()).as_deref(),
         Some("connected")
     );
+    // A rule taken out of the file is lifted on the next SIGHUP: diary flows
+    // again (d2, refused while the rule stood, arrives with what follows).
+    write_config(&a, &format!("no-mdns = true\npeer = [\"{address}\"]\n"));
+    hup(&da);
+    wait_log(&da, "reloaded sharing rules and peers", 4);
+    let rules = a.run(&["--json", "share", "--list"]).ok().json();
+    assert!(!rules.to_string().contains("diary"), "{rules}");
+    b.run(&["put", "diary", "d3", "{\"n\": 3}"]).ok();
+    wait_or_explain(
+        "d3 to reach a once the rule is gone",
+        || (a.run(&["get", "diary", "d3"]).code == 0).then_some(()),
+        || da.log(),
+    );
+    wait_or_explain(
+        "d2 to be levelled once the rule is gone",
+        || (a.run(&["get", "diary", "d2"]).code == 0).then_some(()),
+        || da.log(),
+    );
 }

@@ -113,7 +113,9 @@ pub struct PeerInfo {
     /// milliseconds ("clock ahead by …"); absent when nothing is held.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_ahead_ms: Option<u64>,
-    /// How it is reached now: `direct`, `relayed`, or `none`.
+    /// How it is reached now: `direct`, `relayed`, or `none` (empty from a
+    /// daemon older than this field).
+    #[serde(default)]
     pub path: String,
     /// The relay it is reached through, when `path` is `relayed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

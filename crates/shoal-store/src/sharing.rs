@@ -57,6 +57,19 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the rule for `peer` and `collection`: the pair goes back to
+    /// the default (the `*` rule for the collection, else both ways).
+    pub fn clear_sharing(
+        &mut self,
+        peer: &str,
+        collection: &CollectionName,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM sharing WHERE peer = ?1 AND collection = ?2")?
+            .execute(params![peer, collection.as_str()])?;
+        Ok(())
+    }
+
     /// Marks `collection` as never leaving this node (or lifts the mark).
     pub fn set_local_only(
         &mut self,

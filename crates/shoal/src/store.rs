@@ -353,6 +353,14 @@ impl Store {
         self.with_db(|db| db.set_sharing(peer, &collection, mode))
     }
 
+    /// Removes the rule for `peer` and `collection` set by
+    /// [`share`](Self::share): the pair goes back to the default (the `*`
+    /// rule for the collection, else both ways).
+    pub fn unshare(&self, peer: &str, collection: &str) -> Result<(), Error> {
+        let collection = CollectionName::new(collection)?;
+        self.with_db(|db| db.clear_sharing(peer, &collection))
+    }
+
     /// Marks `collection` local-only: it never leaves this node and nothing
     /// from peers is accepted into it (or lifts the mark).
     pub fn set_local_only(&self, collection: &str, local_only: bool) -> Result<(), Error> {
