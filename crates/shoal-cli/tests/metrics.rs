@@ -16,6 +16,7 @@
 mod common;
 
 use common::http::Api;
+use common::pypi::{PypiTool, succeeds};
 use common::{Node, wait_or_explain};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -37,70 +38,17 @@ for family in openmetrics(text):
         print(json.dumps({"name": s.name, "labels": s.labels, "value": s.value}))
 "#;
 
-/// Whether `python` imports prometheus_client.
-fn has_parser(python: &PathBuf) -> bool {
-    Command::new(python)
-        .args(["-c", "import prometheus_client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A Python with prometheus_client, or why there is none.
+/// A Python that imports prometheus_client, or why there is none.
 fn python() -> Result<PathBuf, String> {
-    if let Some(given) = std::env::var_os("SHOAL_PROMETHEUS_PYTHON") {
-        let given = PathBuf::from(given);
-        return if has_parser(&given) {
-            Ok(given)
-        } else {
-            Err(format!(
-                "$SHOAL_PROMETHEUS_PYTHON ({}) cannot import prometheus_client",
-                given.display()
-            ))
-        };
+    PypiTool {
+        env: "SHOAL_PROMETHEUS_PYTHON",
+        on_path: "python3",
+        package: "prometheus-client",
+        venv: "prometheus-venv",
+        program: "python",
+        works: |python| succeeds(python, &["-c", "import prometheus_client"]),
     }
-    let system = PathBuf::from("python3");
-    if has_parser(&system) {
-        return Ok(system);
-    }
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("prometheus-venv");
-    let python = venv.join("bin").join("python");
-    if has_parser(&python) {
-        return Ok(python);
-    }
-    let step = |program: &str, args: &[&str]| -> Result<(), String> {
-        let out = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {program}: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{program} {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    };
-    step("python3", &["-m", "venv", &venv.to_string_lossy()])?;
-    let pip = venv.join("bin").join("pip").to_string_lossy().into_owned();
-    step(
-        &pip,
-        &[
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "prometheus-client",
-        ],
-    )?;
-    if has_parser(&python) {
-        Ok(python)
-    } else {
-        Err("prometheus_client does not import after install".into())
-    }
+    .find()
 }
 
 /// One sample.

@@ -13,80 +13,24 @@ mod common;
 
 use common::Node;
 use common::http::Api;
+use common::pypi::{PypiTool, succeeds};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const SECRET: &str = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a";
 
-/// Whether `program --version` runs.
-fn runs(program: &Path) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// The validator to run, or why there is none.
 fn validator() -> Result<PathBuf, String> {
-    if let Some(given) = std::env::var_os("SHOAL_OPENAPI_VALIDATOR") {
-        let given = PathBuf::from(given);
-        return if runs(&given) {
-            Ok(given)
-        } else {
-            Err(format!(
-                "$SHOAL_OPENAPI_VALIDATOR ({}) does not run",
-                given.display()
-            ))
-        };
+    PypiTool {
+        env: "SHOAL_OPENAPI_VALIDATOR",
+        on_path: "openapi-spec-validator",
+        package: "openapi-spec-validator",
+        venv: "openapi-venv",
+        program: "openapi-spec-validator",
+        works: |program| succeeds(program, &["--version"]),
     }
-    let on_path = PathBuf::from("openapi-spec-validator");
-    if runs(&on_path) {
-        return Ok(on_path);
-    }
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("openapi-venv");
-    let installed = venv.join("bin").join("openapi-spec-validator");
-    if runs(&installed) {
-        return Ok(installed);
-    }
-    let step = |program: &str, args: &[&str]| -> Result<(), String> {
-        let out = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run {program}: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{program} {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    };
-    let venv_text = venv.to_string_lossy().into_owned();
-    step("python3", &["-m", "venv", &venv_text])?;
-    let pip = venv.join("bin").join("pip").to_string_lossy().into_owned();
-    step(
-        &pip,
-        &[
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "openapi-spec-validator",
-        ],
-    )?;
-    if runs(&installed) {
-        Ok(installed)
-    } else {
-        Err(format!(
-            "{} does not run after install",
-            installed.display()
-        ))
-    }
+    .find()
 }
 
 #[test]
