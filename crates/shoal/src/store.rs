@@ -389,11 +389,12 @@ impl Store {
     /// [`refresh_head`](Self::refresh_head), saying whether the head moved.
     pub(crate) fn refresh_head_moved(&self) -> Result<bool, Error> {
         self.with_db(|db| {
-            let moved = db.refresh_head()?;
-            if let Some(version) = moved {
-                self.advance_head(version);
-            }
-            Ok(moved.is_some())
+            db.refresh_head()?;
+            // The store's version, not only what this check found: another
+            // call (a merge with nothing new, a reconciliation view) may
+            // already have caught up on another process's commit without
+            // moving the head watch.
+            Ok(self.advance_head(db.db_version()))
         })
     }
 
@@ -412,15 +413,15 @@ impl Store {
         });
     }
 
-    /// Moves the head forward to `version` (never back).
-    fn advance_head(&self, version: DbVersion) {
+    /// Moves the head forward to `version` (never back); whether it moved.
+    fn advance_head(&self, version: DbVersion) -> bool {
         self.inner.head.send_if_modified(|head| {
             let newer = version > *head;
             if newer {
                 *head = version;
             }
             newer
-        });
+        })
     }
 
     /// Watches the db_version of the last commit (local or merged); the

@@ -600,3 +600,26 @@ async fn concurrent_writers_announce_in_commit_order() {
         .unwrap();
     assert!(heads.windows(2).all(|w| w[0] < w[1]), "the head went back");
 }
+
+/// Another process's commit (here a second handle, its own connection on the
+/// same file) reaches the head watch even when a merge with nothing in it
+/// caught up on that commit first: the network pushes on the head watch, so
+/// a commit absorbed silently would not reach peers until the next one.
+#[test]
+fn an_other_writers_commit_moves_the_head_even_after_an_empty_merge_saw_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(&dir, "a.db");
+    let cli = open(&dir, "a.db");
+    let head = node.watch_head();
+    let before = *head.borrow();
+    let written = cli
+        .collection("notes")
+        .unwrap()
+        .put("n1", json!({"text": "from the CLI"}))
+        .unwrap()
+        .expect("a version");
+    node.apply(&[]).unwrap(); // catches up on the CLI's commit, merges nothing
+    node.refresh_head().unwrap();
+    assert!(*head.borrow() > before, "head still {:?}", *head.borrow());
+    assert_eq!(*head.borrow(), written);
+}
