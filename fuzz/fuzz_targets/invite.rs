@@ -1,9 +1,11 @@
-//! Invite codes (`shoal2:KEY.SALT.CHECKSUM@ADDRESS`, `shoal_net::Invite`)
-//! as a user pastes them: any text, and — since a checksum guards the rest
-//! and a fuzzer would rarely get past it — text whose checksum the target
-//! computes itself (the documented formula: the first 4 bytes of BLAKE3
-//! derive-key "shoal invite checksum v2" over `shoal2:KEY.SALT@ADDRESS`), so
-//! the key, salt and multiaddr parsers see arbitrary parts.
+//! Invite codes (`shoal2:KEY.SALT.CHECKSUM@ADDRESS` and
+//! `shoal3:KEY.SALT.CHECKSUM@ADDRESS,RELAY,…`, `shoal_net::Invite`) as a user
+//! pastes them: any text, and — since a checksum guards the rest and a
+//! fuzzer would rarely get past it — text whose checksum the target computes
+//! itself (the documented formula: the first 4 bytes of BLAKE3 derive-key
+//! "shoal invite checksum v2" over `shoal2:KEY.SALT@ADDRESS`, "… v3" over
+//! `shoal3:KEY.SALT@ADDRESS,RELAY,…`), so the key, salt, multiaddr and relay
+//! list parsers see arbitrary parts.
 //!
 //! Checked: no panic; an accepted code prints as a code that parses to the
 //! same invite.
@@ -39,17 +41,23 @@ fuzz_target!(|data: &[u8]| {
         check(text);
         return;
     }
-    // Parts separated by newlines: key, salt, address.
+    // Odd modes: parts separated by newlines: key, salt, address (with
+    // relays after commas); mode 1 mod 4 as shoal2, 3 mod 4 as shoal3.
+    let (prefix, context) = if mode % 4 == 1 {
+        ("shoal2:", "shoal invite checksum v2")
+    } else {
+        ("shoal3:", "shoal invite checksum v3")
+    };
     let mut parts = text.splitn(3, '\n');
     let (key, salt, address) = (
         parts.next().unwrap_or(""),
         parts.next().unwrap_or(""),
         parts.next().unwrap_or(""),
     );
-    let body = format!("shoal2:{key}.{salt}@{address}");
-    let sum: String = blake3::derive_key("shoal invite checksum v2", body.as_bytes())[..4]
+    let body = format!("{prefix}{key}.{salt}@{address}");
+    let sum: String = blake3::derive_key(context, body.as_bytes())[..4]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    check(&format!("shoal2:{key}.{salt}.{sum}@{address}"));
+    check(&format!("{prefix}{key}.{salt}.{sum}@{address}"));
 });

@@ -2,10 +2,12 @@
 //! to dial from one machine to another as one line of text (an [`Invite`]).
 //!
 //! This module owns creating a group (a random key in `DATA/group.key` when
-//! none exists), choosing the address an invite carries, and joining: writing
-//! the key and the group's salt (never silently replacing a different key),
-//! remembering the address in `peers.txt`, and telling a running daemon to
-//! dial it.
+//! none exists), choosing the address and the relays an invite carries
+//! (`--relay`, else the running daemon's relays, else `relays.txt`), and
+//! joining: writing the key and the group's salt (never silently replacing
+//! a different key), remembering the address — and the inviter's address
+//! through each of its relays — in `peers.txt` and the relays in
+//! `relays.txt`, and telling a running daemon to dial them.
 
 use crate::args::{InviteArgs, JoinArgs};
 use crate::daemon_client::Daemon;
@@ -53,7 +55,29 @@ pub fn invite(data: &DataDir, args: InviteArgs, out: &mut Output) -> Result<()> 
         }
         (None, None) => return Err(no_address()),
     };
-    let code = Invite { key, salt, address };
+    let relays = if !args.relay.is_empty() {
+        args.relay
+    } else if let Some(daemon) = &daemon {
+        daemon
+            .relays
+            .iter()
+            .filter_map(|r| r.parse().ok())
+            .collect()
+    } else {
+        peer_file::read_relays(data)?
+    };
+    if relays.len() > shoal::MAX_INVITE_RELAYS {
+        return Err(usage(format!(
+            "an invite carries at most {} relays; pass fewer with --relay",
+            shoal::MAX_INVITE_RELAYS
+        )));
+    }
+    let code = Invite {
+        key,
+        salt,
+        address,
+        relays,
+    };
     // What a joiner will parse must parse: e.g. the address ends in /p2p/<id>.
     if let Err(e) = code.to_string().parse::<Invite>() {
         return Err(usage(format!(
@@ -62,7 +86,11 @@ pub fn invite(data: &DataDir, args: InviteArgs, out: &mut Output) -> Result<()> 
         )));
     }
     if out.is_json() {
-        out.json(&json!({"invite": code.to_string(), "address": code.address.to_string()}))?;
+        out.json(&json!({
+            "invite": code.to_string(),
+            "address": code.address.to_string(),
+            "relays": code.relays.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+        }))?;
     } else {
         out.line(&code)?;
     }
@@ -106,6 +134,7 @@ fn with_peer_id(address: Multiaddr, own_peer: &str) -> Result<Multiaddr> {
 struct DaemonView {
     listen: Vec<String>,
     group: String,
+    relays: Vec<String>,
 }
 
 impl DaemonView {
@@ -117,6 +146,7 @@ impl DaemonView {
             Ok(node) => Ok(Some(DaemonView {
                 listen: node.listen,
                 group: node.group,
+                relays: node.relays,
             })),
             Err(_) => {
                 hint(format_args!(
@@ -165,6 +195,15 @@ pub fn join(data: &DataDir, args: JoinArgs, out: &mut Output) -> Result<()> {
     secrets::write_salt_file(data, &invite.salt)?;
     let address = invite.address.to_string();
     let remembered = peer_file::add(data, &invite.address)?;
+    // Through the inviter's relays: the way in from behind a NAT.
+    let relayed = invite.relayed_addresses();
+    for via in &relayed {
+        peer_file::add(data, via)?;
+    }
+    let mut relays_added = false;
+    for relay in &invite.relays {
+        relays_added |= peer_file::add_relay(data, relay)?;
+    }
     if std::env::var_os(secrets::SECRET_ENV).is_some_and(|v| !v.is_empty()) {
         hint(format_args!(
             "warning: ${} is set and takes precedence over {}; unset it so `shoal serve` uses the joined group",
@@ -178,6 +217,8 @@ pub fn join(data: &DataDir, args: JoinArgs, out: &mut Output) -> Result<()> {
             "address": address,
             "key_written": key_written,
             "peer_added": remembered,
+            "relayed": relayed.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "relays_added": relays_added,
             "daemon": daemon.as_json(),
         }))?;
         return Ok(());
@@ -199,7 +240,17 @@ pub fn join(data: &DataDir, args: JoinArgs, out: &mut Output) -> Result<()> {
             peers.display()
         ))?;
     }
+    if !invite.relays.is_empty() {
+        out.line(format_args!(
+            "{} relay(s) of the inviter in {}; the inviter is also reached through them",
+            invite.relays.len(),
+            data.file(peer_file::RELAYS_FILE).display()
+        ))?;
+    }
     out.line(daemon.sentence())?;
+    if relays_added && matches!(daemon, DaemonOutcome::Dialing) {
+        out.line("restart `shoal serve` to hold reservations on the new relays")?;
+    }
     Ok(())
 }
 
@@ -247,6 +298,10 @@ fn tell_daemon(data: &DataDir, invite: &Invite) -> Result<DaemonOutcome> {
     // only get the peer rejected.
     if node.group != crate::api::fingerprint(&invite.key) {
         return Ok(DaemonOutcome::NeedsRestart(daemon.file.pid));
+    }
+    for via in invite.relayed_addresses() {
+        // Best effort: the direct address decides the outcome shown.
+        let _ = daemon.add_peer(&via.to_string());
     }
     Ok(match daemon.add_peer(&invite.address.to_string()) {
         Ok(_) => DaemonOutcome::Dialing,

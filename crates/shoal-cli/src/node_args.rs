@@ -65,7 +65,7 @@ pub struct ServeArgs {
     /// Hold a reservation on this relay (repeatable; `/…/p2p/<relay id>`,
     /// see `shoal relay`): peers then reach this node through it at
     /// `<relay>/p2p-circuit/p2p/<this node>`, and hole punching upgrades to
-    /// a direct connection where the NATs allow
+    /// a direct connection where the NATs allow (DIR/relays.txt adds more)
     #[arg(long, value_name = "MULTIADDR")]
     pub relay: Vec<Multiaddr>,
     /// Do not discover peers on the local network by mDNS
@@ -158,12 +158,18 @@ pub struct InviteArgs {
     /// Address for the invited node to dial [default: the running daemon's]
     #[arg(long, value_name = "MULTIADDR")]
     pub address: Option<Multiaddr>,
+    /// A relay the invited node reaches this one through (repeatable;
+    /// `/…/p2p/<relay id>`) [default: the running daemon's relays, else
+    /// DIR/relays.txt]
+    #[arg(long, value_name = "MULTIADDR")]
+    pub relay: Vec<Multiaddr>,
 }
 
 /// Arguments of `join`.
 #[derive(Debug, Args)]
 pub struct JoinArgs {
-    /// The invite code (`shoal2:KEY.SALT.CHECKSUM@MULTIADDR`)
+    /// The invite code (`shoal2:KEY.SALT.CHECKSUM@MULTIADDR`, or `shoal3:…`
+    /// with the relays after the address)
     pub code: String,
     /// Replace a different group key this node already has
     #[arg(long)]

@@ -1,6 +1,8 @@
 //! `DATA/peers.txt`: the peers `shoal serve` dials, one multiaddr per line
 //! (blank lines and `#` comments allowed), written by `shoal join` and by the
-//! daemon's `POST /api/peers`.
+//! daemon's `POST /api/peers`; and `DATA/relays.txt`, the relays it holds
+//! reservations on besides `--relay`, in the same form, written by `shoal
+//! join` from an invite that carries relays.
 //!
 //! This module owns reading the file (every bad line is an error naming the
 //! line), adding an address to it without duplicates, and removing a peer's
@@ -18,9 +20,27 @@ use std::io::Write;
 /// The file's name in the data directory.
 pub const PEERS_FILE: &str = "peers.txt";
 
-/// Every address in the file (none if it does not exist).
+/// The relays file's name in the data directory.
+pub const RELAYS_FILE: &str = "relays.txt";
+
+/// Every address in the peers file (none if it does not exist).
 pub fn read(data: &DataDir) -> Result<Vec<Multiaddr>> {
-    let path = data.file(PEERS_FILE);
+    read_list(data, PEERS_FILE)
+}
+
+/// Every relay in the relays file (none if it does not exist).
+pub fn read_relays(data: &DataDir) -> Result<Vec<Multiaddr>> {
+    read_list(data, RELAYS_FILE)
+}
+
+/// Appends a relay to the relays file unless it lists it; whether it was added.
+pub fn add_relay(data: &DataDir, relay: &Multiaddr) -> Result<bool> {
+    add_to(data, RELAYS_FILE, relay)
+}
+
+/// Every address in the file `name` (none if it does not exist).
+fn read_list(data: &DataDir, name: &str) -> Result<Vec<Multiaddr>> {
+    let path = data.file(name);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -48,10 +68,15 @@ pub fn read(data: &DataDir) -> Result<Vec<Multiaddr>> {
 
 /// Appends `address` unless the file already lists it; returns whether it was added.
 pub fn add(data: &DataDir, address: &Multiaddr) -> Result<bool> {
-    if read(data)?.contains(address) {
+    add_to(data, PEERS_FILE, address)
+}
+
+/// Appends `address` to the file `name` unless it lists it already.
+fn add_to(data: &DataDir, name: &str, address: &Multiaddr) -> Result<bool> {
+    if read_list(data, name)?.contains(address) {
         return Ok(false);
     }
-    let path = data.file(PEERS_FILE);
+    let path = data.file(name);
     let mut file =
         open_private_append(&path).with_context(|| format!("cannot write {}", path.display()))?;
     // A file whose last line has no line break must not swallow the new one.

@@ -1,4 +1,5 @@
-//! `shoal peers`: the running daemon's peer table — who, in what state
+//! `shoal peers`: whether this node is reachable from the internet (public
+//! / behind NAT / unknown), and the running daemon's peer table — who, in what state
 //! (connected, connecting, disconnected, rejected and why, unreachable and
 //! why), when it last synced, how far its log is applied here, how many
 //! versions behind we are, and what is held back for a clock too far ahead.
@@ -23,6 +24,12 @@ pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
     }
     let reply: PeersReply = serde_json::from_value(raw)
         .map_err(|e| network(format!("the daemon sent an unexpected peer table: {e}")))?;
+    if !reply.reachability.is_empty() {
+        out.line(format_args!(
+            "this node: {}",
+            reachability_text(&reply.reachability)
+        ))?;
+    }
     if reply.peers.is_empty() {
         hint(
             "no peers known yet: add one with `shoal join CODE` or `shoal serve --peer MULTIADDR` \
@@ -69,6 +76,19 @@ pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
         out.line(line(row.each_ref().map(String::as_str)))?;
     }
     Ok(())
+}
+
+/// This node's reachability for people: `public` / `behind NAT` /
+/// `unknown`, and what it means.
+pub fn reachability_text(reachability: &str) -> String {
+    match reachability {
+        "public" => "public (a relay dialed it back: peers can dial it directly)".into(),
+        "behind NAT" => {
+            "behind NAT (peers reach it through its relays, then by hole punching)".into()
+        }
+        "unknown" => "reachability unknown (no relay has probed it yet)".into(),
+        other => other.to_string(),
+    }
 }
 
 /// A peer id short enough for a table: its start and its end.

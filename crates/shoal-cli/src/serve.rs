@@ -2,7 +2,8 @@
 //!
 //! This module owns turning the command line and the data directory into
 //! shoal-server's [`ServeOptions`] (listen addresses, peers from `--peer`
-//! and `peers.txt`, mDNS, the group key, the token), the tokio runtime,
+//! and `peers.txt`, relays from `--relay` and `relays.txt`, the address
+//! book's file, mDNS, the group key, the token), the tokio runtime,
 //! announcing the daemon in `DATA/daemon.json` (removed again on a clean
 //! stop), logging to stderr (text or JSON) and the stop signals. Serving is
 //! `shoal_server::Server`'s; which HTTP port it takes is `http_port.rs`'s.
@@ -85,6 +86,12 @@ pub fn run(
             peers.push(address);
         }
     }
+    let mut relays = args.relay.clone();
+    for relay in peer_file::read_relays(data)? {
+        if !relays.contains(&relay) {
+            relays.push(relay);
+        }
+    }
     let listen = if args.listen.is_empty() {
         DEFAULT_LISTEN
             .iter()
@@ -96,7 +103,8 @@ pub fn run(
     let mut config = NodeConfig {
         listen,
         peers,
-        relays: args.relay.clone(),
+        relays,
+        address_book: Some(data.file(shoal::ADDRESS_BOOK_FILE)),
         mdns: !args.no_mdns,
         sync: SyncConfig {
             resync_interval_ms: args.resync * 1000,

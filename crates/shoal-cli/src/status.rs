@@ -1,5 +1,6 @@
 //! `shoal status`: who this node is and what its database holds — site id,
-//! peer id, db_version and per-collection live/deleted record counts.
+//! peer id, db_version and per-collection live/deleted record counts — and,
+//! when its daemon runs, whether it is reachable from the internet.
 
 use crate::datadir::DataDir;
 use crate::output::{Output, pad};
@@ -11,12 +12,20 @@ use shoal::{CollectionStatus, Store};
 pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
     let status = store.status().context("cannot read the store status")?;
     let database = data.db_path();
+    // Only a running daemon knows (AutoNAT probes through its relays).
+    let reachability = crate::daemon_client::Daemon::find(data)
+        .ok()
+        .flatten()
+        .and_then(|daemon| daemon.node().ok())
+        .map(|node| node.reachability)
+        .filter(|r| !r.is_empty());
     if out.is_json() {
         out.json(&json!({
             "database": database,
             "site_id": status.site.to_string(),
             "peer_id": status.peer_id,
             "db_version": status.db_version.0,
+            "reachability": reachability,
             "collections": counts_json(&status.collections),
         }))?;
         return Ok(());
@@ -25,6 +34,9 @@ pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
     out.line(format_args!("site id     {}", status.site))?;
     out.line(format_args!("peer id     {}", status.peer_id))?;
     out.line(format_args!("db_version  {}", status.db_version))?;
+    if let Some(reachability) = &reachability {
+        out.line(format_args!("reachable   {reachability}"))?;
+    }
     if status.collections.is_empty() {
         out.line("collections (none)")?;
         return Ok(());

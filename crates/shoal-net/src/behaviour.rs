@@ -1,7 +1,9 @@
 //! The libp2p stack: TCP + Noise + Yamux and QUIC transports plus circuits
 //! through relays, and the behaviours — connection limits, identify, ping,
 //! mDNS (switchable), the relay client, DCUtR (hole punching a relayed
-//! connection into a direct one) and raw streams for sync.
+//! connection into a direct one), the AutoNAT v2 client (asks servers — the
+//! relays — to dial this node back, to learn whether it is reachable) and
+//! raw streams for sync.
 //!
 //! It owns how the swarm is assembled; what to do with its events is `node.rs`'s.
 
@@ -10,7 +12,7 @@ use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{Swarm, SwarmBuilder, dcutr, identify, mdns, noise, ping, relay, tcp, yamux};
+use libp2p::{Swarm, SwarmBuilder, autonat, dcutr, identify, mdns, noise, ping, relay, tcp, yamux};
 use std::time::Duration;
 
 /// The behaviours a Shoal node runs.
@@ -22,6 +24,7 @@ pub(crate) struct Behaviour {
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) relay_client: relay::client::Behaviour,
     pub(crate) dcutr: dcutr::Behaviour,
+    pub(crate) autonat: autonat::v2::client::Behaviour,
     pub(crate) stream: libp2p_stream::Behaviour,
 }
 
@@ -73,6 +76,7 @@ pub(crate) fn build_swarm(
                 mdns: Toggle::from(mdns),
                 relay_client,
                 dcutr: dcutr::Behaviour::new(peer_id),
+                autonat: autonat::v2::client::Behaviour::default(),
                 stream: libp2p_stream::Behaviour::new(),
             })
         })

@@ -1,5 +1,5 @@
 //! [`NodeConfig`]: everything a node needs to start — where to listen, whom to
-//! dial, whether to discover peers by mDNS, the group key, the sync bounds and
+//! dial, which relays to use, where to keep learned addresses, whether to discover peers by mDNS, the group key, the sync bounds and
 //! the connection limits.
 //!
 //! Plain data with defaults; validation happens when the node starts.
@@ -7,6 +7,7 @@
 use libp2p::Multiaddr;
 use shoal_core::recon::ReconLimits;
 use shoal_core::sync::{GroupKey, SyncConfig};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How a node runs.
@@ -22,6 +23,11 @@ pub struct NodeConfig {
     /// from the group key), then listens through it, so peers that cannot
     /// dial it directly reach it at `<relay>/p2p-circuit/p2p/<this node>`.
     pub relays: Vec<Multiaddr>,
+    /// Where the node keeps the addresses it last reached each member at
+    /// (and their relayed addresses), so it redials them on start and after
+    /// disconnects; `None`: remembered only while the node runs. See
+    /// [`ADDRESS_BOOK_FILE`](crate::ADDRESS_BOOK_FILE).
+    pub address_book: Option<PathBuf>,
     /// Discover peers on the local network by mDNS.
     pub mdns: bool,
     /// The secret that defines the group.
@@ -126,6 +132,7 @@ impl NodeConfig {
             ],
             peers: Vec::new(),
             relays: Vec::new(),
+            address_book: None,
             mdns: false,
             group_key,
             sync: SyncConfig::default(),

@@ -1,8 +1,9 @@
 //! The swarm loop behind a [`Node`](crate::Node): it owns the libp2p swarm,
 //! the one sync session per connected peer (the peer with the smaller id
 //! opens the stream, the other accepts; a newer session replaces an older
-//! one), dialing and redialing configured peers, mDNS discoveries, and the
-//! back-off of peers that failed membership. It answers the node handle's
+//! one), dialing and redialing configured peers and the members of the
+//! address book (`finder.rs`), mDNS discoveries, and the back-off of peers
+//! that failed membership. It answers the node handle's
 //! [`Command`]s.
 //!
 //! It must not speak the protocol itself: that is the sessions'
@@ -12,6 +13,7 @@ use crate::SYNC_PROTOCOL;
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::NodeConfig;
 use crate::conn_paths::ConnPaths;
+use crate::finder::Finder;
 use crate::liveness::Liveness;
 use crate::node::{Command, NetError};
 use crate::relay_client::{Relays, Verdict};
@@ -22,7 +24,7 @@ use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Stream, Swarm, mdns, ping};
+use libp2p::{Multiaddr, PeerId, Stream, Swarm, identify, mdns, ping};
 use shoal_core::sync::RelayToken;
 use shoal_core::sync::Role;
 use std::collections::HashMap;
@@ -60,6 +62,8 @@ pub(crate) struct Driver {
     relays: Relays,
     /// Which way each peer connection goes (direct or relayed).
     paths: ConnPaths,
+    /// Where members were last reached, and this node's reachability.
+    finder: Finder,
 }
 
 /// How long a rejected peer keeps its connection after our `Rejected` frame,
@@ -81,6 +85,7 @@ impl Driver {
         table: PeerTable,
         control: libp2p_stream::Control,
         listening: watch::Sender<Vec<Multiaddr>>,
+        reachability: watch::Sender<crate::Reachability>,
         commands: mpsc::Receiver<Command>,
         incoming: libp2p_stream::IncomingStreams,
     ) -> Result<JoinHandle<()>, NetError> {
@@ -93,6 +98,7 @@ impl Driver {
             verdict_tx,
         )
         .map_err(NetError::Setup)?;
+        let finder = Finder::load(config.address_book.clone(), reachability);
         let mut driver = Driver {
             swarm,
             replica,
@@ -109,8 +115,10 @@ impl Driver {
             listening,
             relays,
             paths: ConnPaths::default(),
+            finder,
         };
         driver.relays.dial_away(&mut driver.swarm);
+        driver.dial_members();
         for address in driver.config.peers.clone() {
             driver.dial(address)?;
         }
@@ -177,6 +185,7 @@ impl Driver {
                     self.disconnect_rejected();
                     self.open_missing_sessions();
                     self.refresh_head();
+                    self.finder.admit_members(&self.table);
                 }
             }
         }
@@ -195,6 +204,7 @@ impl Driver {
     /// Drops the configured addresses naming `peer`, ends its session and
     /// disconnects it; returns how many addresses were dropped.
     fn forget(&mut self, peer: PeerId) -> usize {
+        self.finder.forget(&peer);
         let before = self.config.peers.len();
         self.config
             .peers
@@ -256,8 +266,18 @@ impl Driver {
         Ok(())
     }
 
+    /// Dials the address book's members not connected (not those in back-off).
+    fn dial_members(&mut self) {
+        let now = Instant::now();
+        let rejected = &self.rejected_until;
+        self.finder.dial_members(&mut self.swarm, |peer| {
+            rejected.get(peer).is_some_and(|until| now < *until)
+        });
+    }
+
     fn redial(&mut self) {
         self.relays.dial_away(&mut self.swarm);
+        self.dial_members();
         for address in self.config.peers.clone() {
             if let Err(e) = self.dial(address) {
                 tracing::debug!("redial failed: {e}");
@@ -293,6 +313,7 @@ impl Driver {
                     return;
                 }
                 self.liveness.opened(connection_id, peer_id, Instant::now());
+                self.finder.on_connected(peer_id, &endpoint);
                 let remote = endpoint.get_remote_address().clone();
                 self.paths.opened(connection_id, peer_id, &remote);
                 let path = self.paths.path(&peer_id);
@@ -335,6 +356,7 @@ impl Driver {
                 if let Some(handle) = self.sessions.remove(&peer_id) {
                     handle.task.abort();
                 }
+                self.finder.on_disconnected(&peer_id);
                 self.table.update(peer_id, |s| {
                     s.path = crate::status::PeerPath::None;
                     if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
@@ -375,6 +397,14 @@ impl Driver {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if !self.relays.is_relay(&peer_id) => {
+                self.finder.on_announced(peer_id, &info.listen_addrs);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(probe)) => self.finder.on_probe(probe),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 peer,
                 connection,

@@ -3,12 +3,15 @@
 //! sync sessions of `shoal-core` between replicas, proves group membership
 //! before any data flows, keeps a table of every peer's state, and fetches
 //! the blobs records reference from peers that may send them, verified piece
-//! by piece.
+//! by piece. Across NAT it holds reservations on members-only relays, learns
+//! by AutoNAT v2 whether it is reachable, and remembers where it last
+//! reached each member.
 //!
 //! The store is reached only through the [`Replica`] trait, so this crate
 //! knows nothing of SQLite; `shoal` implements it and starts the node.
 #![deny(missing_docs)]
 
+mod address_book;
 mod behaviour;
 mod blind_lookup;
 mod blob_fetch;
@@ -18,12 +21,14 @@ mod config;
 mod conn_paths;
 mod driver;
 mod federate;
+mod finder;
 mod invite;
 mod levelling;
 mod listen;
 mod liveness;
 mod metrics;
 mod node;
+mod reachability;
 mod relay_client;
 mod replica;
 mod rule_watch;
@@ -31,15 +36,17 @@ mod session_task;
 mod status;
 mod transfer;
 
+pub use address_book::ADDRESS_BOOK_FILE;
 pub use blob_fetch::{BlobState, BlobTotals, BlobTransfer};
 pub use config::{BlobConfig, ConnectionCaps, NodeConfig};
 pub use federate::{FedError, Levelled, Reconciliation};
-pub use invite::{Invite, InviteError};
+pub use invite::{Invite, InviteError, MAX_INVITE_RELAYS};
 pub use libp2p::{Multiaddr, PeerId};
 pub use metrics::{
     DURATION_BUCKETS, DurationHistogram, HistogramSnapshot, NetMetrics, RejectionCount,
 };
 pub use node::{NetError, Node};
+pub use reachability::Reachability;
 pub use replica::{BlobSink, Replica, ReplicaError};
 pub use shoal_core::sync::{
     GroupKey, GroupKeyError, GroupSalt, Rejection, RelayToken, RelayTokenError, SyncConfig,

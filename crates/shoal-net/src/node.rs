@@ -71,6 +71,10 @@ pub struct Node {
     commands: mpsc::Sender<Command>,
     table: PeerTable,
     listening: watch::Receiver<Vec<Multiaddr>>,
+    /// Whether the node is reachable from the internet (AutoNAT v2).
+    reachability: watch::Receiver<crate::Reachability>,
+    /// The relays it holds reservations on.
+    relays: Vec<Multiaddr>,
     /// The swarm loop; taken by the first [`Node::shutdown`].
     task: Mutex<Option<JoinHandle<()>>>,
     blobs: BlobTable,
@@ -120,6 +124,8 @@ impl Node {
             .map_err(|e| NetError::Setup(format!("blob protocol already registered: {e}")))?;
         let (commands, commands_rx) = mpsc::channel(32);
         let (listening_tx, listening) = watch::channel(Vec::new());
+        let (reachability_tx, reachability) = watch::channel(crate::Reachability::Unknown);
+        let relays = config.relays.clone();
         let node_replica = replica.clone();
         let recon = config.recon;
         let table = PeerTable::default();
@@ -141,6 +147,7 @@ impl Node {
             table.clone(),
             control,
             listening_tx,
+            reachability_tx,
             commands_rx,
             incoming,
         )?;
@@ -166,6 +173,8 @@ impl Node {
             commands,
             table,
             listening,
+            reachability,
+            relays,
             task: Mutex::new(Some(task)),
             blobs,
             blob_tasks: Mutex::new(blob_tasks),
@@ -175,6 +184,18 @@ impl Node {
     /// This node's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// Whether the node is reachable from the internet, as the AutoNAT v2
+    /// probes of its relays found.
+    pub fn reachability(&self) -> crate::Reachability {
+        *self.reachability.borrow()
+    }
+
+    /// The relays the node holds (or tries to hold) reservations on, each
+    /// ending in `/p2p/<relay id>`.
+    pub fn relays(&self) -> &[Multiaddr] {
+        &self.relays
     }
 
     /// The command channel of the session with `peer`, if one runs.

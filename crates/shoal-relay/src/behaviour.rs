@@ -1,14 +1,16 @@
 //! The relay's libp2p stack: TCP + Noise + Yamux and QUIC, and the
-//! behaviours — connection limits, circuit relay v2 (gated to members),
-//! identify, ping and raw streams for admission. It owns how the swarm is
+//! behaviours — connection limits, circuit relay v2 and the AutoNAT v2
+//! server (both gated to members), identify, ping and raw streams for
+//! admission. It owns how the swarm is
 //! assembled; the loop is `server.rs`'s.
 
 use crate::config::RelayLimits;
 use crate::gate::Gate;
+use crate::members_only::MembersOnly;
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{Swarm, SwarmBuilder, identify, noise, ping, relay, tcp, yamux};
+use libp2p::{Swarm, SwarmBuilder, autonat, identify, noise, ping, relay, tcp, yamux};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ pub(crate) struct Behaviour {
     pub(crate) relay: relay::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
+    pub(crate) autonat: MembersOnly<autonat::v2::server::Behaviour>,
     pub(crate) stream: libp2p_stream::Behaviour,
 }
 
@@ -70,6 +73,7 @@ pub(crate) fn build_swarm(
                     key.public(),
                 )),
                 ping: ping::Behaviour::new(ping::Config::new()),
+                autonat: MembersOnly::new(autonat::v2::server::Behaviour::default(), gate.clone()),
                 stream: libp2p_stream::Behaviour::new(),
             }
         })

@@ -173,6 +173,13 @@ fn on_event(
             ..
         } => gate.forget(&peer_id),
         SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => on_relay_event(event, counters),
+        SwarmEvent::Behaviour(BehaviourEvent::Autonat(probe)) => {
+            tracing::info!(client = %probe.client, address = %probe.tested_addr, reached = probe.result.is_ok(), "dial-back probe");
+            bump(match probe.result {
+                Ok(()) => &counters.probes_reached,
+                Err(_) => &counters.probes_unreached,
+            });
+        }
         _ => {}
     }
 }

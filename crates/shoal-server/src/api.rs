@@ -68,6 +68,16 @@ pub struct NodeInfo {
     /// the group secret), `None` if it has no reachable address.
     #[serde(default)]
     pub invite: Option<String>,
+    /// The relays the node holds (or tries to hold) reservations on, each
+    /// ending in `/p2p/<relay id>`; an invite carries them.
+    #[serde(default)]
+    pub relays: Vec<String>,
+    /// Whether the node is reachable from the internet, as AutoNAT v2
+    /// probes through its relays found: `public`, `behind NAT` or
+    /// `unknown` (no relay answered yet, or no relay; empty from a daemon
+    /// older than this field).
+    #[serde(default)]
+    pub reachability: String,
 }
 
 /// `GET /api/peers`.
@@ -75,6 +85,10 @@ pub struct NodeInfo {
 pub struct PeersReply {
     /// Every peer the node knows.
     pub peers: Vec<PeerInfo>,
+    /// Whether this node is reachable from the internet (see
+    /// [`NodeInfo::reachability`]).
+    #[serde(default)]
+    pub reachability: String,
 }
 
 /// One row of the peer table.

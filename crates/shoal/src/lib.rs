@@ -42,6 +42,7 @@ pub use events::{ChangeEvent, Origin, Subscription, SubscriptionError};
 pub use store::{Store, StoreOptions};
 pub use typed::{TypedCollection, TypedPage};
 
+pub use shoal_net::{ADDRESS_BOOK_FILE, MAX_INVITE_RELAYS, Reachability};
 pub use shoal_net::{
     BlobConfig, BlobState, BlobTotals, BlobTransfer, ConnectionCaps, DURATION_BUCKETS,
     DurationHistogram, FedError, GroupKey, GroupKeyError, GroupSalt, HeldChanges,

@@ -471,8 +471,18 @@ async fn a_real_sync_round_trips_every_frame_and_records_seeds() {
             .address
             .clone()
             .with(libp2p::multiaddr::Protocol::P2p(a_id)),
+        relays: Vec::new(),
     };
     seeds.with_mode("invite", 0, invite.to_string().as_bytes());
+    let relayed = Invite {
+        relays: vec![
+            format!("/ip4/198.18.0.1/tcp/4001/p2p/{}", libp2p::PeerId::random())
+                .parse()
+                .unwrap(),
+        ],
+        ..invite.clone()
+    };
+    seeds.with_mode("invite", 0, relayed.to_string().as_bytes());
     let parts = format!(
         "{}\n{}\n{}",
         invite.key.to_hex(),
@@ -480,6 +490,8 @@ async fn a_real_sync_round_trips_every_frame_and_records_seeds() {
         invite.address
     );
     seeds.with_mode("invite", 1, parts.as_bytes());
+    let relayed_parts = format!("{parts},{}", relayed.relays[0]);
+    seeds.with_mode("invite", 3, relayed_parts.as_bytes());
     for id in [
         "n1",
         "task:42",

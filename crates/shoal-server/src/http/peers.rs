@@ -31,11 +31,17 @@ pub async fn node(State(control): State<Shared>) -> Result<Json<NodeInfo>, Failu
         .iter()
         .map(|a| a.to_string())
         .collect();
+    let relays = control.node.relays().to_vec();
     let code = invite_address(&listen).map(|address| {
         Invite {
             key: control.key.clone(),
             salt: control.salt,
             address,
+            relays: relays
+                .iter()
+                .take(shoal::MAX_INVITE_RELAYS)
+                .cloned()
+                .collect(),
         }
         .to_string()
     });
@@ -49,6 +55,8 @@ pub async fn node(State(control): State<Shared>) -> Result<Json<NodeInfo>, Failu
         db_version,
         group: control.group.clone(),
         invite: code,
+        relays: relays.iter().map(|r| r.to_string()).collect(),
+        reachability: control.node.reachability().as_str().to_string(),
     }))
 }
 
@@ -85,6 +93,7 @@ pub fn invite_address(listen: &[String]) -> Option<Multiaddr> {
 pub async fn list(State(control): State<Shared>) -> Json<PeersReply> {
     Json(PeersReply {
         peers: control.node.peers().iter().map(PeerInfo::from).collect(),
+        reachability: control.node.reachability().as_str().to_string(),
     })
 }
 
@@ -97,6 +106,8 @@ pub async fn add(
     State(control): State<Shared>,
     JsonBody(request): JsonBody<AddPeer>,
 ) -> Result<Json<AddPeerReply>, Failure> {
+    // An invite's relays give more ways in: through each, best effort.
+    let mut relayed = Vec::new();
     let address = match (request.address, request.invite) {
         (Some(address), None) => address.trim().parse::<Multiaddr>().map_err(|e| {
             Failure::invalid(
@@ -123,6 +134,7 @@ pub async fn add(
                     "this invite code is this node's own; use it on the other machine",
                 ));
             }
+            relayed = invite.relayed_addresses();
             invite.address
         }
         _ => {
@@ -136,10 +148,21 @@ pub async fn add(
         .dial(address.clone())
         .await
         .map_err(Failure::net)?;
+    for via in &relayed {
+        if let Err(e) = control.node.dial(via.clone()).await {
+            tracing::info!("cannot dial {via}: {e}");
+        }
+    }
     let remembered = match control.peer_book.clone() {
         Some(book) => {
             let address = address.clone();
-            blocking(move || book.add(&address).map_err(Failure::internal)).await?
+            blocking(move || {
+                for via in &relayed {
+                    book.add(via).map_err(Failure::internal)?;
+                }
+                book.add(&address).map_err(Failure::internal)
+            })
+            .await?
         }
         None => false,
     };
