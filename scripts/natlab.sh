@@ -7,6 +7,8 @@
 #   natlab.sh up PREFIX [cone|symmetric]   build the lab (namespaces PREFIX-*)
 #   natlab.sh down PREFIX                  remove every namespace of the lab
 #   natlab.sh exec PREFIX NODE CMD...      run CMD in NODE's namespace
+#   natlab.sh move PREFIX a|b              move a machine behind the other
+#                                          router (a laptop changing networks)
 #   natlab.sh check                        exit 0 if a lab can be built here,
 #                                          else print why not and exit 77
 #
@@ -16,6 +18,11 @@
 #   r2    home router 2: wan 198.18.0.3, lan 10.2.0.1/24
 #   a     a machine behind r1 at 10.1.0.2
 #   b     a machine behind r2 at 10.2.0.2
+#
+# `move` unplugs the machine from its router and plugs it into the other
+# one, on a LAN of its own there: a moves to 10.3.0.2 behind r2 (public
+# address 198.18.0.3), b to 10.4.0.2 behind r1 (198.18.0.2). Processes in
+# the machine's namespace keep running; their connections break.
 #
 # Both routers masquerade what leaves their wan and drop unsolicited inbound
 # packets (`ct state new drop`, before conntrack confirms them, so a stray
@@ -170,10 +177,35 @@ run_in() {
 	exec ip netns exec "$(ns "$prefix" "$node")" "$@"
 }
 
+# Moves machine NODE (a or b) behind the other router.
+move() {
+	local prefix="$1" node="$2"
+	valid_prefix "$prefix"
+	local router subnet
+	case "$node" in
+	a) router=r2 subnet=3 ;;
+	b) router=r1 subnet=4 ;;
+	*) die "only a or b can move (not '$node')" ;;
+	esac
+	local host router_ns
+	host=$(ns "$prefix" "$node") router_ns=$(ns "$prefix" "$router")
+	ip netns list | grep -qw "$host" || die "no lab '$prefix' (namespace $host missing)"
+	# Deleting one end of the veth pair removes the old router's end too.
+	ip -n "$host" link del eth0
+	ip -n "$router_ns" link add "lan-$node" type veth peer name eth0 netns "$host"
+	ip -n "$router_ns" addr add "10.$subnet.0.1/24" dev "lan-$node"
+	ip -n "$router_ns" link set "lan-$node" up
+	ip -n "$host" addr add "10.$subnet.0.2/24" dev eth0
+	ip -n "$host" link set eth0 up
+	ip -n "$host" route add default via "10.$subnet.0.1"
+	echo "natlab: $node moved behind $router at 10.$subnet.0.2"
+}
+
 case "${1:-}" in
 up) [ $# -ge 2 ] || die "usage: natlab.sh up PREFIX [cone|symmetric]"; up "$2" "${3:-cone}" ;;
 down) [ $# -eq 2 ] || die "usage: natlab.sh down PREFIX"; down "$2" ;;
 exec) [ $# -ge 4 ] || die "usage: natlab.sh exec PREFIX NODE CMD..."; run_in "$2" "$3" "${@:4}" ;;
+move) [ $# -eq 3 ] || die "usage: natlab.sh move PREFIX a|b"; move "$2" "$3" ;;
 check) check ;;
-*) die "usage: natlab.sh up|down|exec|check ... (see the top of this script)" ;;
+*) die "usage: natlab.sh up|down|exec|move|check ... (see the top of this script)" ;;
 esac

@@ -85,8 +85,7 @@ fn write_stats(path: &std::path::Path, stats: RelayStats) {
         "circuits_accepted": stats.circuits_accepted,
         "circuits_denied": stats.circuits_denied,
         "circuits_closed": stats.circuits_closed,
-        "probes_reached": stats.probes_reached,
-        "probes_unreached": stats.probes_unreached,
+        "probes": stats.probes,
     })
     .to_string();
     let temp = path.with_extension("json.tmp");

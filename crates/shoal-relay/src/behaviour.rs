@@ -8,11 +8,16 @@ use crate::config::RelayLimits;
 use crate::gate::Gate;
 use crate::members_only::MembersOnly;
 use libp2p::connection_limits::{self, ConnectionLimits};
+use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{Swarm, SwarmBuilder, autonat, identify, noise, ping, relay, tcp, yamux};
+use libp2p::{Swarm, SwarmBuilder, Transport, autonat, identify, noise, ping, relay, tcp, yamux};
 use std::num::NonZeroU32;
 use std::time::Duration;
+
+/// Longest a TCP connection (dial or accept, with its Noise and Yamux
+/// handshakes) may take to open.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(7);
 
 /// The behaviours a relay runs.
 #[derive(NetworkBehaviour)]
@@ -56,13 +61,23 @@ pub(crate) fn build_swarm(
         .with_max_established_per_peer(Some(8));
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| format!("cannot set up TCP with Noise and Yamux: {e}"))?
         .with_quic()
+        // TCP with a bound on each dial: a dial-back to a member behind a
+        // NAT that drops it would otherwise wait out the kernel's SYN
+        // retries (minutes), past AutoNAT's 10 s request, and the member
+        // would never hear "not reachable".
+        .with_other_transport(|key| {
+            let noise = noise::Config::new(key)
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
+            Ok(
+                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .upgrade(upgrade::Version::V1)
+                    .authenticate(noise)
+                    .multiplex(yamux::Config::default())
+                    .timeout(DIAL_TIMEOUT),
+            )
+        })
+        .map_err(|e| format!("cannot set up TCP with Noise and Yamux: {e}"))?
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
             Behaviour {

@@ -173,13 +173,15 @@ fn on_event(
             ..
         } => gate.forget(&peer_id),
         SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => on_relay_event(event, counters),
-        SwarmEvent::Behaviour(BehaviourEvent::Autonat(probe)) => {
-            tracing::info!(client = %probe.client, address = %probe.tested_addr, reached = probe.result.is_ok(), "dial-back probe");
-            bump(match probe.result {
-                Ok(()) => &counters.probes_reached,
-                Err(_) => &counters.probes_unreached,
-            });
-        }
+        SwarmEvent::Behaviour(BehaviourEvent::Autonat(probe)) => match probe.result {
+            Ok(()) => {
+                tracing::info!(client = %probe.client, address = %probe.tested_addr, "dial-back probe answered");
+                bump(&counters.probes);
+            }
+            Err(e) => {
+                tracing::info!(client = %probe.client, address = %probe.tested_addr, "dial-back probe failed: {e}")
+            }
+        },
         _ => {}
     }
 }

@@ -22,11 +22,9 @@ pub struct RelayStats {
     pub circuits_closed: u64,
     /// Reservations held now.
     pub reservations_now: u64,
-    /// AutoNAT v2 dial-back probes answered to members: the member was
-    /// dialed back (`probes_reached`) or could not be (`probes_unreached`).
-    pub probes_reached: u64,
-    /// See `probes_reached`.
-    pub probes_unreached: u64,
+    /// AutoNAT v2 dial-back probes answered to members (whether the
+    /// dial-back reached the member is the member's to know).
+    pub probes: u64,
 }
 
 /// The live counters behind [`RelayStats`].
@@ -40,8 +38,7 @@ pub(crate) struct Counters {
     pub(crate) circuits_denied: AtomicU64,
     pub(crate) circuits_closed: AtomicU64,
     pub(crate) reservations_now: AtomicU64,
-    pub(crate) probes_reached: AtomicU64,
-    pub(crate) probes_unreached: AtomicU64,
+    pub(crate) probes: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -62,8 +59,7 @@ impl Counters {
             circuits_denied: get(&self.circuits_denied),
             circuits_closed: get(&self.circuits_closed),
             reservations_now: get(&self.reservations_now),
-            probes_reached: get(&self.probes_reached),
-            probes_unreached: get(&self.probes_unreached),
+            probes: get(&self.probes),
         }
     }
 }
