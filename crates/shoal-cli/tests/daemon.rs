@@ -252,6 +252,7 @@ fn join_checks_the_code_and_never_silently_replaces_a_key() {
             address: format!("/ip4/127.0.0.1/tcp/4040/p2p/{peer}")
                 .parse()
                 .unwrap(),
+            relays: Vec::new(),
         }
         .to_string()
     };
@@ -308,6 +309,59 @@ fn invite_with_an_address_gets_this_nodes_peer_id() {
     );
     let key = std::fs::read_to_string(n.data.join("group.key")).unwrap();
     assert!(invite["invite"].as_str().unwrap().contains(key.trim()));
+}
+
+#[test]
+fn an_invite_with_relays_gives_the_joiner_the_way_in() {
+    let inviter = Node::init();
+    let peer = inviter.run(&["--json", "status"]).ok().json()["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let relay_id = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    let relay = format!("/ip4/198.18.0.1/tcp/4001/p2p/{relay_id}");
+    // A relay that names no relay is refused before any code is printed.
+    let bad = inviter
+        .run(&[
+            "invite",
+            "--address",
+            "/ip4/10.0.0.1/tcp/4040",
+            "--relay",
+            "/ip4/198.18.0.1/tcp/4001",
+        ])
+        .code(2);
+    assert!(bad.stderr.contains("/p2p/<relay id>"), "{}", bad.stderr);
+    let invite = inviter
+        .run(&[
+            "--json",
+            "invite",
+            "--address",
+            "/ip4/10.0.0.1/tcp/4040",
+            "--relay",
+            &relay,
+        ])
+        .ok()
+        .json();
+    let code = invite["invite"].as_str().unwrap();
+    assert!(code.starts_with("shoal3:"), "{code}");
+    assert_eq!(invite["relays"], serde_json::json!([relay]));
+    let joiner = Node::init();
+    let joined = joiner.run(&["--json", "join", code]).ok().json();
+    let via = format!("{relay}/p2p-circuit/p2p/{peer}");
+    assert_eq!(joined["relayed"], serde_json::json!([via]), "{joined}");
+    let peers_txt = std::fs::read_to_string(joiner.data.join("peers.txt")).unwrap();
+    assert_eq!(
+        peers_txt.lines().collect::<Vec<_>>(),
+        vec![format!("/ip4/10.0.0.1/tcp/4040/p2p/{peer}"), via],
+    );
+    let relays_txt = std::fs::read_to_string(joiner.data.join("relays.txt")).unwrap();
+    assert_eq!(relays_txt.trim(), relay);
+    // The joiner's own invites pass the relay on.
+    let passed = joiner
+        .run(&["--json", "invite", "--address", "/ip4/10.0.0.2/tcp/4040"])
+        .ok()
+        .json();
+    assert_eq!(passed["relays"], serde_json::json!([relay]), "{passed}");
 }
 
 /// Starts `shoal serve` without `--http` and waits for daemon.json; returns

@@ -46,6 +46,7 @@ fn join_by_invite_then_forget_the_peer() {
         key: shoal::GroupKey::from_hex(&"cd".repeat(32)).unwrap(),
         salt: shoal::GroupSalt::from_random([7; 16]),
         address: address.parse().unwrap(),
+        relays: Vec::new(),
     }
     .to_string();
     let message = api_b

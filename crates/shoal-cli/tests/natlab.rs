@@ -116,6 +116,24 @@ fn a_non_member_gets_no_reservation_and_no_circuit() {
         lab.get("s", "b", STRANGER_KEY, "n1").is_none(),
         "the stranger got the record"
     );
+    // Nor a dial-back: the member learns where it stands, the stranger
+    // never does (the relay drops its AutoNAT requests; without that it
+    // would hear "behind NAT" within about 15 s).
+    let member = wait_for(Duration::from_secs(60), || {
+        let r = lab.peers("a", "a")?["reachability"].as_str()?.to_string();
+        (r != "unknown").then_some(r)
+    });
+    assert_eq!(
+        member.as_deref(),
+        Some("behind NAT"),
+        "{}",
+        lab.relay_stats()
+    );
+    let stranger = wait_for(Duration::from_secs(25), || {
+        let r = lab.peers("s", "b")?["reachability"].as_str()?.to_string();
+        (r != "unknown").then_some(r)
+    });
+    assert_eq!(stranger, None, "the stranger was probed");
 }
 
 #[test]
