@@ -24,13 +24,8 @@ pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
     }
     let reply: PeersReply = serde_json::from_value(raw)
         .map_err(|e| network(format!("the daemon sent an unexpected peer table: {e}")))?;
-    if !reply.reachability.is_empty() {
-        out.line(format_args!(
-            "this node: {}",
-            reachability_text(&reply.reachability)
-        ))?;
-    }
     if reply.peers.is_empty() {
+        print_reachability(out, &reply.reachability)?;
         hint(
             "no peers known yet: add one with `shoal join CODE` or `shoal serve --peer MULTIADDR` \
              (peers on the LAN are found by mDNS)",
@@ -74,6 +69,19 @@ pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
     out.line(line(header))?;
     for row in &rows {
         out.line(line(row.each_ref().map(String::as_str)))?;
+    }
+    // Below the table: the table's header stays the first line.
+    out.line("")?;
+    print_reachability(out, &reply.reachability)
+}
+
+/// "this node: …" (nothing from a daemon older than the field).
+fn print_reachability(out: &mut Output, reachability: &str) -> Result<()> {
+    if !reachability.is_empty() {
+        out.line(format_args!(
+            "this node: {}",
+            reachability_text(reachability)
+        ))?;
     }
     Ok(())
 }
