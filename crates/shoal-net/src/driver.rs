@@ -373,6 +373,12 @@ impl Driver {
                 let Some(peer) = peer_id.filter(|p| !self.relays.is_relay(p)) else {
                     return;
                 };
+                // A failed extra dial (a hole punch, an old address from the
+                // address book) says nothing while another connection works.
+                if self.swarm.is_connected(&peer) {
+                    tracing::debug!(%peer, "a dial to a connected peer failed: {error}");
+                    return;
+                }
                 self.table.update(peer, |s| {
                     if !matches!(s.state, PeerState::Rejected { .. }) {
                         s.state = PeerState::Unreachable {
