@@ -8,7 +8,7 @@
 //! list parsers see arbitrary parts.
 //!
 //! Checked: no panic; an accepted code prints as a code that parses to the
-//! same invite.
+//! same invite, and names the inviter behind each of its relays.
 //!
 //! The parser is `crates/shoal-net/src/invite.rs`, compiled here from its
 //! source (with `libp2p` standing for the `multiaddr` crate it re-exports,
@@ -27,6 +27,11 @@ fn check(text: &str) {
     if let Ok(invite) = text.parse::<Invite>() {
         let printed = invite.to_string();
         assert_eq!(printed.parse::<Invite>().as_ref(), Ok(&invite), "{printed}");
+        // One way in through each relay, each ending at the inviter.
+        let inviter = invite.address.iter().last();
+        let via = invite.relayed_addresses();
+        assert_eq!(via.len(), invite.relays.len());
+        assert!(via.iter().all(|a| a.iter().last() == inviter));
     }
 }
 
