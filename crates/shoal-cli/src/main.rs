@@ -124,7 +124,7 @@ fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> 
         Command::Push(a) => federation::transfer(&data, Way::Push, a, &mut out)?,
         Command::Share(a) => federation::share(&data, &data.open()?, a, &mut out)?,
         Command::LocalOnly(a) => federation::local_only(&data.open()?, a, &mut out)?,
-        Command::Blob(a) => blob::run(&data.open()?, a, &mut out)?,
+        Command::Blob(a) => blob::run(&data.open()?, &data, a, &mut out)?,
         Command::Backup(a) => backup::run(&data, a, &mut out)?,
         Command::Restore(a) => restore::run(&data, a, &mut out)?,
         Command::Service(a) => service::run(&data, cli.global.config.as_deref(), a, &mut out)?,

@@ -125,6 +125,16 @@ pub struct ServeArgs {
     /// the rest keep syncing
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub max_clock_drift: std::time::Duration,
+    /// The largest blob fetched through a relay, in KiB; a larger one is
+    /// fetched only over a direct connection and waits for one (0: blobs
+    /// never go through a relay)
+    #[arg(long, value_name = "KIB", default_value_t = 4096)]
+    pub relay_blob_max: u64,
+    /// Testing: start hole punching this long after a relayed connection
+    /// opens (e.g. 5s), so sync is seen starting over the relay
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration,
+          hide = true)]
+    pub punch_delay: std::time::Duration,
 }
 
 /// A duration as a number and a unit: `500ms`, `90s`, `5m`, `2h` (a bare

@@ -12,7 +12,7 @@
 
 use crate::config::BlobConfig;
 use crate::replica::{BlobSink, Replica};
-use crate::status::{PeerState, PeerTable};
+use crate::status::{PeerPath, PeerState, PeerTable};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream, StreamProtocol};
 use shoal_core::Direction;
@@ -40,6 +40,13 @@ pub enum BlobState {
     Fetching {
         /// The peer asked.
         peer: PeerId,
+    },
+    /// Every connected peer that may send it is reached through a relay,
+    /// and it is larger than what blobs may take through one
+    /// ([`crate::BlobConfig::relay_max`]): it waits for a direct connection.
+    AwaitingDirect {
+        /// The largest blob fetched through a relay.
+        relay_max: u64,
     },
     /// The last attempt failed; retried after a pause.
     Failed {
@@ -160,6 +167,18 @@ impl BlobTable {
         })
     }
 
+    /// Ends a claim whose blob may only come over a direct connection, none
+    /// open: looked at again at the next scan or connection.
+    fn awaiting_direct(&self, hash: &BlobHash, relay_max: u64) {
+        self.with(|t| {
+            if let Some(transfer) = t.transfers.get_mut(hash) {
+                transfer.state = BlobState::AwaitingDirect { relay_max };
+            }
+            t.claimed.remove(hash);
+            t.forget_past_bound();
+        })
+    }
+
     /// Ends a claim that failed with `error`; it may be claimed again after
     /// `retry_after` (`None`: at the next scan — no peer was asked).
     fn failed(&self, hash: &BlobHash, error: String, retry_after: Option<Duration>) {
@@ -177,14 +196,14 @@ impl BlobTable {
 }
 
 impl TableInner {
-    /// Bounded: forgets failures (by hash order, cheap) past [`MAX_FAILURES`].
+    /// Bounded: forgets failed and waiting blobs (by hash order, cheap) past [`MAX_FAILURES`].
     fn forget_past_bound(&mut self) {
         while self.transfers.len() > MAX_FAILURES {
             let Some(oldest) = self
                 .transfers
                 .iter()
                 .find(|(h, x)| {
-                    matches!(x.state, BlobState::Failed { .. }) && !self.claimed.contains(*h)
+                    !matches!(x.state, BlobState::Fetching { .. }) && !self.claimed.contains(*h)
                 })
                 .map(|(h, _)| *h)
             else {
@@ -246,21 +265,34 @@ impl Fetcher {
         }
     }
 
-    /// Connected members that may send one of `collections` to us.
-    fn candidates(&self, blob: &MissingBlob) -> Vec<PeerId> {
-        self.peers
+    /// Connected members that may send one of `collections` to us and may
+    /// carry it (directly, or through a relay when it is small enough),
+    /// directly reached ones first; and whether any was left out only for
+    /// being relayed.
+    fn candidates(&self, blob: &MissingBlob) -> (Vec<PeerId>, bool) {
+        let mut allowed: Vec<(PeerId, PeerPath)> = self
+            .peers
             .snapshot()
             .into_iter()
             .filter(|p| matches!(p.state, PeerState::Connected))
-            .map(|p| p.peer)
-            .filter(|peer| {
+            .filter(|p| {
                 blob.collections.iter().any(|c| {
                     self.replica
-                        .allows(peer, c, Direction::FromPeer)
+                        .allows(&p.peer, c, Direction::FromPeer)
                         .unwrap_or(false)
                 })
             })
-            .collect()
+            .map(|p| (p.peer, p.path))
+            .collect();
+        allowed.sort_by_key(|(_, path)| !matches!(path, PeerPath::Direct));
+        let before = allowed.len();
+        let relay_ok = blob.size <= self.config.relay_max;
+        allowed.retain(|(_, path)| relay_ok || !matches!(path, PeerPath::Relayed { .. }));
+        let left_out = allowed.len() < before;
+        (
+            allowed.into_iter().map(|(peer, _)| peer).collect(),
+            left_out,
+        )
     }
 
     /// Fetches one claimed blob, trying each candidate peer in turn. The
@@ -268,6 +300,12 @@ impl Fetcher {
     /// second fetch of it (another node on the same store, another process)
     /// waits for a retry.
     async fn fetch(self, blob: MissingBlob) {
+        let (candidates, relayed_left_out) = self.candidates(&blob);
+        if candidates.is_empty() && relayed_left_out {
+            let relay_max = self.config.relay_max;
+            self.blobs.awaiting_direct(&blob.hash, relay_max);
+            return;
+        }
         let replica = self.replica.clone();
         let hash = blob.hash;
         let sink = match blocking(move || replica.blob_claim(&hash)).await {
@@ -286,7 +324,7 @@ impl Fetcher {
             }
         };
         let mut errors = Vec::new();
-        for peer in self.candidates(&blob) {
+        for peer in candidates {
             self.blobs
                 .set(&blob.hash, |t| t.state = BlobState::Fetching { peer });
             let mut writer = None;

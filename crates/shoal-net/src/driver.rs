@@ -306,7 +306,7 @@ impl Driver {
                 }
                 self.table.add_address(peer_id, remote);
                 self.table.update(peer_id, |s| {
-                    s.path = path;
+                    s.set_path(path);
                     if !matches!(s.state, PeerState::Connected) {
                         s.state = PeerState::Connecting;
                     }
@@ -317,14 +317,20 @@ impl Driver {
                 peer_id,
                 connection_id,
                 num_established,
+                cause,
                 ..
             } => {
                 self.liveness.closed(connection_id);
                 self.paths.closed(connection_id);
+                let known = self.table.get(&peer_id).is_some();
+                if let Some(cause) = cause.filter(|_| known) {
+                    self.table
+                        .update(peer_id, |s| s.last_error = Some(cause.to_string()));
+                }
                 if num_established > 0 {
                     let path = self.paths.path(&peer_id);
-                    if self.table.get(&peer_id).is_some() {
-                        self.table.update(peer_id, |s| s.path = path);
+                    if known {
+                        self.table.update(peer_id, |s| s.set_path(path));
                     }
                     return;
                 }
@@ -336,7 +342,7 @@ impl Driver {
                     handle.task.abort();
                 }
                 self.table.update(peer_id, |s| {
-                    s.path = crate::status::PeerPath::None;
+                    s.set_path(crate::status::PeerPath::None);
                     if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
                         s.state = PeerState::Disconnected;
                     }
@@ -351,8 +357,12 @@ impl Driver {
                 let Some(peer) = peer_id.filter(|p| !self.relays.is_relay(p)) else {
                     return;
                 };
+                // A failed dial beside a live connection (e.g. a hole
+                // punch through a symmetric NAT) leaves the peer's state.
+                let connected = self.swarm.is_connected(&peer);
                 self.table.update(peer, |s| {
-                    if !matches!(s.state, PeerState::Rejected { .. }) {
+                    s.last_error = Some(error.to_string());
+                    if !connected && !matches!(s.state, PeerState::Rejected { .. }) {
                         s.state = PeerState::Unreachable {
                             error: error.to_string(),
                         };
@@ -374,6 +384,9 @@ impl Driver {
                         let _ = self.swarm.dial(dial);
                     }
                 }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => {
+                crate::punch::record(&self.table, &event)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 peer,

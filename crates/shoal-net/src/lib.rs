@@ -24,6 +24,8 @@ mod listen;
 mod liveness;
 mod metrics;
 mod node;
+mod punch;
+mod punch_delay;
 mod relay_client;
 mod replica;
 mod rule_watch;
@@ -44,7 +46,7 @@ pub use replica::{BlobSink, Replica, ReplicaError};
 pub use shoal_core::sync::{
     GroupKey, GroupKeyError, GroupSalt, Rejection, RelayToken, RelayTokenError, SyncConfig,
 };
-pub use status::{HeldChanges, PeerPath, PeerState, PeerStatus, Traffic};
+pub use status::{HeldChanges, PeerPath, PeerState, PeerStatus, PunchStats, Traffic};
 pub use transfer::Transfer;
 
 /// The libp2p protocol the sync sessions speak.
