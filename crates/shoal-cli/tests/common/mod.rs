@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod http;
+pub mod natlab;
 pub mod pypi;
 
 use serde_json::Value;
