@@ -15,6 +15,7 @@ mod config;
 mod daemon_client;
 mod datadir;
 mod demo;
+mod demo_wan;
 mod exit;
 mod federation;
 mod http_port;
@@ -86,6 +87,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> {
     if let Command::Demo(a) = &cli.command {
+        if a.wan {
+            return demo_wan::run(a.dir.as_deref());
+        }
         return demo::run(a.dir.as_deref(), a.http);
     }
     if let Command::Relay(a) = cli.command {

@@ -22,6 +22,11 @@ pub struct DemoArgs {
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0",
           value_parser = parse_loopback)]
     pub http: SocketAddr,
+    /// Across NAT instead: a relay and two machines behind home routers, in
+    /// network namespaces (needs root), meet through the relay, punch a
+    /// hole and converge
+    #[arg(long)]
+    pub wan: bool,
 }
 
 /// A node name: 1 to 64 printable characters.
