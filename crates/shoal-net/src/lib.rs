@@ -14,6 +14,7 @@ mod blind_lookup;
 mod blob_fetch;
 mod blob_scrub;
 mod blob_serve;
+mod blob_table;
 mod config;
 mod conn_paths;
 mod driver;
@@ -33,7 +34,7 @@ mod session_task;
 mod status;
 mod transfer;
 
-pub use blob_fetch::{BlobState, BlobTotals, BlobTransfer};
+pub use blob_table::{BlobState, BlobTotals, BlobTransfer};
 pub use config::{BlobConfig, ConnectionCaps, NodeConfig};
 pub use federate::{FedError, Levelled, Reconciliation};
 pub use invite::{Invite, InviteError};

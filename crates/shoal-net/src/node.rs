@@ -10,7 +10,8 @@
 //! no connection state of its own.
 
 use crate::behaviour::build_swarm;
-use crate::blob_fetch::{BlobTable, BlobTotals, BlobTransfer, Fetcher};
+use crate::blob_fetch::Fetcher;
+use crate::blob_table::{BlobTable, BlobTotals, BlobTransfer};
 use crate::config::NodeConfig;
 use crate::driver::Driver;
 use crate::replica::Replica;
