@@ -206,6 +206,9 @@ fn story(lab: &mut Lab, dir: &Path, key: &GroupKey) -> Result<()> {
         }
         lab.spawn(node, &args, &dir.join(format!("{name}.log")))?;
         println!("   {name:>8}: {}", ids[i]);
+        if i == 0 {
+            wait_reserved(&relay_dir)?;
+        }
     }
     let started = Instant::now();
     let desktop = dir.join("desktop");
@@ -245,6 +248,13 @@ fn story(lab: &mut Lab, dir: &Path, key: &GroupKey) -> Result<()> {
         .and_then(|a| a.last())
         .cloned()
         .unwrap_or_default();
+    if !said_relayed {
+        println!(
+            "   {:>5} ms: met through the relay ({}), and punched a hole at once",
+            started.elapsed().as_millis(),
+            crate::peers::short_peer(&relay_id)
+        );
+    }
     println!(
         "   {:>5} ms: hole punched, direct to the laptop's router at {} ({} of {} punches succeeded)",
         started.elapsed().as_millis(),
@@ -273,6 +283,23 @@ fn story(lab: &mut Lab, dir: &Path, key: &GroupKey) -> Result<()> {
     }
     println!("\nThe namespaces and processes are removed now.");
     Ok(())
+}
+
+/// Waits until the relay counts a reservation (its `stats.json`, rewritten
+/// every 2 s): the laptop can be reached through it.
+fn wait_reserved(relay_dir: &Path) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let stats = std::fs::read_to_string(relay_dir.join("stats.json")).unwrap_or_default();
+        let stats: Value = serde_json::from_str(&stats).unwrap_or(Value::Null);
+        if stats["reservations_accepted"].as_u64() >= Some(1) {
+            return Ok(());
+        }
+        if start.elapsed() > LIMIT {
+            bail!("the laptop never held a reservation on the relay");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Waits until both stores hold the same slot versions and clocks, then says

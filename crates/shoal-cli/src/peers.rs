@@ -80,6 +80,10 @@ pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
     for row in &rows {
         out.line(line(row.each_ref().map(String::as_str)))?;
     }
+    hint(format_args!(
+        "hole punches with any peer since the daemon started: {} of {} went direct",
+        reply.punch.successes, reply.punch.attempts
+    ));
     Ok(())
 }
 

@@ -104,6 +104,10 @@ fn two_daemons_replicate_and_a_stranger_is_rejected() {
     let (status, api) = http_get(db.http(), Some(&b.token()));
     assert_eq!(status, 200);
     let api_rows = api["peers"].as_array().expect("peers");
+    assert_eq!(
+        api["punch"]["attempts"], 0,
+        "no hole punched on loopback: {api}"
+    );
     let api_row = api_rows.iter().find(|p| p["peer"] == da.peer_id());
     assert_eq!(&api_row.expect("A in the API's table")["cursor"], cursor);
     let table = b.run(&["peers"]).ok().stdout;

@@ -27,7 +27,11 @@ fn the_wan_demo_meets_through_the_relay_goes_direct_and_converges() {
         return;
     }
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("connected through the relay"), "{stdout}");
+    // The punch may win the race with the demo's first look at the path.
+    assert!(
+        stdout.contains("connected through the relay") || stdout.contains("met through the relay"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("hole punched, direct to the laptop's router at /ip4/198.18.0.2/"),
         "{stdout}"

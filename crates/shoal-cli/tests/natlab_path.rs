@@ -84,6 +84,11 @@ fn sync_starts_over_the_relay_then_moves_to_the_punched_connection() {
     );
     let tried = |p: &Value| p["punch"]["attempts"].as_u64().unwrap_or(0);
     assert!(tried(&direct) >= punched(&direct), "{direct}");
+    let table = lab.json("b", "b", &["peers"]).expect("B's peers");
+    assert!(
+        tried(&table) >= tried(&direct) && punched(&table) >= punched(&direct),
+        "the node's totals hold the peer's punches: {table}"
+    );
 
     // Later data flows over the direct connection: every circuit closed.
     lab.put("a", "a", "n2", r#"{"t":"later"}"#);

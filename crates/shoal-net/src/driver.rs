@@ -258,6 +258,10 @@ impl Driver {
 
     fn redial(&mut self) {
         self.relays.dial_away(&mut self.swarm);
+        let control = self.swarm.behaviour().stream.new_control();
+        let swarm = &self.swarm;
+        self.relays
+            .retry_failed(&control, |relay| swarm.is_connected(relay));
         for address in self.config.peers.clone() {
             if let Err(e) = self.dial(address) {
                 tracing::debug!("redial failed: {e}");
@@ -296,12 +300,18 @@ impl Driver {
                 let remote = endpoint.get_remote_address().clone();
                 self.paths.opened(connection_id, peer_id, &remote);
                 let path = self.paths.path(&peer_id);
-                if !crate::conn_paths::is_relayed(&remote) {
+                let relayed = self.paths.relayed_to(&peer_id);
+                if !crate::conn_paths::is_relayed(&remote) && !relayed.is_empty() {
                     // Direct now (e.g. a hole punched): close the relayed
-                    // connections, so the session moves to this one.
-                    for relayed in self.paths.relayed_to(&peer_id) {
-                        tracing::info!(peer = %peer_id, "direct connection open; leaving the relay");
+                    // connections and end the session, which may run on one
+                    // of them (streams go to a connection picked at random);
+                    // the next opens once they are gone, so on this one.
+                    tracing::info!(peer = %peer_id, "direct connection open; leaving the relay");
+                    for relayed in relayed {
                         self.swarm.close_connection(relayed);
+                    }
+                    if let Some(handle) = self.sessions.remove(&peer_id) {
+                        handle.task.abort();
                     }
                 }
                 self.table.add_address(peer_id, remote);
@@ -332,6 +342,8 @@ impl Driver {
                     if known {
                         self.table.update(peer_id, |s| s.set_path(path));
                     }
+                    // The last relayed one gone: the session may open.
+                    self.open_session(peer_id);
                     return;
                 }
                 if self.relays.is_relay(&peer_id) {
@@ -414,6 +426,7 @@ impl Driver {
             || self.sessions.contains_key(&peer)
             || self.in_backoff(&peer)
             || self.relays.is_relay(&peer)
+            || self.leaving_relay(&peer)
         {
             return;
         }
@@ -425,6 +438,13 @@ impl Driver {
                 .map_err(|_| format!("cannot open a sync stream: timed out after {limit:?}"))?
                 .map_err(|e| format!("cannot open a sync stream: {e}"))
         });
+    }
+
+    /// Whether `peer` has a direct connection and relayed ones still
+    /// closing: a stream opened now might land on one of those.
+    fn leaving_relay(&self, peer: &PeerId) -> bool {
+        self.paths.path(peer) == crate::status::PeerPath::Direct
+            && !self.paths.relayed_to(peer).is_empty()
     }
 
     /// Runs a session with `peer` on the stream `stream` yields, and reports

@@ -416,7 +416,9 @@ export function mountInstances(root, ctx) {
       peerList.append(h('div', { class: 'card empty', 'data-testid': 'no-peers' }, 'No peers yet. Add one above by its address or an invite code.'));
     } else if (ctx.peers.length && empty) empty.remove();
     const connected = ctx.connectedPeers().length;
-    peersNote.textContent = `${ctx.peers.length} known, ${connected} connected${sharingError ? ` · sharing rules unavailable (${sharingError.message})` : ''}`;
+    const punch = ctx.punch || { attempts: 0, successes: 0 };
+    const punched = punch.attempts ? ` · hole punches: ${punch.successes} of ${punch.attempts} went direct` : '';
+    peersNote.textContent = `${ctx.peers.length} known, ${connected} connected${punched}${sharingError ? ` · sharing rules unavailable (${sharingError.message})` : ''}`;
     renderLocal();
   }
 

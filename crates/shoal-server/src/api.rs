@@ -76,6 +76,10 @@ pub struct NodeInfo {
 pub struct PeersReply {
     /// Every peer the node knows.
     pub peers: Vec<PeerInfo>,
+    /// Hole punches with any peer since the node started (`last_error`
+    /// stays empty here; each peer has its own).
+    #[serde(default)]
+    pub punch: PunchInfo,
 }
 
 /// One row of the peer table.
