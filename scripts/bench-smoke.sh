@@ -96,4 +96,16 @@ assert ordered(r['p50_ms'], r['p99_ms'], r['max_ms']) and r['p50_ms'] > 0
 assert r['writer_cpu_us_per_write'] >= 0
 " -- fanout --peers 16 --writes 30
 
+# wan runs real daemons in the NAT lab (root, network namespaces, nftables);
+# about 20 s at this size. Skipped, saying why, where the lab cannot be built.
+if reason=$(scripts/natlab.sh check 2>&1); then
+  check wan "
+assert r['scenario'] == 'wan' and r['records'] == 1000 and r['punch_attempts'] == 1
+assert 0 < r['first_record_via_relay_ms'] and r['relayed_catchup_records_per_s'] > 0
+assert 0 <= r['punch_successes'] <= r['punch_attempts']
+" -- wan --attempts 1 --records 1000
+else
+  echo "skip wan: $reason"
+fi
+
 echo "bench smoke: every scenario ran and its JSON holds"

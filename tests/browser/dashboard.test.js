@@ -148,6 +148,10 @@ describe('the dashboard against two real daemons', () => {
       const reply = await B.api('GET', '/api/peers');
       return reply.body.peers.some((p) => p.peer === A.peerId && p.state === 'connected');
     });
+    // On loopback the path is direct and no hole was punched.
+    const pathCell = peerRow(B.peerId).locator('[data-testid="peer-path"]');
+    await waitFor('B’s path to show direct', async () => (await pathCell.innerText()) === 'direct');
+    assert.equal(await peerRow(B.peerId).locator('[data-testid="peer-punch"]').innerText(), '0 of 0');
     // The address was remembered in peers.txt.
     assert.match(fs.readFileSync(path.join(A.data, 'peers.txt'), 'utf8'), new RegExp(B.peerId));
     await shot('02-peer-connected');

@@ -184,7 +184,7 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 /// The `shoal` binary: `given`, else `shoal` beside this executable.
-fn shoal_binary(given: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn shoal_binary(given: Option<&Path>) -> Result<PathBuf> {
     let path = match given {
         Some(path) => path.to_path_buf(),
         None => std::env::current_exe()?

@@ -16,6 +16,8 @@ mod reconcile;
 mod reconnect;
 mod report;
 mod transport;
+mod wan;
+mod wan_lab;
 mod write;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +48,8 @@ enum Scenario {
     Reconcile(reconcile::Args),
     /// One blob A -> B over the node's transport, vs the same bytes over a plain socket.
     Blob(blob::Args),
+    /// Relay and hole punching in the NAT lab (root): first record through the relay, time to go direct over N cone rounds, catch-up rates relayed and direct.
+    Wan(wan::Args),
     /// The B side of `catchup`, run as a child process (not for direct use).
     #[command(hide = true)]
     Follow(catchup::FollowArgs),
@@ -68,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Reconnect(args) => reconnect::run(&args),
         Scenario::Reconcile(args) => reconcile::run(&args),
         Scenario::Blob(args) => blob::run(&args),
+        Scenario::Wan(args) => wan::run(&args),
         Scenario::Follow(args) => catchup::follow(&args),
     }
 }

@@ -3,9 +3,13 @@
 //!
 //! Files go in and out as streams (never held whole in memory), with a
 //! progress bar on a terminal for large ones; hashing, the size cap and
-//! garbage collection are the library's.
+//! garbage collection are the library's; `blob ls --missing` adds, when a
+//! daemon runs, where its fetch of each blob stands (from its API).
 
+use crate::api::BlobTransferInfo;
 use crate::args::{BlobAddArgs, BlobArgs, BlobCommand, BlobGcArgs, BlobGetArgs, BlobLsArgs};
+use crate::daemon_client::Daemon;
+use crate::datadir::DataDir;
 use crate::exit::{not_found, usage};
 use crate::output::{Output, hint, pad};
 use anyhow::{Context, Result};
@@ -21,11 +25,11 @@ use std::path::{Path, PathBuf};
 const PROGRESS_MIN_BYTES: u64 = 8 << 20;
 
 /// `shoal blob ...`.
-pub fn run(store: &Store, args: BlobArgs, out: &mut Output) -> Result<()> {
+pub fn run(store: &Store, data: &DataDir, args: BlobArgs, out: &mut Output) -> Result<()> {
     match args.command {
         BlobCommand::Add(a) => add(store, a, out),
         BlobCommand::Get(a) => get(store, a, out),
-        BlobCommand::Ls(a) => ls(store, a, out),
+        BlobCommand::Ls(a) => ls(store, data, a, out),
         BlobCommand::Gc(a) => gc(store, a, out),
         BlobCommand::Verify => verify(store, out),
     }
@@ -153,7 +157,7 @@ fn is_referenced_missing(store: &Store, hash: &BlobHash) -> Result<bool> {
 }
 
 /// `shoal blob ls`.
-fn ls(store: &Store, args: BlobLsArgs, out: &mut Output) -> Result<()> {
+fn ls(store: &Store, data: &DataDir, args: BlobLsArgs, out: &mut Output) -> Result<()> {
     let limit = args.limit as usize;
     let next = if args.missing {
         let mut page = store
@@ -162,26 +166,47 @@ fn ls(store: &Store, args: BlobLsArgs, out: &mut Output) -> Result<()> {
         let more = page.len() > limit;
         page.truncate(limit);
         let next = page.last().filter(|_| more).map(|m| m.hash);
+        let transfers = daemon_transfers(data, &args);
+        let transfer = |hash: &BlobHash| transfers.as_ref().and_then(|t| t.get(&hash.to_hex()));
         if out.is_json() {
             let rows: Vec<Value> = page
                 .iter()
                 .map(|m| {
                     let collections: Vec<&str> = m.collections.iter().map(|c| c.as_str()).collect();
-                    json!({"hash": m.hash.to_hex(), "size": m.size, "collections": collections})
+                    let mut row =
+                        json!({"hash": m.hash.to_hex(), "size": m.size, "collections": collections});
+                    if let Some(t) = transfer(&m.hash) {
+                        row["transfer"] = serde_json::to_value(t)?;
+                    }
+                    Ok(row)
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             out.json(&json!({"blobs": rows, "next": next.map(|h| h.to_hex())}))?;
         } else if page.is_empty() {
             hint("no missing blobs: every blob live records reference is here");
         } else {
-            let rows: Vec<[String; 3]> = page
+            let rows: Vec<[String; 4]> = page
                 .iter()
                 .map(|m| {
                     let collections: Vec<&str> = m.collections.iter().map(|c| c.as_str()).collect();
-                    [m.hash.to_hex(), m.size.to_string(), collections.join(",")]
+                    let state =
+                        transfer(&m.hash).map_or_else(|| "not tried yet".into(), transfer_text);
+                    [
+                        m.hash.to_hex(),
+                        m.size.to_string(),
+                        collections.join(","),
+                        state,
+                    ]
                 })
                 .collect();
-            table(out, ["HASH", "SIZE", "COLLECTIONS"], &rows)?;
+            if transfers.is_some() {
+                table(out, ["HASH", "SIZE", "COLLECTIONS", "FETCH"], &rows)?;
+            } else {
+                // No daemon: nothing is being fetched; no FETCH column.
+                let rows: Vec<[String; 3]> =
+                    rows.into_iter().map(|[h, s, c, _]| [h, s, c]).collect();
+                table(out, ["HASH", "SIZE", "COLLECTIONS"], &rows)?;
+            }
         }
         next
     } else {
@@ -235,6 +260,43 @@ fn ls(store: &Store, args: BlobLsArgs, out: &mut Output) -> Result<()> {
         hint(command);
     }
     Ok(())
+}
+
+/// The running daemon's fetch state of the missing blobs on the page
+/// `args` asks for, by hash; `None` when no daemon answers.
+fn daemon_transfers(
+    data: &DataDir,
+    args: &BlobLsArgs,
+) -> Option<std::collections::HashMap<String, BlobTransferInfo>> {
+    let daemon = Daemon::find(data).ok().flatten()?;
+    let after = args.after.as_ref().map(|h| h.to_hex());
+    // The API's pages are smaller than the CLI's: the rest show no state.
+    let limit = args.limit.min(500) as u32;
+    let reply = daemon.missing_blobs(after.as_deref(), limit).ok()?;
+    Some(
+        reply
+            .blobs
+            .into_iter()
+            .filter_map(|row| Some((row.hash, row.transfer?)))
+            .collect(),
+    )
+}
+
+/// A fetch state for people: "fetching from 12D3…", "waiting for a direct
+/// connection (over the relay cap of 64 KiB)", "failed: …".
+fn transfer_text(t: &BlobTransferInfo) -> String {
+    match t.state.as_str() {
+        "fetching" => format!(
+            "fetching from {}",
+            crate::peers::short_peer(t.peer.as_deref().unwrap_or("?"))
+        ),
+        "awaiting-direct" => format!(
+            "waiting for a direct connection (over the relay cap of {} KiB)",
+            t.relay_max.unwrap_or(0) / 1024
+        ),
+        "failed" => format!("failed: {}", t.error.as_deref().unwrap_or("unknown")),
+        other => other.to_string(),
+    }
 }
 
 /// Prints a header and rows, columns padded to their widest cell.

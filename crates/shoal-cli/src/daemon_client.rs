@@ -8,8 +8,8 @@
 //! others: the daemon answers only when the peer has.
 
 use crate::api::{
-    AddPeer, AddPeerReply, ApiError, DaemonFile, NodeInfo, PeersReply, SyncReply, TransferReply,
-    TransferRequest,
+    AddPeer, AddPeerReply, ApiError, BlobsReply, DaemonFile, NodeInfo, PeersReply, SyncReply,
+    TransferReply, TransferRequest,
 };
 use crate::datadir::DataDir;
 use crate::exit::{NETWORK, coded, network};
@@ -123,6 +123,16 @@ impl Daemon {
     /// `GET /api/peers`.
     pub fn peers(&self) -> Result<PeersReply> {
         self.typed(self.peers_raw()?)
+    }
+
+    /// `GET /api/blobs?missing=true` from `after` (one page of at most
+    /// `limit`): the missing blobs with where the node's fetch of each stands.
+    pub fn missing_blobs(&self, after: Option<&str>, limit: u32) -> Result<BlobsReply> {
+        let mut path = format!("/api/blobs?missing=true&limit={limit}");
+        if let Some(after) = after {
+            path.push_str(&format!("&after={after}"));
+        }
+        self.typed(self.call("GET", &path, None)?)
     }
 
     /// `POST /api/sync`.

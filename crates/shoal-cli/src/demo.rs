@@ -280,7 +280,7 @@ async fn converge(replicas: &[Replica]) -> Result<()> {
 }
 
 /// A digest of every slot version (value, clock, life) a replica holds.
-fn digest(store: &Store) -> Result<String> {
+pub(crate) fn digest(store: &Store) -> Result<String> {
     let mut lines: Vec<String> = store
         .changes_since(DbVersion(0))
         .map(|c| {

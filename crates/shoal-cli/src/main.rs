@@ -15,6 +15,7 @@ mod config;
 mod daemon_client;
 mod datadir;
 mod demo;
+mod demo_wan;
 mod exit;
 mod federation;
 mod http_port;
@@ -86,6 +87,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> {
     if let Command::Demo(a) = &cli.command {
+        if a.wan {
+            return demo_wan::run(a.dir.as_deref());
+        }
         return demo::run(a.dir.as_deref(), a.http);
     }
     if let Command::Relay(a) = cli.command {
@@ -124,7 +128,7 @@ fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> 
         Command::Push(a) => federation::transfer(&data, Way::Push, a, &mut out)?,
         Command::Share(a) => federation::share(&data, &data.open()?, a, &mut out)?,
         Command::LocalOnly(a) => federation::local_only(&data.open()?, a, &mut out)?,
-        Command::Blob(a) => blob::run(&data.open()?, a, &mut out)?,
+        Command::Blob(a) => blob::run(&data.open()?, &data, a, &mut out)?,
         Command::Backup(a) => backup::run(&data, a, &mut out)?,
         Command::Restore(a) => restore::run(&data, a, &mut out)?,
         Command::Service(a) => service::run(&data, cli.global.config.as_deref(), a, &mut out)?,

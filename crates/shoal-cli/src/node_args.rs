@@ -22,6 +22,11 @@ pub struct DemoArgs {
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0",
           value_parser = parse_loopback)]
     pub http: SocketAddr,
+    /// Across NAT instead: a relay and two machines behind home routers, in
+    /// network namespaces (needs root), meet through the relay, punch a
+    /// hole and converge
+    #[arg(long)]
+    pub wan: bool,
 }
 
 /// A node name: 1 to 64 printable characters.
@@ -125,6 +130,16 @@ pub struct ServeArgs {
     /// the rest keep syncing
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     pub max_clock_drift: std::time::Duration,
+    /// The largest blob fetched through a relay, in KiB; a larger one is
+    /// fetched only over a direct connection and waits for one (0: blobs
+    /// never go through a relay)
+    #[arg(long, value_name = "KIB", default_value_t = 4096)]
+    pub relay_blob_max: u64,
+    /// Testing: start hole punching this long after a relayed connection
+    /// opens (e.g. 5s), so sync is seen starting over the relay
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration,
+          hide = true)]
+    pub punch_delay: std::time::Duration,
 }
 
 /// A duration as a number and a unit: `500ms`, `90s`, `5m`, `2h` (a bare

@@ -1,8 +1,10 @@
 //! `shoal peers`: whether this node is reachable from the internet (public
 //! / behind NAT / unknown), and the running daemon's peer table — who, in what state
-//! (connected, connecting, disconnected, rejected and why, unreachable and
-//! why), when it last synced, how far its log is applied here, how many
-//! versions behind we are, and what is held back for a clock too far ahead.
+//! (connected, connecting, disconnected and its last error, rejected and
+//! why, unreachable and why), how it is reached (direct, relayed through
+//! which relay, none), hole punches tried and succeeded, when it last
+//! synced, how far its log is applied here, how many versions behind we
+//! are, and what is held back for a clock too far ahead.
 //!
 //! This module owns the table's text form; `--json` prints the daemon's JSON
 //! as it came.
@@ -33,14 +35,24 @@ pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
         return Ok(());
     }
     let now = now_ms();
-    let header = ["PEER", "STATE", "LAST SYNC", "CURSOR", "LAG"];
-    let rows: Vec<[String; 5]> = reply
+    let header = [
+        "PEER",
+        "STATE",
+        "PATH",
+        "PUNCHED",
+        "LAST SYNC",
+        "CURSOR",
+        "LAG",
+    ];
+    let rows: Vec<[String; 7]> = reply
         .peers
         .iter()
         .map(|p| {
             [
                 short_peer(&p.peer),
                 state_text(p),
+                path_text(p),
+                punch_text(p),
                 p.last_sync_ms
                     .map_or_else(|| "never".to_string(), |t| ago(now.saturating_sub(t))),
                 p.cursor.to_string(),
@@ -54,7 +66,7 @@ pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: [&str; 5]| {
+    let line = |cells: [&str; 7]| {
         let mut text = String::new();
         for (i, cell) in cells.iter().enumerate() {
             if i + 1 == cells.len() {
@@ -70,6 +82,10 @@ pub fn run(data: &DataDir, out: &mut Output) -> Result<()> {
     for row in &rows {
         out.line(line(row.each_ref().map(String::as_str)))?;
     }
+    hint(format_args!(
+        "hole punches with any peer since the daemon started: {} of {} went direct",
+        reply.punch.successes, reply.punch.attempts
+    ));
     // Below the table: the table's header stays the first line.
     out.line("")?;
     print_reachability(out, &reply.reachability)
@@ -123,9 +139,36 @@ pub fn state_text(peer: &PeerInfo) -> String {
             format!("rejected: {reason}{by}")
         }
         "unreachable" => format!("unreachable: {reason}"),
+        "disconnected" if peer.last_error.is_some() => {
+            format!(
+                "disconnected (last error: {})",
+                peer.last_error.as_deref().unwrap_or("")
+            )
+        }
         other => other.to_string(),
     };
     state + &held_text(peer)
+}
+
+/// The PATH column: `direct`, `relayed via RELAY`, or `none` (`-` from a
+/// daemon that does not say).
+pub fn path_text(peer: &PeerInfo) -> String {
+    match (peer.path.as_str(), &peer.relay) {
+        ("relayed", Some(relay)) => format!("relayed via {}", short_peer(relay)),
+        ("", _) => "-".into(),
+        (path, _) => path.into(),
+    }
+}
+
+/// The PUNCHED column: hole punches that went direct of those tried, and
+/// why the last failed one failed ("1/3: …").
+pub fn punch_text(peer: &PeerInfo) -> String {
+    let punch = &peer.punch;
+    let mut text = format!("{}/{}", punch.successes, punch.attempts);
+    if let Some(error) = &punch.last_error {
+        text.push_str(&format!(" (last failed: {error})"));
+    }
+    text
 }
 
 /// What is held back from the peer for its clock, as a suffix of STATE:
@@ -181,6 +224,31 @@ mod tests {
             state_text(&peer),
             "connected (3 held: clock ahead by 4m 30s)"
         );
+    }
+
+    #[test]
+    fn the_path_names_the_relay_and_punches_show_the_last_failure() {
+        let mut peer: PeerInfo = serde_json::from_value(serde_json::json!({
+            "peer": "p", "state": "disconnected", "reason": null, "by_peer": null,
+            "addresses": [], "last_sync_ms": null, "cursor": {"base": 0, "position": null, "partial": null}, "remote_head": 0,
+            "applied": 0, "lag": 0, "changes_in": 0, "bytes": {"in": 0, "out": 0}
+        }))
+        .expect("a peer from an older daemon, without path or punch fields");
+        assert_eq!(path_text(&peer), "-");
+        assert_eq!(punch_text(&peer), "0/0");
+        assert_eq!(state_text(&peer), "disconnected");
+        peer.last_error = Some("connection reset".into());
+        assert_eq!(
+            state_text(&peer),
+            "disconnected (last error: connection reset)"
+        );
+        peer.path = "relayed".into();
+        peer.relay = Some("12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN".into());
+        assert_eq!(path_text(&peer), "relayed via 12D3…4kx6nXTN");
+        peer.punch.attempts = 3;
+        peer.punch.successes = 1;
+        peer.punch.last_error = Some("gave up".into());
+        assert_eq!(punch_text(&peer), "1/3 (last failed: gave up)");
     }
 
     #[test]

@@ -115,8 +115,10 @@ pub fn run(
             pending: args.max_pending,
             per_peer: args.max_per_peer,
         },
+        punch_delay: args.punch_delay,
         ..NodeConfig::loopback(loaded.key.clone())
     };
+    config.blobs.relay_max = args.relay_blob_max.saturating_mul(1024);
     config.blobs.scrub_interval = (args.blob_scrub_interval > 0)
         .then(|| std::time::Duration::from_secs(args.blob_scrub_interval));
     config.blobs.scrub_bytes_per_sec = args.blob_scrub_rate << 20;

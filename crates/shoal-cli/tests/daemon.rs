@@ -104,6 +104,10 @@ fn two_daemons_replicate_and_a_stranger_is_rejected() {
     let (status, api) = http_get(db.http(), Some(&b.token()));
     assert_eq!(status, 200);
     let api_rows = api["peers"].as_array().expect("peers");
+    assert_eq!(
+        api["punch"]["attempts"], 0,
+        "no hole punched on loopback: {api}"
+    );
     let api_row = api_rows.iter().find(|p| p["peer"] == da.peer_id());
     assert_eq!(&api_row.expect("A in the API's table")["cursor"], cursor);
     let table = b.run(&["peers"]).ok().stdout;
@@ -111,6 +115,11 @@ fn two_daemons_replicate_and_a_stranger_is_rejected() {
     let base = cursor["base"].as_u64().expect("base");
     assert!(table.contains(&format!("  {base}  ")), "{table}");
     assert!(table.contains("connected"), "{table}");
+    // On loopback the path is direct and no hole was punched.
+    assert!(table.contains("  direct  0/0  "), "{table}");
+    assert_eq!(a_row["path"], "direct", "{a_row}");
+    assert_eq!(a_row["punch"]["attempts"], 0, "{a_row}");
+    assert!(a_row["path_since_ms"].as_u64().is_some(), "{a_row}");
 
     // A node with another secret is refused, and the table says why.
     let c = Node::init();

@@ -209,6 +209,29 @@ fn metrics_parse_and_show_a_sync_between_two_daemons() {
         ),
         0.0
     );
+    // On loopback the peers are direct; no hole was punched.
+    assert_eq!(
+        value(
+            &on_b,
+            "shoal_peer_path",
+            &[("peer", &pa), ("path", "direct")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &on_b,
+            "shoal_peer_path",
+            &[("peer", &pa), ("path", "relayed")]
+        ),
+        0.0
+    );
+    assert_eq!(value(&on_b, "shoal_hole_punch_attempts_total", &[]), 0.0);
+    assert_eq!(
+        value(&on_b, "shoal_peer_hole_punch_attempts_total", &peer_a),
+        0.0
+    );
     let changes_in = value(
         &on_b,
         "shoal_sync_changes_total",

@@ -1,7 +1,8 @@
 //! WAN scenarios in the NAT lab (`scripts/natlab.sh`): real `shoal relay`
 //! and `shoal serve` daemons in network namespaces behind nftables NAT.
 //! Needs root; where the lab cannot be built the tests print why and pass
-//! without running (the script's exit 77).
+//! without running (the script's exit 77). The lab's helpers are in
+//! `common/natlab.rs`.
 
 mod common;
 

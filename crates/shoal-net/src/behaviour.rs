@@ -8,6 +8,7 @@
 //! It owns how the swarm is assembled; what to do with its events is `node.rs`'s.
 
 use crate::config::ConnectionCaps;
+use crate::punch_delay::Delayed;
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
@@ -23,19 +24,21 @@ pub(crate) struct Behaviour {
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) relay_client: relay::client::Behaviour,
-    pub(crate) dcutr: dcutr::Behaviour,
     pub(crate) autonat: autonat::v2::client::Behaviour,
+    pub(crate) dcutr: Delayed<dcutr::Behaviour>,
     pub(crate) stream: libp2p_stream::Behaviour,
 }
 
 /// Builds the swarm for `keypair`, with mDNS when asked, pinging each
 /// connection every `liveness` (a ping unanswered that long fails), refusing
-/// connections past `caps`.
+/// connections past `caps`, hole punching `punch_delay` after a relayed
+/// connection opens (zero: at once).
 pub(crate) fn build_swarm(
     keypair: Keypair,
     with_mdns: bool,
     liveness: Duration,
     caps: ConnectionCaps,
+    punch_delay: Duration,
 ) -> Result<Swarm<Behaviour>, String> {
     let limits = ConnectionLimits::default()
         .with_max_established(Some(caps.total))
@@ -75,8 +78,8 @@ pub(crate) fn build_swarm(
                 ),
                 mdns: Toggle::from(mdns),
                 relay_client,
-                dcutr: dcutr::Behaviour::new(peer_id),
                 autonat: autonat::v2::client::Behaviour::default(),
+                dcutr: Delayed::new(dcutr::Behaviour::new(peer_id), punch_delay),
                 stream: libp2p_stream::Behaviour::new(),
             })
         })

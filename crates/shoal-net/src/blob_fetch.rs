@@ -8,192 +8,26 @@
 //! peer that serves corrupted bytes is caught at its first bad piece; the
 //! fetch then moves on to another peer (or retries later) and resumes from
 //! the last verified piece. Records never wait for blobs. The bytes are kept
-//! by the replica; this file never touches a file.
+//! by the replica; this file never touches a file. Which blob stands where is
+//! `blob_table.rs`'s.
 
+use crate::blob_table::{BlobState, BlobTable, NO_PEER};
 use crate::config::BlobConfig;
 use crate::replica::{BlobSink, Replica};
-use crate::status::{PeerState, PeerTable};
+use crate::status::{PeerPath, PeerState, PeerTable};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream, StreamProtocol};
 use shoal_core::Direction;
 use shoal_core::blob::{
-    self, BlobError, BlobHash, BlobResponse, Fetch, Incoming, MissingBlob, Outline, PieceVerdict,
+    self, BlobError, BlobResponse, Fetch, Incoming, MissingBlob, Outline, PieceVerdict,
 };
 use shoal_core::sync::GroupKey;
 use shoal_core::sync::codec::LEN_PREFIX;
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Most failures remembered in the blob table.
-const MAX_FAILURES: usize = 256;
-/// Why a blob no peer is fetching waits.
-const NO_PEER: &str = "no connected peer may send it";
 /// Missing blobs looked at per scan.
 const SCAN_LIMIT: usize = 256;
-
-/// Where one blob transfer stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BlobState {
-    /// Being fetched from `peer`.
-    Fetching {
-        /// The peer asked.
-        peer: PeerId,
-    },
-    /// The last attempt failed; retried after a pause.
-    Failed {
-        /// Why (the last peer's error, or "no peer has it").
-        error: String,
-    },
-}
-
-/// What the node knows of one blob it is fetching or failed to fetch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobTransfer {
-    /// The blob.
-    pub hash: BlobHash,
-    /// Its size, as referenced.
-    pub size: u64,
-    /// Where it stands.
-    pub state: BlobState,
-    /// Verified bytes held so far (including a resumed prefix).
-    pub verified_bytes: u64,
-}
-
-/// Totals since the node started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BlobTotals {
-    /// Blobs fetched completely.
-    pub fetched: u64,
-    /// Piece bytes received from peers (verified or not).
-    pub bytes_received: u64,
-    /// Pieces that failed verification.
-    pub bad_pieces: u64,
-}
-
-#[derive(Debug, Default)]
-struct TableInner {
-    transfers: BTreeMap<BlobHash, BlobTransfer>,
-    totals: BlobTotals,
-    /// Blobs not to retry before the instant.
-    retry_at: HashMap<BlobHash, Instant>,
-    /// Blobs claimed by a fetch task of this node, from the claim until it
-    /// ends (whatever its state says meanwhile).
-    claimed: HashSet<BlobHash>,
-}
-
-/// The blob transfers of a node, shared between the scheduler and fetches.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct BlobTable(Arc<Mutex<TableInner>>);
-
-impl BlobTable {
-    fn with<T>(&self, f: impl FnOnce(&mut TableInner) -> T) -> T {
-        let mut inner = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut inner)
-    }
-
-    /// Every transfer in progress or failed, by hash.
-    pub(crate) fn snapshot(&self) -> (Vec<BlobTransfer>, BlobTotals) {
-        self.with(|t| (t.transfers.values().cloned().collect(), t.totals))
-    }
-
-    /// Claims `blob` for one fetch unless a fetch task of it exists (from
-    /// its claim to its end, not only while a peer is being asked) or it
-    /// waits for a retry.
-    fn claim(&self, blob: &MissingBlob) -> bool {
-        self.with(|t| {
-            let busy = t.claimed.contains(&blob.hash);
-            let waiting = t
-                .retry_at
-                .get(&blob.hash)
-                .is_some_and(|at| Instant::now() < *at);
-            if busy || waiting {
-                return false;
-            }
-            t.claimed.insert(blob.hash);
-            t.transfers.insert(
-                blob.hash,
-                BlobTransfer {
-                    hash: blob.hash,
-                    size: blob.size,
-                    state: BlobState::Failed {
-                        error: NO_PEER.into(),
-                    },
-                    verified_bytes: 0,
-                },
-            );
-            true
-        })
-    }
-
-    /// Fetch tasks claimed and not ended.
-    fn running(&self) -> usize {
-        self.with(|t| t.claimed.len())
-    }
-
-    fn set(&self, hash: &BlobHash, f: impl FnOnce(&mut BlobTransfer)) {
-        self.with(|t| {
-            if let Some(transfer) = t.transfers.get_mut(hash) {
-                f(transfer);
-            }
-        })
-    }
-
-    /// Records that the first `pieces` pieces of `hash` are verified here.
-    fn set_verified(&self, hash: &BlobHash, pieces: u64) {
-        self.set(hash, |t| {
-            t.verified_bytes = pieces.saturating_mul(blob::PIECE_LEN).min(t.size)
-        });
-    }
-
-    fn count(&self, f: impl FnOnce(&mut BlobTotals)) {
-        self.with(|t| f(&mut t.totals))
-    }
-
-    fn done(&self, hash: &BlobHash) {
-        self.with(|t| {
-            t.transfers.remove(hash);
-            t.retry_at.remove(hash);
-            t.claimed.remove(hash);
-            t.totals.fetched += 1;
-        })
-    }
-
-    /// Ends a claim that failed with `error`; it may be claimed again after
-    /// `retry_after` (`None`: at the next scan — no peer was asked).
-    fn failed(&self, hash: &BlobHash, error: String, retry_after: Option<Duration>) {
-        self.with(|t| {
-            if let Some(transfer) = t.transfers.get_mut(hash) {
-                transfer.state = BlobState::Failed { error };
-            }
-            if let Some(pause) = retry_after {
-                t.retry_at.insert(*hash, Instant::now() + pause);
-            }
-            t.claimed.remove(hash);
-            t.forget_past_bound();
-        })
-    }
-}
-
-impl TableInner {
-    /// Bounded: forgets failures (by hash order, cheap) past [`MAX_FAILURES`].
-    fn forget_past_bound(&mut self) {
-        while self.transfers.len() > MAX_FAILURES {
-            let Some(oldest) = self
-                .transfers
-                .iter()
-                .find(|(h, x)| {
-                    matches!(x.state, BlobState::Failed { .. }) && !self.claimed.contains(*h)
-                })
-                .map(|(h, _)| *h)
-            else {
-                break;
-            };
-            self.transfers.remove(&oldest);
-        }
-    }
-}
 
 /// Everything one fetch needs.
 #[derive(Clone)]
@@ -246,21 +80,34 @@ impl Fetcher {
         }
     }
 
-    /// Connected members that may send one of `collections` to us.
-    fn candidates(&self, blob: &MissingBlob) -> Vec<PeerId> {
-        self.peers
+    /// Connected members that may send one of `collections` to us and may
+    /// carry it (directly, or through a relay when it is small enough),
+    /// directly reached ones first; and whether any was left out only for
+    /// being relayed.
+    fn candidates(&self, blob: &MissingBlob) -> (Vec<PeerId>, bool) {
+        let mut allowed: Vec<(PeerId, PeerPath)> = self
+            .peers
             .snapshot()
             .into_iter()
             .filter(|p| matches!(p.state, PeerState::Connected))
-            .map(|p| p.peer)
-            .filter(|peer| {
+            .filter(|p| {
                 blob.collections.iter().any(|c| {
                     self.replica
-                        .allows(peer, c, Direction::FromPeer)
+                        .allows(&p.peer, c, Direction::FromPeer)
                         .unwrap_or(false)
                 })
             })
-            .collect()
+            .map(|p| (p.peer, p.path))
+            .collect();
+        allowed.sort_by_key(|(_, path)| !matches!(path, PeerPath::Direct));
+        let before = allowed.len();
+        let relay_ok = blob.size <= self.config.relay_max;
+        allowed.retain(|(_, path)| relay_ok || !matches!(path, PeerPath::Relayed { .. }));
+        let left_out = allowed.len() < before;
+        (
+            allowed.into_iter().map(|(peer, _)| peer).collect(),
+            left_out,
+        )
     }
 
     /// Fetches one claimed blob, trying each candidate peer in turn. The
@@ -268,6 +115,12 @@ impl Fetcher {
     /// second fetch of it (another node on the same store, another process)
     /// waits for a retry.
     async fn fetch(self, blob: MissingBlob) {
+        let (candidates, relayed_left_out) = self.candidates(&blob);
+        if candidates.is_empty() && relayed_left_out {
+            let relay_max = self.config.relay_max;
+            self.blobs.awaiting_direct(&blob.hash, relay_max);
+            return;
+        }
         let replica = self.replica.clone();
         let hash = blob.hash;
         let sink = match blocking(move || replica.blob_claim(&hash)).await {
@@ -286,7 +139,7 @@ impl Fetcher {
             }
         };
         let mut errors = Vec::new();
-        for peer in self.candidates(&blob) {
+        for peer in candidates {
             self.blobs
                 .set(&blob.hash, |t| t.state = BlobState::Fetching { peer });
             let mut writer = None;
@@ -532,44 +385,4 @@ async fn read_response(stream: &mut Stream, payload: &mut Vec<u8>) -> Result<(),
     payload.resize(len, 0);
     stream.read_exact(payload).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn missing(seed: &[u8]) -> MissingBlob {
-        MissingBlob {
-            hash: BlobHash::of(seed),
-            size: 10,
-            collections: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn a_claimed_blob_is_not_claimed_again_until_its_fetch_ends() {
-        let table = BlobTable::default();
-        let blob = missing(b"one");
-        assert!(table.claim(&blob));
-        // Before its task has asked any peer (the state still says no peer
-        // was asked), a second scan must not start a second fetch.
-        assert!(!table.claim(&blob));
-        assert_eq!(table.running(), 1);
-        table.set(&blob.hash, |t| {
-            t.state = BlobState::Failed {
-                error: "between two peers".into(),
-            }
-        });
-        assert!(!table.claim(&blob));
-        // Ended without a pause: claimable at once; with one: not yet.
-        table.failed(&blob.hash, NO_PEER.into(), None);
-        assert_eq!(table.running(), 0);
-        assert!(table.claim(&blob));
-        table.failed(&blob.hash, "bad".into(), Some(Duration::from_secs(60)));
-        assert!(!table.claim(&blob));
-        let other = missing(b"two");
-        assert!(table.claim(&other));
-        table.done(&other.hash);
-        assert!(table.claim(&other));
-    }
 }

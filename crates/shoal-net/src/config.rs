@@ -58,6 +58,10 @@ pub struct NodeConfig {
     /// Bounds on connections: any peer, member or not, can open them before
     /// proving membership, and fresh identities cost nothing.
     pub connections: ConnectionCaps,
+    /// How long after a relayed connection opens hole punching starts
+    /// (default zero: at once). For tests and benchmarks: it lets one see
+    /// sync start over the relay before the connection goes direct.
+    pub punch_delay: Duration,
 }
 
 /// Connection limits, enforced by the swarm before any protocol runs: past
@@ -104,6 +108,12 @@ pub struct BlobConfig {
     pub scrub_interval: Option<Duration>,
     /// Most bytes per second the background scrub reads (default 8 MiB/s).
     pub scrub_bytes_per_sec: u64,
+    /// The largest blob fetched through a relay (default 4 MiB; 0: none).
+    /// A larger one is fetched only over a direct connection: while every
+    /// peer that may send it is reached through a relay, it waits
+    /// ([`crate::BlobState::AwaitingDirect`]). Relays are someone's
+    /// bandwidth, and their circuits have a byte cap that records share.
+    pub relay_max: u64,
 }
 
 impl Default for BlobConfig {
@@ -116,6 +126,7 @@ impl Default for BlobConfig {
             retry_after: Duration::from_secs(10),
             scrub_interval: Some(Duration::from_secs(24 * 3600)),
             scrub_bytes_per_sec: 8 << 20,
+            relay_max: 4 << 20,
         }
     }
 }
@@ -144,6 +155,7 @@ impl NodeConfig {
             blobs: BlobConfig::default(),
             liveness: Duration::from_secs(15),
             connections: ConnectionCaps::default(),
+            punch_delay: Duration::ZERO,
         }
     }
 }

@@ -278,6 +278,10 @@ impl Driver {
     fn redial(&mut self) {
         self.relays.dial_away(&mut self.swarm);
         self.dial_members();
+        let control = self.swarm.behaviour().stream.new_control();
+        let swarm = &self.swarm;
+        self.relays
+            .retry_failed(&control, |relay| swarm.is_connected(relay));
         for address in self.config.peers.clone() {
             if let Err(e) = self.dial(address) {
                 tracing::debug!("redial failed: {e}");
@@ -317,17 +321,23 @@ impl Driver {
                 let remote = endpoint.get_remote_address().clone();
                 self.paths.opened(connection_id, peer_id, &remote);
                 let path = self.paths.path(&peer_id);
-                if !crate::conn_paths::is_relayed(&remote) {
+                let relayed = self.paths.relayed_to(&peer_id);
+                if !crate::conn_paths::is_relayed(&remote) && !relayed.is_empty() {
                     // Direct now (e.g. a hole punched): close the relayed
-                    // connections, so the session moves to this one.
-                    for relayed in self.paths.relayed_to(&peer_id) {
-                        tracing::info!(peer = %peer_id, "direct connection open; leaving the relay");
+                    // connections and end the session, which may run on one
+                    // of them (streams go to a connection picked at random);
+                    // the next opens once they are gone, so on this one.
+                    tracing::info!(peer = %peer_id, "direct connection open; leaving the relay");
+                    for relayed in relayed {
                         self.swarm.close_connection(relayed);
+                    }
+                    if let Some(handle) = self.sessions.remove(&peer_id) {
+                        handle.task.abort();
                     }
                 }
                 self.table.add_address(peer_id, remote);
                 self.table.update(peer_id, |s| {
-                    s.path = path;
+                    s.set_path(path);
                     if !matches!(s.state, PeerState::Connected) {
                         s.state = PeerState::Connecting;
                     }
@@ -338,15 +348,23 @@ impl Driver {
                 peer_id,
                 connection_id,
                 num_established,
+                cause,
                 ..
             } => {
                 self.liveness.closed(connection_id);
                 self.paths.closed(connection_id);
+                let known = self.table.get(&peer_id).is_some();
+                if let Some(cause) = cause.filter(|_| known) {
+                    self.table
+                        .update(peer_id, |s| s.last_error = Some(cause.to_string()));
+                }
                 if num_established > 0 {
                     let path = self.paths.path(&peer_id);
-                    if self.table.get(&peer_id).is_some() {
-                        self.table.update(peer_id, |s| s.path = path);
+                    if known {
+                        self.table.update(peer_id, |s| s.set_path(path));
                     }
+                    // The last relayed one gone: the session may open.
+                    self.open_session(peer_id);
                     return;
                 }
                 if self.relays.is_relay(&peer_id) {
@@ -358,7 +376,7 @@ impl Driver {
                 }
                 self.finder.on_disconnected(&peer_id);
                 self.table.update(peer_id, |s| {
-                    s.path = crate::status::PeerPath::None;
+                    s.set_path(crate::status::PeerPath::None);
                     if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
                         s.state = PeerState::Disconnected;
                     }
@@ -373,14 +391,12 @@ impl Driver {
                 let Some(peer) = peer_id.filter(|p| !self.relays.is_relay(p)) else {
                     return;
                 };
-                // A failed extra dial (a hole punch, an old address from the
-                // address book) says nothing while another connection works.
-                if self.swarm.is_connected(&peer) {
-                    tracing::debug!(%peer, "a dial to a connected peer failed: {error}");
-                    return;
-                }
+                // A failed dial beside a live connection (e.g. a hole
+                // punch through a symmetric NAT) leaves the peer's state.
+                let connected = self.swarm.is_connected(&peer);
                 self.table.update(peer, |s| {
-                    if !matches!(s.state, PeerState::Rejected { .. }) {
+                    s.last_error = Some(error.to_string());
+                    if !connected && !matches!(s.state, PeerState::Rejected { .. }) {
                         s.state = PeerState::Unreachable {
                             error: error.to_string(),
                         };
@@ -411,6 +427,9 @@ impl Driver {
                 self.finder.on_announced(peer_id, &info.listen_addrs);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(probe)) => self.finder.on_probe(probe),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => {
+                crate::punch::record(&self.table, &event)
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
                 peer,
                 connection,
@@ -437,6 +456,7 @@ impl Driver {
             || self.sessions.contains_key(&peer)
             || self.in_backoff(&peer)
             || self.relays.is_relay(&peer)
+            || self.leaving_relay(&peer)
         {
             return;
         }
@@ -448,6 +468,13 @@ impl Driver {
                 .map_err(|_| format!("cannot open a sync stream: timed out after {limit:?}"))?
                 .map_err(|e| format!("cannot open a sync stream: {e}"))
         });
+    }
+
+    /// Whether `peer` has a direct connection and relayed ones still
+    /// closing: a stream opened now might land on one of those.
+    fn leaving_relay(&self, peer: &PeerId) -> bool {
+        self.paths.path(peer) == crate::status::PeerPath::Direct
+            && !self.paths.relayed_to(peer).is_empty()
     }
 
     /// Runs a session with `peer` on the stream `stream` yields, and reports

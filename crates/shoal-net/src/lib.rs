@@ -17,6 +17,7 @@ mod blind_lookup;
 mod blob_fetch;
 mod blob_scrub;
 mod blob_serve;
+mod blob_table;
 mod config;
 mod conn_paths;
 mod driver;
@@ -28,6 +29,8 @@ mod listen;
 mod liveness;
 mod metrics;
 mod node;
+mod punch;
+mod punch_delay;
 mod reachability;
 mod relay_client;
 mod replica;
@@ -37,7 +40,7 @@ mod status;
 mod transfer;
 
 pub use address_book::ADDRESS_BOOK_FILE;
-pub use blob_fetch::{BlobState, BlobTotals, BlobTransfer};
+pub use blob_table::{BlobState, BlobTotals, BlobTransfer};
 pub use config::{BlobConfig, ConnectionCaps, NodeConfig};
 pub use federate::{FedError, Levelled, Reconciliation};
 pub use invite::{Invite, InviteError, MAX_INVITE_RELAYS};
@@ -51,7 +54,7 @@ pub use replica::{BlobSink, Replica, ReplicaError};
 pub use shoal_core::sync::{
     GroupKey, GroupKeyError, GroupSalt, Rejection, RelayToken, RelayTokenError, SyncConfig,
 };
-pub use status::{HeldChanges, PeerPath, PeerState, PeerStatus, Traffic};
+pub use status::{HeldChanges, PeerPath, PeerState, PeerStatus, PunchStats, Traffic};
 pub use transfer::Transfer;
 
 /// The libp2p protocol the sync sessions speak.

@@ -107,6 +107,10 @@ pub struct NetMetrics {
     pub blobs_served: u64,
     /// Blob bytes sent to peers.
     pub blob_bytes_sent: u64,
+    /// Hole punches (DCUtR upgrades) that ended, with any peer.
+    pub punch_attempts: u64,
+    /// Those that opened a direct connection.
+    pub punch_successes: u64,
 }
 
 /// The counters, shared by the node's tasks.
@@ -121,6 +125,8 @@ struct Inner {
     reconciliation: DurationHistogram,
     blobs_served: AtomicU64,
     blob_bytes_sent: AtomicU64,
+    punch_attempts: AtomicU64,
+    punch_successes: AtomicU64,
 }
 
 impl Counters {
@@ -150,6 +156,14 @@ impl Counters {
         self.0.blob_bytes_sent.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Counts a hole punch that ended, and whether it succeeded.
+    pub(crate) fn punched(&self, success: bool) {
+        self.0.punch_attempts.fetch_add(1, Ordering::Relaxed);
+        if success {
+            self.0.punch_successes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Everything, as of now.
     pub(crate) fn snapshot(&self) -> NetMetrics {
         let rejections = self
@@ -170,6 +184,8 @@ impl Counters {
             reconciliation: self.0.reconciliation.snapshot(),
             blobs_served: self.0.blobs_served.load(Ordering::Relaxed),
             blob_bytes_sent: self.0.blob_bytes_sent.load(Ordering::Relaxed),
+            punch_attempts: self.0.punch_attempts.load(Ordering::Relaxed),
+            punch_successes: self.0.punch_successes.load(Ordering::Relaxed),
         }
     }
 }

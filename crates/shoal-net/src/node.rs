@@ -10,7 +10,8 @@
 //! no connection state of its own.
 
 use crate::behaviour::build_swarm;
-use crate::blob_fetch::{BlobTable, BlobTotals, BlobTransfer, Fetcher};
+use crate::blob_fetch::Fetcher;
+use crate::blob_table::{BlobTable, BlobTotals, BlobTransfer};
 use crate::config::NodeConfig;
 use crate::driver::Driver;
 use crate::replica::Replica;
@@ -97,8 +98,14 @@ impl Node {
         }
         let keypair = replica.keypair();
         let peer_id = keypair.public().to_peer_id();
-        let mut swarm = build_swarm(keypair, config.mdns, config.liveness, config.connections)
-            .map_err(NetError::Setup)?;
+        let mut swarm = build_swarm(
+            keypair,
+            config.mdns,
+            config.liveness,
+            config.connections,
+            config.punch_delay,
+        )
+        .map_err(NetError::Setup)?;
         // Every fixed port first: libp2p's TCP listeners share their port
         // with any other node's, and would start beside one.
         for address in &config.listen {

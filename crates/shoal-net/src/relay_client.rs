@@ -27,12 +27,32 @@ enum Link {
     Proving,
     /// Admitted; a reservation was asked for on this listener.
     Reserved,
-    /// The relay refused the proof or the exchange failed.
+    /// The relay refused the proof.
     Refused(String),
+    /// The exchange broke before a verdict (e.g. the stream closed): proved
+    /// again at the next redial while connected.
+    Failed(String),
+}
+
+/// Why an admission exchange did not admit this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProofError {
+    /// The relay answered with a refusal (or an unknown verdict).
+    Refused(String),
+    /// The exchange broke before a verdict.
+    Failed(String),
+}
+
+impl std::fmt::Display for ProofError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProofError::Refused(reason) | ProofError::Failed(reason) => f.write_str(reason),
+        }
+    }
 }
 
 /// A verdict from an admission task: the relay and what came of it.
-pub(crate) type Verdict = (PeerId, Result<(), String>);
+pub(crate) type Verdict = (PeerId, Result<(), ProofError>);
 
 /// The configured relays and this node's link with each.
 pub(crate) struct Relays {
@@ -103,9 +123,31 @@ impl Relays {
             let outcome =
                 tokio::time::timeout(ADMISSION_TIMEOUT, prove(control, relay, local, token))
                     .await
-                    .unwrap_or_else(|_| Err("the relay did not answer in time".into()));
+                    .unwrap_or_else(|_| {
+                        Err(ProofError::Failed(
+                            "the relay did not answer in time".into(),
+                        ))
+                    });
             let _ = verdicts.send((relay, outcome)).await;
         });
+    }
+
+    /// Proves again to every connected relay whose last exchange broke
+    /// before a verdict (a refusal is not retried while connected).
+    pub(crate) fn retry_failed(
+        &mut self,
+        control: &libp2p_stream::Control,
+        connected: impl Fn(&PeerId) -> bool,
+    ) {
+        let failed: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|(relay, (_, link))| matches!(link, Link::Failed(_)) && connected(relay))
+            .map(|(relay, _)| *relay)
+            .collect();
+        for relay in failed {
+            self.on_connected(relay, control);
+        }
     }
 
     /// The last connection to `relay` closed: prove again on the next one.
@@ -140,9 +182,14 @@ impl Relays {
                     }
                 }
             }
-            Err(reason) => {
+            Err(ProofError::Refused(reason)) => {
                 tracing::warn!(%relay, "the relay did not admit this node: {reason}");
                 *link = Link::Refused(reason);
+                false
+            }
+            Err(ProofError::Failed(reason)) => {
+                tracing::warn!(%relay, "the admission exchange failed (tried again later): {reason}");
+                *link = Link::Failed(reason);
                 false
             }
         }
@@ -156,33 +203,35 @@ async fn prove(
     relay: PeerId,
     local: PeerId,
     token: RelayToken,
-) -> Result<(), String> {
+) -> Result<(), ProofError> {
     let mut stream = control
         .open_stream(relay, StreamProtocol::new(RELAY_AUTH_PROTOCOL))
         .await
-        .map_err(|e| format!("cannot open the admission stream: {e}"))?;
+        .map_err(|e| ProofError::Failed(format!("cannot open the admission stream: {e}")))?;
     let mut challenge = [0u8; RELAY_AUTH_LEN];
     stream
         .read_exact(&mut challenge)
         .await
-        .map_err(|e| format!("no challenge from the relay: {e}"))?;
+        .map_err(|e| ProofError::Failed(format!("no challenge from the relay: {e}")))?;
     let proof = token.prove(&relay.to_bytes(), &local.to_bytes(), &challenge);
     stream
         .write_all(&proof)
         .await
         .and(stream.flush().await)
-        .map_err(|e| format!("cannot send the proof: {e}"))?;
+        .map_err(|e| ProofError::Failed(format!("cannot send the proof: {e}")))?;
     let mut verdict = [0u8; 1];
     stream
         .read_exact(&mut verdict)
         .await
-        .map_err(|e| format!("no verdict from the relay: {e}"))?;
+        .map_err(|e| ProofError::Failed(format!("no verdict from the relay: {e}")))?;
     match Admission::from_byte(verdict[0]) {
         Some(Admission::Granted) => Ok(()),
-        Some(Admission::Refused) => Err("the relay refused the membership proof".into()),
-        None => Err(format!(
+        Some(Admission::Refused) => Err(ProofError::Refused(
+            "the relay refused the membership proof".into(),
+        )),
+        None => Err(ProofError::Refused(format!(
             "the relay answered an unknown verdict {}",
             verdict[0]
-        )),
+        ))),
     }
 }

@@ -68,6 +68,14 @@ pub struct PeerStatus {
     pub state: PeerState,
     /// How it is reached now (direct, through which relay, or not at all).
     pub path: PeerPath,
+    /// When `path` last changed (ms since the Unix epoch); `None` until a
+    /// first connection.
+    pub path_since_ms: Option<u64>,
+    /// Hole punching with it since the node started.
+    pub punch: PunchStats,
+    /// Why its last connection attempt failed or its last connection
+    /// ended, if one did (kept after it reconnects, until the next one).
+    pub last_error: Option<String>,
     /// When a catch-up with it last completed (ms since the Unix epoch).
     pub last_sync_ms: Option<u64>,
     /// How far its log is applied here.
@@ -87,6 +95,18 @@ pub struct PeerStatus {
     /// Its changes held back here because their clocks are too far ahead
     /// of local time (merged once local time catches up).
     pub held: HeldChanges,
+}
+
+/// Hole punches (DCUtR upgrades of a relayed connection to a direct one)
+/// with a peer, as this node saw them end.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PunchStats {
+    /// Upgrades that ended (succeeded or gave up).
+    pub attempts: u64,
+    /// Those that opened a direct connection.
+    pub successes: u64,
+    /// Why the last failed one failed.
+    pub last_error: Option<String>,
 }
 
 /// Bytes and changes exchanged with a peer.
@@ -125,6 +145,9 @@ impl PeerStatus {
             addresses: Vec::new(),
             state: PeerState::Disconnected,
             path: PeerPath::None,
+            path_since_ms: None,
+            punch: PunchStats::default(),
+            last_error: None,
             last_sync_ms: None,
             cursor: SyncCursor::default(),
             remote_head: DbVersion::default(),
@@ -134,6 +157,14 @@ impl PeerStatus {
             changes_in: 0,
             totals: Traffic::default(),
             held: HeldChanges::default(),
+        }
+    }
+
+    /// Sets how the peer is reached, noting when that changed.
+    pub(crate) fn set_path(&mut self, path: PeerPath) {
+        if self.path != path || self.path_since_ms.is_none() {
+            self.path = path;
+            self.path_since_ms = Some(crate::session_task::now_ms());
         }
     }
 

@@ -41,6 +41,8 @@ const ctx = {
   events: bus(),
   node: null,
   peers: [],
+  /** Hole punches with any peer since the node started (GET /api/peers). */
+  punch: { attempts: 0, successes: 0 },
   collections: [],
   /** Peers with a live, proven session: the ones to compare with. */
   connectedPeers() {
@@ -50,6 +52,7 @@ const ctx = {
     try {
       const reply = await api('/api/peers', { timeout: 8000 });
       ctx.peers = reply.peers || [];
+      ctx.punch = reply.punch || { attempts: 0, successes: 0 };
       ctx.events.emit('peers', ctx.peers);
     } catch (error) {
       if (error.code !== 'unauthorized') ctx.events.emit('peers-error', error);

@@ -1,6 +1,8 @@
 // The Instances page: this node and the add-peer form (node.js), each peer's
-// state, and per collection the sharing rule with that peer and the
-// integrity report against it (GET /api/peers/{peer}/diff).
+// state, how it is reached (direct / relayed via which relay / not connected
+// and the last error) and its hole punches, and per collection the sharing
+// rule with that peer and the integrity report against it
+// (GET /api/peers/{peer}/diff).
 
 import { api, seg } from './api.js';
 import { ago, bytes, debounce, h, replace, shortPeer, stateBadge, statusBadge } from './dom.js';
@@ -201,6 +203,13 @@ export function mountInstances(root, ctx) {
     return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   }
 
+  /** How a peer is reached: "direct", "relayed via 12D3…", "not connected: last error". */
+  function pathText(info) {
+    if (info.path === 'direct') return 'direct';
+    if (info.path === 'relayed') return `relayed via ${shortPeer(info.relay || '?')}`;
+    return info.last_error ? `not connected · last error: ${info.last_error}` : 'not connected';
+  }
+
   /** A peer cursor ({base, position, partial}, numbers) as `shoal peers` shows it. */
   function cursorText(c) {
     if (!c || typeof c.base !== 'number') return '–';
@@ -218,6 +227,8 @@ export function mountInstances(root, ctx) {
       cursor: h('dd', { class: 'mono', 'data-testid': 'peer-cursor' }),
       held: h('dd', { 'data-testid': 'peer-held' }),
       traffic: h('dd', { 'data-testid': 'peer-bytes' }),
+      path: h('dd', { 'data-testid': 'peer-path' }),
+      punch: h('dd', { 'data-testid': 'peer-punch' }),
       addresses: h('dd', { class: 'mono small', 'data-testid': 'peer-addresses' }),
       checked: h('span', { class: 'muted small' }),
       rows: new Map(),
@@ -263,6 +274,8 @@ export function mountInstances(root, ctx) {
       h(
         'dl',
         { class: 'facts' },
+        h('div', {}, h('dt', { title: 'How this node reaches the peer now: directly, through a relay, or not at all (and the last connection error)' }, 'Path'), refs.path),
+        h('div', {}, h('dt', { title: 'Hole punches (relayed connections upgraded to direct ones) that went direct, of those tried' }, 'Hole punches'), refs.punch),
         h('div', {}, h('dt', {}, 'Last sync'), refs.lastSync),
         h('div', {}, h('dt', {}, 'Lag'), refs.lag),
         h('div', {}, h('dt', { title: 'How far this peer\'s log is applied here: BASE (a completed pass), or BASE+VERSION.SEQ mid-catch-up' }, 'Cursor'), refs.cursor),
@@ -298,6 +311,11 @@ export function mountInstances(root, ctx) {
     refs.cursor.textContent = cursorText(info.cursor);
     refs.held.textContent = info.held ? `${info.held} change${info.held === 1 ? '' : 's'}: clock ahead by ${aheadText(info.clock_ahead_ms || 0)}` : 'none';
     refs.held.classList.toggle('warn-text', Boolean(info.held));
+    refs.path.textContent = pathText(info);
+    refs.path.dataset.path = info.path || '';
+    refs.path.title = info.path_since_ms ? `since ${new Date(info.path_since_ms).toLocaleString()}` : '';
+    const punch = info.punch || { attempts: 0, successes: 0 };
+    refs.punch.textContent = `${punch.successes} of ${punch.attempts}${punch.last_error ? ` · last failed: ${punch.last_error}` : ''}`;
     refs.traffic.textContent = info.bytes ? `↓ ${bytes(info.bytes.in)} · ↑ ${bytes(info.bytes.out)}` : '–';
     replace(refs.addresses, (info.addresses || []).length ? info.addresses.map((a) => h('div', {}, a)) : h('span', { class: 'muted' }, 'none known'));
     const diff = diffs.get(info.peer);
@@ -398,7 +416,9 @@ export function mountInstances(root, ctx) {
       peerList.append(h('div', { class: 'card empty', 'data-testid': 'no-peers' }, 'No peers yet. Add one above by its address or an invite code.'));
     } else if (ctx.peers.length && empty) empty.remove();
     const connected = ctx.connectedPeers().length;
-    peersNote.textContent = `${ctx.peers.length} known, ${connected} connected${sharingError ? ` · sharing rules unavailable (${sharingError.message})` : ''}`;
+    const punch = ctx.punch || { attempts: 0, successes: 0 };
+    const punched = punch.attempts ? ` · hole punches: ${punch.successes} of ${punch.attempts} went direct` : '';
+    peersNote.textContent = `${ctx.peers.length} known, ${connected} connected${punched}${sharingError ? ` · sharing rules unavailable (${sharingError.message})` : ''}`;
     renderLocal();
   }
 

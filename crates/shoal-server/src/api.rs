@@ -12,7 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 use shoal::{
-    DbVersion, GroupKey, LogPosition, PeerPath, PeerState, PeerStatus, StatusCounts, SyncCursor,
+    DbVersion, GroupKey, LogPosition, PeerPath, PeerState, PeerStatus, PunchStats, StatusCounts,
+    SyncCursor,
 };
 use utoipa::ToSchema;
 
@@ -89,6 +90,10 @@ pub struct PeersReply {
     /// [`NodeInfo::reachability`]).
     #[serde(default)]
     pub reachability: String,
+    /// Hole punches with any peer since the node started (`last_error`
+    /// stays empty here; each peer has its own).
+    #[serde(default)]
+    pub punch: PunchInfo,
 }
 
 /// One row of the peer table.
@@ -134,6 +139,40 @@ pub struct PeerInfo {
     /// The relay it is reached through, when `path` is `relayed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay: Option<String>,
+    /// When `path` last changed (ms since the Unix epoch); absent before a
+    /// first connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_since_ms: Option<u64>,
+    /// Why its last connection attempt failed or its last connection
+    /// ended, if one did (kept after it reconnects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Hole punches with it (relayed connections upgraded to direct ones)
+    /// since the node started.
+    #[serde(default)]
+    pub punch: PunchInfo,
+}
+
+/// Hole punches with one peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PunchInfo {
+    /// Upgrades that ended (succeeded or gave up).
+    pub attempts: u64,
+    /// Those that opened a direct connection.
+    pub successes: u64,
+    /// Why the last failed one failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl From<&PunchStats> for PunchInfo {
+    fn from(stats: &PunchStats) -> Self {
+        PunchInfo {
+            attempts: stats.attempts,
+            successes: stats.successes,
+            last_error: stats.last_error.clone(),
+        }
+    }
 }
 
 /// How far a peer's log is applied here, as numbers. `shoal peers` shows it
@@ -265,6 +304,9 @@ impl From<&PeerStatus> for PeerInfo {
                 PeerPath::Relayed { relay } => Some(relay.to_string()),
                 PeerPath::None | PeerPath::Direct => None,
             },
+            path_since_ms: status.path_since_ms,
+            last_error: status.last_error.clone(),
+            punch: PunchInfo::from(&status.punch),
         }
     }
 }

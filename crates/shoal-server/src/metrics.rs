@@ -15,7 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use shoal::{
-    BlobTotals, BlobTransfer, CollectionStatus, HistogramSnapshot, NetMetrics, PeerState,
+    BlobTotals, BlobTransfer, CollectionStatus, HistogramSnapshot, NetMetrics, PeerPath, PeerState,
     PeerStatus, Rejection,
 };
 use std::sync::atomic::AtomicU64;
@@ -55,6 +55,18 @@ const STATES: [&str; 5] = [
     "rejected",
     "unreachable",
 ];
+
+/// Every way a peer can be reached (`shoal_peer_path` has one series per
+/// path, 1 for the current one).
+const PATHS: [&str; 3] = ["direct", "relayed", "none"];
+
+fn path_name(path: &PeerPath) -> &'static str {
+    match path {
+        PeerPath::Direct => "direct",
+        PeerPath::Relayed { .. } => "relayed",
+        PeerPath::None => "none",
+    }
+}
 
 fn state_name(state: &PeerState) -> &'static str {
     match state {
@@ -170,6 +182,18 @@ pub fn encode(readings: &Readings) -> String {
         "How long reconciliations with a peer took (reports, anti-entropy, levelling)",
         Snapshot(net.reconciliation.clone()),
     );
+    counter(
+        &mut r,
+        "shoal_hole_punch_attempts",
+        "Hole punches (relayed connections upgraded to direct ones) that ended, with any peer",
+        net.punch_attempts,
+    );
+    counter(
+        &mut r,
+        "shoal_hole_punch_successes",
+        "Hole punches that opened a direct connection, with any peer",
+        net.punch_successes,
+    );
     blob_families(&mut r, readings);
     store_families(&mut r, readings);
     let mut text = String::new();
@@ -237,6 +261,33 @@ fn peer_families(r: &mut Registry, readings: &Readings) {
         "Sync protocol bytes exchanged with each peer since the node started",
         traffic(|p| (p.totals.bytes_in, p.totals.bytes_out)),
     );
+    gauges(
+        r,
+        "shoal_peer_path",
+        "1 for how each known peer is reached now (direct, relayed, none), 0 for the others",
+        peers
+            .iter()
+            .flat_map(|p| {
+                let now = path_name(&p.path);
+                PATHS.iter().map(move |path| {
+                    let labels = vec![("peer", p.peer.to_string()), ("path", path.to_string())];
+                    (labels, if *path == now { 1.0 } else { 0.0 })
+                })
+            })
+            .collect(),
+    );
+    counters(
+        r,
+        "shoal_peer_hole_punch_attempts",
+        "Hole punches with each peer that ended (succeeded or gave up) since the node started",
+        peers.iter().map(|p| (peer(p), p.punch.attempts)).collect(),
+    );
+    counters(
+        r,
+        "shoal_peer_hole_punch_successes",
+        "Hole punches with each peer that opened a direct connection since the node started",
+        peers.iter().map(|p| (peer(p), p.punch.successes)).collect(),
+    );
     counters(
         r,
         "shoal_sync_changes",
@@ -277,20 +328,19 @@ fn blob_families(r: &mut Registry, readings: &Readings) {
         "Blob piece bytes sent to peers",
         readings.net.blob_bytes_sent,
     );
-    let failed = transfers
-        .iter()
-        .filter(|t| matches!(t.state, shoal::BlobState::Failed { .. }))
-        .count();
+    let count =
+        |f: fn(&shoal::BlobState) -> bool| transfers.iter().filter(|t| f(&t.state)).count() as f64;
+    let fetching = count(|s| matches!(s, shoal::BlobState::Fetching { .. }));
+    let awaiting = count(|s| matches!(s, shoal::BlobState::AwaitingDirect { .. }));
+    let failed = count(|s| matches!(s, shoal::BlobState::Failed { .. }));
     gauges(
         r,
         "shoal_blob_transfers",
-        "Blob transfers known to the node now, by state",
+        "Blob transfers known to the node now, by state (awaiting_direct: too large for a relay)",
         vec![
-            (
-                vec![("state", "fetching".to_string())],
-                (transfers.len() - failed) as f64,
-            ),
-            (vec![("state", "failed".to_string())], failed as f64),
+            (vec![("state", "fetching".to_string())], fetching),
+            (vec![("state", "awaiting_direct".to_string())], awaiting),
+            (vec![("state", "failed".to_string())], failed),
         ],
     );
 }
@@ -350,6 +400,8 @@ mod tests {
                 reconciliation: empty,
                 blobs_served: 0,
                 blob_bytes_sent: 0,
+                punch_attempts: 3,
+                punch_successes: 2,
             },
             blobs: (Vec::new(), BlobTotals::default()),
             collections: Vec::new(),
@@ -388,6 +440,14 @@ mod tests {
         assert!(line("shoal_write_duration_seconds_count").ends_with(" 4"));
         assert!(
             line("shoal_store_size_bytes ").ends_with(" 4096.0"),
+            "{text}"
+        );
+        assert!(
+            line("shoal_hole_punch_attempts_total ").ends_with(" 3"),
+            "{text}"
+        );
+        assert!(
+            line("shoal_hole_punch_successes_total ").ends_with(" 2"),
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");

@@ -47,8 +47,8 @@ pub use shoal_net::{
     BlobConfig, BlobState, BlobTotals, BlobTransfer, ConnectionCaps, DURATION_BUCKETS,
     DurationHistogram, FedError, GroupKey, GroupKeyError, GroupSalt, HeldChanges,
     HistogramSnapshot, Invite, InviteError, Levelled, Multiaddr, NetError, NetMetrics, Node,
-    NodeConfig, PeerId, PeerPath, PeerState, PeerStatus, Reconciliation, Rejection, RejectionCount,
-    RelayToken, SyncConfig, Traffic, Transfer,
+    NodeConfig, PeerId, PeerPath, PeerState, PeerStatus, PunchStats, Reconciliation, Rejection,
+    RejectionCount, RelayToken, SyncConfig, Traffic, Transfer,
 };
 
 pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};

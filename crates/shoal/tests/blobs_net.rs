@@ -74,7 +74,7 @@ fn failure(peer: &Peer, hash: &BlobHash) -> Option<String> {
         .find(|t| t.hash == *hash)
         .and_then(|t| match t.state {
             BlobState::Failed { error } => Some(error),
-            BlobState::Fetching { .. } => None,
+            BlobState::Fetching { .. } | BlobState::AwaitingDirect { .. } => None,
         })
 }
 

@@ -272,6 +272,42 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// `shoal ARGS` on NAME's data directory, run in NODE (group key
+    /// [`KEY`]); its stdout as JSON (`--json` is added), `None` on failure.
+    pub fn json(&self, name: &str, node: &str, args: &[&str]) -> Option<Value> {
+        let dir = self.path(name);
+        let mut all = vec!["--json", "--data", dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let (ok, out) = self.run(node, KEY, &all);
+        ok.then(|| serde_json::from_str(&out).ok()).flatten()
+    }
+
+    /// `shoal peers` (the table) of NAME, run in NODE.
+    pub fn peers_table(&self, name: &str, node: &str) -> String {
+        let dir = self.path(name);
+        self.run(node, KEY, &["--data", dir.to_str().unwrap(), "peers"])
+            .1
+    }
+
+    /// Adds `bytes` as a blob to NAME's store (outside the namespaces: it
+    /// only writes the node's files); its hash.
+    pub fn blob_add(&self, name: &str, bytes: &[u8]) -> String {
+        let file = self.path(&format!("{name}-blob-{}.bin", bytes.len()));
+        std::fs::write(&file, bytes).unwrap();
+        let dir = self.path(name);
+        let out = Command::new(shoal())
+            .args(["--json", "--data", dir.to_str().unwrap(), "blob", "add"])
+            .arg(&file)
+            .env("SHOAL_SECRET", KEY)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "blob add: {out:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["$blob"].as_str().expect("a blob reference").to_string()
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for (_, child) in &mut self.children {

@@ -134,4 +134,47 @@ pub struct BlobRow {
     /// Missing blobs: the collections of the records referencing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collections: Option<Vec<String>>,
+    /// Missing blobs: where the running node's fetch of it stands, when
+    /// it has tried (absent: not looked at yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<BlobTransferInfo>,
+}
+
+/// Where the node's fetch of a missing blob stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlobTransferInfo {
+    /// `fetching` (from `peer`), `awaiting-direct` (only relayed peers
+    /// could send it and it is over `relay_max`: it waits for a direct
+    /// connection) or `failed` (retried after a pause; `error` says why).
+    pub state: String,
+    /// The peer it is being fetched from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The largest blob fetched through a relay, for `awaiting-direct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_max: Option<u64>,
+    /// Verified bytes held so far.
+    pub verified_bytes: u64,
+}
+
+impl From<&shoal::BlobTransfer> for BlobTransferInfo {
+    fn from(t: &shoal::BlobTransfer) -> Self {
+        let (state, peer, error, relay_max) = match &t.state {
+            shoal::BlobState::Fetching { peer } => ("fetching", Some(peer.to_string()), None, None),
+            shoal::BlobState::AwaitingDirect { relay_max } => {
+                ("awaiting-direct", None, None, Some(*relay_max))
+            }
+            shoal::BlobState::Failed { error } => ("failed", None, Some(error.clone()), None),
+        };
+        BlobTransferInfo {
+            state: state.into(),
+            peer,
+            error,
+            relay_max,
+            verified_bytes: t.verified_bytes,
+        }
+    }
 }

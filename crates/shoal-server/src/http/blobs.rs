@@ -9,7 +9,7 @@
 
 use super::extract;
 use super::{Failure, Shared, blocking};
-use crate::api::{ApiError, BlobRefBody, BlobRow, BlobsReply};
+use crate::api::{ApiError, BlobRefBody, BlobRow, BlobTransferInfo, BlobsReply};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -166,6 +166,7 @@ pub async fn list(
     let after = query.after.as_deref().map(extract::blob_hash).transpose()?;
     let store = control.store.clone();
     let missing = query.missing.unwrap_or(false);
+    let (transfers, _) = control.node.blob_transfers();
     // One more than a page: whether there is a next one.
     let mut rows = blocking(move || {
         if missing {
@@ -180,6 +181,10 @@ pub async fn list(
                     references: None,
                     added_ms: None,
                     collections: Some(m.collections.iter().map(|c| c.to_string()).collect()),
+                    transfer: transfers
+                        .iter()
+                        .find(|t| t.hash == m.hash)
+                        .map(BlobTransferInfo::from),
                 })
                 .collect::<Vec<_>>())
         } else {
@@ -194,6 +199,7 @@ pub async fn list(
                     references: Some(b.references),
                     added_ms: Some(b.added_ms),
                     collections: None,
+                    transfer: None,
                 })
                 .collect())
         }

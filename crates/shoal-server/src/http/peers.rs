@@ -10,7 +10,8 @@
 use super::extract::{self, JsonBody};
 use super::{Failure, Shared, blocking};
 use crate::api::{
-    AddPeer, AddPeerReply, ApiError, ForgetReply, NodeInfo, PeerInfo, PeersReply, SyncReply,
+    AddPeer, AddPeerReply, ApiError, ForgetReply, NodeInfo, PeerInfo, PeersReply, PunchInfo,
+    SyncReply,
 };
 use axum::Json;
 use axum::extract::{Path, State};
@@ -91,9 +92,15 @@ pub fn invite_address(listen: &[String]) -> Option<Multiaddr> {
 #[utoipa::path(get, path = "/api/peers", tag = "peers", operation_id = "list_peers",
     responses((status = 200, body = PeersReply), (status = 401, body = ApiError)))]
 pub async fn list(State(control): State<Shared>) -> Json<PeersReply> {
+    let net = control.node.metrics();
     Json(PeersReply {
         peers: control.node.peers().iter().map(PeerInfo::from).collect(),
         reachability: control.node.reachability().as_str().to_string(),
+        punch: PunchInfo {
+            attempts: net.punch_attempts,
+            successes: net.punch_successes,
+            last_error: None,
+        },
     })
 }
 
