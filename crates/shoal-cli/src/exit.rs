@@ -239,7 +239,8 @@ fn library_code(err: &shoal::Error) -> u8 {
             StoreError::Corrupt { .. }
             | StoreError::Io { .. }
             | StoreError::Foreign { .. }
-            | StoreError::UnsupportedSchema { .. }
+            | StoreError::NewerSchema { .. }
+            | StoreError::ObsoleteSchema { .. }
             | StoreError::BadNodeKey(_)
             | StoreError::BlobBusy { .. }
             | StoreError::BlobMismatch { .. }

@@ -39,16 +39,32 @@ pub enum StoreError {
         /// How many tables it has.
         tables: i64,
     },
-    /// The file has a schema version this build cannot read (written by a newer
-    /// Shoal, or by a development build before the format settled).
-    #[error("database {path} has schema version {found}; this Shoal reads version {supported}")]
-    UnsupportedSchema {
+    /// The file was written by a newer Shoal (its schema version is past the
+    /// last migration this build knows). It is refused before anything is
+    /// written to it.
+    #[error(
+        "database {path} was written by a newer Shoal (schema version {found}; this Shoal reads up to {supported}): upgrade Shoal to open it; the file was not changed"
+    )]
+    NewerSchema {
         /// The database file.
         path: PathBuf,
         /// The schema version found.
         found: i64,
         /// The newest version this build understands.
         supported: i64,
+    },
+    /// The file has a schema version older than the first migration (made by
+    /// a development build before the format settled). It is not changed.
+    #[error(
+        "database {path} has schema version {found}, from before Shoal's format settled (the oldest this Shoal upgrades is {oldest}): export its records with the build that made it"
+    )]
+    ObsoleteSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version found.
+        found: i64,
+        /// The oldest version this build upgrades.
+        oldest: i64,
     },
     /// The collection is not shared with that peer in that direction.
     #[error("collection {collection} is not shared with that peer")]

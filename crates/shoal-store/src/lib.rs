@@ -24,6 +24,7 @@ mod held;
 mod identity;
 mod levelled;
 mod log;
+mod migrations;
 mod parts;
 mod query;
 mod read;
@@ -45,10 +46,10 @@ pub use federation::MAX_RECORDS_BYTES;
 pub use held::{HeldBack, MAX_HELD_BYTES, MAX_HELD_CHANGES};
 pub use identity::NodeIdentity;
 pub use log::{ChangeIter, DEFAULT_PAGE};
+pub use migrations::{OLDEST_SCHEMA_VERSION, SCHEMA_VERSION};
 pub use query::{Filter, MAX_QUERY_LIMIT, Order, Query};
 pub use read::{CollectionStatus, Page, Record, StoreStatus};
 pub use recon_index::ReconSnapshot;
-pub use schema::SCHEMA_VERSION;
 pub use write::{WriteOp, WriteOutcome};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -168,7 +169,10 @@ impl Store {
     /// Refuses, without changing the file, a file that is not a SQLite database,
     /// is empty (0 bytes) or fails a quick check of its pages (the first
     /// [`OPEN_CHECK_PAGES`]) ([`StoreError::Corrupt`]), one that belongs to another application
-    /// ([`StoreError::Foreign`]) or one written by a newer schema.
+    /// ([`StoreError::Foreign`]), one written by a newer Shoal
+    /// ([`StoreError::NewerSchema`]) or one too old to upgrade
+    /// ([`StoreError::ObsoleteSchema`]). An older file is upgraded by the
+    /// numbered migrations, all in one transaction.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
@@ -187,9 +191,6 @@ impl Store {
         // it) or upgrading its schema: its pages, then its kind.
         check::quick_check_at_open(&mut conn, &path)?;
         schema::prepare(&mut conn, &path)?;
-        held::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
-        levelled::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
-        recon_saved::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sqlite)?;
         let synchronous = match config.durability {
