@@ -44,7 +44,7 @@ pub use replica::{BlobSink, Replica, ReplicaError};
 pub use shoal_core::sync::{
     GroupKey, GroupKeyError, GroupSalt, Rejection, RelayToken, RelayTokenError, SyncConfig,
 };
-pub use status::{HeldChanges, PeerPath, PeerState, PeerStatus, Traffic};
+pub use status::{HeldChanges, PeerPath, PeerProtocol, PeerState, PeerStatus, Traffic};
 pub use transfer::Transfer;
 
 /// The libp2p protocol the sync sessions speak.

@@ -46,15 +46,18 @@ pub use shoal_net::{
     BlobConfig, BlobState, BlobTotals, BlobTransfer, ConnectionCaps, DURATION_BUCKETS,
     DurationHistogram, FedError, GroupKey, GroupKeyError, GroupSalt, HeldChanges,
     HistogramSnapshot, Invite, InviteError, Levelled, Multiaddr, NetError, NetMetrics, Node,
-    NodeConfig, PeerId, PeerPath, PeerState, PeerStatus, Reconciliation, Rejection, RejectionCount,
-    RelayToken, SyncConfig, Traffic, Transfer,
+    NodeConfig, PeerId, PeerPath, PeerProtocol, PeerState, PeerStatus, Reconciliation, Rejection,
+    RejectionCount, RelayToken, SyncConfig, Traffic, Transfer,
 };
 
 pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};
 pub use shoal_core::recon::{
     Difference, Held, ItemFlags, Outcome, StateDigest, Status, StatusCounts,
 };
-pub use shoal_core::sync::{Refusal, SharedCollection};
+pub use shoal_core::sync::{
+    Feature, FeatureSet, Incompatible, OLDEST_PROTOCOL_VERSION, Offer, PROTOCOL_VERSION, Refusal,
+    SharedCollection,
+};
 pub use shoal_core::{
     ANY_PEER, CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, Direction,
     FieldName, Hlc, Life, LogPosition, LogRead, RecordId, RecordState, ShareMode, SharingRules,
