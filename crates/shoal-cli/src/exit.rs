@@ -235,7 +235,10 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::InvalidQuery(_)
             | StoreError::Missing { .. }
             | StoreError::BlobTooLarge { .. }
-            | StoreError::BadBlobRef(_) => USAGE,
+            | StoreError::BadBlobRef(_)
+            | StoreError::SchemaViolation { .. }
+            | StoreError::BadSchema { .. }
+            | StoreError::NewerDataVersion { .. } => USAGE,
             StoreError::Corrupt { .. }
             | StoreError::Io { .. }
             | StoreError::Foreign { .. }

@@ -128,6 +128,45 @@ pub enum StoreError {
     /// A record field holds a malformed blob reference.
     #[error("bad blob reference: {0}")]
     BadBlobRef(String),
+    /// A local write would leave a record that does not validate against
+    /// the JSON Schema declared for its collection on this node.
+    #[error(
+        "record {collection}/{id} does not match the schema of data version {version}: {message}"
+    )]
+    SchemaViolation {
+        /// The collection.
+        collection: String,
+        /// The record.
+        id: String,
+        /// The declared data version.
+        version: u32,
+        /// The schema's messages (up to three), each with where it failed.
+        message: String,
+    },
+    /// A declaration that cannot be used: not a JSON Schema, version 0, or
+    /// older than the declared one.
+    #[error("schema for collection {collection}: {detail}")]
+    BadSchema {
+        /// The collection.
+        collection: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A local write to a record a newer app wrote (its data version is
+    /// above the one declared here). The record is kept as it is.
+    #[error(
+        "record {collection}/{id} was written by data version {record} of its app; this node's app declares {declared}: upgrade the app before changing it (the record is kept as it is)"
+    )]
+    NewerDataVersion {
+        /// The collection.
+        collection: String,
+        /// The record.
+        id: String,
+        /// The record's data version.
+        record: u64,
+        /// The version declared here.
+        declared: u32,
+    },
     /// Any other SQLite failure.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),

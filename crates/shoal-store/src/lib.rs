@@ -17,6 +17,7 @@ mod blob_files;
 mod blob_index;
 mod blob_scrub;
 mod check;
+mod data_versions;
 mod echo;
 mod error;
 mod federation;
@@ -41,6 +42,9 @@ pub use blob_files::BlobFiles;
 pub use blob_index::{Arrival, BlobInfo};
 pub use blob_scrub::{BlobCheck, Scrubbed};
 pub use check::{CheckProgress, CheckReport, CheckStage, OPEN_CHECK_PAGES};
+pub use data_versions::{
+    CollectionSchema, DATA_VERSION_FIELD, DataVersionCheck, stamp_of as data_version_of,
+};
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
 pub use held::{HeldBack, MAX_HELD_BYTES, MAX_HELD_CHANGES};
@@ -144,6 +148,8 @@ pub struct Store {
     recon: recon_index::ReconIndex,
     /// Which transactions merged which peer's batches (not sent back to it).
     echoes: echo::EchoLog,
+    /// The collections' declared data versions and schemas, compiled.
+    schemas: data_versions::SchemaCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -221,6 +227,7 @@ impl Store {
             collections: HashMap::new(),
             recon: recon_index::ReconIndex::default(),
             echoes: echo::EchoLog::default(),
+            schemas: data_versions::SchemaCache::default(),
         })
     }
 

@@ -27,6 +27,7 @@
 mod blobs;
 mod collection;
 mod commit_watch;
+mod data_versions;
 mod edit;
 mod error;
 mod events;
@@ -39,6 +40,7 @@ pub use collection::{Collection, ListOptions};
 pub use edit::{Edit, Written};
 pub use error::Error;
 pub use events::{ChangeEvent, Origin, Subscription, SubscriptionError};
+pub use shoal_store::{CollectionSchema, DATA_VERSION_FIELD, DataVersionCheck, data_version_of};
 pub use store::{Store, StoreOptions};
 pub use typed::{TypedCollection, TypedPage};
 

@@ -25,6 +25,7 @@ mod v2_base;
 mod v3_digests_sharing;
 mod v4_recon_keys_blobs;
 mod v5_bookkeeping;
+mod v6_collection_schemas;
 
 /// One numbered schema change.
 pub(crate) struct Migration {
@@ -57,6 +58,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 5,
         what: "held-back changes, levelled sharing rules, saved reconciliation trees",
         up: v5_bookkeeping::up,
+    },
+    Migration {
+        to: 6,
+        what: "per-collection data versions and JSON Schemas declared on this node",
+        up: v6_collection_schemas::up,
     },
 ];
 
