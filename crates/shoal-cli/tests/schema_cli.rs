@@ -63,10 +63,10 @@ fn schemas_over_the_cli_and_the_api() {
         .error(400, "invalid-schema");
     assert!(bad.contains("older than the declared 5"), "{bad}");
     // This node's app goes back to version 1 (on purpose: remove, then set).
-    api.delete(schema).expect(204);
+    assert_eq!(api.delete(schema).expect(200)["version"], 5);
     api.get(schema).error(404, "not-found");
-    api.put(schema, &json!({"version": 1, "schema": {"type": "object"}}))
-        .expect(204);
+    let declared = json!({"version": 1, "schema": {"type": "object"}});
+    assert_eq!(api.put(schema, &declared).expect(200), declared);
     assert_eq!(
         n.run(&["schema", "show", "tasks"]).ok().json()["version"],
         1

@@ -2,15 +2,15 @@
 //! and JSON Schema the app on this node declares for a collection — each
 //! one library call, run off the async executor.
 //!
-//! It owns only the HTTP meaning (404 when none is declared, 400 for a bad
-//! schema or an older version); the rules are the store's.
+//! It owns only the HTTP meaning (the declaration as the reply, 404 when
+//! none is declared, 400 for a bad schema or an older version); the rules
+//! are the store's.
 
 use super::extract::{self, JsonBody};
 use super::{Failure, Shared, blocking};
 use crate::api::{ApiError, SchemaBody};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 
 /// The collection's declaration on this node.
 #[utoipa::path(get, path = "/api/collections/{collection}/schema", tag = "records",
@@ -47,47 +47,53 @@ pub async fn get(
 #[utoipa::path(put, path = "/api/collections/{collection}/schema", tag = "records",
     operation_id = "set_schema",
     params(("collection" = String, Path)), request_body = SchemaBody,
-    responses((status = 204, description = "declared"), (status = 400, body = ApiError),
-        (status = 401, body = ApiError), (status = 415, body = ApiError)))]
+    responses((status = 200, body = SchemaBody, description = "declared"),
+        (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 415, body = ApiError)))]
 pub async fn set(
     State(control): State<Shared>,
     Path(collection): Path<String>,
     JsonBody(body): JsonBody<SchemaBody>,
-) -> Result<StatusCode, Failure> {
+) -> Result<Json<SchemaBody>, Failure> {
     let name = extract::collection(&collection)?;
     let store = control.store.clone();
     blocking(move || {
         store
             .collection(name.as_str())
             .and_then(|c| c.set_schema(body.version, &body.schema))
-            .map_err(Failure::store)
+            .map_err(Failure::store)?;
+        Ok(body)
     })
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
+    .map(Json)
 }
 
 /// Removes the collection's declaration on this node.
 #[utoipa::path(delete, path = "/api/collections/{collection}/schema", tag = "records",
     operation_id = "remove_schema",
     params(("collection" = String, Path)),
-    responses((status = 204, description = "removed"), (status = 400, body = ApiError),
-        (status = 401, body = ApiError), (status = 404, body = ApiError)))]
+    responses((status = 200, body = SchemaBody, description = "the declaration removed"),
+        (status = 400, body = ApiError), (status = 401, body = ApiError),
+        (status = 404, body = ApiError)))]
 pub async fn remove(
     State(control): State<Shared>,
     Path(collection): Path<String>,
-) -> Result<StatusCode, Failure> {
+) -> Result<Json<SchemaBody>, Failure> {
     let name = extract::collection(&collection)?;
     let store = control.store.clone();
     let removed = blocking(move || {
-        store
-            .collection(name.as_str())
-            .and_then(|c| c.remove_schema())
-            .map_err(Failure::store)
+        let records = store.collection(name.as_str()).map_err(Failure::store)?;
+        let declared = records.schema().map_err(Failure::store)?;
+        records.remove_schema().map_err(Failure::store)?;
+        Ok(declared)
     })
     .await?;
     match removed {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(Failure::not_found(format!(
+        Some(declared) => Ok(Json(SchemaBody {
+            version: declared.version,
+            schema: declared.schema,
+        })),
+        None => Err(Failure::not_found(format!(
             "no schema is declared for collection {collection} on this node"
         ))),
     }
