@@ -14,6 +14,18 @@ use std::path::PathBuf;
 
 /// `shoal schema`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+A declaration is local to this node (it describes the app running here). Once
+set, every local write to the collection must leave a record that validates
+(refused with the schema's message otherwise) and stamps the record's
+\"$data_version\" field. A record a newer app wrote (a higher stamp) is kept and
+synced, flagged in `shoal get`/`ls` and the HTTP API, and cannot be changed here
+until this node declares that version.
+
+Examples:
+  shoal schema set tasks --version 2 --file tasks.schema.json
+  shoal schema show tasks
+  shoal schema rm tasks")]
 pub struct SchemaArgs {
     /// What to do.
     #[command(subcommand)]
