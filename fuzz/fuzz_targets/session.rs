@@ -43,6 +43,7 @@ fn config() -> SyncConfig {
         request_timeout_ms: 1_000,
         resync_interval_ms: 5_000,
         max_unacked: 2,
+        ..SyncConfig::default()
     }
 }
 

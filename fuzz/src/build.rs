@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use shoal_core::blob::{BlobHash, BlobRefusal, BlobRequest, BlobResponse, Outline};
 use shoal_core::recon::{Entry, FANOUT, Item, ItemFlags, Node, ShortDigest, ShortFingerprint};
 use shoal_core::sync::federation::{RecordCut, Refusal, Request, RequestId, Response};
-use shoal_core::sync::{Batch, Message, Rejection, SharedCollection};
+use shoal_core::sync::version::HelloTail;
+use shoal_core::sync::{Batch, FeatureSet, Message, Offer, Rejection, SharedCollection};
 use shoal_core::{
     CanonicalJson, Change, Clock, CollectionName, DbVersion, FieldName, Hlc, Life, LogPosition,
     RecordId, SiteId, Slot, SyncCursor,
@@ -309,10 +310,22 @@ pub fn rejection(u: &mut Unstructured) -> Result<Rejection> {
 
 /// Any sync message.
 pub fn message(u: &mut Unstructured) -> Result<Message> {
-    Ok(match u.int_in_range(0..=9)? {
+    Ok(match u.int_in_range(0..=10)? {
         0 => Message::Hello {
             version: u.arbitrary()?,
             nonce: u.arbitrary()?,
+            tail: HelloTail(if u.arbitrary()? {
+                Some(Offer {
+                    version: u.arbitrary()?,
+                    oldest: u.arbitrary()?,
+                    features: FeatureSet::from_bits(u.arbitrary()?),
+                })
+            } else {
+                None
+            }),
+        },
+        10 => Message::About {
+            software: u.arbitrary()?,
         },
         1 => Message::Pake {
             message: u.arbitrary()?,

@@ -7,7 +7,8 @@
 use shoal_core::sync::Message;
 use shoal_core::sync::auth::{FrameKey, Pake, Role, SessionKeys, Transcript, hello_nonce};
 use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX};
-use shoal_core::sync::{GroupKey, PROTOCOL_VERSION};
+use shoal_core::sync::GroupKey;
+use shoal_core::sync::version::{HELLO_VERSION, HelloTail, Offer};
 use std::sync::OnceLock;
 
 /// Peer id bytes of the session under test.
@@ -88,8 +89,9 @@ impl HonestPeer {
             .unwrap_or_default();
         [
             Message::Hello {
-                version: PROTOCOL_VERSION,
+                version: HELLO_VERSION,
                 nonce: hello_nonce(&self.seed),
+                tail: HelloTail::for_offer(Offer::current()),
             },
             Message::Pake { message: pake },
         ]

@@ -400,6 +400,9 @@ Examples:
   shoal local-only scratch --off")]
     LocalOnly(LocalOnlyArgs),
 
+    /// Declare, show or remove a collection's data version and JSON Schema
+    Schema(crate::schema::SchemaArgs),
+
     /// Store files as blobs, copy them out, list them, collect garbage
     #[command(after_help = "\
 A blob is a file's bytes, stored beside the database (DIR/shoal.blobs) under its

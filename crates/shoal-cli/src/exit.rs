@@ -235,11 +235,15 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::InvalidQuery(_)
             | StoreError::Missing { .. }
             | StoreError::BlobTooLarge { .. }
-            | StoreError::BadBlobRef(_) => USAGE,
+            | StoreError::BadBlobRef(_)
+            | StoreError::SchemaViolation { .. }
+            | StoreError::BadSchema { .. }
+            | StoreError::NewerDataVersion { .. } => USAGE,
             StoreError::Corrupt { .. }
             | StoreError::Io { .. }
             | StoreError::Foreign { .. }
-            | StoreError::UnsupportedSchema { .. }
+            | StoreError::NewerSchema { .. }
+            | StoreError::ObsoleteSchema { .. }
             | StoreError::BadNodeKey(_)
             | StoreError::BlobBusy { .. }
             | StoreError::BlobMismatch { .. }

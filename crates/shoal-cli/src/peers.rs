@@ -126,7 +126,8 @@ pub fn short_peer(peer: &str) -> String {
     format!("{head}…{tail}")
 }
 
-/// The STATE column: the state, and why for rejected and unreachable peers.
+/// The STATE column: the state, and why for rejected, incompatible and
+/// unreachable peers.
 pub fn state_text(peer: &PeerInfo) -> String {
     let reason = peer.reason.as_deref().unwrap_or("unknown reason");
     let state = match peer.state.as_str() {
@@ -145,6 +146,7 @@ pub fn state_text(peer: &PeerInfo) -> String {
                 peer.last_error.as_deref().unwrap_or("")
             )
         }
+        "incompatible" => format!("incompatible: {reason}"),
         other => other.to_string(),
     };
     state + &held_text(peer)
@@ -249,6 +251,23 @@ mod tests {
         peer.punch.successes = 1;
         peer.punch.last_error = Some("gave up".into());
         assert_eq!(punch_text(&peer), "1/3 (last failed: gave up)");
+    }
+
+    #[test]
+    fn an_incompatible_peer_says_which_machine_to_upgrade() {
+        let peer: PeerInfo = serde_json::from_value(serde_json::json!({
+            "peer": "p", "state": "incompatible",
+            "reason": "peer runs an older Shoal (protocol 2; this node needs 3 or later): upgrade it",
+            "by_peer": null, "addresses": [], "last_sync_ms": null,
+            "cursor": {"base": 0, "position": null, "partial": null}, "remote_head": 0,
+            "applied": 0, "lag": 0, "changes_in": 0, "bytes": {"in": 0, "out": 0}, "protocol": 2
+        }))
+        .expect("peer");
+        assert_eq!(
+            state_text(&peer),
+            "incompatible: peer runs an older Shoal (protocol 2; this node needs 3 or later): upgrade it"
+        );
+        assert_eq!(peer.protocol, Some(2));
     }
 
     #[test]

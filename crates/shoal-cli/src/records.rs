@@ -47,13 +47,26 @@ pub fn write(store: &Store, kind: WriteKind, args: WriteArgs, out: &mut Output) 
 /// `shoal get`.
 pub fn get(store: &Store, args: RecordArgs, out: &mut Output) -> Result<()> {
     let target = format!("{}/{}", args.collection, args.id);
-    let record = store
+    let collection = store
         .collection(&args.collection)
-        .and_then(|c| c.get(&args.id))
+        .with_context(|| format!("cannot get {target}"))?;
+    let record = collection
+        .get(&args.id)
         .with_context(|| format!("cannot get {target}"))?
         .ok_or_else(|| not_found(format!("record {target} not found")))?;
+    if let Some(version) = collection.newer_data_version(&record)? {
+        hint(newer_note(&target, version));
+    }
     out.json(&Value::Object(record))?;
     Ok(())
+}
+
+/// The note `shoal get` prints (on stderr) for a record a newer app wrote.
+fn newer_note(target: &str, version: u64) -> String {
+    format!(
+        "note: {target} was written by data version {version} of its app, newer than \
+         this node's declaration: it is kept and synced; upgrade the app to change it"
+    )
 }
 
 /// `shoal del`.
@@ -109,15 +122,19 @@ pub fn ls(store: &Store, args: LsArgs, out: &mut Output) -> Result<()> {
         after,
         limit: args.limit as usize,
     };
-    let page = store
-        .collection(&name)
-        .and_then(|c| c.list(&options))
+    let collection = store.collection(&name)?;
+    let page = collection
+        .list(&options)
         .with_context(|| format!("cannot list {name}"))?;
+    let check = collection.data_version_check()?;
     if out.is_json() {
         let records: Vec<Value> = page
             .records
             .iter()
-            .map(|(id, fields)| json!({"id": id.as_str(), "value": fields}))
+            .map(|(id, fields)| match check.newer(fields) {
+                Some(v) => json!({"id": id.as_str(), "value": fields, "newer_data_version": v}),
+                None => json!({"id": id.as_str(), "value": fields}),
+            })
             .collect();
         out.json(&json!({
             "collection": name,
@@ -132,8 +149,12 @@ pub fn ls(store: &Store, args: LsArgs, out: &mut Output) -> Result<()> {
             .max()
             .unwrap_or(0);
         for (id, fields) in &page.records {
+            let flag = match check.newer(fields) {
+                Some(v) => format!("  [written by data version {v}: newer than this app]"),
+                None => String::new(),
+            };
             out.line(format_args!(
-                "{}  {}",
+                "{}  {}{flag}",
                 pad(id.as_str(), width),
                 compact(fields)
             ))?;

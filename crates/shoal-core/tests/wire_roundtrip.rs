@@ -19,7 +19,8 @@ use shoal_core::recon::{
 use shoal_core::sync::auth::{FrameKey, Pake, Role, Transcript};
 use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX};
 use shoal_core::sync::federation::{RecordCut, Refusal, Request, RequestId, Response};
-use shoal_core::sync::{Batch, GroupKey, Message, Rejection, SharedCollection};
+use shoal_core::sync::version::HelloTail;
+use shoal_core::sync::{Batch, FeatureSet, GroupKey, Message, Offer, Rejection, SharedCollection};
 use shoal_core::{
     CanonicalJson, Change, Clock, CollectionName, DbVersion, FieldName, Hlc, Life, LogPosition,
     RecordId, SiteId, Slot, SyncCursor,
@@ -266,8 +267,21 @@ fn batch() -> impl Strategy<Value = Batch> {
 /// Every sync message, each variant reachable.
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (any::<u32>(), any::<[u8; 32]>())
-            .prop_map(|(version, nonce)| Message::Hello { version, nonce }),
+        (
+            any::<u32>(),
+            any::<[u8; 32]>(),
+            proptest::option::of((any::<u32>(), any::<u32>(), any::<u64>()))
+        )
+            .prop_map(|(version, nonce, offer)| Message::Hello {
+                version,
+                nonce,
+                tail: HelloTail(offer.map(|(version, oldest, bits)| Offer {
+                    version,
+                    oldest,
+                    features: FeatureSet::from_bits(bits),
+                })),
+            }),
+        ".{0,80}".prop_map(|software| Message::About { software }),
         proptest::collection::vec(any::<u8>(), 0..40).prop_map(|message| Message::Pake { message }),
         any::<[u8; 32]>().prop_map(|mac| Message::Proof { mac }),
         rejection().prop_map(|reason| Message::Rejected { reason }),

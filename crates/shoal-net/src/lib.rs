@@ -54,7 +54,7 @@ pub use replica::{BlobSink, Replica, ReplicaError};
 pub use shoal_core::sync::{
     GroupKey, GroupKeyError, GroupSalt, Rejection, RelayToken, RelayTokenError, SyncConfig,
 };
-pub use status::{HeldChanges, PeerPath, PeerState, PeerStatus, PunchStats, Traffic};
+pub use status::{HeldChanges, PeerPath, PeerProtocol, PeerState, PeerStatus, PunchStats, Traffic};
 pub use transfer::Transfer;
 
 /// The libp2p protocol the sync sessions speak.

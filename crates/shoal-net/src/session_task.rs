@@ -12,7 +12,7 @@ use crate::federate::{FedError, Requester};
 use crate::levelling::Levelling;
 use crate::replica::Replica;
 use crate::rule_watch::{Flow, RuleWatch};
-use crate::status::{PeerState, PeerTable};
+use crate::status::{PeerProtocol, PeerState, PeerTable};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream};
 use shoal_core::recon::ReconLimits;
@@ -363,6 +363,14 @@ impl Shell {
             s.bytes_in = stats.bytes_in;
             s.bytes_out = stats.bytes_out;
             s.changes_in = stats.changes_in;
+            if let Some(agreed) = session.agreed() {
+                s.protocol = Some(PeerProtocol {
+                    version: agreed.peer_version,
+                    agreed: agreed.version,
+                    features: agreed.features.known(),
+                    software: session.peer_software().map(str::to_string),
+                });
+            }
         });
     }
 
@@ -373,22 +381,27 @@ impl Shell {
         {
             self.table.counters().rejected(*reason, *by_peer);
         }
-        self.table.update(self.peer, |s| match &end {
-            SessionEnd::Closed { reason, by_peer } if is_rejection(*reason) => {
-                s.state = PeerState::Rejected {
-                    reason: *reason,
-                    by_peer: *by_peer,
+        let incompatible = self.session.incompatible();
+        self.table
+            .update(self.peer, |s| match (&end, incompatible) {
+                // Our hello check refused the peer's version (the peer's own
+                // check reaches the same verdict, worded for its side).
+                (SessionEnd::Closed { .. }, Some(why)) => s.state = PeerState::Incompatible { why },
+                (SessionEnd::Closed { reason, by_peer }, None) if is_rejection(*reason) => {
+                    s.state = PeerState::Rejected {
+                        reason: *reason,
+                        by_peer: *by_peer,
+                    }
                 }
-            }
-            // Another session with the peer (on a second connection) may
-            // have ended in a verdict meanwhile; this one's plain end must
-            // not wipe it.
-            _ => {
-                if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
-                    s.state = PeerState::Disconnected;
+                // Another session with the peer (on a second connection) may
+                // have ended in a verdict meanwhile; this one's plain end must
+                // not wipe it.
+                _ => {
+                    if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
+                        s.state = PeerState::Disconnected;
+                    }
                 }
-            }
-        });
+            });
         end
     }
 }

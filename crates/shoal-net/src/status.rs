@@ -9,7 +9,7 @@
 
 use crate::metrics::Counters;
 use libp2p::{Multiaddr, PeerId};
-use shoal_core::sync::Rejection;
+use shoal_core::sync::{Feature, Incompatible, Rejection};
 use shoal_core::{DbVersion, SyncCursor};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,12 @@ pub enum PeerState {
         reason: Rejection,
         /// Whether the peer refused us (true) or we refused it (false).
         by_peer: bool,
+    },
+    /// The peer runs a Shoal whose protocol this node cannot talk (or that
+    /// cannot talk this node's): both sides refuse, each saying which one to upgrade.
+    Incompatible {
+        /// Which side is too old, and the versions.
+        why: Incompatible,
     },
     /// The last dial failed.
     Unreachable {
@@ -95,6 +101,22 @@ pub struct PeerStatus {
     /// Its changes held back here because their clocks are too far ahead
     /// of local time (merged once local time catches up).
     pub held: HeldChanges,
+    /// What its hello said: protocol version, the features both sides use,
+    /// and the build it runs (once a session got that far).
+    pub protocol: Option<PeerProtocol>,
+}
+
+/// A peer's protocol, as negotiated in the last session's hellos.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerProtocol {
+    /// The version it speaks.
+    pub version: u32,
+    /// The version the session with it uses (the lower of the two).
+    pub agreed: u32,
+    /// Features used with it (both sides have them).
+    pub features: Vec<Feature>,
+    /// The Shoal build it said it runs (feature `about`), if it said.
+    pub software: Option<String>,
 }
 
 /// Hole punches (DCUtR upgrades of a relayed connection to a direct one)
@@ -157,6 +179,7 @@ impl PeerStatus {
             changes_in: 0,
             totals: Traffic::default(),
             held: HeldChanges::default(),
+            protocol: None,
         }
     }
 

@@ -461,5 +461,5 @@ function place(parent, node, index) {
 }
 
 function rank(state) {
-  return { connected: 0, connecting: 1, rejected: 2, unreachable: 3, disconnected: 4 }[state] ?? 5;
+  return { connected: 0, connecting: 1, rejected: 2, incompatible: 2, unreachable: 3, disconnected: 4 }[state] ?? 5;
 }

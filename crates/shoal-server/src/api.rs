@@ -101,9 +101,11 @@ pub struct PeersReply {
 pub struct PeerInfo {
     /// The peer id.
     pub peer: String,
-    /// `connected`, `connecting`, `disconnected`, `rejected` or `unreachable`.
+    /// `connected`, `connecting`, `disconnected`, `rejected`,
+    /// `incompatible` or `unreachable`.
     pub state: String,
-    /// Why it is rejected or unreachable.
+    /// Why it is rejected, incompatible (e.g. "peer runs an older Shoal
+    /// (protocol 2; this node needs 3 or later): upgrade it") or unreachable.
     pub reason: Option<String>,
     /// For a rejected peer: whether it refused us (true) or we refused it (false).
     pub by_peer: Option<bool>,
@@ -151,6 +153,16 @@ pub struct PeerInfo {
     /// since the node started.
     #[serde(default)]
     pub punch: PunchInfo,
+    /// The sync protocol version it speaks (from its hello; absent until a
+    /// session got that far, or from a daemon older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u32>,
+    /// The protocol features used with it (both sides have them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+    /// The Shoal build it says it runs (e.g. "Shoal 0.1.0").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software: Option<String>,
 }
 
 /// Hole punches with one peer.
@@ -260,8 +272,10 @@ impl From<&PeerStatus> for PeerInfo {
             PeerState::Rejected { reason, by_peer } => {
                 ("rejected", Some(reason.to_string()), Some(*by_peer))
             }
+            PeerState::Incompatible { why } => ("incompatible", Some(why.to_string()), None),
             PeerState::Unreachable { error } => ("unreachable", Some(error.clone()), None),
         };
+        let protocol = status.protocol.as_ref();
         let remote_head = status.remote_head.0;
         let lag = status.lag();
         // Mid-catch-up the base stays put while the position moves through the
@@ -307,6 +321,11 @@ impl From<&PeerStatus> for PeerInfo {
             path_since_ms: status.path_since_ms,
             last_error: status.last_error.clone(),
             punch: PunchInfo::from(&status.punch),
+            protocol: protocol.map(|p| p.version),
+            features: protocol.map_or(Vec::new(), |p| {
+                p.features.iter().map(|f| f.name().to_string()).collect()
+            }),
+            software: protocol.and_then(|p| p.software.clone()),
         }
     }
 }

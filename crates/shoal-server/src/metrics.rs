@@ -48,11 +48,12 @@ type GaugeF = Gauge<f64, AtomicU64>;
 
 /// Every connection state a peer can be in (`shoal_peer_state` has one
 /// series per state, 1 for the current one).
-const STATES: [&str; 5] = [
+const STATES: [&str; 6] = [
     "connected",
     "connecting",
     "disconnected",
     "rejected",
+    "incompatible",
     "unreachable",
 ];
 
@@ -74,6 +75,7 @@ fn state_name(state: &PeerState) -> &'static str {
         PeerState::Connecting => "connecting",
         PeerState::Disconnected => "disconnected",
         PeerState::Rejected { .. } => "rejected",
+        PeerState::Incompatible { .. } => "incompatible",
         PeerState::Unreachable { .. } => "unreachable",
     }
 }

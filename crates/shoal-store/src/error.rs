@@ -39,16 +39,32 @@ pub enum StoreError {
         /// How many tables it has.
         tables: i64,
     },
-    /// The file has a schema version this build cannot read (written by a newer
-    /// Shoal, or by a development build before the format settled).
-    #[error("database {path} has schema version {found}; this Shoal reads version {supported}")]
-    UnsupportedSchema {
+    /// The file was written by a newer Shoal (its schema version is past the
+    /// last migration this build knows). It is refused before anything is
+    /// written to it.
+    #[error(
+        "database {path} was written by a newer Shoal (schema version {found}; this Shoal reads up to {supported}): upgrade Shoal to open it; the file was not changed"
+    )]
+    NewerSchema {
         /// The database file.
         path: PathBuf,
         /// The schema version found.
         found: i64,
         /// The newest version this build understands.
         supported: i64,
+    },
+    /// The file has a schema version older than the first migration (made by
+    /// a development build before the format settled). It is not changed.
+    #[error(
+        "database {path} has schema version {found}, from before Shoal's format settled (the oldest this Shoal upgrades is {oldest}): export its records with the build that made it"
+    )]
+    ObsoleteSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version found.
+        found: i64,
+        /// The oldest version this build upgrades.
+        oldest: i64,
     },
     /// The collection is not shared with that peer in that direction.
     #[error("collection {collection} is not shared with that peer")]
@@ -112,6 +128,45 @@ pub enum StoreError {
     /// A record field holds a malformed blob reference.
     #[error("bad blob reference: {0}")]
     BadBlobRef(String),
+    /// A local write would leave a record that does not validate against
+    /// the JSON Schema declared for its collection on this node.
+    #[error(
+        "record {collection}/{id} does not match the schema of data version {version}: {message}"
+    )]
+    SchemaViolation {
+        /// The collection.
+        collection: String,
+        /// The record.
+        id: String,
+        /// The declared data version.
+        version: u32,
+        /// The schema's messages (up to three), each with where it failed.
+        message: String,
+    },
+    /// A declaration that cannot be used: not a JSON Schema, version 0, or
+    /// older than the declared one.
+    #[error("schema for collection {collection}: {detail}")]
+    BadSchema {
+        /// The collection.
+        collection: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A local write to a record a newer app wrote (its data version is
+    /// above the one declared here). The record is kept as it is.
+    #[error(
+        "record {collection}/{id} was written by data version {record} of its app; this node's app declares {declared}: upgrade the app before changing it (the record is kept as it is)"
+    )]
+    NewerDataVersion {
+        /// The collection.
+        collection: String,
+        /// The record.
+        id: String,
+        /// The record's data version.
+        record: u64,
+        /// The version declared here.
+        declared: u32,
+    },
     /// Any other SQLite failure.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),

@@ -6,7 +6,7 @@
 //! catches up with them or the bound is raised, and are then merged like any
 //! late change (merges do not depend on order).
 //!
-//! This module owns that table: creating it, adding to it within the
+//! This module owns that table (created by schema step 5): adding to it within the
 //! apply's transaction (bounded: past [`MAX_HELD_CHANGES`] or
 //! [`MAX_HELD_BYTES`] the batch is refused by name), listing what is due,
 //! and summing it up per peer. It decides nothing about merging (`apply.rs`).
@@ -24,20 +24,6 @@ pub const MAX_HELD_BYTES: u64 = 64 * 1024 * 1024;
 /// Most held changes merged by one [`Store::release_held`] transaction.
 const RELEASE_PAGE: usize = 1_000;
 
-const TABLE: &str = "
--- A peer's changes whose clock was too far ahead of local time when they
--- arrived (see held.rs): merged once local time is within the drift bound.
--- n: arrival order; wall_ms: the change's clock; change: postcard encoding.
-CREATE TABLE IF NOT EXISTS held_changes (
-    n INTEGER PRIMARY KEY,
-    peer TEXT NOT NULL,
-    wall_ms INTEGER NOT NULL,
-    bytes INTEGER NOT NULL,
-    change BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS held_changes_wall ON held_changes (wall_ms);
-";
-
 /// What is held back from one peer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HeldBack {
@@ -54,13 +40,6 @@ impl HeldBack {
     pub fn ahead_ms(&self, now_ms: u64) -> u64 {
         self.max_wall_ms.saturating_sub(now_ms)
     }
-}
-
-/// Creates the table in a file that lacks it (it is not part of a schema
-/// version: an older build ignores it).
-pub(crate) fn ensure_table(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(TABLE)?;
-    Ok(())
 }
 
 /// Adds `changes` from `peer` within the caller's transaction, or refuses

@@ -10,24 +10,8 @@
 
 use crate::Store;
 use crate::error::StoreError;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use shoal_core::HeldFlows;
-
-const TABLE: &str = "
--- Per peer, what the sharing rules held back when this node last levelled
--- with it (see levelled.rs). held: JSON list of [collection, direction].
-CREATE TABLE IF NOT EXISTS levelled_rules (
-    peer TEXT PRIMARY KEY,
-    held TEXT NOT NULL
-);
-";
-
-/// Creates the table in a file that lacks it (it is not part of a schema
-/// version: an older build ignores it).
-pub(crate) fn ensure_table(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(TABLE)?;
-    Ok(())
-}
 
 impl Store {
     /// What the sharing rules held back with `peer` (its peer id text) when

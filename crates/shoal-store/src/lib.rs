@@ -17,6 +17,7 @@ mod blob_files;
 mod blob_index;
 mod blob_scrub;
 mod check;
+mod data_versions;
 mod echo;
 mod error;
 mod federation;
@@ -24,6 +25,7 @@ mod held;
 mod identity;
 mod levelled;
 mod log;
+mod migrations;
 mod parts;
 mod query;
 mod read;
@@ -40,15 +42,18 @@ pub use blob_files::BlobFiles;
 pub use blob_index::{Arrival, BlobInfo};
 pub use blob_scrub::{BlobCheck, Scrubbed};
 pub use check::{CheckProgress, CheckReport, CheckStage, OPEN_CHECK_PAGES};
+pub use data_versions::{
+    CollectionSchema, DATA_VERSION_FIELD, DataVersionCheck, stamp_of as data_version_of,
+};
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
 pub use held::{HeldBack, MAX_HELD_BYTES, MAX_HELD_CHANGES};
 pub use identity::NodeIdentity;
 pub use log::{ChangeIter, DEFAULT_PAGE};
+pub use migrations::{OLDEST_SCHEMA_VERSION, SCHEMA_VERSION};
 pub use query::{Filter, MAX_QUERY_LIMIT, Order, Query};
 pub use read::{CollectionStatus, Page, Record, StoreStatus};
 pub use recon_index::ReconSnapshot;
-pub use schema::SCHEMA_VERSION;
 pub use write::{WriteOp, WriteOutcome};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -143,6 +148,8 @@ pub struct Store {
     recon: recon_index::ReconIndex,
     /// Which transactions merged which peer's batches (not sent back to it).
     echoes: echo::EchoLog,
+    /// The collections' declared data versions and schemas, compiled.
+    schemas: data_versions::SchemaCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -168,7 +175,10 @@ impl Store {
     /// Refuses, without changing the file, a file that is not a SQLite database,
     /// is empty (0 bytes) or fails a quick check of its pages (the first
     /// [`OPEN_CHECK_PAGES`]) ([`StoreError::Corrupt`]), one that belongs to another application
-    /// ([`StoreError::Foreign`]) or one written by a newer schema.
+    /// ([`StoreError::Foreign`]), one written by a newer Shoal
+    /// ([`StoreError::NewerSchema`]) or one too old to upgrade
+    /// ([`StoreError::ObsoleteSchema`]). An older file is upgraded by the
+    /// numbered migrations, all in one transaction.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let sqlite = |e| StoreError::from_sqlite(&path, e);
@@ -187,9 +197,6 @@ impl Store {
         // it) or upgrading its schema: its pages, then its kind.
         check::quick_check_at_open(&mut conn, &path)?;
         schema::prepare(&mut conn, &path)?;
-        held::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
-        levelled::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
-        recon_saved::ensure_table(&conn).map_err(|e| e.with_path(&path))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sqlite)?;
         let synchronous = match config.durability {
@@ -220,6 +227,7 @@ impl Store {
             collections: HashMap::new(),
             recon: recon_index::ReconIndex::default(),
             echoes: echo::EchoLog::default(),
+            schemas: data_versions::SchemaCache::default(),
         })
     }
 

@@ -12,7 +12,7 @@
 //! runs under the write lock and is skipped if another connection committed
 //! since this one last looked, so a tree is never saved stale.
 //!
-//! It owns only the table and the encoding; when trees are built, updated
+//! It owns only the table (created by schema step 5) and the encoding; when trees are built, updated
 //! and dropped is `recon_index.rs`'s, and it must not decide what a peer is
 //! sent.
 
@@ -22,26 +22,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::DbVersion;
 use shoal_core::recon::Fingerprint;
 
-const TABLE: &str = "
--- Each collection's in-memory reconciliation tree, deepest level only, as
--- saved when the store last closed (see recon_saved.rs). at: the log head
--- (MAX(dbv) of records) it matches; it is used only while that is the head.
-CREATE TABLE IF NOT EXISTS recon_saved (
-    cid INTEGER PRIMARY KEY,
-    at INTEGER NOT NULL,
-    nodes BLOB NOT NULL
-);
-";
-
 /// Bytes of one saved fingerprint: count (u64) and sum (u128), little-endian.
 const FINGERPRINT_BYTES: usize = 24;
-
-/// Creates the table in a file that lacks it (it is not part of a schema
-/// version: an older build ignores it).
-pub(crate) fn ensure_table(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(TABLE)?;
-    Ok(())
-}
 
 /// The saved deepest level of `cid`'s tree, if one was saved at log head
 /// `head` and decodes whole (anything else is ignored: the tree is rebuilt).

@@ -4,6 +4,7 @@
 //! This module owns the write path's order of steps (stamp a clock,
 //! plan through the core, persist the difference); it never merges by itself.
 
+use crate::data_versions::Declared;
 use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
 use crate::{RecordKey, Store, collection_for_write, now_ms};
@@ -61,6 +62,7 @@ impl Store {
         {
             self.recon.clear();
         }
+        self.schemas.refresh(&tx, self.head_memo.data_version)?;
         let mut deltas = Vec::new();
         let mut created = Vec::new();
         let mut stamp = TxnStamp::new(self.db_version);
@@ -71,19 +73,32 @@ impl Store {
             let cid = collection_for_write(&self.collections, &tx, &op.collection, &mut created)?;
             let loaded = rows::load(&tx, cid, &op.id)?;
             let mut after = loaded.state.clone();
-            // One clock per op: two ops on one record in one write apply in order.
+            let declared = self.schemas.get(&op.collection);
+            let mut intents = vec![op.intent];
+            if let Some(declared) = &declared {
+                let before = loaded.state.render();
+                declared.check_not_newer(&op.collection, &op.id, before.as_ref())?;
+                intents = data_versions_plan(declared, intents.remove(0));
+            }
+            // One clock per op: two ops on one record in one write apply in
+            // order (an op's stamp patch writes another slot than the op).
             let clock = Clock {
                 hlc: self.hlc.tick(now_ms()),
                 site: self.identity.site(),
             };
-            for (slot, version) in plan(&loaded.state, &op.intent, clock)? {
-                // What peers check of every change (`Change::validate`): a
-                // value they would refuse must not be written here either,
-                // even into a record the whole-record cap lets through.
-                if let Some(value) = &version.value {
-                    value.check_cap(self.config.max_value_bytes)?;
+            for intent in &intents {
+                for (slot, version) in plan(&after, intent, clock)? {
+                    // What peers check of every change (`Change::validate`): a
+                    // value they would refuse must not be written here either,
+                    // even into a record the whole-record cap lets through.
+                    if let Some(value) = &version.value {
+                        value.check_cap(self.config.max_value_bytes)?;
+                    }
+                    after.apply(slot, version);
                 }
-                after.apply(slot, version);
+            }
+            if let (Some(declared), Some(rendered)) = (&declared, after.render()) {
+                declared.validate(&op.collection, &op.id, &rendered)?;
             }
             if let Some(delta) = rows::save(&tx, cid, &op.id, &loaded, &after, &mut stamp, origin)?
             {
@@ -104,5 +119,21 @@ impl Store {
             changed,
             clock: last_clock,
         })
+    }
+}
+
+/// The intents a write to a collection with a declared data version
+/// becomes: an object written whole or patched carries the version stamp;
+/// a map entry set or removed is followed by a patch of the stamp (so the
+/// record is stamped by whatever last wrote it here); a delete is as is.
+fn data_versions_plan(declared: &Declared, intent: Intent) -> Vec<Intent> {
+    match intent {
+        Intent::Put(fields) => vec![Intent::Put(declared.stamped(fields))],
+        Intent::Create(fields) => vec![Intent::Create(declared.stamped(fields))],
+        Intent::Patch(fields) => vec![Intent::Patch(declared.stamped(fields))],
+        Intent::Delete => vec![Intent::Delete],
+        map @ (Intent::MapSet { .. } | Intent::MapRemove { .. }) => {
+            vec![map, Intent::Patch(declared.stamped(Default::default()))]
+        }
     }
 }

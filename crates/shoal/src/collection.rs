@@ -49,8 +49,8 @@ impl Default for ListOptions {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Collection {
-    store: Store,
-    name: CollectionName,
+    pub(crate) store: Store,
+    pub(crate) name: CollectionName,
 }
 
 impl Collection {

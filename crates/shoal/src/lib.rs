@@ -27,6 +27,7 @@
 mod blobs;
 mod collection;
 mod commit_watch;
+mod data_versions;
 mod edit;
 mod error;
 mod events;
@@ -39,6 +40,7 @@ pub use collection::{Collection, ListOptions};
 pub use edit::{Edit, Written};
 pub use error::Error;
 pub use events::{ChangeEvent, Origin, Subscription, SubscriptionError};
+pub use shoal_store::{CollectionSchema, DATA_VERSION_FIELD, DataVersionCheck, data_version_of};
 pub use store::{Store, StoreOptions};
 pub use typed::{TypedCollection, TypedPage};
 
@@ -47,15 +49,18 @@ pub use shoal_net::{
     BlobConfig, BlobState, BlobTotals, BlobTransfer, ConnectionCaps, DURATION_BUCKETS,
     DurationHistogram, FedError, GroupKey, GroupKeyError, GroupSalt, HeldChanges,
     HistogramSnapshot, Invite, InviteError, Levelled, Multiaddr, NetError, NetMetrics, Node,
-    NodeConfig, PeerId, PeerPath, PeerState, PeerStatus, PunchStats, Reconciliation, Rejection,
-    RejectionCount, RelayToken, SyncConfig, Traffic, Transfer,
+    NodeConfig, PeerId, PeerPath, PeerProtocol, PeerState, PeerStatus, PunchStats, Reconciliation,
+    Rejection, RejectionCount, RelayToken, SyncConfig, Traffic, Transfer,
 };
 
 pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};
 pub use shoal_core::recon::{
     Difference, Held, ItemFlags, Outcome, StateDigest, Status, StatusCounts,
 };
-pub use shoal_core::sync::{Refusal, SharedCollection};
+pub use shoal_core::sync::{
+    Feature, FeatureSet, Incompatible, OLDEST_PROTOCOL_VERSION, Offer, PROTOCOL_VERSION, Refusal,
+    SharedCollection,
+};
 pub use shoal_core::{
     ANY_PEER, CanonicalJson, Change, Clock, CollectionName, CoreError, DbVersion, Direction,
     FieldName, Hlc, Life, LogPosition, LogRead, RecordId, RecordState, ShareMode, SharingRules,

@@ -5,12 +5,10 @@
 //! `codec.rs`'s, and what to do on each message is `session.rs`'s.
 
 use super::federation::{Request, RequestId, Response};
+use super::version::HelloTail;
 use crate::change::{Change, LogPosition, SyncCursor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// Version of the protocol spoken by this build; sent in [`Message::Hello`].
-pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Why a peer refused us, or we refused it. Sent in [`Message::Rejected`]
 /// before the connection is closed, so neither side waits for a timeout.
@@ -52,12 +50,15 @@ impl fmt::Display for Rejection {
 /// Every message of the sync protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    /// First message each side sends: its protocol version and a fresh nonce.
+    /// First message each side sends: the hello version, a fresh nonce and
+    /// (since protocol 3) the sender's offer (see `version.rs`).
     Hello {
-        /// The sender's [`PROTOCOL_VERSION`].
+        /// Always [`super::version::HELLO_VERSION`] (2) since protocol 2.
         version: u32,
         /// 32 random bytes, used once.
         nonce: [u8; 32],
+        /// The sender's protocol version and features; absent from protocol-2 builds.
+        tail: HelloTail,
     },
     /// Second message each side sends, right after its hello: its SPAKE2
     /// message under the group key (reveals nothing a guess can be tested on).
@@ -110,6 +111,12 @@ pub enum Message {
         id: RequestId,
         /// The answer.
         body: Response,
+    },
+    /// Feature [`super::version::Feature::About`]: the Shoal build the
+    /// sender runs, sent once after authentication.
+    About {
+        /// E.g. "Shoal 0.1.0" (at most [`super::version::MAX_SOFTWARE_LEN`] bytes are kept).
+        software: String,
     },
 }
 
@@ -164,6 +171,7 @@ impl Message {
     pub fn kind(&self) -> &'static str {
         match self {
             Message::Hello { .. } => "hello",
+            Message::About { .. } => "about",
             Message::Pake { .. } => "pake",
             Message::Proof { .. } => "proof",
             Message::Rejected { .. } => "rejected",

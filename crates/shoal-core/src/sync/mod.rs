@@ -3,6 +3,7 @@
 //! store executes its reads and applies. Nothing here touches a socket, a
 //! clock or a file.
 
+mod about;
 pub mod auth;
 pub mod codec;
 pub mod federation;
@@ -12,10 +13,14 @@ pub mod relay_auth;
 mod requests;
 mod serve;
 pub mod session;
+pub mod version;
 
 pub use auth::{GroupKey, GroupKeyError, GroupSalt, Role};
 pub use federation::{RecordCut, Refusal, Request, RequestId, Response, SharedCollection};
-pub use message::{Batch, Message, PROTOCOL_VERSION, Rejection};
+pub use message::{Batch, Message, Rejection};
 pub use relay_auth::{Admission, RELAY_AUTH_LEN, RELAY_AUTH_PROTOCOL, RelayToken, RelayTokenError};
 pub use requests::{MAX_OUTSTANDING, RequestError};
 pub use session::{Action, ReadPurpose, Session, SessionStats, SyncConfig};
+pub use version::{
+    Agreed, Feature, FeatureSet, Incompatible, OLDEST_PROTOCOL_VERSION, Offer, PROTOCOL_VERSION,
+};

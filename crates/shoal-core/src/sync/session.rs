@@ -22,7 +22,8 @@
 use super::auth::{FrameKey, GroupKey, Pake, Role, SessionKeys, Transcript, hello_nonce};
 use super::codec::{self, FrameError};
 use super::federation::{Request, RequestId, Response};
-use super::message::{Message, PROTOCOL_VERSION, Rejection};
+use super::message::{Message, Rejection};
+use super::version::{self, Agreed, Feature, HelloTail, Incompatible, Offer};
 use crate::change::{Change, DbVersion, LogPosition, SyncCursor};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -42,6 +43,10 @@ pub struct SyncConfig {
     pub resync_interval_ms: u64,
     /// Most pushes sent and not yet acknowledged.
     pub max_unacked: usize,
+    /// What this node announces in its hello (default: this build's
+    /// [`Offer::current`]). Tests set [`Offer::protocol_2`] to act as a
+    /// previous build, or a custom one to act as a far newer one.
+    pub offer: Offer,
 }
 
 impl Default for SyncConfig {
@@ -53,6 +58,7 @@ impl Default for SyncConfig {
             request_timeout_ms: 30_000,
             resync_interval_ms: 60_000,
             max_unacked: 4,
+            offer: Offer::current(),
         }
     }
 }
@@ -217,6 +223,17 @@ pub struct Session {
     pub(super) next_request: u32,
     pub(super) outstanding: BTreeMap<RequestId, u64>,
     pub(super) catch_up_held: bool,
+    // version negotiation (about.rs)
+    pub(super) negotiation: Negotiation,
+}
+
+/// What the hellos settled: the session's version and features, or why the
+/// peers cannot talk; and what the peer said about itself.
+#[derive(Debug, Default)]
+pub(super) struct Negotiation {
+    pub(super) agreed: Option<Agreed>,
+    pub(super) incompatible: Option<Incompatible>,
+    pub(super) peer_software: Option<String>,
 }
 
 impl Session {
@@ -269,6 +286,7 @@ impl Session {
             next_request: 0,
             outstanding: BTreeMap::new(),
             catch_up_held: false,
+            negotiation: Negotiation::default(),
         }
     }
 
@@ -282,8 +300,9 @@ impl Session {
         };
         self.send(
             Message::Hello {
-                version: PROTOCOL_VERSION,
+                version: version::HELLO_VERSION,
                 nonce: self.nonce,
+                tail: HelloTail::for_offer(self.config.offer),
             },
             &mut out,
         );
@@ -423,11 +442,20 @@ impl Session {
     }
 
     fn on_hello(&mut self, message: Message, out: &mut Vec<Action>) {
-        let Message::Hello { version, nonce } = message else {
+        let Message::Hello {
+            version,
+            nonce,
+            tail,
+        } = message
+        else {
             return self.close(Rejection::ProtocolViolation, true, out);
         };
-        if version != PROTOCOL_VERSION {
-            return self.close(Rejection::UnsupportedVersion, true, out);
+        match version::negotiate(&self.config.offer, version, tail) {
+            Ok(agreed) => self.negotiation.agreed = Some(agreed),
+            Err(incompatible) => {
+                self.negotiation.incompatible = Some(incompatible);
+                return self.close(Rejection::UnsupportedVersion, true, out);
+            }
         }
         self.phase = Phase::Pake { peer_nonce: nonce };
     }
@@ -488,6 +516,10 @@ impl Session {
         self.recv_key = Some(keys.frame_key(self.role.peer()));
         self.phase = Phase::Ready;
         out.push(Action::Authenticated);
+        if self.uses(Feature::About) {
+            let software = version::SOFTWARE.to_string();
+            self.send(Message::About { software }, out);
+        }
         if !self.catch_up_held {
             self.request_catch_up(now_ms, out);
         }
@@ -509,6 +541,7 @@ impl Session {
             Message::Ack { cursor } => self.on_ack(cursor, out),
             Message::Request { id, body } => out.push(Action::Serve { id, request: body }),
             Message::Response { id, body } => self.on_response(id, body, out),
+            Message::About { software } => self.on_about(software, out),
         }
     }
 

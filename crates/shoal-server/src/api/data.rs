@@ -32,6 +32,24 @@ pub struct RecordBody {
     /// Its fields.
     #[schema(value_type = Object)]
     pub value: Value,
+    /// Set when a newer app wrote the record: its data version (the
+    /// `$data_version` field), above the one this node's app declares for
+    /// the collection. The record is kept and synced; this node's app may
+    /// not understand it. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer_data_version: Option<u64>,
+}
+
+/// A collection's declared data version and JSON Schema on this node:
+/// `GET`/`PUT /api/collections/{c}/schema`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaBody {
+    /// The data version (1 or more; never lower than the one declared).
+    pub version: u32,
+    /// The JSON Schema every record must validate against.
+    #[schema(value_type = Object)]
+    pub schema: Value,
 }
 
 /// `GET /api/collections/{c}/records`: one page in id order.

@@ -98,6 +98,17 @@ impl Failure {
             shoal::Error::Serde { .. } => Self::bad_request(message),
             shoal::Error::Store(StoreError::BlobTooLarge { .. }) => Self::too_large(message),
             shoal::Error::Store(StoreError::BadBlobRef(_)) => Self::bad_request(message),
+            shoal::Error::Store(StoreError::SchemaViolation { .. }) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "schema-violation",
+                message,
+            ),
+            shoal::Error::Store(StoreError::BadSchema { .. }) => {
+                Self::invalid("invalid-schema", message)
+            }
+            shoal::Error::Store(StoreError::NewerDataVersion { .. }) => {
+                Self::new(StatusCode::CONFLICT, "newer-data-version", message)
+            }
             shoal::Error::Store(_) | shoal::Error::Net(_) => Self::internal(message),
         }
     }

@@ -23,6 +23,7 @@ mod openapi;
 mod peers;
 mod query_string;
 mod records;
+mod schemas;
 mod sharing;
 mod sync_details;
 
@@ -123,6 +124,10 @@ pub fn router(node: Arc<Node>, store: Store, options: Options) -> Router {
                 .put(records::put)
                 .patch(records::patch)
                 .delete(records::delete),
+        )
+        .route(
+            "/api/collections/{collection}/schema",
+            get(schemas::get).put(schemas::set).delete(schemas::remove),
         )
         .route(
             "/api/collections/{collection}/records/{id}/sync",

@@ -6,7 +6,9 @@
 //! It lists routes; it must not describe anything the router does not serve
 //! (a test checks every route is listed).
 
-use super::{blobs, federation, feed, maps, monitor, peers, records, sharing, sync_details};
+use super::{
+    blobs, federation, feed, maps, monitor, peers, records, schemas, sharing, sync_details,
+};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -36,6 +38,9 @@ use utoipa::{Modify, OpenApi};
         records::put,
         records::patch,
         records::delete,
+        schemas::get,
+        schemas::set,
+        schemas::remove,
         maps::map_set,
         maps::map_remove,
         feed::changes,

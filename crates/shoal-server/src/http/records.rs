@@ -76,11 +76,10 @@ pub async fn list(
         limit,
     };
     let store = control.store.clone();
-    let page = blocking(move || {
-        store
-            .collection(name.as_str())
-            .and_then(|c| c.list(&options))
-            .map_err(Failure::store)
+    let (page, check) = blocking(move || {
+        let records = store.collection(name.as_str()).map_err(Failure::store)?;
+        let page = records.list(&options).map_err(Failure::store)?;
+        Ok((page, records.data_version_check().map_err(Failure::store)?))
     })
     .await?;
     Ok(Json(RecordsPage {
@@ -89,6 +88,7 @@ pub async fn list(
             .into_iter()
             .map(|(id, value)| RecordBody {
                 id: id.to_string(),
+                newer_data_version: check.newer(&value),
                 value: Value::Object(value),
             })
             .collect(),
@@ -148,16 +148,16 @@ pub async fn get(
     let id = extract::record_id(&id)?;
     let store = control.store.clone();
     let wanted = id.clone();
-    let found = blocking(move || {
-        store
-            .collection(name.as_str())
-            .and_then(|c| c.get(wanted.as_str()))
-            .map_err(Failure::store)
+    let (found, check) = blocking(move || {
+        let records = store.collection(name.as_str()).map_err(Failure::store)?;
+        let found = records.get(wanted.as_str()).map_err(Failure::store)?;
+        Ok((found, records.data_version_check().map_err(Failure::store)?))
     })
     .await?;
     match found {
         Some(value) => Ok(Json(RecordBody {
             id: id.to_string(),
+            newer_data_version: check.newer(&value),
             value: Value::Object(value),
         })),
         None => Err(Failure::not_found(format!(
