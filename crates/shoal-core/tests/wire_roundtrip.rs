@@ -116,6 +116,7 @@ fn change() -> impl Strategy<Value = Change> {
                 },
                 life: Life(life),
                 position,
+                pred: None,
             },
         )
 }

@@ -26,7 +26,8 @@ pub(crate) const TABLE: &str = "
 -- concurrent value, per node, never synced. n: insertion order; at_ms: when
 -- journalled (local wall time). field NULL: the record's life (a delete);
 -- entry_key: a map entry's key (NULL for a whole field). A NULL value is a
--- tombstone (removed field or entry, deleted record).
+-- tombstone (removed field or entry, deleted record). A lost version is
+-- journalled once per slot (conflicts_lost), however often it arrives.
 CREATE TABLE IF NOT EXISTS conflicts (
     n INTEGER PRIMARY KEY,
     at_ms INTEGER NOT NULL,
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS conflicts (
     lost_site INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS conflicts_at ON conflicts (at_ms);
+CREATE INDEX IF NOT EXISTS conflicts_lost ON conflicts (lost_hlc, lost_site);
 ";
 
 /// How much of the journal a node keeps (a [`crate::StoreConfig`] option).
@@ -92,6 +94,30 @@ pub struct ConflictEntry {
     pub at_ms: u64,
 }
 
+impl ConflictEntry {
+    /// The entry for a conflict the core's merge reported in
+    /// `collection`/`id`, journalled at `at_ms`.
+    pub fn of(
+        collection: &CollectionName,
+        id: &RecordId,
+        conflict: shoal_core::Conflict,
+        at_ms: u64,
+    ) -> Self {
+        let side = |v: shoal_core::SlotVersion| ConflictSide {
+            value: v.value,
+            clock: v.clock,
+        };
+        Self {
+            collection: collection.clone(),
+            id: id.clone(),
+            slot: conflict.slot,
+            kept: side(conflict.kept),
+            lost: side(conflict.lost),
+            at_ms,
+        }
+    }
+}
+
 /// A journal entry as listed, with its place in the journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalledConflict {
@@ -112,7 +138,9 @@ pub struct ConflictQuery {
     pub limit: Option<usize>,
 }
 
-/// Adds `entries` to the journal **within the caller's transaction** and
+/// Adds `entries` to the journal **within the caller's transaction** (an
+/// entry whose lost version, in the same slot, is already journalled is
+/// skipped) and
 /// prunes it to `bounds` (entries older than `bounds.max_age_ms` before
 /// `now_ms`, then the oldest past `bounds.max_entries`). With
 /// `bounds.max_entries == 0` nothing is written.
@@ -138,12 +166,27 @@ pub(crate) fn insert(
              kept_site, lost_value, lost_hlc, lost_site)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
+    let mut known = tx.prepare_cached(
+        "SELECT 1 FROM conflicts WHERE lost_hlc = ?1 AND lost_site = ?2 AND rid = ?3
+             AND collection = ?4 AND field IS ?5 AND entry_key IS ?6",
+    )?;
     for e in entries {
         let (field, key) = match &e.slot {
             Slot::Life => (None, None),
             Slot::Field(f) => (Some(f.as_str()), None),
             Slot::Entry(f, k) => (Some(f.as_str()), Some(k.as_str())),
         };
+        // The same lost version met again (from another peer, or sent twice).
+        if known.exists(params![
+            e.lost.clock.hlc.packed() as i64,
+            e.lost.clock.site.0 as i64,
+            e.id.as_str(),
+            e.collection.as_str(),
+            field,
+            key
+        ])? {
+            continue;
+        }
         add.execute(params![
             e.at_ms as i64,
             e.collection.as_str(),

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Version of the protocol spoken by this build; sent in [`Message::Hello`].
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: every [`Change`] ends with the clock its writer replaced (`pred`, for
+/// the conflict journal), which a version-2 peer cannot decode.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Why a peer refused us, or we refused it. Sent in [`Message::Rejected`]
 /// before the connection is closed, so neither side waits for a timeout.
@@ -204,6 +206,7 @@ mod tests {
             },
             life: Life(1),
             position,
+            pred: None,
         }
     }
 
