@@ -6,7 +6,9 @@
 //! It lists routes; it must not describe anything the router does not serve
 //! (a test checks every route is listed).
 
-use super::{blobs, federation, feed, maps, monitor, peers, records, sharing, sync_details};
+use super::{
+    blobs, conflicts, federation, feed, maps, monitor, peers, records, sharing, sync_details,
+};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -42,6 +44,7 @@ use utoipa::{Modify, OpenApi};
         sharing::rules,
         sharing::set_rule,
         sharing::set_local_only,
+        conflicts::list,
         federation::diff,
         federation::pull,
         federation::push,
