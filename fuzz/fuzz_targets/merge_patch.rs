@@ -37,6 +37,7 @@ fn state(u: &mut Unstructured) -> RecordState {
                 site: SiteId(1),
             },
             life: Life(u.int_in_range(1..=3).unwrap_or(1)),
+            pred: None,
         };
         state.apply(slot, version);
     }

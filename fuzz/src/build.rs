@@ -149,6 +149,7 @@ pub fn change_at(
             u.int_in_range(0..=4)?
         }),
         position,
+        pred: if u.arbitrary()? { Some(clock(u)?) } else { None },
     })
 }
 

@@ -98,7 +98,7 @@ describe('the dashboard against two real daemons', () => {
     const index = await fetch(`${A.url}/`);
     assert.equal(index.status, 200);
     assert.match(index.headers.get('content-type'), /^text\/html/);
-    for (const [file, type] of [['app.js', /^text\/javascript/], ['style.css', /^text\/css/], ['drawer.js', /^text\/javascript/]]) {
+    for (const [file, type] of [['app.js', /^text\/javascript/], ['style.css', /^text\/css/], ['drawer.js', /^text\/javascript/], ['conflicts.js', /^text\/javascript/]]) {
       const asset = await fetch(`${A.url}/assets/${file}`);
       assert.equal(asset.status, 200, file);
       assert.match(asset.headers.get('content-type'), type, file);
@@ -341,7 +341,38 @@ describe('the dashboard against two real daemons', () => {
     await page.unroute(isFeed);
   });
 
-  scenario('7. removing B on the Instances page forgets and disconnects it', async () => {
+  scenario('7. a concurrent edit shows in Conflicts, and Restore writes the lost value again', async () => {
+    // A neither sends `clash` to B nor takes it from B while both write c1.
+    await write(A, 'PUT', '/api/sharing', { peer: B.peerId, collection: 'clash', mode: 'none' });
+    await write(A, 'PUT', '/api/collections/clash/records/c1', { title: 'written on A' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await write(B, 'PUT', '/api/collections/clash/records/c1', { title: 'written on B' });
+    // Both ways again, and A pulls B's record: B's later write wins, and A,
+    // whose value lost, journals it.
+    await write(A, 'PUT', '/api/sharing', { peer: B.peerId, collection: 'clash', mode: 'both' });
+    await write(A, 'POST', `/api/peers/${B.peerId}/pull`, { collection: 'clash', id: 'c1' });
+    await waitFor('the conflict in A’s journal', async () => ((await A.api('GET', '/api/conflicts?collection=clash')).body.conflicts || []).length === 1, 30000);
+    const onA = await A.api('GET', '/api/collections/clash/records/c1');
+    assert.equal(onA.body.value.title, 'written on B', JSON.stringify(onA.body));
+
+    await page.click('[data-testid="nav-conflicts"]');
+    const row = page.locator('[data-testid="conflict-row"][data-collection="clash"][data-id="c1"]');
+    await row.waitFor({ timeout: 20000 });
+    assert.match(await row.locator('[data-testid="conflict-kept"]').innerText(), /written on B/);
+    assert.match(await row.locator('[data-testid="conflict-lost"]').innerText(), /written on A/);
+    await shot('12-conflicts');
+    await row.locator('[data-testid="conflict-restore"]').click();
+    assert.match(await toastMatching(/Restored/), /clash\/c1/);
+    // A new local edit: it is A's value again, and it syncs to B.
+    await waitFor('the restored value on B', async () => {
+      const onB = await B.api('GET', '/api/collections/clash/records/c1');
+      return onB.body.value && onB.body.value.title === 'written on A';
+    }, 30000);
+    const journal = (await A.api('GET', '/api/conflicts?collection=clash')).body.conflicts;
+    assert.equal(journal.length, 1, 'restoring is no new conflict');
+  });
+
+  scenario('8. removing B on the Instances page forgets and disconnects it', async () => {
     await page.click('[data-testid="nav-instances"]');
     const remove = peerRow(B.peerId).locator('[data-testid="peer-remove"]');
     await remove.click();
@@ -353,6 +384,6 @@ describe('the dashboard against two real daemons', () => {
       const row = peerRow(B.peerId);
       return (await row.count()) === 0 || (await row.locator('[data-testid="peer-state"]').innerText()) !== 'connected';
     }, 15000);
-    await shot('12-peer-removed');
+    await shot('13-peer-removed');
   });
 });

@@ -186,6 +186,26 @@ Examples:
   shoal --json log --since 42+57.3 # resume where a cut listing stopped")]
     Log(LogArgs),
 
+    /// Print values that lost to a concurrent edit (the conflict journal)
+    #[command(after_help = "\
+When two machines change the same field without either having seen the
+other's change, the newer clock wins everywhere and the other value is kept
+here, on each node where the two met: the record, the field (or map entry),
+the kept and the lost value, each with its clock WALL_MS.COUNTER@SITE (the
+site is the machine that wrote it). An edit made after seeing the other
+machine's value is not a conflict and is not listed.
+
+Newest first, three lines per entry. The journal is this node's own, never
+synced, and bounded (10,000 entries, 90 days). To restore a lost value, write
+it again: shoal patch COLLECTION ID '{\"FIELD\": VALUE}' (it syncs like any
+edit). The dashboard's Conflicts view has a button for it.
+
+Examples:
+  shoal conflicts
+  shoal conflicts notes --since 2h
+  shoal --json conflicts --since 7d --limit 500")]
+    Conflicts(crate::conflicts::ConflictsArgs),
+
     /// Print site id, peer id, db_version and per-collection record counts
     #[command(after_help = "\
 Examples:

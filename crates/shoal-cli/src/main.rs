@@ -12,6 +12,7 @@ mod backup_files;
 mod blob;
 mod check;
 mod config;
+mod conflicts;
 mod daemon_client;
 mod datadir;
 mod demo;
@@ -113,6 +114,7 @@ fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> 
         Command::Map(a) => maps::run(&data.open()?, a, &mut out)?,
         Command::Query(a) => query::run(&data.open()?, a, &mut out)?,
         Command::Log(a) => log::run(&data.open()?, a, &mut out)?,
+        Command::Conflicts(a) => conflicts::run(&data.open()?, a, &mut out)?,
         Command::Status => status::run(&data, &data.open()?, &mut out)?,
         Command::Check => check::run(&data, &mut out)?,
         Command::Serve(a) => {

@@ -204,6 +204,11 @@ pub struct Change {
     /// Position, in the *sending* store's change log, of the record this slot
     /// version was read with (all slots of one record share it).
     pub position: LogPosition,
+    /// The clock of the version the writer replaced ([`crate::SlotVersion::pred`]):
+    /// read only to tell a concurrent overwrite from a sequential one for
+    /// the conflict journal. Last, and absent (`None`) when unknown.
+    #[serde(default)]
+    pub pred: Option<Clock>,
 }
 
 impl Change {

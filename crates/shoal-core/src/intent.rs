@@ -57,6 +57,23 @@ pub type Plan = Vec<(Slot, SlotVersion)>;
 /// on a record that is not alive; [`CoreError::RecordExists`] for a create of
 /// one that is; name errors for invalid field names.
 pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, CoreError> {
+    let mut out = plan_versions(state, intent, clock)?;
+    // Each version names the one it replaces, so peers can tell this write
+    // from a concurrent one (`conflict.rs`).
+    for (slot, version) in &mut out {
+        version.pred = match slot {
+            Slot::Life => None,
+            Slot::Field(_) | Slot::Entry(..) => state
+                .slot(slot)
+                .filter(|current| current.life == version.life)
+                .map(|current| current.clock),
+        };
+    }
+    Ok(out)
+}
+
+/// [`plan`] before the versions name their predecessors.
+fn plan_versions(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, CoreError> {
     if let Intent::MapSet { key, .. } | Intent::MapRemove { key, .. } = intent {
         check_key(key)?;
     }
@@ -81,6 +98,7 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
                         value: None,
                         clock,
                         life,
+                        pred: None,
                     },
                 ));
                 life
@@ -91,7 +109,12 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
         }
     };
     let fresh = !state.is_alive();
-    let version = |value: Option<CanonicalJson>| SlotVersion { value, clock, life };
+    let version = |value: Option<CanonicalJson>| SlotVersion {
+        value,
+        clock,
+        life,
+        pred: None,
+    };
     match intent {
         Intent::Put(object) | Intent::Create(object) => {
             let mut given = Vec::with_capacity(object.len());
@@ -122,6 +145,7 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
                     value: None,
                     clock,
                     life: life.deleted(),
+                    pred: None,
                 },
             ));
         }

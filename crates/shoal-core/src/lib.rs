@@ -18,6 +18,7 @@
 pub mod blob;
 mod change;
 mod clock;
+pub mod conflict;
 mod error;
 mod ids;
 mod intent;
@@ -29,6 +30,7 @@ mod value;
 
 pub use change::{Change, DbVersion, LogPosition, LogRead, Slot, SyncCursor};
 pub use clock::{Clock, DEFAULT_MAX_DRIFT_MS, Hlc, HlcGenerator, Life};
+pub use conflict::Conflict;
 pub use error::CoreError;
 pub use ids::{CollectionName, FieldName, RecordId, SiteId, derive_id};
 pub use intent::{Intent, Plan, plan};

@@ -16,6 +16,7 @@
 
 use crate::change::{Change, LogPosition, Slot};
 use crate::clock::{Clock, Life};
+use crate::conflict::Conflict;
 use crate::ids::{CollectionName, FieldName, RecordId};
 use crate::value::CanonicalJson;
 use serde_json::{Map, Value};
@@ -30,6 +31,12 @@ pub struct SlotVersion {
     pub clock: Clock,
     /// The life it was written in.
     pub life: Life,
+    /// The clock of the version its writer replaced: the writer's stored
+    /// version of the slot in the same life when it wrote this one (`None`
+    /// if it had none). Set by [`crate::plan`], carried with the version to
+    /// every replica; only the conflict journal reads it (`conflict.rs`),
+    /// never the merge order.
+    pub pred: Option<Clock>,
 }
 
 impl SlotVersion {
@@ -99,6 +106,7 @@ impl RecordState {
                 clock: version.clock,
                 life: version.life,
                 position: LogPosition::default(),
+                pred: version.pred,
             })
             .collect()
     }
@@ -106,6 +114,25 @@ impl RecordState {
     /// The stored version of one slot.
     pub fn slot(&self, slot: &Slot) -> Option<&SlotVersion> {
         self.slots.get(slot)
+    }
+
+    /// Merges one slot version into the record, as [`apply`](Self::apply),
+    /// and says whether that settled a conflict: a field or map entry value
+    /// replaced by, or losing to, a concurrent one ([`crate::conflict`]).
+    /// Nothing is copied unless there is a conflict.
+    pub fn apply_noting(
+        &mut self,
+        slot: Slot,
+        version: SlotVersion,
+    ) -> (Verdict, Option<Conflict>) {
+        let conflict = match &slot {
+            Slot::Life => None,
+            Slot::Field(_) | Slot::Entry(..) => self
+                .slots
+                .get(&slot)
+                .and_then(|current| Conflict::between(&slot, current, &version)),
+        };
+        (self.apply(slot, version), conflict)
     }
 
     /// Merges one slot version into the record.
@@ -326,6 +353,7 @@ mod tests {
             value: Some(CanonicalJson::parse(v, 1000).unwrap()),
             clock: clock(t, 1),
             life: Life(life),
+            pred: None,
         }
     }
     fn life(t: u64, l: u64) -> SlotVersion {
@@ -333,6 +361,7 @@ mod tests {
             value: None,
             clock: clock(t, 1),
             life: Life(l),
+            pred: None,
         }
     }
 
@@ -370,6 +399,7 @@ mod tests {
                 value: None,
                 clock: clock(4, 1),
                 life: Life(1),
+                pred: None,
             },
         );
         let tags = FieldName::new("tags").unwrap();
@@ -380,6 +410,7 @@ mod tests {
                 value: None,
                 clock: clock(6, 1),
                 life: Life(1),
+                pred: None,
             },
         );
         let expected = Value::Object(r.render().unwrap()).to_string();
@@ -395,6 +426,7 @@ mod tests {
                 value: None,
                 clock: clock(4, 1),
                 life: Life(1),
+                pred: None,
             },
         );
         plain.apply(field("é"), set("null", 5, 1));

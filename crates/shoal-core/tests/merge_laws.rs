@@ -93,7 +93,15 @@ fn version_strategy() -> impl Strategy<Value = Version> {
             _ => Life([1, 3, 5][(l % 3) as usize]),
         };
         let value = derived_value(&slot, clock, life);
-        (slot, SlotVersion { value, clock, life })
+        (
+            slot,
+            SlotVersion {
+                value,
+                clock,
+                life,
+                pred: None,
+            },
+        )
     })
 }
 
@@ -323,7 +331,7 @@ proptest! {
             let clock = Clock { hlc: Hlc::new(1_000, 0), site: SiteId(9) }; // newer than any generated
             let slot = Slot::Field(field(0));
             let value = derived_value(&slot, clock, stale_life);
-            let verdict = late.apply(slot, SlotVersion { value, clock, life: stale_life });
+            let verdict = late.apply(slot, SlotVersion { value, clock, life: stale_life, pred: None,  });
             prop_assert_eq!(verdict, Verdict::StaleLife);
             prop_assert_eq!(&late, &state);
         }
@@ -343,7 +351,7 @@ proptest! {
         let alive = top.recreated();
         let deleted = alive.deleted();
         let recreated = deleted.recreated();
-        let delete = (Slot::Life, SlotVersion { value: None, clock: delete_clock, life: deleted });
+        let delete = (Slot::Life, SlotVersion { value: None, clock: delete_clock, life: deleted, pred: None,  });
 
         // Delete, in any position among the set, renders None.
         let mut with_delete = set.clone();
@@ -354,7 +362,7 @@ proptest! {
         prop_assert_eq!(&state, &state_of(with_delete.iter().rev()));
 
         // Re-create: only versions of the new life show.
-        let recreate = (Slot::Life, SlotVersion { value: None, clock: recreate_clock, life: recreated });
+        let recreate = (Slot::Life, SlotVersion { value: None, clock: recreate_clock, life: recreated, pred: None,  });
         let (slot, mut version) = new_field;
         if matches!(slot, Slot::Life) {
             return Ok(());
@@ -385,6 +393,7 @@ fn equal_rank_is_a_no_op() {
         value: derived_value(&slot, clock, Life(1)),
         clock,
         life: Life(1),
+        pred: None,
     };
     let mut state = RecordState::new();
     assert_eq!(state.apply(slot.clone(), v.clone()), Verdict::Applied);
@@ -406,11 +415,13 @@ fn field_before_its_life_version() {
         value: Some(CanonicalJson::from_value(&json!(1))),
         clock,
         life: Life(3),
+        pred: None,
     };
     let life = SlotVersion {
         value: None,
         clock,
         life: Life(3),
+        pred: None,
     };
     let delete = SlotVersion {
         value: None,
@@ -419,6 +430,7 @@ fn field_before_its_life_version() {
             site: SiteId(1),
         },
         life: Life(2),
+        pred: None,
     };
     let versions = [
         (Slot::Life, delete),

@@ -104,9 +104,10 @@ fn change() -> impl Strategy<Value = Change> {
         (any::<u64>(), any::<u64>()),
         any::<u64>(),
         position(),
+        proptest::option::of((any::<u64>(), any::<u64>())),
     )
         .prop_map(
-            |(collection, id, slot, value, (hlc, site), life, position)| Change {
+            |(collection, id, slot, value, (hlc, site), life, position, pred)| Change {
                 collection,
                 id,
                 slot,
@@ -117,6 +118,10 @@ fn change() -> impl Strategy<Value = Change> {
                 },
                 life: Life(life),
                 position,
+                pred: pred.map(|(hlc, site)| Clock {
+                    hlc: Hlc::from_packed(hlc),
+                    site: SiteId(site),
+                }),
             },
         )
 }

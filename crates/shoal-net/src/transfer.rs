@@ -186,6 +186,7 @@ where
                     value: c.value.clone(),
                     clock: c.clock,
                     life: c.life,
+                    pred: c.pred,
                 },
             );
         }

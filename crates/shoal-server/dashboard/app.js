@@ -1,12 +1,13 @@
 // The dashboard's entry point: the token, the shared state every view reads
 // (this node, its peers, its collections), the change feed, and which page
-// is shown (`#/instances`, `#/collections/NAME`).
+// is shown (`#/instances`, `#/collections/NAME`, `#/conflicts`).
 
 import { api, ApiError, clearToken, onUnauthorized, setToken, token } from './api.js';
 import { h, replace, shortPeer } from './dom.js';
 import { startFeed } from './feed.js';
 import { mountInstances } from './instances.js';
 import { mountCollections } from './collections.js';
+import { mountConflicts } from './conflicts.js';
 import { closeDrawer } from './drawer.js';
 
 const PEERS_EVERY_MS = 2000;
@@ -217,6 +218,9 @@ function route() {
     // A malformed collection name in the address opens the first collection.
     unmount = mountCollections(main, ctx, rest.length ? decoded(rest.join('/')) : null);
     document.title = 'Collections · Shoal';
+  } else if (page === 'conflicts') {
+    unmount = mountConflicts(main, ctx);
+    document.title = 'Conflicts · Shoal';
   } else {
     unmount = mountInstances(main, ctx);
     document.title = 'Instances · Shoal';

@@ -17,10 +17,12 @@ use shoal::{
 };
 use utoipa::ToSchema;
 
+mod conflicts;
 mod data;
 mod health;
 mod sync;
 
+pub use conflicts::*;
 pub use data::*;
 pub use health::*;
 pub use sync::*;

@@ -38,6 +38,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
     ("drawer.js", JS, include_bytes!("../dashboard/drawer.js")),
     (
+        "conflicts.js",
+        JS,
+        include_bytes!("../dashboard/conflicts.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../dashboard/favicon.svg"),

@@ -4,9 +4,11 @@
 //! This module owns the remote write path: clock-drift checks (a peer's
 //! record with a clock too far ahead is held back, `held.rs`, the rest of
 //! its batch merges), the Lamport update of the local HLC, and the
-//! persisted clock mark. Merge rules are the
+//! persisted clock mark, and journalling the conflicts the core's merge
+//! reports (`conflict_journal.rs`). Merge rules are the
 //! core's; nothing here decides who wins.
 
+use crate::conflict_journal::ConflictEntry;
 use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
 use crate::{RecordKey, Store, collection_for_write, now_ms};
@@ -38,6 +40,9 @@ pub struct ApplyReport {
     /// Versions left out because this store does not receive their
     /// collection from the sending peer (see the sharing rules).
     pub not_shared: usize,
+    /// Values that lost to a concurrent one in this batch (whichever side
+    /// held them), kept in the conflict journal (`conflict_journal.rs`).
+    pub conflicts: usize,
     /// Changes held back because their clock is too far ahead of local
     /// time (see `held.rs`): merged later, not refused with the batch.
     pub held: usize,
@@ -197,6 +202,7 @@ impl Store {
         let mut created = Vec::new();
         let mut stamp = TxnStamp::new(self.db_version);
         let mut observed = self.hlc.clone();
+        let mut conflicts = Vec::new();
         for ((collection, id), record_changes) in by_record {
             let cid = collection_for_write(&self.collections, &tx, collection, &mut created)?;
             let loaded = rows::load(&tx, cid, id)?;
@@ -206,8 +212,13 @@ impl Store {
                     value: change.value.clone(),
                     clock: change.clock,
                     life: change.life,
+                    pred: change.pred,
                 };
-                match after.apply(change.slot.clone(), version) {
+                let (verdict, conflict) = after.apply_noting(change.slot.clone(), version);
+                if let Some(conflict) = conflict {
+                    conflicts.push(ConflictEntry::of(collection, id, conflict, now));
+                }
+                match verdict {
                     Verdict::Applied => report.applied += 1,
                     Verdict::StaleLife => report.stale += 1,
                     Verdict::NotNewer => report.not_newer += 1,
@@ -228,6 +239,9 @@ impl Store {
                 report.changed.push((collection.clone(), id.clone()));
             }
         }
+        // Only when a merge settled a conflict: no statement otherwise.
+        crate::conflict_journal::insert(&tx, &conflicts, self.config.journal, now)?;
+        report.conflicts = conflicts.len();
         if let Holding::For(peer) = holding {
             crate::held::hold(&tx, peer, &held)?;
         }

@@ -82,6 +82,16 @@ pub(crate) fn hold(tx: &Connection, peer: &str, changes: &[&Change]) -> Result<(
     Ok(())
 }
 
+/// Decodes a held change. A row written before changes carried `pred` (their
+/// last field, an `Option`) lacks its byte: read as `None` (postcard's 0).
+fn decode(bytes: &[u8]) -> Result<Change, postcard::Error> {
+    postcard::from_bytes::<Change>(bytes).or_else(|e| {
+        let mut padded = bytes.to_vec();
+        padded.push(0);
+        postcard::from_bytes::<Change>(&padded).map_err(|_| e)
+    })
+}
+
 /// Removes released rows within the caller's transaction.
 pub(crate) fn forget(tx: &Connection, rows: &[i64]) -> Result<(), StoreError> {
     let mut delete = tx.prepare_cached("DELETE FROM held_changes WHERE n = ?1")?;
@@ -141,7 +151,7 @@ impl Store {
         for (_, peer, bytes) in &rows {
             // Written by this module from a validated change: a row that does
             // not decode is damage, and is dropped rather than kept forever.
-            let Ok(change) = postcard::from_bytes::<Change>(bytes) else {
+            let Ok(change) = decode(bytes) else {
                 tracing::warn!(%peer, "dropping an undecodable held change");
                 continue;
             };
@@ -153,5 +163,35 @@ impl Store {
         }
         let released: Vec<i64> = rows.iter().map(|(n, _, _)| *n).collect();
         self.apply_held(changes, not_shared, &released)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+    use shoal_core::{
+        Change, Clock, CollectionName, Hlc, Life, LogPosition, RecordId, SiteId, Slot,
+    };
+
+    #[test]
+    fn a_change_held_before_changes_carried_pred_still_decodes() {
+        let change = Change {
+            collection: CollectionName::new("notes").unwrap(),
+            id: RecordId::new("n1").unwrap(),
+            slot: Slot::Life,
+            value: None,
+            clock: Clock {
+                hlc: Hlc::new(5, 1),
+                site: SiteId(9),
+            },
+            life: Life(1),
+            position: LogPosition::default(),
+            pred: None,
+        };
+        let mut bytes = postcard::to_allocvec(&change).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), change);
+        // The older layout: the same without the trailing `pred`.
+        assert_eq!(bytes.pop(), Some(0));
+        assert_eq!(decode(&bytes).unwrap(), change);
     }
 }

@@ -62,6 +62,7 @@ impl Store {
                         clock: version.clock,
                         life: version.life,
                         position,
+                        pred: version.pred,
                     });
                 }
             }

@@ -100,6 +100,7 @@ impl StoredRow {
                 clock: version.clock,
                 life: version.life,
                 position: self.position,
+                pred: version.pred,
             };
             let size = change_size(&change);
             if !budget.fits(size) {

@@ -68,6 +68,39 @@ struct PackedRef<'a> {
     dbv: u64,
 }
 
+/// First byte of a packed slots blob in the layout with predecessors
+/// ([`PackedPred`]). The plain layout starts with the postcard length of a
+/// non-empty list (a stored record has at least one slot), never 0, so the
+/// two cannot be confused; a record none of whose versions names a
+/// predecessor (e.g. one only ever created) keeps the plain layout and
+/// costs nothing more.
+const WITH_PREDS: u8 = 0;
+
+/// One slot version as packed in the layout with predecessors: [`Packed`]
+/// plus the clock of the version its writer replaced (hlc, site).
+#[derive(Serialize, Deserialize)]
+struct PackedPred {
+    slot: Slot,
+    value: Option<String>,
+    hlc: u64,
+    site: u64,
+    life: u64,
+    dbv: u64,
+    pred: Option<(u64, u64)>,
+}
+
+/// The same layout as [`PackedPred`], borrowed.
+#[derive(Serialize)]
+struct PackedPredRef<'a> {
+    slot: &'a Slot,
+    value: Option<&'a str>,
+    hlc: u64,
+    site: u64,
+    life: u64,
+    dbv: u64,
+    pred: Option<(u64, u64)>,
+}
+
 /// A record's slots as stored: each version with the db_version that wrote it.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct StoredSlots {
@@ -104,21 +137,39 @@ pub(crate) enum Origin {
 /// Decodes a record's packed slots as stored: (slot, version, written at).
 /// They are already merged state, so no merge runs here.
 pub(crate) fn unpack_slots(blob: &[u8]) -> Result<Vec<(Slot, SlotVersion, DbVersion)>, StoreError> {
-    let packed: Vec<Packed> = postcard::from_bytes(blob).map_err(|e| StoreError::Corrupt {
+    let corrupt = |e: postcard::Error| StoreError::Corrupt {
         path: Default::default(),
         detail: format!("undecodable slots of a record: {e}"),
-    })?;
+    };
+    let packed: Vec<PackedPred> = match blob.split_first() {
+        Some((&WITH_PREDS, rest)) => postcard::from_bytes(rest).map_err(corrupt)?,
+        _ => postcard::from_bytes::<Vec<Packed>>(blob)
+            .map_err(corrupt)?
+            .into_iter()
+            .map(|p| PackedPred {
+                slot: p.slot,
+                value: p.value,
+                hlc: p.hlc,
+                site: p.site,
+                life: p.life,
+                dbv: p.dbv,
+                pred: None,
+            })
+            .collect(),
+    };
+    let clock = |hlc, site| Clock {
+        hlc: Hlc::from_packed(hlc),
+        site: SiteId(site),
+    };
     Ok(packed
         .into_iter()
         .map(|p| {
             let version = SlotVersion {
                 // Our own encoding, read back from our own file.
                 value: p.value.map(CanonicalJson::from_trusted),
-                clock: Clock {
-                    hlc: Hlc::from_packed(p.hlc),
-                    site: SiteId(p.site),
-                },
+                clock: clock(p.hlc, p.site),
                 life: Life(p.life),
+                pred: p.pred.map(|(hlc, site)| clock(hlc, site)),
             };
             (p.slot, version, DbVersion(p.dbv))
         })
@@ -141,6 +192,22 @@ pub(crate) fn unpack(blob: &[u8]) -> Result<StoredSlots, StoreError> {
 }
 
 fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion) -> Vec<u8> {
+    // Encoding plain data into a Vec cannot fail.
+    if state.slots().any(|(_, v)| v.pred.is_some()) {
+        let packed: Vec<PackedPredRef<'_>> = state
+            .slots()
+            .map(|(slot, v)| PackedPredRef {
+                slot,
+                value: v.value.as_ref().map(CanonicalJson::as_str),
+                hlc: v.clock.hlc.packed(),
+                site: v.clock.site.0,
+                life: v.life.0,
+                dbv: written_at(slot).0,
+                pred: v.pred.map(|p| (p.hlc.packed(), p.site.0)),
+            })
+            .collect();
+        return postcard::to_extend(&packed, vec![WITH_PREDS]).unwrap_or_default();
+    }
     let packed: Vec<PackedRef<'_>> = state
         .slots()
         .map(|(slot, v)| PackedRef {
@@ -152,7 +219,6 @@ fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion) -> Vec<u8>
             dbv: written_at(slot).0,
         })
         .collect();
-    // Encoding plain data into a Vec cannot fail.
     postcard::to_allocvec(&packed).unwrap_or_default()
 }
 

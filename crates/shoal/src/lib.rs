@@ -74,3 +74,7 @@ pub use shoal_store::{
     StoreError, StoreStatus,
 };
 pub use shoal_store::{CheckProgress, CheckReport, CheckStage};
+pub use shoal_store::{
+    ConflictEntry, ConflictQuery, ConflictSide, JournalBounds, JournalledConflict,
+    MAX_CONFLICTS_LISTED,
+};

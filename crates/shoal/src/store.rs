@@ -14,8 +14,8 @@ use shoal_core::{
     SyncCursor,
 };
 use shoal_store::{
-    ApplyReport, ChangeIter, CheckProgress, CheckReport, DEFAULT_PAGE, StoreConfig, StoreStatus,
-    WriteOp,
+    ApplyReport, ChangeIter, CheckProgress, CheckReport, ConflictQuery, DEFAULT_PAGE,
+    JournalledConflict, StoreConfig, StoreStatus, WriteOp,
 };
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -293,6 +293,13 @@ impl Store {
             self.after_apply(&report);
             db.held_back()
         })
+    }
+
+    /// This node's conflict journal, newest first: values that lost a merge
+    /// to a concurrent edit (see `docs/merge.md`, "Conflicts"). To restore
+    /// one, write it again like any other value.
+    pub fn conflicts(&self, query: &ConflictQuery) -> Result<Vec<JournalledConflict>, Error> {
+        self.with_db(|db| db.conflicts(query))
     }
 
     /// What is held back for its clock, per peer, furthest clock first.

@@ -182,6 +182,7 @@ impl StateDigest {
                     value: c.value.clone(),
                     clock: c.clock,
                     life: c.life,
+                    pred: c.pred,
                 },
             )
         }));

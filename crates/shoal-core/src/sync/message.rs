@@ -212,6 +212,7 @@ mod tests {
             },
             life: Life(1),
             position,
+            pred: None,
         }
     }
 

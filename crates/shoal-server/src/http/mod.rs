@@ -13,6 +13,7 @@
 //! bodies are `api.rs`'s.
 
 mod blobs;
+mod conflicts;
 mod error;
 mod extract;
 mod federation;
@@ -139,6 +140,7 @@ pub fn router(node: Arc<Node>, store: Store, options: Options) -> Router {
         )
         .route("/api/changes", get(feed::changes))
         .route("/api/sharing", get(sharing::rules).put(sharing::set_rule))
+        .route("/api/conflicts", get(conflicts::list))
         .route("/api/sharing/local-only", put(sharing::set_local_only))
         .route(
             "/api/blobs",

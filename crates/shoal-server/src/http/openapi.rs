@@ -7,7 +7,8 @@
 //! (a test checks every route is listed).
 
 use super::{
-    blobs, federation, feed, maps, monitor, peers, records, schemas, sharing, sync_details,
+    blobs, conflicts, federation, feed, maps, monitor, peers, records, schemas, sharing,
+    sync_details,
 };
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -47,6 +48,7 @@ use utoipa::{Modify, OpenApi};
         sharing::rules,
         sharing::set_rule,
         sharing::set_local_only,
+        conflicts::list,
         federation::diff,
         federation::pull,
         federation::push,

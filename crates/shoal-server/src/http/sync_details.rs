@@ -98,6 +98,7 @@ fn state_of(changes: &[Change]) -> RecordState {
                 value: c.value.clone(),
                 clock: c.clock,
                 life: c.life,
+                pred: c.pred,
             },
         )
     }))

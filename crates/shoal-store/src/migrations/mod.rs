@@ -26,6 +26,7 @@ mod v3_digests_sharing;
 mod v4_recon_keys_blobs;
 mod v5_bookkeeping;
 mod v6_collection_schemas;
+mod v7_conflict_journal;
 
 /// One numbered schema change.
 pub(crate) struct Migration {
@@ -63,6 +64,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 6,
         what: "per-collection data versions and JSON Schemas declared on this node",
         up: v6_collection_schemas::up,
+    },
+    Migration {
+        to: 7,
+        what: "the conflict journal: values that lost a merge to a concurrent one",
+        up: v7_conflict_journal::up,
     },
 ];
 

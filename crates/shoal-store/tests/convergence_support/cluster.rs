@@ -428,6 +428,7 @@ impl Cluster {
                         value: change.value.clone(),
                         clock: change.clock,
                         life: change.life,
+                        pred: change.pred,
                     },
                 );
         }

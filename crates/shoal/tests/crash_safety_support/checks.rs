@@ -105,6 +105,7 @@ pub fn check_log(store: &Store, model: &Model, round: u64) -> Vec<Change> {
                     value: c.value.clone(),
                     clock: c.clock,
                     life: c.life,
+                    pred: c.pred,
                 },
             )
         }));
