@@ -19,6 +19,7 @@ pub mod blob;
 mod change;
 mod clock;
 mod error;
+pub mod gc;
 mod ids;
 mod intent;
 mod merge;
