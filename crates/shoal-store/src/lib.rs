@@ -1,6 +1,6 @@
 //! Shoal's SQLite persistence: one file holding records, their per-field clocks,
 //! the change log, the node's identity, peer cursors, the reconciliation and
-//! blob indexes and the sharing rules, plus the content-addressed blob
+//! blob indexes, the sharing rules and the conflict journal, plus the content-addressed blob
 //! directory beside it.
 //!
 //! Every local write and every applied remote batch is one SQLite transaction
@@ -17,6 +17,7 @@ mod blob_files;
 mod blob_index;
 mod blob_scrub;
 mod check;
+mod conflict_journal;
 mod echo;
 mod error;
 mod federation;
@@ -40,6 +41,10 @@ pub use blob_files::BlobFiles;
 pub use blob_index::{Arrival, BlobInfo};
 pub use blob_scrub::{BlobCheck, Scrubbed};
 pub use check::{CheckProgress, CheckReport, CheckStage, OPEN_CHECK_PAGES};
+pub use conflict_journal::{
+    ConflictEntry, ConflictQuery, ConflictSide, DEFAULT_JOURNAL_MAX_AGE_MS,
+    DEFAULT_JOURNAL_MAX_ENTRIES, JournalBounds, JournalledConflict, MAX_CONFLICTS_LISTED,
+};
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
 pub use held::{HeldBack, MAX_HELD_BYTES, MAX_HELD_CHANGES};
@@ -99,6 +104,9 @@ pub struct StoreConfig {
     pub create_if_missing: bool,
     /// Largest blob added or fetched, in bytes (default 1 GiB).
     pub max_blob_bytes: u64,
+    /// How much of the conflict journal this node keeps (default 10,000
+    /// entries, 90 days; see [`Store::conflicts`]).
+    pub journal: JournalBounds,
 }
 
 impl Default for StoreConfig {
@@ -111,6 +119,7 @@ impl Default for StoreConfig {
             busy_timeout: Duration::from_secs(5),
             create_if_missing: true,
             max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
+            journal: JournalBounds::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 /// SQLite `application_id` of a Shoal database: "SHOL".
 pub const APPLICATION_ID: i64 = 0x5348_4F4C;
 /// Schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -122,6 +122,8 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.execute_batch(SHARING).map_err(sqlite)?;
         tx.execute_batch(RECON_KEYS).map_err(sqlite)?;
         tx.execute_batch(BLOBS).map_err(sqlite)?;
+        tx.execute_batch(crate::conflict_journal::TABLE)
+            .map_err(sqlite)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(sqlite)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -139,6 +141,7 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     match version {
         2 => migrate_v2(conn),
         3 => migrate_v3(conn),
+        4 => migrate_v4(conn),
         SCHEMA_VERSION => Ok(()),
         found => Err(StoreError::UnsupportedSchema {
             path: path.to_path_buf(),
@@ -197,9 +200,9 @@ fn migrate_v3(conn: &mut Connection) -> Result<(), StoreError> {
     finish_v4(tx)
 }
 
-/// What every upgrade ends with: the schema-4 additions (the key table, the
-/// blob index and its per-record counts, filled for existing records), the
-/// new version, and the commit.
+/// What every upgrade from before schema 4 ends with: the schema-4 additions
+/// (the key table, the blob index and its per-record counts, filled for
+/// existing records), then schema 5's.
 fn finish_v4(tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     tx.execute_batch(
         "ALTER TABLE records ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
@@ -208,6 +211,18 @@ fn finish_v4(tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     tx.execute_batch(RECON_KEYS)?;
     tx.execute_batch(BLOBS)?;
     index_blob_refs(&tx)?;
+    finish_v5(tx)
+}
+
+/// Upgrades a version-4 file in one transaction: adds the conflict journal.
+fn migrate_v4(conn: &mut Connection) -> Result<(), StoreError> {
+    finish_v5(conn.transaction()?)
+}
+
+/// Schema 5 (every upgrade ends here): the conflict journal's table
+/// (`conflict_journal.rs`), the new version, and the commit.
+fn finish_v5(tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(crate::conflict_journal::TABLE)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
