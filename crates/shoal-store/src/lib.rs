@@ -21,6 +21,7 @@ mod conflict_journal;
 mod echo;
 mod error;
 mod federation;
+mod gc;
 mod held;
 mod identity;
 mod levelled;
@@ -47,6 +48,7 @@ pub use conflict_journal::{
 };
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
+pub use gc::{GcProgress, GcReport, TombstoneStatus};
 pub use held::{HeldBack, MAX_HELD_BYTES, MAX_HELD_CHANGES};
 pub use identity::NodeIdentity;
 pub use log::{ChangeIter, DEFAULT_PAGE};
@@ -152,6 +154,9 @@ pub struct Store {
     recon: recon_index::ReconIndex,
     /// Which transactions merged which peer's batches (not sent back to it).
     echoes: echo::EchoLog,
+    /// Whether the collected ledger may hold anything (`gc.rs`): merges and
+    /// writes of records without a row look there only then.
+    ledger_in_use: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -218,6 +223,7 @@ impl Store {
         let data_version = conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(sqlite)?;
+        let ledger_in_use = gc::ledger_in_use(&conn).map_err(|e| e.with_path(&path))?;
         Ok(Self {
             conn,
             path,
@@ -229,6 +235,7 @@ impl Store {
             collections: HashMap::new(),
             recon: recon_index::ReconIndex::default(),
             echoes: echo::EchoLog::default(),
+            ledger_in_use,
         })
     }
 
@@ -277,6 +284,7 @@ impl Store {
             .refresh(&self.conn, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
+            self.ledger_in_use = gc::ledger_in_use(&self.conn)?;
         }
         Ok((self.db_version > before).then_some(self.db_version))
     }

@@ -11,7 +11,7 @@ use std::path::Path;
 /// SQLite `application_id` of a Shoal database: "SHOL".
 pub const APPLICATION_ID: i64 = 0x5348_4F4C;
 /// Schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
@@ -124,6 +124,7 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.execute_batch(BLOBS).map_err(sqlite)?;
         tx.execute_batch(crate::conflict_journal::TABLE)
             .map_err(sqlite)?;
+        tx.execute_batch(crate::gc::TABLES).map_err(sqlite)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(sqlite)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -142,6 +143,7 @@ pub fn prepare(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         2 => migrate_v2(conn),
         3 => migrate_v3(conn),
         4 => migrate_v4(conn),
+        5 => finish_v6(conn.transaction()?),
         SCHEMA_VERSION => Ok(()),
         found => Err(StoreError::UnsupportedSchema {
             path: path.to_path_buf(),
@@ -219,10 +221,17 @@ fn migrate_v4(conn: &mut Connection) -> Result<(), StoreError> {
     finish_v5(conn.transaction()?)
 }
 
-/// Schema 5 (every upgrade ends here): the conflict journal's table
-/// (`conflict_journal.rs`), the new version, and the commit.
+/// Schema 5: the conflict journal's table (`conflict_journal.rs`), then
+/// schema 6.
 fn finish_v5(tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     tx.execute_batch(crate::conflict_journal::TABLE)?;
+    finish_v6(tx)
+}
+
+/// Schema 6 (every upgrade ends here): tombstone collection's tables and
+/// index (`gc.rs`), the new version, and the commit.
+fn finish_v6(tx: rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(crate::gc::TABLES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
