@@ -17,6 +17,7 @@ mod datadir;
 mod demo;
 mod exit;
 mod federation;
+mod gc;
 mod http_port;
 mod init;
 mod input;
@@ -110,6 +111,7 @@ fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> 
         Command::Log(a) => log::run(&data.open()?, a, &mut out)?,
         Command::Status => status::run(&data, &data.open()?, &mut out)?,
         Command::Check => check::run(&data, &mut out)?,
+        Command::Gc(a) => gc::run(&data, a, &mut out)?,
         Command::Serve(a) => {
             let flag = cli.global.config;
             let a = config::serve_args(flag.as_deref(), &data, a, argv, matches)?;

@@ -191,7 +191,10 @@ mod tests {
     #[test]
     fn a_cursor_acknowledges_whole_versions_only() {
         assert_eq!(acked_through(SyncCursor::default()), DbVersion(0));
-        assert_eq!(acked_through(SyncCursor::complete(DbVersion(9))), DbVersion(9));
+        assert_eq!(
+            acked_through(SyncCursor::complete(DbVersion(9))),
+            DbVersion(9)
+        );
         let inside = SyncCursor {
             base: DbVersion(3),
             position: LogPosition {
@@ -216,11 +219,23 @@ mod tests {
     fn tombstones_are_collected_once_acknowledged_or_past_the_horizon() {
         let policy = GcPolicy { horizon_ms: 1000 };
         let at = DbVersion(5);
-        assert_eq!(fate(at, clock(100), Some(DbVersion(4)), 200, policy), Fate::Keep);
-        assert_eq!(fate(at, clock(100), Some(DbVersion(5)), 200, policy), Fate::Collect);
+        assert_eq!(
+            fate(at, clock(100), Some(DbVersion(4)), 200, policy),
+            Fate::Keep
+        );
+        assert_eq!(
+            fate(at, clock(100), Some(DbVersion(5)), 200, policy),
+            Fate::Collect
+        );
         assert_eq!(fate(at, clock(100), None, 200, policy), Fate::Keep);
-        assert_eq!(fate(at, clock(100), Some(DbVersion(0)), 1100, policy), Fate::Keep);
-        assert_eq!(fate(at, clock(100), Some(DbVersion(0)), 1101, policy), Fate::Collect);
+        assert_eq!(
+            fate(at, clock(100), Some(DbVersion(0)), 1100, policy),
+            Fate::Keep
+        );
+        assert_eq!(
+            fate(at, clock(100), Some(DbVersion(0)), 1101, policy),
+            Fate::Collect
+        );
     }
 
     #[test]

@@ -29,8 +29,8 @@ use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Map, json};
 use shoal_core::gc::{self, Arrival, Fate, GcPolicy, Held};
 use shoal_core::{
-    CanonicalJson, Change, Clock, CollectionName, DbVersion, HlcGenerator, Intent, Life,
-    RecordId, RecordState, SiteId, SlotVersion, SyncCursor, plan,
+    CanonicalJson, Change, Clock, CollectionName, DbVersion, HlcGenerator, Intent, Life, RecordId,
+    RecordState, SiteId, SlotVersion, SyncCursor, plan,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -181,7 +181,12 @@ impl Replica {
     }
 
     fn collect(&mut self, now: u64) {
-        let known: BTreeSet<usize> = self.acks.keys().chain(self.cursors.keys()).copied().collect();
+        let known: BTreeSet<usize> = self
+            .acks
+            .keys()
+            .chain(self.cursors.keys())
+            .copied()
+            .collect();
         let acked = known
             .iter()
             .map(|peer| DbVersion(self.acks.get(peer).copied().unwrap_or(0)))
@@ -209,7 +214,10 @@ impl Replica {
 
     fn changes(&self, id: &str) -> Vec<Change> {
         let state = &self.rows[id].0;
-        state.to_changes(&CollectionName::new("c").unwrap(), &RecordId::new(id).unwrap())
+        state.to_changes(
+            &CollectionName::new("c").unwrap(),
+            &RecordId::new(id).unwrap(),
+        )
     }
 
     fn live(&self) -> BTreeMap<String, (Life, Map<String, serde_json::Value>)> {
@@ -280,7 +288,8 @@ impl World {
                 object.insert("v".into(), json!(value));
                 let clock = self.nodes[node].write(IDS[id], Intent::Put(object), now);
                 if clock.is_some() && self.nodes[node].away {
-                    self.away_writes.push(CanonicalJson::from_value(&json!(value)));
+                    self.away_writes
+                        .push(CanonicalJson::from_value(&json!(value)));
                 }
             }
             Op::Delete { node, id } => {
@@ -413,10 +422,18 @@ proptest! {
 #[test]
 fn a_peer_back_after_the_horizon_cannot_revive_a_collected_record() {
     let ops = [
-        Op::Put { node: 0, id: 0, value: 1 },
+        Op::Put {
+            node: 0,
+            id: 0,
+            value: 1,
+        },
         Op::Sync { from: 0, to: 1 },
         Op::Sync { from: 0, to: 2 },
-        Op::Put { node: 2, id: 2, value: 7 },
+        Op::Put {
+            node: 2,
+            id: 2,
+            value: 7,
+        },
         Op::Sync { from: 2, to: 0 },
         Op::Sync { from: 2, to: 1 },
         Op::Delete { node: 0, id: 2 },
@@ -427,7 +444,11 @@ fn a_peer_back_after_the_horizon_cannot_revive_a_collected_record() {
         Op::Advance { ms: HORIZON_MS + 1 },
         Op::Collect { node: 0 },
         Op::Collect { node: 1 },
-        Op::Put { node: 2, id: 0, value: 42 },
+        Op::Put {
+            node: 2,
+            id: 0,
+            value: 42,
+        },
         Op::Back { node: 2 },
         Op::Sync { from: 2, to: 0 },
         Op::Level { from: 2, to: 0 },
@@ -447,6 +468,9 @@ fn a_peer_back_after_the_horizon_cannot_revive_a_collected_record() {
     assert!(world.nodes[0].journal.contains(&edit));
     // ...and C received the delete A wrote back: `a` is dead on C too.
     assert!(!world.nodes[2].live().contains_key("a"));
-    assert!(world.nodes[0].rows.contains_key("a"), "A restated the tombstone");
+    assert!(
+        world.nodes[0].rows.contains_key("a"),
+        "A restated the tombstone"
+    );
     run(&ops).unwrap();
 }

@@ -207,7 +207,11 @@ impl Store {
                 // A live copy from before a collected delete: it loses, as
                 // it would to the tombstone row; its values are journalled
                 // and the tombstone goes back into the log for the peer.
-                journal.extend(crate::gc::lost_to_delete(&loaded.state, &record_changes, now));
+                journal.extend(crate::gc::lost_to_delete(
+                    &loaded.state,
+                    &record_changes,
+                    now,
+                ));
                 report.stale += record_changes.len();
                 for change in &record_changes {
                     observed.raise_to(change.clock.hlc);

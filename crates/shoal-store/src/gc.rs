@@ -14,13 +14,13 @@
 //! this module only reads, moves and counts rows. It never touches the
 //! network.
 
+use crate::conflict_journal::{ConflictEntry, ConflictSide};
 use crate::error::StoreError;
 use crate::rows;
 use crate::{Store, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::gc::{self, Fate, GcPolicy, Held};
 use shoal_core::recon::ReconKey;
-use crate::conflict_journal::{ConflictEntry, ConflictSide};
 use shoal_core::{
     Change, Clock, DbVersion, Hlc, Life, RecordId, RecordState, SiteId, Slot, SyncCursor,
 };
@@ -158,7 +158,10 @@ fn used_bytes(conn: &Connection) -> Result<u64, StoreError> {
 
 /// The delete clock of a tombstone row's packed slots.
 fn delete_clock(slots: &[u8]) -> Result<Option<Clock>, StoreError> {
-    Ok(rows::unpack(slots)?.state.slot(&Slot::Life).map(|v| v.clock))
+    Ok(rows::unpack(slots)?
+        .state
+        .slot(&Slot::Life)
+        .map(|v| v.clock))
 }
 
 /// Journal entries for the values of a stale live copy that lost to the
@@ -245,102 +248,140 @@ impl Store {
     /// older than the policy's horizon: each leaves the record table (its
     /// log entry and reconciliation entry with it) for the ledger. Runs in
     /// transactions of 1,000 tombstones, so writers and sync go on between
-    /// them; `progress` is told after each.
+    /// them; `progress` is told after each. (A caller sharing the store can
+    /// run the pass a page at a time: [`Store::gc_start`], [`Store::gc_step`].)
     pub fn collect_tombstones(
         &mut self,
         policy: GcPolicy,
         progress: &mut dyn FnMut(GcProgress),
     ) -> Result<GcReport, StoreError> {
-        let before = used_bytes(&self.conn)?;
-        let total = self.tombstones()?.held;
-        let mut report = GcReport::default();
-        let mut after = (0i64, 0i64);
-        loop {
-            let now = now_ms();
-            let tx = rows::begin_write(&mut self.conn)?;
-            if self
-                .head_memo
-                .refresh(&tx, &mut self.db_version, &mut self.hlc)?
-            {
-                self.recon.clear();
-            }
-            let (acked, behind) = acknowledgements(&tx, self.db_version)?;
-            report.waiting_for = behind;
-            let page: Vec<(i64, String, i64, i64, Vec<u8>)> = tx
-                .prepare_cached(
-                    "SELECT cid, rid, dbv, seq, slots FROM records INDEXED BY records_dead
-                     WHERE data IS NULL AND (dbv, seq) > (?1, ?2) ORDER BY dbv, seq LIMIT ?3",
-                )?
-                .query_map(params![after.0, after.1, PAGE], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            let Some((_, _, dbv, seq, _)) = page.last() else {
-                break;
-            };
-            after = (*dbv, *seq);
-            let mut touched = BTreeSet::new();
-            for (cid, rid, dbv, _, slots) in page {
-                report.examined += 1;
-                let Some(clock) = delete_clock(&slots)? else {
-                    report.kept += 1;
-                    continue;
-                };
-                let at = DbVersion(dbv as u64);
-                if gc::fate(at, clock, acked, now, policy) == Fate::Keep {
-                    report.kept += 1;
-                    continue;
-                }
-                let life: i64 = tx
-                    .prepare_cached("SELECT life FROM records WHERE cid = ?1 AND rid = ?2")?
-                    .query_row(params![cid, rid], |r| r.get(0))?;
-                tx.prepare_cached(
-                    "INSERT OR REPLACE INTO collected (cid, rid, life, hlc, site)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![
-                    cid,
-                    rid,
-                    life,
-                    clock.hlc.packed() as i64,
-                    clock.site.0 as i64
-                ])?;
-                tx.prepare_cached("DELETE FROM records WHERE cid = ?1 AND rid = ?2")?
-                    .execute(params![cid, rid])?;
-                let key = rows::key_column(ReconKey::of(&RecordId::new(rid.clone())?));
-                tx.prepare_cached(
-                    "DELETE FROM recon_keys WHERE cid = ?1 AND rkey = ?2 AND rid = ?3",
-                )?
-                .execute(params![cid, key, rid])?;
-                touched.insert(cid);
-                report.rows_reclaimed += 1;
-            }
-            if !touched.is_empty() {
-                // The log's head is MAX(dbv): keep it from moving back when
-                // the newest record is collected, and keep the clock mark.
-                tx.prepare_cached(
-                    "INSERT INTO meta (key, value) VALUES ('log_floor', ?1)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                )?
-                .execute([self.db_version.0.to_be_bytes().to_vec()])?;
-                tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('hlc', ?1)")?
-                    .execute([self.hlc.last().packed().to_be_bytes().to_vec()])?;
-                for cid in &touched {
-                    crate::recon_saved::forget(&tx, *cid)?;
-                }
-            }
-            tx.commit()?;
-            if !touched.is_empty() {
-                self.recon.clear();
-                self.ledger_in_use = true;
-            }
-            progress(GcProgress {
-                examined: report.examined,
-                total: total.max(report.examined),
-                collected: report.rows_reclaimed,
-            });
+        let mut pass = self.gc_start(policy)?;
+        while self.gc_step(&mut pass)? {
+            progress(pass.progress());
         }
-        report.bytes_reclaimed = before.saturating_sub(used_bytes(&self.conn)?);
+        self.gc_finish(pass)
+    }
+
+    /// Starts a collection pass (see [`Store::collect_tombstones`]).
+    pub fn gc_start(&mut self, policy: GcPolicy) -> Result<GcPass, StoreError> {
+        Ok(GcPass {
+            policy,
+            before: used_bytes(&self.conn)?,
+            total: self.tombstones()?.held,
+            after: (0, 0),
+            report: GcReport::default(),
+        })
+    }
+
+    /// Collects the next page of a pass in one transaction; `false` when
+    /// the pass has looked at every tombstone.
+    pub fn gc_step(&mut self, pass: &mut GcPass) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let policy = pass.policy;
+        let report = &mut pass.report;
+        let tx = rows::begin_write(&mut self.conn)?;
+        if self
+            .head_memo
+            .refresh(&tx, &mut self.db_version, &mut self.hlc)?
+        {
+            self.recon.clear();
+        }
+        let (acked, behind) = acknowledgements(&tx, self.db_version)?;
+        report.waiting_for = behind;
+        let page: Vec<(i64, String, i64, i64, Vec<u8>)> = tx
+            .prepare_cached(
+                "SELECT cid, rid, dbv, seq, slots FROM records INDEXED BY records_dead
+                 WHERE data IS NULL AND (dbv, seq) > (?1, ?2) ORDER BY dbv, seq LIMIT ?3",
+            )?
+            .query_map(params![pass.after.0, pass.after.1, PAGE], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let Some((_, _, dbv, seq, _)) = page.last() else {
+            return Ok(false);
+        };
+        pass.after = (*dbv, *seq);
+        let mut touched = BTreeSet::new();
+        for (cid, rid, dbv, _, slots) in page {
+            report.examined += 1;
+            let Some(clock) = delete_clock(&slots)? else {
+                report.kept += 1;
+                continue;
+            };
+            let at = DbVersion(dbv as u64);
+            if gc::fate(at, clock, acked, now, policy) == Fate::Keep {
+                report.kept += 1;
+                continue;
+            }
+            let life: i64 = tx
+                .prepare_cached("SELECT life FROM records WHERE cid = ?1 AND rid = ?2")?
+                .query_row(params![cid, rid], |r| r.get(0))?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO collected (cid, rid, life, hlc, site)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                cid,
+                rid,
+                life,
+                clock.hlc.packed() as i64,
+                clock.site.0 as i64
+            ])?;
+            tx.prepare_cached("DELETE FROM records WHERE cid = ?1 AND rid = ?2")?
+                .execute(params![cid, rid])?;
+            let key = rows::key_column(ReconKey::of(&RecordId::new(rid.clone())?));
+            tx.prepare_cached("DELETE FROM recon_keys WHERE cid = ?1 AND rkey = ?2 AND rid = ?3")?
+                .execute(params![cid, key, rid])?;
+            touched.insert(cid);
+            report.rows_reclaimed += 1;
+        }
+        if !touched.is_empty() {
+            // The log's head is MAX(dbv): keep it from moving back when the
+            // newest record is collected, and keep the clock mark.
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('log_floor', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([self.db_version.0.to_be_bytes().to_vec()])?;
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('hlc', ?1)")?
+                .execute([self.hlc.last().packed().to_be_bytes().to_vec()])?;
+            for cid in &touched {
+                crate::recon_saved::forget(&tx, *cid)?;
+            }
+        }
+        tx.commit()?;
+        if !touched.is_empty() {
+            self.recon.clear();
+            self.ledger_in_use = true;
+        }
+        Ok(true)
+    }
+
+    /// Ends a pass: what it did, with the bytes it freed.
+    pub fn gc_finish(&mut self, pass: GcPass) -> Result<GcReport, StoreError> {
+        let mut report = pass.report;
+        report.bytes_reclaimed = pass.before.saturating_sub(used_bytes(&self.conn)?);
         Ok(report)
+    }
+}
+
+/// A collection pass under way ([`Store::gc_start`]).
+#[derive(Debug, Clone)]
+pub struct GcPass {
+    policy: GcPolicy,
+    before: u64,
+    total: u64,
+    after: (i64, i64),
+    report: GcReport,
+}
+
+impl GcPass {
+    /// How far the pass has come.
+    pub fn progress(&self) -> GcProgress {
+        GcProgress {
+            examined: self.report.examined,
+            total: self.total.max(self.report.examined),
+            collected: self.report.rows_reclaimed,
+        }
     }
 }

@@ -48,7 +48,7 @@ pub use conflict_journal::{
 };
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
-pub use gc::{GcProgress, GcReport, TombstoneStatus};
+pub use gc::{GcPass, GcProgress, GcReport, TombstoneStatus};
 pub use held::{HeldBack, MAX_HELD_BYTES, MAX_HELD_CHANGES};
 pub use identity::NodeIdentity;
 pub use log::{ChangeIter, DEFAULT_PAGE};

@@ -82,8 +82,6 @@ pub(crate) struct StoredSlots {
     pub(crate) held: Held,
 }
 
-
-
 impl Default for StoredSlots {
     fn default() -> Self {
         Self {

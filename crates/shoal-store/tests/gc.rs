@@ -137,7 +137,11 @@ fn acknowledged_tombstones_are_collected_and_a_stale_copy_cannot_revive_them() {
     put(&mut a, 1, json!("again"));
     let state = a.record_state(&tasks(), &id(1)).unwrap().unwrap();
     assert_eq!(state.life().0, 3);
-    assert_eq!(a.tombstones().unwrap().collected, 3, "t0 and t1 left the ledger");
+    assert_eq!(
+        a.tombstones().unwrap().collected,
+        3,
+        "t0 and t1 left the ledger"
+    );
 }
 
 #[test]
@@ -158,7 +162,8 @@ fn past_the_horizon_tombstones_go_without_every_acknowledgement() {
     // b comes back with its live copy (a full state, as levelling sends):
     // it stays dead on a, and b gets the delete.
     let stale = b.record_changes(&tasks(), &id(1)).unwrap().unwrap();
-    a.apply_from("b", &stale, b.peer_cursor("a").unwrap()).unwrap();
+    a.apply_from("b", &stale, b.peer_cursor("a").unwrap())
+        .unwrap();
     assert!(a.get(&tasks(), &id(1)).unwrap().is_none());
     sync(&mut a, &mut b, "a", "b");
     assert!(b.get(&tasks(), &id(1)).unwrap().is_none());

@@ -30,6 +30,7 @@ mod commit_watch;
 mod edit;
 mod error;
 mod events;
+mod gc;
 mod node;
 mod store;
 mod typed;
@@ -51,6 +52,7 @@ pub use shoal_net::{
 };
 
 pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};
+pub use shoal_core::gc::{DEFAULT_HORIZON_MS, GcPolicy};
 pub use shoal_core::recon::{
     Difference, Held, ItemFlags, Outcome, StateDigest, Status, StatusCounts,
 };
@@ -68,3 +70,4 @@ pub use shoal_store::{
     StoreError, StoreStatus,
 };
 pub use shoal_store::{CheckProgress, CheckReport, CheckStage};
+pub use shoal_store::{GcProgress, GcReport, TombstoneStatus};
