@@ -96,4 +96,9 @@ assert ordered(r['p50_ms'], r['p99_ms'], r['max_ms']) and r['p50_ms'] > 0
 assert r['writer_cpu_us_per_write'] >= 0
 " -- fanout --peers 16 --writes 30
 
+check gc "
+assert r['scenario'] == 'gc' and r['deleted'] == 2000 and r['rows_reclaimed'] == 2000
+assert r['bytes_reclaimed'] > 0 and r['seconds'] > 0
+" -- gc --records 2000
+
 echo "bench smoke: every scenario ran and its JSON holds"

@@ -9,6 +9,7 @@ mod blob;
 mod catchup;
 mod conflict;
 mod fanout;
+mod gc;
 mod latency;
 mod peers;
 mod progress;
@@ -46,6 +47,8 @@ enum Scenario {
     Reconcile(reconcile::Args),
     /// One blob A -> B over the node's transport, vs the same bytes over a plain socket.
     Blob(blob::Args),
+    /// N records written then deleted: rows and bytes one tombstone collection pass reclaims, and its time.
+    Gc(gc::Args),
     /// The B side of `catchup`, run as a child process (not for direct use).
     #[command(hide = true)]
     Follow(catchup::FollowArgs),
@@ -68,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Reconnect(args) => reconnect::run(&args),
         Scenario::Reconcile(args) => reconcile::run(&args),
         Scenario::Blob(args) => blob::run(&args),
+        Scenario::Gc(args) => gc::run(&args),
         Scenario::Follow(args) => catchup::follow(&args),
     }
 }
