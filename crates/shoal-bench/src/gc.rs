@@ -47,15 +47,26 @@ pub fn run(args: &Args) -> Result<()> {
         items.delete(&record_id(i))?;
     }
     let held = store.tombstones()?.held;
-    ensure!(held == args.records, "{held} tombstones after {} deletes", args.records);
+    ensure!(
+        held == args.records,
+        "{held} tombstones after {} deletes",
+        args.records
+    );
     // Every delete is now older than a horizon of 0 ms.
     std::thread::sleep(std::time::Duration::from_millis(2));
     let started = Instant::now();
     let report = store.collect_tombstones(GcPolicy { horizon_ms: 0 }, |_| {})?;
     let seconds = started.elapsed().as_secs_f64();
     let after = store.tombstones()?;
-    ensure!(after.held == 0, "{} tombstones left after the pass", after.held);
-    ensure!(items.get(&record_id(0))?.is_none(), "a collected record reads back");
+    ensure!(
+        after.held == 0,
+        "{} tombstones left after the pass",
+        after.held
+    );
+    ensure!(
+        items.get(&record_id(0))?.is_none(),
+        "a collected record reads back"
+    );
     println!(
         "gc: {} deleted records, {} rows reclaimed, {} bytes freed, in {seconds:.2} s",
         args.records, report.rows_reclaimed, report.bytes_reclaimed
