@@ -306,7 +306,7 @@ pub(crate) fn save(
             false => at.version,
         }
     });
-    // Tombstones are never collected, so the stored state is capped as a
+    // Field tombstones are never collected, so the stored state is capped as a
     // whole; like the JSON cap, only a write that grows it past the cap is refused.
     if let Origin::Local { state_cap: cap, .. } = origin
         && blob.len() > cap
