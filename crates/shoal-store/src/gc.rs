@@ -125,12 +125,15 @@ pub(crate) fn unledger(conn: &Connection, cid: i64, rid: &str) -> Result<(), Sto
     Ok(())
 }
 
+/// Known peers with the db_version of this log each has acknowledged.
+type Acks = Vec<(String, DbVersion)>;
+
 /// The lowest acknowledgement of every known peer (`None`: no peer known),
 /// and the peers behind `head`.
 fn acknowledgements(
     conn: &Connection,
     head: DbVersion,
-) -> Result<(Option<DbVersion>, Vec<(String, DbVersion)>), StoreError> {
+) -> Result<(Option<DbVersion>, Acks), StoreError> {
     let peers: Vec<(String, i64)> = conn
         .prepare_cached(
             "SELECT p.peer, COALESCE(a.acked, 0)

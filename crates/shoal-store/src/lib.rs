@@ -1,6 +1,7 @@
 //! Shoal's SQLite persistence: one file holding records, their per-field clocks,
 //! the change log, the node's identity, peer cursors, the reconciliation and
-//! blob indexes, the sharing rules and the conflict journal, plus the content-addressed blob
+//! blob indexes, the sharing rules, the conflict journal and the ledger of
+//! collected tombstones, plus the content-addressed blob
 //! directory beside it.
 //!
 //! Every local write and every applied remote batch is one SQLite transaction
