@@ -240,8 +240,6 @@ struct World {
     collects: bool,
     /// Values written by a replica while it was away.
     away_writes: Vec<CanonicalJson>,
-    /// The greatest life at which some replica has collected each record.
-    collected_ever: BTreeMap<String, Life>,
     /// A late joiner wrote to a collected record (see `run`).
     late_joiner_wrote: bool,
 }
@@ -253,7 +251,6 @@ impl World {
             now: 10_000,
             collects,
             away_writes: Vec::new(),
-            collected_ever: BTreeMap::new(),
             late_joiner_wrote: false,
         }
     }
@@ -313,10 +310,6 @@ impl World {
             Op::Collect { node } => {
                 if self.collects {
                     self.nodes[node].collect(now);
-                    for (id, (life, _)) in &self.nodes[node].ledger {
-                        let dead = self.collected_ever.entry(id.clone()).or_default();
-                        *dead = (*dead).max(*life);
-                    }
                 }
             }
             Op::Advance { ms } => self.now += ms,
