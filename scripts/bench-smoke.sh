@@ -107,5 +107,9 @@ assert 0 <= r['punch_successes'] <= r['punch_attempts']
 else
   echo "skip wan: $reason"
 fi
+check gc "
+assert r['scenario'] == 'gc' and r['deleted'] == 2000 and r['rows_reclaimed'] == 2000
+assert r['bytes_reclaimed'] > 0 and r['seconds'] > 0
+" -- gc --records 2000
 
 echo "bench smoke: every scenario ran and its JSON holds"

@@ -9,6 +9,7 @@ mod blob;
 mod catchup;
 mod conflict;
 mod fanout;
+mod gc;
 mod latency;
 mod peers;
 mod progress;
@@ -50,6 +51,8 @@ enum Scenario {
     Blob(blob::Args),
     /// Relay and hole punching in the NAT lab (root): first record through the relay, time to go direct over N cone rounds, catch-up rates relayed and direct.
     Wan(wan::Args),
+    /// N records written then deleted: rows and bytes one tombstone collection pass reclaims, and its time.
+    Gc(gc::Args),
     /// The B side of `catchup`, run as a child process (not for direct use).
     #[command(hide = true)]
     Follow(catchup::FollowArgs),
@@ -73,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Reconcile(args) => reconcile::run(&args),
         Scenario::Blob(args) => blob::run(&args),
         Scenario::Wan(args) => wan::run(&args),
+        Scenario::Gc(args) => gc::run(&args),
         Scenario::Follow(args) => catchup::follow(&args),
     }
 }

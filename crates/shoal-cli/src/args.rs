@@ -227,6 +227,31 @@ Examples:
   shoal --json check | jq .ok")]
     Check,
 
+    /// Collect tombstones: deleted records every known peer has acknowledged,
+    /// and those older than the horizon
+    #[command(after_help = "\
+A deleted record keeps a tombstone (a row with its life and delete clock) so
+that a peer's older copy cannot bring it back. Once every peer this node
+knows has acknowledged the delete (it has applied this node's log past it),
+or the delete is older than --horizon, the tombstone is collected: its row,
+its change-log entry and its reconciliation entry go, and a small ledger
+entry (collection, id, life, delete clock) stays for good. A stale copy a
+peer brings back later — by catch-up, push, reconciliation, pull/push or a
+create at the same id — still loses to the delete: its values go to the
+conflict journal and the delete is sent to that peer
+again. A create at the id starts the record's next life, as after any delete.
+
+Safe next to a running daemon (which also collects every --gc-interval).
+Progress goes to stderr; the summary says how many rows were reclaimed, how
+many bytes of the file were freed for reuse (the file shrinks only with
+VACUUM) and which peers hold collection back.
+
+Examples:
+  shoal gc
+  shoal gc --horizon 7d
+  shoal --json gc | jq .rows_reclaimed")]
+    Gc(GcArgs),
+
     /// Run this node: sync with peers, serve the HTTP API and the web dashboard
     #[command(after_help = "\
 Runs until Ctrl-C or SIGTERM. The group secret comes from, first match:

@@ -19,6 +19,7 @@ mod demo;
 mod demo_wan;
 mod exit;
 mod federation;
+mod gc;
 mod http_port;
 mod init;
 mod input;
@@ -117,6 +118,7 @@ fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> 
         Command::Conflicts(a) => conflicts::run(&data.open()?, a, &mut out)?,
         Command::Status => status::run(&data, &data.open()?, &mut out)?,
         Command::Check => check::run(&data, &mut out)?,
+        Command::Gc(a) => gc::run(&data, a, &mut out)?,
         Command::Serve(a) => {
             let flag = cli.global.config;
             let a = config::serve_args(flag.as_deref(), &data, a, argv, matches)?;

@@ -140,10 +140,20 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration,
           hide = true)]
     pub punch_delay: std::time::Duration,
+    /// Collect tombstones this often (e.g. 1h; 0 = never): those every known
+    /// peer has acknowledged, and those older than --gc-horizon (`shoal gc`
+    /// runs one pass by hand)
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub gc_interval: std::time::Duration,
+    /// Collect a tombstone a known peer has not acknowledged once its delete
+    /// is older than this (e.g. 30d): a peer away longer gets the delete
+    /// back only when its stale copy reaches a node that collected it
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
+    pub gc_horizon: std::time::Duration,
 }
 
-/// A duration as a number and a unit: `500ms`, `90s`, `5m`, `2h` (a bare
-/// number is seconds).
+/// A duration as a number and a unit: `500ms`, `90s`, `5m`, `2h`, `30d` (a
+/// bare number is seconds).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -157,9 +167,10 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         "" | "s" => n.checked_mul(1000),
         "m" | "min" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
         other => {
             return Err(format!(
-                "unknown unit {other:?} in {text:?} (use ms, s, m or h)"
+                "unknown unit {other:?} in {text:?} (use ms, s, m, h or d)"
             ));
         }
     };
@@ -411,6 +422,7 @@ mod tests {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("12"), Ok(Duration::from_secs(12)));
         assert!(parse_duration("5 parsecs").is_err());

@@ -1,5 +1,5 @@
 //! The arguments of the commands that operate a node rather than its data:
-//! `backup`, `restore` and `service`, as clap derive structs.
+//! `backup`, `restore`, `service` and `gc`, as clap derive structs.
 //!
 //! Like `args.rs`, which re-exports everything here, it owns the shape of
 //! the interface and its `--help`, and runs nothing.
@@ -123,4 +123,14 @@ fn parse_unit_name(text: &str) -> Result<String, String> {
         return Err("a unit name is 1 to 64 of A-Z a-z 0-9 _ . @ -".into());
     }
     Ok(text.strip_suffix(".service").unwrap_or(text).to_string())
+}
+
+/// Arguments of `gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Collect a tombstone a known peer has not acknowledged once its delete
+    /// is older than this (e.g. 30d, 12h, 90m; the daemon's --gc-horizon)
+    #[arg(long, value_name = "DURATION", default_value = "30d",
+          value_parser = crate::node_args::parse_duration)]
+    pub horizon: std::time::Duration,
 }

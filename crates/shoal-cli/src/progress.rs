@@ -1,4 +1,4 @@
-//! Progress of long local operations (`backup`, `restore`) on stderr: a bar
+//! Progress of long local operations (`backup`, `restore`, `gc`) on stderr: a bar
 //! per stage on a terminal, nothing otherwise (scripts get the summary only).
 //!
 //! It owns only the display; the operations report pages or bytes done.
@@ -13,6 +13,8 @@ pub enum Unit {
     Pages,
     /// Bytes.
     Bytes,
+    /// Tombstones looked at.
+    Tombstones,
 }
 
 /// One stage's bar (absent when stderr is not a terminal).
@@ -29,6 +31,7 @@ impl Meter {
         let counts = match unit {
             Unit::Pages => "{pos}/{len} pages",
             Unit::Bytes => "{bytes}/{total_bytes} {bytes_per_sec}",
+            Unit::Tombstones => "{pos}/{len} tombstones",
         };
         let template = format!("{label:<20} [{{bar:30}}] {counts} {{eta}}");
         let style = ProgressStyle::with_template(&template)

@@ -19,8 +19,8 @@ use crate::peer_file::{self, PeerFile};
 use crate::{http_port, secrets};
 use anyhow::{Context, Result};
 use serde_json::json;
-use shoal::{ConnectionCaps, NodeConfig, Store, SyncConfig};
-use shoal_server::{MetricsAccess, Options, ServeError, ServeOptions, Server};
+use shoal::{ConnectionCaps, GcPolicy, NodeConfig, Store, SyncConfig};
+use shoal_server::{GcSchedule, MetricsAccess, Options, ServeError, ServeOptions, Server};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -145,6 +145,12 @@ pub fn run(
         store,
         options: ServeOptions {
             drain: HTTP_DRAIN,
+            gc: (!args.gc_interval.is_zero()).then_some(GcSchedule {
+                every: args.gc_interval,
+                policy: GcPolicy {
+                    horizon_ms: u64::try_from(args.gc_horizon.as_millis()).unwrap_or(u64::MAX),
+                },
+            }),
             ..ServeOptions::new(config, api)
         },
         http: args.http,

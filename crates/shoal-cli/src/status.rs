@@ -1,6 +1,7 @@
 //! `shoal status`: who this node is and what its database holds — site id,
-//! peer id, db_version and per-collection live/deleted record counts — and,
-//! when its daemon runs, whether it is reachable from the internet.
+//! peer id, db_version, per-collection live/deleted record counts, the
+//! tombstones held (with the oldest one's age) and collected — and, when its
+//! daemon runs, whether it is reachable from the internet.
 
 use crate::datadir::DataDir;
 use crate::output::{Output, pad};
@@ -11,6 +12,11 @@ use shoal::{CollectionStatus, Store};
 /// `shoal status`.
 pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
     let status = store.status().context("cannot read the store status")?;
+    let tombstones = store.tombstones().context("cannot count tombstones")?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let oldest_age_ms = tombstones.oldest_ms.map(|t| now_ms.saturating_sub(t));
     let database = data.db_path();
     // Only a running daemon knows (AutoNAT probes through its relays).
     let reachability = crate::daemon_client::Daemon::find(data)
@@ -27,6 +33,11 @@ pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
             "db_version": status.db_version.0,
             "reachability": reachability,
             "collections": counts_json(&status.collections),
+            "tombstones": {
+                "held": tombstones.held,
+                "oldest_age_ms": oldest_age_ms,
+                "collected": tombstones.collected,
+            },
         }))?;
         return Ok(());
     }
@@ -37,12 +48,31 @@ pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
     if let Some(reachability) = &reachability {
         out.line(format_args!("reachable   {reachability}"))?;
     }
+    let oldest = match oldest_age_ms {
+        Some(age) => format!(", oldest {} old", age_text(age)),
+        None => String::new(),
+    };
+    out.line(format_args!(
+        "tombstones  {} held{oldest}, {} collected (`shoal gc`)",
+        tombstones.held, tombstones.collected
+    ))?;
     if status.collections.is_empty() {
         out.line("collections (none)")?;
         return Ok(());
     }
     out.line("collections")?;
     print_counts(out, &status.collections, "  ")
+}
+
+/// An age in the largest whole unit: 3d, 5h, 12m, 40s.
+fn age_text(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
 }
 
 /// The collections with their counts, as JSON.

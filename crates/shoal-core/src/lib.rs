@@ -20,6 +20,7 @@ mod change;
 mod clock;
 pub mod conflict;
 mod error;
+pub mod gc;
 mod ids;
 mod intent;
 mod merge;

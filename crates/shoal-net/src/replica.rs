@@ -57,6 +57,13 @@ pub trait Replica: Send + Sync + 'static {
         cursor: SyncCursor,
     ) -> Result<(), ReplicaError>;
 
+    /// `peer` has applied this replica's log up to `cursor` (its ack or its
+    /// catch-up request said so): persisted, so tombstones every peer holds
+    /// can be collected. Does nothing by default.
+    fn note_peer_acked(&self, _peer: &PeerId, _cursor: SyncCursor) -> Result<(), ReplicaError> {
+        Ok(())
+    }
+
     /// The db_version of the last local commit, watched for live pushes.
     fn watch_head(&self) -> watch::Receiver<DbVersion>;
 

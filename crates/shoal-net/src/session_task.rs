@@ -159,6 +159,8 @@ struct Shell {
     reported: SessionStats,
     /// When the catch-up under way was asked for.
     catching_up: Option<Instant>,
+    /// The peer's acknowledgement of our log as last persisted.
+    acked_saved: Option<SyncCursor>,
 }
 
 impl Shell {
@@ -345,6 +347,26 @@ impl Shell {
         });
     }
 
+    /// Persists how far the peer has applied our log, when that moved (at
+    /// most every tick, and as the session ends): tombstone collection
+    /// waits for every known peer's acknowledgement.
+    async fn save_acked(&mut self) {
+        let Some(acked) = self.session.peer_acked() else {
+            return;
+        };
+        if self.acked_saved.is_some_and(|s| s.reach() >= acked.reach()) {
+            return;
+        }
+        let (replica, peer) = (self.replica.clone(), self.peer);
+        let saved =
+            tokio::task::spawn_blocking(move || replica.note_peer_acked(&peer, acked)).await;
+        match saved {
+            Ok(Ok(())) => self.acked_saved = Some(acked),
+            Ok(Err(e)) => tracing::warn!(%peer, "cannot persist the peer's acknowledgement: {e}"),
+            Err(e) => tracing::warn!(%peer, "cannot persist the peer's acknowledgement: {e}"),
+        }
+    }
+
     fn report(&mut self) {
         let stats = self.session.stats().clone();
         let before = std::mem::replace(&mut self.reported, stats.clone());
@@ -499,6 +521,7 @@ pub(crate) async fn run(
         rules: RuleWatch::new(replica.clone(), peer).await,
         reported: SessionStats::default(),
         catching_up: None,
+        acked_saved: None,
     };
     let mut anti_entropy =
         tokio::time::interval(spec.anti_entropy.unwrap_or(Duration::from_secs(86_400)));
@@ -572,6 +595,7 @@ pub(crate) async fn run(
             }
             _ = tick.tick() => {
                 shell.watch_rules().await;
+                shell.save_acked().await;
                 if let Some(levelling) = shell.levelling.as_mut().filter(|l| l.again && !l.running()) {
                     levelling.start(shell.replica.clone(), peer, shell.recon);
                 }
@@ -581,6 +605,7 @@ pub(crate) async fn run(
         actions.extend(next);
     };
     reader_task.abort();
+    shell.save_acked().await;
     // Stops the reconciliation task; waiting requesters see the peer unreachable.
     shell.levelling = None;
     shell.waiting.clear();

@@ -10,11 +10,13 @@
 
 pub mod api;
 mod dashboard;
+mod gc_schedule;
 pub mod http;
 mod metrics;
 mod options;
 mod serve;
 
+pub use gc_schedule::GcSchedule;
 pub use http::{Failure, PeerBook, invite_address, router};
 pub use options::{MetricsAccess, Options, ServeOptions};
 pub use serve::{ServeError, Server, Started, serve, serve_until};

@@ -79,6 +79,8 @@ pub struct ServeOptions {
     pub listen_wait: Duration,
     /// How long open requests may finish after the stop signal.
     pub drain: Duration,
+    /// When to collect tombstones (`None`: never; `shoal gc` by hand).
+    pub gc: Option<crate::GcSchedule>,
 }
 
 impl ServeOptions {
@@ -89,6 +91,7 @@ impl ServeOptions {
             api,
             listen_wait: Duration::from_secs(10),
             drain: Duration::from_secs(2),
+            gc: None,
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct Server {
     router: Router,
     started: Started,
     drain: Duration,
+    /// The tombstone collection schedule, stopped with the node.
+    gc: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
@@ -86,6 +88,9 @@ impl Server {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let listen = node.listen_addrs(Duration::ZERO).await.unwrap_or(first);
         let node = Arc::new(node);
+        let gc = options
+            .gc
+            .map(|schedule| crate::gc_schedule::spawn(store.clone(), schedule));
         let router = crate::router(node.clone(), store, options.api);
         let started = Started {
             http,
@@ -98,6 +103,7 @@ impl Server {
             router,
             started,
             drain: options.drain,
+            gc,
         })
     }
 
@@ -114,6 +120,9 @@ impl Server {
     /// Serves until `stop` completes, then stops the node.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), ServeError> {
         let served = serve_until(self.listener, self.router, stop, self.drain).await;
+        if let Some(gc) = &self.gc {
+            gc.abort();
+        }
         self.node.shutdown().await;
         served
     }

@@ -13,6 +13,7 @@ use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
 use crate::{RecordKey, Store, collection_for_write, now_ms};
 use rusqlite::{OptionalExtension, params};
+use shoal_core::gc::{self, Arrival};
 use shoal_core::{
     Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SlotVersion, SyncCursor,
     Verdict,
@@ -197,6 +198,7 @@ impl Store {
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
+            self.ledger_in_use = crate::gc::ledger_in_use(&tx)?;
         }
         let mut deltas = Vec::new();
         let mut created = Vec::new();
@@ -205,7 +207,38 @@ impl Store {
         let mut conflicts = Vec::new();
         for ((collection, id), record_changes) in by_record {
             let cid = collection_for_write(&self.collections, &tx, collection, &mut created)?;
-            let loaded = rows::load(&tx, cid, id)?;
+            let loaded = rows::load_for_merge(&tx, cid, id, self.ledger_in_use)?;
+            if gc::judge(loaded.held, record_changes.iter().copied()) == Arrival::Restate {
+                // A live copy from before a collected delete: it loses, as
+                // it would to the tombstone row; its values are journalled
+                // and the tombstone goes back into the log for the peer.
+                conflicts.extend(crate::gc::lost_to_delete(
+                    &loaded.state,
+                    &record_changes,
+                    now,
+                ));
+                report.stale += record_changes.len();
+                for change in &record_changes {
+                    observed.raise_to(change.clock.hlc);
+                }
+                let unsaved = rows::StoredSlots {
+                    held: loaded.held,
+                    ..rows::StoredSlots::default()
+                };
+                if let Some(delta) = rows::save(
+                    &tx,
+                    cid,
+                    id,
+                    &unsaved,
+                    &loaded.state,
+                    &mut stamp,
+                    rows::Origin::Remote,
+                )? {
+                    deltas.push(delta);
+                    report.changed.push((collection.clone(), id.clone()));
+                }
+                continue;
+            }
             let mut after = loaded.state.clone();
             for change in record_changes {
                 let version = SlotVersion {

@@ -1,6 +1,7 @@
 //! Shoal's SQLite persistence: one file holding records, their per-field clocks,
 //! the change log, the node's identity, peer cursors, the reconciliation and
-//! blob indexes, the sharing rules and the conflict journal, plus the content-addressed blob
+//! blob indexes, the sharing rules, the conflict journal and the ledger of
+//! collected tombstones, plus the content-addressed blob
 //! directory beside it.
 //!
 //! Every local write and every applied remote batch is one SQLite transaction
@@ -22,6 +23,7 @@ mod data_versions;
 mod echo;
 mod error;
 mod federation;
+mod gc;
 mod held;
 mod identity;
 mod levelled;
@@ -52,6 +54,7 @@ pub use data_versions::{
 };
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
+pub use gc::{GcPass, GcProgress, GcReport, TombstoneStatus};
 pub use held::{HeldBack, MAX_HELD_BYTES, MAX_HELD_CHANGES};
 pub use identity::NodeIdentity;
 pub use log::{ChangeIter, DEFAULT_PAGE};
@@ -159,6 +162,9 @@ pub struct Store {
     echoes: echo::EchoLog,
     /// The collections' declared data versions and schemas, compiled.
     schemas: data_versions::SchemaCache,
+    /// Whether the collected ledger may hold anything (`gc.rs`): merges and
+    /// writes of records without a row look there only then.
+    ledger_in_use: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -225,6 +231,7 @@ impl Store {
         let data_version = conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(sqlite)?;
+        let ledger_in_use = gc::ledger_in_use(&conn).map_err(|e| e.with_path(&path))?;
         Ok(Self {
             conn,
             path,
@@ -237,6 +244,7 @@ impl Store {
             recon: recon_index::ReconIndex::default(),
             echoes: echo::EchoLog::default(),
             schemas: data_versions::SchemaCache::default(),
+            ledger_in_use,
         })
     }
 
@@ -285,6 +293,7 @@ impl Store {
             .refresh(&self.conn, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
+            self.ledger_in_use = gc::ledger_in_use(&self.conn)?;
         }
         Ok((self.db_version > before).then_some(self.db_version))
     }

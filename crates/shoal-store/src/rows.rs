@@ -9,6 +9,7 @@
 use crate::error::StoreError;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use shoal_core::gc::Held;
 use shoal_core::recon::{Element, ItemFlags, ReconKey, StateDigest, element};
 use shoal_core::{
     CanonicalJson, Clock, CollectionName, DbVersion, Hlc, Life, LogPosition, RecordId, RecordState,
@@ -102,7 +103,7 @@ struct PackedPredRef<'a> {
 }
 
 /// A record's slots as stored: each version with the db_version that wrote it.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct StoredSlots {
     pub(crate) state: RecordState,
     pub(crate) written_at: BTreeMap<Slot, DbVersion>,
@@ -110,6 +111,20 @@ pub(crate) struct StoredSlots {
     pub(crate) digest: Option<StateDigest>,
     /// How many blobs the record references, and how many of them are absent.
     pub(crate) blobs: BlobCounts,
+    /// Where the state came from: a row, the collected ledger, or nothing.
+    pub(crate) held: Held,
+}
+
+impl Default for StoredSlots {
+    fn default() -> Self {
+        Self {
+            state: RecordState::default(),
+            written_at: BTreeMap::new(),
+            digest: None,
+            blobs: BlobCounts::default(),
+            held: Held::Unknown,
+        }
+    }
 }
 
 /// A record's blob reference counts, as stored in its row.
@@ -188,6 +203,7 @@ pub(crate) fn unpack(blob: &[u8]) -> Result<StoredSlots, StoreError> {
         written_at,
         digest: None,
         blobs: BlobCounts::default(),
+        held: Held::Row,
     })
 }
 
@@ -261,6 +277,30 @@ pub(crate) fn load(conn: &Connection, cid: i64, id: &RecordId) -> Result<StoredS
     Ok(stored)
 }
 
+/// Loads a record to merge into or write: its row, else — when the ledger
+/// is in use — the tombstone the collected ledger keeps of it (`gc.rs`), so
+/// a collected record merges exactly as its tombstone row did.
+pub(crate) fn load_for_merge(
+    conn: &Connection,
+    cid: i64,
+    id: &RecordId,
+    ledger_in_use: bool,
+) -> Result<StoredSlots, StoreError> {
+    let stored = load(conn, cid, id)?;
+    if stored.held != Held::Unknown || !ledger_in_use {
+        return Ok(stored);
+    }
+    let held = crate::gc::ledger_entry(conn, cid, id.as_str())?;
+    Ok(match held.collected_state() {
+        Some(state) => StoredSlots {
+            state,
+            held,
+            ..StoredSlots::default()
+        },
+        None => stored,
+    })
+}
+
 /// The `rkey` column for a key: the sign bit flipped, so SQLite's signed
 /// order is the key's unsigned order.
 pub(crate) fn key_column(key: ReconKey) -> i64 {
@@ -332,7 +372,7 @@ pub(crate) fn save(
             false => at.version,
         }
     });
-    // Tombstones are never collected, so the stored state is capped as a
+    // Field tombstones are never collected, so the stored state is capped as a
     // whole; like the JSON cap, only a write that grows it past the cap is refused.
     if let Origin::Local { state_cap: cap, .. } = origin
         && blob.len() > cap
@@ -345,7 +385,8 @@ pub(crate) fn save(
         .into());
     }
     let old_flags = flags_of(before.state.life(), before.blobs.missing > 0);
-    let old = (before.state.life().0 > 0).then(|| {
+    // A record out of the ledger has no reconciliation element to replace.
+    let old = (before.held == Held::Row).then(|| {
         let digest = before
             .digest
             .unwrap_or_else(|| StateDigest::of(id, &before.state));
@@ -372,6 +413,9 @@ pub(crate) fn save(
             missing,
         }
     };
+    if let Held::Collected { .. } = before.held {
+        crate::gc::unledger(conn, cid, id.as_str())?;
+    }
     let digest = StateDigest::of(id, after);
     let new = element(digest, flags_of(after.life(), blobs.missing > 0));
     conn.prepare_cached(

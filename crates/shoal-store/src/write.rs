@@ -61,6 +61,7 @@ impl Store {
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
+            self.ledger_in_use = crate::gc::ledger_in_use(&tx)?;
         }
         self.schemas.refresh(&tx, self.head_memo.data_version)?;
         let mut deltas = Vec::new();
@@ -71,7 +72,7 @@ impl Store {
         for op in ops {
             // Created inside the transaction: a failed write leaves no empty collection.
             let cid = collection_for_write(&self.collections, &tx, &op.collection, &mut created)?;
-            let loaded = rows::load(&tx, cid, &op.id)?;
+            let loaded = rows::load_for_merge(&tx, cid, &op.id, self.ledger_in_use)?;
             let mut after = loaded.state.clone();
             let declared = self.schemas.get(&op.collection);
             let mut intents = vec![op.intent];

@@ -31,6 +31,7 @@ mod data_versions;
 mod edit;
 mod error;
 mod events;
+mod gc;
 mod node;
 mod store;
 mod typed;
@@ -54,6 +55,7 @@ pub use shoal_net::{
 };
 
 pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};
+pub use shoal_core::gc::{DEFAULT_HORIZON_MS, GcPolicy};
 pub use shoal_core::recon::{
     Difference, Held, ItemFlags, Outcome, StateDigest, Status, StatusCounts,
 };
@@ -78,3 +80,4 @@ pub use shoal_store::{
     ConflictEntry, ConflictQuery, ConflictSide, JournalBounds, JournalledConflict,
     MAX_CONFLICTS_LISTED,
 };
+pub use shoal_store::{GcProgress, GcReport, TombstoneStatus};

@@ -89,6 +89,11 @@ impl Replica for Store {
         Ok(self.with_db(|db| db.levelled_rules(&peer))?)
     }
 
+    fn note_peer_acked(&self, peer: &PeerId, cursor: SyncCursor) -> Result<(), ReplicaError> {
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| db.set_peer_acked(&peer, cursor))?)
+    }
+
     fn set_levelled_rules(&self, peer: &PeerId, held: &HeldFlows) -> Result<(), ReplicaError> {
         let peer = peer.to_string();
         Ok(self.with_db(|db| db.set_levelled_rules(&peer, held))?)

@@ -27,6 +27,7 @@ mod v4_recon_keys_blobs;
 mod v5_bookkeeping;
 mod v6_collection_schemas;
 mod v7_conflict_journal;
+mod v8_tombstone_collection;
 
 /// One numbered schema change.
 pub(crate) struct Migration {
@@ -69,6 +70,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 7,
         what: "the conflict journal: values that lost a merge to a concurrent one",
         up: v7_conflict_journal::up,
+    },
+    Migration {
+        to: 8,
+        what: "tombstone collection: the collected ledger, peers' acknowledgements, the tombstone index",
+        up: v8_tombstone_collection::up,
     },
 ];
 
