@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use shoal::{ConflictQuery, JournalledConflict, Store};
+use shoal::{ConflictQuery, JournalledConflict, Store, SyncCursor};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -55,6 +55,16 @@ async fn concurrent_offline_edits_are_journalled_once_on_each_node_and_sequentia
     .await;
     connected(&a, &b, WAIT).await;
     converge(&[&a.store, &b.store], WAIT).await;
+    // Each has a cursor for the other, so they meet again by catch-up (a
+    // node with records and no cursor would rejoin by reconciliation, where
+    // only the node whose value lost is sure to journal it: docs/merge.md).
+    let (pa, pb) = (a.node.peer_id().to_string(), b.node.peer_id().to_string());
+    wait_for("both cursors persisted", WAIT, || {
+        let fresh = SyncCursor::default();
+        a.store.peer_cursor(&pb).is_ok_and(|c| c != fresh)
+            && b.store.peer_cursor(&pa).is_ok_and(|c| c != fresh)
+    })
+    .await;
     b.node.shutdown().await;
 
     // Apart: each edits n1's title.
