@@ -1,6 +1,6 @@
 // Page-level tests of the browser peer (crates/shoal-web) in Debian's
 // headless Chromium, driven by playwright-core: writes survive a reload of
-// the page; a second tab is told the store is busy until the first lets go;
+// the page, and a crash of the tab mid-write; a second tab is told the store is busy until the first lets go;
 // when the browser refuses more space the write fails with
 // `quota-exceeded`, is rolled back whole, and what was written before is
 // intact after a reload.
@@ -125,6 +125,43 @@ describe('the browser peer in a page', () => {
     assert.deepEqual(await waiting, { by: 'first' });
     await first.close();
     await second.close();
+  });
+
+  test('a tab that crashes mid-write keeps every write it acknowledged', async () => {
+    const page = await openTab();
+    const acked = [];
+    page.on('console', (message) => {
+      const m = /^acked (\S+)$/.exec(message.text());
+      if (m) acked.push(m[1]);
+    });
+    // Writes one after another, logging each acknowledgement, until the tab dies.
+    page.evaluate(async () => {
+      const store = await Store.open('crash');
+      const notes = store.collection('notes');
+      for (let i = 0; ; i++) {
+        await notes.put(`n${i}`, { i });
+        console.log(`acked n${i}`);
+      }
+    }).catch(() => {});
+    const deadline = Date.now() + 60000;
+    while (acked.length < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(acked.length >= 20, `only ${acked.length} writes acknowledged`);
+    const cdp = await context.newCDPSession(page);
+    // The renderer dies on this command, so it never answers: wait briefly instead.
+    await Promise.race([cdp.send('Page.crash').catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+    const seen = acked.slice();
+    const next = await openTab();
+    const found = await run(next, async (ids) => {
+      const store = await Store.open('crash', { wait: true });
+      const notes = store.collection('notes');
+      const missing = [];
+      for (const id of ids) if ((await notes.get(id)) === null) missing.push(id);
+      return { missing, version: await store.version() };
+    }, seen);
+    assert.deepEqual(found.missing, [], 'acknowledged writes lost by the crash');
+    assert.ok(found.version >= seen.length, `version ${found.version} < ${seen.length} acknowledged writes`);
+    await next.close();
+    await Promise.race([page.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
   });
 
   test('a write past the quota fails with quota-exceeded and leaves nothing half-written', async () => {
