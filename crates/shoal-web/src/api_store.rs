@@ -109,7 +109,7 @@ impl Store {
     pub fn version(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let meta = read::node_meta(inner.db().map_err(|e| js_error::to_js(&e))?)
+            let meta = read::stored_meta(inner.db().map_err(|e| js_error::to_js(&e))?)
                 .await
                 .map_err(|e| js_error::to_js(&e))?;
             Ok((meta.version.0 as f64).into())

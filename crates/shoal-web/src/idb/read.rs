@@ -93,6 +93,17 @@ pub async fn list(
     })
 }
 
+/// The stored node metadata (read-only; [`node_meta`] creates it at open).
+pub async fn stored_meta(db: &IdbDatabase) -> Result<NodeMeta, WebError> {
+    let tx = tx::read(db, &[META])?;
+    let request = tx::store(&tx, META)?
+        .get(&NODE_KEY.into())
+        .map_err(|e| classify(&e))?;
+    let text = rows::text(&result(&request).await?)?
+        .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
+    NodeMeta::decode(&text)
+}
+
 /// The node metadata, created (with 32 random bytes) on the first open.
 pub async fn node_meta(db: &IdbDatabase) -> Result<NodeMeta, WebError> {
     let tx = tx::write(db, &[META])?;
