@@ -8,11 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/wasm-env.sh
 
-echo "== cargo build -p shoal-web (wasm32, release)"
-cargo build -p shoal-web --release "${WASM_CARGO_FLAGS[@]}"
+echo "== cargo build -p shoal-web (wasm32, profile wasm, with its test binaries)"
+# The test binaries are built here too, in the same invocation: the
+# library (a cdylib for the package) is then compiled once with the
+# features the tests need, and scripts/wasm-test.sh only runs them.
+cargo build "${WASM_CARGO_FLAGS[@]}"
+wasm_bindgen_ready
 pkg="$CARGO_TARGET_DIR/pkg"
 wasm-bindgen --target web --out-dir "$pkg" \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/shoal_web.wasm"
+  "$WASM_PROFILE_DIR/shoal_web.wasm"
 raw=$(stat -c %s "$pkg/shoal_web_bg.wasm")
 gz=$(gzip -9c "$pkg/shoal_web_bg.wasm" | wc -c)
 echo "== $pkg: shoal_web_bg.wasm $raw bytes, $gz gzipped"

@@ -19,7 +19,9 @@ export WASM_BINDGEN_TEST_DRIVER_TIMEOUT="${WASM_BINDGEN_TEST_DRIVER_TIMEOUT:-60}
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-300}"
 
 echo "== cargo test -p shoal-web (wasm32, headless Chromium)"
-# --release: shares the standard library and dependencies scripts/wasm-build.sh
-# built (a debug profile would build them all a second time, minutes cold).
-# --lib --tests: the doc tests would run rustdoc for wasm32, which has nothing to run there.
-cargo test -p shoal-web --release --lib --tests "${WASM_CARGO_FLAGS[@]}"
+# The same flags as scripts/wasm-build.sh (profile wasm, --lib --tests: the
+# doc tests would run rustdoc for wasm32, which has nothing to run there),
+# so after the build nothing is compiled again; run alone, this builds it.
+cargo test "${WASM_CARGO_FLAGS[@]}" --no-run
+wasm_bindgen_ready
+cargo test "${WASM_CARGO_FLAGS[@]}"
