@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser tests of the web dashboard: Debian's headless Chromium, driven by
 # playwright-core (tests/browser), against two real `shoal serve` daemons on
-# loopback (mDNS off). Works on a fresh machine run as root: installs
+# loopback (mDNS off); and the browser peer's page tests (its wasm build in
+# a page: reload, two tabs, quota). Works on a fresh machine run as root: installs
 # Chromium and Node.js with apt-get when missing. The daemons are killed at
 # the end whatever happens. Screenshots land in tests/browser/screenshots/.
 set -euo pipefail
@@ -82,9 +83,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The browser peer's page tests (web-store.test.js) load its wasm build;
+# scripts/test.sh has made it just before, else it is made here.
+export SHOAL_WEB_PKG="${SHOAL_WASM_TARGET_DIR:-$PWD/target/wasm}/pkg"
+if [ ! -f "$SHOAL_WEB_PKG/shoal_web.js" ]; then
+  scripts/wasm-build.sh
+fi
+
 echo "== node --test tests/browser"
 rm -rf tests/browser/screenshots
 # In the background and waited for, so that a signal reaches the trap at once.
-node --test --test-concurrency=1 --test-timeout=240000 tests/browser/dashboard.test.js &
+node --test --test-concurrency=1 --test-timeout=240000 tests/browser/dashboard.test.js tests/browser/web-store.test.js &
 echo "$!" >"$work/runner"
 wait "$!"

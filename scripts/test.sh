@@ -65,4 +65,9 @@ scripts/bench-smoke.sh
 # installs cargo-fuzz; the long runs are in the README's Fuzzing section).
 echo "== fuzz"
 scripts/fuzz.sh 15
+# The browser peer (crates/shoal-web): built for wasm32 with Debian's
+# toolchain, its storage tests in headless Chromium (scripts/wasm-env.sh
+# installs what is missing; see docs/web.md).
+echo "== wasm build"; scripts/wasm-build.sh
+echo "== wasm tests"; scripts/wasm-test.sh
 echo "== browser tests"; scripts/browser-test.sh

@@ -1,0 +1,161 @@
+//! The JavaScript `Store`: opening a named store (taking its Web Lock, then
+//! its IndexedDB database), handing out collections, the change
+//! subscription, and closing. It owns the store handle's lifetime; record
+//! operations are api_collection.rs's.
+
+use crate::api_collection::Collection;
+use crate::error::WebError;
+use crate::feed::Feed;
+use crate::idb::{read, schema};
+use crate::js_error;
+use crate::lock::{self, Ownership};
+use js_sys::{Function, Promise, Reflect};
+use shoal_core::{CollectionName, SiteId};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::IdbDatabase;
+
+/// What every handle of one open store shares.
+pub(crate) struct Inner {
+    pub(crate) db: IdbDatabase,
+    pub(crate) feed: Feed,
+    site: SiteId,
+    lock: RefCell<Option<Ownership>>,
+    closed: Cell<bool>,
+}
+
+impl Inner {
+    /// The database, or [`WebError::Closed`] after `close()`.
+    pub(crate) fn db(&self) -> Result<&IdbDatabase, WebError> {
+        if self.closed.get() {
+            return Err(WebError::Closed);
+        }
+        Ok(&self.db)
+    }
+}
+
+/// A named Shoal store in this browser, owned by this tab while open.
+#[wasm_bindgen]
+pub struct Store {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl Store {
+    /// Opens the store `name` (created on first use). Rejects with
+    /// `store-busy` when another tab has it open, unless `{wait: true}`.
+    pub async fn open(
+        name: String,
+        #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: Option<JsValue>,
+    ) -> Result<Store, JsValue> {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
+        let wait = Reflect::get(&options, &"wait".into())
+            .ok()
+            .and_then(|w| w.as_bool())
+            .unwrap_or(false);
+        Self::open_inner(&name, wait)
+            .await
+            .map_err(|e| js_error::to_js(&e))
+    }
+
+    async fn open_inner(name: &str, wait: bool) -> Result<Store, WebError> {
+        if name.is_empty() || name.len() > 128 {
+            return Err(WebError::BadRequest(
+                "a store name is 1 to 128 bytes".into(),
+            ));
+        }
+        let ownership = lock::acquire(name, wait).await?;
+        let db = schema::open(name).await?;
+        let meta = read::node_meta(&db).await?;
+        Ok(Store {
+            inner: Rc::new(Inner {
+                db,
+                feed: Feed::default(),
+                site: meta.site,
+                lock: RefCell::new(Some(ownership)),
+                closed: Cell::new(false),
+            }),
+        })
+    }
+
+    /// Deletes the store `name` and everything in it (it must not be open).
+    #[wasm_bindgen(js_name = deleteStore)]
+    pub async fn delete_store(name: String) -> Result<(), JsValue> {
+        let result = async {
+            let ownership = lock::acquire(&name, false).await?;
+            let deleted = schema::delete(&name).await;
+            ownership.release().await;
+            deleted
+        };
+        result.await.map_err(|e| js_error::to_js(&e))
+    }
+
+    /// The collection `name` (throws `invalid-collection` for a bad name).
+    pub fn collection(&self, name: &str) -> Result<Collection, JsValue> {
+        let name = CollectionName::new(name).map_err(|e| js_error::to_js(&e.into()))?;
+        Ok(Collection::new(self.inner.clone(), name))
+    }
+
+    /// This store's site id (16 hex digits): the tie-break in clock order.
+    #[wasm_bindgen(getter)]
+    pub fn site(&self) -> String {
+        self.inner.site.to_string()
+    }
+
+    /// The change-log position of the last committed write.
+    #[wasm_bindgen(unchecked_return_type = "Promise<number>")]
+    pub fn version(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let meta = read::stored_meta(inner.db().map_err(|e| js_error::to_js(&e))?)
+                .await
+                .map_err(|e| js_error::to_js(&e))?;
+            Ok((meta.version.0 as f64).into())
+        })
+    }
+
+    /// Calls `callback` with each committed change (a `Change`) from now on.
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(change: Change) => void")] callback: Function,
+    ) -> Subscription {
+        let number = self.inner.feed.subscribe(callback);
+        Subscription {
+            inner: self.inner.clone(),
+            number,
+        }
+    }
+
+    /// Closes the store and lets another tab open it: resolves once the
+    /// store's lock is released. Later calls reject with `store-closed`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        if !self.inner.closed.replace(true) {
+            self.inner.db.close();
+        }
+        let ownership = self.inner.lock.borrow_mut().take();
+        future_to_promise(async move {
+            if let Some(ownership) = ownership {
+                ownership.release().await;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+/// A change subscription; `unsubscribe()` ends it.
+#[wasm_bindgen]
+pub struct Subscription {
+    inner: Rc<Inner>,
+    number: u32,
+}
+
+#[wasm_bindgen]
+impl Subscription {
+    /// Stops the callbacks (idempotent).
+    pub fn unsubscribe(&self) {
+        self.inner.feed.unsubscribe(self.number);
+    }
+}

@@ -1,0 +1,67 @@
+//! The JavaScript shape of stored rows: a record row `{k, c, v, s}` and the
+//! metadata and cursor texts, built and read back here so no other file
+//! spells a property name. It opens no transaction.
+
+use crate::error::WebError;
+use js_sys::{Object, Reflect};
+use shoal_core::{CollectionName, DbVersion, RecordId};
+use wasm_bindgen::prelude::*;
+
+/// One stored record row.
+pub struct RecordRow {
+    /// The record id.
+    pub id: String,
+    /// Its change-log position.
+    pub version: DbVersion,
+    /// Its state text (row.rs).
+    pub state: String,
+}
+
+/// The row object to `put` for a record.
+pub fn to_js(
+    collection: &CollectionName,
+    id: &RecordId,
+    version: DbVersion,
+    state: &str,
+) -> Object {
+    let object = Object::new();
+    let set = |key: &str, value: JsValue| {
+        let _ = Reflect::set(&object, &key.into(), &value);
+    };
+    set("k", crate::keys::record_key(collection, id).into());
+    set("c", collection.as_str().into());
+    // Versions count transactions: far below 2^53, exact as a JS number.
+    set("v", (version.0 as f64).into());
+    set("s", state.into());
+    object
+}
+
+/// A stored row object back (`None` for `undefined`: no such record).
+pub fn from_js(value: &JsValue) -> Result<Option<RecordRow>, WebError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    let get = |key: &str| Reflect::get(value, &key.into()).ok();
+    let key = get("k").and_then(|k| k.as_string());
+    let version = get("v").and_then(|v| v.as_f64());
+    let state = get("s").and_then(|s| s.as_string());
+    match (key, version, state) {
+        (Some(key), Some(version), Some(state)) => Ok(Some(RecordRow {
+            id: crate::keys::id_of_key(&key).unwrap_or_default().to_string(),
+            version: DbVersion(version as u64),
+            state,
+        })),
+        _ => Err(WebError::Corrupt("a record row lacks k, v or s".into())),
+    }
+}
+
+/// A stored text value (metadata, cursor), `None` when absent.
+pub fn text(value: &JsValue) -> Result<Option<String>, WebError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| WebError::Corrupt("a stored value is not text".into()))
+}

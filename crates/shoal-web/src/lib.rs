@@ -1,0 +1,40 @@
+//! Shoal in a browser tab: `shoal-core`'s merge rules compiled to
+//! WebAssembly, records stored in IndexedDB, and a JavaScript API (with
+//! TypeScript types) through wasm-bindgen. See docs/web.md.
+//!
+//! The pure parts — IndexedDB keys ([`keys`]), the stored form of a record
+//! ([`row`]), the node metadata ([`meta`]), a local write decided in memory
+//! ([`write`]) and the error codes ([`error`]) — build on every target and
+//! are unit-tested natively. Everything that touches the browser (IndexedDB,
+//! Web Locks, the JavaScript classes) is compiled for `wasm32` only, so the
+//! native workspace build carries nothing of it.
+//!
+//! Not yet here (see docs/web.md): the WebSocket transport and syncing with
+//! daemons.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod keys;
+pub mod meta;
+pub mod row;
+pub mod write;
+
+#[cfg(target_arch = "wasm32")]
+mod api_collection;
+#[cfg(target_arch = "wasm32")]
+mod api_store;
+#[cfg(target_arch = "wasm32")]
+mod feed;
+#[cfg(target_arch = "wasm32")]
+pub mod idb;
+#[cfg(target_arch = "wasm32")]
+mod js_error;
+#[cfg(target_arch = "wasm32")]
+mod lock;
+#[cfg(target_arch = "wasm32")]
+mod types;
+
+#[cfg(target_arch = "wasm32")]
+pub use api_collection::Collection;
+#[cfg(target_arch = "wasm32")]
+pub use api_store::{Store, Subscription};

@@ -1,0 +1,34 @@
+//! The TypeScript declarations of the JavaScript API's plain objects and
+//! error codes, emitted into the generated `.d.ts` beside the classes
+//! wasm-bindgen declares. It owns these declarations only; keep them in step
+//! with api_store.rs, api_collection.rs and error.rs.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** The stable code of a failure: the daemon's HTTP API codes, plus the browser's own. */
+export type ErrorCode =
+  | "bad-request" | "invalid-collection" | "invalid-id" | "not-found"
+  | "already-exists" | "payload-too-large" | "life-exhausted"
+  | "quota-exceeded" | "store-busy" | "store-closed" | "internal";
+/** Every rejected promise (and thrown error) of this API. */
+export interface ShoalError extends Error { name: "ShoalError"; code: ErrorCode; }
+/** A JSON value. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+/** A record: a JSON object of fields. */
+export type Fields = { [field: string]: Json };
+/** Options of `Store.open`. */
+export interface OpenOptions {
+  /** Wait for another tab to close the store instead of failing with `store-busy`. */
+  wait?: boolean;
+}
+/** What a write did: `changed` is false when the record already was so (nothing written). */
+export interface WriteResult { changed: boolean; version: number; }
+/** One page's bounds: ids starting with `prefix`, after `after`, at most `limit` (default 100, at most 10000). */
+export interface ListOptions { prefix?: string; after?: string; limit?: number; }
+/** One page of records; `next` is the `after` of the following page, `null` at the end. */
+export interface Page { records: { id: string; value: Fields }[]; next: string | null; }
+/** A committed change, as subscribers receive it; `value` is `null` for a delete. */
+export interface Change { collection: string; id: string; version: number; value: Fields | null; }
+"#;

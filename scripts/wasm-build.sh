@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the browser peer (crates/shoal-web) for wasm32 and generates its
+# JavaScript glue and TypeScript types with wasm-bindgen into
+# target/wasm/pkg/ (shoal_web.js, shoal_web.d.ts, shoal_web_bg.wasm; not
+# committed). Installs the toolchain it needs (scripts/wasm-env.sh). Prints
+# the .wasm's size, raw and gzipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/wasm-env.sh
+
+echo "== cargo build -p shoal-web (wasm32, profile wasm, with its test binaries)"
+# The test binaries are built here too, in the same invocation: the
+# library (a cdylib for the package) is then compiled once with the
+# features the tests need, and scripts/wasm-test.sh only runs them.
+cargo build "${WASM_CARGO_FLAGS[@]}"
+wasm_bindgen_ready
+pkg="$CARGO_TARGET_DIR/pkg"
+wasm-bindgen --target web --out-dir "$pkg" \
+  "$WASM_PROFILE_DIR/shoal_web.wasm"
+raw=$(stat -c %s "$pkg/shoal_web_bg.wasm")
+gz=$(gzip -9c "$pkg/shoal_web_bg.wasm" | wc -c)
+echo "== $pkg: shoal_web_bg.wasm $raw bytes, $gz gzipped"

@@ -1,0 +1,213 @@
+// Page-level tests of the browser peer (crates/shoal-web) in Debian's
+// headless Chromium, driven by playwright-core: writes survive a reload of
+// the page, and a crash of the tab mid-write; a second tab is told the store is busy until the first lets go;
+// when the browser refuses more space the write fails with
+// `quota-exceeded`, is rolled back whole, and what was written before is
+// intact after a reload.
+//
+// Needs the wasm build (scripts/wasm-build.sh; SHOAL_WEB_PKG names its
+// pkg/ directory, default target/wasm/pkg). Run by scripts/browser-test.sh,
+// or directly: node --test tests/browser/web-store.test.js
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(here, '..', '..');
+const PKG = process.env.SHOAL_WEB_PKG || path.join(ROOT, 'target', 'wasm', 'pkg');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+
+let server;
+let origin;
+let browser;
+let context;
+
+/** Serves the test page at / and the wasm build under /pkg/ (loopback only). */
+function serve() {
+  return new Promise((resolve) => {
+    const s = http.createServer((req, res) => {
+      const url = new URL(req.url, 'http://x');
+      const file = url.pathname === '/'
+        ? path.join(here, 'web-store', 'index.html')
+        : url.pathname.startsWith('/pkg/') ? path.join(PKG, path.basename(url.pathname)) : null;
+      if (!file || !fs.existsSync(file)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
+      fs.createReadStream(file).pipe(res);
+    });
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  });
+}
+
+/** A new tab with the page (of `at`, default the test origin) loaded and `window.Store` ready. */
+async function openTab(at = origin) {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  await page.goto(`${at}/`);
+  await page.waitForFunction(() => document.title === 'ready');
+  return page;
+}
+
+/** Runs `fn` in the page; a rejection comes back as `{error: code}`. */
+function run(page, fn, arg) {
+  return page.evaluate(async ([source, arg]) => {
+    try {
+      return await (0, eval)(source)(arg);
+    } catch (e) {
+      return { error: e.code || String(e) };
+    }
+  }, [fn.toString(), arg]);
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(PKG, 'shoal_web.js')), `no wasm build in ${PKG}: run scripts/wasm-build.sh`);
+  server = await serve();
+  origin = `http://127.0.0.1:${server.address().port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  context = await browser.newContext();
+});
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  if (server) server.close();
+});
+
+describe('the browser peer in a page', () => {
+  test('writes survive a reload, with the log position', async () => {
+    const page = await openTab();
+    const written = await run(page, async () => {
+      const store = await Store.open('reload');
+      const notes = store.collection('notes');
+      await notes.put('n1', { title: 'first', tags: {} });
+      await notes.mapSet('n1', 'tags', 'home', true);
+      await notes.put('n2', { title: 'second' });
+      await notes.delete('n2');
+      return { version: await store.version(), site: store.site };
+    });
+    assert.equal(written.version, 4);
+    // A reload ends the page (and frees its lock) without close().
+    await page.reload();
+    await page.waitForFunction(() => document.title === 'ready');
+    const after = await run(page, async () => {
+      const store = await Store.open('reload');
+      const notes = store.collection('notes');
+      const page = await notes.list({ limit: 10 });
+      return { version: await store.version(), site: store.site, page, n2: await notes.get('n2') };
+    });
+    assert.deepEqual(after.page, { records: [{ id: 'n1', value: { tags: { home: true }, title: 'first' } }], next: null });
+    assert.equal(after.n2, null);
+    assert.equal(after.version, 4);
+    assert.equal(after.site, written.site);
+    await page.close();
+  });
+
+  test('a second tab is told the store is busy, and gets it when the first closes', async () => {
+    const first = await openTab();
+    const second = await openTab();
+    assert.deepEqual(await run(first, async () => { window.s = await Store.open('tabs'); return 'open'; }), 'open');
+    assert.deepEqual(await run(second, async () => Store.open('tabs')), { error: 'store-busy' });
+    const waiting = run(second, async () => {
+      const store = await Store.open('tabs', { wait: true });
+      return store.collection('c').get('x');
+    });
+    await run(first, async () => { await s.collection('c').put('x', { by: 'first' }); await s.close(); return null; });
+    assert.deepEqual(await waiting, { by: 'first' });
+    await first.close();
+    await second.close();
+  });
+
+  test('a tab that crashes mid-write keeps every write it acknowledged', async () => {
+    const page = await openTab();
+    const acked = [];
+    page.on('console', (message) => {
+      const m = /^acked (\S+)$/.exec(message.text());
+      if (m) acked.push(m[1]);
+    });
+    // Writes one after another, logging each acknowledgement, until the tab dies.
+    page.evaluate(async () => {
+      const store = await Store.open('crash');
+      const notes = store.collection('notes');
+      for (let i = 0; ; i++) {
+        await notes.put(`n${i}`, { i });
+        console.log(`acked n${i}`);
+      }
+    }).catch(() => {});
+    const deadline = Date.now() + 60000;
+    while (acked.length < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(acked.length >= 20, `only ${acked.length} writes acknowledged`);
+    const cdp = await context.newCDPSession(page);
+    // The renderer dies on this command, so it never answers: wait briefly instead.
+    await Promise.race([cdp.send('Page.crash').catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+    const seen = acked.slice();
+    const next = await openTab();
+    const found = await run(next, async (ids) => {
+      const store = await Store.open('crash', { wait: true });
+      const notes = store.collection('notes');
+      const missing = [];
+      for (const id of ids) if ((await notes.get(id)) === null) missing.push(id);
+      return { missing, version: await store.version() };
+    }, seen);
+    assert.deepEqual(found.missing, [], 'acknowledged writes lost by the crash');
+    assert.ok(found.version >= seen.length, `version ${found.version} < ${seen.length} acknowledged writes`);
+    await next.close();
+    await Promise.race([page.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+  });
+
+  test('a write past the quota fails with quota-exceeded and leaves nothing half-written', async () => {
+    // An origin of its own (localhost, not 127.0.0.1): Chromium applies a
+    // quota override only to an origin whose storage is not in use yet.
+    const own = origin.replace('127.0.0.1', 'localhost');
+    const page = await openTab(own);
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: own, quotaSize: 3 * 1024 * 1024 });
+    const result = await run(page, async () => {
+      const store = await Store.open('quota');
+      const files = store.collection('files');
+      await files.put('small', { note: 'fits' });
+      // Random text: IndexedDB compresses values, so a repeated letter would never fill it.
+      const random = () => {
+        const bytes = new Uint8Array(512 * 1024);
+        for (let at = 0; at < bytes.length; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
+        return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+      };
+      let written = 1;
+      for (let i = 0; i < 20; i++) {
+        try {
+          await files.put(`big${i}`, { body: random() });
+          written += 1;
+        } catch (e) {
+          return { code: e.code, name: e.name, failedAt: i, written, version: await store.version(), failed: await files.get(`big${i}`) };
+        }
+      }
+      return { code: null, written, estimate: await navigator.storage.estimate() };
+    });
+    assert.equal(result.code, 'quota-exceeded', JSON.stringify(result));
+    assert.equal(result.name, 'ShoalError');
+    assert.equal(result.failed, null, 'the refused record is not there');
+    assert.equal(result.version, result.written, 'the log moved once per stored write, not for the refused one');
+    await page.reload();
+    await page.waitForFunction(() => document.title === 'ready');
+    const after = await run(page, async (failedAt) => {
+      const store = await Store.open('quota');
+      const files = store.collection('files');
+      const small = await files.get('small');
+      const last = failedAt > 0 ? await files.get(`big${failedAt - 1}`) : { body: '' };
+      return { small, lastLength: last.body.length, version: await store.version() };
+    }, result.failedAt);
+    assert.deepEqual(after.small, { note: 'fits' });
+    assert.equal(after.version, result.version);
+    if (result.failedAt > 0) assert.equal(after.lastLength, 1024 * 1024, 'the last stored record is whole');
+    await page.close();
+  });
+});
