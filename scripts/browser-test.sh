@@ -50,7 +50,7 @@ cargo build -p shoal-cli --locked
 work="$(mktemp -d "${TMPDIR:-/tmp}/shoal-browser.XXXXXX")"
 export SHOAL_BROWSER_TMP="$work/nodes"
 export PIDS_FILE="$work/pids"
-export SHOAL_BIN="$PWD/target/debug/shoal"
+export SHOAL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/shoal"
 : >"$PIDS_FILE"
 # Signals a daemon this run started, if that pid is still a `shoal` process.
 signal_daemons() {
