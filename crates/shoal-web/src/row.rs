@@ -20,6 +20,10 @@ struct StoredSlot {
     value: Option<CanonicalJson>,
     clock: Clock,
     life: Life,
+    /// The clock of the version its writer replaced (for the conflict
+    /// journal); absent in rows written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pred: Option<Clock>,
 }
 
 /// The record's state as stored text.
@@ -31,6 +35,7 @@ pub fn encode_state(state: &RecordState) -> String {
             value: version.value.clone(),
             clock: version.clock,
             life: version.life,
+            pred: version.pred,
         })
         .collect();
     serde_json::to_string(&slots).expect("slot versions always encode")
@@ -47,6 +52,7 @@ pub fn decode_state(text: &str) -> Result<RecordState, WebError> {
                 value: s.value,
                 clock: s.clock,
                 life: s.life,
+                pred: s.pred,
             },
         )
     })))
@@ -67,6 +73,7 @@ mod tests {
             value: value.map(|t| CanonicalJson::from_trusted(t.to_string())),
             clock: clock(ms),
             life: Life(1),
+            pred: (ms > 2).then(|| clock(ms - 1)),
         };
         let title = FieldName::new("title").unwrap();
         let tags = FieldName::new("tags").unwrap();
