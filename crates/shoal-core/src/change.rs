@@ -206,8 +206,12 @@ pub struct Change {
     pub position: LogPosition,
     /// The clock of the version the writer replaced ([`crate::SlotVersion::pred`]):
     /// read only to tell a concurrent overwrite from a sequential one for
-    /// the conflict journal. Last, and absent (`None`) when unknown.
-    #[serde(default)]
+    /// the conflict journal; [`crate::conflict::UNKNOWN_PRED`] when it came
+    /// from a peer that did not send it. Not part of the change's own
+    /// encoding (the protocol-2 layout): the sync wire carries it in a tail
+    /// when both peers have the feature (`sync/layout.rs`), and a store
+    /// that keeps changes appends it itself.
+    #[serde(skip)]
     pub pred: Option<Clock>,
 }
 
