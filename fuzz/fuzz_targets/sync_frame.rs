@@ -3,7 +3,9 @@
 //! unknown tags, and — behind a correct MAC, which a fuzzer could never
 //! forge — arbitrary message bodies.
 //!
-//! Input: byte 0 chooses the mode, the rest is the prefix, payload or body.
+//! Input: byte 0 chooses the mode (its low two bits) and the layout of
+//! changes (bit 2: clear with predecessors, set protocol 2), the rest is the
+//! prefix, payload or body.
 //! Whatever decodes must encode again (plain and sealed) to a frame that
 //! decodes to the same message, and decode → encode → decode is stable.
 
@@ -11,18 +13,21 @@
 
 use libfuzzer_sys::fuzz_target;
 use shoal_core::sync::Message;
-use shoal_core::sync::codec::{self, DEFAULT_MAX_FRAME, FrameError, LEN_PREFIX, Opened};
+use shoal_core::sync::codec::{
+    self, ChangeLayout, DEFAULT_MAX_FRAME, FrameError, LEN_PREFIX, Opened,
+};
 use shoal_fuzz::peer::{fixed_frame_keys, seal_body};
 
-fn check(opened: Opened) {
+fn check(opened: Opened, layout: ChangeLayout) {
     let (key, _) = fixed_frame_keys();
     let Opened { message, .. } = opened;
     for (k, seq) in [(None, 0), (Some(key), 17)] {
-        let frame = codec::encode(&message, k.map(|k| (k, seq)));
+        let frame = codec::encode(&message, layout, k.map(|k| (k, seq)));
         let len = codec::payload_len(frame[..LEN_PREFIX].try_into().unwrap(), usize::MAX)
             .expect("an encoded frame has a length");
         assert_eq!(len, frame.len() - LEN_PREFIX);
-        let again = codec::decode(&frame[LEN_PREFIX..], k.map(|k| (k, seq))).expect("re-decodes");
+        let again =
+            codec::decode(&frame[LEN_PREFIX..], layout, k.map(|k| (k, seq))).expect("re-decodes");
         assert_eq!(again.message, message);
         assert_eq!(again.sealed, k.is_some());
     }
@@ -35,42 +40,51 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (key, other) = fixed_frame_keys();
+    // Changes with their predecessors, or in the protocol-2 layout.
+    let layout = if mode & 4 == 0 {
+        ChangeLayout::WithPredecessors
+    } else {
+        ChangeLayout::Protocol2
+    };
     match mode % 4 {
         // A payload as it comes off the stream, before authentication.
         0 => {
-            if let Ok(opened) = codec::decode(rest, None) {
+            if let Ok(opened) = codec::decode(rest, layout, None) {
                 assert!(!opened.sealed);
-                check(opened);
+                check(opened, layout);
             }
         }
         // A payload after authentication: its MAC is whatever the bytes say.
         1 => {
             let seq = u64::from(rest.first().copied().unwrap_or(0));
-            if let Ok(opened) = codec::decode(rest, Some((key, seq))) {
-                check(opened);
+            if let Ok(opened) = codec::decode(rest, layout, Some((key, seq))) {
+                check(opened, layout);
             }
         }
         // A body behind a correct MAC: only the message decoder stands.
         2 => {
             let payload = seal_body(key, 3, rest);
-            match codec::decode(&payload, Some((key, 3))) {
+            match codec::decode(&payload, layout, Some((key, 3))) {
                 Ok(opened) => {
                     assert!(opened.sealed);
-                    check(opened);
+                    check(opened, layout);
                 }
                 Err(FrameError::BadMac) => panic!("a correct MAC was refused"),
                 Err(_) => {}
             }
             // The same payload under the other direction's key or frame number is refused.
             assert_eq!(
-                codec::decode(&payload, Some((other, 3))),
+                codec::decode(&payload, layout, Some((other, 3))),
                 Err(FrameError::BadMac)
             );
             assert_eq!(
-                codec::decode(&payload, Some((key, 4))),
+                codec::decode(&payload, layout, Some((key, 4))),
                 Err(FrameError::BadMac)
             );
-            assert_eq!(codec::decode(&payload, None), Err(FrameError::BadMac));
+            assert_eq!(
+                codec::decode(&payload, layout, None),
+                Err(FrameError::BadMac)
+            );
         }
         // Length prefixes against a cap.
         _ => {

@@ -4,10 +4,10 @@
 //! or raw body bytes under a correct MAC) and opens what the session sends.
 //! Without it a fuzzer could never get past the MAC into the protocol.
 
+use shoal_core::sync::GroupKey;
 use shoal_core::sync::Message;
 use shoal_core::sync::auth::{FrameKey, Pake, Role, SessionKeys, Transcript, hello_nonce};
-use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX};
-use shoal_core::sync::GroupKey;
+use shoal_core::sync::codec::{self, ChangeLayout, FrameError, LEN_PREFIX};
 use shoal_core::sync::version::{HELLO_VERSION, HelloTail, Offer};
 use std::sync::OnceLock;
 
@@ -123,7 +123,7 @@ impl HonestPeer {
             return Err(FrameError::Garbage("length prefix disagrees".into()));
         }
         let key = self.recv.as_ref().map(|(k, seq)| (k, *seq));
-        let opened = codec::decode(&frame[LEN_PREFIX..], key)?;
+        let opened = codec::decode(&frame[LEN_PREFIX..], LAYOUT, key)?;
         if opened.sealed
             && let Some((_, seq)) = self.recv.as_mut()
         {
@@ -233,7 +233,12 @@ impl HonestPeer {
     }
 }
 
+/// How the honest peer's changes travel: it offers every feature, as the
+/// session under test does, so changes carry their predecessors (the
+/// handshake's messages carry no changes, so they are the same either way).
+pub const LAYOUT: ChangeLayout = ChangeLayout::WithPredecessors;
+
 /// A payload (no length prefix) carrying `message`.
 pub fn payload(message: &Message, key: Option<(&FrameKey, u64)>) -> Vec<u8> {
-    codec::encode(message, key)[LEN_PREFIX..].to_vec()
+    codec::encode(message, LAYOUT, key)[LEN_PREFIX..].to_vec()
 }

@@ -206,9 +206,37 @@ pub struct Change {
     pub position: LogPosition,
     /// The clock of the version the writer replaced ([`crate::SlotVersion::pred`]):
     /// read only to tell a concurrent overwrite from a sequential one for
-    /// the conflict journal. Last, and absent (`None`) when unknown.
-    #[serde(default)]
+    /// the conflict journal; [`crate::conflict::UNKNOWN_PRED`] when it came
+    /// from a peer that did not send it. Not part of the change's binary
+    /// encoding (postcard: the protocol-2 layout; the sync wire carries it
+    /// in a tail when both peers have the feature, `sync/layout.rs`, and a
+    /// store that keeps changes appends it itself); kept in human-readable
+    /// ones (JSON).
+    #[serde(with = "pred_in_text_only")]
     pub pred: Option<Clock>,
+}
+
+/// `Change::pred` in human-readable formats only: in a binary one it is a
+/// unit, which postcard writes as nothing and reads as `None`.
+mod pred_in_text_only {
+    use crate::clock::Clock;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(pred: &Option<Clock>, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            pred.serialize(s)
+        } else {
+            s.serialize_unit()
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Clock>, D::Error> {
+        if d.is_human_readable() {
+            Option::<Clock>::deserialize(d)
+        } else {
+            <()>::deserialize(d).map(|()| None)
+        }
+    }
 }
 
 impl Change {

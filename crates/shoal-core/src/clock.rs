@@ -24,6 +24,10 @@ const COUNTER_MASK: u64 = (1 << COUNTER_BITS) - 1;
 pub struct Hlc(u64);
 
 impl Hlc {
+    /// The greatest reading (never a real clock's: its wall time is far past
+    /// any drift bound).
+    pub const MAX: Hlc = Hlc(u64::MAX);
+
     /// Builds a reading from its parts; the counter is truncated to 16 bits.
     pub fn new(wall_ms: u64, counter: u16) -> Self {
         Self((wall_ms << COUNTER_BITS) | u64::from(counter))

@@ -15,13 +15,32 @@
 //!   not seen `lo` — the two were concurrent, and `lo`'s value is lost.
 //!   Equal values lose nothing and are no conflict.
 //!
+//! A version whose predecessor is unknown — received from a peer that does
+//! not send predecessors (a protocol-2 build, or one without the feature;
+//! `sync/layout.rs`) — carries [`UNKNOWN_PRED`], which is greater than every
+//! clock: as `hi` it counts as having seen `lo`, so no conflict is reported
+//! (conservative: a concurrent overwrite that crossed such a peer may go
+//! unjournalled, a sequential one is never journalled). It is kept and
+//! forwarded with the version, so every replica treats it alike.
+//!
 //! Both replicas where the two versions meet see the same pair, so each
-//! journals it once, whichever side's value lost. This module decides that
+//! journals it once, whichever side's value lost (when one of them learnt
+//! `hi` through a peer without predecessors, only the other may). This module decides that
 //! and nothing else: it never changes the merge (the order is `(life,
 //! clock)`, `merge.rs`) and knows nothing of storage or time.
 
 use crate::change::Slot;
+use crate::clock::{Clock, Hlc};
+use crate::ids::SiteId;
 use crate::merge::SlotVersion;
+
+/// The `pred` of a version whose predecessor is unknown (it reached this
+/// replica without one): the greatest clock, so its writer counts as having
+/// seen every version it meets and no conflict is reported against it.
+pub const UNKNOWN_PRED: Clock = Clock {
+    hlc: Hlc::MAX,
+    site: SiteId(u64::MAX),
+};
 
 /// A value lost to a concurrent one in one slot of one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +117,19 @@ mod tests {
         // missed the versions in between).
         let c = version("\"c\"", clock(9, 1), Some(clock(7, 3)));
         assert_eq!(Conflict::between(&title(), &a, &c), None);
+    }
+
+    #[test]
+    fn an_unknown_predecessor_reports_nothing() {
+        // `b` reached us from a peer without predecessors: whether its
+        // writer had seen `a` is unknown, so nothing is journalled, in
+        // either order; `a`'s unknown predecessor does not matter as `lo`.
+        let a = version("\"a\"", clock(5, 1), Some(UNKNOWN_PRED));
+        let b = version("\"b\"", clock(6, 2), Some(UNKNOWN_PRED));
+        assert_eq!(Conflict::between(&title(), &a, &b), None);
+        assert_eq!(Conflict::between(&title(), &b, &a), None);
+        let known = version("\"c\"", clock(7, 3), None);
+        assert!(Conflict::between(&title(), &a, &known).is_some());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! the peer has proved itself only tiny frames are accepted.
 
 use shoal_core::SyncCursor;
-use shoal_core::sync::codec::{self, MAX_HANDSHAKE_FRAME};
+use shoal_core::sync::codec::{self, ChangeLayout, MAX_HANDSHAKE_FRAME};
 use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
 
 const MEMBER: &[u8] = b"member-peer-id";
@@ -71,7 +71,12 @@ fn guess_verifies(role: Role, seed: u8, guess: &GroupKey, captured: &[Vec<u8>]) 
 fn kinds(captured: &[Vec<u8>]) -> Vec<&'static str> {
     captured
         .iter()
-        .map(|p| codec::decode(p, None).expect("plain").message.kind())
+        .map(|p| {
+            codec::decode(p, ChangeLayout::Protocol2, None)
+                .expect("plain")
+                .message
+                .kind()
+        })
         .collect()
 }
 
@@ -143,7 +148,7 @@ fn a_wrong_secret_is_named_on_both_sides() {
     );
     let (to_other, _) = run(&mut member, &mut other);
     assert_eq!(
-        codec::decode(to_other.last().unwrap(), None)
+        codec::decode(to_other.last().unwrap(), ChangeLayout::Protocol2, None)
             .unwrap()
             .message,
         shoal_core::sync::Message::Rejected {

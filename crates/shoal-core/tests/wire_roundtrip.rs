@@ -1,7 +1,8 @@
 //! Round trips of every message a peer sends, over the real encoders and
 //! decoders: sync messages (handshake, catch-up, chunks, pushes, acks,
 //! federation requests and answers with their reconciliation entries) as
-//! plain and sealed frames, and blob requests and responses as sealed
+//! plain and sealed frames, in both layouts of changes (with their
+//! predecessors, and the protocol-2 layout without), and blob requests and responses as sealed
 //! frames. Encode → decode is the identity; decode → encode → decode is
 //! stable for whatever a mutated encoding still decodes to; a mutated
 //! sealed frame never passes its MAC. The fuzz targets (`fuzz/`) push the same
@@ -13,11 +14,12 @@ use shoal_core::blob::{
     BlobHash, BlobRefusal, BlobRequest, BlobResponse, Incoming, Outline, OutlineBuilder,
     decode_request, decode_response, encode_request, encode_response,
 };
+use shoal_core::conflict::UNKNOWN_PRED;
 use shoal_core::recon::{
     Entry, FANOUT, Item, ItemFlags, Node, ShortDigest, ShortFingerprint, StateDigest,
 };
 use shoal_core::sync::auth::{FrameKey, Pake, Role, Transcript};
-use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX};
+use shoal_core::sync::codec::{self, ChangeLayout, FrameError, LEN_PREFIX};
 use shoal_core::sync::federation::{RecordCut, Refusal, Request, RequestId, Response};
 use shoal_core::sync::version::HelloTail;
 use shoal_core::sync::{Batch, FeatureSet, GroupKey, Message, Offer, Rejection, SharedCollection};
@@ -26,6 +28,42 @@ use shoal_core::{
     RecordId, SiteId, Slot, SyncCursor,
 };
 use std::sync::OnceLock;
+
+/// The layout of changes between two current nodes.
+const PREDS: ChangeLayout = ChangeLayout::WithPredecessors;
+
+/// Whether `message` is of a kind that carries changes (even none).
+fn carries_changes(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Chunk(_)
+            | Message::Push(_)
+            | Message::Request {
+                body: Request::Offer { .. },
+                ..
+            }
+            | Message::Response {
+                body: Response::Records { .. },
+                ..
+            }
+    )
+}
+
+/// The changes `message` carries.
+fn changes_of(message: &Message) -> Vec<&Change> {
+    match message {
+        Message::Chunk(batch) | Message::Push(batch) => batch.changes.iter().collect(),
+        Message::Request {
+            body: Request::Offer { changes, .. },
+            ..
+        }
+        | Message::Response {
+            body: Response::Records { changes, .. },
+            ..
+        } => changes.iter().collect(),
+        _ => Vec::new(),
+    }
+}
 
 fn frame_key() -> &'static FrameKey {
     static KEY: OnceLock<FrameKey> = OnceLock::new();
@@ -400,13 +438,48 @@ proptest! {
     fn every_message_round_trips_plain_and_sealed(message in message(), seq in any::<u64>()) {
         let key = frame_key();
         for sealing in [None, Some((key, seq))] {
-            let frame = codec::encode(&message, sealing);
+            let frame = codec::encode(&message, PREDS, sealing);
             let len = codec::payload_len(frame[..LEN_PREFIX].try_into().unwrap(), usize::MAX).unwrap();
             prop_assert_eq!(len, frame.len() - LEN_PREFIX);
-            let opened = codec::decode(&frame[LEN_PREFIX..], sealing).unwrap();
+            let opened = codec::decode(&frame[LEN_PREFIX..], PREDS, sealing).unwrap();
             prop_assert_eq!(&opened.message, &message);
             prop_assert_eq!(opened.sealed, sealing.is_some());
         }
+    }
+
+    #[test]
+    fn the_protocol_2_layout_is_what_a_protocol_2_build_reads_and_sends(
+        message in message(),
+        seq in any::<u64>(),
+    ) {
+        // Its body is the message's own encoding, nothing after it: what a
+        // protocol-2 build (whose changes had no `pred`) encodes and decodes.
+        let body = codec::body(&message, ChangeLayout::Protocol2);
+        prop_assert_eq!(&body, &postcard::to_allocvec(&message).unwrap());
+        let key = frame_key();
+        for sealing in [None, Some((key, seq))] {
+            let frame = codec::encode(&message, ChangeLayout::Protocol2, sealing);
+            let opened = codec::decode(&frame[LEN_PREFIX..], ChangeLayout::Protocol2, sealing)
+                .unwrap();
+            // Everything but `pred` arrives; every `pred` is unknown.
+            prop_assert_eq!(codec::body(&opened.message, ChangeLayout::Protocol2), body.clone());
+            prop_assert_eq!(changes_of(&opened.message).len(), changes_of(&message).len());
+            for change in changes_of(&opened.message) {
+                prop_assert_eq!(change.pred, Some(UNKNOWN_PRED));
+            }
+            // A frame without the tail, read as one with it, is refused if
+            // it carries changes (and read alike if not).
+            let strict = codec::decode(&frame[LEN_PREFIX..], PREDS, sealing);
+            match !carries_changes(&message) {
+                true => prop_assert_eq!(strict.unwrap().message, message.clone()),
+                false => prop_assert!(matches!(strict, Err(FrameError::Garbage(_)))),
+            }
+        }
+        // A tail after the message is ignored in the protocol-2 layout, as
+        // a protocol-2 build ignores it.
+        let with = codec::encode(&message, PREDS, None);
+        let read = codec::decode(&with[LEN_PREFIX..], ChangeLayout::Protocol2, None).unwrap();
+        prop_assert_eq!(codec::body(&read.message, ChangeLayout::Protocol2), body);
     }
 
     #[test]
@@ -418,12 +491,12 @@ proptest! {
         let mutated = mutate(&body, &m);
         stable::<Message>(&mutated)?;
         let key = frame_key();
-        let frame = codec::encode(&message, Some((key, 9)));
+        let frame = codec::encode(&message, PREDS, Some((key, 9)));
         let payload = mutate(&frame[LEN_PREFIX..], &m);
         // Refused, or (a tag flipped to plain) not sealed, which an
         // authenticated session refuses.
         if payload != frame[LEN_PREFIX..] {
-            let opened = codec::decode(&payload, Some((key, 9)));
+            let opened = codec::decode(&payload, PREDS, Some((key, 9)));
             prop_assert!(!matches!(opened, Ok(o) if o.sealed), "a mutated frame passed its MAC");
         }
     }
@@ -434,12 +507,24 @@ proptest! {
         response in response(),
         m in mutation(),
     ) {
+        // A body alone leaves out its changes' `pred`s (they follow the
+        // message, `ChangeLayout`): it re-encodes to itself, and within a
+        // message the whole body round trips.
         let r = postcard::to_allocvec(&request).unwrap();
-        prop_assert_eq!(postcard::from_bytes::<Request>(&r).unwrap(), request);
+        let back = postcard::from_bytes::<Request>(&r).unwrap();
+        prop_assert_eq!(postcard::to_allocvec(&back).unwrap(), r.clone());
         stable::<Request>(&mutate(&r, &m))?;
         let a = postcard::to_allocvec(&response).unwrap();
-        prop_assert_eq!(postcard::from_bytes::<Response>(&a).unwrap(), response);
+        let back = postcard::from_bytes::<Response>(&a).unwrap();
+        prop_assert_eq!(postcard::to_allocvec(&back).unwrap(), a.clone());
         stable::<Response>(&mutate(&a, &m))?;
+        for message in [
+            Message::Request { id: RequestId(1), body: request },
+            Message::Response { id: RequestId(1), body: response },
+        ] {
+            let frame = codec::encode(&message, PREDS, None);
+            prop_assert_eq!(codec::decode(&frame[LEN_PREFIX..], PREDS, None).unwrap().message, message);
+        }
     }
 
     #[test]
@@ -494,13 +579,13 @@ fn a_sealed_frame_under_another_key_or_number_is_refused() {
     let message = Message::Ack {
         cursor: SyncCursor::default(),
     };
-    let frame = codec::encode(&message, Some((frame_key(), 1)));
+    let frame = codec::encode(&message, PREDS, Some((frame_key(), 1)));
     assert_eq!(
-        codec::decode(&frame[LEN_PREFIX..], Some((frame_key(), 2))),
+        codec::decode(&frame[LEN_PREFIX..], PREDS, Some((frame_key(), 2))),
         Err(FrameError::BadMac)
     );
     assert_eq!(
-        codec::decode(&frame[LEN_PREFIX..], None),
+        codec::decode(&frame[LEN_PREFIX..], PREDS, None),
         Err(FrameError::BadMac)
     );
 }

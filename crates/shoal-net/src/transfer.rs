@@ -321,7 +321,8 @@ fn parts(changes: Vec<Change>) -> Vec<Vec<Change>> {
     let mut parts = vec![Vec::new()];
     let mut bytes = 0;
     for change in changes {
-        let size = encoded_len(&change) as usize;
+        // Its own encoding and its `pred` in the message's tail (`ChangeLayout`).
+        let size = (encoded_len(&change) + encoded_len(&change.pred)) as usize;
         let current = parts.last_mut().expect("never empty");
         if !current.is_empty() && bytes + size > MAX_PART_BYTES {
             parts.push(Vec::new());

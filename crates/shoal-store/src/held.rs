@@ -51,7 +51,7 @@ pub(crate) fn hold(tx: &Connection, peer: &str, changes: &[&Change]) -> Result<(
     let encoded: Vec<Vec<u8>> = changes
         .iter()
         .map(|c| {
-            postcard::to_allocvec(c).map_err(|e| {
+            encode(c).map_err(|e| {
                 StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
             })
         })
@@ -82,14 +82,24 @@ pub(crate) fn hold(tx: &Connection, peer: &str, changes: &[&Change]) -> Result<(
     Ok(())
 }
 
-/// Decodes a held change. A row written before changes carried `pred` (their
-/// last field, an `Option`) lacks its byte: read as `None` (postcard's 0).
+/// Encodes a held change: its own encoding, then its `pred` (the change's
+/// encoding leaves `pred` out; appending it gives the bytes of a `Change`
+/// with `pred` as its last field).
+fn encode(change: &Change) -> Result<Vec<u8>, postcard::Error> {
+    let bytes = postcard::to_allocvec(change)?;
+    postcard::to_extend(&change.pred, bytes)
+}
+
+/// Decodes a held change. A row written before changes carried `pred` (its
+/// last bytes) has nothing after the change: read as `None`.
 fn decode(bytes: &[u8]) -> Result<Change, postcard::Error> {
-    postcard::from_bytes::<Change>(bytes).or_else(|e| {
-        let mut padded = bytes.to_vec();
-        padded.push(0);
-        postcard::from_bytes::<Change>(&padded).map_err(|_| e)
-    })
+    let (mut change, rest) = postcard::take_from_bytes::<Change>(bytes)?;
+    change.pred = if rest.is_empty() {
+        None
+    } else {
+        postcard::from_bytes(rest)?
+    };
+    Ok(change)
 }
 
 /// Removes released rows within the caller's transaction.
@@ -168,30 +178,33 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::decode;
+    use super::{decode, encode};
     use shoal_core::{
         Change, Clock, CollectionName, Hlc, Life, LogPosition, RecordId, SiteId, Slot,
     };
 
     #[test]
-    fn a_change_held_before_changes_carried_pred_still_decodes() {
-        let change = Change {
+    fn a_held_change_keeps_its_pred_and_an_older_row_still_decodes() {
+        let clock = Clock {
+            hlc: Hlc::new(5, 1),
+            site: SiteId(9),
+        };
+        let mut change = Change {
             collection: CollectionName::new("notes").unwrap(),
             id: RecordId::new("n1").unwrap(),
             slot: Slot::Life,
             value: None,
-            clock: Clock {
-                hlc: Hlc::new(5, 1),
-                site: SiteId(9),
-            },
+            clock,
             life: Life(1),
             position: LogPosition::default(),
             pred: None,
         };
-        let mut bytes = postcard::to_allocvec(&change).unwrap();
+        let mut bytes = encode(&change).unwrap();
         assert_eq!(decode(&bytes).unwrap(), change);
         // The older layout: the same without the trailing `pred`.
         assert_eq!(bytes.pop(), Some(0));
         assert_eq!(decode(&bytes).unwrap(), change);
+        change.pred = Some(clock);
+        assert_eq!(decode(&encode(&change).unwrap()).unwrap(), change);
     }
 }

@@ -105,10 +105,16 @@ fn every_fixture_opens_with_every_record_clock_and_cursor_kept() {
         copy_dir(&dir, tmp.path());
         let path = tmp.path().join(script::DB_FILE);
         assert_eq!(user_version(&path), version, "{}", dir.display());
-        let want: Value = serde_json::from_str(
+        let mut want: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join(script::EXPECTED_FILE)).expect("expected.json"),
         )
         .expect("expected.json parses");
+        // Files from before changes carried `pred` (schema 7) dumped none:
+        // their changes read with no predecessor.
+        for change in want["changes"].as_array_mut().expect("changes") {
+            let change = change.as_object_mut().expect("a change");
+            change.entry("pred").or_insert(Value::Null);
+        }
         let peer_id = std::fs::read_to_string(dir.join("peer_id")).expect("peer_id");
 
         let mut store = Store::open(&path, StoreConfig::default())

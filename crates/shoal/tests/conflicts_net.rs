@@ -2,13 +2,14 @@
 //! the same field while apart each journal exactly one entry, with both
 //! values, once they meet and converge; an edit made after seeing the
 //! other node's value (sequential) journals nothing; and restoring the lost
-//! value is an ordinary write that syncs.
+//! value is an ordinary write that syncs. The nodes agree on the
+//! predecessors feature, which carries what the journal reads.
 
 mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use shoal::{ConflictQuery, JournalledConflict, Store, SyncCursor};
+use shoal::{ConflictQuery, Feature, JournalledConflict, Store, SyncCursor};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -74,6 +75,15 @@ async fn concurrent_offline_edits_are_journalled_once_on_each_node_and_sequentia
     let b = start_with(b_store, group_key(), vec![a.address.clone()], |_| {}).await;
     connected(&a, &b, WAIT).await;
     converge(&[&a.store, &b.store], WAIT).await;
+    // Their changes carried predecessors (sync_versions.rs: a link without
+    // them journals nothing).
+    let features = a
+        .node
+        .peer(&b.node.peer_id())
+        .and_then(|s| s.protocol)
+        .expect("b's protocol")
+        .features;
+    assert!(features.contains(&Feature::Predecessors), "{features:?}");
     wait_for("a journal entry on each node", WAIT, || {
         !journal(&a.store).is_empty() && !journal(&b.store).is_empty()
     })

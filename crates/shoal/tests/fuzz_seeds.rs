@@ -25,7 +25,7 @@ use shoal_core::blob::{
 };
 use shoal_core::recon::{ReconLimits, Reconciler};
 use shoal_core::sync::auth::{FrameKey, Pake, Role, Transcript, hello_nonce};
-use shoal_core::sync::codec::{self, DEFAULT_MAX_FRAME, LEN_PREFIX};
+use shoal_core::sync::codec::{self, ChangeLayout, DEFAULT_MAX_FRAME, LEN_PREFIX};
 use shoal_core::sync::federation::{Request, RequestId, Response};
 use shoal_core::sync::{Action, Message, Session, SyncConfig};
 use shoal_core::{CollectionName, RecordId, SyncCursor};
@@ -34,6 +34,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(20);
+/// How changes travel between the node and this test's session: both
+/// offer every feature, so with their predecessors.
+const LAYOUT: ChangeLayout = ChangeLayout::WithPredecessors;
 
 /// One frame as it crossed the wire, opened.
 struct Seen {
@@ -85,14 +88,14 @@ impl Tap {
             (Some((_, theirs)), true) if from_node => Some(theirs),
             _ => None,
         };
-        let opened = codec::decode(payload, key.as_ref().map(|(k, seq)| (k, *seq)))
+        let opened = codec::decode(payload, LAYOUT, key.as_ref().map(|(k, seq)| (k, *seq)))
             .unwrap_or_else(|e| panic!("a real frame does not open: {e}"));
         if let Some((_, seq)) = key {
             *seq += 1;
         }
         let body = payload[if sealed { 33 } else { 1 }..].to_vec();
         assert_eq!(
-            postcard::to_allocvec(&opened.message).unwrap(),
+            codec::body(&opened.message, LAYOUT),
             body,
             "a real {} frame re-encodes to other bytes",
             opened.message.kind()

@@ -14,7 +14,7 @@ use libp2p::PeerId;
 use serde_json::json;
 use shoal::{GroupKey, PeerState, Rejection, Store};
 use shoal_core::sync::Message;
-use shoal_core::sync::codec::{self, DEFAULT_MAX_FRAME};
+use shoal_core::sync::codec::{self, ChangeLayout, DEFAULT_MAX_FRAME};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -227,7 +227,11 @@ async fn rogue(node: &Peer, bytes: Vec<u8>, hit_and_run: bool, reason: Rejection
     let mut rest = &frames[..];
     while rest.len() >= codec::LEN_PREFIX {
         let len = codec::payload_len(rest[..4].try_into().unwrap(), DEFAULT_MAX_FRAME).unwrap();
-        messages.push(codec::decode(&rest[4..4 + len], None).unwrap().message);
+        messages.push(
+            codec::decode(&rest[4..4 + len], ChangeLayout::Protocol2, None)
+                .unwrap()
+                .message,
+        );
         rest = &rest[4 + len..];
     }
     assert!(rest.is_empty(), "whole frames only");

@@ -123,7 +123,11 @@ async fn two_hundred_half_open_strangers_leave_memory_bounded_and_members_syncin
         let mut last = None;
         while rest.len() >= codec::LEN_PREFIX {
             let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
-            last = Some(codec::decode(&rest[4..4 + len], None).unwrap().message);
+            last = Some(
+                codec::decode(&rest[4..4 + len], codec::ChangeLayout::Protocol2, None)
+                    .unwrap()
+                    .message,
+            );
             rest = &rest[4 + len..];
         }
         assert_eq!(

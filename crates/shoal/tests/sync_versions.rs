@@ -1,6 +1,8 @@
 //! Peers of different protocol versions, over real loopback sockets: a node
 //! acting as the previous protocol (hello without an offer, as protocol-2
-//! builds send it) and a current one sync both ways and use no feature;
+//! builds send it) and a current one sync both ways and use no feature —
+//! their changes travel without predecessors, and edits that cross the
+//! link one after the other journal no conflict on either side;
 //! two current nodes use the features both have; a node far newer (one
 //! that no longer talks this build's protocol) is refused by both sides,
 //! each saying which machine to upgrade, and no record crosses.
@@ -10,8 +12,8 @@ mod common;
 use common::*;
 use serde_json::json;
 use shoal::{
-    Feature, FeatureSet, Incompatible, Node, Offer, PROTOCOL_VERSION, PeerId, PeerProtocol,
-    PeerState, Store,
+    ConflictQuery, Feature, FeatureSet, Incompatible, Node, Offer, PROTOCOL_VERSION, PeerId,
+    PeerProtocol, PeerState, Store,
 };
 use std::time::Duration;
 
@@ -40,6 +42,15 @@ fn put(store: &Store, id: &str, n: i64) {
         .unwrap()
         .put(id, json!({"n": n}))
         .unwrap();
+}
+
+fn n_of(store: &Store, id: &str) -> Option<serde_json::Value> {
+    store
+        .collection("notes")
+        .unwrap()
+        .get(id)
+        .unwrap()
+        .and_then(|r| r.get("n").cloned())
 }
 
 fn has(store: &Store, id: &str) -> bool {
@@ -100,6 +111,50 @@ async fn a_previous_protocol_node_and_a_current_one_sync_without_features() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_crossing_a_link_without_predecessors_are_not_journalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = start(dir.path(), "current", group_key(), vec![]).await;
+    let old = start_offering(
+        dir.path(),
+        "old",
+        Offer::protocol_2(),
+        vec![current.address.clone()],
+    )
+    .await;
+    // Each edit is made after seeing the one before, alternately on either
+    // side: sequential, so no conflict. The writer's predecessor does not
+    // cross this link (a protocol-2 build has none), and an unknown one must
+    // not be taken for "replaced nothing", which would journal each edit.
+    put(&old.store, "seq", 1);
+    for (n, store) in [(2, &current.store), (3, &old.store), (4, &current.store)] {
+        wait_for("the previous edit to cross", LIMIT, || {
+            n_of(&current.store, "seq") == Some(json!(n - 1))
+                && n_of(&old.store, "seq") == Some(json!(n - 1))
+        })
+        .await;
+        store
+            .collection("notes")
+            .unwrap()
+            .patch("seq", json!({"n": n}))
+            .unwrap();
+    }
+    wait_for("the last edit to cross", LIMIT, || {
+        n_of(&old.store, "seq") == Some(json!(4))
+    })
+    .await;
+    converge(&[&current.store, &old.store], LIMIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (name, store) in [("current", &current.store), ("old", &old.store)] {
+        let journal = store.conflicts(&ConflictQuery::default()).unwrap();
+        assert!(journal.is_empty(), "{name} journalled {journal:?}");
+    }
+    let features = protocol(&current.node, &old.node.peer_id())
+        .unwrap()
+        .features;
+    assert!(!features.contains(&Feature::Predecessors));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn current_nodes_use_only_the_features_both_have() {
     let dir = tempfile::tempdir().unwrap();
     let a = start(dir.path(), "a", group_key(), vec![]).await;
@@ -117,7 +172,7 @@ async fn current_nodes_use_only_the_features_both_have() {
     })
     .await;
     let ab = protocol(&a.node, &b.node.peer_id()).unwrap();
-    assert_eq!(ab.features, vec![Feature::About]);
+    assert_eq!(ab.features, vec![Feature::About, Feature::Predecessors]);
     assert_eq!(ab.agreed, PROTOCOL_VERSION);
     assert!(ab.software.unwrap().starts_with("Shoal "));
     // c has the version but not the feature: nothing of it is used either way.

@@ -8,9 +8,12 @@
 //! Before authentication a frame may be at most [`MAX_HANDSHAKE_FRAME`] bytes
 //! (the handshake's messages are tiny), so a stranger cannot make a node hold
 //! a large buffer; after it, the session's cap applies.
+//! The body is followed by the predecessor tail when the session's
+//! [`ChangeLayout`] asks for it (`layout.rs`).
 //! This module never reads or writes a socket.
 
 use super::auth::FrameKey;
+pub use super::layout::ChangeLayout;
 use super::message::Message;
 
 /// Default largest payload accepted: 8 MiB.
@@ -56,11 +59,19 @@ pub fn payload_len(prefix: [u8; LEN_PREFIX], cap: usize) -> Result<usize, FrameE
     Ok(len)
 }
 
-/// Encodes a message as a whole frame (length prefix included); sealed with
-/// `key` and frame number `seq` when given.
-pub fn encode(message: &Message, key: Option<(&FrameKey, u64)>) -> Vec<u8> {
+/// The body of a message's frame in `layout`: its postcard encoding and
+/// the tail the layout adds.
+pub fn body(message: &Message, layout: ChangeLayout) -> Vec<u8> {
     // Encoding into a Vec cannot fail for these types.
-    let body = postcard::to_allocvec(message).unwrap_or_default();
+    let mut body = postcard::to_allocvec(message).unwrap_or_default();
+    layout.append_tail(message, &mut body);
+    body
+}
+
+/// Encodes a message as a whole frame (length prefix included) with its
+/// changes in `layout`; sealed with `key` and frame number `seq` when given.
+pub fn encode(message: &Message, layout: ChangeLayout, key: Option<(&FrameKey, u64)>) -> Vec<u8> {
+    let body = body(message, layout);
     let mut frame = Vec::with_capacity(LEN_PREFIX + 1 + 32 + body.len());
     frame.extend_from_slice(&[0; LEN_PREFIX]);
     match key {
@@ -85,9 +96,14 @@ pub struct Opened {
     pub sealed: bool,
 }
 
-/// Decodes a payload (without its length prefix), checking the MAC with `key`
-/// and frame number `seq` if the payload is sealed.
-pub fn decode(payload: &[u8], key: Option<(&FrameKey, u64)>) -> Result<Opened, FrameError> {
+/// Decodes a payload (without its length prefix) whose changes are in
+/// `layout`, checking the MAC with `key` and frame number `seq` if the
+/// payload is sealed.
+pub fn decode(
+    payload: &[u8],
+    layout: ChangeLayout,
+    key: Option<(&FrameKey, u64)>,
+) -> Result<Opened, FrameError> {
     let (&tag, rest) = payload
         .split_first()
         .ok_or_else(|| FrameError::Garbage("empty frame".into()))?;
@@ -107,7 +123,9 @@ pub fn decode(payload: &[u8], key: Option<(&FrameKey, u64)>) -> Result<Opened, F
         }
         other => return Err(FrameError::Garbage(format!("unknown frame tag {other}"))),
     };
-    let message = postcard::from_bytes(body).map_err(|e| FrameError::Garbage(e.to_string()))?;
+    let (mut message, rest) =
+        postcard::take_from_bytes(body).map_err(|e| FrameError::Garbage(e.to_string()))?;
+    layout.read_tail(&mut message, rest)?;
     Ok(Opened { message, sealed })
 }
 
@@ -115,6 +133,8 @@ pub fn decode(payload: &[u8], key: Option<(&FrameKey, u64)>) -> Result<Opened, F
 mod tests {
     use super::*;
     use crate::sync::auth::{Role, SessionKeys};
+
+    const L: ChangeLayout = ChangeLayout::WithPredecessors;
 
     fn key() -> FrameKey {
         SessionKeys::from_secret([5; 32]).frame_key(Role::Dialer)
@@ -125,26 +145,26 @@ mod tests {
         let msg = Message::Ack {
             cursor: Default::default(),
         };
-        let frame = encode(&msg, None);
+        let frame = encode(&msg, L, None);
         let len = payload_len(frame[..4].try_into().unwrap(), 100).unwrap();
         assert_eq!(
-            decode(&frame[4..4 + len], None).unwrap(),
+            decode(&frame[4..4 + len], L, None).unwrap(),
             Opened {
                 message: msg.clone(),
                 sealed: false
             }
         );
         let k = key();
-        let frame = encode(&msg, Some((&k, 3)));
-        assert!(decode(&frame[4..], Some((&k, 3))).unwrap().sealed);
+        let frame = encode(&msg, L, Some((&k, 3)));
+        assert!(decode(&frame[4..], L, Some((&k, 3))).unwrap().sealed);
         assert_eq!(
-            decode(&frame[4..], Some((&k, 4))),
+            decode(&frame[4..], L, Some((&k, 4))),
             Err(FrameError::BadMac),
             "replayed or reordered"
         );
         let mut tampered = frame.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert!(decode(&tampered[4..], Some((&k, 3))).is_err());
+        assert!(decode(&tampered[4..], L, Some((&k, 3))).is_err());
     }
 
     #[test]
@@ -156,8 +176,8 @@ mod tests {
                 cap: 999
             })
         );
-        assert!(decode(&[0, 0xff, 0xff, 0xff], None).is_err());
-        assert!(decode(&[7], None).is_err());
-        assert!(decode(&[], None).is_err());
+        assert!(decode(&[0, 0xff, 0xff, 0xff], L, None).is_err());
+        assert!(decode(&[7], L, None).is_err());
+        assert!(decode(&[], L, None).is_err());
     }
 }

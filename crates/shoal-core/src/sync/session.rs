@@ -20,7 +20,7 @@
 //! touches a socket, a clock or a database.
 
 use super::auth::{FrameKey, GroupKey, Pake, Role, SessionKeys, Transcript, hello_nonce};
-use super::codec::{self, FrameError};
+use super::codec::{self, ChangeLayout, FrameError};
 use super::federation::{Request, RequestId, Response};
 use super::message::{Message, Rejection};
 use super::version::{self, Agreed, Feature, HelloTail, Incompatible, Offer};
@@ -341,14 +341,21 @@ impl Session {
         &self.stats
     }
 
+    /// How changes travel in this session: with their predecessors only
+    /// once the hellos agreed on [`Feature::Predecessors`].
+    fn layout(&self) -> ChangeLayout {
+        ChangeLayout::agreed(self.negotiation.agreed.as_ref())
+    }
+
     pub(super) fn send(&mut self, message: Message, out: &mut Vec<Action>) {
+        let layout = self.layout();
         let frame = match &self.send_key {
             Some(key) => {
-                let frame = codec::encode(&message, Some((key, self.send_seq)));
+                let frame = codec::encode(&message, layout, Some((key, self.send_seq)));
                 self.send_seq += 1;
                 frame
             }
-            None => codec::encode(&message, None),
+            None => codec::encode(&message, layout, None),
         };
         if let Message::Chunk(batch) | Message::Push(batch) = &message {
             self.stats.changes_out += batch.changes.len() as u64;
@@ -397,7 +404,7 @@ impl Session {
             return out;
         }
         let key = self.recv_key.as_ref().map(|k| (k, self.recv_seq));
-        let opened = match codec::decode(payload, key) {
+        let opened = match codec::decode(payload, self.layout(), key) {
             Ok(opened) => opened,
             Err(error) => {
                 let reason = match error {

@@ -42,16 +42,21 @@ pub enum Feature {
     /// After authentication each side sends `Message::About` (the Shoal
     /// build it runs), shown in the peer table.
     About,
+    /// Every change on the wire carries `pred`, the clock of the version
+    /// its writer replaced, which the conflict journal reads; without it
+    /// changes travel in the protocol-2 layout (`layout.rs`).
+    Predecessors,
 }
 
 impl Feature {
     /// Every feature this build has.
-    pub const ALL: &'static [Feature] = &[Feature::About];
+    pub const ALL: &'static [Feature] = &[Feature::About, Feature::Predecessors];
 
     /// Its bit in [`FeatureSet`] on the wire (never reused).
     const fn bit(self) -> u32 {
         match self {
             Feature::About => 0,
+            Feature::Predecessors => 1,
         }
     }
 
@@ -59,6 +64,7 @@ impl Feature {
     pub fn name(self) -> &'static str {
         match self {
             Feature::About => "about",
+            Feature::Predecessors => "predecessors",
         }
     }
 }
