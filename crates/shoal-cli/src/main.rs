@@ -34,6 +34,7 @@ mod peer_ref;
 mod peers;
 mod progress;
 mod query;
+mod record_args;
 mod records;
 mod relay;
 mod relay_args;
