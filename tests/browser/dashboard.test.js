@@ -152,6 +152,9 @@ describe('the dashboard against two real daemons', () => {
     const pathCell = peerRow(B.peerId).locator('[data-testid="peer-path"]');
     await waitFor('B’s path to show direct', async () => (await pathCell.innerText()) === 'direct');
     assert.equal(await peerRow(B.peerId).locator('[data-testid="peer-punch"]').innerText(), '0 of 0');
+    // Whether this node is reachable from the internet: no relay has probed it here.
+    await waitFor('the peers note to say this node’s reachability', async () =>
+      /this node: unknown/.test(await page.locator('[data-testid="peers-note"]').innerText()));
     // The address was remembered in peers.txt.
     assert.match(fs.readFileSync(path.join(A.data, 'peers.txt'), 'utf8'), new RegExp(B.peerId));
     await shot('02-peer-connected');

@@ -44,6 +44,9 @@ const ctx = {
   peers: [],
   /** Hole punches with any peer since the node started (GET /api/peers). */
   punch: { attempts: 0, successes: 0 },
+  /** Whether this node is reachable from the internet: public, behind NAT
+   *  or unknown (AutoNAT v2 through its relays; GET /api/peers). */
+  reachability: '',
   collections: [],
   /** Peers with a live, proven session: the ones to compare with. */
   connectedPeers() {
@@ -54,6 +57,7 @@ const ctx = {
       const reply = await api('/api/peers', { timeout: 8000 });
       ctx.peers = reply.peers || [];
       ctx.punch = reply.punch || { attempts: 0, successes: 0 };
+      ctx.reachability = reply.reachability || '';
       ctx.events.emit('peers', ctx.peers);
     } catch (error) {
       if (error.code !== 'unauthorized') ctx.events.emit('peers-error', error);

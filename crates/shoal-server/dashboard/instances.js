@@ -1,6 +1,7 @@
 // The Instances page: this node and the add-peer form (node.js), each peer's
 // state, how it is reached (direct / relayed via which relay / not connected
-// and the last error) and its hole punches, and per collection the sharing
+// and the last error) and its hole punches, whether this node is reachable
+// from the internet (in the peers note), and per collection the sharing
 // rule with that peer and the integrity report against it
 // (GET /api/peers/{peer}/diff).
 
@@ -28,7 +29,7 @@ export function mountInstances(root, ctx) {
   const offs = [];
 
   const peerList = h('div', { class: 'peer-list', 'data-testid': 'peer-list' });
-  const peersNote = h('p', { class: 'hint' });
+  const peersNote = h('p', { class: 'hint', 'data-testid': 'peers-note' });
   const localTable = h('tbody');
 
   root.append(
@@ -418,7 +419,8 @@ export function mountInstances(root, ctx) {
     const connected = ctx.connectedPeers().length;
     const punch = ctx.punch || { attempts: 0, successes: 0 };
     const punched = punch.attempts ? ` · hole punches: ${punch.successes} of ${punch.attempts} went direct` : '';
-    peersNote.textContent = `${ctx.peers.length} known, ${connected} connected${punched}${sharingError ? ` · sharing rules unavailable (${sharingError.message})` : ''}`;
+    const reach = ctx.reachability ? ` · this node: ${ctx.reachability}` : '';
+    peersNote.textContent = `${ctx.peers.length} known, ${connected} connected${punched}${reach}${sharingError ? ` · sharing rules unavailable (${sharingError.message})` : ''}`;
     renderLocal();
   }
 
