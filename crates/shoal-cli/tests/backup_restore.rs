@@ -15,15 +15,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Every live record of `tasks`: id to value.
+/// Every live record of `tasks`: id to value. One page of the CLI's largest
+/// limit: the writer beside the backup may add more than a thousand records
+/// on a slow machine, and a truncated page would compare two nodes' first
+/// pages rather than their records.
 fn tasks(node: &Node) -> BTreeMap<String, Value> {
     let page = node
-        .run(&["--json", "ls", "tasks", "--limit", "1000"])
+        .run(&["--json", "ls", "tasks", "--limit", "10000"])
         .ok()
         .json();
-    page["records"]
-        .as_array()
-        .unwrap()
+    let records = page["records"].as_array().unwrap();
+    assert!(records.len() < 10_000, "more records than one page holds");
+    records
         .iter()
         .map(|r| (r["id"].as_str().unwrap().to_string(), r["value"].clone()))
         .collect()
