@@ -2,7 +2,8 @@
 # Browser tests of the web dashboard: Debian's headless Chromium, driven by
 # playwright-core (tests/browser), against two real `shoal serve` daemons on
 # loopback (mDNS off); and the browser peer's page tests (its wasm build in
-# a page: reload, two tabs, quota). Works on a fresh machine run as root: installs
+# a page: reload, two tabs, quota) and the notes example app served by a
+# daemon (tests/browser/notes.test.js). Works on a fresh machine run as root: installs
 # Chromium and Node.js with apt-get when missing. The daemons are killed at
 # the end whatever happens. Screenshots land in tests/browser/screenshots/.
 set -euo pipefail
@@ -93,6 +94,6 @@ fi
 echo "== node --test tests/browser"
 rm -rf tests/browser/screenshots
 # In the background and waited for, so that a signal reaches the trap at once.
-node --test --test-concurrency=1 --test-timeout=240000 tests/browser/dashboard.test.js tests/browser/web-store.test.js &
+node --test --test-concurrency=1 --test-timeout=240000 tests/browser/dashboard.test.js tests/browser/web-store.test.js tests/browser/notes.test.js &
 echo "$!" >"$work/runner"
 wait "$!"

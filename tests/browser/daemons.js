@@ -14,7 +14,7 @@ export const ROOT = path.resolve(here, '..', '..');
 export const BIN = process.env.SHOAL_BIN || path.join(ROOT, 'target', 'debug', 'shoal');
 
 /** 64 hex digits: a raw group key (no passphrase stretching to wait for). */
-const SECRET = '5eedc0de'.repeat(8);
+export const SECRET = '5eedc0de'.repeat(8);
 
 const children = [];
 
@@ -40,8 +40,8 @@ export async function waitFor(what, fn, ms = 30000, every = 200) {
   }
 }
 
-/** Initializes `name`'s data directory and starts its daemon. */
-export async function startDaemon(tmp, name) {
+/** Initializes `name`'s data directory and starts its daemon; `extra`: more `serve` arguments. */
+export async function startDaemon(tmp, name, extra = []) {
   const home = path.join(tmp, name);
   const data = path.join(home, 'data');
   fs.mkdirSync(home, { recursive: true });
@@ -52,7 +52,7 @@ export async function startDaemon(tmp, name) {
   const log = path.join(home, 'serve.log');
   const child = spawn(
     BIN,
-    ['--data', data, 'serve', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--http', '127.0.0.1:0', '--secret-file', secretFile],
+    ['--data', data, 'serve', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--http', '127.0.0.1:0', '--secret-file', secretFile, ...extra],
     { env, stdio: ['ignore', fs.openSync(path.join(home, 'serve.out'), 'w'), fs.openSync(log, 'w')] },
   );
   children.push(child);

@@ -87,6 +87,12 @@ pub struct ServeArgs {
     /// Serve GET /metrics without the API token (only on a loopback --http)
     #[arg(long)]
     pub metrics_public: bool,
+    /// Serve the browser build of Shoal (scripts/wasm-build.sh's pkg
+    /// directory: shoal_web.js, shoal_web_bg.wasm) from this directory at
+    /// /apps/pkg/, for the example apps under /apps/ (default: not served;
+    /// the apps say so)
+    #[arg(long, value_name = "DIR")]
+    pub web_pkg: Option<PathBuf>,
     /// How the daemon logs to stderr: text, or json (one object per line);
     /// RUST_LOG sets the level (default: info)
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]

@@ -138,6 +138,7 @@ pub fn run(
         } else {
             MetricsAccess::Token
         },
+        web_pkg: args.web_pkg.clone(),
         ..Options::new(token.clone(), loaded.key.clone(), loaded.salt)
     };
     let daemon = Daemonized {

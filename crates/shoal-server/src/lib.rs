@@ -1,5 +1,6 @@
 //! Shoal's daemon as a library: the HTTP API (docs/http-api.md), its
-//! change feed, `/metrics`, `/healthz`, `/readyz` and the web dashboard,
+//! change feed, `/metrics`, `/healthz`, `/readyz`, the web dashboard and the
+//! example apps under `/apps/`,
 //! served over a running [`shoal::Node`].
 //!
 //! `shoal serve` (crates/shoal-cli) is one user; an app that embeds `shoal`
@@ -9,12 +10,14 @@
 //! parse command lines, watch signals or know the CLI's data directory.
 
 pub mod api;
+mod apps;
 mod dashboard;
 mod gc_schedule;
 pub mod http;
 mod metrics;
 mod options;
 mod serve;
+mod web_pkg;
 
 pub use gc_schedule::GcSchedule;
 pub use http::{Failure, PeerBook, invite_address, router};

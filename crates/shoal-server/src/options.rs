@@ -1,13 +1,15 @@
 //! What an app or `shoal serve` tells the server: the access token, the
 //! group's key and salt (invite codes carry them), the node's name, where
-//! added peers are remembered, and whether `/metrics` needs the token —
-//! [`Options`] for the routes, [`ServeOptions`] for [`crate::serve`].
+//! added peers are remembered, whether `/metrics` needs the token, and
+//! where the browser build served under `/apps/` is — [`Options`] for the
+//! routes, [`ServeOptions`] for [`crate::serve`].
 //!
 //! Plain data only: parsing a command line or a config file into it is the
 //! caller's (shoal-cli's).
 
 use crate::http::PeerBook;
 use shoal::{GroupKey, GroupSalt, NodeConfig};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +42,11 @@ pub struct Options {
     pub peer_book: Option<Arc<dyn PeerBook>>,
     /// Who may read `/metrics`.
     pub metrics: MetricsAccess,
+    /// The directory holding the browser build of Shoal (`shoal_web.js`,
+    /// `shoal_web_bg.wasm`, `shoal_web.d.ts`, as `scripts/wasm-build.sh`
+    /// writes them) served at `/apps/pkg/` for the apps under `/apps/`;
+    /// `None`: not served, and the apps say how to serve it.
+    pub web_pkg: Option<PathBuf>,
 }
 
 impl Options {
@@ -53,6 +60,7 @@ impl Options {
             name: None,
             peer_book: None,
             metrics: MetricsAccess::Token,
+            web_pkg: None,
         }
     }
 }
@@ -64,6 +72,7 @@ impl std::fmt::Debug for Options {
             .field("name", &self.name)
             .field("peer_book", &self.peer_book.is_some())
             .field("metrics", &self.metrics)
+            .field("web_pkg", &self.web_pkg)
             .finish_non_exhaustive()
     }
 }

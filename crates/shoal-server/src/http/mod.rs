@@ -96,11 +96,12 @@ impl Control {
 type Shared = Arc<Control>;
 
 /// The whole HTTP surface over `node` and the `store` it syncs: the
-/// dashboard's static files, `/healthz` and `/readyz` without the token,
-/// every `/api` route behind it, `/metrics` behind it unless
-/// [`MetricsAccess::Public`]. An app mounts it beside its own routes with
+/// dashboard's static files, the example apps under `/apps/`, `/healthz`
+/// and `/readyz` without the token, every `/api` route behind it,
+/// `/metrics` behind it unless [`MetricsAccess::Public`]. An app mounts it beside its own routes with
 /// [`Router::merge`] (it has a fallback, so the app's router must not).
 pub fn router(node: Arc<Node>, store: Store, options: Options) -> Router {
+    let apps = crate::apps::router(node.clone(), options.web_pkg.clone());
     let shared: Shared = Arc::new(Control::new(node, store, options));
     let api = Router::new()
         .route("/healthz", get(monitor::healthz))
@@ -155,6 +156,7 @@ pub fn router(node: Arc<Node>, store: Store, options: Options) -> Router {
         .with_state(shared);
     // The dashboard's pages answer a wrong method in our JSON shape too.
     crate::dashboard::router()
+        .merge(apps)
         .method_not_allowed_fallback(error::method_not_allowed)
         .merge(api)
 }
