@@ -59,8 +59,6 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
-echo "== bench smoke (every benchmark scenario once, small; checks figures' JSON, not speed)"
-scripts/bench-smoke.sh
 # Every fuzz target for 15 s (fuzz/, its own workspace and target dir;
 # installs cargo-fuzz; the long runs are in the README's Fuzzing section).
 echo "== fuzz"
@@ -70,4 +68,7 @@ scripts/fuzz.sh 15
 # installs what is missing; see docs/web.md).
 echo "== wasm build"; scripts/wasm-build.sh
 echo "== wasm tests"; scripts/wasm-test.sh
+# After the wasm steps: `shoal-bench browser` needs their build and chromedriver.
+echo "== bench smoke (every benchmark scenario once, small; checks figures' JSON, not speed)"
+scripts/bench-smoke.sh
 echo "== browser tests"; scripts/browser-test.sh

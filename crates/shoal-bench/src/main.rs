@@ -6,6 +6,8 @@
 //! terminal.
 
 mod blob;
+mod browser;
+mod browser_scripts;
 mod catchup;
 mod conflict;
 mod fanout;
@@ -19,6 +21,7 @@ mod report;
 mod transport;
 mod wan;
 mod wan_lab;
+mod webdriver;
 mod write;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +56,8 @@ enum Scenario {
     Wan(wan::Args),
     /// N records written then deleted: rows and bytes one tombstone collection pass reclaims, and its time.
     Gc(gc::Args),
+    /// A tab in headless Chromium as a peer of a daemon: gzipped .wasm size, durable puts/s in the tab, a 10,000-record catch-up into an empty tab, tab-to-native latency.
+    Browser(browser::Args),
     /// The B side of `catchup`, run as a child process (not for direct use).
     #[command(hide = true)]
     Follow(catchup::FollowArgs),
@@ -77,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Blob(args) => blob::run(&args),
         Scenario::Wan(args) => wan::run(&args),
         Scenario::Gc(args) => gc::run(&args),
+        Scenario::Browser(args) => browser::run(&args),
         Scenario::Follow(args) => catchup::follow(&args),
     }
 }
