@@ -40,6 +40,11 @@ pub struct Options {
     pub peer_book: Option<Arc<dyn PeerBook>>,
     /// Who may read `/metrics`.
     pub metrics: MetricsAccess,
+    /// The file holding the group owner key's recovery code
+    /// (`DATA/owner.key`), read when a device is approved or revoked over
+    /// the API; `None` or absent: this node signs with its own device key
+    /// (which counts only if it is an admin).
+    pub owner_key_file: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -53,6 +58,7 @@ impl Options {
             name: None,
             peer_book: None,
             metrics: MetricsAccess::Token,
+            owner_key_file: None,
         }
     }
 }
