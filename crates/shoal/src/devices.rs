@@ -17,7 +17,8 @@ pub use shoal_core::devices::{
     CollectionRole, DEVICES_COLLECTION, DeviceRole, IssuerKey, KeyError, OwnerKey,
 };
 use shoal_core::sync::Rejection;
-use shoal_net::{DeviceCheck, PeerId};
+pub use shoal_net::DeviceCheck;
+use shoal_net::PeerId;
 use shoal_store::{StoreError, owner_op, statement_op};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -235,6 +236,14 @@ impl Store {
         let signed = statement.sign(key);
         self.write(vec![statement_op(&signed)?])?;
         Ok(())
+    }
+
+    /// What a sync session decides as `peer` authenticates: allowed, or
+    /// refused as not admitted (the request is noted) or revoked. This is
+    /// the whole cost the admission check adds to a connection (a cached
+    /// registry read), which `shoal-bench` can time.
+    pub fn admission_check(&self, peer: &PeerId) -> Result<DeviceCheck, Error> {
+        check(self, peer)
     }
 
     /// The group's devices, admitted, revoked and pending.

@@ -16,7 +16,7 @@ use shoal::devices::{CollectionRole, DeviceRole, OwnerKey};
 use std::collections::BTreeMap;
 
 /// The group's devices: admitted, revoked and waiting for approval.
-#[utoipa::path(get, path = "/api/devices", tag = "devices",
+#[utoipa::path(get, path = "/api/devices", tag = "devices", operation_id = "list_devices",
     responses((status = 200, body = DevicesReply), (status = 401, body = ApiError)))]
 pub async fn list(State(control): State<Shared>) -> Result<Json<DevicesReply>, Failure> {
     let store = control.store.clone();
@@ -27,6 +27,7 @@ pub async fn list(State(control): State<Shared>) -> Result<Json<DevicesReply>, F
 /// Admits a device (or changes its role), signed by the owner key this
 /// node holds (or its own key, as an admin).
 #[utoipa::path(post, path = "/api/devices/{peer}/approve", tag = "devices",
+    operation_id = "approve_device",
     params(("peer" = String, Path, description = "a peer id")),
     request_body = ApproveDevice,
     responses((status = 200, body = DevicesReply), (status = 400, body = ApiError),
@@ -64,6 +65,7 @@ pub async fn approve(
 
 /// Revokes a device for good.
 #[utoipa::path(post, path = "/api/devices/{peer}/revoke", tag = "devices",
+    operation_id = "revoke_device",
     params(("peer" = String, Path, description = "a peer id")),
     responses((status = 200, body = DevicesReply), (status = 400, body = ApiError),
         (status = 401, body = ApiError)))]
