@@ -210,6 +210,9 @@ fn library_json_code(err: &shoal::Error) -> &'static str {
         },
         shoal::Error::Serde { .. } => "bad-request",
         shoal::Error::Store(StoreError::BlobTooLarge { .. }) => "payload-too-large",
+        shoal::Error::Store(StoreError::ReadOnlyDevice { .. }) => "read-only-device",
+        shoal::Error::Store(StoreError::ReservedCollection { .. }) => "reserved-collection",
+        shoal::Error::Store(StoreError::Devices(_)) => "bad-request",
         // The CLI's own usage errors (no database, a bad query), which the
         // daemon never meets.
         shoal::Error::Store(
@@ -238,7 +241,10 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::BadBlobRef(_)
             | StoreError::SchemaViolation { .. }
             | StoreError::BadSchema { .. }
-            | StoreError::NewerDataVersion { .. } => USAGE,
+            | StoreError::NewerDataVersion { .. }
+            | StoreError::ReadOnlyDevice { .. }
+            | StoreError::ReservedCollection { .. }
+            | StoreError::Devices(_) => USAGE,
             StoreError::Corrupt { .. }
             | StoreError::Io { .. }
             | StoreError::Foreign { .. }

@@ -17,6 +17,7 @@ mod daemon_client;
 mod datadir;
 mod demo;
 mod demo_wan;
+mod devices;
 mod exit;
 mod federation;
 mod gc;
@@ -135,6 +136,7 @@ fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> 
         Command::Share(a) => federation::share(&data, &data.open()?, a, &mut out)?,
         Command::LocalOnly(a) => federation::local_only(&data.open()?, a, &mut out)?,
         Command::Schema(a) => schema::run(&data.open()?, a, &mut out)?,
+        Command::Devices(a) => devices::run(&data, &data.open()?, a, &mut out)?,
         Command::Blob(a) => blob::run(&data.open()?, &data, a, &mut out)?,
         Command::Backup(a) => backup::run(&data, a, &mut out)?,
         Command::Restore(a) => restore::run(&data, a, &mut out)?,

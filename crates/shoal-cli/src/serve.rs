@@ -133,6 +133,7 @@ pub fn run(
     let api = Options {
         name: args.name.clone(),
         peer_book: Some(Arc::new(PeerFile(data.clone()))),
+        owner_key_file: Some(data.file(crate::devices::OWNER_KEY_FILE)),
         metrics: if args.metrics_public {
             MetricsAccess::Public
         } else {

@@ -19,6 +19,7 @@ pub mod blob;
 mod change;
 mod clock;
 pub mod conflict;
+pub mod devices;
 mod error;
 pub mod gc;
 mod ids;

@@ -90,6 +90,9 @@ pub const ANY_PEER: &str = "*";
 pub struct SharingRules {
     modes: BTreeMap<(String, CollectionName), ShareMode>,
     local_only: BTreeSet<CollectionName>,
+    /// The group's devices, when it has an owner: narrows every mode by the
+    /// peer's admission (see [`crate::devices::Registry::restrict`]).
+    devices: Option<std::sync::Arc<crate::devices::Registry>>,
 }
 
 impl SharingRules {
@@ -105,6 +108,18 @@ impl SharingRules {
         } else {
             self.local_only.remove(&collection);
         }
+    }
+
+    /// Narrows every mode by the group's device registry (issue 19): a
+    /// peer not admitted or revoked gets nothing, a read-only one sends
+    /// nothing. `None` (a group without an owner) leaves the rules alone.
+    pub fn set_devices(&mut self, devices: Option<std::sync::Arc<crate::devices::Registry>>) {
+        self.devices = devices;
+    }
+
+    /// The device registry the rules are narrowed by, if the group has an owner.
+    pub fn devices(&self) -> Option<&crate::devices::Registry> {
+        self.devices.as_deref()
     }
 
     /// Whether `collection` never leaves this node.
@@ -126,6 +141,15 @@ impl SharingRules {
     /// assert_eq!(rules.mode("friend", &diary), ShareMode::Send);
     /// ```
     pub fn mode(&self, peer: &str, collection: &CollectionName) -> ShareMode {
+        let mode = self.rule_mode(peer, collection);
+        match &self.devices {
+            Some(devices) => devices.restrict(peer, collection, mode),
+            None => mode,
+        }
+    }
+
+    /// The mode the rules alone give (before the device registry narrows it).
+    fn rule_mode(&self, peer: &str, collection: &CollectionName) -> ShareMode {
         if self.is_local_only(collection) {
             return ShareMode::None;
         }

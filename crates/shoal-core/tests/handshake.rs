@@ -175,3 +175,55 @@ fn handshake_frames_are_capped_before_authentication() {
         "{out:?}"
     );
 }
+
+/// A driver refusing an authenticated peer (issue 19: no admission, or
+/// revoked) as the session says so, dropping the frames the session had
+/// sealed after it: the peer still reads the refusal by name.
+#[test]
+fn a_peer_refused_after_authentication_reads_why() {
+    let key = GroupKey::from_random([9; 32]);
+    for reason in [Rejection::NotAdmitted, Rejection::Revoked] {
+        let mut dialer = session(Role::Dialer, STRANGER, MEMBER, key.clone(), 1);
+        let mut listener = session(Role::Listener, MEMBER, STRANGER, key.clone(), 2);
+        let mut to_listener = payloads(&dialer.start(0));
+        let mut to_dialer = payloads(&listener.start(0));
+        let mut dialer_end = None;
+        for _ in 0..8 {
+            let mut next_dialer = Vec::new();
+            for p in to_listener.drain(..) {
+                // Frames before `Authenticated` go; at it, the driver refuses.
+                for action in listener.handle_payload(&p, 1) {
+                    match action {
+                        Action::Authenticated => {
+                            next_dialer.extend(payloads(&listener.refuse(reason)));
+                            break;
+                        }
+                        Action::Send(frame) => {
+                            next_dialer.push(frame[codec::LEN_PREFIX..].to_vec())
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let mut next_listener = Vec::new();
+            for p in to_dialer.drain(..) {
+                for action in dialer.handle_payload(&p, 1) {
+                    match action {
+                        Action::Send(frame) => {
+                            next_listener.push(frame[codec::LEN_PREFIX..].to_vec())
+                        }
+                        Action::Close { reason, by_peer } => dialer_end = Some((reason, by_peer)),
+                        _ => {}
+                    }
+                }
+            }
+            (to_listener, to_dialer) = (next_listener, next_dialer);
+        }
+        assert!(listener.is_closed() && dialer.is_closed());
+        assert_eq!(dialer_end, Some((reason, true)), "{reason:?}");
+        assert!(
+            listener.refuse(reason).is_empty(),
+            "refusing twice sends nothing"
+        );
+    }
+}

@@ -287,6 +287,8 @@ fn rejection() -> impl Strategy<Value = Rejection> {
         Just(Rejection::TooLarge),
         Just(Rejection::Timeout),
         Just(Rejection::Unapplicable),
+        Just(Rejection::NotAdmitted),
+        Just(Rejection::Revoked),
     ]
 }
 

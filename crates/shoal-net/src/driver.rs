@@ -575,8 +575,15 @@ impl Driver {
         match end {
             SessionEnd::Closed { reason, by_peer } if is_rejection(reason) => {
                 tracing::warn!(%peer, by_peer, "sync session rejected: {reason}");
-                self.rejected_until
-                    .insert(peer, Instant::now() + self.config.rejected_backoff);
+                let backoff = match reason {
+                    // A request for admission may be approved any moment.
+                    shoal_core::sync::Rejection::NotAdmitted => self
+                        .config
+                        .rejected_backoff
+                        .min(crate::admission::NOT_ADMITTED_BACKOFF),
+                    _ => self.config.rejected_backoff,
+                };
+                self.rejected_until.insert(peer, Instant::now() + backoff);
                 // Not at once: the peer would lose the frames in flight, our
                 // `Rejected` included, and never learn why.
                 self.disconnect_at

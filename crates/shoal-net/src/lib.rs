@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod address_book;
+mod admission;
 mod behaviour;
 mod blind_lookup;
 mod blob_fetch;
@@ -40,6 +41,7 @@ mod status;
 mod transfer;
 
 pub use address_book::ADDRESS_BOOK_FILE;
+pub use admission::DeviceCheck;
 pub use blob_table::{BlobState, BlobTotals, BlobTransfer};
 pub use config::{BlobConfig, ConnectionCaps, NodeConfig};
 pub use federate::{FedError, Levelled, Reconciliation};

@@ -6,6 +6,7 @@
 //! It is the seam between the network and storage: this crate never touches
 //! SQLite, and the store never touches a socket.
 
+use crate::admission::DeviceCheck;
 use crate::status::HeldChanges;
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
@@ -46,6 +47,14 @@ pub trait Replica: Send + Sync + 'static {
     /// sessions (it may no longer hold it). Does nothing by default.
     fn session_started(&self, _peer: &PeerId) -> Result<(), ReplicaError> {
         Ok(())
+    }
+
+    /// Whether `peer`, which proved the group secret, may stay in session
+    /// (issue 19): refused when the group has an owner and no admission
+    /// counts for it (the replica notes its request) or it was revoked.
+    /// Allows every peer by default.
+    fn device_check(&self, _peer: &PeerId) -> Result<DeviceCheck, ReplicaError> {
+        Ok(DeviceCheck::Allowed)
     }
 
     /// Merges changes from `peer` (those its sharing rules accept) and

@@ -231,6 +231,16 @@ impl Shell {
                 }
             }
             Action::Authenticated => {
+                if let Some(reason) = crate::admission::refusal(&self.replica, peer).await {
+                    let end = crate::admission::refuse_now(
+                        &mut self.session,
+                        &mut self.writer,
+                        self.timeout,
+                        reason,
+                    )
+                    .await;
+                    return Err(end);
+                }
                 self.table.mark_connected(peer);
                 let replica = self.replica.clone();
                 let started =
@@ -437,7 +447,9 @@ pub(crate) fn is_rejection(reason: Rejection) -> bool {
         | Rejection::ProtocolViolation
         | Rejection::Garbage
         | Rejection::TooLarge
-        | Rejection::Unapplicable => true,
+        | Rejection::Unapplicable
+        | Rejection::NotAdmitted
+        | Rejection::Revoked => true,
         Rejection::Timeout => false,
     }
 }
@@ -594,6 +606,12 @@ pub(crate) async fn run(
                 Vec::new()
             }
             _ = tick.tick() => {
+                if shell.session.is_authenticated()
+                    && let Some(reason) = crate::admission::refusal(&shell.replica, peer).await
+                {
+                    let (session, writer) = (&mut shell.session, &mut shell.writer);
+                    break crate::admission::refuse_now(session, writer, timeout, reason).await;
+                }
                 shell.watch_rules().await;
                 shell.save_acked().await;
                 if let Some(levelling) = shell.levelling.as_mut().filter(|l| l.again && !l.running()) {

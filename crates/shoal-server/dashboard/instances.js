@@ -8,6 +8,7 @@
 import { api, seg } from './api.js';
 import { ago, bytes, debounce, h, replace, shortPeer, stateBadge, statusBadge } from './dom.js';
 import { addPeerCard, nodeCard } from './node.js';
+import { devicesSection } from './devices.js';
 import { toast } from './toast.js';
 
 const MODES = ['both', 'send', 'receive', 'none'];
@@ -31,6 +32,7 @@ export function mountInstances(root, ctx) {
   const peerList = h('div', { class: 'peer-list', 'data-testid': 'peer-list' });
   const peersNote = h('p', { class: 'hint', 'data-testid': 'peers-note' });
   const localTable = h('tbody');
+  const devices = devicesSection();
 
   root.append(
     h(
@@ -43,6 +45,7 @@ export function mountInstances(root, ctx) {
         h('div', { class: 'section-head' }, h('h2', {}, 'Peers'), peersNote),
         peerList,
       ),
+      devices.element,
       h(
         'section',
         { class: 'section card' },
@@ -449,6 +452,7 @@ export function mountInstances(root, ctx) {
 
   return () => {
     clearInterval(timer);
+    devices.stop();
     onChange.cancel();
     for (const off of offs) off();
   };

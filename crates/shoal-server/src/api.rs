@@ -19,11 +19,13 @@ use utoipa::ToSchema;
 
 mod conflicts;
 mod data;
+mod devices;
 mod health;
 mod sync;
 
 pub use conflicts::*;
 pub use data::*;
+pub use devices::*;
 pub use health::*;
 pub use sync::*;
 

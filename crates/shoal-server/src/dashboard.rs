@@ -26,6 +26,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("dom.js", JS, include_bytes!("../dashboard/dom.js")),
     ("toast.js", JS, include_bytes!("../dashboard/toast.js")),
     ("node.js", JS, include_bytes!("../dashboard/node.js")),
+    ("devices.js", JS, include_bytes!("../dashboard/devices.js")),
     (
         "instances.js",
         JS,

@@ -91,6 +91,8 @@ fn reason_name(reason: Rejection) -> &'static str {
         Rejection::TooLarge => "too_large",
         Rejection::Timeout => "timeout",
         Rejection::Unapplicable => "unapplicable",
+        Rejection::NotAdmitted => "not_admitted",
+        Rejection::Revoked => "revoked",
     }
 }
 

@@ -47,6 +47,11 @@ pub struct Options {
     /// writes them) served at `/apps/pkg/` for the apps under `/apps/`;
     /// `None`: not served, and the apps say how to serve it.
     pub web_pkg: Option<PathBuf>,
+    /// The file holding the group owner key's recovery code
+    /// (`DATA/owner.key`), read when a device is approved or revoked over
+    /// the API; `None` or absent: this node signs with its own device key
+    /// (which counts only if it is an admin).
+    pub owner_key_file: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -61,6 +66,7 @@ impl Options {
             peer_book: None,
             metrics: MetricsAccess::Token,
             web_pkg: None,
+            owner_key_file: None,
         }
     }
 }

@@ -167,6 +167,26 @@ pub enum StoreError {
         /// The version declared here.
         declared: u32,
     },
+    /// A local write to a collection this device is admitted read-only for
+    /// (issue 19). Nothing is written.
+    #[error(
+        "this device is read-only for collection {collection}: local writes are refused (the group's owner sets roles with `shoal devices role`)"
+    )]
+    ReadOnlyDevice {
+        /// The collection.
+        collection: String,
+    },
+    /// A write to the reserved devices collection other than through the
+    /// device commands (issue 19).
+    #[error("collection {collection} is reserved for device admissions; use `shoal devices`")]
+    ReservedCollection {
+        /// The collection.
+        collection: String,
+    },
+    /// A device statement could not be issued (no owner key here, not
+    /// allowed, or bad input).
+    #[error("devices: {0}")]
+    Devices(String),
     /// Any other SQLite failure.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),

@@ -20,6 +20,7 @@ mod blob_scrub;
 mod check;
 mod conflict_journal;
 mod data_versions;
+mod devices;
 mod echo;
 mod error;
 mod federation;
@@ -52,6 +53,7 @@ pub use conflict_journal::{
 pub use data_versions::{
     CollectionSchema, DATA_VERSION_FIELD, DataVersionCheck, stamp_of as data_version_of,
 };
+pub use devices::{DeviceRequest, devices_collection, owner_op, statement_op};
 pub use error::StoreError;
 pub use federation::MAX_RECORDS_BYTES;
 pub use gc::{GcPass, GcProgress, GcReport, TombstoneStatus};
@@ -165,6 +167,8 @@ pub struct Store {
     /// Whether the collected ledger may hold anything (`gc.rs`): merges and
     /// writes of records without a row look there only then.
     ledger_in_use: bool,
+    /// The device registry as last read (`devices.rs`, issue 19).
+    devices: devices::DeviceCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -244,6 +248,7 @@ impl Store {
             recon: recon_index::ReconIndex::default(),
             echoes: echo::EchoLog::default(),
             schemas: data_versions::SchemaCache::default(),
+            devices: devices::DeviceCache::default(),
             ledger_in_use,
         })
     }

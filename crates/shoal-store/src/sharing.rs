@@ -38,6 +38,7 @@ impl Store {
         while let Some(row) = rows.next()? {
             rules.set_local_only(CollectionName::new(row.get::<_, String>(0)?)?, true);
         }
+        rules.set_devices(self.device_registry()?);
         Ok(rules)
     }
 

@@ -49,6 +49,7 @@ impl Store {
         ops: impl IntoIterator<Item = WriteOp>,
     ) -> Result<WriteOutcome, StoreError> {
         let ops: Vec<WriteOp> = ops.into_iter().collect();
+        self.check_device_writes(&ops)?;
         let origin = rows::Origin::Local {
             record_cap: self.config.max_value_bytes,
             state_cap: self.config.max_record_bytes,

@@ -28,6 +28,7 @@ mod blobs;
 mod collection;
 mod commit_watch;
 mod data_versions;
+pub mod devices;
 mod edit;
 mod error;
 mod events;

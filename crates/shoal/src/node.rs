@@ -47,6 +47,10 @@ impl Replica for Store {
         })?)
     }
 
+    fn device_check(&self, peer: &PeerId) -> Result<shoal_net::DeviceCheck, ReplicaError> {
+        Ok(crate::devices::check(self, peer)?)
+    }
+
     fn apply_from(
         &self,
         peer: &PeerId,

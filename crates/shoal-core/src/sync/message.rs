@@ -30,6 +30,11 @@ pub enum Rejection {
     Timeout,
     /// The changes a peer sent could not be applied here (e.g. invalid or from the far future).
     Unapplicable,
+    /// The peer holds the group secret but no admission of the group's
+    /// owner counts for it: its request waits for approval (issue 19).
+    NotAdmitted,
+    /// The peer's admission was revoked (issue 19).
+    Revoked,
 }
 
 impl fmt::Display for Rejection {
@@ -43,6 +48,8 @@ impl fmt::Display for Rejection {
             Rejection::TooLarge => "frame too large",
             Rejection::Timeout => "timed out",
             Rejection::Unapplicable => "changes could not be applied",
+            Rejection::NotAdmitted => "not admitted: waiting for the owner's approval",
+            Rejection::Revoked => "device revoked",
         })
     }
 }

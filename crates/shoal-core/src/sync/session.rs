@@ -379,6 +379,28 @@ impl Session {
         });
     }
 
+    /// The driver refuses the authenticated peer (its device admission is
+    /// missing or revoked, issue 19): tells the peer why and closes. The
+    /// `Rejected` frame goes plain (a peer takes a refusal sealed or not),
+    /// so the driver may drop frames sealed before it unsent. Nothing else
+    /// is sent or applied after this.
+    pub fn refuse(&mut self, reason: Rejection) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.is_closed() {
+            return out;
+        }
+        let frame = codec::encode(&Message::Rejected { reason }, self.layout(), None);
+        self.stats.frames_out += 1;
+        self.stats.bytes_out += frame.len() as u64;
+        out.push(Action::Send(frame));
+        self.phase = Phase::Closed;
+        out.push(Action::Close {
+            reason,
+            by_peer: false,
+        });
+        out
+    }
+
     /// The transport saw a frame whose length prefix exceeds the cap.
     pub fn frame_too_large(&mut self) -> Vec<Action> {
         let mut out = Vec::new();

@@ -109,6 +109,13 @@ impl Failure {
             shoal::Error::Store(StoreError::NewerDataVersion { .. }) => {
                 Self::new(StatusCode::CONFLICT, "newer-data-version", message)
             }
+            shoal::Error::Store(StoreError::ReadOnlyDevice { .. }) => {
+                Self::new(StatusCode::FORBIDDEN, "read-only-device", message)
+            }
+            shoal::Error::Store(StoreError::ReservedCollection { .. }) => {
+                Self::new(StatusCode::FORBIDDEN, "reserved-collection", message)
+            }
+            shoal::Error::Store(StoreError::Devices(_)) => Self::bad_request(message),
             shoal::Error::Store(_) | shoal::Error::Net(_) => Self::internal(message),
         }
     }

@@ -14,6 +14,7 @@
 
 mod blobs;
 mod conflicts;
+mod devices;
 mod error;
 mod extract;
 mod federation;
@@ -68,6 +69,8 @@ pub(crate) struct Control {
     pub key: GroupKey,
     /// The group's salt (invite codes carry it).
     pub salt: GroupSalt,
+    /// Where the owner key's recovery code is kept (`devices.rs`).
+    pub owner_key_file: Option<std::path::PathBuf>,
     /// What the dashboard calls this node (default: from its peer id).
     pub name: Option<String>,
     /// Fingerprint of the group key.
@@ -87,6 +90,7 @@ impl Control {
             group: crate::api::fingerprint(&options.key),
             key: options.key,
             salt: options.salt,
+            owner_key_file: options.owner_key_file,
             name: options.name,
             metrics_public: options.metrics == MetricsAccess::Public,
         }
@@ -142,6 +146,9 @@ pub fn router(node: Arc<Node>, store: Store, options: Options) -> Router {
         .route("/api/changes", get(feed::changes))
         .route("/api/sharing", get(sharing::rules).put(sharing::set_rule))
         .route("/api/conflicts", get(conflicts::list))
+        .route("/api/devices", get(devices::list))
+        .route("/api/devices/{peer}/approve", post(devices::approve))
+        .route("/api/devices/{peer}/revoke", post(devices::revoke))
         .route("/api/sharing/local-only", put(sharing::set_local_only))
         .route(
             "/api/blobs",

@@ -7,7 +7,7 @@
 //! (a test checks every route is listed).
 
 use super::{
-    blobs, conflicts, federation, feed, maps, monitor, peers, records, schemas, sharing,
+    blobs, conflicts, devices, federation, feed, maps, monitor, peers, records, schemas, sharing,
     sync_details,
 };
 use axum::Json;
@@ -49,6 +49,9 @@ use utoipa::{Modify, OpenApi};
         sharing::set_rule,
         sharing::set_local_only,
         conflicts::list,
+        devices::list,
+        devices::approve,
+        devices::revoke,
         federation::diff,
         federation::pull,
         federation::push,
