@@ -51,7 +51,7 @@ pub struct Options {
     /// (`DATA/owner.key`), read when a device is approved or revoked over
     /// the API; `None` or absent: this node signs with its own device key
     /// (which counts only if it is an admin).
-    pub owner_key_file: Option<std::path::PathBuf>,
+    pub owner_key_file: Option<PathBuf>,
 }
 
 impl Options {
