@@ -38,6 +38,30 @@ fn parse_name(text: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+/// A WebSocket listen address: a TCP one ending in `/ws`.
+fn parse_ws_listen(text: &str) -> Result<Multiaddr, String> {
+    let address: Multiaddr = text.parse().map_err(|e| format!("not a multiaddr: {e}"))?;
+    // `/ip4|ip6/IP/tcp/PORT/ws`: three protocols, the last two tcp and ws.
+    let names: Vec<String> = address
+        .to_string()
+        .split('/')
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    match names
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["ip4" | "ip6", _, "tcp", _, "ws"] => Ok(address),
+        _ => Err(format!(
+            "{address} is not a WebSocket listen address (/ip4/IP/tcp/PORT/ws); for wss:// \
+             put a TLS reverse proxy in front (docs/web.md)"
+        )),
+    }
+}
+
 /// A loopback socket address (the demo never listens beyond this machine).
 fn parse_loopback(text: &str) -> Result<SocketAddr, String> {
     let address: SocketAddr = text
@@ -64,6 +88,17 @@ pub struct ServeArgs {
     /// Listen here (repeatable; replaces the defaults /ip4/0.0.0.0/tcp/4040 and /ip4/0.0.0.0/udp/4040/quic-v1)
     #[arg(long, value_name = "MULTIADDR")]
     pub listen: Vec<Multiaddr>,
+    /// Also listen for peers over WebSocket here — what a browser tab
+    /// (shoal-web) dials; same membership proof and sync protocol as TCP
+    /// (repeatable; an address ending in /ws, e.g. /ip4/127.0.0.1/tcp/4041/ws)
+    /// [default: /ip4/127.0.0.1/tcp/0/ws, loopback at a free port, shown by
+    /// `shoal status` and GET /api/node; put a TLS reverse proxy in front for
+    /// wss://, see docs/web.md]
+    #[arg(long, value_name = "MULTIADDR", value_parser = parse_ws_listen)]
+    pub ws_listen: Vec<Multiaddr>,
+    /// Do not listen for WebSocket peers at all
+    #[arg(long, conflicts_with = "ws_listen")]
+    pub no_ws: bool,
     /// Dial this peer and keep redialing it (repeatable; DIR/peers.txt adds more)
     #[arg(long, value_name = "MULTIADDR")]
     pub peer: Vec<Multiaddr>,

@@ -29,6 +29,10 @@ use std::time::Duration;
 /// Where the node listens unless `--listen` says otherwise.
 pub const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/4040", "/ip4/0.0.0.0/udp/4040/quic-v1"];
 
+/// Where the node listens for WebSocket peers (browser tabs) unless
+/// `--ws-listen` or `--no-ws` says otherwise: loopback, at a free port.
+pub const DEFAULT_WS_LISTEN: &str = "/ip4/127.0.0.1/tcp/0/ws";
+
 /// How long in-flight control requests may finish after a stop signal.
 const HTTP_DRAIN: Duration = Duration::from_secs(2);
 
@@ -100,6 +104,14 @@ pub fn run(
     } else {
         args.listen.clone()
     };
+    let mut listen: Vec<shoal::Multiaddr> = listen;
+    if !args.no_ws {
+        if args.ws_listen.is_empty() {
+            listen.push(DEFAULT_WS_LISTEN.parse().expect("valid default multiaddr"));
+        } else {
+            listen.extend(args.ws_listen.iter().cloned());
+        }
+    }
     let mut config = NodeConfig {
         listen,
         peers,

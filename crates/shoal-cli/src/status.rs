@@ -1,7 +1,8 @@
 //! `shoal status`: who this node is and what its database holds — site id,
 //! peer id, db_version, per-collection live/deleted record counts, the
 //! tombstones held (with the oldest one's age) and collected — and, when its
-//! daemon runs, whether it is reachable from the internet.
+//! daemon runs, whether it is reachable from the internet and the WebSocket
+//! addresses a browser tab dials.
 
 use crate::datadir::DataDir;
 use crate::output::{Output, pad};
@@ -19,12 +20,16 @@ pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
     let oldest_age_ms = tombstones.oldest_ms.map(|t| now_ms.saturating_sub(t));
     let database = data.db_path();
     // Only a running daemon knows (AutoNAT probes through its relays).
-    let reachability = crate::daemon_client::Daemon::find(data)
+    let node = crate::daemon_client::Daemon::find(data)
         .ok()
         .flatten()
-        .and_then(|daemon| daemon.node().ok())
-        .map(|node| node.reachability)
+        .and_then(|daemon| daemon.node().ok());
+    let reachability = node
+        .as_ref()
+        .map(|node| node.reachability.clone())
         .filter(|r| !r.is_empty());
+    // Where a browser tab (shoal-web's `store.connect`) dials this node.
+    let websocket = node.map(|node| node.websocket).unwrap_or_default();
     if out.is_json() {
         out.json(&json!({
             "database": database,
@@ -32,6 +37,7 @@ pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
             "peer_id": status.peer_id,
             "db_version": status.db_version.0,
             "reachability": reachability,
+            "websocket": websocket,
             "collections": counts_json(&status.collections),
             "tombstones": {
                 "held": tombstones.held,
@@ -47,6 +53,9 @@ pub fn run(data: &DataDir, store: &Store, out: &mut Output) -> Result<()> {
     out.line(format_args!("db_version  {}", status.db_version))?;
     if let Some(reachability) = &reachability {
         out.line(format_args!("reachable   {reachability}"))?;
+    }
+    for address in &websocket {
+        out.line(format_args!("websocket   {address}"))?;
     }
     let oldest = match oldest_age_ms {
         Some(age) => format!(", oldest {} old", age_text(age)),

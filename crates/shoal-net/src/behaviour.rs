@@ -1,5 +1,6 @@
-//! The libp2p stack: TCP + Noise + Yamux and QUIC transports plus circuits
-//! through relays, and the behaviours — connection limits, identify, ping,
+//! The libp2p stack: TCP + Noise + Yamux, QUIC, and WebSocket + Noise +
+//! Yamux (what a browser tab can speak: `/…/tcp/N/ws` listen addresses) plus
+//! circuits through relays, and the behaviours — connection limits, identify, ping,
 //! mDNS (switchable), the relay client, DCUtR (hole punching a relayed
 //! connection into a direct one), the AutoNAT v2 client (asks servers — the
 //! relays — to dial this node back, to learn whether it is reachable) and
@@ -10,10 +11,16 @@
 use crate::config::ConnectionCaps;
 use crate::punch_delay::Delayed;
 use libp2p::connection_limits::{self, ConnectionLimits};
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::Boxed;
+use libp2p::core::{Transport, upgrade};
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{Swarm, SwarmBuilder, autonat, dcutr, identify, mdns, noise, ping, relay, tcp, yamux};
+use libp2p::{
+    PeerId, Swarm, SwarmBuilder, autonat, dcutr, identify, mdns, noise, ping, relay, tcp,
+    websocket, yamux,
+};
 use std::time::Duration;
 
 /// The behaviours a Shoal node runs.
@@ -27,6 +34,21 @@ pub(crate) struct Behaviour {
     pub(crate) autonat: autonat::v2::client::Behaviour,
     pub(crate) dcutr: Delayed<dcutr::Behaviour>,
     pub(crate) stream: libp2p_stream::Behaviour,
+}
+
+/// WebSocket over TCP, secured by Noise and multiplexed by Yamux, as a
+/// browser's `websocket-websys` transport speaks it: the same peer
+/// authentication and the same sync protocol as over plain TCP.
+fn websocket_transport(
+    key: &Keypair,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Box<dyn std::error::Error + Send + Sync>> {
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+    Ok(websocket::Config::new(tcp)
+        .upgrade(upgrade::Version::V1)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
 }
 
 /// Builds the swarm for `keypair`, with mDNS when asked, pinging each
@@ -53,6 +75,8 @@ pub(crate) fn build_swarm(
         )
         .map_err(|e| format!("cannot set up TCP with Noise and Yamux: {e}"))?
         .with_quic()
+        .with_other_transport(websocket_transport)
+        .map_err(|e| format!("cannot set up WebSocket with Noise and Yamux: {e}"))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| format!("cannot set up the relay client: {e}"))?
         .with_behaviour(|key, relay_client| {

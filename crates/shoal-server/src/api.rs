@@ -65,6 +65,11 @@ pub struct NodeInfo {
     pub name: String,
     /// Where the node listens now, each ending in `/p2p/<peer id>`.
     pub listen: Vec<String>,
+    /// The listen addresses a browser tab dials (WebSocket: `/…/tcp/N/ws`,
+    /// each ending in `/p2p/<peer id>`); `shoal-web`'s `store.connect(…)`
+    /// takes one. Empty if the node listens for no WebSocket peers.
+    #[serde(default)]
+    pub websocket: Vec<String>,
     /// The store's db_version as this process last saw it.
     pub db_version: u64,
     /// Fingerprint of the group key.

@@ -52,6 +52,7 @@ pub async fn node(State(control): State<Shared>) -> Result<Json<NodeInfo>, Failu
     Ok(Json(NodeInfo {
         name: control.name.clone().unwrap_or_else(|| name_of(&peer_id)),
         peer_id,
+        websocket: listen.iter().filter(|a| is_websocket(a)).cloned().collect(),
         listen,
         db_version,
         group: control.group.clone(),
@@ -61,14 +62,20 @@ pub async fn node(State(control): State<Shared>) -> Result<Json<NodeInfo>, Failu
     }))
 }
 
+/// Whether a listen address is a WebSocket one (`…/ws` or `…/ws/p2p/…`).
+pub fn is_websocket(address: &str) -> bool {
+    address.split('/').any(|part| part == "ws" || part == "wss")
+}
+
 /// A node's default label: `node-` and the last 6 characters of its peer id.
 fn name_of(peer_id: &str) -> String {
     let start = peer_id.len().saturating_sub(6);
     format!("node-{}", peer_id.get(start..).unwrap_or(peer_id))
 }
 
-/// Among listen addresses: the first that is neither loopback nor
-/// unspecified, else the first loopback one.
+/// Among listen addresses other than WebSocket ones (those are for browser
+/// tabs): the first that is neither loopback nor unspecified, else the
+/// first loopback one.
 pub fn invite_address(listen: &[String]) -> Option<Multiaddr> {
     let class = |address: &str| -> u8 {
         let mut parts = address.split('/').skip(1);
@@ -84,7 +91,11 @@ pub fn invite_address(listen: &[String]) -> Option<Multiaddr> {
     };
     [0, 1]
         .iter()
-        .find_map(|wanted| listen.iter().find(|a| class(a) == *wanted))
+        .find_map(|wanted| {
+            listen
+                .iter()
+                .find(|a| !is_websocket(a) && class(a) == *wanted)
+        })
         .and_then(|a| a.parse().ok())
 }
 
@@ -240,5 +251,19 @@ mod tests {
         );
         assert_eq!(pick(&["/ip4/0.0.0.0/tcp/4040"]), None);
         assert_eq!(pick(&[]), None);
+        // WebSocket addresses are for browser tabs, never an invite's.
+        assert_eq!(
+            pick(&["/ip4/127.0.0.1/tcp/9/ws/p2p/x", "/ip4/127.0.0.1/tcp/4040"]),
+            Some("/ip4/127.0.0.1/tcp/4040".into())
+        );
+        assert_eq!(pick(&["/ip4/192.168.1.5/tcp/9/ws"]), None);
+    }
+
+    #[test]
+    fn websocket_addresses_are_told_apart() {
+        assert!(is_websocket("/ip4/127.0.0.1/tcp/9/ws/p2p/12D3Koo"));
+        assert!(is_websocket("/dns4/example.org/tcp/443/wss"));
+        assert!(!is_websocket("/ip4/127.0.0.1/tcp/9"));
+        assert!(!is_websocket("/ip4/127.0.0.1/udp/9/quic-v1/p2p/wsx"));
     }
 }
