@@ -117,6 +117,12 @@ impl Filter {
     }
 }
 
+// Number literals are finite (the parser refuses others), so equality is
+// reflexive.
+impl Eq for Literal {}
+impl Eq for Cmp {}
+impl Eq for Filter {}
+
 impl FromStr for Filter {
     type Err = FilterError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -162,7 +168,7 @@ impl fmt::Display for Filter {
 
 /// A device's filters, one per collection it takes in part. Collections
 /// without one are taken whole (sharing rules still apply).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartialFilters {
     filters: BTreeMap<CollectionName, (String, Filter)>,
 }

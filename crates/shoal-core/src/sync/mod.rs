@@ -8,6 +8,7 @@ pub mod auth;
 pub mod codec;
 pub mod federation;
 mod layout;
+mod partial;
 pub mod message;
 mod pull;
 pub mod relay_auth;
