@@ -448,6 +448,9 @@ Examples:
     /// Declare, show or remove a collection's data version and JSON Schema
     Schema(crate::schema::SchemaArgs),
 
+    /// Take only the records of a collection matching a filter (a partial replica)
+    Partial(crate::partial::PartialArgs),
+
     /// Store files as blobs, copy them out, list them, collect garbage
     #[command(after_help = "\
 A blob is a file's bytes, stored beside the database (DIR/shoal.blobs) under its

@@ -40,6 +40,7 @@ mod relay;
 mod relay_args;
 mod reload;
 mod restore;
+mod partial;
 mod schema;
 mod secrets;
 mod serve;
@@ -135,6 +136,7 @@ fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> 
         Command::Share(a) => federation::share(&data, &data.open()?, a, &mut out)?,
         Command::LocalOnly(a) => federation::local_only(&data.open()?, a, &mut out)?,
         Command::Schema(a) => schema::run(&data.open()?, a, &mut out)?,
+        Command::Partial(a) => partial::run(&data.open()?, a, &mut out)?,
         Command::Blob(a) => blob::run(&data.open()?, &data, a, &mut out)?,
         Command::Backup(a) => backup::run(&data, a, &mut out)?,
         Command::Restore(a) => restore::run(&data, a, &mut out)?,
