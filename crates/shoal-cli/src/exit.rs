@@ -238,7 +238,8 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::BadBlobRef(_)
             | StoreError::SchemaViolation { .. }
             | StoreError::BadSchema { .. }
-            | StoreError::NewerDataVersion { .. } => USAGE,
+            | StoreError::NewerDataVersion { .. }
+            | StoreError::BadFilter(_) => USAGE,
             StoreError::Corrupt { .. }
             | StoreError::Io { .. }
             | StoreError::Foreign { .. }

@@ -5,7 +5,6 @@
 //! The filter language is `shoal_core::partial`'s and the rules the
 //! library's (`Store::set_partial_filter`); this file only parses and prints.
 
-use crate::exit::usage;
 use crate::output::Output;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -59,14 +58,10 @@ pub enum PartialAction {
 pub fn run(store: &Store, args: PartialArgs, out: &mut Output) -> Result<()> {
     match args.action {
         PartialAction::Set { collection, filter } => {
-            let dropped = match store.set_partial_filter(&collection, Some(&filter)) {
-                Ok(dropped) => dropped,
-                // Bad input: exit 2 with the byte and the reason.
-                Err(e @ shoal::Error::Store(shoal::StoreError::BadFilter(_))) => {
-                    return Err(usage(format!("cannot filter {collection}: {e}")));
-                }
-                Err(e) => return Err(e).with_context(|| format!("cannot filter {collection}")),
-            };
+            // A bad filter exits 2 with the byte and the reason (exit.rs).
+            let dropped = store
+                .set_partial_filter(&collection, Some(&filter))
+                .with_context(|| format!("cannot filter {collection}"))?;
             if out.is_json() {
                 out.json(&json!({"collection": collection, "filter": filter, "dropped": dropped}))?;
             } else {
@@ -96,7 +91,9 @@ pub fn run(store: &Store, args: PartialArgs, out: &mut Output) -> Result<()> {
             store
                 .set_partial_filter(&collection, None)
                 .with_context(|| format!("cannot unfilter {collection}"))?;
-            out.line(format_args!("{collection}: taken whole from the next sessions"))?;
+            out.line(format_args!(
+                "{collection}: taken whole from the next sessions"
+            ))?;
         }
     }
     Ok(())

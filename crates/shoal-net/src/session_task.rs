@@ -291,10 +291,9 @@ impl Shell {
             }
             Action::PeerFilters { filters } => {
                 let replica = self.replica.clone();
-                let set = tokio::task::spawn_blocking(move || {
-                    replica.set_peer_filters(&peer, &filters)
-                })
-                .await;
+                let set =
+                    tokio::task::spawn_blocking(move || replica.set_peer_filters(&peer, &filters))
+                        .await;
                 if !matches!(set, Ok(Ok(()))) {
                     // Never serve a partial peer as a full one.
                     return Err(SessionEnd::Broken(format!(
@@ -308,9 +307,13 @@ impl Shell {
                 let left =
                     tokio::task::spawn_blocking(move || replica.leave(&peer, &records)).await;
                 match left {
-                    Ok(Ok(n)) if n > 0 => tracing::debug!(%peer, "{n} records left this partial replica"),
+                    Ok(Ok(n)) if n > 0 => {
+                        tracing::debug!(%peer, "{n} records left this partial replica")
+                    }
                     Ok(Ok(_)) => {}
-                    Ok(Err(e)) => tracing::warn!(%peer, "cannot drop records that left the filters: {e}"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(%peer, "cannot drop records that left the filters: {e}")
+                    }
                     Err(e) => tracing::error!(%peer, "leave panicked: {e}"),
                 }
                 Vec::new()

@@ -213,7 +213,8 @@ impl Store {
                     if filter.filters(&collection) {
                         let data = record_data(&self.conn, &collection, id)?;
                         // Records it as sent when it matches.
-                        let verdict = filter.verdict(&self.conn, &collection, id, data.as_deref())?;
+                        let verdict =
+                            filter.verdict(&self.conn, &collection, id, data.as_deref())?;
                         if verdict != Verdict::Whole {
                             missing.push(id.clone());
                             continue;

@@ -111,7 +111,9 @@ fn peer_filters(conn: &Connection, peer: &str) -> Result<PartialFilters, StoreEr
     let mut stmt =
         conn.prepare_cached("SELECT collection, filter FROM partial_peers WHERE peer = ?1")?;
     let texts = stmt
-        .query_map([peer], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .query_map([peer], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
         .map(|row| {
             let (collection, filter) = row?;
             Ok((CollectionName::new(collection)?, filter))
@@ -295,7 +297,10 @@ impl Store {
 
     /// Removes records with everything indexed about them, without a
     /// trace in the log. Returns how many were held.
-    fn drop_records(&mut self, records: &[(CollectionName, RecordId)]) -> Result<usize, StoreError> {
+    fn drop_records(
+        &mut self,
+        records: &[(CollectionName, RecordId)],
+    ) -> Result<usize, StoreError> {
         if records.is_empty() {
             return Ok(0);
         }

@@ -16,7 +16,11 @@ impl Store {
     /// nothing. Records held here that do not match are dropped — never as
     /// deletes, so no peer loses them — and every peer cursor is reset so
     /// records that now match arrive. Returns how many were dropped.
-    pub fn set_partial_filter(&self, collection: &str, filter: Option<&str>) -> Result<usize, Error> {
+    pub fn set_partial_filter(
+        &self,
+        collection: &str,
+        filter: Option<&str>,
+    ) -> Result<usize, Error> {
         let collection = CollectionName::new(collection)?;
         self.with_db(|db| db.set_own_filter(&collection, filter))
     }

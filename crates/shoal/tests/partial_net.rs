@@ -51,11 +51,16 @@ async fn a_filtered_peer_holds_exactly_what_its_filter_admits_by_every_path() {
     for n in 0..200 {
         let who = if n % 10 == 0 { "bo" } else { "al" };
         notes
-            .put(&format!("n{n}"), json!({"owner": who, "n": n, "title": format!("note {n}")}))
+            .put(
+                &format!("n{n}"),
+                json!({"owner": who, "n": n, "title": format!("note {n}")}),
+            )
             .expect("put");
     }
     // A deleted "bo" record, and an unfiltered collection taken whole.
-    notes.put("gone", json!({"owner": "bo", "n": 1})).expect("put");
+    notes
+        .put("gone", json!({"owner": "bo", "n": 1}))
+        .expect("put");
     notes.delete("gone").expect("delete");
     for n in 0..5 {
         a_store
@@ -80,11 +85,24 @@ async fn a_filtered_peer_holds_exactly_what_its_filter_admits_by_every_path() {
     // Live pushes: a non-matching write, then a matching one; pushes keep
     // log order, so once the second is here the first was passed over.
     let a_notes = a.store.collection("notes").expect("notes");
-    a_notes.put("late-al", json!({"owner": "al", "n": 1})).expect("put");
-    a_notes.put("late-bo", json!({"owner": "bo", "n": 2})).expect("put");
-    wait_for("the matching live write", WAIT, || owner(&b.store, "late-bo").is_some()).await;
-    assert!(owner(&b.store, "late-al").is_none(), "a non-matching push leaked");
-    assert_eq!(ids(&b.store, "notes", Query::new()), ids(&a.store, "notes", bo()));
+    a_notes
+        .put("late-al", json!({"owner": "al", "n": 1}))
+        .expect("put");
+    a_notes
+        .put("late-bo", json!({"owner": "bo", "n": 2}))
+        .expect("put");
+    wait_for("the matching live write", WAIT, || {
+        owner(&b.store, "late-bo").is_some()
+    })
+    .await;
+    assert!(
+        owner(&b.store, "late-al").is_none(),
+        "a non-matching push leaked"
+    );
+    assert_eq!(
+        ids(&b.store, "notes", Query::new()),
+        ids(&a.store, "notes", bo())
+    );
 
     // Out of the filter: B drops it; A (the sender) keeps it — no delete
     // went anywhere.
@@ -94,15 +112,28 @@ async fn a_filtered_peer_holds_exactly_what_its_filter_admits_by_every_path() {
     wait_for("n0 to leave B", WAIT, || owner(&b.store, "n0").is_none()).await;
     assert_eq!(owner(&a.store, "n0").as_deref(), Some("al"));
     // Back in: it arrives whole, fields written long before included.
-    a_notes.patch("n0", json!({"owner": "bo"})).expect("move in");
+    a_notes
+        .patch("n0", json!({"owner": "bo"}))
+        .expect("move in");
     wait_for("n0 to come back", WAIT, || owner(&b.store, "n0").is_some()).await;
-    let back = b.store.collection("notes").unwrap().get("n0").unwrap().unwrap();
+    let back = b
+        .store
+        .collection("notes")
+        .unwrap()
+        .get("n0")
+        .unwrap()
+        .unwrap();
     assert_eq!(back.get("title"), Some(&json!("note 0")), "came back whole");
     // A matching record deleted on A leaves B.
     a_notes.delete("n10").expect("delete");
-    wait_for("a deleted record to leave B", WAIT, || owner(&b.store, "n10").is_none()).await;
+    wait_for("a deleted record to leave B", WAIT, || {
+        owner(&b.store, "n10").is_none()
+    })
+    .await;
     // Partial on the filter's second clause too.
-    a_notes.patch("n20", json!({"n": -1})).expect("move out by n");
+    a_notes
+        .patch("n20", json!({"n": -1}))
+        .expect("move out by n");
     wait_for("n20 to leave B", WAIT, || owner(&b.store, "n20").is_none()).await;
     let expected: BTreeSet<String> = ids(&a.store, "notes", bo())
         .into_iter()
@@ -119,7 +150,10 @@ async fn a_filtered_peer_holds_exactly_what_its_filter_admits_by_every_path() {
         .unwrap()
         .put("from-b", json!({"owner": "bo", "n": 3}))
         .expect("put on b");
-    wait_for("B's write to reach A", WAIT, || owner(&a.store, "from-b").is_some()).await;
+    wait_for("B's write to reach A", WAIT, || {
+        owner(&a.store, "from-b").is_some()
+    })
+    .await;
     // Nothing B dropped was deleted on A.
     for id in ["n0", "n20", "late-al", "n1"] {
         assert!(owner(&a.store, id).is_some(), "{id} lost on the full peer");
@@ -148,5 +182,8 @@ async fn a_filtered_peer_holds_exactly_what_its_filter_admits_by_every_path() {
         .await;
     assert!(t.is_success(), "a matching record can be pulled: {t}");
     assert!(b.node.reconcile(pa, &notes_name).await.is_err());
-    assert_eq!(ids(&b.store, "notes", Query::new()).len(), expected.len() + 1);
+    assert_eq!(
+        ids(&b.store, "notes", Query::new()).len(),
+        expected.len() + 1
+    );
 }
