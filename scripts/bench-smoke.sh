@@ -112,4 +112,10 @@ assert r['scenario'] == 'gc' and r['deleted'] == 2000 and r['rows_reclaimed'] ==
 assert r['bytes_reclaimed'] > 0 and r['seconds'] > 0
 " -- gc --records 2000
 
+check partial "
+assert r['scenario'] == 'partial' and r['records'] == 5000 and r['matching'] == 50
+assert r['seconds'] > 0 and r['bytes'] > 0 and r['bytes_ratio_to_full_10k'] > 0
+assert r['admission_ms'] >= 0
+" -- partial --records 5000 --handshakes 3
+
 echo "bench smoke: every scenario ran and its JSON holds"

@@ -11,6 +11,8 @@ mod conflict;
 mod fanout;
 mod gc;
 mod latency;
+mod partial;
+mod partial_handshake;
 mod peers;
 mod progress;
 mod reconcile;
@@ -53,6 +55,8 @@ enum Scenario {
     Wan(wan::Args),
     /// N records written then deleted: rows and bytes one tombstone collection pass reclaims, and its time.
     Gc(gc::Args),
+    /// A holds N records, B takes 1 % by a filter: catch-up seconds and bytes against a full catch-up of as many, and the handshake cost.
+    Partial(partial::Args),
     /// The B side of `catchup`, run as a child process (not for direct use).
     #[command(hide = true)]
     Follow(catchup::FollowArgs),
@@ -77,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Blob(args) => blob::run(&args),
         Scenario::Wan(args) => wan::run(&args),
         Scenario::Gc(args) => gc::run(&args),
+        Scenario::Partial(args) => partial::run(&args),
         Scenario::Follow(args) => catchup::follow(&args),
     }
 }
