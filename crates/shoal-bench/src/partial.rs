@@ -51,7 +51,7 @@ struct PartialResult {
 
 /// Whether record `i` matches B's filter (1 in 100).
 fn matches(i: u64) -> bool {
-    i % 100 == 0
+    i.is_multiple_of(100)
 }
 
 /// Writes `records` records, every 100th owned by "bo" (or all of them).
@@ -65,7 +65,7 @@ fn fill(path: &Path, records: u64, all_bo: bool) -> Result<Store> {
             let owner = if all_bo || matches(i) { "bo" } else { "al" };
             (
                 record_id(i),
-                json!({"title": format!("record {i}"), "owner": owner, "done": i % 2 == 0}),
+                json!({"title": format!("record {i}"), "owner": owner, "done": i.is_multiple_of(2)}),
             )
         }))?;
         next = end;
