@@ -127,5 +127,10 @@ assert all(x is None for x in net) or (net[0] > 0 and ordered(net[1], net[2]))
 else
   echo "skip browser: needs the wasm build ($web_pkg, scripts/wasm-build.sh) and /usr/bin/chromium, /usr/bin/chromedriver (scripts/wasm-test.sh installs them)"
 fi
+check partial "
+assert r['scenario'] == 'partial' and r['records'] == 5000 and r['matching'] == 50
+assert r['seconds'] > 0 and r['bytes'] > 0 and r['bytes_ratio_to_full_10k'] > 0
+assert r['admission_ms'] >= 0
+" -- partial --records 5000 --handshakes 3
 
 echo "bench smoke: every scenario ran and its JSON holds"

@@ -126,7 +126,9 @@ impl Driver {
                     self.authenticated = true;
                     Vec::new()
                 }
-                Action::CaughtUp { .. } => Vec::new(),
+                Action::CaughtUp { .. }
+                | Action::PeerFilters { .. }
+                | Action::Leave { .. } => Vec::new(),
                 Action::Serve { id, .. } => self.session.respond(id, self.serve_with.clone()),
                 Action::Answer { id, .. } | Action::Unanswered { id } => {
                     assert!(
@@ -204,6 +206,7 @@ impl Driver {
             },
             changes,
             more,
+            leaves: Vec::new(),
         }
     }
 

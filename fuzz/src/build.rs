@@ -311,7 +311,7 @@ pub fn rejection(u: &mut Unstructured) -> Result<Rejection> {
 
 /// Any sync message.
 pub fn message(u: &mut Unstructured) -> Result<Message> {
-    Ok(match u.int_in_range(0..=10)? {
+    Ok(match u.int_in_range(0..=12)? {
         0 => Message::Hello {
             version: u.arbitrary()?,
             nonce: u.arbitrary()?,
@@ -327,6 +327,16 @@ pub fn message(u: &mut Unstructured) -> Result<Message> {
         },
         10 => Message::About {
             software: u.arbitrary()?,
+        },
+        11 => Message::Filters {
+            filters: (0..u.int_in_range(0..=3)?)
+                .map(|_| Ok((collection(u)?, filter_text(u)?)))
+                .collect::<Result<_>>()?,
+        },
+        12 => Message::Leave {
+            records: (0..u.int_in_range(0..=3)?)
+                .map(|_| Ok((collection(u)?, record_id(u)?)))
+                .collect::<Result<_>>()?,
         },
         1 => Message::Pake {
             message: u.arbitrary()?,
@@ -353,6 +363,16 @@ pub fn message(u: &mut Unstructured) -> Result<Message> {
             id: RequestId(u.int_in_range(0..=8)?),
             body: response(u)?,
         },
+    })
+}
+
+/// A partial-replica filter's text: a valid one, or arbitrary text.
+pub fn filter_text(u: &mut Unstructured) -> Result<String> {
+    Ok(if u.arbitrary()? {
+        u.choose(&["owner = \"bo\"", "date >= now-30d", "not (n < 1 or x exists)"])?
+            .to_string()
+    } else {
+        u.arbitrary()?
     })
 }
 

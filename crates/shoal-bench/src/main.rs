@@ -13,6 +13,8 @@ mod conflict;
 mod fanout;
 mod gc;
 mod latency;
+mod partial;
+mod partial_handshake;
 mod peers;
 mod progress;
 mod reconcile;
@@ -58,6 +60,8 @@ enum Scenario {
     Gc(gc::Args),
     /// A tab in headless Chromium as a peer of a daemon: gzipped .wasm size, durable puts/s in the tab, a 10,000-record catch-up into an empty tab, tab-to-native latency.
     Browser(browser::Args),
+    /// A holds N records, B takes 1 % by a filter: catch-up seconds and bytes against a full catch-up of as many, and the handshake cost.
+    Partial(partial::Args),
     /// The B side of `catchup`, run as a child process (not for direct use).
     #[command(hide = true)]
     Follow(catchup::FollowArgs),
@@ -83,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Wan(args) => wan::run(&args),
         Scenario::Gc(args) => gc::run(&args),
         Scenario::Browser(args) => browser::run(&args),
+        Scenario::Partial(args) => partial::run(&args),
         Scenario::Follow(args) => catchup::follow(&args),
     }
 }

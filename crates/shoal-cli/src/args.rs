@@ -450,6 +450,8 @@ Examples:
 
     /// Devices of the group: list, approve, revoke, set roles; the owner key
     Devices(crate::devices::DevicesArgs),
+    /// Take only the records of a collection matching a filter (a partial replica)
+    Partial(crate::partial::PartialArgs),
 
     /// Store files as blobs, copy them out, list them, collect garbage
     #[command(after_help = "\

@@ -244,7 +244,8 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::NewerDataVersion { .. }
             | StoreError::ReadOnlyDevice { .. }
             | StoreError::ReservedCollection { .. }
-            | StoreError::Devices(_) => USAGE,
+            | StoreError::Devices(_)
+            | StoreError::BadFilter(_) => USAGE,
             StoreError::Corrupt { .. }
             | StoreError::Io { .. }
             | StoreError::Foreign { .. }

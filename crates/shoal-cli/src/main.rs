@@ -30,6 +30,7 @@ mod maps;
 mod node_args;
 mod ops_args;
 mod output;
+mod partial;
 mod peer_file;
 mod peer_ref;
 mod peers;
@@ -137,6 +138,7 @@ fn run(cli: Cli, argv: Vec<OsString>, matches: &clap::ArgMatches) -> Result<()> 
         Command::LocalOnly(a) => federation::local_only(&data.open()?, a, &mut out)?,
         Command::Schema(a) => schema::run(&data.open()?, a, &mut out)?,
         Command::Devices(a) => devices::run(&data, &data.open()?, a, &mut out)?,
+        Command::Partial(a) => partial::run(&data.open()?, a, &mut out)?,
         Command::Blob(a) => blob::run(&data.open()?, &data, a, &mut out)?,
         Command::Backup(a) => backup::run(&data, a, &mut out)?,
         Command::Restore(a) => restore::run(&data, a, &mut out)?,

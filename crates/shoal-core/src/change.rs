@@ -172,6 +172,9 @@ pub struct LogRead {
     pub partial: Option<u32>,
     /// Whether more changes remain after `upto`.
     pub more: bool,
+    /// Records in the read's range that a partial peer may hold and that no
+    /// longer match its filters: it drops them ([`crate::sync::Message::Leave`]).
+    pub leaves: Vec<(CollectionName, RecordId)>,
 }
 
 /// What part of a record a change writes.

@@ -25,6 +25,7 @@ pub mod gc;
 mod ids;
 mod intent;
 mod merge;
+pub mod partial;
 pub mod recon;
 mod sharing;
 pub mod sync;

@@ -327,6 +327,20 @@ fn message() -> impl Strategy<Value = Message> {
                 })),
             }),
         ".{0,80}".prop_map(|software| Message::About { software }),
+        proptest::collection::vec(("[a-z]{1,8}", ".{0,40}"), 0..3).prop_map(|f| Message::Filters {
+            filters: f
+                .into_iter()
+                .map(|(c, t)| (CollectionName::new(c).unwrap(), t))
+                .collect()
+        }),
+        proptest::collection::vec(("[a-z]{1,8}", "[a-z0-9]{1,8}"), 0..3).prop_map(|r| {
+            Message::Leave {
+                records: r
+                    .into_iter()
+                    .map(|(c, i)| (CollectionName::new(c).unwrap(), RecordId::new(i).unwrap()))
+                    .collect(),
+            }
+        }),
         proptest::collection::vec(any::<u8>(), 0..40).prop_map(|message| Message::Pake { message }),
         any::<[u8; 32]>().prop_map(|mac| Message::Proof { mac }),
         rejection().prop_map(|reason| Message::Rejected { reason }),

@@ -11,6 +11,7 @@ use crate::status::HeldChanges;
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
+use shoal_core::partial::PartialFilters;
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{
@@ -198,6 +199,49 @@ pub trait Replica: Send + Sync + 'static {
 
     /// Largest blob this replica accepts, in bytes.
     fn blob_cap(&self) -> u64;
+
+    /// The filters this replica takes records by (partial replicas; empty:
+    /// all), sent to each peer at session start. None by default.
+    fn own_filters(&self) -> Result<PartialFilters, ReplicaError> {
+        Ok(PartialFilters::default())
+    }
+
+    /// `peer` declared the records it takes: every path that sends it a
+    /// record checks them from now on. Must be implemented by a replica
+    /// that serves partial peers; the default refuses (the session ends
+    /// rather than send more than asked).
+    fn set_peer_filters(
+        &self,
+        _peer: &PeerId,
+        filters: &PartialFilters,
+    ) -> Result<(), ReplicaError> {
+        match filters.is_empty() {
+            true => Ok(()),
+            false => Err("this replica cannot serve partial peers".into()),
+        }
+    }
+
+    /// Whether `peer`'s filters admit this record (always for a full peer;
+    /// for a partial one, only a live record that matches). Every path that
+    /// offers a record on this node's initiative asks. True by default.
+    fn admits(
+        &self,
+        _peer: &PeerId,
+        _collection: &CollectionName,
+        _id: &RecordId,
+    ) -> Result<bool, ReplicaError> {
+        Ok(true)
+    }
+
+    /// `peer` says these records left this replica's filters: drop them
+    /// locally, never as deletes. Returns how many went. Keeps all by default.
+    fn leave(
+        &self,
+        _peer: &PeerId,
+        _records: &[(CollectionName, RecordId)],
+    ) -> Result<usize, ReplicaError> {
+        Ok(0)
+    }
 }
 
 /// Where one claimed fetch keeps its verified pieces: the only writer of

@@ -299,6 +299,35 @@ impl Shell {
                 });
                 Vec::new()
             }
+            Action::PeerFilters { filters } => {
+                let replica = self.replica.clone();
+                let set =
+                    tokio::task::spawn_blocking(move || replica.set_peer_filters(&peer, &filters))
+                        .await;
+                if !matches!(set, Ok(Ok(()))) {
+                    // Never serve a partial peer as a full one.
+                    return Err(SessionEnd::Broken(format!(
+                        "cannot keep the peer's partial-replica filters: {set:?}"
+                    )));
+                }
+                Vec::new()
+            }
+            Action::Leave { records } => {
+                let replica = self.replica.clone();
+                let left =
+                    tokio::task::spawn_blocking(move || replica.leave(&peer, &records)).await;
+                match left {
+                    Ok(Ok(n)) if n > 0 => {
+                        tracing::debug!(%peer, "{n} records left this partial replica")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(%peer, "cannot drop records that left the filters: {e}")
+                    }
+                    Err(e) => tracing::error!(%peer, "leave panicked: {e}"),
+                }
+                Vec::new()
+            }
             Action::Close { reason, by_peer } => {
                 // Frames queued before this action were already written.
                 let _ = tokio::time::timeout(Duration::from_secs(1), self.writer.close()).await;
@@ -474,7 +503,18 @@ pub(crate) async fn run(
     // No cursor but records: the cursor table was lost (or this replica was
     // restored, or it meets a peer with data of its own). Reconcile first
     // instead of fetching the peer's whole log.
-    let rejoin = spec.auto_sync && cursor == SyncCursor::default() && {
+    // A partial replica's own filters, told to the peer at session start.
+    let own_filters = {
+        let replica = replica.clone();
+        match tokio::task::spawn_blocking(move || replica.own_filters()).await {
+            Ok(Ok(filters)) => filters,
+            Ok(Err(e)) => return SessionEnd::Broken(format!("cannot read own filters: {e}")),
+            Err(e) => return SessionEnd::Broken(format!("filter read panicked: {e}")),
+        }
+    };
+    // (A partial replica fetches by catch-up: its filtered collections are
+    // not reconciled.)
+    let rejoin = spec.auto_sync && own_filters.is_empty() && cursor == SyncCursor::default() && {
         let replica = replica.clone();
         matches!(
             tokio::task::spawn_blocking(move || replica.has_records()).await,
@@ -494,6 +534,7 @@ pub(crate) async fn run(
         cursor,
         spec.sync.clone(),
     );
+    session.set_own_filters(&own_filters);
     if rejoin || !spec.auto_sync {
         session.hold_catch_up();
     }

@@ -345,8 +345,9 @@ pub(crate) async fn push(
 ) -> Transfer {
     let (c, i) = (collection.clone(), id.clone());
     let local = blocking(replica, move |r| {
+        // A partial peer is offered only records its filters admit.
         Ok((
-            r.allows(&peer, &c, Direction::ToPeer)?,
+            r.allows(&peer, &c, Direction::ToPeer)? && r.admits(&peer, &c, &i)?,
             r.record_changes(&c, &i)?,
         ))
     })

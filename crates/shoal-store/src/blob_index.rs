@@ -209,7 +209,8 @@ impl Store {
     /// is answered exactly as a blob nobody references: no. The index rows
     /// checked exist at the time of the request, so a reference arriving
     /// after it is not counted. (`peer` is a peer id; a string that is not
-    /// one has no site and only the sharing rules apply.)
+    /// one has no site and only the sharing rules apply.) For a partial
+    /// peer, only referencing records its filters admit count.
     pub fn blob_readable_by(&self, peer: &str, hash: &BlobHash) -> Result<bool, StoreError> {
         let rules = self.sharing()?;
         let requester = peer
@@ -226,9 +227,19 @@ impl Store {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<Result<_, _>>()?;
+        // A partial peer: only records its filters admit count.
+        let filter = crate::partial::PeerFilter::load(&self.conn, peer)?;
         for (cid, rid, name) in referencing {
-            if !rules.allows(peer, &CollectionName::new(name)?, Direction::ToPeer) {
+            let collection = CollectionName::new(name)?;
+            if !rules.allows(peer, &collection, Direction::ToPeer) {
                 continue;
+            }
+            if filter.filters(&collection) {
+                let id = RecordId::new(rid.clone())?;
+                let data = crate::partial::record_data(&self.conn, &collection, &id)?;
+                if !filter.admits(&collection, data.as_deref()) {
+                    continue;
+                }
             }
             let Some(site) = requester else {
                 return Ok(true);

@@ -72,6 +72,9 @@ pub enum StoreError {
         /// The collection.
         collection: String,
     },
+    /// A partial-replica filter that does not parse (or too many of them).
+    #[error("{0}")]
+    BadFilter(#[from] shoal_core::partial::FiltersError),
     /// The stored node key could not be decoded.
     #[error("stored node key is unreadable: {0}")]
     BadNodeKey(String),

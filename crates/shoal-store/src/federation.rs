@@ -7,6 +7,7 @@
 //! the core's `recon` module, and the transport is the network layer's.
 
 use crate::error::StoreError;
+use crate::partial::{PeerFilter, Verdict, record_data};
 use crate::parts::{Budget, Taken, row_of};
 use crate::recon_index::ReconSnapshot;
 use crate::rows;
@@ -149,13 +150,24 @@ impl Store {
                 collection: collection.to_string(),
             }),
         };
+        // A partial peer sees only the records its filters admit: a
+        // filtered collection is not reconciled with it (the walk would
+        // name records outside them), and a fetch of a record outside
+        // them answers as if the record did not exist.
+        let filter = PeerFilter::load(&self.conn, peer)?;
+        let unfiltered = |collection: &CollectionName| match filter.filters(collection) {
+            false => Ok(()),
+            true => Err(StoreError::NotShared {
+                collection: collection.to_string(),
+            }),
+        };
         Ok(match request {
             Request::Collections => {
                 // The head first: everything listed is at least this recent.
                 let (head, _) = rows::log_head(&self.conn)?;
                 let mut collections = Vec::new();
                 for name in self.collection_names()? {
-                    if rules.allows(peer, &name, Direction::ToPeer) {
+                    if rules.allows(peer, &name, Direction::ToPeer) && !filter.filters(&name) {
                         let root = self.recon_view(&name)?.fingerprint(Node::ROOT)?;
                         collections.push(SharedCollection {
                             name,
@@ -174,6 +186,7 @@ impl Store {
                 entries,
             } => {
                 refuse(&collection, Direction::ToPeer)?;
+                unfiltered(&collection)?;
                 let (entries, answered) =
                     respond(&mut self.recon_view(&collection)?, &entries, limits)?;
                 Response::Reconcile {
@@ -197,6 +210,16 @@ impl Store {
                         missing.push(id.clone());
                         continue;
                     };
+                    if filter.filters(&collection) {
+                        let data = record_data(&self.conn, &collection, id)?;
+                        // Records it as sent when it matches.
+                        let verdict =
+                            filter.verdict(&self.conn, &collection, id, data.as_deref())?;
+                        if verdict != Verdict::Whole {
+                            missing.push(id.clone());
+                            continue;
+                        }
+                    }
                     // Continue after the cut only if the record has not moved
                     // (been rewritten) since; otherwise send it again whole.
                     let from = match resume {

@@ -30,6 +30,7 @@ mod identity;
 mod levelled;
 mod log;
 mod migrations;
+mod partial;
 mod parts;
 mod query;
 mod read;

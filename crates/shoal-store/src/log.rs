@@ -9,6 +9,7 @@
 
 use crate::Store;
 use crate::error::StoreError;
+use crate::partial::{PeerFilter, Verdict, record_data};
 use crate::parts::{Budget, StoredRow, Taken, row_at};
 use crate::rows::unpack_slots;
 use rusqlite::params;
@@ -96,7 +97,10 @@ impl Store {
     /// position; rewritten since, it is read again whole at its new place.
     ///
     /// Records of collections the sharing rules do not send to `peer` are
-    /// left out; the read still moves past them.
+    /// left out; the read still moves past them. For a partial peer
+    /// (`partial.rs`), a filtered collection's record goes whole if it
+    /// matches the peer's filter, is named in [`LogRead::leaves`] if it does
+    /// not and the peer was sent it before, and is left out otherwise.
     pub fn read_for_peer(
         &self,
         peer: &str,
@@ -115,6 +119,7 @@ impl Store {
                 upto: LogPosition::after_version(self.db_version.max(cursor.base)),
                 partial: None,
                 more: false,
+                leaves: Vec::new(),
             });
         }
         // A slot version the peer holds: at or before the cursor's base, or
@@ -124,6 +129,11 @@ impl Store {
         let tx = self.conn.unchecked_transaction()?;
         let rules = self.sharing()?;
         let sends = |row: &StoredRow| rules.allows(peer, &row.collection, Direction::ToPeer);
+        // A partial peer: a record it may see goes whole; one that left its
+        // filters is named in `leaves`; any other is never mentioned.
+        let filter = PeerFilter::load(&tx, peer)?;
+        let mut leaves = Vec::new();
+        let whole = |_: DbVersion| false;
         let mut budget = Budget::new(max_changes as usize, max_bytes as usize);
         let mut changes = Vec::new();
         // Everything up to here is read: a position, and inside it if cut.
@@ -131,7 +141,14 @@ impl Store {
         let mut stopped = false;
         if let Some(from) = cursor.partial {
             if let Some(row) = row_at(&tx, cursor.position)?.filter(|row| sends(row)) {
-                match row.take(from, held, &mut budget, &mut changes)? {
+                let data = record_data(&tx, &row.collection, &row.id)?;
+                let verdict = filter.verdict(&tx, &row.collection, &row.id, data.as_deref())?;
+                let taken = match verdict {
+                    Verdict::Full => row.take(from, held, &mut budget, &mut changes)?,
+                    Verdict::Whole => row.take(from, whole, &mut budget, &mut changes)?,
+                    Verdict::Leave | Verdict::Hidden => Taken::Whole,
+                };
+                match taken {
                     Taken::Whole => {}
                     Taken::Cut(slots) => {
                         done.1 = Some(slots);
@@ -147,7 +164,7 @@ impl Store {
         }
         if !stopped {
             let mut stmt = tx.prepare_cached(
-                "SELECT r.dbv, r.seq, c.name, r.rid, r.slots
+                "SELECT r.dbv, r.seq, c.name, r.rid, r.slots, r.data
                  FROM records r JOIN collections c ON c.cid = r.cid
                  WHERE (r.dbv, r.seq) > (?1, ?2)
                  ORDER BY r.dbv, r.seq",
@@ -157,7 +174,7 @@ impl Store {
                 i64::from(cursor.position.seq)
             ])?;
             let mut records = 0;
-            while let Some(row) = rows.next()? {
+            while let Some(row_data) = rows.next()? {
                 if records == max_changes.max(1) {
                     stopped = true;
                     break;
@@ -165,18 +182,31 @@ impl Store {
                 records += 1;
                 let row = StoredRow {
                     position: LogPosition {
-                        version: DbVersion(row.get::<_, i64>(0)? as u64),
-                        seq: row.get::<_, i64>(1)? as u32,
+                        version: DbVersion(row_data.get::<_, i64>(0)? as u64),
+                        seq: row_data.get::<_, i64>(1)? as u32,
                     },
-                    collection: CollectionName::new(row.get::<_, String>(2)?)?,
-                    id: RecordId::new(row.get::<_, String>(3)?)?,
-                    slots: row.get(4)?,
+                    collection: CollectionName::new(row_data.get::<_, String>(2)?)?,
+                    id: RecordId::new(row_data.get::<_, String>(3)?)?,
+                    slots: row_data.get(4)?,
                 };
                 if !sends(&row) {
                     done = (row.position, None);
                     continue;
                 }
-                match row.take(0, held, &mut budget, &mut changes)? {
+                let data: Option<String> = match filter.filters(&row.collection) {
+                    true => row_data.get(5)?,
+                    false => None,
+                };
+                let taken = match filter.verdict(&tx, &row.collection, &row.id, data.as_deref())? {
+                    Verdict::Full => row.take(0, held, &mut budget, &mut changes)?,
+                    Verdict::Whole => row.take(0, whole, &mut budget, &mut changes)?,
+                    Verdict::Leave => {
+                        leaves.push((row.collection.clone(), row.id.clone()));
+                        Taken::Whole
+                    }
+                    Verdict::Hidden => Taken::Whole,
+                };
+                match taken {
                     Taken::Whole => done = (row.position, None),
                     Taken::Cut(slots) => {
                         done = (row.position, Some(slots));
@@ -201,12 +231,15 @@ impl Store {
                 None,
             )
         };
-        tx.finish()?;
+        // Commit, not roll back: a partial peer's read records what it was
+        // sent (`partial_sent`).
+        tx.commit()?;
         Ok(LogRead {
             changes,
             upto,
             partial,
             more: stopped,
+            leaves,
         })
     }
 

@@ -34,6 +34,7 @@ mod error;
 mod events;
 mod gc;
 mod node;
+mod partial;
 mod store;
 mod typed;
 mod wal_watcher;
@@ -57,6 +58,7 @@ pub use shoal_net::{
 
 pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};
 pub use shoal_core::gc::{DEFAULT_HORIZON_MS, GcPolicy};
+pub use shoal_core::partial::{Filter, FilterError, FiltersError, PartialFilters};
 pub use shoal_core::recon::{
     Difference, Held, ItemFlags, Outcome, StateDigest, Status, StatusCounts,
 };

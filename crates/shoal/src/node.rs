@@ -8,6 +8,7 @@
 use crate::error::Error;
 use crate::store::Store;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
+use shoal_core::partial::PartialFilters;
 use shoal_core::recon::{Entry, Fingerprint, Node as TreeNode, ReconLimits, ReconView, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{
@@ -243,6 +244,38 @@ impl Replica for Store {
 
     fn blob_cap(&self) -> u64 {
         self.inner.blob_cap
+    }
+
+    fn own_filters(&self) -> Result<PartialFilters, ReplicaError> {
+        Ok(self.with_db(|db| db.own_filters())?)
+    }
+
+    fn set_peer_filters(
+        &self,
+        peer: &PeerId,
+        filters: &PartialFilters,
+    ) -> Result<(), ReplicaError> {
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| db.set_peer_filters(&peer, filters))?)
+    }
+
+    fn admits(
+        &self,
+        peer: &PeerId,
+        collection: &CollectionName,
+        id: &RecordId,
+    ) -> Result<bool, ReplicaError> {
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| db.peer_admits(&peer, collection, id))?)
+    }
+
+    fn leave(
+        &self,
+        peer: &PeerId,
+        records: &[(CollectionName, RecordId)],
+    ) -> Result<usize, ReplicaError> {
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| db.leave_records(&peer, records))?)
     }
 }
 

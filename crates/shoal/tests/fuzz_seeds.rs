@@ -186,7 +186,9 @@ impl Dialer {
                     self.caught_up = true;
                     Vec::new()
                 }
-                Action::Authenticated => Vec::new(),
+                Action::Authenticated | Action::PeerFilters { .. } | Action::Leave { .. } => {
+                    Vec::new()
+                }
                 Action::Unanswered { id } => panic!("the node left request {id} unanswered"),
                 Action::Close { reason, by_peer } => {
                     panic!("the session closed: {reason} (by the node: {by_peer})")

@@ -172,7 +172,14 @@ async fn current_nodes_use_only_the_features_both_have() {
     })
     .await;
     let ab = protocol(&a.node, &b.node.peer_id()).unwrap();
-    assert_eq!(ab.features, vec![Feature::About, Feature::Predecessors]);
+    assert_eq!(
+        ab.features,
+        vec![
+            Feature::About,
+            Feature::Predecessors,
+            Feature::PartialReplica,
+        ]
+    );
     assert_eq!(ab.agreed, PROTOCOL_VERSION);
     assert!(ab.software.unwrap().starts_with("Shoal "));
     // c has the version but not the feature: nothing of it is used either way.

@@ -117,6 +117,8 @@ fn changes(message: &Message) -> Option<&Vec<Change>> {
         | Message::CatchUp { .. }
         | Message::Ack { .. }
         | Message::About { .. }
+        | Message::Filters { .. }
+        | Message::Leave { .. }
         | Message::Request { .. }
         | Message::Response { .. } => None,
     }
@@ -141,6 +143,8 @@ fn changes_mut(message: &mut Message) -> Option<&mut Vec<Change>> {
         | Message::CatchUp { .. }
         | Message::Ack { .. }
         | Message::About { .. }
+        | Message::Filters { .. }
+        | Message::Leave { .. }
         | Message::Request { .. }
         | Message::Response { .. } => None,
     }

@@ -7,6 +7,7 @@
 use super::federation::{Request, RequestId, Response};
 use super::version::HelloTail;
 use crate::change::{Change, LogPosition, SyncCursor};
+use crate::ids::{CollectionName, RecordId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -125,7 +126,26 @@ pub enum Message {
         /// E.g. "Shoal 0.1.0" (at most [`super::version::MAX_SOFTWARE_LEN`] bytes are kept).
         software: String,
     },
+    /// Feature [`super::version::Feature::PartialReplica`]: the records
+    /// the sender takes, per collection (empty: all), sent once right
+    /// after authentication and before anything is asked; the receiver
+    /// checks them on every path that sends the sender a record.
+    Filters {
+        /// (collection, filter text) pairs; see `crate::partial`.
+        filters: Vec<(CollectionName, String)>,
+    },
+    /// Feature [`super::version::Feature::PartialReplica`]: these records,
+    /// which the receiver may hold, no longer match its filters: it drops
+    /// them locally (never as a delete). Sent just before the chunk or push
+    /// read with them.
+    Leave {
+        /// The records, at most [`MAX_LEAVE`].
+        records: Vec<(CollectionName, RecordId)>,
+    },
 }
+
+/// Most records one [`Message::Leave`] names.
+pub const MAX_LEAVE: usize = 65_536;
 
 /// Changes read from the sender's log, as carried by a chunk or a push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +208,8 @@ impl Message {
             Message::Ack { .. } => "ack",
             Message::Request { .. } => "request",
             Message::Response { .. } => "response",
+            Message::Filters { .. } => "filters",
+            Message::Leave { .. } => "leave",
         }
     }
 }
@@ -198,7 +220,6 @@ mod tests {
     use crate::change::{DbVersion, Slot};
     use crate::clock::{Clock, Hlc, Life};
     use crate::ids::SiteId;
-    use crate::ids::{CollectionName, RecordId};
 
     fn at(version: u64, seq: u32) -> LogPosition {
         LogPosition {

@@ -9,6 +9,7 @@ pub mod codec;
 pub mod federation;
 mod layout;
 pub mod message;
+mod partial;
 mod pull;
 pub mod relay_auth;
 mod requests;

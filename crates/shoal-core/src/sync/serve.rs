@@ -72,6 +72,7 @@ impl Session {
             upto,
             partial,
             more,
+            leaves,
         } = read;
         self.local_head = self.local_head.max(upto.version);
         let batch = Batch {
@@ -84,6 +85,7 @@ impl Session {
         match purpose {
             ReadPurpose::Serve => {
                 self.serving = false;
+                self.send_leaves(leaves, &mut out);
                 let next = batch.next_cursor();
                 self.send(Message::Chunk(batch), &mut out);
                 if !more {
@@ -99,6 +101,7 @@ impl Session {
                     // A catch-up request overtook this read; it covers these changes.
                     return out;
                 }
+                self.send_leaves(leaves, &mut out);
                 let next = batch.next_cursor();
                 self.send(Message::Push(batch), &mut out);
                 self.in_flight.push_back((next, now_ms));

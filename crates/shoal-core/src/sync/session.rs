@@ -131,6 +131,18 @@ pub enum Action {
         /// The request's id.
         id: RequestId,
     },
+    /// The peer declared the records it takes (a partial replica; empty:
+    /// all): check them on every path that sends it a record, from now on.
+    PeerFilters {
+        /// The peer's filters, parsed and bounded.
+        filters: crate::partial::PartialFilters,
+    },
+    /// The peer says these records left this node's filters: drop them
+    /// locally, without a delete or any log entry.
+    Leave {
+        /// The records.
+        records: Vec<(crate::ids::CollectionName, crate::ids::RecordId)>,
+    },
     /// Close the connection (after sending any frames before this action).
     Close {
         /// Why.
@@ -225,6 +237,8 @@ pub struct Session {
     pub(super) catch_up_held: bool,
     // version negotiation (about.rs)
     pub(super) negotiation: Negotiation,
+    // partial replicas (partial.rs)
+    pub(super) own_filters: Vec<(crate::ids::CollectionName, String)>,
 }
 
 /// What the hellos settled: the session's version and features, or why the
@@ -287,6 +301,7 @@ impl Session {
             outstanding: BTreeMap::new(),
             catch_up_held: false,
             negotiation: Negotiation::default(),
+            own_filters: Vec::new(),
         }
     }
 
@@ -549,6 +564,7 @@ impl Session {
             let software = version::SOFTWARE.to_string();
             self.send(Message::About { software }, out);
         }
+        self.send_filters(out);
         if !self.catch_up_held {
             self.request_catch_up(now_ms, out);
         }
@@ -571,6 +587,8 @@ impl Session {
             Message::Request { id, body } => out.push(Action::Serve { id, request: body }),
             Message::Response { id, body } => self.on_response(id, body, out),
             Message::About { software } => self.on_about(software, out),
+            Message::Filters { filters } => self.on_filters(filters, out),
+            Message::Leave { records } => self.on_leave(records, out),
         }
     }
 

@@ -46,17 +46,26 @@ pub enum Feature {
     /// its writer replaced, which the conflict journal reads; without it
     /// changes travel in the protocol-2 layout (`layout.rs`).
     Predecessors,
+    /// Partial replicas (issue 19 §2): after authentication each side sends
+    /// `Message::Filters` (the records it takes, per collection; empty for
+    /// a full replica), and the sending side may send `Message::Leave`.
+    PartialReplica,
 }
 
 impl Feature {
     /// Every feature this build has.
-    pub const ALL: &'static [Feature] = &[Feature::About, Feature::Predecessors];
+    pub const ALL: &'static [Feature] = &[
+        Feature::About,
+        Feature::Predecessors,
+        Feature::PartialReplica,
+    ];
 
     /// Its bit in [`FeatureSet`] on the wire (never reused).
     const fn bit(self) -> u32 {
         match self {
             Feature::About => 0,
             Feature::Predecessors => 1,
+            Feature::PartialReplica => 2,
         }
     }
 
@@ -65,6 +74,7 @@ impl Feature {
         match self {
             Feature::About => "about",
             Feature::Predecessors => "predecessors",
+            Feature::PartialReplica => "partial-replica",
         }
     }
 }

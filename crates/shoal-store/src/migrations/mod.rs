@@ -29,6 +29,7 @@ mod v6_collection_schemas;
 mod v7_conflict_journal;
 mod v8_tombstone_collection;
 mod v9_devices;
+mod v10_partial_replicas;
 
 /// One numbered schema change.
 pub(crate) struct Migration {
@@ -81,6 +82,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 9,
         what: "devices: the pinned owner key and admission requests",
         up: v9_devices::up,
+        what: "partial replicas: own filters, peers' filters, records sent to filtered peers",
+        up: v10_partial_replicas::up,
     },
 ];
 

@@ -265,6 +265,22 @@ impl Sim {
                             .serve_request(&remote_name, request, &limits);
                     self.conns.get_mut(&conn).unwrap().sessions[side].respond(id, response)
                 }
+                Action::PeerFilters { filters } => {
+                    let remote_name = self.nodes[remote].name.clone();
+                    self.nodes[node]
+                        .store
+                        .set_peer_filters(&remote_name, &filters)
+                        .expect("peer filters");
+                    Vec::new()
+                }
+                Action::Leave { records } => {
+                    let remote_name = self.nodes[remote].name.clone();
+                    self.nodes[node]
+                        .store
+                        .leave_records(&remote_name, &records)
+                        .expect("leave");
+                    Vec::new()
+                }
                 // This simulation makes no federation requests of its own.
                 Action::Authenticated
                 | Action::CaughtUp { .. }

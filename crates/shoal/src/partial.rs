@@ -1,0 +1,32 @@
+//! Partial replicas in the library API: the filters this store takes
+//! records by (per collection), set before or between sessions. What a
+//! filter means is `shoal_core::partial`'s; enforcing it is the sending
+//! peer's store (`shoal_store`'s `partial.rs`). See `docs/partial.md`.
+
+use crate::error::Error;
+use crate::store::Store;
+use shoal_core::CollectionName;
+use shoal_core::partial::PartialFilters;
+
+impl Store {
+    /// Takes only the records of `collection` matching `filter` (e.g.
+    /// `owner = "bo" and date >= now-30d`) from peers, from the next
+    /// session on; `None` takes the whole collection again. A filter that
+    /// does not parse is refused with the byte and the reason, and changes
+    /// nothing. Records held here that do not match are dropped — never as
+    /// deletes, so no peer loses them — and every peer cursor is reset so
+    /// records that now match arrive. Returns how many were dropped.
+    pub fn set_partial_filter(
+        &self,
+        collection: &str,
+        filter: Option<&str>,
+    ) -> Result<usize, Error> {
+        let collection = CollectionName::new(collection)?;
+        self.with_db(|db| db.set_own_filter(&collection, filter))
+    }
+
+    /// The filters this store takes records by (empty: a full replica).
+    pub fn partial_filters(&self) -> Result<PartialFilters, Error> {
+        self.with_db(|db| db.own_filters())
+    }
+}
