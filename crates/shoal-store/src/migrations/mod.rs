@@ -82,6 +82,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 9,
         what: "devices: the pinned owner key and admission requests",
         up: v9_devices::up,
+    },
+    Migration {
+        to: 10,
         what: "partial replicas: own filters, peers' filters, records sent to filtered peers",
         up: v10_partial_replicas::up,
     },
