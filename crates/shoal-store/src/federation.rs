@@ -48,6 +48,7 @@ impl Store {
             conn: &self.conn,
             cid,
             tree,
+            last: None,
         })
     }
 

@@ -28,6 +28,7 @@ mod v5_bookkeeping;
 mod v6_collection_schemas;
 mod v7_conflict_journal;
 mod v8_tombstone_collection;
+mod v9_recon_key_states;
 
 /// One numbered schema change.
 pub(crate) struct Migration {
@@ -75,6 +76,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 8,
         what: "tombstone collection: the collected ledger, peers' acknowledgements, the tombstone index",
         up: v8_tombstone_collection::up,
+    },
+    Migration {
+        to: 9,
+        what: "each record's digest, life and missing blobs beside its reconciliation key",
+        up: v9_recon_key_states::up,
     },
 ];
 
