@@ -140,10 +140,10 @@ impl Session {
         if !sendable {
             return;
         }
-        if let Some(batch) = self.quiet.take() {
-            if self.pushed == Some(batch.after) {
-                self.send_push(batch, now_ms, out);
-            }
+        if let Some(batch) = self.quiet.take()
+            && self.pushed == Some(batch.after)
+        {
+            self.send_push(batch, now_ms, out);
         }
     }
 
