@@ -386,6 +386,7 @@ pub(crate) fn adjust_missing(
     let Some((life, digest, missing)) = row else {
         return Ok(None);
     };
+    crate::recon_index::set_missing(tx, cid, rid, missing)?;
     let before = (missing - by).max(0);
     if (before > 0) == (missing > 0) {
         return Ok(None);

@@ -49,6 +49,7 @@ impl Store {
             conn: &self.conn,
             cid,
             tree,
+            last: None,
         })
     }
 

@@ -3,8 +3,9 @@
 //! records per deepest node, at most 5 (69,905 nodes, 1.6 MB, from 524,288
 //! records up) — built once from the file on first use and then updated on
 //! every committed write and applied change. Deeper nodes and item lists are
-//! read through the `recon_keys` table, a few dozen rows per node; that table
-//! (each record's key, which never changes) is brought up to date from the
+//! read from the `recon_keys` table alone, a few dozen rows of one index
+//! range per node: it holds each record's key (which never changes) with its
+//! digest, life and missing-blob count, and is brought up to date from the
 //! change log before each use, so writes do not pay for it.
 //!
 //! It owns keeping the fingerprints true; what to compare is the core's
@@ -135,12 +136,21 @@ fn key_bytes(rid: &str) -> [u8; 8] {
 /// Records per page when bringing `recon_keys` up to date.
 const KEY_PAGE: usize = 50_000;
 
-/// Adds the keys of every record that changed after the `recon_indexed`
-/// mark (INSERT OR IGNORE: a key never changes), in sorted pages, and moves
-/// the mark to `head` — one transaction.
+/// One record's row of `recon_keys`: collection, key column, id, digest,
+/// life, missing-blob count.
+type KeyRow = (i64, i64, String, Vec<u8>, i64, i64);
+
+/// Brings `recon_keys` up to date with `records` and moves the
+/// `recon_indexed` mark to `head` — one transaction. Each row carries the
+/// record's key (which never changes) and its digest, life and missing-blob
+/// count as they are now: from the mark on, the records whose log position
+/// moved since (every write moves it) are written again, in sorted pages;
+/// with no mark (a new file, or one from before step 11) every record is,
+/// read in key order. Blob arrivals, which change the missing count without
+/// moving the log, update their row themselves (`blob_index.rs`).
 pub(crate) fn catch_up_keys(conn: &mut Connection, head: i64) -> Result<(), StoreError> {
     let tx = rows::begin_write(conn)?;
-    let mark: i64 = tx
+    let mark: Option<i64> = tx
         .query_row(
             "SELECT value FROM meta WHERE key = 'recon_indexed'",
             [],
@@ -148,38 +158,58 @@ pub(crate) fn catch_up_keys(conn: &mut Connection, head: i64) -> Result<(), Stor
         )
         .ok()
         .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-        .map_or(0, i64::from_be_bytes);
-    if mark >= head {
+        .map(i64::from_be_bytes);
+    if mark.is_some_and(|mark| mark >= head) {
         return Ok(());
     }
-    let mut after = (mark, i64::MAX);
+    // Where the next page starts: a log position (after the mark), or a
+    // primary key (every record).
+    let (mut after_log, mut after_pk) = ((mark.unwrap_or(0), i64::MAX), (i64::MIN, String::new()));
     loop {
-        let mut page: Vec<(i64, i64, String)> = Vec::with_capacity(KEY_PAGE);
-        let mut last = None;
+        let mut page: Vec<KeyRow> = Vec::with_capacity(KEY_PAGE);
         {
-            let mut stmt = tx.prepare_cached(
-                "SELECT cid, rid, dbv, seq FROM records WHERE (dbv, seq) > (?1, ?2)
-                 ORDER BY dbv, seq LIMIT ?3",
-            )?;
-            let mut rows = stmt.query(params![after.0, after.1, KEY_PAGE as i64])?;
+            let mut stmt = match mark {
+                Some(_) => tx.prepare_cached(
+                    "SELECT cid, rid, digest, life, missing, dbv, seq FROM records
+                     WHERE (dbv, seq) > (?1, ?2) ORDER BY dbv, seq LIMIT ?3",
+                )?,
+                None => tx.prepare_cached(
+                    "SELECT cid, rid, digest, life, missing, 0, 0 FROM records
+                     WHERE (cid, rid) > (?1, ?2) ORDER BY cid, rid LIMIT ?3",
+                )?,
+            };
+            let mut rows = match mark {
+                Some(_) => stmt.query(params![after_log.0, after_log.1, KEY_PAGE as i64])?,
+                None => stmt.query(params![after_pk.0, after_pk.1, KEY_PAGE as i64])?,
+            };
             while let Some(row) = rows.next()? {
-                let rid: String = row.get(1)?;
+                let (cid, rid): (i64, String) = (row.get(0)?, row.get(1)?);
                 let key = ReconKey(u64::from_be_bytes(key_bytes(&rid)));
-                page.push((row.get(0)?, key_column(key), rid));
-                last = Some((row.get(2)?, row.get(3)?));
+                after_log = (row.get(5)?, row.get(6)?);
+                after_pk = (cid, rid.clone());
+                page.push((
+                    cid,
+                    key_column(key),
+                    rid,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ));
             }
         }
-        let Some(last) = last else { break };
-        after = last;
-        // Sorted, the inserts walk the key table in order.
+        let full = page.len() == KEY_PAGE;
+        // Sorted, the writes walk the key table in order.
         page.sort_unstable();
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO recon_keys (cid, rkey, rid) VALUES (?1, ?2, ?3)",
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO recon_keys (cid, rkey, rid, digest, life, missing)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (cid, rkey, rid) DO UPDATE SET digest = excluded.digest,
+                 life = excluded.life, missing = excluded.missing",
         )?;
-        for (cid, rkey, rid) in &page {
-            insert.execute(params![cid, rkey, rid])?;
+        for (cid, rkey, rid, digest, life, missing) in &page {
+            upsert.execute(params![cid, rkey, rid, digest, life, missing])?;
         }
-        if page.len() < KEY_PAGE {
+        if !full {
             break;
         }
     }
@@ -188,6 +218,22 @@ pub(crate) fn catch_up_keys(conn: &mut Connection, head: i64) -> Result<(), Stor
         [head.to_be_bytes().to_vec()],
     )?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Sets the missing-blob count of record `(cid, rid)` in `recon_keys`, if
+/// its row is there yet (else the next catch-up writes it whole).
+pub(crate) fn set_missing(
+    tx: &Connection,
+    cid: i64,
+    rid: &str,
+    missing: i64,
+) -> Result<(), StoreError> {
+    let key = ReconKey(u64::from_be_bytes(key_bytes(rid)));
+    tx.prepare_cached(
+        "UPDATE recon_keys SET missing = ?4 WHERE cid = ?1 AND rkey = ?2 AND rid = ?3",
+    )?
+    .execute(params![cid, key_column(key), rid, missing])?;
     Ok(())
 }
 
@@ -285,10 +331,33 @@ impl ReconIndex {
 
 /// One collection as reconciliation reads it: the memory tree for the top
 /// levels, the `(cid, rkey)` index below. An unknown collection is empty.
+///
+/// Below the memory tree a node's records are read with one range scan, and
+/// the last scan is kept for the snapshot's life: a walk asks about the same
+/// node (its fingerprint, then its items) or a child of the node it just
+/// split, one after the other, so each differing node is read once, not
+/// once per question.
 pub struct ReconSnapshot<'a> {
     pub(crate) conn: &'a Connection,
     pub(crate) cid: Option<i64>,
     pub(crate) tree: Option<&'a Tree>,
+    /// The last node scanned and its records, in key order.
+    pub(crate) last: Option<(Node, Vec<Row>)>,
+}
+
+/// A record as the reconciliation index lists it.
+#[derive(Debug)]
+pub(crate) struct Row {
+    key: ReconKey,
+    id: RecordId,
+    digest: StateDigest,
+    flags: shoal_core::recon::ItemFlags,
+}
+
+impl Row {
+    fn element(&self) -> shoal_core::recon::Element {
+        element(self.digest, self.flags)
+    }
 }
 
 impl std::fmt::Debug for ReconSnapshot<'_> {
@@ -299,33 +368,50 @@ impl std::fmt::Debug for ReconSnapshot<'_> {
     }
 }
 
+/// Whether `inner` lies within `outer` (is it or one of its descendants).
+fn within(outer: Node, inner: Node) -> bool {
+    outer.first() <= inner.first() && inner.last() <= outer.last()
+}
+
 impl ReconSnapshot<'_> {
-    /// Visits (key, element) of every record under `node`, from the index.
-    fn scan(
-        &self,
-        node: Node,
-        mut visit: impl FnMut(ReconKey, shoal_core::recon::Element),
-    ) -> Result<(), StoreError> {
-        let Some(cid) = self.cid else { return Ok(()) };
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT k.rkey, r.digest, r.life, r.missing FROM recon_keys k
-             JOIN records r ON r.cid = k.cid AND r.rid = k.rid
-             WHERE k.cid = ?1 AND k.rkey BETWEEN ?2 AND ?3",
-        )?;
-        let mut rows = stmt.query(params![
-            cid,
-            key_column(node.first()),
-            key_column(node.last())
-        ])?;
-        while let Some(row) = rows.next()? {
-            let digest = digest_column(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
-            let life = Life(row.get::<_, i64>(2)? as u64);
-            visit(
-                column_key(row.get(0)?),
-                element(digest, rows::flags_of(life, row.get::<_, i64>(3)? > 0)),
-            );
+    /// The records under `node`, in key order: from the last scan if it
+    /// covered the node, else from one range scan of the index (kept).
+    fn rows(&mut self, node: Node) -> Result<&[Row], StoreError> {
+        let Some(cid) = self.cid else { return Ok(&[]) };
+        let covered = self.last.as_ref().is_some_and(|(n, _)| within(*n, node));
+        if !covered {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT rkey, rid, digest, life, missing FROM recon_keys
+                 WHERE cid = ?1 AND rkey BETWEEN ?2 AND ?3 ORDER BY rkey",
+            )?;
+            let mut rows = stmt.query(params![
+                cid,
+                key_column(node.first()),
+                key_column(node.last())
+            ])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let digest =
+                    digest_column(row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?)?;
+                out.push(Row {
+                    key: column_key(row.get(0)?),
+                    id: RecordId::new(row.get::<_, String>(1)?)?,
+                    digest,
+                    flags: rows::flags_of(
+                        Life(row.get::<_, i64>(3)? as u64),
+                        row.get::<_, i64>(4)? > 0,
+                    ),
+                });
+            }
+            self.last = Some((node, out));
         }
-        Ok(())
+        let Some((_, rows)) = self.last.as_ref() else {
+            return Ok(&[]);
+        };
+        let (first, last) = (node.first(), node.last());
+        let from = rows.partition_point(|r| r.key < first);
+        let to = rows.partition_point(|r| r.key <= last);
+        Ok(&rows[from..to])
     }
 }
 
@@ -337,7 +423,7 @@ impl ReconView for ReconSnapshot<'_> {
             return Ok(fp);
         }
         let mut fp = Fingerprint::default();
-        self.scan(node, |_, e| fp.add(e))?;
+        self.rows(node)?.iter().for_each(|r| fp.add(r.element()));
         Ok(fp)
     }
 
@@ -355,40 +441,23 @@ impl ReconView for ReconSnapshot<'_> {
             return Ok(out);
         }
         // One scan of the node's range, bucketed by child.
-        self.scan(node, |key, e| {
-            let child = Node::at(node.level() + 1, key);
-            out[(child.prefix() & (FANOUT as u64 - 1)) as usize].add(e);
-        })?;
+        for row in self.rows(node)? {
+            let child = Node::at(node.level() + 1, row.key);
+            out[(child.prefix() & (FANOUT as u64 - 1)) as usize].add(row.element());
+        }
         Ok(out)
     }
 
     fn items(&mut self, node: Node) -> Result<Vec<Item>, StoreError> {
-        let Some(cid) = self.cid else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT k.rid, r.digest, r.life, r.missing FROM recon_keys k
-             JOIN records r ON r.cid = k.cid AND r.rid = k.rid
-             WHERE k.cid = ?1 AND k.rkey BETWEEN ?2 AND ?3",
-        )?;
-        let mut rows = stmt.query(params![
-            cid,
-            key_column(node.first()),
-            key_column(node.last())
-        ])?;
-        let mut items = Vec::new();
-        while let Some(row) = rows.next()? {
-            let digest = digest_column(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
-            items.push(Item {
-                id: RecordId::new(row.get::<_, String>(0)?)?,
-                digest: digest.short(),
-                flags: rows::flags_of(
-                    Life(row.get::<_, i64>(2)? as u64),
-                    row.get::<_, i64>(3)? > 0,
-                ),
-            });
-        }
-        Ok(items)
+        Ok(self
+            .rows(node)?
+            .iter()
+            .map(|r| Item {
+                id: r.id.clone(),
+                digest: r.digest.short(),
+                flags: r.flags,
+            })
+            .collect())
     }
 }
 

@@ -3,7 +3,8 @@
 //! another connection is noticed (its records listed too); schema-2 and
 //! schema-3 files are migrated with digests identical to those of a fresh
 //! store; a reopened store takes its saved trees back instead of reading
-//! every record, unless they went stale.
+//! every record, unless they went stale; the key table's copy of each
+//! record's state follows every change made after it was filled.
 
 use shoal_core::recon::{Fingerprint, Node, ReconView};
 use shoal_core::{CollectionName, Intent, RecordId};
@@ -108,6 +109,53 @@ fn incremental_fingerprints_match_a_rebuild() {
     let rebuilt = fingerprints(&mut reopened);
     assert_eq!(reopened.recon_index_builds(), 1, "rebuilt from the records");
     assert_eq!(incremental, rebuilt);
+}
+
+/// Below the memory tree nodes are read from the key table alone: its copy
+/// of each record's digest and life must follow rewrites, deletes and
+/// merges made after it was first filled, so every level-1 node's children
+/// (read from the table) add up to the node's fingerprint in the memory
+/// tree (kept by every write).
+#[test]
+fn the_key_table_follows_every_change_after_it_was_filled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir.path().join("a.db"));
+    for i in 0..500 {
+        put(&mut store, &format!("r{i}"), i);
+    }
+    // Fills the key table and builds the tree (one memory level here).
+    assert_eq!(fingerprints(&mut store)[0].count, 500);
+    for i in (0..500).step_by(3) {
+        put(&mut store, &format!("r{i}"), -i);
+    }
+    for i in (0..500).step_by(5) {
+        delete(&mut store, &format!("r{i}"));
+    }
+    let mut other = open(&dir.path().join("b.db"));
+    for i in 400..600 {
+        put(&mut other, &format!("r{i}"), i * 2);
+    }
+    let changes: Vec<_> = other
+        .changes_since(Default::default())
+        .collect::<Result<_, _>>()
+        .expect("changes");
+    store.apply(&changes).expect("apply");
+    let mut view = store.recon_view(&notes()).expect("view");
+    let mut total = 0;
+    for i in 0..16 {
+        let node = Node::ROOT.child(i).expect("child");
+        let kept = view.fingerprint(node).expect("fingerprint");
+        let mut summed = Fingerprint::default();
+        for child in view.children(node).expect("children") {
+            summed.merge(child);
+        }
+        assert_eq!(
+            summed, kept,
+            "node {i}: the key table is behind the records"
+        );
+        total += view.items(node).expect("items").len();
+    }
+    assert_eq!(total, 600);
 }
 
 /// Deletes the trees the store saved when it closed, so the next open

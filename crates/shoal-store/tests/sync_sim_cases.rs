@@ -4,6 +4,8 @@
 //! receives nothing; a record far bigger than a chunk (and than a frame)
 //! crosses in parts, through a rewrite and a reconnect mid-record; and a
 //! session closes on garbage, oversized frames and silence with a named reason.
+//! A node whose new commits are only the merges of a peer's pushes sends
+//! that peer no push for them until a tick (then one), without a gap.
 
 use serde_json::json;
 use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
@@ -66,6 +68,71 @@ fn reconnect_transfers_only_what_was_missed() {
         received, missed,
         "only the changes made while apart crossed"
     );
+}
+
+/// Frames node `node` has sent on every connection (it is side 1 of `conn`s
+/// it listened on, side 0 of those it dialed).
+fn frames_out(sim: &Sim, node: usize) -> u64 {
+    sim.conns
+        .values()
+        .map(|c| match (c.a == node, c.b == node) {
+            (true, _) => c.sessions[0].stats().frames_out,
+            (_, true) => c.sessions[1].stats().frames_out,
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn an_echo_is_not_pushed_back_until_a_tick() {
+    let mut sim = Sim::new(5, 2, false, None);
+    sim.connect(0, 1);
+    while sim.deliver_one() {}
+    let (before_0, before_1) = (frames_out(&sim, 0), frames_out(&sim, 1));
+    let cursor_before = sim.nodes[0].store.peer_cursor("n1").unwrap();
+    for _ in 0..20 {
+        sim.local_write(0);
+        while sim.deliver_one() {}
+    }
+    assert!(sim.converged());
+    let (sent_0, sent_1) = (
+        frames_out(&sim, 0) - before_0,
+        frames_out(&sim, 1) - before_1,
+    );
+    assert!(sent_0 > 0, "node 0 pushed its writes");
+    // Node 1 only acknowledged: no push back of what it merged from node 0
+    // (an empty push per write would double its frames, and node 0's acks
+    // of them would add to node 0's).
+    assert_eq!(sent_1, sent_0, "one ack per push, nothing else");
+    assert_eq!(
+        sim.nodes[0].store.peer_cursor("n1").unwrap(),
+        cursor_before,
+        "node 0 persisted no cursor move for node 1's echoes yet"
+    );
+    // The tick sends the held-back push: node 0's cursor for node 1 now
+    // covers node 1's whole log.
+    sim.tick_all(500);
+    while sim.deliver_one() {}
+    assert_eq!(frames_out(&sim, 1) - before_1, sent_1 + 1);
+    let cursor = sim.nodes[0].store.peer_cursor("n1").unwrap();
+    assert_eq!(cursor, SyncCursor::complete(sim.head(1)));
+    // Writes on both sides afterwards, and one on node 1 right after an
+    // echo (held back, no tick): its push continues from the last cursor
+    // sent, with no gap.
+    sim.local_write(0);
+    while sim.deliver_one() {}
+    sim.local_write(1);
+    sim.local_write(0);
+    while sim.deliver_one() {}
+    assert!(sim.converged());
+    let gaps: u64 = sim
+        .conns
+        .values()
+        .flat_map(|c| c.sessions.iter())
+        .map(|s| s.stats().gaps)
+        .sum();
+    assert_eq!(gaps, 0, "no push gap");
+    assert!(sim.closes.is_empty(), "{:?}", sim.closes);
 }
 
 #[test]

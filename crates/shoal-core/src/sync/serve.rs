@@ -4,6 +4,15 @@
 //!
 //! Back-pressure, not loss: at most `max_unacked` pushes are in flight, and no
 //! push is sent while a catch-up is being served.
+//!
+//! A push read that finds nothing for the peer — the commits since were only
+//! merges of the peer's own changes (its echo), or in collections it does not
+//! receive — is not sent at once: an empty push would only move the peer's
+//! cursor, and the peer pays a write transaction to persist it. The session
+//! keeps it as *quiet* and treats the log as pushed up to there; the next
+//! push continues from the last cursor sent (its read skips the same echo
+//! again), and a quiet batch still unsent at the next [`Session::tick`] goes
+//! then, so the peer's persisted cursor keeps up within a tick.
 
 use super::message::{Batch, Message, Rejection};
 use super::session::{Action, ReadPurpose, Session};
@@ -24,6 +33,7 @@ impl Session {
         self.serving = true;
         // No live pushes until this catch-up has reached the end of our log.
         self.pushed = None;
+        self.quiet = None;
         self.note_acked(after);
         out.push(Action::ReadChanges {
             purpose: ReadPurpose::Serve,
@@ -91,6 +101,7 @@ impl Session {
                 if !more {
                     // The peer is now current: live pushes continue from here.
                     self.pushed = Some(next);
+                    self.quiet = None;
                     self.in_flight.clear();
                     self.maybe_push(&mut out);
                 }
@@ -101,15 +112,42 @@ impl Session {
                     // A catch-up request overtook this read; it covers these changes.
                     return out;
                 }
+                if batch.changes.is_empty() && !batch.more && leaves.is_empty() {
+                    // Nothing for the peer: hold it back (see the module docs).
+                    self.quiet = Some(batch);
+                    return out;
+                }
+                self.quiet = None;
                 self.send_leaves(leaves, &mut out);
-                let next = batch.next_cursor();
-                self.send(Message::Push(batch), &mut out);
-                self.in_flight.push_back((next, now_ms));
-                self.pushed = Some(next);
+                self.send_push(batch, now_ms, &mut out);
                 self.maybe_push(&mut out);
             }
         }
         out
+    }
+
+    fn send_push(&mut self, batch: Batch, now_ms: u64, out: &mut Vec<Action>) {
+        let next = batch.next_cursor();
+        self.send(Message::Push(batch), out);
+        self.in_flight.push_back((next, now_ms));
+        self.pushed = Some(next);
+    }
+
+    /// Sends the quiet batch held back (see the module docs), if it still
+    /// continues from the last cursor sent and there is room for it.
+    pub(super) fn send_quiet(&mut self, now_ms: u64, out: &mut Vec<Action>) {
+        let sendable = self.is_authenticated()
+            && !self.serving
+            && !self.push_reading
+            && self.in_flight.len() < self.config.max_unacked;
+        if !sendable {
+            return;
+        }
+        if let Some(batch) = self.quiet.take()
+            && self.pushed == Some(batch.after)
+        {
+            self.send_push(batch, now_ms, out);
+        }
     }
 
     /// The local store committed; its log now ends at version `head`.
@@ -123,11 +161,17 @@ impl Session {
     fn maybe_push(&mut self, out: &mut Vec<Action>) {
         let Some(pushed) = self.pushed else { return };
         let current = pushed == SyncCursor::complete(pushed.base) && pushed.base >= self.local_head;
+        // A read found nothing for the peer up to here: nothing to push yet.
+        let quiet = self
+            .quiet
+            .as_ref()
+            .is_some_and(|q| q.after == pushed && q.upto.version >= self.local_head);
         if !self.is_authenticated()
             || self.serving
             || self.push_reading
             || self.in_flight.len() >= self.config.max_unacked
             || current
+            || quiet
         {
             return;
         }

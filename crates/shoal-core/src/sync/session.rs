@@ -22,7 +22,7 @@
 use super::auth::{FrameKey, GroupKey, Pake, Role, SessionKeys, Transcript, hello_nonce};
 use super::codec::{self, ChangeLayout, FrameError};
 use super::federation::{Request, RequestId, Response};
-use super::message::{Message, Rejection};
+use super::message::{Batch, Message, Rejection};
 use super::version::{self, Agreed, Feature, HelloTail, Incompatible, Offer};
 use crate::change::{Change, DbVersion, LogPosition, SyncCursor};
 use std::collections::{BTreeMap, VecDeque};
@@ -231,6 +231,10 @@ pub struct Session {
     pub(super) push_reading: bool,
     pub(super) local_head: DbVersion,
     pub(super) peer_acked: Option<SyncCursor>,
+    /// A push read that found nothing for the peer (only what it sent us,
+    /// or what it may not receive): held back, not sent, until a tick
+    /// (see `serve.rs`).
+    pub(super) quiet: Option<Batch>,
     // federation requests (requests.rs)
     pub(super) next_request: u32,
     pub(super) outstanding: BTreeMap<RequestId, u64>,
@@ -297,6 +301,7 @@ impl Session {
             push_reading: false,
             local_head: DbVersion::default(),
             peer_acked: None,
+            quiet: None,
             next_request: 0,
             outstanding: BTreeMap::new(),
             catch_up_held: false,
@@ -616,7 +621,10 @@ impl Session {
         self.expire_requests(now_ms, &mut out);
         if stalled_request || stalled_push {
             self.close(Rejection::Timeout, true, &mut out);
-        } else if now_ms >= self.next_resync_ms && !self.catching_up() && !self.catch_up_held {
+            return out;
+        }
+        self.send_quiet(now_ms, &mut out);
+        if now_ms >= self.next_resync_ms && !self.catching_up() && !self.catch_up_held {
             self.request_catch_up(now_ms, &mut out);
         }
         out

@@ -30,6 +30,7 @@ mod v7_conflict_journal;
 mod v8_tombstone_collection;
 mod v9_devices;
 mod v10_partial_replicas;
+mod v11_recon_key_states;
 
 /// One numbered schema change.
 pub(crate) struct Migration {
@@ -87,6 +88,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 10,
         what: "partial replicas: own filters, peers' filters, records sent to filtered peers",
         up: v10_partial_replicas::up,
+    },
+    Migration {
+        to: 11,
+        what: "each record's digest, life and missing blobs beside its reconciliation key",
+        up: v11_recon_key_states::up,
     },
 ];
 
