@@ -46,17 +46,26 @@ pub enum Feature {
     /// its writer replaced, which the conflict journal reads; without it
     /// changes travel in the protocol-2 layout (`layout.rs`).
     Predecessors,
+    /// With [`Feature::Predecessors`]: a message's changes travel grouped
+    /// by record (collection, id, position and clocks once per record, not
+    /// per slot; `grouped.rs`); without it, in the layout of `layout.rs`.
+    GroupedChanges,
 }
 
 impl Feature {
     /// Every feature this build has.
-    pub const ALL: &'static [Feature] = &[Feature::About, Feature::Predecessors];
+    pub const ALL: &'static [Feature] = &[
+        Feature::About,
+        Feature::Predecessors,
+        Feature::GroupedChanges,
+    ];
 
     /// Its bit in [`FeatureSet`] on the wire (never reused).
     const fn bit(self) -> u32 {
         match self {
             Feature::About => 0,
             Feature::Predecessors => 1,
+            Feature::GroupedChanges => 2,
         }
     }
 
@@ -65,6 +74,7 @@ impl Feature {
         match self {
             Feature::About => "about",
             Feature::Predecessors => "predecessors",
+            Feature::GroupedChanges => "grouped-changes",
         }
     }
 }
