@@ -19,7 +19,8 @@ const IDS_PER_STATEMENT: usize = 4096;
 /// The rows of a list of ids. CROSS JOIN keeps the id list as the outer
 /// loop, so each id is one primary-key look-up: with a plain JOIN the
 /// planner (which knows nothing of json_each's size) scanned every record
-/// for each id, and a catch-up slowed as the replica grew.
+/// for each id in a 100,000-record catch-up (557 s instead of about 2 s;
+/// a query-plan test on a small table could not reproduce the choice).
 const LOAD: &str = "SELECT r.rid, r.slots, r.digest, r.refs, r.missing
      FROM json_each(?2) j CROSS JOIN records r ON r.cid = ?1 AND r.rid = j.value";
 
@@ -64,33 +65,4 @@ pub(crate) fn load_many<'a>(
         }
     }
     Ok(found)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Store, StoreConfig};
-
-    #[test]
-    fn each_id_is_one_primary_key_look_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("s.db"), StoreConfig::default()).unwrap();
-        let plan: Vec<String> = store
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {LOAD}"))
-            .unwrap()
-            .query_map(params![1, "[]"], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(
-            plan.iter()
-                .any(|step| step.contains("SEARCH r USING PRIMARY KEY")),
-            "{plan:?}"
-        );
-        assert!(
-            !plan.iter().any(|step| step.starts_with("SCAN r")),
-            "{plan:?}"
-        );
-    }
 }
