@@ -4,8 +4,9 @@
 //! forge — arbitrary message bodies.
 //!
 //! Input: byte 0 chooses the mode (its low two bits) and the layout of
-//! changes (bit 2: clear with predecessors, set protocol 2), the rest is the
-//! prefix, payload or body.
+//! changes (bit 3 set: grouped by record, `sync/grouped.rs`; else bit 2:
+//! clear with predecessors, set protocol 2), the rest is the prefix,
+//! payload or body.
 //! Whatever decodes must encode again (plain and sealed) to a frame that
 //! decodes to the same message, and decode → encode → decode is stable.
 
@@ -40,8 +41,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (key, other) = fixed_frame_keys();
-    // Changes with their predecessors, or in the protocol-2 layout.
-    let layout = if mode & 4 == 0 {
+    // Changes grouped by record, with their predecessors, or in the
+    // protocol-2 layout.
+    let layout = if mode & 8 != 0 {
+        ChangeLayout::Grouped
+    } else if mode & 4 == 0 {
         ChangeLayout::WithPredecessors
     } else {
         ChangeLayout::Protocol2

@@ -18,7 +18,7 @@ use shoal_core::{
     Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SlotVersion, SyncCursor,
     Verdict,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What to do with a change whose clock is too far ahead.
 #[derive(Debug, Clone, Copy)]
@@ -205,9 +205,24 @@ impl Store {
         let mut stamp = TxnStamp::new(self.db_version);
         let mut observed = self.hlc.clone();
         let mut conflicts = Vec::new();
+        // Every record the batch touches, loaded with one statement per
+        // collection (`load_many.rs`) rather than one look-up per record.
+        let mut ids_of: BTreeMap<i64, Vec<&RecordId>> = BTreeMap::new();
+        for (collection, id) in by_record.keys() {
+            let cid = collection_for_write(&self.collections, &tx, collection, &mut created)?;
+            ids_of.entry(cid).or_default().push(*id);
+        }
+        let mut stored = HashMap::with_capacity(ids_of.len());
+        for (cid, ids) in &ids_of {
+            let found = crate::load_many::load_many(&tx, *cid, ids, self.ledger_in_use)?;
+            stored.insert(*cid, found);
+        }
         for ((collection, id), record_changes) in by_record {
             let cid = collection_for_write(&self.collections, &tx, collection, &mut created)?;
-            let loaded = rows::load_for_merge(&tx, cid, id, self.ledger_in_use)?;
+            let loaded = stored
+                .get_mut(&cid)
+                .and_then(|found| found.remove(id.as_str()))
+                .unwrap_or_default();
             if gc::judge(loaded.held, record_changes.iter().copied()) == Arrival::Restate {
                 // A live copy from before a collected delete: it loses, as
                 // it would to the tombstone row; its values are journalled

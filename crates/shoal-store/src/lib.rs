@@ -28,6 +28,7 @@ mod gc;
 mod held;
 mod identity;
 mod levelled;
+mod load_many;
 mod log;
 mod migrations;
 mod partial;

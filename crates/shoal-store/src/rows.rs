@@ -269,11 +269,20 @@ pub(crate) fn load(conn: &Connection, cid: i64, id: &RecordId) -> Result<StoredS
     let Some((slots, digest, refs, missing)) = row else {
         return Ok(StoredSlots::default());
     };
-    let mut stored = unpack(&slots)?;
+    stored_from_row(&slots, &digest, refs, missing)
+}
+
+/// A record's stored state from its row's `slots`, `digest`, `refs` and
+/// `missing` columns.
+pub(crate) fn stored_from_row(
+    slots: &[u8],
+    digest: &[u8],
+    refs: u32,
+    missing: u32,
+) -> Result<StoredSlots, StoreError> {
+    let mut stored = unpack(slots)?;
     stored.blobs = BlobCounts { refs, missing };
-    stored.digest = <[u8; 16]>::try_from(digest.as_slice())
-        .ok()
-        .map(StateDigest);
+    stored.digest = <[u8; 16]>::try_from(digest).ok().map(StateDigest);
     Ok(stored)
 }
 

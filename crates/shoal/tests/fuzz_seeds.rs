@@ -35,8 +35,8 @@ use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(20);
 /// How changes travel between the node and this test's session: both
-/// offer every feature, so with their predecessors.
-const LAYOUT: ChangeLayout = ChangeLayout::WithPredecessors;
+/// offer every feature, so grouped by record with their predecessors.
+const LAYOUT: ChangeLayout = ChangeLayout::Grouped;
 
 /// One frame as it crossed the wire, opened.
 struct Seen {
@@ -415,11 +415,11 @@ async fn a_real_sync_round_trips_every_frame_and_records_seeds() {
     let mut session_ops = Vec::new();
     for s in seen {
         if s.sealed {
-            seeds.with_mode("sync_frame", 2, &s.body);
+            seeds.with_mode("sync_frame", 2 | 8, &s.body);
         } else {
             let mut payload = vec![0];
             payload.extend_from_slice(&s.body);
-            seeds.with_mode("sync_frame", 0, &payload);
+            seeds.with_mode("sync_frame", 8, &payload);
         }
         match (&s.message, s.from_node) {
             (Message::Request { body, .. }, _) => {

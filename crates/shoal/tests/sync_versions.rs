@@ -3,7 +3,9 @@
 //! builds send it) and a current one sync both ways and use no feature —
 //! their changes travel without predecessors, and edits that cross the
 //! link one after the other journal no conflict on either side;
-//! two current nodes use the features both have; a node far newer (one
+//! two current nodes use the features both have; a node without grouped
+//! changes (the layout before them) and a current one sync alike, the
+//! current pair in fewer bytes; a node far newer (one
 //! that no longer talks this build's protocol) is refused by both sides,
 //! each saying which machine to upgrade, and no record crosses.
 
@@ -178,6 +180,7 @@ async fn current_nodes_use_only_the_features_both_have() {
             Feature::About,
             Feature::Predecessors,
             Feature::PartialReplica,
+            Feature::GroupedChanges,
         ]
     );
     assert_eq!(ab.agreed, PROTOCOL_VERSION);
@@ -191,6 +194,68 @@ async fn current_nodes_use_only_the_features_both_have() {
         a.node.peer(&c.node.peer_id()).unwrap().state,
         PeerState::Connected
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_grouped_changes_and_a_current_one_sync_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(dir.path(), "a", group_key(), vec![]).await;
+    // Several chunks' worth (a chunk carries at most 16,384 changes) of
+    // three-field records, and one record of many fields.
+    let records: Vec<(String, serde_json::Value)> = (0..6000)
+        .map(|i| {
+            let record = json!({"n": i, "title": format!("note {i}"), "done": i % 2 == 0});
+            (format!("r{i}"), record)
+        })
+        .collect();
+    let notes = a.store.collection("notes").unwrap();
+    notes.put_many(records).unwrap();
+    let wide: serde_json::Map<String, serde_json::Value> =
+        (0..300).map(|i| (format!("f{i}"), json!(i))).collect();
+    notes.put("wide", serde_json::Value::Object(wide)).unwrap();
+    let before = Offer {
+        features: FeatureSet::NONE
+            .with(Feature::About)
+            .with(Feature::Predecessors),
+        ..Offer::current()
+    };
+    let b = start_offering(dir.path(), "b", before, vec![a.address.clone()]).await;
+    let c = start(dir.path(), "c", group_key(), vec![a.address.clone()]).await;
+    converge(&[&a.store, &b.store, &c.store], LIMIT).await;
+    // Live pushes both ways, and edits made after seeing the other side's
+    // are no conflict on either link (predecessors cross both layouts).
+    put(&b.store, "from-b", 1);
+    put(&c.store, "from-c", 2);
+    notes.patch("r7", json!({"title": "edited on a"})).unwrap();
+    converge(&[&a.store, &b.store, &c.store], LIMIT).await;
+    b.store
+        .collection("notes")
+        .unwrap()
+        .patch("r7", json!({"title": "edited on b"}))
+        .unwrap();
+    wait_for("b's edit to reach c", LIMIT, || {
+        c.store
+            .collection("notes")
+            .unwrap()
+            .get("r7")
+            .unwrap()
+            .and_then(|r| r.get("title").cloned())
+            == Some(json!("edited on b"))
+    })
+    .await;
+    converge(&[&a.store, &b.store, &c.store], LIMIT).await;
+    for (name, store) in [("a", &a.store), ("b", &b.store), ("c", &c.store)] {
+        let journal = store.conflicts(&ConflictQuery::default()).unwrap();
+        assert!(journal.is_empty(), "{name} journalled {journal:?}");
+    }
+    let ab = protocol(&a.node, &b.node.peer_id()).expect("b's protocol");
+    let ac = protocol(&a.node, &c.node.peer_id()).expect("c's protocol");
+    assert_eq!(ab.features, vec![Feature::About, Feature::Predecessors]);
+    assert!(ac.features.contains(&Feature::GroupedChanges));
+    // The same records cost c far fewer bytes than b.
+    let to_b = a.node.peer(&b.node.peer_id()).unwrap().bytes_out;
+    let to_c = a.node.peer(&c.node.peer_id()).unwrap().bytes_out;
+    assert!(to_c * 3 < to_b * 2, "to c {to_c} bytes, to b {to_b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,8 +8,9 @@
 //! Before authentication a frame may be at most [`MAX_HANDSHAKE_FRAME`] bytes
 //! (the handshake's messages are tiny), so a stranger cannot make a node hold
 //! a large buffer; after it, the session's cap applies.
-//! The body is followed by the predecessor tail when the session's
-//! [`ChangeLayout`] asks for it (`layout.rs`).
+//! The body is followed by the predecessor tail, or carries its changes
+//! grouped by record after it, when the session's [`ChangeLayout`] asks for
+//! it (`layout.rs`).
 //! This module never reads or writes a socket.
 
 use super::auth::FrameKey;
@@ -62,10 +63,7 @@ pub fn payload_len(prefix: [u8; LEN_PREFIX], cap: usize) -> Result<usize, FrameE
 /// The body of a message's frame in `layout`: its postcard encoding and
 /// the tail the layout adds.
 pub fn body(message: &Message, layout: ChangeLayout) -> Vec<u8> {
-    // Encoding into a Vec cannot fail for these types.
-    let mut body = postcard::to_allocvec(message).unwrap_or_default();
-    layout.append_tail(message, &mut body);
-    body
+    layout.body(message)
 }
 
 /// Encodes a message as a whole frame (length prefix included) with its

@@ -13,12 +13,17 @@
 //! reports no conflict against it (a missed journal entry, never a bogus
 //! one; `conflict.rs`).
 //!
+//! With [`Feature::GroupedChanges`] agreed as well, such a message is sent
+//! with an empty list of changes, followed by its changes in the
+//! record-grouped encoding (`grouped.rs`: collection, id, position and
+//! clocks once per record instead of once per slot, `pred`s included).
+//!
 //! This module owns only that layout; framing and MACs are `codec.rs`'s,
 //! which calls it, and the choice of layout is the session's (`session.rs`).
 
 use super::codec::FrameError;
 use super::federation::{Request, Response};
-use super::message::Message;
+use super::message::{Batch, Message};
 use super::version::{Agreed, Feature};
 use crate::change::Change;
 use crate::clock::Clock;
@@ -33,24 +38,44 @@ pub enum ChangeLayout {
     Protocol2,
     /// The message is followed by the `pred` of each change it carries.
     WithPredecessors,
+    /// The message's changes travel after it, grouped by record
+    /// (`grouped.rs`), with their `pred`s; its own list of them is empty.
+    Grouped,
 }
 
 impl ChangeLayout {
     /// The layout a session uses once (if) the hellos agreed on `agreed`.
     pub fn agreed(agreed: Option<&Agreed>) -> Self {
         match agreed {
+            Some(a) if a.has(Feature::Predecessors) && a.has(Feature::GroupedChanges) => {
+                ChangeLayout::Grouped
+            }
             Some(a) if a.has(Feature::Predecessors) => ChangeLayout::WithPredecessors,
             _ => ChangeLayout::Protocol2,
         }
     }
 
+    /// The body of `message` in this layout: its postcard encoding (without
+    /// its changes when grouped) and the tail the layout adds.
+    pub(super) fn body(self, message: &Message) -> Vec<u8> {
+        // Encoding into a Vec cannot fail for these types.
+        let mut body = match (self, hollow(message)) {
+            (ChangeLayout::Grouped, Some(hollow)) => postcard::to_allocvec(&hollow),
+            _ => postcard::to_allocvec(message),
+        }
+        .unwrap_or_default();
+        self.append_tail(message, &mut body);
+        body
+    }
+
     /// Appends the tail `message` needs in this layout to its encoded `body`.
-    pub(super) fn append_tail(self, message: &Message, body: &mut Vec<u8>) {
+    fn append_tail(self, message: &Message, body: &mut Vec<u8>) {
         let Some(changes) = changes(message) else {
             return;
         };
         match self {
             ChangeLayout::Protocol2 => {}
+            ChangeLayout::Grouped => super::grouped::encode(changes, body),
             ChangeLayout::WithPredecessors => {
                 let preds: Vec<Option<Clock>> = changes.iter().map(|c| c.pred).collect();
                 // Encoding into a Vec cannot fail for these types.
@@ -62,9 +87,10 @@ impl ChangeLayout {
     }
 
     /// Gives the changes of a decoded `message` their `pred`s from `rest`,
-    /// the bytes after it. Errors: with predecessors, a message carrying
-    /// changes whose tail is missing, unreadable, of another length, or
-    /// followed by more bytes.
+    /// the bytes after it (grouped: the changes themselves). Errors: with
+    /// predecessors, a message carrying changes whose tail is missing,
+    /// unreadable, of another length, or followed by more bytes; grouped,
+    /// also a message whose own list of changes is not empty.
     pub(super) fn read_tail(self, message: &mut Message, rest: &[u8]) -> Result<(), FrameError> {
         let Some(changes) = changes_mut(message) else {
             return Ok(());
@@ -74,6 +100,20 @@ impl ChangeLayout {
                 for change in changes {
                     change.pred = Some(UNKNOWN_PRED);
                 }
+            }
+            ChangeLayout::Grouped => {
+                if !changes.is_empty() {
+                    return Err(FrameError::Garbage(
+                        "changes inside a message whose changes travel grouped".into(),
+                    ));
+                }
+                let (grouped, after) = super::grouped::decode(rest)?;
+                if !after.is_empty() {
+                    return Err(FrameError::Garbage(
+                        "grouped changes followed by stray bytes".into(),
+                    ));
+                }
+                *changes = grouped;
             }
             ChangeLayout::WithPredecessors => {
                 let garbage = |why: &str| FrameError::Garbage(format!("predecessor tail {why}"));
@@ -121,6 +161,65 @@ fn changes(message: &Message) -> Option<&Vec<Change>> {
         | Message::Leave { .. }
         | Message::Request { .. }
         | Message::Response { .. } => None,
+    }
+}
+
+/// A copy of `message` without its changes, if it is of a kind that
+/// carries them (every other part is small).
+fn hollow(message: &Message) -> Option<Message> {
+    let body = match message {
+        Message::Chunk(batch) => Message::Chunk(empty_batch(batch)),
+        Message::Push(batch) => Message::Push(empty_batch(batch)),
+        Message::Request {
+            id,
+            body:
+                Request::Offer {
+                    collection,
+                    id: record,
+                    whole,
+                    ..
+                },
+        } => Message::Request {
+            id: *id,
+            body: Request::Offer {
+                collection: collection.clone(),
+                id: record.clone(),
+                changes: Vec::new(),
+                whole: *whole,
+            },
+        },
+        Message::Response {
+            id,
+            body: Response::Records { missing, cut, .. },
+        } => Message::Response {
+            id: *id,
+            body: Response::Records {
+                changes: Vec::new(),
+                missing: missing.clone(),
+                cut: *cut,
+            },
+        },
+        Message::Hello { .. }
+        | Message::Pake { .. }
+        | Message::Proof { .. }
+        | Message::Rejected { .. }
+        | Message::CatchUp { .. }
+        | Message::Ack { .. }
+        | Message::About { .. }
+        | Message::Request { .. }
+        | Message::Response { .. } => return None,
+    };
+    Some(body)
+}
+
+/// `batch` without its changes.
+fn empty_batch(batch: &Batch) -> Batch {
+    Batch {
+        after: batch.after,
+        changes: Vec::new(),
+        upto: batch.upto,
+        partial: batch.partial,
+        more: batch.more,
     }
 }
 

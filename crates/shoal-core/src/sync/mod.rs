@@ -7,6 +7,7 @@ mod about;
 pub mod auth;
 pub mod codec;
 pub mod federation;
+mod grouped;
 mod layout;
 pub mod message;
 mod partial;

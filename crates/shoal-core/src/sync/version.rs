@@ -50,6 +50,10 @@ pub enum Feature {
     /// `Message::Filters` (the records it takes, per collection; empty for
     /// a full replica), and the sending side may send `Message::Leave`.
     PartialReplica,
+    /// With [`Feature::Predecessors`]: a message's changes travel grouped
+    /// by record (collection, id, position and clocks once per record, not
+    /// per slot; `grouped.rs`); without it, in the layout of `layout.rs`.
+    GroupedChanges,
 }
 
 impl Feature {
@@ -58,6 +62,7 @@ impl Feature {
         Feature::About,
         Feature::Predecessors,
         Feature::PartialReplica,
+        Feature::GroupedChanges,
     ];
 
     /// Its bit in [`FeatureSet`] on the wire (never reused).
@@ -66,6 +71,7 @@ impl Feature {
             Feature::About => 0,
             Feature::Predecessors => 1,
             Feature::PartialReplica => 2,
+            Feature::GroupedChanges => 3,
         }
     }
 
@@ -75,6 +81,7 @@ impl Feature {
             Feature::About => "about",
             Feature::Predecessors => "predecessors",
             Feature::PartialReplica => "partial-replica",
+            Feature::GroupedChanges => "grouped-changes",
         }
     }
 }

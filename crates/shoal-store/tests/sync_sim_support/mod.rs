@@ -85,6 +85,8 @@ pub struct Sim {
     pub partitioned: Vec<bool>,
     pub closes: BTreeMap<Rejection, u64>,
     pub config: SyncConfig,
+    /// What a node announces in its hellos, when not `config.offer`.
+    pub offers: BTreeMap<usize, shoal_core::sync::Offer>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -129,6 +131,7 @@ impl Sim {
             partitioned: vec![false; n],
             closes: BTreeMap::new(),
             config,
+            offers: BTreeMap::new(),
             _dir: dir,
         }
     }
@@ -165,7 +168,10 @@ impl Sim {
                 sim.nodes[local].key.clone(),
                 sim.rng.bytes(),
                 cursor,
-                sim.config.clone(),
+                SyncConfig {
+                    offer: sim.offers.get(&local).copied().unwrap_or(sim.config.offer),
+                    ..sim.config.clone()
+                },
             )
         };
         let sa = make(self, a, b, Role::Dialer);
