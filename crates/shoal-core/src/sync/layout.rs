@@ -206,6 +206,8 @@ fn hollow(message: &Message) -> Option<Message> {
         | Message::CatchUp { .. }
         | Message::Ack { .. }
         | Message::About { .. }
+        | Message::Filters { .. }
+        | Message::Leave { .. }
         | Message::Request { .. }
         | Message::Response { .. } => return None,
     };
