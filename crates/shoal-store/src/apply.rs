@@ -41,6 +41,10 @@ pub struct ApplyReport {
     /// Versions left out because this store does not receive their
     /// collection from the sending peer (see the sharing rules).
     pub not_shared: usize,
+    /// Changes to the devices collection left out because no replica takes
+    /// them from another (a delete, a cleared field, a statement not
+    /// signed by the owner or an admin; `shoal_core::devices::admissible`).
+    pub not_admissible: usize,
     /// Values that lost to a concurrent one in this batch (whichever side
     /// held them), kept in the conflict journal (`conflict_journal.rs`).
     pub conflicts: usize,
@@ -160,6 +164,7 @@ impl Store {
         for change in &changes {
             change.validate(cap)?;
         }
+        let (changes, not_admissible) = self.admissible_changes(changes)?;
         // Keyed by reference: the batch outlives the grouping, so no key is
         // copied until a record is reported changed.
         let mut by_record: BTreeMap<(&CollectionName, &RecordId), Vec<&Change>> = BTreeMap::new();
@@ -189,6 +194,7 @@ impl Store {
         }
         let mut report = ApplyReport {
             not_shared,
+            not_admissible,
             held: held.len(),
             ..ApplyReport::default()
         };

@@ -15,9 +15,10 @@ use crate::{Store, now_ms, read::parse_object};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 use shoal_core::devices::{
-    DEVICES_COLLECTION, IssuerKey, OWNER_RECORD, Registry, STATEMENT_FIELD, Signed,
+    DEVICES_COLLECTION, IssuerKey, Issuers, OWNER_RECORD, Registry, STATEMENT_FIELD, Signed,
+    admissible,
 };
-use shoal_core::{CollectionName, Intent, RecordId};
+use shoal_core::{Change, CollectionName, Intent, RecordId};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -235,6 +236,34 @@ impl Store {
             .prepare_cached("DELETE FROM device_requests WHERE peer = ?1")?
             .execute([peer])?;
         Ok(())
+    }
+
+    /// Leaves out of a batch from another replica the changes to the
+    /// devices collection no replica takes (a delete, a cleared field, a
+    /// statement not signed by the owner or an admin:
+    /// `shoal_core::devices::admissible`); returns the rest and how many
+    /// were left out.
+    pub(crate) fn admissible_changes<'c>(
+        &self,
+        changes: Vec<&'c Change>,
+    ) -> Result<(Vec<&'c Change>, usize), StoreError> {
+        if !changes
+            .iter()
+            .any(|c| c.collection.as_str() == DEVICES_COLLECTION)
+        {
+            return Ok((changes, 0));
+        }
+        let issuers = self
+            .device_registry()?
+            .map_or(Issuers::NoOwner, |r| r.issuers())
+            .with_admins_in(&changes);
+        let before = changes.len();
+        let kept: Vec<&Change> = changes
+            .into_iter()
+            .filter(|c| admissible(c, &issuers))
+            .collect();
+        let left_out = before - kept.len();
+        Ok((kept, left_out))
     }
 
     /// The local-write rules of devices: a write to the devices collection

@@ -128,3 +128,99 @@ fn statements_pinning_read_only_writes_and_narrowed_rules() {
             .allows("laptop", &tasks, Direction::ToPeer)
     );
 }
+
+/// A member that may write cannot, through sync, delete a revocation,
+/// clear it, or overwrite it with a statement of its own signing: the
+/// replica leaves those changes out (`shoal_core::devices::admissible`),
+/// while a later statement the owner signed is still taken.
+#[test]
+fn a_revocation_survives_a_members_delete_and_overwrite_by_sync() {
+    use shoal_core::{
+        CanonicalJson, Change, Clock, FieldName, Hlc, Life, LogPosition, SiteId, Slot, SyncCursor,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("s.db"), StoreConfig::default()).unwrap();
+    let owner = OwnerKey::from_seed([1; 32]);
+    let revoked = "12D3KooWRevokedLaptop";
+    let revocation = Statement::Revoke(Revocation {
+        device: revoked.into(),
+        revoked_ms: 10,
+    })
+    .sign(&owner);
+    store
+        .write([
+            owner_op(owner.public()).unwrap(),
+            statement_op(&revocation).unwrap(),
+        ])
+        .unwrap();
+    let is_revoked = |store: &Store| {
+        let registry = store.device_registry().unwrap().unwrap();
+        registry.devices().get(revoked).is_some_and(|e| e.revocation.is_some())
+    };
+    assert!(is_revoked(&store));
+
+    let later = Clock {
+        hlc: Hlc::new(shoal_store_now_ms() + 1_000, 0),
+        site: SiteId(99),
+    };
+    let change = |slot: Slot, value: Option<Value>, life: u64| Change {
+        collection: CollectionName::new("shoal_devices").unwrap(),
+        id: RecordId::new(format!("rev.{revoked}")).unwrap(),
+        slot,
+        value: value.map(|v| CanonicalJson::from_value(&v)),
+        clock: later,
+        life: Life(life),
+        position: LogPosition::default(),
+        pred: None,
+    };
+    let statement = || Slot::Field(FieldName::new("statement").unwrap());
+    let member = OwnerKey::from_seed([7; 32]);
+    let own_signing = Statement::Revoke(Revocation {
+        device: revoked.into(),
+        revoked_ms: 10,
+    })
+    .sign(&member);
+    let attack = [
+        change(Slot::Life, None, 2),
+        change(statement(), None, 1),
+        change(statement(), Some(json!(own_signing.to_text())), 1),
+        change(Slot::Field(FieldName::new("extra").unwrap()), Some(json!(1)), 1),
+    ];
+    for one in attack {
+        let report = store
+            .apply_from("12D3KooWMember", &[one.clone()], SyncCursor::default())
+            .unwrap();
+        assert_eq!(report.not_admissible, 1, "{one:?} taken");
+        assert!(is_revoked(&store), "{one:?} undid the revocation");
+    }
+    let record = store
+        .get(
+            &CollectionName::new("shoal_devices").unwrap(),
+            &RecordId::new(format!("rev.{revoked}")).unwrap(),
+        )
+        .unwrap();
+    assert!(record.is_some(), "the revocation record is still alive");
+
+    // The owner's own later statement in that record is taken.
+    let again = Statement::Revoke(Revocation {
+        device: revoked.into(),
+        revoked_ms: 5,
+    })
+    .sign(&owner);
+    let report = store
+        .apply_from(
+            "12D3KooWMember",
+            &[change(statement(), Some(json!(again.to_text())), 1)],
+            SyncCursor::default(),
+        )
+        .unwrap();
+    assert_eq!(report.not_admissible, 0);
+    assert!(is_revoked(&store));
+}
+
+fn shoal_store_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}

@@ -8,10 +8,12 @@
 //! owner admitted), so a forged or unsigned one is refused wherever it is
 //! read. This module is pure: it never reads a store, a clock or a socket.
 
+mod incoming;
 mod keys;
 mod registry;
 mod statement;
 
+pub use incoming::{Issuers, admissible};
 pub use keys::{IssuerKey, KeyError, OwnerKey};
 pub use registry::{
     DEVICES_COLLECTION, DeviceAccess, DeviceEntry, OWNER_RECORD, Registry, STATEMENT_FIELD,

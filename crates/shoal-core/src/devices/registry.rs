@@ -134,6 +134,15 @@ impl Registry {
         })
     }
 
+    /// Who may sign statements a replica takes from its peers: the owner
+    /// and the admins it made ([`super::admissible`]).
+    pub fn issuers(&self) -> super::Issuers {
+        super::Issuers::Known {
+            owner: self.owner,
+            admins: self.admin_keys(),
+        }
+    }
+
     /// The keys of admins the owner made and did not revoke.
     fn admin_keys(&self) -> BTreeSet<IssuerKey> {
         self.devices
