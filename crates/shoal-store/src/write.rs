@@ -101,7 +101,12 @@ impl Store {
                     after.apply(slot, version);
                 }
             }
-            if let (Some(declared), Some(rendered)) = (&declared, after.render()) {
+            // Rendered only for a collection with a declared schema: a tuple
+            // `(&declared, after.render())` renders every record written,
+            // which was most of what the data-version merge added to a write.
+            if let Some(declared) = &declared
+                && let Some(rendered) = after.render()
+            {
                 declared.validate(&op.collection, &op.id, &rendered)?;
             }
             if let Some(delta) = rows::save(&tx, cid, &op.id, &loaded, &after, &mut stamp, origin)?
