@@ -41,6 +41,7 @@ mod rows;
 mod schema;
 mod sharing;
 mod write;
+mod write_txn;
 
 pub use apply::ApplyReport;
 pub use blob_claim::BlobClaim;

@@ -222,7 +222,9 @@ fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion) -> Vec<u8>
                 pred: v.pred.map(|p| (p.hlc.packed(), p.site.0)),
             })
             .collect();
-        return postcard::to_extend(&packed, vec![WITH_PREDS]).unwrap_or_default();
+        let mut out = Vec::with_capacity(packed_size_hint(state) + 1);
+        out.push(WITH_PREDS);
+        return postcard::to_extend(&packed, out).unwrap_or_default();
     }
     let packed: Vec<PackedRef<'_>> = state
         .slots()
@@ -235,7 +237,25 @@ fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion) -> Vec<u8>
             dbv: written_at(slot).0,
         })
         .collect();
-    postcard::to_allocvec(&packed).unwrap_or_default()
+    postcard::to_extend(&packed, Vec::with_capacity(packed_size_hint(state))).unwrap_or_default()
+}
+
+/// Bytes enough for a record's packed slots in either layout (postcard grows
+/// its output a few bytes at a time, so an unsized vector was reallocated
+/// several times per record): per slot, its names and value plus at most
+/// 8 varints of 10 bytes and a few tags.
+fn packed_size_hint(state: &RecordState) -> usize {
+    10 + state
+        .slots()
+        .map(|(slot, v)| {
+            let names = match slot {
+                Slot::Life => 0,
+                Slot::Field(field) => field.as_str().len(),
+                Slot::Entry(field, key) => field.as_str().len() + key.len(),
+            };
+            names + v.value.as_ref().map_or(0, |v| v.as_str().len()) + 96
+        })
+        .sum::<usize>()
 }
 
 /// Finds a collection's id, creating the collection if asked to.

@@ -7,6 +7,7 @@
 use crate::data_versions::Declared;
 use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
+use crate::write_txn::WriteTxn;
 use crate::{RecordKey, Store, collection_for_write, now_ms};
 use shoal_core::{Clock, CollectionName, DbVersion, Intent, RecordId, plan};
 
@@ -54,7 +55,7 @@ impl Store {
             record_cap: self.config.max_value_bytes,
             state_cap: self.config.max_record_bytes,
         };
-        let tx = rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         // Another process (the CLI next to a daemon) may have committed since
         // our last look: continue its log and order our clock after its writes.
         if self
@@ -76,19 +77,21 @@ impl Store {
             let loaded = rows::load_for_merge(&tx, cid, &op.id, self.ledger_in_use)?;
             let mut after = loaded.state.clone();
             let declared = self.schemas.get(&op.collection);
-            let mut intents = vec![op.intent];
-            if let Some(declared) = &declared {
-                let before = loaded.state.render();
-                declared.check_not_newer(&op.collection, &op.id, before.as_ref())?;
-                intents = data_versions_plan(declared, intents.remove(0));
-            }
+            let (intent, stamp_patch) = match &declared {
+                None => (op.intent, None),
+                Some(declared) => {
+                    let before = loaded.state.render();
+                    declared.check_not_newer(&op.collection, &op.id, before.as_ref())?;
+                    data_versions_plan(declared, op.intent)
+                }
+            };
             // One clock per op: two ops on one record in one write apply in
             // order (an op's stamp patch writes another slot than the op).
             let clock = Clock {
                 hlc: self.hlc.tick(now_ms()),
                 site: self.identity.site(),
             };
-            for intent in &intents {
+            for intent in std::iter::once(&intent).chain(stamp_patch.as_ref()) {
                 for (slot, version) in plan(&after, intent, clock)? {
                     // What peers check of every change (`Change::validate`): a
                     // value they would refuse must not be written here either,
@@ -99,7 +102,12 @@ impl Store {
                     after.apply(slot, version);
                 }
             }
-            if let (Some(declared), Some(rendered)) = (&declared, after.render()) {
+            // Rendered only for a collection with a declared schema: a tuple
+            // `(&declared, after.render())` renders every record written,
+            // which was most of what the data-version merge added to a write.
+            if let Some(declared) = &declared
+                && let Some(rendered) = after.render()
+            {
                 declared.validate(&op.collection, &op.id, &rendered)?;
             }
             if let Some(delta) = rows::save(&tx, cid, &op.id, &loaded, &after, &mut stamp, origin)?
@@ -128,14 +136,15 @@ impl Store {
 /// becomes: an object written whole or patched carries the version stamp;
 /// a map entry set or removed is followed by a patch of the stamp (so the
 /// record is stamped by whatever last wrote it here); a delete is as is.
-fn data_versions_plan(declared: &Declared, intent: Intent) -> Vec<Intent> {
+fn data_versions_plan(declared: &Declared, intent: Intent) -> (Intent, Option<Intent>) {
     match intent {
-        Intent::Put(fields) => vec![Intent::Put(declared.stamped(fields))],
-        Intent::Create(fields) => vec![Intent::Create(declared.stamped(fields))],
-        Intent::Patch(fields) => vec![Intent::Patch(declared.stamped(fields))],
-        Intent::Delete => vec![Intent::Delete],
-        map @ (Intent::MapSet { .. } | Intent::MapRemove { .. }) => {
-            vec![map, Intent::Patch(declared.stamped(Default::default()))]
-        }
+        Intent::Put(fields) => (Intent::Put(declared.stamped(fields)), None),
+        Intent::Create(fields) => (Intent::Create(declared.stamped(fields)), None),
+        Intent::Patch(fields) => (Intent::Patch(declared.stamped(fields)), None),
+        Intent::Delete => (Intent::Delete, None),
+        map @ (Intent::MapSet { .. } | Intent::MapRemove { .. }) => (
+            map,
+            Some(Intent::Patch(declared.stamped(Default::default()))),
+        ),
     }
 }

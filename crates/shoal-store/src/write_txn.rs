@@ -1,0 +1,120 @@
+//! The local write path's transaction: `BEGIN IMMEDIATE` and `COMMIT` run as
+//! statements prepared once and kept in the connection's statement cache,
+//! instead of being parsed and compiled again for every write (what
+//! `rusqlite::Transaction` does). A single put is one transaction, so those
+//! two compilations were a measurable share of its cost.
+//!
+//! It owns only the begin / commit / roll-back-on-drop life of the
+//! transaction; what is written inside belongs to `write.rs` and `rows.rs`.
+//! It must not change when the write lock is taken (at once, as
+//! [`crate::rows::begin_write`] does) nor what a commit means: `COMMIT`
+//! is the same statement at the connection's `synchronous` level.
+
+use crate::error::StoreError;
+use rusqlite::Connection;
+use std::ops::Deref;
+
+/// An open write transaction (the write lock is held). Dropped without
+/// [`commit`](Self::commit) — an error part-way, or a failed commit — it
+/// rolls back, so nothing of a refused write stays.
+pub(crate) struct WriteTxn<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> WriteTxn<'c> {
+    /// Starts a transaction that takes the write lock at once (so another
+    /// process cannot commit between our read of the log head and our commit).
+    pub(crate) fn begin(conn: &'c mut Connection) -> Result<Self, StoreError> {
+        let conn: &'c Connection = conn;
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(Self { conn, open: true })
+    }
+
+    /// Commits; on error the transaction is rolled back when this is dropped.
+    pub(crate) fn commit(mut self) -> Result<(), StoreError> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTxn<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for WriteTxn<'_> {
+    fn drop(&mut self) {
+        // SQLite may already have rolled back by itself (some I/O errors do);
+        // then there is nothing left to end.
+        if self.open && !self.conn.is_autocommit() {
+            // Nothing to report to: a failed rollback leaves SQLite to roll
+            // back when the connection closes, as rusqlite's own drop does.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        conn
+    }
+
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_committed_transaction_stays_and_the_next_one_starts_afresh() {
+        let mut conn = table();
+        for round in 1..=3 {
+            let tx = WriteTxn::begin(&mut conn).unwrap();
+            assert!(!tx.is_autocommit(), "begin opened no transaction");
+            tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
+            tx.commit().unwrap();
+            assert!(conn.is_autocommit(), "commit left the transaction open");
+            assert_eq!(rows(&conn), round);
+        }
+    }
+
+    #[test]
+    fn a_dropped_transaction_rolls_back() {
+        let mut conn = table();
+        {
+            let tx = WriteTxn::begin(&mut conn).unwrap();
+            tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        }
+        assert!(conn.is_autocommit());
+        assert_eq!(rows(&conn), 0);
+        // The cached statements still work after a rollback.
+        let tx = WriteTxn::begin(&mut conn).unwrap();
+        tx.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(rows(&conn), 1);
+    }
+
+    #[test]
+    fn the_write_lock_is_taken_at_begin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock.db");
+        let mut first = Connection::open(&path).unwrap();
+        first
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        let mut second = Connection::open(&path).unwrap();
+        second.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let _held = WriteTxn::begin(&mut first).unwrap();
+        // Another writer cannot begin while this transaction holds the lock.
+        assert!(WriteTxn::begin(&mut second).is_err());
+    }
+}
