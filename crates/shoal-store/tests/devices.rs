@@ -147,15 +147,20 @@ fn a_revocation_survives_a_members_delete_and_overwrite_by_sync() {
         revoked_ms: 10,
     })
     .sign(&owner);
+    store.pin_device_owner(owner.public()).unwrap();
     store
         .write([
             owner_op(owner.public()).unwrap(),
             statement_op(&revocation).unwrap(),
+            statement_op(&admit("12D3KooWMember", DeviceRole::Member, 3).sign(&owner)).unwrap(),
         ])
         .unwrap();
     let is_revoked = |store: &Store| {
         let registry = store.device_registry().unwrap().unwrap();
-        registry.devices().get(revoked).is_some_and(|e| e.revocation.is_some())
+        registry
+            .devices()
+            .get(revoked)
+            .is_some_and(|e| e.revocation.is_some())
     };
     assert!(is_revoked(&store));
 
@@ -184,7 +189,11 @@ fn a_revocation_survives_a_members_delete_and_overwrite_by_sync() {
         change(Slot::Life, None, 2),
         change(statement(), None, 1),
         change(statement(), Some(json!(own_signing.to_text())), 1),
-        change(Slot::Field(FieldName::new("extra").unwrap()), Some(json!(1)), 1),
+        change(
+            Slot::Field(FieldName::new("extra").unwrap()),
+            Some(json!(1)),
+            1,
+        ),
     ];
     for one in attack {
         let report = store

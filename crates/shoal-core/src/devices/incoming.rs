@@ -106,7 +106,9 @@ pub fn admissible(change: &Change, issuers: &Issuers) -> bool {
 mod tests {
     use super::*;
     use crate::devices::{Admission, OwnerKey, Revocation};
-    use crate::{CanonicalJson, Clock, CollectionName, FieldName, Hlc, Life, LogPosition, RecordId, SiteId};
+    use crate::{
+        CanonicalJson, Clock, CollectionName, FieldName, Hlc, Life, LogPosition, RecordId, SiteId,
+    };
     use serde_json::json;
     use std::collections::BTreeMap;
 
@@ -159,9 +161,19 @@ mod tests {
         assert!(admissible(&statement_change(&revocation), &issuers));
         assert!(admissible(&change(&id, Slot::Life, None, 1), &issuers));
         assert!(!admissible(&change(&id, Slot::Life, None, 2), &issuers));
-        let cleared = change(&id, Slot::Field(FieldName::new(STATEMENT_FIELD).unwrap()), None, 1);
+        let cleared = change(
+            &id,
+            Slot::Field(FieldName::new(STATEMENT_FIELD).unwrap()),
+            None,
+            1,
+        );
         assert!(!admissible(&cleared, &issuers));
-        let other = change(&id, Slot::Field(FieldName::new("note").unwrap()), Some(json!("x")), 1);
+        let other = change(
+            &id,
+            Slot::Field(FieldName::new("note").unwrap()),
+            Some(json!("x")),
+            1,
+        );
         assert!(!admissible(&other, &issuers));
     }
 
@@ -208,7 +220,14 @@ mod tests {
         let owner = OwnerKey::from_seed([1; 32]);
         let other = OwnerKey::from_seed([4; 32]);
         let key = FieldName::new("key").unwrap();
-        let naming = |k: &OwnerKey| change(OWNER_RECORD, Slot::Field(key.clone()), Some(json!(k.public().to_hex())), 1);
+        let naming = |k: &OwnerKey| {
+            change(
+                OWNER_RECORD,
+                Slot::Field(key.clone()),
+                Some(json!(k.public().to_hex())),
+                1,
+            )
+        };
         assert!(admissible(&naming(&owner), &known(&owner)));
         assert!(!admissible(&naming(&other), &known(&owner)));
         assert!(admissible(&naming(&other), &Issuers::NoOwner));

@@ -21,6 +21,8 @@
 use crate::error::StoreError;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+mod v10_partial_replicas;
+mod v11_recon_key_states;
 mod v2_base;
 mod v3_digests_sharing;
 mod v4_recon_keys_blobs;
@@ -29,8 +31,6 @@ mod v6_collection_schemas;
 mod v7_conflict_journal;
 mod v8_tombstone_collection;
 mod v9_devices;
-mod v10_partial_replicas;
-mod v11_recon_key_states;
 
 /// One numbered schema change.
 pub(crate) struct Migration {
