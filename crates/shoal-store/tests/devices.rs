@@ -197,7 +197,11 @@ fn a_revocation_survives_a_members_delete_and_overwrite_by_sync() {
     ];
     for one in attack {
         let report = store
-            .apply_from("12D3KooWMember", &[one.clone()], SyncCursor::default())
+            .apply_from(
+                "12D3KooWMember",
+                std::slice::from_ref(&one),
+                SyncCursor::default(),
+            )
             .unwrap();
         assert_eq!(report.not_admissible, 1, "{one:?} taken");
         assert!(is_revoked(&store), "{one:?} undid the revocation");
