@@ -60,6 +60,13 @@ async fn a_restarted_member_finds_the_group_from_its_address_book() {
             bare
         })
         .collect();
+    // The old node's QUIC endpoint closes its UDP socket in a task of its
+    // own, a moment after shutdown returns: wait until every port is free,
+    // or the restart races it ("address already in use").
+    wait_for("B's old sockets to close", LIMIT, || {
+        listen.iter().all(|address| port_is_free(address))
+    })
+    .await;
     let b = start_with(b_store, group_key(), vec![], |config| {
         config.address_book = Some(b_book.clone());
         config.listen = listen;
@@ -77,4 +84,27 @@ async fn a_restarted_member_finds_the_group_from_its_address_book() {
         a.node.peer(&b_id).map(|s| s.state),
         Some(PeerState::Connected)
     );
+}
+
+/// Whether the TCP or UDP port of a loopback listen address can be bound
+/// again (binding it here and letting it go at once).
+fn port_is_free(address: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    for part in address.iter() {
+        match part {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(port) => {
+                let at = std::net::SocketAddr::new(ip.expect("ip before port"), port);
+                return std::net::TcpListener::bind(at).is_ok();
+            }
+            Protocol::Udp(port) => {
+                let at = std::net::SocketAddr::new(ip.expect("ip before port"), port);
+                return std::net::UdpSocket::bind(at).is_ok();
+            }
+            _ => {}
+        }
+    }
+    true
 }
