@@ -64,7 +64,7 @@ async fn a_restarted_member_finds_the_group_from_its_address_book() {
     // own, a moment after shutdown returns: wait until every port is free,
     // or the restart races it ("address already in use").
     wait_for("B's old sockets to close", LIMIT, || {
-        listen.iter().all(|address| port_is_free(address))
+        listen.iter().all(port_is_free)
     })
     .await;
     let b = start_with(b_store, group_key(), vec![], |config| {
