@@ -33,7 +33,16 @@ fn the_websocket_address_is_shown_and_members_sync_through_it() {
     let secret = "ab".repeat(32);
     let a = Node::init();
     let da = a.serve(&[], Some(&secret));
-    let info = node_info(da.http(), &a.token());
+    // The WebSocket listener may come up a moment after the HTTP API.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let info = loop {
+        let info = node_info(da.http(), &a.token());
+        let listed = info["websocket"].as_array().is_some_and(|a| !a.is_empty());
+        if listed || std::time::Instant::now() > deadline {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let ws: Vec<&str> = info["websocket"]
         .as_array()
         .expect("a websocket array")

@@ -32,14 +32,25 @@ async fn ws_node(
         adjust(c);
     })
     .await;
-    let ws = peer
-        .node
-        .listen_addrs(Duration::from_secs(10))
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|a| a.to_string().contains("/ws"))
-        .expect("a /ws listen address");
+    // listen_addrs answers once any listener is up; the WebSocket one may
+    // come up a moment after the TCP and QUIC ones, so ask until it is there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let ws = loop {
+        let found = peer
+            .node
+            .listen_addrs(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.to_string().contains("/ws"));
+        match found {
+            Some(ws) => break ws,
+            None if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            None => panic!("no /ws listen address within 10 s"),
+        }
+    };
     (peer, ws)
 }
 
