@@ -155,10 +155,18 @@ impl fmt::Display for Filter {
                     Literal::Bool(b) => write!(f, "{b}"),
                     Literal::Null => f.write_str("null"),
                     Literal::Now(0) => f.write_str("now"),
-                    // Offsets are whole seconds by construction (s, m, h, d).
+                    // Offsets are whole seconds by construction (s, m, h, d);
+                    // printed in the largest unit that divides them, so the
+                    // number is never larger than the one parsed (which is
+                    // bounded) and the text parses back.
                     Literal::Now(ms) => {
                         let sign = if *ms < 0 { '-' } else { '+' };
-                        write!(f, "now{sign}{}s", ms.unsigned_abs() / 1000)
+                        let abs = ms.unsigned_abs();
+                        let (unit_ms, unit) = [(86_400_000, 'd'), (3_600_000, 'h'), (60_000, 'm')]
+                            .into_iter()
+                            .find(|(unit_ms, _)| abs % unit_ms == 0)
+                            .unwrap_or((1_000, 's'));
+                        write!(f, "now{sign}{}{unit}", abs / unit_ms)
                     }
                 }
             }

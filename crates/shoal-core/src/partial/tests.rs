@@ -85,6 +85,26 @@ fn bad_input_names_the_byte_and_the_problem() {
     assert!(Filter::parse(&long).unwrap_err().reason.contains("longer"));
 }
 
+/// A large offset in a large unit prints in the largest unit dividing it,
+/// so the canonical text stays within the offset bound and parses back
+/// (found by the partial_filter fuzz target: `now+7777712h` printed as
+/// seconds, past the bound).
+#[test]
+fn large_offsets_print_in_the_largest_unit_and_parse_back() {
+    for (text, canonical) in [
+        ("date < now+7777712h", "now+7777712h"),
+        ("date < now-1000000000d", "now-1000000000d"),
+        ("date < now-86400s", "now-1d"),
+        ("date < now+90s", "now+90s"),
+        ("date < now-120m", "now-2h"),
+    ] {
+        let filter = Filter::parse(text).unwrap();
+        let printed = filter.to_string();
+        assert!(printed.contains(canonical), "{text}: {printed}");
+        assert_eq!(Filter::parse(&printed).unwrap(), filter, "{printed}");
+    }
+}
+
 #[test]
 fn filter_sets_refuse_duplicates_and_bad_filters_and_admit_by_rule() {
     let notes = CollectionName::new("notes").unwrap();
