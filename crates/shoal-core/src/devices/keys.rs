@@ -6,6 +6,7 @@
 //! file owns no cryptography of its own and never makes randomness: a new
 //! key's seed comes in from the caller.
 
+use crate::sync::auth::{parse_hex, to_hex};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -37,7 +38,7 @@ impl fmt::Debug for IssuerKey {
 impl IssuerKey {
     /// The key as 64 hex digits.
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        to_hex(&self.0)
     }
 
     /// Parses 64 hex digits (surrounding white space ignored).
@@ -114,7 +115,7 @@ impl OwnerKey {
     /// seed), dash-separated. Secret: whoever holds it can admit devices.
     pub fn recovery_code(&self) -> String {
         let seed = self.seed();
-        let digits = hex(&seed) + &hex(&check(&seed));
+        let digits = to_hex(&seed) + &to_hex(&check(&seed));
         let groups: Vec<&str> = (0..digits.len())
             .step_by(4)
             .map(|i| &digits[i..i + 4])
@@ -146,23 +147,6 @@ impl OwnerKey {
 fn check(seed: &[u8; 32]) -> [u8; 2] {
     let hash = blake3::derive_key("shoal owner recovery code check v1", seed);
     [hash[0], hash[1]]
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let digits = text.trim().as_bytes();
-    if digits.len() != 2 * N {
-        return None;
-    }
-    let nibble = |d: u8| (d as char).to_digit(16).map(|v| v as u8);
-    let mut out = [0u8; N];
-    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //! only encodes, signs and checks one statement; which issuers count and
 //! what a set of statements means is `registry.rs`'s.
 
-use super::keys::{IssuerKey, OwnerKey, hex};
+use super::keys::{IssuerKey, OwnerKey};
 use crate::ids::CollectionName;
+use crate::sync::auth::to_hex;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -225,7 +226,7 @@ impl Signed {
     /// The text stored in the record's `statement` field.
     pub fn to_text(&self) -> String {
         let bytes = postcard::to_allocvec(self).expect("statements always encode");
-        format!("{TEXT_PREFIX}{}", hex(&bytes))
+        format!("{TEXT_PREFIX}{}", to_hex(&bytes))
     }
 
     /// Reads and checks a statement stored in record `record_id`: its form,

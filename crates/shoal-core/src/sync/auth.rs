@@ -58,7 +58,7 @@ pub enum GroupKeyError {
 
 /// Parses exactly `N` bytes written as `2 * N` hex digits (surrounding white
 /// space ignored); any other text, multi-byte characters included, is `None`.
-fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+pub(crate) fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
     let digits = text.trim().as_bytes();
     if digits.len() != 2 * N {
         return None;
@@ -71,7 +71,8 @@ fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+/// `bytes` as lowercase hex digits.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
