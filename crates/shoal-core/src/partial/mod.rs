@@ -131,24 +131,24 @@ impl FromStr for Filter {
 }
 
 impl fmt::Display for Filter {
-    /// The filter in its canonical text, which parses back to the same tree.
+    /// The filter in its canonical text, which parses back to the same tree:
+    /// parentheses only where the tree needs them (an `and` or `or` inside a
+    /// `not` or an `and`, an `or` inside an `or`), field names bare unless
+    /// they need backquotes. So the text nests no deeper than any text that
+    /// parses to this tree (the depth limit holds for it too).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let join = |f: &mut fmt::Formatter<'_>, parts: &[Filter], word: &str| {
-            for (n, part) in parts.iter().enumerate() {
-                if n > 0 {
-                    write!(f, " {word} ")?;
-                }
-                write!(f, "({part})")?;
-            }
-            Ok(())
-        };
         match self {
-            Filter::And(parts) => join(f, parts, "and"),
-            Filter::Or(parts) => join(f, parts, "or"),
-            Filter::Not(inner) => write!(f, "not ({inner})"),
-            Filter::Exists(field) => write!(f, "`{}` exists", field.as_str()),
+            Filter::And(parts) => join(f, parts, "and", |p| {
+                matches!(p, Filter::And(_) | Filter::Or(_))
+            }),
+            Filter::Or(parts) => join(f, parts, "or", |p| matches!(p, Filter::Or(_))),
+            Filter::Not(inner) => {
+                f.write_str("not ")?;
+                part(f, inner, matches!(**inner, Filter::And(_) | Filter::Or(_)))
+            }
+            Filter::Exists(field) => write!(f, "{} exists", Field(field)),
             Filter::Cmp(Cmp { field, op, value }) => {
-                write!(f, "`{}` {} ", field.as_str(), op.as_str())?;
+                write!(f, "{} {} ", Field(field), op.as_str())?;
                 match value {
                     Literal::Str(s) => write!(f, "{}", Value::String(s.clone())),
                     Literal::Num(n) => write!(f, "{}", Value::from(*n)),
@@ -170,6 +170,46 @@ impl fmt::Display for Filter {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Writes `parts` joined by `word`, parenthesizing those `needs_parens` picks.
+fn join(
+    f: &mut fmt::Formatter<'_>,
+    parts: &[Filter],
+    word: &str,
+    needs_parens: impl Fn(&Filter) -> bool,
+) -> fmt::Result {
+    for (n, p) in parts.iter().enumerate() {
+        if n > 0 {
+            write!(f, " {word} ")?;
+        }
+        part(f, p, needs_parens(p))?;
+    }
+    Ok(())
+}
+
+fn part(f: &mut fmt::Formatter<'_>, filter: &Filter, parens: bool) -> fmt::Result {
+    if parens {
+        write!(f, "({filter})")
+    } else {
+        write!(f, "{filter}")
+    }
+}
+
+/// A field name as the grammar reads it back: bare when it is a word that is
+/// not a keyword (nor `now-…`, which reads as `now` with an offset), else in
+/// backquotes.
+struct Field<'a>(&'a FieldName);
+
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.0.as_str();
+        if parse::is_bare_field(name) {
+            f.write_str(name)
+        } else {
+            write!(f, "`{name}`")
         }
     }
 }

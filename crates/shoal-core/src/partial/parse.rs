@@ -196,6 +196,18 @@ pub(super) fn parse(text: &str) -> Result<Filter, FilterError> {
             format!("unexpected {} after a complete filter", describe(token)),
         );
     }
+    // The canonical text (spaces around operators, numbers in full) can be
+    // longer than what was typed; refusing past the limit keeps every
+    // accepted filter printable as a text that parses back.
+    let canonical = filter.to_string().len();
+    if canonical > MAX_FILTER_LEN {
+        return err(
+            text.len(),
+            format!(
+                "longer than {MAX_FILTER_LEN} bytes when written out in full ({canonical} bytes, with spaces around operators and numbers as decimals)"
+            ),
+        );
+    }
     Ok(filter)
 }
 
@@ -372,6 +384,17 @@ impl Parser {
         }
         Ok(sign * n as i64 * unit_ms)
     }
+}
+
+/// Whether `name` reads back as the field `name` without backquotes.
+pub(super) fn is_bare_field(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && bytes.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && !is_keyword(name)
+        && !name.starts_with("now-")
 }
 
 fn is_keyword(word: &str) -> bool {
