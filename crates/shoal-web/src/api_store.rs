@@ -24,6 +24,10 @@ pub(crate) struct Inner {
     site: SiteId,
     lock: RefCell<Option<Ownership>>,
     closed: Cell<bool>,
+    /// The tab's libp2p identity (from the seed in its metadata).
+    pub(crate) keypair: libp2p::identity::Keypair,
+    /// The network, once `connect` started it (api_net.rs).
+    pub(crate) net: RefCell<Option<Rc<crate::net::Network>>>,
 }
 
 impl Inner {
@@ -39,7 +43,7 @@ impl Inner {
 /// A named Shoal store in this browser, owned by this tab while open.
 #[wasm_bindgen]
 pub struct Store {
-    inner: Rc<Inner>,
+    pub(crate) inner: Rc<Inner>,
 }
 
 #[wasm_bindgen]
@@ -69,6 +73,7 @@ impl Store {
         let ownership = lock::acquire(name, wait).await?;
         let db = schema::open(name).await?;
         let meta = read::node_meta(&db).await?;
+        let keypair = meta.keypair()?;
         Ok(Store {
             inner: Rc::new(Inner {
                 db,
@@ -76,6 +81,8 @@ impl Store {
                 site: meta.site,
                 lock: RefCell::new(Some(ownership)),
                 closed: Cell::new(false),
+                keypair,
+                net: RefCell::new(None),
             }),
         })
     }
@@ -133,6 +140,9 @@ impl Store {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         if !self.inner.closed.replace(true) {
+            // Dropping the network's handle ends its loop: sessions and
+            // connections close before the database does.
+            self.inner.net.borrow_mut().take();
             self.inner.db.close();
         }
         let ownership = self.inner.lock.borrow_mut().take();

@@ -16,8 +16,12 @@
 pub mod error;
 pub mod keys;
 pub mod meta;
+pub mod peers;
 pub mod row;
 pub mod write;
+
+#[cfg(target_arch = "wasm32")]
+mod api_net;
 
 #[cfg(target_arch = "wasm32")]
 mod api_collection;
@@ -31,6 +35,8 @@ pub mod idb;
 mod js_error;
 #[cfg(target_arch = "wasm32")]
 mod lock;
+#[cfg(target_arch = "wasm32")]
+mod net;
 #[cfg(target_arch = "wasm32")]
 mod types;
 
