@@ -9,6 +9,9 @@ use crate::feed::Feed;
 use crate::idb::{read, schema};
 use crate::js_error;
 use crate::lock::{self, Ownership};
+use crate::sync::echo::EchoLog;
+use crate::sync::head::HeadWatch;
+use crate::sync::idb_replica::IdbReplica;
 use js_sys::{Function, Promise, Reflect};
 use shoal_core::{CollectionName, SiteId};
 use std::cell::{Cell, RefCell};
@@ -21,6 +24,10 @@ use web_sys::IdbDatabase;
 pub(crate) struct Inner {
     pub(crate) db: IdbDatabase,
     pub(crate) feed: Feed,
+    /// The end of the log, watched by sync sessions (sync/head.rs).
+    pub(crate) head: HeadWatch,
+    /// What each sync peer sent in its current session (sync/echo.rs).
+    pub(crate) echoes: RefCell<EchoLog>,
     site: SiteId,
     lock: RefCell<Option<Ownership>>,
     closed: Cell<bool>,
@@ -78,6 +85,8 @@ impl Store {
             inner: Rc::new(Inner {
                 db,
                 feed: Feed::default(),
+                head: HeadWatch::new(meta.version),
+                echoes: RefCell::new(EchoLog::default()),
                 site: meta.site,
                 lock: RefCell::new(Some(ownership)),
                 closed: Cell::new(false),
@@ -152,6 +161,21 @@ impl Store {
             }
             Ok(JsValue::UNDEFINED)
         })
+    }
+}
+
+/// Rust-only (not exported to JavaScript): the parts syncing needs.
+impl Store {
+    /// This open store as a sync replica, for `sync::driver::run_session`
+    /// (it shares the store's database, change feed and log head).
+    pub fn replica(&self) -> IdbReplica {
+        IdbReplica::new(self.inner.clone())
+    }
+
+    /// The seed of this store's identity (64 hex digits, secret): the
+    /// transport derives the tab's libp2p key from it.
+    pub async fn identity_seed(&self) -> Result<String, WebError> {
+        Ok(read::stored_meta(self.inner.db()?).await?.seed)
     }
 }
 

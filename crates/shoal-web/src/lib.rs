@@ -9,8 +9,10 @@
 //! Web Locks, the JavaScript classes) is compiled for `wasm32` only, so the
 //! native workspace build carries nothing of it.
 //!
-//! Not yet here (see docs/web.md): the WebSocket transport and syncing with
-//! daemons.
+//! Syncing ([`sync`]): the tab's side of shoal-core's sync session — log
+//! reads for a peer, merging a peer's changes with its cursor, answering
+//! federation requests — and the driver that runs a session over any byte
+//! stream. The WebSocket transport and `store.connect` bring that stream.
 #![deny(missing_docs)]
 
 pub mod error;
@@ -18,6 +20,7 @@ pub mod keys;
 pub mod meta;
 pub mod peers;
 pub mod row;
+pub mod sync;
 pub mod write;
 
 #[cfg(target_arch = "wasm32")]

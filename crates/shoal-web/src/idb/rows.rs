@@ -9,6 +9,8 @@ use wasm_bindgen::prelude::*;
 
 /// One stored record row.
 pub struct RecordRow {
+    /// The record's collection.
+    pub collection: String,
     /// The record id.
     pub id: String,
     /// Its change-log position.
@@ -47,6 +49,11 @@ pub fn from_js(value: &JsValue) -> Result<Option<RecordRow>, WebError> {
     let state = get("s").and_then(|s| s.as_string());
     match (key, version, state) {
         (Some(key), Some(version), Some(state)) => Ok(Some(RecordRow {
+            collection: key
+                .split_once('/')
+                .map(|(c, _)| c)
+                .unwrap_or_default()
+                .to_string(),
             id: crate::keys::id_of_key(&key).unwrap_or_default().to_string(),
             version: DbVersion(version as u64),
             state,

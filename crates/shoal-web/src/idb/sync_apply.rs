@@ -1,0 +1,158 @@
+//! Merging a peer's changes into IndexedDB: one read-write transaction
+//! (`durability: "strict"`) over the records, the metadata and the cursors
+//! that loads the records the batch touches (and the devices collection when
+//! the batch touches it), decides the merge in memory (`sync/merge.rs`),
+//! stores the rewritten records, the new metadata and — in the same
+//! transaction — the peer's cursor, and resolves only once it is complete.
+//! A crash keeps both the data and the cursor or neither, so the cursor
+//! never runs ahead of the applied data; any failure aborts it whole.
+//!
+//! It owns the transaction's steps; the decisions are `sync/merge.rs`'s.
+
+use crate::error::WebError;
+use crate::idb::request::{classify, completed, result};
+use crate::idb::rows;
+use crate::idb::schema::{CURSORS, META, NODE_KEY, RECORDS};
+use crate::idb::sync_log::log_row;
+use crate::idb::tx;
+use crate::keys::{page_range, record_key};
+use crate::meta::NodeMeta;
+use crate::row::StoredRecord;
+use crate::sync::merge::{self, MergeReport, MergedRow, RecordKey};
+use js_sys::Array;
+use shoal_core::devices::DEVICES_COLLECTION;
+use shoal_core::{Change, CollectionName, DbVersion, SyncCursor};
+use std::collections::HashMap;
+use wasm_bindgen::JsCast;
+use web_sys::{IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction};
+
+/// A committed merge: the counts and the records rewritten.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    /// The counts.
+    pub report: MergeReport,
+    /// The records whose state changed, with their new versions.
+    pub rows: Vec<MergedRow>,
+}
+
+/// Merges `changes` from `peer` and, when given, persists `cursor` (its
+/// durable part) as the peer's cursor in the same transaction.
+pub async fn apply(
+    db: &IdbDatabase,
+    peer: &str,
+    changes: &[Change],
+    cursor: Option<SyncCursor>,
+    now_ms: u64,
+) -> Result<Merged, WebError> {
+    let tx = tx::write(db, &[RECORDS, META, CURSORS])?;
+    match steps(&tx, peer, changes, cursor, now_ms).await {
+        Ok(Some(merged)) => {
+            completed(&tx).await?;
+            Ok(merged)
+        }
+        Ok(None) => {
+            let _ = tx.abort();
+            Ok(Merged {
+                report: MergeReport::default(),
+                rows: Vec::new(),
+            })
+        }
+        Err(error) => {
+            let _ = tx.abort();
+            Err(error)
+        }
+    }
+}
+
+/// Loads, decides and places the puts; `None` when there is nothing to write.
+async fn steps(
+    tx: &IdbTransaction,
+    peer: &str,
+    changes: &[Change],
+    cursor: Option<SyncCursor>,
+    now_ms: u64,
+) -> Result<Option<Merged>, WebError> {
+    let records = tx::store(tx, RECORDS)?;
+    let meta_store = tx::store(tx, META)?;
+    let node = meta_store.get(&NODE_KEY.into()).map_err(|e| classify(&e))?;
+    // Every request is placed before the first is awaited.
+    let keys = merge::records_of(changes);
+    let mut requests = Vec::with_capacity(keys.len());
+    for (collection, id) in &keys {
+        let key = record_key(collection, id);
+        requests.push(records.get(&key.into()).map_err(|e| classify(&e))?);
+    }
+    let node = rows::text(&result(&node).await?)?
+        .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
+    let meta = NodeMeta::decode(&node)?;
+    merge::validate(&meta, changes, now_ms)?;
+    let mut stored: HashMap<RecordKey, (DbVersion, StoredRecord)> = HashMap::new();
+    for (key, request) in keys.into_iter().zip(requests) {
+        if let Some(row) = rows::from_js(&result(&request).await?)? {
+            let record = StoredRecord::decode(&row.state, row.version)?;
+            stored.insert(key, (row.version, record));
+        }
+    }
+    let issuers = if merge::touches_devices(changes) {
+        let devices = devices(&records).await?;
+        merge::issuers_from(devices.iter().map(|(id, r)| (id.as_str(), r)))
+    } else {
+        shoal_core::devices::Issuers::NoOwner
+    };
+    let plan = merge::plan_merge(&meta, changes, &stored, &issuers);
+    if plan.rows.is_empty() && cursor.is_none() {
+        return Ok(None);
+    }
+    for row in &plan.rows {
+        records
+            .put(&rows::to_js(
+                &row.collection,
+                &row.id,
+                row.version,
+                &row.record.encode(),
+            ))
+            .map_err(|e| classify(&e))?;
+    }
+    if plan.meta != meta {
+        meta_store
+            .put_with_key(&plan.meta.encode().into(), &NODE_KEY.into())
+            .map_err(|e| classify(&e))?;
+    }
+    if let Some(cursor) = cursor {
+        let text = serde_json::to_string(&cursor.durable()).expect("a cursor always encodes");
+        tx::store(tx, CURSORS)?
+            .put_with_key(&text.into(), &peer.into())
+            .map_err(|e| classify(&e))?;
+    }
+    Ok(Some(Merged {
+        report: plan.report,
+        rows: plan.rows,
+    }))
+}
+
+/// The tab's copy of the devices collection: id and state of each record.
+async fn devices(records: &IdbObjectStore) -> Result<Vec<(String, StoredRecord)>, WebError> {
+    let collection =
+        CollectionName::new(DEVICES_COLLECTION).expect("the devices collection name is valid");
+    let (lower, _, upper) = page_range(&collection, "", None);
+    let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
+        &lower.into(),
+        &upper.into(),
+        false,
+        true,
+    )
+    .map_err(|e| classify(&e))?;
+    let request = records.get_all_with_key(&range).map_err(|e| classify(&e))?;
+    let values: Array = result(&request)
+        .await?
+        .dyn_into()
+        .map_err(|_| WebError::Storage("getAll did not give an array".into()))?;
+    let mut out = Vec::new();
+    for value in values.iter() {
+        if let Some(row) = rows::from_js(&value)? {
+            let row = log_row(row)?;
+            out.push((row.id.as_str().to_string(), row.record));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,476 @@
+//! The session driver: runs one sync [`Session`] with one peer over any
+//! byte stream (a libp2p stream in the tab, an in-memory pipe in tests) —
+//! the tab's counterpart of the native shell (`shoal-net` session_task.rs).
+//! It reads frames (`frames.rs`), feeds them, time and local commits to
+//! the session, and performs the session's actions first-in first-out on
+//! the [`Replica`]: writing frames, reading the log, applying changes with
+//! the cursor, serving requests; and reports the peer's status
+//! ([`StatusCell`]) as it goes.
+//!
+//! # How to call it
+//!
+//! ```ignore
+//! let spec = SessionSpec {
+//!     role: Role::Dialer,                       // the side that opened the stream
+//!     local_peer: local_id.to_bytes(),          // peer ids as the transport authenticated them
+//!     remote_peer: remote_id.to_bytes(),
+//!     peer: remote_id.to_string(),              // the key of its cursor and status
+//!     key: group_key,                           // GroupKey from the secret
+//!     seed,                                     // 32 fresh random bytes
+//!     config: tab_sync_config(),
+//!     tick_ms: DEFAULT_TICK_MS,
+//! };
+//! let status = StatusCell::new(&spec.peer);     // read it for store.peers()
+//! let control = Control::default();             // control.stop() ends it
+//! let end = run_session(&replica, &timer, spec, &status, &control, stream).await;
+//! ```
+//!
+//! In the browser `replica` is `store.replica()` and `timer` is
+//! `BrowserTimer` (`idb_replica.rs`). The future resolves when the session
+//! ends ([`SessionEnd`]; the status says the same); dropping it also ends the
+//! session — every apply is one IndexedDB transaction with the cursor, so
+//! nothing is half-applied whenever it stops. The cursor is loaded from the
+//! store at the start: a new session resumes where the last one stopped.
+//!
+//! All protocol decisions are the session's; this file only moves bytes and
+//! calls the replica.
+
+use crate::sync::frames::{Input, read_frames};
+use crate::sync::replica::{Replica, Timer};
+use crate::sync::status::{PeerState, StatusCell};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::stream::Stream;
+use shoal_core::sync::version::{Feature, FeatureSet, Offer};
+use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// How often the driver ticks the session (timeouts, re-sync, held pushes),
+/// as on native nodes.
+pub const DEFAULT_TICK_MS: u64 = 500;
+
+/// The session settings of a tab: native defaults, but without the
+/// partial-replica feature — a tab is a full replica and does not serve
+/// partial peers (a partial peer then sends and receives everything, as
+/// with a build that predates the feature: docs/partial.md).
+pub fn tab_sync_config() -> SyncConfig {
+    let current = Offer::current();
+    let features = current
+        .features
+        .known()
+        .into_iter()
+        .filter(|f| *f != Feature::PartialReplica)
+        .fold(FeatureSet::NONE, FeatureSet::with);
+    SyncConfig {
+        offer: Offer {
+            features,
+            ..current
+        },
+        ..SyncConfig::default()
+    }
+}
+
+/// Who a session is with and how it runs.
+pub struct SessionSpec {
+    /// Whether the tab opened the stream (dialer) or accepted it (listener).
+    pub role: Role,
+    /// The tab's peer id, as the transport authenticated it (bytes).
+    pub local_peer: Vec<u8>,
+    /// The peer's id, as the transport authenticated it (bytes).
+    pub remote_peer: Vec<u8>,
+    /// The peer's id as text: the key of its cursor and its status.
+    pub peer: String,
+    /// The group key (from the group secret).
+    pub key: GroupKey,
+    /// 32 fresh secret random bytes for the key exchange.
+    pub seed: [u8; 32],
+    /// Session settings ([`tab_sync_config`]).
+    pub config: SyncConfig,
+    /// How often to tick the session ([`DEFAULT_TICK_MS`]).
+    pub tick_ms: u64,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The protocol closed it with a named reason: refused by the peer
+    /// (`by_peer`) or by the tab.
+    Closed {
+        /// Why.
+        reason: Rejection,
+        /// Whether the peer refused the tab.
+        by_peer: bool,
+    },
+    /// The stream broke, or the store could not be read.
+    Broken(String),
+    /// [`Control::stop`] was called.
+    Stopped,
+}
+
+#[derive(Debug, Default)]
+struct ControlState {
+    stop: bool,
+    resync: bool,
+    waker: Option<Waker>,
+}
+
+/// Asks a running session to stop or to re-sync now; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Control(Rc<RefCell<ControlState>>);
+
+impl Control {
+    /// Ends the session (the stream is closed; nothing is half-applied).
+    pub fn stop(&self) {
+        self.ask(|s| s.stop = true);
+    }
+
+    /// Asks the peer for its changes now (unless a catch-up is under way).
+    pub fn resync(&self) {
+        self.ask(|s| s.resync = true);
+    }
+
+    /// Whether [`Control::stop`] was called.
+    pub fn stopped(&self) -> bool {
+        self.0.borrow().stop
+    }
+
+    fn ask(&self, set: impl FnOnce(&mut ControlState)) {
+        let waker = {
+            let mut state = self.0.borrow_mut();
+            set(&mut state);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// What the driver waits for between batches of actions.
+enum Event {
+    Input(Option<Input>),
+    Committed(shoal_core::DbVersion),
+    Tick,
+    Stop,
+    Resync,
+}
+
+/// The session and what its actions act on.
+struct Shell<'a, R: Replica, T: Timer, W> {
+    session: Session,
+    replica: &'a R,
+    timer: &'a T,
+    writer: W,
+    peer: String,
+    status: &'a StatusCell,
+    timeout_ms: u64,
+}
+
+/// Runs one session over `stream` until it ends; see the module docs.
+pub async fn run_session<R, T, S>(
+    replica: &R,
+    timer: &T,
+    spec: SessionSpec,
+    status: &StatusCell,
+    control: &Control,
+    stream: S,
+) -> SessionEnd
+where
+    R: Replica,
+    T: Timer,
+    S: AsyncRead + AsyncWrite,
+{
+    status.update(|s| s.state = PeerState::Connecting);
+    let cursor = match replica.peer_cursor(&spec.peer).await {
+        Ok(cursor) => cursor,
+        Err(e) => {
+            let end = SessionEnd::Broken(format!("cannot read the peer's cursor: {e}"));
+            finish(status, None, &end);
+            return end;
+        }
+    };
+    let session = Session::new(
+        spec.role,
+        spec.local_peer,
+        spec.remote_peer,
+        spec.key,
+        spec.seed,
+        cursor,
+        spec.config.clone(),
+    );
+    let (reader, writer) = stream.split();
+    let authenticated = Rc::new(Cell::new(false));
+    let mut frames = Box::pin(read_frames(
+        reader,
+        spec.config.max_frame,
+        authenticated.clone(),
+    ));
+    let mut shell = Shell {
+        session,
+        replica,
+        timer,
+        writer,
+        peer: spec.peer,
+        status,
+        timeout_ms: spec.config.request_timeout_ms,
+    };
+    let head = replica.head();
+    let mut seen = head.head();
+    let tick_ms = spec.tick_ms.max(1);
+    let mut tick = timer.sleep(tick_ms);
+    let mut actions: VecDeque<Action> = shell.session.start(timer.now_ms()).into();
+    let end = 'session: loop {
+        while let Some(action) = actions.pop_front() {
+            match shell.perform(action).await {
+                Ok(more) => actions.extend(more),
+                Err(end) => break 'session end,
+            }
+        }
+        authenticated.set(shell.session.is_authenticated());
+        shell.report();
+        let mut changed = head.changed(seen);
+        let event = futures::future::poll_fn(|cx| {
+            poll_event(cx, control, frames.as_mut(), &mut changed, tick.as_mut())
+        })
+        .await;
+        let now = timer.now_ms();
+        let next = match event {
+            Event::Input(Some(Input::Payload(payload))) => {
+                let out = shell.session.handle_payload(&payload, now);
+                authenticated.set(shell.session.is_authenticated());
+                out
+            }
+            Event::Input(Some(Input::TooLarge)) => shell.session.frame_too_large(),
+            Event::Input(Some(Input::Broken(why))) => break SessionEnd::Broken(why),
+            Event::Input(None) => break SessionEnd::Broken("the stream ended".into()),
+            Event::Committed(version) => {
+                seen = version;
+                shell.session.local_committed(version)
+            }
+            Event::Tick => {
+                tick = timer.sleep(tick_ms);
+                shell.session.tick(now)
+            }
+            Event::Resync => shell.session.resync(now),
+            Event::Stop => {
+                let _ = shell.close_writer().await;
+                break SessionEnd::Stopped;
+            }
+        };
+        actions.extend(next);
+    };
+    shell.report();
+    finish(
+        status,
+        shell.session.incompatible().map(|i| i.to_string()),
+        &end,
+    );
+    end
+}
+
+/// The next thing to act on: a stop or re-sync asked for, a frame, a local
+/// commit, or the tick — in that order of precedence.
+fn poll_event(
+    cx: &mut Context<'_>,
+    control: &Control,
+    frames: Pin<&mut impl Stream<Item = Input>>,
+    changed: &mut crate::sync::head::Changed,
+    tick: Pin<&mut (dyn Future<Output = ()> + 'static)>,
+) -> Poll<Event> {
+    {
+        let mut state = control.0.borrow_mut();
+        if state.stop {
+            return Poll::Ready(Event::Stop);
+        }
+        if std::mem::take(&mut state.resync) {
+            return Poll::Ready(Event::Resync);
+        }
+        state.waker = Some(cx.waker().clone());
+    }
+    if let Poll::Ready(input) = frames.poll_next(cx) {
+        return Poll::Ready(Event::Input(input));
+    }
+    if let Poll::Ready(version) = Pin::new(changed).poll(cx) {
+        return Poll::Ready(Event::Committed(version));
+    }
+    if tick.poll(cx).is_ready() {
+        return Poll::Ready(Event::Tick);
+    }
+    Poll::Pending
+}
+
+/// Sets the final state of the peer's status.
+fn finish(status: &StatusCell, incompatible: Option<String>, end: &SessionEnd) {
+    status.update(|s| {
+        s.state = match (end, incompatible) {
+            (SessionEnd::Closed { .. }, Some(why)) => PeerState::Incompatible { why },
+            (SessionEnd::Closed { reason, by_peer }, None) if is_rejection(*reason) => {
+                PeerState::Rejected {
+                    reason: *reason,
+                    by_peer: *by_peer,
+                }
+            }
+            (SessionEnd::Closed { reason, .. }, None) => PeerState::Disconnected {
+                error: Some(reason.to_string()),
+            },
+            (SessionEnd::Broken(why), _) => PeerState::Disconnected {
+                error: Some(why.clone()),
+            },
+            (SessionEnd::Stopped, _) => PeerState::Disconnected { error: None },
+        };
+        if let SessionEnd::Broken(why) = end {
+            s.last_error = Some(why.clone());
+        }
+    });
+}
+
+/// Whether a close reason means the peer is not (or does not behave as) a
+/// member — as the native peer table counts it.
+pub fn is_rejection(reason: Rejection) -> bool {
+    match reason {
+        Rejection::WrongSecret
+        | Rejection::BadMac
+        | Rejection::UnsupportedVersion
+        | Rejection::ProtocolViolation
+        | Rejection::Garbage
+        | Rejection::TooLarge
+        | Rejection::Unapplicable
+        | Rejection::NotAdmitted
+        | Rejection::Revoked => true,
+        Rejection::Timeout => false,
+    }
+}
+
+impl<R: Replica, T: Timer, W: AsyncWrite + Unpin> Shell<'_, R, T, W> {
+    /// Performs one action; returns the actions it leads to, or how the
+    /// session ended.
+    async fn perform(&mut self, action: Action) -> Result<Vec<Action>, SessionEnd> {
+        let now = self.timer.now_ms();
+        Ok(match action {
+            Action::Send(frame) => match self.write(&frame).await {
+                Ok(()) => Vec::new(),
+                // The farewell `Rejected` frame of a session already closed,
+                // to a peer that hung up: the queued `Close` names the reason.
+                Err(_) if self.session.is_closed() => Vec::new(),
+                Err(end) => return Err(end),
+            },
+            Action::ReadChanges {
+                purpose,
+                after,
+                max_changes,
+                max_bytes,
+            } => {
+                let read = self
+                    .replica
+                    .read_changes(&self.peer, after, max_changes, max_bytes)
+                    .await
+                    .map_err(|e| {
+                        SessionEnd::Broken(format!("cannot read the local log ({purpose:?}): {e}"))
+                    })?;
+                self.session
+                    .changes_read(purpose, after, read, self.timer.now_ms())
+            }
+            Action::Apply { changes, cursor } => {
+                match self.replica.apply(&self.peer, &changes, cursor, now).await {
+                    Ok(_) => self.session.applied(cursor),
+                    Err(e) => {
+                        let why = format!("the peer's changes were refused: {e}");
+                        self.status.update(|s| s.last_error = Some(why));
+                        self.session.apply_failed()
+                    }
+                }
+            }
+            Action::Authenticated => {
+                self.replica.session_started(&self.peer);
+                self.status.update(|s| s.state = PeerState::Connected);
+                Vec::new()
+            }
+            Action::CaughtUp { cursor } => {
+                self.status.update(|s| {
+                    s.caught_up = true;
+                    s.last_sync_ms = Some(now);
+                    s.cursor = cursor;
+                });
+                Vec::new()
+            }
+            Action::Serve { id, request } => {
+                let response = self.replica.serve(&self.peer, request, now).await;
+                self.session.respond(id, response)
+            }
+            // The tab asks no federation requests of its own.
+            Action::Answer { .. } | Action::Unanswered { .. } => Vec::new(),
+            Action::PeerFilters { filters } => {
+                if filters.is_empty() {
+                    Vec::new()
+                } else {
+                    // Not offered by the tab (tab_sync_config), so a session
+                    // never agrees on it; a custom config that did is
+                    // refused rather than serving a partial peer in full.
+                    self.session.refuse(Rejection::ProtocolViolation)
+                }
+            }
+            // Only a partial replica is told to drop records; the tab is
+            // never one (see `tab_sync_config`).
+            Action::Leave { .. } => Vec::new(),
+            Action::Close { reason, by_peer } => {
+                let _ = self.close_writer().await;
+                return Err(SessionEnd::Closed { reason, by_peer });
+            }
+        })
+    }
+
+    /// Writes one frame, within the request timeout.
+    async fn write(&mut self, frame: &[u8]) -> Result<(), SessionEnd> {
+        let writer = &mut self.writer;
+        let written = async {
+            writer.write_all(frame).await?;
+            writer.flush().await
+        };
+        match within(self.timer, self.timeout_ms, written).await {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(SessionEnd::Broken(format!("write failed: {e}"))),
+            None => Err(SessionEnd::Closed {
+                reason: Rejection::Timeout,
+                by_peer: false,
+            }),
+        }
+    }
+
+    /// Closes the stream (frames queued before were already written).
+    async fn close_writer(&mut self) -> Option<std::io::Result<()>> {
+        let writer = &mut self.writer;
+        within(self.timer, 1_000, writer.close()).await
+    }
+
+    /// Copies the session's counters and positions into the status.
+    fn report(&self) {
+        let session = &self.session;
+        self.status.update(|s| {
+            s.stats = session.stats().clone();
+            s.cursor = session.cursor();
+            s.remote_head = session.remote_head().version;
+            s.acked = session.peer_acked();
+            s.software = session.peer_software().map(str::to_string);
+        });
+    }
+}
+
+/// `future`'s output, or `None` if `ms` pass first.
+async fn within<T: Timer, F: Future>(timer: &T, ms: u64, future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut sleep = timer.sleep(ms);
+    futures::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
