@@ -2,14 +2,18 @@
 //! sees it: what it needs to start one (`SessionSpec`), what a running one
 //! reports (`SessionEvent`), and how it ends (`SessionEnd`). Running it —
 //! framing, shoal-core's sans-IO `Session`, reads and applies in IndexedDB —
-//! is the sync driver's; this file only adapts the driver to the loop.
+//! is the sync driver's (`crate::sync::driver::run_session`); this file
+//! adapts it to the loop: it starts the driver on the stream and watches
+//! the driver's status, reporting the moment the peer proved membership
+//! (what `connect` waits for) and catch-ups.
 
 use crate::api_store::Inner;
-use futures::{AsyncReadExt, AsyncWriteExt};
+use crate::sync::driver::{self, Control, DEFAULT_TICK_MS, tab_sync_config};
+use crate::sync::idb_replica::{BrowserTimer, IdbReplica};
+use crate::sync::status::{PeerState, StatusCell};
+use futures::FutureExt;
 use libp2p::{PeerId, Stream};
-use shoal_core::SyncCursor;
-use shoal_core::sync::codec::{self, LEN_PREFIX, MAX_HANDSHAKE_FRAME};
-use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
+use shoal_core::sync::{GroupKey, Rejection, Role};
 use std::rc::Rc;
 
 /// What a session works on: the open store.
@@ -46,67 +50,72 @@ pub(crate) enum SessionEnd {
     Broken(String),
 }
 
+/// How often the status is looked at while the handshake runs (what
+/// `connect` waits for), and afterwards (catch-ups, for `peers()`).
+const WATCH_HANDSHAKE_MS: u64 = 20;
+const WATCH_RUNNING_MS: u64 = 250;
+
 /// Runs the session on `stream` until it ends, reporting to `report`.
 pub(crate) async fn run(
     stream: Stream,
     spec: SessionSpec,
-    _store: StoreHandle,
+    store: StoreHandle,
     mut report: impl FnMut(SessionEvent),
 ) -> SessionEnd {
     let mut seed = [0u8; 32];
     if getrandom::fill(&mut seed).is_err() {
         return SessionEnd::Broken("no randomness for the key exchange".into());
     }
-    let mut session = Session::new(
-        spec.role,
-        spec.local.to_bytes(),
-        spec.peer.to_bytes(),
-        spec.key,
+    let peer = spec.peer.to_string();
+    let spec = driver::SessionSpec {
+        role: spec.role,
+        local_peer: spec.local.to_bytes(),
+        remote_peer: spec.peer.to_bytes(),
+        peer: peer.clone(),
+        key: spec.key,
         seed,
-        SyncCursor::default(),
-        SyncConfig::default(),
-    );
-    let (mut reader, mut writer) = stream.split();
-    let mut pending = session.start(now_ms());
+        config: tab_sync_config(),
+        tick_ms: DEFAULT_TICK_MS,
+    };
+    let replica = IdbReplica::new(store);
+    let status = StatusCell::new(&peer);
+    let control = Control::default();
+    let session =
+        driver::run_session(&replica, &BrowserTimer, spec, &status, &control, stream).fuse();
+    futures::pin_mut!(session);
+    let (mut authenticated, mut caught_up) = (false, false);
     loop {
-        for action in pending.drain(..) {
-            match action {
-                Action::Send(frame) => {
-                    if let Err(e) = writer.write_all(&frame).await {
-                        return SessionEnd::Broken(e.to_string());
-                    }
-                    let _ = writer.flush().await;
-                }
-                Action::Authenticated => report(SessionEvent::Authenticated),
-                Action::CaughtUp { .. } => report(SessionEvent::CaughtUp(true)),
-                Action::Close { reason, by_peer } => {
-                    let _ = writer.close().await;
-                    return SessionEnd::Rejected { reason, by_peer };
-                }
-                _ => {}
-            }
-        }
-        let mut prefix = [0u8; LEN_PREFIX];
-        if let Err(e) = reader.read_exact(&mut prefix).await {
-            return SessionEnd::Broken(e.to_string());
-        }
-        let cap = if session.is_authenticated() {
-            codec::DEFAULT_MAX_FRAME
+        let every = if authenticated {
+            WATCH_RUNNING_MS
         } else {
-            MAX_HANDSHAKE_FRAME
+            WATCH_HANDSHAKE_MS
         };
-        let Ok(len) = codec::payload_len(prefix, cap) else {
-            pending = session.frame_too_large();
-            continue;
+        let mut pause = futures_timer::Delay::new(std::time::Duration::from_millis(every)).fuse();
+        let ended = futures::select! {
+            end = session => Some(end),
+            _ = pause => None,
         };
-        let mut payload = vec![0u8; len];
-        if let Err(e) = reader.read_exact(&mut payload).await {
-            return SessionEnd::Broken(e.to_string());
+        let now = status.get();
+        if !authenticated && now.state == PeerState::Connected {
+            authenticated = true;
+            report(SessionEvent::Authenticated);
         }
-        pending = session.handle_payload(&payload, now_ms());
+        if authenticated && now.caught_up != caught_up {
+            caught_up = now.caught_up;
+            report(SessionEvent::CaughtUp(caught_up));
+        }
+        if let Some(end) = ended {
+            return match end {
+                driver::SessionEnd::Closed { reason, by_peer } if driver::is_rejection(reason) => {
+                    SessionEnd::Rejected { reason, by_peer }
+                }
+                driver::SessionEnd::Closed { reason, by_peer } => SessionEnd::Broken(format!(
+                    "the session was closed by {}: {reason}",
+                    if by_peer { "the peer" } else { "this tab" }
+                )),
+                driver::SessionEnd::Broken(why) => SessionEnd::Broken(why),
+                driver::SessionEnd::Stopped => SessionEnd::Broken("stopped".into()),
+            };
+        }
     }
-}
-
-fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
 }

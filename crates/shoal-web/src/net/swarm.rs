@@ -29,12 +29,12 @@ pub(crate) fn build(keypair: Keypair) -> Result<Swarm<Behaviour>, String> {
     let swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_wasm_bindgen()
         .with_other_transport(|key| {
-            Ok::<_, noise::Error>(
-                websocket_websys::Transport::default()
-                    .upgrade(Version::V1)
-                    .authenticate(noise::Config::new(key)?)
-                    .multiplex(yamux::Config::default()),
-            )
+            let noise = noise::Config::new(key)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            Ok(websocket_websys::Transport::default()
+                .upgrade(Version::V1)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default()))
         })
         .map_err(|e| format!("cannot set up WebSocket with Noise and Yamux: {e}"))?
         .with_behaviour(|_| Behaviour {

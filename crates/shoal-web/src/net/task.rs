@@ -115,9 +115,10 @@ impl Task {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        mut incoming: libp2p_stream::IncomingStreams,
+        incoming: libp2p_stream::IncomingStreams,
         mut events: mpsc::UnboundedReceiver<(PeerId, u64, SessionEvent)>,
     ) {
+        let mut incoming = incoming.fuse();
         let mut tick = futures_timer::Delay::new(TICK).fuse();
         loop {
             futures::select! {
