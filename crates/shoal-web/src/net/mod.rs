@@ -12,6 +12,7 @@ pub(crate) mod secret;
 mod session;
 mod swarm;
 mod task;
+mod websocket;
 
 use crate::error::WebError;
 use crate::peers::{PeerStatus, PeerTable};

@@ -1,4 +1,5 @@
-//! The tab's libp2p stack: the browser's WebSocket (`websocket-websys`),
+//! The tab's libp2p stack: the browser's WebSocket (`websocket-websys`,
+//! watched: websocket.rs),
 //! secured by Noise and multiplexed by Yamux — what the daemon's `/ws`
 //! listener speaks (crates/shoal-net/src/behaviour.rs) — with ping (the
 //! daemon closes connections that stop answering its pings) and raw
@@ -8,10 +9,11 @@
 //! task.rs's. No identify: the daemon uses it only to learn listen
 //! addresses, and a tab listens on none.
 
+use crate::net::websocket::WatchedTransport;
 use libp2p::core::upgrade::Version;
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{Swarm, SwarmBuilder, Transport, noise, ping, websocket_websys, yamux};
+use libp2p::{Swarm, SwarmBuilder, Transport, noise, ping, yamux};
 use std::time::Duration;
 
 /// The behaviours a tab runs.
@@ -31,7 +33,7 @@ pub(crate) fn build(keypair: Keypair) -> Result<Swarm<Behaviour>, String> {
         .with_other_transport(|key| {
             let noise = noise::Config::new(key)
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-            Ok(websocket_websys::Transport::default()
+            Ok(WatchedTransport::default()
                 .upgrade(Version::V1)
                 .authenticate(noise)
                 .multiplex(yamux::Config::default()))

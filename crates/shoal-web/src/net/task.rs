@@ -312,12 +312,18 @@ impl Task {
                 error,
                 ..
             } => {
-                if !self.swarm.is_connected(&peer) && self.wanted.contains_key(&peer) {
-                    self.fail(
-                        peer,
-                        PeerState::Unreachable,
-                        WebError::Unreachable(format!("cannot reach the peer: {error}")),
+                if !self.swarm.is_connected(&peer)
+                    && let Some(wanted) = self.wanted.get(&peer)
+                {
+                    // libp2p's error names every layer ("Multistream select
+                    // failed: … broken pipe"); in a browser it means the
+                    // WebSocket did not open.
+                    console_log(&format!("dial of {peer} failed: {error}"));
+                    let why = format!(
+                        "cannot reach {}: no WebSocket connection (is a daemon listening there?)",
+                        wanted.address
                     );
+                    self.fail(peer, PeerState::Unreachable, WebError::Unreachable(why));
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
