@@ -12,7 +12,18 @@
 //! Syncing ([`sync`]): the tab's side of shoal-core's sync session — log
 //! reads for a peer, merging a peer's changes with its cursor, answering
 //! federation requests — and the driver that runs a session over any byte
-//! stream. The WebSocket transport and `store.connect` bring that stream.
+//! stream.
+//!
+//! The network (`net`, wasm32 only; `store.connect`, `store.disconnect`,
+//! `store.peers()`, `store.peerId`): libp2p in the tab — the browser's
+//! WebSocket (`websocket-websys`), Noise, Yamux, ping, and the native sync
+//! protocol on a libp2p stream, opened by the side with the smaller peer
+//! id and accepted by the other, as native nodes do — to daemons listening
+//! on WebSocket. The tab's peer id is the ed25519 key whose secret is the
+//! seed in its metadata ([`meta`]), so it survives reloads; the group
+//! secret is an invite code, a raw key or a passphrase with the group's
+//! salt. The peer table `peers()` answers is [`peers`]. There is no
+//! redial: the app connects again when it wants to.
 #![deny(missing_docs)]
 
 pub mod error;
