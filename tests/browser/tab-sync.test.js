@@ -38,6 +38,7 @@ let server;
 let origin;
 let browser;
 let context;
+let tmp;
 let daemon;
 let ws;
 
@@ -63,6 +64,7 @@ function serve() {
 async function openTab() {
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  if (process.env.SHOAL_TAB_CONSOLE) page.on('console', (message) => console.error(`tab: ${message.text()}`));
   await page.goto(`${origin}/`);
   await page.waitForFunction(() => document.title === 'ready');
   return page;
@@ -70,6 +72,7 @@ async function openTab() {
 
 /** Runs `fn(arg)` in the page; a rejection comes back as `{error: code, message}`. */
 function run(page, fn, arg) {
+  if (process.env.SHOAL_TAB_CONSOLE) console.error(`run: ${fn.toString().slice(0, 70)}`);
   return page.evaluate(async ([source, arg]) => {
     try {
       return await (0, eval)(source)(arg);
@@ -110,12 +113,12 @@ function inTab(page, c, id) {
 /** The daemon's row for `peerId` in /api/peers. */
 async function daemonPeer(node, peerId) {
   const { body } = await node.api('GET', '/api/peers');
-  return (body.peers || []).find((p) => p.peer_id === peerId);
+  return (body.peers || []).find((p) => p.peer === peerId);
 }
 
 before(async () => {
   assert.ok(fs.existsSync(path.join(PKG, 'shoal_web.js')), `no wasm build in ${PKG}: run scripts/wasm-build.sh`);
-  const tmp = tempDir();
+  tmp = tempDir();
   // A fixed WebSocket port: the offline test restarts the daemon, and the
   // tab redials the address it knows.
   const port = await freePort();
@@ -250,6 +253,36 @@ describe('a browser tab syncing with a daemon', () => {
     if (row) assert.notEqual(row.state, 'connected');
     await run(page, () => window.store.close());
     await page.close();
+  });
+
+  test('an invite code, and a passphrase with the group\'s salt, are group secrets too', async () => {
+    const { body } = await daemon.api('GET', '/api/node');
+    assert.match(body.invite || '', /^shoal[23]:/);
+    let page = await openTab();
+    const invited = await openAndConnect(page, 'sync-invite', ws, body.invite);
+    assert.equal(invited.error, undefined, JSON.stringify(invited));
+    await run(page, () => window.store.close());
+    await page.close();
+
+    // A group whose secret is a passphrase: its salt is in its invite codes.
+    const passphrase = 'correct horse battery staple';
+    const other = await startDaemon(path.join(tmp, 'passphrase-group'), 'passphrase', [], { secret: passphrase });
+    const code = (await other.api('GET', '/api/node')).body.invite;
+    const salt = code.split(':')[1].split('.')[1];
+    assert.match(salt, /^[0-9a-f]{32}$/);
+    const otherWs = await websocketAddress(other);
+    page = await openTab();
+    const stretched = await openAndConnect(page, 'sync-passphrase', otherWs, passphrase, { salt });
+    assert.equal(stretched.error, undefined, JSON.stringify(stretched));
+    console.log(`connect with a passphrase (Argon2id in the tab, then the handshake): ${Math.round(stretched.ms)} ms`);
+    await run(page, () => window.store.collection('notes').put('p1', { via: 'passphrase' }));
+    assert.deepEqual(await waitFor('p1 on the passphrase daemon', () => onDaemon(other, 'notes', 'p1')), { via: 'passphrase' });
+    // The same passphrase under another salt is another key.
+    const wrongSalt = await run(page, ({ address, secret }) => window.store.connect(address, secret, { salt: '00'.repeat(16) }), { address: ws, secret: passphrase });
+    assert.equal(wrongSalt.error, 'wrong-secret', JSON.stringify(wrongSalt));
+    await run(page, () => window.store.close());
+    await page.close();
+    await stopDaemon(other);
   });
 
   test('bad addresses and secrets are named errors', async () => {

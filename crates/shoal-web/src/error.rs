@@ -46,7 +46,7 @@ pub enum WebError {
     #[error("{0}")]
     BadSecret(String),
     /// The peer refused the tab's membership proof: not the group's secret.
-    #[error("the peer refused the group secret: it is not this group's (rejected: {0})")]
+    #[error("the group secret differs from the peer's: it is not this group's secret ({0})")]
     WrongSecret(String),
     /// The peer could not be reached, or the connection ended before the
     /// membership handshake finished.

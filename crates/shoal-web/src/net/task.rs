@@ -21,7 +21,7 @@ use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol, Swarm, ping};
 use shoal_core::sync::{GroupKey, Rejection, Role, SYNC_PROTOCOL_NAME};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen_futures::spawn_local;
@@ -82,6 +82,9 @@ struct Task {
     events: mpsc::UnboundedSender<(PeerId, u64, SessionEvent)>,
     /// Peers to disconnect once their rejection had the time to arrive.
     disconnect_at: Vec<(Instant, PeerId)>,
+    /// Peers whose connections this tab is closing: not connected for a
+    /// new `connect`, which dials again once they are closed.
+    closing: HashSet<PeerId>,
 }
 
 /// Starts the loop on this tab's executor; it ends when `commands` closes.
@@ -106,6 +109,7 @@ pub(crate) fn spawn(
         next_session: 0,
         events,
         disconnect_at: Vec::new(),
+        closing: HashSet::new(),
     };
     spawn_local(task.run(commands, incoming, events_rx));
     Ok(())
@@ -160,7 +164,7 @@ impl Task {
         }
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         for peer in peers {
-            let _ = self.swarm.disconnect_peer_id(peer);
+            self.hang_up(peer);
         }
     }
 
@@ -193,6 +197,7 @@ impl Task {
         reply: oneshot::Sender<Result<(), WebError>>,
     ) {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
+        let connected = self.connected(&peer);
         if let Some(wanted) = self.wanted.get_mut(&peer)
             && wanted.key == key
         {
@@ -200,7 +205,7 @@ impl Task {
                 let _ = reply.send(Ok(()));
                 return;
             }
-            if self.swarm.is_connected(&peer) || !wanted.waiters.is_empty() {
+            if connected || !wanted.waiters.is_empty() {
                 // Connected or dialing: this call waits with the others.
                 wanted.waiters.push((deadline, reply));
                 self.open_session(peer);
@@ -221,8 +226,12 @@ impl Task {
         wanted.address = address.clone();
         wanted.key = key;
         wanted.waiters.push((deadline, reply));
-        if self.swarm.is_connected(&peer) {
+        if self.connected(&peer) {
             self.open_session(peer);
+            return;
+        }
+        if self.closing.contains(&peer) {
+            // Dialed once the old connection is gone (ConnectionClosed).
             return;
         }
         if let Err(e) = self.swarm.dial(DialOpts::from(address)) {
@@ -247,9 +256,7 @@ impl Task {
                 )));
             }
         }
-        if self.swarm.is_connected(&peer) {
-            let _ = self.swarm.disconnect_peer_id(peer);
-        }
+        self.hang_up(peer);
         let mut table = self.table.borrow_mut();
         if table
             .get(&peer.to_string())
@@ -277,7 +284,7 @@ impl Task {
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 if !self.wanted.contains_key(&peer_id) {
                     // Dialed before a disconnect: not wanted any more.
-                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    self.hang_up(peer_id);
                     return;
                 }
                 self.open_session(peer_id);
@@ -294,6 +301,19 @@ impl Task {
                 if let Some(running) = self.sessions.remove(&peer_id) {
                     running.abort.abort();
                 }
+                if self.closing.remove(&peer_id) {
+                    // Closed by this tab; a `connect` since dials afresh.
+                    if let Some(wanted) = self.wanted.get(&peer_id)
+                        && !wanted.waiters.is_empty()
+                    {
+                        let address = wanted.address.clone();
+                        if let Err(e) = self.swarm.dial(DialOpts::from(address)) {
+                            let error = WebError::Unreachable(e.to_string());
+                            self.fail(peer_id, PeerState::Unreachable, error);
+                        }
+                    }
+                    return;
+                }
                 let rejected = self
                     .table
                     .borrow()
@@ -302,7 +322,7 @@ impl Task {
                 if self.wanted.contains_key(&peer_id) && !rejected {
                     let why = match cause {
                         Some(cause) => format!("the connection closed: {cause}"),
-                        None => "the peer closed the connection".to_string(),
+                        None => "the connection closed".to_string(),
                     };
                     self.fail(peer_id, PeerState::Disconnected, WebError::Unreachable(why));
                 }
@@ -312,7 +332,7 @@ impl Task {
                 error,
                 ..
             } => {
-                if !self.swarm.is_connected(&peer)
+                if !self.connected(&peer)
                     && let Some(wanted) = self.wanted.get(&peer)
                 {
                     // libp2p's error names every layer ("Multistream select
@@ -348,7 +368,7 @@ impl Task {
         if local >= peer
             || self.sessions.contains_key(&peer)
             || !self.wanted.contains_key(&peer)
-            || !self.swarm.is_connected(&peer)
+            || !self.connected(&peer)
             || self.rejected(&peer)
         {
             return;
@@ -360,6 +380,18 @@ impl Task {
                 .await
                 .map_err(|e| format!("cannot open a sync stream: {e}"))
         });
+    }
+
+    /// Whether `peer` has a connection this tab is not closing.
+    fn connected(&self, peer: &PeerId) -> bool {
+        self.swarm.is_connected(peer) && !self.closing.contains(peer)
+    }
+
+    /// Closes every connection to `peer`.
+    fn hang_up(&mut self, peer: PeerId) {
+        if self.swarm.is_connected(&peer) && self.swarm.disconnect_peer_id(peer).is_ok() {
+            self.closing.insert(peer);
+        }
     }
 
     fn rejected(&self, peer: &PeerId) -> bool {
@@ -454,14 +486,16 @@ impl Task {
                 self.sessions.remove(&peer);
                 match end {
                     SessionEnd::Rejected { reason, by_peer } => {
-                        let error = match reason {
-                            Rejection::WrongSecret => WebError::WrongSecret(reason.to_string()),
-                            _ => WebError::Refused(reason.to_string()),
-                        };
-                        let error = if by_peer {
-                            error
-                        } else {
-                            WebError::Refused(format!("this tab refused the peer: {reason}"))
+                        // Which side noticed a wrong secret first depends
+                        // on who proves first: either way the secrets differ.
+                        let error = match (reason, by_peer) {
+                            (Rejection::WrongSecret, _) => {
+                                WebError::WrongSecret(reason.to_string())
+                            }
+                            (_, true) => WebError::Refused(reason.to_string()),
+                            (_, false) => {
+                                WebError::Refused(format!("this tab refused the peer: {reason}"))
+                            }
                         };
                         self.fail(peer, PeerState::Rejected, error);
                         self.disconnect_at
@@ -512,7 +546,7 @@ impl Task {
         for (_, peer) in due {
             if self.rejected(&peer) {
                 self.wanted.remove(&peer);
-                let _ = self.swarm.disconnect_peer_id(peer);
+                self.hang_up(peer);
             }
         }
         let peers: Vec<PeerId> = self.wanted.keys().copied().collect();

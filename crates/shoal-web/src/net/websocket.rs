@@ -67,7 +67,9 @@ impl Transport for WatchedTransport {
 }
 
 /// A byte stream polled again every [`RECHECK`] while a read or a write
-/// (flush, close) waits.
+/// waits. Flushing and closing pass through: the socket's `close` event
+/// does wake a waiting close, and a flush waits only on the browser's
+/// buffer draining.
 pub(crate) struct Watched<C> {
     inner: C,
     read_again: Option<Delay>,
@@ -93,19 +95,15 @@ fn again(timer: &mut Option<Delay>, cx: &mut Context<'_>) {
     }
 }
 
-/// Passes `poll` through, arming `timer` when it is pending and dropping
-/// it when it is not.
+/// Passes `poll` through, arming `timer` when it is pending. A timer is
+/// kept, not dropped, when the poll is ready (at most one spare wake-up
+/// later), so a busy connection does not make and clear a browser timeout
+/// per read.
 fn watched<T>(timer: &mut Option<Delay>, cx: &mut Context<'_>, poll: Poll<T>) -> Poll<T> {
-    match poll {
-        Poll::Pending => {
-            again(timer, cx);
-            Poll::Pending
-        }
-        ready => {
-            *timer = None;
-            ready
-        }
+    if poll.is_pending() {
+        again(timer, cx);
     }
+    poll
 }
 
 impl<C: AsyncRead + Unpin> AsyncRead for Watched<C> {
@@ -132,14 +130,10 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Watched<C> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.inner).poll_flush(cx);
-        watched(&mut this.write_again, cx, poll)
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.inner).poll_close(cx);
-        watched(&mut this.write_again, cx, poll)
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
     }
 }
