@@ -27,7 +27,8 @@ pub mod status;
 
 #[cfg(target_arch = "wasm32")]
 pub mod idb_replica;
-#[cfg(test)]
+// Native only: they sleep on threads (futures-timer).
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod memory;
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
