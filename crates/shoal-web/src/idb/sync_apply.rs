@@ -13,18 +13,16 @@ use crate::error::WebError;
 use crate::idb::request::{classify, completed, result};
 use crate::idb::rows;
 use crate::idb::schema::{CURSORS, META, NODE_KEY, RECORDS};
-use crate::idb::sync_log::log_row;
+use crate::idb::sync_log;
 use crate::idb::tx;
-use crate::keys::{page_range, record_key};
+use crate::keys::record_key;
 use crate::meta::NodeMeta;
 use crate::row::StoredRecord;
+use crate::sync::devices;
 use crate::sync::merge::{self, MergeReport, MergedRow, RecordKey};
-use js_sys::Array;
-use shoal_core::devices::DEVICES_COLLECTION;
-use shoal_core::{Change, CollectionName, DbVersion, SyncCursor};
+use shoal_core::{Change, DbVersion, SyncCursor};
 use std::collections::HashMap;
-use wasm_bindgen::JsCast;
-use web_sys::{IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction};
+use web_sys::{IdbDatabase, IdbTransaction};
 
 /// A committed merge: the counts and the records rewritten.
 #[derive(Debug, Clone)]
@@ -94,8 +92,9 @@ async fn steps(
         }
     }
     let issuers = if merge::touches_devices(changes) {
-        let devices = devices(&records).await?;
-        merge::issuers_from(devices.iter().map(|(id, r)| (id.as_str(), r)))
+        let devices = sync_log::devices(&records).await?;
+        let registry = devices::registry_from(devices.iter().map(|(id, r)| (id.as_str(), r)));
+        devices::issuers(registry.as_ref())
     } else {
         shoal_core::devices::Issuers::NoOwner
     };
@@ -128,31 +127,4 @@ async fn steps(
         report: plan.report,
         rows: plan.rows,
     }))
-}
-
-/// The tab's copy of the devices collection: id and state of each record.
-async fn devices(records: &IdbObjectStore) -> Result<Vec<(String, StoredRecord)>, WebError> {
-    let collection =
-        CollectionName::new(DEVICES_COLLECTION).expect("the devices collection name is valid");
-    let (lower, _, upper) = page_range(&collection, "", None);
-    let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
-        &lower.into(),
-        &upper.into(),
-        false,
-        true,
-    )
-    .map_err(|e| classify(&e))?;
-    let request = records.get_all_with_key(&range).map_err(|e| classify(&e))?;
-    let values: Array = result(&request)
-        .await?
-        .dyn_into()
-        .map_err(|_| WebError::Storage("getAll did not give an array".into()))?;
-    let mut out = Vec::new();
-    for value in values.iter() {
-        if let Some(row) = rows::from_js(&value)? {
-            let row = log_row(row)?;
-            out.push((row.id.as_str().to_string(), row.record));
-        }
-    }
-    Ok(out)
 }

@@ -4,7 +4,9 @@
 //! It reads frames (`frames.rs`), feeds them, time and local commits to
 //! the session, and performs the session's actions first-in first-out on
 //! the [`Replica`]: writing frames, reading the log, applying changes with
-//! the cursor, serving requests; and reports the peer's status
+//! the cursor, serving requests; refuses a peer whose device admission is
+//! missing or revoked (when it authenticates, and on a tick after the log
+//! moved, as native nodes do every tick); and reports the peer's status
 //! ([`StatusCell`]) as it goes.
 //!
 //! # How to call it
@@ -220,6 +222,9 @@ where
     };
     let head = replica.head();
     let mut seen = head.head();
+    // The log head when the peer's admission was last checked: a change
+    // of the devices collection (merged or local) moves it.
+    let mut checked = None;
     let tick_ms = spec.tick_ms.max(1);
     let mut tick = timer.sleep(tick_ms);
     let mut actions: VecDeque<Action> = shell.session.start(timer.now_ms()).into();
@@ -253,6 +258,13 @@ where
             }
             Event::Tick => {
                 tick = timer.sleep(tick_ms);
+                let head_now = head.head();
+                if shell.session.is_authenticated() && checked != Some(head_now) {
+                    checked = Some(head_now);
+                    if let Some(end) = shell.check_device().await {
+                        break end;
+                    }
+                }
                 shell.session.tick(now)
             }
             Event::Resync => shell.session.resync(now),
@@ -385,6 +397,9 @@ impl<R: Replica, T: Timer, W: AsyncWrite + Unpin> Shell<'_, R, T, W> {
                 }
             }
             Action::Authenticated => {
+                if let Some(end) = self.check_device().await {
+                    return Err(end);
+                }
                 self.replica.session_started(&self.peer);
                 self.status.update(|s| s.state = PeerState::Connected);
                 Vec::new()
@@ -420,6 +435,37 @@ impl<R: Replica, T: Timer, W: AsyncWrite + Unpin> Shell<'_, R, T, W> {
                 let _ = self.close_writer().await;
                 return Err(SessionEnd::Closed { reason, by_peer });
             }
+        })
+    }
+
+    /// Asks the replica whether the peer may stay (its device admission,
+    /// issue 19); if not, refuses it by name at once — the `Rejected`
+    /// frame, nothing queued before it — and says how the session ended.
+    /// A replica that cannot answer refuses nothing (as on native nodes).
+    async fn check_device(&mut self) -> Option<SessionEnd> {
+        let reason = match self.replica.device_check(&self.peer).await {
+            Ok(reason) => reason?,
+            Err(e) => {
+                let why = format!("cannot check the peer's device admission: {e}");
+                self.status.update(|s| s.last_error = Some(why));
+                return None;
+            }
+        };
+        for action in self.session.refuse(reason) {
+            match action {
+                Action::Send(frame) => {
+                    let _ = self.write(&frame).await;
+                }
+                Action::Close { reason, by_peer } => {
+                    let _ = self.close_writer().await;
+                    return Some(SessionEnd::Closed { reason, by_peer });
+                }
+                _ => {}
+            }
+        }
+        Some(SessionEnd::Closed {
+            reason,
+            by_peer: false,
         })
     }
 

@@ -15,7 +15,7 @@ use crate::sync::merge::MergeReport;
 use crate::sync::replica::{Replica, Timer};
 use crate::sync::serve;
 use js_sys::{Function, Promise, Reflect};
-use shoal_core::sync::{Refusal, Request, Response};
+use shoal_core::sync::{Refusal, Rejection, Request, Response};
 use shoal_core::{Change, LogRead, SyncCursor};
 use std::future::Future;
 use std::pin::Pin;
@@ -142,6 +142,11 @@ impl Replica for IdbReplica {
                 Response::Refused(Refusal::Failed)
             }
         }
+    }
+
+    async fn device_check(&self, peer: &str) -> Result<Option<Rejection>, WebError> {
+        let registry = sync_log::registry(self.inner.db()?).await?;
+        Ok(crate::sync::devices::refusal(registry.as_ref(), peer))
     }
 
     fn session_started(&self, peer: &str) {

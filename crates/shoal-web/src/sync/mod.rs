@@ -7,6 +7,8 @@
 //! - [`replica`]: the `Replica` and `Timer` traits the driver runs on;
 //! - [`log_read`], [`merge`], [`serve`]: the pure decisions (log reads for a
 //!   peer, merging a peer's changes, answering federation requests);
+//! - [`devices`]: who may sign device statements, and whether a peer
+//!   may stay in session (issue 19);
 //! - [`echo`], [`head`], [`status`], [`frames`], [`pipe`]: bookkeeping,
 //!   the watched log head, the peer status, framing, an in-memory pipe;
 //! - `idb_replica` (wasm32): the replica over the browser store.
@@ -14,6 +16,7 @@
 //! Transport-agnostic: the caller (the JS `store.connect`) brings an
 //! authenticated byte stream, the peer ids, the role and the group key.
 
+pub mod devices;
 pub mod driver;
 pub mod echo;
 pub mod frames;

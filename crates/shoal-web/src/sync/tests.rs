@@ -238,3 +238,72 @@ fn a_wrong_group_key_is_rejected_and_nothing_is_applied() {
         }
     );
 }
+
+#[test]
+fn a_peer_without_an_admission_is_refused_and_a_revocation_ends_a_running_session() {
+    use shoal_core::devices::{
+        Admission, DEVICES_COLLECTION, DeviceRole, OWNER_RECORD, OwnerKey, Revocation, Statement,
+    };
+    let owner = OwnerKey::from_seed([5; 32]);
+    let statement = |s: Statement| {
+        let signed = s.sign(&owner);
+        (
+            signed.statement.record_id(),
+            put(json!({ "statement": signed.to_text() })),
+        )
+    };
+    let admit = |device: &str| {
+        statement(Statement::Admit(Admission {
+            device: device.into(),
+            role: DeviceRole::Member,
+            collections: Default::default(),
+            admitted_ms: 10,
+            device_key: None,
+            name: String::new(),
+        }))
+    };
+    let (ra, rb) = (MemoryReplica::new(1), MemoryReplica::new(2));
+    ra.write("notes", "n1", put(json!({"x": 1})));
+    ra.write(
+        DEVICES_COLLECTION,
+        OWNER_RECORD,
+        put(json!({ "key": owner.public().to_hex() })),
+    );
+    let key = key();
+    // An owner, and no admission for "b": a refuses it as it authenticates.
+    let (a, b) = (Side::new(&ra, "b"), Side::new(&rb, "a"));
+    let ((end_a, _), _) = block_on(pair(&a, &b, (&key, &key), async {
+        until("both ended", || {
+            a.status.get().ended() && b.status.get().ended()
+        })
+        .await;
+    }));
+    let refused = |reason, by_peer| SessionEnd::Closed { reason, by_peer };
+    assert_eq!(end_a, refused(Rejection::NotAdmitted, false));
+    assert_eq!(
+        b.status.get().state,
+        PeerState::Rejected {
+            reason: Rejection::NotAdmitted,
+            by_peer: true
+        }
+    );
+    assert!(rb.get("notes", "n1").is_none(), "nothing reached b");
+    // Admitted, b syncs; revoked while connected, it is refused on a tick.
+    for (id, intent) in [admit("b"), admit("a")] {
+        ra.write(DEVICES_COLLECTION, &id, intent);
+    }
+    let (a, b) = (Side::new(&ra, "b"), Side::new(&rb, "a"));
+    let ((end_a, _), _) = block_on(pair(&a, &b, (&key, &key), async {
+        until("b has n1", || rb.get("notes", "n1").is_some()).await;
+        let (id, intent) = statement(Statement::Revoke(Revocation {
+            device: "b".into(),
+            revoked_ms: 20,
+        }));
+        ra.write(DEVICES_COLLECTION, &id, intent);
+        until("a refused b", || a.status.get().ended()).await;
+        ra.write("notes", "n2", put(json!({"x": 2})));
+        NativeTimer.sleep(100).await;
+    }));
+    assert_eq!(end_a, refused(Rejection::Revoked, false));
+    assert!(rb.get("notes", "n2").is_none());
+}
