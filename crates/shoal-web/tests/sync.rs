@@ -344,3 +344,55 @@ async fn re_delivered_changes_are_harmless_and_a_refused_batch_moves_no_cursor()
     resolve(a.close()).await.unwrap();
     resolve(b.close()).await.unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn a_ten_thousand_record_catch_up_arrives_whole() {
+    let (a, b) = (fresh("s-big-a").await, fresh("s-big-b").await);
+    // Seed a fast: 10,000 records merged in one transaction, as if from a peer.
+    let seed = |i: u32| {
+        let change = |slot: Slot, value: Option<&str>| shoal_core::Change {
+            collection: shoal_core::CollectionName::new("notes").unwrap(),
+            id: shoal_core::RecordId::new(format!("n{i:05}")).unwrap(),
+            slot,
+            value: value.map(|v| CanonicalJson::from_trusted(v.to_string())),
+            clock: shoal_core::Clock {
+                hlc: shoal_core::Hlc::new(1_000, 0),
+                site: shoal_core::SiteId(9),
+            },
+            life: shoal_core::Life(1),
+            position: Default::default(),
+            pred: None,
+        };
+        let title = shoal_core::FieldName::new("title").unwrap();
+        [
+            change(Slot::Life, None),
+            change(Slot::Field(title), Some("\"a note of some length\"")),
+        ]
+    };
+    let changes: Vec<shoal_core::Change> = (0..10_000).flat_map(seed).collect();
+    let now = BrowserTimer.now_ms();
+    a.replica()
+        .apply("seed", &changes, SyncCursor::default(), now)
+        .await
+        .unwrap();
+    assert_eq!(version(&a).await, 10_000);
+    let k = key(7);
+    let (sa, sb) = (Side::new("tab-b"), Side::new("tab-a"));
+    let started = BrowserTimer.now_ms();
+    session((&a, &sa, &k), (&b, &sb, &k), async {
+        until("b caught up", || async {
+            sb.status.get().caught_up && sb.status.get().stats.changes_in == 20_000
+        })
+        .await;
+    })
+    .await;
+    let took = BrowserTimer.now_ms() - started;
+    console_log!("10,000-record catch-up between two tabs: {took} ms");
+    assert_eq!(version(&b).await, 10_000);
+    assert_eq!(
+        get(&b, "n09999").await.as_deref(),
+        Some(r#"{"title":"a note of some length"}"#)
+    );
+    resolve(a.close()).await.unwrap();
+    resolve(b.close()).await.unwrap();
+}

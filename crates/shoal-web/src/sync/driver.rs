@@ -187,6 +187,8 @@ where
     S: AsyncRead + AsyncWrite,
 {
     status.update(|s| s.state = PeerState::Connecting);
+    // Dropped before it ended, the status must not say connected.
+    let _dropped = DropGuard(status);
     let cursor = match replica.peer_cursor(&spec.peer).await {
         Ok(cursor) => cursor,
         Err(e) => {
@@ -313,6 +315,22 @@ fn poll_event(
         return Poll::Ready(Event::Tick);
     }
     Poll::Pending
+}
+
+/// Marks the status disconnected if the session future is dropped before
+/// it finished (the caller stopped waiting for it).
+struct DropGuard<'a>(&'a StatusCell);
+
+impl Drop for DropGuard<'_> {
+    fn drop(&mut self) {
+        self.0.update(|s| {
+            if !s.ended() {
+                s.state = PeerState::Disconnected {
+                    error: Some("the session was dropped".into()),
+                };
+            }
+        });
+    }
 }
 
 /// Sets the final state of the peer's status.

@@ -307,3 +307,39 @@ fn a_peer_without_an_admission_is_refused_and_a_revocation_ends_a_running_sessio
     assert_eq!(end_a, refused(Rejection::Revoked, false));
     assert!(rb.get("notes", "n2").is_none());
 }
+
+#[test]
+fn a_dropped_session_is_not_left_connected() {
+    let (ra, rb) = (MemoryReplica::new(1), MemoryReplica::new(2));
+    let (a, b) = (Side::new(&ra, "b"), Side::new(&rb, "a"));
+    let key = key();
+    let (left, right) = duplex();
+    block_on(async {
+        let run_a = run_session(
+            a.replica,
+            &NativeTimer,
+            spec(Role::Dialer, "a", "b", &key, 1),
+            &a.status,
+            &a.control,
+            left,
+        );
+        let run_b = run_session(
+            b.replica,
+            &NativeTimer,
+            spec(Role::Listener, "b", "a", &key, 2),
+            &b.status,
+            &b.control,
+            right,
+        );
+        let both = futures::future::join(run_a, run_b);
+        let wait = until("connected", || a.status.get().state == PeerState::Connected);
+        // Whichever finishes first: the connection (the sessions never end).
+        futures::future::select(Box::pin(both), Box::pin(wait)).await;
+    });
+    assert_eq!(
+        a.status.get().state,
+        PeerState::Disconnected {
+            error: Some("the session was dropped".into())
+        }
+    );
+}
