@@ -396,3 +396,69 @@ async fn a_ten_thousand_record_catch_up_arrives_whole() {
     resolve(a.close()).await.unwrap();
     resolve(b.close()).await.unwrap();
 }
+
+/// A change of record `id` in `notes`: its life, or `field` set to `value`.
+fn note_change(id: &str, field: Option<(&str, &str)>, ms: u64) -> shoal_core::Change {
+    shoal_core::Change {
+        collection: shoal_core::CollectionName::new("notes").unwrap(),
+        id: shoal_core::RecordId::new(id).unwrap(),
+        slot: match field {
+            Some((name, _)) => Slot::Field(shoal_core::FieldName::new(name).unwrap()),
+            None => Slot::Life,
+        },
+        value: field.map(|(_, v)| CanonicalJson::from_trusted(v.to_string())),
+        clock: shoal_core::Clock {
+            hlc: shoal_core::Hlc::new(ms, 0),
+            site: shoal_core::SiteId(9),
+        },
+        life: shoal_core::Life(1),
+        position: Default::default(),
+        pred: None,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_merge_reads_the_records_it_touches_however_far_apart() {
+    let b = fresh("s-load-b").await;
+    let rb = b.replica();
+    let now = BrowserTimer.now_ms();
+    let seed: Vec<shoal_core::Change> = (0..100)
+        .flat_map(|i| {
+            let id = format!("n{i:03}");
+            [
+                note_change(&id, None, 1_000),
+                note_change(&id, Some(("a", "1")), 1_000),
+            ]
+        })
+        .collect();
+    rb.apply("p", &seed, SyncCursor::default(), now)
+        .await
+        .unwrap();
+    // Two records with 98 stored between them: each read by itself.
+    let far = [
+        note_change("n000", Some(("b", "2")), 2_000),
+        note_change("n099", Some(("b", "2")), 2_000),
+    ];
+    let report = rb
+        .apply("p", &far, SyncCursor::default(), now)
+        .await
+        .unwrap();
+    assert_eq!(report.applied, 2);
+    // A run of neighbours: read with one getAll over their stretch.
+    let near: Vec<shoal_core::Change> = (10..20)
+        .map(|i| note_change(&format!("n{i:03}"), Some(("b", "3")), 2_000))
+        .collect();
+    rb.apply("p", &near, SyncCursor::default(), now)
+        .await
+        .unwrap();
+    for (id, b_value) in [("n000", 2), ("n099", 2), ("n010", 3), ("n019", 3)] {
+        assert_eq!(
+            get(&b, id).await,
+            Some(format!(r#"{{"a":1,"b":{b_value}}}"#)),
+            "{id} kept its field a"
+        );
+    }
+    assert_eq!(get(&b, "n050").await.as_deref(), Some(r#"{"a":1}"#));
+    assert_eq!(version(&b).await, 112);
+    resolve(b.close()).await.unwrap();
+}

@@ -22,7 +22,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{IdbDatabase, IdbIndex, IdbKeyRange, IdbObjectStore};
 
 /// Rows fetched per request.
-const PAGE: u32 = 256;
+const PAGE: u32 = 1024;
 
 /// A stored row as the log reader takes it.
 pub fn log_row(row: RecordRow) -> Result<LogRow, WebError> {
