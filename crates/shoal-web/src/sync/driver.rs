@@ -41,7 +41,7 @@ use crate::sync::frames::{Input, read_frames};
 use crate::sync::replica::{Replica, Timer};
 use crate::sync::status::{PeerState, StatusCell};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use futures::stream::Stream;
+use futures::stream::{Stream, StreamExt};
 use shoal_core::sync::version::{Feature, FeatureSet, Offer};
 use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
 use std::cell::{Cell, RefCell};
@@ -161,12 +161,20 @@ enum Event {
     Resync,
 }
 
+/// Most frames read ahead while a write waits for the peer to read (the
+/// native shell's reader task queues as many).
+const READ_AHEAD: usize = 4;
+
 /// The session and what its actions act on.
-struct Shell<'a, R: Replica, T: Timer, W> {
+struct Shell<'a, R: Replica, T: Timer, W, F> {
     session: Session,
     replica: &'a R,
     timer: &'a T,
     writer: W,
+    /// The frames of the stream.
+    frames: F,
+    /// Inputs read ahead while a write was blocked, handled first.
+    ahead: VecDeque<Option<Input>>,
     peer: String,
     status: &'a StatusCell,
     timeout_ms: u64,
@@ -208,16 +216,14 @@ where
     );
     let (reader, writer) = stream.split();
     let authenticated = Rc::new(Cell::new(false));
-    let mut frames = Box::pin(read_frames(
-        reader,
-        spec.config.max_frame,
-        authenticated.clone(),
-    ));
+    let frames = Box::pin(read_frames(reader, spec.config.max_frame, authenticated.clone()).fuse());
     let mut shell = Shell {
         session,
         replica,
         timer,
         writer,
+        frames,
+        ahead: VecDeque::new(),
         peer: spec.peer,
         status,
         timeout_ms: spec.config.request_timeout_ms,
@@ -241,7 +247,11 @@ where
         shell.report();
         let mut changed = head.changed(seen);
         let event = futures::future::poll_fn(|cx| {
-            poll_event(cx, control, frames.as_mut(), &mut changed, tick.as_mut())
+            let inputs = Inputs {
+                ahead: &mut shell.ahead,
+                frames: &mut shell.frames,
+            };
+            poll_event(cx, control, inputs, &mut changed, tick.as_mut())
         })
         .await;
         let now = timer.now_ms();
@@ -286,12 +296,18 @@ where
     end
 }
 
+/// Where the next input comes from: what was read ahead, then the stream.
+struct Inputs<'s, F> {
+    ahead: &'s mut VecDeque<Option<Input>>,
+    frames: &'s mut F,
+}
+
 /// The next thing to act on: a stop or re-sync asked for, a frame, a local
 /// commit, or the tick — in that order of precedence.
-fn poll_event(
+fn poll_event<F: Stream<Item = Input> + Unpin>(
     cx: &mut Context<'_>,
     control: &Control,
-    frames: Pin<&mut impl Stream<Item = Input>>,
+    inputs: Inputs<'_, F>,
     changed: &mut crate::sync::head::Changed,
     tick: Pin<&mut (dyn Future<Output = ()> + 'static)>,
 ) -> Poll<Event> {
@@ -305,7 +321,10 @@ fn poll_event(
         }
         state.waker = Some(cx.waker().clone());
     }
-    if let Poll::Ready(input) = frames.poll_next(cx) {
+    if let Some(input) = inputs.ahead.pop_front() {
+        return Poll::Ready(Event::Input(input));
+    }
+    if let Poll::Ready(input) = inputs.frames.poll_next_unpin(cx) {
         return Poll::Ready(Event::Input(input));
     }
     if let Poll::Ready(version) = Pin::new(changed).poll(cx) {
@@ -375,7 +394,9 @@ pub fn is_rejection(reason: Rejection) -> bool {
     }
 }
 
-impl<R: Replica, T: Timer, W: AsyncWrite + Unpin> Shell<'_, R, T, W> {
+impl<R: Replica, T: Timer, W: AsyncWrite + Unpin, F: Stream<Item = Input> + Unpin>
+    Shell<'_, R, T, W, F>
+{
     /// Performs one action; returns the actions it leads to, or how the
     /// session ended.
     async fn perform(&mut self, action: Action) -> Result<Vec<Action>, SessionEnd> {
@@ -487,14 +508,49 @@ impl<R: Replica, T: Timer, W: AsyncWrite + Unpin> Shell<'_, R, T, W> {
         })
     }
 
-    /// Writes one frame, within the request timeout.
+    /// Writes one frame, within the request timeout. While the write waits
+    /// for the peer to read, the peer may itself be waiting for us to read
+    /// what it writes: so, once the peer is authenticated, up to
+    /// [`READ_AHEAD`] of its frames are read meanwhile and kept for later,
+    /// as the native shell's reader task does.
     async fn write(&mut self, frame: &[u8]) -> Result<(), SessionEnd> {
-        let writer = &mut self.writer;
-        let written = async {
+        let read_ahead = self.session.is_authenticated();
+        let Shell {
+            writer,
+            frames,
+            ahead,
+            timer,
+            timeout_ms,
+            ..
+        } = self;
+        let mut written = std::pin::pin!(async {
             writer.write_all(frame).await?;
             writer.flush().await
-        };
-        match within(self.timer, self.timeout_ms, written).await {
+        });
+        let mut sleep = timer.sleep(*timeout_ms);
+        let written = futures::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = written.as_mut().poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            while read_ahead
+                && ahead.len() < READ_AHEAD
+                && !matches!(
+                    ahead.back(),
+                    Some(None | Some(Input::Broken(_) | Input::TooLarge))
+                )
+            {
+                match frames.poll_next_unpin(cx) {
+                    Poll::Ready(input) => ahead.push_back(input),
+                    Poll::Pending => break,
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match written {
             Some(Ok(())) => Ok(()),
             Some(Err(e)) => Err(SessionEnd::Broken(format!("write failed: {e}"))),
             None => Err(SessionEnd::Closed {

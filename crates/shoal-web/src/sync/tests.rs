@@ -343,3 +343,59 @@ fn a_dropped_session_is_not_left_connected() {
         }
     );
 }
+
+#[test]
+fn both_sides_sending_big_chunks_at_once_over_a_full_pipe_do_not_deadlock() {
+    // Each side holds about 2 MB the other lacks, and the pipe holds 64 KiB
+    // each way: both serve a chunk at the same time, and each write waits
+    // for the other side to read.
+    let (ra, rb) = (MemoryReplica::new(1), MemoryReplica::new(2));
+    let big = "x".repeat(10_000);
+    for i in 0..200 {
+        ra.write("a", &format!("r{i}"), put(json!({ "v": big })));
+        rb.write("b", &format!("r{i}"), put(json!({ "v": big })));
+    }
+    let (a, b) = (Side::new(&ra, "b"), Side::new(&rb, "a"));
+    let key = key();
+    let (left, right) = crate::sync::pipe::duplex_bounded(64 * 1024);
+    let quick = |mut spec: SessionSpec| {
+        // A deadlock would show as a write timeout.
+        spec.config.request_timeout_ms = 3_000;
+        spec
+    };
+    let (end_a, end_b, ()) = block_on(async {
+        futures::join!(
+            run_session(
+                a.replica,
+                &NativeTimer,
+                quick(spec(Role::Dialer, "a", "b", &key, 1)),
+                &a.status,
+                &a.control,
+                left,
+            ),
+            run_session(
+                b.replica,
+                &NativeTimer,
+                quick(spec(Role::Listener, "b", "a", &key, 2)),
+                &b.status,
+                &b.control,
+                right,
+            ),
+            async {
+                until("both caught up", || {
+                    a.status.get().caught_up
+                        && b.status.get().caught_up
+                        && ra.get("b", "r199").is_some()
+                        && rb.get("a", "r199").is_some()
+                        || a.status.get().ended()
+                })
+                .await;
+                a.control.stop();
+                b.control.stop();
+            }
+        )
+    });
+    assert_eq!((end_a, end_b), (SessionEnd::Stopped, SessionEnd::Stopped));
+    assert_eq!(a.status.get().stats.changes_in, 400);
+    assert_eq!(b.status.get().stats.changes_in, 400);
+}
