@@ -18,7 +18,7 @@
 //!     remote_peer: remote_id.to_bytes(),
 //!     peer: remote_id.to_string(),              // the key of its cursor and status
 //!     key: group_key,                           // GroupKey from the secret
-//!     seed,                                     // 32 fresh random bytes
+//!     seed: random_seed()?,                     // 32 fresh random bytes
 //!     config: tab_sync_config(),
 //!     tick_ms: DEFAULT_TICK_MS,
 //! };
@@ -39,118 +39,18 @@
 
 use crate::sync::frames::{Input, read_frames};
 use crate::sync::replica::{Replica, Timer};
+use crate::sync::spec::Asked;
+pub use crate::sync::spec::{Control, DEFAULT_TICK_MS, SessionEnd, SessionSpec, tab_sync_config};
 use crate::sync::status::{PeerState, StatusCell};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::stream::{Stream, StreamExt};
-use shoal_core::sync::version::{Feature, FeatureSet, Offer};
-use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
-use std::cell::{Cell, RefCell};
+use shoal_core::sync::{Action, Rejection, Session};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
-
-/// How often the driver ticks the session (timeouts, re-sync, held pushes),
-/// as on native nodes.
-pub const DEFAULT_TICK_MS: u64 = 500;
-
-/// The session settings of a tab: native defaults, but without the
-/// partial-replica feature — a tab is a full replica and does not serve
-/// partial peers (a partial peer then sends and receives everything, as
-/// with a build that predates the feature: docs/partial.md).
-pub fn tab_sync_config() -> SyncConfig {
-    let current = Offer::current();
-    let features = current
-        .features
-        .known()
-        .into_iter()
-        .filter(|f| *f != Feature::PartialReplica)
-        .fold(FeatureSet::NONE, FeatureSet::with);
-    SyncConfig {
-        offer: Offer {
-            features,
-            ..current
-        },
-        ..SyncConfig::default()
-    }
-}
-
-/// Who a session is with and how it runs.
-pub struct SessionSpec {
-    /// Whether the tab opened the stream (dialer) or accepted it (listener).
-    pub role: Role,
-    /// The tab's peer id, as the transport authenticated it (bytes).
-    pub local_peer: Vec<u8>,
-    /// The peer's id, as the transport authenticated it (bytes).
-    pub remote_peer: Vec<u8>,
-    /// The peer's id as text: the key of its cursor and its status.
-    pub peer: String,
-    /// The group key (from the group secret).
-    pub key: GroupKey,
-    /// 32 fresh secret random bytes for the key exchange.
-    pub seed: [u8; 32],
-    /// Session settings ([`tab_sync_config`]).
-    pub config: SyncConfig,
-    /// How often to tick the session ([`DEFAULT_TICK_MS`]).
-    pub tick_ms: u64,
-}
-
-/// How a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// The protocol closed it with a named reason: refused by the peer
-    /// (`by_peer`) or by the tab.
-    Closed {
-        /// Why.
-        reason: Rejection,
-        /// Whether the peer refused the tab.
-        by_peer: bool,
-    },
-    /// The stream broke, or the store could not be read.
-    Broken(String),
-    /// [`Control::stop`] was called.
-    Stopped,
-}
-
-#[derive(Debug, Default)]
-struct ControlState {
-    stop: bool,
-    resync: bool,
-    waker: Option<Waker>,
-}
-
-/// Asks a running session to stop or to re-sync now; clones share it.
-#[derive(Debug, Clone, Default)]
-pub struct Control(Rc<RefCell<ControlState>>);
-
-impl Control {
-    /// Ends the session (the stream is closed; nothing is half-applied).
-    pub fn stop(&self) {
-        self.ask(|s| s.stop = true);
-    }
-
-    /// Asks the peer for its changes now (unless a catch-up is under way).
-    pub fn resync(&self) {
-        self.ask(|s| s.resync = true);
-    }
-
-    /// Whether [`Control::stop`] was called.
-    pub fn stopped(&self) -> bool {
-        self.0.borrow().stop
-    }
-
-    fn ask(&self, set: impl FnOnce(&mut ControlState)) {
-        let waker = {
-            let mut state = self.0.borrow_mut();
-            set(&mut state);
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
+use std::task::{Context, Poll};
 
 /// What the driver waits for between batches of actions.
 enum Event {
@@ -311,15 +211,10 @@ fn poll_event<F: Stream<Item = Input> + Unpin>(
     changed: &mut crate::sync::head::Changed,
     tick: Pin<&mut (dyn Future<Output = ()> + 'static)>,
 ) -> Poll<Event> {
-    {
-        let mut state = control.0.borrow_mut();
-        if state.stop {
-            return Poll::Ready(Event::Stop);
-        }
-        if std::mem::take(&mut state.resync) {
-            return Poll::Ready(Event::Resync);
-        }
-        state.waker = Some(cx.waker().clone());
+    match control.poll_asked(cx) {
+        Some(Asked::Stop) => return Poll::Ready(Event::Stop),
+        Some(Asked::Resync) => return Poll::Ready(Event::Resync),
+        None => {}
     }
     if let Some(input) = inputs.ahead.pop_front() {
         return Poll::Ready(Event::Input(input));

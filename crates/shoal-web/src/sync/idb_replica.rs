@@ -5,7 +5,8 @@
 //! sessions push the changes on); never before.
 //!
 //! Get one with `Store::replica()`; it shares the open store's database,
-//! feed, head and echo bookkeeping. It owns this wiring only.
+//! feed, head and echo bookkeeping. [`random_seed`] gives a session's key
+//! exchange its fresh randomness. It owns this wiring only.
 
 use crate::api_store::Inner;
 use crate::error::WebError;
@@ -156,6 +157,14 @@ impl Replica for IdbReplica {
     fn head(&self) -> HeadWatch {
         self.inner.head.clone()
     }
+}
+
+/// 32 fresh secret random bytes (`crypto.getRandomValues`): the `seed`
+/// of a [`crate::sync::driver::SessionSpec`].
+pub fn random_seed() -> Result<[u8; 32], WebError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| WebError::Storage(format!("no randomness: {e}")))?;
+    Ok(seed)
 }
 
 /// The browser's clock and `setTimeout` (in a window or a worker).

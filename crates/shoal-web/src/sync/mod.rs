@@ -3,7 +3,8 @@
 //! memory by pure parts and performed on IndexedDB in the browser — and the
 //! session driver that runs one session over any byte stream.
 //!
-//! - [`driver`]: `run_session`, the async shell (start here);
+//! - [`driver`]: `run_session`, the async shell (start here), and
+//!   [`spec`]: what a session is started with and steered by;
 //! - [`replica`]: the `Replica` and `Timer` traits the driver runs on;
 //! - [`log_read`], [`merge`], [`serve`]: the pure decisions (log reads for a
 //!   peer, merging a peer's changes, answering federation requests);
@@ -26,6 +27,7 @@ pub mod merge;
 pub mod pipe;
 pub mod replica;
 pub mod serve;
+pub mod spec;
 pub mod status;
 
 #[cfg(target_arch = "wasm32")]
