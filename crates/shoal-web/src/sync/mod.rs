@@ -36,4 +36,6 @@ pub mod idb_replica;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod memory;
 #[cfg(all(test, not(target_arch = "wasm32")))]
+mod native_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

@@ -102,7 +102,7 @@ async fn pair<F: Future<Output = ()>>(
 }
 
 /// Waits (up to 10 s) until `done` holds.
-async fn until(what: &str, done: impl Fn() -> bool) {
+pub(crate) async fn until(what: &str, done: impl Fn() -> bool) {
     for _ in 0..1000 {
         if done() {
             return;
