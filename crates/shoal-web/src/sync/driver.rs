@@ -202,8 +202,8 @@ struct Inputs<'s, F> {
     frames: &'s mut F,
 }
 
-/// The next thing to act on: a stop or re-sync asked for, a frame, a local
-/// commit, or the tick — in that order of precedence.
+/// The next thing to act on: a stop or re-sync asked for, the tick, a local
+/// commit, or a frame — in that order of precedence.
 fn poll_event<F: Stream<Item = Input> + Unpin>(
     cx: &mut Context<'_>,
     control: &Control,
@@ -216,17 +216,19 @@ fn poll_event<F: Stream<Item = Input> + Unpin>(
         Some(Asked::Resync) => return Poll::Ready(Event::Resync),
         None => {}
     }
+    // The tick and commits first: each is ready now and then, and a peer
+    // that never stops sending must not starve them.
+    if tick.poll(cx).is_ready() {
+        return Poll::Ready(Event::Tick);
+    }
+    if let Poll::Ready(version) = Pin::new(changed).poll(cx) {
+        return Poll::Ready(Event::Committed(version));
+    }
     if let Some(input) = inputs.ahead.pop_front() {
         return Poll::Ready(Event::Input(input));
     }
     if let Poll::Ready(input) = inputs.frames.poll_next_unpin(cx) {
         return Poll::Ready(Event::Input(input));
-    }
-    if let Poll::Ready(version) = Pin::new(changed).poll(cx) {
-        return Poll::Ready(Event::Committed(version));
-    }
-    if tick.poll(cx).is_ready() {
-        return Poll::Ready(Event::Tick);
     }
     Poll::Pending
 }
