@@ -13,17 +13,18 @@ use crate::error::WebError;
 use crate::idb::request::{classify, completed, result};
 use crate::idb::rows;
 use crate::idb::schema::{CURSORS, META, NODE_KEY, RECORDS};
-use crate::idb::sync_log::log_row;
+use crate::idb::sync_log;
 use crate::idb::tx;
-use crate::keys::{page_range, record_key};
+use crate::keys::record_key;
 use crate::meta::NodeMeta;
 use crate::row::StoredRecord;
+use crate::sync::devices;
 use crate::sync::merge::{self, MergeReport, MergedRow, RecordKey};
 use js_sys::Array;
-use shoal_core::devices::DEVICES_COLLECTION;
-use shoal_core::{Change, CollectionName, DbVersion, SyncCursor};
-use std::collections::HashMap;
+use shoal_core::{Change, DbVersion, SyncCursor};
+use std::collections::{HashMap, HashSet};
 use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use web_sys::{IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction};
 
 /// A committed merge: the counts and the records rewritten.
@@ -64,6 +65,66 @@ pub async fn apply(
     }
 }
 
+/// The stored rows of `keys` (those that exist). A catch-up batch names
+/// thousands of records, mostly in one stretch of keys: when the rows in
+/// the stretch from the least key to the greatest are not many more than
+/// the batch names, they are read with one `getAll` (none at all when the
+/// stretch is empty, as for a new tab), else each with its own `get`.
+async fn load(
+    records: &IdbObjectStore,
+    keys: &[RecordKey],
+) -> Result<HashMap<RecordKey, (DbVersion, StoredRecord)>, WebError> {
+    let mut stored = HashMap::with_capacity(keys.len());
+    let texts: Vec<String> = keys.iter().map(|(c, i)| record_key(c, i)).collect();
+    let (Some(least), Some(greatest)) = (texts.iter().min(), texts.iter().max()) else {
+        return Ok(stored);
+    };
+    let stretch = IdbKeyRange::bound(&least.into(), &greatest.into()).map_err(|e| classify(&e))?;
+    let count = records.count_with_key(&stretch).map_err(|e| classify(&e))?;
+    let count = result(&count).await?.as_f64().unwrap_or(f64::MAX);
+    if count == 0.0 {
+        return Ok(stored);
+    }
+    let decode =
+        |value: &JsValue| -> Result<Option<(RecordKey, (DbVersion, StoredRecord))>, WebError> {
+            let Some(row) = rows::from_js(value)? else {
+                return Ok(None);
+            };
+            let version = row.version;
+            let row = sync_log::log_row(row)?;
+            Ok(Some(((row.collection, row.id), (version, row.record))))
+        };
+    if count <= (keys.len() * 2 + 64) as f64 {
+        let request = records
+            .get_all_with_key(&stretch)
+            .map_err(|e| classify(&e))?;
+        let values: Array = result(&request)
+            .await?
+            .dyn_into()
+            .map_err(|_| WebError::Storage("getAll did not give an array".into()))?;
+        let wanted: HashSet<&RecordKey> = keys.iter().collect();
+        for value in values.iter() {
+            if let Some((key, row)) = decode(&value)?
+                && wanted.contains(&key)
+            {
+                stored.insert(key, row);
+            }
+        }
+        return Ok(stored);
+    }
+    // Every request is placed before the first is awaited.
+    let mut requests = Vec::with_capacity(keys.len());
+    for key in texts {
+        requests.push(records.get(&key.into()).map_err(|e| classify(&e))?);
+    }
+    for request in requests {
+        if let Some((key, row)) = decode(&result(&request).await?)? {
+            stored.insert(key, row);
+        }
+    }
+    Ok(stored)
+}
+
 /// Loads, decides and places the puts; `None` when there is nothing to write.
 async fn steps(
     tx: &IdbTransaction,
@@ -75,27 +136,16 @@ async fn steps(
     let records = tx::store(tx, RECORDS)?;
     let meta_store = tx::store(tx, META)?;
     let node = meta_store.get(&NODE_KEY.into()).map_err(|e| classify(&e))?;
-    // Every request is placed before the first is awaited.
     let keys = merge::records_of(changes);
-    let mut requests = Vec::with_capacity(keys.len());
-    for (collection, id) in &keys {
-        let key = record_key(collection, id);
-        requests.push(records.get(&key.into()).map_err(|e| classify(&e))?);
-    }
     let node = rows::text(&result(&node).await?)?
         .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
     let meta = NodeMeta::decode(&node)?;
     merge::validate(&meta, changes, now_ms)?;
-    let mut stored: HashMap<RecordKey, (DbVersion, StoredRecord)> = HashMap::new();
-    for (key, request) in keys.into_iter().zip(requests) {
-        if let Some(row) = rows::from_js(&result(&request).await?)? {
-            let record = StoredRecord::decode(&row.state, row.version)?;
-            stored.insert(key, (row.version, record));
-        }
-    }
+    let stored = load(&records, &keys).await?;
     let issuers = if merge::touches_devices(changes) {
-        let devices = devices(&records).await?;
-        merge::issuers_from(devices.iter().map(|(id, r)| (id.as_str(), r)))
+        let devices = sync_log::devices(&records).await?;
+        let registry = devices::registry_from(devices.iter().map(|(id, r)| (id.as_str(), r)));
+        devices::issuers(registry.as_ref())
     } else {
         shoal_core::devices::Issuers::NoOwner
     };
@@ -128,31 +178,4 @@ async fn steps(
         report: plan.report,
         rows: plan.rows,
     }))
-}
-
-/// The tab's copy of the devices collection: id and state of each record.
-async fn devices(records: &IdbObjectStore) -> Result<Vec<(String, StoredRecord)>, WebError> {
-    let collection =
-        CollectionName::new(DEVICES_COLLECTION).expect("the devices collection name is valid");
-    let (lower, _, upper) = page_range(&collection, "", None);
-    let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
-        &lower.into(),
-        &upper.into(),
-        false,
-        true,
-    )
-    .map_err(|e| classify(&e))?;
-    let request = records.get_all_with_key(&range).map_err(|e| classify(&e))?;
-    let values: Array = result(&request)
-        .await?
-        .dyn_into()
-        .map_err(|_| WebError::Storage("getAll did not give an array".into()))?;
-    let mut out = Vec::new();
-    for value in values.iter() {
-        if let Some(row) = rows::from_js(&value)? {
-            let row = log_row(row)?;
-            out.push((row.id.as_str().to_string(), row.record));
-        }
-    }
-    Ok(out)
 }

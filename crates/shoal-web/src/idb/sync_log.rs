@@ -2,24 +2,27 @@
 //! read-only transaction over the records (through the `by_version` index,
 //! in log order, a page at a time) and the metadata (the end of the log),
 //! so the rows and the head agree. What to take from each row is
-//! `sync/log_read.rs`'s; this file only feeds it rows.
+//! `sync/log_read.rs`'s; this file only feeds it rows. Also the other reads
+//! syncing needs: rows by id (fetch answers), the devices collection.
 
 use crate::error::WebError;
 use crate::idb::request::{classify, result};
 use crate::idb::rows::{self, RecordRow};
 use crate::idb::schema::{BY_VERSION, META, NODE_KEY, RECORDS};
 use crate::idb::tx;
+use crate::keys::page_range;
 use crate::meta::NodeMeta;
 use crate::row::StoredRecord;
 use crate::sync::echo::EchoLog;
 use crate::sync::log_read::{LogReader, LogRow, nothing_after};
 use js_sys::Array;
-use shoal_core::{CollectionName, DbVersion, LogRead, RecordId, SyncCursor};
+use shoal_core::devices::{DEVICES_COLLECTION, Registry};
+use shoal_core::{CollectionName, LogRead, RecordId, SyncCursor};
 use wasm_bindgen::JsCast;
-use web_sys::{IdbDatabase, IdbIndex, IdbKeyRange};
+use web_sys::{IdbDatabase, IdbIndex, IdbKeyRange, IdbObjectStore};
 
 /// Rows fetched per request.
-const PAGE: u32 = 256;
+const PAGE: u32 = 1024;
 
 /// A stored row as the log reader takes it.
 pub fn log_row(row: RecordRow) -> Result<LogRow, WebError> {
@@ -121,7 +124,40 @@ pub async fn rows_of(
     Ok(out)
 }
 
-/// The version the log ends at (`DbVersion` of the last commit).
-pub async fn head(db: &IdbDatabase) -> Result<DbVersion, WebError> {
-    Ok(crate::idb::read::stored_meta(db).await?.version)
+/// The tab's copy of the devices collection, read in `records`'s
+/// transaction: id and state of each record.
+pub async fn devices(records: &IdbObjectStore) -> Result<Vec<(String, StoredRecord)>, WebError> {
+    let collection =
+        CollectionName::new(DEVICES_COLLECTION).expect("the devices collection name is valid");
+    let (lower, _, upper) = page_range(&collection, "", None);
+    let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
+        &lower.into(),
+        &upper.into(),
+        false,
+        true,
+    )
+    .map_err(|e| classify(&e))?;
+    let request = records.get_all_with_key(&range).map_err(|e| classify(&e))?;
+    let values: Array = result(&request)
+        .await?
+        .dyn_into()
+        .map_err(|_| WebError::Storage("getAll did not give an array".into()))?;
+    let mut out = Vec::new();
+    for value in values.iter() {
+        if let Some(row) = rows::from_js(&value)? {
+            let row = log_row(row)?;
+            out.push((row.id.as_str().to_string(), row.record));
+        }
+    }
+    Ok(out)
+}
+
+/// The device registry of the tab's copy of the devices collection
+/// (`sync/devices.rs`), in a read-only transaction of its own.
+pub async fn registry(db: &IdbDatabase) -> Result<Option<Registry>, WebError> {
+    let tx = tx::read(db, &[RECORDS])?;
+    let records = devices(&tx::store(&tx, RECORDS)?).await?;
+    Ok(crate::sync::devices::registry_from(
+        records.iter().map(|(id, r)| (id.as_str(), r)),
+    ))
 }

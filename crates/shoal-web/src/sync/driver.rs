@@ -4,7 +4,9 @@
 //! It reads frames (`frames.rs`), feeds them, time and local commits to
 //! the session, and performs the session's actions first-in first-out on
 //! the [`Replica`]: writing frames, reading the log, applying changes with
-//! the cursor, serving requests; and reports the peer's status
+//! the cursor, serving requests; refuses a peer whose device admission is
+//! missing or revoked (when it authenticates, and on a tick after the log
+//! moved, as native nodes do every tick); and reports the peer's status
 //! ([`StatusCell`]) as it goes.
 //!
 //! # How to call it
@@ -16,7 +18,7 @@
 //!     remote_peer: remote_id.to_bytes(),
 //!     peer: remote_id.to_string(),              // the key of its cursor and status
 //!     key: group_key,                           // GroupKey from the secret
-//!     seed,                                     // 32 fresh random bytes
+//!     seed: random_seed()?,                     // 32 fresh random bytes
 //!     config: tab_sync_config(),
 //!     tick_ms: DEFAULT_TICK_MS,
 //! };
@@ -37,118 +39,18 @@
 
 use crate::sync::frames::{Input, read_frames};
 use crate::sync::replica::{Replica, Timer};
+use crate::sync::spec::Asked;
+pub use crate::sync::spec::{Control, DEFAULT_TICK_MS, SessionEnd, SessionSpec, tab_sync_config};
 use crate::sync::status::{PeerState, StatusCell};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use futures::stream::Stream;
-use shoal_core::sync::version::{Feature, FeatureSet, Offer};
-use shoal_core::sync::{Action, GroupKey, Rejection, Role, Session, SyncConfig};
-use std::cell::{Cell, RefCell};
+use futures::stream::{Stream, StreamExt};
+use shoal_core::sync::{Action, Rejection, Session};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
-
-/// How often the driver ticks the session (timeouts, re-sync, held pushes),
-/// as on native nodes.
-pub const DEFAULT_TICK_MS: u64 = 500;
-
-/// The session settings of a tab: native defaults, but without the
-/// partial-replica feature — a tab is a full replica and does not serve
-/// partial peers (a partial peer then sends and receives everything, as
-/// with a build that predates the feature: docs/partial.md).
-pub fn tab_sync_config() -> SyncConfig {
-    let current = Offer::current();
-    let features = current
-        .features
-        .known()
-        .into_iter()
-        .filter(|f| *f != Feature::PartialReplica)
-        .fold(FeatureSet::NONE, FeatureSet::with);
-    SyncConfig {
-        offer: Offer {
-            features,
-            ..current
-        },
-        ..SyncConfig::default()
-    }
-}
-
-/// Who a session is with and how it runs.
-pub struct SessionSpec {
-    /// Whether the tab opened the stream (dialer) or accepted it (listener).
-    pub role: Role,
-    /// The tab's peer id, as the transport authenticated it (bytes).
-    pub local_peer: Vec<u8>,
-    /// The peer's id, as the transport authenticated it (bytes).
-    pub remote_peer: Vec<u8>,
-    /// The peer's id as text: the key of its cursor and its status.
-    pub peer: String,
-    /// The group key (from the group secret).
-    pub key: GroupKey,
-    /// 32 fresh secret random bytes for the key exchange.
-    pub seed: [u8; 32],
-    /// Session settings ([`tab_sync_config`]).
-    pub config: SyncConfig,
-    /// How often to tick the session ([`DEFAULT_TICK_MS`]).
-    pub tick_ms: u64,
-}
-
-/// How a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEnd {
-    /// The protocol closed it with a named reason: refused by the peer
-    /// (`by_peer`) or by the tab.
-    Closed {
-        /// Why.
-        reason: Rejection,
-        /// Whether the peer refused the tab.
-        by_peer: bool,
-    },
-    /// The stream broke, or the store could not be read.
-    Broken(String),
-    /// [`Control::stop`] was called.
-    Stopped,
-}
-
-#[derive(Debug, Default)]
-struct ControlState {
-    stop: bool,
-    resync: bool,
-    waker: Option<Waker>,
-}
-
-/// Asks a running session to stop or to re-sync now; clones share it.
-#[derive(Debug, Clone, Default)]
-pub struct Control(Rc<RefCell<ControlState>>);
-
-impl Control {
-    /// Ends the session (the stream is closed; nothing is half-applied).
-    pub fn stop(&self) {
-        self.ask(|s| s.stop = true);
-    }
-
-    /// Asks the peer for its changes now (unless a catch-up is under way).
-    pub fn resync(&self) {
-        self.ask(|s| s.resync = true);
-    }
-
-    /// Whether [`Control::stop`] was called.
-    pub fn stopped(&self) -> bool {
-        self.0.borrow().stop
-    }
-
-    fn ask(&self, set: impl FnOnce(&mut ControlState)) {
-        let waker = {
-            let mut state = self.0.borrow_mut();
-            set(&mut state);
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
+use std::task::{Context, Poll};
 
 /// What the driver waits for between batches of actions.
 enum Event {
@@ -159,12 +61,20 @@ enum Event {
     Resync,
 }
 
+/// Most frames read ahead while a write waits for the peer to read (the
+/// native shell's reader task queues as many).
+const READ_AHEAD: usize = 4;
+
 /// The session and what its actions act on.
-struct Shell<'a, R: Replica, T: Timer, W> {
+struct Shell<'a, R: Replica, T: Timer, W, F> {
     session: Session,
     replica: &'a R,
     timer: &'a T,
     writer: W,
+    /// The frames of the stream.
+    frames: F,
+    /// Inputs read ahead while a write was blocked, handled first.
+    ahead: VecDeque<Option<Input>>,
     peer: String,
     status: &'a StatusCell,
     timeout_ms: u64,
@@ -185,6 +95,8 @@ where
     S: AsyncRead + AsyncWrite,
 {
     status.update(|s| s.state = PeerState::Connecting);
+    // Dropped before it ended, the status must not say connected.
+    let _dropped = DropGuard(status);
     let cursor = match replica.peer_cursor(&spec.peer).await {
         Ok(cursor) => cursor,
         Err(e) => {
@@ -204,22 +116,23 @@ where
     );
     let (reader, writer) = stream.split();
     let authenticated = Rc::new(Cell::new(false));
-    let mut frames = Box::pin(read_frames(
-        reader,
-        spec.config.max_frame,
-        authenticated.clone(),
-    ));
+    let frames = Box::pin(read_frames(reader, spec.config.max_frame, authenticated.clone()).fuse());
     let mut shell = Shell {
         session,
         replica,
         timer,
         writer,
+        frames,
+        ahead: VecDeque::new(),
         peer: spec.peer,
         status,
         timeout_ms: spec.config.request_timeout_ms,
     };
     let head = replica.head();
     let mut seen = head.head();
+    // The log head when the peer's admission was last checked: a change
+    // of the devices collection (merged or local) moves it.
+    let mut checked = None;
     let tick_ms = spec.tick_ms.max(1);
     let mut tick = timer.sleep(tick_ms);
     let mut actions: VecDeque<Action> = shell.session.start(timer.now_ms()).into();
@@ -234,7 +147,11 @@ where
         shell.report();
         let mut changed = head.changed(seen);
         let event = futures::future::poll_fn(|cx| {
-            poll_event(cx, control, frames.as_mut(), &mut changed, tick.as_mut())
+            let inputs = Inputs {
+                ahead: &mut shell.ahead,
+                frames: &mut shell.frames,
+            };
+            poll_event(cx, control, inputs, &mut changed, tick.as_mut())
         })
         .await;
         let now = timer.now_ms();
@@ -253,6 +170,13 @@ where
             }
             Event::Tick => {
                 tick = timer.sleep(tick_ms);
+                let head_now = head.head();
+                if shell.session.is_authenticated() && checked != Some(head_now) {
+                    checked = Some(head_now);
+                    if let Some(end) = shell.check_device().await {
+                        break end;
+                    }
+                }
                 shell.session.tick(now)
             }
             Event::Resync => shell.session.resync(now),
@@ -272,35 +196,57 @@ where
     end
 }
 
-/// The next thing to act on: a stop or re-sync asked for, a frame, a local
-/// commit, or the tick — in that order of precedence.
-fn poll_event(
+/// Where the next input comes from: what was read ahead, then the stream.
+struct Inputs<'s, F> {
+    ahead: &'s mut VecDeque<Option<Input>>,
+    frames: &'s mut F,
+}
+
+/// The next thing to act on: a stop or re-sync asked for, the tick, a local
+/// commit, or a frame — in that order of precedence.
+fn poll_event<F: Stream<Item = Input> + Unpin>(
     cx: &mut Context<'_>,
     control: &Control,
-    frames: Pin<&mut impl Stream<Item = Input>>,
+    inputs: Inputs<'_, F>,
     changed: &mut crate::sync::head::Changed,
     tick: Pin<&mut (dyn Future<Output = ()> + 'static)>,
 ) -> Poll<Event> {
-    {
-        let mut state = control.0.borrow_mut();
-        if state.stop {
-            return Poll::Ready(Event::Stop);
-        }
-        if std::mem::take(&mut state.resync) {
-            return Poll::Ready(Event::Resync);
-        }
-        state.waker = Some(cx.waker().clone());
+    match control.poll_asked(cx) {
+        Some(Asked::Stop) => return Poll::Ready(Event::Stop),
+        Some(Asked::Resync) => return Poll::Ready(Event::Resync),
+        None => {}
     }
-    if let Poll::Ready(input) = frames.poll_next(cx) {
-        return Poll::Ready(Event::Input(input));
+    // The tick and commits first: each is ready now and then, and a peer
+    // that never stops sending must not starve them.
+    if tick.poll(cx).is_ready() {
+        return Poll::Ready(Event::Tick);
     }
     if let Poll::Ready(version) = Pin::new(changed).poll(cx) {
         return Poll::Ready(Event::Committed(version));
     }
-    if tick.poll(cx).is_ready() {
-        return Poll::Ready(Event::Tick);
+    if let Some(input) = inputs.ahead.pop_front() {
+        return Poll::Ready(Event::Input(input));
+    }
+    if let Poll::Ready(input) = inputs.frames.poll_next_unpin(cx) {
+        return Poll::Ready(Event::Input(input));
     }
     Poll::Pending
+}
+
+/// Marks the status disconnected if the session future is dropped before
+/// it finished (the caller stopped waiting for it).
+struct DropGuard<'a>(&'a StatusCell);
+
+impl Drop for DropGuard<'_> {
+    fn drop(&mut self) {
+        self.0.update(|s| {
+            if !s.ended() {
+                s.state = PeerState::Disconnected {
+                    error: Some("the session was dropped".into()),
+                };
+            }
+        });
+    }
 }
 
 /// Sets the final state of the peer's status.
@@ -345,7 +291,9 @@ pub fn is_rejection(reason: Rejection) -> bool {
     }
 }
 
-impl<R: Replica, T: Timer, W: AsyncWrite + Unpin> Shell<'_, R, T, W> {
+impl<R: Replica, T: Timer, W: AsyncWrite + Unpin, F: Stream<Item = Input> + Unpin>
+    Shell<'_, R, T, W, F>
+{
     /// Performs one action; returns the actions it leads to, or how the
     /// session ended.
     async fn perform(&mut self, action: Action) -> Result<Vec<Action>, SessionEnd> {
@@ -385,6 +333,9 @@ impl<R: Replica, T: Timer, W: AsyncWrite + Unpin> Shell<'_, R, T, W> {
                 }
             }
             Action::Authenticated => {
+                if let Some(end) = self.check_device().await {
+                    return Err(end);
+                }
                 self.replica.session_started(&self.peer);
                 self.status.update(|s| s.state = PeerState::Connected);
                 Vec::new()
@@ -423,14 +374,80 @@ impl<R: Replica, T: Timer, W: AsyncWrite + Unpin> Shell<'_, R, T, W> {
         })
     }
 
-    /// Writes one frame, within the request timeout.
+    /// Asks the replica whether the peer may stay (its device admission,
+    /// issue 19); if not, refuses it by name at once — the `Rejected`
+    /// frame, nothing queued before it — and says how the session ended.
+    /// A replica that cannot answer refuses nothing (as on native nodes).
+    async fn check_device(&mut self) -> Option<SessionEnd> {
+        let reason = match self.replica.device_check(&self.peer).await {
+            Ok(reason) => reason?,
+            Err(e) => {
+                let why = format!("cannot check the peer's device admission: {e}");
+                self.status.update(|s| s.last_error = Some(why));
+                return None;
+            }
+        };
+        for action in self.session.refuse(reason) {
+            match action {
+                Action::Send(frame) => {
+                    let _ = self.write(&frame).await;
+                }
+                Action::Close { reason, by_peer } => {
+                    let _ = self.close_writer().await;
+                    return Some(SessionEnd::Closed { reason, by_peer });
+                }
+                _ => {}
+            }
+        }
+        Some(SessionEnd::Closed {
+            reason,
+            by_peer: false,
+        })
+    }
+
+    /// Writes one frame, within the request timeout. While the write waits
+    /// for the peer to read, the peer may itself be waiting for us to read
+    /// what it writes: so, once the peer is authenticated, up to
+    /// [`READ_AHEAD`] of its frames are read meanwhile and kept for later,
+    /// as the native shell's reader task does.
     async fn write(&mut self, frame: &[u8]) -> Result<(), SessionEnd> {
-        let writer = &mut self.writer;
-        let written = async {
+        let read_ahead = self.session.is_authenticated();
+        let Shell {
+            writer,
+            frames,
+            ahead,
+            timer,
+            timeout_ms,
+            ..
+        } = self;
+        let mut written = std::pin::pin!(async {
             writer.write_all(frame).await?;
             writer.flush().await
-        };
-        match within(self.timer, self.timeout_ms, written).await {
+        });
+        let mut sleep = timer.sleep(*timeout_ms);
+        let written = futures::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = written.as_mut().poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            while read_ahead
+                && ahead.len() < READ_AHEAD
+                && !matches!(
+                    ahead.back(),
+                    Some(None | Some(Input::Broken(_) | Input::TooLarge))
+                )
+            {
+                match frames.poll_next_unpin(cx) {
+                    Poll::Ready(input) => ahead.push_back(input),
+                    Poll::Pending => break,
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match written {
             Some(Ok(())) => Ok(()),
             Some(Err(e)) => Err(SessionEnd::Broken(format!("write failed: {e}"))),
             None => Err(SessionEnd::Closed {

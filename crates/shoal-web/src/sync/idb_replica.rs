@@ -5,7 +5,8 @@
 //! sessions push the changes on); never before.
 //!
 //! Get one with `Store::replica()`; it shares the open store's database,
-//! feed, head and echo bookkeeping. It owns this wiring only.
+//! feed, head and echo bookkeeping. [`random_seed`] gives a session's key
+//! exchange its fresh randomness. It owns this wiring only.
 
 use crate::api_store::Inner;
 use crate::error::WebError;
@@ -15,7 +16,7 @@ use crate::sync::merge::MergeReport;
 use crate::sync::replica::{Replica, Timer};
 use crate::sync::serve;
 use js_sys::{Function, Promise, Reflect};
-use shoal_core::sync::{Refusal, Request, Response};
+use shoal_core::sync::{Refusal, Rejection, Request, Response};
 use shoal_core::{Change, LogRead, SyncCursor};
 use std::future::Future;
 use std::pin::Pin;
@@ -144,6 +145,11 @@ impl Replica for IdbReplica {
         }
     }
 
+    async fn device_check(&self, peer: &str) -> Result<Option<Rejection>, WebError> {
+        let registry = sync_log::registry(self.inner.db()?).await?;
+        Ok(crate::sync::devices::refusal(registry.as_ref(), peer))
+    }
+
     fn session_started(&self, peer: &str) {
         self.inner.echoes.borrow_mut().forget(peer);
     }
@@ -151,6 +157,14 @@ impl Replica for IdbReplica {
     fn head(&self) -> HeadWatch {
         self.inner.head.clone()
     }
+}
+
+/// 32 fresh secret random bytes (`crypto.getRandomValues`): the `seed`
+/// of a [`crate::sync::driver::SessionSpec`].
+pub fn random_seed() -> Result<[u8; 32], WebError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| WebError::Storage(format!("no randomness: {e}")))?;
+    Ok(seed)
 }
 
 /// The browser's clock and `setTimeout` (in a window or a worker).

@@ -5,6 +5,7 @@
 use crate::error::WebError;
 use crate::meta::NodeMeta;
 use crate::row::StoredRecord;
+use crate::sync::devices;
 use crate::sync::echo::EchoLog;
 use crate::sync::head::HeadWatch;
 use crate::sync::log_read::{LogReader, LogRow, nothing_after, position_of};
@@ -13,7 +14,7 @@ use crate::sync::replica::{Replica, Timer};
 use crate::sync::serve;
 use crate::write::local_write;
 use shoal_core::devices::DEVICES_COLLECTION;
-use shoal_core::sync::{Refusal, Request, Response};
+use shoal_core::sync::{Refusal, Rejection, Request, Response};
 use shoal_core::{Change, CollectionName, DbVersion, Intent, LogRead, RecordId, SyncCursor};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -98,7 +99,8 @@ impl MemoryReplica {
             .filter(|(k, _)| k.0.as_str() == DEVICES_COLLECTION)
             .map(|(k, (_, r))| (k.1.as_str().to_string(), r.clone()))
             .collect();
-        let issuers = merge::issuers_from(devices.iter().map(|(i, r)| (i.as_str(), r)));
+        let registry = devices::registry_from(devices.iter().map(|(i, r)| (i.as_str(), r)));
+        let issuers = devices::issuers(registry.as_ref());
         let stored: HashMap<RecordKey, (DbVersion, StoredRecord)> = merge::records_of(changes)
             .into_iter()
             .filter_map(|k| records.get(&k).cloned().map(|v| (k, v)))
@@ -218,6 +220,17 @@ impl Replica for MemoryReplica {
             },
             _ => Response::Refused(Refusal::Failed),
         }
+    }
+
+    async fn device_check(&self, peer: &str) -> Result<Option<Rejection>, WebError> {
+        let records = self.records.borrow();
+        let registry = devices::registry_from(
+            records
+                .iter()
+                .filter(|(k, _)| k.0.as_str() == DEVICES_COLLECTION)
+                .map(|(k, (_, r))| (k.1.as_str(), r)),
+        );
+        Ok(devices::refusal(registry.as_ref(), peer))
     }
 
     fn session_started(&self, peer: &str) {

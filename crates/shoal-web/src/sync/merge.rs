@@ -82,7 +82,7 @@ pub fn records_of(changes: &[Change]) -> Vec<RecordKey> {
 }
 
 /// Whether the batch touches the devices collection (then the caller loads
-/// it to know who may sign statements: [`issuers_from`]).
+/// it to know who may sign statements: `devices.rs`).
 pub fn touches_devices(changes: &[Change]) -> bool {
     changes
         .iter()
@@ -165,40 +165,6 @@ pub fn plan_merge(
         ..meta.clone()
     };
     MergePlan { rows, meta, report }
-}
-
-/// Who may sign the device statements the tab takes, from its own copy of
-/// the devices collection (`records`: id and state): the owner its owner
-/// record names and the admins that owner made; anyone while it has none.
-pub fn issuers_from<'a>(records: impl IntoIterator<Item = (&'a str, &'a StoredRecord)>) -> Issuers {
-    use shoal_core::FieldName;
-    use shoal_core::devices::{IssuerKey, OWNER_RECORD, Registry, STATEMENT_FIELD};
-    let mut owner = None;
-    let mut statements = Vec::new();
-    for (id, record) in records {
-        let field = |name: &str| {
-            FieldName::new(name)
-                .ok()
-                .and_then(|f| record.state.field_value(&f))
-                .and_then(|v| v.as_str().map(str::to_string))
-        };
-        if !record.state.is_alive() {
-            continue;
-        }
-        if id == OWNER_RECORD {
-            owner = field("key").and_then(|k| IssuerKey::from_hex(&k).ok());
-        } else if let Some(text) = field(STATEMENT_FIELD) {
-            statements.push((id.to_string(), text));
-        }
-    }
-    match owner {
-        None => Issuers::NoOwner,
-        Some(owner) => Registry::evaluate(
-            owner,
-            statements.iter().map(|(a, b)| (a.as_str(), b.as_str())),
-        )
-        .issuers(),
-    }
 }
 
 #[cfg(test)]

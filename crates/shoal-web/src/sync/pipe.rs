@@ -4,7 +4,9 @@
 //! stores in one page, the native tests of the driver); single-threaded.
 //!
 //! Closing an end (or dropping it) ends the other end's reads once it has
-//! read what was written before. [`PipeEnd::tap`] counts the bytes an end
+//! read what was written before. [`duplex_bounded`] holds at most so many
+//! unread bytes each way: a writer waits for the reader, as over a real
+//! connection whose windows are full. [`PipeEnd::tap`] counts the bytes an end
 //! wrote, for tests that check what went over the wire.
 
 use futures::io::{AsyncRead, AsyncWrite};
@@ -15,12 +17,27 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Direction {
     bytes: VecDeque<u8>,
+    capacity: usize,
     closed: bool,
     reader: Option<Waker>,
+    writer: Option<Waker>,
     written: u64,
+}
+
+impl Direction {
+    fn new(capacity: usize) -> Rc<RefCell<Self>> {
+        Rc::new(RefCell::new(Direction {
+            bytes: VecDeque::new(),
+            capacity: capacity.max(1),
+            closed: false,
+            reader: None,
+            writer: None,
+            written: 0,
+        }))
+    }
 }
 
 /// One end of a [`duplex`] pipe.
@@ -32,8 +49,14 @@ pub struct PipeEnd {
 
 /// A connected pair of pipe ends.
 pub fn duplex() -> (PipeEnd, PipeEnd) {
-    let a = Rc::new(RefCell::new(Direction::default()));
-    let b = Rc::new(RefCell::new(Direction::default()));
+    duplex_bounded(usize::MAX)
+}
+
+/// A connected pair of pipe ends holding at most `capacity` unread bytes
+/// each way.
+pub fn duplex_bounded(capacity: usize) -> (PipeEnd, PipeEnd) {
+    let a = Direction::new(capacity);
+    let b = Direction::new(capacity);
     (
         PipeEnd {
             incoming: a.clone(),
@@ -65,6 +88,9 @@ impl PipeEnd {
         if let Some(waker) = out.reader.take() {
             waker.wake();
         }
+        if let Some(waker) = out.writer.take() {
+            waker.wake();
+        }
     }
 }
 
@@ -93,6 +119,9 @@ impl AsyncRead for PipeEnd {
         for (slot, byte) in buf.iter_mut().zip(incoming.bytes.drain(..n)) {
             *slot = byte;
         }
+        if let Some(waker) = incoming.writer.take() {
+            waker.wake();
+        }
         Poll::Ready(Ok(n))
     }
 }
@@ -100,13 +129,19 @@ impl AsyncRead for PipeEnd {
 impl AsyncWrite for PipeEnd {
     fn poll_write(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let mut out = self.outgoing.borrow_mut();
         if out.closed {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
+        let room = out.capacity.saturating_sub(out.bytes.len());
+        if room == 0 && !buf.is_empty() {
+            out.writer = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let buf = &buf[..buf.len().min(room)];
         out.bytes.extend(buf);
         out.written += buf.len() as u64;
         if let Some(waker) = out.reader.take() {

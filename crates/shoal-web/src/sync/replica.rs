@@ -12,7 +12,7 @@
 use crate::error::WebError;
 use crate::sync::head::HeadWatch;
 use crate::sync::merge::MergeReport;
-use shoal_core::sync::{Request, Response};
+use shoal_core::sync::{Rejection, Request, Response};
 use shoal_core::{Change, LogRead, SyncCursor};
 use std::future::Future;
 use std::pin::Pin;
@@ -49,6 +49,12 @@ pub trait Replica {
     /// Answers `peer`'s federation request (`Action::Serve`): always an
     /// answer, a `Response::Refused` for what the replica cannot serve.
     async fn serve(&self, peer: &str, request: Request, now_ms: u64) -> Response;
+
+    /// Whether `peer`, which proved the group secret, may stay in session
+    /// (issue 19): `Some(NotAdmitted)` or `Some(Revoked)` when the tab's copy
+    /// of the devices collection names an owner and no admission counts for
+    /// the peer, or it was revoked; `None` otherwise (`sync/devices.rs`).
+    async fn device_check(&self, peer: &str) -> Result<Option<Rejection>, WebError>;
 
     /// A session with `peer` authenticated: forget what it sent in earlier
     /// sessions (it may no longer hold it).

@@ -124,3 +124,142 @@ pub fn offered_record(request: &Request) -> Option<(&CollectionName, &RecordId)>
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::StoredRecord;
+    use shoal_core::sync::federation::Request;
+    use shoal_core::{
+        CanonicalJson, Clock, DbVersion, FieldName, Hlc, Life, LogPosition, SiteId, Slot,
+        SlotVersion,
+    };
+
+    fn row(id: &str, version: u64, fields: usize, size: usize) -> LogRow {
+        let v = |value: Option<String>| SlotVersion {
+            value: value.map(|t| CanonicalJson::from_value(&serde_json::Value::String(t))),
+            clock: Clock {
+                hlc: Hlc::new(1, 0),
+                site: SiteId(1),
+            },
+            life: Life(1),
+            pred: None,
+        };
+        let mut slots = vec![(Slot::Life, v(None))];
+        for f in 0..fields {
+            let name = FieldName::new(format!("f{f}")).unwrap();
+            slots.push((Slot::Field(name), v(Some("x".repeat(size)))));
+        }
+        LogRow {
+            collection: CollectionName::new("c").unwrap(),
+            id: RecordId::new(id).unwrap(),
+            version: DbVersion(version),
+            record: StoredRecord {
+                state: RecordState::from_slots(slots),
+                ..StoredRecord::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_fetch_answers_found_records_names_missing_ones_and_cuts_big_ones() {
+        let ids: Vec<RecordId> = ["a", "gone", "b"]
+            .iter()
+            .map(|i| RecordId::new(*i).unwrap())
+            .collect();
+        let rows = vec![Some(row("a", 3, 1, 10)), None, Some(row("b", 5, 2, 10))];
+        let Response::Records {
+            changes,
+            missing,
+            cut,
+        } = fetch_answer(&ids, &rows, None)
+        else {
+            panic!("not records");
+        };
+        assert_eq!(changes.len(), 5);
+        assert_eq!(missing, vec![RecordId::new("gone").unwrap()]);
+        assert_eq!(cut, None);
+        assert_eq!(
+            changes[0].position,
+            LogPosition {
+                version: DbVersion(3),
+                seq: 0
+            }
+        );
+        // A record over one answer's size (three fields of half of it) is
+        // cut, each answer resuming after the last cut, until it is whole.
+        let big = [Some(row("big", 7, 3, MAX_PART_BYTES / 2))];
+        let one = [RecordId::new("big").unwrap()];
+        let (mut resume, mut parts, mut got) = (None, Vec::new(), 0);
+        loop {
+            let Response::Records { changes, cut, .. } = fetch_answer(&one, &big, resume) else {
+                panic!("not records");
+            };
+            got += changes.len();
+            parts.push(cut.map(|c| c.slots));
+            match cut {
+                Some(cut) => resume = Some(cut),
+                None => break,
+            }
+        }
+        assert_eq!(parts, vec![Some(2), Some(3), None]);
+        assert_eq!(got, 4, "life and three fields, each once");
+    }
+
+    #[test]
+    fn walks_are_refused_at_once_and_bad_requests_named() {
+        let c = CollectionName::new("c").unwrap();
+        for request in [
+            Request::Collections,
+            Request::Level {
+                collection: c.clone(),
+            },
+            Request::Reconcile {
+                collection: c.clone(),
+                entries: Vec::new(),
+            },
+        ] {
+            assert_eq!(refused(&request), Some(Response::Refused(Refusal::Failed)));
+        }
+        let too_many = Request::Fetch {
+            collection: c.clone(),
+            ids: vec![RecordId::new("a").unwrap(); MAX_FETCH_IDS + 1],
+            resume: None,
+        };
+        assert_eq!(
+            refused(&too_many),
+            Some(Response::Refused(Refusal::BadRequest))
+        );
+        let other = row("b", 1, 0, 0)
+            .record
+            .state
+            .to_changes(&c, &RecordId::new("b").unwrap());
+        let offer = Request::Offer {
+            collection: c,
+            id: RecordId::new("a").unwrap(),
+            changes: other,
+            whole: None,
+        };
+        assert_eq!(
+            refused(&offer),
+            Some(Response::Refused(Refusal::BadRequest))
+        );
+        let id = RecordId::new("a").unwrap();
+        let state = row("a", 1, 1, 1).record.state;
+        let digest = StateDigest::of(&id, &state);
+        assert_eq!(
+            offer_answer(true, &id, Some(digest), Some(&state)),
+            Response::Offered {
+                changed: true,
+                in_sync: true
+            }
+        );
+        assert_eq!(
+            offer_answer(false, &id, Some(digest), None),
+            Response::Offered {
+                changed: false,
+                in_sync: false
+            }
+        );
+    }
+}

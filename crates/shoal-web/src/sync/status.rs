@@ -3,12 +3,15 @@
 //! completed, the cursor, the peer's log head, traffic counters and the
 //! last error. The driver (`driver.rs`) updates it; the JS API reads it.
 //!
-//! It owns the shape only (plain data, shared through [`StatusCell`]).
+//! It owns the shape and its sharing ([`StatusCell`], which also wakes
+//! whoever waits for the status to change).
 
 use shoal_core::sync::{Rejection, SessionStats};
 use shoal_core::{DbVersion, SyncCursor};
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 
 /// Where a session with a peer is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,23 +89,90 @@ impl PeerStatus {
     }
 }
 
-/// A [`PeerStatus`] shared between the driver and whoever shows it.
+/// A [`PeerStatus`] shared between the driver and whoever shows it; clones
+/// share it. Each change that alters the status moves its generation and
+/// wakes those waiting in [`StatusCell::changed`].
 #[derive(Debug, Clone)]
-pub struct StatusCell(Rc<RefCell<PeerStatus>>);
+pub struct StatusCell(Rc<RefCell<Shared>>);
+
+#[derive(Debug)]
+struct Shared {
+    status: PeerStatus,
+    generation: u64,
+    waiting: Vec<Waker>,
+}
 
 impl StatusCell {
     /// A cell for a session starting with `peer`.
     pub fn new(peer: &str) -> Self {
-        StatusCell(Rc::new(RefCell::new(PeerStatus::new(peer))))
+        StatusCell(Rc::new(RefCell::new(Shared {
+            status: PeerStatus::new(peer),
+            generation: 0,
+            waiting: Vec::new(),
+        })))
     }
 
     /// A copy of the status now.
     pub fn get(&self) -> PeerStatus {
-        self.0.borrow().clone()
+        self.0.borrow().status.clone()
     }
 
-    /// Changes the status.
+    /// How many changes the status has seen.
+    pub fn generation(&self) -> u64 {
+        self.0.borrow().generation
+    }
+
+    /// Changes the status (waking the waiting if it is now different).
     pub fn update(&self, change: impl FnOnce(&mut PeerStatus)) {
-        change(&mut self.0.borrow_mut());
+        let waiting = {
+            let mut shared = self.0.borrow_mut();
+            let before = shared.status.clone();
+            change(&mut shared.status);
+            if shared.status == before {
+                return;
+            }
+            shared.generation += 1;
+            std::mem::take(&mut shared.waiting)
+        };
+        for waker in waiting {
+            waker.wake();
+        }
+    }
+
+    /// Resolves with the status and its generation once the generation is
+    /// past `seen` (e.g. to answer `connect` the moment the peer proved
+    /// membership, without polling).
+    pub fn changed(&self, seen: u64) -> impl Future<Output = (PeerStatus, u64)> + use<> {
+        let cell = self.clone();
+        std::future::poll_fn(move |cx| {
+            let mut shared = cell.0.borrow_mut();
+            if shared.generation > seen {
+                return Poll::Ready((shared.status.clone(), shared.generation));
+            }
+            if !shared.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                shared.waiting.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[test]
+    fn a_change_wakes_the_waiting_and_an_unchanged_update_does_not() {
+        let cell = StatusCell::new("p");
+        let seen = cell.generation();
+        let mut waiting = Box::pin(cell.changed(seen));
+        assert!(waiting.as_mut().now_or_never().is_none());
+        cell.update(|s| s.state = PeerState::Connecting);
+        assert_eq!(cell.generation(), seen, "the same state is no change");
+        cell.update(|s| s.state = PeerState::Connected);
+        let (status, generation) = waiting.now_or_never().expect("woken");
+        assert_eq!(status.state, PeerState::Connected);
+        assert_eq!(generation, seen + 1);
     }
 }

@@ -102,7 +102,7 @@ async fn pair<F: Future<Output = ()>>(
 }
 
 /// Waits (up to 10 s) until `done` holds.
-async fn until(what: &str, done: impl Fn() -> bool) {
+pub(crate) async fn until(what: &str, done: impl Fn() -> bool) {
     for _ in 0..1000 {
         if done() {
             return;
@@ -237,4 +237,165 @@ fn a_wrong_group_key_is_rejected_and_nothing_is_applied() {
             by_peer: true
         }
     );
+}
+
+#[test]
+fn a_peer_without_an_admission_is_refused_and_a_revocation_ends_a_running_session() {
+    use shoal_core::devices::{
+        Admission, DEVICES_COLLECTION, DeviceRole, OWNER_RECORD, OwnerKey, Revocation, Statement,
+    };
+    let owner = OwnerKey::from_seed([5; 32]);
+    let statement = |s: Statement| {
+        let signed = s.sign(&owner);
+        (
+            signed.statement.record_id(),
+            put(json!({ "statement": signed.to_text() })),
+        )
+    };
+    let admit = |device: &str| {
+        statement(Statement::Admit(Admission {
+            device: device.into(),
+            role: DeviceRole::Member,
+            collections: Default::default(),
+            admitted_ms: 10,
+            device_key: None,
+            name: String::new(),
+        }))
+    };
+    let (ra, rb) = (MemoryReplica::new(1), MemoryReplica::new(2));
+    ra.write("notes", "n1", put(json!({"x": 1})));
+    ra.write(
+        DEVICES_COLLECTION,
+        OWNER_RECORD,
+        put(json!({ "key": owner.public().to_hex() })),
+    );
+    let key = key();
+    // An owner, and no admission for "b": a refuses it as it authenticates.
+    let (a, b) = (Side::new(&ra, "b"), Side::new(&rb, "a"));
+    let ((end_a, _), _) = block_on(pair(&a, &b, (&key, &key), async {
+        until("both ended", || {
+            a.status.get().ended() && b.status.get().ended()
+        })
+        .await;
+    }));
+    let refused = |reason, by_peer| SessionEnd::Closed { reason, by_peer };
+    assert_eq!(end_a, refused(Rejection::NotAdmitted, false));
+    assert_eq!(
+        b.status.get().state,
+        PeerState::Rejected {
+            reason: Rejection::NotAdmitted,
+            by_peer: true
+        }
+    );
+    assert!(rb.get("notes", "n1").is_none(), "nothing reached b");
+    // Admitted, b syncs; revoked while connected, it is refused on a tick.
+    for (id, intent) in [admit("b"), admit("a")] {
+        ra.write(DEVICES_COLLECTION, &id, intent);
+    }
+    let (a, b) = (Side::new(&ra, "b"), Side::new(&rb, "a"));
+    let ((end_a, _), _) = block_on(pair(&a, &b, (&key, &key), async {
+        until("b has n1", || rb.get("notes", "n1").is_some()).await;
+        let (id, intent) = statement(Statement::Revoke(Revocation {
+            device: "b".into(),
+            revoked_ms: 20,
+        }));
+        ra.write(DEVICES_COLLECTION, &id, intent);
+        until("a refused b", || a.status.get().ended()).await;
+        ra.write("notes", "n2", put(json!({"x": 2})));
+        NativeTimer.sleep(100).await;
+    }));
+    assert_eq!(end_a, refused(Rejection::Revoked, false));
+    assert!(rb.get("notes", "n2").is_none());
+}
+
+#[test]
+fn a_dropped_session_is_not_left_connected() {
+    let (ra, rb) = (MemoryReplica::new(1), MemoryReplica::new(2));
+    let (a, b) = (Side::new(&ra, "b"), Side::new(&rb, "a"));
+    let key = key();
+    let (left, right) = duplex();
+    block_on(async {
+        let run_a = run_session(
+            a.replica,
+            &NativeTimer,
+            spec(Role::Dialer, "a", "b", &key, 1),
+            &a.status,
+            &a.control,
+            left,
+        );
+        let run_b = run_session(
+            b.replica,
+            &NativeTimer,
+            spec(Role::Listener, "b", "a", &key, 2),
+            &b.status,
+            &b.control,
+            right,
+        );
+        let both = futures::future::join(run_a, run_b);
+        let wait = until("connected", || a.status.get().state == PeerState::Connected);
+        // Whichever finishes first: the connection (the sessions never end).
+        futures::future::select(Box::pin(both), Box::pin(wait)).await;
+    });
+    assert_eq!(
+        a.status.get().state,
+        PeerState::Disconnected {
+            error: Some("the session was dropped".into())
+        }
+    );
+}
+
+#[test]
+fn both_sides_sending_big_chunks_at_once_over_a_full_pipe_do_not_deadlock() {
+    // Each side holds about 2 MB the other lacks, and the pipe holds 64 KiB
+    // each way: both serve a chunk at the same time, and each write waits
+    // for the other side to read.
+    let (ra, rb) = (MemoryReplica::new(1), MemoryReplica::new(2));
+    let big = "x".repeat(10_000);
+    for i in 0..200 {
+        ra.write("a", &format!("r{i}"), put(json!({ "v": big })));
+        rb.write("b", &format!("r{i}"), put(json!({ "v": big })));
+    }
+    let (a, b) = (Side::new(&ra, "b"), Side::new(&rb, "a"));
+    let key = key();
+    let (left, right) = crate::sync::pipe::duplex_bounded(64 * 1024);
+    let quick = |mut spec: SessionSpec| {
+        // A deadlock would show as a write timeout.
+        spec.config.request_timeout_ms = 3_000;
+        spec
+    };
+    let (end_a, end_b, ()) = block_on(async {
+        futures::join!(
+            run_session(
+                a.replica,
+                &NativeTimer,
+                quick(spec(Role::Dialer, "a", "b", &key, 1)),
+                &a.status,
+                &a.control,
+                left,
+            ),
+            run_session(
+                b.replica,
+                &NativeTimer,
+                quick(spec(Role::Listener, "b", "a", &key, 2)),
+                &b.status,
+                &b.control,
+                right,
+            ),
+            async {
+                until("both caught up", || {
+                    a.status.get().caught_up
+                        && b.status.get().caught_up
+                        && ra.get("b", "r199").is_some()
+                        && rb.get("a", "r199").is_some()
+                        || a.status.get().ended()
+                })
+                .await;
+                a.control.stop();
+                b.control.stop();
+            }
+        )
+    });
+    assert_eq!((end_a, end_b), (SessionEnd::Stopped, SessionEnd::Stopped));
+    assert_eq!(a.status.get().stats.changes_in, 400);
+    assert_eq!(b.status.get().stats.changes_in, 400);
 }
