@@ -3,13 +3,13 @@
 //! reports (`SessionEvent`), and how it ends (`SessionEnd`). Running it —
 //! framing, shoal-core's sans-IO `Session`, reads and applies in IndexedDB —
 //! is the sync driver's (`crate::sync::driver::run_session`); this file
-//! adapts it to the loop: it starts the driver on the stream and watches
-//! the driver's status, reporting the moment the peer proved membership
-//! (what `connect` waits for) and catch-ups.
+//! adapts it to the loop: it starts the driver on the stream and follows
+//! the driver's status (`StatusCell::changed`), reporting the moment the
+//! peer proved membership (what `connect` waits for) and catch-ups.
 
 use crate::api_store::Inner;
 use crate::sync::driver::{self, Control, DEFAULT_TICK_MS, tab_sync_config};
-use crate::sync::idb_replica::{BrowserTimer, IdbReplica};
+use crate::sync::idb_replica::{BrowserTimer, IdbReplica, random_seed};
 use crate::sync::status::{PeerState, StatusCell};
 use futures::FutureExt;
 use libp2p::{PeerId, Stream};
@@ -50,11 +50,6 @@ pub(crate) enum SessionEnd {
     Broken(String),
 }
 
-/// How often the status is looked at while the handshake runs (what
-/// `connect` waits for), and afterwards (catch-ups, for `peers()`).
-const WATCH_HANDSHAKE_MS: u64 = 20;
-const WATCH_RUNNING_MS: u64 = 250;
-
 /// Runs the session on `stream` until it ends, reporting to `report`.
 pub(crate) async fn run(
     stream: Stream,
@@ -62,10 +57,10 @@ pub(crate) async fn run(
     store: StoreHandle,
     mut report: impl FnMut(SessionEvent),
 ) -> SessionEnd {
-    let mut seed = [0u8; 32];
-    if getrandom::fill(&mut seed).is_err() {
-        return SessionEnd::Broken("no randomness for the key exchange".into());
-    }
+    let seed = match random_seed() {
+        Ok(seed) => seed,
+        Err(e) => return SessionEnd::Broken(e.to_string()),
+    };
     let peer = spec.peer.to_string();
     let spec = driver::SessionSpec {
         role: spec.role,
@@ -83,17 +78,14 @@ pub(crate) async fn run(
     let session =
         driver::run_session(&replica, &BrowserTimer, spec, &status, &control, stream).fuse();
     futures::pin_mut!(session);
-    let (mut authenticated, mut caught_up) = (false, false);
+    let (mut authenticated, mut caught_up, mut seen) = (false, false, 0);
     loop {
-        let every = if authenticated {
-            WATCH_RUNNING_MS
-        } else {
-            WATCH_HANDSHAKE_MS
-        };
-        let mut pause = futures_timer::Delay::new(std::time::Duration::from_millis(every)).fuse();
         let ended = futures::select! {
             end = session => Some(end),
-            _ = pause => None,
+            (_, generation) = status.changed(seen).fuse() => {
+                seen = generation;
+                None
+            }
         };
         let now = status.get();
         if !authenticated && now.state == PeerState::Connected {
