@@ -166,7 +166,11 @@ describe('a browser tab syncing with a daemon', () => {
     assert.ok(changes.length >= 1, 'the change feed named the daemon\'s record');
     assert.deepEqual(changes.at(-1).value, { title: 'daemon', n: 2 });
     await waitFor('caught_up', async () => (await run(page, () => window.store.peers()))[0].caught_up);
+    // Closing the store ends its connection: the daemon sees the tab go.
     await run(page, () => window.store.close());
+    await waitFor('the tab gone from the daemon', async () => (await daemonPeer(daemon, opened.peerId))?.state !== 'connected');
+    const closed = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
+    assert.equal(closed.error, 'store-closed', JSON.stringify(closed));
     await page.close();
   });
 

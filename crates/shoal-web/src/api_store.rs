@@ -149,9 +149,13 @@ impl Store {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         if !self.inner.closed.replace(true) {
-            // Dropping the network's handle ends its loop: sessions and
-            // connections close before the database does.
-            self.inner.net.borrow_mut().take();
+            // The network's loop ends at its next turn, closing sessions
+            // and connections and failing waiting connects with
+            // store-closed; an apply in flight fails whole on the closed
+            // database (each is one transaction with its cursor).
+            if let Some(net) = self.inner.net.borrow_mut().take() {
+                net.stop();
+            }
             self.inner.db.close();
         }
         let ownership = self.inner.lock.borrow_mut().take();

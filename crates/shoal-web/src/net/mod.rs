@@ -73,6 +73,12 @@ impl Network {
         }
     }
 
+    /// Ends the network (the store closes): sessions and connections
+    /// close, waiting `connect` calls fail with `store-closed`.
+    pub(crate) fn stop(&self) {
+        let _ = self.commands.unbounded_send(Command::Stop);
+    }
+
     /// The peer table.
     pub(crate) fn peers(&self) -> Vec<PeerStatus> {
         self.table.borrow().list()

@@ -53,6 +53,9 @@ pub(crate) enum Command {
         peer: Option<PeerId>,
         reply: oneshot::Sender<()>,
     },
+    /// End every session and connection and the loop (the store closes);
+    /// waiting `connect` calls fail with `store-closed`.
+    Stop,
 }
 
 /// A peer the tab was asked to be connected to.
@@ -128,11 +131,11 @@ impl Task {
             futures::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 command = commands.next() => match command {
-                    Some(command) => self.on_command(command),
-                    None => {
+                    Some(Command::Stop) | None => {
                         self.stop();
                         return;
                     }
+                    Some(command) => self.on_command(command),
                 },
                 stream = incoming.next() => {
                     if let Some((peer, stream)) = stream {
@@ -176,6 +179,7 @@ impl Task {
                 key,
                 reply,
             } => self.connect(address, peer, key, reply),
+            Command::Stop => self.stop(),
             Command::Disconnect { peer, reply } => {
                 let peers: Vec<PeerId> = match peer {
                     Some(peer) => vec![peer],
