@@ -462,3 +462,77 @@ async fn a_merge_reads_the_records_it_touches_however_far_apart() {
     assert_eq!(version(&b).await, 112);
     resolve(b.close()).await.unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn device_admission_is_checked_and_a_devices_delete_is_not_taken() {
+    use shoal_core::devices::{
+        Admission, DEVICES_COLLECTION, DeviceRole, OWNER_RECORD, OwnerKey, Statement,
+    };
+    let (a, b) = (fresh("s-dev-a").await, fresh("s-dev-b").await);
+    let owner = OwnerKey::from_seed([5; 32]);
+    let devices = a.collection(DEVICES_COLLECTION).unwrap();
+    let json = |value: serde_json::Value| js_sys::JSON::parse(&value.to_string()).unwrap();
+    let owner_record = json(serde_json::json!({ "key": owner.public().to_hex() }));
+    resolve(devices.put(OWNER_RECORD.into(), owner_record))
+        .await
+        .unwrap();
+    put(&a, "n1", r#"{"x":1}"#).await;
+    // An owner and no admission for tab-b: a refuses it by name.
+    let k = key(7);
+    let (sa, sb) = (Side::new("tab-b"), Side::new("tab-a"));
+    let (end_a, _) = session((&a, &sa, &k), (&b, &sb, &k), async {
+        until("both ended", || async {
+            sa.status.get().ended() && sb.status.get().ended()
+        })
+        .await;
+    })
+    .await;
+    assert_eq!(
+        end_a,
+        SessionEnd::Closed {
+            reason: Rejection::NotAdmitted,
+            by_peer: false
+        }
+    );
+    assert_eq!(
+        sb.status.get().state,
+        PeerState::Rejected {
+            reason: Rejection::NotAdmitted,
+            by_peer: true
+        }
+    );
+    assert_eq!(get(&b, "n1").await, None, "nothing reached tab-b");
+    // Both admitted by the owner: they sync, the devices records too.
+    let mut admitted = Vec::new();
+    for device in ["tab-a", "tab-b", "tab-c"] {
+        let signed = Statement::Admit(Admission {
+            device: device.into(),
+            role: DeviceRole::Member,
+            collections: Default::default(),
+            admitted_ms: 10,
+            device_key: None,
+            name: String::new(),
+        })
+        .sign(&owner);
+        let id = signed.statement.record_id();
+        let value = json(serde_json::json!({ "statement": signed.to_text() }));
+        resolve(devices.put(id.clone(), value)).await.unwrap();
+        admitted.push(id);
+    }
+    let (sa, sb) = (Side::new("tab-b"), Side::new("tab-a"));
+    let b_devices = b.collection(DEVICES_COLLECTION).unwrap();
+    session((&a, &sa, &k), (&b, &sb, &k), async {
+        until("b has n1", || async { get(&b, "n1").await.is_some() }).await;
+        // A delete of an admission (tab-c's) is no change a replica takes.
+        resolve(devices.delete(admitted[2].clone())).await.unwrap();
+        put(&a, "n2", r#"{"after":"the delete"}"#).await;
+        until("b has n2", || async { get(&b, "n2").await.is_some() }).await;
+    })
+    .await;
+    let kept = resolve(b_devices.get(admitted[2].clone())).await.unwrap();
+    assert!(!kept.is_null(), "tab-b kept the admission a deleted");
+    let gone = resolve(devices.get(admitted[2].clone())).await.unwrap();
+    assert!(gone.is_null(), "deleted in a");
+    resolve(a.close()).await.unwrap();
+    resolve(b.close()).await.unwrap();
+}
