@@ -15,6 +15,13 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+#[wasm_bindgen]
+extern "C" {
+    /// `connect`'s options (`ConnectOptions` in the TypeScript types).
+    #[wasm_bindgen(typescript_type = "ConnectOptions")]
+    pub type ConnectOptionsArg;
+}
+
 thread_local! {
     /// The last secret turned into a key (a hash of the secret and salt,
     /// and the key), so a page redialing with the same passphrase pays
@@ -74,7 +81,7 @@ impl Store {
         &self,
         address: String,
         secret: String,
-        #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: Option<JsValue>,
+        options: Option<ConnectOptionsArg>,
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
@@ -83,7 +90,7 @@ impl Store {
                 let (address, peer) = address::parse(&address, &local)?;
                 let salt = options
                     .as_ref()
-                    .and_then(|o| Reflect::get(o, &"salt".into()).ok())
+                    .and_then(|o| Reflect::get(o.as_ref(), &"salt".into()).ok())
                     .and_then(|s| s.as_string());
                 let key = key_for(&secret, salt.as_deref())?;
                 network(&inner)?.connect(address, peer, key).await
