@@ -94,6 +94,6 @@ fi
 echo "== node --test tests/browser"
 rm -rf tests/browser/screenshots
 # In the background and waited for, so that a signal reaches the trap at once.
-node --test --test-concurrency=1 --test-timeout=240000 tests/browser/dashboard.test.js tests/browser/devices.test.js tests/browser/web-store.test.js tests/browser/notes.test.js &
+node --test --test-concurrency=1 --test-timeout=240000 tests/browser/dashboard.test.js tests/browser/devices.test.js tests/browser/web-store.test.js tests/browser/notes.test.js tests/browser/tab-sync.test.js &
 echo "$!" >"$work/runner"
 wait "$!"

@@ -5,6 +5,7 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -40,51 +41,90 @@ export async function waitFor(what, fn, ms = 30000, every = 200) {
   }
 }
 
-/** Initializes `name`'s data directory and starts its daemon; `extra`: more `serve` arguments. */
-export async function startDaemon(tmp, name, extra = []) {
+/**
+ * Initializes `name`'s data directory and starts its daemon; `extra`: more
+ * `serve` arguments; `secret`: the group secret file's text (a passphrase
+ * needs its own `tmp`: the secret file is shared by the daemons of one).
+ */
+export async function startDaemon(tmp, name, extra = [], { secret = SECRET } = {}) {
   const home = path.join(tmp, name);
   const data = path.join(home, 'data');
   fs.mkdirSync(home, { recursive: true });
   const env = environment(home);
   execFileSync(BIN, ['--data', data, 'init'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const secretFile = path.join(tmp, 'group-secret');
-  if (!fs.existsSync(secretFile)) fs.writeFileSync(secretFile, `${SECRET}\n`, { mode: 0o600 });
-  const log = path.join(home, 'serve.log');
-  const child = spawn(
-    BIN,
-    ['--data', data, 'serve', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--http', '127.0.0.1:0', '--secret-file', secretFile, ...extra],
-    { env, stdio: ['ignore', fs.openSync(path.join(home, 'serve.out'), 'w'), fs.openSync(log, 'w')] },
-  );
+  if (!fs.existsSync(secretFile)) fs.writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  const node = { name, data, home, env, args: ['--data', data, 'serve', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--http', '127.0.0.1:0', '--secret-file', secretFile, ...extra] };
+  node.api = (method, route, body) => api(node, method, route, body);
+  node.logText = () => fs.readFileSync(node.log, 'utf8');
+  await serveDaemon(node);
+  return node;
+}
+
+/** Starts (again) the daemon of `node` on its data directory; fills in its addresses. */
+async function serveDaemon(node) {
+  node.log = path.join(node.home, 'serve.log');
+  // The previous run's daemon.json must not be taken for this one's.
+  fs.rmSync(path.join(node.data, 'daemon.json'), { force: true });
+  const child = spawn(BIN, node.args, {
+    env: node.env,
+    stdio: ['ignore', fs.openSync(path.join(node.home, 'serve.out'), 'a'), fs.openSync(node.log, 'a')],
+  });
   children.push(child);
   if (process.env.PIDS_FILE) fs.appendFileSync(process.env.PIDS_FILE, `${child.pid}\n`);
   let exited = null;
   child.on('exit', (code, signal) => {
     exited = signal || code;
   });
-  const info = await waitFor(`${name}'s daemon.json`, () => {
-    if (exited !== null) throw new Error(`shoal serve exited (${exited}):\n${fs.readFileSync(log, 'utf8')}`);
+  const info = await waitFor(`${node.name}'s daemon.json`, () => {
+    if (exited !== null) throw new Error(`shoal serve exited (${exited}):\n${fs.readFileSync(node.log, 'utf8')}`);
     try {
-      return JSON.parse(fs.readFileSync(path.join(data, 'daemon.json'), 'utf8'));
+      return JSON.parse(fs.readFileSync(path.join(node.data, 'daemon.json'), 'utf8'));
     } catch {
       return null;
     }
   });
-  const token = fs.readFileSync(path.join(data, 'token'), 'utf8').trim();
-  const node = {
-    name,
-    data,
-    log,
+  Object.assign(node, {
     info,
-    token,
+    token: fs.readFileSync(path.join(node.data, 'token'), 'utf8').trim(),
     http: info.http,
     peerId: info.peer_id,
     address: info.listen[0],
     url: `http://${info.http}`,
     child,
-    logText: () => fs.readFileSync(log, 'utf8'),
-  };
-  node.api = (method, route, body) => api(node, method, route, body);
+  });
   return node;
+}
+
+/** Stops `node`'s daemon (SIGTERM, SIGKILL after 5 s); its data stays. */
+export function stopDaemon(node) {
+  return stopChild(node.child);
+}
+
+/** Starts `node`'s daemon again on the same data (after stopDaemon). */
+export function restartDaemon(node) {
+  return serveDaemon(node);
+}
+
+/** The daemon's WebSocket address for browser tabs (from /apps/daemon.json, once listening). */
+export async function websocketAddress(node) {
+  return waitFor(`${node.name}'s WebSocket address`, async () => {
+    const response = await fetch(`${node.url}/apps/daemon.json`);
+    const daemon = await response.json();
+    return daemon.websocket && daemon.websocket[0];
+  });
+}
+
+/** A free TCP port on loopback (for a listener that must keep its port across restarts). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** One call to a daemon's HTTP API: `{ status, body }`. */
@@ -107,22 +147,22 @@ export async function api(node, method, route, body) {
   return { status: response.status, body: parsed, headers: response.headers };
 }
 
+/** Stops one child: SIGTERM, then SIGKILL after 5 s. */
+function stopChild(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
 /** Stops every daemon started here: SIGTERM, then SIGKILL after 5 s. */
 export async function stopDaemons() {
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
+  await Promise.all(children.map(stopChild));
 }
 
 process.on('exit', () => {

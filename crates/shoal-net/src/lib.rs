@@ -60,7 +60,8 @@ pub use status::{HeldChanges, PeerPath, PeerProtocol, PeerState, PeerStatus, Pun
 pub use transfer::Transfer;
 
 /// The libp2p protocol the sync sessions speak.
-pub const SYNC_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/shoal/sync/1");
+pub const SYNC_PROTOCOL: libp2p::StreamProtocol =
+    libp2p::StreamProtocol::new(shoal_core::sync::SYNC_PROTOCOL_NAME);
 
 /// The libp2p protocol blobs are fetched over.
 pub const BLOB_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/shoal/blob/1");

@@ -45,6 +45,8 @@ impl Collection {
                     write_tx::write(inner.db()?, &collection, &id, &intent, now).await?;
                 if let Some(committed) = &committed {
                     inner.feed.publish(&change(&collection, &id, committed));
+                    // Running sync sessions push it to their peers.
+                    inner.head.advance(committed.version);
                 }
                 Ok::<_, WebError>(committed)
             };
@@ -191,20 +193,12 @@ impl Collection {
 
 /// A `Change` object for subscribers.
 fn change(collection: &CollectionName, id: &RecordId, committed: &Committed) -> JsValue {
-    let object = js_sys::Object::new();
-    let _ = Reflect::set(&object, &"collection".into(), &collection.as_str().into());
-    let _ = Reflect::set(&object, &"id".into(), &id.as_str().into());
-    let _ = Reflect::set(
-        &object,
-        &"version".into(),
-        &(committed.version.0 as f64).into(),
-    );
-    let value = match &committed.value {
-        Some(text) => js_sys::JSON::parse(text).unwrap_or(JsValue::NULL),
-        None => JsValue::NULL,
-    };
-    let _ = Reflect::set(&object, &"value".into(), &value);
-    object.into()
+    crate::feed::change_object(
+        collection,
+        id,
+        committed.version,
+        committed.value.as_deref(),
+    )
 }
 
 /// A `Page` object.

@@ -9,6 +9,9 @@ use crate::feed::Feed;
 use crate::idb::{read, schema};
 use crate::js_error;
 use crate::lock::{self, Ownership};
+use crate::sync::echo::EchoLog;
+use crate::sync::head::HeadWatch;
+use crate::sync::idb_replica::IdbReplica;
 use js_sys::{Function, Promise, Reflect};
 use shoal_core::{CollectionName, SiteId};
 use std::cell::{Cell, RefCell};
@@ -21,9 +24,17 @@ use web_sys::IdbDatabase;
 pub(crate) struct Inner {
     pub(crate) db: IdbDatabase,
     pub(crate) feed: Feed,
+    /// The end of the log, watched by sync sessions (sync/head.rs).
+    pub(crate) head: HeadWatch,
+    /// What each sync peer sent in its current session (sync/echo.rs).
+    pub(crate) echoes: RefCell<EchoLog>,
     site: SiteId,
     lock: RefCell<Option<Ownership>>,
     closed: Cell<bool>,
+    /// The tab's libp2p identity (from the seed in its metadata).
+    pub(crate) keypair: libp2p::identity::Keypair,
+    /// The network, once `connect` started it (api_net.rs).
+    pub(crate) net: RefCell<Option<Rc<crate::net::Network>>>,
 }
 
 impl Inner {
@@ -39,7 +50,7 @@ impl Inner {
 /// A named Shoal store in this browser, owned by this tab while open.
 #[wasm_bindgen]
 pub struct Store {
-    inner: Rc<Inner>,
+    pub(crate) inner: Rc<Inner>,
 }
 
 #[wasm_bindgen]
@@ -69,13 +80,18 @@ impl Store {
         let ownership = lock::acquire(name, wait).await?;
         let db = schema::open(name).await?;
         let meta = read::node_meta(&db).await?;
+        let keypair = meta.keypair()?;
         Ok(Store {
             inner: Rc::new(Inner {
                 db,
                 feed: Feed::default(),
+                head: HeadWatch::new(meta.version),
+                echoes: RefCell::new(EchoLog::default()),
                 site: meta.site,
                 lock: RefCell::new(Some(ownership)),
                 closed: Cell::new(false),
+                keypair,
+                net: RefCell::new(None),
             }),
         })
     }
@@ -133,6 +149,13 @@ impl Store {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         if !self.inner.closed.replace(true) {
+            // The network's loop ends at its next turn, closing sessions
+            // and connections and failing waiting connects with
+            // store-closed; an apply in flight fails whole on the closed
+            // database (each is one transaction with its cursor).
+            if let Some(net) = self.inner.net.borrow_mut().take() {
+                net.stop();
+            }
             self.inner.db.close();
         }
         let ownership = self.inner.lock.borrow_mut().take();
@@ -142,6 +165,21 @@ impl Store {
             }
             Ok(JsValue::UNDEFINED)
         })
+    }
+}
+
+/// Rust-only (not exported to JavaScript): the parts syncing needs.
+impl Store {
+    /// This open store as a sync replica, for `sync::driver::run_session`
+    /// (it shares the store's database, change feed and log head).
+    pub fn replica(&self) -> IdbReplica {
+        IdbReplica::new(self.inner.clone())
+    }
+
+    /// The seed of this store's identity (64 hex digits, secret): the
+    /// transport derives the tab's libp2p key from it.
+    pub async fn identity_seed(&self) -> Result<String, WebError> {
+        Ok(read::stored_meta(self.inner.db()?).await?.seed)
     }
 }
 

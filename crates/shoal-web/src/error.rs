@@ -38,6 +38,25 @@ pub enum WebError {
     /// A stored row that does not decode: the database was altered outside Shoal.
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    /// `connect` was given an address the tab cannot dial.
+    #[error("{0}")]
+    BadAddress(String),
+    /// `connect` was given a secret that is no group secret (a malformed
+    /// invite code, a passphrase too short or without the group's salt).
+    #[error("{0}")]
+    BadSecret(String),
+    /// The peer refused the tab's membership proof: not the group's secret.
+    #[error("the group secret differs from the peer's: it is not this group's secret ({0})")]
+    WrongSecret(String),
+    /// The peer could not be reached, or the connection ended before the
+    /// membership handshake finished.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The peer ended the session for another reason than the secret
+    /// (e.g. the group's owner has not admitted this tab, or a version the
+    /// peer does not speak).
+    #[error("the peer refused the session: {0}")]
+    Refused(String),
 }
 
 impl WebError {
@@ -50,6 +69,11 @@ impl WebError {
             WebError::StoreBusy(_) => "store-busy",
             WebError::Closed => "store-closed",
             WebError::Storage(_) | WebError::Corrupt(_) => "internal",
+            WebError::BadAddress(_) => "bad-address",
+            WebError::BadSecret(_) => "bad-secret",
+            WebError::WrongSecret(_) => "wrong-secret",
+            WebError::Unreachable(_) => "unreachable",
+            WebError::Refused(_) => "rejected",
         }
     }
 }
@@ -93,5 +117,10 @@ mod tests {
         );
         assert_eq!(WebError::QuotaExceeded("x".into()).code(), "quota-exceeded");
         assert_eq!(WebError::StoreBusy("s".into()).code(), "store-busy");
+        assert_eq!(WebError::BadAddress("a".into()).code(), "bad-address");
+        assert_eq!(WebError::BadSecret("s".into()).code(), "bad-secret");
+        assert_eq!(WebError::WrongSecret("w".into()).code(), "wrong-secret");
+        assert_eq!(WebError::Unreachable("u".into()).code(), "unreachable");
+        assert_eq!(WebError::Refused("r".into()).code(), "rejected");
     }
 }

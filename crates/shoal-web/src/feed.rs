@@ -1,9 +1,32 @@
-//! The change subscription: callbacks told of every committed write, after
-//! its transaction completed (so a callback never sees a change that could
-//! still be rolled back). It owns the subscriber list only.
+//! The change subscription: callbacks told of every committed write — a
+//! local one or a merge of a peer's changes — after its transaction
+//! completed (so a callback never sees a change that could still be rolled
+//! back). It owns the subscriber list and the `Change` object's shape.
 
+use js_sys::Reflect;
+use shoal_core::{CollectionName, DbVersion, RecordId};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
+
+/// A `Change` object for subscribers: `{collection, id, version, value}`,
+/// `value` the record's JSON text parsed, `null` for a delete.
+pub fn change_object(
+    collection: &CollectionName,
+    id: &RecordId,
+    version: DbVersion,
+    value: Option<&str>,
+) -> JsValue {
+    let object = js_sys::Object::new();
+    let _ = Reflect::set(&object, &"collection".into(), &collection.as_str().into());
+    let _ = Reflect::set(&object, &"id".into(), &id.as_str().into());
+    let _ = Reflect::set(&object, &"version".into(), &(version.0 as f64).into());
+    let value = match value {
+        Some(text) => js_sys::JSON::parse(text).unwrap_or(JsValue::NULL),
+        None => JsValue::NULL,
+    };
+    let _ = Reflect::set(&object, &"value".into(), &value);
+    object.into()
+}
 
 /// The subscribers of one open store.
 #[derive(Default)]

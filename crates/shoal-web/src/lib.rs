@@ -9,15 +9,33 @@
 //! Web Locks, the JavaScript classes) is compiled for `wasm32` only, so the
 //! native workspace build carries nothing of it.
 //!
-//! Not yet here (see docs/web.md): the WebSocket transport and syncing with
-//! daemons.
+//! Syncing ([`sync`]): the tab's side of shoal-core's sync session — log
+//! reads for a peer, merging a peer's changes with its cursor, answering
+//! federation requests — and the driver that runs a session over any byte
+//! stream.
+//!
+//! The network (`net`, wasm32 only; `store.connect`, `store.disconnect`,
+//! `store.peers()`, `store.peerId`): libp2p in the tab — the browser's
+//! WebSocket (`websocket-websys`), Noise, Yamux, ping, and the native sync
+//! protocol on a libp2p stream, opened by the side with the smaller peer
+//! id and accepted by the other, as native nodes do — to daemons listening
+//! on WebSocket. The tab's peer id is the ed25519 key whose secret is the
+//! seed in its metadata ([`meta`]), so it survives reloads; the group
+//! secret is an invite code, a raw key or a passphrase with the group's
+//! salt. The peer table `peers()` answers is [`peers`]. There is no
+//! redial: the app connects again when it wants to.
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod keys;
 pub mod meta;
+pub mod peers;
 pub mod row;
+pub mod sync;
 pub mod write;
+
+#[cfg(target_arch = "wasm32")]
+mod api_net;
 
 #[cfg(target_arch = "wasm32")]
 mod api_collection;
@@ -31,6 +49,8 @@ pub mod idb;
 mod js_error;
 #[cfg(target_arch = "wasm32")]
 mod lock;
+#[cfg(target_arch = "wasm32")]
+mod net;
 #[cfg(target_arch = "wasm32")]
 mod types;
 

@@ -11,7 +11,8 @@ const TYPES: &str = r#"
 export type ErrorCode =
   | "bad-request" | "invalid-collection" | "invalid-id" | "not-found"
   | "already-exists" | "payload-too-large" | "life-exhausted"
-  | "quota-exceeded" | "store-busy" | "store-closed" | "internal";
+  | "quota-exceeded" | "store-busy" | "store-closed" | "internal"
+  | "bad-address" | "bad-secret" | "wrong-secret" | "unreachable" | "rejected";
 /** Every rejected promise (and thrown error) of this API. */
 export interface ShoalError extends Error { name: "ShoalError"; code: ErrorCode; }
 /** A JSON value. */
@@ -29,6 +30,12 @@ export interface WriteResult { changed: boolean; version: number; }
 export interface ListOptions { prefix?: string; after?: string; limit?: number; }
 /** One page of records; `next` is the `after` of the following page, `null` at the end. */
 export interface Page { records: { id: string; value: Fields }[]; next: string | null; }
+/** Options of `Store.connect`: the group's salt (32 hex digits), needed when the secret is a passphrase. */
+export interface ConnectOptions { salt?: string; }
+/** A peer's state, named as the daemon's `/api/peers` names them. */
+export type PeerState = "connecting" | "connected" | "disconnected" | "unreachable" | "rejected";
+/** One peer of `Store.peers()`: `caught_up` once the tab pulled all the peer had; `last_error` for people. */
+export interface PeerStatus { peer_id: string; address: string; state: PeerState; caught_up: boolean; last_error: string | null; }
 /** A committed change, as subscribers receive it; `value` is `null` for a delete. */
 export interface Change { collection: string; id: string; version: number; value: Fields | null; }
 "#;

@@ -8,7 +8,7 @@
 
 use crate::error::WebError;
 use crate::meta::NodeMeta;
-use crate::row::{MAX_RECORD_BYTES, encode_state};
+use crate::row::{MAX_RECORD_BYTES, StoredRecord};
 use shoal_core::{
     Clock, CoreError, DEFAULT_MAX_DRIFT_MS, DbVersion, HlcGenerator, Intent, RecordState, plan,
 };
@@ -24,15 +24,17 @@ pub struct Written {
     pub meta: NodeMeta,
 }
 
-/// Plans `intent` on `state`. `Ok(None)`: nothing would change (a put of the
-/// same value, removing an absent entry), so nothing is written and the
-/// version does not move.
+/// Plans `intent` on the stored record. `Ok(None)`: nothing would change (a
+/// put of the same value, removing an absent entry), so nothing is written
+/// and the version does not move. The slot versions it writes are stamped
+/// with the new version (`row.rs`), the others keep theirs.
 pub fn local_write(
     meta: &NodeMeta,
-    mut state: RecordState,
+    stored: &StoredRecord,
     intent: &Intent,
     now_ms: u64,
 ) -> Result<Option<Written>, WebError> {
+    let mut state: RecordState = stored.state.clone();
     let mut clocks = HlcGenerator::new(meta.hlc, DEFAULT_MAX_DRIFT_MS);
     let clock = Clock {
         hlc: clocks.tick(now_ms),
@@ -48,7 +50,8 @@ pub fn local_write(
         }
         state.apply(slot, version);
     }
-    let encoded = encode_state(&state);
+    let version = DbVersion(meta.version.0 + 1);
+    let encoded = stored.merged(state.clone(), version).encode();
     if encoded.len() > MAX_RECORD_BYTES {
         return Err(CoreError::RecordTooLarge {
             size: encoded.len(),
@@ -58,7 +61,7 @@ pub fn local_write(
     }
     let meta = NodeMeta {
         hlc: clocks.last(),
-        version: DbVersion(meta.version.0 + 1),
+        version,
         ..meta.clone()
     };
     Ok(Some(Written {
@@ -74,6 +77,13 @@ mod tests {
     use serde_json::json;
     use shoal_core::{FieldName, Hlc};
 
+    fn rec(state: RecordState) -> StoredRecord {
+        StoredRecord {
+            state,
+            ..StoredRecord::default()
+        }
+    }
+
     fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
         value.as_object().unwrap().clone()
     }
@@ -82,7 +92,7 @@ mod tests {
     fn writes_bump_the_version_and_clock_and_follow_the_core_rules() {
         let meta = NodeMeta::new([3; 32]);
         let put = Intent::Put(object(json!({"title": "milk", "done": false})));
-        let first = local_write(&meta, RecordState::new(), &put, 1_000)
+        let first = local_write(&meta, &rec(RecordState::new()), &put, 1_000)
             .unwrap()
             .unwrap();
         assert_eq!(first.meta.version, DbVersion(1));
@@ -94,28 +104,34 @@ mod tests {
 
         // The same put changes nothing: no write, no version.
         assert_eq!(
-            local_write(&first.meta, first.state.clone(), &put, 1_000).unwrap(),
+            local_write(&first.meta, &rec(first.state.clone()), &put, 1_000).unwrap(),
             None
         );
 
         // A clock that went backwards still issues a greater reading.
         let patch = Intent::Patch(object(json!({"done": true})));
-        let second = local_write(&first.meta, first.state.clone(), &patch, 500)
+        let second = local_write(&first.meta, &rec(first.state.clone()), &patch, 500)
             .unwrap()
             .unwrap();
         assert_eq!(second.meta.hlc, Hlc::new(1_000, 1));
         assert_eq!(second.meta.version, DbVersion(2));
 
-        let delete = local_write(&second.meta, second.state.clone(), &Intent::Delete, 2_000)
-            .unwrap()
-            .unwrap();
+        let delete = local_write(
+            &second.meta,
+            &rec(second.state.clone()),
+            &Intent::Delete,
+            2_000,
+        )
+        .unwrap()
+        .unwrap();
         assert!(!delete.state.is_alive());
         // A patch of a deleted record is the core's not-found, and a create
         // of a live one its already-exists.
-        let err = local_write(&delete.meta, delete.state.clone(), &patch, 3_000).unwrap_err();
+        let err = local_write(&delete.meta, &rec(delete.state.clone()), &patch, 3_000).unwrap_err();
         assert_eq!(err.code(), "not-found");
         let create = Intent::Create(object(json!({"a": 1})));
-        let err = local_write(&second.meta, second.state.clone(), &create, 3_000).unwrap_err();
+        let err =
+            local_write(&second.meta, &rec(second.state.clone()), &create, 3_000).unwrap_err();
         assert_eq!(err.code(), "already-exists");
 
         let tags = FieldName::new("tags").unwrap();
@@ -124,7 +140,7 @@ mod tests {
             key: "k".into(),
             value: json!(1),
         };
-        let mapped = local_write(&delete.meta, delete.state, &set, 3_000)
+        let mapped = local_write(&delete.meta, &rec(delete.state), &set, 3_000)
             .unwrap()
             .unwrap();
         assert_eq!(mapped.state.render_json().unwrap(), r#"{"tags":{"k":1}}"#);
@@ -135,7 +151,7 @@ mod tests {
         let meta = NodeMeta::new([4; 32]);
         let big = "x".repeat(MAX_RECORD_BYTES + 1);
         let put = Intent::Put(object(json!({ "blob": big })));
-        let err = local_write(&meta, RecordState::new(), &put, 1).unwrap_err();
+        let err = local_write(&meta, &rec(RecordState::new()), &put, 1).unwrap_err();
         assert_eq!(err.code(), "payload-too-large");
     }
 }

@@ -27,3 +27,8 @@ pub use session::{Action, ReadPurpose, Session, SessionStats, SyncConfig};
 pub use version::{
     Agreed, Feature, FeatureSet, Incompatible, OLDEST_PROTOCOL_VERSION, Offer, PROTOCOL_VERSION,
 };
+
+/// The name of the libp2p stream protocol sync sessions run on, for every
+/// transport shell (the native node's and the browser tab's): one stream per
+/// peer pair, opened by the peer with the smaller peer id.
+pub const SYNC_PROTOCOL_NAME: &str = "/shoal/sync/1";

@@ -7,5 +7,7 @@ pub mod read;
 pub mod request;
 pub mod rows;
 pub mod schema;
+pub mod sync_apply;
+pub mod sync_log;
 pub mod tx;
 pub mod write_tx;

@@ -9,12 +9,20 @@ use wasm_bindgen::prelude::*;
 
 /// One stored record row.
 pub struct RecordRow {
+    /// The record's collection.
+    pub collection: String,
     /// The record id.
     pub id: String,
     /// Its change-log position.
     pub version: DbVersion,
     /// Its state text (row.rs).
     pub state: String,
+}
+
+thread_local! {
+    /// The property names `k`, `c`, `v`, `s` as JavaScript strings, made
+    /// once: a catch-up builds and reads thousands of rows at a time.
+    static NAMES: [JsValue; 4] = ["k", "c", "v", "s"].map(JsValue::from_str);
 }
 
 /// The row object to `put` for a record.
@@ -25,14 +33,16 @@ pub fn to_js(
     state: &str,
 ) -> Object {
     let object = Object::new();
-    let set = |key: &str, value: JsValue| {
-        let _ = Reflect::set(&object, &key.into(), &value);
-    };
-    set("k", crate::keys::record_key(collection, id).into());
-    set("c", collection.as_str().into());
-    // Versions count transactions: far below 2^53, exact as a JS number.
-    set("v", (version.0 as f64).into());
-    set("s", state.into());
+    NAMES.with(|[k, c, v, s]| {
+        let set = |key: &JsValue, value: JsValue| {
+            let _ = Reflect::set(&object, key, &value);
+        };
+        set(k, crate::keys::record_key(collection, id).into());
+        set(c, collection.as_str().into());
+        // Versions count transactions: far below 2^53, exact as a JS number.
+        set(v, (version.0 as f64).into());
+        set(s, state.into());
+    });
     object
 }
 
@@ -41,12 +51,21 @@ pub fn from_js(value: &JsValue) -> Result<Option<RecordRow>, WebError> {
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
-    let get = |key: &str| Reflect::get(value, &key.into()).ok();
-    let key = get("k").and_then(|k| k.as_string());
-    let version = get("v").and_then(|v| v.as_f64());
-    let state = get("s").and_then(|s| s.as_string());
+    let (key, version, state) = NAMES.with(|[k, _, v, s]| {
+        let get = |name: &JsValue| Reflect::get(value, name).ok();
+        (
+            get(k).and_then(|k| k.as_string()),
+            get(v).and_then(|v| v.as_f64()),
+            get(s).and_then(|s| s.as_string()),
+        )
+    });
     match (key, version, state) {
         (Some(key), Some(version), Some(state)) => Ok(Some(RecordRow {
+            collection: key
+                .split_once('/')
+                .map(|(c, _)| c)
+                .unwrap_or_default()
+                .to_string(),
             id: crate::keys::id_of_key(&key).unwrap_or_default().to_string(),
             version: DbVersion(version as u64),
             state,

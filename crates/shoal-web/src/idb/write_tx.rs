@@ -12,9 +12,9 @@ use crate::idb::rows;
 use crate::idb::schema::{META, NODE_KEY, RECORDS};
 use crate::idb::tx;
 use crate::meta::NodeMeta;
-use crate::row::decode_state;
+use crate::row::StoredRecord;
 use crate::write::local_write;
-use shoal_core::{CollectionName, DbVersion, Intent, RecordId, RecordState};
+use shoal_core::{CollectionName, DbVersion, Intent, RecordId};
 use web_sys::{IdbDatabase, IdbTransaction};
 
 /// A committed write.
@@ -74,11 +74,11 @@ async fn steps(
     let node = rows::text(&result(&node).await?)?
         .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
     let node = NodeMeta::decode(&node)?;
-    let state = match row {
-        Some(row) => decode_state(&row.state)?,
-        None => RecordState::new(),
+    let stored = match row {
+        Some(row) => StoredRecord::decode(&row.state, row.version)?,
+        None => StoredRecord::default(),
     };
-    let Some(written) = local_write(&node, state, intent, now_ms)? else {
+    let Some(written) = local_write(&node, &stored, intent, now_ms)? else {
         return Ok(None);
     };
     let version = written.meta.version;

@@ -1,0 +1,309 @@
+// The browser peer syncing with real daemons (issue 16), in Debian's
+// headless Chromium through playwright-core: a tab connects to a `shoal
+// serve` daemon over libp2p on WebSocket (store.connect), proves group
+// membership as native peers do, and then:
+// - a write in the tab reaches the daemon and one on the daemon reaches the
+//   tab (through the tab's change feed);
+// - concurrent edits of one record in the tab and on the daemon converge
+//   field by field, to the same record on both;
+// - with the daemon stopped the tab keeps writing, a reload keeps those
+//   writes, and they reach the daemon once it is back;
+// - a tab with the wrong secret is refused (`wrong-secret`) and receives
+//   nothing; bad addresses and secrets are named errors;
+// - the tab's peer id is stable across reloads (daemons keep cursors per
+//   peer), and an invite code or a passphrase with the group's salt work
+//   as the secret too.
+//
+// Needs the wasm build (SHOAL_WEB_PKG, default target/wasm/pkg) and a
+// `shoal` binary (SHOAL_BIN). Run by scripts/browser-test.sh, or directly:
+// node --test tests/browser/tab-sync.test.js
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import {
+  ROOT, SECRET, freePort, removeTempDir, restartDaemon, startDaemon, stopDaemon, stopDaemons, tempDir,
+  waitFor, websocketAddress,
+} from './daemons.js';
+
+const PKG = process.env.SHOAL_WEB_PKG || path.join(ROOT, 'target', 'wasm', 'pkg');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const PAGE = path.join(ROOT, 'tests', 'browser', 'web-store', 'index.html');
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
+
+let server;
+let origin;
+let browser;
+let context;
+let tmp;
+let daemon;
+let ws;
+
+/** Serves the test page at / and the wasm build under /pkg/ (loopback only). */
+function serve() {
+  return new Promise((resolve) => {
+    const s = http.createServer((req, res) => {
+      const url = new URL(req.url, 'http://x');
+      const file = url.pathname === '/' ? PAGE
+        : url.pathname.startsWith('/pkg/') ? path.join(PKG, path.basename(url.pathname)) : null;
+      if (!file || !fs.existsSync(file)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream' });
+      fs.createReadStream(file).pipe(res);
+    });
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  });
+}
+
+/** A new tab with the page loaded and `window.Store` ready. */
+async function openTab() {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+  if (process.env.SHOAL_TAB_CONSOLE) page.on('console', (message) => console.error(`tab: ${message.text()}`));
+  await page.goto(`${origin}/`);
+  await page.waitForFunction(() => document.title === 'ready');
+  return page;
+}
+
+/** Runs `fn(arg)` in the page; a rejection comes back as `{error: code, message}`. */
+function run(page, fn, arg) {
+  if (process.env.SHOAL_TAB_CONSOLE) console.error(`run: ${fn.toString().slice(0, 70)}`);
+  return page.evaluate(async ([source, arg]) => {
+    try {
+      return await (0, eval)(source)(arg);
+    } catch (e) {
+      return { error: e.code || String(e), message: e.message };
+    }
+  }, [fn.toString(), arg]);
+}
+
+/**
+ * Opens `name` in the page as `window.store`, its change feed collected in
+ * `window.changes`, and connects it to `address` with `secret` (unless
+ * null): resolves to connect's outcome.
+ */
+function openAndConnect(page, name, address, secret, options) {
+  return run(page, async ({ name, address, secret, options }) => {
+    window.store = await window.Store.open(name);
+    window.changes = [];
+    window.store.subscribe((change) => window.changes.push(change));
+    if (secret === null) return { peerId: window.store.peerId };
+    const started = performance.now();
+    await window.store.connect(address, secret, options);
+    return { peerId: window.store.peerId, ms: performance.now() - started };
+  }, { name, address, secret, options });
+}
+
+/** The record `id` of collection `c` on `node`, or null. */
+async function onDaemon(node, c, id) {
+  const { status, body } = await node.api('GET', `/api/collections/${c}/records/${id}`);
+  return status === 200 ? body.value : null;
+}
+
+/** The record `id` of collection `c` in the page's store, or null. */
+function inTab(page, c, id) {
+  return run(page, ({ c, id }) => window.store.collection(c).get(id), { c, id });
+}
+
+/** The daemon's row for `peerId` in /api/peers. */
+async function daemonPeer(node, peerId) {
+  const { body } = await node.api('GET', '/api/peers');
+  return (body.peers || []).find((p) => p.peer === peerId);
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(PKG, 'shoal_web.js')), `no wasm build in ${PKG}: run scripts/wasm-build.sh`);
+  tmp = tempDir();
+  // A fixed WebSocket port: the offline test restarts the daemon, and the
+  // tab redials the address it knows.
+  const port = await freePort();
+  daemon = await startDaemon(tmp, 'tabsync', ['--ws-listen', `/ip4/127.0.0.1/tcp/${port}/ws`]);
+  ws = await websocketAddress(daemon);
+  server = await serve();
+  origin = `http://127.0.0.1:${server.address().port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  context = await browser.newContext();
+});
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  if (server) server.close();
+  await stopDaemons();
+  if (!process.env.KEEP_NODES) removeTempDir();
+});
+
+describe('a browser tab syncing with a daemon', () => {
+  test('a write in the tab reaches the daemon, and one on the daemon reaches the tab', async () => {
+    const page = await openTab();
+    const opened = await openAndConnect(page, 'sync-both-ways', ws, SECRET);
+    assert.equal(opened.error, undefined, JSON.stringify(opened));
+    const peers = await run(page, () => window.store.peers());
+    assert.equal(peers.length, 1);
+    assert.equal(peers[0].peer_id, daemon.peerId);
+    assert.equal(peers[0].state, 'connected');
+    assert.equal(peers[0].address, ws);
+    // The daemon sees the tab as a peer, under the tab's peer id.
+    await waitFor('the tab in the daemon\'s peers', async () => (await daemonPeer(daemon, opened.peerId))?.state === 'connected');
+
+    await run(page, () => window.store.collection('notes').put('from-tab', { title: 'tab', n: 1 }));
+    const arrived = await waitFor('the tab\'s write on the daemon', () => onDaemon(daemon, 'notes', 'from-tab'));
+    assert.deepEqual(arrived, { title: 'tab', n: 1 });
+
+    const put = await daemon.api('PUT', '/api/collections/notes/records/from-daemon', { title: 'daemon', n: 2 });
+    assert.ok(put.status < 300, JSON.stringify(put.body));
+    const got = await waitFor('the daemon\'s write in the tab', () => inTab(page, 'notes', 'from-daemon'));
+    assert.deepEqual(got, { title: 'daemon', n: 2 });
+    // Subscribers saw it arrive through the change feed.
+    const changes = await run(page, () => window.changes.filter((c) => c.id === 'from-daemon'));
+    assert.ok(changes.length >= 1, 'the change feed named the daemon\'s record');
+    assert.deepEqual(changes.at(-1).value, { title: 'daemon', n: 2 });
+    await waitFor('caught_up', async () => (await run(page, () => window.store.peers()))[0].caught_up);
+    // Closing the store ends its connection: the daemon sees the tab go.
+    await run(page, () => window.store.close());
+    await waitFor('the tab gone from the daemon', async () => (await daemonPeer(daemon, opened.peerId))?.state !== 'connected');
+    const closed = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
+    assert.equal(closed.error, 'store-closed', JSON.stringify(closed));
+    await page.close();
+  });
+
+  test('concurrent edits of one record in the tab and on the daemon converge field by field', async () => {
+    const page = await openTab();
+    const opened = await openAndConnect(page, 'sync-concurrent', ws, SECRET);
+    assert.equal(opened.error, undefined, JSON.stringify(opened));
+    await run(page, () => window.store.collection('docs').put('d1', { title: 'first', body: 'first', tag: 'first' }));
+    await waitFor('d1 on the daemon', () => onDaemon(daemon, 'docs', 'd1'));
+    // Apart: each side edits a different field, and both edit `tag`.
+    await run(page, () => window.store.disconnect());
+    assert.equal((await run(page, () => window.store.peers()))[0].state, 'disconnected');
+    await run(page, () => window.store.collection('docs').patch('d1', { title: 'tab title', tag: 'tab' }));
+    const patched = await daemon.api('PATCH', '/api/collections/docs/records/d1', { body: 'daemon body', tag: 'daemon' });
+    assert.ok(patched.status < 300, JSON.stringify(patched.body));
+    // Together again: each side keeps the other's field; `tag`, written on
+    // both, takes the later write's value on both.
+    const reconnected = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
+    assert.equal(reconnected?.error, undefined, JSON.stringify(reconnected));
+    const converged = await waitFor('both sides equal', async () => {
+      const [tab, node] = [await inTab(page, 'docs', 'd1'), await onDaemon(daemon, 'docs', 'd1')];
+      return tab && node && tab.title === 'tab title' && node.body === 'daemon body'
+        && JSON.stringify(tab) === JSON.stringify(node) ? tab : null;
+    });
+    assert.equal(converged.title, 'tab title');
+    assert.equal(converged.body, 'daemon body');
+    assert.equal(converged.tag, 'daemon', 'the daemon wrote tag after the tab');
+    await run(page, () => window.store.close());
+    await page.close();
+  });
+
+  test('offline: the tab writes with the daemon stopped, a reload keeps the writes, and they reach the daemon when it is back', async () => {
+    const page = await openTab();
+    const opened = await openAndConnect(page, 'sync-offline', ws, SECRET);
+    assert.equal(opened.error, undefined, JSON.stringify(opened));
+    await stopDaemon(daemon);
+    await waitFor('the tab notices', async () => (await run(page, () => window.store.peers()))[0].state !== 'connected');
+    const written = await run(page, async () => {
+      const notes = window.store.collection('offline');
+      for (let i = 0; i < 5; i++) await notes.put(`o${i}`, { i });
+      return (await notes.list({})).records.length;
+    });
+    assert.equal(written, 5);
+    const refused = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
+    assert.equal(refused.error, 'unreachable', JSON.stringify(refused));
+
+    await page.reload();
+    await page.waitForFunction(() => document.title === 'ready');
+    const kept = await run(page, async () => {
+      window.store = await window.Store.open('sync-offline');
+      return { peerId: window.store.peerId, records: (await window.store.collection('offline').list({})).records };
+    });
+    assert.equal(kept.peerId, opened.peerId, 'the peer id survives a reload');
+    assert.deepEqual(kept.records.map((r) => r.id), ['o0', 'o1', 'o2', 'o3', 'o4']);
+
+    await restartDaemon(daemon);
+    assert.equal(await websocketAddress(daemon), ws, 'the daemon is back at the same address');
+    const back = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
+    assert.equal(back?.error, undefined, JSON.stringify(back));
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(await waitFor(`o${i} on the daemon`, () => onDaemon(daemon, 'offline', `o${i}`)), { i });
+    }
+    await run(page, () => window.store.close());
+    await page.close();
+  });
+
+  test('a tab with the wrong secret is refused and receives nothing', async () => {
+    const page = await openTab();
+    const put = await daemon.api('PUT', '/api/collections/secret/records/s1', { hidden: true });
+    assert.ok(put.status < 300, JSON.stringify(put.body));
+    const wrong = 'ba'.repeat(32);
+    const refused = await openAndConnect(page, 'sync-stranger', ws, wrong);
+    assert.equal(refused.error, 'wrong-secret', JSON.stringify(refused));
+    const peers = await run(page, () => window.store.peers());
+    assert.equal(peers[0].state, 'rejected');
+    assert.match(peers[0].last_error, /secret/);
+    await run(page, () => window.store.collection('mine').put('m1', { from: 'stranger' }));
+    // Nothing either way: give a session the time it would have needed.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(await inTab(page, 'secret', 's1'), null);
+    assert.deepEqual(await run(page, () => window.changes.filter((c) => c.collection !== 'mine')), []);
+    assert.equal(await onDaemon(daemon, 'mine', 'm1'), null);
+    const row = await daemonPeer(daemon, await run(page, () => window.store.peerId));
+    if (row) assert.notEqual(row.state, 'connected');
+    await run(page, () => window.store.close());
+    await page.close();
+  });
+
+  test('an invite code, and a passphrase with the group\'s salt, are group secrets too', async () => {
+    const { body } = await daemon.api('GET', '/api/node');
+    assert.match(body.invite || '', /^shoal[23]:/);
+    let page = await openTab();
+    const invited = await openAndConnect(page, 'sync-invite', ws, body.invite);
+    assert.equal(invited.error, undefined, JSON.stringify(invited));
+    await run(page, () => window.store.close());
+    await page.close();
+
+    // A group whose secret is a passphrase: its salt is in its invite codes.
+    const passphrase = 'correct horse battery staple';
+    const other = await startDaemon(path.join(tmp, 'passphrase-group'), 'passphrase', [], { secret: passphrase });
+    const code = (await other.api('GET', '/api/node')).body.invite;
+    const salt = code.split(':')[1].split('.')[1];
+    assert.match(salt, /^[0-9a-f]{32}$/);
+    const otherWs = await websocketAddress(other);
+    page = await openTab();
+    const stretched = await openAndConnect(page, 'sync-passphrase', otherWs, passphrase, { salt });
+    assert.equal(stretched.error, undefined, JSON.stringify(stretched));
+    console.log(`connect with a passphrase (Argon2id in the tab, then the handshake): ${Math.round(stretched.ms)} ms`);
+    await run(page, () => window.store.collection('notes').put('p1', { via: 'passphrase' }));
+    assert.deepEqual(await waitFor('p1 on the passphrase daemon', () => onDaemon(other, 'notes', 'p1')), { via: 'passphrase' });
+    // The same passphrase under another salt is another key.
+    const wrongSalt = await run(page, ({ address, secret }) => window.store.connect(address, secret, { salt: '00'.repeat(16) }), { address: ws, secret: passphrase });
+    assert.equal(wrongSalt.error, 'wrong-secret', JSON.stringify(wrongSalt));
+    await run(page, () => window.store.close());
+    await page.close();
+    await stopDaemon(other);
+  });
+
+  test('bad addresses and secrets are named errors', async () => {
+    const page = await openTab();
+    await openAndConnect(page, 'sync-errors', ws, null);
+    const attempt = (address, secret, options) =>
+      run(page, ({ address, secret, options }) => window.store.connect(address, secret, options), { address, secret, options });
+    assert.equal((await attempt('not an address', SECRET)).error, 'bad-address');
+    assert.equal((await attempt(ws.replace(/\/p2p\/.*$/, ''), SECRET)).error, 'bad-address');
+    assert.equal((await attempt(daemon.address, SECRET)).error, 'bad-address', 'a TCP address is not for browsers');
+    assert.equal((await attempt(ws, 'short')).error, 'bad-secret');
+    assert.equal((await attempt(ws, 'a long passphrase without its salt')).error, 'bad-secret');
+    assert.equal((await attempt(ws, 'shoal2:nonsense@x')).error, 'bad-secret');
+    const port = await freePort();
+    const nobody = ws.replace(/\/tcp\/\d+\//, `/tcp/${port}/`);
+    assert.equal((await attempt(nobody, SECRET)).error, 'unreachable');
+    await run(page, () => window.store.close());
+    await page.close();
+  });
+});
