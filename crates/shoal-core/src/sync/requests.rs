@@ -9,6 +9,7 @@
 use super::federation::{Request, RequestId, Response};
 use super::message::{Message, Rejection};
 use super::session::{Action, Session};
+use super::version::Feature;
 use crate::change::SyncCursor;
 
 /// Most of our requests unanswered at once.
@@ -23,6 +24,22 @@ pub enum RequestError {
     /// Too many requests are already waiting for answers.
     #[error("too many requests in flight")]
     Busy,
+    /// The request belongs to a feature the peer did not offer (an older
+    /// build): it is never sent.
+    #[error("the peer's build does not have the {} feature", .0.name())]
+    Unsupported(Feature),
+}
+
+/// The features a request needs agreed, beyond the base protocol.
+fn needs(request: &Request) -> &'static [Feature] {
+    match request {
+        Request::Filtered { .. } => &[Feature::PartialReplica, Feature::FilteredReport],
+        Request::Collections
+        | Request::Reconcile { .. }
+        | Request::Fetch { .. }
+        | Request::Offer { .. }
+        | Request::Level { .. } => &[],
+    }
 }
 
 impl Session {
@@ -36,6 +53,9 @@ impl Session {
         if !self.is_authenticated() {
             return Err(RequestError::NotReady);
         }
+        if let Some(missing) = needs(&body).iter().find(|f| !self.uses(**f)) {
+            return Err(RequestError::Unsupported(*missing));
+        }
         if self.outstanding.len() >= MAX_OUTSTANDING {
             return Err(RequestError::Busy);
         }
@@ -45,6 +65,21 @@ impl Session {
         let mut out = Vec::new();
         self.send(Message::Request { id, body }, &mut out);
         Ok((id, out))
+    }
+
+    /// Whether this session can carry `request` (every feature it needs
+    /// was agreed).
+    pub fn can_request(&self, request: &Request) -> bool {
+        needs(request).iter().all(|f| self.uses(*f))
+    }
+
+    /// A request from the peer: handed to the driver to serve, unless it
+    /// belongs to a feature not agreed (a protocol violation).
+    pub(super) fn on_request(&mut self, id: RequestId, body: Request, out: &mut Vec<Action>) {
+        if !self.can_request(&body) {
+            return self.close(Rejection::ProtocolViolation, true, out);
+        }
+        out.push(Action::Serve { id, request: body });
     }
 
     /// The driver served the peer's request `id` ([`Action::Serve`]).

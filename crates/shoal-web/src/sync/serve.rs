@@ -25,7 +25,10 @@ use shoal_core::{Change, CollectionName, RecordId, RecordState};
 /// does (`Fetch`, `Offer`).
 pub fn refused(request: &Request) -> Option<Response> {
     match request {
-        Request::Collections | Request::Reconcile { .. } | Request::Level { .. } => {
+        Request::Collections
+            | Request::Reconcile { .. }
+            | Request::Level { .. }
+            | Request::Filtered { .. } => {
             Some(Response::Refused(Refusal::Failed))
         }
         Request::Fetch { ids, .. } if ids.len() > MAX_FETCH_IDS => {
