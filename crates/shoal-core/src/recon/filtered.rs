@@ -171,6 +171,13 @@ impl FilteredWalk {
         Ok(())
     }
 
+    /// Takes the differences found so far out of the outcome (counts
+    /// stay): a report that repairs pulls them after every page, so memory
+    /// stays bounded by one page.
+    pub fn take_differences(&mut self) -> Vec<super::step::Difference> {
+        std::mem::take(&mut self.outcome.differences)
+    }
+
     /// Whether the listing is complete.
     pub fn is_done(&self) -> bool {
         self.done

@@ -142,9 +142,7 @@ impl Replica for IdbReplica {
             Request::Collections
             | Request::Reconcile { .. }
             | Request::Level { .. }
-            | Request::Filtered { .. } => {
-                Response::Refused(Refusal::Failed)
-            }
+            | Request::Filtered { .. } => Response::Refused(Refusal::Failed),
         }
     }
 

@@ -26,11 +26,9 @@ use shoal_core::{Change, CollectionName, RecordId, RecordState};
 pub fn refused(request: &Request) -> Option<Response> {
     match request {
         Request::Collections
-            | Request::Reconcile { .. }
-            | Request::Level { .. }
-            | Request::Filtered { .. } => {
-            Some(Response::Refused(Refusal::Failed))
-        }
+        | Request::Reconcile { .. }
+        | Request::Level { .. }
+        | Request::Filtered { .. } => Some(Response::Refused(Refusal::Failed)),
         Request::Fetch { ids, .. } if ids.len() > MAX_FETCH_IDS => {
             Some(Response::Refused(Refusal::BadRequest))
         }
