@@ -121,11 +121,10 @@ pub struct Reconciliation {
     pub collection: CollectionName,
     /// Differences, counts per status, round trips.
     pub outcome: Outcome,
-    /// For a collection this node takes only part of (a partial
-    /// replica's filter): the report compared only what the filter covers
-    /// — the peer's records its filter for us admits against ours it
-    /// admits here — and these are their counts. `None`: a tree walk over
-    /// the whole collection.
+    /// For a collection this node or the peer takes only part of (a
+    /// partial replica's filter): the report compared only what that
+    /// filter covers on each side, and these are the counts of records
+    /// compared. `None`: a tree walk over the whole collection.
     pub filtered: Option<FilteredCounts>,
     /// Application payload bytes, both directions.
     pub bytes: u64,
@@ -163,8 +162,8 @@ pub(crate) async fn reconcile(
         return Err(FedError::NotSharedHere(collection.clone()));
     }
     let c = collection.clone();
-    if blocking(replica, move |r| r.own_filtered(&c)).await? {
-        // We take only part of it: compare only what the filter covers.
+    if blocking(replica, move |r| r.filtered_with(&peer, &c)).await? {
+        // One of us takes only part of it: compare only what the filter covers.
         return crate::filtered_report::report(replica, requester, peer, collection, limits, mode)
             .await;
     }
@@ -341,7 +340,7 @@ pub(crate) async fn level(
             continue;
         }
         done.walked += 1;
-        let (found, merged) = reconcile(
+        let walked = reconcile(
             replica,
             requester,
             peer,
@@ -349,7 +348,16 @@ pub(crate) async fn level(
             limits,
             OnDifference::Pull,
         )
-        .await?;
+        .await;
+        let (found, merged) = match walked {
+            // A partial peer too old for the filtered listing: this
+            // collection is not levelled, the others still are.
+            Err(FedError::PeerTooOld(_)) => {
+                done.complete = false;
+                continue;
+            }
+            other => other?,
+        };
         done.merged += merged;
         // A difference not kept was not pulled: the walk did not cover it.
         done.complete &= found.outcome.dropped == 0;

@@ -1,9 +1,11 @@
-//! The integrity report of a collection this node takes only part of (a
-//! partial replica's filter, `docs/partial.md`), over a running session:
-//! asks the full peer page by page for the records its filter for us
-//! admits (`Request::Filtered`), checks each answer is that, and hands it
-//! to the replica, which compares it with its own records of the page's
-//! range (`shoal_core::recon::FilteredWalk`). A report that repairs pulls
+//! The integrity report of a collection this node or the peer takes only
+//! part of (a partial replica's filter, `docs/partial.md`), over a running
+//! session: asks the peer page by page for its records the filter admits
+//! (a full peer: those its filter for us admits; a partial peer: every
+//! live record it holds) with `Request::Filtered`, checks each answer is
+//! that, and hands it to the replica, which compares it with its own
+//! records of the page's range that the same filter admits
+//! (`shoal_core::recon::FilteredWalk`). A report that repairs pulls
 //! what the peer holds more of after every page, through the ordinary
 //! fetch.
 //!
@@ -24,6 +26,7 @@ use std::sync::Arc;
 
 /// Reports (and with [`OnDifference::Pull`], repairs) `collection`
 /// against the peer by its filtered listing; this side is "local".
+/// Records outside the filter are neither listed nor counted, on either side.
 pub(crate) async fn report(
     replica: &Arc<dyn Replica>,
     requester: &Requester,
@@ -45,7 +48,7 @@ pub(crate) async fn report(
         };
         let c = collection.clone();
         walk = blocking(replica, move |r| {
-            Ok(r.filtered_receive(&c, &mut walk, items, next)
+            Ok(r.filtered_receive(&peer, &c, &mut walk, items, next)
                 .map(|()| walk))
         })
         .await?

@@ -141,19 +141,24 @@ pub trait Replica: Send + Sync + 'static {
         answered: usize,
     ) -> Result<(), ReplicaError>;
 
-    /// Whether this node takes only part of `collection` (a partial
-    /// replica's filter): its integrity report is then the filtered one
-    /// (`docs/partial.md`). No filter by default.
-    fn own_filtered(&self, _collection: &CollectionName) -> Result<bool, ReplicaError> {
+    /// Whether this node or `peer` takes only part of `collection` (a
+    /// partial replica's filter): the integrity report between them is
+    /// then the filtered one (`docs/partial.md`). No filter by default.
+    fn filtered_with(
+        &self,
+        _peer: &PeerId,
+        _collection: &CollectionName,
+    ) -> Result<bool, ReplicaError> {
         Ok(false)
     }
 
-    /// Feeds one page of a peer's filtered listing of `collection` to
-    /// `walk`, which compares it with this replica's records of its range.
-    /// Only called for a collection [`Replica::own_filtered`] says is
-    /// filtered.
+    /// Feeds one page of `peer`'s filtered listing of `collection` to
+    /// `walk`, which compares it with this replica's records of its range
+    /// that the filter governing the pair admits. Only called for a
+    /// collection [`Replica::filtered_with`] says is filtered.
     fn filtered_receive(
         &self,
+        _peer: &PeerId,
         _collection: &CollectionName,
         _walk: &mut FilteredWalk,
         _items: Vec<Item>,

@@ -274,8 +274,10 @@ impl Store {
             }
             Request::Filtered { collection, after } => {
                 refuse(&collection, Direction::ToPeer)?;
-                if !filter.filters(&collection) {
-                    // Not filtered for this peer: the tree walk covers it.
+                // Filtered for the peer: what the filter admits. Filtered
+                // here (a full peer reports against us): everything live we
+                // hold. Neither: the tree walk covers it.
+                if !filter.filters(&collection) && !self.own_filters()?.filters(&collection) {
                     return Ok(Response::Refused(Refusal::BadRequest));
                 }
                 let (items, next) = crate::partial_report::serve_page(

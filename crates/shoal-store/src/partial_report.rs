@@ -1,8 +1,10 @@
 //! The integrity report of a filtered collection, the store's two sides
-//! (see `docs/partial.md`): answering a partial peer's
-//! `Request::Filtered` with one bounded page of the records its filter
-//! admits, and this node's own records of a page's id range for the
-//! requesting side's [`FilteredWalk`].
+//! (see `docs/partial.md`): answering `Request::Filtered` with one bounded
+//! page — to a partial peer, of the records its filter admits; to a full
+//! peer asking a partial node, of every live record held — and this node's
+//! own records of a page's id range for the requesting side's
+//! [`FilteredWalk`], admitted by the filter that governs the pair (this
+//! node's own, or else the peer's).
 //!
 //! Digests and flags are read from the `records` row — the very columns
 //! the reconciliation trees are built from — so equal records compare
@@ -38,8 +40,9 @@ fn listed(row: &Row<'_>) -> Result<(Item, Option<String>), StoreError> {
     Ok((item, row.get(4)?))
 }
 
-/// One page of what `filter` admits of `collection` after `after`: at
-/// most [`MAX_FILTERED_ITEMS`] records, after reading at most
+/// One page of what `filter` admits of `collection` after `after` (every
+/// live record when it does not filter the collection): at most
+/// [`MAX_FILTERED_ITEMS`] records, after reading at most
 /// [`MAX_FILTERED_SCAN`]; with the last id read when more may follow.
 pub(crate) fn serve_page(
     conn: &Connection,
@@ -81,6 +84,9 @@ struct OwnView<'a> {
 
 impl OwnView<'_> {
     fn admits(&self, data: Option<&str>) -> bool {
+        if !self.filters.filters(self.collection) {
+            return true;
+        }
         let fields = data.and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok());
         let fields = fields.as_ref().and_then(|v| v.as_object());
         self.filters.admits(self.collection, fields, self.now_ms)
@@ -142,27 +148,54 @@ impl FilteredView for OwnView<'_> {
 }
 
 impl Store {
-    /// Whether this node takes only part of `collection` (its integrity
-    /// report against a full peer is then the filtered one).
-    pub fn is_filtered(&self, collection: &CollectionName) -> Result<bool, StoreError> {
-        Ok(self.own_filters()?.filters(collection))
+    /// The filters that govern what `peer` and this node exchange of
+    /// `collection`: this node's own if it takes only part of it, else the
+    /// peer's if the peer does; `None` when both take it whole (the tree
+    /// walk covers it).
+    fn governing(
+        &self,
+        peer: &str,
+        collection: &CollectionName,
+    ) -> Result<Option<PartialFilters>, StoreError> {
+        let own = self.own_filters()?;
+        if own.filters(collection) {
+            return Ok(Some(own));
+        }
+        let theirs = self.peer_filters(peer)?;
+        Ok(theirs.filters(collection).then_some(theirs))
     }
 
-    /// Feeds one page of a peer's filtered listing of `collection` to
-    /// `walk`, which compares it with this node's records of its range.
+    /// Whether the integrity report of `collection` with `peer` is the
+    /// filtered one: this node, or the peer, takes only part of it.
+    pub fn is_filtered_with(
+        &self,
+        peer: &str,
+        collection: &CollectionName,
+    ) -> Result<bool, StoreError> {
+        Ok(self.governing(peer, collection)?.is_some())
+    }
+
+    /// Feeds one page of `peer`'s filtered listing of `collection` to
+    /// `walk`, which compares it with this node's records of its range that
+    /// the governing filter admits.
     pub fn filtered_receive(
         &self,
+        peer: &str,
         collection: &CollectionName,
         walk: &mut FilteredWalk,
         items: Vec<Item>,
         next: Option<RecordId>,
     ) -> Result<(), FilteredError<StoreError>> {
+        let filters = self
+            .governing(peer, collection)
+            .map_err(FilteredError::Local)?
+            .unwrap_or_default();
         let mut view = OwnView {
             conn: &self.conn,
             cid: rows::collection_id(&self.conn, collection, false)
                 .map_err(FilteredError::Local)?,
             collection,
-            filters: self.own_filters().map_err(FilteredError::Local)?,
+            filters,
             now_ms: now_ms(),
         };
         walk.receive(&mut view, items, next)

@@ -164,19 +164,25 @@ impl Replica for Store {
         Ok(walk.receive(&mut view, reply, answered)?)
     }
 
-    fn own_filtered(&self, collection: &CollectionName) -> Result<bool, ReplicaError> {
-        Ok(self.with_db(|db| db.is_filtered(collection))?)
+    fn filtered_with(
+        &self,
+        peer: &PeerId,
+        collection: &CollectionName,
+    ) -> Result<bool, ReplicaError> {
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| db.is_filtered_with(&peer, collection))?)
     }
 
     fn filtered_receive(
         &self,
+        peer: &PeerId,
         collection: &CollectionName,
         walk: &mut FilteredWalk,
         items: Vec<Item>,
         next: Option<RecordId>,
     ) -> Result<(), FilteredError<ReplicaError>> {
         let db = self.db();
-        db.filtered_receive(collection, walk, items, next)
+        db.filtered_receive(&peer.to_string(), collection, walk, items, next)
             .map_err(|e| match e {
                 FilteredError::Local(e) => {
                     FilteredError::Local(Error::from(e.with_path(db.path())).into())

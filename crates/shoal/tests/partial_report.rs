@@ -5,7 +5,8 @@
 //! (against the full side's own query), a difference inside the filter is
 //! reported and repaired by the ordinary pull, records outside it are never
 //! listed nor counted; a peer too old for the listing makes the report say
-//! "not covered"; and a read-only partial device gets exactly its subset
+//! "not covered"; the full side's report against the partial device
+//! compares the same subset; and a read-only partial device gets exactly its subset
 //! and gives nothing.
 
 mod common;
@@ -123,6 +124,13 @@ async fn the_report_of_a_filtered_collection_covers_exactly_what_the_filter_admi
         "{}",
         found.outcome.round_trips
     );
+    // The full side's report against the partial device compares the
+    // same subset (not the records the device never takes).
+    let back = a.node.reconcile(pb, &notes()).await.expect("report");
+    assert_eq!(back.outcome.counts.total(), 0, "{:?}", back.outcome);
+    let counts = back.filtered.expect("a filtered report");
+    assert_eq!(counts.peer_admitted, expected.len() as u64);
+    assert_eq!(counts.local_admitted, expected.len() as u64);
     // The unfiltered collection is walked as before.
     let other = b
         .node
@@ -152,13 +160,16 @@ async fn the_report_of_a_filtered_collection_covers_exactly_what_the_filter_admi
         Response::Refused(Refusal::BadRequest)
     );
     let not_partial = Request::Filtered {
-        collection: notes(),
+        collection: CollectionName::new("other").unwrap(),
         after: None,
     };
     assert_eq!(
         b.store.serve(&pa, not_partial, &ReconLimits::default()),
         Response::Refused(Refusal::BadRequest)
     );
+    // The partial device lists every live record it holds to a full peer.
+    let held = listing(&b.store, &pa, &notes());
+    assert_eq!(held.into_iter().collect::<BTreeSet<_>>(), expected);
     b.node.shutdown().await;
     a.node.shutdown().await;
 }
@@ -211,6 +222,12 @@ async fn a_difference_inside_the_filter_is_reported_and_pulled_one_outside_never
     let found = b.node.reconcile(pa, &notes()).await.expect("report");
     assert_eq!(found.outcome.counts.total(), 0, "{:?}", found.outcome);
     assert_eq!(found.filtered.unwrap().local_admitted, 10);
+    let back = a
+        .node
+        .reconcile(b.node.peer_id(), &notes())
+        .await
+        .expect("report");
+    assert_eq!(back.outcome.counts.total(), 0, "{:?}", back.outcome);
 
     // Changes on the full side while nothing flows: a matching record
     // changed (diverged), a new matching one (peer-only), one that left
@@ -258,6 +275,22 @@ async fn a_difference_inside_the_filter_is_reported_and_pulled_one_outside_never
     let found = b.node.reconcile(pa, &notes()).await.expect("report");
     assert_eq!(found.outcome.counts.local_only, 1);
     assert_eq!(found.outcome.counts.total(), 1, "{:?}", found.outcome);
+    // Seen from the full side, B holds a state of it A has moved on from.
+    let back = a
+        .node
+        .reconcile(b.node.peer_id(), &notes())
+        .await
+        .expect("report");
+    let differing: Vec<_> = back
+        .outcome
+        .differences
+        .iter()
+        .map(|d| (d.id.to_string(), d.status()))
+        .collect();
+    assert_eq!(
+        differing,
+        vec![("n0020".to_string(), Some(Status::Diverged))]
+    );
     // Nothing outside the filter reached B.
     assert!(ids(&b.store, "notes", Query::new()).iter().all(|id| {
         a.store
