@@ -149,7 +149,11 @@ pub fn change_at(
             u.int_in_range(0..=4)?
         }),
         position,
-        pred: if u.arbitrary()? { Some(clock(u)?) } else { None },
+        pred: if u.arbitrary()? {
+            Some(clock(u)?)
+        } else {
+            None
+        },
     })
 }
 
@@ -203,23 +207,26 @@ pub fn entry(u: &mut Unstructured) -> Result<Entry> {
     } else {
         Entry::Items {
             node: node(u)?,
-            items: list(u, |u| {
-                Ok(Item {
-                    id: record_id(u)?,
-                    digest: ShortDigest(u.arbitrary()?),
-                    flags: ItemFlags {
-                        alive: u.arbitrary()?,
-                        assets_missing: u.arbitrary()?,
-                    },
-                })
-            })?,
+            items: list(u, item)?,
         }
+    })
+}
+
+/// A record as reconciliation and the filtered listing carry it.
+pub fn item(u: &mut Unstructured) -> Result<Item> {
+    Ok(Item {
+        id: record_id(u)?,
+        digest: ShortDigest(u.arbitrary()?),
+        flags: ItemFlags {
+            alive: u.arbitrary()?,
+            assets_missing: u.arbitrary()?,
+        },
     })
 }
 
 /// A federation request.
 pub fn request(u: &mut Unstructured) -> Result<Request> {
-    Ok(match u.int_in_range(0..=4)? {
+    Ok(match u.int_in_range(0..=5)? {
         0 => Request::Collections,
         1 => Request::Reconcile {
             collection: collection(u)?,
@@ -247,15 +254,23 @@ pub fn request(u: &mut Unstructured) -> Result<Request> {
                 None
             },
         },
-        _ => Request::Level {
+        4 => Request::Level {
             collection: collection(u)?,
+        },
+        _ => Request::Filtered {
+            collection: collection(u)?,
+            after: if u.arbitrary()? {
+                Some(record_id(u)?)
+            } else {
+                None
+            },
         },
     })
 }
 
 /// A federation answer.
 pub fn response(u: &mut Unstructured) -> Result<Response> {
-    Ok(match u.int_in_range(0..=5)? {
+    Ok(match u.int_in_range(0..=6)? {
         0 => Response::Collections {
             head: cursor(u)?,
             collections: list(u, |u| {
@@ -287,6 +302,14 @@ pub fn response(u: &mut Unstructured) -> Result<Response> {
             in_sync: u.arbitrary()?,
         },
         4 => Response::Levelling,
+        5 => Response::Filtered {
+            items: list(u, item)?,
+            next: if u.arbitrary()? {
+                Some(record_id(u)?)
+            } else {
+                None
+            },
+        },
         _ => Response::Refused(*u.choose(&[
             Refusal::NotShared,
             Refusal::BadRequest,
@@ -369,8 +392,12 @@ pub fn message(u: &mut Unstructured) -> Result<Message> {
 /// A partial-replica filter's text: a valid one, or arbitrary text.
 pub fn filter_text(u: &mut Unstructured) -> Result<String> {
     Ok(if u.arbitrary()? {
-        u.choose(&["owner = \"bo\"", "date >= now-30d", "not (n < 1 or x exists)"])?
-            .to_string()
+        u.choose(&[
+            "owner = \"bo\"",
+            "date >= now-30d",
+            "not (n < 1 or x exists)",
+        ])?
+        .to_string()
     } else {
         u.arbitrary()?
     })
