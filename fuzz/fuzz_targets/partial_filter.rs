@@ -17,10 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let filter = match Filter::parse(text) {
         Ok(filter) => filter,
         Err(e) => {
-            assert!(
-                e.at <= text.len().max(shoal_core::partial::MAX_FILTER_LEN),
-                "{e}"
-            );
+            assert!(e.at <= text.len().max(shoal_core::partial::MAX_FILTER_LEN), "{e}");
             assert!(!e.reason.is_empty());
             return;
         }
@@ -41,8 +38,5 @@ fuzz_target!(|data: &[u8]| {
     }
     let notes = CollectionName::new("notes").expect("name");
     let set = PartialFilters::from_texts(&[(notes, text.to_string())]).expect("parsed once");
-    assert_eq!(
-        PartialFilters::from_texts(&set.to_texts()).as_ref(),
-        Ok(&set)
-    );
+    assert_eq!(PartialFilters::from_texts(&set.to_texts()).as_ref(), Ok(&set));
 });

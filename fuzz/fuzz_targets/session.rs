@@ -126,9 +126,9 @@ impl Driver {
                     self.authenticated = true;
                     Vec::new()
                 }
-                Action::CaughtUp { .. } | Action::PeerFilters { .. } | Action::Leave { .. } => {
-                    Vec::new()
-                }
+                Action::CaughtUp { .. }
+                | Action::PeerFilters { .. }
+                | Action::Leave { .. } => Vec::new(),
                 Action::Serve { id, .. } => self.session.respond(id, self.serve_with.clone()),
                 Action::Answer { id, .. } | Action::Unanswered { id } => {
                     assert!(
