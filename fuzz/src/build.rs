@@ -149,11 +149,7 @@ pub fn change_at(
             u.int_in_range(0..=4)?
         }),
         position,
-        pred: if u.arbitrary()? {
-            Some(clock(u)?)
-        } else {
-            None
-        },
+        pred: if u.arbitrary()? { Some(clock(u)?) } else { None },
     })
 }
 
@@ -392,12 +388,8 @@ pub fn message(u: &mut Unstructured) -> Result<Message> {
 /// A partial-replica filter's text: a valid one, or arbitrary text.
 pub fn filter_text(u: &mut Unstructured) -> Result<String> {
     Ok(if u.arbitrary()? {
-        u.choose(&[
-            "owner = \"bo\"",
-            "date >= now-30d",
-            "not (n < 1 or x exists)",
-        ])?
-        .to_string()
+        u.choose(&["owner = \"bo\"", "date >= now-30d", "not (n < 1 or x exists)"])?
+            .to_string()
     } else {
         u.arbitrary()?
     })
