@@ -219,6 +219,10 @@ mod tests {
                 collection: c.clone(),
                 entries: Vec::new(),
             },
+            Request::Filtered {
+                collection: c.clone(),
+                after: None,
+            },
         ] {
             assert_eq!(refused(&request), Some(Response::Refused(Refusal::Failed)));
         }
