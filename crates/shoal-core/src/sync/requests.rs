@@ -141,3 +141,89 @@ impl Session {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::CollectionName;
+    use crate::sync::{FeatureSet, GroupKey, Offer, Role, SyncConfig};
+
+    fn session(role: Role, local: u8, remote: u8, offer: Offer) -> Session {
+        Session::new(
+            role,
+            vec![local],
+            vec![remote],
+            GroupKey::from_random([9; 32]),
+            [local; 32],
+            SyncCursor::default(),
+            SyncConfig {
+                offer,
+                ..SyncConfig::default()
+            },
+        )
+    }
+
+    /// A authenticated with a peer offering `theirs`.
+    fn authenticated(theirs: Offer) -> Session {
+        let mut a = session(Role::Dialer, 1, 2, Offer::current());
+        let mut b = session(Role::Listener, 2, 1, theirs);
+        let (mut to_b, mut to_a) = (a.start(0), b.start(0));
+        for _ in 0..6 {
+            let mut back = Vec::new();
+            for action in std::mem::take(&mut to_b) {
+                if let Action::Send(frame) = action {
+                    back.extend(b.handle_payload(&frame[4..], 0));
+                }
+            }
+            let mut forth = Vec::new();
+            for action in std::mem::take(&mut to_a) {
+                if let Action::Send(frame) = action {
+                    forth.extend(a.handle_payload(&frame[4..], 0));
+                }
+            }
+            to_a = back;
+            to_b = forth;
+        }
+        assert!(a.is_authenticated());
+        a
+    }
+
+    fn listing() -> Request {
+        Request::Filtered {
+            collection: CollectionName::new("notes").unwrap(),
+            after: None,
+        }
+    }
+
+    #[test]
+    fn a_request_of_a_feature_not_agreed_ends_the_session() {
+        let without = Feature::ALL
+            .iter()
+            .filter(|f| **f != Feature::FilteredReport)
+            .fold(FeatureSet::NONE, |s, f| s.with(*f));
+        let mut a = authenticated(Offer {
+            features: without,
+            ..Offer::current()
+        });
+        let mut out = Vec::new();
+        a.on_request(RequestId(1), listing(), &mut out);
+        assert!(
+            out.contains(&Action::Close {
+                reason: Rejection::ProtocolViolation,
+                by_peer: false
+            }),
+            "{out:?}"
+        );
+        // Agreed, it is served.
+        let mut a = authenticated(Offer::current());
+        let mut out = Vec::new();
+        a.on_request(RequestId(1), listing(), &mut out);
+        assert_eq!(
+            out,
+            vec![Action::Serve {
+                id: RequestId(1),
+                request: listing()
+            }]
+        );
+    }
+}
