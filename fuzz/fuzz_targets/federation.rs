@@ -21,7 +21,8 @@ fn changes_of_request(r: &Request) -> &[Change] {
         Request::Collections
         | Request::Reconcile { .. }
         | Request::Fetch { .. }
-        | Request::Level { .. } => &[],
+        | Request::Level { .. }
+        | Request::Filtered { .. } => &[],
     }
 }
 
@@ -32,6 +33,7 @@ fn changes_of_response(r: &Response) -> &[Change] {
         | Response::Reconcile { .. }
         | Response::Offered { .. }
         | Response::Levelling
+        | Response::Filtered { .. }
         | Response::Refused(_) => &[],
     }
 }

@@ -203,23 +203,26 @@ pub fn entry(u: &mut Unstructured) -> Result<Entry> {
     } else {
         Entry::Items {
             node: node(u)?,
-            items: list(u, |u| {
-                Ok(Item {
-                    id: record_id(u)?,
-                    digest: ShortDigest(u.arbitrary()?),
-                    flags: ItemFlags {
-                        alive: u.arbitrary()?,
-                        assets_missing: u.arbitrary()?,
-                    },
-                })
-            })?,
+            items: list(u, item)?,
         }
+    })
+}
+
+/// A record as reconciliation and the filtered listing carry it.
+pub fn item(u: &mut Unstructured) -> Result<Item> {
+    Ok(Item {
+        id: record_id(u)?,
+        digest: ShortDigest(u.arbitrary()?),
+        flags: ItemFlags {
+            alive: u.arbitrary()?,
+            assets_missing: u.arbitrary()?,
+        },
     })
 }
 
 /// A federation request.
 pub fn request(u: &mut Unstructured) -> Result<Request> {
-    Ok(match u.int_in_range(0..=4)? {
+    Ok(match u.int_in_range(0..=5)? {
         0 => Request::Collections,
         1 => Request::Reconcile {
             collection: collection(u)?,
@@ -247,15 +250,23 @@ pub fn request(u: &mut Unstructured) -> Result<Request> {
                 None
             },
         },
-        _ => Request::Level {
+        4 => Request::Level {
             collection: collection(u)?,
+        },
+        _ => Request::Filtered {
+            collection: collection(u)?,
+            after: if u.arbitrary()? {
+                Some(record_id(u)?)
+            } else {
+                None
+            },
         },
     })
 }
 
 /// A federation answer.
 pub fn response(u: &mut Unstructured) -> Result<Response> {
-    Ok(match u.int_in_range(0..=5)? {
+    Ok(match u.int_in_range(0..=6)? {
         0 => Response::Collections {
             head: cursor(u)?,
             collections: list(u, |u| {
@@ -287,6 +298,14 @@ pub fn response(u: &mut Unstructured) -> Result<Response> {
             in_sync: u.arbitrary()?,
         },
         4 => Response::Levelling,
+        5 => Response::Filtered {
+            items: list(u, item)?,
+            next: if u.arbitrary()? {
+                Some(record_id(u)?)
+            } else {
+                None
+            },
+        },
         _ => Response::Refused(*u.choose(&[
             Refusal::NotShared,
             Refusal::BadRequest,

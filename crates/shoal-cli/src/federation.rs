@@ -71,15 +71,24 @@ fn print_collection(out: &mut Output, peer: &str, report: &CollectionDiff) -> Re
         if report.round_trips == 1 { "" } else { "s" },
         report.bytes
     );
+    // A filtered collection was compared only over what the filter admits.
+    let scope = match report.filtered {
+        Some(f) => format!(
+            " over the {} record{} its partial filter covers",
+            f.local.max(f.peer),
+            if f.local.max(f.peer) == 1 { "" } else { "s" }
+        ),
+        None => String::new(),
+    };
     if counts.total == 0 {
         out.line(format_args!(
-            "{} is in sync with {short} ({cost})",
+            "{} is in sync with {short}{scope} ({cost})",
             report.collection
         ))?;
         return Ok(());
     }
     out.line(format_args!(
-        "{}: {} record{} differ{} from {short} ({cost})",
+        "{}: {} record{} differ{} from {short}{scope} ({cost})",
         report.collection,
         counts.total,
         if counts.total == 1 { "" } else { "s" },

@@ -176,3 +176,59 @@ fn a_peer_without_the_feature_is_never_sent_filters() {
             .any(|x| matches!(x, Action::PeerFilters { .. }))
     );
 }
+
+#[test]
+fn a_filtered_listing_is_asked_only_of_a_peer_with_the_feature() {
+    use shoal_core::sync::RequestError;
+    use shoal_core::sync::federation::Request;
+    let listing = || Request::Filtered {
+        collection: notes(),
+        after: None,
+    };
+    // Both current: the request goes and the peer is asked to serve it.
+    let (mut a, mut b) = (
+        session(Role::Dialer, 1, 2, Offer::current()),
+        session(Role::Listener, 2, 1, Offer::current()),
+    );
+    shake(&mut a, &mut b);
+    assert!(a.can_request(&listing()));
+    let (_, out) = a.request(listing(), 0).expect("sent");
+    let mut served = Vec::new();
+    for action in out {
+        if let Action::Send(frame) = action {
+            served.extend(b.handle_payload(&frame[4..], 0));
+        }
+    }
+    assert!(
+        served
+            .iter()
+            .any(|x| matches!(x, Action::Serve { request, .. } if *request == listing())),
+        "{served:?}"
+    );
+    assert!(!b.is_closed());
+    // A peer without filtered-report (an older build): never sent, and
+    // the caller is told why.
+    let without = Feature::ALL
+        .iter()
+        .filter(|f| **f != Feature::FilteredReport)
+        .fold(FeatureSet::NONE, |s, f| s.with(*f));
+    let old = Offer {
+        features: without,
+        ..Offer::current()
+    };
+    let (mut a, mut b) = (
+        session(Role::Dialer, 1, 2, Offer::current()),
+        session(Role::Listener, 2, 1, old),
+    );
+    shake(&mut a, &mut b);
+    assert!(a.is_authenticated());
+    assert!(!a.can_request(&listing()));
+    assert_eq!(
+        a.request(listing(), 0).map(|_| ()),
+        Err(RequestError::Unsupported(Feature::FilteredReport))
+    );
+    assert_eq!(
+        RequestError::Unsupported(Feature::FilteredReport).to_string(),
+        "the peer's build does not have the filtered-report feature"
+    );
+}

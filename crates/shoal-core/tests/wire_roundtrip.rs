@@ -220,8 +220,8 @@ fn node() -> impl Strategy<Value = Node> {
     })
 }
 
-fn entry() -> impl Strategy<Value = Entry> {
-    let item = (record_id(), any::<[u8; 8]>(), any::<(bool, bool)>()).prop_map(
+fn item() -> impl Strategy<Value = Item> {
+    (record_id(), any::<[u8; 8]>(), any::<(bool, bool)>()).prop_map(
         |(id, digest, (alive, assets_missing))| Item {
             id,
             digest: ShortDigest(digest),
@@ -230,7 +230,11 @@ fn entry() -> impl Strategy<Value = Entry> {
                 assets_missing,
             },
         },
-    );
+    )
+}
+
+fn entry() -> impl Strategy<Value = Entry> {
+    let item = item();
     prop_oneof![
         (node(), any::<[[u8; 8]; FANOUT]>()).prop_map(|(node, c)| Entry::Split {
             node,
@@ -279,6 +283,8 @@ fn request() -> impl Strategy<Value = Request> {
                 whole: whole.map(StateDigest),
             }),
         collection().prop_map(|collection| Request::Level { collection }),
+        (collection(), proptest::option::of(record_id()))
+            .prop_map(|(collection, after)| Request::Filtered { collection, after }),
     ]
 }
 
@@ -308,6 +314,11 @@ fn response() -> impl Strategy<Value = Response> {
             }),
         any::<(bool, bool)>().prop_map(|(changed, in_sync)| Response::Offered { changed, in_sync }),
         Just(Response::Levelling),
+        (
+            proptest::collection::vec(item(), 0..4),
+            proptest::option::of(record_id())
+        )
+            .prop_map(|(items, next)| Response::Filtered { items, next }),
         prop_oneof![
             Just(Refusal::NotShared),
             Just(Refusal::BadRequest),

@@ -12,10 +12,11 @@ use crate::replica::{Replica, ReplicaError};
 use crate::session_task::SessionCmd;
 use crate::transfer::{self, Transfer, fetch_part};
 use libp2p::PeerId;
-use shoal_core::recon::{Outcome, ReconLimits, Reconciler};
+use shoal_core::recon::{FilteredCounts, Outcome, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{
     MAX_FETCH_IDS, Refusal, Request, Response, SharedCollection, encoded_len,
 };
+use shoal_core::sync::version::Feature;
 use shoal_core::{Change, CollectionName, Direction, RecordId, SyncCursor};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -43,6 +44,10 @@ pub enum FedError {
     /// The local replica failed.
     #[error("local store: {0}")]
     Local(String),
+    /// The peer's build lacks a feature the request needs (it predates
+    /// it): the collection is not covered, rather than claimed in sync.
+    #[error("not covered: the peer's build is too old (no {} feature)", .0.name())]
+    PeerTooOld(Feature),
 }
 
 impl From<ReplicaError> for FedError {
@@ -116,6 +121,11 @@ pub struct Reconciliation {
     pub collection: CollectionName,
     /// Differences, counts per status, round trips.
     pub outcome: Outcome,
+    /// For a collection this node or the peer takes only part of (a
+    /// partial replica's filter): the report compared only what that
+    /// filter covers on each side, and these are the counts of records
+    /// compared. `None`: a tree walk over the whole collection.
+    pub filtered: Option<FilteredCounts>,
     /// Application payload bytes, both directions.
     pub bytes: u64,
 }
@@ -150,6 +160,12 @@ pub(crate) async fn reconcile(
     .await?;
     if !receives {
         return Err(FedError::NotSharedHere(collection.clone()));
+    }
+    let c = collection.clone();
+    if blocking(replica, move |r| r.filtered_with(&peer, &c)).await? {
+        // One of us takes only part of it: compare only what the filter covers.
+        return crate::filtered_report::report(replica, requester, peer, collection, limits, mode)
+            .await;
     }
     let start_bytes = requester.bytes();
     let c = collection.clone();
@@ -195,6 +211,7 @@ pub(crate) async fn reconcile(
     let found = Reconciliation {
         collection: collection.clone(),
         outcome: walk.finish(),
+        filtered: None,
         bytes: requester.bytes() - start_bytes,
     };
     Ok((found, merged))
@@ -323,7 +340,7 @@ pub(crate) async fn level(
             continue;
         }
         done.walked += 1;
-        let (found, merged) = reconcile(
+        let walked = reconcile(
             replica,
             requester,
             peer,
@@ -331,7 +348,16 @@ pub(crate) async fn level(
             limits,
             OnDifference::Pull,
         )
-        .await?;
+        .await;
+        let (found, merged) = match walked {
+            // A partial peer too old for the filtered listing: this
+            // collection is not levelled, the others still are.
+            Err(FedError::PeerTooOld(_)) => {
+                done.complete = false;
+                continue;
+            }
+            other => other?,
+        };
         done.merged += merged;
         // A difference not kept was not pulled: the walk did not cover it.
         done.complete &= found.outcome.dropped == 0;

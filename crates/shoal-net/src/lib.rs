@@ -23,6 +23,7 @@ mod config;
 mod conn_paths;
 mod driver;
 mod federate;
+mod filtered_report;
 mod finder;
 mod invite;
 mod levelling;

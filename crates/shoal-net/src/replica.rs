@@ -12,7 +12,9 @@ use libp2p::PeerId;
 use libp2p::identity::Keypair;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::partial::PartialFilters;
-use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
+use shoal_core::recon::{
+    Entry, FilteredError, FilteredWalk, Fingerprint, Item, ReconLimits, Reconciler,
+};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{
     Change, CollectionName, DbVersion, Direction, HeldFlows, LogRead, RecordId, SharingRules,
@@ -138,6 +140,34 @@ pub trait Replica: Send + Sync + 'static {
         reply: Vec<Entry>,
         answered: usize,
     ) -> Result<(), ReplicaError>;
+
+    /// Whether this node or `peer` takes only part of `collection` (a
+    /// partial replica's filter): the integrity report between them is
+    /// then the filtered one (`docs/partial.md`). No filter by default.
+    fn filtered_with(
+        &self,
+        _peer: &PeerId,
+        _collection: &CollectionName,
+    ) -> Result<bool, ReplicaError> {
+        Ok(false)
+    }
+
+    /// Feeds one page of `peer`'s filtered listing of `collection` to
+    /// `walk`, which compares it with this replica's records of its range
+    /// that the filter governing the pair admits. Only called for a
+    /// collection [`Replica::filtered_with`] says is filtered.
+    fn filtered_receive(
+        &self,
+        _peer: &PeerId,
+        _collection: &CollectionName,
+        _walk: &mut FilteredWalk,
+        _items: Vec<Item>,
+        _next: Option<RecordId>,
+    ) -> Result<(), FilteredError<ReplicaError>> {
+        Err(FilteredError::Local(
+            "this replica takes every collection whole".into(),
+        ))
+    }
 
     /// Every slot version of one record (`None` if never seen here).
     fn record_changes(

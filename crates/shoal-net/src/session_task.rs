@@ -18,8 +18,8 @@ use libp2p::{PeerId, Stream};
 use shoal_core::recon::ReconLimits;
 use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX, MAX_HANDSHAKE_FRAME};
 use shoal_core::sync::{
-    Action, GroupKey, Refusal, Rejection, Request, RequestId, Response, Role, Session,
-    SessionStats, SyncConfig,
+    Action, GroupKey, Refusal, Rejection, Request, RequestError, RequestId, Response, Role,
+    Session, SessionStats, SyncConfig,
 };
 use shoal_core::{Direction, SyncCursor};
 use std::collections::{HashMap, VecDeque};
@@ -627,7 +627,11 @@ pub(crate) async fn run(
                             shell.waiting.insert(id, reply);
                             actions
                         }
-                        Err(_) => {
+                        Err(RequestError::Unsupported(feature)) => {
+                            let _ = reply.send(Err(FedError::PeerTooOld(feature)));
+                            Vec::new()
+                        }
+                        Err(RequestError::NotReady | RequestError::Busy) => {
                             let _ = reply.send(Err(FedError::Unreachable));
                             Vec::new()
                         }

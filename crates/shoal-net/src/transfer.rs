@@ -73,6 +73,7 @@ impl Transfer {
             Transfer::Failed(FedError::TimedOut) => "timed-out",
             Transfer::Failed(FedError::Refused(Refusal::NotShared)) => "not-shared-with-you",
             Transfer::Failed(FedError::NotSharedHere(_)) => "not-shared",
+            Transfer::Failed(FedError::PeerTooOld(_)) => "peer-too-old",
             Transfer::Failed(_) => "failed",
         }
     }

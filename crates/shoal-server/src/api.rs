@@ -419,6 +419,20 @@ pub struct CollectionDiff {
     /// Payload bytes it cost, both directions.
     #[serde(default)]
     pub bytes: u64,
+    /// For a collection a partial replica filters (this node's filter or
+    /// the peer's): only the records the filter admits were compared, this
+    /// many on each side. Absent: the whole collection was compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filtered: Option<FilteredDiff>,
+}
+
+/// How many records a filtered report compared on each side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FilteredDiff {
+    /// The peer's records in the filter (those it listed).
+    pub peer: u64,
+    /// This node's records in the filter.
+    pub local: u64,
 }
 
 /// Records not in sync, per status.

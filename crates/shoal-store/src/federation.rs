@@ -152,9 +152,10 @@ impl Store {
             }),
         };
         // A partial peer sees only the records its filters admit: a
-        // filtered collection is not reconciled with it (the walk would
-        // name records outside them), and a fetch of a record outside
-        // them answers as if the record did not exist.
+        // filtered collection is not walked with it (the tree would name
+        // records outside them) but listed (`Request::Filtered`), and a
+        // fetch of a record outside them answers as if the record did not
+        // exist.
         let filter = PeerFilter::load(&self.conn, peer)?;
         let unfiltered = |collection: &CollectionName| match filter.filters(collection) {
             false => Ok(()),
@@ -270,6 +271,22 @@ impl Store {
                     None => false,
                 };
                 Response::Offered { changed, in_sync }
+            }
+            Request::Filtered { collection, after } => {
+                refuse(&collection, Direction::ToPeer)?;
+                // Filtered for the peer: what the filter admits. Filtered
+                // here (a full peer reports against us): everything live we
+                // hold. Neither: the tree walk covers it.
+                if !filter.filters(&collection) && !self.own_filters()?.filters(&collection) {
+                    return Ok(Response::Refused(Refusal::BadRequest));
+                }
+                let (items, next) = crate::partial_report::serve_page(
+                    &self.conn,
+                    &filter,
+                    &collection,
+                    after.as_ref(),
+                )?;
+                Response::Filtered { items, next }
             }
             // The node starts the walk on this answer; the rule is the store's.
             Request::Level { collection } => {

@@ -32,6 +32,7 @@ mod load_many;
 mod log;
 mod migrations;
 mod partial;
+mod partial_report;
 mod parts;
 mod query;
 mod read;

@@ -237,7 +237,7 @@ pub(crate) fn set_missing(
     Ok(())
 }
 
-fn digest_column(blob: &[u8]) -> Result<StateDigest, StoreError> {
+pub(crate) fn digest_column(blob: &[u8]) -> Result<StateDigest, StoreError> {
     <[u8; 16]>::try_from(blob)
         .map(StateDigest)
         .map_err(|_| StoreError::Corrupt {

@@ -60,7 +60,7 @@ pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN,
 pub use shoal_core::gc::{DEFAULT_HORIZON_MS, GcPolicy};
 pub use shoal_core::partial::{Filter, FilterError, FiltersError, PartialFilters};
 pub use shoal_core::recon::{
-    Difference, Held, ItemFlags, Outcome, StateDigest, Status, StatusCounts,
+    Difference, FilteredCounts, Held, ItemFlags, Outcome, StateDigest, Status, StatusCounts,
 };
 pub use shoal_core::sync::{
     Feature, FeatureSet, Incompatible, OLDEST_PROTOCOL_VERSION, Offer, PROTOCOL_VERSION, Refusal,

@@ -9,7 +9,10 @@ use crate::error::Error;
 use crate::store::Store;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::partial::PartialFilters;
-use shoal_core::recon::{Entry, Fingerprint, Node as TreeNode, ReconLimits, ReconView, Reconciler};
+use shoal_core::recon::{
+    Entry, FilteredError, FilteredWalk, Fingerprint, Item, Node as TreeNode, ReconLimits,
+    ReconView, Reconciler,
+};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{
     Change, CollectionName, DbVersion, Direction, HeldFlows, LogRead, RecordId, SharingRules,
@@ -159,6 +162,34 @@ impl Replica for Store {
         let mut db = self.db();
         let mut view = db.recon_view(collection)?;
         Ok(walk.receive(&mut view, reply, answered)?)
+    }
+
+    fn filtered_with(
+        &self,
+        peer: &PeerId,
+        collection: &CollectionName,
+    ) -> Result<bool, ReplicaError> {
+        let peer = peer.to_string();
+        Ok(self.with_db(|db| db.is_filtered_with(&peer, collection))?)
+    }
+
+    fn filtered_receive(
+        &self,
+        peer: &PeerId,
+        collection: &CollectionName,
+        walk: &mut FilteredWalk,
+        items: Vec<Item>,
+        next: Option<RecordId>,
+    ) -> Result<(), FilteredError<ReplicaError>> {
+        let db = self.db();
+        db.filtered_receive(&peer.to_string(), collection, walk, items, next)
+            .map_err(|e| match e {
+                FilteredError::Local(e) => {
+                    FilteredError::Local(Error::from(e.with_path(db.path())).into())
+                }
+                FilteredError::TooManyRounds(n) => FilteredError::TooManyRounds(n),
+                FilteredError::BadAnswer(why) => FilteredError::BadAnswer(why),
+            })
     }
 
     fn record_changes(

@@ -126,6 +126,7 @@ async fn pull_and_details_in_a_receive_only_collection_never_name_our_record() {
                 assert!(ids.iter().all(listed), "{request:?}");
             }
             Request::Collections | Request::Level { .. } => {}
+            Request::Filtered { .. } => panic!("A has no filter: {request:?}"),
             Request::Offer { .. } => panic!("A offered B a record: {request:?}"),
         }
     }

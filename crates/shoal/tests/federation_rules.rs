@@ -369,9 +369,9 @@ async fn sync_details_and_pull_of_an_unshared_collection_ask_the_peer_nothing() 
             Request::Fetch { collection, .. } | Request::Reconcile { collection, .. } => {
                 collection != &name("shared")
             }
-            Request::Offer { collection, .. } | Request::Level { collection } => {
-                collection != &name("shared")
-            }
+            Request::Offer { collection, .. }
+            | Request::Level { collection }
+            | Request::Filtered { collection, .. } => collection != &name("shared"),
             Request::Collections => false,
         })
         .collect();

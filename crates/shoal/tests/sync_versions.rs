@@ -181,6 +181,7 @@ async fn current_nodes_use_only_the_features_both_have() {
             Feature::Predecessors,
             Feature::PartialReplica,
             Feature::GroupedChanges,
+            Feature::FilteredReport,
         ]
     );
     assert_eq!(ab.agreed, PROTOCOL_VERSION);

@@ -5,14 +5,18 @@
 //! `step.rs` owns the walk (the stateless responder and the initiating
 //! [`Reconciler`]) and the classification into a [`Status`] per record;
 //! `lookup.rs` owns finding one record among the peer's without naming it
-//! ([`BlindLookup`]).
+//! ([`BlindLookup`]); `filtered.rs` owns the report of a collection the
+//! peer filters for this node ([`FilteredWalk`]: pages of what its filter
+//! admits, compared here).
 //! Nothing here touches storage or the network: the store implements
 //! [`ReconView`], the sync session carries the [`Entry`] lists.
 
+mod filtered;
 mod lookup;
 mod step;
 mod tree;
 
+pub use filtered::{FilteredCounts, FilteredError, FilteredView, FilteredWalk};
 pub use lookup::{BlindLookup, LOOKUP_LEVEL, LookupError};
 pub use step::{
     Difference, Entry, Held, Item, Outcome, ReconError, ReconLimits, ReconView, Reconciler, Status,

@@ -513,38 +513,8 @@ impl Reconciler {
     /// the overshoot is one node's records) and only counts the others;
     /// other walks keep up to the cap and count the rest.
     fn compare(&mut self, local: Vec<Item>, remote: Vec<Item>) {
-        let held = |i: &Item| Held {
-            digest: i.digest,
-            flags: i.flags,
-        };
-        let mut both: BTreeMap<RecordId, (Option<Held>, Option<Held>)> = BTreeMap::new();
-        for item in &local {
-            both.entry(item.id.clone()).or_default().0 = Some(held(item));
-        }
-        for item in &remote {
-            both.entry(item.id.clone()).or_default().1 = Some(held(item));
-        }
-        for (id, (local, remote)) in both {
-            if local == remote {
-                continue;
-            }
-            let difference = Difference { id, local, remote };
-            if let Some(status) = difference.status() {
-                self.outcome.counts.count(status);
-            }
-            if self.defer_past_cap {
-                // A pulling walk lists only what there is to pull: the
-                // rest is counted, and neither fills the cap nor makes the
-                // walk ask a node again.
-                if difference.peer_has_more() {
-                    self.outcome.differences.push(difference);
-                }
-            } else if self.outcome.differences.len() < self.limits.max_differences {
-                self.outcome.differences.push(difference);
-            } else {
-                self.outcome.dropped += 1;
-            }
-        }
+        let cap = self.limits.max_differences;
+        compare_into(&mut self.outcome, local, remote, cap, self.defer_past_cap);
     }
 
     /// Takes the differences found so far out of the outcome (counts stay).
@@ -565,5 +535,50 @@ impl Reconciler {
     /// Ends the walk, returning what it found.
     pub fn finish(self) -> Outcome {
         self.outcome
+    }
+}
+
+/// Records in `outcome` how `local` and `remote` (one side's records of
+/// the same range each) differ. With `pulling`, keeps every difference the
+/// peer holds more of and only counts the others; otherwise keeps up to
+/// `cap` and counts the rest as dropped.
+pub(super) fn compare_into(
+    outcome: &mut Outcome,
+    local: Vec<Item>,
+    remote: Vec<Item>,
+    cap: usize,
+    pulling: bool,
+) {
+    let held = |i: &Item| Held {
+        digest: i.digest,
+        flags: i.flags,
+    };
+    let mut both: BTreeMap<RecordId, (Option<Held>, Option<Held>)> = BTreeMap::new();
+    for item in &local {
+        both.entry(item.id.clone()).or_default().0 = Some(held(item));
+    }
+    for item in &remote {
+        both.entry(item.id.clone()).or_default().1 = Some(held(item));
+    }
+    for (id, (local, remote)) in both {
+        if local == remote {
+            continue;
+        }
+        let difference = Difference { id, local, remote };
+        if let Some(status) = difference.status() {
+            outcome.counts.count(status);
+        }
+        if pulling {
+            // A pulling walk lists only what there is to pull: the
+            // rest is counted, and neither fills the cap nor makes the
+            // walk ask a node again.
+            if difference.peer_has_more() {
+                outcome.differences.push(difference);
+            }
+        } else if outcome.differences.len() < cap {
+            outcome.differences.push(difference);
+        } else {
+            outcome.dropped += 1;
+        }
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::change::{Change, LogPosition, SyncCursor};
 use crate::ids::{CollectionName, RecordId};
-use crate::recon::{Entry, ShortFingerprint, StateDigest};
+use crate::recon::{Entry, Item, ShortFingerprint, StateDigest};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -29,6 +29,14 @@ pub const MAX_FETCH_IDS: usize = 1024;
 /// [`Request::Offer`] carries (about; the first change always goes), far
 /// under the frame cap: a record bigger than this travels in parts.
 pub const MAX_PART_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most records one [`Response::Filtered`] lists.
+pub const MAX_FILTERED_ITEMS: usize = 1024;
+
+/// Most records the responder reads to answer one [`Request::Filtered`]
+/// (matching or not): a selective filter over a big collection is answered
+/// in several pages, each bounded in work as well as in size.
+pub const MAX_FILTERED_SCAN: usize = 4096;
 
 /// Where one record's state was cut between two messages (a record bigger
 /// than one answer travels in parts): its first `slots` stored slots, in
@@ -86,6 +94,16 @@ pub enum Request {
         /// The collection.
         collection: CollectionName,
     },
+    /// Feature `filtered-report`: "list, in id order after `after`, the
+    /// records of this collection your filter for me admits, with their
+    /// digests" — the integrity report of a collection the requester takes
+    /// only part of (`docs/partial.md`). Answered by [`Response::Filtered`].
+    Filtered {
+        /// The collection (one the requester declared a filter for).
+        collection: CollectionName,
+        /// List ids strictly after this one (`None`: from the first).
+        after: Option<RecordId>,
+    },
 }
 
 /// Bytes a request or response takes encoded (its payload, before framing).
@@ -102,6 +120,7 @@ impl Request {
             Request::Fetch { .. } => "fetch",
             Request::Offer { .. } => "offer",
             Request::Level { .. } => "level",
+            Request::Filtered { .. } => "filtered",
         }
     }
 }
@@ -177,6 +196,17 @@ pub enum Response {
     /// Answers [`Request::Level`]: the responder receives the collection
     /// from the requester and has started (or queued) levelling with it.
     Levelling,
+    /// Answers [`Request::Filtered`]: one page of the admitted records.
+    Filtered {
+        /// The admitted records with ids in `(after, next]` (or after
+        /// `after` to the end when `next` is `None`), in id order, at most
+        /// [`MAX_FILTERED_ITEMS`]; each with the digest and flags its
+        /// reconciliation tree holds (deleted records are never admitted).
+        items: Vec<Item>,
+        /// The last id this page covers (read, admitted or not); `None`:
+        /// the listing is complete.
+        next: Option<RecordId>,
+    },
     /// The request was not served.
     Refused(Refusal),
 }

@@ -9,6 +9,7 @@
 use super::federation::{Request, RequestId, Response};
 use super::message::{Message, Rejection};
 use super::session::{Action, Session};
+use super::version::Feature;
 use crate::change::SyncCursor;
 
 /// Most of our requests unanswered at once.
@@ -23,6 +24,22 @@ pub enum RequestError {
     /// Too many requests are already waiting for answers.
     #[error("too many requests in flight")]
     Busy,
+    /// The request belongs to a feature the peer did not offer (an older
+    /// build): it is never sent.
+    #[error("the peer's build does not have the {} feature", .0.name())]
+    Unsupported(Feature),
+}
+
+/// The features a request needs agreed, beyond the base protocol.
+fn needs(request: &Request) -> &'static [Feature] {
+    match request {
+        Request::Filtered { .. } => &[Feature::PartialReplica, Feature::FilteredReport],
+        Request::Collections
+        | Request::Reconcile { .. }
+        | Request::Fetch { .. }
+        | Request::Offer { .. }
+        | Request::Level { .. } => &[],
+    }
 }
 
 impl Session {
@@ -36,6 +53,9 @@ impl Session {
         if !self.is_authenticated() {
             return Err(RequestError::NotReady);
         }
+        if let Some(missing) = needs(&body).iter().find(|f| !self.uses(**f)) {
+            return Err(RequestError::Unsupported(*missing));
+        }
         if self.outstanding.len() >= MAX_OUTSTANDING {
             return Err(RequestError::Busy);
         }
@@ -45,6 +65,21 @@ impl Session {
         let mut out = Vec::new();
         self.send(Message::Request { id, body }, &mut out);
         Ok((id, out))
+    }
+
+    /// Whether this session can carry `request` (every feature it needs
+    /// was agreed).
+    pub fn can_request(&self, request: &Request) -> bool {
+        needs(request).iter().all(|f| self.uses(*f))
+    }
+
+    /// A request from the peer: handed to the driver to serve, unless it
+    /// belongs to a feature not agreed (a protocol violation).
+    pub(super) fn on_request(&mut self, id: RequestId, body: Request, out: &mut Vec<Action>) {
+        if !self.can_request(&body) {
+            return self.close(Rejection::ProtocolViolation, true, out);
+        }
+        out.push(Action::Serve { id, request: body });
     }
 
     /// The driver served the peer's request `id` ([`Action::Serve`]).
@@ -104,5 +139,91 @@ impl Session {
             self.request_catch_up(now_ms, &mut out);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::CollectionName;
+    use crate::sync::{FeatureSet, GroupKey, Offer, Role, SyncConfig};
+
+    fn session(role: Role, local: u8, remote: u8, offer: Offer) -> Session {
+        Session::new(
+            role,
+            vec![local],
+            vec![remote],
+            GroupKey::from_random([9; 32]),
+            [local; 32],
+            SyncCursor::default(),
+            SyncConfig {
+                offer,
+                ..SyncConfig::default()
+            },
+        )
+    }
+
+    /// A authenticated with a peer offering `theirs`.
+    fn authenticated(theirs: Offer) -> Session {
+        let mut a = session(Role::Dialer, 1, 2, Offer::current());
+        let mut b = session(Role::Listener, 2, 1, theirs);
+        let (mut to_b, mut to_a) = (a.start(0), b.start(0));
+        for _ in 0..6 {
+            let mut back = Vec::new();
+            for action in std::mem::take(&mut to_b) {
+                if let Action::Send(frame) = action {
+                    back.extend(b.handle_payload(&frame[4..], 0));
+                }
+            }
+            let mut forth = Vec::new();
+            for action in std::mem::take(&mut to_a) {
+                if let Action::Send(frame) = action {
+                    forth.extend(a.handle_payload(&frame[4..], 0));
+                }
+            }
+            to_a = back;
+            to_b = forth;
+        }
+        assert!(a.is_authenticated());
+        a
+    }
+
+    fn listing() -> Request {
+        Request::Filtered {
+            collection: CollectionName::new("notes").unwrap(),
+            after: None,
+        }
+    }
+
+    #[test]
+    fn a_request_of_a_feature_not_agreed_ends_the_session() {
+        let without = Feature::ALL
+            .iter()
+            .filter(|f| **f != Feature::FilteredReport)
+            .fold(FeatureSet::NONE, |s, f| s.with(*f));
+        let mut a = authenticated(Offer {
+            features: without,
+            ..Offer::current()
+        });
+        let mut out = Vec::new();
+        a.on_request(RequestId(1), listing(), &mut out);
+        assert!(
+            out.contains(&Action::Close {
+                reason: Rejection::ProtocolViolation,
+                by_peer: false
+            }),
+            "{out:?}"
+        );
+        // Agreed, it is served.
+        let mut a = authenticated(Offer::current());
+        let mut out = Vec::new();
+        a.on_request(RequestId(1), listing(), &mut out);
+        assert_eq!(
+            out,
+            vec![Action::Serve {
+                id: RequestId(1),
+                request: listing()
+            }]
+        );
     }
 }

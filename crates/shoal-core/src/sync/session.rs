@@ -589,7 +589,7 @@ impl Session {
             Message::Chunk(batch) => self.on_chunk(batch, now_ms, out),
             Message::Push(batch) => self.on_push(batch, now_ms, out),
             Message::Ack { cursor } => self.on_ack(cursor, out),
-            Message::Request { id, body } => out.push(Action::Serve { id, request: body }),
+            Message::Request { id, body } => self.on_request(id, body, out),
             Message::Response { id, body } => self.on_response(id, body, out),
             Message::About { software } => self.on_about(software, out),
             Message::Filters { filters } => self.on_filters(filters, out),

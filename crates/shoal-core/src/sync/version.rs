@@ -54,6 +54,11 @@ pub enum Feature {
     /// by record (collection, id, position and clocks once per record, not
     /// per slot; `grouped.rs`); without it, in the layout of `layout.rs`.
     GroupedChanges,
+    /// With [`Feature::PartialReplica`]: `Request::Filtered` — the
+    /// integrity report of a filtered collection, as pages of the (id,
+    /// digest) pairs the sender's filter for the requester admits
+    /// (`docs/partial.md`).
+    FilteredReport,
 }
 
 impl Feature {
@@ -63,6 +68,7 @@ impl Feature {
         Feature::Predecessors,
         Feature::PartialReplica,
         Feature::GroupedChanges,
+        Feature::FilteredReport,
     ];
 
     /// Its bit in [`FeatureSet`] on the wire (never reused).
@@ -72,6 +78,7 @@ impl Feature {
             Feature::Predecessors => 1,
             Feature::PartialReplica => 2,
             Feature::GroupedChanges => 3,
+            Feature::FilteredReport => 4,
         }
     }
 
@@ -82,6 +89,7 @@ impl Feature {
             Feature::Predecessors => "predecessors",
             Feature::PartialReplica => "partial-replica",
             Feature::GroupedChanges => "grouped-changes",
+            Feature::FilteredReport => "filtered-report",
         }
     }
 }

@@ -154,7 +154,7 @@ impl Failure {
             FedError::Refused(Refusal::NotShared) | FedError::NotSharedHere(_) => {
                 StatusCode::FORBIDDEN
             }
-            FedError::Refused(_) => StatusCode::BAD_GATEWAY,
+            FedError::Refused(_) | FedError::PeerTooOld(_) => StatusCode::BAD_GATEWAY,
         };
         Self::new(status, fed_code(error), error.to_string())
     }

@@ -12,7 +12,8 @@ use super::error::fed_code;
 use super::extract::{self, JsonBody};
 use super::{Failure, Shared, blocking, query_string};
 use crate::api::{
-    ApiError, CollectionDiff, DiffReply, DiffRow, MAX_DIFF_PAGE, TransferReply, TransferRequest,
+    ApiError, CollectionDiff, DiffReply, DiffRow, FilteredDiff, MAX_DIFF_PAGE, TransferReply,
+    TransferRequest,
 };
 use axum::Json;
 use axum::extract::{Path, State};
@@ -91,6 +92,7 @@ pub async fn diff(
                 unlisted: 0,
                 round_trips: 0,
                 bytes: 0,
+                filtered: None,
             }),
         }
     }
@@ -134,6 +136,10 @@ fn report(found: Reconciliation, query: &DiffQuery) -> CollectionDiff {
         unlisted: outcome.dropped,
         round_trips: outcome.round_trips,
         bytes: found.bytes,
+        filtered: found.filtered.map(|c| FilteredDiff {
+            peer: c.peer_admitted,
+            local: c.local_admitted,
+        }),
     }
 }
 

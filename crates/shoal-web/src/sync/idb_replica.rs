@@ -139,9 +139,10 @@ impl Replica for IdbReplica {
                     Err(_) => Response::Refused(Refusal::Failed),
                 }
             }
-            Request::Collections | Request::Reconcile { .. } | Request::Level { .. } => {
-                Response::Refused(Refusal::Failed)
-            }
+            Request::Collections
+            | Request::Reconcile { .. }
+            | Request::Level { .. }
+            | Request::Filtered { .. } => Response::Refused(Refusal::Failed),
         }
     }
 

@@ -25,9 +25,10 @@ use shoal_core::{Change, CollectionName, RecordId, RecordState};
 /// does (`Fetch`, `Offer`).
 pub fn refused(request: &Request) -> Option<Response> {
     match request {
-        Request::Collections | Request::Reconcile { .. } | Request::Level { .. } => {
-            Some(Response::Refused(Refusal::Failed))
-        }
+        Request::Collections
+        | Request::Reconcile { .. }
+        | Request::Level { .. }
+        | Request::Filtered { .. } => Some(Response::Refused(Refusal::Failed)),
         Request::Fetch { ids, .. } if ids.len() > MAX_FETCH_IDS => {
             Some(Response::Refused(Refusal::BadRequest))
         }
@@ -217,6 +218,10 @@ mod tests {
             Request::Reconcile {
                 collection: c.clone(),
                 entries: Vec::new(),
+            },
+            Request::Filtered {
+                collection: c.clone(),
+                after: None,
             },
         ] {
             assert_eq!(refused(&request), Some(Response::Refused(Refusal::Failed)));

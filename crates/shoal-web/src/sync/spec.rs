@@ -15,7 +15,7 @@ use std::task::{Context, Waker};
 pub const DEFAULT_TICK_MS: u64 = 500;
 
 /// The session settings of a tab: native defaults, but without the
-/// partial-replica feature — a tab is a full replica and does not serve
+/// partial-replica feature (nor filtered-report, which builds on it) — a tab is a full replica and does not serve
 /// partial peers (a partial peer then sends and receives everything, as
 /// with a build that predates the feature: docs/partial.md).
 pub fn tab_sync_config() -> SyncConfig {
@@ -24,7 +24,7 @@ pub fn tab_sync_config() -> SyncConfig {
         .features
         .known()
         .into_iter()
-        .filter(|f| *f != Feature::PartialReplica)
+        .filter(|f| !matches!(f, Feature::PartialReplica | Feature::FilteredReport))
         .fold(FeatureSet::NONE, FeatureSet::with);
     SyncConfig {
         offer: Offer {
