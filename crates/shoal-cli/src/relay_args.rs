@@ -19,7 +19,9 @@ pub struct RelayArgs {
         hide_env_values = true
     )]
     pub token: String,
-    /// Listen here (repeatable) [default: /ip4/0.0.0.0/tcp/4001 and /ip4/0.0.0.0/udp/4001/quic-v1]
+    /// Listen here (repeatable): TCP, QUIC, or WebSocket for browser tabs
+    /// (/ip4/0.0.0.0/tcp/4002/ws) [default: /ip4/0.0.0.0/tcp/4001 and
+    /// /ip4/0.0.0.0/udp/4001/quic-v1]
     #[arg(long, value_name = "MULTIADDR")]
     pub listen: Vec<Multiaddr>,
     /// An address the relay is reachable at from the internet (repeatable);

@@ -9,7 +9,8 @@ use std::time::Duration;
 /// How a relay runs.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Addresses to listen on (TCP and QUIC).
+    /// Addresses to listen on: TCP, QUIC, and WebSocket over TCP
+    /// (`/ip4/…/tcp/N/ws`, for browser tabs).
     pub listen: Vec<Multiaddr>,
     /// Addresses the relay is reachable at from the internet, announced to
     /// peers and put in reservations; without one, a reservation carries no
