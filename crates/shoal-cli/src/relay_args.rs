@@ -25,7 +25,7 @@ pub struct RelayArgs {
     #[arg(long, value_name = "MULTIADDR")]
     pub listen: Vec<Multiaddr>,
     /// An address the relay is reachable at from the internet (repeatable);
-    /// without one, reservations carry no address peers could dial through
+    /// without one the relay grants no reservations
     #[arg(long, value_name = "MULTIADDR")]
     pub external_address: Vec<Multiaddr>,
     /// Longest life of one circuit, in seconds
