@@ -1,8 +1,9 @@
 //! The tab's network: libp2p over the browser's WebSocket to daemons (and
 //! any peer listening on WebSocket) — directly, or through a circuit of the
-//! group's relay once the tab proved membership to it — the membership handshake and sync
-//! sessions of the native protocol, and the peer table. Started by the
-//! first `store.connect`, so a tab that never connects runs no swarm.
+//! group's relay once the tab proved membership to it — the membership
+//! handshake and sync sessions of the native protocol, and the peer table.
+//! Started by the first `store.connect`, so a tab that never connects runs
+//! no swarm.
 //!
 //! It owns the handle the JavaScript API talks to (`Network`); the swarm is
 //! swarm.rs's, the loop task.rs's, the sessions session.rs's, the secret's

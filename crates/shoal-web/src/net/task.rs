@@ -5,8 +5,9 @@
 //! — and answers each `connect` once the peer proved membership (or refused
 //! ours, or could not be reached). A peer behind the group's relay is
 //! dialed once the relay admitted the tab (relay.rs decides when). It keeps
-//! the peer table `store.peers()` reads. There is no redial: the app decides when to connect again
-//! (the notes app's network.js does on a poll).
+//! the peer table `store.peers()` reads. There is no redial: the app
+//! decides when to connect again (the notes app's network.js does on a
+//! poll).
 //!
 //! It must not speak the sync protocol: sessions are session.rs's.
 
