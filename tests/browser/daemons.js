@@ -1,6 +1,7 @@
 // Two real `shoal serve` daemons for the browser tests: fresh data
 // directories, one shared group secret (--secret-file), loopback only,
-// mDNS off. Their pids go to PIDS_FILE so scripts/browser-test.sh can kill
+// mDNS off; and a `shoal relay` on a WebSocket listener for the tab's
+// relayed connections. Their pids go to PIDS_FILE so scripts/browser-test.sh can kill
 // them whatever happens to this process.
 
 import { spawn, execFileSync } from 'node:child_process';
@@ -94,6 +95,60 @@ async function serveDaemon(node) {
     child,
   });
   return node;
+}
+
+/**
+ * Starts `shoal relay` for the group of `secret`, listening on WebSocket
+ * only (a loopback port, announced as its external address: a relay grants
+ * reservations only with one). Resolves to `{ peerId, address (its /ws
+ * address ending in /p2p/<id>), stats() (its stats.json) }`.
+ */
+export async function startRelay(tmp, name = 'relay', { secret = SECRET } = {}) {
+  const home = path.join(tmp, name);
+  fs.mkdirSync(home, { recursive: true });
+  const env = environment(home);
+  const secretFile = path.join(home, 'group-secret');
+  fs.writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
+  const scratch = path.join(home, 'token-data');
+  execFileSync(BIN, ['--data', scratch, 'init'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const token = execFileSync(BIN, ['--data', scratch, 'relay-token', '--secret-file', secretFile], { env }).toString().trim();
+  const ws = `/ip4/127.0.0.1/tcp/${await freePort()}/ws`;
+  const dir = path.join(home, 'relay');
+  const out = path.join(home, 'relay.out');
+  const log = path.join(home, 'serve.log');
+  const child = spawn(BIN, ['relay', '--dir', dir, '--token', token, '--listen', ws, '--external-address', ws], {
+    env,
+    stdio: ['ignore', fs.openSync(out, 'a'), fs.openSync(log, 'a')],
+  });
+  children.push(child);
+  if (process.env.PIDS_FILE) fs.appendFileSync(process.env.PIDS_FILE, `${child.pid}\n`);
+  let exited = null;
+  child.on('exit', (code, signal) => {
+    exited = signal || code;
+  });
+  const info = await waitFor(`${name}'s listen line`, () => {
+    if (exited !== null) throw new Error(`shoal relay exited (${exited}):\n${fs.readFileSync(log, 'utf8')}`);
+    const line = fs.readFileSync(out, 'utf8').split('\n')[0];
+    try {
+      return JSON.parse(line);
+    } catch {
+      return null;
+    }
+  });
+  return {
+    name,
+    child,
+    peerId: info.peer_id,
+    listening: info.listening,
+    address: `${ws}/p2p/${info.peer_id}`,
+    stats: () => {
+      try {
+        return JSON.parse(fs.readFileSync(path.join(dir, 'stats.json'), 'utf8'));
+      } catch {
+        return {};
+      }
+    },
+  };
 }
 
 /** Stops `node`'s daemon (SIGTERM, SIGKILL after 5 s); its data stays. */

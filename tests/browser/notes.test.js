@@ -150,6 +150,9 @@ describe('the notes app served by the daemon', () => {
       await page.close();
       return;
     }
+    // The page fills the address in once its fetch of /apps/daemon.json
+    // answers, which may come after the store is ready.
+    await page.waitForFunction(() => document.querySelector('[data-testid="peer-address"]').value !== '', null, { timeout: 10000 });
     const address = await page.inputValue('[data-testid="peer-address"]');
     assert.match(address, /\/ws\/p2p\//, 'the address comes from /apps/daemon.json');
     await page.fill('[data-testid="group-secret"]', SECRET);

@@ -12,7 +12,12 @@
 //   nothing; bad addresses and secrets are named errors;
 // - the tab's peer id is stable across reloads (daemons keep cursors per
 //   peer), and an invite code or a passphrase with the group's salt work
-//   as the secret too.
+//   as the secret too;
+// - through the group's relay (`shoal relay` listening on /ws, a daemon
+//   reserved on it with --relay): a tab given only the circuit address
+//   proves membership to the relay, reaches the daemon through it and
+//   syncs both ways; a tab with the wrong secret is refused by the relay
+//   and receives nothing.
 //
 // Needs the wasm build (SHOAL_WEB_PKG, default target/wasm/pkg) and a
 // `shoal` binary (SHOAL_BIN). Run by scripts/browser-test.sh, or directly:
@@ -25,8 +30,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  ROOT, SECRET, freePort, removeTempDir, restartDaemon, startDaemon, stopDaemon, stopDaemons, tempDir,
-  waitFor, websocketAddress,
+  ROOT, SECRET, freePort, removeTempDir, restartDaemon, startDaemon, startRelay, stopDaemon, stopDaemons,
+  tempDir, waitFor, websocketAddress,
 } from './daemons.js';
 
 const PKG = process.env.SHOAL_WEB_PKG || path.join(ROOT, 'target', 'wasm', 'pkg');
@@ -303,6 +308,95 @@ describe('a browser tab syncing with a daemon', () => {
     const port = await freePort();
     const nobody = ws.replace(/\/tcp\/\d+\//, `/tcp/${port}/`);
     assert.equal((await attempt(nobody, SECRET)).error, 'unreachable');
+    await run(page, () => window.store.close());
+    await page.close();
+  });
+});
+
+describe('a browser tab reaching a daemon through the group\'s relay', () => {
+  let relay;
+  let behind;
+  let circuit;
+
+  before(async () => {
+    relay = await startRelay(tmp, 'relay');
+    assert.deepEqual(relay.listening, [relay.address], 'the relay listens on WebSocket only');
+    behind = await startDaemon(path.join(tmp, 'relayed-group'), 'behind-relay', ['--relay', relay.address]);
+    await waitFor('the daemon\'s reservation on the relay', () => relay.stats().reservations_now >= 1);
+    circuit = `${relay.address}/p2p-circuit/p2p/${behind.peerId}`;
+  });
+
+  test('a tab given only the circuit address syncs with the daemon both ways', async () => {
+    const page = await openTab();
+    const opened = await openAndConnect(page, 'relay-both-ways', circuit, SECRET);
+    assert.equal(opened.error, undefined, JSON.stringify(opened));
+    const peers = await run(page, () => window.store.peers());
+    assert.equal(peers.length, 1, 'the relay is no peer of the tab');
+    assert.equal(peers[0].peer_id, behind.peerId);
+    assert.equal(peers[0].state, 'connected');
+    assert.equal(peers[0].address, circuit);
+    // stats.json is rewritten every 2 s.
+    await waitFor('the daemon\'s and the tab\'s admissions and the circuit in the relay\'s counters', () => {
+      const stats = relay.stats();
+      return stats.admitted >= 2 && stats.circuits_accepted >= 1;
+    });
+    await waitFor('the tab in the daemon\'s peers', async () => (await daemonPeer(behind, opened.peerId))?.state === 'connected');
+
+    await run(page, () => window.store.collection('notes').put('tab-via-relay', { via: 'relay', n: 1 }));
+    assert.deepEqual(await waitFor('the tab\'s write on the daemon', () => onDaemon(behind, 'notes', 'tab-via-relay')), { via: 'relay', n: 1 });
+    const put = await behind.api('PUT', '/api/collections/notes/records/daemon-via-relay', { via: 'relay', n: 2 });
+    assert.ok(put.status < 300, JSON.stringify(put.body));
+    assert.deepEqual(await waitFor('the daemon\'s write in the tab', () => inTab(page, 'notes', 'daemon-via-relay')), { via: 'relay', n: 2 });
+    const changes = await run(page, () => window.changes.filter((c) => c.id === 'daemon-via-relay'));
+    assert.ok(changes.length >= 1, 'the change feed named the daemon\'s record');
+    await waitFor('caught_up', async () => (await run(page, () => window.store.peers()))[0].caught_up);
+    await run(page, () => window.store.close());
+    await page.close();
+  });
+
+  test('a tab with the wrong secret is refused by the relay and receives nothing', async () => {
+    const put = await behind.api('PUT', '/api/collections/secret/records/r1', { hidden: true });
+    assert.ok(put.status < 300, JSON.stringify(put.body));
+    const refusedBefore = relay.stats().refused || 0;
+    const page = await openTab();
+    const refused = await openAndConnect(page, 'relay-stranger', circuit, 'ba'.repeat(32));
+    assert.equal(refused.error, 'wrong-secret', JSON.stringify(refused));
+    assert.match(refused.message, /relay .* refused this tab's membership proof/);
+    const peers = await run(page, () => window.store.peers());
+    assert.equal(peers.length, 1);
+    assert.equal(peers[0].peer_id, behind.peerId);
+    assert.equal(peers[0].state, 'rejected');
+    assert.match(peers[0].last_error, /relay/);
+    await waitFor('the refusal in the relay\'s counters', () => relay.stats().refused > refusedBefore);
+    await run(page, () => window.store.collection('mine').put('m1', { from: 'stranger' }));
+    // Nothing either way: give a session the time it would have needed.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(await inTab(page, 'secret', 'r1'), null);
+    assert.deepEqual(await run(page, () => window.changes.filter((c) => c.collection !== 'mine')), []);
+    assert.equal(await onDaemon(behind, 'mine', 'm1'), null);
+    const row = await daemonPeer(behind, await run(page, () => window.store.peerId));
+    assert.ok(!row || row.state !== 'connected', JSON.stringify(row));
+    // Asked again, the relay's verdict stands.
+    const again = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: circuit, secret: 'ba'.repeat(32) });
+    assert.equal(again.error, 'wrong-secret', JSON.stringify(again));
+    await run(page, () => window.store.close());
+    await page.close();
+  });
+
+  test('bad relayed addresses are named errors', async () => {
+    const page = await openTab();
+    await openAndConnect(page, 'relay-errors', circuit, null);
+    const attempt = (address) => run(page, ({ address, secret }) => window.store.connect(address, secret), { address, secret: SECRET });
+    const noPeer = await attempt(`${relay.address}/p2p-circuit`);
+    assert.equal(noPeer.error, 'bad-address', JSON.stringify(noPeer));
+    const noRelayId = await attempt(circuit.replace(`/p2p/${relay.peerId}`, ''));
+    assert.equal(noRelayId.error, 'bad-address', JSON.stringify(noRelayId));
+    assert.match(noRelayId.message, /relay's id/);
+    // Nothing listens there: the relay is unreachable, named as such.
+    const nobody = circuit.replace(/\/tcp\/\d+\//, `/tcp/${await freePort()}/`);
+    const unreachable = await attempt(nobody);
+    assert.equal(unreachable.error, 'unreachable', JSON.stringify(unreachable));
+    assert.match(unreachable.message, /relay/);
     await run(page, () => window.store.close());
     await page.close();
   });

@@ -19,11 +19,13 @@ pub struct RelayArgs {
         hide_env_values = true
     )]
     pub token: String,
-    /// Listen here (repeatable) [default: /ip4/0.0.0.0/tcp/4001 and /ip4/0.0.0.0/udp/4001/quic-v1]
+    /// Listen here (repeatable): TCP, QUIC, or WebSocket for browser tabs
+    /// (/ip4/0.0.0.0/tcp/4002/ws) [default: /ip4/0.0.0.0/tcp/4001 and
+    /// /ip4/0.0.0.0/udp/4001/quic-v1]
     #[arg(long, value_name = "MULTIADDR")]
     pub listen: Vec<Multiaddr>,
     /// An address the relay is reachable at from the internet (repeatable);
-    /// without one, reservations carry no address peers could dial through
+    /// without one the relay grants no reservations
     #[arg(long, value_name = "MULTIADDR")]
     pub external_address: Vec<Multiaddr>,
     /// Longest life of one circuit, in seconds

@@ -1,4 +1,6 @@
-//! The relay's libp2p stack: TCP + Noise + Yamux and QUIC, and the
+//! The relay's libp2p stack: TCP + Noise + Yamux, QUIC, and WebSocket (over
+//! TCP) + Noise + Yamux — what a browser tab can dial (`/…/tcp/N/ws` listen
+//! addresses, or `/wss` through a TLS reverse proxy) — and the
 //! behaviours — connection limits, circuit relay v2 and the AutoNAT v2
 //! server (both gated to members), identify, ping and raw streams for
 //! admission. It owns how the swarm is
@@ -11,7 +13,9 @@ use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{Swarm, SwarmBuilder, Transport, autonat, identify, noise, ping, relay, tcp, yamux};
+use libp2p::{
+    Swarm, SwarmBuilder, Transport, autonat, identify, noise, ping, relay, tcp, websocket, yamux,
+};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -78,6 +82,20 @@ pub(crate) fn build_swarm(
             )
         })
         .map_err(|e| format!("cannot set up TCP with Noise and Yamux: {e}"))?
+        // WebSocket over TCP, as the daemon's `/ws` listener speaks it
+        // (crates/shoal-net/src/behaviour.rs): browser tabs reach the relay
+        // this way, prove membership and open circuits like any member.
+        .with_other_transport(|key| {
+            let noise = noise::Config::new(key)
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
+            let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+            Ok(websocket::Config::new(tcp)
+                .upgrade(upgrade::Version::V1)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default())
+                .timeout(DIAL_TIMEOUT))
+        })
+        .map_err(|e| format!("cannot set up WebSocket with Noise and Yamux: {e}"))?
         .with_behaviour(|key| {
             let peer_id = key.public().to_peer_id();
             Behaviour {

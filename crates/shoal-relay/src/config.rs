@@ -9,11 +9,13 @@ use std::time::Duration;
 /// How a relay runs.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Addresses to listen on (TCP and QUIC).
+    /// Addresses to listen on: TCP, QUIC, and WebSocket over TCP
+    /// (`/ip4/…/tcp/N/ws`, for browser tabs).
     pub listen: Vec<Multiaddr>,
     /// Addresses the relay is reachable at from the internet, announced to
-    /// peers and put in reservations; without one, a reservation carries no
-    /// address a peer could be dialed through.
+    /// peers and put in reservations; without one the relay grants no
+    /// reservation (libp2p's relay protocol stays off until the relay has
+    /// an external address).
     pub external: Vec<Multiaddr>,
     /// The group's relay token: only peers proving they hold the group key
     /// it derives from are served.

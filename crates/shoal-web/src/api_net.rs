@@ -70,7 +70,9 @@ impl Store {
     }
 
     /// Connects to the peer at `address` (a `/ws` or `/wss` multiaddr
-    /// ending in `/p2p/<peer id>`) as a member of the group `secret` names:
+    /// ending in `/p2p/<peer id>`, or a peer behind the group's relay:
+    /// `<relay's /ws address>/p2p/<relay id>/p2p-circuit/p2p/<peer id>`,
+    /// reached once the relay admitted this tab) as a member of the group `secret` names:
     /// an invite code, 64 hex digits (the raw key), or a passphrase with
     /// `{salt}`. Resolves once both sides proved membership; rejects with
     /// `bad-address`, `bad-secret`, `wrong-secret`, `unreachable` or
@@ -87,13 +89,13 @@ impl Store {
         future_to_promise(async move {
             let result = async {
                 let local = inner.keypair.public().to_peer_id();
-                let (address, peer) = address::parse(&address, &local)?;
+                let target = address::parse(&address, &local)?;
                 let salt = options
                     .as_ref()
                     .and_then(|o| Reflect::get(o.as_ref(), &"salt".into()).ok())
                     .and_then(|s| s.as_string());
                 let key = key_for(&secret, salt.as_deref())?;
-                network(&inner)?.connect(address, peer, key).await
+                network(&inner)?.connect(target, key).await
             };
             result
                 .await
@@ -113,7 +115,7 @@ impl Store {
                 let peer = match address {
                     Some(text) => {
                         let local = inner.keypair.public().to_peer_id();
-                        Some(address::parse(&text, &local)?.1)
+                        Some(address::parse(&text, &local)?.peer)
                     }
                     None => None,
                 };

@@ -19,7 +19,8 @@
 //! WebSocket (`websocket-websys`), Noise, Yamux, ping, and the native sync
 //! protocol on a libp2p stream, opened by the side with the smaller peer
 //! id and accepted by the other, as native nodes do — to daemons listening
-//! on WebSocket. The tab's peer id is the ed25519 key whose secret is the
+//! on WebSocket, or through a circuit of the group's relay (libp2p's relay
+//! client) once the tab proved membership to the relay. The tab's peer id is the ed25519 key whose secret is the
 //! seed in its metadata ([`meta`]), so it survives reloads; the group
 //! secret is an invite code, a raw key or a passphrase with the group's
 //! salt. The peer table `peers()` answers is [`peers`]. There is no

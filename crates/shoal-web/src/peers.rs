@@ -24,7 +24,8 @@ pub enum PeerState {
     /// The dial failed (nothing listens there, or the connection was refused).
     Unreachable,
     /// The peer refused the tab's membership proof (or the tab refused the
-    /// peer's): the secret differs. Redialing does not help.
+    /// peer's, or the relay in between refused the tab's): the secret
+    /// differs. Redialing does not help.
     Rejected,
 }
 

@@ -1,13 +1,16 @@
 //! The tab's network: libp2p over the browser's WebSocket to daemons (and
-//! any peer listening on WebSocket), the membership handshake and sync
-//! sessions of the native protocol, and the peer table. Started by the
-//! first `store.connect`, so a tab that never connects runs no swarm.
+//! any peer listening on WebSocket) — directly, or through a circuit of the
+//! group's relay once the tab proved membership to it — the membership
+//! handshake and sync sessions of the native protocol, and the peer table.
+//! Started by the first `store.connect`, so a tab that never connects runs
+//! no swarm.
 //!
 //! It owns the handle the JavaScript API talks to (`Network`); the swarm is
 //! swarm.rs's, the loop task.rs's, the sessions session.rs's, the secret's
-//! forms secret.rs's, addresses address.rs's.
+//! forms secret.rs's, addresses address.rs's, relays relay.rs's.
 
 pub(crate) mod address;
+mod relay;
 pub(crate) mod secret;
 mod session;
 mod swarm;
@@ -16,14 +19,14 @@ mod websocket;
 
 use crate::error::WebError;
 use crate::peers::{PeerStatus, PeerTable};
+use address::Target;
 use futures::channel::{mpsc, oneshot};
+use libp2p::PeerId;
 use libp2p::identity::Keypair;
-use libp2p::{Multiaddr, PeerId};
 use session::StoreHandle;
 use shoal_core::sync::GroupKey;
 use std::cell::RefCell;
 use std::rc::Rc;
-use task::Command;
 
 /// The running network of one open store.
 pub(crate) struct Network {
@@ -41,22 +44,12 @@ impl Network {
         Ok(Network { commands, table })
     }
 
-    /// Connects to `peer` at `address` with `key`: resolves once both sides
-    /// proved membership.
-    pub(crate) async fn connect(
-        &self,
-        address: Multiaddr,
-        peer: PeerId,
-        key: GroupKey,
-    ) -> Result<(), WebError> {
+    /// Connects to the peer `target` names with `key`: resolves once both
+    /// sides proved membership.
+    pub(crate) async fn connect(&self, target: Target, key: GroupKey) -> Result<(), WebError> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .unbounded_send(Command::Connect {
-                address,
-                peer,
-                key,
-                reply,
-            })
+            .unbounded_send(Command::Connect { target, key, reply })
             .map_err(|_| WebError::Closed)?;
         answer.await.map_err(|_| WebError::Closed)?
     }
@@ -83,4 +76,23 @@ impl Network {
     pub(crate) fn peers(&self) -> Vec<PeerStatus> {
         self.table.borrow().list()
     }
+}
+
+/// What the store asks of its network (the loop, task.rs, answers).
+pub(crate) enum Command {
+    /// Connect to the peer `target` names as a member holding `key`;
+    /// answered once the peer proved membership, or why not.
+    Connect {
+        target: Target,
+        key: GroupKey,
+        reply: oneshot::Sender<Result<(), WebError>>,
+    },
+    /// Disconnect `peer` (every peer when `None`); answered when done.
+    Disconnect {
+        peer: Option<PeerId>,
+        reply: oneshot::Sender<()>,
+    },
+    /// End every session and connection and the loop (the store closes);
+    /// waiting `connect` calls fail with `store-closed`.
+    Stop,
 }

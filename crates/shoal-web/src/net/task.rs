@@ -3,13 +3,18 @@
 //! with the smaller peer id, accepted otherwise, exactly as native nodes do
 //! (crates/shoal-net/src/driver.rs), a newer session replacing an older one
 //! — and answers each `connect` once the peer proved membership (or refused
-//! ours, or could not be reached). It keeps the peer table `store.peers()`
-//! reads. There is no redial: the app decides when to connect again
-//! (the notes app's network.js does on a poll).
+//! ours, or could not be reached). A peer behind the group's relay is
+//! dialed once the relay admitted the tab (relay.rs decides when). It keeps
+//! the peer table `store.peers()` reads. There is no redial: the app
+//! decides when to connect again (the notes app's network.js does on a
+//! poll).
 //!
 //! It must not speak the sync protocol: sessions are session.rs's.
 
 use crate::error::WebError;
+use crate::net::Command;
+use crate::net::address::{self, RelayHop, Target};
+use crate::net::relay::{Next, Relays, Verdict};
 use crate::net::session::{self, SessionEnd, SessionEvent, SessionSpec};
 use crate::net::swarm::{Behaviour, BehaviourEvent};
 use crate::peers::{PeerState, PeerTable};
@@ -38,29 +43,11 @@ const REJECTED_GRACE: Duration = Duration::from_secs(2);
 /// How often the loop checks timeouts and reopens missing sessions.
 const TICK: Duration = Duration::from_millis(500);
 
-/// What the store asks of its network.
-pub(crate) enum Command {
-    /// Connect to `peer` at `address` as a member holding `key`; answered
-    /// once the peer proved membership, or why not.
-    Connect {
-        address: Multiaddr,
-        peer: PeerId,
-        key: GroupKey,
-        reply: oneshot::Sender<Result<(), WebError>>,
-    },
-    /// Disconnect `peer` (every peer when `None`); answered when done.
-    Disconnect {
-        peer: Option<PeerId>,
-        reply: oneshot::Sender<()>,
-    },
-    /// End every session and connection and the loop (the store closes);
-    /// waiting `connect` calls fail with `store-closed`.
-    Stop,
-}
-
 /// A peer the tab was asked to be connected to.
 struct Wanted {
     address: Multiaddr,
+    /// The relay `address` goes through, if any.
+    relay: Option<RelayHop>,
     key: GroupKey,
     /// `connect` calls waiting for the handshake, with their deadlines.
     waiters: Vec<(Instant, oneshot::Sender<Result<(), WebError>>)>,
@@ -88,6 +75,8 @@ struct Task {
     /// Peers whose connections this tab is closing: not connected for a
     /// new `connect`, which dials again once they are closed.
     closing: HashSet<PeerId>,
+    /// The relays peers are reached through.
+    relays: Relays,
 }
 
 /// Starts the loop on this tab's executor; it ends when `commands` closes.
@@ -102,6 +91,7 @@ pub(crate) fn spawn(
         .accept(SYNC_PROTOCOL)
         .map_err(|e| WebError::Storage(format!("cannot accept sync streams: {e}")))?;
     let (events, events_rx) = mpsc::unbounded();
+    let (relays, verdicts) = Relays::new();
     let task = Task {
         swarm,
         control,
@@ -113,8 +103,9 @@ pub(crate) fn spawn(
         events,
         disconnect_at: Vec::new(),
         closing: HashSet::new(),
+        relays,
     };
-    spawn_local(task.run(commands, incoming, events_rx));
+    spawn_local(task.run(commands, incoming, events_rx, verdicts));
     Ok(())
 }
 
@@ -124,6 +115,7 @@ impl Task {
         mut commands: mpsc::UnboundedReceiver<Command>,
         incoming: libp2p_stream::IncomingStreams,
         mut events: mpsc::UnboundedReceiver<(PeerId, u64, SessionEvent)>,
+        mut verdicts: mpsc::UnboundedReceiver<Verdict>,
     ) {
         let mut incoming = incoming.fuse();
         let mut tick = futures_timer::Delay::new(TICK).fuse();
@@ -145,6 +137,12 @@ impl Task {
                 event = events.next() => {
                     if let Some((peer, id, event)) = event {
                         self.on_session_event(peer, id, event);
+                    }
+                }
+                verdict = verdicts.next() => {
+                    if let Some(verdict) = verdict {
+                        let next = self.relays.on_verdict(verdict, &mut self.swarm);
+                        self.follow(next);
                     }
                 }
                 _ = tick => {
@@ -173,12 +171,7 @@ impl Task {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Connect {
-                address,
-                peer,
-                key,
-                reply,
-            } => self.connect(address, peer, key, reply),
+            Command::Connect { target, key, reply } => self.connect(target, key, reply),
             Command::Stop => self.stop(),
             Command::Disconnect { peer, reply } => {
                 let peers: Vec<PeerId> = match peer {
@@ -195,11 +188,15 @@ impl Task {
 
     fn connect(
         &mut self,
-        address: Multiaddr,
-        peer: PeerId,
+        target: Target,
         key: GroupKey,
         reply: oneshot::Sender<Result<(), WebError>>,
     ) {
+        let Target {
+            address,
+            peer,
+            relay,
+        } = target;
         let deadline = Instant::now() + CONNECT_TIMEOUT;
         let connected = self.connected(&peer);
         if let Some(wanted) = self.wanted.get_mut(&peer)
@@ -224,10 +221,12 @@ impl Task {
             .dialing(&peer.to_string(), &address.to_string());
         let wanted = self.wanted.entry(peer).or_insert_with(|| Wanted {
             address: address.clone(),
+            relay: relay.clone(),
             key: key.clone(),
             waiters: Vec::new(),
         });
-        wanted.address = address.clone();
+        wanted.address = address;
+        wanted.relay = relay;
         wanted.key = key;
         wanted.waiters.push((deadline, reply));
         if self.connected(&peer) {
@@ -238,12 +237,35 @@ impl Task {
             // Dialed once the old connection is gone (ConnectionClosed).
             return;
         }
-        if let Err(e) = self.swarm.dial(DialOpts::from(address)) {
-            self.fail(
-                peer,
-                PeerState::Unreachable,
-                WebError::Unreachable(e.to_string()),
-            );
+        self.dial(peer);
+    }
+
+    /// Dials `peer` as it is wanted: directly, or through its relay once
+    /// the relay admitted the tab.
+    fn dial(&mut self, peer: PeerId) {
+        let Some(wanted) = self.wanted.get(&peer) else {
+            return;
+        };
+        let (address, key) = (wanted.address.clone(), wanted.key.clone());
+        let next = match &wanted.relay {
+            Some(hop) => self.relays.reach(hop, &key, peer, address, &mut self.swarm),
+            None => vec![Next::Dial(peer, address)],
+        };
+        self.follow(next);
+    }
+
+    /// Does what the relays (or a direct dial) asked for.
+    fn follow(&mut self, next: Vec<Next>) {
+        for step in next {
+            match step {
+                Next::Dial(peer, address) => {
+                    if let Err(e) = self.swarm.dial(DialOpts::from(address)) {
+                        let error = WebError::Unreachable(e.to_string());
+                        self.fail(peer, PeerState::Unreachable, error);
+                    }
+                }
+                Next::Fail(peer, state, error) => self.fail(peer, state, error),
+            }
         }
     }
 
@@ -253,6 +275,7 @@ impl Task {
         if let Some(running) = self.sessions.remove(&peer) {
             running.abort.abort();
         }
+        self.relays.forget(&peer);
         if let Some(wanted) = self.wanted.remove(&peer) {
             for (_, reply) in wanted.waiters {
                 let _ = reply.send(Err(WebError::Unreachable(
@@ -286,6 +309,13 @@ impl Task {
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                if self.relays.is_relay(&peer_id) {
+                    let next = self.relays.on_connected(peer_id, &mut self.swarm);
+                    self.follow(next);
+                    if !self.wanted.contains_key(&peer_id) {
+                        return; // a relay, not a member
+                    }
+                }
                 if !self.wanted.contains_key(&peer_id) {
                     // Dialed before a disconnect: not wanted any more.
                     self.hang_up(peer_id);
@@ -302,19 +332,19 @@ impl Task {
                 if num_established > 0 {
                     return;
                 }
+                let next = self.relays.on_closed(&peer_id);
+                self.follow(next);
                 if let Some(running) = self.sessions.remove(&peer_id) {
                     running.abort.abort();
                 }
                 if self.closing.remove(&peer_id) {
                     // Closed by this tab; a `connect` since dials afresh.
-                    if let Some(wanted) = self.wanted.get(&peer_id)
-                        && !wanted.waiters.is_empty()
+                    if self
+                        .wanted
+                        .get(&peer_id)
+                        .is_some_and(|w| !w.waiters.is_empty())
                     {
-                        let address = wanted.address.clone();
-                        if let Err(e) = self.swarm.dial(DialOpts::from(address)) {
-                            let error = WebError::Unreachable(e.to_string());
-                            self.fail(peer_id, PeerState::Unreachable, error);
-                        }
+                        self.dial(peer_id);
                     }
                     return;
                 }
@@ -336,17 +366,13 @@ impl Task {
                 error,
                 ..
             } => {
+                let next = self.relays.on_dial_failed(&peer, &self.swarm);
+                self.follow(next);
                 if !self.connected(&peer)
                     && let Some(wanted) = self.wanted.get(&peer)
                 {
-                    // libp2p's error names every layer ("Multistream select
-                    // failed: … broken pipe"); in a browser it means the
-                    // WebSocket did not open.
                     console_log(&format!("dial of {peer} failed: {error}"));
-                    let why = format!(
-                        "cannot reach {}: no WebSocket connection (is a daemon listening there?)",
-                        wanted.address
-                    );
+                    let why = address::dial_failure(&wanted.address, &peer, &error);
                     self.fail(peer, PeerState::Unreachable, WebError::Unreachable(why));
                 }
             }

@@ -50,6 +50,11 @@ impl Transport for WatchedTransport {
         addr: Multiaddr,
         opts: DialOpts,
     ) -> Result<Self::Dial, TransportError<Self::Error>> {
+        // websocket-websys would dial the first hop of a relayed address
+        // (it reads only its start): a circuit is the relay transport's.
+        if crate::net::address::is_relayed(&addr) {
+            return Err(TransportError::MultiaddrNotSupported(addr));
+        }
         Ok(self
             .0
             .dial(addr, opts)?
