@@ -4,9 +4,9 @@
 //! both ways), against a full catch-up of as many records as B takes
 //! (N / 100; 10,000 at the default N) in the same run: the filtered
 //! catch-up should cost at most twice the bytes of that full one. Then the
-//! session handshake and what the partial-filter exchange adds to it
-//! (`admission_ms`; this branch has no per-device admission check yet —
-//! issue 19 §1's devices work changes the figure; `partial_handshake.rs`).
+//! session handshake and what a connection's admission checks add to it
+//! (`admission_ms`: the partial-filter exchange and the device admission
+//! check; `partial_handshake.rs`).
 //!
 //! Fails (non-zero exit) if B holds anything but exactly the matching
 //! records, counted against A's own query.
@@ -30,7 +30,8 @@ pub struct Args {
     /// Records A holds (1 % match B's filter).
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(100..))]
     records: u64,
-    /// In-memory handshakes (and filter exchanges) timed for the handshake figure.
+    /// In-memory handshakes (and filter exchanges and device admission
+    /// checks) timed for the handshake figure.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     handshakes: u64,
     /// Directory for the temporary databases (default: the system temp dir).
@@ -145,8 +146,8 @@ pub fn run(args: &Args) -> Result<()> {
         );
         Ok::<_, anyhow::Error>((partial, full))
     })?;
-    let (handshake_ms, admission_ms) =
-        crate::partial_handshake::measure(temp.path(), FILTER, args.handshakes)?;
+    let handshake = crate::partial_handshake::measure(temp.path(), FILTER, args.handshakes)?;
+    let admission_ms = handshake.admission_ms();
     // A's own query caps at MAX_QUERY_LIMIT; below it, it must agree.
     if matching < shoal::MAX_QUERY_LIMIT as u64 {
         ensure!(
@@ -160,7 +161,11 @@ pub fn run(args: &Args) -> Result<()> {
         partial.0, partial.1, full.0, full.1
     );
     println!(
-        "session handshake in memory (group-secret PAKE, this branch's only admission check, and the filters): {handshake_ms:.3} ms; the filters' exchange and persisted write add {admission_ms:.3} ms"
+        "session handshake in memory (group-secret PAKE, proofs and the filters): {:.3} ms; admission checks add {admission_ms:.3} ms: the filters' exchange and persisted write {:.3} ms, the device admission check ({} devices) {:.3} ms",
+        handshake.session_ms,
+        handshake.filters_ms,
+        crate::partial_handshake::DEVICES,
+        handshake.device_ms
     );
     println!(
         "target bytes <= {TARGET_BYTES_RATIO}x the full catch-up: {}",

@@ -1,16 +1,23 @@
 //! The handshake figure of the `partial` scenario: one session set-up in
 //! memory (two sans-IO sessions: hello, PAKE, proofs, and the `Filters`
-//! message each sends once authenticated), and what the partial-filter
-//! exchange adds to it, timed on its own work (see [`measure`]). No socket
-//! and no node start-up in either figure.
+//! message each sends once authenticated), and what a connection's
+//! admission checks add to it — the partial-filter exchange and the device
+//! admission check (issue 19 §1) — each timed on its own work (see
+//! [`measure`]). No socket and no node start-up in any figure.
 
 use anyhow::{Context, Result, ensure};
+use shoal::PeerId;
+use shoal::devices::{DeviceCheck, DeviceRole};
 use shoal_core::partial::PartialFilters;
 use shoal_core::sync::codec::{self, ChangeLayout};
 use shoal_core::sync::{Action, GroupKey, Message, Role, Session, SyncConfig};
 use shoal_core::{CollectionName, SyncCursor};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
+
+/// Devices admitted in the group whose admission check is timed.
+pub const DEVICES: usize = 100;
 
 /// The frames among `actions`, without their length prefixes; whether a
 /// `PeerFilters` action was among them.
@@ -69,14 +76,33 @@ fn shake(key: &GroupKey, filters: &PartialFilters, round: u64) -> Result<()> {
     anyhow::bail!("the handshake did not finish")
 }
 
-/// Milliseconds per session set-up, and what the partial-filter exchange
-/// adds to one: (handshake with filters, added). The handshake (hello,
-/// PAKE, proofs — this branch's admission check — and the filters) is
-/// timed whole in memory; the added part is timed on its own work, since
-/// it is far below the handshake's noise: encoding the `Filters` message,
-/// decoding and parsing it on the other side, and the one SQLite write
-/// that keeps it (`set_peer_filters`).
-pub fn measure(dir: &Path, filter: &str, rounds: u64) -> Result<(f64, f64)> {
+/// What one connection's set-up costs, in milliseconds.
+pub struct Handshake {
+    /// The whole in-memory handshake with filters (hello, PAKE, proofs,
+    /// the `Filters` message).
+    pub session_ms: f64,
+    /// The partial-filter exchange's own work: encoding the `Filters`
+    /// message, decoding and parsing it on the other side, and the one
+    /// SQLite write that keeps it (`set_peer_filters`).
+    pub filters_ms: f64,
+    /// The device admission check as the session authenticates
+    /// (`Store::admission_check`) in a group with an owner and
+    /// [`DEVICES`] admitted devices, the peer among them.
+    pub device_ms: f64,
+}
+
+impl Handshake {
+    /// What the admission checks add to one connection: the filters'
+    /// exchange and the device check (both far below the handshake's own
+    /// noise, so each is timed on its own work).
+    pub fn admission_ms(&self) -> f64 {
+        self.filters_ms + self.device_ms
+    }
+}
+
+/// Times `rounds` of each part of a connection's set-up (see [`Handshake`]);
+/// the databases go in `dir`.
+pub fn measure(dir: &Path, filter: &str, rounds: u64) -> Result<Handshake> {
     let key = GroupKey::from_hex(&"5c".repeat(32)).context("group key")?;
     let mut filters = PartialFilters::default();
     filters.set(CollectionName::new(crate::peers::COLLECTION)?, filter)?;
@@ -104,7 +130,40 @@ pub fn measure(dir: &Path, filter: &str, rounds: u64) -> Result<(f64, f64)> {
         let parsed = PartialFilters::from_texts(&texts)?;
         store.set_peer_filters(&format!("peer-{round}"), &parsed)?;
     }
-    let added = start.elapsed().as_secs_f64() * 1000.0 / rounds as f64;
+    let filters_ms = start.elapsed().as_secs_f64() * 1000.0 / rounds as f64;
     ensure!(store.peer_filters("peer-0")? == filters, "filters not kept");
-    Ok((handshake, added))
+    Ok(Handshake {
+        session_ms: handshake,
+        filters_ms,
+        device_ms: device_check_ms(dir, rounds)?,
+    })
+}
+
+/// Milliseconds per device admission check of an admitted peer, in a group
+/// whose owner admitted [`DEVICES`] devices; checks that a stranger is
+/// refused, so the figure is of a check that decides.
+fn device_check_ms(dir: &Path, rounds: u64) -> Result<f64> {
+    let store = shoal::Store::open(dir.join("devices.db"))?;
+    let owner = store.device_key()?;
+    store.make_owner(&owner, &[])?;
+    let peers: Vec<PeerId> = (0..DEVICES).map(|_| PeerId::random()).collect();
+    for peer in &peers {
+        store.admit_device(&owner, peer, DeviceRole::Member, BTreeMap::new(), "")?;
+    }
+    ensure!(
+        matches!(
+            store.admission_check(&PeerId::random())?,
+            DeviceCheck::Refused(_)
+        ),
+        "a stranger was not refused"
+    );
+    let start = Instant::now();
+    for round in 0..rounds {
+        let peer = &peers[round as usize % DEVICES];
+        ensure!(
+            store.admission_check(peer)? == DeviceCheck::Allowed,
+            "admitted device {peer} refused"
+        );
+    }
+    Ok(start.elapsed().as_secs_f64() * 1000.0 / rounds as f64)
 }
