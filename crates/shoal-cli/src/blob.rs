@@ -1,5 +1,5 @@
 //! Blob commands: `blob add`, `blob get`, `blob ls`, `blob gc` and
-//! `blob verify`.
+//! `blob verify` (`blob on-demand` is `blob_demand.rs`'s).
 //!
 //! Files go in and out as streams (never held whole in memory), with a
 //! progress bar on a terminal for large ones; hashing, the size cap and
@@ -32,6 +32,7 @@ pub fn run(store: &Store, data: &DataDir, args: BlobArgs, out: &mut Output) -> R
         BlobCommand::Ls(a) => ls(store, data, a, out),
         BlobCommand::Gc(a) => gc(store, a, out),
         BlobCommand::Verify => verify(store, out),
+        BlobCommand::OnDemand(a) => crate::blob_demand::run(store, a, out),
     }
 }
 
