@@ -169,6 +169,11 @@ fn ls(store: &Store, data: &DataDir, args: BlobLsArgs, out: &mut Output) -> Resu
         let next = page.last().filter(|_| more).map(|m| m.hash);
         let transfers = daemon_transfers(data, &args);
         let transfer = |hash: &BlobHash| transfers.as_ref().and_then(|t| t.get(&hash.to_hex()));
+        // Blobs on demand: a blob not tried is remote until it is opened.
+        let untried = match store.blobs_on_demand().map(|s| s.enabled) {
+            Ok(true) => "remote: fetched when opened",
+            _ => "not tried yet",
+        };
         if out.is_json() {
             let rows: Vec<Value> = page
                 .iter()
@@ -190,8 +195,7 @@ fn ls(store: &Store, data: &DataDir, args: BlobLsArgs, out: &mut Output) -> Resu
                 .iter()
                 .map(|m| {
                     let collections: Vec<&str> = m.collections.iter().map(|c| c.as_str()).collect();
-                    let state =
-                        transfer(&m.hash).map_or_else(|| "not tried yet".into(), transfer_text);
+                    let state = transfer(&m.hash).map_or_else(|| untried.into(), transfer_text);
                     [
                         m.hash.to_hex(),
                         m.size.to_string(),

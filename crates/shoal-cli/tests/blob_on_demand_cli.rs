@@ -87,6 +87,13 @@ fn a_lazy_daemon_fetches_a_blob_when_it_is_got_over_http() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     let missing = b.run(&["--json", "blob", "ls", "--missing"]).ok().json();
     assert_eq!(missing["blobs"].as_array().unwrap().len(), 2, "{missing}");
+    let text = b.run(&["blob", "ls", "--missing"]).ok();
+    assert_eq!(
+        text.stdout.matches("remote: fetched when opened").count(),
+        2,
+        "{}",
+        text.stdout
+    );
 
     let api = Api::of(&b, &db);
     let got = api.get(&format!("/api/blobs/{hash1}"));
