@@ -7,7 +7,8 @@
 //! that says that, never a hang.
 //!
 //! It keeps no books of what was fetched on demand or opened when, and
-//! evicts nothing: that is the replica's (see `shoal::Store::open_blob_from`).
+//! evicts nothing: it tells the replica (`Replica::fetched_on_demand`),
+//! whose job that is.
 
 use crate::blob_fetch::Fetcher;
 use crate::blob_table::BlobState;
@@ -59,6 +60,8 @@ impl Fetcher {
         wait: Duration,
     ) -> Result<Option<PeerId>, DemandError> {
         let deadline = Instant::now() + wait;
+        // The peer a fetch of it that another task runs was last seen using.
+        let mut seen = None;
         loop {
             let replica = self.replica.clone();
             let h = *hash;
@@ -67,11 +70,26 @@ impl Fetcher {
                 .map_err(|_| DemandError::Stopped)?
                 .map_err(|e| DemandError::Replica(e.to_string()))?;
             let Some(blob) = missing else {
-                return Ok(None);
+                return Ok(seen);
             };
             if self.blobs.claim_now(&blob) {
                 let size = blob.size;
-                let task = tokio::spawn(self.clone().fetch(blob));
+                let fetcher = self.clone();
+                // Booked by the replica when it arrives, even if this wait
+                // has run out by then.
+                let task = tokio::spawn(async move {
+                    let hash = blob.hash;
+                    let replica = fetcher.replica.clone();
+                    let peer = fetcher.fetch(blob).await?;
+                    let booked = tokio::task::spawn_blocking(move || {
+                        replica.fetched_on_demand(&hash, size, &peer)
+                    })
+                    .await;
+                    if let Ok(Err(e)) = booked {
+                        tracing::warn!(%hash, "cannot book a blob fetched on demand: {e}");
+                    }
+                    Ok(peer)
+                });
                 return match tokio::time::timeout_at(deadline, task).await {
                     Ok(Ok(Ok(peer))) => Ok(Some(peer)),
                     Ok(Ok(Err(detail))) => Err(DemandError::Unavailable {
@@ -83,6 +101,9 @@ impl Fetcher {
                 };
             }
             // Another fetch of it runs: wait for it to end, then look again.
+            if let Some(BlobState::Fetching { peer }) = self.blobs.get(hash).map(|t| t.state) {
+                seen = Some(peer);
+            }
             if Instant::now() + POLL > deadline {
                 return Err(self.still_fetching(hash, blob.size));
             }
@@ -93,7 +114,10 @@ impl Fetcher {
     fn still_fetching(&self, hash: &BlobHash, size: u64) -> DemandError {
         let transfer = self.blobs.get(hash);
         let verified_bytes = transfer.as_ref().map_or(0, |t| t.verified_bytes);
-        match transfer.map(|t| t.state) {
+        // A task that has not asked its first peer yet still shows the
+        // placeholder "no peer" failure: while it runs, it is fetching.
+        let running = self.blobs.is_claimed(hash);
+        match transfer.map(|t| t.state).filter(|_| !running) {
             Some(BlobState::Fetching { .. }) | None => DemandError::StillFetching {
                 hash: *hash,
                 verified_bytes,

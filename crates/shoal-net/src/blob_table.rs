@@ -128,6 +128,11 @@ impl BlobTable {
         })
     }
 
+    /// Whether a fetch task of `hash` is claimed and not ended.
+    pub(crate) fn is_claimed(&self, hash: &BlobHash) -> bool {
+        self.with(|t| t.claimed.contains(hash))
+    }
+
     /// Fetch tasks claimed and not ended.
     pub(crate) fn running(&self) -> usize {
         self.with(|t| t.claimed.len())

@@ -196,6 +196,20 @@ pub trait Replica: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Blob `hash` (`size` bytes) was just fetched on demand from `peer`
+    /// (which therefore holds it): the replica keeps its book of blobs
+    /// fetched so and may evict others past its budget (never `hash`).
+    /// Nothing by default.
+    fn fetched_on_demand(
+        &self,
+        hash: &BlobHash,
+        size: u64,
+        peer: &PeerId,
+    ) -> Result<(), ReplicaError> {
+        let _ = (hash, size, peer);
+        Ok(())
+    }
+
     /// The outline of `hash` to serve to `peer`, or why not: not here, or no
     /// record referencing it is in a collection sent to that peer.
     fn blob_outline_for(

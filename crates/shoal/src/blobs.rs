@@ -93,22 +93,32 @@ impl Store {
         if let Some(file) = self.open_blob(hash)? {
             return Ok(Some(file));
         }
-        let fetched_from = node.fetch_blob(hash, wait).await?;
-        let Some(file) = self.inner.blob_files.open(hash)? else {
-            return Ok(None);
-        };
+        // The node books it (`book_on_demand`) as it arrives.
+        node.fetch_blob(hash, wait).await?;
+        Ok(self.inner.blob_files.open(hash)?)
+    }
+
+    /// Books blob `hash` (`size` bytes) as fetched on demand from `peer`
+    /// when blobs on demand are on, then evicts past the budget (never
+    /// `hash` itself). Called by the node when such a fetch completes.
+    pub(crate) fn book_on_demand(
+        &self,
+        hash: &BlobHash,
+        size: u64,
+        peer: &shoal_net::PeerId,
+    ) -> Result<(), Error> {
         let setting = self.blobs_on_demand()?;
-        if let (Some(peer), true) = (fetched_from, setting.enabled) {
-            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            self.with_db(|db| db.note_fetched_on_demand(hash, size, &peer.to_string()))?;
-            if let Some(budget) = setting.budget {
-                let evicted = self.with_db(|db| db.evict_on_demand(budget, &[*hash]))?;
-                for gone in evicted {
-                    tracing::info!(hash = %gone, "blob evicted under the on-demand budget");
-                }
+        if !setting.enabled {
+            return Ok(());
+        }
+        self.with_db(|db| db.note_fetched_on_demand(hash, size, &peer.to_string()))?;
+        if let Some(budget) = setting.budget {
+            let evicted = self.with_db(|db| db.evict_on_demand(budget, &[*hash]))?;
+            for gone in evicted {
+                tracing::info!(hash = %gone, "blob evicted under the on-demand budget");
             }
         }
-        Ok(Some(file))
+        Ok(())
     }
 
     /// The blobs-on-demand setting: off (blobs are fetched as soon as their

@@ -226,6 +226,15 @@ impl Replica for Store {
         Ok(self.with_db(|db| db.missing_blob(hash))?)
     }
 
+    fn fetched_on_demand(
+        &self,
+        hash: &BlobHash,
+        size: u64,
+        peer: &PeerId,
+    ) -> Result<(), ReplicaError> {
+        Ok(self.book_on_demand(hash, size, peer)?)
+    }
+
     fn blob_outline_for(
         &self,
         peer: &PeerId,

@@ -3,7 +3,9 @@
 //! hash checked); under a budget smaller than two blobs, opening a second
 //! evicts the first (which the writer holds) and reopening the first fetches
 //! it again; the device's own blobs are never evicted; a blob no connected
-//! peer holds is a clear error, not a hang; the setting survives a restart.
+//! peer holds is a clear error, not a hang; an open whose wait runs out says
+//! the blob is still fetching and the next open waits for the same fetch;
+//! the setting survives a restart.
 
 mod common;
 
@@ -165,6 +167,47 @@ async fn a_lazy_blob_is_fetched_on_open_and_evicted_under_the_budget() {
     let got = open_and_read(&b, &own.hash).await;
     assert_eq!(got, mine);
     assert_eq!(b.node.blob_transfers().1.fetched, 3);
+    // B adding the same bytes itself takes it out of the book: it is then
+    // B's own, and the next fetch on demand does not evict it.
+    b.store.add_blob(&one[..]).expect("add the same bytes");
+    assert!(b.store.on_demand_blobs().expect("on demand").is_empty());
+    let got = open_and_read(&b, &blob2.hash).await;
+    assert_eq!(got, two);
+    assert!(b.store.has_blob(&blob1.hash).expect("has"));
+    assert!(b.store.has_blob(&blob2.hash).expect("has"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_open_whose_wait_runs_out_says_fetching_and_the_next_waits_for_the_same_fetch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = node(open(dir.path(), "a"), vec![]).await;
+    let content = bytes(8 * 1024 * KB, 5);
+    let blob = add_with_record(&a.store, "big", &content);
+    let b_store = open(dir.path(), "b");
+    b_store.set_blobs_on_demand(lazy(None)).expect("set");
+    let b = node(b_store, vec![a.address.clone()]).await;
+    wait_for("A's record on B", WAIT, || has_record(&b.store, "big")).await;
+    let err = b
+        .store
+        .open_blob_from(&b.node, &blob.hash, Duration::from_millis(1))
+        .await
+        .expect_err("8 MiB do not cross in a millisecond");
+    match &err {
+        shoal::Error::BlobUnavailable(DemandError::StillFetching { hash, size, .. }) => {
+            assert_eq!((*hash, *size), (blob.hash, content.len() as u64))
+        }
+        other => panic!("unexpected error: {other:?}"),
+    }
+    assert!(err.to_string().contains("is still fetching"), "{err}");
+    // The next open waits for that fetch rather than starting another.
+    let got = open_and_read(&b, &blob.hash).await;
+    assert_eq!(got, content);
+    let (_, totals) = b.node.blob_transfers();
+    assert_eq!(totals.fetched, 1);
+    assert_eq!(totals.bytes_received, content.len() as u64);
+    // Booked as fetched on demand though the first wait had run out.
+    let held = b.store.on_demand_blobs().expect("on demand");
+    assert_eq!(held.iter().map(|h| h.hash).collect::<Vec<_>>(), [blob.hash]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
