@@ -3,7 +3,9 @@
 //! book of blobs fetched on demand (size, the peer each came from, last
 //! open), and eviction: a blob chosen by `shoal_core::blob::pick_evictions`
 //! leaves the index of held blobs and its file is removed, so it is remote
-//! again — fetched anew on its next open, never reported as corrupt.
+//! again — fetched anew on its next open, never reported as corrupt. A
+//! blob open right now (a shared OS lock taken by `BlobFiles::open`) is
+//! never evicted.
 //!
 //! It never fetches (the node does) and never decides which blob to evict
 //! (the core's pure choice does).
@@ -28,7 +30,28 @@ pub struct OnDemand {
     pub budget: Option<u64>,
 }
 
+/// Whether a blob may be evicted as far as its open handles go.
+enum EvictLock {
+    /// Nobody has it open: the exclusive lock (held through the removal),
+    /// or `None` if its file is gone or locks are not supported.
+    Free(Option<fs::File>),
+    /// Someone holds it open (a shared lock from [`BlobFiles::open`]).
+    InUse,
+}
+
 impl BlobFiles {
+    /// Takes the exclusive lock on held blob `hash` unless it is open.
+    fn evict_lock(&self, hash: &BlobHash) -> EvictLock {
+        let Ok(file) = fs::File::open(self.final_path(hash)) else {
+            return EvictLock::Free(None);
+        };
+        match file.try_lock() {
+            Ok(()) => EvictLock::Free(Some(file)),
+            Err(fs::TryLockError::WouldBlock) => EvictLock::InUse,
+            Err(fs::TryLockError::Error(_)) => EvictLock::Free(None),
+        }
+    }
+
     /// Removes the complete blob `hash`'s file and outline (if here). An
     /// open handle keeps reading the removed file on Unix.
     fn remove_blob(&self, hash: &BlobHash) -> Result<(), StoreError> {
@@ -164,7 +187,8 @@ impl Store {
 
     /// Evicts blobs fetched on demand past `budget` bytes (least recently
     /// opened first, only those another peer holds, never those in
-    /// `in_use`); returns those evicted. Each leaves the index of held
+    /// `in_use` nor any open through [`BlobFiles::open`] right now, in any
+    /// process); returns those evicted. Each leaves the index of held
     /// blobs (its records count it as not here, so it is fetched again when
     /// opened) and its file is removed, under the write lock.
     pub fn evict_on_demand(
@@ -172,11 +196,23 @@ impl Store {
         budget: u64,
         in_use: &[BlobHash],
     ) -> Result<Vec<BlobHash>, StoreError> {
-        let victims = pick_evictions(&self.on_demand_blobs(in_use)?, budget);
+        let mut held = self.on_demand_blobs(in_use)?;
+        if held.iter().map(|b| b.size).sum::<u64>() <= budget {
+            return Ok(Vec::new());
+        }
+        let files = self.blob_files();
+        // Exclusive locks on those nobody has open, held until removed.
+        let mut locks = Vec::new();
+        for blob in held.iter_mut().filter(|b| !b.in_use) {
+            match files.evict_lock(&blob.hash) {
+                EvictLock::Free(lock) => locks.push(lock),
+                EvictLock::InUse => blob.in_use = true,
+            }
+        }
+        let victims = pick_evictions(&held, budget);
         if victims.is_empty() {
             return Ok(victims);
         }
-        let files = self.blob_files();
         let tx = rows::begin_write(&mut self.conn)?;
         if self
             .head_memo
@@ -204,6 +240,7 @@ impl Store {
             files.remove_blob(hash)?;
         }
         tx.commit()?;
+        drop(locks);
         self.recon.apply(&deltas);
         Ok(victims)
     }

@@ -2,7 +2,8 @@
 //! but not their blobs; opening one fetches it from a peer (content and
 //! hash checked); under a budget smaller than two blobs, opening a second
 //! evicts the first (which the writer holds) and reopening the first fetches
-//! it again; the device's own blobs are never evicted; a blob no connected
+//! it again; the device's own blobs and blobs open right now are never
+//! evicted; a blob no connected
 //! peer holds is a clear error, not a hang; an open whose wait runs out says
 //! the blob is still fetching and the next open waits for the same fetch;
 //! the setting survives a restart.
@@ -275,4 +276,42 @@ fn the_setting_survives_a_restart() {
     drop(store);
     let store = open(dir.path(), "b");
     assert_eq!(store.blobs_on_demand().expect("read"), OnDemand::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blob_open_right_now_is_not_evicted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = node(open(dir.path(), "a"), vec![]).await;
+    let (x, y, z) = (bytes(300 * KB, 6), bytes(300 * KB, 7), bytes(300 * KB, 8));
+    let bx = add_with_record(&a.store, "x", &x);
+    let by = add_with_record(&a.store, "y", &y);
+    let bz = add_with_record(&a.store, "z", &z);
+    let b_store = open(dir.path(), "b");
+    b_store
+        .set_blobs_on_demand(lazy(Some(400 * KB as u64)))
+        .expect("set");
+    let b = node(b_store, vec![a.address.clone()]).await;
+    wait_for("A's records on B", WAIT, || {
+        ["x", "y", "z"].iter().all(|id| has_record(&b.store, id))
+    })
+    .await;
+    // X stays open while Y passes the budget: X is kept, over budget.
+    let mut handle = b
+        .store
+        .open_blob_from(&b.node, &bx.hash, WAIT)
+        .await
+        .expect("open x")
+        .expect("x");
+    assert_eq!(open_and_read(&b, &by.hash).await, y);
+    assert!(b.store.has_blob(&bx.hash).expect("has"));
+    assert!(b.store.has_blob(&by.hash).expect("has"));
+    let mut read = Vec::new();
+    handle.read_to_end(&mut read).expect("read x");
+    assert_eq!(read, x);
+    // Closed, it goes with the next fetch that passes the budget.
+    drop(handle);
+    assert_eq!(open_and_read(&b, &bz.hash).await, z);
+    assert!(!b.store.has_blob(&bx.hash).expect("has"));
+    assert!(!b.store.has_blob(&by.hash).expect("has"));
+    assert!(b.store.has_blob(&bz.hash).expect("has"));
 }
