@@ -80,9 +80,9 @@ impl Store {
     /// record references it and it is not here. With blobs on demand on, a
     /// blob fetched so is noted (with the peer it came from, which holds
     /// it) and, past the budget, the least recently opened such blobs that
-    /// are not this one are evicted: they are remote again and fetched anew
-    /// when next opened. An open handle on an evicted blob keeps reading it
-    /// (Unix). Errors: [`Error::BlobUnavailable`] when no connected peer
+    /// are not this one nor open right now (a handle from `open_blob` or
+    /// this function holds a shared OS lock until closed) are evicted: they
+    /// are remote again and fetched anew when next opened. Errors: [`Error::BlobUnavailable`] when no connected peer
     /// sent it, or it is still fetching when the wait runs out.
     pub async fn open_blob_from(
         &self,

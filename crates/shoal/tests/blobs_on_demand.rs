@@ -20,7 +20,8 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(60);
 const KB: usize = 1024;
 
-/// Deterministic pseudo-random bytes (xorshift), `len` of them.
+/// Deterministic pseudo-random bytes (xorshift), `len` of them (seeds `2k`
+/// and `2k + 1` give the same bytes).
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len + 8);
@@ -100,7 +101,7 @@ async fn a_lazy_blob_is_fetched_on_open_and_evicted_under_the_budget() {
     b_store
         .set_blobs_on_demand(lazy(Some(400 * KB as u64)))
         .expect("set on demand");
-    let mine = bytes(200 * KB, 3);
+    let mine = bytes(200 * KB, 9);
     let own = add_with_record(&b_store, "b1", &mine);
     let b = node(b_store, vec![a.address.clone()]).await;
     wait_for("A's records on B", WAIT, || {
@@ -282,7 +283,11 @@ fn the_setting_survives_a_restart() {
 async fn a_blob_open_right_now_is_not_evicted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = node(open(dir.path(), "a"), vec![]).await;
-    let (x, y, z) = (bytes(300 * KB, 6), bytes(300 * KB, 7), bytes(300 * KB, 8));
+    let (x, y, z) = (
+        bytes(300 * KB, 11),
+        bytes(300 * KB, 13),
+        bytes(300 * KB, 15),
+    );
     let bx = add_with_record(&a.store, "x", &x);
     let by = add_with_record(&a.store, "y", &y);
     let bz = add_with_record(&a.store, "z", &z);
