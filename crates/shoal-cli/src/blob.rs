@@ -28,7 +28,7 @@ const PROGRESS_MIN_BYTES: u64 = 8 << 20;
 pub fn run(store: &Store, data: &DataDir, args: BlobArgs, out: &mut Output) -> Result<()> {
     match args.command {
         BlobCommand::Add(a) => add(store, a, out),
-        BlobCommand::Get(a) => get(store, a, out),
+        BlobCommand::Get(a) => get(store, data, a, out),
         BlobCommand::Ls(a) => ls(store, data, a, out),
         BlobCommand::Gc(a) => gc(store, a, out),
         BlobCommand::Verify => verify(store, out),
@@ -70,17 +70,32 @@ fn add(store: &Store, args: BlobAddArgs, out: &mut Output) -> Result<()> {
 }
 
 /// `shoal blob get`.
-fn get(store: &Store, args: BlobGetArgs, out: &mut Output) -> Result<()> {
+fn get(store: &Store, data: &DataDir, args: BlobGetArgs, out: &mut Output) -> Result<()> {
     let hash = args.hash;
-    let Some(blob) = store
+    let mut opened = store
         .open_blob(&hash)
-        .with_context(|| format!("cannot read blob {hash}"))?
-    else {
-        let referenced = is_referenced_missing(store, &hash)?;
-        let why = if referenced {
-            " (referenced; the daemon fetches it from peers that have it)"
-        } else {
-            ""
+        .with_context(|| format!("cannot read blob {hash}"))?;
+    let referenced = opened.is_none() && is_referenced_missing(store, &hash)?;
+    let on_demand = store
+        .blobs_on_demand()
+        .context("cannot read the blobs-on-demand setting")?
+        .enabled;
+    let daemon = match referenced && on_demand {
+        true => Daemon::find(data)?,
+        false => None,
+    };
+    if let Some(daemon) = &daemon {
+        // Blobs on demand: the daemon fetches it into the shared directory.
+        daemon.fetch_blob(&hash.to_hex())?;
+        opened = store
+            .open_blob(&hash)
+            .with_context(|| format!("cannot read blob {hash}"))?;
+    }
+    let Some(blob) = opened else {
+        let why = match (referenced, on_demand) {
+            (false, _) => "",
+            (true, true) => " (blobs on demand: start `shoal serve` to fetch it from peers)",
+            (true, false) => " (referenced; the daemon fetches it from peers that have it)",
         };
         return Err(not_found(format!("blob {hash} is not here{why}")));
     };

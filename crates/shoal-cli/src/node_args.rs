@@ -354,7 +354,9 @@ Writes the blob to OUT.tmp-partial and renames it to OUT when complete, so a
 failed copy leaves no half-written OUT; `-` writes to stdout. Shows a progress
 bar on a terminal for blobs over 8 MiB. Exit code 1 if the blob is not here
 (if a live record references it, the running daemon fetches it from peers that
-have it), 2 if HASH is not 64 lowercase hex digits.
+have it), 2 if HASH is not 64 lowercase hex digits. With blobs on demand
+(`blob on-demand on`) and a running daemon, a referenced blob not here is
+fetched through the daemon first (exit code 4 if no connected peer sends it).
 
 Examples:
   shoal blob get 5f0c… photo.png

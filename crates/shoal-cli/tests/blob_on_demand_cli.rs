@@ -2,8 +2,8 @@
 //! setting (kept in the data directory; a bad budget exits 2), and between
 //! two real daemons the lazy one takes a record but not its blob, serves
 //! the blob over `GET /api/blobs/HASH` by fetching it from the writer
-//! (identical bytes), and answers `502 blob-unavailable` for one no
-//! connected peer holds.
+//! (identical bytes), `shoal blob get` has the daemon fetch one, and both
+//! answer `blob-unavailable` for one no connected peer holds.
 #![cfg(unix)]
 
 mod common;
@@ -69,6 +69,8 @@ fn a_lazy_daemon_fetches_a_blob_when_it_is_got_over_http() {
     let second = content(70_000);
     let hash1 = add_with_record(&a, "p1", &first);
     let hash2 = add_with_record(&a, "p2", &second);
+    let third = content(90_000);
+    let hash3 = add_with_record(&a, "p3", &third);
     let da = a.serve(&[], Some(SECRET));
     let db = b.serve(&["--peer", da.address()], Some(SECRET));
     let pa = da.peer_id().to_string();
@@ -78,7 +80,8 @@ fn a_lazy_daemon_fetches_a_blob_when_it_is_got_over_http() {
             let connected = state_of(&b.peers(), &pa).as_deref() == Some("connected");
             (connected
                 && b.run(&["get", "photos", "p1"]).code == 0
-                && b.run(&["get", "photos", "p2"]).code == 0)
+                && b.run(&["get", "photos", "p2"]).code == 0
+                && b.run(&["get", "photos", "p3"]).code == 0)
                 .then_some(())
         },
         || format!("A:\n{}\nB:\n{}", da.log(), db.log()),
@@ -86,11 +89,11 @@ fn a_lazy_daemon_fetches_a_blob_when_it_is_got_over_http() {
     // The records came, the blobs did not (they are listed as missing).
     std::thread::sleep(std::time::Duration::from_secs(3));
     let missing = b.run(&["--json", "blob", "ls", "--missing"]).ok().json();
-    assert_eq!(missing["blobs"].as_array().unwrap().len(), 2, "{missing}");
+    assert_eq!(missing["blobs"].as_array().unwrap().len(), 3, "{missing}");
     let text = b.run(&["blob", "ls", "--missing"]).ok();
     assert_eq!(
         text.stdout.matches("remote: fetched when opened").count(),
-        2,
+        3,
         "{}",
         text.stdout
     );
@@ -102,6 +105,11 @@ fn a_lazy_daemon_fetches_a_blob_when_it_is_got_over_http() {
     let held = b.run(&["--json", "blob", "on-demand"]).ok().json();
     assert_eq!(held["fetched_on_demand"], 1);
     assert_eq!(held["fetched_on_demand_bytes"], first.len());
+
+    // `shoal blob get` has the daemon fetch it.
+    let out = b.data.parent().unwrap().join("third.out");
+    b.run(&["blob", "get", &hash3, out.to_str().unwrap()]).ok();
+    assert!(std::fs::read(&out).unwrap() == third);
 
     // With A gone, nobody can send the second one: a clear 502, at once.
     drop(da);
@@ -116,6 +124,12 @@ fn a_lazy_daemon_fetches_a_blob_when_it_is_got_over_http() {
     assert!(
         message.contains("not available from any connected peer"),
         "{message}"
+    );
+    let failed = b.run(&["--json", "blob", "get", &hash2, "-"]).code(4);
+    assert!(
+        failed.stderr.contains("blob-unavailable"),
+        "{}",
+        failed.stderr
     );
     // The one fetched stays readable here.
     let again = api.get(&format!("/api/blobs/{hash1}"));
