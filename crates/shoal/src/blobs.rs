@@ -69,8 +69,15 @@ impl Store {
     /// (With blobs on demand, the open is noted for the eviction order.)
     pub fn open_blob(&self, hash: &BlobHash) -> Result<Option<File>, Error> {
         let file = self.inner.blob_files.open(hash)?;
-        if file.is_some() && self.blobs_on_demand()?.enabled {
-            self.with_db(|db| db.note_blob_opened(hash))?;
+        if file.is_some() {
+            // Best effort: a busy database must not stop a read.
+            let noted = self.with_db(|db| match db.blobs_on_demand()?.enabled {
+                true => db.note_blob_opened(hash),
+                false => Ok(()),
+            });
+            if let Err(e) = noted {
+                tracing::warn!(%hash, "cannot note the blob's open: {e}");
+            }
         }
         Ok(file)
     }
