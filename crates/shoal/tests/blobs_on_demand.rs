@@ -152,6 +152,16 @@ async fn a_lazy_blob_is_fetched_on_open_and_evicted_under_the_budget() {
         shoal::Scrubbed::Good
     );
     assert!(!dir.path().join("b.blobs").join("corrupt").exists());
+    // It is listed as not here (remote) again, and the store checks clean.
+    let missing: Vec<BlobHash> = b
+        .store
+        .missing_blobs(None, 10)
+        .expect("missing")
+        .into_iter()
+        .map(|m| m.hash)
+        .collect();
+    assert_eq!(missing, [blob1.hash]);
+    b.store.check(|_| {}).expect("the store checks clean");
 
     // Reopening the first fetches it again and evicts the second.
     let got = open_and_read(&b, &blob1.hash).await;
