@@ -185,9 +185,10 @@ fn ls(store: &Store, data: &DataDir, args: BlobLsArgs, out: &mut Output) -> Resu
         let transfers = daemon_transfers(data, &args);
         let transfer = |hash: &BlobHash| transfers.as_ref().and_then(|t| t.get(&hash.to_hex()));
         // Blobs on demand: a blob not tried is remote until it is opened.
-        let untried = match store.blobs_on_demand().map(|s| s.enabled) {
-            Ok(true) => "remote: fetched when opened",
-            _ => "not tried yet",
+        let on_demand = store.blobs_on_demand().is_ok_and(|s| s.enabled);
+        let untried = match on_demand {
+            true => "remote: fetched when opened",
+            false => "not tried yet",
         };
         if out.is_json() {
             let rows: Vec<Value> = page
@@ -198,6 +199,9 @@ fn ls(store: &Store, data: &DataDir, args: BlobLsArgs, out: &mut Output) -> Resu
                         json!({"hash": m.hash.to_hex(), "size": m.size, "collections": collections});
                     if let Some(t) = transfer(&m.hash) {
                         row["transfer"] = serde_json::to_value(t)?;
+                    }
+                    if on_demand {
+                        row["on_demand"] = json!(true);
                     }
                     Ok(row)
                 })

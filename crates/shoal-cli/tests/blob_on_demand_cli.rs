@@ -90,6 +90,16 @@ fn a_lazy_daemon_fetches_a_blob_when_it_is_got_over_http() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     let missing = b.run(&["--json", "blob", "ls", "--missing"]).ok().json();
     assert_eq!(missing["blobs"].as_array().unwrap().len(), 3, "{missing}");
+    assert!(
+        missing["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["on_demand"] == true),
+        "{missing}"
+    );
+    let listed = Api::of(&b, &db).get("/api/blobs?missing=true").expect(200);
+    assert_eq!(listed["blobs"], missing["blobs"]);
     let text = b.run(&["blob", "ls", "--missing"]).ok();
     assert_eq!(
         text.stdout.matches("remote: fetched when opened").count(),

@@ -205,6 +205,11 @@ pub async fn list(
             let found = store
                 .missing_blobs(after.as_ref(), limit + 1)
                 .map_err(Failure::store)?;
+            let on_demand = store
+                .blobs_on_demand()
+                .map_err(Failure::store)?
+                .enabled
+                .then_some(true);
             Ok(found
                 .into_iter()
                 .map(|m| BlobRow {
@@ -217,6 +222,7 @@ pub async fn list(
                         .iter()
                         .find(|t| t.hash == m.hash)
                         .map(BlobTransferInfo::from),
+                    on_demand,
                 })
                 .collect::<Vec<_>>())
         } else {
@@ -232,6 +238,7 @@ pub async fn list(
                     added_ms: Some(b.added_ms),
                     collections: None,
                     transfer: None,
+                    on_demand: None,
                 })
                 .collect())
         }
