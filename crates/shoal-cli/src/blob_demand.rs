@@ -54,8 +54,9 @@ pub fn run(store: &Store, args: OnDemandArgs, out: &mut Output) -> Result<()> {
     if args.no_budget {
         setting.budget = None;
     }
+    let mut evicted = Vec::new();
     if changes {
-        store
+        evicted = store
             .set_blobs_on_demand(setting)
             .context("cannot set blobs on demand")?;
     }
@@ -69,6 +70,7 @@ pub fn run(store: &Store, args: OnDemandArgs, out: &mut Output) -> Result<()> {
             "budget_bytes": setting.budget,
             "fetched_on_demand": held.len(),
             "fetched_on_demand_bytes": held_bytes,
+            "evicted": evicted.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
         }))?;
         return Ok(());
     }
@@ -89,6 +91,12 @@ pub fn run(store: &Store, args: OnDemandArgs, out: &mut Output) -> Result<()> {
         "held: {} blobs fetched on demand, {held_bytes} bytes",
         held.len()
     ))?;
+    if !evicted.is_empty() {
+        out.line(format_args!(
+            "evicted {} blobs to fit the budget (their peers still hold them)",
+            evicted.len()
+        ))?;
+    }
     if changes {
         out.line("a running daemon follows the new setting at its next scan (within seconds)")?;
     }

@@ -139,9 +139,14 @@ impl Store {
     /// through [`Store::open_blob_from`] (or the HTTP API); `budget` caps
     /// the bytes of blobs fetched so, evicting the least recently opened
     /// ones another peer holds (0 keeps only the one last opened). Blobs
-    /// added here are never evicted.
-    pub fn set_blobs_on_demand(&self, setting: OnDemand) -> Result<(), Error> {
-        self.with_db(|db| db.set_blobs_on_demand(setting))
+    /// added here are never evicted. A budget below what is held now
+    /// evicts at once; returns the blobs evicted.
+    pub fn set_blobs_on_demand(&self, setting: OnDemand) -> Result<Vec<BlobHash>, Error> {
+        self.with_db(|db| db.set_blobs_on_demand(setting))?;
+        match (setting.enabled, setting.budget) {
+            (true, Some(budget)) => self.with_db(|db| db.evict_on_demand(budget, &[])),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// The blobs fetched on demand and held here (size, last open, known

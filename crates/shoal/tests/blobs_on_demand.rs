@@ -187,6 +187,15 @@ async fn a_lazy_blob_is_fetched_on_open_and_evicted_under_the_budget() {
     assert_eq!(got, two);
     assert!(b.store.has_blob(&blob1.hash).expect("has"));
     assert!(b.store.has_blob(&blob2.hash).expect("has"));
+    // A lower budget evicts at once: blob 2 (A holds it), never B's own.
+    let evicted = b
+        .store
+        .set_blobs_on_demand(lazy(Some(100 * KB as u64)))
+        .expect("lower the budget");
+    assert_eq!(evicted, [blob2.hash]);
+    assert!(!b.store.has_blob(&blob2.hash).expect("has"));
+    assert!(b.store.has_blob(&blob1.hash).expect("has"));
+    assert!(b.store.has_blob(&own.hash).expect("has"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
