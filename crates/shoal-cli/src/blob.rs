@@ -1,5 +1,5 @@
 //! Blob commands: `blob add`, `blob get`, `blob ls`, `blob gc` and
-//! `blob verify`.
+//! `blob verify` (`blob on-demand` is `blob_demand.rs`'s).
 //!
 //! Files go in and out as streams (never held whole in memory), with a
 //! progress bar on a terminal for large ones; hashing, the size cap and
@@ -28,10 +28,11 @@ const PROGRESS_MIN_BYTES: u64 = 8 << 20;
 pub fn run(store: &Store, data: &DataDir, args: BlobArgs, out: &mut Output) -> Result<()> {
     match args.command {
         BlobCommand::Add(a) => add(store, a, out),
-        BlobCommand::Get(a) => get(store, a, out),
+        BlobCommand::Get(a) => get(store, data, a, out),
         BlobCommand::Ls(a) => ls(store, data, a, out),
         BlobCommand::Gc(a) => gc(store, a, out),
         BlobCommand::Verify => verify(store, out),
+        BlobCommand::OnDemand(a) => crate::blob_demand::run(store, a, out),
     }
 }
 
@@ -69,17 +70,32 @@ fn add(store: &Store, args: BlobAddArgs, out: &mut Output) -> Result<()> {
 }
 
 /// `shoal blob get`.
-fn get(store: &Store, args: BlobGetArgs, out: &mut Output) -> Result<()> {
+fn get(store: &Store, data: &DataDir, args: BlobGetArgs, out: &mut Output) -> Result<()> {
     let hash = args.hash;
-    let Some(blob) = store
+    let mut opened = store
         .open_blob(&hash)
-        .with_context(|| format!("cannot read blob {hash}"))?
-    else {
-        let referenced = is_referenced_missing(store, &hash)?;
-        let why = if referenced {
-            " (referenced; the daemon fetches it from peers that have it)"
-        } else {
-            ""
+        .with_context(|| format!("cannot read blob {hash}"))?;
+    let referenced = opened.is_none() && is_referenced_missing(store, &hash)?;
+    let on_demand = store
+        .blobs_on_demand()
+        .context("cannot read the blobs-on-demand setting")?
+        .enabled;
+    let daemon = match referenced && on_demand {
+        true => Daemon::find(data)?,
+        false => None,
+    };
+    if let Some(daemon) = &daemon {
+        // Blobs on demand: the daemon fetches it into the shared directory.
+        daemon.fetch_blob(&hash.to_hex())?;
+        opened = store
+            .open_blob(&hash)
+            .with_context(|| format!("cannot read blob {hash}"))?;
+    }
+    let Some(blob) = opened else {
+        let why = match (referenced, on_demand) {
+            (false, _) => "",
+            (true, true) => " (blobs on demand: start `shoal serve` to fetch it from peers)",
+            (true, false) => " (referenced; the daemon fetches it from peers that have it)",
         };
         return Err(not_found(format!("blob {hash} is not here{why}")));
     };
@@ -168,6 +184,12 @@ fn ls(store: &Store, data: &DataDir, args: BlobLsArgs, out: &mut Output) -> Resu
         let next = page.last().filter(|_| more).map(|m| m.hash);
         let transfers = daemon_transfers(data, &args);
         let transfer = |hash: &BlobHash| transfers.as_ref().and_then(|t| t.get(&hash.to_hex()));
+        // Blobs on demand: a blob not tried is remote until it is opened.
+        let on_demand = store.blobs_on_demand().is_ok_and(|s| s.enabled);
+        let untried = match on_demand {
+            true => "remote: fetched when opened",
+            false => "not tried yet",
+        };
         if out.is_json() {
             let rows: Vec<Value> = page
                 .iter()
@@ -177,6 +199,9 @@ fn ls(store: &Store, data: &DataDir, args: BlobLsArgs, out: &mut Output) -> Resu
                         json!({"hash": m.hash.to_hex(), "size": m.size, "collections": collections});
                     if let Some(t) = transfer(&m.hash) {
                         row["transfer"] = serde_json::to_value(t)?;
+                    }
+                    if on_demand {
+                        row["on_demand"] = json!(true);
                     }
                     Ok(row)
                 })
@@ -189,8 +214,7 @@ fn ls(store: &Store, data: &DataDir, args: BlobLsArgs, out: &mut Output) -> Resu
                 .iter()
                 .map(|m| {
                     let collections: Vec<&str> = m.collections.iter().map(|c| c.as_str()).collect();
-                    let state =
-                        transfer(&m.hash).map_or_else(|| "not tried yet".into(), transfer_text);
+                    let state = transfer(&m.hash).map_or_else(|| untried.into(), transfer_text);
                     [
                         m.hash.to_hex(),
                         m.size.to_string(),

@@ -28,6 +28,8 @@ pub const DAEMON_FILE: &str = "daemon.json";
 /// How long one control API call may take (a dial or a sync request returns
 /// at once; the work goes on in the daemon).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a fetch on demand through the daemon may take (it waits 20 s).
+const BLOB_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a federation call may take: the daemon's requests to the peer
 /// time out after 30 s each, and a diff takes a few round trips per
@@ -195,6 +197,40 @@ impl Daemon {
                 self.file.http
             ))
         })
+    }
+
+    /// Has the daemon fetch blob `hash` from its peers (blobs on demand) by
+    /// asking it for the blob; the bytes are not read here — once the
+    /// daemon answers, the blob is in the shared blob directory.
+    pub fn fetch_blob(&self, hash: &str) -> Result<()> {
+        let path = format!("/api/blobs/{hash}");
+        let url = format!("http://{}{path}", self.file.http);
+        let auth = format!("Bearer {}", self.token);
+        let mut response = self
+            .agent
+            .get(&url)
+            .config()
+            .timeout_global(Some(BLOB_FETCH_TIMEOUT))
+            .build()
+            .header("Authorization", &auth)
+            .call()
+            .map_err(|e| self.unreachable(e))?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_string()
+            .map_err(|e| self.unreachable(e))?;
+        match serde_json::from_str::<ApiError>(&text) {
+            Ok(error) => self.refused("GET", &path, Err(error)).map(|_| ()),
+            Err(_) => Err(network(format!(
+                "the daemon answered GET {path} with HTTP {status}"
+            ))),
+        }
     }
 
     /// One call; any failure is a network error (exit code 4).

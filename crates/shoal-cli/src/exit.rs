@@ -221,6 +221,7 @@ fn library_json_code(err: &shoal::Error) -> &'static str {
             | StoreError::InvalidQuery(_)
             | StoreError::Missing { .. },
         ) => "bad-request",
+        shoal::Error::BlobUnavailable(_) => "blob-unavailable",
         shoal::Error::Store(_) | shoal::Error::Net(_) => "internal",
     }
 }
@@ -257,7 +258,7 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::Sqlite(_) => STORAGE,
             StoreError::NotShared { .. } | StoreError::HeldFull { .. } => NETWORK,
         },
-        shoal::Error::Net(_) => NETWORK,
+        shoal::Error::Net(_) | shoal::Error::BlobUnavailable(_) => NETWORK,
     }
 }
 

@@ -10,6 +10,7 @@ mod args;
 mod backup;
 mod backup_files;
 mod blob;
+mod blob_demand;
 mod check;
 mod config;
 mod conflicts;

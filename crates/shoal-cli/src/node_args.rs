@@ -354,7 +354,9 @@ Writes the blob to OUT.tmp-partial and renames it to OUT when complete, so a
 failed copy leaves no half-written OUT; `-` writes to stdout. Shows a progress
 bar on a terminal for blobs over 8 MiB. Exit code 1 if the blob is not here
 (if a live record references it, the running daemon fetches it from peers that
-have it), 2 if HASH is not 64 lowercase hex digits.
+have it), 2 if HASH is not 64 lowercase hex digits. With blobs on demand
+(`blob on-demand on`) and a running daemon, a referenced blob not here is
+fetched through the daemon first (exit code 4 if no connected peer sends it).
 
 Examples:
   shoal blob get 5f0c… photo.png
@@ -402,6 +404,30 @@ Examples:
   shoal blob verify
   shoal --json blob verify")]
     Verify,
+
+    /// Show or set blobs on demand: fetch a blob only when it is opened
+    #[command(
+        name = "on-demand",
+        after_help = "\
+With blobs on demand on, a running daemon no longer fetches the blobs records
+reference as the records arrive: records arrive whole, their blobs stay on
+the peers that hold them (`blob ls --missing` lists them) until one is opened
+through the HTTP API (GET /api/blobs/HASH, which fetches it from a connected
+peer that may send it, checks every byte against the hash, and answers 503
+blob-fetching if it takes over 20 s, or 502 blob-unavailable if no connected
+peer sent it) or the library (Store::open_blob_from). With a budget, once
+blobs fetched on demand exceed it the least recently opened ones that another
+peer holds are evicted (fetched again when next opened); blobs added on this
+device are never evicted. The setting is kept in the database. Without
+arguments, shows the setting and what is held.
+
+Examples:
+  shoal blob on-demand
+  shoal blob on-demand on --budget-mib 512
+  shoal blob on-demand --no-budget
+  shoal --json blob on-demand off"
+    )]
+    OnDemand(crate::blob_demand::OnDemandArgs),
 }
 
 /// Arguments of `blob add`.

@@ -74,7 +74,9 @@ impl Fetcher {
                 }
                 if self.blobs.claim(&blob) {
                     let fetcher = self.clone();
-                    fetches.spawn(async move { fetcher.fetch(blob).await });
+                    fetches.spawn(async move {
+                        let _ = fetcher.fetch(blob).await;
+                    });
                 }
             }
         }
@@ -113,13 +115,16 @@ impl Fetcher {
     /// Fetches one claimed blob, trying each candidate peer in turn. The
     /// store's own claim on the blob is taken first and held throughout: a
     /// second fetch of it (another node on the same store, another process)
-    /// waits for a retry.
-    async fn fetch(self, blob: MissingBlob) {
+    /// waits for a retry. Returns the peer it came from, or why it did not
+    /// come (as the blob table also says).
+    pub(crate) async fn fetch(self, blob: MissingBlob) -> Result<PeerId, String> {
         let (candidates, relayed_left_out) = self.candidates(&blob);
         if candidates.is_empty() && relayed_left_out {
             let relay_max = self.config.relay_max;
             self.blobs.awaiting_direct(&blob.hash, relay_max);
-            return;
+            return Err(format!(
+                "it is larger than the {relay_max} bytes a relay carries; waiting for a direct connection"
+            ));
         }
         let replica = self.replica.clone();
         let hash = blob.hash;
@@ -128,14 +133,14 @@ impl Fetcher {
             Ok(None) => {
                 let error = "another fetch on this store holds it".to_string();
                 self.blobs
-                    .failed(&blob.hash, error, Some(self.config.retry_after));
-                return;
+                    .failed(&blob.hash, error.clone(), Some(self.config.retry_after));
+                return Err(error);
             }
             Err(e) => {
                 let error = format!("cannot claim it: {e}");
                 self.blobs
-                    .failed(&blob.hash, error, Some(self.config.retry_after));
-                return;
+                    .failed(&blob.hash, error.clone(), Some(self.config.retry_after));
+                return Err(error);
             }
         };
         let mut errors = Vec::new();
@@ -152,7 +157,7 @@ impl Fetcher {
                 Ok(()) => {
                     self.blobs.done(&blob.hash);
                     tracing::info!(hash = %blob.hash, %peer, "blob fetched and verified");
-                    return;
+                    return Ok(peer);
                 }
                 Err(e) => {
                     tracing::warn!(hash = %blob.hash, %peer, "blob fetch failed: {e}");
@@ -169,7 +174,8 @@ impl Fetcher {
             true => (NO_PEER.to_string(), None),
             false => (errors.join("; "), Some(self.config.retry_after)),
         };
-        self.blobs.failed(&blob.hash, error, retry_after);
+        self.blobs.failed(&blob.hash, error.clone(), retry_after);
+        Err(error)
     }
 
     async fn fetch_from(

@@ -93,12 +93,22 @@ impl BlobTable {
     /// its claim to its end, not only while a peer is being asked) or it
     /// waits for a retry.
     pub(crate) fn claim(&self, blob: &MissingBlob) -> bool {
+        self.claim_with(blob, true)
+    }
+
+    /// Claims `blob` for a fetch someone waits for (an open): like
+    /// [`BlobTable::claim`], but a pause before a retry does not hold it back.
+    pub(crate) fn claim_now(&self, blob: &MissingBlob) -> bool {
+        self.claim_with(blob, false)
+    }
+
+    fn claim_with(&self, blob: &MissingBlob, respect_pause: bool) -> bool {
         self.with(|t| {
             let busy = t.claimed.contains(&blob.hash);
-            let waiting = t
-                .retry_at
-                .get(&blob.hash)
-                .is_some_and(|at| Instant::now() < *at);
+            let waiting = respect_pause
+                && t.retry_at
+                    .get(&blob.hash)
+                    .is_some_and(|at| Instant::now() < *at);
             if busy || waiting {
                 return false;
             }
@@ -118,9 +128,19 @@ impl BlobTable {
         })
     }
 
+    /// Whether a fetch task of `hash` is claimed and not ended.
+    pub(crate) fn is_claimed(&self, hash: &BlobHash) -> bool {
+        self.with(|t| t.claimed.contains(hash))
+    }
+
     /// Fetch tasks claimed and not ended.
     pub(crate) fn running(&self) -> usize {
         self.with(|t| t.claimed.len())
+    }
+
+    /// The transfer of `hash`, if one is in progress or failed.
+    pub(crate) fn get(&self, hash: &BlobHash) -> Option<BlobTransfer> {
+        self.with(|t| t.transfers.get(hash).cloned())
     }
 
     pub(crate) fn set(&self, hash: &BlobHash, f: impl FnOnce(&mut BlobTransfer)) {

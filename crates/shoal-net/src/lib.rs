@@ -15,6 +15,7 @@ mod address_book;
 mod admission;
 mod behaviour;
 mod blind_lookup;
+mod blob_demand;
 mod blob_fetch;
 mod blob_scrub;
 mod blob_serve;
@@ -43,6 +44,7 @@ mod transfer;
 
 pub use address_book::ADDRESS_BOOK_FILE;
 pub use admission::DeviceCheck;
+pub use blob_demand::DemandError;
 pub use blob_table::{BlobState, BlobTotals, BlobTransfer};
 pub use config::{BlobConfig, ConnectionCaps, NodeConfig};
 pub use federate::{FedError, Levelled, Reconciliation};

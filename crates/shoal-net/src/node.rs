@@ -79,6 +79,8 @@ pub struct Node {
     /// The swarm loop; taken by the first [`Node::shutdown`].
     task: Mutex<Option<JoinHandle<()>>>,
     blobs: BlobTable,
+    /// The blob fetcher's handles, for fetches on demand.
+    fetcher: Fetcher,
     /// The blob fetcher and the blob server, stopped with the node.
     blob_tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -171,7 +173,7 @@ impl Node {
                 fetcher.replica.clone(),
                 fetcher.config,
             )),
-            tokio::spawn(fetcher.run()),
+            tokio::spawn(fetcher.clone().run()),
         ];
         Ok(Node {
             peer_id,
@@ -184,6 +186,7 @@ impl Node {
             relays,
             task: Mutex::new(Some(task)),
             blobs,
+            fetcher,
             blob_tasks: Mutex::new(blob_tasks),
         })
     }
@@ -293,6 +296,20 @@ impl Node {
     /// the node started.
     pub fn blob_transfers(&self) -> (Vec<BlobTransfer>, BlobTotals) {
         self.blobs.snapshot()
+    }
+
+    /// Fetches blob `hash` now from a connected peer that may send it
+    /// (blobs on demand), waiting at most `wait`: `Ok(Some(peer))` once it
+    /// is here, verified, `Ok(None)` if there is nothing to fetch (it is
+    /// here, or no live record references it). A fetch of it already
+    /// running is waited for rather than doubled; a wait that runs out
+    /// leaves the fetch going ([`DemandError::StillFetching`]).
+    pub async fn fetch_blob(
+        &self,
+        hash: &shoal_core::blob::BlobHash,
+        wait: Duration,
+    ) -> Result<Option<PeerId>, crate::DemandError> {
+        self.fetcher.fetch_now(hash, wait).await
     }
 
     /// Stops the node: sessions, blob transfers and the swarm. Works through

@@ -188,6 +188,28 @@ pub trait Replica: Send + Sync + 'static {
     /// Up to `limit` blobs live records reference that are not here.
     fn missing_blobs(&self, limit: usize) -> Result<Vec<MissingBlob>, ReplicaError>;
 
+    /// The blob `hash` if live records reference it and it is not here
+    /// (fetched on demand by [`crate::Node::fetch_blob`]); `None`: it is
+    /// here, or nothing references it. None by default.
+    fn missing_blob(&self, hash: &BlobHash) -> Result<Option<MissingBlob>, ReplicaError> {
+        let _ = hash;
+        Ok(None)
+    }
+
+    /// Blob `hash` (`size` bytes) was just fetched on demand from `peer`
+    /// (which therefore holds it): the replica keeps its book of blobs
+    /// fetched so and may evict others past its budget (never `hash`).
+    /// Nothing by default.
+    fn fetched_on_demand(
+        &self,
+        hash: &BlobHash,
+        size: u64,
+        peer: &PeerId,
+    ) -> Result<(), ReplicaError> {
+        let _ = (hash, size, peer);
+        Ok(())
+    }
+
     /// The outline of `hash` to serve to `peer`, or why not: not here, or no
     /// record referencing it is in a collection sent to that peer.
     fn blob_outline_for(

@@ -96,7 +96,15 @@ impl BlobFiles {
     pub fn open(&self, hash: &BlobHash) -> Result<Option<File>, StoreError> {
         let path = self.final_path(hash);
         match File::open(&path) {
-            Ok(file) => Ok(Some(file)),
+            Ok(file) => {
+                // A shared OS lock for as long as the handle lives: blobs on
+                // demand never evict a blob open here (`blob_demand.rs`).
+                // Best effort: a file system without locks, or an eviction
+                // holding it this instant, leaves the handle unlocked (it
+                // still reads the file, even once removed).
+                let _ = file.try_lock_shared();
+                Ok(Some(file))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error(&path, "cannot open blob", e)),
         }

@@ -44,7 +44,7 @@ pub(crate) fn refs_of_rendered(
     }
 }
 
-fn hash_of(blob: &[u8]) -> Result<BlobHash, StoreError> {
+pub(crate) fn hash_of(blob: &[u8]) -> Result<BlobHash, StoreError> {
     <[u8; 32]>::try_from(blob)
         .map(BlobHash::from_bytes)
         .map_err(|_| StoreError::Corrupt {

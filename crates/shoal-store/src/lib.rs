@@ -14,6 +14,7 @@
 mod apply;
 pub mod backup;
 mod blob_claim;
+mod blob_demand;
 mod blob_files;
 mod blob_index;
 mod blob_scrub;
@@ -46,6 +47,7 @@ mod write_txn;
 
 pub use apply::ApplyReport;
 pub use blob_claim::BlobClaim;
+pub use blob_demand::OnDemand;
 pub use blob_files::BlobFiles;
 pub use blob_index::{Arrival, BlobInfo};
 pub use blob_scrub::{BlobCheck, Scrubbed};

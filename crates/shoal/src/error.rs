@@ -43,6 +43,10 @@ pub enum Error {
     /// The network layer refused (cannot listen, cannot dial, node stopped).
     #[error(transparent)]
     Net(#[from] shoal_net::NetError),
+    /// A blob could not be fetched on demand: no connected peer has it, or
+    /// it is still fetching when the wait ran out.
+    #[error(transparent)]
+    BlobUnavailable(#[from] shoal_net::DemandError),
     /// The database refused: corrupt or foreign file, I/O error, bad query.
     #[error(transparent)]
     Store(StoreError),

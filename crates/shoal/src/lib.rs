@@ -49,14 +49,16 @@ pub use typed::{TypedCollection, TypedPage};
 
 pub use shoal_net::{ADDRESS_BOOK_FILE, MAX_INVITE_RELAYS, Reachability};
 pub use shoal_net::{
-    BlobConfig, BlobState, BlobTotals, BlobTransfer, ConnectionCaps, DURATION_BUCKETS,
+    BlobConfig, BlobState, BlobTotals, BlobTransfer, ConnectionCaps, DURATION_BUCKETS, DemandError,
     DurationHistogram, FedError, GroupKey, GroupKeyError, GroupSalt, HeldChanges,
     HistogramSnapshot, Invite, InviteError, Levelled, Multiaddr, NetError, NetMetrics, Node,
     NodeConfig, PeerId, PeerPath, PeerProtocol, PeerState, PeerStatus, PunchStats, Reconciliation,
     Rejection, RejectionCount, RelayToken, SyncConfig, Traffic, Transfer,
 };
 
-pub use shoal_core::blob::{BlobError, BlobHash, BlobRef, MissingBlob, PIECE_LEN, refs_in};
+pub use shoal_core::blob::{
+    BlobError, BlobHash, BlobRef, MissingBlob, OnDemandBlob, PIECE_LEN, pick_evictions, refs_in,
+};
 pub use shoal_core::gc::{DEFAULT_HORIZON_MS, GcPolicy};
 pub use shoal_core::partial::{Filter, FilterError, FiltersError, PartialFilters};
 pub use shoal_core::recon::{
@@ -75,8 +77,8 @@ pub use shoal_core::{
 pub use shoal_store::backup;
 pub use shoal_store::{
     ApplyReport, BlobInfo, CollectionStatus, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_RECORD_BYTES,
-    Durability, HeldBack, MAX_QUERY_LIMIT, Order, Page, Query, Record, Scrubbed, StoreConfig,
-    StoreError, StoreStatus,
+    Durability, HeldBack, MAX_QUERY_LIMIT, OnDemand, Order, Page, Query, Record, Scrubbed,
+    StoreConfig, StoreError, StoreStatus,
 };
 pub use shoal_store::{CheckProgress, CheckReport, CheckStage};
 pub use shoal_store::{

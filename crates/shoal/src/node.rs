@@ -215,7 +215,24 @@ impl Replica for Store {
     }
 
     fn missing_blobs(&self, limit: usize) -> Result<Vec<MissingBlob>, ReplicaError> {
-        Ok(self.with_db(|db| db.missing_blobs(None, limit))?)
+        // Blobs on demand: nothing is fetched before it is opened.
+        Ok(self.with_db(|db| match db.blobs_on_demand()?.enabled {
+            true => Ok(Vec::new()),
+            false => db.missing_blobs(None, limit),
+        })?)
+    }
+
+    fn missing_blob(&self, hash: &BlobHash) -> Result<Option<MissingBlob>, ReplicaError> {
+        Ok(self.with_db(|db| db.missing_blob(hash))?)
+    }
+
+    fn fetched_on_demand(
+        &self,
+        hash: &BlobHash,
+        size: u64,
+        peer: &PeerId,
+    ) -> Result<(), ReplicaError> {
+        Ok(self.book_on_demand(hash, size, peer)?)
     }
 
     fn blob_outline_for(

@@ -16,6 +16,7 @@
 //! lives in the shell.
 
 mod error;
+mod evict;
 mod fetch;
 mod hash;
 mod outline;
@@ -23,6 +24,7 @@ mod wanted;
 mod wire;
 
 pub use error::BlobError;
+pub use evict::{OnDemandBlob, pick_evictions};
 pub use fetch::{FETCH_WINDOW, Fetch, PieceVerdict, resume_point};
 pub use hash::{BlobHash, BlobRef, MAX_MIME_LEN, MAX_REFS_PER_RECORD, refs_in};
 pub use outline::{

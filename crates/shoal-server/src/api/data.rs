@@ -156,6 +156,10 @@ pub struct BlobRow {
     /// it has tried (absent: not looked at yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<BlobTransferInfo>,
+    /// Missing blobs on a node with blobs on demand: `true` — it stays on
+    /// the peers that hold it until it is opened (`GET /api/blobs/{hash}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<bool>,
 }
 
 /// Where the node's fetch of a missing blob stands.

@@ -118,18 +118,41 @@ pub async fn upload(
     ))
 }
 
-/// The bytes of a blob held here.
+/// The bytes of a blob held here; with blobs on demand, one a peer holds is
+/// fetched first (waiting up to 20 s).
 #[utoipa::path(get, path = "/api/blobs/{hash}", tag = "blobs",
     params(("hash" = String, Path, description = "64 hex digits")),
     responses((status = 200, description = "the bytes", content_type = "application/octet-stream",
             body = Vec<u8>),
         (status = 400, body = ApiError), (status = 401, body = ApiError),
-        (status = 404, body = ApiError)))]
+        (status = 404, body = ApiError),
+        (status = 502, description = "blobs on demand: no connected peer sent it", body = ApiError),
+        (status = 503, description = "blobs on demand: still fetching; try again", body = ApiError)))]
 pub async fn download(
     State(control): State<Shared>,
     Path(hash): Path<String>,
 ) -> Result<Response, Failure> {
     let hash = extract::blob_hash(&hash)?;
+    let store = control.store.clone();
+    let on_demand = blocking(move || store.blobs_on_demand().map_err(Failure::store)).await?;
+    if on_demand.enabled {
+        // Fetched from a peer now if it is not here (bounded wait).
+        let opened = control
+            .store
+            .open_blob_from(&control.node, &hash, DEMAND_WAIT)
+            .await
+            .map_err(Failure::store)?;
+        let Some(file) = opened else {
+            return Err(Failure::not_found(format!(
+                "blob {hash} is not here and no record references it"
+            )));
+        };
+        let size = file
+            .metadata()
+            .map_err(|e| Failure::internal(format!("cannot read blob {hash}: {e}")))?
+            .len();
+        return Ok(stream_file(file, size));
+    }
     let store = control.store.clone();
     let opened = blocking(move || {
         let Some(file) = store.open_blob(&hash).map_err(Failure::store)? else {
@@ -145,12 +168,21 @@ pub async fn download(
     let Some((file, size)) = opened else {
         return Err(Failure::not_found(format!("blob {hash} is not here")));
     };
+    Ok(stream_file(file, size))
+}
+
+/// How long a GET of a blob held by peers only (blobs on demand) waits for
+/// its fetch before answering `503 blob-fetching` (the fetch goes on).
+const DEMAND_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The response streaming a blob's `size` bytes from `file`.
+fn stream_file(file: std::fs::File, size: u64) -> Response {
     let body = Body::from_stream(ReaderStream::new(tokio::fs::File::from_std(file)));
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-    Ok(response)
+    response
 }
 
 /// Blobs held here in hash order, or those referenced and missing.
@@ -173,6 +205,11 @@ pub async fn list(
             let found = store
                 .missing_blobs(after.as_ref(), limit + 1)
                 .map_err(Failure::store)?;
+            let on_demand = store
+                .blobs_on_demand()
+                .map_err(Failure::store)?
+                .enabled
+                .then_some(true);
             Ok(found
                 .into_iter()
                 .map(|m| BlobRow {
@@ -185,6 +222,7 @@ pub async fn list(
                         .iter()
                         .find(|t| t.hash == m.hash)
                         .map(BlobTransferInfo::from),
+                    on_demand,
                 })
                 .collect::<Vec<_>>())
         } else {
@@ -200,6 +238,7 @@ pub async fn list(
                     added_ms: Some(b.added_ms),
                     collections: None,
                     transfer: None,
+                    on_demand: None,
                 })
                 .collect())
         }

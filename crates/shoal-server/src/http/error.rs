@@ -116,7 +116,17 @@ impl Failure {
                 Self::new(StatusCode::FORBIDDEN, "reserved-collection", message)
             }
             shoal::Error::Store(StoreError::Devices(_)) => Self::bad_request(message),
-            shoal::Error::Store(_) | shoal::Error::Net(_) => Self::internal(message),
+            shoal::Error::BlobUnavailable(shoal::DemandError::StillFetching { .. }) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "blob-fetching", message)
+            }
+            shoal::Error::BlobUnavailable(shoal::DemandError::Unavailable { .. }) => {
+                Self::new(StatusCode::BAD_GATEWAY, "blob-unavailable", message)
+            }
+            shoal::Error::BlobUnavailable(
+                shoal::DemandError::Replica(_) | shoal::DemandError::Stopped,
+            )
+            | shoal::Error::Store(_)
+            | shoal::Error::Net(_) => Self::internal(message),
         }
     }
 

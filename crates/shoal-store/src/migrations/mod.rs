@@ -23,6 +23,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 mod v10_partial_replicas;
 mod v11_recon_key_states;
+mod v12_blobs_on_demand;
 mod v2_base;
 mod v3_digests_sharing;
 mod v4_recon_keys_blobs;
@@ -93,6 +94,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 11,
         what: "each record's digest, life and missing blobs beside its reconciliation key",
         up: v11_recon_key_states::up,
+    },
+    Migration {
+        to: 12,
+        what: "blobs on demand: those fetched when opened, their source and last open",
+        up: v12_blobs_on_demand::up,
     },
 ];
 
