@@ -172,7 +172,9 @@ impl Store {
     /// Takes only the records of `collection` matching `filter` from now on
     /// (`None`: the whole collection again). A bad filter is refused and
     /// changes nothing. Records held here that do not match are dropped
-    /// (never as deletes); every peer cursor is reset so records that now
+    /// (never as deletes; kept: one with a write of this node's own some
+    /// known peer has not acknowledged, see [`Store::drop_outside`]); every
+    /// peer cursor is reset so records that now
     /// match arrive in the next catch-up. Returns how many were dropped.
     pub fn set_own_filter(
         &mut self,

@@ -14,7 +14,8 @@ impl Store {
     /// session on; `None` takes the whole collection again. A filter that
     /// does not parse is refused with the byte and the reason, and changes
     /// nothing. Records held here that do not match are dropped — never as
-    /// deletes, so no peer loses them — and every peer cursor is reset so
+    /// deletes, so no peer loses them; one with a write of this store's own
+    /// that some peer has not acknowledged stays — and every peer cursor is reset so
     /// records that now match arrive. Returns how many were dropped.
     pub fn set_partial_filter(
         &self,
