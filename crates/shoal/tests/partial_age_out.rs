@@ -48,20 +48,6 @@ async fn records_that_age_out_of_a_now_filter_leave_the_device_and_stay_on_the_f
             .set_partial_filter("events", Some(FILTER))
             .expect("filter");
     }
-    let events = a_store.collection("events").expect("events");
-    let written = now_ms();
-    for n in 0..20 {
-        events
-            .put(&format!("e{n:02}"), json!({"date": written, "n": n}))
-            .expect("put");
-    }
-    // Dated an hour ahead: inside the window for the whole test.
-    events
-        .put("later", json!({"date": written + 3_600_000}))
-        .expect("put");
-    let all = ids(&a_store);
-    assert_eq!(all.len(), 21);
-
     let a = start_with(a_store, group_key(), vec![], |_| {}).await;
     // B sweeps on the node's own timer (short for the test); C never does.
     let b = start_with(b_store, group_key(), vec![a.address.clone()], |c| {
@@ -74,6 +60,21 @@ async fn records_that_age_out_of_a_now_filter_leave_the_device_and_stay_on_the_f
     .await;
     connected(&a, &b, WAIT).await;
     connected(&a, &c, WAIT).await;
+    // Written once the sessions run, so live pushes carry them well inside
+    // the window even on a loaded machine.
+    let events = a.store.collection("events").expect("events");
+    let written = now_ms();
+    for n in 0..20 {
+        events
+            .put(&format!("e{n:02}"), json!({"date": written, "n": n}))
+            .expect("put");
+    }
+    // Dated an hour ahead: inside the window for the whole test.
+    events
+        .put("later", json!({"date": written + 3_600_000}))
+        .expect("put");
+    let all = ids(&a.store);
+    assert_eq!(all.len(), 21);
     wait_for("both devices to take every record", WAIT, || {
         ids(&b.store) == all && ids(&c.store) == all
     })
