@@ -152,6 +152,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MIB", default_value_t = 8,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub blob_scrub_rate: u64,
+    /// Drop, this often (and at start), the records that aged out of this
+    /// node's partial filters that mention `now` (e.g. `date >= now-30d`);
+    /// 0 turns it off (see docs/partial.md)
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub partial_sweep_interval: u64,
     /// Most established connections in all (peers and strangers alike: anyone
     /// can connect before proving membership)
     #[arg(long, value_name = "N", default_value_t = 512,

@@ -16,7 +16,10 @@ use shoal::Store;
 #[command(after_help = "\
 A filter is checked by the peers that send to this node: they send only the
 records it admits and tell this node when one stops matching, which then
-drops it here (never as a delete: no other node loses it). Takes effect from
+drops it here (never as a delete: no other node loses it; a record with a
+write of this node's own no peer acknowledged yet stays). A filter that
+mentions now is also re-checked here every --partial-sweep-interval by a
+running daemon. Takes effect from
 the next session with each peer (restart a running daemon). See
 docs/partial.md for the language.
 

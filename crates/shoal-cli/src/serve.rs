@@ -134,6 +134,8 @@ pub fn run(
     config.blobs.scrub_interval = (args.blob_scrub_interval > 0)
         .then(|| std::time::Duration::from_secs(args.blob_scrub_interval));
     config.blobs.scrub_bytes_per_sec = args.blob_scrub_rate << 20;
+    config.age_out = (args.partial_sweep_interval > 0)
+        .then(|| std::time::Duration::from_secs(args.partial_sweep_interval));
     for note in &loaded.notes {
         tracing::warn!("{note}");
     }

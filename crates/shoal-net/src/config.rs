@@ -62,7 +62,16 @@ pub struct NodeConfig {
     /// (default zero: at once). For tests and benchmarks: it lets one see
     /// sync start over the relay before the connection goes direct.
     pub punch_delay: Duration,
+    /// How often a partial replica re-evaluates, locally, its own filters
+    /// that mention `now` and drops the records that aged out of them
+    /// (once at start, then every period; `None`: never). Default
+    /// [`AGE_OUT_INTERVAL`]. See `docs/partial.md`.
+    pub age_out: Option<Duration>,
 }
+
+/// How often a running node sweeps its time-relative partial filters
+/// (`date >= now-30d`) by default: every five minutes.
+pub const AGE_OUT_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Connection limits, enforced by the swarm before any protocol runs: past
 /// one, a new connection is refused at once.
@@ -156,6 +165,7 @@ impl NodeConfig {
             liveness: Duration::from_secs(15),
             connections: ConnectionCaps::default(),
             punch_delay: Duration::ZERO,
+            age_out: Some(AGE_OUT_INTERVAL),
         }
     }
 }

@@ -13,6 +13,7 @@
 
 mod address_book;
 mod admission;
+mod age_out;
 mod behaviour;
 mod blind_lookup;
 mod blob_demand;
@@ -46,7 +47,7 @@ pub use address_book::ADDRESS_BOOK_FILE;
 pub use admission::DeviceCheck;
 pub use blob_demand::DemandError;
 pub use blob_table::{BlobState, BlobTotals, BlobTransfer};
-pub use config::{BlobConfig, ConnectionCaps, NodeConfig};
+pub use config::{AGE_OUT_INTERVAL, BlobConfig, ConnectionCaps, NodeConfig};
 pub use federate::{FedError, Levelled, Reconciliation};
 pub use invite::{Invite, InviteError, MAX_INVITE_RELAYS};
 pub use libp2p::{Multiaddr, PeerId};

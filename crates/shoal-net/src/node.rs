@@ -81,8 +81,9 @@ pub struct Node {
     blobs: BlobTable,
     /// The blob fetcher's handles, for fetches on demand.
     fetcher: Fetcher,
-    /// The blob fetcher and the blob server, stopped with the node.
-    blob_tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The blob fetcher, server and scrub and the partial filters' time
+    /// sweep, stopped with the node.
+    side_tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Node {
@@ -137,6 +138,7 @@ impl Node {
         let relays = config.relays.clone();
         let node_replica = replica.clone();
         let recon = config.recon;
+        let config_age_out = config.age_out;
         let table = PeerTable::default();
         let blobs = BlobTable::default();
         let fetcher = Fetcher {
@@ -160,7 +162,7 @@ impl Node {
             commands_rx,
             incoming,
         )?;
-        let blob_tasks = vec![
+        let side_tasks = vec![
             tokio::spawn(crate::blob_serve::accept(
                 table.counters().clone(),
                 blob_incoming,
@@ -174,6 +176,7 @@ impl Node {
                 fetcher.config,
             )),
             tokio::spawn(fetcher.clone().run()),
+            tokio::spawn(crate::age_out::run(fetcher.replica.clone(), config_age_out)),
         ];
         Ok(Node {
             peer_id,
@@ -187,7 +190,7 @@ impl Node {
             task: Mutex::new(Some(task)),
             blobs,
             fetcher,
-            blob_tasks: Mutex::new(blob_tasks),
+            side_tasks: Mutex::new(side_tasks),
         })
     }
 
@@ -317,7 +320,7 @@ impl Node {
     /// connections); once stopped, every other call answers
     /// [`NetError::Stopped`]. Calling it again does nothing.
     pub async fn shutdown(&self) {
-        for task in std::mem::take(&mut *lock(&self.blob_tasks)) {
+        for task in std::mem::take(&mut *lock(&self.side_tasks)) {
             task.abort();
         }
         let (tx, rx) = oneshot::channel();
@@ -341,7 +344,7 @@ impl Drop for Node {
         if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
-        for task in std::mem::take(&mut *lock(&self.blob_tasks)) {
+        for task in std::mem::take(&mut *lock(&self.side_tasks)) {
             task.abort();
         }
     }

@@ -294,6 +294,17 @@ pub trait Replica: Send + Sync + 'static {
     ) -> Result<usize, ReplicaError> {
         Ok(0)
     }
+
+    /// Re-evaluates, locally and now, this replica's own filters that
+    /// mention `now` and drops the records that no longer match them, by
+    /// the rule of [`Replica::leave`] (never as deletes; its own writes no
+    /// peer acknowledged are kept). Returns how many went. Called by the
+    /// node on the blocking pool every `NodeConfig::age_out`; an
+    /// implementation should not hold its store for the whole sweep. Keeps
+    /// all by default.
+    fn age_out(&self) -> Result<usize, ReplicaError> {
+        Ok(0)
+    }
 }
 
 /// Where one claimed fetch keeps its verified pieces: the only writer of

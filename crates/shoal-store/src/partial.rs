@@ -24,6 +24,19 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Records read per page when this node re-evaluates its own filters
+/// locally (narrowing a filter, the time sweep).
+pub(crate) const OUTSIDE_PAGE: usize = 1024;
+
+/// What one page of [`Store::drop_outside`] did.
+#[derive(Debug, Default)]
+pub(crate) struct OutsidePage {
+    /// Records dropped.
+    pub(crate) dropped: usize,
+    /// The last id read, when the page was full (read on after it).
+    pub(crate) next: Option<RecordId>,
+}
+
 /// What to do with one record for a peer, by its filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -159,7 +172,9 @@ impl Store {
     /// Takes only the records of `collection` matching `filter` from now on
     /// (`None`: the whole collection again). A bad filter is refused and
     /// changes nothing. Records held here that do not match are dropped
-    /// (never as deletes); every peer cursor is reset so records that now
+    /// (never as deletes; kept: one with a write of this node's own some
+    /// known peer has not acknowledged, see [`Store::drop_outside`]); every
+    /// peer cursor is reset so records that now
     /// match arrive in the next catch-up. Returns how many were dropped.
     pub fn set_own_filter(
         &mut self,
@@ -192,23 +207,18 @@ impl Store {
         // Records that match now may be behind every cursor.
         tx.execute("DELETE FROM peer_cursors", [])?;
         tx.commit()?;
-        let mut out = Vec::new();
-        {
-            let mut stmt = self.conn.prepare(
-                "SELECT r.rid, r.data FROM records r JOIN collections c ON c.cid = r.cid
-                 WHERE c.name = ?1",
-            )?;
-            let mut rows = stmt.query([collection.as_str()])?;
-            let now = now_ms();
-            while let Some(row) = rows.next()? {
-                let data: Option<String> = row.get(1)?;
-                let fields = data.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok());
-                if !filters.admits(collection, fields.as_ref().and_then(|v| v.as_object()), now) {
-                    out.push((collection.clone(), RecordId::new(row.get::<_, String>(0)?)?));
-                }
+        let now = now_ms();
+        let mut dropped = 0;
+        let mut after = None;
+        loop {
+            let page =
+                self.drop_outside(&filters, collection, after.as_ref(), now, OUTSIDE_PAGE)?;
+            dropped += page.dropped;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(dropped),
             }
         }
-        self.drop_records(&out)
     }
 
     /// Records the filters `peer` declared in the session just started
@@ -282,17 +292,96 @@ impl Store {
                 .query_row(params![collection.as_str(), id.as_str()], |r| r.get(0))
                 .optional()?;
             let Some(slots) = slots else { continue };
-            let own = self.identity.site();
-            let unacked_own_write = rows::unpack_slots(&slots)?
-                .iter()
-                .any(|(_, version, at)| version.clock.site == own && at.0 as i64 > acked);
-            if unacked_own_write {
+            if self.written_here_since(&slots, acked)? {
                 tracing::debug!(%peer, %collection, %id, "kept a record that left the filter: written here since the peer's ack");
                 continue;
             }
             going.push((collection.clone(), id.clone()));
         }
         self.drop_records(&going)
+    }
+
+    /// Whether a record (its packed `slots`) has a slot written by this
+    /// node after the db_version `acked`: a write a peer that acknowledged
+    /// only up to `acked` may not have, so dropping the record could lose it.
+    fn written_here_since(&self, slots: &[u8], acked: i64) -> Result<bool, StoreError> {
+        let own = self.identity.site();
+        Ok(rows::unpack_slots(slots)?
+            .iter()
+            .any(|(_, version, at)| version.clock.site == own && at.0 as i64 > acked))
+    }
+
+    /// The lowest db_version of this node's log every known peer has
+    /// acknowledged (0 when no peer is known, or one never acknowledged).
+    fn lowest_ack(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT MIN(COALESCE(a.acked, 0))
+                 FROM (SELECT peer FROM peer_cursors UNION SELECT peer FROM peer_acks) p
+                 LEFT JOIN peer_acks a ON a.peer = p.peer",
+            )?
+            .query_row([], |r| r.get::<_, Option<i64>>(0))?
+            .unwrap_or(0))
+    }
+
+    /// One page of the local re-evaluation of this node's own `filters` for
+    /// `collection` at `now`: reads at most `limit` records after the id
+    /// `after`, in id order, and drops (by [`Store::drop_records`]: no
+    /// delete, no tombstone, no log entry) those the filter no longer
+    /// admits — except one with a slot written here that some known peer
+    /// has not acknowledged (or any written here when no peer ever
+    /// acknowledged: the record may exist nowhere else). `next`: the last
+    /// id read, when there may be more. Narrowing a filter and the time
+    /// sweep (`partial_age.rs`) both go through here.
+    pub(crate) fn drop_outside(
+        &mut self,
+        filters: &PartialFilters,
+        collection: &CollectionName,
+        after: Option<&RecordId>,
+        now: u64,
+        limit: usize,
+    ) -> Result<OutsidePage, StoreError> {
+        let Some(cid) = rows::collection_id(&self.conn, collection, false)? else {
+            return Ok(OutsidePage::default());
+        };
+        let acked = self.lowest_ack()?;
+        let mut going = Vec::new();
+        let mut read = 0;
+        let mut last = None;
+        {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT rid, data, slots FROM records WHERE cid = ?1 AND rid > ?2
+                 ORDER BY rid LIMIT ?3",
+            )?;
+            let mut rows =
+                stmt.query(params![cid, after.map_or("", |a| a.as_str()), limit as i64])?;
+            while let Some(row) = rows.next()? {
+                read += 1;
+                let rid: String = row.get(0)?;
+                let data: Option<String> = row.get(1)?;
+                let fields = data.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok());
+                let admitted =
+                    filters.admits(collection, fields.as_ref().and_then(|v| v.as_object()), now);
+                if !admitted {
+                    let slots: Vec<u8> = row.get(2)?;
+                    if self.written_here_since(&slots, acked)? {
+                        tracing::debug!(%collection, id = %rid, "kept a record outside the filter: written here, not acknowledged by every peer");
+                    } else {
+                        going.push((collection.clone(), RecordId::new(rid.clone())?));
+                    }
+                }
+                last = Some(rid);
+            }
+        }
+        let next = match (read == limit, last) {
+            (true, Some(rid)) => Some(RecordId::new(rid)?),
+            _ => None,
+        };
+        Ok(OutsidePage {
+            dropped: self.drop_records(&going)?,
+            next,
+        })
     }
 
     /// Removes records with everything indexed about them, without a

@@ -47,7 +47,7 @@ pub use shoal_store::{CollectionSchema, DATA_VERSION_FIELD, DataVersionCheck, da
 pub use store::{Store, StoreOptions};
 pub use typed::{TypedCollection, TypedPage};
 
-pub use shoal_net::{ADDRESS_BOOK_FILE, MAX_INVITE_RELAYS, Reachability};
+pub use shoal_net::{ADDRESS_BOOK_FILE, AGE_OUT_INTERVAL, MAX_INVITE_RELAYS, Reachability};
 pub use shoal_net::{
     BlobConfig, BlobState, BlobTotals, BlobTransfer, ConnectionCaps, DURATION_BUCKETS, DemandError,
     DurationHistogram, FedError, GroupKey, GroupKeyError, GroupSalt, HeldChanges,

@@ -325,6 +325,10 @@ impl Replica for Store {
         let peer = peer.to_string();
         Ok(self.with_db(|db| db.leave_records(&peer, records))?)
     }
+
+    fn age_out(&self) -> Result<usize, ReplicaError> {
+        Ok(self.age_out_partial()?)
+    }
 }
 
 /// A fetch's claim on one blob's partial file, with the store to index the

@@ -14,7 +14,8 @@ impl Store {
     /// session on; `None` takes the whole collection again. A filter that
     /// does not parse is refused with the byte and the reason, and changes
     /// nothing. Records held here that do not match are dropped — never as
-    /// deletes, so no peer loses them — and every peer cursor is reset so
+    /// deletes, so no peer loses them; one with a write of this store's own
+    /// that some peer has not acknowledged stays — and every peer cursor is reset so
     /// records that now match arrive. Returns how many were dropped.
     pub fn set_partial_filter(
         &self,
@@ -23,6 +24,22 @@ impl Store {
     ) -> Result<usize, Error> {
         let collection = CollectionName::new(collection)?;
         self.with_db(|db| db.set_own_filter(&collection, filter))
+    }
+
+    /// Drops, locally, the held records of collections whose filter
+    /// mentions `now` (`date >= now-30d`) that no longer match it now —
+    /// records that aged out without changing, which no peer names in a
+    /// `Leave`. Never as deletes (no peer loses them); a record with a write
+    /// of this store's own that some peer has not acknowledged is kept. The
+    /// store is taken a page of records at a time. A running node does this
+    /// itself (`NodeConfig::age_out`). Returns how many were dropped.
+    pub fn age_out_partial(&self) -> Result<usize, Error> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut pass = self.with_db(|db| db.age_out_pass(now_ms))?;
+        while self.with_db(|db| db.age_out_step(&mut pass))? {}
+        Ok(pass.dropped())
     }
 
     /// The filters this store takes records by (empty: a full replica).

@@ -115,6 +115,24 @@ impl Filter {
     pub fn matches(&self, fields: &Map<String, Value>, now_ms: u64) -> bool {
         eval::matches(self, fields, now_ms)
     }
+
+    /// Whether the filter compares with `now` anywhere, so a record can
+    /// start or stop matching by time passing alone (a device sweeps such
+    /// collections; see `docs/partial.md`).
+    ///
+    /// ```
+    /// use shoal_core::partial::Filter;
+    /// assert!("a = 1 or not date < now-30d".parse::<Filter>().unwrap().uses_now());
+    /// assert!(!"owner = \"bo\"".parse::<Filter>().unwrap().uses_now());
+    /// ```
+    pub fn uses_now(&self) -> bool {
+        match self {
+            Filter::And(parts) | Filter::Or(parts) => parts.iter().any(Filter::uses_now),
+            Filter::Not(inner) => inner.uses_now(),
+            Filter::Exists(_) => false,
+            Filter::Cmp(cmp) => matches!(cmp.value, Literal::Now(_)),
+        }
+    }
 }
 
 // Number literals are finite (the parser refuses others), so equality is

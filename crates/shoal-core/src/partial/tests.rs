@@ -258,6 +258,25 @@ fn value() -> impl Strategy<Value = Value> {
     ]
 }
 
+#[test]
+fn uses_now_finds_now_at_any_depth() {
+    for text in [
+        "date >= now-30d",
+        "date <= now",
+        "a = 1 and (b = 2 or not date > now+1h)",
+        "not (x exists and `odd name` < now-3s)",
+    ] {
+        assert!(f(text).uses_now(), "{text}");
+    }
+    for text in [
+        r#"owner = "bo""#,
+        r#"a = 1 and (b = 2 or not c exists) and d = "now""#,
+        "`now` = 1",
+    ] {
+        assert!(!f(text).uses_now(), "{text}");
+    }
+}
+
 fn record() -> impl Strategy<Value = Map<String, Value>> {
     prop::collection::btree_map(
         prop_oneof![Just("a"), Just("b"), Just("odd name")],
