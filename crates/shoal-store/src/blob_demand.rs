@@ -11,7 +11,7 @@
 //! (the core's pure choice does).
 
 use crate::blob_files::BlobFiles;
-use crate::blob_index::{adjust_missing, hash_of, indexed};
+use crate::blob_index::{hash_of, indexed, unindex};
 use crate::error::StoreError;
 use crate::{Store, now_ms, rows};
 use rusqlite::{OptionalExtension, params};
@@ -222,20 +222,9 @@ impl Store {
         }
         let mut deltas = Vec::new();
         for hash in &victims {
-            let key = &hash.as_bytes()[..];
-            if indexed(&tx, hash)? {
-                tx.prepare_cached("DELETE FROM blobs WHERE hash = ?1")?
-                    .execute([key])?;
-                let referencing: Vec<(i64, String)> = tx
-                    .prepare_cached("SELECT cid, rid FROM blob_refs WHERE hash = ?1")?
-                    .query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()?;
-                for (cid, rid) in referencing {
-                    deltas.extend(adjust_missing(&tx, cid, &rid, 1)?);
-                }
-            }
+            deltas.extend(unindex(&tx, hash)?);
             tx.prepare_cached("DELETE FROM blob_demand WHERE hash = ?1")?
-                .execute([key])?;
+                .execute([&hash.as_bytes()[..]])?;
             // Removed under the write lock, so no process indexes it meanwhile.
             files.remove_blob(hash)?;
         }

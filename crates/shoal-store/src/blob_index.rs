@@ -366,6 +366,28 @@ pub(crate) fn indexed(conn: &Connection, hash: &BlobHash) -> Result<bool, StoreE
         .query_row([&hash.as_bytes()[..]], |r| r.get(0))?)
 }
 
+/// Takes held blob `hash` out of the index of complete blobs, if it is
+/// there: the records referencing it count it as missing again. Returns
+/// how their reconciliation elements moved. The caller removes or moves
+/// the file under the same write transaction.
+pub(crate) fn unindex(tx: &Connection, hash: &BlobHash) -> Result<Vec<TreeDelta>, StoreError> {
+    let mut deltas = Vec::new();
+    if !indexed(tx, hash)? {
+        return Ok(deltas);
+    }
+    let key = &hash.as_bytes()[..];
+    tx.prepare_cached("DELETE FROM blobs WHERE hash = ?1")?
+        .execute([key])?;
+    let referencing: Vec<(i64, String)> = tx
+        .prepare_cached("SELECT cid, rid FROM blob_refs WHERE hash = ?1")?
+        .query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (cid, rid) in referencing {
+        deltas.extend(adjust_missing(tx, cid, &rid, 1)?);
+    }
+    Ok(deltas)
+}
+
 /// Moves record `(cid, rid)`'s missing count by `by`, and returns how its
 /// reconciliation element moved if its flag changed.
 pub(crate) fn adjust_missing(

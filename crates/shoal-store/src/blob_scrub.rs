@@ -12,7 +12,7 @@
 
 use crate::blob_claim::hash_file;
 use crate::blob_files::{BlobFiles, io_error};
-use crate::blob_index::{adjust_missing, indexed};
+use crate::blob_index::unindex;
 use crate::error::StoreError;
 use crate::{Store, now_ms, rows};
 use shoal_core::blob::BlobHash;
@@ -111,19 +111,7 @@ impl Store {
         {
             self.recon.clear();
         }
-        let mut deltas = Vec::new();
-        if indexed(&tx, hash)? {
-            let key = &hash.as_bytes()[..];
-            tx.prepare_cached("DELETE FROM blobs WHERE hash = ?1")?
-                .execute([key])?;
-            let referencing: Vec<(i64, String)> = tx
-                .prepare_cached("SELECT cid, rid FROM blob_refs WHERE hash = ?1")?
-                .query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            for (cid, rid) in referencing {
-                deltas.extend(adjust_missing(&tx, cid, &rid, 1)?);
-            }
-        }
+        let deltas = unindex(&tx, hash)?;
         // Moved under the write lock, so no process indexes it meanwhile.
         let moved = files.move_aside(hash)?;
         tx.commit()?;

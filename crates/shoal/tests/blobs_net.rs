@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::blobs::{bytes, node, open, quick};
 use common::{Peer, group_key, start_with, wait_for};
 use serde_json::json;
 use shoal::{BlobHash, BlobRef, BlobState, PIECE_LEN, ShareMode, Store, StoreOptions};
@@ -18,34 +19,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(120);
 const MB: usize = 1024 * 1024;
-
-/// Deterministic pseudo-random bytes (xorshift), `len` of them.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// Fast blob scheduling for tests.
-fn quick(c: &mut shoal::NodeConfig) {
-    c.blobs.scan_interval = Duration::from_millis(100);
-    c.blobs.retry_after = Duration::from_millis(200);
-}
-
-async fn node(store: Store, peers: Vec<shoal::Multiaddr>) -> Peer {
-    start_with(store, group_key(), peers, quick).await
-}
-
-fn open(dir: &Path, name: &str) -> Store {
-    Store::open(dir.join(format!("{name}.db"))).expect("open store")
-}
 
 /// Adds `content` on `store` and a record in `collection` referencing it.
 fn add_with_record(store: &Store, collection: &str, id: &str, content: &[u8]) -> BlobRef {

@@ -10,44 +10,15 @@
 
 mod common;
 
-use common::{Peer, group_key, start_with, wait_for};
+use common::blobs::{bytes, node, open};
+use common::{Peer, wait_for};
 use serde_json::json;
 use shoal::{BlobHash, BlobRef, DemandError, OnDemand, Store};
 use std::io::Read;
-use std::path::Path;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 const KB: usize = 1024;
-
-/// Deterministic pseudo-random bytes (xorshift), `len` of them (seeds `2k`
-/// and `2k + 1` give the same bytes).
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// Fast blob scheduling for tests.
-fn quick(c: &mut shoal::NodeConfig) {
-    c.blobs.scan_interval = Duration::from_millis(100);
-    c.blobs.retry_after = Duration::from_millis(200);
-}
-
-async fn node(store: Store, peers: Vec<shoal::Multiaddr>) -> Peer {
-    start_with(store, group_key(), peers, quick).await
-}
-
-fn open(dir: &Path, name: &str) -> Store {
-    Store::open(dir.join(format!("{name}.db"))).expect("open store")
-}
 
 /// Adds `content` on `store` and a record in `photos` referencing it.
 fn add_with_record(store: &Store, id: &str, content: &[u8]) -> BlobRef {

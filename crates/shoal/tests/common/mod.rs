@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bare;
+pub mod blobs;
 pub mod door;
 
 use shoal::{GroupKey, Multiaddr, Node, NodeConfig, PeerId, PeerState, Store};
