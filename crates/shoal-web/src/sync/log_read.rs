@@ -18,7 +18,8 @@
 
 use crate::row::StoredRecord;
 use shoal_core::{
-    Change, CollectionName, DbVersion, LogPosition, LogRead, RecordId, Slot, SyncCursor,
+    Change, CollectionName, DbVersion, LogPosition, LogRead, RecordId, Slot, SlotVersion,
+    SyncCursor,
 };
 
 /// One stored record as the log reader sees it.
@@ -38,6 +39,21 @@ impl LogRow {
     /// The record's position in the tab's log.
     pub fn position(&self) -> LogPosition {
         position_of(self.version)
+    }
+
+    /// The change that carries `slot`'s `version` of this record, at the
+    /// record's log position.
+    pub fn change(&self, slot: &Slot, version: &SlotVersion) -> Change {
+        Change {
+            collection: self.collection.clone(),
+            id: self.id.clone(),
+            slot: slot.clone(),
+            value: version.value.clone(),
+            clock: version.clock,
+            life: version.life,
+            position: self.position(),
+            pred: version.pred,
+        }
     }
 }
 
@@ -168,16 +184,7 @@ impl<H: Fn(DbVersion) -> bool> LogReader<H> {
             if index < from as usize || written <= base || (self.held)(written) {
                 continue;
             }
-            let change = Change {
-                collection: row.collection.clone(),
-                id: row.id.clone(),
-                slot: slot.clone(),
-                value: version.value.clone(),
-                clock: version.clock,
-                life: version.life,
-                position: row.position(),
-                pred: version.pred,
-            };
+            let change = row.change(slot, version);
             let size = change_size(&change);
             let fits = self.changes.is_empty()
                 || (self.changes.len() < self.max_changes

@@ -19,7 +19,7 @@ use crate::sync::log_read::{LogRow, change_size};
 use shoal_core::recon::StateDigest;
 use shoal_core::sync::federation::{MAX_FETCH_IDS, MAX_PART_BYTES, RecordCut};
 use shoal_core::sync::{Refusal, Request, Response};
-use shoal_core::{Change, CollectionName, RecordId, RecordState};
+use shoal_core::{CollectionName, RecordId, RecordState};
 
 /// The answer to a request the tab does not serve, or `None` for one it
 /// does (`Fetch`, `Offer`).
@@ -70,16 +70,7 @@ pub fn fetch_answer(
             if index < from as usize {
                 continue;
             }
-            let change = Change {
-                collection: row.collection.clone(),
-                id: row.id.clone(),
-                slot: slot.clone(),
-                value: version.value.clone(),
-                clock: version.clock,
-                life: version.life,
-                position: row.position(),
-                pred: version.pred,
-            };
+            let change = row.change(slot, version);
             let size = change_size(&change);
             if !changes.is_empty() && bytes.saturating_add(size) > MAX_PART_BYTES {
                 if took {
