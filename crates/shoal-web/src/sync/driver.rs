@@ -65,6 +65,11 @@ enum Event {
 /// native shell's reader task queues as many).
 const READ_AHEAD: usize = 4;
 
+/// Frames read, at most, after a failed write in search of the peer's
+/// farewell (see `Shell::farewell`), and how long each may take.
+const FAREWELL_FRAMES: usize = 8;
+const FAREWELL_MS: u64 = 200;
+
 /// The session and what its actions act on.
 struct Shell<'a, R: Replica, T: Timer, W, F> {
     session: Session,
@@ -304,7 +309,7 @@ impl<R: Replica, T: Timer, W: AsyncWrite + Unpin, F: Stream<Item = Input> + Unpi
                 // The farewell `Rejected` frame of a session already closed,
                 // to a peer that hung up: the queued `Close` names the reason.
                 Err(_) if self.session.is_closed() => Vec::new(),
-                Err(end) => return Err(end),
+                Err(end) => return self.farewell(now).await.ok_or(end),
             },
             Action::ReadChanges {
                 purpose,
@@ -455,6 +460,29 @@ impl<R: Replica, T: Timer, W: AsyncWrite + Unpin, F: Stream<Item = Input> + Unpi
                 by_peer: false,
             }),
         }
+    }
+
+    /// After a failed write: the peer may have hung up right after
+    /// refusing this session, its `Rejected` frame still unread. Reads what
+    /// is left (at most [`FAREWELL_FRAMES`] frames, each within
+    /// [`FAREWELL_MS`]) and, once one closes the session, returns the
+    /// actions that follow, so the session ends with the peer's reason
+    /// rather than "write failed". `None`: nothing closed it.
+    async fn farewell(&mut self, now: u64) -> Option<Vec<Action>> {
+        for _ in 0..FAREWELL_FRAMES {
+            let input = match self.ahead.pop_front() {
+                Some(input) => input,
+                None => within(self.timer, FAREWELL_MS, self.frames.next()).await?,
+            };
+            let Some(Input::Payload(payload)) = input else {
+                return None;
+            };
+            let actions = self.session.handle_payload(&payload, now);
+            if self.session.is_closed() {
+                return Some(actions);
+            }
+        }
+        None
     }
 
     /// Closes the stream (frames queued before were already written).
