@@ -53,22 +53,29 @@ fi
 export SHOAL_OPENAPI_VALIDATOR="$venv/bin/openapi-spec-validator"
 export SHOAL_PROMETHEUS_PYTHON="$venv/bin/python"
 
+# A fresh clone builds everything once: incremental state would only take
+# disk (a CI machine's disk once filled mid-suite). Each step's header says
+# how much space is left.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+step() { echo "== $* [$(df -h --output=avail . | tail -n 1 | tr -d ' ') free on disk]"; }
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
+step "cargo test"
 cargo test --workspace --locked
 # Every fuzz target for 15 s (fuzz/, its own workspace and target dir;
 # installs cargo-fuzz; the long runs are in the README's Fuzzing section).
-echo "== fuzz"
+step "fuzz"
 scripts/fuzz.sh 15
 # The browser peer (crates/shoal-web): built for wasm32 with Debian's
 # toolchain, its storage tests in headless Chromium (scripts/wasm-env.sh
 # installs what is missing; see docs/web.md).
-echo "== wasm build"; scripts/wasm-build.sh
-echo "== wasm tests"; scripts/wasm-test.sh
+step "wasm build"; scripts/wasm-build.sh
+step "wasm tests"; scripts/wasm-test.sh
 # After the wasm steps: `shoal-bench browser` needs their build and chromedriver.
-echo "== bench smoke (every benchmark scenario once, small; checks figures' JSON, not speed)"
+step "bench smoke (every benchmark scenario once, small; checks figures' JSON, not speed)"
 scripts/bench-smoke.sh
-echo "== browser tests"; scripts/browser-test.sh
+step "browser tests"; scripts/browser-test.sh
+step "done"
