@@ -74,6 +74,7 @@ pub use read::{CollectionStatus, Page, Record, StoreStatus};
 pub use recon_index::ReconSnapshot;
 pub use write::{WriteOp, WriteOutcome};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use shoal_core::{CollectionName, DEFAULT_MAX_DRIFT_MS, DbVersion, Hlc, HlcGenerator, RecordId};
 use std::collections::HashMap;
@@ -237,6 +238,13 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 4000)
             .map_err(sqlite)?;
         conn.set_prepared_statement_cache_capacity(64);
+        // Plans do not depend on bound values: without this, SQLite marks
+        // a statement to be compiled again whenever a parameter it looked
+        // at while planning is bound anew — the batch look-up
+        // (`load_many.rs`, whose id list is a parameter) was, on every
+        // run, the costliest part of merging one pushed record.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(sqlite)?;
         let identity = NodeIdentity::load_or_create(&conn).map_err(|e| e.with_path(&path))?;
         let (db_version, restored) = Self::restored_head(&conn).map_err(|e| e.with_path(&path))?;
         let hlc = HlcGenerator::new(restored, config.max_drift_ms);

@@ -66,3 +66,60 @@ pub(crate) fn load_many<'a>(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Store, StoreConfig, WriteOp};
+    use rusqlite::StatementStatus;
+    use shoal_core::{CollectionName, Intent};
+
+    #[test]
+    fn loading_a_few_records_compiles_no_statement_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("s.db"), StoreConfig::default()).unwrap();
+        let notes = CollectionName::new("notes").unwrap();
+        let ids: Vec<RecordId> = (0..3)
+            .map(|i| RecordId::new(format!("n{i}")).unwrap())
+            .collect();
+        let ops = ids.iter().map(|id| WriteOp {
+            collection: notes.clone(),
+            id: id.clone(),
+            intent: Intent::Put(serde_json::json!({"t": 1}).as_object().unwrap().clone()),
+        });
+        store.write(ops).unwrap();
+        let cid = rows::collection_id(&store.conn, &notes, false)
+            .unwrap()
+            .unwrap();
+        let absent = RecordId::new("absent").unwrap();
+        let reprepared = || -> i32 {
+            [
+                LOAD,
+                "SELECT slots, digest, refs, missing FROM records WHERE cid = ?1 AND rid = ?2",
+            ]
+            .iter()
+            .map(|sql| {
+                store
+                    .conn
+                    .prepare_cached(sql)
+                    .unwrap()
+                    .get_status(StatementStatus::RePrepare)
+            })
+            .sum()
+        };
+        let before = reprepared();
+        // A live push brings one record, a small batch a few: each is a
+        // look-up, and a look-up must not make SQLite compile its statement
+        // again (the statement with json_each did, on every run).
+        for round in 0..20 {
+            let some: Vec<&RecordId> = ids.iter().take(1 + round % 3).chain([&absent]).collect();
+            let found = load_many(&store.conn, cid, &some, false).unwrap();
+            assert_eq!(
+                found.len(),
+                some.len() - 1,
+                "every stored record and no other"
+            );
+        }
+        assert_eq!(reprepared(), before, "a statement was compiled again");
+    }
+}
