@@ -18,6 +18,8 @@ use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
+use ureq::Body;
+use ureq::http::{Response, StatusCode};
 
 /// The `--json` error code when no daemon runs or answers.
 pub const NO_DAEMON: &str = "no-daemon";
@@ -204,33 +206,14 @@ impl Daemon {
     /// daemon answers, the blob is in the shared blob directory.
     pub fn fetch_blob(&self, hash: &str) -> Result<()> {
         let path = format!("/api/blobs/{hash}");
-        let url = format!("http://{}{path}", self.file.http);
-        let auth = format!("Bearer {}", self.token);
-        let mut response = self
-            .agent
-            .get(&url)
-            .config()
-            .timeout_global(Some(BLOB_FETCH_TIMEOUT))
-            .build()
-            .header("Authorization", &auth)
-            .call()
-            .map_err(|e| self.unreachable(e))?;
-        if response.status().is_success() {
+        let mut response = self.send("GET", &path, None, BLOB_FETCH_TIMEOUT)?;
+        let status = response.status();
+        if status.is_success() {
             return Ok(());
         }
-        let status = response.status();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES)
-            .read_to_string()
-            .map_err(|e| self.unreachable(e))?;
-        match serde_json::from_str::<ApiError>(&text) {
-            Ok(error) => self.refused("GET", &path, Err(error)).map(|_| ()),
-            Err(_) => Err(network(format!(
-                "the daemon answered GET {path} with HTTP {status}"
-            ))),
-        }
+        let text = self.body_text(&mut response)?;
+        let error = self.api_error("GET", &path, status, &text)?;
+        self.refused("GET", &path, Err(error)).map(|_| ())
     }
 
     /// One call; any failure is a network error (exit code 4).
@@ -266,6 +249,29 @@ impl Daemon {
         body: Option<Value>,
         timeout: Duration,
     ) -> Result<Result<Value, ApiError>> {
+        let mut response = self.send(method, path, body, timeout)?;
+        let status = response.status();
+        let text = self.body_text(&mut response)?;
+        if status.is_success() {
+            return serde_json::from_str(&text).map(Ok).map_err(|e| {
+                network(format!(
+                    "the daemon at {} sent invalid JSON for {method} {path}: {e}",
+                    self.file.http
+                ))
+            });
+        }
+        self.api_error(method, path, status, &text).map(Err)
+    }
+
+    /// Sends one request with our token (`GET`, else a `POST` of `body`); a
+    /// daemon that does not answer is a network error (exit code 4).
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Response<Body>> {
         let url = format!("http://{}{path}", self.file.http);
         let auth = format!("Bearer {}", self.token);
         let sent = match (method, body) {
@@ -286,28 +292,33 @@ impl Daemon {
                 .header("Authorization", &auth)
                 .send_json(body.unwrap_or(Value::Null)),
         };
-        let mut response = sent.map_err(|e| self.unreachable(e))?;
-        let status = response.status();
-        let text = response
+        sent.map_err(|e| self.unreachable(e))
+    }
+
+    /// A response's body as text, at most [`MAX_RESPONSE_BYTES`].
+    fn body_text(&self, response: &mut Response<Body>) -> Result<String> {
+        response
             .body_mut()
             .with_config()
             .limit(MAX_RESPONSE_BYTES)
             .read_to_string()
-            .map_err(|e| self.unreachable(e))?;
-        if status.is_success() {
-            return serde_json::from_str(&text).map(Ok).map_err(|e| {
-                network(format!(
-                    "the daemon at {} sent invalid JSON for {method} {path}: {e}",
-                    self.file.http
-                ))
-            });
-        }
-        match serde_json::from_str::<ApiError>(&text) {
-            Ok(error) => Ok(Err(error)),
-            Err(_) => Err(network(format!(
+            .map_err(|e| self.unreachable(e))
+    }
+
+    /// The daemon's error body of a failed call; a body that is not one is
+    /// a network error (exit code 4) naming the HTTP status.
+    fn api_error(
+        &self,
+        method: &str,
+        path: &str,
+        status: StatusCode,
+        text: &str,
+    ) -> Result<ApiError> {
+        serde_json::from_str::<ApiError>(text).map_err(|_| {
+            network(format!(
                 "the daemon answered {method} {path} with HTTP {status}"
-            ))),
-        }
+            ))
+        })
     }
 
     fn unreachable(&self, error: ureq::Error) -> anyhow::Error {
