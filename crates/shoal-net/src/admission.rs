@@ -1,5 +1,5 @@
 //! Device admission in the network shell (issue 19): what the replica says
-//! of a peer that proved the group secret ([`DeviceCheck`]), asked as its
+//! of a peer that proved the group secret ([`DeviceCheck`], `replica.rs`), asked as its
 //! session authenticates and again on every session tick, so a revocation
 //! ends a running session within half a second.
 //!
@@ -8,16 +8,8 @@
 //! refuses the peer by name ([`Rejection::NotAdmitted`] or
 //! [`Rejection::Revoked`]).
 
+use crate::replica::DeviceCheck;
 use shoal_core::sync::Rejection;
-
-/// May an authenticated peer stay in session?
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceCheck {
-    /// Yes: it is admitted, or the group has no owner (nothing is checked).
-    Allowed,
-    /// No, for this reason ([`Rejection::NotAdmitted`] or [`Rejection::Revoked`]).
-    Refused(Rejection),
-}
 
 /// How long a peer refused for want of an admission waits before the next
 /// try (its request may be approved any moment), at most.
@@ -53,7 +45,7 @@ pub(crate) async fn refuse_now(
     writer: &mut futures::io::WriteHalf<libp2p::Stream>,
     timeout: std::time::Duration,
     reason: Rejection,
-) -> crate::session_task::SessionEnd {
+) -> crate::session_link::SessionEnd {
     use futures::AsyncWriteExt;
     for action in session.refuse(reason) {
         match action {
@@ -67,12 +59,12 @@ pub(crate) async fn refuse_now(
             shoal_core::sync::Action::Close { reason, by_peer } => {
                 let _ =
                     tokio::time::timeout(std::time::Duration::from_secs(1), writer.close()).await;
-                return crate::session_task::SessionEnd::Closed { reason, by_peer };
+                return crate::session_link::SessionEnd::Closed { reason, by_peer };
             }
             _ => {}
         }
     }
-    crate::session_task::SessionEnd::Closed {
+    crate::session_link::SessionEnd::Closed {
         reason,
         by_peer: false,
     }

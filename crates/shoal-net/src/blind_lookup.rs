@@ -7,7 +7,7 @@
 //! Deciding when to ask blind is `transfer.rs`'s; fetching the record the
 //! peer listed is too. Nothing here reads or writes the replica.
 
-use crate::federate::{FedError, Requester};
+use crate::session_link::{FedError, Requester};
 use shoal_core::recon::{BlindLookup, ReconLimits};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{CollectionName, RecordId};

@@ -11,14 +11,15 @@
 
 use crate::SYNC_PROTOCOL;
 use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::command::{Command, NetError};
 use crate::config::NodeConfig;
 use crate::conn_paths::ConnPaths;
 use crate::finder::Finder;
 use crate::liveness::Liveness;
-use crate::node::{Command, NetError};
 use crate::relay_client::{Relays, Verdict};
 use crate::replica::Replica;
-use crate::session_task::{self, SessionCmd, SessionEnd, SessionSpec, is_rejection};
+use crate::session_link::{SessionCmd, SessionEnd};
+use crate::session_task::{self, SessionSpec, is_rejection};
 use crate::status::{PeerState, PeerTable};
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;

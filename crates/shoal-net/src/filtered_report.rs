@@ -13,10 +13,10 @@
 //! report fails as [`FedError::PeerTooOld`] ("not covered"), never as
 //! "in sync".
 
-use crate::federate::{
-    FedError, OnDifference, Reconciliation, Requester, blocking, fetch_and_merge,
-};
+use crate::pull::fetch_and_merge;
+use crate::reconciliation::{OnDifference, Reconciliation};
 use crate::replica::Replica;
+use crate::session_link::{FedError, Requester, blocking};
 use libp2p::PeerId;
 use shoal_core::CollectionName;
 use shoal_core::RecordId;

@@ -6,11 +6,11 @@
 //! were levelled. The walk itself is `federate.rs`'s; deciding what a rule
 //! opened is `rule_watch.rs`'s.
 
-use crate::federate::{self, Requester};
+use crate::federate;
 use crate::metrics::Counters;
 use crate::replica::Replica;
 use crate::rule_watch::Flow;
-use crate::session_task::SessionCmd;
+use crate::session_link::{Requester, SessionCmd};
 use libp2p::PeerId;
 use shoal_core::SyncCursor;
 use shoal_core::recon::ReconLimits;

@@ -21,42 +21,50 @@ mod blob_fetch;
 mod blob_scrub;
 mod blob_serve;
 mod blob_table;
+mod command;
 mod config;
 mod conn_paths;
 mod driver;
 mod federate;
 mod filtered_report;
 mod finder;
+mod frame_reader;
 mod invite;
 mod levelling;
 mod listen;
 mod liveness;
 mod metrics;
 mod node;
+mod node_federation;
+mod pull;
 mod punch;
 mod punch_delay;
 mod reachability;
+mod reconciliation;
 mod relay_client;
 mod replica;
 mod rule_watch;
+mod session_link;
 mod session_task;
 mod status;
 mod transfer;
 
 pub use address_book::ADDRESS_BOOK_FILE;
-pub use admission::DeviceCheck;
 pub use blob_demand::DemandError;
 pub use blob_table::{BlobState, BlobTotals, BlobTransfer};
+pub use command::NetError;
 pub use config::{AGE_OUT_INTERVAL, BlobConfig, ConnectionCaps, NodeConfig};
-pub use federate::{FedError, Levelled, Reconciliation};
+pub use federate::Levelled;
 pub use invite::{Invite, InviteError, MAX_INVITE_RELAYS};
 pub use libp2p::{Multiaddr, PeerId};
 pub use metrics::{
     DURATION_BUCKETS, DurationHistogram, HistogramSnapshot, NetMetrics, RejectionCount,
 };
-pub use node::{NetError, Node};
+pub use node::Node;
 pub use reachability::Reachability;
-pub use replica::{BlobSink, Replica, ReplicaError};
+pub use reconciliation::Reconciliation;
+pub use replica::{BlobSink, DeviceCheck, Replica, ReplicaError};
+pub use session_link::FedError;
 pub use shoal_core::sync::{
     GroupKey, GroupKeyError, GroupSalt, Rejection, RelayToken, RelayTokenError, SyncConfig,
 };

@@ -12,10 +12,11 @@
 use crate::behaviour::build_swarm;
 use crate::blob_fetch::Fetcher;
 use crate::blob_table::{BlobTable, BlobTotals, BlobTransfer};
+use crate::command::{Command, NetError};
 use crate::config::NodeConfig;
 use crate::driver::Driver;
 use crate::replica::Replica;
-use crate::session_task::SessionCmd;
+use crate::session_link::SessionCmd;
 use crate::status::{PeerStatus, PeerTable};
 use crate::{BLOB_PROTOCOL, SYNC_PROTOCOL};
 use libp2p::multiaddr::Protocol;
@@ -25,44 +26,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-
-/// Why the node could not do something.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NetError {
-    /// The swarm could not be built.
-    #[error("cannot start the network: {0}")]
-    Setup(String),
-    /// A listen address was refused.
-    #[error("cannot listen on {address}: {error}")]
-    Listen {
-        /// The address.
-        address: Multiaddr,
-        /// The transport's error.
-        error: String,
-    },
-    /// A dial could not be started.
-    #[error("cannot dial {address}: {error}")]
-    Dial {
-        /// The address.
-        address: Multiaddr,
-        /// The transport's error.
-        error: String,
-    },
-    /// Nothing was listening after the wait.
-    #[error("the node has no listen address after {0:?}")]
-    NoListenAddress(Duration),
-    /// The node has stopped.
-    #[error("the node has stopped")]
-    Stopped,
-}
-
-pub(crate) enum Command {
-    Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
-    Session(PeerId, oneshot::Sender<Option<mpsc::Sender<SessionCmd>>>),
-    SyncNow(oneshot::Sender<usize>),
-    Forget(PeerId, oneshot::Sender<usize>),
-    Shutdown(oneshot::Sender<()>),
-}
 
 /// A running node. Dropping it stops the node.
 pub struct Node {

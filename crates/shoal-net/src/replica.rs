@@ -6,7 +6,6 @@
 //! It is the seam between the network and storage: this crate never touches
 //! SQLite, and the store never touches a socket.
 
-use crate::admission::DeviceCheck;
 use crate::status::HeldChanges;
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
@@ -15,6 +14,7 @@ use shoal_core::partial::PartialFilters;
 use shoal_core::recon::{
     Entry, FilteredError, FilteredWalk, Fingerprint, Item, ReconLimits, Reconciler,
 };
+use shoal_core::sync::Rejection;
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{
     Change, CollectionName, DbVersion, Direction, HeldFlows, LogRead, RecordId, SharingRules,
@@ -24,6 +24,15 @@ use tokio::sync::watch;
 
 /// Any error a replica reports; the session turns it into a named rejection.
 pub type ReplicaError = Box<dyn std::error::Error + Send + Sync>;
+
+/// May an authenticated peer stay in session?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceCheck {
+    /// Yes: it is admitted, or the group has no owner (nothing is checked).
+    Allowed,
+    /// No, for this reason ([`Rejection::NotAdmitted`] or [`Rejection::Revoked`]).
+    Refused(Rejection),
+}
 
 /// A local replica the node syncs. Calls may block briefly (SQLite); the node
 /// runs them off the async executor.

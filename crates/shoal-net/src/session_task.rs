@@ -8,15 +8,16 @@
 //! All protocol decisions are the session's; this file only moves bytes and
 //! reports status to the peer table.
 
-use crate::federate::{FedError, Requester};
+use crate::frame_reader::{Input, read_frames};
 use crate::levelling::Levelling;
 use crate::replica::Replica;
-use crate::rule_watch::{Flow, RuleWatch};
+use crate::rule_watch::RuleWatch;
+use crate::session_link::{FedError, Requester, SessionCmd, SessionEnd};
+use crate::status::now_ms;
 use crate::status::{PeerProtocol, PeerState, PeerTable};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream};
 use shoal_core::recon::ReconLimits;
-use shoal_core::sync::codec::{self, FrameError, LEN_PREFIX, MAX_HANDSHAKE_FRAME};
 use shoal_core::sync::{
     Action, GroupKey, Refusal, Rejection, Request, RequestError, RequestId, Response, Role,
     Session, SessionStats, SyncConfig,
@@ -24,35 +25,8 @@ use shoal_core::sync::{
 use shoal_core::{Direction, SyncCursor};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
-
-/// What a running session can be asked to do.
-#[derive(Debug)]
-pub(crate) enum SessionCmd {
-    /// Ask the peer for its changes now.
-    Resync,
-    /// Send a federation request; the answer goes to `reply`.
-    Request {
-        request: Request,
-        reply: oneshot::Sender<Result<Response, FedError>>,
-    },
-    /// Reconciliation brought this replica level with the peer at `cursor`
-    /// (persisted): start catch-up from there.
-    FastForward(SyncCursor),
-    /// The levelling of flows a widened rule opened ended (`ok`: it
-    /// succeeded, so the peer's baseline may forget them).
-    RulesLevelled { flows: Vec<Flow>, ok: bool },
-}
-
-/// How a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum SessionEnd {
-    /// The protocol closed it, with a named reason.
-    Closed { reason: Rejection, by_peer: bool },
-    /// The stream broke or could not be written.
-    Broken(String),
-}
 
 /// Who the session is with and how it runs.
 pub(crate) struct SessionSpec {
@@ -68,73 +42,6 @@ pub(crate) struct SessionSpec {
     pub(crate) auto_sync: bool,
     /// This session's own command channel, for the requests it makes itself.
     pub(crate) own: mpsc::Sender<SessionCmd>,
-}
-
-enum Input {
-    Payload(Vec<u8>),
-    TooLarge,
-    Broken(String),
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// How far the session has got, for the frame reader: how many payloads it
-/// has handled, and whether the peer has proved membership.
-type Progress = (u64, bool);
-
-/// Reads frames until the stream ends; never allocates beyond the frame cap,
-/// nor beyond [`MAX_HANDSHAKE_FRAME`] while the peer is not authenticated.
-async fn read_frames(
-    mut reader: futures::io::ReadHalf<Stream>,
-    cap: usize,
-    mut progress: watch::Receiver<Progress>,
-    inputs: mpsc::Sender<Input>,
-) {
-    let mut delivered = 0u64;
-    loop {
-        let mut prefix = [0u8; LEN_PREFIX];
-        if let Err(e) = reader.read_exact(&mut prefix).await {
-            let _ = inputs.send(Input::Broken(e.to_string())).await;
-            return;
-        }
-        // A frame over the handshake cap is read only from an authenticated
-        // peer. The handshake's last frame may still wait in the session's
-        // queue when a member's first data frame arrives: settle that first.
-        let mut cap_now = MAX_HANDSHAKE_FRAME.min(cap);
-        if u32::from_be_bytes(prefix) as usize > cap_now {
-            let settled = progress
-                .wait_for(|&(handled, authenticated)| authenticated || handled >= delivered)
-                .await;
-            match settled {
-                Ok(state) if state.1 => cap_now = cap,
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-        let len = match codec::payload_len(prefix, cap_now) {
-            Ok(len) => len,
-            Err(FrameError::TooLarge { .. }) => {
-                let _ = inputs.send(Input::TooLarge).await;
-                return;
-            }
-            // An empty frame is garbage: let the session refuse it by name.
-            Err(_) => 0,
-        };
-        let mut payload = vec![0u8; len];
-        if let Err(e) = reader.read_exact(&mut payload).await {
-            let _ = inputs.send(Input::Broken(e.to_string())).await;
-            return;
-        }
-        if inputs.send(Input::Payload(payload)).await.is_err() {
-            return;
-        }
-        delivered += 1;
-    }
 }
 
 /// The session and what its actions act on.

@@ -13,6 +13,7 @@ use shoal_core::sync::{Feature, Incompatible, Rejection};
 use shoal_core::{DbVersion, SyncCursor};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 /// Most addresses remembered per peer.
@@ -187,7 +188,7 @@ impl PeerStatus {
     pub(crate) fn set_path(&mut self, path: PeerPath) {
         if self.path != path || self.path_since_ms.is_none() {
             self.path = path;
-            self.path_since_ms = Some(crate::session_task::now_ms());
+            self.path_since_ms = Some(now_ms());
         }
     }
 
@@ -317,6 +318,15 @@ impl PeerTable {
     pub(crate) fn get(&self, peer: &PeerId) -> Option<PeerStatus> {
         self.entries().peers.get(peer).map(|(_, s)| s.clone())
     }
+}
+
+/// The wall clock in milliseconds since the Unix epoch, as peer status and
+/// sessions stamp times (0 if the clock reads before the epoch).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@
 //! are the replica's.
 
 use crate::blind_lookup;
-use crate::federate::{FedError, Requester, blocking};
 use crate::replica::Replica;
+use crate::session_link::{FedError, Requester, blocking};
 use libp2p::PeerId;
 use shoal_core::recon::{ReconLimits, StateDigest};
 use shoal_core::sync::federation::{
