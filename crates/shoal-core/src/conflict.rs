@@ -32,7 +32,7 @@
 use crate::change::Slot;
 use crate::clock::{Clock, Hlc};
 use crate::ids::SiteId;
-use crate::merge::SlotVersion;
+use crate::slot_version::SlotVersion;
 
 /// The `pred` of a version whose predecessor is unknown (it reached this
 /// replica without one): the greatest clock, so its writer counts as having

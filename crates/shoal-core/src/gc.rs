@@ -26,7 +26,8 @@
 
 use crate::change::{Change, DbVersion, Slot, SyncCursor};
 use crate::clock::{Clock, Life};
-use crate::merge::{RecordState, SlotVersion};
+use crate::merge::RecordState;
+use crate::slot_version::SlotVersion;
 
 /// Default horizon: 30 days. A tombstone older than this is forgotten even
 /// if a known peer never acknowledged it.

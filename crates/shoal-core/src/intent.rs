@@ -9,7 +9,8 @@ use crate::change::Slot;
 use crate::clock::{Clock, Life};
 use crate::error::CoreError;
 use crate::ids::{FieldName, MAX_MAP_KEY_LEN};
-use crate::merge::{RecordState, SlotVersion};
+use crate::merge::RecordState;
+use crate::slot_version::SlotVersion;
 use crate::value::CanonicalJson;
 use serde_json::{Map, Value};
 

@@ -28,6 +28,7 @@ mod merge;
 pub mod partial;
 pub mod recon;
 mod sharing;
+mod slot_version;
 pub mod sync;
 mod value;
 
@@ -37,6 +38,7 @@ pub use conflict::Conflict;
 pub use error::CoreError;
 pub use ids::{CollectionName, FieldName, RecordId, SiteId, derive_id};
 pub use intent::{Intent, Plan, plan};
-pub use merge::{RecordState, SlotVersion, Verdict};
+pub use merge::{RecordState, Verdict};
 pub use sharing::{ANY_PEER, Direction, HeldFlows, ShareMode, SharingRules};
+pub use slot_version::SlotVersion;
 pub use value::CanonicalJson;

@@ -18,32 +18,10 @@ use crate::change::{Change, LogPosition, Slot};
 use crate::clock::{Clock, Life};
 use crate::conflict::Conflict;
 use crate::ids::{CollectionName, FieldName, RecordId};
+use crate::slot_version::SlotVersion;
 use crate::value::CanonicalJson;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-
-/// One stored version of a slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotVersion {
-    /// The value; `None` is a tombstone. Always `None` for [`Slot::Life`].
-    pub value: Option<CanonicalJson>,
-    /// The writer's clock.
-    pub clock: Clock,
-    /// The life it was written in.
-    pub life: Life,
-    /// The clock of the version its writer replaced: the writer's stored
-    /// version of the slot in the same life when it wrote this one (`None`
-    /// if it had none). Set by [`crate::plan`], carried with the version to
-    /// every replica; only the conflict journal reads it (`conflict.rs`),
-    /// never the merge order.
-    pub pred: Option<Clock>,
-}
-
-impl SlotVersion {
-    fn rank(&self) -> (Life, Clock) {
-        (self.life, self.clock)
-    }
-}
 
 /// What applying a slot version did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

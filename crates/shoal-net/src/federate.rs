@@ -1,8 +1,10 @@
-//! Federation over running sessions: the integrity report (a reconciliation
-//! walk), the node's pull and push of one record (carried out by
-//! `transfer.rs`), and levelling a replica with a peer
-//! by reconciliation — which is both anti-entropy and how a replica that lost
-//! its cursor rejoins without fetching everything.
+//! Federation walks over running sessions: the integrity report (a
+//! reconciliation walk over a whole collection; over a partial replica's
+//! filter it is `filtered_report.rs`'s), and levelling a replica with a
+//! peer by reconciliation — which is both anti-entropy and how a replica
+//! that lost its cursor rejoins without fetching everything. The node's
+//! calls that start them are `node_federation.rs`'s; one record's pull and
+//! push, `transfer.rs`'s.
 //!
 //! Requests travel on the peer's one sync session (already authenticated, so
 //! no extra handshake); every answer is checked against what was asked.

@@ -1,7 +1,8 @@
-//! The async shell around one sync [`Session`]: reads length-prefixed frames
-//! from the libp2p stream (refusing oversized ones before reading them, and
-//! any but tiny ones until the peer has proved membership),
-//! feeds them and time and local commits to the session, and performs its
+//! The async shell around one sync [`Session`]: takes the frames its reader
+//! task cuts from the libp2p stream (`frame_reader.rs`, which refuses
+//! oversized ones before reading them, and any but tiny ones until the peer
+//! has proved membership), feeds them and time and local commits to the
+//! session, and performs its
 //! actions — writing frames, running store reads and applies off the async
 //! executor — until the session closes or the stream breaks.
 //!

@@ -11,9 +11,10 @@
 //! (plain ES modules, no build step), over shoal-web's API; it must not
 //! reach `/api` (the page holds no token) nor serve the group secret.
 
+use crate::http::Failure;
 use crate::web_pkg::WebPkg;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -114,7 +115,7 @@ async fn apps_index() -> Response {
 async fn notes_file(Path(name): Path<String>) -> Response {
     match NOTES.iter().find(|(file, _, _)| *file == name) {
         Some((_, content_type, body)) => page(content_type, body),
-        None => not_found(&format!("no file `{name}` in the notes app")),
+        None => Failure::not_found(format!("no file `{name}` in the notes app")).into_response(),
     }
 }
 
@@ -143,12 +144,6 @@ fn websocket_addresses(listen: impl Iterator<Item = String>) -> Vec<String> {
         .collect();
     ws.sort_by_key(|a| !(a.starts_with("/ip4/127.") || a.starts_with("/ip6/::1/")));
     ws
-}
-
-/// A 404 in the API's JSON shape.
-pub(crate) fn not_found(message: &str) -> Response {
-    let body = serde_json::json!({ "code": "not-found", "message": message });
-    (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
 /// One of the embedded files, with the page headers.

@@ -10,6 +10,7 @@
 //! request so a rebuild needs no restart. It must not serve anything else
 //! from that directory.
 
+use crate::http::Failure;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -81,7 +82,8 @@ impl WebPkg {
 /// name, `503` with what to do when the package is not there.
 pub async fn serve(State(pkg): State<Arc<WebPkg>>, Path(name): Path<String>) -> Response {
     let Some((file, content_type)) = FILES.iter().find(|(file, _)| *file == name) else {
-        return crate::apps::not_found(&format!("no file `{name}` in the browser build"));
+        return Failure::not_found(format!("no file `{name}` in the browser build"))
+            .into_response();
     };
     let unavailable = |message: String| {
         let body = serde_json::json!({ "code": "unavailable", "message": message });

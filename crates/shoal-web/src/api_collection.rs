@@ -5,11 +5,11 @@
 //! (`JSON.stringify` / `JSON.parse`), so what JSON can say is what a record
 //! holds, exactly as over the HTTP API. It owns argument handling only.
 
-use crate::api_store::Inner;
 use crate::error::WebError;
 use crate::idb::read::{self, Page};
 use crate::idb::write_tx::{self, Committed};
 use crate::js_error;
+use crate::store_inner::Inner;
 use js_sys::{Array, Promise, Reflect};
 use serde_json::{Map, Value};
 use shoal_core::{CollectionName, CoreError, FieldName, Intent, RecordId};

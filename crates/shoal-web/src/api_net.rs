@@ -4,10 +4,11 @@
 //! group key — derived once per secret, Argon2 being slow) and answers into
 //! JavaScript values; the network itself is net/'s.
 
-use crate::api_store::{Inner, Store};
+use crate::api_store::Store;
 use crate::error::WebError;
 use crate::js_error;
 use crate::net::{Network, address, secret};
+use crate::store_inner::Inner;
 use js_sys::{Promise, Reflect};
 use shoal_core::sync::GroupKey;
 use std::cell::RefCell;

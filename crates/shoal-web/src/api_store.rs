@@ -8,44 +8,17 @@ use crate::error::WebError;
 use crate::feed::Feed;
 use crate::idb::{read, schema};
 use crate::js_error;
-use crate::lock::{self, Ownership};
+use crate::lock;
+use crate::store_inner::Inner;
 use crate::sync::echo::EchoLog;
 use crate::sync::head::HeadWatch;
 use crate::sync::idb_replica::IdbReplica;
 use js_sys::{Function, Promise, Reflect};
-use shoal_core::{CollectionName, SiteId};
+use shoal_core::CollectionName;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
-use web_sys::IdbDatabase;
-
-/// What every handle of one open store shares.
-pub(crate) struct Inner {
-    pub(crate) db: IdbDatabase,
-    pub(crate) feed: Feed,
-    /// The end of the log, watched by sync sessions (sync/head.rs).
-    pub(crate) head: HeadWatch,
-    /// What each sync peer sent in its current session (sync/echo.rs).
-    pub(crate) echoes: RefCell<EchoLog>,
-    site: SiteId,
-    lock: RefCell<Option<Ownership>>,
-    closed: Cell<bool>,
-    /// The tab's libp2p identity (from the seed in its metadata).
-    pub(crate) keypair: libp2p::identity::Keypair,
-    /// The network, once `connect` started it (api_net.rs).
-    pub(crate) net: RefCell<Option<Rc<crate::net::Network>>>,
-}
-
-impl Inner {
-    /// The database, or [`WebError::Closed`] after `close()`.
-    pub(crate) fn db(&self) -> Result<&IdbDatabase, WebError> {
-        if self.closed.get() {
-            return Err(WebError::Closed);
-        }
-        Ok(&self.db)
-    }
-}
 
 /// A named Shoal store in this browser, owned by this tab while open.
 #[wasm_bindgen]

@@ -53,6 +53,8 @@ mod lock;
 #[cfg(target_arch = "wasm32")]
 mod net;
 #[cfg(target_arch = "wasm32")]
+mod store_inner;
+#[cfg(target_arch = "wasm32")]
 mod types;
 
 #[cfg(target_arch = "wasm32")]

@@ -178,7 +178,7 @@ impl StateDigest {
         let state = RecordState::from_slots(changes.iter().map(|c| {
             (
                 c.slot.clone(),
-                crate::merge::SlotVersion {
+                crate::slot_version::SlotVersion {
                     value: c.value.clone(),
                     clock: c.clock,
                     life: c.life,

@@ -7,7 +7,7 @@
 //! the driver's status (`StatusCell::changed`), reporting the moment the
 //! peer proved membership (what `connect` waits for) and catch-ups.
 
-use crate::api_store::Inner;
+use crate::store_inner::Inner;
 use crate::sync::driver::{self, Control, DEFAULT_TICK_MS, tab_sync_config};
 use crate::sync::idb_replica::{BrowserTimer, IdbReplica, random_seed};
 use crate::sync::status::{PeerState, StatusCell};

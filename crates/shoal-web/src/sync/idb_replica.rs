@@ -8,9 +8,9 @@
 //! feed, head and echo bookkeeping. [`random_seed`] gives a session's key
 //! exchange its fresh randomness. It owns this wiring only.
 
-use crate::api_store::Inner;
 use crate::error::WebError;
 use crate::idb::{cursors, sync_apply, sync_log};
+use crate::store_inner::Inner;
 use crate::sync::head::HeadWatch;
 use crate::sync::merge::MergeReport;
 use crate::sync::replica::{Replica, Timer};

@@ -1,0 +1,45 @@
+//! What every JavaScript handle of one open store shares ([`Inner`]): the
+//! IndexedDB database, the change feed, the log head sync sessions watch,
+//! the tab's identity and network, and whether the store is closed.
+//!
+//! The handles themselves are `api_store.rs`'s (`Store`), `api_collection.rs`'s
+//! and `api_net.rs`'s; they and the sync code reach the store through this,
+//! so none of them imports another for it. It holds state, no behaviour
+//! beyond refusing a closed store.
+
+use crate::error::WebError;
+use crate::feed::Feed;
+use crate::lock::Ownership;
+use crate::sync::echo::EchoLog;
+use crate::sync::head::HeadWatch;
+use shoal_core::SiteId;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use web_sys::IdbDatabase;
+
+/// What every handle of one open store shares.
+pub(crate) struct Inner {
+    pub(crate) db: IdbDatabase,
+    pub(crate) feed: Feed,
+    /// The end of the log, watched by sync sessions (sync/head.rs).
+    pub(crate) head: HeadWatch,
+    /// What each sync peer sent in its current session (sync/echo.rs).
+    pub(crate) echoes: RefCell<EchoLog>,
+    pub(crate) site: SiteId,
+    pub(crate) lock: RefCell<Option<Ownership>>,
+    pub(crate) closed: Cell<bool>,
+    /// The tab's libp2p identity (from the seed in its metadata).
+    pub(crate) keypair: libp2p::identity::Keypair,
+    /// The network, once `connect` started it (api_net.rs).
+    pub(crate) net: RefCell<Option<Rc<crate::net::Network>>>,
+}
+
+impl Inner {
+    /// The database, or [`WebError::Closed`] after `close()`.
+    pub(crate) fn db(&self) -> Result<&IdbDatabase, WebError> {
+        if self.closed.get() {
+            return Err(WebError::Closed);
+        }
+        Ok(&self.db)
+    }
+}
