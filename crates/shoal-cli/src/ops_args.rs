@@ -111,7 +111,7 @@ pub struct ServiceUninstallArgs {
     pub place: UnitPlace,
 }
 
-/// A unit name: 1 to 64 of [A-Za-z0-9_.@-], not starting with `.` or `-`.
+/// A unit name: 1 to 64 of `[A-Za-z0-9_.@-]`, not starting with `.` or `-`.
 fn parse_unit_name(text: &str) -> Result<String, String> {
     let ok = !text.is_empty()
         && text.len() <= 64

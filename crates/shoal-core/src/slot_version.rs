@@ -12,7 +12,7 @@ use crate::value::CanonicalJson;
 /// One stored version of a slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotVersion {
-    /// The value; `None` is a tombstone. Always `None` for [`Slot::Life`].
+    /// The value; `None` is a tombstone. Always `None` for [`Slot::Life`](crate::Slot::Life).
     pub value: Option<CanonicalJson>,
     /// The writer's clock.
     pub clock: Clock,

@@ -269,7 +269,7 @@ impl Node {
     /// is here, verified, `Ok(None)` if there is nothing to fetch (it is
     /// here, or no live record references it). A fetch of it already
     /// running is waited for rather than doubled; a wait that runs out
-    /// leaves the fetch going ([`DemandError::StillFetching`]).
+    /// leaves the fetch going ([`DemandError::StillFetching`](crate::DemandError::StillFetching)).
     pub async fn fetch_blob(
         &self,
         hash: &shoal_core::blob::BlobHash,

@@ -173,7 +173,7 @@ impl Store {
     /// (`None`: the whole collection again). A bad filter is refused and
     /// changes nothing. Records held here that do not match are dropped
     /// (never as deletes; kept: one with a write of this node's own some
-    /// known peer has not acknowledged, see [`Store::drop_outside`]); every
+    /// known peer has not acknowledged, so it is not lost everywhere); every
     /// peer cursor is reset so records that now
     /// match arrive in the next catch-up. Returns how many were dropped.
     pub fn set_own_filter(

@@ -6,6 +6,7 @@
 //! it does not page through whole collections (that is `read.rs`'s `list`).
 
 use crate::error::StoreError;
+use crate::page_limit::check_limit;
 use crate::read::{Record, parse_object};
 use crate::{Store, rows};
 use rusqlite::OptionalExtension;
@@ -13,9 +14,6 @@ use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 use shoal_core::{CollectionName, FieldName, RecordId};
 use std::ops::Bound;
-
-/// Largest `limit` a query may ask for.
-pub const MAX_QUERY_LIMIT: usize = 10_000;
 
 /// Sort direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,7 +48,7 @@ pub struct Query {
     pub filters: Vec<Filter>,
     /// Field to order by; id order when `None`.
     pub order_by: Option<(String, Order)>,
-    /// Most records returned (1..=[`MAX_QUERY_LIMIT`]).
+    /// Most records returned (1..=[`MAX_QUERY_LIMIT`](crate::MAX_QUERY_LIMIT)).
     pub limit: usize,
 }
 
@@ -100,16 +98,6 @@ impl Query {
         self.limit = limit;
         self
     }
-}
-
-/// Refuses a page size outside 1..=[`MAX_QUERY_LIMIT`].
-pub(crate) fn check_limit(limit: usize) -> Result<(), StoreError> {
-    if limit == 0 || limit > MAX_QUERY_LIMIT {
-        return Err(StoreError::InvalidQuery(format!(
-            "limit must be between 1 and {MAX_QUERY_LIMIT}, got {limit}"
-        )));
-    }
-    Ok(())
 }
 
 /// The SQL expression for a field's value; identical text in indexes and queries

@@ -93,7 +93,7 @@ impl Store {
         after: Option<&RecordId>,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        crate::query::check_limit(limit)?;
+        crate::page_limit::check_limit(limit)?;
         let Some(cid) = self.collection_id(collection)? else {
             return Ok(Page {
                 records: Vec::new(),

@@ -4,7 +4,7 @@
 //!
 //! The pure parts — IndexedDB keys ([`keys`]), the stored form of a record
 //! ([`row`]), the node metadata ([`meta`]), a local write decided in memory
-//! ([`write`]) and the error codes ([`error`]) — build on every target and
+//! ([`write`](mod@write)) and the error codes ([`error`]) — build on every target and
 //! are unit-tested natively. Everything that touches the browser (IndexedDB,
 //! Web Locks, the JavaScript classes) is compiled for `wasm32` only, so the
 //! native workspace build carries nothing of it.
