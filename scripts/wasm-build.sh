@@ -12,7 +12,16 @@ echo "== cargo build -p shoal-web (wasm32, profile wasm, with its test binaries)
 # The test binaries are built here too, in the same invocation: the
 # library (a cdylib for the package) is then compiled once with the
 # features the tests need, and scripts/wasm-test.sh only runs them.
-cargo build "${WASM_CARGO_FLAGS[@]}"
+# Its wasm-only code is not in the workspace's clippy run (which builds for
+# the host), so a warning here fails the build (cargo repeats a cached
+# crate's warnings, so a no-op build still shows them).
+build_log="$(mktemp)"
+trap 'rm -f "$build_log"' EXIT
+cargo build "${WASM_CARGO_FLAGS[@]}" 2>&1 | tee "$build_log"
+if grep -q '^warning: `shoal' "$build_log"; then
+  echo "error: the wasm32 build of shoal-web has warnings (above); fix them" >&2
+  exit 1
+fi
 wasm_bindgen_ready
 pkg="$CARGO_TARGET_DIR/pkg"
 wasm-bindgen --target web --out-dir "$pkg" \
