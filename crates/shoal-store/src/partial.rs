@@ -7,22 +7,13 @@
 //! reads consult a [`PeerFilter`] is decided by `log.rs`, `federation.rs` and
 //! `blob_index.rs`. This module never sends anything.
 
-use crate::Store;
 use crate::error::StoreError;
 use crate::rows;
+use crate::{Store, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::partial::PartialFilters;
 use shoal_core::recon::ReconKey;
 use shoal_core::{CollectionName, RecordId};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Unix milliseconds now: the `now` of relative filters, read when a
-/// record is about to be sent.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 /// Records read per page when this node re-evaluates its own filters
 /// locally (narrowing a filter, the time sweep).

@@ -14,7 +14,8 @@
 
 use crate::Store;
 use crate::error::StoreError;
-use crate::partial::{PeerFilter, now_ms};
+use crate::now_ms;
+use crate::partial::PeerFilter;
 use crate::recon_index::digest_column;
 use crate::rows;
 use rusqlite::{Connection, OptionalExtension, Row, params};

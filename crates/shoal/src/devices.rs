@@ -9,6 +9,7 @@
 //! `shoal_core::devices`'s. Keeping the owner key's file is the caller's.
 
 use crate::error::Error;
+use crate::now_ms;
 use crate::store::Store;
 use serde::Serialize;
 use shoal_core::CollectionName;
@@ -21,7 +22,6 @@ pub use shoal_net::DeviceCheck;
 use shoal_net::PeerId;
 use shoal_store::{StoreError, owner_op, statement_op};
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Where a device stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,13 +70,6 @@ pub struct DevicesReport {
     pub devices: Vec<DeviceInfo>,
     /// Statements refused (record id and why): forged, unsigned, misplaced.
     pub refused: Vec<(String, String)>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// The ed25519 public key inside an ed25519 peer id (admins sign with it).

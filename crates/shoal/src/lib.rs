@@ -86,3 +86,11 @@ pub use shoal_store::{
     MAX_CONFLICTS_LISTED,
 };
 pub use shoal_store::{GcProgress, GcReport, TombstoneStatus};
+
+/// Unix milliseconds now (0 if the clock reads before the epoch): the time
+/// of admissions and revocations, and the `now` of a partial filter sweep.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -34,9 +34,7 @@ impl Store {
     /// store is taken a page of records at a time. A running node does this
     /// itself (`NodeConfig::age_out`). Returns how many were dropped.
     pub fn age_out_partial(&self) -> Result<usize, Error> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now_ms = crate::now_ms();
         let mut pass = self.with_db(|db| db.age_out_pass(now_ms))?;
         while self.with_db(|db| db.age_out_step(&mut pass))? {}
         Ok(pass.dropped())

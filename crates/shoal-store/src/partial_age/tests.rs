@@ -42,6 +42,12 @@ fn receive(full: &Store, device: &mut Store) {
     device.apply_from("full", &all_changes(full), head).unwrap();
 }
 
+/// A full store and a device store, fresh, under `dir`.
+fn stores(dir: &std::path::Path) -> (Store, Store) {
+    let open = |file: &str| Store::open(dir.join(file), StoreConfig::default()).unwrap();
+    (open("full.db"), open("device.db"))
+}
+
 fn held(store: &Store, collection: &str, rid: &str) -> bool {
     store.get(&name(collection), &id(rid)).unwrap().is_some()
 }
@@ -49,8 +55,7 @@ fn held(store: &Store, collection: &str, rid: &str) -> bool {
 #[test]
 fn records_out_of_a_now_window_leave_locally_and_the_rest_stay() {
     let dir = tempfile::tempdir().unwrap();
-    let mut full = Store::open(dir.path().join("full.db"), StoreConfig::default()).unwrap();
-    let mut device = Store::open(dir.path().join("device.db"), StoreConfig::default()).unwrap();
+    let (mut full, mut device) = stores(dir.path());
     device
         .set_own_filter(&name("events"), Some("date >= now-30s"))
         .unwrap();
@@ -115,8 +120,7 @@ fn records_out_of_a_now_window_leave_locally_and_the_rest_stay() {
 #[test]
 fn a_pass_reads_a_bounded_page_per_step() {
     let dir = tempfile::tempdir().unwrap();
-    let mut full = Store::open(dir.path().join("full.db"), StoreConfig::default()).unwrap();
-    let mut device = Store::open(dir.path().join("device.db"), StoreConfig::default()).unwrap();
+    let (mut full, mut device) = stores(dir.path());
     device
         .set_own_filter(&name("events"), Some("date >= now-1m"))
         .unwrap();
@@ -159,8 +163,7 @@ fn a_pass_reads_a_bounded_page_per_step() {
 #[test]
 fn narrowing_keeps_an_own_write_no_peer_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let mut full = Store::open(dir.path().join("full.db"), StoreConfig::default()).unwrap();
-    let mut device = Store::open(dir.path().join("device.db"), StoreConfig::default()).unwrap();
+    let (mut full, mut device) = stores(dir.path());
     put(&mut full, "notes", "theirs", json!({"owner": "al"}));
     receive(&full, &mut device);
     put(&mut device, "notes", "mine", json!({"owner": "al"}));
