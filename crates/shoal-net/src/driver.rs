@@ -19,7 +19,7 @@ use crate::liveness::Liveness;
 use crate::relay_client::{Relays, Verdict};
 use crate::replica::Replica;
 use crate::session_link::{SessionCmd, SessionEnd};
-use crate::session_task::{self, SessionSpec, is_rejection};
+use crate::session_task::{self, SessionSpec};
 use crate::status::{PeerState, PeerTable};
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
@@ -574,7 +574,7 @@ impl Driver {
             self.sessions.remove(&peer);
         }
         match end {
-            SessionEnd::Closed { reason, by_peer } if is_rejection(reason) => {
+            SessionEnd::Closed { reason, by_peer } if reason.is_membership_failure() => {
                 tracing::warn!(%peer, by_peer, "sync session rejected: {reason}");
                 let backoff = match reason {
                     // A request for admission may be approved any moment.

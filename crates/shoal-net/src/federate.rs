@@ -10,14 +10,14 @@
 //! no extra handshake); every answer is checked against what was asked.
 //! Decisions about sharing are the replica's; the walk is `shoal-core`'s.
 
-use crate::pull::fetch_and_merge;
+use crate::pull::pull_differences;
 use crate::reconciliation::{OnDifference, Reconciliation};
 use crate::replica::Replica;
 use crate::session_link::{FedError, Requester, blocking};
 use libp2p::PeerId;
 use shoal_core::recon::{ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
-use shoal_core::{CollectionName, Direction, RecordId, SyncCursor};
+use shoal_core::{CollectionName, Direction, SyncCursor};
 use std::sync::Arc;
 
 /// Walks `collection` with the peer; this side is "local" in the outcome.
@@ -77,15 +77,8 @@ pub(crate) async fn reconcile(
         })
         .await?;
         if mode == OnDifference::Pull {
-            let wanted: Vec<RecordId> = walk
-                .take_differences()
-                .into_iter()
-                .filter(|d| d.peer_has_more())
-                .map(|d| d.id)
-                .collect();
-            merged += fetch_and_merge(replica, requester, peer, collection, wanted)
-                .await?
-                .0;
+            let differences = walk.take_differences();
+            merged += pull_differences(replica, requester, peer, collection, differences).await?;
         }
     }
     let found = Reconciliation {

@@ -13,13 +13,12 @@
 //! report fails as [`FedError::PeerTooOld`] ("not covered"), never as
 //! "in sync".
 
-use crate::pull::fetch_and_merge;
+use crate::pull::pull_differences;
 use crate::reconciliation::{OnDifference, Reconciliation};
 use crate::replica::Replica;
 use crate::session_link::{FedError, Requester, blocking};
 use libp2p::PeerId;
 use shoal_core::CollectionName;
-use shoal_core::RecordId;
 use shoal_core::recon::{FilteredError, FilteredWalk, ReconLimits};
 use shoal_core::sync::federation::{Request, Response};
 use std::sync::Arc;
@@ -57,15 +56,8 @@ pub(crate) async fn report(
             other => FedError::BadAnswer(other.to_string()),
         })?;
         if mode == OnDifference::Pull {
-            let wanted: Vec<RecordId> = walk
-                .take_differences()
-                .into_iter()
-                .filter(|d| d.peer_has_more())
-                .map(|d| d.id)
-                .collect();
-            merged += fetch_and_merge(replica, requester, peer, collection, wanted)
-                .await?
-                .0;
+            let differences = walk.take_differences();
+            merged += pull_differences(replica, requester, peer, collection, differences).await?;
         }
     }
     let (outcome, counts) = walk.finish();

@@ -1,6 +1,6 @@
-//! Pulling records a walk found the peer holds more of: fetching their
-//! full state in bounded parts ([`fetch_and_merge`]) and merging each
-//! record as it arrives.
+//! Pulling records a walk found the peer holds more of
+//! ([`pull_differences`]): fetching their full state in bounded parts
+//! ([`fetch_and_merge`]) and merging each record as it arrives.
 //!
 //! It owns checking each answer is a record asked for and asking again for
 //! what an answer left out; the request itself is `transfer.rs`'s
@@ -10,16 +10,38 @@ use crate::replica::Replica;
 use crate::session_link::{FedError, Requester, blocking};
 use crate::transfer::fetch_part;
 use libp2p::PeerId;
+use shoal_core::recon::Difference;
 use shoal_core::sync::federation::MAX_FETCH_IDS;
 use shoal_core::{Change, CollectionName, RecordId};
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+/// Pulls and merges the records among `differences` the peer holds more
+/// of. Returns how many merged records changed something here.
+pub(crate) async fn pull_differences(
+    replica: &Arc<dyn Replica>,
+    requester: &Requester,
+    peer: PeerId,
+    collection: &CollectionName,
+    differences: Vec<Difference>,
+) -> Result<usize, FedError> {
+    let wanted = differences
+        .into_iter()
+        .filter(|d| d.peer_has_more())
+        .map(|d| d.id)
+        .collect();
+    Ok(
+        fetch_and_merge(replica, requester, peer, collection, wanted)
+            .await?
+            .0,
+    )
+}
+
 /// Fetches the full state of `ids` from the peer, checks each answer is a
 /// record asked for, and merges them — a record too big for one answer in
 /// parts, each merged as it comes. Returns (records merged that changed
 /// something, ids the peer does not have).
-pub(crate) async fn fetch_and_merge(
+async fn fetch_and_merge(
     replica: &Arc<dyn Replica>,
     requester: &Requester,
     peer: PeerId,

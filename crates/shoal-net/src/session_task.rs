@@ -346,7 +346,7 @@ impl Shell {
     fn finish(&mut self, end: SessionEnd) -> SessionEnd {
         self.report();
         if let SessionEnd::Closed { reason, by_peer } = &end
-            && is_rejection(*reason)
+            && reason.is_membership_failure()
         {
             self.table.counters().rejected(*reason, *by_peer);
         }
@@ -356,7 +356,9 @@ impl Shell {
                 // Our hello check refused the peer's version (the peer's own
                 // check reaches the same verdict, worded for its side).
                 (SessionEnd::Closed { .. }, Some(why)) => s.state = PeerState::Incompatible { why },
-                (SessionEnd::Closed { reason, by_peer }, None) if is_rejection(*reason) => {
+                (SessionEnd::Closed { reason, by_peer }, None)
+                    if reason.is_membership_failure() =>
+                {
                     s.state = PeerState::Rejected {
                         reason: *reason,
                         by_peer: *by_peer,
@@ -372,22 +374,6 @@ impl Shell {
                 }
             });
         end
-    }
-}
-
-/// Whether a close reason means the peer is not (or does not behave as) a member.
-pub(crate) fn is_rejection(reason: Rejection) -> bool {
-    match reason {
-        Rejection::WrongSecret
-        | Rejection::BadMac
-        | Rejection::UnsupportedVersion
-        | Rejection::ProtocolViolation
-        | Rejection::Garbage
-        | Rejection::TooLarge
-        | Rejection::Unapplicable
-        | Rejection::NotAdmitted
-        | Rejection::Revoked => true,
-        Rejection::Timeout => false,
     }
 }
 

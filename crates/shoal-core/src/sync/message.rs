@@ -38,6 +38,26 @@ pub enum Rejection {
     Revoked,
 }
 
+impl Rejection {
+    /// Whether it means the peer is not (or does not behave as) a member —
+    /// every reason but a timeout, which a live member can cause too.
+    /// Native nodes and browser tabs count rejected peers by it.
+    pub fn is_membership_failure(self) -> bool {
+        match self {
+            Rejection::WrongSecret
+            | Rejection::BadMac
+            | Rejection::UnsupportedVersion
+            | Rejection::ProtocolViolation
+            | Rejection::Garbage
+            | Rejection::TooLarge
+            | Rejection::Unapplicable
+            | Rejection::NotAdmitted
+            | Rejection::Revoked => true,
+            Rejection::Timeout => false,
+        }
+    }
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

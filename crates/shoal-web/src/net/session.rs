@@ -98,7 +98,9 @@ pub(crate) async fn run(
         }
         if let Some(end) = ended {
             return match end {
-                driver::SessionEnd::Closed { reason, by_peer } if driver::is_rejection(reason) => {
+                driver::SessionEnd::Closed { reason, by_peer }
+                    if reason.is_membership_failure() =>
+                {
                     SessionEnd::Rejected { reason, by_peer }
                 }
                 driver::SessionEnd::Closed { reason, by_peer } => SessionEnd::Broken(format!(

@@ -259,7 +259,7 @@ fn finish(status: &StatusCell, incompatible: Option<String>, end: &SessionEnd) {
     status.update(|s| {
         s.state = match (end, incompatible) {
             (SessionEnd::Closed { .. }, Some(why)) => PeerState::Incompatible { why },
-            (SessionEnd::Closed { reason, by_peer }, None) if is_rejection(*reason) => {
+            (SessionEnd::Closed { reason, by_peer }, None) if reason.is_membership_failure() => {
                 PeerState::Rejected {
                     reason: *reason,
                     by_peer: *by_peer,
@@ -277,23 +277,6 @@ fn finish(status: &StatusCell, incompatible: Option<String>, end: &SessionEnd) {
             s.last_error = Some(why.clone());
         }
     });
-}
-
-/// Whether a close reason means the peer is not (or does not behave as) a
-/// member — as the native peer table counts it.
-pub fn is_rejection(reason: Rejection) -> bool {
-    match reason {
-        Rejection::WrongSecret
-        | Rejection::BadMac
-        | Rejection::UnsupportedVersion
-        | Rejection::ProtocolViolation
-        | Rejection::Garbage
-        | Rejection::TooLarge
-        | Rejection::Unapplicable
-        | Rejection::NotAdmitted
-        | Rejection::Revoked => true,
-        Rejection::Timeout => false,
-    }
 }
 
 impl<R: Replica, T: Timer, W: AsyncWrite + Unpin, F: Stream<Item = Input> + Unpin>
