@@ -15,9 +15,6 @@ pub use crate::node_args::*;
 pub use crate::ops_args::*;
 pub use crate::record_args::*;
 
-/// Largest `--limit` accepted by `ls` and `query` (the library's query cap).
-pub const MAX_LIMIT: u64 = shoal::MAX_QUERY_LIMIT as u64;
-
 const ROOT_EXAMPLES: &str = "\
 Examples:
   shoal init

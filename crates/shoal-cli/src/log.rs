@@ -1,39 +1,16 @@
 //! `shoal log`: the change log since a version (or where a cut listing stopped),
 //! streamed change by change, as text lines or one streamed JSON document.
 //!
-//! This module owns the `--since` syntax and how a change is shown; it never
-//! holds more than the library's one page of the log in memory.
+//! This module owns how a change is shown (`--since` is parsed by
+//! `record_syntax.rs`); it never holds more than the library's one page of
+//! the log in memory.
 
-use crate::args::LogArgs;
 use crate::output::{Output, TEXT_VALUE_MAX, hint, shorten};
+use crate::record_args::LogArgs;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use shoal::{Change, DbVersion, LogPosition, Slot, Store, SyncCursor};
+use shoal::{Change, LogPosition, Slot, Store, SyncCursor};
 use std::io::Write;
-
-/// Where `--since` starts: after a whole version (`V`), or part-way through a
-/// listing that stopped (`V+D.S`: versions after V, records after position D.S).
-pub type Since = SyncCursor;
-
-/// Parses `VERSION` or `VERSION+DBV.SEQ` (what a cut listing prints to resume).
-pub fn parse_since(arg: &str) -> Result<Since, String> {
-    let bad = || format!("expected VERSION or VERSION+DBV.SEQ (e.g. 42 or 42+57.3), got {arg:?}");
-    let number = |text: &str| text.parse::<u64>().map_err(|_| bad());
-    match arg.split_once('+') {
-        None => Ok(SyncCursor::complete(DbVersion(number(arg)?))),
-        Some((base, position)) => {
-            let (version, seq) = position.split_once('.').ok_or_else(bad)?;
-            Ok(SyncCursor {
-                base: DbVersion(number(base)?),
-                position: LogPosition {
-                    version: DbVersion(number(version)?),
-                    seq: seq.parse().map_err(|_| bad())?,
-                },
-                partial: None,
-            })
-        }
-    }
-}
 
 /// `shoal log`.
 pub fn run(store: &Store, args: LogArgs, out: &mut Output) -> Result<()> {
@@ -175,35 +152,4 @@ fn change_json(c: &Change) -> Value {
         "life": c.life.0,
         "alive": c.life.is_alive(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_forms() {
-        assert_eq!(
-            parse_since("42").unwrap(),
-            SyncCursor::complete(DbVersion(42))
-        );
-        let cut = parse_since("42+57.3").unwrap();
-        assert_eq!(cut.base, DbVersion(42));
-        assert_eq!(
-            cut.position,
-            LogPosition {
-                version: DbVersion(57),
-                seq: 3
-            }
-        );
-        assert_eq!(
-            parse_since(&cut.to_string()).unwrap(),
-            cut,
-            "what a cut listing prints parses back"
-        );
-        assert!(parse_since("-1").is_err());
-        assert!(parse_since("4+x").is_err());
-        assert!(parse_since("4+5").is_err());
-        assert!(parse_since("").is_err());
-    }
 }

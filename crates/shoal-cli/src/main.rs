@@ -38,6 +38,7 @@ mod peers;
 mod progress;
 mod query;
 mod record_args;
+mod record_syntax;
 mod records;
 mod relay;
 mod relay_args;

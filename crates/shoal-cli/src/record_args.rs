@@ -4,10 +4,11 @@
 //!
 //! This module owns their shape and help only; it runs nothing.
 
-use crate::args::MAX_LIMIT;
-use crate::log::Since;
-use crate::query::{EqFilter, RangeFilter, SortOrder};
+use crate::record_syntax::{EqFilter, RangeFilter, Since, SortOrder};
 use clap::{Args, Subcommand};
+
+/// Largest `--limit` accepted by `ls` and `query` (the library's query cap).
+pub const MAX_LIMIT: u64 = shoal::MAX_QUERY_LIMIT as u64;
 
 /// Arguments of `put` and `patch`.
 #[derive(Debug, Args)]
@@ -106,13 +107,13 @@ pub struct QueryArgs {
     /// Collection to search
     pub collection: String,
     /// Field equals a JSON value (repeatable); null matches a missing field
-    #[arg(long = "eq", value_name = "FIELD=JSON", value_parser = crate::query::parse_eq)]
+    #[arg(long = "eq", value_name = "FIELD=JSON", value_parser = crate::record_syntax::parse_eq)]
     pub eq: Vec<EqFilter>,
     /// Field within MIN (inclusive) .. MAX (exclusive), JSON values (repeatable)
-    #[arg(long = "range", value_name = "FIELD=MIN..MAX", value_parser = crate::query::parse_range)]
+    #[arg(long = "range", value_name = "FIELD=MIN..MAX", value_parser = crate::record_syntax::parse_range)]
     pub range: Vec<RangeFilter>,
     /// Sort by a field, ascending or with `:desc` descending (ties by id)
-    #[arg(long, value_name = "FIELD[:desc]", value_parser = crate::query::parse_order)]
+    #[arg(long, value_name = "FIELD[:desc]", value_parser = crate::record_syntax::parse_order)]
     pub order: Option<SortOrder>,
     /// At most this many records
     #[arg(long, value_name = "N", default_value_t = 50,
@@ -124,7 +125,7 @@ pub struct QueryArgs {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Only changes after this version (or VERSION+DBV.SEQ, where a cut listing stopped)
-    #[arg(long, value_name = "V", default_value = "0", value_parser = crate::log::parse_since)]
+    #[arg(long, value_name = "V", default_value = "0", value_parser = crate::record_syntax::parse_since)]
     pub since: Since,
     /// At most this many changes, whole records only (default: all, streamed)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

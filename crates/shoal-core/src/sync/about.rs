@@ -6,8 +6,9 @@
 //! Deciding compatibility is `version.rs`'s; this file only keeps and
 //! acts on its outcome.
 
+use super::action::Action;
 use super::message::Rejection;
-use super::session::{Action, Session};
+use super::session::Session;
 use super::version::{Agreed, Feature, Incompatible, MAX_SOFTWARE_LEN};
 
 impl Session {

@@ -4,6 +4,7 @@
 //! clock or a file.
 
 mod about;
+mod action;
 pub mod auth;
 pub mod codec;
 pub mod federation;
@@ -18,12 +19,13 @@ mod serve;
 pub mod session;
 pub mod version;
 
+pub use action::{Action, ReadPurpose};
 pub use auth::{GroupKey, GroupKeyError, GroupSalt, Role};
 pub use federation::{RecordCut, Refusal, Request, RequestId, Response, SharedCollection};
 pub use message::{Batch, Message, Rejection};
 pub use relay_auth::{Admission, RELAY_AUTH_LEN, RELAY_AUTH_PROTOCOL, RelayToken, RelayTokenError};
 pub use requests::{MAX_OUTSTANDING, RequestError};
-pub use session::{Action, ReadPurpose, Session, SessionStats, SyncConfig};
+pub use session::{Session, SessionStats, SyncConfig};
 pub use version::{
     Agreed, Feature, FeatureSet, Incompatible, OLDEST_PROTOCOL_VERSION, Offer, PROTOCOL_VERSION,
 };

@@ -6,8 +6,9 @@
 //! What a filter means is `crate::partial`'s; which records a read covers
 //! and which leave is the store's. This file only carries them.
 
+use super::action::Action;
 use super::message::{MAX_LEAVE, Message, Rejection};
-use super::session::{Action, Session};
+use super::session::Session;
 use super::version::Feature;
 use crate::ids::{CollectionName, RecordId};
 use crate::partial::PartialFilters;

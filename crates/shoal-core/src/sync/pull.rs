@@ -5,8 +5,9 @@
 //! At most one catch-up request is outstanding; a push that does not continue
 //! exactly from the cursor falls back to catch-up (and is counted).
 
+use super::action::Action;
 use super::message::{Batch, Message, Rejection};
-use super::session::{Action, Pending, Session};
+use super::session::{Pending, Session};
 use crate::change::SyncCursor;
 
 impl Session {

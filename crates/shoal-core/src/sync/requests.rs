@@ -6,9 +6,10 @@
 //! The session only carries requests; what they mean is the store's and the
 //! node's business.
 
+use super::action::Action;
 use super::federation::{Request, RequestId, Response};
 use super::message::{Message, Rejection};
-use super::session::{Action, Session};
+use super::session::Session;
 use super::version::Feature;
 use crate::change::SyncCursor;
 

@@ -14,8 +14,9 @@
 //! again), and a quiet batch still unsent at the next [`Session::tick`] goes
 //! then, so the peer's persisted cursor keeps up within a tick.
 
+use super::action::{Action, ReadPurpose};
 use super::message::{Batch, Message, Rejection};
-use super::session::{Action, ReadPurpose, Session};
+use super::session::Session;
 use crate::change::{DbVersion, LogRead, SyncCursor};
 
 impl Session {
