@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod apply;
+mod apply_report;
 pub mod backup;
 mod blob_claim;
 mod blob_demand;
@@ -47,7 +48,7 @@ mod sharing;
 mod write;
 mod write_txn;
 
-pub use apply::ApplyReport;
+pub use apply_report::ApplyReport;
 pub use blob_claim::BlobClaim;
 pub use blob_demand::OnDemand;
 pub use blob_files::BlobFiles;

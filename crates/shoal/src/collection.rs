@@ -1,5 +1,6 @@
 //! [`Collection`]: the JSON record operations on one collection — put, patch,
-//! get, delete, map entries, list, query, indexes, subscribe.
+//! get, delete, map entries, list, query, indexes, subscribe — and
+//! [`Store::collection`], which hands one out.
 //!
 //! It validates names and shapes at the edge and turns each call into one
 //! store transaction; it holds no state of its own beyond its name.
@@ -51,6 +52,13 @@ impl Default for ListOptions {
 pub struct Collection {
     pub(crate) store: Store,
     pub(crate) name: CollectionName,
+}
+
+impl Store {
+    /// A handle on the collection `name` (created on first write).
+    pub fn collection(&self, name: &str) -> Result<Collection, Error> {
+        Ok(Collection::new(self.clone(), CollectionName::new(name)?))
+    }
 }
 
 impl Collection {

@@ -5,7 +5,7 @@
 //! A commit in WAL mode appends to `FILE-wal`: the process's `notify`
 //! watcher (inotify on Linux; `wal_watcher.rs`), on the file's directory,
 //! wakes this store's thread on any event on that file, and the thread runs
-//! [`Store::refresh_head`] — one `PRAGMA data_version` when nothing
+//! [`Store::refresh_head`](crate::Store::refresh_head) — one `PRAGMA data_version` when nothing
 //! changed, so the store's own commits, which wake it too, cost next to
 //! nothing. A commit's frames reach the file before SQLite's WAL index says
 //! they are committed, so a wake-up that finds nothing new looks again a
@@ -17,14 +17,12 @@
 //! Correctness never rests on the watcher: the refresh reads the committed
 //! log head, and the node's own 1 s check remains.
 //!
-//! It owns only the waking; what a refresh does is the store's, and pushing
-//! is the node's.
+//! It owns only the waking; what a refresh does is the store's (a callback
+//! it is given), and pushing is the node's.
 
-use crate::store::{Inner, Store};
 use crate::wal_watcher::{self, Registration};
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// Shortest time between two refreshes while events keep coming (the
@@ -47,9 +45,14 @@ pub(crate) struct CommitWatch {
 }
 
 impl CommitWatch {
-    /// Starts watching the database at `db_path` for `store` (held weakly:
-    /// the thread ends when the store is dropped).
-    pub(crate) fn start(store: &Store, db_path: &Path) -> std::io::Result<Self> {
+    /// Starts watching the database at `db_path`; each look runs `refresh`
+    /// (the store's [`Store::refresh_head`](crate::Store::refresh_head):
+    /// whether the head moved, `None` once the store is gone, which ends
+    /// the thread).
+    pub(crate) fn start(
+        db_path: &Path,
+        refresh: impl FnMut() -> Option<bool> + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (wake, woken) = mpsc::sync_channel(1);
         // The sender lives only in the registration: dropping it closes the
         // channel and ends the thread.
@@ -65,10 +68,9 @@ impl CommitWatch {
             }
         };
         let poll = registration.is_none().then_some(FALLBACK_POLL);
-        let weak = Arc::downgrade(&store.inner);
         std::thread::Builder::new()
             .name("shoal-commit-watch".into())
-            .spawn(move || run(weak, woken, poll))?;
+            .spawn(move || run(refresh, woken, poll))?;
         Ok(Self {
             _registration: registration,
         })
@@ -77,17 +79,21 @@ impl CommitWatch {
 
 /// The thread: refresh on every wake-up (or every `poll`), until the
 /// channel closes or the store is gone.
-fn run(store: Weak<Inner>, woken: mpsc::Receiver<()>, poll: Option<Duration>) {
+fn run(
+    mut refresh: impl FnMut() -> Option<bool>,
+    woken: mpsc::Receiver<()>,
+    poll: Option<Duration>,
+) {
     loop {
         match poll {
             Some(every) => {
                 std::thread::sleep(every);
-                if refresh(&store).is_none() {
+                if refresh().is_none() {
                     return;
                 }
             }
             None => {
-                if woken.recv().is_err() || settle(&store, &woken).is_none() {
+                if woken.recv().is_err() || settle(&mut refresh, &woken).is_none() {
                     return;
                 }
             }
@@ -100,9 +106,9 @@ fn run(store: Weak<Inner>, woken: mpsc::Receiver<()>, poll: Option<Duration>) {
 /// again. A commit's frames reach the WAL file (and wake this thread)
 /// before its WAL index is updated, so the first look can come too early.
 /// `None` once the store is gone or the watcher stopped.
-fn settle(store: &Weak<Inner>, woken: &mpsc::Receiver<()>) -> Option<()> {
+fn settle(refresh: &mut impl FnMut() -> Option<bool>, woken: &mpsc::Receiver<()>) -> Option<()> {
     let mut delays = SETTLE_MS.iter();
-    while !refresh(store)? {
+    while !refresh()? {
         let Some(ms) = delays.next() else { break };
         std::thread::sleep(MIN_GAP);
         match woken.recv_timeout(Duration::from_millis(*ms).saturating_sub(MIN_GAP)) {
@@ -113,16 +119,4 @@ fn settle(store: &Weak<Inner>, woken: &mpsc::Receiver<()>) -> Option<()> {
     }
     std::thread::sleep(MIN_GAP);
     Some(())
-}
-
-/// One [`Store::refresh_head`]: whether the head moved; `None` if the store is gone.
-fn refresh(store: &Weak<Inner>) -> Option<bool> {
-    let inner = store.upgrade()?;
-    match (Store { inner }).refresh_head_moved() {
-        Ok(moved) => Some(moved),
-        Err(e) => {
-            tracing::warn!("cannot check the log for other writers: {e}");
-            Some(false)
-        }
-    }
 }

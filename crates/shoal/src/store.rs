@@ -4,11 +4,10 @@
 //! It must not hold the lock across an `.await` or across more than one page
 //! of the change log.
 
-use crate::collection::Collection;
+use crate::commit_watch::CommitWatch;
 use crate::edit::Written;
 use crate::error::Error;
 use crate::events::{ChangeEvent, Origin, Subscription};
-use crate::typed::TypedCollection;
 use shoal_core::{
     Change, CollectionName, DbVersion, Direction, LogRead, ShareMode, SharingRules, SiteId,
     SyncCursor,
@@ -50,7 +49,7 @@ pub(crate) struct Inner {
     /// How long local writes took, lock wait included.
     write_latency: shoal_net::DurationHistogram,
     /// The watch for other processes' commits, once a node asked for it.
-    commit_watch: std::sync::OnceLock<Option<crate::commit_watch::CommitWatch>>,
+    commit_watch: std::sync::OnceLock<Option<CommitWatch>>,
 }
 
 /// An open Shoal database. Cheap to clone; all clones share one database.
@@ -134,27 +133,6 @@ impl Store {
     ) -> Result<T, Error> {
         let mut db = self.db();
         f(&mut db).map_err(|e| Error::from(e.with_path(db.path())))
-    }
-
-    /// A handle on the collection `name` (created on first write).
-    pub fn collection(&self, name: &str) -> Result<Collection, Error> {
-        Ok(Collection::new(self.clone(), CollectionName::new(name)?))
-    }
-
-    /// A handle on the collection `name` whose records are `T` through serde.
-    ///
-    /// ```
-    /// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
-    /// struct Task { title: String, done: bool }
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let store = shoal::Store::open(dir.path().join("shoal.db"))?;
-    /// let tasks = store.typed::<Task>("tasks")?;
-    /// tasks.put("t1", &Task { title: "ship".into(), done: false })?;
-    /// assert_eq!(tasks.get("t1")?, Some(Task { title: "ship".into(), done: false }));
-    /// # Ok::<(), shoal::Error>(())
-    /// ```
-    pub fn typed<T>(&self, name: &str) -> Result<TypedCollection<T>, Error> {
-        Ok(TypedCollection::new(self.collection(name)?))
     }
 
     /// This node's site id.
@@ -414,7 +392,19 @@ impl Store {
     pub fn watch_other_writers(&self) {
         self.inner.commit_watch.get_or_init(|| {
             let path = self.db().path().to_path_buf();
-            crate::commit_watch::CommitWatch::start(self, &path)
+            // The store is held weakly: the watch ends when it is dropped.
+            let store = Arc::downgrade(&self.inner);
+            let refresh = move || {
+                let inner = store.upgrade()?;
+                match (Store { inner }).refresh_head_moved() {
+                    Ok(moved) => Some(moved),
+                    Err(e) => {
+                        tracing::warn!("cannot check the log for other writers: {e}");
+                        Some(false)
+                    }
+                }
+            };
+            CommitWatch::start(&path, refresh)
                 .inspect_err(|e| tracing::warn!("cannot start the commit watch thread: {e}"))
                 .ok()
         });

@@ -1,10 +1,11 @@
 //! [`TypedCollection`]: a collection whose records are a Rust type, converted
-//! through serde at the edge.
+//! through serde at the edge, handed out by [`Store::typed`].
 //!
 //! It owns only the conversion; every operation is the untyped [`Collection`]'s.
 
 use crate::collection::{Collection, ListOptions};
 use crate::error::Error;
+use crate::store::Store;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -34,6 +35,24 @@ impl<T> Clone for TypedCollection<T> {
             inner: self.inner.clone(),
             _type: PhantomData,
         }
+    }
+}
+
+impl Store {
+    /// A handle on the collection `name` whose records are `T` through serde.
+    ///
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    /// struct Task { title: String, done: bool }
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = shoal::Store::open(dir.path().join("shoal.db"))?;
+    /// let tasks = store.typed::<Task>("tasks")?;
+    /// tasks.put("t1", &Task { title: "ship".into(), done: false })?;
+    /// assert_eq!(tasks.get("t1")?, Some(Task { title: "ship".into(), done: false }));
+    /// # Ok::<(), shoal::Error>(())
+    /// ```
+    pub fn typed<T>(&self, name: &str) -> Result<TypedCollection<T>, Error> {
+        Ok(TypedCollection::new(self.collection(name)?))
     }
 }
 
