@@ -45,12 +45,7 @@ impl Store {
             Some(cid) => Some(self.recon.tree(&self.conn, cid, self.db_version)?),
             None => None,
         };
-        Ok(ReconSnapshot {
-            conn: &self.conn,
-            cid,
-            tree,
-            last: None,
-        })
+        Ok(ReconSnapshot::new(&self.conn, cid, tree))
     }
 
     /// Every collection this store has, by name.

@@ -337,12 +337,44 @@ impl ReconIndex {
 /// node (its fingerprint, then its items) or a child of the node it just
 /// split, one after the other, so each differing node is read once, not
 /// once per question.
+///
+/// Its scans share one read transaction, begun by the first and ended when
+/// the snapshot is dropped: a walk step reads thousands of nodes, and each
+/// scan in a transaction of its own took and released WAL read locks (two
+/// `fcntl` calls) and found the page cache to check again.
 pub struct ReconSnapshot<'a> {
-    pub(crate) conn: &'a Connection,
-    pub(crate) cid: Option<i64>,
-    pub(crate) tree: Option<&'a Tree>,
+    conn: &'a Connection,
+    cid: Option<i64>,
+    tree: Option<&'a Tree>,
     /// The last node scanned and its records, in key order.
-    pub(crate) last: Option<(Node, Vec<Row>)>,
+    last: Option<(Node, Vec<Row>)>,
+    /// Whether this snapshot began the read transaction its scans share.
+    reading: bool,
+}
+
+impl<'a> ReconSnapshot<'a> {
+    /// The view of collection `cid` (`None`: unknown, so empty) whose top
+    /// levels are `tree`.
+    pub(crate) fn new(conn: &'a Connection, cid: Option<i64>, tree: Option<&'a Tree>) -> Self {
+        Self {
+            conn,
+            cid,
+            tree,
+            last: None,
+            reading: false,
+        }
+    }
+}
+
+impl Drop for ReconSnapshot<'_> {
+    fn drop(&mut self) {
+        if self.reading {
+            // Ends a read-only transaction: nothing to write, so nothing to
+            // lose; a failure leaves SQLite to end it when the connection
+            // closes or the next write begins.
+            let _ = self.conn.execute_batch("COMMIT");
+        }
+    }
 }
 
 /// A record as the reconciliation index lists it.
@@ -380,6 +412,10 @@ impl ReconSnapshot<'_> {
         let Some(cid) = self.cid else { return Ok(&[]) };
         let covered = self.last.as_ref().is_some_and(|(n, _)| within(*n, node));
         if !covered {
+            if !self.reading && self.conn.is_autocommit() {
+                self.conn.prepare_cached("BEGIN")?.execute([])?;
+                self.reading = true;
+            }
             let mut stmt = self.conn.prepare_cached(
                 "SELECT rkey, rid, digest, life, missing FROM recon_keys
                  WHERE cid = ?1 AND rkey BETWEEN ?2 AND ?3 ORDER BY rkey",

@@ -4,7 +4,8 @@
 //! schema-3 files are migrated with digests identical to those of a fresh
 //! store; a reopened store takes its saved trees back instead of reading
 //! every record, unless they went stale; the key table's copy of each
-//! record's state follows every change made after it was filled.
+//! record's state follows every change made after it was filled; reading
+//! for a walk leaves no transaction open.
 
 use shoal_core::recon::{Fingerprint, Node, ReconView};
 use shoal_core::{CollectionName, Intent, RecordId};
@@ -232,6 +233,21 @@ fn a_saved_tree_gone_stale_is_rebuilt() {
     let after = fingerprints(&mut fresh);
     assert_ne!(after, before);
     assert_eq!(fresh.recon_index_builds(), 1);
+}
+
+/// A walk's scans share one read transaction; it must end with the view, or
+/// the next write could not begin (and the file would stay pinned at that
+/// snapshot).
+#[test]
+fn a_reconciliation_read_leaves_no_transaction_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = open(&dir.path().join("shoal.db"));
+    for n in 0..50 {
+        put(&mut store, &format!("r{n}"), n);
+    }
+    assert_eq!(listed_ids(&mut store), sorted_ids(0..50));
+    put(&mut store, "r50", 50);
+    assert_eq!(listed_ids(&mut store), sorted_ids(0..51));
 }
 
 #[test]
