@@ -177,7 +177,7 @@ impl Store {
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
-            self.ledger_in_use = crate::gc::ledger_in_use(&tx)?;
+            self.ledger_in_use = crate::gc_ledger::ledger_in_use(&tx)?;
         }
         let mut deltas = Vec::new();
         let mut created = Vec::new();

@@ -1,8 +1,9 @@
 //! The blob index in SQLite: which live records reference which blobs
-//! (`blob_refs`, kept in the same transaction as the record), which blobs are
-//! complete here (`blobs`), each record's count of referenced blobs absent
-//! (`records.missing`, which sets its `assets-missing` reconciliation flag),
-//! and garbage collection of blobs nothing references any more.
+//! (`blob_refs`, kept in the same transaction as the record by
+//! `blob_refs.rs`), which blobs are complete here (`blobs`), each record's
+//! count of referenced blobs absent (`records.missing`, which sets its
+//! `assets-missing` reconciliation flag), and garbage collection of blobs
+//! nothing references any more.
 //!
 //! It owns these tables and the flag; the files themselves are
 //! `blob_files.rs`'s. It never reads a blob's bytes.
@@ -11,38 +12,9 @@ use crate::error::StoreError;
 use crate::rows::{self, TreeDelta};
 use crate::{Store, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
-use shoal_core::blob::{BlobHash, BlobRef, MissingBlob, Outline, refs_in};
+use shoal_core::blob::{BlobHash, MissingBlob, Outline, refs_in};
 use shoal_core::recon::{ReconKey, StateDigest, element};
 use shoal_core::{CollectionName, Direction, Life, RecordId, RecordState, SiteId, Slot};
-
-/// Substring every record text holding a blob reference contains; records
-/// without it are never parsed for references.
-const MARKER: &str = "\"$blob\"";
-
-/// The blob references in a record's rendered JSON (`None` when deleted).
-/// Local writes are `strict`: a malformed reference is an error. A peer's
-/// record with a malformed one is kept, with that reference ignored (and
-/// logged), so one bad field cannot stall sync.
-pub(crate) fn refs_of_rendered(
-    data: Option<&str>,
-    strict: bool,
-) -> Result<Vec<BlobRef>, StoreError> {
-    let Some(text) = data.filter(|t| t.contains(MARKER)) else {
-        return Ok(Vec::new());
-    };
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        path: Default::default(),
-        detail: format!("unparsable rendered record: {e}"),
-    })?;
-    match refs_in(&value) {
-        Ok(refs) => Ok(refs),
-        Err(e) if strict => Err(StoreError::BadBlobRef(e.to_string())),
-        Err(e) => {
-            tracing::warn!("ignoring a malformed blob reference from a peer: {e}");
-            Ok(Vec::new())
-        }
-    }
-}
 
 pub(crate) fn hash_of(blob: &[u8]) -> Result<BlobHash, StoreError> {
     <[u8; 32]>::try_from(blob)
@@ -51,29 +23,6 @@ pub(crate) fn hash_of(blob: &[u8]) -> Result<BlobHash, StoreError> {
             path: Default::default(),
             detail: format!("blob hash of {} bytes in the index", blob.len()),
         })
-}
-
-/// Replaces the references of record `(cid, rid)` by `refs`; returns how
-/// many of them are absent here.
-pub(crate) fn replace_refs(
-    tx: &Connection,
-    cid: i64,
-    rid: &str,
-    refs: &[BlobRef],
-) -> Result<u32, StoreError> {
-    tx.prepare_cached("DELETE FROM blob_refs WHERE cid = ?1 AND rid = ?2")?
-        .execute(params![cid, rid])?;
-    let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO blob_refs (hash, cid, rid, size) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    let mut present = tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)")?;
-    let mut missing = 0;
-    for r in refs {
-        insert.execute(params![&r.hash.as_bytes()[..], cid, rid, r.size as i64])?;
-        let here: bool = present.query_row([&r.hash.as_bytes()[..]], |row| row.get(0))?;
-        missing += u32::from(!here);
-    }
-    Ok(missing)
 }
 
 /// What [`Store::blob_arrived`] did.

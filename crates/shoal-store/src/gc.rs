@@ -2,13 +2,14 @@
 //! acknowledged position in this store's log, the collection pass and the
 //! tombstone counts `shoal status` shows.
 //!
-//! Tables (schema step 8): `collected (cid, rid, life, hlc, site)` — one small
-//! row per collected record, which merges and local writes read as the
-//! tombstone it was (`rows::load_for_merge`); `peer_acks (peer, acked)` — the
-//! db_version through which each peer holds every record of this log (from
-//! its acks and catch-up requests, `shoal_core::gc::acked_through`); and the
-//! partial index `records_dead` over tombstone rows, which the pass and the
-//! counts read instead of the whole table.
+//! Tables (schema step 8): `collected (cid, rid, life, hlc, site)` — one
+//! small row per collected record, which merges and local writes read as the
+//! tombstone it was (`rows::load_for_merge`; the statements on it are
+//! `gc_ledger.rs`'s); `peer_acks (peer, acked)` — the db_version through
+//! which each peer holds every record of this log (from its acks and catch-up
+//! requests, `shoal_core::gc::acked_through`); and the partial index
+//! `records_dead` over tombstone rows, which the pass and the counts read
+//! instead of the whole table.
 //!
 //! What is collectable is the core's decision (`shoal_core::gc::fate`);
 //! this module only reads, moves and counts rows. It never touches the
@@ -19,11 +20,9 @@ use crate::error::StoreError;
 use crate::rows;
 use crate::{Store, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
-use shoal_core::gc::{self, Fate, GcPolicy, Held};
+use shoal_core::gc::{self, Fate, GcPolicy};
 use shoal_core::recon::ReconKey;
-use shoal_core::{
-    Change, Clock, DbVersion, Hlc, Life, RecordId, RecordState, SiteId, Slot, SyncCursor,
-};
+use shoal_core::{Change, Clock, DbVersion, RecordId, RecordState, Slot, SyncCursor};
 use std::collections::BTreeSet;
 
 /// Tombstone rows read per transaction of a collection pass.
@@ -68,38 +67,6 @@ pub struct TombstoneStatus {
     pub oldest_ms: Option<u64>,
     /// Records collected into the ledger.
     pub collected: u64,
-}
-
-/// What the ledger holds of a record (`Held::Unknown` if nothing).
-pub(crate) fn ledger_entry(conn: &Connection, cid: i64, rid: &str) -> Result<Held, StoreError> {
-    let row: Option<(i64, i64, i64)> = conn
-        .prepare_cached("SELECT life, hlc, site FROM collected WHERE cid = ?1 AND rid = ?2")?
-        .query_row(params![cid, rid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    Ok(match row {
-        Some((life, hlc, site)) => Held::Collected {
-            life: Life(life as u64),
-            clock: Clock {
-                hlc: Hlc::from_packed(hlc as u64),
-                site: SiteId(site as u64),
-            },
-        },
-        None => Held::Unknown,
-    })
-}
-
-/// Whether the ledger holds anything (when not, merges skip looking).
-pub(crate) fn ledger_in_use(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM collected)")?
-        .query_row([], |r| r.get(0))?)
-}
-
-/// Takes a record out of the ledger (it has a row again).
-pub(crate) fn unledger(conn: &Connection, cid: i64, rid: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM collected WHERE cid = ?1 AND rid = ?2")?
-        .execute(params![cid, rid])?;
-    Ok(())
 }
 
 /// Known peers with the db_version of this log each has acknowledged.

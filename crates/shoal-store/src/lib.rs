@@ -18,6 +18,7 @@ mod blob_claim;
 mod blob_demand;
 mod blob_files;
 mod blob_index;
+mod blob_refs;
 mod blob_scrub;
 mod check;
 mod conflict_journal;
@@ -27,6 +28,7 @@ mod echo;
 mod error;
 mod federation;
 mod gc;
+mod gc_ledger;
 mod held;
 mod identity;
 mod levelled;
@@ -254,7 +256,7 @@ impl Store {
         let data_version = conn
             .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(sqlite)?;
-        let ledger_in_use = gc::ledger_in_use(&conn).map_err(|e| e.with_path(&path))?;
+        let ledger_in_use = gc_ledger::ledger_in_use(&conn).map_err(|e| e.with_path(&path))?;
         Ok(Self {
             conn,
             path,
@@ -317,7 +319,7 @@ impl Store {
             .refresh(&self.conn, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
-            self.ledger_in_use = gc::ledger_in_use(&self.conn)?;
+            self.ledger_in_use = gc_ledger::ledger_in_use(&self.conn)?;
         }
         Ok((self.db_version > before).then_some(self.db_version))
     }

@@ -319,7 +319,7 @@ pub(crate) fn load_for_merge(
     if stored.held != Held::Unknown || !ledger_in_use {
         return Ok(stored);
     }
-    let held = crate::gc::ledger_entry(conn, cid, id.as_str())?;
+    let held = crate::gc_ledger::ledger_entry(conn, cid, id.as_str())?;
     Ok(match held.collected_state() {
         Some(state) => StoredSlots {
             state,
@@ -422,28 +422,28 @@ pub(crate) fn save(
         element(digest, old_flags)
     });
     let local = matches!(origin, Origin::Local { .. });
-    let refs = match crate::blob_index::refs_of_rendered(data.as_deref(), local) {
+    let refs = match crate::blob_refs::refs_of_rendered(data.as_deref(), local) {
         // A malformed reference a peer wrote earlier must not block local
         // edits of the record's other fields.
         Err(StoreError::BadBlobRef(_))
-            if crate::blob_index::refs_of_rendered(before.state.render_json().as_deref(), true)
+            if crate::blob_refs::refs_of_rendered(before.state.render_json().as_deref(), true)
                 .is_err() =>
         {
-            crate::blob_index::refs_of_rendered(data.as_deref(), false)?
+            crate::blob_refs::refs_of_rendered(data.as_deref(), false)?
         }
         refs => refs?,
     };
     let blobs = if before.blobs.refs == 0 && refs.is_empty() {
         BlobCounts::default()
     } else {
-        let missing = crate::blob_index::replace_refs(conn, cid, id.as_str(), &refs)?;
+        let missing = crate::blob_refs::replace_refs(conn, cid, id.as_str(), &refs)?;
         BlobCounts {
             refs: refs.len() as u32,
             missing,
         }
     };
     if let Held::Collected { .. } = before.held {
-        crate::gc::unledger(conn, cid, id.as_str())?;
+        crate::gc_ledger::unledger(conn, cid, id.as_str())?;
     }
     let digest = StateDigest::of(id, after);
     let new = element(digest, flags_of(after.life(), blobs.missing > 0));

@@ -2,18 +2,18 @@
 //! (e.g. `shoal put` next to a running daemon), so a node pushes them to its
 //! peers within milliseconds rather than on its next 1 s check.
 //!
-//! A commit in WAL mode appends to `FILE-wal`: the process's `notify`
-//! watcher (inotify on Linux; `wal_watcher.rs`), on the file's directory,
-//! wakes this store's thread on any event on that file, and the thread runs
-//! [`Store::refresh_head`](crate::Store::refresh_head) — one `PRAGMA data_version` when nothing
-//! changed, so the store's own commits, which wake it too, cost next to
-//! nothing. A commit's frames reach the file before SQLite's WAL index says
-//! they are committed, so a wake-up that finds nothing new looks again a
-//! few times over the next ~0.13 s ([`SETTLE_MS`]). Wake-ups are coalesced
-//! (a burst of events is one refresh, and refreshes are at least
-//! [`MIN_GAP`] apart), and an idle store costs no CPU at all. Where no
-//! watcher can be set up (inotify limits, a file system without events),
-//! the thread checks `data_version` every [`FALLBACK_POLL`] instead.
+//! A commit in WAL mode appends to `FILE-wal`: the process's `notify` watcher
+//! (inotify on Linux; `wal_watcher.rs`), on the file's directory, wakes this
+//! store's thread on any event on that file, and the thread runs
+//! [`Store::refresh_head`](crate::Store::refresh_head) — one `PRAGMA
+//! data_version` when nothing changed, so the store's own commits, which wake
+//! it too, cost next to nothing. A commit's frames reach the file before
+//! SQLite's WAL index says they are committed, so a wake-up that finds
+//! nothing new looks again a few times over the next ~0.13 s ([`SETTLE_MS`]).
+//! Wake-ups are coalesced (a burst of events is one refresh, and refreshes
+//! are at least [`MIN_GAP`] apart), and an idle store costs no CPU at all.
+//! Where no watcher can be set up (inotify limits, a file system without
+//! events), the thread checks `data_version` every [`FALLBACK_POLL`] instead.
 //! Correctness never rests on the watcher: the refresh reads the committed
 //! log head, and the node's own 1 s check remains.
 //!

@@ -66,8 +66,8 @@ fn index_blob_refs(tx: &Connection) -> Result<(), StoreError> {
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     for (cid, rid, data) in rows {
-        let refs = crate::blob_index::refs_of_rendered(Some(&data), false)?;
-        let missing = crate::blob_index::replace_refs(tx, cid, &rid, &refs)?;
+        let refs = crate::blob_refs::refs_of_rendered(Some(&data), false)?;
+        let missing = crate::blob_refs::replace_refs(tx, cid, &rid, &refs)?;
         tx.execute(
             "UPDATE records SET refs = ?3, missing = ?4 WHERE cid = ?1 AND rid = ?2",
             rusqlite::params![cid, rid, refs.len() as i64, missing],
