@@ -30,25 +30,21 @@ pub(crate) async fn pull_differences(
         .filter(|d| d.peer_has_more())
         .map(|d| d.id)
         .collect();
-    Ok(
-        fetch_and_merge(replica, requester, peer, collection, wanted)
-            .await?
-            .0,
-    )
+    fetch_and_merge(replica, requester, peer, collection, wanted).await
 }
 
 /// Fetches the full state of `ids` from the peer, checks each answer is a
 /// record asked for, and merges them — a record too big for one answer in
-/// parts, each merged as it comes. Returns (records merged that changed
-/// something, ids the peer does not have).
+/// parts, each merged as it comes (ids the peer does not have are skipped).
+/// Returns how many merged records changed something here.
 async fn fetch_and_merge(
     replica: &Arc<dyn Replica>,
     requester: &Requester,
     peer: PeerId,
     collection: &CollectionName,
     ids: Vec<RecordId>,
-) -> Result<(usize, Vec<RecordId>), FedError> {
-    let (mut changed, mut absent) = (BTreeSet::new(), Vec::new());
+) -> Result<usize, FedError> {
+    let mut changed = BTreeSet::new();
     let mut todo: VecDeque<RecordId> = ids.into();
     let mut resume = None;
     while !todo.is_empty() {
@@ -72,10 +68,9 @@ async fn fetch_and_merge(
             todo.push_front(id);
         }
         resume = cut;
-        absent.extend(missing);
         changed.extend(merge_grouped(replica, peer, collection, changes).await?);
     }
-    Ok((changed.len(), absent))
+    Ok(changed.len())
 }
 
 /// Merges changes record by record; returns the records that changed.
