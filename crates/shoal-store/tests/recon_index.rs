@@ -31,6 +31,13 @@ fn put(store: &mut Store, id: &str, n: i64) {
         .expect("write");
 }
 
+/// Puts records `r{i}` (field `n` = i) for every i of `range`.
+fn put_all(store: &mut Store, range: std::ops::Range<i64>) {
+    for i in range {
+        put(store, &format!("r{i}"), i);
+    }
+}
+
 fn delete(store: &mut Store, id: &str) {
     store
         .write([WriteOp {
@@ -83,9 +90,7 @@ fn incremental_fingerprints_match_a_rebuild() {
     let mut store = open(&path);
     // Build the tree first, so every later change is applied incrementally.
     assert_eq!(fingerprints(&mut store)[0].count, 0);
-    for i in 0..500 {
-        put(&mut store, &format!("r{i}"), i);
-    }
+    put_all(&mut store, 0..500);
     for i in (0..500).step_by(3) {
         put(&mut store, &format!("r{i}"), -i);
     }
@@ -121,9 +126,7 @@ fn incremental_fingerprints_match_a_rebuild() {
 fn the_key_table_follows_every_change_after_it_was_filled() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = open(&dir.path().join("a.db"));
-    for i in 0..500 {
-        put(&mut store, &format!("r{i}"), i);
-    }
+    put_all(&mut store, 0..500);
     // Fills the key table and builds the tree (one memory level here).
     assert_eq!(fingerprints(&mut store)[0].count, 500);
     for i in (0..500).step_by(3) {
@@ -171,9 +174,7 @@ fn a_reopened_store_takes_its_saved_tree_back_without_reading_the_records() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("a.db");
     let mut store = open(&path);
-    for i in 0..3000 {
-        put(&mut store, &format!("r{i}"), i);
-    }
+    put_all(&mut store, 0..3000);
     let built = fingerprints(&mut store);
     assert_eq!(store.recon_index_builds(), 1);
     // Changes after the build move the tree in memory; the close saves it.
@@ -202,9 +203,7 @@ fn a_saved_tree_gone_stale_is_rebuilt() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("a.db");
     let mut store = open(&path);
-    for i in 0..200 {
-        put(&mut store, &format!("r{i}"), i);
-    }
+    put_all(&mut store, 0..200);
     let saved = fingerprints(&mut store);
     drop(store);
     // Another process writes without ever building a tree.
@@ -242,9 +241,7 @@ fn a_saved_tree_gone_stale_is_rebuilt() {
 fn a_reconciliation_read_leaves_no_transaction_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = open(&dir.path().join("shoal.db"));
-    for n in 0..50 {
-        put(&mut store, &format!("r{n}"), n);
-    }
+    put_all(&mut store, 0..50);
     assert_eq!(listed_ids(&mut store), sorted_ids(0..50));
     put(&mut store, "r50", 50);
     assert_eq!(listed_ids(&mut store), sorted_ids(0..51));
@@ -273,9 +270,7 @@ fn a_schema_2_file_is_migrated_with_the_same_digests() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("old.db");
     let mut store = open(&path);
-    for i in 0..1500 {
-        put(&mut store, &format!("r{i}"), i);
-    }
+    put_all(&mut store, 0..1500);
     delete(&mut store, "r7");
     let fresh = fingerprints(&mut store);
     drop(store);
@@ -313,9 +308,7 @@ fn a_schema_3_file_is_migrated_and_lists_every_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v3.db");
     let mut store = open(&path);
-    for i in 0..1200 {
-        put(&mut store, &format!("r{i}"), i);
-    }
+    put_all(&mut store, 0..1200);
     let fresh = fingerprints(&mut store);
     drop(store);
     // Turn the file back into what schema version 3 wrote: the key as a
