@@ -21,6 +21,7 @@ mod blob_index;
 mod blob_refs;
 mod blob_scrub;
 mod check;
+mod checkpointer;
 mod conflict_journal;
 mod data_versions;
 mod devices;
@@ -95,6 +96,16 @@ pub enum Durability {
     Normal,
     /// WAL with `synchronous=FULL`: every commit is fsynced.
     Full,
+}
+
+impl Durability {
+    /// The value of SQLite's `synchronous` setting that gives it.
+    pub(crate) fn synchronous(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
 }
 
 /// Default cap on a record's stored state (see [`StoreConfig::max_record_bytes`]): 16 MiB.
@@ -183,6 +194,8 @@ pub struct Store {
     ledger_in_use: bool,
     /// The device registry as last read (`devices.rs`, issue 19).
     devices: devices::DeviceCache,
+    /// Checkpoints the write-ahead log off the write path.
+    checkpointer: checkpointer::Checkpointer,
 }
 
 impl std::fmt::Debug for Store {
@@ -232,16 +245,17 @@ impl Store {
         schema::prepare(&mut conn, &path)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sqlite)?;
-        let synchronous = match config.durability {
-            Durability::Normal => "NORMAL",
-            Durability::Full => "FULL",
-        };
-        conn.pragma_update(None, "synchronous", synchronous)
+        conn.pragma_update(None, "synchronous", config.durability.synchronous())
             .map_err(sqlite)?;
-        // Checkpoint less often than SQLite's default 1000 pages: fewer
-        // checkpoint fsyncs per write, for a WAL of up to ~16 MiB.
-        conn.pragma_update(None, "wal_autocheckpoint", 4000)
-            .map_err(sqlite)?;
+        // Checkpoints run on a thread of their own, not in the write that
+        // crosses the threshold (`checkpointer.rs`).
+        let checkpointer = checkpointer::Checkpointer::install(
+            &mut conn,
+            &path,
+            config.durability,
+            checkpointer::Thresholds::default(),
+        )
+        .map_err(sqlite)?;
         conn.set_prepared_statement_cache_capacity(64);
         // Plans do not depend on bound values: without this, SQLite marks
         // a statement to be compiled again whenever a parameter it looked
@@ -271,6 +285,7 @@ impl Store {
             schemas: data_versions::SchemaCache::default(),
             devices: devices::DeviceCache::default(),
             ledger_in_use,
+            checkpointer,
         })
     }
 
@@ -357,6 +372,9 @@ impl Drop for Store {
                 self.path.display()
             );
         }
+        // Before the connection closes: the thread's connection closes
+        // first, so the store's is the last and removes the log.
+        self.checkpointer.stop();
     }
 }
 
