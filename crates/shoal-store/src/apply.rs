@@ -12,6 +12,7 @@ use crate::ApplyReport;
 use crate::conflict_journal::ConflictEntry;
 use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
+use crate::write_txn::WriteTxn;
 use crate::{Store, collection_for_write, now_ms};
 use rusqlite::{OptionalExtension, params};
 use shoal_core::gc::{self, Arrival};
@@ -171,7 +172,7 @@ impl Store {
             held: held.len(),
             ..ApplyReport::default()
         };
-        let tx = rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         if self
             .head_memo
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?

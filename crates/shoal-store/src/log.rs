@@ -12,6 +12,7 @@ use crate::error::StoreError;
 use crate::partial::{PeerFilter, Verdict, record_data};
 use crate::parts::{Budget, StoredRow, Taken, row_at};
 use crate::rows::unpack_slots;
+use crate::write_txn::WriteTxn;
 use rusqlite::params;
 use shoal_core::{
     Change, CollectionName, DbVersion, Direction, LogPosition, LogRead, RecordId, SyncCursor,
@@ -126,7 +127,7 @@ impl Store {
         // written by a transaction that merged the peer's own changes.
         let held = |written_at: DbVersion| written_at <= cursor.base || echoes.contains(written_at);
         // One read transaction: the rows and the end of the log agree.
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = WriteTxn::begin_deferred(&self.conn)?;
         let rules = self.sharing()?;
         let sends = |row: &StoredRow| rules.allows(peer, &row.collection, Direction::ToPeer);
         // A partial peer: a record it may see goes whole; one that left its
@@ -223,9 +224,9 @@ impl Store {
         let (upto, partial) = if stopped {
             done
         } else {
-            let head: i64 = tx.query_row("SELECT COALESCE(MAX(dbv), 0) FROM records", [], |r| {
-                r.get(0)
-            })?;
+            let head: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(dbv), 0) FROM records")?
+                .query_row([], |r| r.get(0))?;
             (
                 LogPosition::after_version(DbVersion(head as u64)).max(cursor.position),
                 None,
