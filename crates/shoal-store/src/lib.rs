@@ -196,6 +196,8 @@ pub struct Store {
     devices: devices::DeviceCache,
     /// Checkpoints the write-ahead log off the write path.
     checkpointer: checkpointer::Checkpointer,
+    /// The sharing rules as last read (`sharing.rs`).
+    sharing_cache: sharing::SharingCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -286,6 +288,7 @@ impl Store {
             devices: devices::DeviceCache::default(),
             ledger_in_use,
             checkpointer,
+            sharing_cache: sharing::SharingCache::default(),
         })
     }
 
