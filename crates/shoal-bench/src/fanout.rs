@@ -11,7 +11,10 @@
 //! its blocking pool, which reads the log for each push), from Linux's
 //! `/proc/self/task/*/stat`, over the timed writes — the peers' work is not
 //! in it. (Not counted: the store's commit-watch thread, shared by name
-//! with the peers' stores; it does one `PRAGMA data_version` per wake-up.)
+//! with the peers' stores, which does one `PRAGMA data_version` per
+//! wake-up; and its checkpoint thread, also named alike for every store,
+//! which copies the log into the database file once per 2,000 pages of
+//! log — about once per run here.)
 
 use crate::peers::{record_id, scratch_dir, start_node, wait_caught_up};
 use crate::report::{print_json_last, round_to, verdict};

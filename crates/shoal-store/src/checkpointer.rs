@@ -251,16 +251,33 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
-    /// A WAL database with a table of 1 KiB rows.
-    fn database(dir: &Path) -> (Connection, PathBuf) {
-        let path = dir.join("c.db");
-        let conn = Connection::open(&path).unwrap();
+    /// A WAL database with a table of 1 KiB rows and a checkpointer
+    /// installed on its connection.
+    struct Lab {
+        checkpointer: Checkpointer,
+        conn: Connection,
+        path: PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    fn lab(background: c_int, inline: c_int) -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut conn = Connection::open(&path).unwrap();
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
         conn.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
-        (conn, path)
+        let thresholds = Thresholds { background, inline };
+        let checkpointer =
+            Checkpointer::install(&mut conn, &path, Durability::Normal, thresholds).unwrap();
+        Lab {
+            checkpointer,
+            conn,
+            path,
+            _dir: dir,
+        }
     }
 
     fn insert(conn: &Connection, rows: usize) {
@@ -289,23 +306,21 @@ mod tests {
 
     #[test]
     fn the_log_is_checkpointed_by_the_thread_and_stays_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut conn, path) = database(dir.path());
-        let thresholds = Thresholds {
-            background: 50,
-            inline: 400,
-        };
-        let checkpointer =
-            Checkpointer::install(&mut conn, &path, Durability::Normal, thresholds).unwrap();
+        let Lab {
+            checkpointer,
+            conn,
+            path,
+            ..
+        } = &lab(50, 400);
         // 3,000 one-row commits: about 3,000 frames without checkpoints.
         for _ in 0..3_000 {
-            insert(&conn, 1);
+            insert(conn, 1);
         }
-        let runs = until_checkpointed(&checkpointer);
+        let runs = until_checkpointed(checkpointer);
         assert!(runs.background > 0, "the thread never checkpointed");
         // Checkpointed logs are reused from the start: the file stays near
         // the inline limit, far below the 3,000 frames (12 MiB) written.
-        let len = wal_len(&path);
+        let len = wal_len(path);
         assert!(len < 500 * 4_120, "the log grew to {len} bytes");
         checkpointer.stop();
         let rows: i64 = conn
@@ -316,22 +331,17 @@ mod tests {
 
     #[test]
     fn the_thread_is_woken_once_per_step_of_log_not_per_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut conn, path) = database(dir.path());
-        let thresholds = Thresholds {
-            background: 100,
-            inline: 100_000,
-        };
-        let checkpointer =
-            Checkpointer::install(&mut conn, &path, Durability::Normal, thresholds).unwrap();
-        // ~1,300 frames in 1,000 commits: at most one wake-up per 100 frames
-        // written (the log may restart in between, which begins a new count)
-        // (each checkpoint syncs both files; one per commit was thousands
-        // of syncs a second).
+        let Lab {
+            checkpointer, conn, ..
+        } = &lab(100, 100_000);
+        // ~1,300 frames in 1,000 commits: at most one wake-up per 100
+        // frames written, counted again from 0 when the log restarts. Each
+        // checkpoint syncs both files; one per commit was thousands of
+        // syncs a second.
         for _ in 0..1_000 {
-            insert(&conn, 1);
+            insert(conn, 1);
         }
-        until_checkpointed(&checkpointer);
+        until_checkpointed(checkpointer);
         checkpointer.stop();
         let runs = checkpointer.runs();
         assert!(
@@ -344,17 +354,12 @@ mod tests {
 
     #[test]
     fn a_log_past_the_inline_limit_is_checkpointed_by_the_committing_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut conn, path) = database(dir.path());
-        let thresholds = Thresholds {
-            background: 10,
-            inline: 20,
-        };
-        let checkpointer =
-            Checkpointer::install(&mut conn, &path, Durability::Normal, thresholds).unwrap();
+        let Lab {
+            checkpointer, conn, ..
+        } = &lab(10, 20);
         // One commit of ~100 pages is past the inline limit at once: the
         // write checkpoints before it returns.
-        insert(&conn, 100);
+        insert(conn, 100);
         assert_eq!(checkpointer.runs().inline, 1);
         let (log, done): (i64, i64) = conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
@@ -366,16 +371,11 @@ mod tests {
 
     #[test]
     fn a_stopped_checkpointer_leaves_checkpoints_to_the_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut conn, path) = database(dir.path());
-        let thresholds = Thresholds {
-            background: 10,
-            inline: 100_000,
-        };
-        let checkpointer =
-            Checkpointer::install(&mut conn, &path, Durability::Normal, thresholds).unwrap();
+        let Lab {
+            checkpointer, conn, ..
+        } = &lab(10, 100_000);
         checkpointer.stop();
-        insert(&conn, 30);
+        insert(conn, 30);
         let runs = checkpointer.runs();
         assert_eq!(runs.background, 0);
         assert_eq!(runs.inline, 1, "the write did not checkpoint");
