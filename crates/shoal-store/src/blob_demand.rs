@@ -13,7 +13,8 @@
 use crate::blob_files::BlobFiles;
 use crate::blob_index::{hash_of, indexed, unindex};
 use crate::error::StoreError;
-use crate::{Store, now_ms, rows};
+use crate::write_txn::WriteTxn;
+use crate::{Store, now_ms};
 use rusqlite::{OptionalExtension, params};
 use shoal_core::blob::{BlobHash, MissingBlob, OnDemandBlob, pick_evictions};
 use std::fs;
@@ -87,7 +88,7 @@ impl Store {
 
     /// Sets the blobs-on-demand setting (kept across restarts).
     pub fn set_blobs_on_demand(&mut self, setting: OnDemand) -> Result<(), StoreError> {
-        let tx = rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('blobs_on_demand', ?1)",
             [i64::from(setting.enabled)],
@@ -213,7 +214,7 @@ impl Store {
         if victims.is_empty() {
             return Ok(victims);
         }
-        let tx = rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         if self
             .head_memo
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?

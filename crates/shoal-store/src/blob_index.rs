@@ -10,6 +10,7 @@
 
 use crate::error::StoreError;
 use crate::rows::{self, TreeDelta};
+use crate::write_txn::WriteTxn;
 use crate::{Store, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::blob::{BlobHash, MissingBlob, Outline, refs_in};
@@ -65,7 +66,7 @@ impl Store {
     /// [`Arrival::FileGone`] — place it again, then call this again.
     pub fn blob_arrived(&mut self, outline: &Outline) -> Result<Arrival, StoreError> {
         let files = self.blob_files();
-        let tx = rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         if !files.has(&outline.hash) {
             return Ok(Arrival::FileGone);
         }
@@ -245,7 +246,7 @@ impl Store {
     /// (their files stay). Returns the blobs dropped.
     pub fn unindex_orphans(&mut self, grace_ms: u64) -> Result<Vec<BlobHash>, StoreError> {
         let now = now_ms() as i64;
-        let tx = rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         tx.execute(
             "UPDATE blobs SET orphan_ms = NULL WHERE orphan_ms IS NOT NULL
                AND EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash)",
@@ -278,7 +279,7 @@ impl Store {
     /// Returns the blobs whose files were removed.
     pub fn remove_unindexed(&mut self, hashes: &[BlobHash]) -> Result<Vec<BlobHash>, StoreError> {
         let files = self.blob_files();
-        let tx = rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         let mut removed = Vec::new();
         for hash in hashes {
             if !indexed(&tx, hash)? {

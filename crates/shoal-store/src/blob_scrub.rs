@@ -14,7 +14,8 @@ use crate::blob_claim::hash_file;
 use crate::blob_files::{BlobFiles, io_error};
 use crate::blob_index::unindex;
 use crate::error::StoreError;
-use crate::{Store, now_ms, rows};
+use crate::write_txn::WriteTxn;
+use crate::{Store, now_ms};
 use shoal_core::blob::BlobHash;
 use std::fs;
 use std::io;
@@ -104,7 +105,7 @@ impl Store {
     /// A blob not in the index is only moved aside.
     pub fn set_blob_aside(&mut self, hash: &BlobHash) -> Result<Option<PathBuf>, StoreError> {
         let files = self.blob_files();
-        let tx = rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         if self
             .head_memo
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?

@@ -9,6 +9,7 @@
 //! replicated, read by a merge, or counted in a record's state.
 
 use crate::error::StoreError;
+use crate::write_txn::WriteTxn;
 use crate::{Store, now_ms};
 use rusqlite::{Connection, params};
 use shoal_core::{CanonicalJson, Clock, CollectionName, FieldName, Hlc, RecordId, SiteId, Slot};
@@ -234,7 +235,7 @@ impl Store {
     /// ([`crate::StoreConfig::journal`]). Merges journal their own conflicts
     /// in their transaction; this is for callers outside one.
     pub fn journal_conflicts(&mut self, entries: &[ConflictEntry]) -> Result<(), StoreError> {
-        let tx = crate::rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         insert(&tx, entries, self.config.journal, now_ms())?;
         tx.commit()?;
         Ok(())

@@ -21,6 +21,7 @@
 //! (`write.rs`) calls them, and it never touches sync.
 
 use crate::error::StoreError;
+use crate::write_txn::WriteTxn;
 use crate::{Store, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
@@ -203,7 +204,7 @@ impl Store {
             return Err(bad("data versions start at 1".into()));
         }
         compile(collection.as_str(), schema)?;
-        let tx = crate::rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         let current: Option<i64> = tx
             .prepare_cached("SELECT version FROM collection_schemas WHERE collection = ?1")?
             .query_row([collection.as_str()], |r| r.get(0))

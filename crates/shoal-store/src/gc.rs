@@ -18,6 +18,7 @@
 use crate::conflict_journal::{ConflictEntry, ConflictSide};
 use crate::error::StoreError;
 use crate::rows;
+use crate::write_txn::WriteTxn;
 use crate::{Store, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::gc::{self, Fate, GcPolicy};
@@ -226,7 +227,7 @@ impl Store {
         let now = now_ms();
         let policy = pass.policy;
         let report = &mut pass.report;
-        let tx = rows::begin_write(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn)?;
         if self
             .head_memo
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?

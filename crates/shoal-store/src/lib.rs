@@ -269,9 +269,7 @@ impl Store {
         let identity = NodeIdentity::load_or_create(&conn).map_err(|e| e.with_path(&path))?;
         let (db_version, restored) = Self::restored_head(&conn).map_err(|e| e.with_path(&path))?;
         let hlc = HlcGenerator::new(restored, config.max_drift_ms);
-        let data_version = conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .map_err(sqlite)?;
+        let data_version = rows::data_version(&conn).map_err(|e| e.with_path(&path))?;
         let ledger_in_use = gc_ledger::ledger_in_use(&conn).map_err(|e| e.with_path(&path))?;
         Ok(Self {
             conn,

@@ -9,6 +9,7 @@
 
 use crate::error::StoreError;
 use crate::rows;
+use crate::write_txn::WriteTxn;
 use crate::{Store, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::partial::PartialFilters;
@@ -179,7 +180,7 @@ impl Store {
                 filters.remove(collection);
             }
         }
-        let tx = self.conn.transaction()?;
+        let tx = WriteTxn::begin_deferred(&self.conn)?;
         match filter {
             Some(text) => {
                 tx.execute(
@@ -219,7 +220,7 @@ impl Store {
         peer: &str,
         filters: &PartialFilters,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = WriteTxn::begin_deferred(&self.conn)?;
         tx.execute("DELETE FROM partial_peers WHERE peer = ?1", [peer])?;
         for (collection, text) in filters.to_texts() {
             tx.execute(
@@ -384,7 +385,7 @@ impl Store {
         if records.is_empty() {
             return Ok(0);
         }
-        let tx = self.conn.transaction()?;
+        let tx = WriteTxn::begin_deferred(&self.conn)?;
         let mut dropped = 0;
         let mut touched = Vec::new();
         for (collection, id) in records {

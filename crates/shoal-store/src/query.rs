@@ -8,6 +8,7 @@
 use crate::error::StoreError;
 use crate::page_limit::check_limit;
 use crate::read::{Record, parse_object};
+use crate::write_txn::WriteTxn;
 use crate::{Store, rows};
 use rusqlite::OptionalExtension;
 use rusqlite::types::Value as SqlValue;
@@ -179,7 +180,7 @@ impl Store {
         field: &str,
     ) -> Result<(), StoreError> {
         let expr = field_expr(field)?;
-        let tx = self.conn.transaction()?;
+        let tx = WriteTxn::begin_deferred(&self.conn)?;
         // Created inside the transaction, like every write's collection.
         let cid = rows::collection_id(&tx, collection, true)?.unwrap_or_default();
         let name = index_name(cid, field);

@@ -16,6 +16,7 @@
 
 use crate::error::StoreError;
 use crate::rows::{self, TreeDelta, column_key, key_column};
+use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, params};
 use shoal_core::Life;
 use shoal_core::recon::{
@@ -149,7 +150,7 @@ type KeyRow = (i64, i64, String, Vec<u8>, i64, i64);
 /// read in key order. Blob arrivals, which change the missing count without
 /// moving the log, update their row themselves (`blob_index.rs`).
 pub(crate) fn catch_up_keys(conn: &mut Connection, head: i64) -> Result<(), StoreError> {
-    let tx = rows::begin_write(conn)?;
+    let tx = WriteTxn::begin(conn)?;
     let mark: Option<i64> = tx
         .query_row(
             "SELECT value FROM meta WHERE key = 'recon_indexed'",

@@ -18,6 +18,7 @@
 
 use crate::error::StoreError;
 use crate::rows;
+use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::DbVersion;
 use shoal_core::recon::Fingerprint;
@@ -50,8 +51,8 @@ pub(crate) fn save<'a>(
     memo: &mut rows::HeadMemo,
     trees: impl IntoIterator<Item = (i64, &'a [Fingerprint])>,
 ) -> Result<bool, StoreError> {
-    let tx = rows::begin_write(conn)?;
-    let now: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    let tx = WriteTxn::begin(conn)?;
+    let now = rows::data_version(&tx)?;
     if now != memo.data_version {
         return Ok(false);
     }

@@ -525,11 +525,7 @@ impl HeadMemo {
         db_version: &mut DbVersion,
         hlc: &mut shoal_core::HlcGenerator,
     ) -> Result<bool, StoreError> {
-        // Cached: every write asks, and parsing the pragma each time cost
-        // more than running it.
-        let now: i64 = tx
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
+        let now = data_version(tx)?;
         if now == self.data_version {
             return Ok(false);
         }
@@ -541,8 +537,11 @@ impl HeadMemo {
     }
 }
 
-/// Starts a write transaction that takes the write lock at once (so another
-/// process cannot commit between our read of the log head and our commit).
-pub(crate) fn begin_write(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
-    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+/// SQLite's `data_version`: it moves whenever another connection commits.
+/// Cached: every write asks, and parsing the pragma each time cost more
+/// than running it.
+pub(crate) fn data_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))?)
 }

@@ -38,11 +38,8 @@ impl FileState {
         if conn.transaction_state(None::<&str>)? == TransactionState::Write {
             return Ok(None);
         }
-        let data_version = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
         Ok(Some(Self {
-            data_version,
+            data_version: crate::rows::data_version(conn)?,
             own_changes: conn.total_changes(),
         }))
     }

@@ -8,10 +8,12 @@
 //!
 //! It owns only the begin / commit / roll-back-on-drop life of the
 //! transaction; what is read and written inside belongs to the callers. It
-//! must not change when the write lock is taken (at once for
-//! [`WriteTxn::begin`], as [`crate::rows::begin_write`] does; at the first
-//! write for [`WriteTxn::begin_deferred`]) nor what a commit means: `COMMIT`
-//! is the same statement at the connection's `synchronous` level.
+//! is the one way the store begins a write transaction. It must not change
+//! when the write lock is taken (at once for [`WriteTxn::begin`], so that
+//! another process cannot commit between our read of the log head and our
+//! commit; at the first write for [`WriteTxn::begin_deferred`]) nor what a
+//! commit means: `COMMIT` is the same statement at the connection's
+//! `synchronous` level.
 
 use crate::error::StoreError;
 use rusqlite::Connection;
