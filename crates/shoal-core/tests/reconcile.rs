@@ -25,9 +25,11 @@ use proptest::test_runner::FileFailurePersistence;
 use shoal_core::RecordId;
 use shoal_core::recon::Status::{AssetsMissing, Diverged, LocalOnly, PeerOnly};
 use shoal_core::recon::{
-    Difference, Entry, Held, Outcome, ReconError, ReconLimits, Reconciler, StatusCounts, respond,
+    Difference, Entry, Fingerprint, Held, Item, Node, Outcome, ReconError, ReconLimits, ReconView,
+    Reconciler, StatusCounts, respond,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
 use std::error::Error;
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -333,6 +335,53 @@ fn equal_replicas_settle_in_one_round_trip() -> TestResult {
         ..ReconLimits::default()
     };
     assert_eq!(reconcile(&mut a.clone(), &mut a, one)?.0.round_trips, 1);
+    Ok(())
+}
+
+/// A [`MemView`] that counts how often each node's records are listed.
+struct Counting<'a> {
+    view: &'a mut MemView,
+    listed: HashMap<Node, u32>,
+}
+
+impl ReconView for Counting<'_> {
+    type Error = Infallible;
+
+    fn fingerprint(&mut self, node: Node) -> Result<Fingerprint, Infallible> {
+        self.view.fingerprint(node)
+    }
+
+    fn items(&mut self, node: Node) -> Result<Vec<Item>, Infallible> {
+        *self.listed.entry(node).or_default() += 1;
+        self.view.items(node)
+    }
+}
+
+#[test]
+fn the_initiator_compares_the_peers_list_with_the_one_it_sent() -> TestResult {
+    // Sized so that this side, not the responder, lists the nodes below
+    // its splits.
+    const RECORDS: usize = 20_000;
+    let (mut a, mut b) = (replica(RECORDS), replica(RECORDS));
+    for k in (0..RECORDS).step_by(50) {
+        b.put(&id(k), 1, ALIVE);
+    }
+    let limits = ReconLimits::default();
+    let mut initiator = Counting {
+        view: &mut a,
+        listed: HashMap::new(),
+    };
+    let mut reconciler = Reconciler::start(&mut initiator, limits)?;
+    while let Some(request) = reconciler.next_request() {
+        let (reply, answered) = respond(&mut b, &request, &limits)?;
+        reconciler.receive(&mut initiator, reply, answered)?;
+    }
+    assert_eq!(reconciler.outcome().counts.diverged, (RECORDS / 50) as u64);
+    // Each node it listed to the peer is read once: the peer's list of the
+    // same node is compared with the one sent, not with a second read.
+    let again: Vec<_> = initiator.listed.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(!initiator.listed.is_empty());
+    assert!(again.is_empty(), "nodes listed more than once: {again:?}");
     Ok(())
 }
 

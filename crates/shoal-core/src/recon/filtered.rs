@@ -10,7 +10,8 @@
 //! progress made) and comparing it. The local side is a [`FilteredView`];
 //! nothing here touches storage or the network.
 
-use super::step::{Item, Outcome, ReconLimits, compare_into};
+use super::initiator::compare_into;
+use super::step::{Item, Outcome, ReconLimits};
 use crate::ids::RecordId;
 use crate::sync::federation::{MAX_FILTERED_ITEMS, MAX_FILTERED_SCAN};
 

@@ -2,8 +2,9 @@
 //! records differ without either sending its whole manifest.
 //!
 //! `tree.rs` owns the fixed hash tree, fingerprints and record digests;
-//! `step.rs` owns the walk (the stateless responder and the initiating
-//! [`Reconciler`]) and the classification into a [`Status`] per record;
+//! `step.rs` owns the walk's entries, the stateless responder and the
+//! classification into a [`Status`] per record; `initiator.rs` the
+//! initiating [`Reconciler`];
 //! `lookup.rs` owns finding one record among the peer's without naming it
 //! ([`BlindLookup`]); `filtered.rs` owns the report of a collection the
 //! peer filters for this node ([`FilteredWalk`]: pages of what its filter
@@ -12,14 +13,16 @@
 //! [`ReconView`], the sync session carries the [`Entry`] lists.
 
 mod filtered;
+mod initiator;
 mod lookup;
 mod step;
 mod tree;
 
 pub use filtered::{FilteredCounts, FilteredError, FilteredView, FilteredWalk};
+pub use initiator::Reconciler;
 pub use lookup::{BlindLookup, LOOKUP_LEVEL, LookupError};
 pub use step::{
-    Difference, Entry, Held, Item, Outcome, ReconError, ReconLimits, ReconView, Reconciler, Status,
+    Difference, Entry, Held, Item, Outcome, ReconError, ReconLimits, ReconView, Status,
     StatusCounts, respond,
 };
 pub use tree::{
