@@ -21,6 +21,7 @@
 //! checkpoint copies it as after.
 
 use crate::Durability;
+use crate::commit_count::CommitCount;
 use rusqlite::hooks::Wal;
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
@@ -95,13 +96,15 @@ struct State {
 }
 
 impl Checkpointer {
-    /// Replaces `conn`'s automatic checkpoint by this checkpointer's hook.
-    /// `path` and `durability` are those `conn` was opened with.
+    /// Replaces `conn`'s automatic checkpoint by this checkpointer's hook,
+    /// which also counts each commit in `commits`. `path` and `durability`
+    /// are those `conn` was opened with.
     pub(crate) fn install(
         conn: &mut Connection,
         path: &Path,
         durability: Durability,
         thresholds: Thresholds,
+        commits: CommitCount,
     ) -> rusqlite::Result<Self> {
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
@@ -112,6 +115,7 @@ impl Checkpointer {
         });
         let hook = Arc::clone(&shared);
         conn.wal_hook(Some(move |wal: &mut Wal, frames: c_int| {
+            commits.bump();
             hook.committed(wal, frames);
             Ok(())
         }))?;
@@ -270,8 +274,14 @@ mod tests {
         assert_eq!(mode, "wal");
         conn.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
         let thresholds = Thresholds { background, inline };
-        let checkpointer =
-            Checkpointer::install(&mut conn, &path, Durability::Normal, thresholds).unwrap();
+        let checkpointer = Checkpointer::install(
+            &mut conn,
+            &path,
+            Durability::Normal,
+            thresholds,
+            CommitCount::default(),
+        )
+        .unwrap();
         Lab {
             checkpointer,
             conn,

@@ -22,6 +22,7 @@ mod blob_refs;
 mod blob_scrub;
 mod check;
 mod checkpointer;
+mod commit_count;
 mod conflict_journal;
 mod data_versions;
 mod devices;
@@ -58,6 +59,7 @@ pub use blob_files::BlobFiles;
 pub use blob_index::{Arrival, BlobInfo};
 pub use blob_scrub::{BlobCheck, Scrubbed};
 pub use check::{CheckProgress, CheckReport, CheckStage, OPEN_CHECK_PAGES};
+pub use commit_count::CommitCount;
 pub use conflict_journal::{
     ConflictEntry, ConflictQuery, ConflictSide, DEFAULT_JOURNAL_MAX_AGE_MS,
     DEFAULT_JOURNAL_MAX_ENTRIES, JournalBounds, JournalledConflict, MAX_CONFLICTS_LISTED,
@@ -196,6 +198,8 @@ pub struct Store {
     devices: devices::DeviceCache,
     /// Checkpoints the write-ahead log off the write path.
     checkpointer: checkpointer::Checkpointer,
+    /// This connection's commits (`commit_count.rs`).
+    commits: CommitCount,
     /// The sharing rules as last read (`sharing.rs`).
     sharing_cache: sharing::SharingCache,
 }
@@ -251,11 +255,13 @@ impl Store {
             .map_err(sqlite)?;
         // Checkpoints run on a thread of their own, not in the write that
         // crosses the threshold (`checkpointer.rs`).
+        let commits = CommitCount::default();
         let checkpointer = checkpointer::Checkpointer::install(
             &mut conn,
             &path,
             config.durability,
             checkpointer::Thresholds::default(),
+            commits.clone(),
         )
         .map_err(sqlite)?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -286,6 +292,7 @@ impl Store {
             devices: devices::DeviceCache::default(),
             ledger_in_use,
             checkpointer,
+            commits,
             sharing_cache: sharing::SharingCache::default(),
         })
     }
@@ -323,6 +330,13 @@ impl Store {
     /// The settings the store was opened with.
     pub fn config(&self) -> &StoreConfig {
         &self.config
+    }
+
+    /// A handle on the count of this store's own commits, readable without
+    /// the store (see [`CommitCount`]): a commit by another connection or
+    /// process does not move it.
+    pub fn commit_count(&self) -> CommitCount {
+        self.commits.clone()
     }
 
     /// Notices commits made by other processes on the same file (e.g. the CLI

@@ -1,7 +1,8 @@
 //! The write-ahead log under many writes: checkpointed off the write path
 //! (`checkpointer.rs`) it still stays bounded, nothing written is lost, and
 //! closing the store stops the checkpoint thread so that the last
-//! connection removes the log.
+//! connection removes the log. The commit count the commit hook keeps
+//! counts the store's own commits, not another connection's.
 
 use shoal_core::{CollectionName, Intent, RecordId};
 use shoal_store::{Store, StoreConfig, WriteOp};
@@ -56,4 +57,29 @@ fn a_long_run_of_writes_keeps_the_log_bounded_and_closing_removes_it() {
     let last = RecordId::new("b99-199").expect("id");
     let record = store.get(&notes(), &last).expect("get").expect("kept");
     assert_eq!(record["i"], 199);
+}
+
+#[test]
+fn the_commit_count_counts_this_stores_commits_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("shoal.db");
+    let mut mine = Store::open(&db, StoreConfig::default()).expect("open");
+    let mut other = Store::open(&db, StoreConfig::default()).expect("open again");
+    let count = mine.commit_count();
+    let before = count.get();
+    for batch in 0..3 {
+        write_batch(&mut mine, batch, 2);
+    }
+    assert_eq!(count.get(), before + 3, "one per transaction written here");
+    write_batch(&mut other, 9, 2);
+    assert_eq!(
+        count.get(),
+        before + 3,
+        "another connection's commit is not ours"
+    );
+    assert!(
+        mine.refresh_head().expect("refresh").is_some(),
+        "the other commit is seen by a look at the log"
+    );
+    assert_eq!(count.get(), before + 3, "looking commits nothing");
 }

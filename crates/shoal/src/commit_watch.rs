@@ -9,7 +9,13 @@
 //! data_version` when nothing changed, so the store's own commits, which wake
 //! it too, cost next to nothing. A commit's frames reach the file before
 //! SQLite's WAL index says they are committed, so a wake-up that finds
-//! nothing new looks again a few times over the next ~0.13 s ([`SETTLE_MS`]).
+//! nothing new looks again a few times over the next ~0.13 s ([`SETTLE_MS`])
+//! — unless the store itself committed since the last look ([`Look::Own`]:
+//! its own commits wake the thread too, and looking again after each of
+//! them kept seventeen stores of one process busy waking threads for
+//! nothing). A commit of another process that lands in the same moment as
+//! one of the store's own and is not yet in the WAL index at that look is
+//! then seen at the next wake-up or the node's 1 s check.
 //! Wake-ups are coalesced (a burst of events is one refresh, and refreshes
 //! are at least [`MIN_GAP`] apart), and an idle store costs no CPU at all.
 //! Where no watcher can be set up (inotify limits, a file system without
@@ -36,6 +42,18 @@ const SETTLE_MS: [u64; 6] = [2, 4, 8, 16, 32, 64];
 /// How often `data_version` is checked when no watcher could be set up.
 pub(crate) const FALLBACK_POLL: Duration = Duration::from_millis(50);
 
+/// What one look at the log found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// The head moved: another process committed.
+    Moved,
+    /// Nothing new, but the store committed since the last look: the
+    /// wake-up was its own write.
+    Own,
+    /// Nothing new, and nothing of the store's own to explain the wake-up.
+    Nothing,
+}
+
 /// A running watch; dropping it unregisters the file and, with it, ends
 /// the thread.
 #[derive(Debug)]
@@ -47,11 +65,11 @@ pub(crate) struct CommitWatch {
 impl CommitWatch {
     /// Starts watching the database at `db_path`; each look runs `refresh`
     /// (the store's [`Store::refresh_head`](crate::Store::refresh_head):
-    /// whether the head moved, `None` once the store is gone, which ends
-    /// the thread).
+    /// what it found, `None` once the store is gone, which ends the
+    /// thread).
     pub(crate) fn start(
         db_path: &Path,
-        refresh: impl FnMut() -> Option<bool> + Send + 'static,
+        refresh: impl FnMut() -> Option<Look> + Send + 'static,
     ) -> std::io::Result<Self> {
         let (wake, woken) = mpsc::sync_channel(1);
         // The sender lives only in the registration: dropping it closes the
@@ -80,7 +98,7 @@ impl CommitWatch {
 /// The thread: refresh on every wake-up (or every `poll`), until the
 /// channel closes or the store is gone.
 fn run(
-    mut refresh: impl FnMut() -> Option<bool>,
+    mut refresh: impl FnMut() -> Option<Look>,
     woken: mpsc::Receiver<()>,
     poll: Option<Duration>,
 ) {
@@ -101,14 +119,15 @@ fn run(
     }
 }
 
-/// After a wake-up: refreshes, and, while the head has not moved, looks
-/// again after [`SETTLE_MS`] each, starting over if the file is written
-/// again. A commit's frames reach the WAL file (and wake this thread)
-/// before its WAL index is updated, so the first look can come too early.
-/// `None` once the store is gone or the watcher stopped.
-fn settle(refresh: &mut impl FnMut() -> Option<bool>, woken: &mpsc::Receiver<()>) -> Option<()> {
+/// After a wake-up: refreshes, and, while the head has not moved and the
+/// store wrote nothing itself, looks again after [`SETTLE_MS`] each,
+/// starting over if the file is written again. A commit's frames reach the
+/// WAL file (and wake this thread) before its WAL index is updated, so the
+/// first look can come too early. `None` once the store is gone or the
+/// watcher stopped.
+fn settle(refresh: &mut impl FnMut() -> Option<Look>, woken: &mpsc::Receiver<()>) -> Option<()> {
     let mut delays = SETTLE_MS.iter();
-    while !refresh()? {
+    while refresh()? == Look::Nothing {
         let Some(ms) = delays.next() else { break };
         std::thread::sleep(MIN_GAP);
         match woken.recv_timeout(Duration::from_millis(*ms).saturating_sub(MIN_GAP)) {
@@ -119,4 +138,41 @@ fn settle(refresh: &mut impl FnMut() -> Option<bool>, woken: &mpsc::Receiver<()>
     }
     std::thread::sleep(MIN_GAP);
     Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `settle` after one wake-up whose looks find `looks` in turn
+    /// (then `Nothing`); how many looks it took.
+    fn looks_after_a_wake_up(looks: &[Look]) -> usize {
+        let (_wake, woken) = mpsc::sync_channel::<()>(1);
+        let mut taken = 0;
+        let mut refresh = || {
+            taken += 1;
+            Some(looks.get(taken - 1).copied().unwrap_or(Look::Nothing))
+        };
+        assert_eq!(settle(&mut refresh, &woken), Some(()));
+        taken
+    }
+
+    #[test]
+    fn a_wake_up_by_the_stores_own_commit_is_one_look() {
+        assert_eq!(looks_after_a_wake_up(&[Look::Own]), 1);
+    }
+
+    #[test]
+    fn a_moved_head_ends_the_looks() {
+        assert_eq!(looks_after_a_wake_up(&[Look::Moved]), 1);
+        assert_eq!(looks_after_a_wake_up(&[Look::Nothing, Look::Moved]), 2);
+    }
+
+    #[test]
+    fn a_wake_up_with_nothing_new_looks_again_until_settled() {
+        // The first look and one after each delay.
+        assert_eq!(looks_after_a_wake_up(&[]), 1 + SETTLE_MS.len());
+        // A commit of its own found later ends it too.
+        assert_eq!(looks_after_a_wake_up(&[Look::Nothing, Look::Own]), 2);
+    }
 }

@@ -4,7 +4,7 @@
 //! It must not hold the lock across an `.await` or across more than one page
 //! of the change log.
 
-use crate::commit_watch::CommitWatch;
+use crate::commit_watch::{CommitWatch, Look};
 use crate::edit::Written;
 use crate::error::Error;
 use crate::events::{ChangeEvent, Origin, Subscription};
@@ -391,16 +391,27 @@ impl Store {
     /// fails: without a watcher it checks every 50 ms.
     pub fn watch_other_writers(&self) {
         self.inner.commit_watch.get_or_init(|| {
-            let path = self.db().path().to_path_buf();
+            let (path, commits) = {
+                let db = self.db();
+                (db.path().to_path_buf(), db.commit_count())
+            };
+            let mut seen = commits.get();
             // The store is held weakly: the watch ends when it is dropped.
             let store = Arc::downgrade(&self.inner);
             let refresh = move || {
                 let inner = store.upgrade()?;
+                // Read before the head: a commit of ours after it is seen at
+                // the next look.
+                let now = commits.get();
+                let own = now != seen;
+                seen = now;
                 match (Store { inner }).refresh_head_moved() {
-                    Ok(moved) => Some(moved),
+                    Ok(true) => Some(Look::Moved),
+                    Ok(false) if own => Some(Look::Own),
+                    Ok(false) => Some(Look::Nothing),
                     Err(e) => {
                         tracing::warn!("cannot check the log for other writers: {e}");
-                        Some(false)
+                        Some(Look::Nothing)
                     }
                 }
             };
