@@ -12,6 +12,7 @@ use crate::ApplyReport;
 use crate::conflict_journal::ConflictEntry;
 use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
+use crate::sharing::{FileState, rules_read_from};
 use crate::write_txn::WriteTxn;
 use crate::{Store, collection_for_write, now_ms};
 use rusqlite::{OptionalExtension, params};
@@ -172,6 +173,12 @@ impl Store {
             held: held.len(),
             ..ApplyReport::default()
         };
+        // Whether the sharing rules (which read the devices collection)
+        // may change with this batch; see the end.
+        let rules_touched = by_record
+            .keys()
+            .any(|(collection, _)| rules_read_from(collection));
+        let own_changes = self.conn.total_changes();
         let tx = WriteTxn::begin(&mut self.conn)?;
         if self
             .head_memo
@@ -180,6 +187,10 @@ impl Store {
             self.recon.clear();
             self.ledger_in_use = crate::gc_ledger::ledger_in_use(&tx)?;
         }
+        let entering = FileState {
+            data_version: self.head_memo.data_version,
+            own_changes,
+        };
         let mut deltas = Vec::new();
         let mut created = Vec::new();
         let mut stamp = TxnStamp::new(self.db_version);
@@ -294,6 +305,10 @@ impl Store {
                 .execute(params![observed.last().packed().to_be_bytes().to_vec()])?;
         }
         tx.commit()?;
+        if !rules_touched {
+            let left = entering.after_own_commit(&self.conn);
+            self.sharing_cache.carry_over(entering, left);
+        }
         self.collections.extend(created);
         self.recon.apply(&deltas);
         self.hlc = observed;

@@ -9,12 +9,19 @@
 //! are read on every push to every peer and every applied batch, where
 //! reading them (with the device registry they carry) was 6–9 % of the
 //! work. Inside a write transaction they are always read from the file
-//! and not kept: what it wrote may yet be rolled back.
+//! and not kept: what it wrote may yet be rolled back. A transaction of
+//! this connection that wrote none of what the rules are read from (a
+//! local write or an applied batch without device records: `write.rs`,
+//! `apply.rs`) carries the cached
+//! rules over to the file's state after it ([`SharingCache::carry_over`]),
+//! so a peer receiving one batch after another does not read them again
+//! for each.
 
 use crate::Store;
 use crate::error::StoreError;
 use rusqlite::params;
 use rusqlite::{Connection, TransactionState};
+use shoal_core::devices::DEVICES_COLLECTION;
 use shoal_core::{CollectionName, ShareMode, SharingRules};
 use std::sync::Mutex;
 
@@ -27,9 +34,11 @@ pub(crate) struct SharingCache(Mutex<Option<(FileState, SharingRules)>>);
 /// (moves when another connection commits) and this connection's
 /// `total_changes` (moves with every row it inserts, updates or deletes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileState {
-    data_version: i64,
-    own_changes: u64,
+pub(crate) struct FileState {
+    /// SQLite's `data_version` as this connection last read it.
+    pub(crate) data_version: i64,
+    /// This connection's `total_changes`.
+    pub(crate) own_changes: u64,
 }
 
 impl FileState {
@@ -45,6 +54,23 @@ impl FileState {
     }
 }
 
+impl FileState {
+    /// The state after a commit of this connection that began at `self`
+    /// (its own commit leaves `data_version` as it was).
+    pub(crate) fn after_own_commit(self, conn: &Connection) -> Self {
+        Self {
+            own_changes: conn.total_changes(),
+            ..self
+        }
+    }
+}
+
+/// Whether writing records of `collection` can change the sharing rules:
+/// the device registry they carry is read from the devices collection.
+pub(crate) fn rules_read_from(collection: &CollectionName) -> bool {
+    collection.as_str() == DEVICES_COLLECTION
+}
+
 impl SharingCache {
     fn get(&self, state: FileState) -> Option<SharingRules> {
         let cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -56,6 +82,25 @@ impl SharingCache {
 
     fn put(&self, state: FileState, rules: &SharingRules) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((state, rules.clone()));
+    }
+
+    /// After a transaction of this connection that began at `entering` and
+    /// wrote none of what the rules are read from (the sharing tables, the
+    /// pinned owner, the devices collection), ending at `left`: rules
+    /// cached at `entering` hold at `left` too. Anything else — the cache
+    /// from another state, another connection's commit in between (a
+    /// different `data_version`) — leaves the cache as it is, to be read
+    /// again.
+    pub(crate) fn carry_over(&self, entering: FileState, left: FileState) {
+        if entering.data_version != left.data_version {
+            return;
+        }
+        let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, _)) = cached.as_mut()
+            && *at == entering
+        {
+            *at = left;
+        }
     }
 }
 
@@ -211,6 +256,46 @@ mod tests {
         assert_eq!(
             store.sharing().unwrap().mode(PEER, &notes()),
             ShareMode::Both
+        );
+    }
+
+    #[test]
+    fn a_merged_batch_or_a_local_write_keeps_the_cached_rules_another_writers_commit_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut peer = Store::open(dir.path().join("peer.db"), StoreConfig::default()).unwrap();
+        let op = |id: &str| crate::WriteOp {
+            collection: notes(),
+            id: shoal_core::RecordId::new(id).unwrap(),
+            intent: shoal_core::Intent::Put(
+                serde_json::json!({"t": id}).as_object().unwrap().clone(),
+            ),
+        };
+        peer.write([op("n1")]).unwrap();
+        let changes = peer
+            .read_for_peer(PEER, shoal_core::SyncCursor::default(), 1_000, 1 << 20)
+            .unwrap()
+            .changes;
+        let path = dir.path().join("shoal.db");
+        let mut store = Store::open(&path, StoreConfig::default()).unwrap();
+        let cached = |store: &Store| {
+            let state = FileState::of(&store.conn).unwrap().unwrap();
+            store.sharing_cache.get(state).is_some()
+        };
+        store.sharing().unwrap();
+        let report = store
+            .apply_from(PEER, &changes, shoal_core::SyncCursor::default())
+            .unwrap();
+        assert!(report.version.is_some(), "the batch was written");
+        assert!(cached(&store), "carried over the batch");
+        store.write([op("n2")]).unwrap();
+        assert!(cached(&store), "carried over a local write");
+        // A commit by another connection in between is not carried over.
+        let mut cli = Store::open(&path, StoreConfig::default()).unwrap();
+        cli.set_sharing(PEER, &notes(), ShareMode::Send).unwrap();
+        assert!(!cached(&store));
+        assert_eq!(
+            store.sharing().unwrap().mode(PEER, &notes()),
+            ShareMode::Send
         );
     }
 

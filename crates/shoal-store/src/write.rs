@@ -7,6 +7,7 @@
 use crate::data_versions::Declared;
 use crate::error::StoreError;
 use crate::rows::{self, TxnStamp};
+use crate::sharing::{FileState, rules_read_from};
 use crate::write_txn::WriteTxn;
 use crate::{RecordKey, Store, collection_for_write, now_ms};
 use shoal_core::{Clock, CollectionName, DbVersion, Intent, RecordId, plan};
@@ -55,6 +56,9 @@ impl Store {
             record_cap: self.config.max_value_bytes,
             state_cap: self.config.max_record_bytes,
         };
+        // Whether the sharing rules may change with this write; see the end.
+        let rules_touched = ops.iter().any(|op| rules_read_from(&op.collection));
+        let own_changes = self.conn.total_changes();
         let tx = WriteTxn::begin(&mut self.conn)?;
         // Another process (the CLI next to a daemon) may have committed since
         // our last look: continue its log and order our clock after its writes.
@@ -65,6 +69,10 @@ impl Store {
             self.recon.clear();
             self.ledger_in_use = crate::gc_ledger::ledger_in_use(&tx)?;
         }
+        let entering = FileState {
+            data_version: self.head_memo.data_version,
+            own_changes,
+        };
         self.schemas.refresh(&tx, self.head_memo.data_version)?;
         let mut deltas = Vec::new();
         let mut created = Vec::new();
@@ -118,6 +126,10 @@ impl Store {
             }
         }
         tx.commit()?;
+        if !rules_touched {
+            let left = entering.after_own_commit(&self.conn);
+            self.sharing_cache.carry_over(entering, left);
+        }
         self.collections.extend(created);
         self.recon.apply(&deltas);
         let version = stamp.taken();

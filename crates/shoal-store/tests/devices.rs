@@ -2,11 +2,12 @@
 //! without an owner checks nothing; the devices collection takes only valid
 //! signed statements; the first owner key is pinned and another refused; a
 //! device admitted read-only cannot write there; the registry narrows the
-//! sharing rules for peers not admitted, read-only or revoked.
+//! sharing rules for peers not admitted, read-only or revoked, and does so
+//! at once for statements merged from a peer.
 
 use serde_json::{Value, json};
 use shoal_core::devices::{Admission, DeviceRole, OwnerKey, Revocation, Statement};
-use shoal_core::{CollectionName, Direction, Intent, RecordId};
+use shoal_core::{Change, CollectionName, Direction, Intent, RecordId, SyncCursor};
 use shoal_store::{Store, StoreConfig, StoreError, WriteOp, owner_op, statement_op};
 use std::collections::BTreeMap;
 
@@ -236,4 +237,87 @@ fn shoal_store_now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
+}
+
+/// The device B of the test below.
+const DEVICE_B: &str = "12D3KooWDeviceB";
+
+/// What `store` sends device B after `cursor`, and the cursor after it.
+fn log_after(store: &Store, cursor: SyncCursor) -> (Vec<Change>, SyncCursor) {
+    let read = store
+        .read_for_peer(DEVICE_B, cursor, 100_000, 1 << 24)
+        .unwrap();
+    assert!(!read.more);
+    let next = cursor.advance_within(read.upto, read.partial, read.more);
+    (read.changes, next)
+}
+
+#[test]
+fn device_statements_merged_from_a_peer_change_the_sharing_rules_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let owner = OwnerKey::from_seed([5; 32]);
+    let laptop = "12D3KooWLaptop";
+    let mut a = Store::open(dir.path().join("a.db"), StoreConfig::default()).unwrap();
+    a.pin_device_owner(owner.public()).unwrap();
+    a.write([
+        owner_op(owner.public()).unwrap(),
+        statement_op(&admit(laptop, DeviceRole::Member, 1).sign(&owner)).unwrap(),
+        statement_op(&admit(DEVICE_B, DeviceRole::Member, 1).sign(&owner)).unwrap(),
+    ])
+    .unwrap();
+    // B is in the group and knows A as a member.
+    let device_a = "12D3KooWDeviceA";
+    let mut b = Store::open(dir.path().join("b.db"), StoreConfig::default()).unwrap();
+    b.pin_device_owner(owner.public()).unwrap();
+    b.write([
+        owner_op(owner.public()).unwrap(),
+        statement_op(&admit(device_a, DeviceRole::Member, 1).sign(&owner)).unwrap(),
+    ])
+    .unwrap();
+    let admitted = |store: &Store| {
+        let rules = store.sharing().unwrap();
+        let registry = rules.devices().expect("the group has an owner");
+        registry
+            .devices()
+            .get(laptop)
+            .is_some_and(|e| e.revocation.is_none())
+    };
+    let (changes, cursor) = log_after(&a, SyncCursor::default());
+    let report = b
+        .apply_from(device_a, &changes, SyncCursor::default())
+        .unwrap();
+    assert!(
+        report.applied > 0 && report.not_admissible == 0,
+        "{report:?}"
+    );
+    assert!(admitted(&b));
+    // An ordinary batch: the rules read above still hold.
+    a.write([put("notes", "n1", json!({"t": 1}))]).unwrap();
+    let (changes, cursor) = log_after(&a, cursor);
+    let report = b
+        .apply_from(device_a, &changes, SyncCursor::default())
+        .unwrap();
+    assert_eq!(report.applied, changes.len());
+    assert!(admitted(&b));
+    // The owner revokes the laptop: the next rules B uses say so.
+    let revocation = Statement::Revoke(Revocation {
+        device: laptop.into(),
+        revoked_ms: 10,
+    })
+    .sign(&owner);
+    a.write([statement_op(&revocation).unwrap()]).unwrap();
+    let (changes, _) = log_after(&a, cursor);
+    let report = b
+        .apply_from(device_a, &changes, SyncCursor::default())
+        .unwrap();
+    assert!(
+        report.applied > 0 && report.not_admissible == 0,
+        "{report:?}"
+    );
+    assert!(!admitted(&b), "the revocation is in B's rules at once");
+    assert!(!b.sharing().unwrap().allows(
+        laptop,
+        &CollectionName::new("notes").unwrap(),
+        Direction::ToPeer
+    ));
 }
