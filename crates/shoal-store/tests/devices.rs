@@ -252,28 +252,29 @@ fn log_after(store: &Store, cursor: SyncCursor) -> (Vec<Change>, SyncCursor) {
     (read.changes, next)
 }
 
+/// A store of `owner`'s group (owner pinned, owner record written) that
+/// holds the owner's admission of each of `members`.
+fn in_group(path: &std::path::Path, owner: &OwnerKey, members: &[&str]) -> Store {
+    let mut store = Store::open(path, StoreConfig::default()).unwrap();
+    store.pin_device_owner(owner.public()).unwrap();
+    let admissions = members
+        .iter()
+        .map(|m| statement_op(&admit(m, DeviceRole::Member, 1).sign(owner)).unwrap());
+    store
+        .write(std::iter::once(owner_op(owner.public()).unwrap()).chain(admissions))
+        .unwrap();
+    store
+}
+
 #[test]
 fn device_statements_merged_from_a_peer_change_the_sharing_rules_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let owner = OwnerKey::from_seed([5; 32]);
     let laptop = "12D3KooWLaptop";
-    let mut a = Store::open(dir.path().join("a.db"), StoreConfig::default()).unwrap();
-    a.pin_device_owner(owner.public()).unwrap();
-    a.write([
-        owner_op(owner.public()).unwrap(),
-        statement_op(&admit(laptop, DeviceRole::Member, 1).sign(&owner)).unwrap(),
-        statement_op(&admit(DEVICE_B, DeviceRole::Member, 1).sign(&owner)).unwrap(),
-    ])
-    .unwrap();
+    let mut a = in_group(&dir.path().join("a.db"), &owner, &[laptop, DEVICE_B]);
     // B is in the group and knows A as a member.
     let device_a = "12D3KooWDeviceA";
-    let mut b = Store::open(dir.path().join("b.db"), StoreConfig::default()).unwrap();
-    b.pin_device_owner(owner.public()).unwrap();
-    b.write([
-        owner_op(owner.public()).unwrap(),
-        statement_op(&admit(device_a, DeviceRole::Member, 1).sign(&owner)).unwrap(),
-    ])
-    .unwrap();
+    let mut b = in_group(&dir.path().join("b.db"), &owner, &[device_a]);
     let admitted = |store: &Store| {
         let rules = store.sharing().unwrap();
         let registry = rules.devices().expect("the group has an owner");
