@@ -306,8 +306,7 @@ impl Store {
         }
         tx.commit()?;
         if !rules_touched {
-            let left = entering.after_own_commit(&self.conn);
-            self.sharing_cache.carry_over(entering, left);
+            self.sharing_cache.carry_over(entering, &self.conn);
         }
         self.collections.extend(created);
         self.recon.apply(&deltas);

@@ -12,10 +12,9 @@
 //! and not kept: what it wrote may yet be rolled back. A transaction of
 //! this connection that wrote none of what the rules are read from (a
 //! local write or an applied batch without device records: `write.rs`,
-//! `apply.rs`) carries the cached
-//! rules over to the file's state after it ([`SharingCache::carry_over`]),
-//! so a peer receiving one batch after another does not read them again
-//! for each.
+//! `apply.rs`) carries the cached rules over to the file's state after it
+//! ([`SharingCache::carry_over`]), so a peer receiving one batch after
+//! another does not read them again for each.
 
 use crate::Store;
 use crate::error::StoreError;
@@ -54,17 +53,6 @@ impl FileState {
     }
 }
 
-impl FileState {
-    /// The state after a commit of this connection that began at `self`
-    /// (its own commit leaves `data_version` as it was).
-    pub(crate) fn after_own_commit(self, conn: &Connection) -> Self {
-        Self {
-            own_changes: conn.total_changes(),
-            ..self
-        }
-    }
-}
-
 /// Whether writing records of `collection` can change the sharing rules:
 /// the device registry they carry is read from the devices collection.
 pub(crate) fn rules_read_from(collection: &CollectionName) -> bool {
@@ -84,22 +72,20 @@ impl SharingCache {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((state, rules.clone()));
     }
 
-    /// After a transaction of this connection that began at `entering` and
+    /// Just after `conn` committed a transaction that began at `entering`
+    /// (`data_version` as read inside it, `total_changes` before it) and
     /// wrote none of what the rules are read from (the sharing tables, the
-    /// pinned owner, the devices collection), ending at `left`: rules
-    /// cached at `entering` hold at `left` too. Anything else — the cache
-    /// from another state, another connection's commit in between (a
-    /// different `data_version`) — leaves the cache as it is, to be read
-    /// again.
-    pub(crate) fn carry_over(&self, entering: FileState, left: FileState) {
-        if entering.data_version != left.data_version {
-            return;
-        }
+    /// pinned owner, the devices collection): rules cached at `entering`
+    /// hold after the commit too, which left `data_version` as it was. Rules
+    /// cached at any other state — another connection committed before the
+    /// transaction began, or this one wrote something else first — stay
+    /// keyed as they are, and are read again.
+    pub(crate) fn carry_over(&self, entering: FileState, conn: &Connection) {
         let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((at, _)) = cached.as_mut()
             && *at == entering
         {
-            *at = left;
+            at.own_changes = conn.total_changes();
         }
     }
 }

@@ -45,7 +45,8 @@ pub(crate) const FALLBACK_POLL: Duration = Duration::from_millis(50);
 /// What one look at the log found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Look {
-    /// The head moved: another process committed.
+    /// The head moved (another process committed, or the store's own
+    /// commit had moved it before this look).
     Moved,
     /// Nothing new, but the store committed since the last look: the
     /// wake-up was its own write.

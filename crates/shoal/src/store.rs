@@ -388,7 +388,10 @@ impl Store {
     /// [`watch_head`](Self::watch_head) for them, as
     /// [`refresh_head`](Self::refresh_head) does. Idempotent; a node
     /// started with [`start_node`](Self::start_node) turns it on. Never
-    /// fails: without a watcher it checks every 50 ms.
+    /// fails: without a watcher it checks every 50 ms. A commit of another
+    /// process made in the same moment as one of this store's own may be
+    /// noticed only at the next change of the file (a node also checks
+    /// every second).
     pub fn watch_other_writers(&self) {
         self.inner.commit_watch.get_or_init(|| {
             let (path, commits) = {

@@ -11,9 +11,9 @@
 //! settle in one round trip; each difference costs about one `Split` per level.
 //!
 //! The responder ([`respond`]) keeps no state between requests; the initiator
-//! ([`Reconciler`], in `initiator.rs`) holds the queue of entries still to
+//! ([`Reconciler`](super::Reconciler), in `initiator.rs`) holds the queue of entries still to
 //! send and the outcome.
-//! A *blind* initiator ([`Reconciler::blind`]) sends nothing about its own
+//! A *blind* initiator ([`Reconciler::blind`](super::Reconciler::blind)) sends nothing about its own
 //! replica — only "list what you hold under this node", as an empty replica
 //! would — for a collection it receives from the peer but does not send.
 //! Replies are bounded by bytes; what does not fit is reported unprocessed and
