@@ -193,22 +193,21 @@ mod tests {
 
     const PEER: &str = "12D3KooWPeer";
 
+    /// How `store`'s rules, as it reads them now, share notes with `PEER`.
+    fn mode(store: &Store) -> ShareMode {
+        store.sharing().unwrap().mode(PEER, &notes())
+    }
+
     #[test]
     fn a_rule_set_by_another_connection_applies_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shoal.db");
         let daemon = Store::open(&path, StoreConfig::default()).unwrap();
-        assert_eq!(
-            daemon.sharing().unwrap().mode(PEER, &notes()),
-            ShareMode::Both
-        );
+        assert_eq!(mode(&daemon), ShareMode::Both);
         // The CLI beside the daemon: another connection to the same file.
         let mut cli = Store::open(&path, StoreConfig::default()).unwrap();
         cli.set_sharing(PEER, &notes(), ShareMode::Send).unwrap();
-        assert_eq!(
-            daemon.sharing().unwrap().mode(PEER, &notes()),
-            ShareMode::Send
-        );
+        assert_eq!(mode(&daemon), ShareMode::Send);
         cli.set_local_only(&notes(), true).unwrap();
         assert!(
             daemon
@@ -234,15 +233,9 @@ mod tests {
         store
             .set_sharing(PEER, &notes(), ShareMode::Receive)
             .unwrap();
-        assert_eq!(
-            store.sharing().unwrap().mode(PEER, &notes()),
-            ShareMode::Receive
-        );
+        assert_eq!(mode(&store), ShareMode::Receive);
         store.clear_sharing(PEER, &notes()).unwrap();
-        assert_eq!(
-            store.sharing().unwrap().mode(PEER, &notes()),
-            ShareMode::Both
-        );
+        assert_eq!(mode(&store), ShareMode::Both);
     }
 
     #[test]
@@ -279,10 +272,7 @@ mod tests {
         let mut cli = Store::open(&path, StoreConfig::default()).unwrap();
         cli.set_sharing(PEER, &notes(), ShareMode::Send).unwrap();
         assert!(!cached(&store));
-        assert_eq!(
-            store.sharing().unwrap().mode(PEER, &notes()),
-            ShareMode::Send
-        );
+        assert_eq!(mode(&store), ShareMode::Send);
     }
 
     #[test]
@@ -298,15 +288,9 @@ mod tests {
             )
             .unwrap();
         // The open transaction sees its own write...
-        assert_eq!(
-            store.sharing().unwrap().mode(PEER, &notes()),
-            ShareMode::None
-        );
+        assert_eq!(mode(&store), ShareMode::None);
         store.conn.execute_batch("ROLLBACK").unwrap();
         // ...which, rolled back, is not what the file holds.
-        assert_eq!(
-            store.sharing().unwrap().mode(PEER, &notes()),
-            ShareMode::Both
-        );
+        assert_eq!(mode(&store), ShareMode::Both);
     }
 }
