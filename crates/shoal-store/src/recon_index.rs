@@ -347,8 +347,8 @@ pub struct ReconSnapshot<'a> {
     conn: &'a Connection,
     cid: Option<i64>,
     tree: Option<&'a Tree>,
-    /// The last node scanned and its records, in key order.
-    last: Option<(Node, Vec<Row>)>,
+    /// The last scan, kept for the snapshot's life.
+    last: Scan,
     /// Whether this snapshot began the read transaction its scans share.
     reading: bool,
 }
@@ -361,7 +361,7 @@ impl<'a> ReconSnapshot<'a> {
             conn,
             cid,
             tree,
-            last: None,
+            last: Scan::default(),
             reading: false,
         }
     }
@@ -380,16 +380,37 @@ impl Drop for ReconSnapshot<'_> {
 
 /// A record as the reconciliation index lists it.
 #[derive(Debug)]
-pub(crate) struct Row {
+struct Row {
     key: ReconKey,
-    id: RecordId,
+    /// Where its id lies in the scan's `ids`.
+    id: std::ops::Range<usize>,
     digest: StateDigest,
     flags: shoal_core::recon::ItemFlags,
+}
+
+/// One range scan of the index: the node scanned (`None` before the first
+/// or after a failed one) and its records in key order. The buffers are
+/// reused scan after scan, and the ids of one scan share one string: a walk
+/// reads hundreds of thousands of rows and lists few of them as items.
+#[derive(Debug, Default)]
+struct Scan {
+    node: Option<Node>,
+    rows: Vec<Row>,
+    ids: String,
 }
 
 impl Row {
     fn element(&self) -> shoal_core::recon::Element {
         element(self.digest, self.flags)
+    }
+
+    /// The row as reconciliation lists it; `ids` is its scan's.
+    fn item(&self, ids: &str) -> Result<Item, StoreError> {
+        Ok(Item {
+            id: RecordId::new(ids[self.id.clone()].to_owned())?,
+            digest: self.digest.short(),
+            flags: self.flags,
+        })
     }
 }
 
@@ -407,11 +428,14 @@ fn within(outer: Node, inner: Node) -> bool {
 }
 
 impl ReconSnapshot<'_> {
-    /// The records under `node`, in key order: from the last scan if it
-    /// covered the node, else from one range scan of the index (kept).
-    fn rows(&mut self, node: Node) -> Result<&[Row], StoreError> {
-        let Some(cid) = self.cid else { return Ok(&[]) };
-        let covered = self.last.as_ref().is_some_and(|(n, _)| within(*n, node));
+    /// The records under `node`, in key order, and the string their ids
+    /// lie in: from the last scan if it covered the node, else from one
+    /// range scan of the index (kept).
+    fn rows(&mut self, node: Node) -> Result<(&[Row], &str), StoreError> {
+        let Some(cid) = self.cid else {
+            return Ok((&[], ""));
+        };
+        let covered = self.last.node.is_some_and(|n| within(n, node));
         if !covered {
             if !self.reading && self.conn.is_autocommit() {
                 self.conn.prepare_cached("BEGIN")?.execute([])?;
@@ -426,13 +450,19 @@ impl ReconSnapshot<'_> {
                 key_column(node.first()),
                 key_column(node.last())
             ])?;
-            let mut out = Vec::new();
+            let scan = &mut self.last;
+            scan.node = None;
+            scan.rows.clear();
+            scan.ids.clear();
             while let Some(row) = rows.next()? {
                 let digest =
                     digest_column(row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?)?;
-                out.push(Row {
+                let start = scan.ids.len();
+                scan.ids
+                    .push_str(row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?);
+                scan.rows.push(Row {
                     key: column_key(row.get(0)?),
-                    id: RecordId::new(row.get::<_, String>(1)?)?,
+                    id: start..scan.ids.len(),
                     digest,
                     flags: rows::flags_of(
                         Life(row.get::<_, i64>(3)? as u64),
@@ -440,15 +470,13 @@ impl ReconSnapshot<'_> {
                     ),
                 });
             }
-            self.last = Some((node, out));
+            scan.node = Some(node);
         }
-        let Some((_, rows)) = self.last.as_ref() else {
-            return Ok(&[]);
-        };
+        let rows = &self.last.rows;
         let (first, last) = (node.first(), node.last());
         let from = rows.partition_point(|r| r.key < first);
         let to = rows.partition_point(|r| r.key <= last);
-        Ok(&rows[from..to])
+        Ok((&rows[from..to], &self.last.ids))
     }
 }
 
@@ -460,7 +488,7 @@ impl ReconView for ReconSnapshot<'_> {
             return Ok(fp);
         }
         let mut fp = Fingerprint::default();
-        self.rows(node)?.iter().for_each(|r| fp.add(r.element()));
+        self.rows(node)?.0.iter().for_each(|r| fp.add(r.element()));
         Ok(fp)
     }
 
@@ -478,7 +506,7 @@ impl ReconView for ReconSnapshot<'_> {
             return Ok(out);
         }
         // One scan of the node's range, bucketed by child.
-        for row in self.rows(node)? {
+        for row in self.rows(node)?.0 {
             let child = Node::at(node.level() + 1, row.key);
             out[(child.prefix() & (FANOUT as u64 - 1)) as usize].add(row.element());
         }
@@ -486,15 +514,8 @@ impl ReconView for ReconSnapshot<'_> {
     }
 
     fn items(&mut self, node: Node) -> Result<Vec<Item>, StoreError> {
-        Ok(self
-            .rows(node)?
-            .iter()
-            .map(|r| Item {
-                id: r.id.clone(),
-                digest: r.digest.short(),
-                flags: r.flags,
-            })
-            .collect())
+        let (rows, ids) = self.rows(node)?;
+        rows.iter().map(|r| r.item(ids)).collect()
     }
 }
 
