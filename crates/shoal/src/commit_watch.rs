@@ -2,8 +2,8 @@
 //! (e.g. `shoal put` next to a running daemon), so a node pushes them to its
 //! peers within milliseconds rather than on its next 1 s check.
 //!
-//! A commit in WAL mode appends to `FILE-wal`: the process's `notify` watcher
-//! (inotify on Linux; `wal_watcher.rs`), on the file's directory, wakes this
+//! A commit in WAL mode appends to `FILE-wal`: the process's watcher
+//! (`wal_watcher.rs`: inotify on Linux), on the file's directory, wakes this
 //! store's thread on any event on that file, and the thread runs
 //! [`Store::refresh_head`](crate::Store::refresh_head) — one `PRAGMA
 //! data_version` when nothing changed, so the store's own commits, which wake

@@ -6,12 +6,23 @@
 //!
 //! It owns registering WAL files, watching their directories (counted, so
 //! a directory is unwatched when its last registration goes) and routing
-//! each event to the registrations of the file it names; what a wake-up
-//! does is `commit_watch.rs`'s. Its callback never takes the registry's
-//! outer lock, and `watch`/`unwatch` are never called holding the inner
-//! one, so the watcher's thread and a registering thread cannot deadlock.
+//! each event to the registrations of the file it names; reading events is
+//! the platform's [`DirWatcher`] (inotify on Linux, paced so the process's
+//! own writes cost next to nothing: `wal_watcher/inotify_dirs.rs`; the
+//! `notify` crate elsewhere), and what a wake-up does is
+//! `commit_watch.rs`'s. Its callback never takes the registry's outer
+//! lock, and `watch`/`unwatch` are never called holding the inner one, so
+//! the watcher's thread and a registering thread cannot deadlock.
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+#[cfg(target_os = "linux")]
+mod inotify_dirs;
+#[cfg(not(target_os = "linux"))]
+mod notify_dirs;
+
+#[cfg(target_os = "linux")]
+use inotify_dirs::DirWatcher;
+#[cfg(not(target_os = "linux"))]
+use notify_dirs::DirWatcher;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
@@ -20,9 +31,18 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 /// Who to wake for each WAL file: (registration id, channel).
 type Wakers = Arc<Mutex<HashMap<PathBuf, Vec<(u64, SyncSender<()>)>>>>;
 
+/// What the directory watcher reports.
+#[derive(Debug)]
+enum DirEvent {
+    /// Something happened to this file.
+    File(PathBuf),
+    /// Events may have been lost: every store should look.
+    Lost,
+}
+
 /// The process's watcher and what it watches.
 struct Shared {
-    watcher: RecommendedWatcher,
+    watcher: DirWatcher,
     /// Directories watched, with how many registrations use each.
     dirs: HashMap<PathBuf, usize>,
     wakers: Wakers,
@@ -44,34 +64,29 @@ fn shared() -> &'static Mutex<Result<Shared, String>> {
     SHARED.get_or_init(|| {
         let wakers = Wakers::default();
         let routes = wakers.clone();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let watcher = DirWatcher::new(move |event| {
             // Full channel: a wake-up is already pending and covers this
             // one. Disconnected: that store is going away.
             let routes = lock(&routes);
             match event {
-                Ok(event) => {
-                    for wake in event.paths.iter().filter_map(|p| routes.get(p)).flatten() {
+                DirEvent::File(path) => {
+                    for wake in routes.get(&path).into_iter().flatten() {
                         let _ = wake.1.try_send(());
                     }
                 }
-                // Events may have been lost: every store looks.
-                Err(_) => {
+                DirEvent::Lost => {
                     for wake in routes.values().flatten() {
                         let _ = wake.1.try_send(());
                     }
                 }
             }
         });
-        Mutex::new(
-            watcher
-                .map(|watcher| Shared {
-                    watcher,
-                    dirs: HashMap::new(),
-                    wakers,
-                    next_id: 0,
-                })
-                .map_err(|e| e.to_string()),
-        )
+        Mutex::new(watcher.map(|watcher| Shared {
+            watcher,
+            dirs: HashMap::new(),
+            wakers,
+            next_id: 0,
+        }))
     })
 }
 
@@ -103,10 +118,7 @@ pub(crate) fn register(db_path: &Path, wake: SyncSender<()>) -> Result<Registrat
     let mut guard = lock(shared());
     let shared = guard.as_mut().map_err(|e| e.clone())?;
     if !shared.dirs.contains_key(&dir) {
-        shared
-            .watcher
-            .watch(&dir, RecursiveMode::NonRecursive)
-            .map_err(|e| e.to_string())?;
+        shared.watcher.watch(&dir)?;
     }
     *shared.dirs.entry(dir.clone()).or_default() += 1;
     let id = shared.next_id;
@@ -135,7 +147,7 @@ impl Drop for Registration {
             *count -= 1;
             if *count == 0 {
                 shared.dirs.remove(&self.dir);
-                let _ = shared.watcher.unwatch(&self.dir);
+                shared.watcher.unwatch(&self.dir);
             }
         }
     }
@@ -143,8 +155,46 @@ impl Drop for Registration {
 
 #[cfg(test)]
 mod tests {
-    use super::wal_path;
+    use super::{register, wal_path};
+    use std::io::Write;
     use std::path::Path;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// The process's own writes to a WAL, as a store committing in a loop
+    /// makes them, wake its registration about once per pause of the
+    /// reader, not once per write; and a write after a quiet spell still
+    /// wakes it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_burst_of_writes_wakes_a_registration_about_once_per_pause() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let mut wal = std::fs::File::create(wal_path(&db)).unwrap();
+        let (wake, woken) = mpsc::sync_channel(100_000);
+        let _registration = register(&db, wake).unwrap();
+        let writes = 300;
+        let start = Instant::now();
+        for _ in 0..writes {
+            wal.write_all(&[0u8; 64]).unwrap();
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let elapsed = start.elapsed();
+        std::thread::sleep(Duration::from_millis(50));
+        let wake_ups = woken.try_iter().count();
+        // One batch per pause (or per blocking read) at most, each waking
+        // the file's registration once for its writes.
+        let most = 2 + (elapsed.as_micros() / super::inotify_dirs::PAUSE.as_micros()) as usize;
+        assert!(wake_ups >= 1, "the writes woke nothing");
+        assert!(
+            wake_ups <= most,
+            "{writes} writes over {elapsed:?} woke the registration {wake_ups} times (at most {most})"
+        );
+        wal.write_all(b"later").unwrap();
+        woken
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a write after a quiet spell wakes the registration");
+    }
 
     #[test]
     fn the_wal_is_the_file_name_plus_wal() {

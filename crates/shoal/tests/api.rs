@@ -623,3 +623,32 @@ fn an_other_writers_commit_moves_the_head_even_after_an_empty_merge_saw_it() {
     assert!(*head.borrow() > before, "head still {:?}", *head.borrow());
     assert_eq!(*head.borrow(), written);
 }
+
+/// A store watching for other writers moves its head for another
+/// process's commit (here a second handle: its own connection on the same
+/// file) by itself — no refresh is called, and a plain store has no
+/// periodic check — and each of a burst of such commits is seen.
+#[test]
+fn a_watching_store_notices_other_writers_commits_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(&dir, "a.db");
+    node.watch_other_writers();
+    let cli = open(&dir, "a.db");
+    let head = node.watch_head();
+    let notes = cli.collection("notes").unwrap();
+    for round in 0..20 {
+        let written = notes
+            .put(&format!("n{round}"), json!({"round": round}))
+            .unwrap()
+            .expect("a version");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while *head.borrow() < written {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: the head stayed at {:?}, the other handle wrote {written:?}",
+                *head.borrow()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
