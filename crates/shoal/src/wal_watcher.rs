@@ -11,8 +11,9 @@
 //! own writes cost next to nothing: `wal_watcher/inotify_dirs.rs`; the
 //! `notify` crate elsewhere), and what a wake-up does is
 //! `commit_watch.rs`'s. Its callback never takes the registry's outer
-//! lock, and `watch`/`unwatch` are never called holding the inner one, so
-//! the watcher's thread and a registering thread cannot deadlock.
+//! lock, and `watch`/`unwatch` are never called holding the inner one; the
+//! Linux reader's own map of directories is let go before it calls back;
+//! so the watcher's thread and a registering thread cannot deadlock.
 
 #[cfg(target_os = "linux")]
 mod inotify_dirs;
@@ -106,9 +107,9 @@ pub(crate) struct Registration {
     id: u64,
 }
 
-/// Wakes `wake` on every event on the WAL file of the database at
-/// `db_path` (its writes, and its closing by a process), or says why it
-/// cannot.
+/// Wakes `wake` when the WAL file of the database at `db_path` changes
+/// (written, created, renamed into place, closed after writing; on Linux
+/// at most once per batch the watcher reads), or says why it cannot.
 pub(crate) fn register(db_path: &Path, wake: SyncSender<()>) -> Result<Registration, String> {
     let db_path = std::path::absolute(db_path).map_err(|e| e.to_string())?;
     let wal = wal_path(&db_path);
@@ -155,19 +156,26 @@ impl Drop for Registration {
 
 #[cfg(test)]
 mod tests {
-    use super::{register, wal_path};
-    use std::io::Write;
+    use super::wal_path;
     use std::path::Path;
-    use std::sync::mpsc;
-    use std::time::{Duration, Instant};
 
     /// The process's own writes to a WAL, as a store committing in a loop
     /// makes them, wake its registration about once per pause of the
     /// reader, not once per write; and a write after a quiet spell still
     /// wakes it.
+    ///
+    /// Tests writing into watched directories take [`WRITING`]: another
+    /// one writing beside this one would interleave its events with these,
+    /// which the kernel does not fold.
     #[cfg(target_os = "linux")]
     #[test]
     fn a_burst_of_writes_wakes_a_registration_about_once_per_pause() {
+        use super::register;
+        use std::io::Write;
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+
+        let _writing = super::lock(&WRITING);
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a.db");
         let mut wal = std::fs::File::create(wal_path(&db)).unwrap();
@@ -194,6 +202,49 @@ mod tests {
         woken
             .recv_timeout(Duration::from_secs(5))
             .expect("a write after a quiet spell wakes the registration");
+    }
+
+    /// One test at a time writes into a watched directory.
+    #[cfg(target_os = "linux")]
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Two paths to one directory (here a symbolic link) are one kernel
+    /// watch: a write wakes the registrations made through each, and
+    /// letting one go leaves the other watched.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn registrations_through_two_paths_to_one_directory_are_each_woken() {
+        use super::register;
+        use std::io::Write;
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        let _writing = super::lock(&WRITING);
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let mut wal = std::fs::File::create(wal_path(&real.join("a.db"))).unwrap();
+        let (wake_real, woken_real) = mpsc::sync_channel(1);
+        let (wake_link, woken_link) = mpsc::sync_channel(1);
+        let through_real = register(&real.join("a.db"), wake_real).unwrap();
+        let _through_link = register(&link.join("a.db"), wake_link).unwrap();
+        wal.write_all(b"frame").unwrap();
+        let wait = Duration::from_secs(5);
+        woken_real
+            .recv_timeout(wait)
+            .expect("the real path's registration woken");
+        woken_link
+            .recv_timeout(wait)
+            .expect("the link's registration woken");
+        drop(through_real);
+        std::thread::sleep(Duration::from_millis(20));
+        while woken_link.try_recv().is_ok() {}
+        wal.write_all(b"another").unwrap();
+        woken_link
+            .recv_timeout(wait)
+            .expect("the link's registration still woken after the other went");
     }
 
     #[test]

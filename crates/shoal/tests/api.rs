@@ -627,7 +627,9 @@ fn an_other_writers_commit_moves_the_head_even_after_an_empty_merge_saw_it() {
 /// A store watching for other writers moves its head for another
 /// process's commit (here a second handle: its own connection on the same
 /// file) by itself — no refresh is called, and a plain store has no
-/// periodic check — and each of a burst of such commits is seen.
+/// periodic check — commit after commit. (A watcher that could not be set
+/// up would pass too, by its 50 ms poll; one set up that names the wrong
+/// file would not.)
 #[test]
 fn a_watching_store_notices_other_writers_commits_by_itself() {
     let dir = tempfile::tempdir().unwrap();

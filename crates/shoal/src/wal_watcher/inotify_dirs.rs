@@ -6,21 +6,29 @@
 //! `read` is woken by each of them (and wakes the commit watch), so a
 //! store that commits a thousand times a second kept two more threads
 //! busy. While the reader pauses, the kernel folds a file's repeated
-//! modifications into the one event already queued and wakes no one: a
-//! burst of commits costs one batch per pause, and another process's
-//! commit is seen at most one pause later.
+//! modifications into the last queued event when nothing else came in
+//! between, and wakes no one: a burst of one store's commits costs about
+//! one batch per pause, and another process's commit is seen a pause
+//! later at most (a backlog is read whole before each pause).
+//!
+//! If reading ever fails for good, the thread wakes every store every
+//! [`FALLBACK_POLL`] instead, for the life of the process.
 //!
 //! It owns reading and naming events; which store to wake is
 //! `wal_watcher.rs`'s.
 
 use super::{DirEvent, lock};
-use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
+use crate::commit_watch::FALLBACK_POLL;
+use inotify::{EventMask, Events, Inotify, WatchDescriptor, WatchMask, Watches};
 use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The reader's pause after each batch of events.
+/// The reader's pause after each batch of events: the commit watch's
+/// shortest gap between two looks (`commit_watch::MIN_GAP`, 2 ms), so
+/// pausing delays no look the commit watch would have taken.
 pub(super) const PAUSE: Duration = crate::commit_watch::MIN_GAP;
 
 /// What a commit of another process does to the files of a directory: its
@@ -32,8 +40,10 @@ const MASK: WatchMask = WatchMask::MODIFY
     .union(WatchMask::MOVED_TO);
 
 /// The directories watched, by watch descriptor: the reader names an
-/// event's file from it.
-type Dirs = Arc<Mutex<HashMap<WatchDescriptor, PathBuf>>>;
+/// event's file from them. Several paths may lead to one directory (a
+/// symbolic link, a bind mount): the kernel gives them one descriptor, and
+/// an event is named under each.
+type Dirs = Arc<Mutex<HashMap<WatchDescriptor, Vec<PathBuf>>>>;
 
 /// Watches directories; events go to the callback given at creation.
 pub(super) struct DirWatcher {
@@ -49,7 +59,8 @@ impl std::fmt::Debug for DirWatcher {
 
 impl DirWatcher {
     /// Starts the instance and its reader thread, which calls `on_event`
-    /// for each event (from the thread) for the life of the process.
+    /// (from the thread) for each event, or for every store every
+    /// [`FALLBACK_POLL`] once reading has failed.
     pub(super) fn new(on_event: impl Fn(DirEvent) + Send + 'static) -> Result<Self, String> {
         let inotify = Inotify::init().map_err(|e| format!("inotify: {e}"))?;
         let watches = inotify.watches();
@@ -57,7 +68,7 @@ impl DirWatcher {
         let named = dirs.clone();
         std::thread::Builder::new()
             .name("shoal-wal-watch".into())
-            .spawn(move || read(inotify, &named, on_event))
+            .spawn(move || run(inotify, &named, &on_event))
             .map_err(|e| format!("cannot start the WAL watch thread: {e}"))?;
         Ok(Self { watches, dirs })
     }
@@ -68,56 +79,115 @@ impl DirWatcher {
             .watches
             .add(dir, MASK)
             .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
-        lock(&self.dirs).insert(wd, dir.to_path_buf());
+        let mut dirs = lock(&self.dirs);
+        let paths = dirs.entry(wd).or_default();
+        if !paths.iter().any(|p| p == dir) {
+            paths.push(dir.to_path_buf());
+        }
         Ok(())
     }
 
-    /// Stops watching `dir` (nothing if it was not watched).
+    /// Stops watching `dir` (nothing if it was not watched); the kernel's
+    /// watch goes with the last path leading to it.
     pub(super) fn unwatch(&mut self, dir: &Path) {
-        let wd = {
+        let unused = {
             let mut dirs = lock(&self.dirs);
-            let wd = dirs
-                .iter()
-                .find(|(_, d)| d.as_path() == dir)
-                .map(|(wd, _)| wd.clone());
-            if let Some(wd) = &wd {
+            let Some((wd, paths)) = dirs
+                .iter_mut()
+                .find(|(_, paths)| paths.iter().any(|p| p == dir))
+            else {
+                return;
+            };
+            paths.retain(|p| p != dir);
+            let unused = paths.is_empty().then(|| wd.clone());
+            if let Some(wd) = &unused {
                 dirs.remove(wd);
             }
-            wd
+            unused
         };
-        if let Some(wd) = wd {
+        if let Some(wd) = unused {
             // Fails only if the directory is gone, which ended the watch.
             let _ = self.watches.remove(wd);
         }
     }
 }
 
-/// The reader thread: a batch of events, then a pause, until reading fails.
-fn read(mut inotify: Inotify, dirs: &Dirs, on_event: impl Fn(DirEvent)) {
+/// The reader thread: each batch of events read whole and passed on (each
+/// file once), then a pause; once reading fails for good, a wake-up for
+/// everyone every [`FALLBACK_POLL`].
+fn run(mut inotify: Inotify, dirs: &Dirs, on_event: &impl Fn(DirEvent)) {
     let mut buffer = [0u8; 4096];
-    loop {
-        let events = match inotify.read_events_blocking(&mut buffer) {
-            Ok(events) => events,
-            Err(e) => {
-                tracing::warn!(
-                    "the WAL watch stopped reading ({e}); other processes' commits are \
-                     seen at a node's 1 s check"
-                );
-                on_event(DirEvent::Lost);
-                return;
+    let error = loop {
+        let mut batch = Batch::default();
+        // Blocks for the first events, then takes what else is queued.
+        let mut blocking = true;
+        let failed = loop {
+            let read = match blocking {
+                true => inotify.read_events_blocking(&mut buffer),
+                false => inotify.read_events(&mut buffer),
+            };
+            match read {
+                Ok(events) => batch.add(events, dirs),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock && !blocking => break None,
+                Err(e) => break Some(e),
             }
+            blocking = false;
         };
+        batch.pass_on(on_event);
+        if let Some(e) = failed {
+            break e;
+        }
+        std::thread::sleep(PAUSE);
+    };
+    tracing::warn!(
+        "the WAL watch stopped reading ({error}); every store checks for other processes' \
+         commits every {FALLBACK_POLL:?} instead"
+    );
+    loop {
+        on_event(DirEvent::Lost);
+        std::thread::sleep(FALLBACK_POLL);
+    }
+}
+
+/// What one batch of events named: each file once, or that events were
+/// lost (the queue overflowed), which wakes everyone.
+#[derive(Debug, Default)]
+struct Batch {
+    files: Vec<PathBuf>,
+    lost: bool,
+}
+
+impl Batch {
+    /// Names the files of `events`; forgets the directories whose watch the
+    /// kernel ended (they went away).
+    fn add(&mut self, events: Events<'_>, dirs: &Dirs) {
         for event in events {
             if event.mask.contains(EventMask::Q_OVERFLOW) {
-                on_event(DirEvent::Lost);
+                self.lost = true;
+                continue;
+            }
+            if event.mask.contains(EventMask::IGNORED) {
+                lock(dirs).remove(&event.wd);
                 continue;
             }
             let Some(name) = event.name else { continue };
-            let dir = lock(dirs).get(&event.wd).cloned();
-            if let Some(dir) = dir {
-                on_event(DirEvent::File(dir.join(name)));
+            let paths = lock(dirs).get(&event.wd).cloned().unwrap_or_default();
+            for file in paths.into_iter().map(|dir| dir.join(name)) {
+                if !self.files.contains(&file) {
+                    self.files.push(file);
+                }
             }
         }
-        std::thread::sleep(PAUSE);
+    }
+
+    /// Calls `on_event` for what the batch named.
+    fn pass_on(self, on_event: &impl Fn(DirEvent)) {
+        if self.lost {
+            on_event(DirEvent::Lost);
+        }
+        self.files
+            .into_iter()
+            .for_each(|file| on_event(DirEvent::File(file)));
     }
 }

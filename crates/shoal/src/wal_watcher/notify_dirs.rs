@@ -20,6 +20,8 @@ impl DirWatcher {
     pub(super) fn new(on_event: impl Fn(DirEvent) + Send + 'static) -> Result<Self, String> {
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             match event {
+                // The platform dropped events and asks for a rescan.
+                Ok(event) if event.need_rescan() => on_event(DirEvent::Lost),
                 Ok(event) => event
                     .paths
                     .into_iter()
