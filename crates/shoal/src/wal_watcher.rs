@@ -159,23 +159,35 @@ mod tests {
     use super::wal_path;
     use std::path::Path;
 
+    #[test]
+    fn the_wal_is_the_file_name_plus_wal() {
+        assert_eq!(
+            wal_path(Path::new("/d/shoal.db")),
+            Path::new("/d/shoal.db-wal")
+        );
+    }
+}
+
+/// The inotify watcher's tests. Each takes [`WRITING`]: another test
+/// writing into a watched directory beside it would interleave its events
+/// with the test's, which the kernel does not fold.
+#[cfg(all(test, target_os = "linux"))]
+mod linux_tests {
+    use super::{lock, register, wal_path};
+    use std::io::Write;
+    use std::sync::{Mutex, mpsc};
+    use std::time::{Duration, Instant};
+
+    /// One test at a time writes into a watched directory.
+    static WRITING: Mutex<()> = Mutex::new(());
+
     /// The process's own writes to a WAL, as a store committing in a loop
     /// makes them, wake its registration about once per pause of the
     /// reader, not once per write; and a write after a quiet spell still
     /// wakes it.
-    ///
-    /// Tests writing into watched directories take [`WRITING`]: another
-    /// one writing beside this one would interleave its events with these,
-    /// which the kernel does not fold.
-    #[cfg(target_os = "linux")]
     #[test]
     fn a_burst_of_writes_wakes_a_registration_about_once_per_pause() {
-        use super::register;
-        use std::io::Write;
-        use std::sync::mpsc;
-        use std::time::{Duration, Instant};
-
-        let _writing = super::lock(&WRITING);
+        let _writing = lock(&WRITING);
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("a.db");
         let mut wal = std::fs::File::create(wal_path(&db)).unwrap();
@@ -204,22 +216,12 @@ mod tests {
             .expect("a write after a quiet spell wakes the registration");
     }
 
-    /// One test at a time writes into a watched directory.
-    #[cfg(target_os = "linux")]
-    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
     /// Two paths to one directory (here a symbolic link) are one kernel
     /// watch: a write wakes the registrations made through each, and
     /// letting one go leaves the other watched.
-    #[cfg(target_os = "linux")]
     #[test]
     fn registrations_through_two_paths_to_one_directory_are_each_woken() {
-        use super::register;
-        use std::io::Write;
-        use std::sync::mpsc;
-        use std::time::Duration;
-
-        let _writing = super::lock(&WRITING);
+        let _writing = lock(&WRITING);
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().join("real");
         std::fs::create_dir(&real).unwrap();
@@ -245,13 +247,5 @@ mod tests {
         woken_link
             .recv_timeout(wait)
             .expect("the link's registration still woken after the other went");
-    }
-
-    #[test]
-    fn the_wal_is_the_file_name_plus_wal() {
-        assert_eq!(
-            wal_path(Path::new("/d/shoal.db")),
-            Path::new("/d/shoal.db-wal")
-        );
     }
 }
