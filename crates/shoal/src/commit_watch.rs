@@ -26,21 +26,19 @@
 //! It owns only the waking; what a refresh does is the store's (a callback
 //! it is given), and pushing is the node's.
 
-use crate::wal_watcher::{self, Registration};
+use crate::wal_watcher::{self, FALLBACK_POLL, Registration};
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 /// Shortest time between two refreshes while events keep coming (the
-/// store's own write bursts): bounds the refresh rate at 500/s.
-pub(crate) const MIN_GAP: Duration = Duration::from_millis(2);
+/// store's own write bursts): bounds the refresh rate at 500/s. The
+/// watcher's pause between batches, so it delays no look.
+pub(crate) const MIN_GAP: Duration = wal_watcher::BATCH_PAUSE;
 
 /// The looks after a wake-up that found nothing new, in milliseconds from
 /// the one before (about 0.13 s in all; the node's 1 s check remains).
 const SETTLE_MS: [u64; 6] = [2, 4, 8, 16, 32, 64];
-
-/// How often `data_version` is checked when no watcher could be set up.
-pub(crate) const FALLBACK_POLL: Duration = Duration::from_millis(50);
 
 /// What one look at the log found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

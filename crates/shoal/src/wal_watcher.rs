@@ -28,6 +28,16 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+/// The Linux watcher's pause after each batch of events it reads (see
+/// `wal_watcher/inotify_dirs.rs`); the commit watch's shortest gap between
+/// two looks is the same.
+pub(crate) const BATCH_PAUSE: Duration = Duration::from_millis(2);
+
+/// How often a store looks for other processes' commits when no watcher
+/// could be set up (or, on Linux, once reading events has failed).
+pub(crate) const FALLBACK_POLL: Duration = Duration::from_millis(50);
 
 /// Who to wake for each WAL file: (registration id, channel).
 type Wakers = Arc<Mutex<HashMap<PathBuf, Vec<(u64, SyncSender<()>)>>>>;
@@ -204,7 +214,7 @@ mod linux_tests {
         let wake_ups = woken.try_iter().count();
         // One batch per pause (or per blocking read) at most, each waking
         // the file's registration once for its writes.
-        let most = 2 + (elapsed.as_micros() / super::inotify_dirs::PAUSE.as_micros()) as usize;
+        let most = 2 + (elapsed.as_micros() / super::BATCH_PAUSE.as_micros()) as usize;
         assert!(wake_ups >= 1, "the writes woke nothing");
         assert!(
             wake_ups <= most,

@@ -1,5 +1,5 @@
 //! The directory watcher on Linux: one inotify instance and one thread that
-//! reads its events in batches, pausing [`PAUSE`] after each batch.
+//! reads its events in batches, pausing [`BATCH_PAUSE`] after each batch.
 //!
 //! The pause is what makes the watch cheap for the process's own writes.
 //! Every frame a store appends to its WAL is an event; a reader blocked in
@@ -17,19 +17,12 @@
 //! It owns reading and naming events; which store to wake is
 //! `wal_watcher.rs`'s.
 
-use super::{DirEvent, lock};
-use crate::commit_watch::FALLBACK_POLL;
+use super::{BATCH_PAUSE, DirEvent, FALLBACK_POLL, lock};
 use inotify::{EventMask, Events, Inotify, WatchDescriptor, WatchMask, Watches};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// The reader's pause after each batch of events: the commit watch's
-/// shortest gap between two looks (`commit_watch::MIN_GAP`, 2 ms), so
-/// pausing delays no look the commit watch would have taken.
-pub(super) const PAUSE: Duration = crate::commit_watch::MIN_GAP;
 
 /// What a commit of another process does to the files of a directory: its
 /// frames written to the WAL, the WAL created or renamed into place, and a
@@ -138,7 +131,7 @@ fn run(mut inotify: Inotify, dirs: &Dirs, on_event: &impl Fn(DirEvent)) {
         if let Some(e) = failed {
             break e;
         }
-        std::thread::sleep(PAUSE);
+        std::thread::sleep(BATCH_PAUSE);
     };
     tracing::warn!(
         "the WAL watch stopped reading ({error}); every store checks for other processes' \
