@@ -39,6 +39,7 @@ mod node_federation;
 mod pull;
 mod punch;
 mod punch_delay;
+mod quick_call;
 mod reachability;
 mod reconciliation;
 mod relay_client;
@@ -63,7 +64,7 @@ pub use metrics::{
 pub use node::Node;
 pub use reachability::Reachability;
 pub use reconciliation::Reconciliation;
-pub use replica::{BlobSink, DeviceCheck, Replica, ReplicaError};
+pub use replica::{Attempt, BlobSink, DeviceCheck, Replica, ReplicaError};
 pub use session_link::FedError;
 pub use shoal_core::sync::{
     GroupKey, GroupKeyError, GroupSalt, Rejection, RelayToken, RelayTokenError, SyncConfig,

@@ -34,8 +34,20 @@ pub enum DeviceCheck {
     Refused(Rejection),
 }
 
+/// A replica call tried only if it needs no waiting (see
+/// [`Replica::try_read_for_peer`]).
+#[derive(Debug)]
+pub enum Attempt<T> {
+    /// It ran: its outcome.
+    Done(Result<T, ReplicaError>),
+    /// It would have had to wait — for the store another call holds, for
+    /// another process's lock on the file, or for a flush to disk — so
+    /// nothing was done; make the blocking call instead.
+    WouldWait,
+}
+
 /// A local replica the node syncs. Calls may block briefly (SQLite); the node
-/// runs them off the async executor.
+/// runs them off the async executor, but for the `try_` ones.
 pub trait Replica: Send + Sync + 'static {
     /// The node's persistent keypair (its libp2p identity).
     fn keypair(&self) -> Keypair;
@@ -53,6 +65,20 @@ pub trait Replica: Send + Sync + 'static {
         max_changes: u32,
         max_bytes: u32,
     ) -> Result<LogRead, ReplicaError>;
+
+    /// [`read_for_peer`](Self::read_for_peer), made only if it needs no
+    /// waiting, so that the caller may make it on its own async task (no
+    /// thread hop) and else hand the blocking call to a thread. Never made
+    /// by default ([`Attempt::WouldWait`]).
+    fn try_read_for_peer(
+        &self,
+        _peer: &PeerId,
+        _cursor: SyncCursor,
+        _max_changes: u32,
+        _max_bytes: u32,
+    ) -> Attempt<LogRead> {
+        Attempt::WouldWait
+    }
 
     /// A session with `peer` was authenticated, before anything of it is
     /// read or applied: the replica forgets what the peer sent in earlier
@@ -83,6 +109,18 @@ pub trait Replica: Send + Sync + 'static {
     /// can be collected. Does nothing by default.
     fn note_peer_acked(&self, _peer: &PeerId, _cursor: SyncCursor) -> Result<(), ReplicaError> {
         Ok(())
+    }
+
+    /// [`apply_from`](Self::apply_from), made only if it needs no waiting
+    /// (as [`try_read_for_peer`](Self::try_read_for_peer)). Never made by
+    /// default.
+    fn try_apply_from(
+        &self,
+        _peer: &PeerId,
+        _changes: &[Change],
+        _cursor: SyncCursor,
+    ) -> Attempt<()> {
+        Attempt::WouldWait
     }
 
     /// The db_version of the last local commit, watched for live pushes.

@@ -3,8 +3,8 @@
 //! oversized ones before reading them, and any but tiny ones until the peer
 //! has proved membership), feeds them and time and local commits to the
 //! session, and performs its
-//! actions — writing frames, running store reads and applies off the async
-//! executor — until the session closes or the stream breaks.
+//! actions — writing frames, running store reads and applies (where, is
+//! `quick_call.rs`'s) — until the session closes or the stream breaks.
 //!
 //! All protocol decisions are the session's; this file only moves bytes and
 //! reports status to the peer table.
@@ -105,10 +105,14 @@ impl Shell {
                 max_changes,
                 max_bytes,
             } => {
-                let replica = self.replica.clone();
-                let read = tokio::task::spawn_blocking(move || {
-                    replica.read_for_peer(&peer, after, max_changes, max_bytes)
-                })
+                let read = crate::quick_call::read_changes(
+                    &self.replica,
+                    peer,
+                    purpose,
+                    after,
+                    max_changes,
+                    max_bytes,
+                )
                 .await;
                 match read {
                     Ok(Ok(read)) => self.session.changes_read(purpose, after, read, now_ms()),
@@ -121,11 +125,7 @@ impl Shell {
                 }
             }
             Action::Apply { changes, cursor } => {
-                let replica = self.replica.clone();
-                let applied = tokio::task::spawn_blocking(move || {
-                    replica.apply_from(&peer, &changes, cursor)
-                })
-                .await;
+                let applied = crate::quick_call::apply(&self.replica, peer, changes, cursor).await;
                 match applied {
                     Ok(Ok(())) => self.session.applied(cursor),
                     Ok(Err(e)) => {

@@ -213,6 +213,16 @@ impl StoreError {
 }
 
 impl StoreError {
+    /// Whether the database file was locked by another connection
+    /// (SQLite's busy or locked): the call changed nothing and can be made
+    /// again. Returned at once under [`Store::without_waiting`](crate::Store::without_waiting),
+    /// else after the configured wait.
+    pub fn is_busy(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(f.code, DatabaseBusy | DatabaseLocked))
+    }
+
     /// Names `path` in a corruption error that does not name its file yet.
     pub fn with_path(self, path: &std::path::Path) -> Self {
         match self {

@@ -332,6 +332,24 @@ impl Store {
         &self.config
     }
 
+    /// Runs `f` with SQLite's wait for another connection's lock turned
+    /// off: where another process holds the database file's lock, `f`
+    /// fails at once with an error for which [`StoreError::is_busy`] holds
+    /// (its transaction rolled back, nothing changed) instead of waiting up
+    /// to [`StoreConfig::busy_timeout`]. For a caller with a better place to
+    /// wait: an async task that then hands the call to a thread.
+    pub fn without_waiting<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.busy_timeout(Duration::ZERO)?;
+        let out = f(self);
+        // Cannot fail (SQLite only installs its handler): were it to, `f`'s
+        // outcome is still the one to report, and later calls wait less.
+        let _ = self.conn.busy_timeout(self.config.busy_timeout);
+        out
+    }
+
     /// A handle on the count of this store's own commits, readable without
     /// the store (see [`CommitCount`]): a commit by another connection or
     /// process does not move it.

@@ -18,7 +18,7 @@ use shoal_core::{
     Change, CollectionName, DbVersion, Direction, HeldFlows, LogRead, RecordId, SharingRules,
     SyncCursor,
 };
-use shoal_net::{BlobSink, HeldChanges, Node, NodeConfig, PeerId, Replica, ReplicaError};
+use shoal_net::{Attempt, BlobSink, HeldChanges, Node, NodeConfig, PeerId, Replica, ReplicaError};
 use shoal_store::{Arrival, BlobClaim, StoreError};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -43,6 +43,20 @@ impl Replica for Store {
         Ok(self.with_db(|db| db.read_for_peer(&peer, cursor, max_changes, max_bytes))?)
     }
 
+    fn try_read_for_peer(
+        &self,
+        peer: &PeerId,
+        cursor: SyncCursor,
+        max_changes: u32,
+        max_bytes: u32,
+    ) -> Attempt<LogRead> {
+        let peer = peer.to_string();
+        match self.try_with_db(|db| db.read_for_peer(&peer, cursor, max_changes, max_bytes)) {
+            Some(read) => Attempt::Done(read.map_err(Into::into)),
+            None => Attempt::WouldWait,
+        }
+    }
+
     fn session_started(&self, peer: &PeerId) -> Result<(), ReplicaError> {
         let peer = peer.to_string();
         Ok(self.with_db(|db| {
@@ -63,6 +77,13 @@ impl Replica for Store {
     ) -> Result<(), ReplicaError> {
         Store::apply_from(self, &peer.to_string(), changes, cursor)?;
         Ok(())
+    }
+
+    fn try_apply_from(&self, peer: &PeerId, changes: &[Change], cursor: SyncCursor) -> Attempt<()> {
+        match Store::try_apply_from(self, &peer.to_string(), changes, cursor) {
+            Some(applied) => Attempt::Done(applied.map(|_| ()).map_err(Into::into)),
+            None => Attempt::WouldWait,
+        }
     }
 
     fn watch_head(&self) -> watch::Receiver<DbVersion> {

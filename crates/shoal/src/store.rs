@@ -13,11 +13,11 @@ use shoal_core::{
     SyncCursor,
 };
 use shoal_store::{
-    ApplyReport, ChangeIter, CheckProgress, CheckReport, ConflictQuery, DEFAULT_PAGE,
+    ApplyReport, ChangeIter, CheckProgress, CheckReport, ConflictQuery, DEFAULT_PAGE, Durability,
     JournalledConflict, StoreConfig, StoreStatus, WriteOp,
 };
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use tokio::sync::{broadcast, watch};
 
 /// Options for [`Store::open_with`].
@@ -133,6 +133,24 @@ impl Store {
     ) -> Result<T, Error> {
         let mut db = self.db();
         f(&mut db).map_err(|e| Error::from(e.with_path(db.path())))
+    }
+
+    /// Runs `f` on the database only if that takes no waiting: `None`
+    /// (nothing done) when another thread holds the store or another process
+    /// the database file's lock. See [`shoal_store::Store::without_waiting`].
+    pub(crate) fn try_with_db<T>(
+        &self,
+        f: impl FnOnce(&mut shoal_store::Store) -> Result<T, shoal_store::StoreError>,
+    ) -> Option<Result<T, Error>> {
+        let mut db = match self.inner.db.try_lock() {
+            Ok(db) => db,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        match db.without_waiting(f) {
+            Err(e) if e.is_busy() => None,
+            out => Some(out.map_err(|e| Error::from(e.with_path(db.path())))),
+        }
     }
 
     /// This node's site id.
@@ -259,6 +277,28 @@ impl Store {
             self.after_apply(&report);
             Ok(report)
         })
+    }
+
+    /// [`apply_from`](Self::apply_from) only if it takes no waiting (see
+    /// `try_with_db`) and its commit no flush to disk ([`Durability::Full`]):
+    /// `None`, nothing done, otherwise.
+    ///
+    /// [`Durability::Full`]: shoal_store::Durability::Full
+    pub(crate) fn try_apply_from(
+        &self,
+        peer: &str,
+        changes: &[Change],
+        cursor: SyncCursor,
+    ) -> Option<Result<ApplyReport, Error>> {
+        let applied = self.try_with_db(|db| {
+            if db.config().durability == Durability::Full {
+                return Ok(None);
+            }
+            let report = db.apply_from(peer, changes, cursor)?;
+            self.after_apply(&report);
+            Ok(Some(report))
+        })?;
+        applied.transpose()
     }
 
     /// Merges the changes held back for their clock (see

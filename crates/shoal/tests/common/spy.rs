@@ -1,7 +1,10 @@
 //! A replica that is a real [`Store`] but writes down every federation
-//! request its node serves: what a peer sent this node, as the peer would
-//! observe it. Every call is the store's own; nothing is mocked but the
-//! record of requests. [`start`] runs a real loopback node for one.
+//! request its node serves (what a peer sent this node, as the peer would
+//! observe it) and every read of its log a session makes, in place or
+//! blocking (see [`Read`]). Every call is the store's own; nothing is mocked
+//! but those records. [`start`] runs a real loopback node for one.
+
+#![allow(dead_code)] // each test file uses part of it
 
 use shoal::{Change, CollectionName, DbVersion, Direction, LogRead, PeerId, RecordId};
 use shoal::{SharingRules, Store, SyncCursor};
@@ -9,15 +12,25 @@ use shoal_core::HeldFlows;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
-use shoal_net::{BlobSink, HeldChanges, Replica, ReplicaError};
+use shoal_net::{Attempt, BlobSink, HeldChanges, Replica, ReplicaError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// A store whose served requests are kept in `seen`.
+/// A store whose served requests are kept in `seen`, its log reads in `reads`.
 pub struct Spy {
     pub store: Store,
     pub seen: Arc<Mutex<Vec<Request>>>,
+    pub reads: Arc<Mutex<Vec<Read>>>,
+}
+
+/// One read of the log a session made: tried in place (`try_read_for_peer`)
+/// or blocking, with its budget, and whether the read said more remained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    pub in_place: bool,
+    pub max_changes: u32,
+    pub more: bool,
 }
 
 impl Spy {
@@ -27,8 +40,21 @@ impl Spy {
         let spy = Spy {
             store,
             seen: seen.clone(),
+            reads: Arc::default(),
         };
         (Arc::new(spy), seen)
+    }
+}
+
+impl Spy {
+    fn note_read(&self, in_place: bool, max_changes: u32, more: Result<bool, &ReplicaError>) {
+        if let Ok(more) = more {
+            self.reads.lock().expect("reads").push(Read {
+                in_place,
+                max_changes,
+                more,
+            });
+        }
     }
 }
 
@@ -46,7 +72,25 @@ impl Replica for Spy {
         max_changes: u32,
         max_bytes: u32,
     ) -> Result<LogRead, ReplicaError> {
-        Replica::read_for_peer(&self.store, peer, cursor, max_changes, max_bytes)
+        let read = Replica::read_for_peer(&self.store, peer, cursor, max_changes, max_bytes);
+        self.note_read(false, max_changes, read.as_ref().map(|r| r.more));
+        read
+    }
+    fn try_read_for_peer(
+        &self,
+        peer: &PeerId,
+        cursor: SyncCursor,
+        max_changes: u32,
+        max_bytes: u32,
+    ) -> Attempt<LogRead> {
+        let read = Replica::try_read_for_peer(&self.store, peer, cursor, max_changes, max_bytes);
+        if let Attempt::Done(read) = &read {
+            self.note_read(true, max_changes, read.as_ref().map(|r| r.more));
+        }
+        read
+    }
+    fn try_apply_from(&self, peer: &PeerId, changes: &[Change], cursor: SyncCursor) -> Attempt<()> {
+        Replica::try_apply_from(&self.store, peer, changes, cursor)
     }
     fn apply_from(
         &self,
