@@ -3,7 +3,7 @@
 //! replica can make them without waiting, on tokio's blocking pool
 //! otherwise. Handing a call to the pool costs a thread wake-up each way,
 //! on both ends of a write's trip to a peer; made in place, the trip
-//! (`shoal-bench latency`) took about a quarter less.
+//! (`shoal-bench latency`) takes about a sixth less.
 //!
 //! It owns only where those calls run and how small a call must be to be
 //! tried in place (a bound on the time the task's thread is held); what to
