@@ -142,13 +142,8 @@ impl Store {
         let (changes, not_admissible) = self.admissible_changes(changes)?;
         // Keyed by reference: the batch outlives the grouping, so no key is
         // copied until a record is reported changed.
-        let mut by_record: BTreeMap<(&CollectionName, &RecordId), Vec<&Change>> = BTreeMap::new();
-        for change in changes {
-            by_record
-                .entry((&change.collection, &change.id))
-                .or_default()
-                .push(change);
-        }
+        let mut by_record: BTreeMap<(&CollectionName, &RecordId), Vec<&Change>> =
+            group_runs(changes, |c| (&c.collection, &c.id));
         // Clocks too far ahead: the record is held back whole (from a
         // peer), or the batch refused (anything else).
         let mut held: Vec<&Change> = Vec::new();
@@ -320,5 +315,58 @@ impl Store {
             self.db_version = v;
         }
         Ok(report)
+    }
+}
+
+/// `items` grouped by `key`, each group in the items' order. A peer's batch
+/// lists a record's changes together (its log is read record by record), so
+/// the map is searched once per run of equal keys, not once per item: with
+/// four fields a record, that search was a tenth of applying a catch-up.
+fn group_runs<T, K: Ord + Copy>(
+    items: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> K,
+) -> BTreeMap<K, Vec<T>> {
+    let mut groups: BTreeMap<K, Vec<T>> = BTreeMap::new();
+    let mut run: Option<(K, Vec<T>)> = None;
+    for item in items {
+        let k = key(&item);
+        match &mut run {
+            Some((current, same)) if *current == k => same.push(item),
+            _ => {
+                if let Some((done, same)) = run.replace((k, vec![item])) {
+                    groups.entry(done).or_default().extend(same);
+                }
+            }
+        }
+    }
+    if let Some((done, same)) = run {
+        groups.entry(done).or_default().extend(same);
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_runs;
+
+    #[test]
+    fn runs_group_as_item_by_item_would_keeping_each_groups_order() {
+        let items = [
+            (3, 'a'),
+            (3, 'b'),
+            (1, 'c'),
+            (3, 'd'),
+            (2, 'e'),
+            (1, 'f'),
+            (1, 'g'),
+        ];
+        let grouped = group_runs(items, |(k, _)| *k);
+        let mut expected = std::collections::BTreeMap::<u8, Vec<(u8, char)>>::new();
+        for item in items {
+            expected.entry(item.0).or_default().push(item);
+        }
+        assert_eq!(grouped, expected);
+        assert_eq!(grouped[&3], vec![(3, 'a'), (3, 'b'), (3, 'd')]);
+        assert!(group_runs(Vec::<(u8, char)>::new(), |(k, _)| *k).is_empty());
     }
 }
