@@ -255,6 +255,7 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::BadNodeKey(_)
             | StoreError::BlobBusy { .. }
             | StoreError::BlobMismatch { .. }
+            | StoreError::WouldWait { .. }
             | StoreError::Sqlite(_) => STORAGE,
             StoreError::NotShared { .. } | StoreError::HeldFull { .. } => NETWORK,
         },

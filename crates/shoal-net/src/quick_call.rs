@@ -6,24 +6,48 @@
 //! (`shoal-bench latency`) takes about a sixth less.
 //!
 //! It owns only where those calls run and how small a call must be to be
-//! tried in place (a bound on the time the task's thread is held); what to
-//! read or apply is the session's, and what would wait the replica's
-//! ([`Replica::try_read_for_peer`], [`Replica::try_apply_from`]).
+//! tried in place; what to read or apply is the session's, and what would
+//! wait the replica's ([`Replica::try_read_for_peer`],
+//! [`Replica::try_apply_from`]). The bounds count what is read or sent, not
+//! the stored state the call loads and rewrites with it: a record near the
+//! 16 MiB state cap still holds the task's thread while it is merged.
 
 use crate::replica::{Attempt, Replica, ReplicaError};
 use libp2p::PeerId;
 use shoal_core::sync::ReadPurpose;
 use shoal_core::{Change, LogRead, SyncCursor};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use tokio::task::JoinError;
 
 /// Most changes a call made in place reads or applies.
 pub(crate) const QUICK_CHANGES: u32 = 64;
 /// Most bytes of values a call made in place reads or applies.
 pub(crate) const QUICK_BYTES: u32 = 64 * 1024;
 
-/// A store call's outcome, or how its thread failed (it panicked).
-pub(crate) type Called<T> = Result<Result<T, ReplicaError>, JoinError>;
+/// A store call's outcome, or what it panicked with (in place or on its
+/// thread: either way the session reports it and ends, as it always has).
+pub(crate) type Called<T> = Result<Result<T, ReplicaError>, String>;
+
+/// `try_call` made in place, a panic in it caught (the session must end
+/// through its own path, reporting the peer's state, not unwind).
+fn in_place<T>(try_call: impl FnOnce() -> Attempt<T>) -> Result<Attempt<T>, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(try_call)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned())
+    })
+}
+
+/// `call` on tokio's blocking pool.
+async fn off_the_task<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, ReplicaError> + Send + 'static,
+) -> Called<T> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| e.to_string())
+}
 
 /// One bounded read of the log for `peer` after `after`. A push's read is
 /// first tried in place within the quick bounds; when more remains than
@@ -39,7 +63,8 @@ pub(crate) async fn read_changes(
 ) -> Called<LogRead> {
     if purpose == ReadPurpose::Push {
         let (changes, bytes) = (max_changes.min(QUICK_CHANGES), max_bytes.min(QUICK_BYTES));
-        if let Attempt::Done(read) = replica.try_read_for_peer(&peer, after, changes, bytes) {
+        let tried = in_place(|| replica.try_read_for_peer(&peer, after, changes, bytes))?;
+        if let Attempt::Done(read) = tried {
             let whole = (changes, bytes) == (max_changes, max_bytes);
             match read {
                 Ok(read) if read.more && !whole => {}
@@ -48,8 +73,7 @@ pub(crate) async fn read_changes(
         }
     }
     let replica = replica.clone();
-    tokio::task::spawn_blocking(move || replica.read_for_peer(&peer, after, max_changes, max_bytes))
-        .await
+    off_the_task(move || replica.read_for_peer(&peer, after, max_changes, max_bytes)).await
 }
 
 /// Merges `changes` from `peer` with its `cursor`: in place when the batch
@@ -62,12 +86,13 @@ pub(crate) async fn apply(
     cursor: SyncCursor,
 ) -> Called<()> {
     if is_quick(&changes)
-        && let Attempt::Done(applied) = replica.try_apply_from(&peer, &changes, cursor)
+        && let Attempt::Done(applied) =
+            in_place(|| replica.try_apply_from(&peer, &changes, cursor))?
     {
         return Ok(applied);
     }
     let replica = replica.clone();
-    tokio::task::spawn_blocking(move || replica.apply_from(&peer, &changes, cursor)).await
+    off_the_task(move || replica.apply_from(&peer, &changes, cursor)).await
 }
 
 /// Whether a batch is small enough to apply in place.

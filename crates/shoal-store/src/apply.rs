@@ -21,6 +21,7 @@ use shoal_core::{
     Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SlotVersion, SyncCursor,
     Verdict,
 };
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 /// What to do with a change whose clock is too far ahead.
@@ -327,6 +328,12 @@ fn group_runs<T, K: Ord + Copy>(
     key: impl Fn(&T) -> K,
 ) -> BTreeMap<K, Vec<T>> {
     let mut groups: BTreeMap<K, Vec<T>> = BTreeMap::new();
+    let mut add = |done: K, same: Vec<T>| match groups.entry(done) {
+        Entry::Vacant(group) => {
+            group.insert(same);
+        }
+        Entry::Occupied(mut group) => group.get_mut().extend(same),
+    };
     let mut run: Option<(K, Vec<T>)> = None;
     for item in items {
         let k = key(&item);
@@ -334,13 +341,13 @@ fn group_runs<T, K: Ord + Copy>(
             Some((current, same)) if *current == k => same.push(item),
             _ => {
                 if let Some((done, same)) = run.replace((k, vec![item])) {
-                    groups.entry(done).or_default().extend(same);
+                    add(done, same);
                 }
             }
         }
     }
     if let Some((done, same)) = run {
-        groups.entry(done).or_default().extend(same);
+        add(done, same);
     }
     groups
 }

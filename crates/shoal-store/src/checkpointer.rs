@@ -27,6 +27,7 @@ use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -75,6 +76,8 @@ struct Shared {
     path: PathBuf,
     durability: Durability,
     thresholds: Thresholds,
+    /// The log's length after the last commit.
+    frames: AtomicI32,
     state: Mutex<State>,
     wake: Condvar,
 }
@@ -110,6 +113,7 @@ impl Checkpointer {
             path: path.to_path_buf(),
             durability,
             thresholds,
+            frames: AtomicI32::new(0),
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
         });
@@ -120,6 +124,18 @@ impl Checkpointer {
             Ok(())
         }))?;
         Ok(Self { shared })
+    }
+
+    /// Whether the next commit may checkpoint in the write itself: the log
+    /// is past the inline threshold, or there is no thread to ask (closing,
+    /// or it could not start).
+    pub(crate) fn checkpoints_in_next_write(&self) -> bool {
+        let frames = self.shared.frames.load(Ordering::Relaxed);
+        if frames.saturating_add(1) >= self.shared.thresholds.inline {
+            return true;
+        }
+        let state = self.shared.lock();
+        state.stopping || state.unavailable
     }
 
     /// How many checkpoints ran so far, and where.
@@ -161,6 +177,7 @@ impl Shared {
 
     /// The commit hook: `frames` is the log's length after a commit.
     fn committed(self: &Arc<Self>, wal: &mut Wal, frames: c_int) {
+        self.frames.store(frames, Ordering::Relaxed);
         let inline = frames >= self.thresholds.inline || !self.wake_thread(frames);
         if inline {
             // Busy (another connection is checkpointing) or failed: the next
@@ -377,6 +394,24 @@ mod tests {
             })
             .unwrap();
         assert_eq!(log, done, "frames were left in the log");
+    }
+
+    #[test]
+    fn the_next_write_checkpoints_past_the_inline_limit_or_without_a_thread() {
+        let Lab {
+            checkpointer, conn, ..
+        } = &lab(100_000, 20);
+        insert(conn, 1);
+        assert!(!checkpointer.checkpoints_in_next_write());
+        insert(conn, 100);
+        assert!(checkpointer.checkpoints_in_next_write(), "past the limit");
+        let Lab {
+            checkpointer, conn, ..
+        } = &lab(100_000, 100_000);
+        insert(conn, 1);
+        assert!(!checkpointer.checkpoints_in_next_write());
+        checkpointer.stop();
+        assert!(checkpointer.checkpoints_in_next_write(), "no thread");
     }
 
     #[test]

@@ -190,6 +190,14 @@ pub enum StoreError {
     /// allowed, or bad input).
     #[error("devices: {0}")]
     Devices(String),
+    /// A call made [without waiting](crate::Store::without_waiting) that
+    /// would have had to: its commit would copy the write-ahead log into the
+    /// database (a checkpoint due in the write). Nothing was done.
+    #[error("the call would have to wait: {reason}")]
+    WouldWait {
+        /// What it would have waited for.
+        reason: &'static str,
+    },
     /// Any other SQLite failure.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),
@@ -213,14 +221,20 @@ impl StoreError {
 }
 
 impl StoreError {
-    /// Whether the database file was locked by another connection
-    /// (SQLite's busy or locked): the call changed nothing and can be made
-    /// again. Returned at once under [`Store::without_waiting`](crate::Store::without_waiting),
-    /// else after the configured wait.
+    /// Whether the call changed nothing because it would have had to wait:
+    /// the database file locked by another connection (SQLite's busy or
+    /// locked — at once under [`Store::without_waiting`](crate::Store::without_waiting),
+    /// else after the configured wait) or [`StoreError::WouldWait`]. It can
+    /// be made again.
     pub fn is_busy(&self) -> bool {
         use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
-        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
-            if matches!(f.code, DatabaseBusy | DatabaseLocked))
+        match self {
+            StoreError::WouldWait { .. } => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                matches!(f.code, DatabaseBusy | DatabaseLocked)
+            }
+            _ => false,
+        }
     }
 
     /// Names `path` in a corruption error that does not name its file yet.

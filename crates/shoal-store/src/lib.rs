@@ -332,22 +332,30 @@ impl Store {
         &self.config
     }
 
-    /// Runs `f` with SQLite's wait for another connection's lock turned
-    /// off: where another process holds the database file's lock, `f`
-    /// fails at once with an error for which [`StoreError::is_busy`] holds
-    /// (its transaction rolled back, nothing changed) instead of waiting up
-    /// to [`StoreConfig::busy_timeout`]. For a caller with a better place to
-    /// wait: an async task that then hands the call to a thread.
+    /// Runs `f` only where it needs no waiting: SQLite's wait for another
+    /// connection's lock is off (where another process holds the database
+    /// file's lock, `f` fails at once instead of waiting up to
+    /// [`StoreConfig::busy_timeout`], its transaction rolled back), and `f`
+    /// is not run at all when its commit could checkpoint the write-ahead
+    /// log in the write ([`StoreError::WouldWait`]). Either way
+    /// [`StoreError::is_busy`] holds and nothing changed. For a caller with
+    /// a better place to wait: an async task that then hands the call to a
+    /// thread.
     pub fn without_waiting<T>(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if self.checkpointer.checkpoints_in_next_write() {
+            return Err(StoreError::WouldWait {
+                reason: "a checkpoint is due in the next write",
+            });
+        }
         self.conn.busy_timeout(Duration::ZERO)?;
-        let out = f(self);
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
         // Cannot fail (SQLite only installs its handler): were it to, `f`'s
         // outcome is still the one to report, and later calls wait less.
         let _ = self.conn.busy_timeout(self.config.busy_timeout);
-        out
+        out.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
     /// A handle on the count of this store's own commits, readable without

@@ -136,8 +136,10 @@ impl Store {
     }
 
     /// Runs `f` on the database only if that takes no waiting: `None`
-    /// (nothing done) when another thread holds the store or another process
-    /// the database file's lock. See [`shoal_store::Store::without_waiting`].
+    /// (nothing done) when another thread holds the store, another process
+    /// the database file's lock, a checkpoint is due in the next write (see
+    /// [`shoal_store::Store::without_waiting`]), or commits flush to disk
+    /// ([`Durability::Full`]: even a read may commit, for a partial peer).
     pub(crate) fn try_with_db<T>(
         &self,
         f: impl FnOnce(&mut shoal_store::Store) -> Result<T, shoal_store::StoreError>,
@@ -147,6 +149,9 @@ impl Store {
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(TryLockError::WouldBlock) => return None,
         };
+        if db.config().durability == Durability::Full {
+            return None;
+        }
         match db.without_waiting(f) {
             Err(e) if e.is_busy() => None,
             out => Some(out.map_err(|e| Error::from(e.with_path(db.path())))),
@@ -280,25 +285,18 @@ impl Store {
     }
 
     /// [`apply_from`](Self::apply_from) only if it takes no waiting (see
-    /// `try_with_db`) and its commit no flush to disk ([`Durability::Full`]):
-    /// `None`, nothing done, otherwise.
-    ///
-    /// [`Durability::Full`]: shoal_store::Durability::Full
+    /// `try_with_db`): `None`, nothing done, otherwise.
     pub(crate) fn try_apply_from(
         &self,
         peer: &str,
         changes: &[Change],
         cursor: SyncCursor,
     ) -> Option<Result<ApplyReport, Error>> {
-        let applied = self.try_with_db(|db| {
-            if db.config().durability == Durability::Full {
-                return Ok(None);
-            }
+        self.try_with_db(|db| {
             let report = db.apply_from(peer, changes, cursor)?;
             self.after_apply(&report);
-            Ok(Some(report))
-        })?;
-        applied.transpose()
+            Ok(report)
+        })
     }
 
     /// Merges the changes held back for their clock (see

@@ -9,7 +9,7 @@ mod common;
 #[path = "common/spy.rs"]
 mod spy;
 
-use common::{group_key, is_connected, start, start_with, wait_for};
+use common::{group_key, is_connected, start, wait_for};
 use serde_json::json;
 use shoal::{Store, StoreOptions};
 use std::time::{Duration, Instant};
@@ -45,6 +45,7 @@ async fn a_small_push_is_read_in_place_and_a_bulk_one_in_the_sessions_own_frames
     // instant (an acknowledgement being saved): over five writes, some is
     // read in place, and none is cut to the in-place budget.
     reads.lock().unwrap().clear();
+    let mut events = b.store.collection("notes").unwrap().subscribe();
     for i in 0..5 {
         let id = format!("one-{i}");
         notes.put(&id, json!({"title": "one"})).unwrap();
@@ -58,6 +59,13 @@ async fn a_small_push_is_read_in_place_and_a_bulk_one_in_the_sessions_own_frames
         seen.iter().any(|r| r.in_place) && seen.iter().all(|r| !r.more),
         "small writes are read in place, whole: {seen:?}"
     );
+    // B announced each applied record once (applied in place or not).
+    let mut announced = Vec::new();
+    while let Ok(Ok(event)) = tokio::time::timeout(Duration::from_millis(300), events.next()).await
+    {
+        announced.push(event.id.to_string());
+    }
+    assert_eq!(announced, ["one-0", "one-1", "one-2", "one-3", "one-4"]);
 
     // 500 records, 1,000 changes: an in-place read may take 64. Cut to
     // that, the push would be some sixteen reads; read again with the
@@ -98,9 +106,19 @@ async fn a_peer_whose_file_another_process_locked_takes_the_write_once_the_lock_
     let mut options = StoreOptions::default();
     options.config.busy_timeout = Duration::from_secs(30);
     let b_store = Store::open_with(&b_path, options).unwrap();
-    let b = start_with(b_store, group_key(), vec![a.address.clone()], |_| {}).await;
+    let (spy, _) = spy::Spy::new(b_store.clone());
+    let applies = spy.applies.clone();
+    let (b_node, _) = spy::start(spy, vec![a.address.clone()], |_| {}).await;
     wait_for("connected", Duration::from_secs(20), || {
-        is_connected(&a.node, b.node.peer_id()) && is_connected(&b.node, a.node.peer_id())
+        is_connected(&a.node, b_node.peer_id()) && is_connected(&b_node, a.node.peer_id())
+    })
+    .await;
+
+    // B's first catch-up done (else its apply is the one that waits).
+    let notes = a.store.collection("notes").unwrap();
+    notes.put("warm-up", json!({"title": "caught up"})).unwrap();
+    wait_for("the warm-up at B", Duration::from_secs(10), || {
+        has(&b_store, "warm-up")
     })
     .await;
 
@@ -108,11 +126,15 @@ async fn a_peer_whose_file_another_process_locked_takes_the_write_once_the_lock_
     // write lock and keeps it.
     let locker = rusqlite::Connection::open(&b_path).unwrap();
     locker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    a.store
-        .collection("notes")
-        .unwrap()
-        .put("locked-out", json!({"title": "waits"}))
-        .unwrap();
+    applies.lock().unwrap().clear();
+    notes.put("locked-out", json!({"title": "waits"})).unwrap();
+    // The push arrives, its apply is tried in place, refused, and handed
+    // to a thread, which waits for the lock.
+    wait_for("the apply handed on", Duration::from_secs(10), || {
+        let applies = applies.lock().unwrap();
+        applies.ends_with(&[spy::Apply::WouldWait, spy::Apply::Blocking])
+    })
+    .await;
     let mut slowest = Duration::ZERO;
     for _ in 0..20 {
         let tick = Instant::now();
@@ -123,23 +145,14 @@ async fn a_peer_whose_file_another_process_locked_takes_the_write_once_the_lock_
         slowest < Duration::from_secs(2),
         "the runtime stalled for {slowest:?} while B's file was locked"
     );
-    // Asked of the locker (B's store is held by the apply waiting for it).
-    let landed: i64 = locker
-        .query_row(
-            "SELECT count(*) FROM records WHERE rid = 'locked-out'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(landed, 0, "applied through another's lock");
 
     locker.execute_batch("ROLLBACK").unwrap();
     wait_for("the write at B", Duration::from_secs(20), || {
-        has(&b.store, "locked-out")
+        has(&b_store, "locked-out")
     })
     .await;
     a.node.shutdown().await;
-    b.node.shutdown().await;
+    b_node.shutdown().await;
 }
 
 /// A commit that flushes to disk (`Durability::Full`) is never waited for

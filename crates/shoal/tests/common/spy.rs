@@ -17,11 +17,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// A store whose served requests are kept in `seen`, its log reads in `reads`.
+/// A store whose served requests are kept in `seen`, its log reads in
+/// `reads`, how its applies of a peer's batches went in `applies`.
 pub struct Spy {
     pub store: Store,
     pub seen: Arc<Mutex<Vec<Request>>>,
     pub reads: Arc<Mutex<Vec<Read>>>,
+    pub applies: Arc<Mutex<Vec<Apply>>>,
+}
+
+/// One apply of a peer's batch a session asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply {
+    /// Tried in place and made.
+    InPlace,
+    /// Tried in place, refused: it would have had to wait.
+    WouldWait,
+    /// The blocking call began (noted before it runs).
+    Blocking,
 }
 
 /// One read of the log a session made: tried in place (`try_read_for_peer`)
@@ -41,6 +54,7 @@ impl Spy {
             store,
             seen: seen.clone(),
             reads: Arc::default(),
+            applies: Arc::default(),
         };
         (Arc::new(spy), seen)
     }
@@ -90,7 +104,12 @@ impl Replica for Spy {
         read
     }
     fn try_apply_from(&self, peer: &PeerId, changes: &[Change], cursor: SyncCursor) -> Attempt<()> {
-        Replica::try_apply_from(&self.store, peer, changes, cursor)
+        let tried = Replica::try_apply_from(&self.store, peer, changes, cursor);
+        self.applies.lock().expect("applies").push(match tried {
+            Attempt::Done(_) => Apply::InPlace,
+            Attempt::WouldWait => Apply::WouldWait,
+        });
+        tried
     }
     fn apply_from(
         &self,
@@ -98,6 +117,7 @@ impl Replica for Spy {
         changes: &[Change],
         cursor: SyncCursor,
     ) -> Result<(), ReplicaError> {
+        self.applies.lock().expect("applies").push(Apply::Blocking);
         Replica::apply_from(&self.store, peer, changes, cursor)
     }
     fn watch_head(&self) -> watch::Receiver<DbVersion> {
