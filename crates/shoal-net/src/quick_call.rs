@@ -20,9 +20,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// Most changes a call made in place reads or applies.
-pub(crate) const QUICK_CHANGES: u32 = 64;
+const QUICK_CHANGES: u32 = 64;
 /// Most bytes of values a call made in place reads or applies.
-pub(crate) const QUICK_BYTES: u32 = 64 * 1024;
+const QUICK_BYTES: u32 = 64 * 1024;
 
 /// A store call's outcome, or what it panicked with (in place or on its
 /// thread: either way the session reports it and ends, as it always has).

@@ -336,8 +336,8 @@ impl Store {
     /// connection's lock is off (where another process holds the database
     /// file's lock, `f` fails at once instead of waiting up to
     /// [`StoreConfig::busy_timeout`], its transaction rolled back), and `f`
-    /// is not run at all when its commit could checkpoint the write-ahead
-    /// log in the write ([`StoreError::WouldWait`]). Either way
+    /// is not run at all when the next commit may checkpoint the
+    /// write-ahead log in the write ([`StoreError::WouldWait`]). Either way
     /// [`StoreError::is_busy`] holds and nothing changed. For a caller with
     /// a better place to wait: an async task that then hands the call to a
     /// thread.
