@@ -273,9 +273,14 @@ impl Store {
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
             .map_err(sqlite)?;
         let identity = NodeIdentity::load_or_create(&conn).map_err(|e| e.with_path(&path))?;
+        // `data_version` before the head: a commit by another connection
+        // between the two reads then moves it again and the first write
+        // reads the head anew. Read after, it would take that commit as
+        // seen while the head did not hold it, and the first write would
+        // reuse the commit's log position.
+        let data_version = rows::data_version(&conn).map_err(|e| e.with_path(&path))?;
         let (db_version, restored) = Self::restored_head(&conn).map_err(|e| e.with_path(&path))?;
         let hlc = HlcGenerator::new(restored, config.max_drift_ms);
-        let data_version = rows::data_version(&conn).map_err(|e| e.with_path(&path))?;
         let ledger_in_use = gc_ledger::ledger_in_use(&conn).map_err(|e| e.with_path(&path))?;
         Ok(Self {
             conn,

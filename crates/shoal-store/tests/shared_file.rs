@@ -1,0 +1,89 @@
+//! Two stores on one database file, as a daemon and the CLI beside it are:
+//! a store opened while the other commits continues the other's log — its
+//! first write never reuses a log position the other already took.
+
+use shoal_core::{CollectionName, Intent, RecordId};
+use shoal_store::{Store, StoreConfig, StoreError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+
+fn put(store: &mut Store, id: &str) -> Result<(), StoreError> {
+    let op = shoal_store::WriteOp {
+        collection: CollectionName::new("notes").expect("name"),
+        id: RecordId::new(id).expect("id"),
+        intent: Intent::Put(serde_json::Map::from_iter([("t".into(), id.into())])),
+    };
+    store.write(vec![op]).map(|_| ())
+}
+
+#[test]
+fn a_store_opened_while_another_commits_continues_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut daemon = Store::open(&path, StoreConfig::default()).unwrap();
+    put(&mut daemon, "first").unwrap();
+
+    let writing = Arc::new(AtomicBool::new(true));
+    let started = Arc::new(Barrier::new(2));
+    let writer = {
+        let (writing, started) = (writing.clone(), started.clone());
+        std::thread::spawn(move || {
+            started.wait();
+            let mut n = 0u64;
+            while writing.load(Ordering::SeqCst) {
+                put(&mut daemon, &format!("daemon-{n}")).unwrap();
+                // SQLite's wait for a lock is no queue: without a pause,
+                // this loop could hold the lock past the others' timeout.
+                std::thread::yield_now();
+                n += 1;
+            }
+            n
+        })
+    };
+    started.wait();
+    // Each open reads the log's head while the other store keeps committing;
+    // a head read before a commit it then takes as seen makes the first
+    // write reuse that commit's log position (UNIQUE on records.dbv, seq).
+    // Several openers at once: more windows, and threads preempted in them.
+    let (openers, opens) = (4, 60);
+    let failed: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..openers)
+            .map(|t| {
+                let path = &path;
+                scope.spawn(move || {
+                    let mut failed = Vec::new();
+                    for i in 0..opens {
+                        let mut cli = Store::open(path, StoreConfig::default()).unwrap();
+                        if let Err(e) = put(&mut cli, &format!("cli-{t}-{i}")) {
+                            failed.push(format!("open {t}-{i}: {e}"));
+                        }
+                    }
+                    failed
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    writing.store(false, Ordering::SeqCst);
+    let daemon_writes = writer.join().unwrap();
+    assert!(daemon_writes > 0, "the other store never committed");
+    assert!(
+        failed.is_empty(),
+        "{} of {} first writes failed ({daemon_writes} commits beside them): {:?}",
+        failed.len(),
+        openers * opens,
+        &failed[..failed.len().min(3)]
+    );
+    let store = Store::open(&path, StoreConfig::default()).unwrap();
+    let notes = CollectionName::new("notes").unwrap();
+    for (t, i) in (0..openers).flat_map(|t| (0..opens).map(move |i| (t, i))) {
+        let id = RecordId::new(format!("cli-{t}-{i}")).unwrap();
+        assert!(
+            store.get(&notes, &id).unwrap().is_some(),
+            "cli-{t}-{i} lost"
+        );
+    }
+}
