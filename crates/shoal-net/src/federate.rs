@@ -15,7 +15,7 @@ use crate::reconciliation::{OnDifference, Reconciliation};
 use crate::replica::Replica;
 use crate::session_link::{FedError, Requester, blocking};
 use libp2p::PeerId;
-use shoal_core::recon::{ReconLimits, Reconciler};
+use shoal_core::recon::{Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_core::{CollectionName, Direction, SyncCursor};
 use std::sync::Arc;
@@ -108,6 +108,17 @@ pub struct Levelled {
     pub bytes: u64,
 }
 
+/// What [`level`] finds of one collection the peer lists, on our side.
+enum Ours {
+    /// Our rules take nothing of it from the peer.
+    NotReceived,
+    /// Rejoining, one side holds under half the other's records: left to
+    /// catch-up.
+    Lopsided,
+    /// Our root, to compare with the peer's.
+    Root(Fingerprint),
+}
+
 /// Brings this replica level with everything the peer sends us: lists its
 /// collections (one round trip when all agree), walks those whose root
 /// fingerprints differ, and pulls every record where the peer holds state we
@@ -133,22 +144,38 @@ pub(crate) async fn level(
     };
     for shared in collections {
         let name = shared.name.clone();
-        let (receives, root) = blocking(replica, move |r| {
-            Ok((
-                r.allows(&peer, &name, Direction::FromPeer)?,
-                r.root_fingerprint(&name)?,
-            ))
-        })
-        .await?;
-        if !receives || root.short() == shared.root {
-            continue;
-        }
+        let theirs = shared.records;
         // Rejoining, a side holding under half the other's records makes
         // catch-up the cheaper way: it ships the peer's records, while a
         // walk lists at least every record the smaller side lacks — and
-        // races the peer's own catch-up from us for both stores.
-        if rejoin && (root.count * 2 < shared.records || shared.records * 2 < root.count) {
-            done.complete = false;
+        // races the peer's own catch-up from us for both stores. Decided
+        // from a count that stops just past twice the peer's, before the
+        // root: a root may first index every record we hold, seconds of
+        // store time at a million, which a new device's catch-up from us
+        // would wait behind.
+        let lopsided = move |ours: u64| ours * 2 < theirs || theirs.saturating_mul(2) < ours;
+        let ours = blocking(replica, move |r| {
+            if !r.allows(&peer, &name, Direction::FromPeer)? {
+                return Ok(Ours::NotReceived);
+            }
+            if rejoin {
+                let limit = theirs.saturating_mul(2).saturating_add(1);
+                if lopsided(r.record_count_up_to(&name, limit)?) {
+                    return Ok(Ours::Lopsided);
+                }
+            }
+            Ok(Ours::Root(r.root_fingerprint(&name)?))
+        })
+        .await?;
+        let root = match ours {
+            Ours::NotReceived => continue,
+            Ours::Lopsided => {
+                done.complete = false;
+                continue;
+            }
+            Ours::Root(root) => root,
+        };
+        if root.short() == shared.root {
             continue;
         }
         done.walked += 1;

@@ -169,6 +169,15 @@ pub trait Replica: Send + Sync + 'static {
         direction: Direction,
     ) -> Result<bool, ReplicaError>;
 
+    /// How many records `collection` holds, live or deleted, counting no
+    /// further than `limit` (cheap for a small limit, where the root
+    /// fingerprint may first index every record).
+    fn record_count_up_to(
+        &self,
+        collection: &CollectionName,
+        limit: u64,
+    ) -> Result<u64, ReplicaError>;
+
     /// The root fingerprint of a collection's reconciliation tree.
     fn root_fingerprint(&self, collection: &CollectionName) -> Result<Fingerprint, ReplicaError>;
 

@@ -130,6 +130,26 @@ impl Store {
         Ok(Page { records, next })
     }
 
+    /// How many records `collection` holds, live or deleted, counting no
+    /// further than `limit`: it reads at most `limit` keys, so a small
+    /// limit answers at once whatever the collection's size (unlike its
+    /// reconciliation root, which may first index every record).
+    pub fn record_count_up_to(
+        &self,
+        collection: &CollectionName,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        let Some(cid) = self.collection_id(collection)? else {
+            return Ok(0);
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let counted: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM records WHERE cid = ?1 LIMIT ?2)")?
+            .query_row(params![cid, limit], |r| r.get(0))?;
+        Ok(counted as u64)
+    }
+
     /// Site id, db_version and record counts per collection.
     pub fn status(&self) -> Result<StoreStatus, StoreError> {
         let mut stmt = self.conn.prepare_cached(

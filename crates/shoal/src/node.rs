@@ -159,6 +159,14 @@ impl Replica for Store {
         Ok(rules.allows(&peer.to_string(), collection, direction))
     }
 
+    fn record_count_up_to(
+        &self,
+        collection: &CollectionName,
+        limit: u64,
+    ) -> Result<u64, ReplicaError> {
+        Ok(self.with_db(|db| db.record_count_up_to(collection, limit))?)
+    }
+
     fn root_fingerprint(&self, collection: &CollectionName) -> Result<Fingerprint, ReplicaError> {
         Ok(self.with_db(|db| db.recon_view(collection)?.fingerprint(TreeNode::ROOT))?)
     }

@@ -2,7 +2,8 @@
 //! rules obeyed by catch-up, live pushes, reconciliation and pull/push on
 //! both sides; a replica that lost its cursors rejoins by reconciliation,
 //! paying for the differences rather than the collection; anti-entropy
-//! repairs what cursors cannot see; deterministic ids converge on one record.
+//! repairs what cursors cannot see; deterministic ids converge on one record;
+//! a lopsided rejoin is left to catch-up without indexing the larger side.
 
 mod common;
 
@@ -214,6 +215,58 @@ async fn lost_cursors_rejoin_by_reconciliation_paying_for_differences() {
         large * 20 < large_full,
         "rejoin {large} vs full {large_full}"
     );
+}
+
+/// A replica that lost its cursors and holds far more than its peer leaves
+/// the peer's records to catch-up — deciding so without building its own
+/// reconciliation index, which at a million records is seconds of store
+/// time that the peer's catch-up from it would wait behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lopsided_rejoin_is_decided_without_indexing_the_larger_side() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = start(dir.path(), "a", group_key(), vec![]).await;
+    let b = start(dir.path(), "b", group_key(), vec![a.address.clone()]).await;
+    let items = a.store.collection("items").expect("items");
+    items
+        .put_many((0..10).map(|i| (format!("both-{i}"), json!({"n": i}))))
+        .expect("fill");
+    converge(&[&a.store, &b.store], WAIT).await;
+    let a_path = dir.path().join("a.db");
+    let Peer { store, node, .. } = a;
+    node.shutdown().await;
+    drop(items);
+    // A writes on alone and loses its cursors: it rejoins B, which still
+    // has its cursor for A (so only A levels), and B answers A's listing
+    // long before it holds half of A's new records.
+    let offline = Store::open(&a_path).expect("reopen a");
+    offline
+        .collection("items")
+        .expect("items")
+        .put_many((0..20_000).map(|i| (format!("a-{i:05}"), json!({"n": i}))))
+        .expect("fill a");
+    drop((offline, store));
+    let raw = rusqlite::Connection::open(&a_path).expect("open a raw");
+    assert_eq!(
+        raw.execute("DELETE FROM peer_cursors", []).expect("wipe"),
+        1
+    );
+    drop(raw);
+    let a = start_with(
+        Store::open(&a_path).expect("reopen a"),
+        group_key(),
+        vec![b.address.clone()],
+        |_| {},
+    )
+    .await;
+    converge(&[&a.store, &b.store], WAIT).await;
+    assert!(has(&b.store, "items", "a-19999") && has(&a.store, "items", "both-9"));
+    assert_eq!(
+        a.store.recon_index_builds(),
+        0,
+        "A built its reconciliation index to learn that B holds under half its records"
+    );
+    a.node.shutdown().await;
+    b.node.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -156,6 +156,13 @@ impl Replica for Spy {
     ) -> Result<bool, ReplicaError> {
         Replica::allows(&self.store, peer, collection, direction)
     }
+    fn record_count_up_to(
+        &self,
+        collection: &CollectionName,
+        limit: u64,
+    ) -> Result<u64, ReplicaError> {
+        Replica::record_count_up_to(&self.store, collection, limit)
+    }
     fn root_fingerprint(&self, collection: &CollectionName) -> Result<Fingerprint, ReplicaError> {
         Replica::root_fingerprint(&self.store, collection)
     }
