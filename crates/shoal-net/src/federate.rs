@@ -153,7 +153,8 @@ pub(crate) async fn level(
         // root: a root may first index every record we hold, seconds of
         // store time at a million, which a new device's catch-up from us
         // would wait behind.
-        let lopsided = move |ours: u64| ours * 2 < theirs || theirs.saturating_mul(2) < ours;
+        let lopsided =
+            move |ours: u64| ours.saturating_mul(2) < theirs || theirs.saturating_mul(2) < ours;
         let ours = blocking(replica, move |r| {
             if !r.allows(&peer, &name, Direction::FromPeer)? {
                 return Ok(Ours::NotReceived);

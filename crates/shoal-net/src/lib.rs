@@ -14,6 +14,7 @@
 mod address_book;
 mod admission;
 mod age_out;
+mod applier;
 mod behaviour;
 mod blind_lookup;
 mod blob_demand;

@@ -96,7 +96,7 @@ pub(crate) async fn apply(
 }
 
 /// Whether a batch is small enough to apply in place.
-fn is_quick(changes: &[Change]) -> bool {
+pub(crate) fn is_quick(changes: &[Change]) -> bool {
     changes.len() <= QUICK_CHANGES as usize
         && changes
             .iter()

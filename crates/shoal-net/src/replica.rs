@@ -169,9 +169,10 @@ pub trait Replica: Send + Sync + 'static {
         direction: Direction,
     ) -> Result<bool, ReplicaError>;
 
-    /// How many records `collection` holds, live or deleted, counting no
-    /// further than `limit` (cheap for a small limit, where the root
-    /// fingerprint may first index every record).
+    /// How many records `collection` holds, live or deleted — the count
+    /// [`Replica::root_fingerprint`] carries — counting no further than
+    /// `limit` (cheap for a small limit, where the root fingerprint may
+    /// first index every record).
     fn record_count_up_to(
         &self,
         collection: &CollectionName,

@@ -9,8 +9,10 @@
 //! All protocol decisions are the session's; this file only moves bytes and
 //! reports status to the peer table.
 
+use crate::applier::Applier;
 use crate::frame_reader::{Input, read_frames};
 use crate::levelling::Levelling;
+use crate::quick_call::Called;
 use crate::replica::Replica;
 use crate::rule_watch::RuleWatch;
 use crate::session_link::{FedError, Requester, SessionCmd, SessionEnd};
@@ -48,6 +50,8 @@ pub(crate) struct SessionSpec {
 /// The session and what its actions act on.
 struct Shell {
     session: Session,
+    /// Merges the peer's batches beside this task, in order.
+    applier: Applier,
     writer: futures::io::WriteHalf<Stream>,
     replica: Arc<dyn Replica>,
     table: PeerTable,
@@ -124,18 +128,17 @@ impl Shell {
                     Err(e) => return Err(SessionEnd::Broken(format!("log read panicked: {e}"))),
                 }
             }
+            // A small batch with none before it is merged here (a live
+            // push's shortest way); any other goes to the applier, and the
+            // session takes in the next frame while it is merged.
             Action::Apply { changes, cursor } => {
-                let applied = crate::quick_call::apply(&self.replica, peer, changes, cursor).await;
-                match applied {
-                    Ok(Ok(())) => self.session.applied(cursor),
-                    Ok(Err(e)) => {
-                        tracing::warn!(%peer, "changes from peer refused: {e}");
-                        self.session.apply_failed()
-                    }
-                    Err(e) => {
-                        tracing::error!(%peer, "apply panicked: {e}");
-                        self.session.apply_failed()
-                    }
+                if self.applier.idle() && crate::quick_call::is_quick(&changes) {
+                    let applied =
+                        crate::quick_call::apply(&self.replica, peer, changes, cursor).await;
+                    self.merged(cursor, applied)
+                } else {
+                    self.applier.submit(changes, cursor).await;
+                    Vec::new()
                 }
             }
             Action::Authenticated => {
@@ -343,6 +346,23 @@ impl Shell {
         });
     }
 
+    /// What a merge's outcome leads to: the cursor acknowledged, or the
+    /// session ended (nothing after a refused batch is merged).
+    fn merged(&mut self, cursor: SyncCursor, outcome: Called<()>) -> Vec<Action> {
+        let peer = self.peer;
+        match outcome {
+            Ok(Ok(())) => self.session.applied(cursor),
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, "changes from peer refused: {e}");
+                self.session.apply_failed()
+            }
+            Err(e) => {
+                tracing::error!(%peer, "apply panicked: {e}");
+                self.session.apply_failed()
+            }
+        }
+    }
+
     fn finish(&mut self, end: SessionEnd) -> SessionEnd {
         self.report();
         if let SessionEnd::Closed { reason, by_peer } = &end
@@ -446,6 +466,7 @@ pub(crate) async fn run(
     let counters = table.counters().clone();
     let mut shell = Shell {
         session,
+        applier: Applier::start(replica.clone(), peer),
         writer,
         replica: replica.clone(),
         table,
@@ -499,6 +520,7 @@ pub(crate) async fn run(
                 Some(Input::Broken(e)) => break SessionEnd::Broken(e),
                 None => break SessionEnd::Broken("stream closed".into()),
             },
+            (cursor, outcome) = shell.applier.next() => shell.merged(cursor, outcome),
             changed = head.changed() => match changed {
                 Ok(()) => {
                     let version = *head.borrow_and_update();
@@ -562,6 +584,7 @@ pub(crate) async fn run(
         actions.extend(next);
     };
     reader_task.abort();
+    shell.applier.finish().await;
     shell.save_acked().await;
     // Stops the reconciliation task; waiting requesters see the peer unreachable.
     shell.levelling = None;

@@ -131,7 +131,7 @@ impl Store {
     }
 
     /// How many records `collection` holds, live or deleted, counting no
-    /// further than `limit`: it reads at most `limit` keys, so a small
+    /// further than `limit`: it reads at most `limit` rows, so a small
     /// limit answers at once whatever the collection's size (unlike its
     /// reconciliation root, which may first index every record).
     pub fn record_count_up_to(

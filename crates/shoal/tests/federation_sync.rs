@@ -225,7 +225,15 @@ async fn lost_cursors_rejoin_by_reconciliation_paying_for_differences() {
 async fn a_lopsided_rejoin_is_decided_without_indexing_the_larger_side() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = start(dir.path(), "a", group_key(), vec![]).await;
-    let b = start(dir.path(), "b", group_key(), vec![a.address.clone()]).await;
+    // Small chunks: B takes in A's new records slowly enough that it
+    // answers A's listing far from holding half of them.
+    let b = start_with(
+        Store::open(dir.path().join("b.db")).expect("open b"),
+        group_key(),
+        vec![a.address.clone()],
+        |c| c.sync.max_changes = 500,
+    )
+    .await;
     let items = a.store.collection("items").expect("items");
     items
         .put_many((0..10).map(|i| (format!("both-{i}"), json!({"n": i}))))

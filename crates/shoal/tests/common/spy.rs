@@ -13,7 +13,7 @@ use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
 use shoal_net::{Attempt, BlobSink, HeldChanges, Replica, ReplicaError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -24,6 +24,11 @@ pub struct Spy {
     pub seen: Arc<Mutex<Vec<Request>>>,
     pub reads: Arc<Mutex<Vec<Read>>>,
     pub applies: Arc<Mutex<Vec<Apply>>>,
+    /// While true, a blocking apply waits (a merge held under way).
+    pub hold: Arc<(Mutex<bool>, Condvar)>,
+    /// The blocking apply with this index (counted from 0 over every
+    /// blocking apply) is refused, as a store refusing a batch would.
+    pub refuse: Arc<Mutex<Option<usize>>>,
 }
 
 /// One apply of a peer's batch a session asked for.
@@ -55,12 +60,25 @@ impl Spy {
             seen: seen.clone(),
             reads: Arc::default(),
             applies: Arc::default(),
+            hold: Arc::default(),
+            refuse: Arc::default(),
         };
         (Arc::new(spy), seen)
     }
 }
 
 impl Spy {
+    /// Holds every blocking apply from now until [`Spy::release`].
+    pub fn hold_applies(&self) {
+        *self.hold.0.lock().expect("hold") = true;
+    }
+
+    /// Lets held and later blocking applies run.
+    pub fn release(&self) {
+        *self.hold.0.lock().expect("hold") = false;
+        self.hold.1.notify_all();
+    }
+
     fn note_read(&self, in_place: bool, max_changes: u32, more: Result<bool, &ReplicaError>) {
         if let Ok(more) = more {
             self.reads.lock().expect("reads").push(Read {
@@ -117,7 +135,18 @@ impl Replica for Spy {
         changes: &[Change],
         cursor: SyncCursor,
     ) -> Result<(), ReplicaError> {
-        self.applies.lock().expect("applies").push(Apply::Blocking);
+        let index = {
+            let mut applies = self.applies.lock().expect("applies");
+            applies.push(Apply::Blocking);
+            applies.iter().filter(|a| **a == Apply::Blocking).count() - 1
+        };
+        let (held, released) = &*self.hold;
+        let _running = released
+            .wait_while(held.lock().expect("hold"), |held| *held)
+            .expect("hold");
+        if *self.refuse.lock().expect("refuse") == Some(index) {
+            return Err("refused by the test".into());
+        }
         Replica::apply_from(&self.store, peer, changes, cursor)
     }
     fn watch_head(&self) -> watch::Receiver<DbVersion> {
