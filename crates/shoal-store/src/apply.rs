@@ -181,7 +181,6 @@ impl Store {
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
-            self.ledger_in_use = crate::gc_ledger::ledger_in_use(&tx)?;
         }
         let entering = FileState {
             data_version: self.head_memo.data_version,
@@ -201,7 +200,7 @@ impl Store {
         }
         let mut stored = HashMap::with_capacity(ids_of.len());
         for (cid, ids) in &ids_of {
-            let found = crate::load_many::load_many(&tx, *cid, ids, self.ledger_in_use)?;
+            let found = crate::load_many::load_many(&tx, *cid, ids, self.head_memo.ledger_in_use)?;
             stored.insert(*cid, found);
         }
         for ((collection, id), record_changes) in by_record {

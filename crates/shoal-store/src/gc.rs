@@ -300,7 +300,7 @@ impl Store {
         tx.commit()?;
         if !touched.is_empty() {
             self.recon.clear();
-            self.ledger_in_use = true;
+            self.head_memo.ledger_in_use = true;
         }
         Ok(true)
     }

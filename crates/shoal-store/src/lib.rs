@@ -191,9 +191,6 @@ pub struct Store {
     echoes: echo::EchoLog,
     /// The collections' declared data versions and schemas, compiled.
     schemas: data_versions::SchemaCache,
-    /// Whether the collected ledger may hold anything (`gc.rs`): merges and
-    /// writes of records without a row look there only then.
-    ledger_in_use: bool,
     /// The device registry as last read (`devices.rs`, issue 19).
     devices: devices::DeviceCache,
     /// Checkpoints the write-ahead log off the write path.
@@ -289,13 +286,15 @@ impl Store {
             hlc,
             db_version,
             config,
-            head_memo: rows::HeadMemo { data_version },
+            head_memo: rows::HeadMemo {
+                data_version,
+                ledger_in_use,
+            },
             collections: HashMap::new(),
             recon: recon_index::ReconIndex::default(),
             echoes: echo::EchoLog::default(),
             schemas: data_versions::SchemaCache::default(),
             devices: devices::DeviceCache::default(),
-            ledger_in_use,
             checkpointer,
             commits,
             sharing_cache: sharing::SharingCache::default(),
@@ -380,7 +379,6 @@ impl Store {
             .refresh(&self.conn, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
-            self.ledger_in_use = gc_ledger::ledger_in_use(&self.conn)?;
         }
         Ok((self.db_version > before).then_some(self.db_version))
     }

@@ -506,17 +506,24 @@ fn log_end(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError> {
     Ok((version, hlc))
 }
 
-/// What a store remembers of the log head between transactions, so it reads
-/// the head again only when another connection has committed.
+/// What a store remembers of the file between transactions — the log head
+/// and whether the collected ledger holds anything — so it reads them again
+/// only when another connection has committed. Every call that looks for
+/// such a commit goes through [`HeadMemo::refresh`], so whichever sees it
+/// first brings both up to date.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HeadMemo {
     /// SQLite's `data_version` when the head was last read.
     pub(crate) data_version: i64,
+    /// Whether the collected ledger holds any record (`gc_ledger.rs`):
+    /// merges and writes consult it only then.
+    pub(crate) ledger_in_use: bool,
 }
 
 impl HeadMemo {
-    /// If another connection committed since we last looked, continue its log
-    /// and order our clock after its writes, and return true. Inside a write
+    /// If another connection committed since we last looked, continue its log,
+    /// order our clock after its writes, read the ledger's use again (the
+    /// other may have collected tombstones), and return true. Inside a write
     /// transaction this is race-free; outside one it only catches up on what
     /// is committed.
     pub(crate) fn refresh(
@@ -532,6 +539,7 @@ impl HeadMemo {
         let (head, head_hlc) = log_head(tx)?;
         *db_version = (*db_version).max(head);
         hlc.raise_to(head_hlc);
+        self.ledger_in_use = crate::gc_ledger::ledger_in_use(tx)?;
         self.data_version = now;
         Ok(true)
     }

@@ -67,7 +67,6 @@ impl Store {
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
-            self.ledger_in_use = crate::gc_ledger::ledger_in_use(&tx)?;
         }
         let entering = FileState {
             data_version: self.head_memo.data_version,
@@ -82,7 +81,7 @@ impl Store {
         for op in ops {
             // Created inside the transaction: a failed write leaves no empty collection.
             let cid = collection_for_write(&self.collections, &tx, &op.collection, &mut created)?;
-            let loaded = rows::load_for_merge(&tx, cid, &op.id, self.ledger_in_use)?;
+            let loaded = rows::load_for_merge(&tx, cid, &op.id, self.head_memo.ledger_in_use)?;
             let mut after = loaded.state.clone();
             let declared = self.schemas.get(&op.collection);
             let (intent, stamp_patch) = match &declared {

@@ -181,3 +181,32 @@ fn a_lone_node_keeps_its_tombstones_until_the_horizon() {
     assert_eq!(status.held, 1);
     assert!(status.oldest_ms.is_some());
 }
+
+/// Another process (`shoal gc` beside a daemon) collects a tombstone; the
+/// daemon's store then sees the commit through any of its calls — here a
+/// reconciliation view, as a peer's walk takes — and a stale live copy a
+/// peer sends afterwards still loses to the collected delete.
+#[test]
+fn a_collection_by_another_process_holds_whichever_call_sees_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, mut b) = (open(&dir, "a"), open(&dir, "b"));
+    put(&mut a, 1, json!(1));
+    sync(&mut a, &mut b, "a", "b");
+    delete(&mut a, 1);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let mut beside = open(&dir, "a");
+    let report = beside
+        .collect_tombstones(GcPolicy { horizon_ms: 1 }, &mut |_| {})
+        .unwrap();
+    assert_eq!(report.rows_reclaimed, 1);
+    drop(beside);
+    // The daemon's first look at the file since the collection.
+    a.recon_view(&tasks()).unwrap();
+    let stale = b.record_changes(&tasks(), &id(1)).unwrap().unwrap();
+    a.apply_from("b", &stale, b.peer_cursor("a").unwrap())
+        .unwrap();
+    assert!(
+        a.get(&tasks(), &id(1)).unwrap().is_none(),
+        "a collected record came back from a stale copy"
+    );
+}
