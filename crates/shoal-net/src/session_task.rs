@@ -2,9 +2,11 @@
 //! task cuts from the libp2p stream (`frame_reader.rs`, which refuses
 //! oversized ones before reading them, and any but tiny ones until the peer
 //! has proved membership), feeds them and time and local commits to the
-//! session, and performs its
-//! actions — writing frames, running store reads and applies (where, is
-//! `quick_call.rs`'s) — until the session closes or the stream breaks.
+//! session, and performs its actions — writing frames, running store reads
+//! and applies (where, is `quick_call.rs`'s; an apply not made here goes to
+//! the session's `applier.rs`, which merges beside this task, and its
+//! outcome comes back as an input) — until the session closes or the
+//! stream breaks.
 //!
 //! All protocol decisions are the session's; this file only moves bytes and
 //! reports status to the peer table.
