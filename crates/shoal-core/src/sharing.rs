@@ -88,7 +88,10 @@ pub const ANY_PEER: &str = "*";
 /// A node's sharing rules. Peers are named by their peer id text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SharingRules {
-    modes: BTreeMap<(String, CollectionName), ShareMode>,
+    /// The explicit modes, by peer then collection: looked up with borrowed
+    /// names, as a merge asks for every change it is given and a push for
+    /// every row it sends.
+    modes: BTreeMap<String, BTreeMap<CollectionName, ShareMode>>,
     local_only: BTreeSet<CollectionName>,
     /// The group's devices, when it has an owner: narrows every mode by the
     /// peer's admission (see [`crate::devices::Registry::restrict`]).
@@ -98,7 +101,10 @@ pub struct SharingRules {
 impl SharingRules {
     /// Sets the mode for `collection` with `peer`.
     pub fn set(&mut self, peer: impl Into<String>, collection: CollectionName, mode: ShareMode) {
-        self.modes.insert((peer.into(), collection), mode);
+        self.modes
+            .entry(peer.into())
+            .or_default()
+            .insert(collection, mode);
     }
 
     /// Marks `collection` local-only (or not).
@@ -153,10 +159,9 @@ impl SharingRules {
         if self.is_local_only(collection) {
             return ShareMode::None;
         }
-        self.modes
-            .get(&(peer.to_string(), collection.clone()))
-            .or_else(|| self.modes.get(&(ANY_PEER.to_string(), collection.clone())))
-            .copied()
+        let set_for = |peer: &str| self.modes.get(peer)?.get(collection).copied();
+        set_for(peer)
+            .or_else(|| set_for(ANY_PEER))
             .unwrap_or_default()
     }
 
@@ -187,8 +192,11 @@ impl SharingRules {
     /// ```
     pub fn widened(&self, newer: &SharingRules, peer: &str) -> Vec<(CollectionName, Direction)> {
         let named = |rules: &SharingRules| -> BTreeSet<CollectionName> {
-            let modes = rules.modes.keys().map(|(_, c)| c.clone());
-            modes.chain(rules.local_only.iter().cloned()).collect()
+            let modes = rules
+                .modes
+                .values()
+                .flat_map(|by_collection| by_collection.keys());
+            modes.chain(&rules.local_only).cloned().collect()
         };
         let mut collections = named(self);
         collections.extend(named(newer));
@@ -220,7 +228,10 @@ impl SharingRules {
     /// assert!(rules.held_flows("stranger").is_empty());
     /// ```
     pub fn held_flows(&self, peer: &str) -> HeldFlows {
-        let modes = self.modes.keys().map(|(_, c)| c);
+        let modes = self
+            .modes
+            .values()
+            .flat_map(|by_collection| by_collection.keys());
         let mut held = HeldFlows::default();
         for collection in modes.chain(self.local_only.iter()) {
             for direction in [Direction::FromPeer, Direction::ToPeer] {
@@ -234,7 +245,11 @@ impl SharingRules {
 
     /// The explicitly set modes, by (peer, collection).
     pub fn explicit(&self) -> impl Iterator<Item = (&str, &CollectionName, ShareMode)> {
-        self.modes.iter().map(|((p, c), m)| (p.as_str(), c, *m))
+        self.modes.iter().flat_map(|(peer, by_collection)| {
+            by_collection
+                .iter()
+                .map(move |(collection, mode)| (peer.as_str(), collection, *mode))
+        })
     }
 
     /// The local-only collections.
