@@ -10,7 +10,7 @@
 //! what to merge, and what an outcome leads to, the session's.
 
 use crate::quick_call::{self, Called};
-use crate::replica::Replica;
+use crate::replica::{ApplyError, Replica};
 use libp2p::PeerId;
 use shoal_core::{Change, SyncCursor};
 use std::sync::Arc;
@@ -31,7 +31,7 @@ struct Job {
 }
 
 /// A merge's outcome: the cursor its batch led to, and how it went.
-pub(crate) type Merged = (SyncCursor, Called<()>);
+pub(crate) type Merged = (SyncCursor, Called<(), ApplyError>);
 
 /// The worker and the two ends of its queues.
 pub(crate) struct Applier {
@@ -54,7 +54,7 @@ impl Applier {
                 let outcome = quick_call::apply(&replica, peer, changes, cursor).await;
                 let failed = !matches!(outcome, Ok(Ok(())));
                 if done.send((cursor, outcome)).is_err() || failed {
-                    // What is queued behind a refused batch is dropped
+                    // What is queued behind a batch not merged is dropped
                     // unmerged: the session ends on the failure.
                     break;
                 }

@@ -10,6 +10,7 @@
 //! (`session_task.rs` around `shoal-core`).
 
 use crate::SYNC_PROTOCOL;
+use crate::backoff::Backoffs;
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::command::{Command, NetError};
 use crate::config::NodeConfig;
@@ -49,7 +50,7 @@ pub(crate) struct Driver {
     sessions: HashMap<PeerId, SessionHandle>,
     next_session: u64,
     ended_tx: mpsc::Sender<(PeerId, u64, SessionEnd)>,
-    rejected_until: HashMap<PeerId, Instant>,
+    backoffs: Backoffs,
     /// Our dials in flight to a known peer, by the connection they open, and
     /// whether the peer was forgotten since (then that connection is closed
     /// at once).
@@ -110,7 +111,7 @@ impl Driver {
             sessions: HashMap::new(),
             next_session: 0,
             ended_tx,
-            rejected_until: HashMap::new(),
+            backoffs: Backoffs::default(),
             dialing: HashMap::new(),
             disconnect_at: Vec::new(),
             listening,
@@ -240,9 +241,7 @@ impl Driver {
     }
 
     fn in_backoff(&self, peer: &PeerId) -> bool {
-        self.rejected_until
-            .get(peer)
-            .is_some_and(|until| Instant::now() < *until)
+        self.backoffs.rejected(peer, Instant::now())
     }
 
     fn dial(&mut self, address: Multiaddr) -> Result<(), NetError> {
@@ -270,10 +269,9 @@ impl Driver {
     /// Dials the address book's members not connected (not those in back-off).
     fn dial_members(&mut self) {
         let now = Instant::now();
-        let rejected = &self.rejected_until;
-        self.finder.dial_members(&mut self.swarm, |peer| {
-            rejected.get(peer).is_some_and(|until| now < *until)
-        });
+        let backoffs = &self.backoffs;
+        self.finder
+            .dial_members(&mut self.swarm, |peer| backoffs.rejected(peer, now));
     }
 
     fn redial(&mut self) {
@@ -455,7 +453,7 @@ impl Driver {
         let local = *self.swarm.local_peer_id();
         if local >= peer
             || self.sessions.contains_key(&peer)
-            || self.in_backoff(&peer)
+            || self.backoffs.holds_sessions(&peer, Instant::now())
             || self.relays.is_relay(&peer)
             || self.leaving_relay(&peer)
         {
@@ -533,7 +531,7 @@ impl Driver {
         for (_, peer) in due {
             let _ = self.swarm.disconnect_peer_id(peer);
         }
-        self.rejected_until.retain(|_, until| now < *until);
+        self.backoffs.expire(now);
     }
 
     fn open_missing_sessions(&mut self) {
@@ -544,7 +542,7 @@ impl Driver {
     }
 
     fn on_incoming(&mut self, peer: PeerId, stream: Stream) {
-        if self.in_backoff(&peer) || self.relays.is_relay(&peer) {
+        if self.backoffs.holds_sessions(&peer, Instant::now()) || self.relays.is_relay(&peer) {
             drop(stream);
             return;
         }
@@ -576,15 +574,9 @@ impl Driver {
         match end {
             SessionEnd::Closed { reason, by_peer } if reason.is_membership_failure() => {
                 tracing::warn!(%peer, by_peer, "sync session rejected: {reason}");
-                let backoff = match reason {
-                    // A request for admission may be approved any moment.
-                    shoal_core::sync::Rejection::NotAdmitted => self
-                        .config
-                        .rejected_backoff
-                        .min(crate::admission::NOT_ADMITTED_BACKOFF),
-                    _ => self.config.rejected_backoff,
-                };
-                self.rejected_until.insert(peer, Instant::now() + backoff);
+                let configured = self.config.rejected_backoff;
+                self.backoffs
+                    .reject(peer, Instant::now(), reason, configured);
                 // Not at once: the peer would lose the frames in flight, our
                 // `Rejected` included, and never learn why.
                 self.disconnect_at
@@ -594,6 +586,10 @@ impl Driver {
                 tracing::info!(%peer, "sync session closed: {reason}")
             }
             SessionEnd::Broken(e) => tracing::info!(%peer, "sync session ended: {e}"),
+            SessionEnd::LocalFailure(e) => {
+                tracing::warn!(%peer, "sync session ended: {e}; asking again shortly");
+                self.backoffs.pause(peer, Instant::now());
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ mod address_book;
 mod admission;
 mod age_out;
 mod applier;
+mod backoff;
 mod behaviour;
 mod blind_lookup;
 mod blob_demand;
@@ -65,7 +66,7 @@ pub use metrics::{
 pub use node::Node;
 pub use reachability::Reachability;
 pub use reconciliation::Reconciliation;
-pub use replica::{Attempt, BlobSink, DeviceCheck, Replica, ReplicaError};
+pub use replica::{ApplyError, Attempt, BlobSink, DeviceCheck, Replica, ReplicaError};
 pub use session_link::FedError;
 pub use shoal_core::sync::{
     GroupKey, GroupKeyError, GroupSalt, Rejection, RelayToken, RelayTokenError, SyncConfig,

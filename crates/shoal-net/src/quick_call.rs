@@ -12,7 +12,7 @@
 //! the stored state the call loads and rewrites with it: a record near the
 //! 16 MiB state cap still holds the task's thread while it is merged.
 
-use crate::replica::{Attempt, Replica, ReplicaError};
+use crate::replica::{ApplyError, Attempt, Replica, ReplicaError};
 use libp2p::PeerId;
 use shoal_core::sync::ReadPurpose;
 use shoal_core::{Change, LogRead, SyncCursor};
@@ -26,11 +26,11 @@ const QUICK_BYTES: u32 = 64 * 1024;
 
 /// A store call's outcome, or what it panicked with (in place or on its
 /// thread: either way the session reports it and ends, as it always has).
-pub(crate) type Called<T> = Result<Result<T, ReplicaError>, String>;
+pub(crate) type Called<T, E = ReplicaError> = Result<Result<T, E>, String>;
 
 /// `try_call` made in place, a panic in it caught (the session must end
 /// through its own path, reporting the peer's state, not unwind).
-fn in_place<T>(try_call: impl FnOnce() -> Attempt<T>) -> Result<Attempt<T>, String> {
+fn in_place<T, E>(try_call: impl FnOnce() -> Attempt<T, E>) -> Result<Attempt<T, E>, String> {
     std::panic::catch_unwind(AssertUnwindSafe(try_call)).map_err(|panic| {
         panic
             .downcast_ref::<&str>()
@@ -41,9 +41,9 @@ fn in_place<T>(try_call: impl FnOnce() -> Attempt<T>) -> Result<Attempt<T>, Stri
 }
 
 /// `call` on tokio's blocking pool.
-async fn off_the_task<T: Send + 'static>(
-    call: impl FnOnce() -> Result<T, ReplicaError> + Send + 'static,
-) -> Called<T> {
+async fn off_the_task<T: Send + 'static, E: Send + 'static>(
+    call: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Called<T, E> {
     tokio::task::spawn_blocking(call)
         .await
         .map_err(|e| e.to_string())
@@ -84,7 +84,7 @@ pub(crate) async fn apply(
     peer: PeerId,
     changes: Vec<Change>,
     cursor: SyncCursor,
-) -> Called<()> {
+) -> Called<(), ApplyError> {
     if is_quick(&changes)
         && let Attempt::Done(applied) =
             in_place(|| replica.try_apply_from(&peer, &changes, cursor))?

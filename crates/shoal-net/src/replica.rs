@@ -34,12 +34,30 @@ pub enum DeviceCheck {
     Refused(Rejection),
 }
 
+/// Why a replica did not merge a peer's batch. Who is to blame decides how
+/// the session ends.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The batch breaks a rule every replica enforces (a malformed change, a
+    /// value over the cap, more clock-ahead changes than may be held): the
+    /// peer is refused with [`Rejection::Unapplicable`] and both sides wait
+    /// out the rejection back-off.
+    #[error("{0}")]
+    Refused(ReplicaError),
+    /// This replica could not merge it (its database busy past the timeout,
+    /// its disk full, an I/O error); nothing is wrong with the batch. The
+    /// session ends without blaming the peer, and after a short pause the
+    /// next one asks again from the same cursor.
+    #[error("{0}")]
+    Local(ReplicaError),
+}
+
 /// A replica call tried only if it needs no waiting (see
 /// [`Replica::try_read_for_peer`]).
 #[derive(Debug)]
-pub enum Attempt<T> {
+pub enum Attempt<T, E = ReplicaError> {
     /// It ran: its outcome.
-    Done(Result<T, ReplicaError>),
+    Done(Result<T, E>),
     /// It would have had to wait — for the store another call holds, for
     /// another process's lock on the file, or for a flush to disk — so
     /// nothing was done; make the blocking call instead.
@@ -96,13 +114,14 @@ pub trait Replica: Send + Sync + 'static {
     }
 
     /// Merges changes from `peer` (those its sharing rules accept) and
-    /// persists `cursor` for it, atomically.
+    /// persists `cursor` for it, atomically; on an error nothing is merged
+    /// and the error says whether the batch or this replica is at fault.
     fn apply_from(
         &self,
         peer: &PeerId,
         changes: &[Change],
         cursor: SyncCursor,
-    ) -> Result<(), ReplicaError>;
+    ) -> Result<(), ApplyError>;
 
     /// `peer` has applied this replica's log up to `cursor` (its ack or its
     /// catch-up request said so): persisted, so tombstones every peer holds
@@ -119,7 +138,7 @@ pub trait Replica: Send + Sync + 'static {
         _peer: &PeerId,
         _changes: &[Change],
         _cursor: SyncCursor,
-    ) -> Attempt<()> {
+    ) -> Attempt<(), ApplyError> {
         Attempt::WouldWait
     }
 

@@ -44,6 +44,10 @@ pub(crate) enum SessionEnd {
     Closed { reason: Rejection, by_peer: bool },
     /// The stream broke or could not be written.
     Broken(String),
+    /// This node's store could not merge the peer's batch (busy, full,
+    /// failing); the peer was not told it did wrong. The driver pauses
+    /// sessions with it briefly before asking again.
+    LocalFailure(String),
 }
 
 /// Why a federation request failed.

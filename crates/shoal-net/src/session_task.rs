@@ -15,11 +15,11 @@ use crate::applier::Applier;
 use crate::frame_reader::{Input, read_frames};
 use crate::levelling::Levelling;
 use crate::quick_call::Called;
-use crate::replica::Replica;
+use crate::replica::{ApplyError, Replica};
 use crate::rule_watch::RuleWatch;
 use crate::session_link::{FedError, Requester, SessionCmd, SessionEnd};
 use crate::status::now_ms;
-use crate::status::{PeerProtocol, PeerState, PeerTable};
+use crate::status::{PeerState, PeerTable};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream};
 use shoal_core::recon::ReconLimits;
@@ -32,6 +32,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
+
+#[path = "session_status.rs"]
+mod session_status;
 
 /// Who the session is with and how it runs.
 pub(crate) struct SessionSpec {
@@ -137,7 +140,7 @@ impl Shell {
                 if self.applier.idle() && crate::quick_call::is_quick(&changes) {
                     let applied =
                         crate::quick_call::apply(&self.replica, peer, changes, cursor).await;
-                    self.merged(cursor, applied)
+                    self.merged(cursor, applied)?
                 } else {
                     self.applier.submit(changes, cursor).await;
                     Vec::new()
@@ -319,83 +322,30 @@ impl Shell {
         }
     }
 
-    fn report(&mut self) {
-        let stats = self.session.stats().clone();
-        let before = std::mem::replace(&mut self.reported, stats.clone());
-        if stats.catchups > before.catchups && self.catching_up.is_none() {
-            self.catching_up = Some(Instant::now());
-        }
-        let session = &self.session;
-        self.table.update(self.peer, |s| {
-            s.totals.bytes_in += stats.bytes_in.saturating_sub(before.bytes_in);
-            s.totals.bytes_out += stats.bytes_out.saturating_sub(before.bytes_out);
-            s.totals.changes_in += stats.changes_in.saturating_sub(before.changes_in);
-            s.totals.changes_out += stats.changes_out.saturating_sub(before.changes_out);
-            s.cursor = session.cursor();
-            s.remote_head = session.remote_head().version;
-            s.acked = session.peer_acked();
-            s.bytes_in = stats.bytes_in;
-            s.bytes_out = stats.bytes_out;
-            s.changes_in = stats.changes_in;
-            if let Some(agreed) = session.agreed() {
-                s.protocol = Some(PeerProtocol {
-                    version: agreed.peer_version,
-                    agreed: agreed.version,
-                    features: agreed.features.known(),
-                    software: session.peer_software().map(str::to_string),
-                });
-            }
-        });
-    }
-
     /// What a merge's outcome leads to: the cursor acknowledged, or the
-    /// session ended (nothing after a refused batch is merged).
-    fn merged(&mut self, cursor: SyncCursor, outcome: Called<()>) -> Vec<Action> {
+    /// session ended (nothing after a batch not merged is merged) — with
+    /// the peer refused when its batch was at fault, without a word to it
+    /// when this node's store was.
+    fn merged(
+        &mut self,
+        cursor: SyncCursor,
+        outcome: Called<(), ApplyError>,
+    ) -> Result<Vec<Action>, SessionEnd> {
         let peer = self.peer;
         match outcome {
-            Ok(Ok(())) => self.session.applied(cursor),
-            Ok(Err(e)) => {
+            Ok(Ok(())) => Ok(self.session.applied(cursor)),
+            Ok(Err(ApplyError::Refused(e))) => {
                 tracing::warn!(%peer, "changes from peer refused: {e}");
-                self.session.apply_failed()
+                Ok(self.session.apply_failed())
             }
+            Ok(Err(ApplyError::Local(e))) => Err(SessionEnd::LocalFailure(format!(
+                "this node could not merge the peer's changes: {e}"
+            ))),
             Err(e) => {
                 tracing::error!(%peer, "apply panicked: {e}");
-                self.session.apply_failed()
+                Ok(self.session.apply_failed())
             }
         }
-    }
-
-    fn finish(&mut self, end: SessionEnd) -> SessionEnd {
-        self.report();
-        if let SessionEnd::Closed { reason, by_peer } = &end
-            && reason.is_membership_failure()
-        {
-            self.table.counters().rejected(*reason, *by_peer);
-        }
-        let incompatible = self.session.incompatible();
-        self.table
-            .update(self.peer, |s| match (&end, incompatible) {
-                // Our hello check refused the peer's version (the peer's own
-                // check reaches the same verdict, worded for its side).
-                (SessionEnd::Closed { .. }, Some(why)) => s.state = PeerState::Incompatible { why },
-                (SessionEnd::Closed { reason, by_peer }, None)
-                    if reason.is_membership_failure() =>
-                {
-                    s.state = PeerState::Rejected {
-                        reason: *reason,
-                        by_peer: *by_peer,
-                    }
-                }
-                // Another session with the peer (on a second connection) may
-                // have ended in a verdict meanwhile; this one's plain end must
-                // not wipe it.
-                _ => {
-                    if matches!(s.state, PeerState::Connected | PeerState::Connecting) {
-                        s.state = PeerState::Disconnected;
-                    }
-                }
-            });
-        end
     }
 }
 
@@ -522,7 +472,10 @@ pub(crate) async fn run(
                 Some(Input::Broken(e)) => break SessionEnd::Broken(e),
                 None => break SessionEnd::Broken("stream closed".into()),
             },
-            (cursor, outcome) = shell.applier.next() => shell.merged(cursor, outcome),
+            (cursor, outcome) = shell.applier.next() => match shell.merged(cursor, outcome) {
+                Ok(actions) => actions,
+                Err(end) => break end,
+            },
             changed = head.changed() => match changed {
                 Ok(()) => {
                     let version = *head.borrow_and_update();

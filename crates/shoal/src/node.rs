@@ -18,7 +18,9 @@ use shoal_core::{
     Change, CollectionName, DbVersion, Direction, HeldFlows, LogRead, RecordId, SharingRules,
     SyncCursor,
 };
-use shoal_net::{Attempt, BlobSink, HeldChanges, Node, NodeConfig, PeerId, Replica, ReplicaError};
+use shoal_net::{
+    ApplyError, Attempt, BlobSink, HeldChanges, Node, NodeConfig, PeerId, Replica, ReplicaError,
+};
 use shoal_store::{Arrival, BlobClaim, StoreError};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -74,14 +76,20 @@ impl Replica for Store {
         peer: &PeerId,
         changes: &[Change],
         cursor: SyncCursor,
-    ) -> Result<(), ReplicaError> {
-        Store::apply_from(self, &peer.to_string(), changes, cursor)?;
-        Ok(())
+    ) -> Result<(), ApplyError> {
+        Store::apply_from(self, &peer.to_string(), changes, cursor)
+            .map(|_| ())
+            .map_err(at_fault)
     }
 
-    fn try_apply_from(&self, peer: &PeerId, changes: &[Change], cursor: SyncCursor) -> Attempt<()> {
+    fn try_apply_from(
+        &self,
+        peer: &PeerId,
+        changes: &[Change],
+        cursor: SyncCursor,
+    ) -> Attempt<(), ApplyError> {
         match Store::try_apply_from(self, &peer.to_string(), changes, cursor) {
-            Some(applied) => Attempt::Done(applied.map(|_| ()).map_err(Into::into)),
+            Some(applied) => Attempt::Done(applied.map(|_| ()).map_err(at_fault)),
             None => Attempt::WouldWait,
         }
     }
@@ -412,5 +420,23 @@ impl Store {
     pub async fn start_node(&self, config: NodeConfig) -> Result<Node, Error> {
         self.watch_other_writers();
         Ok(Node::start(Arc::new(self.clone()), config).await?)
+    }
+}
+
+/// Whose fault a failed merge of a peer's batch is: the batch's when it
+/// breaks a rule every replica enforces (the core's checks, or more
+/// clock-ahead changes than may be held), else this store's (its file busy,
+/// full, damaged or unreadable), which must not get the peer refused.
+fn at_fault(e: Error) -> ApplyError {
+    match e {
+        Error::Invalid(_) | Error::Store(StoreError::HeldFull { .. }) => {
+            ApplyError::Refused(e.into())
+        }
+        Error::Store(_)
+        | Error::NotFound { .. }
+        | Error::Exists { .. }
+        | Error::Serde { .. }
+        | Error::Net(_)
+        | Error::BlobUnavailable(_) => ApplyError::Local(e.into()),
     }
 }

@@ -12,7 +12,7 @@ use shoal_core::HeldFlows;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::recon::{Entry, Fingerprint, ReconLimits, Reconciler};
 use shoal_core::sync::federation::{Request, Response};
-use shoal_net::{Attempt, BlobSink, HeldChanges, Replica, ReplicaError};
+use shoal_net::{ApplyError, Attempt, BlobSink, HeldChanges, Replica, ReplicaError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -27,8 +27,18 @@ pub struct Spy {
     /// While true, a blocking apply waits (a merge held under way).
     pub hold: Arc<(Mutex<bool>, Condvar)>,
     /// The blocking apply with this index (counted from 0 over every
-    /// blocking apply) is refused, as a store refusing a batch would.
-    pub refuse: Arc<Mutex<Option<usize>>>,
+    /// blocking apply) fails, as a store refusing a batch or failing to
+    /// write it would.
+    pub refuse: Arc<Mutex<Option<(usize, Fault)>>>,
+}
+
+/// Whose fault a refused apply is said to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The batch's: it breaks a rule.
+    Batch,
+    /// The store's: it could not write (busy, full).
+    Local,
 }
 
 /// One apply of a peer's batch a session asked for.
@@ -121,7 +131,12 @@ impl Replica for Spy {
         }
         read
     }
-    fn try_apply_from(&self, peer: &PeerId, changes: &[Change], cursor: SyncCursor) -> Attempt<()> {
+    fn try_apply_from(
+        &self,
+        peer: &PeerId,
+        changes: &[Change],
+        cursor: SyncCursor,
+    ) -> Attempt<(), ApplyError> {
         let tried = Replica::try_apply_from(&self.store, peer, changes, cursor);
         self.applies.lock().expect("applies").push(match tried {
             Attempt::Done(_) => Apply::InPlace,
@@ -134,7 +149,7 @@ impl Replica for Spy {
         peer: &PeerId,
         changes: &[Change],
         cursor: SyncCursor,
-    ) -> Result<(), ReplicaError> {
+    ) -> Result<(), ApplyError> {
         let index = {
             let mut applies = self.applies.lock().expect("applies");
             applies.push(Apply::Blocking);
@@ -144,8 +159,14 @@ impl Replica for Spy {
         let _running = released
             .wait_while(held.lock().expect("hold"), |held| *held)
             .expect("hold");
-        if *self.refuse.lock().expect("refuse") == Some(index) {
-            return Err("refused by the test".into());
+        match *self.refuse.lock().expect("refuse") {
+            Some((at, Fault::Batch)) if at == index => {
+                return Err(ApplyError::Refused("refused by the test".into()));
+            }
+            Some((at, Fault::Local)) if at == index => {
+                return Err(ApplyError::Local("database is locked (the test)".into()));
+            }
+            _ => {}
         }
         Replica::apply_from(&self.store, peer, changes, cursor)
     }
