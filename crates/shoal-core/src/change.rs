@@ -265,7 +265,7 @@ impl Change {
             });
         }
         if let Some(value) = &self.value {
-            value.check_cap(value_cap)?;
+            value.check_limits(value_cap)?;
         }
         Ok(())
     }

@@ -11,6 +11,36 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
+/// How deep a value may nest arrays and objects. A record's JSON wraps its
+/// values in one object (two levels for a map entry), and every record must
+/// parse again where it is read, its blob references found, or a peer
+/// receives it — serde_json refuses more than 128 levels. Without this
+/// bound, a value a little under that limit was accepted, and the record
+/// holding it could not be read back.
+pub const MAX_DEPTH: usize = 100;
+
+/// The deepest nesting of arrays and objects in JSON `text`.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in text.as_bytes() {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            (false, _, _) => {}
+        }
+    }
+    deepest
+}
+
 /// A JSON value in its canonical text encoding.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -25,22 +55,31 @@ impl CanonicalJson {
     }
 
     /// Parses JSON text and re-encodes it canonically, refusing it if the
-    /// canonical form is longer than `cap` bytes.
+    /// canonical form is longer than `cap` bytes or nests deeper than
+    /// [`MAX_DEPTH`].
     pub fn parse(text: &str, cap: usize) -> Result<Self, CoreError> {
         let value: Value =
             serde_json::from_str(text).map_err(|e| CoreError::InvalidJson(e.to_string()))?;
         let canonical = Self::from_value(&value);
-        canonical.check_cap(cap)?;
+        canonical.check_limits(cap)?;
         Ok(canonical)
     }
 
-    /// Refuses the value if its encoding is longer than `cap` bytes.
-    pub fn check_cap(&self, cap: usize) -> Result<(), CoreError> {
+    /// Refuses the value if its encoding is longer than `cap` bytes
+    /// ([`CoreError::ValueTooLarge`]) or it nests arrays and objects deeper
+    /// than [`MAX_DEPTH`] ([`CoreError::InvalidJson`]).
+    pub fn check_limits(&self, cap: usize) -> Result<(), CoreError> {
         if self.0.len() > cap {
             return Err(CoreError::ValueTooLarge {
                 size: self.0.len(),
                 cap,
             });
+        }
+        let depth = nesting(&self.0);
+        if depth > MAX_DEPTH {
+            return Err(CoreError::InvalidJson(format!(
+                "value nests {depth} levels deep; at most {MAX_DEPTH} are allowed"
+            )));
         }
         Ok(())
     }
@@ -112,6 +151,41 @@ impl fmt::Display for CanonicalJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nested(levels: usize) -> String {
+        format!("{}\"$blob\"{}", "[".repeat(levels), "]".repeat(levels))
+    }
+
+    #[test]
+    fn a_value_nested_past_the_bound_is_refused_wherever_it_comes_from() {
+        assert!(CanonicalJson::parse(&nested(MAX_DEPTH), usize::MAX).is_ok());
+        // 127 levels parse in serde_json; a record holding them did not
+        // parse again (its object adds a level), so it could not be read
+        // back nor its blob references found. Now the value is refused.
+        for levels in [MAX_DEPTH + 1, 127] {
+            let text = nested(levels);
+            assert!(matches!(
+                CanonicalJson::parse(&text, usize::MAX),
+                Err(CoreError::InvalidJson(_))
+            ));
+            // From a peer (the wire's decoding) ...
+            assert!(CanonicalJson::try_from(text.clone()).is_err());
+            // ... and from a local write, which builds values from parsed JSON.
+            let value: Value = serde_json::from_str(&text).unwrap();
+            assert!(
+                CanonicalJson::from_value(&value)
+                    .check_limits(usize::MAX)
+                    .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count_as_nesting() {
+        assert_eq!(nesting(r#"{"a":"[[[{{{","b":["\"]]]"]}"#), 2);
+        assert_eq!(nesting("\"plain\""), 0);
+        assert_eq!(nesting("[[],[[]]]"), 3);
+    }
 
     #[test]
     fn same_value_same_bytes() {

@@ -97,12 +97,14 @@ impl Applier {
                 merged
             }
             // The worker ended without reporting a batch it took (it can
-            // only have panicked outside a merge): the session ends on it.
+            // only have panicked outside a merge): the session ends on it,
+            // a failure of this node's, not the peer's.
             None => {
                 self.pending = 0;
+                let stopped = "the task merging the peer's changes stopped";
                 (
                     SyncCursor::default(),
-                    Err("the task merging the peer's changes stopped".into()),
+                    Ok(Err(ApplyError::Local(stopped.into()))),
                 )
             }
         }

@@ -2,8 +2,8 @@
 //! the one sync session per connected peer (the peer with the smaller id
 //! opens the stream, the other accepts; a newer session replaces an older
 //! one), dialing and redialing configured peers and the members of the
-//! address book (`finder.rs`), mDNS discoveries, and the back-off of peers
-//! that failed membership. It answers the node handle's
+//! address book (`finder.rs`), mDNS discoveries, and when to keep away
+//! from a peer (`backoff.rs` holds the deadlines). It answers the node handle's
 //! [`Command`]s.
 //!
 //! It must not speak the protocol itself: that is the sessions'
@@ -588,7 +588,8 @@ impl Driver {
             SessionEnd::Broken(e) => tracing::info!(%peer, "sync session ended: {e}"),
             SessionEnd::LocalFailure(e) => {
                 tracing::warn!(%peer, "sync session ended: {e}; asking again shortly");
-                self.backoffs.pause(peer, Instant::now());
+                let longest = self.config.rejected_backoff;
+                self.backoffs.pause(peer, Instant::now(), longest);
             }
         }
     }

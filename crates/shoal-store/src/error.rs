@@ -237,6 +237,16 @@ impl StoreError {
         }
     }
 
+    /// Whether SQLite refused a value as bigger than it stores (its
+    /// `SQLITE_TOOBIG`): the data's doing, not the file's.
+    pub fn is_too_big(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::TooBig
+        )
+    }
+
     /// Names `path` in a corruption error that does not name its file yet.
     pub fn with_path(self, path: &std::path::Path) -> Self {
         match self {

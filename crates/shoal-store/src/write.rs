@@ -104,7 +104,7 @@ impl Store {
                     // value they would refuse must not be written here either,
                     // even into a record the whole-record cap lets through.
                     if let Some(value) = &version.value {
-                        value.check_cap(self.config.max_value_bytes)?;
+                        value.check_limits(self.config.max_value_bytes)?;
                     }
                     after.apply(slot, version);
                 }

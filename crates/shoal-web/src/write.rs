@@ -46,7 +46,7 @@ pub fn local_write(
     }
     for (slot, version) in versions {
         if let Some(value) = &version.value {
-            value.check_cap(MAX_RECORD_BYTES)?;
+            value.check_limits(MAX_RECORD_BYTES)?;
         }
         state.apply(slot, version);
     }

@@ -423,20 +423,90 @@ impl Store {
     }
 }
 
-/// Whose fault a failed merge of a peer's batch is: the batch's when it
-/// breaks a rule every replica enforces (the core's checks, or more
-/// clock-ahead changes than may be held), else this store's (its file busy,
-/// full, damaged or unreadable), which must not get the peer refused.
+/// Whose fault a failed merge of a peer's batch is: the batch's when its
+/// content is what the store could not take — a rule of the core's, more
+/// clock-ahead changes than may be held, a value SQLite finds too big —
+/// else this store's (its file busy, full, damaged or unreadable, a blob
+/// file it could not write), which must not get the peer refused.
 fn at_fault(e: Error) -> ApplyError {
-    match e {
-        Error::Invalid(_) | Error::Store(StoreError::HeldFull { .. }) => {
-            ApplyError::Refused(e.into())
-        }
-        Error::Store(_)
-        | Error::NotFound { .. }
+    let refused = match &e {
+        Error::Invalid(_) => true,
+        Error::Store(store) => match store {
+            StoreError::Sqlite(_) => store.is_too_big(),
+            StoreError::HeldFull { .. }
+            | StoreError::Invalid(_)
+            | StoreError::BadBlobRef(_)
+            | StoreError::BlobTooLarge { .. }
+            | StoreError::BlobMismatch { .. }
+            | StoreError::SchemaViolation { .. }
+            | StoreError::NewerDataVersion { .. }
+            | StoreError::ReadOnlyDevice { .. }
+            | StoreError::ReservedCollection { .. }
+            | StoreError::NotShared { .. }
+            | StoreError::Devices(_) => true,
+            StoreError::Missing { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::Foreign { .. }
+            | StoreError::NewerSchema { .. }
+            | StoreError::ObsoleteSchema { .. }
+            | StoreError::BadFilter(_)
+            | StoreError::BadNodeKey(_)
+            | StoreError::InvalidQuery(_)
+            | StoreError::Io { .. }
+            | StoreError::BlobBusy { .. }
+            | StoreError::BadSchema { .. }
+            | StoreError::WouldWait { .. } => false,
+        },
+        // Not errors a merge makes; were one to, it is nothing the peer sent.
+        Error::NotFound { .. }
         | Error::Exists { .. }
         | Error::Serde { .. }
         | Error::Net(_)
-        | Error::BlobUnavailable(_) => ApplyError::Local(e.into()),
+        | Error::BlobUnavailable(_) => false,
+    };
+    match refused {
+        true => ApplyError::Refused(e.into()),
+        false => ApplyError::Local(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: std::ffi::c_int) -> Error {
+        let failure = rusqlite::ffi::Error::new(code);
+        Error::Store(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            failure, None,
+        )))
+    }
+
+    fn refused(e: Error) -> bool {
+        matches!(at_fault(e), ApplyError::Refused(_))
+    }
+
+    #[test]
+    fn what_the_batch_holds_is_its_fault_and_what_the_file_does_is_ours() {
+        assert!(refused(Error::Invalid(
+            shoal_core::CoreError::ValueTooLarge { size: 2, cap: 1 }
+        )));
+        assert!(refused(Error::Store(StoreError::HeldFull {
+            held: 1,
+            max: 1
+        })));
+        assert!(refused(sqlite(rusqlite::ffi::SQLITE_TOOBIG)));
+        for ours in [
+            rusqlite::ffi::SQLITE_BUSY,
+            rusqlite::ffi::SQLITE_LOCKED,
+            rusqlite::ffi::SQLITE_FULL,
+            rusqlite::ffi::SQLITE_IOERR,
+            rusqlite::ffi::SQLITE_READONLY,
+        ] {
+            assert!(!refused(sqlite(ours)), "code {ours}");
+        }
+        assert!(!refused(Error::Store(StoreError::Corrupt {
+            path: "x.db".into(),
+            detail: "damaged".into()
+        })));
     }
 }
