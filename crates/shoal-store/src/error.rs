@@ -101,14 +101,17 @@ pub enum StoreError {
     /// (see `held.rs`), but the table of held changes is full: the batch is
     /// refused whole, and the peer's session ends with the refusal.
     #[error(
-        "{held} changes with clocks too far ahead are already held back (at most {max}); \
-         refusing more until local time catches up or the drift bound is raised"
+        "{held} changes with clocks too far ahead are already held back{} (at most {max}); \
+         refusing more until local time catches up or the drift bound is raised",
+        if *.per_peer { " from this peer" } else { "" }
     )]
     HeldFull {
-        /// Changes held now.
+        /// Changes held now (from this peer, if `per_peer`).
         held: u64,
         /// The bound.
         max: u64,
+        /// Whether the bound is the one peer's share rather than the table's.
+        per_peer: bool,
     },
     /// Another fetch (in this process or another one sharing the blob
     /// directory) holds the claim on this blob's partial file; nothing was

@@ -8,7 +8,8 @@
 //!
 //! This module owns that table (created by schema step 5): adding to it within the
 //! apply's transaction (bounded: past [`MAX_HELD_CHANGES`] or
-//! [`MAX_HELD_BYTES`] the batch is refused by name), listing what is due,
+//! [`MAX_HELD_BYTES`] in all, or a quarter of either from one peer, the
+//! batch is refused by name), listing what is due,
 //! and summing it up per peer. It decides nothing about merging (`apply.rs`).
 
 use crate::error::StoreError;
@@ -20,6 +21,10 @@ use shoal_core::Change;
 pub const MAX_HELD_CHANGES: u64 = 100_000;
 /// Most bytes of held-back changes at once (their encoded size).
 pub const MAX_HELD_BYTES: u64 = 64 * 1024 * 1024;
+/// What one peer may fill of either bound: a peer sending far-future
+/// clocks must not fill the table and get every other peer's batch with one
+/// such change refused.
+const PEER_SHARE: u64 = 4;
 
 /// Most held changes merged by one [`Store::release_held`] transaction.
 const RELEASE_PAGE: usize = 1_000;
@@ -56,16 +61,33 @@ pub(crate) fn hold(tx: &Connection, peer: &str, changes: &[&Change]) -> Result<(
             })
         })
         .collect::<Result<_, _>>()?;
-    let (count, bytes): (i64, i64) = tx
-        .prepare_cached("SELECT count(*), coalesce(sum(bytes), 0) FROM held_changes")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let adding: u64 = encoded.iter().map(|e| e.len() as u64).sum();
-    if count as u64 + changes.len() as u64 > MAX_HELD_CHANGES
-        || bytes as u64 + adding > MAX_HELD_BYTES
+    let (count, bytes, peer_count, peer_bytes): (i64, i64, i64, i64) = tx
+        .prepare_cached(
+            "SELECT count(*), coalesce(sum(bytes), 0),
+                    count(*) FILTER (WHERE peer = ?1),
+                    coalesce(sum(bytes) FILTER (WHERE peer = ?1), 0)
+             FROM held_changes",
+        )?
+        .query_row([peer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    let (adding, adding_bytes) = (
+        changes.len() as u64,
+        encoded.iter().map(|e| e.len() as u64).sum::<u64>(),
+    );
+    let past = |held: i64, add: u64, max: u64| held as u64 + add > max;
+    let refusal = if past(peer_count, adding, MAX_HELD_CHANGES / PEER_SHARE)
+        || past(peer_bytes, adding_bytes, MAX_HELD_BYTES / PEER_SHARE)
     {
+        Some((peer_count, MAX_HELD_CHANGES / PEER_SHARE, true))
+    } else if past(count, adding, MAX_HELD_CHANGES) || past(bytes, adding_bytes, MAX_HELD_BYTES) {
+        Some((count, MAX_HELD_CHANGES, false))
+    } else {
+        None
+    };
+    if let Some((held, max, per_peer)) = refusal {
         return Err(StoreError::HeldFull {
-            held: count as u64,
-            max: MAX_HELD_CHANGES,
+            held: held as u64,
+            max,
+            per_peer,
         });
     }
     let mut insert = tx.prepare_cached(

@@ -104,3 +104,36 @@ fn a_far_clock_is_held_and_the_rest_of_the_batch_merges() {
     assert!(get(&store, "far").is_some());
     assert!(store.held_back().expect("held").is_empty());
 }
+
+#[test]
+fn one_peer_fills_only_its_share_of_the_held_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ids: Vec<String> = (0..30_000).map(|i| format!("r{i:05}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut far = remote(dir.path(), &ids, "", 0);
+    for change in &mut far {
+        change.clock.hlc = Hlc::new(now_ms() + 600_000, 0);
+    }
+    let per_record = far.len() / ids.len();
+    // One peer's share: a quarter of the table's bound.
+    let share = (shoal_store::MAX_HELD_CHANGES / 4) as usize;
+    let fits = share / per_record * per_record;
+    let mut store = open(&dir.path().join("b.db"), 10_000);
+    let cursor = SyncCursor::complete(DbVersion(1));
+    let report = store
+        .apply_from("flood", &far[..fits], cursor)
+        .expect("apply");
+    assert_eq!(report.held, fits);
+    // One record more from the same peer passes its share: refused by name.
+    let more = &far[fits..fits + per_record];
+    match store.apply_from("flood", more, cursor) {
+        Err(StoreError::HeldFull { per_peer, .. }) => assert!(per_peer),
+        other => panic!("the flooding peer's batch was not refused: {other:?}"),
+    }
+    // Another peer's change with a far clock is still held, not refused:
+    // the table is far from its own bound.
+    let report = store
+        .apply_from("honest", more, cursor)
+        .expect("another peer's batch");
+    assert_eq!(report.held, per_record);
+}

@@ -492,7 +492,8 @@ mod tests {
         )));
         assert!(refused(Error::Store(StoreError::HeldFull {
             held: 1,
-            max: 1
+            max: 1,
+            per_peer: true
         })));
         assert!(refused(sqlite(rusqlite::ffi::SQLITE_TOOBIG)));
         for ours in [
