@@ -9,6 +9,8 @@ use crate::status::{PeerProtocol, PeerState};
 use std::time::Instant;
 
 impl Shell {
+    /// Adds the session's traffic since the last report to the peer's
+    /// totals and copies its cursors and the agreed protocol.
     pub(super) fn report(&mut self) {
         let stats = self.session.stats().clone();
         let before = std::mem::replace(&mut self.reported, stats.clone());
@@ -38,6 +40,8 @@ impl Shell {
         });
     }
 
+    /// Records how the session ended: the peer's state, and the reason of
+    /// a local failure as its `last_error`.
     pub(super) fn finish(&mut self, end: SessionEnd) -> SessionEnd {
         self.report();
         if let SessionEnd::Closed { reason, by_peer } = &end
@@ -45,13 +49,12 @@ impl Shell {
         {
             self.table.counters().rejected(*reason, *by_peer);
         }
-        if let SessionEnd::LocalFailure(why) = &end {
-            self.table
-                .update(self.peer, |s| s.last_error = Some(why.clone()));
-        }
         let incompatible = self.session.incompatible();
-        self.table
-            .update(self.peer, |s| match (&end, incompatible) {
+        self.table.update(self.peer, |s| {
+            if let SessionEnd::LocalFailure(why) = &end {
+                s.last_error = Some(why.clone());
+            }
+            match (&end, incompatible) {
                 // Our hello check refused the peer's version (the peer's own
                 // check reaches the same verdict, worded for its side).
                 (SessionEnd::Closed { .. }, Some(why)) => s.state = PeerState::Incompatible { why },
@@ -71,7 +74,8 @@ impl Shell {
                         s.state = PeerState::Disconnected;
                     }
                 }
-            });
+            }
+        });
         end
     }
 }
