@@ -13,7 +13,9 @@ mod common;
 #[path = "common/spy.rs"]
 mod spy;
 
-use common::{Peer, connected, converge, group_key, start, start_with, wait_for};
+use common::{
+    Peer, connected, converge, group_key, start, start_with, wait_for, wipe_peer_cursors,
+};
 use serde_json::json;
 use shoal::{CollectionName, FedError, RecordId, ShareMode, Store, Transfer};
 use shoal_core::recon::Entry;
@@ -62,10 +64,7 @@ async fn a_rejoin_pulls_every_difference_past_the_walk_limit() {
             .put(&format!("item-{i:04}"), json!({"n": -1}))
             .expect("change");
     }
-    let raw = rusqlite::Connection::open(&b_path).expect("open b raw");
-    raw.execute("DELETE FROM peer_cursors", [])
-        .expect("wipe cursors");
-    drop(raw);
+    wipe_peer_cursors(&b_path);
     // One step of B's walk finds far more than 3 differences; with
     // anti-entropy off, only the rejoin walk can bring them.
     let b = start_with(

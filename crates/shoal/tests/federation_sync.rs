@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{Peer, connected, converge, group_key, start, start_with, wait_for};
+use common::{
+    Peer, connected, converge, group_key, start, start_with, wait_for, wipe_peer_cursors,
+};
 use serde_json::json;
 use shoal::{CollectionName, Direction, FedError, RecordId, ShareMode, Store, Transfer, derive_id};
 use std::path::Path;
@@ -167,12 +169,7 @@ async fn rejoin_bytes(dir: &Path, n: usize, d: usize) -> (u64, u64) {
             .patch(&format!("item-{:06}", i * (n / d)), json!({"n": -1}))
             .expect("patch");
     }
-    let raw = rusqlite::Connection::open(&b_path).expect("open b raw");
-    let wiped = raw
-        .execute("DELETE FROM peer_cursors", [])
-        .expect("wipe cursors");
-    assert_eq!(wiped, 1);
-    drop(raw);
+    assert_eq!(wipe_peer_cursors(&b_path), 1);
     let b = start_with(
         Store::open(&b_path).expect("reopen b"),
         group_key(),
@@ -253,12 +250,7 @@ async fn a_lopsided_rejoin_is_decided_without_indexing_the_larger_side() {
         .put_many((0..20_000).map(|i| (format!("a-{i:05}"), json!({"n": i}))))
         .expect("fill a");
     drop((offline, store));
-    let raw = rusqlite::Connection::open(&a_path).expect("open a raw");
-    assert_eq!(
-        raw.execute("DELETE FROM peer_cursors", []).expect("wipe"),
-        1
-    );
-    drop(raw);
+    assert_eq!(wipe_peer_cursors(&a_path), 1);
     let a = start_with(
         Store::open(&a_path).expect("reopen a"),
         group_key(),

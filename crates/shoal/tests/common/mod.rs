@@ -55,6 +55,16 @@ pub async fn start_with(
     }
 }
 
+/// Deletes every peer cursor in the stopped node's database at `path`, as
+/// a node that lost them (a restore, a damaged table) would be; returns how
+/// many there were.
+pub fn wipe_peer_cursors(path: &Path) -> usize {
+    rusqlite::Connection::open(path)
+        .expect("open the database raw")
+        .execute("DELETE FROM peer_cursors", [])
+        .expect("wipe cursors")
+}
+
 /// Polls `check` until it holds or `limit` passes; panics with `what` on timeout.
 pub async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
