@@ -49,6 +49,7 @@ $assertions
 check write "
 assert r['scenario'] == 'write' and r['records'] == 300
 assert r['shoal_per_s'] > 0 and r['sqlite_per_s'] > 0 and r['batch_per_s'] > 0 and r['ratio'] > 0
+assert r['sqlite_batch_per_s'] > 0 and r['sqlite_layout_batch_per_s'] > 0
 " -- write --records 300 --rounds 1 --batch 500
 
 check catchup "

@@ -17,6 +17,7 @@ mod partial;
 mod partial_handshake;
 mod peers;
 mod progress;
+mod raw_layout;
 mod reconcile;
 mod reconnect;
 mod report;

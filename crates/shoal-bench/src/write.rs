@@ -9,13 +9,17 @@
 //! machine noise hits both alike, and the medians over rounds are reported.
 //!
 //! Batch: `--batch` records in one [`shoal::Collection::put_many`] transaction
-//! per round (raw SQLite's single-transaction rate is shown for reference).
+//! per round. Two raw SQLite rates are shown beside it: the same inserts
+//! into `t` in one transaction, and, in `sqlite_layout_batch_per_s`, raw
+//! SQLite running Shoal's own per-record statements on Shoal's layout
+//! (`raw_layout.rs`) — what a batch could reach if nothing but SQLite cost.
 //!
 //! Only the write loop is timed: opening the store, creating tables and
 //! closing are not. Building each record's JSON is timed on both sides, as an
 //! application pays for it either way.
 
 use crate::progress::Progress;
+use crate::raw_layout;
 use crate::report::{median, micros_per_op, per_second, print_json_last, rate, round_to, verdict};
 use anyhow::{Context, ensure};
 use rusqlite::{Connection, params};
@@ -91,6 +95,8 @@ struct WriteReport {
     sqlite_per_s: u64,
     ratio: f64,
     batch_per_s: u64,
+    sqlite_batch_per_s: u64,
+    sqlite_layout_batch_per_s: u64,
 }
 
 /// The id of record `i`: `rec-00000001`.
@@ -110,6 +116,7 @@ struct Round {
     sqlite: f64,
     shoal_batch: f64,
     sqlite_batch: f64,
+    sqlite_layout_batch: f64,
 }
 
 /// Runs the scenario and prints its report.
@@ -124,7 +131,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         args.rounds,
         base.display()
     );
-    let progress = Progress::new(args.rounds * 2 * (args.records + args.batch));
+    let progress = Progress::new(args.rounds * (2 * args.records + 3 * args.batch));
     let mut rounds = Vec::new();
     for r in 1..=args.rounds {
         let round = Round {
@@ -152,11 +159,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 args.batch,
                 || sqlite_batch(&base, args.batch, args.durability),
             )?,
+            sqlite_layout_batch: measured(
+                &progress,
+                format!("round {r}: sqlite batch, shoal's layout"),
+                args.batch,
+                || sqlite_layout_batch(&base, args.batch, args.durability),
+            )?,
         };
         progress.suspend(|| {
             println!(
                 "round {r}: single puts shoal {} ({:.1} us/put), sqlite {} ({:.1} us/put), \
-                 ratio {:.3}; batch shoal {}, sqlite {}",
+                 ratio {:.3}; batch shoal {}, sqlite {}, sqlite with shoal's layout {}",
                 rate(round.shoal),
                 micros_per_op(round.shoal),
                 rate(round.sqlite),
@@ -164,6 +177,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 round.shoal / round.sqlite,
                 rate(round.shoal_batch),
                 rate(round.sqlite_batch),
+                rate(round.sqlite_layout_batch),
             )
         });
         rounds.push(round);
@@ -175,10 +189,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let sqlite = pick(|r| r.sqlite);
     let shoal_batch = pick(|r| r.shoal_batch);
     let sqlite_batch = pick(|r| r.sqlite_batch);
+    let sqlite_layout_batch = pick(|r| r.sqlite_layout_batch);
     let ratio = shoal / sqlite;
     println!(
         "median of {} rounds: single puts shoal {} ({:.1} us/put), sqlite {} ({:.1} us/put), \
-         ratio {:.3} (median of per-round ratios {:.3}); batch shoal {}, sqlite {}",
+         ratio {:.3} (median of per-round ratios {:.3}); batch shoal {}, sqlite {}, \
+         sqlite with shoal's layout {}",
         rounds.len(),
         rate(shoal),
         micros_per_op(shoal),
@@ -188,6 +204,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         pick(|r| r.shoal / r.sqlite),
         rate(shoal_batch),
         rate(sqlite_batch),
+        rate(sqlite_layout_batch),
     );
     println!(
         "target single-put ratio >= {TARGET_RATIO}: {} ({ratio:.3})",
@@ -207,6 +224,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         sqlite_per_s: sqlite.round() as u64,
         ratio: round_to(ratio, 3),
         batch_per_s: shoal_batch.round() as u64,
+        sqlite_batch_per_s: sqlite_batch.round() as u64,
+        sqlite_layout_batch_per_s: sqlite_layout_batch.round() as u64,
     })
 }
 
@@ -339,9 +358,18 @@ fn sqlite_batch(base: &Path, n: u64, durability: DurabilityArg) -> anyhow::Resul
     Ok(elapsed)
 }
 
+/// Raw SQLite running Shoal's per-record statements on Shoal's layout, one
+/// transaction (`raw_layout.rs`).
+fn sqlite_layout_batch(base: &Path, n: u64, durability: DurabilityArg) -> anyhow::Result<Duration> {
+    let dir = fresh_dir(base)?;
+    let mut conn = open_sqlite(&dir, durability)?;
+    raw_layout::batch(&mut conn, n, record_id, |i| record(i).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::types::ValueRef;
 
     #[test]
     fn ids_are_zero_padded() {
@@ -367,5 +395,63 @@ mod tests {
         assert!(sqlite_puts(base.path(), 20, durability, &progress).is_ok());
         assert!(shoal_batch(base.path(), 20, durability).is_ok());
         assert!(sqlite_batch(base.path(), 20, durability).is_ok());
+        assert!(sqlite_layout_batch(base.path(), 20, durability).is_ok());
+    }
+
+    /// The raw layout is a hand copy of Shoal's: this fails when the store's
+    /// `records` table, its log index or the size of the `write` record's
+    /// packed slots move away from it.
+    #[test]
+    fn the_raw_layout_is_the_stores() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = fresh_dir(base.path()).unwrap();
+        {
+            let store = open_shoal(&dir, DurabilityArg::Normal).unwrap();
+            store
+                .collection("bench")
+                .unwrap()
+                .put(&record_id(7), record(7))
+                .unwrap();
+        }
+        let shoal = Connection::open(dir.path().join("shoal.db")).unwrap();
+        let raw = Connection::open_in_memory().unwrap();
+        raw.execute_batch(raw_layout::RECORDS_LAYOUT).unwrap();
+        let shape = |conn: &Connection, pragma: &str| -> Vec<String> {
+            let mut statement = conn.prepare(pragma).unwrap();
+            let rows = statement
+                .query_map([], |r| {
+                    let mut cells = Vec::new();
+                    for i in 0..r.as_ref().column_count() {
+                        cells.push(match r.get_ref(i)? {
+                            ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
+                            other => format!("{other:?}"),
+                        });
+                    }
+                    Ok(cells.join(" "))
+                })
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        for pragma in [
+            "PRAGMA table_xinfo(records)",
+            "PRAGMA index_list(records)",
+            "PRAGMA index_xinfo(records_log)",
+        ] {
+            assert_eq!(shape(&shoal, pragma), shape(&raw, pragma), "{pragma}");
+        }
+        let (slots, digest): (i64, i64) = shoal
+            .query_row(
+                "SELECT length(slots), length(digest) FROM records",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        // Clocks and site ids are varints: a few bytes either way.
+        assert!(
+            (slots as usize).abs_diff(raw_layout::SLOTS_BYTES) <= 8,
+            "shoal packed {slots} bytes of slots, the raw layout writes {}",
+            raw_layout::SLOTS_BYTES
+        );
+        assert_eq!(digest as usize, raw_layout::DIGEST_BYTES);
     }
 }
