@@ -1,18 +1,20 @@
-//! Raw SQLite doing, per record, the statements Shoal's write path runs
-//! against its own layout — no merge, no clocks, no JSON rendering — to
-//! show how fast a `put_many` could be on this machine if everything but
-//! SQLite cost nothing (the `write` scenario's `sqlite_layout_batch_per_s`).
+//! Raw SQLite doing the statements Shoal's write path runs against its own
+//! layout — no merge, no clocks, no JSON rendering — to show how fast a
+//! `put_many` could be on this machine if everything but SQLite cost
+//! nothing (the `write` scenario's `sqlite_layout_batch_per_s`).
 //!
-//! Per record, in one transaction for the batch: a look-up of the record's
-//! row by (collection, id), as a write must read what it merges into, then
-//! an insert-or-update of the whole row, with a packed-slots blob, digest
-//! and JSON of the sizes Shoal stores for the `write` record. The table and
-//! index are written here as Shoal's schema lays them out; this file owns
-//! only that copy and must be kept in step with `shoal-store`'s migrations
-//! by hand (it cannot read them: they are private to the store).
+//! In one transaction for the batch, as Shoal's `put_many` does: one
+//! look-up of every record's row by (collection, id) through a JSON list of
+//! the ids, as a write must read what it merges into, then an
+//! insert-or-update of each whole row, [`ROWS_PER_UPSERT`] rows a
+//! statement, with a packed-slots blob, digest and JSON of the sizes Shoal
+//! stores for the `write` record. The table and indexes are written here as
+//! Shoal's schema lays them out; this file owns only that copy, kept in
+//! step with `shoal-store`'s migrations by a test in `write.rs` (it cannot
+//! read them: they are private to the store).
 
 use anyhow::ensure;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use std::time::{Duration, Instant};
 
 /// Shoal's `records` table with its change-log and tombstone indexes, as
@@ -38,8 +40,24 @@ CREATE INDEX records_dead ON records (dbv, seq) WHERE data IS NULL;";
 /// slot and three field registers with their clocks, whose varints make it
 /// 129–133 bytes), read from stores.
 pub const SLOTS_BYTES: usize = 131;
+/// Rows per upsert statement, as Shoal writes them (its `record_rows.rs`).
+const ROWS_PER_UPSERT: usize = 64;
 /// Bytes of a record's state digest.
 pub const DIGEST_BYTES: usize = 16;
+
+/// Shoal's upsert of a record's row, for `n` rows.
+fn upsert_of(n: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, digest, refs, missing) VALUES ",
+    );
+    sql.push_str(&vec!["(1, ?, 1, ?, ?, 1, ?, ?, 0, 0)"; n].join(","));
+    sql.push_str(
+        " ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
+             slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
+             digest = excluded.digest, refs = excluded.refs, missing = excluded.missing",
+    );
+    sql
+}
 
 /// Writes `rows` records (`id(i)`, `json(i)` for i in 1..=rows) into a
 /// fresh `records` table on `conn` as Shoal's write path does, in one
@@ -54,36 +72,40 @@ pub fn batch(
     let slots = vec![0x5a_u8; SLOTS_BYTES];
     let digest = [0xa5_u8; DIGEST_BYTES];
     let start = Instant::now();
+    let ids: Vec<String> = (1..=rows).map(&id).collect();
     let tx = conn.transaction()?;
     {
-        let mut look_up = tx.prepare_cached(
-            "SELECT slots, digest, refs, missing FROM records WHERE cid = ?1 AND rid = ?2",
+        let list = serde_json::to_string(&ids)?;
+        let found: i64 = tx.query_row(
+            "SELECT count(*) FROM json_each(?1) j CROSS JOIN records r
+             ON r.cid = 1 AND r.rid = j.value",
+            params![list],
+            |r| r.get(0),
         )?;
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, digest, refs, missing)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
-                 slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
-                 digest = excluded.digest, refs = excluded.refs, missing = excluded.missing",
-        )?;
-        for i in 1..=rows {
-            let rid = id(i);
-            let found: Option<Vec<u8>> = look_up
-                .query_row(params![1, rid], |r| r.get(0))
-                .optional()?;
-            ensure!(found.is_none(), "record {rid} was already there");
-            upsert.execute(params![
-                1,
-                rid,
-                1,
-                json(i),
-                slots,
-                1,
-                i as i64,
-                &digest[..],
-                0,
-                0
-            ])?;
+        ensure!(found == 0, "{found} records were already there");
+        let mut upsert = tx.prepare_cached(&upsert_of(ROWS_PER_UPSERT))?;
+        let mut single = tx.prepare_cached(&upsert_of(1))?;
+        let bind = |statement: &mut rusqlite::Statement<'_>, at: usize, i: u64| {
+            let rid = &ids[(i - 1) as usize];
+            statement.raw_bind_parameter(at + 1, rid)?;
+            statement.raw_bind_parameter(at + 2, json(i))?;
+            statement.raw_bind_parameter(at + 3, &slots)?;
+            statement.raw_bind_parameter(at + 4, i as i64)?;
+            statement.raw_bind_parameter(at + 5, &digest[..])
+        };
+        let numbers: Vec<u64> = (1..=rows).collect();
+        for chunk in numbers.chunks(ROWS_PER_UPSERT) {
+            if chunk.len() == ROWS_PER_UPSERT {
+                for (k, i) in chunk.iter().enumerate() {
+                    bind(&mut upsert, k * 5, *i)?;
+                }
+                upsert.raw_execute()?;
+            } else {
+                for i in chunk {
+                    bind(&mut single, 0, *i)?;
+                    single.raw_execute()?;
+                }
+            }
         }
     }
     tx.commit()?;
@@ -103,9 +125,10 @@ mod tests {
     #[test]
     fn writes_every_row_once_in_the_layout() {
         let mut conn = Connection::open_in_memory().unwrap();
+        // Two full statements and a remainder.
         batch(
             &mut conn,
-            50,
+            150,
             |i| format!("r{i}"),
             |i| format!("{{\"n\":{i}}}"),
         )
@@ -117,15 +140,15 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap();
-        assert_eq!(rows, 50);
-        assert_eq!(slots as usize, 50 * SLOTS_BYTES);
-        assert_eq!(digests as usize, 50 * DIGEST_BYTES);
+        assert_eq!(rows, 150);
+        assert_eq!(slots as usize, 150 * SLOTS_BYTES);
+        assert_eq!(digests as usize, 150 * DIGEST_BYTES);
     }
 
     #[test]
     fn a_repeated_id_is_an_error_not_a_silent_update() {
         let mut conn = Connection::open_in_memory().unwrap();
         let err = batch(&mut conn, 3, |_| "same".to_string(), |_| "{}".into()).unwrap_err();
-        assert!(err.to_string().contains("already there"), "{err}");
+        assert!(err.to_string().contains("expected 3"), "{err}");
     }
 }

@@ -175,7 +175,7 @@ impl Store {
             .keys()
             .any(|(collection, _)| rules_read_from(collection));
         let own_changes = self.conn.total_changes();
-        let tx = WriteTxn::begin(&mut self.conn)?;
+        let mut tx = WriteTxn::begin(&mut self.conn)?;
         if self
             .head_memo
             .refresh(&tx, &mut self.db_version, &mut self.hlc)?
@@ -227,7 +227,7 @@ impl Store {
                     ..rows::StoredSlots::default()
                 };
                 if let Some(delta) = rows::save(
-                    &tx,
+                    &mut tx,
                     cid,
                     id,
                     &unsaved,
@@ -261,7 +261,7 @@ impl Store {
                 observed.raise_to(change.clock.hlc);
             }
             if let Some(delta) = rows::save(
-                &tx,
+                &mut tx,
                 cid,
                 id,
                 &loaded,

@@ -46,6 +46,7 @@ mod query;
 mod read;
 mod recon_index;
 mod recon_saved;
+mod record_rows;
 mod rows;
 mod schema;
 mod sharing;

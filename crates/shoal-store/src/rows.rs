@@ -7,6 +7,8 @@
 //! decide merges (the core does) and does not open transactions (callers do).
 
 use crate::error::StoreError;
+use crate::record_rows::RecordRow;
+use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use shoal_core::gc::Held;
@@ -367,7 +369,7 @@ pub(crate) struct TreeDelta {
 /// a whole, so peers' concurrent fields can leave a record over the cap; a
 /// local write that does not make it bigger is still allowed there.)
 pub(crate) fn save(
-    conn: &Connection,
+    tx: &mut WriteTxn<'_>,
     cid: i64,
     id: &RecordId,
     before: &StoredSlots,
@@ -436,36 +438,29 @@ pub(crate) fn save(
     let blobs = if before.blobs.refs == 0 && refs.is_empty() {
         BlobCounts::default()
     } else {
-        let missing = crate::blob_refs::replace_refs(conn, cid, id.as_str(), &refs)?;
+        let missing = crate::blob_refs::replace_refs(tx, cid, id.as_str(), &refs)?;
         BlobCounts {
             refs: refs.len() as u32,
             missing,
         }
     };
     if let Held::Collected { .. } = before.held {
-        crate::gc_ledger::unledger(conn, cid, id.as_str())?;
+        crate::gc_ledger::unledger(tx, cid, id.as_str())?;
     }
     let digest = StateDigest::of(id, after);
     let new = element(digest, flags_of(after.life(), blobs.missing > 0));
-    conn.prepare_cached(
-        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, digest, refs, missing)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
-             slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
-             digest = excluded.digest, refs = excluded.refs, missing = excluded.missing",
-    )?
-    .execute(params![
+    tx.push_row(RecordRow {
         cid,
-        id.as_str(),
-        after.life().0 as i64,
+        rid: id.as_str().to_owned(),
+        life: after.life().0 as i64,
         data,
-        blob,
-        at.version.0 as i64,
-        i64::from(at.seq),
-        &digest.0[..],
-        blobs.refs,
-        blobs.missing
-    ])?;
+        slots: blob,
+        dbv: at.version.0 as i64,
+        seq: i64::from(at.seq),
+        digest: digest.0,
+        refs: blobs.refs,
+        missing: blobs.missing,
+    })?;
     Ok(Some(TreeDelta {
         cid,
         key: ReconKey::of(id),

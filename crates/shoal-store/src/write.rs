@@ -6,11 +6,13 @@
 
 use crate::data_versions::Declared;
 use crate::error::StoreError;
-use crate::rows::{self, TxnStamp};
+use crate::rows::{self, StoredSlots, TxnStamp};
 use crate::sharing::{FileState, rules_read_from};
 use crate::write_txn::WriteTxn;
 use crate::{RecordKey, Store, collection_for_write, now_ms};
+use rusqlite::Connection;
 use shoal_core::{Clock, CollectionName, DbVersion, Intent, RecordId, plan};
+use std::collections::{HashMap, HashSet};
 
 /// One local write to one record.
 #[derive(Debug, Clone)]
@@ -59,7 +61,7 @@ impl Store {
         // Whether the sharing rules may change with this write; see the end.
         let rules_touched = ops.iter().any(|op| rules_read_from(&op.collection));
         let own_changes = self.conn.total_changes();
-        let tx = WriteTxn::begin(&mut self.conn)?;
+        let mut tx = WriteTxn::begin(&mut self.conn)?;
         // Another process (the CLI next to a daemon) may have committed since
         // our last look: continue its log and order our clock after its writes.
         if self
@@ -78,10 +80,22 @@ impl Store {
         let mut stamp = TxnStamp::new(self.db_version);
         let mut changed = Vec::new();
         let mut last_clock = None;
-        for op in ops {
-            // Created inside the transaction: a failed write leaves no empty collection.
-            let cid = collection_for_write(&self.collections, &tx, &op.collection, &mut created)?;
-            let loaded = rows::load_for_merge(&tx, cid, &op.id, self.head_memo.ledger_in_use)?;
+        // Created inside the transaction: a failed write leaves no empty collection.
+        let cids = ops
+            .iter()
+            .map(|op| collection_for_write(&self.collections, &tx, &op.collection, &mut created))
+            .collect::<Result<Vec<_>, _>>()?;
+        let preloaded = preload(&tx, &ops, &cids, self.head_memo.ledger_in_use)?;
+        for ((op, cid), preloaded) in ops.into_iter().zip(cids).zip(preloaded) {
+            let loaded = match preloaded {
+                Some(loaded) => loaded,
+                // Looked up now, after writing the rows waiting (an earlier
+                // op of this write may have changed this record).
+                None => {
+                    tx.flush_rows()?;
+                    rows::load_for_merge(&tx, cid, &op.id, self.head_memo.ledger_in_use)?
+                }
+            };
             let mut after = loaded.state.clone();
             let declared = self.schemas.get(&op.collection);
             let (intent, stamp_patch) = match &declared {
@@ -117,7 +131,8 @@ impl Store {
             {
                 declared.validate(&op.collection, &op.id, &rendered)?;
             }
-            if let Some(delta) = rows::save(&tx, cid, &op.id, &loaded, &after, &mut stamp, origin)?
+            if let Some(delta) =
+                rows::save(&mut tx, cid, &op.id, &loaded, &after, &mut stamp, origin)?
             {
                 deltas.push(delta);
                 changed.push((op.collection, op.id));
@@ -140,6 +155,49 @@ impl Store {
             clock: last_clock,
         })
     }
+}
+
+/// Ops from which a write loads its records up front, with one statement
+/// per collection (`load_many.rs`); a smaller write (a single put) looks
+/// each record up as its op comes.
+const BATCH_LOAD_FROM: usize = 4;
+
+/// For each op, the stored state of its record loaded up front, or `None`
+/// where the op must look it up itself: in a small write, and for every op
+/// after the first on one record (whose row the earlier op changed).
+fn preload(
+    conn: &Connection,
+    ops: &[WriteOp],
+    cids: &[i64],
+    ledger_in_use: bool,
+) -> Result<Vec<Option<StoredSlots>>, StoreError> {
+    if ops.len() < BATCH_LOAD_FROM {
+        return Ok(ops.iter().map(|_| None).collect());
+    }
+    let mut ids_of: HashMap<i64, Vec<&RecordId>> = HashMap::new();
+    for (op, cid) in ops.iter().zip(cids) {
+        ids_of.entry(*cid).or_default().push(&op.id);
+    }
+    let mut found = HashMap::with_capacity(ids_of.len());
+    for (cid, ids) in &ids_of {
+        found.insert(
+            *cid,
+            crate::load_many::load_many(conn, *cid, ids, ledger_in_use)?,
+        );
+    }
+    let mut seen = HashSet::with_capacity(ops.len());
+    Ok(ops
+        .iter()
+        .zip(cids)
+        .map(|(op, cid)| {
+            seen.insert((*cid, op.id.as_str())).then(|| {
+                found
+                    .get_mut(cid)
+                    .and_then(|records| records.remove(op.id.as_str()))
+                    .unwrap_or_default()
+            })
+        })
+        .collect())
 }
 
 /// The intents a write to a collection with a declared data version

@@ -6,8 +6,10 @@
 //! a peer's batch, and of reading the log for each peer a write is pushed to
 //! (a tenth of the writer's CPU with 16 peers).
 //!
-//! It owns only the begin / commit / roll-back-on-drop life of the
-//! transaction; what is read and written inside belongs to the callers. It
+//! It owns the begin / commit / roll-back-on-drop life of the transaction
+//! and the record rows decided in it and not yet written
+//! (`record_rows.rs`), which it writes before its commit; what is read and
+//! written inside belongs to the callers. It
 //! is the one way the store begins a write transaction. It must not change
 //! when the write lock is taken (at once for [`WriteTxn::begin`], so that
 //! another process cannot commit between our read of the log head and our
@@ -16,15 +18,21 @@
 //! `synchronous` level.
 
 use crate::error::StoreError;
+use crate::record_rows::{RecordRow, RecordRows};
 use rusqlite::Connection;
 use std::ops::Deref;
 
 /// An open write transaction (the write lock is held). Dropped without
 /// [`commit`](Self::commit) — an error part-way, or a failed commit — it
 /// rolls back, so nothing of a refused write stays.
+///
+/// Record rows given to [`push_row`](Self::push_row) may wait to be
+/// written: code that reads the `records` table after pushing one must
+/// [`flush_rows`](Self::flush_rows) first.
 pub(crate) struct WriteTxn<'c> {
     conn: &'c Connection,
     open: bool,
+    rows: RecordRows,
 }
 
 impl<'c> WriteTxn<'c> {
@@ -33,7 +41,7 @@ impl<'c> WriteTxn<'c> {
     pub(crate) fn begin(conn: &'c mut Connection) -> Result<Self, StoreError> {
         let conn: &'c Connection = conn;
         conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        Ok(Self { conn, open: true })
+        Ok(Self::opened(conn))
     }
 
     /// Starts a deferred transaction: a read that sees one snapshot and may
@@ -41,11 +49,33 @@ impl<'c> WriteTxn<'c> {
     /// a peer is one, once per push to every peer.
     pub(crate) fn begin_deferred(conn: &'c Connection) -> Result<Self, StoreError> {
         conn.prepare_cached("BEGIN")?.execute([])?;
-        Ok(Self { conn, open: true })
+        Ok(Self::opened(conn))
     }
 
-    /// Commits; on error the transaction is rolled back when this is dropped.
+    fn opened(conn: &'c Connection) -> Self {
+        Self {
+            conn,
+            open: true,
+            rows: RecordRows::default(),
+        }
+    }
+
+    /// Writes a record's row, now or with the next ones (before any
+    /// [`flush_rows`](Self::flush_rows) returns and before the commit).
+    pub(crate) fn push_row(&mut self, row: RecordRow) -> Result<(), StoreError> {
+        self.rows.push(self.conn, row)
+    }
+
+    /// Writes every record row still waiting, so that a read of the
+    /// `records` table in this transaction sees them.
+    pub(crate) fn flush_rows(&mut self) -> Result<(), StoreError> {
+        self.rows.flush(self.conn)
+    }
+
+    /// Writes the waiting record rows and commits; on error the transaction
+    /// is rolled back when this is dropped.
     pub(crate) fn commit(mut self) -> Result<(), StoreError> {
+        self.flush_rows()?;
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         self.open = false;
         Ok(())
