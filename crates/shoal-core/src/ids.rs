@@ -4,10 +4,15 @@
 //! Every constructor validates and refuses; nothing here ever rewrites an input
 //! into something "close enough". These types own naming rules only — not
 //! storage keys or wire layout.
+//!
+//! Names and ids are shared, not copied, when cloned (`Arc<str>`): a batch
+//! from a peer names a record's collection and id once per slot version, and
+//! copying them was a third of decoding a catch-up batch.
 
 use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Longest record id, in bytes.
 pub const MAX_RECORD_ID_LEN: usize = 128;
@@ -28,7 +33,7 @@ pub const MAX_MAP_KEY_LEN: usize = 128;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct CollectionName(String);
+pub struct CollectionName(Arc<str>);
 
 impl CollectionName {
     /// Validates `name` as a collection name.
@@ -50,7 +55,7 @@ impl CollectionName {
         };
         match reason {
             Some(reason) => Err(CoreError::InvalidCollectionName { name, reason }),
-            None => Ok(Self(name)),
+            None => Ok(Self(name.into())),
         }
     }
 
@@ -70,7 +75,7 @@ impl CollectionName {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct RecordId(String);
+pub struct RecordId(Arc<str>);
 
 fn is_id_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')
@@ -91,7 +96,7 @@ impl RecordId {
         };
         match reason {
             Some(reason) => Err(CoreError::InvalidRecordId { id, reason }),
-            None => Ok(Self(id)),
+            None => Ok(Self(id.into())),
         }
     }
 
@@ -128,7 +133,7 @@ pub fn derive_id(prefix: &str, owner: &str) -> Result<RecordId, CoreError> {
 /// A validated field name: 1–128 bytes of UTF-8 without control characters.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct FieldName(String);
+pub struct FieldName(Arc<str>);
 
 impl FieldName {
     /// Validates `name` as a field name.
@@ -145,7 +150,7 @@ impl FieldName {
         };
         match reason {
             Some(reason) => Err(CoreError::InvalidFieldName { name, reason }),
-            None => Ok(Self(name)),
+            None => Ok(Self(name.into())),
         }
     }
 
@@ -165,7 +170,7 @@ macro_rules! string_newtype_impls {
         }
         impl From<$t> for String {
             fn from(v: $t) -> String {
-                v.0
+                v.0.as_ref().to_owned()
             }
         }
         impl fmt::Display for $t {
