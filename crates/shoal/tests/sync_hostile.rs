@@ -90,7 +90,19 @@ async fn wrong_secret_is_rejected_by_name_and_learns_nothing() {
         (&e.node, &a_id, "e to be rejected by a"),
         (&e.node, &b_id, "e to be rejected by b"),
     ] {
-        wait_for(what, LIMIT, || wrong_secret(node, peer)).await;
+        // On a timeout, say what the peer table shows instead (a refusal
+        // for another reason backs off past the limit).
+        let refused = tokio::time::timeout(LIMIT, async {
+            while !wrong_secret(node, peer) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(
+            refused.is_ok(),
+            "timed out after {LIMIT:?} waiting for: {what}; the peer table shows {:?}",
+            node.peer(peer)
+        );
     }
     assert_eq!(Rejection::WrongSecret.to_string(), "wrong group secret");
     // The honest pair still syncs, live, after turning the intruder away.
