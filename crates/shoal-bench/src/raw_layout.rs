@@ -5,10 +5,12 @@
 //!
 //! In one transaction for the batch, as Shoal's `put_many` does: one
 //! look-up of every record's row by (collection, id) through a JSON list of
-//! the ids, as a write must read what it merges into, then an
-//! insert-or-update of each whole row, [`ROWS_PER_UPSERT`] rows a
-//! statement, with a packed-slots blob, digest and JSON of the sizes Shoal
-//! stores for the `write` record. The table and indexes are written here as
+//! the ids, reading the columns a merge reads, then an insert-or-update of
+//! each whole row with every column bound, [`ROWS_PER_UPSERT`] rows a
+//! statement (a remainder in statements of 16, 4 and 1), with a
+//! packed-slots blob, digest and JSON of the sizes Shoal stores for the
+//! `write` record. It is a lower bound of Shoal's SQLite work, not all of
+//! it: clocks, blob references and the log head are not read or written. The table and indexes are written here as
 //! Shoal's schema lays them out; this file owns only that copy, kept in
 //! step with `shoal-store`'s migrations by a test in `write.rs` (it cannot
 //! read them: they are private to the store).
@@ -45,12 +47,15 @@ const ROWS_PER_UPSERT: usize = 64;
 /// Bytes of a record's state digest.
 pub const DIGEST_BYTES: usize = 16;
 
-/// Shoal's upsert of a record's row, for `n` rows.
+/// Statement sizes, largest first, as Shoal's `record_rows.rs` uses them.
+const SIZES: [usize; 4] = [ROWS_PER_UPSERT, 16, 4, 1];
+
+/// Shoal's upsert of a record's row, for `n` rows (every column bound).
 fn upsert_of(n: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, digest, refs, missing) VALUES ",
     );
-    sql.push_str(&vec!["(1, ?, 1, ?, ?, 1, ?, ?, 0, 0)"; n].join(","));
+    sql.push_str(&vec!["(?,?,?,?,?,?,?,?,?,?)"; n].join(","));
     sql.push_str(
         " ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
              slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
@@ -75,36 +80,37 @@ pub fn batch(
     let ids: Vec<String> = (1..=rows).map(&id).collect();
     let tx = conn.transaction()?;
     {
+        // Shoal's batched look-up (`load_many.rs`): every column a merge reads.
         let list = serde_json::to_string(&ids)?;
-        let found: i64 = tx.query_row(
-            "SELECT count(*) FROM json_each(?1) j CROSS JOIN records r
-             ON r.cid = 1 AND r.rid = j.value",
-            params![list],
-            |r| r.get(0),
+        let mut look_up = tx.prepare_cached(
+            "SELECT r.rid, r.slots, r.digest, r.refs, r.missing
+             FROM json_each(?2) j CROSS JOIN records r ON r.cid = ?1 AND r.rid = j.value",
         )?;
-        ensure!(found == 0, "{found} records were already there");
-        let mut upsert = tx.prepare_cached(&upsert_of(ROWS_PER_UPSERT))?;
-        let mut single = tx.prepare_cached(&upsert_of(1))?;
-        let bind = |statement: &mut rusqlite::Statement<'_>, at: usize, i: u64| {
-            let rid = &ids[(i - 1) as usize];
-            statement.raw_bind_parameter(at + 1, rid)?;
-            statement.raw_bind_parameter(at + 2, json(i))?;
-            statement.raw_bind_parameter(at + 3, &slots)?;
-            statement.raw_bind_parameter(at + 4, i as i64)?;
-            statement.raw_bind_parameter(at + 5, &digest[..])
-        };
-        let numbers: Vec<u64> = (1..=rows).collect();
-        for chunk in numbers.chunks(ROWS_PER_UPSERT) {
-            if chunk.len() == ROWS_PER_UPSERT {
-                for (k, i) in chunk.iter().enumerate() {
-                    bind(&mut upsert, k * 5, *i)?;
+        let mut found = look_up.query(params![1, list])?;
+        let mut stored = 0_usize;
+        while let Some(row) = found.next()? {
+            stored += row.get::<_, Vec<u8>>(1)?.len();
+        }
+        ensure!(stored == 0, "records were already there");
+        let mut next = 1_u64;
+        for (size, sql) in SIZES.iter().map(|n| (*n, upsert_of(*n))) {
+            let mut upsert = tx.prepare_cached(&sql)?;
+            while rows + 1 - next >= size as u64 {
+                for k in 0..size {
+                    let (i, at) = (next + k as u64, k * 10);
+                    upsert.raw_bind_parameter(at + 1, 1)?;
+                    upsert.raw_bind_parameter(at + 2, &ids[(i - 1) as usize])?;
+                    upsert.raw_bind_parameter(at + 3, 1)?;
+                    upsert.raw_bind_parameter(at + 4, json(i))?;
+                    upsert.raw_bind_parameter(at + 5, &slots)?;
+                    upsert.raw_bind_parameter(at + 6, 1)?;
+                    upsert.raw_bind_parameter(at + 7, i as i64)?;
+                    upsert.raw_bind_parameter(at + 8, &digest[..])?;
+                    upsert.raw_bind_parameter(at + 9, 0)?;
+                    upsert.raw_bind_parameter(at + 10, 0)?;
                 }
                 upsert.raw_execute()?;
-            } else {
-                for i in chunk {
-                    bind(&mut single, 0, *i)?;
-                    single.raw_execute()?;
-                }
+                next += size as u64;
             }
         }
     }

@@ -15,6 +15,7 @@
 
 use crate::error::StoreError;
 use rusqlite::Connection;
+use shoal_core::RecordId;
 use std::sync::LazyLock;
 
 /// Rows per statement when the buffer is full.
@@ -52,7 +53,7 @@ fn upsert_of(n: usize) -> String {
 #[derive(Debug)]
 pub(crate) struct RecordRow {
     pub(crate) cid: i64,
-    pub(crate) rid: String,
+    pub(crate) rid: RecordId,
     pub(crate) life: i64,
     /// The rendered JSON; `None` while the record is deleted.
     pub(crate) data: Option<String>,
@@ -91,7 +92,7 @@ impl RecordRows {
                 for (i, row) in rows.by_ref().take(*size).enumerate() {
                     let at = i * COLUMNS;
                     statement.raw_bind_parameter(at + 1, row.cid)?;
-                    statement.raw_bind_parameter(at + 2, &row.rid)?;
+                    statement.raw_bind_parameter(at + 2, row.rid.as_str())?;
                     statement.raw_bind_parameter(at + 3, row.life)?;
                     statement.raw_bind_parameter(at + 4, &row.data)?;
                     statement.raw_bind_parameter(at + 5, &row.slots)?;
@@ -130,7 +131,7 @@ mod tests {
     fn row(i: i64, dbv: i64) -> RecordRow {
         RecordRow {
             cid: 1,
-            rid: format!("r{i}"),
+            rid: RecordId::new(format!("r{i}")).unwrap(),
             life: 1,
             data: (i % 7 != 0).then(|| format!("{{\"n\":{i}}}")),
             slots: vec![i as u8; 3],

@@ -451,7 +451,7 @@ pub(crate) fn save(
     let new = element(digest, flags_of(after.life(), blobs.missing > 0));
     tx.push_row(RecordRow {
         cid,
-        rid: id.as_str().to_owned(),
+        rid: id.clone(),
         life: after.life().0 as i64,
         data,
         slots: blob,

@@ -92,8 +92,7 @@ impl Store {
                 // Looked up now, after writing the rows waiting (an earlier
                 // op of this write may have changed this record).
                 None => {
-                    tx.flush_rows()?;
-                    rows::load_for_merge(&tx, cid, &op.id, self.head_memo.ledger_in_use)?
+                    rows::load_for_merge(tx.flushed()?, cid, &op.id, self.head_memo.ledger_in_use)?
                 }
             };
             let mut after = loaded.state.clone();

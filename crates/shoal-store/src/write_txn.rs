@@ -27,8 +27,8 @@ use std::ops::Deref;
 /// rolls back, so nothing of a refused write stays.
 ///
 /// Record rows given to [`push_row`](Self::push_row) may wait to be
-/// written: code that reads the `records` table after pushing one must
-/// [`flush_rows`](Self::flush_rows) first.
+/// written: code that reads the `records` table after pushing one reads
+/// through [`flushed`](Self::flushed).
 pub(crate) struct WriteTxn<'c> {
     conn: &'c Connection,
     open: bool,
@@ -60,22 +60,24 @@ impl<'c> WriteTxn<'c> {
         }
     }
 
-    /// Writes a record's row, now or with the next ones (before any
-    /// [`flush_rows`](Self::flush_rows) returns and before the commit).
+    /// Writes a record's row, now or with the next ones (before
+    /// [`flushed`](Self::flushed) returns and before the commit).
     pub(crate) fn push_row(&mut self, row: RecordRow) -> Result<(), StoreError> {
         self.rows.push(self.conn, row)
     }
 
-    /// Writes every record row still waiting, so that a read of the
-    /// `records` table in this transaction sees them.
-    pub(crate) fn flush_rows(&mut self) -> Result<(), StoreError> {
-        self.rows.flush(self.conn)
+    /// Writes every record row still waiting and gives the connection to
+    /// read through: a read of the `records` table after rows were pushed
+    /// goes through this, so it sees them.
+    pub(crate) fn flushed(&mut self) -> Result<&'c Connection, StoreError> {
+        self.rows.flush(self.conn)?;
+        Ok(self.conn)
     }
 
     /// Writes the waiting record rows and commits; on error the transaction
     /// is rolled back when this is dropped.
     pub(crate) fn commit(mut self) -> Result<(), StoreError> {
-        self.flush_rows()?;
+        self.flushed()?;
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         self.open = false;
         Ok(())
