@@ -84,10 +84,10 @@ impl RecordRows {
     /// Writes every waiting row. On error the rows are dropped with the
     /// transaction, which the caller's error rolls back.
     pub(crate) fn flush(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        let mut rows = std::mem::take(&mut self.pending).into_iter().peekable();
-        let mut left = rows.len();
+        // Drained, not taken: the buffer keeps its capacity for the next chunk.
+        let mut rows = self.pending.drain(..);
         for (size, sql) in SIZES.iter().zip(UPSERTS.iter()) {
-            while left >= *size {
+            while rows.len() >= *size {
                 let mut statement = conn.prepare_cached(sql)?;
                 for (i, row) in rows.by_ref().take(*size).enumerate() {
                     let at = i * COLUMNS;
@@ -103,10 +103,9 @@ impl RecordRows {
                     statement.raw_bind_parameter(at + 10, row.missing)?;
                 }
                 statement.raw_execute()?;
-                left -= size;
             }
         }
-        debug_assert!(rows.peek().is_none(), "every row written");
+        debug_assert_eq!(rows.len(), 0, "every row written");
         Ok(())
     }
 }
