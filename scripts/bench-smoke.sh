@@ -122,7 +122,7 @@ web_pkg="${SHOAL_WASM_TARGET_DIR:-target/wasm}/pkg"
 if [ -f "$web_pkg/shoal_web_bg.wasm" ] && [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ]; then
   check browser "
 assert r['scenario'] == 'browser'
-assert 0 < r['wasm_gzip_kb'] < 1536 and r['tab_put_per_s'] > 0
+assert 0 < r['wasm_gzip_kb'] < 1536 and r['tab_put_per_s'] > 0 and r['tab_put_together_per_s'] > 0
 net = (r['tab_catchup_10k_s'], r['tab_to_native_p50_ms'], r['tab_to_native_p99_ms'])
 assert net[0] is not None and net[0] > 0 and ordered(net[1], net[2]), net
 " -- browser --puts 200 --catchup 500 --writes 20 --web-pkg "$web_pkg"

@@ -4,7 +4,10 @@
 //! `/apps/pkg/` and listens on WebSocket.
 //!
 //! Figures: the gzipped size of the `.wasm`; durable single puts per second
-//! in the tab (each awaited until IndexedDB's transaction completed); the
+//! in the tab, one after another (each awaited until IndexedDB's
+//! transaction completed) and made together (all called at once, then all
+//! awaited: writes waiting share a transaction, each still resolving only
+//! once durable); the
 //! time for an empty tab to catch up 10,000 records from the daemon, from
 //! the connect call until the tab's change feed named every one; and a tab
 //! write's latency to the native node, from the put call in the tab until
@@ -13,7 +16,7 @@
 //! (`store.connect`); without it they are `null` and stderr says why —
 //! never a made-up number.
 
-use crate::browser_scripts::{CATCHUP, LATENCY, LOAD, PUTS};
+use crate::browser_scripts::{CATCHUP, LATENCY, LOAD, PUTS, PUTS_TOGETHER};
 use crate::report::{per_second, print_json_last, round_to, verdict};
 use crate::webdriver::Browser;
 use anyhow::{Context, Result};
@@ -35,7 +38,7 @@ const TARGET_P99_MS: f64 = 100.0;
 /// Options of `shoal-bench browser`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Durable single puts timed in the tab.
+    /// Durable single puts timed in the tab, one after another and again made together.
     #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..))]
     puts: u64,
     /// Records the empty tab catches up from the daemon.
@@ -65,6 +68,7 @@ struct BrowserResult {
     scenario: &'static str,
     wasm_gzip_kb: f64,
     tab_put_per_s: f64,
+    tab_put_together_per_s: f64,
     tab_catchup_10k_s: Option<f64>,
     tab_to_native_p50_ms: Option<f64>,
     tab_to_native_p99_ms: Option<f64>,
@@ -99,6 +103,14 @@ pub fn run(args: &Args) -> Result<()> {
         args.puts,
         verdict(tab_put_per_s >= TARGET_PUT_PER_S)
     );
+    let together = browser.run(PUTS_TOGETHER, json!({ "puts": args.puts }))?;
+    let tab_put_together_per_s = per_second(args.puts, millis(&together["ms"])?);
+    println!(
+        "tab puts made together: {tab_put_together_per_s:.0}/s durable single puts, all called at once \
+         ({} of them; target >= {TARGET_PUT_PER_S:.0}/s: {})",
+        args.puts,
+        verdict(tab_put_together_per_s >= TARGET_PUT_PER_S)
+    );
 
     let synced = match (network, &daemon.websocket) {
         (false, _) => {
@@ -131,6 +143,7 @@ pub fn run(args: &Args) -> Result<()> {
         scenario: "browser",
         wasm_gzip_kb: round_to(wasm_gzip_kb, 1),
         tab_put_per_s: round_to(tab_put_per_s, 0),
+        tab_put_together_per_s: round_to(tab_put_together_per_s, 0),
         tab_catchup_10k_s: catchup_s.map(|s| round_to(s, 3)),
         tab_to_native_p50_ms: p50.map(|ms| round_to(ms, 2)),
         tab_to_native_p99_ms: p99.map(|ms| round_to(ms, 2)),

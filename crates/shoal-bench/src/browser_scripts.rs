@@ -26,6 +26,29 @@ pub const PUTS: &str = r#"async ({ puts }) => {
   return { ms };
 }"#;
 
+/// `{puts}` → `{ms}`: `puts` single puts made together — every put call
+/// made at once, then all awaited (each resolves only when durable; the
+/// store's write queue lets them share transactions) — into a fresh store.
+/// Fails unless every put resolved as a change of its own, and the last
+/// record reads back.
+pub const PUTS_TOGETHER: &str = r#"async ({ puts }) => {
+  const store = await window.shoal.Store.open(`bench-together-${Date.now()}`);
+  const records = store.collection('bench');
+  const started = performance.now();
+  const written = [];
+  for (let i = 0; i < puts; i++) {
+    written.push(records.put(`r${i}`, { i, text: 'a small record of a few dozen bytes' }));
+  }
+  const results = await Promise.all(written);
+  const ms = performance.now() - started;
+  const versions = new Set(results.filter((r) => r.changed).map((r) => r.version));
+  if (versions.size !== puts) throw new Error(`${versions.size} of ${puts} puts changed a record`);
+  const last = await records.get(`r${puts - 1}`);
+  if (!last || last.i !== puts - 1) throw new Error('the last put does not read back');
+  await store.close();
+  return { ms };
+}"#;
+
 /// `{address, secret, records}` → `{ms}`: a fresh store connects to the
 /// daemon holding `records` records in `catchup`; time from the connect
 /// call until every one of them was applied (the change feed named each).

@@ -1,15 +1,17 @@
 //! The JavaScript `Collection`: put, create, patch, delete, get, list (a
-//! page at a time), map set and remove. Each write is one durable IndexedDB
-//! transaction (idb/write_tx.rs) whose promise resolves only once it is
-//! complete; subscribers hear of it after that. Values cross as JSON text
+//! page at a time), map set and remove. Each write's promise resolves only
+//! once the durable IndexedDB transaction holding it is complete
+//! (idb/write_tx.rs; writes made together share one, write_queue.rs);
+//! subscribers hear of it after that. Values cross as JSON text
 //! (`JSON.stringify` / `JSON.parse`), so what JSON can say is what a record
 //! holds, exactly as over the HTTP API. It owns argument handling only.
 
 use crate::error::WebError;
 use crate::idb::read::{self, Page};
-use crate::idb::write_tx::{self, Committed};
+use crate::idb::write_tx::WriteRequest;
 use crate::js_error;
 use crate::store_inner::Inner;
+use crate::write_queue::WriteQueue;
 use js_sys::{Array, Promise, Reflect};
 use serde_json::{Map, Value};
 use shoal_core::{CollectionName, CoreError, FieldName, Intent, RecordId};
@@ -32,23 +34,19 @@ impl Collection {
         Collection { inner, name }
     }
 
-    /// Runs one write and answers a `WriteResult`.
+    /// Runs one write (through the store's write queue, which lets writes
+    /// made together share a transaction) and answers a `WriteResult`.
     fn write(&self, id: String, intent: Result<Intent, WebError>) -> Promise {
         let inner = self.inner.clone();
         let collection = self.name.clone();
         future_to_promise(async move {
             let outcome = async {
-                let id = RecordId::new(id)?;
-                let intent = intent?;
-                let now = js_sys::Date::now() as u64;
-                let committed =
-                    write_tx::write(inner.db()?, &collection, &id, &intent, now).await?;
-                if let Some(committed) = &committed {
-                    inner.feed.publish(&change(&collection, &id, committed));
-                    // Running sync sessions push it to their peers.
-                    inner.head.advance(committed.version);
-                }
-                Ok::<_, WebError>(committed)
+                let write = WriteRequest {
+                    collection,
+                    id: RecordId::new(id)?,
+                    intent: intent?,
+                };
+                WriteQueue::write(&inner, write).await
             };
             let committed = outcome.await.map_err(|e| js_error::to_js(&e))?;
             let result = js_sys::Object::new();
@@ -189,16 +187,6 @@ impl Collection {
             page_to_js(&page)
         })
     }
-}
-
-/// A `Change` object for subscribers.
-fn change(collection: &CollectionName, id: &RecordId, committed: &Committed) -> JsValue {
-    crate::feed::change_object(
-        collection,
-        id,
-        committed.version,
-        committed.value.as_deref(),
-    )
 }
 
 /// A `Page` object.

@@ -13,6 +13,7 @@ use crate::store_inner::Inner;
 use crate::sync::echo::EchoLog;
 use crate::sync::head::HeadWatch;
 use crate::sync::idb_replica::IdbReplica;
+use crate::write_queue::WriteQueue;
 use js_sys::{Function, Promise, Reflect};
 use shoal_core::CollectionName;
 use std::cell::{Cell, RefCell};
@@ -58,6 +59,7 @@ impl Store {
             inner: Rc::new(Inner {
                 db,
                 feed: Feed::default(),
+                writes: WriteQueue::default(),
                 head: HeadWatch::new(meta.version),
                 echoes: RefCell::new(EchoLog::default()),
                 site: meta.site,

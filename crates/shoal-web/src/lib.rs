@@ -56,6 +56,8 @@ mod net;
 mod store_inner;
 #[cfg(target_arch = "wasm32")]
 mod types;
+#[cfg(target_arch = "wasm32")]
+mod write_queue;
 
 #[cfg(target_arch = "wasm32")]
 pub use api_collection::Collection;

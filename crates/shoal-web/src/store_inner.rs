@@ -5,13 +5,16 @@
 //! The handles themselves are `api_store.rs`'s (`Store`), `api_collection.rs`'s
 //! and `api_net.rs`'s; they and the sync code reach the store through this,
 //! so none of them imports another for it. It holds state, no behaviour
-//! beyond refusing a closed store.
+//! beyond refusing a closed store and telling the feed and the sync
+//! sessions of each committed local write (as the write queue's target).
 
 use crate::error::WebError;
 use crate::feed::Feed;
+use crate::idb::write_tx::{Committed, WriteRequest};
 use crate::lock::Ownership;
 use crate::sync::echo::EchoLog;
 use crate::sync::head::HeadWatch;
+use crate::write_queue::{WriteQueue, WriteTarget};
 use shoal_core::SiteId;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -21,6 +24,8 @@ use web_sys::IdbDatabase;
 pub(crate) struct Inner {
     pub(crate) db: IdbDatabase,
     pub(crate) feed: Feed,
+    /// Local writes waiting for their transaction (write_queue.rs).
+    pub(crate) writes: WriteQueue,
     /// The end of the log, watched by sync sessions (sync/head.rs).
     pub(crate) head: HeadWatch,
     /// What each sync peer sent in its current session (sync/echo.rs).
@@ -41,5 +46,26 @@ impl Inner {
             return Err(WebError::Closed);
         }
         Ok(&self.db)
+    }
+}
+
+impl WriteTarget for Inner {
+    fn queue(&self) -> &WriteQueue {
+        &self.writes
+    }
+
+    fn db(&self) -> Result<&IdbDatabase, WebError> {
+        Inner::db(self)
+    }
+
+    fn committed(&self, write: &WriteRequest, committed: &Committed) {
+        self.feed.publish(&crate::feed::change_object(
+            &write.collection,
+            &write.id,
+            committed.version,
+            committed.value.as_deref(),
+        ));
+        // Running sync sessions push it to their peers.
+        self.head.advance(committed.version);
     }
 }

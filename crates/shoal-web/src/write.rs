@@ -16,8 +16,10 @@ use shoal_core::{
 /// What a write that changed something leaves behind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Written {
-    /// The record's new merged state.
-    pub state: RecordState,
+    /// The record as stored after the write: its merged state and the
+    /// version each slot was written at (what a later write of the same
+    /// record in one transaction starts from).
+    pub record: StoredRecord,
     /// Its stored text (already checked against [`MAX_RECORD_BYTES`]).
     pub encoded: String,
     /// The metadata after the write (clock used, version bumped).
@@ -51,7 +53,8 @@ pub fn local_write(
         state.apply(slot, version);
     }
     let version = DbVersion(meta.version.0 + 1);
-    let encoded = stored.merged(state.clone(), version).encode();
+    let record = stored.merged(state, version);
+    let encoded = record.encode();
     if encoded.len() > MAX_RECORD_BYTES {
         return Err(CoreError::RecordTooLarge {
             size: encoded.len(),
@@ -65,7 +68,7 @@ pub fn local_write(
         ..meta.clone()
     };
     Ok(Some(Written {
-        state,
+        record,
         encoded,
         meta,
     }))
@@ -98,19 +101,19 @@ mod tests {
         assert_eq!(first.meta.version, DbVersion(1));
         assert_eq!(first.meta.hlc, Hlc::new(1_000, 0));
         assert_eq!(
-            first.state.render_json().unwrap(),
+            first.record.state.render_json().unwrap(),
             r#"{"done":false,"title":"milk"}"#
         );
 
         // The same put changes nothing: no write, no version.
         assert_eq!(
-            local_write(&first.meta, &rec(first.state.clone()), &put, 1_000).unwrap(),
+            local_write(&first.meta, &rec(first.record.state.clone()), &put, 1_000).unwrap(),
             None
         );
 
         // A clock that went backwards still issues a greater reading.
         let patch = Intent::Patch(object(json!({"done": true})));
-        let second = local_write(&first.meta, &rec(first.state.clone()), &patch, 500)
+        let second = local_write(&first.meta, &rec(first.record.state.clone()), &patch, 500)
             .unwrap()
             .unwrap();
         assert_eq!(second.meta.hlc, Hlc::new(1_000, 1));
@@ -118,20 +121,31 @@ mod tests {
 
         let delete = local_write(
             &second.meta,
-            &rec(second.state.clone()),
+            &rec(second.record.state.clone()),
             &Intent::Delete,
             2_000,
         )
         .unwrap()
         .unwrap();
-        assert!(!delete.state.is_alive());
+        assert!(!delete.record.state.is_alive());
         // A patch of a deleted record is the core's not-found, and a create
         // of a live one its already-exists.
-        let err = local_write(&delete.meta, &rec(delete.state.clone()), &patch, 3_000).unwrap_err();
+        let err = local_write(
+            &delete.meta,
+            &rec(delete.record.state.clone()),
+            &patch,
+            3_000,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "not-found");
         let create = Intent::Create(object(json!({"a": 1})));
-        let err =
-            local_write(&second.meta, &rec(second.state.clone()), &create, 3_000).unwrap_err();
+        let err = local_write(
+            &second.meta,
+            &rec(second.record.state.clone()),
+            &create,
+            3_000,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "already-exists");
 
         let tags = FieldName::new("tags").unwrap();
@@ -140,10 +154,13 @@ mod tests {
             key: "k".into(),
             value: json!(1),
         };
-        let mapped = local_write(&delete.meta, &rec(delete.state), &set, 3_000)
+        let mapped = local_write(&delete.meta, &rec(delete.record.state), &set, 3_000)
             .unwrap()
             .unwrap();
-        assert_eq!(mapped.state.render_json().unwrap(), r#"{"tags":{"k":1}}"#);
+        assert_eq!(
+            mapped.record.state.render_json().unwrap(),
+            r#"{"tags":{"k":1}}"#
+        );
     }
 
     #[test]

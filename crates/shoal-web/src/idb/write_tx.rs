@@ -1,13 +1,19 @@
-//! One local write as one IndexedDB transaction: read the record's row and
-//! the node metadata, decide the write in memory (write.rs, shoal-core's
-//! rules), store the new row — its state, field clocks and change-log
-//! position — and the new metadata together, and resolve only when the
-//! transaction is complete. Any failure aborts the transaction whole.
+//! Local writes as one IndexedDB transaction: read the rows of the records
+//! written and the node metadata, decide each write in turn in memory
+//! (write.rs, shoal-core's rules; a later write of a record starts from
+//! what an earlier one of the same transaction left), store the new rows —
+//! state, field clocks and change-log position — and the new metadata
+//! together, and resolve only when the transaction is complete.
 //!
-//! It owns the transaction's steps; the decisions are write.rs's.
+//! A write the core refuses (a patch of a missing record, say) gets its own
+//! error and leaves nothing; the others of the transaction are unaffected.
+//! A transaction that fails (the quota, the storage) fails every write in
+//! it, none of them stored. It owns the transaction's steps; the decisions
+//! are write.rs's, and which writes share a transaction is
+//! `write_queue.rs`'s.
 
 use crate::error::WebError;
-use crate::idb::request::{completed, result};
+use crate::idb::request::{classify, completed, result};
 use crate::idb::rows;
 use crate::idb::schema::{META, NODE_KEY, RECORDS};
 use crate::idb::tx;
@@ -15,7 +21,8 @@ use crate::meta::NodeMeta;
 use crate::row::StoredRecord;
 use crate::write::local_write;
 use shoal_core::{CollectionName, DbVersion, Intent, RecordId};
-use web_sys::{IdbDatabase, IdbTransaction};
+use std::collections::HashMap;
+use web_sys::{IdbRequest, IdbTransaction};
 
 /// A committed write.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,25 +33,58 @@ pub struct Committed {
     pub value: Option<String>,
 }
 
+/// One local write: a record and what to do to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteRequest {
+    /// The record's collection.
+    pub collection: CollectionName,
+    /// The record's id.
+    pub id: RecordId,
+    /// What to do to it.
+    pub intent: Intent,
+}
+
+/// What one write of a transaction came to: committed (`None`: nothing
+/// changed, so nothing was written), or refused by the core with nothing
+/// of it written.
+pub type WriteOutcome = Result<Option<Committed>, WebError>;
+
 /// Applies `intent` to one record durably. `Ok(None)`: nothing changed, so
 /// nothing was written.
 pub async fn write(
-    db: &IdbDatabase,
+    db: &web_sys::IdbDatabase,
     collection: &CollectionName,
     id: &RecordId,
     intent: &Intent,
     now_ms: u64,
 ) -> Result<Option<Committed>, WebError> {
+    let request = WriteRequest {
+        collection: collection.clone(),
+        id: id.clone(),
+        intent: intent.clone(),
+    };
+    let mut outcomes = write_all(db, std::slice::from_ref(&request), now_ms).await?;
+    outcomes.pop().unwrap_or(Ok(None))
+}
+
+/// Applies `writes` in order in one durable transaction, each as one local
+/// write (its own clock tick and change-log version), and answers one
+/// outcome per write. `Err`: the transaction failed, and none of the
+/// writes is stored.
+pub async fn write_all(
+    db: &web_sys::IdbDatabase,
+    writes: &[WriteRequest],
+    now_ms: u64,
+) -> Result<Vec<WriteOutcome>, WebError> {
     let tx = tx::write(db, &[RECORDS, META])?;
-    let outcome = steps(&tx, collection, id, intent, now_ms).await;
-    match outcome {
-        Ok(Some(committed)) => {
+    match steps(&tx, writes, now_ms).await {
+        Ok((outcomes, true)) => {
             completed(&tx).await?;
-            Ok(Some(committed))
+            Ok(outcomes)
         }
-        Ok(None) => {
+        Ok((outcomes, false)) => {
             let _ = tx.abort();
-            Ok(None)
+            Ok(outcomes)
         }
         Err(error) => {
             let _ = tx.abort();
@@ -53,42 +93,76 @@ pub async fn write(
     }
 }
 
-/// Reads, decides and places the puts (not yet committed).
+/// Reads, decides and places the puts (not yet committed); also says
+/// whether anything was placed.
 async fn steps(
     tx: &IdbTransaction,
-    collection: &CollectionName,
-    id: &RecordId,
-    intent: &Intent,
+    writes: &[WriteRequest],
     now_ms: u64,
-) -> Result<Option<Committed>, WebError> {
+) -> Result<(Vec<WriteOutcome>, bool), WebError> {
     let records = tx::store(tx, RECORDS)?;
     let meta = tx::store(tx, META)?;
-    let key = crate::keys::record_key(collection, id);
-    let row = records
-        .get(&key.into())
-        .map_err(|e| crate::idb::request::classify(&e))?;
-    let node = meta
-        .get(&NODE_KEY.into())
-        .map_err(|e| crate::idb::request::classify(&e))?;
-    let row = rows::from_js(&result(&row).await?)?;
+    let node = meta.get(&NODE_KEY.into()).map_err(|e| classify(&e))?;
+    // Every record's row asked for at once; the answers come in order.
+    let mut asked: Vec<IdbRequest> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let keys: Vec<usize> = writes
+        .iter()
+        .map(|w| {
+            let key = crate::keys::record_key(&w.collection, &w.id);
+            if let Some(&at) = index.get(&key) {
+                return Ok(at);
+            }
+            let request = records
+                .get(&key.as_str().into())
+                .map_err(|e| classify(&e))?;
+            index.insert(key, asked.len());
+            asked.push(request);
+            Ok(asked.len() - 1)
+        })
+        .collect::<Result<_, WebError>>()?;
     let node = rows::text(&result(&node).await?)?
         .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
-    let node = NodeMeta::decode(&node)?;
-    let stored = match row {
-        Some(row) => StoredRecord::decode(&row.state, row.version)?,
-        None => StoredRecord::default(),
-    };
-    let Some(written) = local_write(&node, &stored, intent, now_ms)? else {
-        return Ok(None);
-    };
-    let version = written.meta.version;
-    records
-        .put(&rows::to_js(collection, id, version, &written.encoded))
-        .map_err(|e| crate::idb::request::classify(&e))?;
-    meta.put_with_key(&written.meta.encode().into(), &NODE_KEY.into())
-        .map_err(|e| crate::idb::request::classify(&e))?;
-    Ok(Some(Committed {
-        version,
-        value: written.state.render_json(),
-    }))
+    let mut node = NodeMeta::decode(&node)?;
+    // A row that does not decode refuses the writes of its record only.
+    let mut stored: Vec<Result<StoredRecord, WebError>> = Vec::with_capacity(asked.len());
+    for request in &asked {
+        stored.push(match rows::from_js(&result(request).await?)? {
+            Some(row) => StoredRecord::decode(&row.state, row.version),
+            None => Ok(StoredRecord::default()),
+        });
+    }
+    let mut outcomes = Vec::with_capacity(writes.len());
+    let mut placed = false;
+    for (write, at) in writes.iter().zip(keys) {
+        let outcome = match &stored[at] {
+            Ok(record) => local_write(&node, record, &write.intent, now_ms),
+            Err(error) => Err(error.clone()),
+        };
+        outcomes.push(match outcome {
+            Err(error) => Err(error),
+            Ok(None) => Ok(None),
+            Ok(Some(written)) => {
+                let version = written.meta.version;
+                records
+                    .put(&rows::to_js(
+                        &write.collection,
+                        &write.id,
+                        version,
+                        &written.encoded,
+                    ))
+                    .map_err(|e| classify(&e))?;
+                placed = true;
+                node = written.meta;
+                let value = written.record.state.render_json();
+                stored[at] = Ok(written.record);
+                Ok(Some(Committed { version, value }))
+            }
+        });
+    }
+    if placed {
+        meta.put_with_key(&node.encode().into(), &NODE_KEY.into())
+            .map_err(|e| classify(&e))?;
+    }
+    Ok((outcomes, placed))
 }

@@ -57,8 +57,9 @@ impl MemoryReplica {
         let now = crate::sync::tests::NativeTimer.now_ms();
         if let Some(written) = local_write(&meta, &stored, &intent, now).unwrap() {
             let version = written.meta.version;
-            let record = stored.merged(written.state, version);
-            self.records.borrow_mut().insert(key, (version, record));
+            self.records
+                .borrow_mut()
+                .insert(key, (version, written.record));
             *self.meta.borrow_mut() = written.meta;
             self.head.advance(version);
         }
