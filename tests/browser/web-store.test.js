@@ -3,7 +3,9 @@
 // the page, and a crash of the tab mid-write; a second tab is told the store is busy until the first lets go;
 // when the browser refuses more space the write fails with
 // `quota-exceeded`, is rolled back whole, and what was written before is
-// intact after a reload.
+// intact after a reload. Writes made together (sharing transactions, the
+// write queue) each get their own outcome, are heard in order, survive a
+// crash once acknowledged, and past the quota fail or stay whole.
 //
 // Needs the wasm build (scripts/wasm-build.sh; SHOAL_WEB_PKG names its
 // pkg/ directory, default target/wasm/pkg). Run by scripts/browser-test.sh,
@@ -162,6 +164,146 @@ describe('the browser peer in a page', () => {
     assert.ok(found.version >= seen.length, `version ${found.version} < ${seen.length} acknowledged writes`);
     await next.close();
     await Promise.race([page.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+  });
+
+  test('writes made together each get their own outcome and are heard in order', async () => {
+    const page = await openTab();
+    const result = await run(page, async () => {
+      const store = await Store.open('together');
+      const notes = store.collection('notes');
+      await notes.put('old', { i: -1 });
+      const heard = [];
+      store.subscribe((change) => heard.push([change.id, change.version]));
+      const writes = [];
+      for (let i = 0; i < 50; i++) writes.push(notes.put(`n${i}`, { i }));
+      writes.push(notes.patch('n3', { done: true }));
+      writes.push(notes.create('old', { i: 0 }));
+      writes.push(notes.patch('missing', { i: 0 }));
+      writes.push(notes.put('old', { i: -1 }));
+      const settled = await Promise.allSettled(writes);
+      return {
+        settled: settled.map((s) => (s.status === 'fulfilled' ? s.value : { code: s.reason.code, name: s.reason.name })),
+        heard,
+        n3: await notes.get('n3'),
+        version: await store.version(),
+      };
+    });
+    const puts = result.settled.slice(0, 50);
+    assert.deepEqual(puts.map((r) => r.version), Array.from({ length: 50 }, (_, i) => i + 2));
+    assert.ok(puts.every((r) => r.changed));
+    assert.deepEqual(result.settled[50], { changed: true, version: 52 });
+    assert.deepEqual(result.settled[51], { code: 'already-exists', name: 'ShoalError' });
+    assert.deepEqual(result.settled[52], { code: 'not-found', name: 'ShoalError' });
+    assert.equal(result.settled[53].changed, false, 'the same put again changes nothing');
+    assert.deepEqual(result.heard, [
+      ...Array.from({ length: 50 }, (_, i) => [`n${i}`, i + 2]),
+      ['n3', 52],
+    ]);
+    assert.deepEqual(result.n3, { done: true, i: 3 });
+    assert.equal(result.version, 52);
+    await page.reload();
+    await page.waitForFunction(() => document.title === 'ready');
+    const after = await run(page, async () => {
+      const store = await Store.open('together');
+      const page = await store.collection('notes').list({ limit: 100 });
+      return { count: page.records.length, version: await store.version() };
+    });
+    assert.deepEqual(after, { count: 51, version: 52 });
+    await page.close();
+  });
+
+  test('a tab that crashes while writes made together wait keeps every write it acknowledged', async () => {
+    const page = await openTab();
+    const acked = [];
+    page.on('console', (message) => {
+      const m = /^acked (\S+)$/.exec(message.text());
+      if (m) acked.push(m[1]);
+    });
+    // Groups of 25 puts made together, each logged as it resolves, until the tab dies.
+    page.evaluate(async () => {
+      const store = await Store.open('crash-together');
+      const notes = store.collection('notes');
+      for (let i = 0; ; i += 25) {
+        const group = [];
+        for (let j = i; j < i + 25; j++) {
+          group.push(notes.put(`n${j}`, { j }).then(() => console.log(`acked n${j}`)));
+        }
+        await Promise.all(group);
+      }
+    }).catch(() => {});
+    const deadline = Date.now() + 60000;
+    while (acked.length < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(acked.length >= 200, `only ${acked.length} writes acknowledged`);
+    const cdp = await context.newCDPSession(page);
+    await Promise.race([cdp.send('Page.crash').catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+    const seen = acked.slice();
+    const next = await openTab();
+    const found = await run(next, async (ids) => {
+      const store = await Store.open('crash-together', { wait: true });
+      const notes = store.collection('notes');
+      const missing = [];
+      for (const id of ids) if ((await notes.get(id)) === null) missing.push(id);
+      return { missing, version: await store.version() };
+    }, seen);
+    assert.deepEqual(found.missing, [], 'acknowledged writes lost by the crash');
+    assert.ok(found.version >= seen.length, `version ${found.version} < ${seen.length} acknowledged writes`);
+    await next.close();
+    await Promise.race([page.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+  });
+
+  test('writes made together past the quota fail whole or are stored whole', async () => {
+    // An origin of its own (another port): the quota override applies only
+    // to an origin whose storage is not in use yet.
+    const second = await serve();
+    const own = `http://127.0.0.1:${second.address().port}`;
+    try {
+      const page = await openTab(own);
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin: own, quotaSize: 3 * 1024 * 1024 });
+      const result = await run(page, async () => {
+        const store = await Store.open('quota-together');
+        const files = store.collection('files');
+        const random = () => {
+          const bytes = new Uint8Array(256 * 1024);
+          for (let at = 0; at < bytes.length; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
+          return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+        };
+        // Rounds of 4 half-megabyte puts made together, until the quota refuses some.
+        const outcomes = [];
+        for (let round = 0; round < 10 && !outcomes.some((o) => o.code); round++) {
+          const group = [];
+          for (let j = 0; j < 4; j++) {
+            const id = `big${round * 4 + j}`;
+            group.push(files.put(id, { body: random() }).then(
+              (r) => ({ id, version: r.version }),
+              (e) => ({ id, code: e.code }),
+            ));
+          }
+          outcomes.push(...(await Promise.all(group)));
+        }
+        return { outcomes, version: await store.version() };
+      });
+      const refused = result.outcomes.filter((o) => o.code);
+      const stored = result.outcomes.filter((o) => !o.code);
+      assert.ok(refused.length > 0, `the quota refused nothing: ${JSON.stringify(result.outcomes)}`);
+      assert.ok(refused.every((o) => o.code === 'quota-exceeded'), JSON.stringify(refused));
+      assert.equal(result.version, stored.length, 'the log moved once per stored write');
+      await page.reload();
+      await page.waitForFunction(() => document.title === 'ready');
+      const after = await run(page, async (ids) => {
+        const store = await Store.open('quota-together');
+        const files = store.collection('files');
+        const lengths = {};
+        for (const id of ids) lengths[id] = ((await files.get(id)) || { body: '' }).body.length;
+        return { lengths, version: await store.version() };
+      }, result.outcomes.map((o) => o.id));
+      for (const o of stored) assert.equal(after.lengths[o.id], 512 * 1024, `${o.id} was acknowledged and is whole`);
+      for (const o of refused) assert.equal(after.lengths[o.id], 0, `${o.id} was refused and is not there`);
+      assert.equal(after.version, result.version);
+      await page.close();
+    } finally {
+      second.close();
+    }
   });
 
   test('a write past the quota fails with quota-exceeded and leaves nothing half-written', async () => {
