@@ -296,8 +296,7 @@ impl Store {
             ])?;
         }
         if stamp.taken().is_some() {
-            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('hlc', ?1)")?
-                .execute(params![observed.last().packed().to_be_bytes().to_vec()])?;
+            crate::clock_mark::save(&tx, observed.last())?;
         }
         tx.commit()?;
         if !rules_touched {

@@ -291,8 +291,7 @@ impl Store {
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?
             .execute([self.db_version.0.to_be_bytes().to_vec()])?;
-            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('hlc', ?1)")?
-                .execute([self.hlc.last().packed().to_be_bytes().to_vec()])?;
+            crate::clock_mark::save(&tx, self.hlc.last())?;
             for cid in &touched {
                 crate::recon_saved::forget(&tx, *cid)?;
             }

@@ -22,6 +22,7 @@ mod blob_refs;
 mod blob_scrub;
 mod check;
 mod checkpointer;
+mod clock_mark;
 mod commit_count;
 mod conflict_journal;
 mod data_versions;
@@ -84,7 +85,7 @@ pub use recon_index::ReconSnapshot;
 pub use write::{WriteOp, WriteOutcome};
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use shoal_core::{CollectionName, DEFAULT_MAX_DRIFT_MS, DbVersion, Hlc, HlcGenerator, RecordId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -303,18 +304,12 @@ impl Store {
     }
 
     /// The last db_version and the highest clock used or seen before the last
-    /// close: the mark stored by remote applies, or the clocks of the last
+    /// close: the clock mark (`clock_mark.rs`), or the clocks of the last
     /// transaction, whichever is higher.
     fn restored_head(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError> {
-        let mark: Option<Vec<u8>> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'hlc'", [], |r| r.get(0))
-            .optional()?;
-        let mark = mark
-            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
+        let mark = clock_mark::load(conn)?;
         let (version, last_txn) = rows::log_head(conn)?;
-        Ok((version, Hlc::from_packed(mark.max(last_txn.packed()))))
+        Ok((version, mark.max(last_txn)))
     }
 
     /// The database file's path.

@@ -184,3 +184,36 @@ fn narrowing_keeps_an_own_write_no_peer_acknowledged() {
     );
     assert!(!held(&device, "notes", "mine"));
 }
+
+#[test]
+fn a_store_reopens_with_its_clock_past_a_dropped_records_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_full, mut device) = stores(dir.path());
+    device
+        .set_own_filter(&name("events"), Some("date >= now-30s"))
+        .unwrap();
+    // The device's own write, the newest clock it issued, out of the window.
+    put(
+        &mut device,
+        "events",
+        "mine",
+        json!({"date": T0 - 60 * SEC}),
+    );
+    device
+        .set_peer_acked("full", SyncCursor::complete(device.db_version()))
+        .unwrap();
+    assert_eq!(device.age_out(T0).unwrap(), 1);
+    assert!(!held(&device, "events", "mine"));
+    let issued = device.last_hlc();
+    let path = device.path().to_path_buf();
+    drop(device);
+    // The clock restored on opening must not fall behind one already issued
+    // (the record that carried it is gone from the log).
+    let reopened = Store::open(path, StoreConfig::default()).unwrap();
+    assert!(
+        reopened.last_hlc() >= issued,
+        "reopened at {:?}, behind {:?} issued before",
+        reopened.last_hlc(),
+        issued
+    );
+}
