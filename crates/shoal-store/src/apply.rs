@@ -18,8 +18,8 @@ use crate::{Store, collection_for_write, now_ms};
 use rusqlite::{OptionalExtension, params};
 use shoal_core::gc::{self, Arrival};
 use shoal_core::{
-    Change, CollectionName, DbVersion, Direction, LogPosition, RecordId, SlotVersion, SyncCursor,
-    Verdict,
+    Change, CollectionName, DbVersion, Direction, Hlc, LogPosition, RecordId, RecordState,
+    SlotVersion, SyncCursor, Verdict,
 };
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -191,6 +191,8 @@ impl Store {
         let mut stamp = TxnStamp::new(self.db_version);
         let mut observed = self.hlc.clone();
         let mut conflicts = Vec::new();
+        // The highest clock among the records this transaction saves.
+        let mut saved_clock = Hlc::default();
         // Every record the batch touches, loaded with one statement per
         // collection (`load_many.rs`) rather than one look-up per record.
         let mut ids_of: BTreeMap<i64, Vec<&RecordId>> = BTreeMap::new();
@@ -235,6 +237,7 @@ impl Store {
                     &mut stamp,
                     rows::Origin::Remote,
                 )? {
+                    saved_clock = saved_clock.max(highest_hlc(&loaded.state));
                     deltas.push(delta);
                     report.changed.push((collection.clone(), id.clone()));
                 }
@@ -269,6 +272,7 @@ impl Store {
                 &mut stamp,
                 rows::Origin::Remote,
             )? {
+                saved_clock = saved_clock.max(highest_hlc(&after));
                 deltas.push(delta);
                 report.changed.push((collection.clone(), id.clone()));
             }
@@ -295,7 +299,12 @@ impl Store {
                 now as i64
             ])?;
         }
-        if stamp.taken().is_some() {
+        // The records saved here are the log's last transaction, whose
+        // clocks opening restores the clock from: the mark is needed only
+        // when they are not the highest seen (older changes merged, or a
+        // later local clock). A live change newer than anything here
+        // carries its own, and its merge writes one page fewer.
+        if stamp.taken().is_some() && observed.last() > saved_clock {
             crate::clock_mark::save(&tx, observed.last())?;
         }
         tx.commit()?;
@@ -348,6 +357,11 @@ fn group_runs<T, K: Ord + Copy>(
         add(done, same);
     }
     groups
+}
+
+/// The highest clock reading in `state` (the zero reading for an empty one).
+fn highest_hlc(state: &RecordState) -> Hlc {
+    state.max_clock().map_or(Hlc::default(), |clock| clock.hlc)
 }
 
 #[cfg(test)]

@@ -31,3 +31,88 @@ pub(crate) fn load(conn: &Connection) -> Result<Hlc, StoreError> {
             .map_or(0, u64::from_be_bytes),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Store, StoreConfig, WriteOp};
+    use serde_json::json;
+    use shoal_core::{Change, CollectionName, DbVersion, Intent, RecordId, SyncCursor};
+
+    fn put(store: &mut Store, rid: &str, i: i64) {
+        store
+            .write(vec![WriteOp {
+                collection: CollectionName::new("c").unwrap(),
+                id: RecordId::new(rid).unwrap(),
+                intent: Intent::Put(json!({ "i": i }).as_object().unwrap().clone()),
+            }])
+            .unwrap();
+    }
+
+    fn changes(store: &Store) -> Vec<Change> {
+        store
+            .changes_since(DbVersion(0))
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// The mark stored in the file at `path`, and the clock a store opened
+    /// on it restores.
+    fn reopened(path: &std::path::Path) -> (Hlc, Hlc) {
+        let mark = load(&Connection::open(path).unwrap()).unwrap();
+        let store = Store::open(path, StoreConfig::default()).unwrap();
+        (mark, store.last_hlc())
+    }
+
+    fn pause() {
+        // Clocks a millisecond apart at least, so "later" is "higher".
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+
+    #[test]
+    fn a_merged_change_newer_than_anything_here_needs_no_mark_and_is_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |f: &str| Store::open(dir.path().join(f), StoreConfig::default()).unwrap();
+        let (mut a, mut b) = (open("a.db"), open("b.db"));
+        put(&mut b, "old", 1);
+        pause();
+        put(&mut a, "new", 2);
+        let newest = a.last_hlc();
+        let batch = changes(&a);
+        b.apply_from("a", &batch, SyncCursor::complete(a.db_version()))
+            .unwrap();
+        let path = b.path().to_path_buf();
+        drop(b);
+        let (mark, restored) = reopened(&path);
+        assert_eq!(mark, Hlc::default(), "no mark was written");
+        assert!(
+            restored >= newest,
+            "restored {restored:?} < merged {newest:?}"
+        );
+    }
+
+    #[test]
+    fn a_merge_of_older_changes_keeps_the_higher_local_clock_through_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |f: &str| Store::open(dir.path().join(f), StoreConfig::default()).unwrap();
+        let (mut a, mut b) = (open("a.db"), open("b.db"));
+        put(&mut a, "theirs", 1);
+        pause();
+        put(&mut b, "mine", 2);
+        let local = b.last_hlc();
+        let batch = changes(&a);
+        assert!(batch.iter().all(|c| c.clock.hlc < local));
+        // The merge is the log's last transaction, and its clocks are older
+        // than b's own write before it.
+        b.apply_from("a", &batch, SyncCursor::complete(a.db_version()))
+            .unwrap();
+        let path = b.path().to_path_buf();
+        drop(b);
+        let (mark, restored) = reopened(&path);
+        assert!(mark >= local, "mark {mark:?} < local clock {local:?}");
+        assert!(
+            restored >= local,
+            "restored {restored:?} < local clock {local:?}"
+        );
+    }
+}

@@ -35,6 +35,7 @@ mod events;
 mod gc;
 mod node;
 mod partial;
+mod peer_key;
 mod store;
 mod typed;
 mod wal_watcher;

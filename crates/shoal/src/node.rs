@@ -6,6 +6,7 @@
 //! transport `shoal-net`'s.
 
 use crate::error::Error;
+use crate::peer_key::peer_key;
 use crate::store::Store;
 use shoal_core::blob::{BlobHash, BlobRefusal, MissingBlob, Outline};
 use shoal_core::partial::PartialFilters;
@@ -31,7 +32,7 @@ impl Replica for Store {
     }
 
     fn peer_cursor(&self, peer: &PeerId) -> Result<SyncCursor, ReplicaError> {
-        Ok(Store::peer_cursor(self, &peer.to_string())?)
+        Ok(Store::peer_cursor(self, &peer_key(peer))?)
     }
 
     fn read_for_peer(
@@ -41,7 +42,7 @@ impl Replica for Store {
         max_changes: u32,
         max_bytes: u32,
     ) -> Result<LogRead, ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         Ok(self.with_db(|db| db.read_for_peer(&peer, cursor, max_changes, max_bytes))?)
     }
 
@@ -52,7 +53,7 @@ impl Replica for Store {
         max_changes: u32,
         max_bytes: u32,
     ) -> Attempt<LogRead> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         match self.try_with_db(|db| db.read_for_peer(&peer, cursor, max_changes, max_bytes)) {
             Some(read) => Attempt::Done(read.map_err(Into::into)),
             None => Attempt::WouldWait,
@@ -60,7 +61,7 @@ impl Replica for Store {
     }
 
     fn session_started(&self, peer: &PeerId) -> Result<(), ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         Ok(self.with_db(|db| {
             db.session_started(&peer);
             Ok(())
@@ -77,7 +78,7 @@ impl Replica for Store {
         changes: &[Change],
         cursor: SyncCursor,
     ) -> Result<(), ApplyError> {
-        Store::apply_from(self, &peer.to_string(), changes, cursor)
+        Store::apply_from(self, &peer_key(peer), changes, cursor)
             .map(|_| ())
             .map_err(at_fault)
     }
@@ -88,7 +89,7 @@ impl Replica for Store {
         changes: &[Change],
         cursor: SyncCursor,
     ) -> Attempt<(), ApplyError> {
-        match Store::try_apply_from(self, &peer.to_string(), changes, cursor) {
+        match Store::try_apply_from(self, &peer_key(peer), changes, cursor) {
             Some(applied) => Attempt::Done(applied.map(|_| ()).map_err(at_fault)),
             None => Attempt::WouldWait,
         }
@@ -122,23 +123,23 @@ impl Replica for Store {
     }
 
     fn levelled_rules(&self, peer: &PeerId) -> Result<Option<HeldFlows>, ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         Ok(self.with_db(|db| db.levelled_rules(&peer))?)
     }
 
     fn note_peer_acked(&self, peer: &PeerId, cursor: SyncCursor) -> Result<(), ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         Ok(self.with_db(|db| db.set_peer_acked(&peer, cursor))?)
     }
 
     fn set_levelled_rules(&self, peer: &PeerId, held: &HeldFlows) -> Result<(), ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         Ok(self.with_db(|db| db.set_levelled_rules(&peer, held))?)
     }
 
     fn serve(&self, peer: &PeerId, request: Request, limits: &ReconLimits) -> Response {
         let mut db = self.db();
-        let (response, merged) = db.serve_request(&peer.to_string(), request, limits);
+        let (response, merged) = db.serve_request(&peer_key(peer), request, limits);
         // An offered record merged here is announced like any remote change
         // (with the database still locked, in commit order).
         if let Some(report) = merged {
@@ -153,7 +154,7 @@ impl Replica for Store {
     }
 
     fn set_peer_cursor(&self, peer: &PeerId, cursor: SyncCursor) -> Result<(), ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         Ok(self.with_db(|db| db.set_peer_cursor(&peer, cursor))?)
     }
 
@@ -164,7 +165,7 @@ impl Replica for Store {
         direction: Direction,
     ) -> Result<bool, ReplicaError> {
         let rules = self.with_db(|db| db.sharing())?;
-        Ok(rules.allows(&peer.to_string(), collection, direction))
+        Ok(rules.allows(&peer_key(peer), collection, direction))
     }
 
     fn record_count_up_to(
@@ -206,7 +207,7 @@ impl Replica for Store {
         peer: &PeerId,
         collection: &CollectionName,
     ) -> Result<bool, ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         Ok(self.with_db(|db| db.is_filtered_with(&peer, collection))?)
     }
 
@@ -219,7 +220,7 @@ impl Replica for Store {
         next: Option<RecordId>,
     ) -> Result<(), FilteredError<ReplicaError>> {
         let db = self.db();
-        db.filtered_receive(&peer.to_string(), collection, walk, items, next)
+        db.filtered_receive(&peer_key(peer), collection, walk, items, next)
             .map_err(|e| match e {
                 FilteredError::Local(e) => {
                     FilteredError::Local(Error::from(e.with_path(db.path())).into())
@@ -244,7 +245,7 @@ impl Replica for Store {
         changes: &[Change],
     ) -> Result<bool, ReplicaError> {
         let report = self.with_db(|db| {
-            let report = db.merge_from_peer(&peer.to_string(), collection, changes)?;
+            let report = db.merge_from_peer(&peer_key(peer), collection, changes)?;
             self.after_apply(&report);
             Ok(report)
         })?;
@@ -277,7 +278,7 @@ impl Replica for Store {
         peer: &PeerId,
         hash: &BlobHash,
     ) -> Result<Result<Outline, BlobRefusal>, ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         if !self.with_db(|db| db.blob_readable_by(&peer, hash))? {
             // Also when no record references it: nothing to share.
             return Ok(Err(BlobRefusal::NotShared));
@@ -340,7 +341,7 @@ impl Replica for Store {
         peer: &PeerId,
         filters: &PartialFilters,
     ) -> Result<(), ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         Ok(self.with_db(|db| db.set_peer_filters(&peer, filters))?)
     }
 
@@ -350,7 +351,7 @@ impl Replica for Store {
         collection: &CollectionName,
         id: &RecordId,
     ) -> Result<bool, ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         Ok(self.with_db(|db| db.peer_admits(&peer, collection, id))?)
     }
 
@@ -359,7 +360,7 @@ impl Replica for Store {
         peer: &PeerId,
         records: &[(CollectionName, RecordId)],
     ) -> Result<usize, ReplicaError> {
-        let peer = peer.to_string();
+        let peer = peer_key(peer);
         Ok(self.with_db(|db| db.leave_records(&peer, records))?)
     }
 
