@@ -5,7 +5,9 @@
 //! partial replica's drop (both remove rows, maybe the newest). Opening
 //! restores the clock from the higher of the mark and the last
 //! transaction's clocks (`Store::restored_head`), so a clock once issued or
-//! seen is never issued again after a restart.
+//! seen is never issued again after a restart. A store that notices
+//! another connection's commits (`HeadMemo::refresh`) raises its clock to
+//! the mark as well, and the mark only ever rises.
 //!
 //! It owns the mark's key and encoding; when to write it is the callers'.
 
@@ -13,10 +15,17 @@ use crate::error::StoreError;
 use rusqlite::{Connection, OptionalExtension};
 use shoal_core::Hlc;
 
-/// Stores `hlc` as the mark (inside the caller's transaction).
+/// Raises the mark to `hlc` (inside the caller's transaction); a lower
+/// `hlc` leaves it as it is. Another process on the file (`shoal gc` beside
+/// the daemon) may hold a clock older than the mark the daemon saved: its
+/// save must not take the mark back. The mark's big-endian bytes compare
+/// as the clocks do.
 pub(crate) fn save(conn: &Connection, hlc: Hlc) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('hlc', ?1)")?
-        .execute([hlc.packed().to_be_bytes().to_vec()])?;
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('hlc', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+    )?
+    .execute([hlc.packed().to_be_bytes().to_vec()])?;
     Ok(())
 }
 
@@ -67,6 +76,18 @@ mod tests {
     fn pause() {
         // Clocks a millisecond apart at least, so "later" is "higher".
         std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+
+    #[test]
+    fn a_lower_clock_saved_leaves_the_mark_where_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db"), StoreConfig::default()).unwrap();
+        let conn = Connection::open(store.path()).unwrap();
+        save(&conn, Hlc::from_packed(600 << 16)).unwrap();
+        save(&conn, Hlc::from_packed(550 << 16)).unwrap();
+        assert_eq!(load(&conn).unwrap(), Hlc::from_packed(600 << 16));
+        save(&conn, Hlc::from_packed(700 << 16)).unwrap();
+        assert_eq!(load(&conn).unwrap(), Hlc::from_packed(700 << 16));
     }
 
     #[test]

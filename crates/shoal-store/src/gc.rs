@@ -288,7 +288,7 @@ impl Store {
             // newest record is collected, and keep the clock mark.
             tx.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES ('log_floor', ?1)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
             )?
             .execute([self.db_version.0.to_be_bytes().to_vec()])?;
             crate::clock_mark::save(&tx, self.hlc.last())?;

@@ -385,7 +385,13 @@ impl Store {
         if records.is_empty() {
             return Ok(0);
         }
-        let tx = WriteTxn::begin_deferred(&self.conn)?;
+        // Writing from the start, and caught up with other connections'
+        // commits: the floor and the mark below are this store's head and
+        // clock, which must be the file's.
+        let tx = WriteTxn::begin(&mut self.conn)?;
+        let mut recon_stale = self
+            .head_memo
+            .refresh(&tx, &mut self.db_version, &mut self.hlc)?;
         let mut dropped = 0;
         let mut touched = Vec::new();
         for (collection, id) in records {
@@ -413,7 +419,7 @@ impl Store {
             // which opening restores the clock from, may have gone with it.
             tx.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES ('log_floor', ?1)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
             )?
             .execute([self.db_version.0.to_be_bytes().to_vec()])?;
             crate::clock_mark::save(&tx, self.hlc.last())?;
@@ -422,7 +428,8 @@ impl Store {
             }
         }
         tx.commit()?;
-        if dropped > 0 {
+        recon_stale |= dropped > 0;
+        if recon_stale {
             self.recon.clear();
         }
         Ok(dropped)

@@ -533,7 +533,10 @@ impl HeadMemo {
         }
         let (head, head_hlc) = log_head(tx)?;
         *db_version = (*db_version).max(head);
-        hlc.raise_to(head_hlc);
+        // The log's last transaction may hold clocks older than one the
+        // other connection issued or saw (it merged older changes after a
+        // write of its own): that one is in the clock mark.
+        hlc.raise_to(head_hlc.max(crate::clock_mark::load(tx)?));
         self.ledger_in_use = crate::gc_ledger::ledger_in_use(tx)?;
         self.data_version = now;
         Ok(true)

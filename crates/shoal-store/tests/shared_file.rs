@@ -1,8 +1,10 @@
 //! Two stores on one database file, as a daemon and the CLI beside it are:
 //! a store opened while the other commits continues the other's log — its
-//! first write never reuses a log position the other already took.
+//! first write never reuses a log position the other already took — and
+//! its clock, once it sees the other's commits, is past every clock the
+//! other issued.
 
-use shoal_core::{CollectionName, Intent, RecordId};
+use shoal_core::{CollectionName, DbVersion, Hlc, Intent, RecordId};
 use shoal_store::{Store, StoreConfig, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -100,4 +102,54 @@ fn a_store_opened_while_another_commits_continues_its_log() {
             "cli-{t}-{i} lost"
         );
     }
+}
+
+#[test]
+fn a_store_seeing_the_others_commits_writes_past_the_clock_the_other_issued() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut daemon = Store::open(&path, StoreConfig::default()).unwrap();
+    // Opened beside it (`shoal put` next to the daemon), before what follows.
+    let mut cli = Store::open(&path, StoreConfig::default()).unwrap();
+    let mut peer = Store::open(dir.path().join("peer.db"), StoreConfig::default()).unwrap();
+    put(&mut peer, "older").unwrap();
+    let older: Vec<_> = peer
+        .changes_since(DbVersion(0))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // A peer's change 20 s ahead of this machine's clock (within the allowed
+    // drift) takes the daemon's clock there; its own write comes after it.
+    put(&mut peer, "ahead").unwrap();
+    let ahead_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+        + 20_000;
+    let ahead: Vec<_> = peer
+        .changes_since(DbVersion(0))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.id.as_str() == "ahead")
+        .map(|mut c| {
+            c.clock.hlc = Hlc::new(ahead_ms, 0);
+            c
+        })
+        .collect();
+    daemon.apply(&ahead).unwrap();
+    put(&mut daemon, "mine").unwrap();
+    let issued = daemon.last_hlc();
+    assert!(issued > Hlc::new(ahead_ms, 0));
+    // Then older changes merged: the log's last transaction holds clocks
+    // below the one the daemon issued, which only its clock mark keeps.
+    daemon.apply(&older).unwrap();
+    put(&mut cli, "beside").unwrap();
+    let written = cli.last_hlc();
+    assert!(
+        written > issued,
+        "the second store wrote at {written:?}, not past {issued:?} the first issued"
+    );
 }
