@@ -18,6 +18,8 @@
 //! then seen at the next wake-up or the node's 1 s check.
 //! Wake-ups are coalesced (a burst of events is one refresh, and refreshes
 //! are at least [`MIN_GAP`] apart), and an idle store costs no CPU at all.
+//! A look never waits for the store: when another thread holds it, it is
+//! made again [`BUSY_RETRY`] later ([`Look::Busy`]).
 //! Where no watcher can be set up (inotify limits, a file system without
 //! events), the thread checks `data_version` every [`FALLBACK_POLL`] instead.
 //! Correctness never rests on the watcher: the refresh reads the committed
@@ -40,6 +42,14 @@ pub(crate) const MIN_GAP: Duration = wal_watcher::BATCH_PAUSE;
 /// the one before (about 0.13 s in all; the node's 1 s check remains).
 const SETTLE_MS: [u64; 6] = [2, 4, 8, 16, 32, 64];
 
+/// The pause before looking again when another thread held the store. A
+/// wake-up by the store's own commit comes while that commit still holds
+/// the store; a look that waited for it would take the store as the commit
+/// let go — from the session about to push the commit, which would then
+/// have to read on tokio's blocking pool (one push in ten, measured by
+/// `shoal-bench latency`).
+const BUSY_RETRY: Duration = MIN_GAP;
+
 /// What one look at the log found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Look {
@@ -51,6 +61,9 @@ pub(crate) enum Look {
     Own,
     /// Nothing new, and nothing of the store's own to explain the wake-up.
     Nothing,
+    /// Another thread held the store: nothing was looked at. A look never
+    /// waits for the store ([`BUSY_RETRY`]).
+    Busy,
 }
 
 /// A running watch; dropping it unregisters the file and, with it, ends
@@ -126,13 +139,19 @@ fn run(
 /// watcher stopped.
 fn settle(refresh: &mut impl FnMut() -> Option<Look>, woken: &mpsc::Receiver<()>) -> Option<()> {
     let mut delays = SETTLE_MS.iter();
-    while refresh()? == Look::Nothing {
-        let Some(ms) = delays.next() else { break };
-        std::thread::sleep(MIN_GAP);
-        match woken.recv_timeout(Duration::from_millis(*ms).saturating_sub(MIN_GAP)) {
-            Ok(()) => delays = SETTLE_MS.iter(),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return None,
+    loop {
+        match refresh()? {
+            Look::Moved | Look::Own => break,
+            Look::Busy => std::thread::sleep(BUSY_RETRY),
+            Look::Nothing => {
+                let Some(ms) = delays.next() else { break };
+                std::thread::sleep(MIN_GAP);
+                match woken.recv_timeout(Duration::from_millis(*ms).saturating_sub(MIN_GAP)) {
+                    Ok(()) => delays = SETTLE_MS.iter(),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return None,
+                }
+            }
         }
     }
     std::thread::sleep(MIN_GAP);
@@ -165,6 +184,18 @@ mod tests {
     fn a_moved_head_ends_the_looks() {
         assert_eq!(looks_after_a_wake_up(&[Look::Moved]), 1);
         assert_eq!(looks_after_a_wake_up(&[Look::Nothing, Look::Moved]), 2);
+    }
+
+    #[test]
+    fn a_busy_store_is_looked_at_again_without_using_up_the_settling_looks() {
+        assert_eq!(
+            looks_after_a_wake_up(&[Look::Busy, Look::Busy, Look::Moved]),
+            3
+        );
+        assert_eq!(
+            looks_after_a_wake_up(&[Look::Busy, Look::Nothing, Look::Busy]),
+            3 + SETTLE_MS.len()
+        );
     }
 
     #[test]

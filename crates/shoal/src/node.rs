@@ -142,10 +142,12 @@ impl Replica for Store {
         let (response, merged) = db.serve_request(&peer_key(peer), request, limits);
         // An offered record merged here is announced like any remote change
         // (with the database still locked, in commit order).
-        if let Some(report) = merged {
+        let version = merged.and_then(|report| {
             self.after_apply(&report);
-        }
+            report.version
+        });
         drop(db);
+        self.head_moved(version);
         response
     }
 
@@ -249,6 +251,7 @@ impl Replica for Store {
             self.after_apply(&report);
             Ok(report)
         })?;
+        self.head_moved(report.version);
         Ok(!report.changed.is_empty())
     }
 

@@ -249,24 +249,28 @@ impl Store {
     /// Commits local writes in one transaction and notifies subscribers.
     pub(crate) fn write(&self, ops: Vec<WriteOp>) -> Result<Option<Written>, Error> {
         let _timed = Timed(&self.inner.write_latency, std::time::Instant::now());
-        self.with_db(|db| {
+        let written = self.with_db(|db| {
             let outcome = db.write(ops)?;
             let written = outcome.version.zip(outcome.clock);
             if let Some(version) = outcome.version {
                 self.notify(outcome.changed, version, Origin::Local);
             }
             Ok(written.map(|(version, clock)| Written { version, clock }))
-        })
+        })?;
+        self.head_moved(written.map(|w| w.version));
+        Ok(written)
     }
 
     /// Merges a batch of changes from another replica in one transaction and
     /// notifies subscribers of the records that changed.
     pub fn apply(&self, changes: &[Change]) -> Result<ApplyReport, Error> {
-        self.with_db(|db| {
+        let report = self.with_db(|db| {
             let report = db.apply(changes)?;
             self.after_apply(&report);
             Ok(report)
-        })
+        })?;
+        self.head_moved(report.version);
+        Ok(report)
     }
 
     /// Merges a batch received from `peer` and persists `cursor` as that peer's
@@ -277,11 +281,13 @@ impl Store {
         changes: &[Change],
         cursor: SyncCursor,
     ) -> Result<ApplyReport, Error> {
-        self.with_db(|db| {
+        let report = self.with_db(|db| {
             let report = db.apply_from(peer, changes, cursor)?;
             self.after_apply(&report);
             Ok(report)
-        })
+        })?;
+        self.head_moved(report.version);
+        Ok(report)
     }
 
     /// [`apply_from`](Self::apply_from) only if it takes no waiting (see
@@ -292,11 +298,15 @@ impl Store {
         changes: &[Change],
         cursor: SyncCursor,
     ) -> Option<Result<ApplyReport, Error>> {
-        self.try_with_db(|db| {
+        let applied = self.try_with_db(|db| {
             let report = db.apply_from(peer, changes, cursor)?;
             self.after_apply(&report);
             Ok(report)
-        })
+        });
+        if let Some(Ok(report)) = &applied {
+            self.head_moved(report.version);
+        }
+        applied
     }
 
     /// Merges the changes held back for their clock (see
@@ -304,11 +314,13 @@ impl Store {
     /// announces them; returns what is still held, per peer. The sync node
     /// calls it every second.
     pub fn release_held(&self) -> Result<Vec<shoal_store::HeldBack>, Error> {
-        self.with_db(|db| {
+        let (version, held) = self.with_db(|db| {
             let report = db.release_held()?;
             self.after_apply(&report);
-            db.held_back()
-        })
+            Ok((report.version, db.held_back()?))
+        })?;
+        self.head_moved(version);
+        Ok(held)
     }
 
     /// This node's conflict journal, newest first: values that lost a merge
@@ -333,8 +345,9 @@ impl Store {
     }
 
     /// Announces what a merge changed. Called with the database still locked
-    /// (as every announcement is), so that events and the head move in
-    /// commit order: a feed never sees a later version before an earlier one.
+    /// (as every announcement is), so that events go in commit order: a
+    /// feed never sees a later version before an earlier one. The caller
+    /// then moves the head ([`head_moved`](Self::head_moved)).
     pub(crate) fn after_apply(&self, report: &ApplyReport) {
         if let Some(version) = report.version {
             self.notify(report.changed.clone(), version, Origin::Remote);
@@ -411,14 +424,31 @@ impl Store {
 
     /// [`refresh_head`](Self::refresh_head), saying whether the head moved.
     pub(crate) fn refresh_head_moved(&self) -> Result<bool, Error> {
-        self.with_db(|db| {
-            db.refresh_head()?;
-            // The store's version, not only what this check found: another
-            // call (a merge with nothing new, a reconciliation view) may
-            // already have caught up on another process's commit without
-            // moving the head watch.
-            Ok(self.advance_head(db.db_version()))
-        })
+        self.refresh_locked(&mut self.db())
+    }
+
+    /// [`refresh_head_moved`](Self::refresh_head_moved) only if no other
+    /// thread holds the store (`None`: nothing done). The commit watch
+    /// looks this way: woken by the store's own commit, a look that waited
+    /// for the lock took it just as the commit let go, from the session
+    /// about to push that commit, which then had to go the slow way.
+    fn try_refresh_head_moved(&self) -> Option<Result<bool, Error>> {
+        let mut db = match self.inner.db.try_lock() {
+            Ok(db) => db,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(self.refresh_locked(&mut db))
+    }
+
+    fn refresh_locked(&self, db: &mut shoal_store::Store) -> Result<bool, Error> {
+        db.refresh_head()
+            .map_err(|e| Error::from(e.with_path(db.path())))?;
+        // The store's version, not only what this check found: another call
+        // (a merge with nothing new, a reconciliation view) may already have
+        // caught up on another process's commit without moving the head
+        // watch.
+        Ok(self.advance_head(db.db_version()))
     }
 
     /// From now on notices other processes' commits on the database file
@@ -444,9 +474,12 @@ impl Store {
                 // Read before the head: a commit of ours after it is seen at
                 // the next look.
                 let now = commits.get();
+                let Some(moved) = (Store { inner }).try_refresh_head_moved() else {
+                    return Some(Look::Busy);
+                };
                 let own = now != seen;
                 seen = now;
-                match (Store { inner }).refresh_head_moved() {
+                match moved {
                     Ok(true) => Some(Look::Moved),
                     Ok(false) if own => Some(Look::Own),
                     Ok(false) => Some(Look::Nothing),
@@ -479,13 +512,26 @@ impl Store {
         self.inner.head.subscribe()
     }
 
+    /// Moves the head watch to `version` (if a commit made one), after the
+    /// database is let go: a session woken by it reads the log at once, and
+    /// woken under the lock it found the store still held and read on
+    /// tokio's blocking pool instead (one push in five in `shoal-bench
+    /// latency`). The head never moves back, so the order in which two
+    /// committers move it does not matter.
+    pub(crate) fn head_moved(&self, version: Option<DbVersion>) {
+        if let Some(version) = version {
+            self.advance_head(version);
+        }
+    }
+
+    /// Sends the change events of a commit at `version` (with the database
+    /// locked, so in commit order).
     fn notify(
         &self,
         changed: Vec<(CollectionName, shoal_core::RecordId)>,
         version: DbVersion,
         origin: Origin,
     ) {
-        self.advance_head(version);
         for (collection, id) in changed {
             // No subscribers is not an error.
             let _ = self.inner.events.send(ChangeEvent {
