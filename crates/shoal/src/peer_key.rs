@@ -18,20 +18,23 @@ thread_local! {
     static TEXTS: RefCell<HashMap<PeerId, String>> = RefCell::new(HashMap::new());
 }
 
-/// `peer`'s base58 text (what `peer.to_string()` gives).
+/// `peer`'s base58 text (what `peer.to_string()` gives). Made afresh on a
+/// thread whose cache is already gone (called while it exits).
 pub(crate) fn peer_key(peer: &PeerId) -> String {
-    TEXTS.with(|texts| {
-        let mut texts = texts.borrow_mut();
-        if let Some(text) = texts.get(peer) {
-            return text.clone();
-        }
-        if texts.len() >= KEPT {
-            texts.clear();
-        }
-        let text = peer.to_string();
-        texts.insert(*peer, text.clone());
-        text
-    })
+    TEXTS
+        .try_with(|texts| {
+            let mut texts = texts.borrow_mut();
+            if let Some(text) = texts.get(peer) {
+                return text.clone();
+            }
+            if texts.len() >= KEPT {
+                texts.clear();
+            }
+            let text = peer.to_string();
+            texts.insert(*peer, text.clone());
+            text
+        })
+        .unwrap_or_else(|_| peer.to_string())
 }
 
 #[cfg(test)]
