@@ -287,6 +287,12 @@ describe('the browser peer in a page', () => {
       const stored = result.outcomes.filter((o) => !o.code);
       assert.ok(refused.length > 0, `the quota refused nothing: ${JSON.stringify(result.outcomes)}`);
       assert.ok(refused.every((o) => o.code === 'quota-exceeded'), JSON.stringify(refused));
+      // Each round's four (2 MB, within one transaction's bound) shared a
+      // transaction: all stored or all refused, never split.
+      for (let round = 0; round * 4 < result.outcomes.length; round++) {
+        const four = result.outcomes.slice(round * 4, round * 4 + 4);
+        assert.equal(new Set(four.map((o) => Boolean(o.code))).size, 1, `round ${round} split: ${JSON.stringify(four)}`);
+      }
       assert.equal(result.version, stored.length, 'the log moved once per stored write');
       await page.reload();
       await page.waitForFunction(() => document.title === 'ready');

@@ -19,14 +19,21 @@
 use crate::error::WebError;
 use crate::idb::write_tx::{self, Committed, WriteOutcome, WriteRequest};
 use futures_channel::oneshot;
+use shoal_core::Intent;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 use web_sys::IdbDatabase;
 
-/// Most writes one transaction carries: a bound on the transaction's size
-/// (the rows it reads and writes at once) however many writes wait.
+/// Most writes one transaction carries: a bound on the rows it reads and
+/// writes at once, however many writes wait.
 pub const MAX_GROUP: usize = 512;
+
+/// Most bytes of written values (as JSON) one transaction carries, unless
+/// its first write alone is larger: a bound on what one commit holds at
+/// once, and on how many unrelated writes one refusal of the browser (its
+/// quota) fails together. A record may hold 16 MiB.
+pub const MAX_GROUP_BYTES: usize = 4 << 20;
 
 /// Where the queue's writes go and who hears of them: the open store.
 pub(crate) trait WriteTarget: 'static {
@@ -85,11 +92,7 @@ impl WriteQueue {
 /// Runs transactions while writes wait, one at a time.
 async fn run<T: WriteTarget>(target: Rc<T>) {
     loop {
-        let group: Vec<Waiting> = {
-            let mut waiting = target.queue().waiting.borrow_mut();
-            let n = waiting.len().min(MAX_GROUP);
-            waiting.drain(..n).collect()
-        };
+        let group = next_group(&mut target.queue().waiting.borrow_mut());
         if group.is_empty() {
             target.queue().running.set(false);
             return;
@@ -124,6 +127,44 @@ async fn run<T: WriteTarget>(target: Rc<T>) {
             }
         }
     }
+}
+
+/// The writes of the next transaction: the first waiting, then as many as
+/// follow within [`MAX_GROUP`] and [`MAX_GROUP_BYTES`].
+fn next_group(waiting: &mut VecDeque<Waiting>) -> Vec<Waiting> {
+    let (mut n, mut bytes) = (0, 0);
+    for write in waiting.iter().take(MAX_GROUP) {
+        bytes += weight(&write.write.intent);
+        if n > 0 && bytes > MAX_GROUP_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    waiting.drain(..n).collect()
+}
+
+/// The bytes of the values `intent` writes, as JSON.
+fn weight(intent: &Intent) -> usize {
+    /// Counts what is written to it.
+    struct Counted(usize);
+    impl std::io::Write for Counted {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counted = Counted(0);
+    let _ = match intent {
+        Intent::Put(map) | Intent::Create(map) | Intent::Patch(map) => {
+            serde_json::to_writer(&mut counted, map)
+        }
+        Intent::MapSet { value, .. } => serde_json::to_writer(&mut counted, value),
+        Intent::Delete | Intent::MapRemove { .. } => Ok(()),
+    };
+    counted.0
 }
 
 #[cfg(test)]
@@ -262,6 +303,69 @@ mod tests {
         assert_eq!(
             read::node_meta(&target.db).await.unwrap().version,
             DbVersion(n as u64)
+        );
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_transaction_carries_at_most_max_group_bytes_of_values() {
+        let target = target("q-bytes").await;
+        // Any two together are past the bound: one transaction each.
+        let big = "x".repeat(MAX_GROUP_BYTES / 2 + 1);
+        let outcomes = futures::future::join_all((0..3).map(|i| {
+            WriteQueue::write(
+                &target,
+                request(&format!("big{i}"), put(json!({ "t": big }))),
+            )
+        }))
+        .await;
+        assert!(outcomes.iter().all(|o| matches!(o, Ok(Some(_)))));
+        assert_eq!(target.queue.transactions(), 3);
+        // Small ones made together still share one.
+        let small = futures::future::join_all((0..3).map(|i| {
+            WriteQueue::write(&target, request(&format!("s{i}"), put(json!({ "i": i }))))
+        }))
+        .await;
+        assert!(small.iter().all(|o| matches!(o, Ok(Some(_)))));
+        assert_eq!(target.queue.transactions(), 4);
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_row_that_is_not_a_record_refuses_only_the_writes_of_its_record() {
+        let target = target("q-bad-row").await;
+        let notes = CollectionName::new("notes").unwrap();
+        let bad = RecordId::new("bad").unwrap();
+        // A row under the record's key without its version and state.
+        let row = js_sys::Object::new();
+        js_sys::Reflect::set(
+            &row,
+            &"k".into(),
+            &crate::keys::record_key(&notes, &bad).into(),
+        )
+        .unwrap();
+        let tx = crate::idb::tx::write(&target.db, &[crate::idb::schema::RECORDS]).unwrap();
+        crate::idb::tx::store(&tx, crate::idb::schema::RECORDS)
+            .unwrap()
+            .put(&row)
+            .unwrap();
+        crate::idb::request::completed(&tx).await.unwrap();
+        let outcomes = futures::future::join_all(
+            ["good", "bad", "also-good"]
+                .map(|id| WriteQueue::write(&target, request(id, put(json!({ "i": 1 }))))),
+        )
+        .await;
+        assert_eq!(target.queue.transactions(), 1);
+        assert!(
+            matches!(outcomes[1], Err(WebError::Corrupt(_))),
+            "{:?}",
+            outcomes[1]
+        );
+        assert_eq!(
+            outcomes[0].as_ref().unwrap().as_ref().unwrap().version,
+            DbVersion(1)
+        );
+        assert_eq!(
+            outcomes[2].as_ref().unwrap().as_ref().unwrap().version,
+            DbVersion(2)
         );
     }
 

@@ -124,12 +124,14 @@ async fn steps(
     let node = rows::text(&result(&node).await?)?
         .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
     let mut node = NodeMeta::decode(&node)?;
-    // A row that does not decode refuses the writes of its record only.
+    // A row that does not decode (or is not a row at all) refuses the
+    // writes of its record only.
     let mut stored: Vec<Result<StoredRecord, WebError>> = Vec::with_capacity(asked.len());
     for request in &asked {
-        stored.push(match rows::from_js(&result(request).await?)? {
-            Some(row) => StoredRecord::decode(&row.state, row.version),
-            None => Ok(StoredRecord::default()),
+        stored.push(match rows::from_js(&result(request).await?) {
+            Ok(Some(row)) => StoredRecord::decode(&row.state, row.version),
+            Ok(None) => Ok(StoredRecord::default()),
+            Err(error) => Err(error),
         });
     }
     let mut outcomes = Vec::with_capacity(writes.len());
