@@ -4,10 +4,10 @@
 //!
 //! A commit in WAL mode appends to `FILE-wal`: the process's watcher
 //! (`wal_watcher.rs`: inotify on Linux), on the file's directory, wakes this
-//! store's thread on any event on that file, and the thread runs
-//! [`Store::refresh_head`](crate::Store::refresh_head) — one `PRAGMA
-//! data_version` when nothing changed, so the store's own commits, which wake
-//! it too, cost next to nothing. A commit's frames reach the file before
+//! store's thread on any event on that file, and the thread looks at the
+//! log as [`Store::refresh_head`](crate::Store::refresh_head) does — one
+//! `PRAGMA data_version` when nothing changed, so the store's own commits,
+//! which wake it too, cost next to nothing. A commit's frames reach the file before
 //! SQLite's WAL index says they are committed, so a wake-up that finds
 //! nothing new looks again a few times over the next ~0.13 s ([`SETTLE_MS`])
 //! — unless the store itself committed since the last look ([`Look::Own`]:
@@ -18,8 +18,9 @@
 //! then seen at the next wake-up or the node's 1 s check.
 //! Wake-ups are coalesced (a burst of events is one refresh, and refreshes
 //! are at least [`MIN_GAP`] apart), and an idle store costs no CPU at all.
-//! A look never waits for the store: when another thread holds it, it is
-//! made again [`BUSY_RETRY`] later ([`Look::Busy`]).
+//! A look does not wait for the store: when another thread holds it, it is
+//! made again [`BUSY_RETRY`] later ([`Look::Busy`]), and waits only after
+//! [`MAX_BUSY_LOOKS`] such tries in a row.
 //! Where no watcher can be set up (inotify limits, a file system without
 //! events), the thread checks `data_version` every [`FALLBACK_POLL`] instead.
 //! Correctness never rests on the watcher: the refresh reads the committed
@@ -46,23 +47,30 @@ const SETTLE_MS: [u64; 6] = [2, 4, 8, 16, 32, 64];
 /// wake-up by the store's own commit comes while that commit still holds
 /// the store; a look that waited for it would take the store as the commit
 /// let go — from the session about to push the commit, which would then
-/// have to read on tokio's blocking pool (one push in ten, measured by
-/// `shoal-bench latency`).
+/// have to read on tokio's blocking pool (`shoal-bench latency`: half the
+/// pushes' reads that still found the store held, once the head moved
+/// after the lock).
 const BUSY_RETRY: Duration = MIN_GAP;
+
+/// Tries in a row that found the store held before a look waits for it
+/// (about 0.1 s): a store held nearly all the time still has its file
+/// looked at.
+const MAX_BUSY_LOOKS: u32 = 50;
 
 /// What one look at the log found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Look {
     /// The head moved (another process committed, or the store's own
-    /// commit had moved it before this look).
+    /// commit, which this look caught before the commit moved the head
+    /// itself).
     Moved,
     /// Nothing new, but the store committed since the last look: the
     /// wake-up was its own write.
     Own,
     /// Nothing new, and nothing of the store's own to explain the wake-up.
     Nothing,
-    /// Another thread held the store: nothing was looked at. A look never
-    /// waits for the store ([`BUSY_RETRY`]).
+    /// Another thread held the store: nothing was looked at
+    /// ([`BUSY_RETRY`]).
     Busy,
 }
 
@@ -76,12 +84,13 @@ pub(crate) struct CommitWatch {
 
 impl CommitWatch {
     /// Starts watching the database at `db_path`; each look runs `refresh`
-    /// (the store's [`Store::refresh_head`](crate::Store::refresh_head):
-    /// what it found, `None` once the store is gone, which ends the
-    /// thread).
+    /// (the store's [`Store::refresh_head`](crate::Store::refresh_head),
+    /// waiting for the store only when given `true`, else [`Look::Busy`]
+    /// if it is held: what it found, `None` once the store is gone, which
+    /// ends the thread).
     pub(crate) fn start(
         db_path: &Path,
-        refresh: impl FnMut() -> Option<Look> + Send + 'static,
+        refresh: impl FnMut(bool) -> Option<Look> + Send + 'static,
     ) -> std::io::Result<Self> {
         let (wake, woken) = mpsc::sync_channel(1);
         // The sender lives only in the registration: dropping it closes the
@@ -110,7 +119,7 @@ impl CommitWatch {
 /// The thread: refresh on every wake-up (or every `poll`), until the
 /// channel closes or the store is gone.
 fn run(
-    mut refresh: impl FnMut() -> Option<Look>,
+    mut refresh: impl FnMut(bool) -> Option<Look>,
     woken: mpsc::Receiver<()>,
     poll: Option<Duration>,
 ) {
@@ -118,7 +127,7 @@ fn run(
         match poll {
             Some(every) => {
                 std::thread::sleep(every);
-                if refresh().is_none() {
+                if refresh(true).is_none() {
                     return;
                 }
             }
@@ -137,13 +146,21 @@ fn run(
 /// WAL file (and wake this thread) before its WAL index is updated, so the
 /// first look can come too early. `None` once the store is gone or the
 /// watcher stopped.
-fn settle(refresh: &mut impl FnMut() -> Option<Look>, woken: &mpsc::Receiver<()>) -> Option<()> {
+fn settle(
+    refresh: &mut impl FnMut(bool) -> Option<Look>,
+    woken: &mpsc::Receiver<()>,
+) -> Option<()> {
     let mut delays = SETTLE_MS.iter();
+    let mut busy = 0;
     loop {
-        match refresh()? {
+        match refresh(busy >= MAX_BUSY_LOOKS)? {
             Look::Moved | Look::Own => break,
-            Look::Busy => std::thread::sleep(BUSY_RETRY),
+            Look::Busy => {
+                busy += 1;
+                std::thread::sleep(BUSY_RETRY);
+            }
             Look::Nothing => {
+                busy = 0;
                 let Some(ms) = delays.next() else { break };
                 std::thread::sleep(MIN_GAP);
                 match woken.recv_timeout(Duration::from_millis(*ms).saturating_sub(MIN_GAP)) {
@@ -167,7 +184,7 @@ mod tests {
     fn looks_after_a_wake_up(looks: &[Look]) -> usize {
         let (_wake, woken) = mpsc::sync_channel::<()>(1);
         let mut taken = 0;
-        let mut refresh = || {
+        let mut refresh = |_may_wait: bool| {
             taken += 1;
             Some(looks.get(taken - 1).copied().unwrap_or(Look::Nothing))
         };
@@ -184,6 +201,24 @@ mod tests {
     fn a_moved_head_ends_the_looks() {
         assert_eq!(looks_after_a_wake_up(&[Look::Moved]), 1);
         assert_eq!(looks_after_a_wake_up(&[Look::Nothing, Look::Moved]), 2);
+    }
+
+    #[test]
+    fn a_store_held_at_every_try_is_waited_for_after_max_busy_looks() {
+        let (_wake, woken) = mpsc::sync_channel::<()>(1);
+        let (mut tries, mut waited) = (0, 0);
+        let mut refresh = |may_wait: bool| {
+            tries += 1;
+            Some(match may_wait {
+                true => {
+                    waited += 1;
+                    Look::Moved
+                }
+                false => Look::Busy,
+            })
+        };
+        assert_eq!(settle(&mut refresh, &woken), Some(()));
+        assert_eq!((tries, waited), (MAX_BUSY_LOOKS + 1, 1));
     }
 
     #[test]
