@@ -246,12 +246,8 @@ impl Replica for Store {
         collection: &CollectionName,
         changes: &[Change],
     ) -> Result<bool, ReplicaError> {
-        let report = self.with_db(|db| {
-            let report = db.merge_from_peer(&peer_key(peer), collection, changes)?;
-            self.after_apply(&report);
-            Ok(report)
-        })?;
-        self.head_moved(report.version);
+        let report =
+            self.merge_with(|db| db.merge_from_peer(&peer_key(peer), collection, changes))?;
         Ok(!report.changed.is_empty())
     }
 

@@ -125,6 +125,16 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The database if no other thread holds it (see [`db`](Self::db) for a
+    /// poisoned lock).
+    fn try_db(&self) -> Option<MutexGuard<'_, shoal_store::Store>> {
+        match self.inner.db.try_lock() {
+            Ok(db) => Some(db),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Runs `f` on the locked database, naming the database file in any
     /// corruption error it returns.
     pub(crate) fn with_db<T>(
@@ -144,11 +154,7 @@ impl Store {
         &self,
         f: impl FnOnce(&mut shoal_store::Store) -> Result<T, shoal_store::StoreError>,
     ) -> Option<Result<T, Error>> {
-        let mut db = match self.inner.db.try_lock() {
-            Ok(db) => db,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
+        let mut db = self.try_db()?;
         if db.config().durability == Durability::Full {
             return None;
         }
@@ -264,13 +270,7 @@ impl Store {
     /// Merges a batch of changes from another replica in one transaction and
     /// notifies subscribers of the records that changed.
     pub fn apply(&self, changes: &[Change]) -> Result<ApplyReport, Error> {
-        let report = self.with_db(|db| {
-            let report = db.apply(changes)?;
-            self.after_apply(&report);
-            Ok(report)
-        })?;
-        self.head_moved(report.version);
-        Ok(report)
+        self.merge_with(|db| db.apply(changes))
     }
 
     /// Merges a batch received from `peer` and persists `cursor` as that peer's
@@ -281,8 +281,17 @@ impl Store {
         changes: &[Change],
         cursor: SyncCursor,
     ) -> Result<ApplyReport, Error> {
+        self.merge_with(|db| db.apply_from(peer, changes, cursor))
+    }
+
+    /// Runs the merge `f` on the locked database, announces what it changed
+    /// (under the lock, in commit order), then moves the head.
+    pub(crate) fn merge_with(
+        &self,
+        f: impl FnOnce(&mut shoal_store::Store) -> Result<ApplyReport, shoal_store::StoreError>,
+    ) -> Result<ApplyReport, Error> {
         let report = self.with_db(|db| {
-            let report = db.apply_from(peer, changes, cursor)?;
+            let report = f(db)?;
             self.after_apply(&report);
             Ok(report)
         })?;
@@ -436,11 +445,7 @@ impl Store {
     /// for the lock took it just as the commit let go, from the session
     /// about to push that commit, which then had to go the slow way.
     fn try_refresh_head_moved(&self) -> Option<Result<bool, Error>> {
-        let mut db = match self.inner.db.try_lock() {
-            Ok(db) => db,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
+        let mut db = self.try_db()?;
         Some(self.refresh_locked(&mut db))
     }
 
