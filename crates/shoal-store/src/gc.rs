@@ -284,14 +284,7 @@ impl Store {
             report.rows_reclaimed += 1;
         }
         if !touched.is_empty() {
-            // The log's head is MAX(dbv): keep it from moving back when the
-            // newest record is collected, and keep the clock mark.
-            tx.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES ('log_floor', ?1)
-                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-            )?
-            .execute([self.db_version.0.to_be_bytes().to_vec()])?;
-            crate::clock_mark::save(&tx, self.hlc.last())?;
+            rows::keep_head(&tx, self.db_version, self.hlc.last())?;
             for cid in &touched {
                 crate::recon_saved::forget(&tx, *cid)?;
             }

@@ -413,16 +413,7 @@ impl Store {
             touched.push(cid);
         }
         if dropped > 0 {
-            // The log's head is MAX(dbv): keep it from moving back when the
-            // newest record goes (as tombstone collection does), and keep
-            // the clock mark — the clocks of the log's last transaction,
-            // which opening restores the clock from, may have gone with it.
-            tx.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES ('log_floor', ?1)
-                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-            )?
-            .execute([self.db_version.0.to_be_bytes().to_vec()])?;
-            crate::clock_mark::save(&tx, self.hlc.last())?;
+            rows::keep_head(&tx, self.db_version, self.hlc.last())?;
             for cid in &touched {
                 crate::recon_saved::forget(&tx, *cid)?;
             }

@@ -469,6 +469,24 @@ pub(crate) fn save(
     }))
 }
 
+/// After a transaction removed record rows (tombstone collection, a
+/// partial replica's drop), maybe the log's newest: the log's head is
+/// MAX(dbv) and opening restores the clock from that transaction's clocks,
+/// so both are kept here — `version` as the log floor, `clock` as the clock
+/// mark (`clock_mark.rs`). Neither ever moves back.
+pub(crate) fn keep_head(
+    conn: &Connection,
+    version: DbVersion,
+    clock: Hlc,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('log_floor', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+    )?
+    .execute([version.0.to_be_bytes().to_vec()])?;
+    crate::clock_mark::save(conn, clock)
+}
+
 /// The end of the change log as committed (by any process): the last
 /// db_version (at least the `log_floor` a same-identity restore set, see
 /// `backup::skip_log`) and the highest clock written in it.
