@@ -107,45 +107,28 @@ mod tests {
 
         // The same put changes nothing: no write, no version.
         assert_eq!(
-            local_write(&first.meta, &rec(first.record.state.clone()), &put, 1_000).unwrap(),
+            local_write(&first.meta, &first.record, &put, 1_000).unwrap(),
             None
         );
 
         // A clock that went backwards still issues a greater reading.
         let patch = Intent::Patch(object(json!({"done": true})));
-        let second = local_write(&first.meta, &rec(first.record.state.clone()), &patch, 500)
+        let second = local_write(&first.meta, &first.record, &patch, 500)
             .unwrap()
             .unwrap();
         assert_eq!(second.meta.hlc, Hlc::new(1_000, 1));
         assert_eq!(second.meta.version, DbVersion(2));
 
-        let delete = local_write(
-            &second.meta,
-            &rec(second.record.state.clone()),
-            &Intent::Delete,
-            2_000,
-        )
-        .unwrap()
-        .unwrap();
+        let delete = local_write(&second.meta, &second.record, &Intent::Delete, 2_000)
+            .unwrap()
+            .unwrap();
         assert!(!delete.record.state.is_alive());
         // A patch of a deleted record is the core's not-found, and a create
         // of a live one its already-exists.
-        let err = local_write(
-            &delete.meta,
-            &rec(delete.record.state.clone()),
-            &patch,
-            3_000,
-        )
-        .unwrap_err();
+        let err = local_write(&delete.meta, &delete.record, &patch, 3_000).unwrap_err();
         assert_eq!(err.code(), "not-found");
         let create = Intent::Create(object(json!({"a": 1})));
-        let err = local_write(
-            &second.meta,
-            &rec(second.record.state.clone()),
-            &create,
-            3_000,
-        )
-        .unwrap_err();
+        let err = local_write(&second.meta, &second.record, &create, 3_000).unwrap_err();
         assert_eq!(err.code(), "already-exists");
 
         let tags = FieldName::new("tags").unwrap();
@@ -154,7 +137,7 @@ mod tests {
             key: "k".into(),
             value: json!(1),
         };
-        let mapped = local_write(&delete.meta, &rec(delete.record.state), &set, 3_000)
+        let mapped = local_write(&delete.meta, &delete.record, &set, 3_000)
             .unwrap()
             .unwrap();
         assert_eq!(
