@@ -69,6 +69,41 @@ function run(page, fn, arg) {
   }, [fn.toString(), arg]);
 }
 
+/**
+ * Runs `writer` (which logs `acked ID` as each write resolves, forever) in
+ * a new tab of store `name`, crashes the tab once at least `least` writes
+ * were acknowledged, and checks in another tab that every one of them is
+ * stored.
+ */
+async function crashWhileWriting(name, least, writer) {
+  const page = await openTab();
+  const acked = [];
+  page.on('console', (message) => {
+    const m = /^acked (\S+)$/.exec(message.text());
+    if (m) acked.push(m[1]);
+  });
+  page.evaluate(writer).catch(() => {});
+  const deadline = Date.now() + 60000;
+  while (acked.length < least && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(acked.length >= least, `only ${acked.length} writes acknowledged`);
+  const cdp = await context.newCDPSession(page);
+  // The renderer dies on this command, so it never answers: wait briefly instead.
+  await Promise.race([cdp.send('Page.crash').catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+  const seen = acked.slice();
+  const next = await openTab();
+  const found = await run(next, async ([name, ids]) => {
+    const store = await Store.open(name, { wait: true });
+    const notes = store.collection('notes');
+    const missing = [];
+    for (const id of ids) if ((await notes.get(id)) === null) missing.push(id);
+    return { missing, version: await store.version() };
+  }, [name, seen]);
+  assert.deepEqual(found.missing, [], 'acknowledged writes lost by the crash');
+  assert.ok(found.version >= seen.length, `version ${found.version} < ${seen.length} acknowledged writes`);
+  await next.close();
+  await Promise.race([page.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+}
+
 before(async () => {
   assert.ok(fs.existsSync(path.join(PKG, 'shoal_web.js')), `no wasm build in ${PKG}: run scripts/wasm-build.sh`);
   server = await serve();
@@ -130,40 +165,15 @@ describe('the browser peer in a page', () => {
   });
 
   test('a tab that crashes mid-write keeps every write it acknowledged', async () => {
-    const page = await openTab();
-    const acked = [];
-    page.on('console', (message) => {
-      const m = /^acked (\S+)$/.exec(message.text());
-      if (m) acked.push(m[1]);
-    });
     // Writes one after another, logging each acknowledgement, until the tab dies.
-    page.evaluate(async () => {
+    await crashWhileWriting('crash', 20, async () => {
       const store = await Store.open('crash');
       const notes = store.collection('notes');
       for (let i = 0; ; i++) {
         await notes.put(`n${i}`, { i });
         console.log(`acked n${i}`);
       }
-    }).catch(() => {});
-    const deadline = Date.now() + 60000;
-    while (acked.length < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(acked.length >= 20, `only ${acked.length} writes acknowledged`);
-    const cdp = await context.newCDPSession(page);
-    // The renderer dies on this command, so it never answers: wait briefly instead.
-    await Promise.race([cdp.send('Page.crash').catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
-    const seen = acked.slice();
-    const next = await openTab();
-    const found = await run(next, async (ids) => {
-      const store = await Store.open('crash', { wait: true });
-      const notes = store.collection('notes');
-      const missing = [];
-      for (const id of ids) if ((await notes.get(id)) === null) missing.push(id);
-      return { missing, version: await store.version() };
-    }, seen);
-    assert.deepEqual(found.missing, [], 'acknowledged writes lost by the crash');
-    assert.ok(found.version >= seen.length, `version ${found.version} < ${seen.length} acknowledged writes`);
-    await next.close();
-    await Promise.race([page.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+    });
   });
 
   test('writes made together each get their own outcome and are heard in order', async () => {
@@ -213,14 +223,8 @@ describe('the browser peer in a page', () => {
   });
 
   test('a tab that crashes while writes made together wait keeps every write it acknowledged', async () => {
-    const page = await openTab();
-    const acked = [];
-    page.on('console', (message) => {
-      const m = /^acked (\S+)$/.exec(message.text());
-      if (m) acked.push(m[1]);
-    });
     // Groups of 25 puts made together, each logged as it resolves, until the tab dies.
-    page.evaluate(async () => {
+    await crashWhileWriting('crash-together', 200, async () => {
       const store = await Store.open('crash-together');
       const notes = store.collection('notes');
       for (let i = 0; ; i += 25) {
@@ -230,25 +234,7 @@ describe('the browser peer in a page', () => {
         }
         await Promise.all(group);
       }
-    }).catch(() => {});
-    const deadline = Date.now() + 60000;
-    while (acked.length < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(acked.length >= 200, `only ${acked.length} writes acknowledged`);
-    const cdp = await context.newCDPSession(page);
-    await Promise.race([cdp.send('Page.crash').catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
-    const seen = acked.slice();
-    const next = await openTab();
-    const found = await run(next, async (ids) => {
-      const store = await Store.open('crash-together', { wait: true });
-      const notes = store.collection('notes');
-      const missing = [];
-      for (const id of ids) if ((await notes.get(id)) === null) missing.push(id);
-      return { missing, version: await store.version() };
-    }, seen);
-    assert.deepEqual(found.missing, [], 'acknowledged writes lost by the crash');
-    assert.ok(found.version >= seen.length, `version ${found.version} < ${seen.length} acknowledged writes`);
-    await next.close();
-    await Promise.race([page.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+    });
   });
 
   test('writes made together past the quota fail whole or are stored whole', async () => {
