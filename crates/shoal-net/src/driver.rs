@@ -337,9 +337,7 @@ impl Driver {
                 self.table.add_address(peer_id, remote);
                 self.table.update(peer_id, |s| {
                     s.set_path(path);
-                    if !matches!(s.state, PeerState::Connected) {
-                        s.state = PeerState::Connecting;
-                    }
+                    s.connection_opened();
                 });
                 self.open_session(peer_id);
             }

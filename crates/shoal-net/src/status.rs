@@ -192,6 +192,23 @@ impl PeerStatus {
         }
     }
 
+    /// A connection to the peer opened: it is connecting — unless it is
+    /// connected already, or a session's verdict (rejected, incompatible)
+    /// stands. A session on another connection may have ended in that
+    /// verdict a moment before the driver saw this connection open; the
+    /// next session to start, not a connection, moves the state on.
+    pub(crate) fn connection_opened(&mut self) {
+        match self.state {
+            PeerState::Disconnected | PeerState::Unreachable { .. } => {
+                self.state = PeerState::Connecting
+            }
+            PeerState::Connecting
+            | PeerState::Connected
+            | PeerState::Rejected { .. }
+            | PeerState::Incompatible { .. } => {}
+        }
+    }
+
     /// How many versions of the peer's log are not yet applied here (moves
     /// during a catch-up too: records up to the cursor's position are in).
     pub fn lag(&self) -> u64 {
@@ -332,6 +349,39 @@ pub(crate) fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_opening_keeps_a_sessions_verdict() {
+        let table = PeerTable::default();
+        let peer = PeerId::random();
+        let rejected = PeerState::Rejected {
+            reason: Rejection::WrongSecret,
+            by_peer: true,
+        };
+        // A session on the first connection was rejected; the driver then
+        // sees a second connection to the same peer open.
+        table.update(peer, |s| s.state = rejected.clone());
+        table.update(peer, PeerStatus::connection_opened);
+        assert_eq!(table.get(&peer).map(|s| s.state), Some(rejected));
+        for (before, after) in [
+            (PeerState::Disconnected, PeerState::Connecting),
+            (
+                PeerState::Unreachable {
+                    error: "refused".into(),
+                },
+                PeerState::Connecting,
+            ),
+            (PeerState::Connected, PeerState::Connected),
+        ] {
+            table.update(peer, |s| s.state = before.clone());
+            table.update(peer, PeerStatus::connection_opened);
+            assert_eq!(
+                table.get(&peer).map(|s| s.state),
+                Some(after),
+                "from {before:?}"
+            );
+        }
+    }
 
     #[test]
     fn strangers_past_the_bound_are_forgotten_members_and_connections_kept() {
