@@ -38,6 +38,7 @@ mod levelled;
 mod load_many;
 mod log;
 mod migrations;
+mod packed_slots;
 mod page_limit;
 mod partial;
 mod partial_age;

@@ -3,20 +3,19 @@
 //! and the log position of its last change. Loading gives a [`RecordState`];
 //! saving writes the row back only if a slot changed.
 //!
-//! This is the only module that knows the packed slot layout. It does not
-//! decide merges (the core does) and does not open transactions (callers do).
+//! The packed slot layout itself is `packed_slots.rs`'s. This module does
+//! not decide merges (the core does) and does not open transactions
+//! (callers do).
 
 use crate::error::StoreError;
+pub(crate) use crate::packed_slots::unpack_slots;
+use crate::packed_slots::{pack, pack_digested};
 use crate::record_rows::RecordRow;
 use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use shoal_core::gc::Held;
 use shoal_core::recon::{Element, ItemFlags, ReconKey, StateDigest, element};
-use shoal_core::{
-    CanonicalJson, Clock, CollectionName, DbVersion, Hlc, Life, LogPosition, RecordId, RecordState,
-    SiteId, Slot, SlotVersion,
-};
+use shoal_core::{CollectionName, DbVersion, Hlc, Life, LogPosition, RecordId, RecordState, Slot};
 use std::collections::BTreeMap;
 
 /// The change-log position a transaction writes at: one db_version for the whole
@@ -47,61 +46,6 @@ impl TxnStamp {
             seq: self.seq,
         }
     }
-}
-
-/// One slot version as packed in a record row.
-#[derive(Serialize, Deserialize)]
-struct Packed {
-    slot: Slot,
-    value: Option<String>,
-    hlc: u64,
-    site: u64,
-    life: u64,
-    dbv: u64,
-}
-
-/// The same layout as [`Packed`], borrowed, for writing without copying values.
-#[derive(Serialize)]
-struct PackedRef<'a> {
-    slot: &'a Slot,
-    value: Option<&'a str>,
-    hlc: u64,
-    site: u64,
-    life: u64,
-    dbv: u64,
-}
-
-/// First byte of a packed slots blob in the layout with predecessors
-/// ([`PackedPred`]). The plain layout starts with the postcard length of a
-/// non-empty list (a stored record has at least one slot), never 0, so the
-/// two cannot be confused; a record none of whose versions names a
-/// predecessor (e.g. one only ever created) keeps the plain layout and
-/// costs nothing more.
-const WITH_PREDS: u8 = 0;
-
-/// One slot version as packed in the layout with predecessors: [`Packed`]
-/// plus the clock of the version its writer replaced (hlc, site).
-#[derive(Serialize, Deserialize)]
-struct PackedPred {
-    slot: Slot,
-    value: Option<String>,
-    hlc: u64,
-    site: u64,
-    life: u64,
-    dbv: u64,
-    pred: Option<(u64, u64)>,
-}
-
-/// The same layout as [`PackedPred`], borrowed.
-#[derive(Serialize)]
-struct PackedPredRef<'a> {
-    slot: &'a Slot,
-    value: Option<&'a str>,
-    hlc: u64,
-    site: u64,
-    life: u64,
-    dbv: u64,
-    pred: Option<(u64, u64)>,
 }
 
 /// A record's slots as stored: each version with the db_version that wrote it.
@@ -151,48 +95,6 @@ pub(crate) enum Origin {
     Remote,
 }
 
-/// Decodes a record's packed slots as stored: (slot, version, written at).
-/// They are already merged state, so no merge runs here.
-pub(crate) fn unpack_slots(blob: &[u8]) -> Result<Vec<(Slot, SlotVersion, DbVersion)>, StoreError> {
-    let corrupt = |e: postcard::Error| StoreError::Corrupt {
-        path: Default::default(),
-        detail: format!("undecodable slots of a record: {e}"),
-    };
-    let packed: Vec<PackedPred> = match blob.split_first() {
-        Some((&WITH_PREDS, rest)) => postcard::from_bytes(rest).map_err(corrupt)?,
-        _ => postcard::from_bytes::<Vec<Packed>>(blob)
-            .map_err(corrupt)?
-            .into_iter()
-            .map(|p| PackedPred {
-                slot: p.slot,
-                value: p.value,
-                hlc: p.hlc,
-                site: p.site,
-                life: p.life,
-                dbv: p.dbv,
-                pred: None,
-            })
-            .collect(),
-    };
-    let clock = |hlc, site| Clock {
-        hlc: Hlc::from_packed(hlc),
-        site: SiteId(site),
-    };
-    Ok(packed
-        .into_iter()
-        .map(|p| {
-            let version = SlotVersion {
-                // Our own encoding, read back from our own file.
-                value: p.value.map(CanonicalJson::from_trusted),
-                clock: clock(p.hlc, p.site),
-                life: Life(p.life),
-                pred: p.pred.map(|(hlc, site)| clock(hlc, site)),
-            };
-            (p.slot, version, DbVersion(p.dbv))
-        })
-        .collect())
-}
-
 pub(crate) fn unpack(blob: &[u8]) -> Result<StoredSlots, StoreError> {
     let mut written_at = BTreeMap::new();
     let mut slots = Vec::new();
@@ -207,57 +109,6 @@ pub(crate) fn unpack(blob: &[u8]) -> Result<StoredSlots, StoreError> {
         blobs: BlobCounts::default(),
         held: Held::Row,
     })
-}
-
-fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion) -> Vec<u8> {
-    // Encoding plain data into a Vec cannot fail.
-    if state.slots().any(|(_, v)| v.pred.is_some()) {
-        let packed: Vec<PackedPredRef<'_>> = state
-            .slots()
-            .map(|(slot, v)| PackedPredRef {
-                slot,
-                value: v.value.as_ref().map(CanonicalJson::as_str),
-                hlc: v.clock.hlc.packed(),
-                site: v.clock.site.0,
-                life: v.life.0,
-                dbv: written_at(slot).0,
-                pred: v.pred.map(|p| (p.hlc.packed(), p.site.0)),
-            })
-            .collect();
-        let mut out = Vec::with_capacity(packed_size_hint(state) + 1);
-        out.push(WITH_PREDS);
-        return postcard::to_extend(&packed, out).unwrap_or_default();
-    }
-    let packed: Vec<PackedRef<'_>> = state
-        .slots()
-        .map(|(slot, v)| PackedRef {
-            slot,
-            value: v.value.as_ref().map(CanonicalJson::as_str),
-            hlc: v.clock.hlc.packed(),
-            site: v.clock.site.0,
-            life: v.life.0,
-            dbv: written_at(slot).0,
-        })
-        .collect();
-    postcard::to_extend(&packed, Vec::with_capacity(packed_size_hint(state))).unwrap_or_default()
-}
-
-/// Bytes enough for a record's packed slots in either layout (postcard grows
-/// its output a few bytes at a time, so an unsized vector was reallocated
-/// several times per record): per slot, its names and value plus at most
-/// 8 varints of 10 bytes and a few tags.
-fn packed_size_hint(state: &RecordState) -> usize {
-    10 + state
-        .slots()
-        .map(|(slot, v)| {
-            let names = match slot {
-                Slot::Life => 0,
-                Slot::Field(field) => field.as_str().len(),
-                Slot::Entry(field, key) => field.as_str().len() + key.len(),
-            };
-            names + v.value.as_ref().map_or(0, |v| v.as_str().len()) + 96
-        })
-        .sum::<usize>()
 }
 
 /// Finds a collection's id, creating the collection if asked to.
@@ -397,7 +248,7 @@ pub(crate) fn save(
         }
         .into());
     }
-    let blob = pack(after, |slot| {
+    let (blob, digest) = pack_digested(id, after, |slot| {
         match before.state.slot(slot) == after.slot(slot) {
             true => before.written_at.get(slot).copied().unwrap_or(at.version),
             false => at.version,
@@ -447,7 +298,6 @@ pub(crate) fn save(
     if let Held::Collected { .. } = before.held {
         crate::gc_ledger::unledger(tx, cid, id.as_str())?;
     }
-    let digest = StateDigest::of(id, after);
     let new = element(digest, flags_of(after.life(), blobs.missing > 0));
     tx.push_row(RecordRow {
         cid,

@@ -9,8 +9,10 @@
 //! This module owns keys, nodes, fingerprints and per-record digests; it does
 //! not decide which ranges to compare (`step.rs`) or store anything.
 
+use crate::change::Slot;
 use crate::ids::RecordId;
 use crate::merge::RecordState;
+use crate::slot_version::SlotVersion;
 use serde::{Deserialize, Serialize};
 
 /// Key bits consumed per tree level.
@@ -150,12 +152,25 @@ pub struct ShortDigest(pub [u8; 8]);
 impl StateDigest {
     /// The digest of `state` for record `id`.
     pub fn of(id: &RecordId, state: &RecordState) -> Self {
+        Self::of_visiting(id, state, |_, _, _| {})
+    }
+
+    /// [`Self::of`], handing each slot's digested bytes to `each` as they
+    /// are hashed, in slot order: the postcard encoding of `(slot, value,
+    /// hlc, site, life)`. For a caller that stores that same encoding (the
+    /// store's packed slots) and would otherwise encode every slot twice.
+    pub fn of_visiting(
+        id: &RecordId,
+        state: &RecordState,
+        mut each: impl FnMut(&Slot, &SlotVersion, &[u8]),
+    ) -> Self {
         let mut hasher = blake3::Hasher::new();
         hasher.update(&(id.as_str().len() as u64).to_le_bytes());
         hasher.update(id.as_str().as_bytes());
         hasher.update(&state.life().0.to_le_bytes());
         // Postcard is deterministic; each tuple frames every part of a slot.
-        let mut encoded = Vec::with_capacity(256);
+        // Hashed slot by slot: the same digest as hashing them joined.
+        let mut encoded = Vec::with_capacity(128);
         for (slot, version) in state.slots() {
             let value = version.value.as_ref().map(|v| v.as_str());
             let part = (
@@ -165,10 +180,12 @@ impl StateDigest {
                 version.clock.site.0,
                 version.life.0,
             );
+            encoded.clear();
             // Encoding plain data into a Vec cannot fail.
             encoded = postcard::to_extend(&part, encoded).unwrap_or_default();
+            hasher.update(&encoded);
+            each(slot, version, &encoded);
         }
-        hasher.update(&encoded);
         Self(first_bytes(&hasher.finalize()))
     }
 
@@ -178,7 +195,7 @@ impl StateDigest {
         let state = RecordState::from_slots(changes.iter().map(|c| {
             (
                 c.slot.clone(),
-                crate::slot_version::SlotVersion {
+                SlotVersion {
                     value: c.value.clone(),
                     clock: c.clock,
                     life: c.life,
@@ -267,6 +284,66 @@ impl Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Peers compare digests across versions: the bytes a state's digest
+    /// hashes must never change. The value was computed before
+    /// `of_visiting` existed (slots hashed joined, not one by one).
+    #[test]
+    fn a_states_digest_is_pinned_and_visiting_hands_over_what_it_hashes() {
+        use crate::clock::{Clock, Hlc};
+        use crate::ids::{FieldName, SiteId};
+        use crate::intent::{Intent, plan};
+        use serde_json::json;
+        let id = RecordId::new("note-1").unwrap();
+        let clock = |ms, site| Clock {
+            hlc: Hlc::new(ms, 0),
+            site: SiteId(site),
+        };
+        let object = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let steps = [
+            (
+                Intent::Put(object(json!({"title": "a", "n": 1}))),
+                clock(1_000, 7),
+            ),
+            (
+                Intent::MapSet {
+                    field: FieldName::new("tags").unwrap(),
+                    key: "x".into(),
+                    value: json!(true),
+                },
+                clock(2_000, 9),
+            ),
+            (Intent::Patch(object(json!({"n": null}))), clock(3_000, 7)),
+        ];
+        let mut state = RecordState::default();
+        for (intent, clock) in steps {
+            for (slot, version) in plan(&state, &intent, clock).unwrap() {
+                state.apply(slot, version);
+            }
+        }
+        let digest = StateDigest::of(&id, &state);
+        let hex: String = digest.0.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "4e27e4fb58c2d1a671efc30fe79b158d");
+        let mut handed = Vec::new();
+        let mut slots = Vec::new();
+        let visited = StateDigest::of_visiting(&id, &state, |slot, version, bytes| {
+            slots.push((slot.clone(), version.clone()));
+            handed.push(bytes.to_vec());
+        });
+        assert_eq!(visited, digest);
+        let expected: Vec<_> = state.slots().map(|(s, v)| (s.clone(), v.clone())).collect();
+        assert_eq!(slots, expected, "every slot, in order");
+        for ((slot, version), bytes) in expected.iter().zip(&handed) {
+            let part = (
+                slot,
+                version.value.as_ref().map(|v| v.as_str()),
+                version.clock.hlc.packed(),
+                version.clock.site.0,
+                version.life.0,
+            );
+            assert_eq!(*bytes, postcard::to_allocvec(&part).unwrap());
+        }
+    }
 
     #[test]
     fn nodes_partition_the_key_space() {
