@@ -45,27 +45,19 @@ struct PackedRef<'a> {
 const WITH_PREDS: u8 = 0;
 
 /// One slot version as packed in the layout with predecessors: [`Packed`]
-/// plus the clock of the version its writer replaced (hlc, site).
+/// plus the clock of the version its writer replaced (hlc, site). Postcard
+/// writes a nested struct as its fields in order, so this is [`Packed`]'s
+/// fields then `pred`.
 #[derive(Serialize, Deserialize)]
 struct PackedPred {
-    slot: Slot,
-    value: Option<String>,
-    hlc: u64,
-    site: u64,
-    life: u64,
-    dbv: u64,
+    plain: Packed,
     pred: Option<(u64, u64)>,
 }
 
 /// The same layout as [`PackedPred`], borrowed.
 #[derive(Serialize)]
 struct PackedPredRef<'a> {
-    slot: &'a Slot,
-    value: Option<&'a str>,
-    hlc: u64,
-    site: u64,
-    life: u64,
-    dbv: u64,
+    plain: PackedRef<'a>,
     pred: Option<(u64, u64)>,
 }
 
@@ -81,15 +73,7 @@ pub(crate) fn unpack_slots(blob: &[u8]) -> Result<Vec<(Slot, SlotVersion, DbVers
         _ => postcard::from_bytes::<Vec<Packed>>(blob)
             .map_err(corrupt)?
             .into_iter()
-            .map(|p| PackedPred {
-                slot: p.slot,
-                value: p.value,
-                hlc: p.hlc,
-                site: p.site,
-                life: p.life,
-                dbv: p.dbv,
-                pred: None,
-            })
+            .map(|plain| PackedPred { plain, pred: None })
             .collect(),
     };
     let clock = |hlc, site| Clock {
@@ -98,31 +82,28 @@ pub(crate) fn unpack_slots(blob: &[u8]) -> Result<Vec<(Slot, SlotVersion, DbVers
     };
     Ok(packed
         .into_iter()
-        .map(|p| {
+        .map(|PackedPred { plain: p, pred }| {
             let version = SlotVersion {
                 // Our own encoding, read back from our own file.
                 value: p.value.map(CanonicalJson::from_trusted),
                 clock: clock(p.hlc, p.site),
                 life: Life(p.life),
-                pred: p.pred.map(|(hlc, site)| clock(hlc, site)),
+                pred: pred.map(|(hlc, site)| clock(hlc, site)),
             };
             (p.slot, version, DbVersion(p.dbv))
         })
         .collect())
 }
 
+/// A record's slot versions packed for its row: the plain layout, or the one
+/// with predecessors if any version names one.
 pub(crate) fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion) -> Vec<u8> {
     // Encoding plain data into a Vec cannot fail.
     if state.slots().any(|(_, v)| v.pred.is_some()) {
         let packed: Vec<PackedPredRef<'_>> = state
             .slots()
             .map(|(slot, v)| PackedPredRef {
-                slot,
-                value: v.value.as_ref().map(CanonicalJson::as_str),
-                hlc: v.clock.hlc.packed(),
-                site: v.clock.site.0,
-                life: v.life.0,
-                dbv: written_at(slot).0,
+                plain: packed_ref(slot, v, written_at(slot)),
                 pred: v.pred.map(|p| (p.hlc.packed(), p.site.0)),
             })
             .collect();
@@ -132,16 +113,21 @@ pub(crate) fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion)
     }
     let packed: Vec<PackedRef<'_>> = state
         .slots()
-        .map(|(slot, v)| PackedRef {
-            slot,
-            value: v.value.as_ref().map(CanonicalJson::as_str),
-            hlc: v.clock.hlc.packed(),
-            site: v.clock.site.0,
-            life: v.life.0,
-            dbv: written_at(slot).0,
-        })
+        .map(|(slot, v)| packed_ref(slot, v, written_at(slot)))
         .collect();
     postcard::to_extend(&packed, Vec::with_capacity(packed_size_hint(state))).unwrap_or_default()
+}
+
+/// A slot version in the plain layout, borrowed.
+fn packed_ref<'a>(slot: &'a Slot, v: &'a SlotVersion, written_at: DbVersion) -> PackedRef<'a> {
+    PackedRef {
+        slot,
+        value: v.value.as_ref().map(CanonicalJson::as_str),
+        hlc: v.clock.hlc.packed(),
+        site: v.clock.site.0,
+        life: v.life.0,
+        dbv: written_at.0,
+    }
 }
 
 /// [`pack`] and the record's [`StateDigest`] together, each slot encoded
