@@ -10,8 +10,10 @@
 //! time it is needed, that runs the same passive checkpoint on its own
 //! connection while writes go on. Should the log still reach
 //! [`Thresholds::inline`] frames (the thread cannot keep up, or could not
-//! open the file), the committing write checkpoints itself, as SQLite would
-//! have, so the log stays bounded either way.
+//! open the file), the committing write waits for a checkpoint the thread
+//! is running, then checkpoints itself, as SQLite would have, so the log
+//! stays bounded either way (by the limit plus one transaction, unless
+//! another process checkpoints the same file at that moment).
 //!
 //! It owns the hook, the thread and the thread's connection. It must not run
 //! anything but a passive checkpoint (which never waits for, nor blocks,
@@ -80,12 +82,16 @@ struct Shared {
     frames: AtomicI32,
     state: Mutex<State>,
     wake: Condvar,
+    /// Signalled when the thread ends a checkpoint.
+    idle: Condvar,
 }
 
 #[derive(Debug, Default)]
 struct State {
     /// A checkpoint was asked for and has not started yet.
     requested: bool,
+    /// The thread is running a checkpoint now.
+    checkpointing: bool,
     /// The log's length when the thread was last woken (0 after the log
     /// restarted from its beginning).
     woken_at: c_int,
@@ -116,6 +122,7 @@ impl Checkpointer {
             frames: AtomicI32::new(0),
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
+            idle: Condvar::new(),
         });
         let hook = Arc::clone(&shared);
         conn.wal_hook(Some(move |wal: &mut Wal, frames: c_int| {
@@ -180,12 +187,29 @@ impl Shared {
         self.frames.store(frames, Ordering::Relaxed);
         let inline = frames >= self.thresholds.inline || !self.wake_thread(frames);
         if inline {
-            // Busy (another connection is checkpointing) or failed: the next
+            // The thread's checkpoint under way would make this one busy,
+            // and the log would grow by every commit until the thread is
+            // done — past the inline limit by far when syncs are slow (a
+            // disk busy writing back: 19,100 frames seen against a limit of
+            // 16,000). Past the limit the write waits for it, as SQLite's
+            // own automatic checkpoint makes a write wait for its copy.
+            if frames >= self.thresholds.inline {
+                self.wait_idle();
+            }
+            // Busy (another process is checkpointing) or failed: the next
             // commit tries again; the write itself has succeeded either way.
             match wal.checkpoint_v2(CheckpointMode::PASSIVE) {
                 Ok(_) => self.lock().runs.inline += 1,
                 Err(e) => tracing::debug!("checkpoint in a write did not run: {e}"),
             }
+        }
+    }
+
+    /// Waits while the thread runs a checkpoint.
+    fn wait_idle(&self) {
+        let mut state = self.lock();
+        while state.checkpointing {
+            state = self.idle.wait(state).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -248,11 +272,17 @@ impl Shared {
                 return;
             }
             state.requested = false;
+            state.checkpointing = true;
             drop(state);
-            match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
-                Ok(_) => self.lock().runs.background += 1,
+            let done = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE);
+            let mut state = self.lock();
+            state.checkpointing = false;
+            match done {
+                Ok(_) => state.runs.background += 1,
                 Err(e) => tracing::debug!("background checkpoint did not run: {e}"),
             }
+            drop(state);
+            self.idle.notify_all();
         }
     }
 
@@ -377,6 +407,41 @@ mod tests {
             runs.background
         );
         assert_eq!(runs.inline, 0, "a write checkpointed by itself");
+    }
+
+    #[test]
+    fn a_write_past_the_inline_limit_waits_for_the_threads_checkpoint() {
+        let Lab {
+            checkpointer,
+            conn,
+            path,
+            _dir,
+        } = lab(10, 20);
+        // The thread is in the middle of a checkpoint (its own would make
+        // the write's busy, and the log grow with every commit until the
+        // thread is done: 19,100 frames against a limit of 16,000 seen
+        // while the disk was writing back).
+        checkpointer.shared.lock().checkpointing = true;
+        let writer = std::thread::spawn(move || {
+            insert(&conn, 100);
+            conn
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!writer.is_finished(), "the write did not wait");
+        assert_eq!(checkpointer.runs().inline, 0);
+        checkpointer.shared.lock().checkpointing = false;
+        checkpointer.shared.idle.notify_all();
+        let conn = writer.join().unwrap();
+        assert_eq!(
+            checkpointer.runs().inline,
+            1,
+            "the write did not checkpoint"
+        );
+        // Checkpointed whole: the next write starts the log again.
+        insert(&conn, 1);
+        assert!(wal_len(&path) >= 100 * 1_024, "a log was written");
+        let frames = checkpointer.shared.frames.load(Ordering::Relaxed);
+        assert!(frames < 10, "the log was not restarted: {frames} frames");
     }
 
     #[test]
