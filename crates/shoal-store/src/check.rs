@@ -7,7 +7,7 @@
 
 use crate::Store;
 use crate::error::StoreError;
-use crate::rows::unpack_slots;
+use crate::packed_slots::unpack_slots;
 use rusqlite::Connection;
 use shoal_core::recon::StateDigest;
 use shoal_core::{CollectionName, RecordId, RecordState};

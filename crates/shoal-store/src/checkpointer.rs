@@ -185,15 +185,15 @@ impl Shared {
     /// The commit hook: `frames` is the log's length after a commit.
     fn committed(self: &Arc<Self>, wal: &mut Wal, frames: c_int) {
         self.frames.store(frames, Ordering::Relaxed);
-        let inline = frames >= self.thresholds.inline || !self.wake_thread(frames);
-        if inline {
+        let past_limit = frames >= self.thresholds.inline;
+        if past_limit || !self.wake_thread(frames) {
             // The thread's checkpoint under way would make this one busy,
             // and the log would grow by every commit until the thread is
             // done — past the inline limit by far when syncs are slow (a
             // disk busy writing back: 19,100 frames seen against a limit of
             // 16,000). Past the limit the write waits for it, as SQLite's
             // own automatic checkpoint makes a write wait for its copy.
-            if frames >= self.thresholds.inline {
+            if past_limit {
                 self.wait_idle();
             }
             // Busy (another process is checkpointing) or failed: the next

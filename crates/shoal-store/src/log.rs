@@ -9,9 +9,9 @@
 
 use crate::Store;
 use crate::error::StoreError;
+use crate::packed_slots::unpack_slots;
 use crate::partial::{PeerFilter, Verdict, record_data};
 use crate::parts::{Budget, StoredRow, Taken, row_at};
-use crate::rows::unpack_slots;
 use crate::write_txn::WriteTxn;
 use rusqlite::params;
 use shoal_core::{

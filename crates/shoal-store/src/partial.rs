@@ -298,7 +298,7 @@ impl Store {
     /// only up to `acked` may not have, so dropping the record could lose it.
     fn written_here_since(&self, slots: &[u8], acked: i64) -> Result<bool, StoreError> {
         let own = self.identity.site();
-        Ok(rows::unpack_slots(slots)?
+        Ok(crate::packed_slots::unpack_slots(slots)?
             .iter()
             .any(|(_, version, at)| version.clock.site == own && at.0 as i64 > acked))
     }

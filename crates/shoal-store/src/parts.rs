@@ -6,10 +6,10 @@
 //!
 //! It owns the message budget and the cut; it does not decide which records
 //! a read covers (`log.rs`, `federation.rs`) nor touch the packed layout
-//! beyond `rows::unpack_slots`.
+//! beyond `packed_slots::unpack_slots`.
 
 use crate::error::StoreError;
-use crate::rows::unpack_slots;
+use crate::packed_slots::unpack_slots;
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::{Change, CollectionName, DbVersion, LogPosition, RecordId, Slot};
 

@@ -8,8 +8,7 @@
 //! (callers do).
 
 use crate::error::StoreError;
-pub(crate) use crate::packed_slots::unpack_slots;
-use crate::packed_slots::{pack, pack_digested};
+use crate::packed_slots::{pack, pack_digested, unpack_slots};
 use crate::record_rows::RecordRow;
 use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, OptionalExtension, params};
