@@ -9,7 +9,7 @@
 use crate::error::StoreError;
 use crate::partial::{PeerFilter, Verdict, record_data};
 use crate::parts::{Budget, Taken, row_of};
-use crate::recon_index::ReconSnapshot;
+use crate::recon_snapshot::ReconSnapshot;
 use crate::rows;
 use crate::{ApplyReport, Store};
 use shoal_core::recon::{Node, ReconLimits, ReconView, StateDigest, respond};
@@ -41,11 +41,7 @@ impl Store {
             self.recon.keys_indexed_upto = Some(self.db_version);
         }
         let cid = self.collection_id(collection)?;
-        let tree = match cid {
-            Some(cid) => Some(self.recon.tree(&self.conn, cid, self.db_version)?),
-            None => None,
-        };
-        Ok(ReconSnapshot::new(&self.conn, cid, tree))
+        self.recon.view(&self.conn, cid, self.db_version)
     }
 
     /// Every collection this store has, by name.

@@ -48,6 +48,9 @@ mod query;
 mod read;
 mod recon_index;
 mod recon_saved;
+mod recon_scans;
+mod recon_snapshot;
+mod recon_tree;
 mod record_rows;
 mod rows;
 mod schema;
@@ -82,7 +85,7 @@ pub use page_limit::MAX_QUERY_LIMIT;
 pub use partial_age::{AGE_OUT_PAGE, AgeOutPass};
 pub use query::{Filter, Order, Query};
 pub use read::{CollectionStatus, Page, Record, StoreStatus};
-pub use recon_index::ReconSnapshot;
+pub use recon_snapshot::ReconSnapshot;
 pub use write::{WriteOp, WriteOutcome};
 
 use rusqlite::config::DbConfig;

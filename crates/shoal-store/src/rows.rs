@@ -193,6 +193,24 @@ pub(crate) fn column_key(column: i64) -> ReconKey {
     ReconKey((column as u64) ^ (1 << 63))
 }
 
+/// The [`ReconKey`] of an id (the first 8 bytes of BLAKE3 of it), without
+/// validating the id again.
+pub(crate) fn recon_key(rid: &str) -> ReconKey {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&blake3::hash(rid.as_bytes()).as_bytes()[..8]);
+    ReconKey(u64::from_be_bytes(out))
+}
+
+/// A `digest` column back as the record's state digest.
+pub(crate) fn digest_column(blob: &[u8]) -> Result<StateDigest, StoreError> {
+    <[u8; 16]>::try_from(blob)
+        .map(StateDigest)
+        .map_err(|_| StoreError::Corrupt {
+            path: Default::default(),
+            detail: format!("a record digest of {} bytes", blob.len()),
+        })
+}
+
 /// What reconciliation knows of a record besides its digest: whether it is
 /// alive, and whether a blob it references is absent here.
 pub(crate) fn flags_of(life: Life, assets_missing: bool) -> ItemFlags {

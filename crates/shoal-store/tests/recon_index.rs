@@ -5,9 +5,10 @@
 //! store; a reopened store takes its saved trees back instead of reading
 //! every record, unless they went stale; the key table's copy of each
 //! record's state follows every change made after it was filled; reading
-//! for a walk leaves no transaction open.
+//! for a walk leaves no transaction open; the scans kept between a walk's
+//! views are dropped when the collection changes.
 
-use shoal_core::recon::{Fingerprint, Node, ReconView};
+use shoal_core::recon::{Fingerprint, Node, ReconKey, ReconView, ShortDigest};
 use shoal_core::{CollectionName, Intent, RecordId};
 use shoal_store::{Store, StoreConfig, WriteOp};
 use std::path::Path;
@@ -81,6 +82,53 @@ fn sorted_ids(range: std::ops::Range<i64>) -> Vec<String> {
     let mut ids: Vec<String> = range.map(|i| format!("r{i}")).collect();
     ids.sort();
     ids
+}
+
+/// Record `id`'s digest as a new view lists it, read under its level-3
+/// node (below the memory tree here), whose scan the store keeps when the
+/// view is dropped.
+fn listed_digest(store: &mut Store, id: &str) -> ShortDigest {
+    let key = ReconKey::of(&RecordId::new(id).expect("id"));
+    let mut view = store.recon_view(&notes()).expect("view");
+    let items = view.items(Node::at(3, key)).expect("items");
+    let found: Vec<_> = items.iter().filter(|i| i.id.as_str() == id).collect();
+    assert_eq!(found.len(), 1, "{id} listed once");
+    found[0].digest
+}
+
+/// A walk's scans are kept from one view to the next, but only while the
+/// collection does not change: a local write, a peer's change applied and
+/// another process's commit are each seen by the next view.
+#[test]
+fn kept_scans_are_dropped_when_the_collection_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.db");
+    let mut store = open(&path);
+    put_all(&mut store, 0..2_000);
+    let first = listed_digest(&mut store, "r7");
+    assert_eq!(listed_digest(&mut store, "r7"), first, "nothing changed");
+
+    put(&mut store, "r7", -7);
+    let written = listed_digest(&mut store, "r7");
+    assert_ne!(written, first, "a local write");
+
+    let mut peer = open(&dir.path().join("b.db"));
+    put(&mut peer, "r7", 70);
+    let changes: Vec<_> = peer
+        .changes_since(Default::default())
+        .collect::<Result<_, _>>()
+        .expect("changes");
+    store.apply(&changes).expect("apply");
+    let applied = listed_digest(&mut store, "r7");
+    assert_ne!(applied, written, "a peer's change applied");
+
+    let mut cli = open(&path);
+    put(&mut cli, "r7", 700);
+    assert_ne!(
+        listed_digest(&mut store, "r7"),
+        applied,
+        "another process's commit"
+    );
 }
 
 #[test]
