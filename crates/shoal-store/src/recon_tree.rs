@@ -77,6 +77,7 @@ impl Tree {
         Some(Self { levels })
     }
 
+    /// Applies `f` to the fingerprint of every node held on `key`'s path.
     pub(crate) fn update(&mut self, key: ReconKey, f: impl Fn(&mut Fingerprint)) {
         for (level, nodes) in self.levels.iter_mut().enumerate() {
             let node = Node::at(level as u8, key);
@@ -86,6 +87,7 @@ impl Tree {
         }
     }
 
+    /// The fingerprint of `node`, if its level is held.
     pub(crate) fn get(&self, node: Node) -> Option<Fingerprint> {
         self.levels
             .get(usize::from(node.level()))
