@@ -389,9 +389,15 @@ impl Store {
         // commits: the floor and the mark below are this store's head and
         // clock, which must be the file's.
         let tx = WriteTxn::begin(&mut self.conn)?;
-        let mut recon_stale = self
+        // Forgotten at once: the memo now counts the other commit as seen,
+        // so a drop failing below must not leave trees or scans from
+        // before it.
+        if self
             .head_memo
-            .refresh(&tx, &mut self.db_version, &mut self.hlc)?;
+            .refresh(&tx, &mut self.db_version, &mut self.hlc)?
+        {
+            self.recon.clear();
+        }
         let mut dropped = 0;
         let mut touched = Vec::new();
         for (collection, id) in records {
@@ -419,8 +425,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        recon_stale |= dropped > 0;
-        if recon_stale {
+        if dropped > 0 {
             self.recon.clear();
         }
         Ok(dropped)

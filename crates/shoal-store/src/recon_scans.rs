@@ -107,9 +107,13 @@ impl Scan {
         self.ids.clear();
     }
 
-    /// What it counts for against [`MAX_KEPT`]: its rows, and itself.
+    /// What it counts for against [`MAX_KEPT_BYTES`]: the memory it holds
+    /// (its buffers' capacity, which a scan read into a reused buffer may
+    /// hold beyond its rows), and itself.
     fn weight(&self) -> usize {
-        self.rows.len() + 1
+        std::mem::size_of::<Self>()
+            + self.rows.capacity() * std::mem::size_of::<Row>()
+            + self.ids.capacity()
     }
 }
 
@@ -118,8 +122,9 @@ fn within(outer: Node, inner: Node) -> bool {
     outer.first() <= inner.first() && inner.last() <= outer.last()
 }
 
-/// Most rows (plus one per scan) [`KeptScans`] holds: about 9 MB.
-const MAX_KEPT: usize = 1 << 17;
+/// Most memory [`KeptScans`] holds in scans (besides one spare): about
+/// 150,000 rows of ids of 10–20 bytes.
+const MAX_KEPT_BYTES: usize = 12 << 20;
 
 /// The scans of one collection kept across snapshots while its log head
 /// stays where it is. A walk's initiator splits a node, and a round trip
@@ -136,18 +141,19 @@ pub(crate) struct KeptScans {
     head: Option<(DbVersion, Option<i64>)>,
     /// By the first key of their node.
     scans: BTreeMap<ReconKey, Scan>,
-    /// Their weight (see [`Scan::weight`]).
+    /// Their weight in bytes (see [`Scan::weight`]).
     weight: usize,
     /// A scan that did not fit, emptied, to read the next one into.
     spare: Option<Scan>,
 }
 
 impl KeptScans {
-    /// Forgets every scan kept.
+    /// Forgets every scan kept, and the spare.
     pub(crate) fn clear(&mut self) {
         self.scans.clear();
         self.weight = 0;
         self.head = None;
+        self.spare = None;
     }
 
     /// Clears them unless they were read at `head` of collection `cid`;
@@ -164,7 +170,7 @@ impl KeptScans {
         let Some(node) = scan.node else {
             return;
         };
-        if self.weight + scan.weight() > MAX_KEPT {
+        if self.weight + scan.weight() > MAX_KEPT_BYTES {
             scan.clear();
             self.spare = Some(scan);
             return;

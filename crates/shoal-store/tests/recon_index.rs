@@ -8,8 +8,9 @@
 //! for a walk leaves no transaction open; the scans kept between a walk's
 //! views are dropped when the collection changes.
 
+use shoal_core::gc::GcPolicy;
 use shoal_core::recon::{Fingerprint, Node, ReconKey, ReconView, ShortDigest};
-use shoal_core::{CollectionName, Intent, RecordId};
+use shoal_core::{CollectionName, Intent, RecordId, SyncCursor};
 use shoal_store::{Store, StoreConfig, WriteOp};
 use std::path::Path;
 
@@ -129,6 +130,61 @@ fn kept_scans_are_dropped_when_the_collection_changes() {
         applied,
         "another process's commit"
     );
+}
+
+/// A store that sees another process's commit while dropping records
+/// (narrowing its own partial filter) forgets what it read before even if
+/// the drop then fails: here the other process collected tombstones (which
+/// leaves the head where it was), and a trigger refuses the drop's deletes.
+/// The store's next view must not list the collected records from trees or
+/// scans kept from before.
+#[test]
+fn a_drop_that_fails_after_seeing_another_commit_leaves_nothing_stale() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut full = open(&dir.path().join("full.db"));
+    for i in 0..40 {
+        let owner = if i % 2 == 0 { "al" } else { "bo" };
+        let body = serde_json::json!({ "owner": owner });
+        full.write([WriteOp {
+            collection: notes(),
+            id: RecordId::new(format!("r{i}")).expect("id"),
+            intent: Intent::Put(body.as_object().expect("object").clone()),
+        }])
+        .expect("write");
+    }
+    let path = dir.path().join("device.db");
+    let mut device = open(&path);
+    let changes: Vec<_> = full
+        .changes_since(Default::default())
+        .collect::<Result<_, _>>()
+        .expect("changes");
+    device
+        .apply_from("full", &changes, SyncCursor::complete(full.db_version()))
+        .expect("apply");
+    for i in 0..5 {
+        delete(&mut device, &format!("r{i}"));
+    }
+    // Every record listed, tombstones too; the scans are kept.
+    assert_eq!(listed_ids(&mut device), sorted_ids(0..40));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut other = open(&path);
+    let report = other
+        .collect_tombstones(GcPolicy { horizon_ms: 1 }, &mut |_| {})
+        .expect("collect");
+    assert_eq!(report.rows_reclaimed, 5);
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    raw.execute_batch(
+        "CREATE TRIGGER refuse_drops BEFORE DELETE ON records
+         BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .expect("trigger");
+    assert!(
+        device
+            .set_own_filter(&notes(), Some(r#"owner = "bo""#))
+            .is_err(),
+        "the drop's delete is refused"
+    );
+    assert_eq!(listed_ids(&mut device), sorted_ids(5..40));
 }
 
 #[test]
