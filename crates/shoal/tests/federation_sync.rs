@@ -8,7 +8,8 @@
 mod common;
 
 use common::{
-    Peer, connected, converge, group_key, start, start_with, wait_for, wipe_peer_cursors,
+    Peer, connected, converge, group_key, peer_cursor_count, start, start_with, wait_for,
+    wipe_peer_cursors,
 };
 use serde_json::json;
 use shoal::{CollectionName, Direction, FedError, RecordId, ShareMode, Store, Transfer, derive_id};
@@ -237,6 +238,12 @@ async fn a_lopsided_rejoin_is_decided_without_indexing_the_larger_side() {
         .expect("fill");
     converge(&[&a.store, &b.store], WAIT).await;
     let a_path = dir.path().join("a.db");
+    // B holding A's records says nothing of A's cursor for B: that comes
+    // from A's own catch-up from B, which may still be under way.
+    wait_for("A to hold its cursor for B", WAIT, || {
+        peer_cursor_count(&a_path) == 1
+    })
+    .await;
     let Peer { store, node, .. } = a;
     node.shutdown().await;
     drop(items);

@@ -55,6 +55,17 @@ pub async fn start_with(
     }
 }
 
+/// How many peer cursors the database at `path` holds (read beside the
+/// node running on it).
+pub fn peer_cursor_count(path: &Path) -> usize {
+    rusqlite::Connection::open(path)
+        .expect("open the database raw")
+        .query_row("SELECT count(*) FROM peer_cursors", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .expect("count cursors") as usize
+}
+
 /// Deletes every peer cursor in the stopped node's database at `path`, as
 /// a node that lost them (a restore, a damaged table) would be; returns how
 /// many there were.
