@@ -166,24 +166,28 @@ impl ReconIndex {
         }
     }
 
-    /// The tree of `cid`: in memory, else the saved one if it was saved at
-    /// log head `head` (the current one), else built now from every record.
-    fn tree(&mut self, conn: &Connection, cid: i64, head: DbVersion) -> Result<&Tree, StoreError> {
-        Ok(match self.trees.entry(cid) {
-            std::collections::hash_map::Entry::Occupied(tree) => tree.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                let saved = crate::recon_saved::load(conn, cid, head)?.and_then(Tree::from_deepest);
-                let tree = match saved {
-                    Some(tree) => tree,
-                    None => {
-                        self.builds += 1;
-                        self.unsaved.insert(cid);
-                        Tree::build(conn, cid)?
-                    }
-                };
-                slot.insert(tree)
+    /// Makes sure the tree of `cid` is in memory: the saved one if it was
+    /// saved at log head `head` (the current one), else built now from
+    /// every record.
+    fn load_tree(
+        &mut self,
+        conn: &Connection,
+        cid: i64,
+        head: DbVersion,
+    ) -> Result<(), StoreError> {
+        if self.trees.contains_key(&cid) {
+            return Ok(());
+        }
+        let tree = match crate::recon_saved::load(conn, cid, head)?.and_then(Tree::from_deepest) {
+            Some(tree) => tree,
+            None => {
+                self.builds += 1;
+                self.unsaved.insert(cid);
+                Tree::build(conn, cid)?
             }
-        })
+        };
+        self.trees.insert(cid, tree);
+        Ok(())
     }
 
     /// The view of collection `cid` at log head `head`: its tree (built
@@ -195,7 +199,7 @@ impl ReconIndex {
         head: DbVersion,
     ) -> Result<ReconSnapshot<'a>, StoreError> {
         if let Some(cid) = cid {
-            self.tree(conn, cid, head)?;
+            self.load_tree(conn, cid, head)?;
         }
         self.scans.reset_unless(head, cid);
         Ok(ReconSnapshot::new(

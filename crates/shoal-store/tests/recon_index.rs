@@ -79,6 +79,14 @@ fn listed_ids(store: &mut Store) -> Vec<String> {
     ids
 }
 
+/// Every change `store` holds, as a peer would receive them.
+fn all_changes(store: &Store) -> Vec<shoal_core::Change> {
+    store
+        .changes_since(Default::default())
+        .collect::<Result<_, _>>()
+        .expect("changes")
+}
+
 fn sorted_ids(range: std::ops::Range<i64>) -> Vec<String> {
     let mut ids: Vec<String> = range.map(|i| format!("r{i}")).collect();
     ids.sort();
@@ -115,10 +123,7 @@ fn kept_scans_are_dropped_when_the_collection_changes() {
 
     let mut peer = open(&dir.path().join("b.db"));
     put(&mut peer, "r7", 70);
-    let changes: Vec<_> = peer
-        .changes_since(Default::default())
-        .collect::<Result<_, _>>()
-        .expect("changes");
+    let changes = all_changes(&peer);
     store.apply(&changes).expect("apply");
     let applied = listed_digest(&mut store, "r7");
     assert_ne!(applied, written, "a peer's change applied");
@@ -154,10 +159,7 @@ fn a_drop_that_fails_after_seeing_another_commit_leaves_nothing_stale() {
     }
     let path = dir.path().join("device.db");
     let mut device = open(&path);
-    let changes: Vec<_> = full
-        .changes_since(Default::default())
-        .collect::<Result<_, _>>()
-        .expect("changes");
+    let changes = all_changes(&full);
     device
         .apply_from("full", &changes, SyncCursor::complete(full.db_version()))
         .expect("apply");
@@ -206,10 +208,7 @@ fn incremental_fingerprints_match_a_rebuild() {
     for i in 400..600 {
         put(&mut other, &format!("r{i}"), i * 2);
     }
-    let changes: Vec<_> = other
-        .changes_since(Default::default())
-        .collect::<Result<_, _>>()
-        .expect("changes");
+    let changes = all_changes(&other);
     store.apply(&changes).expect("apply");
     let incremental = fingerprints(&mut store);
     assert_eq!(incremental[0].count, 600);
@@ -243,10 +242,7 @@ fn the_key_table_follows_every_change_after_it_was_filled() {
     for i in 400..600 {
         put(&mut other, &format!("r{i}"), i * 2);
     }
-    let changes: Vec<_> = other
-        .changes_since(Default::default())
-        .collect::<Result<_, _>>()
-        .expect("changes");
+    let changes = all_changes(&other);
     store.apply(&changes).expect("apply");
     let mut view = store.recon_view(&notes()).expect("view");
     let mut total = 0;
