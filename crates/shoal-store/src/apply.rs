@@ -144,7 +144,7 @@ impl Store {
         // Keyed by reference: the batch outlives the grouping, so no key is
         // copied until a record is reported changed.
         let mut by_record: BTreeMap<(&CollectionName, &RecordId), Vec<&Change>> =
-            group_runs(changes, |c| (&c.collection, &c.id));
+            group_runs(&changes, |c| (&c.collection, &c.id));
         // Clocks too far ahead: the record is held back whole (from a
         // peer), or the batch refused (anything else).
         let mut held: Vec<&Change> = Vec::new();
@@ -328,33 +328,26 @@ impl Store {
 
 /// `items` grouped by `key`, each group in the items' order. A peer's batch
 /// lists a record's changes together (its log is read record by record), so
-/// the map is searched once per run of equal keys, not once per item: with
-/// four fields a record, that search was a tenth of applying a catch-up.
-fn group_runs<T, K: Ord + Copy>(
-    items: impl IntoIterator<Item = T>,
-    key: impl Fn(&T) -> K,
-) -> BTreeMap<K, Vec<T>> {
+/// the map is searched once per run of equal keys, not once per item (with
+/// four fields a record, that search was a tenth of applying a catch-up),
+/// and each run is copied out at its length in one allocation.
+fn group_runs<T: Copy, K: Ord + Copy>(items: &[T], key: impl Fn(T) -> K) -> BTreeMap<K, Vec<T>> {
     let mut groups: BTreeMap<K, Vec<T>> = BTreeMap::new();
-    let mut add = |done: K, same: Vec<T>| match groups.entry(done) {
+    let mut add = |done: K, same: &[T]| match groups.entry(done) {
         Entry::Vacant(group) => {
-            group.insert(same);
+            group.insert(same.to_vec());
         }
-        Entry::Occupied(mut group) => group.get_mut().extend(same),
+        Entry::Occupied(mut group) => group.get_mut().extend_from_slice(same),
     };
-    let mut run: Option<(K, Vec<T>)> = None;
-    for item in items {
-        let k = key(&item);
-        match &mut run {
-            Some((current, same)) if *current == k => same.push(item),
-            _ => {
-                if let Some((done, same)) = run.replace((k, vec![item])) {
-                    add(done, same);
-                }
-            }
-        }
-    }
-    if let Some((done, same)) = run {
-        add(done, same);
+    let mut rest = items;
+    while let Some(&first) = rest.first() {
+        let current = key(first);
+        let run = rest
+            .iter()
+            .position(|&item| key(item) != current)
+            .unwrap_or(rest.len());
+        add(current, &rest[..run]);
+        rest = &rest[run..];
     }
     groups
 }
@@ -379,13 +372,13 @@ mod tests {
             (1, 'f'),
             (1, 'g'),
         ];
-        let grouped = group_runs(items, |(k, _)| *k);
+        let grouped = group_runs(&items, |(k, _)| k);
         let mut expected = std::collections::BTreeMap::<u8, Vec<(u8, char)>>::new();
         for item in items {
             expected.entry(item.0).or_default().push(item);
         }
         assert_eq!(grouped, expected);
         assert_eq!(grouped[&3], vec![(3, 'a'), (3, 'b'), (3, 'd')]);
-        assert!(group_runs(Vec::<(u8, char)>::new(), |(k, _)| *k).is_empty());
+        assert!(group_runs(&Vec::<(u8, char)>::new(), |(k, _)| k).is_empty());
     }
 }

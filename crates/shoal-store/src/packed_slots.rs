@@ -9,7 +9,7 @@
 
 use crate::error::StoreError;
 use serde::{Deserialize, Serialize};
-use shoal_core::recon::StateDigest;
+use shoal_core::recon::{StateDigest, push_varint};
 use shoal_core::{
     CanonicalJson, Clock, DbVersion, Hlc, Life, RecordId, RecordState, SiteId, Slot, SlotVersion,
 };
@@ -97,13 +97,16 @@ pub(crate) fn unpack_slots(blob: &[u8]) -> Result<Vec<(Slot, SlotVersion, DbVers
 
 /// A record's slot versions packed for its row: the plain layout, or the one
 /// with predecessors if any version names one.
-pub(crate) fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion) -> Vec<u8> {
+pub(crate) fn pack(
+    state: &RecordState,
+    written_at: impl Fn(&Slot, &SlotVersion) -> DbVersion,
+) -> Vec<u8> {
     // Encoding plain data into a Vec cannot fail.
     if state.slots().any(|(_, v)| v.pred.is_some()) {
         let packed: Vec<PackedPredRef<'_>> = state
             .slots()
             .map(|(slot, v)| PackedPredRef {
-                plain: packed_ref(slot, v, written_at(slot)),
+                plain: packed_ref(slot, v, written_at(slot, v)),
                 pred: v.pred.map(|p| (p.hlc.packed(), p.site.0)),
             })
             .collect();
@@ -113,7 +116,7 @@ pub(crate) fn pack(state: &RecordState, written_at: impl Fn(&Slot) -> DbVersion)
     }
     let packed: Vec<PackedRef<'_>> = state
         .slots()
-        .map(|(slot, v)| packed_ref(slot, v, written_at(slot)))
+        .map(|(slot, v)| packed_ref(slot, v, written_at(slot, v)))
         .collect();
     postcard::to_extend(&packed, Vec::with_capacity(packed_size_hint(state))).unwrap_or_default()
 }
@@ -138,20 +141,18 @@ fn packed_ref<'a>(slot: &'a Slot, v: &'a SlotVersion, written_at: DbVersion) -> 
 pub(crate) fn pack_digested(
     id: &RecordId,
     state: &RecordState,
-    written_at: impl Fn(&Slot) -> DbVersion,
+    written_at: impl Fn(&Slot, &SlotVersion) -> DbVersion,
 ) -> (Vec<u8>, StateDigest) {
     if state.slots().any(|(_, v)| v.pred.is_some()) {
         return (pack(state, written_at), StateDigest::of(id, state));
     }
-    // The list's length prefix: postcard writes a sequence's length as
-    // the varint it writes for a usize.
-    let slots = state.slots().count();
-    let mut out = postcard::to_extend(&slots, Vec::with_capacity(packed_size_hint(state)))
-        .unwrap_or_default();
-    let digest = StateDigest::of_visiting(id, state, |slot, _, encoded| {
+    // The list's length prefix, then each slot's digested bytes and its
+    // `dbv`, as postcard would write them.
+    let mut out = Vec::with_capacity(packed_size_hint(state));
+    push_varint(&mut out, state.slots().count() as u64);
+    let digest = StateDigest::of_visiting(id, state, |slot, version, encoded| {
         out.extend_from_slice(encoded);
-        out =
-            postcard::to_extend(&written_at(slot).0, std::mem::take(&mut out)).unwrap_or_default();
+        push_varint(&mut out, written_at(slot, version).0);
     });
     (out, digest)
 }
@@ -222,7 +223,7 @@ mod tests {
         let id = RecordId::new("note-1").unwrap();
         // Slots written at different versions (the life first, fields
         // later; 300 needs a two-byte varint).
-        let written_at = |slot: &Slot| match slot {
+        let written_at = |slot: &Slot, _: &SlotVersion| match slot {
             Slot::Life => DbVersion(1),
             Slot::Field(_) => DbVersion(300),
             Slot::Entry(..) => DbVersion(70_000),
@@ -247,7 +248,7 @@ mod tests {
             let unpacked = unpack_slots(&blob).unwrap();
             let expected: Vec<_> = state
                 .slots()
-                .map(|(s, v)| (s.clone(), v.clone(), written_at(s)))
+                .map(|(s, v)| (s.clone(), v.clone(), written_at(s, v)))
                 .collect();
             assert_eq!(unpacked, expected);
         }

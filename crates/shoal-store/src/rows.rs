@@ -265,8 +265,8 @@ pub(crate) fn save(
         }
         .into());
     }
-    let (blob, digest) = pack_digested(id, after, |slot| {
-        match before.state.slot(slot) == after.slot(slot) {
+    let (blob, digest) = pack_digested(id, after, |slot, version| {
+        match before.state.slot(slot) == Some(version) {
             true => before.written_at.get(slot).copied().unwrap_or(at.version),
             false => at.version,
         }
@@ -275,7 +275,7 @@ pub(crate) fn save(
     // whole; like the JSON cap, only a write that grows it past the cap is refused.
     if let Origin::Local { state_cap: cap, .. } = origin
         && blob.len() > cap
-        && blob.len() > pack(&before.state, |_| at.version).len()
+        && blob.len() > pack(&before.state, |_, _| at.version).len()
     {
         return Err(shoal_core::CoreError::RecordTooLarge {
             size: blob.len(),

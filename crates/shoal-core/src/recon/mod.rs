@@ -1,7 +1,8 @@
 //! Set reconciliation over record digests: how two replicas find which
 //! records differ without either sending its whole manifest.
 //!
-//! `tree.rs` owns the fixed hash tree, fingerprints and record digests;
+//! `tree.rs` owns the fixed hash tree, fingerprints and record digests,
+//! `slot_bytes.rs` the bytes a digest hashes of each slot;
 //! `step.rs` owns the walk's entries, the stateless responder and the
 //! classification into a [`Status`] per record; `initiator.rs` the
 //! initiating [`Reconciler`];
@@ -15,12 +16,14 @@
 mod filtered;
 mod initiator;
 mod lookup;
+mod slot_bytes;
 mod step;
 mod tree;
 
 pub use filtered::{FilteredCounts, FilteredError, FilteredView, FilteredWalk};
 pub use initiator::Reconciler;
 pub use lookup::{BlindLookup, LOOKUP_LEVEL, LookupError};
+pub use slot_bytes::push_varint;
 pub use step::{
     Difference, Entry, Held, Item, Outcome, ReconError, ReconLimits, ReconView, Status,
     StatusCounts, respond,
