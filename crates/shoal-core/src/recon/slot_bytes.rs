@@ -61,22 +61,25 @@ pub(crate) fn push_slot(out: &mut Vec<u8>, slot: &Slot, version: &SlotVersion) {
     push_varint(out, version.life.0);
 }
 
+/// Postcard's own encoding of what [`push_slot`] writes, which tests hold
+/// it to.
+#[cfg(test)]
+pub(crate) fn postcard_of(slot: &Slot, version: &SlotVersion) -> Vec<u8> {
+    let part = (
+        slot,
+        version.value.as_ref().map(|v| v.as_str()),
+        version.clock.hlc.packed(),
+        version.clock.site.0,
+        version.life.0,
+    );
+    postcard::to_allocvec(&part).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{CanonicalJson, Clock, FieldName, Hlc, Life, SiteId};
     use proptest::prelude::*;
-
-    fn postcard_of(slot: &Slot, version: &SlotVersion) -> Vec<u8> {
-        let part = (
-            slot,
-            version.value.as_ref().map(|v| v.as_str()),
-            version.clock.hlc.packed(),
-            version.clock.site.0,
-            version.life.0,
-        );
-        postcard::to_allocvec(&part).unwrap()
-    }
 
     fn slot_strategy() -> impl Strategy<Value = Slot> {
         let name = "[a-z_]{1,20}|[\\u{a0}-\\u{7ff}]{1,60}".prop_map(|n| FieldName::new(n).unwrap());

@@ -328,14 +328,7 @@ mod tests {
         let expected: Vec<_> = state.slots().map(|(s, v)| (s.clone(), v.clone())).collect();
         assert_eq!(slots, expected, "every slot, in order");
         for ((slot, version), bytes) in expected.iter().zip(&handed) {
-            let part = (
-                slot,
-                version.value.as_ref().map(|v| v.as_str()),
-                version.clock.hlc.packed(),
-                version.clock.site.0,
-                version.life.0,
-            );
-            assert_eq!(*bytes, postcard::to_allocvec(&part).unwrap());
+            assert_eq!(*bytes, super::super::slot_bytes::postcard_of(slot, version));
         }
     }
 
