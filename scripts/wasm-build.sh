@@ -24,7 +24,9 @@ if grep -q '^warning: `shoal' "$build_log"; then
 fi
 wasm_bindgen_ready
 pkg="$CARGO_TARGET_DIR/pkg"
-wasm-bindgen --target web --out-dir "$pkg" \
+# Without the name section (function names for stack traces: 0.2 MB
+# gzipped), as a page ships it.
+wasm-bindgen --target web --remove-name-section --out-dir "$pkg" \
   "$WASM_PROFILE_DIR/shoal_web.wasm"
 raw=$(stat -c %s "$pkg/shoal_web_bg.wasm")
 gz=$(gzip -9c "$pkg/shoal_web_bg.wasm" | wc -c)

@@ -7,10 +7,10 @@
 //! holds, exactly as over the HTTP API. It owns argument handling only.
 
 use crate::error::WebError;
-use crate::idb::read::{self, Page};
-use crate::idb::write_tx::WriteRequest;
 use crate::js_error;
+use crate::page::{MAX_PAGE, Page};
 use crate::store_inner::Inner;
+use crate::write_batch::WriteRequest;
 use crate::write_queue::WriteQueue;
 use js_sys::{Array, Promise, Reflect};
 use serde_json::{Map, Value};
@@ -136,7 +136,7 @@ impl Collection {
         future_to_promise(async move {
             let outcome = async {
                 let id = RecordId::new(id)?;
-                read::get(inner.db()?, &collection, &id).await
+                inner.db()?.get(&collection, &id).await
             };
             match outcome.await.map_err(|e| js_error::to_js(&e))? {
                 Some(text) => js_sys::JSON::parse(&text),
@@ -169,19 +169,20 @@ impl Collection {
                 let after = after.map(RecordId::new).transpose()?;
                 let limit = match limit {
                     None => DEFAULT_PAGE,
-                    Some(l)
-                        if l.fract() == 0.0 && (1.0..=f64::from(read::MAX_PAGE)).contains(&l) =>
-                    {
+                    Some(l) if l.fract() == 0.0 && (1.0..=f64::from(MAX_PAGE)).contains(&l) => {
                         l as u32
                     }
                     Some(l) => {
                         return Err(WebError::BadRequest(format!(
                             "limit must be a whole number from 1 to {}, got {l}",
-                            read::MAX_PAGE
+                            MAX_PAGE
                         )));
                     }
                 };
-                read::list(inner.db()?, &collection, &prefix, after.as_ref(), limit).await
+                inner
+                    .db()?
+                    .list(&collection, &prefix, after.as_ref(), limit)
+                    .await
             };
             let page = outcome.await.map_err(|e| js_error::to_js(&e))?;
             page_to_js(&page)

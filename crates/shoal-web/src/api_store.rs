@@ -1,18 +1,18 @@
 //! The JavaScript `Store`: opening a named store (taking its Web Lock, then
-//! its IndexedDB database), handing out collections, the change
+//! its storage: IndexedDB, or SQLite on OPFS in a dedicated Worker), handing out collections, the change
 //! subscription, and closing. It owns the store handle's lifetime; record
 //! operations are api_collection.rs's.
 
 use crate::api_collection::Collection;
 use crate::error::WebError;
 use crate::feed::Feed;
-use crate::idb::{read, schema};
 use crate::js_error;
 use crate::lock;
+use crate::storage::{Storage, StorageKind};
 use crate::store_inner::Inner;
 use crate::sync::echo::EchoLog;
 use crate::sync::head::HeadWatch;
-use crate::sync::idb_replica::IdbReplica;
+use crate::sync::store_replica::StoreReplica;
 use crate::write_queue::WriteQueue;
 use js_sys::{Function, Promise, Reflect};
 use shoal_core::CollectionName;
@@ -30,7 +30,9 @@ pub struct Store {
 #[wasm_bindgen]
 impl Store {
     /// Opens the store `name` (created on first use). Rejects with
-    /// `store-busy` when another tab has it open, unless `{wait: true}`.
+    /// `store-busy` when another tab has it open, unless `{wait: true}`;
+    /// `{storage: "opfs"}` keeps it in SQLite on OPFS (a dedicated Worker
+    /// only; `bad-request` elsewhere).
     pub async fn open(
         name: String,
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: Option<JsValue>,
@@ -40,20 +42,20 @@ impl Store {
             .ok()
             .and_then(|w| w.as_bool())
             .unwrap_or(false);
-        Self::open_inner(&name, wait)
-            .await
-            .map_err(|e| js_error::to_js(&e))
+        let opened = async { Self::open_inner(&name, wait, storage_option(&options)?).await };
+        opened.await.map_err(|e| js_error::to_js(&e))
     }
 
-    async fn open_inner(name: &str, wait: bool) -> Result<Store, WebError> {
-        if name.is_empty() || name.len() > 128 {
-            return Err(WebError::BadRequest(
-                "a store name is 1 to 128 bytes".into(),
-            ));
-        }
+    async fn open_inner(name: &str, wait: bool, kind: StorageKind) -> Result<Store, WebError> {
+        check_name(name)?;
         let ownership = lock::acquire(name, wait).await?;
-        let db = schema::open(name).await?;
-        let meta = read::node_meta(&db).await?;
+        let (db, meta) = match Storage::open(name, kind).await {
+            Ok(opened) => opened,
+            Err(error) => {
+                ownership.release().await;
+                return Err(error);
+            }
+        };
         let keypair = meta.keypair()?;
         Ok(Store {
             inner: Rc::new(Inner {
@@ -71,12 +73,19 @@ impl Store {
         })
     }
 
-    /// Deletes the store `name` and everything in it (it must not be open).
+    /// Deletes the store `name` and everything in it (it must not be open),
+    /// on the storage `{storage}` names (default IndexedDB).
     #[wasm_bindgen(js_name = deleteStore)]
-    pub async fn delete_store(name: String) -> Result<(), JsValue> {
+    pub async fn delete_store(
+        name: String,
+        #[wasm_bindgen(unchecked_param_type = "DeleteOptions")] options: Option<JsValue>,
+    ) -> Result<(), JsValue> {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         let result = async {
+            check_name(&name)?;
+            let kind = storage_option(&options)?;
             let ownership = lock::acquire(&name, false).await?;
-            let deleted = schema::delete(&name).await;
+            let deleted = Storage::delete(&name, kind).await;
             ownership.release().await;
             deleted
         };
@@ -100,7 +109,10 @@ impl Store {
     pub fn version(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let meta = read::stored_meta(inner.db().map_err(|e| js_error::to_js(&e))?)
+            let meta = inner
+                .db()
+                .map_err(|e| js_error::to_js(&e))?
+                .meta()
                 .await
                 .map_err(|e| js_error::to_js(&e))?;
             Ok((meta.version.0 as f64).into())
@@ -147,14 +159,38 @@ impl Store {
 impl Store {
     /// This open store as a sync replica, for `sync::driver::run_session`
     /// (it shares the store's database, change feed and log head).
-    pub fn replica(&self) -> IdbReplica {
-        IdbReplica::new(self.inner.clone())
+    pub fn replica(&self) -> StoreReplica {
+        StoreReplica::new(self.inner.clone())
     }
 
     /// The seed of this store's identity (64 hex digits, secret): the
     /// transport derives the tab's libp2p key from it.
     pub async fn identity_seed(&self) -> Result<String, WebError> {
-        Ok(read::stored_meta(self.inner.db()?).await?.seed)
+        Ok(self.inner.db()?.meta().await?.seed)
+    }
+}
+
+/// Refuses a store name outside 1 to 128 bytes.
+fn check_name(name: &str) -> Result<(), WebError> {
+    if name.is_empty() || name.len() > 128 {
+        return Err(WebError::BadRequest(
+            "a store name is 1 to 128 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The storage `options.storage` names (IndexedDB when absent).
+fn storage_option(options: &JsValue) -> Result<StorageKind, WebError> {
+    match Reflect::get(options, &"storage".into()) {
+        Ok(value) if value.is_undefined() || value.is_null() => Ok(StorageKind::default()),
+        Ok(value) => match value.as_string() {
+            Some(text) => StorageKind::parse(&text),
+            None => Err(WebError::BadRequest(
+                "storage must be \"indexeddb\" or \"opfs\"".into(),
+            )),
+        },
+        Err(_) => Ok(StorageKind::default()),
     }
 }
 

@@ -1,11 +1,12 @@
-//! IndexedDB keys of the records store: `collection/id`, and the key ranges
-//! that list one collection a page at a time.
+//! Keys of the records store (IndexedDB's `records`, SQLite's `records.k`):
+//! `collection/id`, and the key ranges that list one collection a page at
+//! a time.
 //!
 //! `/` is in neither a collection name's alphabet (`[A-Za-z0-9_-]`) nor a
 //! record id's (`[A-Za-z0-9._:-]`), so the key splits back unambiguously, and
 //! `0` (the byte after `/`) bounds a collection's range from above. Both
-//! alphabets are ASCII, so IndexedDB's UTF-16 key order is the byte order the
-//! native store pages in. This module owns the key format and nothing else.
+//! alphabets are ASCII, so IndexedDB's UTF-16 key order is the byte order
+//! SQLite's and the native store's pages follow. This module owns the key format and nothing else.
 
 use shoal_core::{CollectionName, RecordId};
 

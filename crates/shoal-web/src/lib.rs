@@ -1,13 +1,16 @@
 //! Shoal in a browser tab: `shoal-core`'s merge rules compiled to
-//! WebAssembly, records stored in IndexedDB, and a JavaScript API (with
-//! TypeScript types) through wasm-bindgen. See docs/web.md.
+//! WebAssembly, records stored in IndexedDB — or, in a dedicated Worker, in
+//! SQLite on the origin private file system (`storage`, `sql`) — and a
+//! JavaScript API (with TypeScript types) through wasm-bindgen. See
+//! docs/web.md.
 //!
-//! The pure parts — IndexedDB keys ([`keys`]), the stored form of a record
-//! ([`row`]), the node metadata ([`meta`]), a local write decided in memory
-//! ([`write`](mod@write)) and the error codes ([`error`]) — build on every target and
-//! are unit-tested natively. Everything that touches the browser (IndexedDB,
-//! Web Locks, the JavaScript classes) is compiled for `wasm32` only, so the
-//! native workspace build carries nothing of it.
+//! The pure parts — storage keys ([`keys`]), the stored form of a record
+//! ([`row`]), the node metadata ([`meta`]), local writes decided in memory
+//! ([`write`](mod@write), [`write_batch`]), a page of a listing ([`page`])
+//! and the error codes ([`error`]) — build on every target and are
+//! unit-tested natively. Everything that touches the browser (IndexedDB,
+//! OPFS, Web Locks, the JavaScript classes) is compiled for `wasm32` only,
+//! so the native workspace build carries nothing of it.
 //!
 //! Syncing ([`sync`]): the tab's side of shoal-core's sync session — log
 //! reads for a peer, merging a peer's changes with its cursor, answering
@@ -30,10 +33,12 @@
 pub mod error;
 pub mod keys;
 pub mod meta;
+pub mod page;
 pub mod peers;
 pub mod row;
 pub mod sync;
 pub mod write;
+pub mod write_batch;
 
 #[cfg(target_arch = "wasm32")]
 mod api_net;
@@ -52,6 +57,10 @@ mod js_error;
 mod lock;
 #[cfg(target_arch = "wasm32")]
 mod net;
+#[cfg(target_arch = "wasm32")]
+pub mod sql;
+#[cfg(target_arch = "wasm32")]
+pub mod storage;
 #[cfg(target_arch = "wasm32")]
 mod store_inner;
 #[cfg(target_arch = "wasm32")]

@@ -1,5 +1,5 @@
 //! What every JavaScript handle of one open store shares ([`Inner`]): the
-//! IndexedDB database, the change feed, the log head sync sessions watch,
+//! storage (IndexedDB or SQLite on OPFS), the change feed, the log head sync sessions watch,
 //! the tab's identity and network, and whether the store is closed.
 //!
 //! The handles themselves are `api_store.rs`'s (`Store`), `api_collection.rs`'s
@@ -10,19 +10,19 @@
 
 use crate::error::WebError;
 use crate::feed::Feed;
-use crate::idb::write_tx::{Committed, WriteRequest};
 use crate::lock::Ownership;
+use crate::storage::Storage;
 use crate::sync::echo::EchoLog;
 use crate::sync::head::HeadWatch;
+use crate::write_batch::{Committed, WriteRequest};
 use crate::write_queue::{WriteQueue, WriteTarget};
 use shoal_core::SiteId;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use web_sys::IdbDatabase;
 
 /// What every handle of one open store shares.
 pub(crate) struct Inner {
-    pub(crate) db: IdbDatabase,
+    pub(crate) db: Storage,
     pub(crate) feed: Feed,
     /// Local writes waiting for their transaction (write_queue.rs).
     pub(crate) writes: WriteQueue,
@@ -40,8 +40,8 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// The database, or [`WebError::Closed`] after `close()`.
-    pub(crate) fn db(&self) -> Result<&IdbDatabase, WebError> {
+    /// The storage, or [`WebError::Closed`] after `close()`.
+    pub(crate) fn db(&self) -> Result<&Storage, WebError> {
         if self.closed.get() {
             return Err(WebError::Closed);
         }
@@ -54,7 +54,7 @@ impl WriteTarget for Inner {
         &self.writes
     }
 
-    fn db(&self) -> Result<&IdbDatabase, WebError> {
+    fn db(&self) -> Result<&Storage, WebError> {
         Inner::db(self)
     }
 

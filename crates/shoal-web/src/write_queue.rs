@@ -1,7 +1,7 @@
 //! Group commit for the tab's local writes. A write waits in the queue
 //! while a transaction is running; when that transaction completes, every
 //! write waiting (up to [`MAX_GROUP`]) goes into the next one
-//! (`idb/write_tx.rs`: each still its own write, with its own clock tick,
+//! (`storage.rs`, write_batch.rs: each still its own write, with its own clock tick,
 //! change-log version and outcome). Each caller's promise still resolves
 //! only once the transaction holding its write is complete — durable — so
 //! nothing is acknowledged sooner; what changes is that writes made
@@ -14,16 +14,16 @@
 //! in call order, subscribers and sync sessions told of each committed
 //! write (through [`WriteTarget::committed`]) in that order before its
 //! caller hears. It does not decide writes (write.rs) nor run the
-//! transaction's steps (`idb/write_tx.rs`).
+//! transaction's steps (`idb/write_tx.rs`, `sql/write_tx.rs`).
 
 use crate::error::WebError;
-use crate::idb::write_tx::{self, Committed, WriteOutcome, WriteRequest};
+use crate::storage::Storage;
+use crate::write_batch::{Committed, WriteOutcome, WriteRequest};
 use futures_channel::oneshot;
 use shoal_core::Intent;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use web_sys::IdbDatabase;
 
 /// Most writes one transaction carries: a bound on the rows it reads and
 /// writes at once, however many writes wait.
@@ -41,7 +41,7 @@ pub(crate) trait WriteTarget: 'static {
     fn queue(&self) -> &WriteQueue;
     /// The database, or the error every waiting write gets instead (the
     /// store was closed).
-    fn db(&self) -> Result<&IdbDatabase, WebError>;
+    fn db(&self) -> Result<&Storage, WebError>;
     /// `write` committed as `committed` (called in write order, before
     /// the write's caller is answered).
     fn committed(&self, write: &WriteRequest, committed: &Committed);
@@ -106,7 +106,7 @@ async fn run<T: WriteTarget>(target: Rc<T>) {
                     .queue()
                     .transactions
                     .set(target.queue().transactions.get() + 1);
-                write_tx::write_all(db, &writes, now).await
+                db.write_all(&writes, now).await
             }
             Err(error) => Err(error),
         };
@@ -170,7 +170,7 @@ fn weight(intent: &Intent) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idb::{read, schema};
+    use crate::storage::StorageKind;
     use serde_json::json;
     use shoal_core::{CollectionName, DbVersion, Intent, RecordId};
     use wasm_bindgen_test::wasm_bindgen_test;
@@ -180,7 +180,7 @@ mod tests {
     /// A store for the queue alone: its database and what it was told.
     struct Target {
         queue: WriteQueue,
-        db: IdbDatabase,
+        db: Storage,
         closed: Cell<bool>,
         heard: RefCell<Vec<(String, DbVersion)>>,
     }
@@ -189,7 +189,7 @@ mod tests {
         fn queue(&self) -> &WriteQueue {
             &self.queue
         }
-        fn db(&self) -> Result<&IdbDatabase, WebError> {
+        fn db(&self) -> Result<&Storage, WebError> {
             match self.closed.get() {
                 true => Err(WebError::Closed),
                 false => Ok(&self.db),
@@ -203,9 +203,8 @@ mod tests {
     }
 
     async fn target(name: &str) -> Rc<Target> {
-        schema::delete(name).await.unwrap();
-        let db = schema::open(name).await.unwrap();
-        read::node_meta(&db).await.unwrap();
+        Storage::delete(name, StorageKind::IndexedDb).await.unwrap();
+        let (db, _) = Storage::open(name, StorageKind::IndexedDb).await.unwrap();
         Rc::new(Target {
             queue: WriteQueue::default(),
             db,
@@ -273,17 +272,15 @@ mod tests {
         // All of it is stored, and the version the node took is the last one.
         let db = &target.db;
         let notes = CollectionName::new("notes").unwrap();
-        let n7 = read::get(db, &notes, &RecordId::new("n7").unwrap())
-            .await
-            .unwrap();
+        let n7 = db.get(&notes, &RecordId::new("n7").unwrap()).await.unwrap();
         assert_eq!(n7.as_deref(), Some(r#"{"done":true,"i":7}"#));
         assert_eq!(
-            read::get(db, &notes, &RecordId::new("gone").unwrap())
+            db.get(&notes, &RecordId::new("gone").unwrap())
                 .await
                 .unwrap(),
             None
         );
-        assert_eq!(read::node_meta(db).await.unwrap().version, DbVersion(101));
+        assert_eq!(db.meta().await.unwrap().version, DbVersion(101));
     }
 
     #[wasm_bindgen_test]
@@ -300,10 +297,7 @@ mod tests {
             3,
             "{n} writes, at most {MAX_GROUP} a transaction"
         );
-        assert_eq!(
-            read::node_meta(&target.db).await.unwrap().version,
-            DbVersion(n as u64)
-        );
+        assert_eq!(target.db.meta().await.unwrap().version, DbVersion(n as u64));
     }
 
     #[wasm_bindgen_test]
@@ -342,7 +336,10 @@ mod tests {
             &crate::keys::record_key(&notes, &bad).into(),
         )
         .unwrap();
-        let tx = crate::idb::tx::write(&target.db, &[crate::idb::schema::RECORDS]).unwrap();
+        let Storage::Idb(db) = &target.db else {
+            unreachable!("the queue's tests run on IndexedDB")
+        };
+        let tx = crate::idb::tx::write(db, &[crate::idb::schema::RECORDS]).unwrap();
         crate::idb::tx::store(&tx, crate::idb::schema::RECORDS)
             .unwrap()
             .put(&row)

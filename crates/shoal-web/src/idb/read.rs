@@ -9,23 +9,12 @@ use crate::idb::schema::{META, NODE_KEY, RECORDS};
 use crate::idb::tx;
 use crate::keys::{page_range, record_key};
 use crate::meta::NodeMeta;
+use crate::page::{Page, check_limit};
 use crate::row::decode_state;
 use js_sys::Array;
 use shoal_core::{CollectionName, RecordId};
 use wasm_bindgen::JsCast;
 use web_sys::{IdbDatabase, IdbKeyRange};
-
-/// Most records one page may hold.
-pub const MAX_PAGE: u32 = 10_000;
-
-/// One page of a collection.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    /// Live records in id order: id and JSON text.
-    pub records: Vec<(String, String)>,
-    /// The `after` of the next page, if there is more.
-    pub next: Option<String>,
-}
 
 /// The record's JSON text, `None` if it does not exist or is deleted.
 pub async fn get(
@@ -54,11 +43,7 @@ pub async fn list(
     after: Option<&RecordId>,
     limit: u32,
 ) -> Result<Page, WebError> {
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(WebError::BadRequest(format!(
-            "limit must be 1 to {MAX_PAGE}, got {limit}"
-        )));
-    }
+    check_limit(limit)?;
     let (lower, lower_open, upper) = page_range(collection, prefix, after);
     let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
         &lower.into(),

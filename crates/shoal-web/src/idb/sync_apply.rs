@@ -19,22 +19,13 @@ use crate::keys::record_key;
 use crate::meta::NodeMeta;
 use crate::row::StoredRecord;
 use crate::sync::devices;
-use crate::sync::merge::{self, MergeReport, MergedRow, RecordKey};
+use crate::sync::merge::{self, Merged, RecordKey};
 use js_sys::Array;
 use shoal_core::{Change, DbVersion, SyncCursor};
 use std::collections::{HashMap, HashSet};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{IdbDatabase, IdbKeyRange, IdbObjectStore, IdbTransaction};
-
-/// A committed merge: the counts and the records rewritten.
-#[derive(Debug, Clone)]
-pub struct Merged {
-    /// The counts.
-    pub report: MergeReport,
-    /// The records whose state changed, with their new versions.
-    pub rows: Vec<MergedRow>,
-}
 
 /// Merges `changes` from `peer` and, when given, persists `cursor` (its
 /// durable part) as the peer's cursor in the same transaction.
@@ -53,10 +44,7 @@ pub async fn apply(
         }
         Ok(None) => {
             let _ = tx.abort();
-            Ok(Merged {
-                report: MergeReport::default(),
-                rows: Vec::new(),
-            })
+            Ok(Merged::default())
         }
         Err(error) => {
             let _ = tx.abort();

@@ -26,13 +26,7 @@ const PAGE: u32 = 1024;
 
 /// A stored row as the log reader takes it.
 pub fn log_row(row: RecordRow) -> Result<LogRow, WebError> {
-    let damaged = |e: shoal_core::CoreError| WebError::Corrupt(format!("record key: {e}"));
-    Ok(LogRow {
-        collection: CollectionName::new(row.collection).map_err(damaged)?,
-        id: RecordId::new(row.id).map_err(damaged)?,
-        version: row.version,
-        record: StoredRecord::decode(&row.state, row.version)?,
-    })
+    LogRow::decode(&row.collection, &row.id, row.version, &row.state)
 }
 
 /// One bounded read for `peer` after `after` (see `sync/log_read.rs`);

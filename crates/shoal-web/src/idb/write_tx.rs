@@ -1,7 +1,6 @@
 //! Local writes as one IndexedDB transaction: read the rows of the records
-//! written and the node metadata, decide each write in turn in memory
-//! (write.rs, shoal-core's rules; a later write of a record starts from
-//! what an earlier one of the same transaction left), store the new rows —
+//! written and the node metadata, decide the writes in memory
+//! (write_batch.rs, shoal-core's rules), store the new rows —
 //! state, field clocks and change-log position — and the new metadata
 //! together, and resolve only when the transaction is complete.
 //!
@@ -9,7 +8,7 @@
 //! error and leaves nothing; the others of the transaction are unaffected.
 //! A transaction that fails (the quota, the storage) fails every write in
 //! it, none of them stored. It owns the transaction's steps; the decisions
-//! are write.rs's, and which writes share a transaction is
+//! are write_batch.rs's, and which writes share a transaction is
 //! `write_queue.rs`'s.
 
 use crate::error::WebError;
@@ -19,35 +18,9 @@ use crate::idb::schema::{META, NODE_KEY, RECORDS};
 use crate::idb::tx;
 use crate::meta::NodeMeta;
 use crate::row::StoredRecord;
-use crate::write::local_write;
-use shoal_core::{CollectionName, DbVersion, Intent, RecordId};
-use std::collections::HashMap;
+use crate::write_batch::{self, Committed, WriteOutcome, WriteRequest};
+use shoal_core::{CollectionName, Intent, RecordId};
 use web_sys::{IdbRequest, IdbTransaction};
-
-/// A committed write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Committed {
-    /// The change-log position it was written at.
-    pub version: DbVersion,
-    /// The record as it now reads (`None`: deleted).
-    pub value: Option<String>,
-}
-
-/// One local write: a record and what to do to it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WriteRequest {
-    /// The record's collection.
-    pub collection: CollectionName,
-    /// The record's id.
-    pub id: RecordId,
-    /// What to do to it.
-    pub intent: Intent,
-}
-
-/// What one write of a transaction came to: committed (`None`: nothing
-/// changed, so nothing was written), or refused by the core with nothing
-/// of it written.
-pub type WriteOutcome = Result<Option<Committed>, WebError>;
 
 /// Applies `intent` to one record durably. `Ok(None)`: nothing changed, so
 /// nothing was written.
@@ -104,26 +77,15 @@ async fn steps(
     let meta = tx::store(tx, META)?;
     let node = meta.get(&NODE_KEY.into()).map_err(|e| classify(&e))?;
     // Every record's row asked for at once; the answers come in order.
-    let mut asked: Vec<IdbRequest> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let keys: Vec<usize> = writes
+    let needed = write_batch::needed(writes);
+    let asked: Vec<IdbRequest> = needed
+        .keys
         .iter()
-        .map(|w| {
-            let key = crate::keys::record_key(&w.collection, &w.id);
-            if let Some(&at) = index.get(&key) {
-                return Ok(at);
-            }
-            let request = records
-                .get(&key.as_str().into())
-                .map_err(|e| classify(&e))?;
-            index.insert(key, asked.len());
-            asked.push(request);
-            Ok(asked.len() - 1)
-        })
+        .map(|key| records.get(&key.as_str().into()).map_err(|e| classify(&e)))
         .collect::<Result<_, WebError>>()?;
     let node = rows::text(&result(&node).await?)?
         .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
-    let mut node = NodeMeta::decode(&node)?;
+    let node = NodeMeta::decode(&node)?;
     // A row that does not decode (or is not a row at all) refuses the
     // writes of its record only.
     let mut stored: Vec<Result<StoredRecord, WebError>> = Vec::with_capacity(asked.len());
@@ -134,37 +96,22 @@ async fn steps(
             Err(error) => Err(error),
         });
     }
-    let mut outcomes = Vec::with_capacity(writes.len());
-    let mut placed = false;
-    for (write, at) in writes.iter().zip(keys) {
-        let outcome = match &stored[at] {
-            Ok(record) => local_write(&node, record, &write.intent, now_ms),
-            Err(error) => Err(error.clone()),
-        };
-        outcomes.push(match outcome {
-            Err(error) => Err(error),
-            Ok(None) => Ok(None),
-            Ok(Some(written)) => {
-                let version = written.meta.version;
-                records
-                    .put(&rows::to_js(
-                        &write.collection,
-                        &write.id,
-                        version,
-                        &written.encoded,
-                    ))
-                    .map_err(|e| classify(&e))?;
-                placed = true;
-                node = written.meta;
-                let value = written.record.state.render_json();
-                stored[at] = Ok(written.record);
-                Ok(Some(Committed { version, value }))
-            }
-        });
+    let decided = write_batch::decide(node, stored, &needed, writes, now_ms);
+    for row in &decided.rows {
+        let write = &writes[row.write];
+        records
+            .put(&rows::to_js(
+                &write.collection,
+                &write.id,
+                row.version,
+                &row.encoded,
+            ))
+            .map_err(|e| classify(&e))?;
     }
-    if placed {
+    let placed = decided.meta.is_some();
+    if let Some(node) = decided.meta {
         meta.put_with_key(&node.encode().into(), &NODE_KEY.into())
             .map_err(|e| classify(&e))?;
     }
-    Ok((outcomes, placed))
+    Ok((decided.outcomes, placed))
 }

@@ -9,8 +9,8 @@
 
 use crate::store_inner::Inner;
 use crate::sync::driver::{self, Control, DEFAULT_TICK_MS, tab_sync_config};
-use crate::sync::idb_replica::{BrowserTimer, IdbReplica, random_seed};
 use crate::sync::status::{PeerState, StatusCell};
+use crate::sync::store_replica::{BrowserTimer, StoreReplica, random_seed};
 use futures::FutureExt;
 use libp2p::{PeerId, Stream};
 use shoal_core::sync::{GroupKey, Rejection, Role};
@@ -72,7 +72,7 @@ pub(crate) async fn run(
         config: tab_sync_config(),
         tick_ms: DEFAULT_TICK_MS,
     };
-    let replica = IdbReplica::new(store);
+    let replica = StoreReplica::new(store);
     let status = StatusCell::new(&peer);
     let control = Control::default();
     let session =

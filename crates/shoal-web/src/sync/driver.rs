@@ -28,9 +28,9 @@
 //! ```
 //!
 //! In the browser `replica` is `store.replica()` and `timer` is
-//! `BrowserTimer` (`idb_replica.rs`). The future resolves when the session
+//! `BrowserTimer` (`store_replica.rs`). The future resolves when the session
 //! ends ([`SessionEnd`]; the status says the same); dropping it also ends the
-//! session — every apply is one IndexedDB transaction with the cursor, so
+//! session — every apply is one storage transaction with the cursor, so
 //! nothing is half-applied whenever it stops. The cursor is loaded from the
 //! store at the start: a new session resumes where the last one stopped.
 //!

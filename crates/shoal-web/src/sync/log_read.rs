@@ -13,9 +13,10 @@
 //! cursor" is "version above the cursor's" (or, for a cursor inside a
 //! record, the rest of that record first).
 //!
-//! Pure: the IndexedDB read (`idb/sync_log.rs`) or the in-memory replica of
-//! the tests feeds it rows; nothing here touches storage.
+//! Pure: the storage's log read (`idb/sync_log.rs`, `sql/sync_log.rs`) or
+//! the in-memory replica of the tests feeds it rows; nothing here touches storage.
 
+use crate::error::WebError;
 use crate::row::StoredRecord;
 use shoal_core::{
     Change, CollectionName, DbVersion, LogPosition, LogRead, RecordId, Slot, SlotVersion,
@@ -36,6 +37,24 @@ pub struct LogRow {
 }
 
 impl LogRow {
+    /// A stored row: its collection and id (as stored in its key), its
+    /// version and its state text. A key or state that does not decode is
+    /// [`WebError::Corrupt`].
+    pub fn decode(
+        collection: &str,
+        id: &str,
+        version: DbVersion,
+        state: &str,
+    ) -> Result<LogRow, WebError> {
+        let damaged = |e: shoal_core::CoreError| WebError::Corrupt(format!("record key: {e}"));
+        Ok(LogRow {
+            collection: CollectionName::new(collection).map_err(damaged)?,
+            id: RecordId::new(id).map_err(damaged)?,
+            version,
+            record: StoredRecord::decode(state, version)?,
+        })
+    }
+
     /// The record's position in the tab's log.
     pub fn position(&self) -> LogPosition {
         position_of(self.version)

@@ -1,6 +1,6 @@
 //! A replica kept in memory, for the native tests of the driver and the
 //! pure parts together: the same decisions (`log_read.rs`, `merge.rs`,
-//! `serve.rs`, `write.rs`) the IndexedDB replica makes, on maps.
+//! `serve.rs`, `write.rs`) the browser replica makes, on maps.
 
 use crate::error::WebError;
 use crate::meta::NodeMeta;

@@ -59,6 +59,15 @@ pub struct MergedRow {
     pub record: StoredRecord,
 }
 
+/// A committed merge: the counts and the records rewritten.
+#[derive(Debug, Clone, Default)]
+pub struct Merged {
+    /// The counts.
+    pub report: MergeReport,
+    /// The records whose state changed, with their new versions.
+    pub rows: Vec<MergedRow>,
+}
+
 /// What to store: the rewritten records and the new metadata.
 #[derive(Debug, Clone)]
 pub struct MergePlan {

@@ -1,6 +1,6 @@
 //! Syncing the tab with its peers: the tab's side of shoal-core's sans-IO
 //! sync `Session` — the replica operations its actions ask for, decided in
-//! memory by pure parts and performed on IndexedDB in the browser — and the
+//! memory by pure parts and performed on the store's storage in the browser — and the
 //! session driver that runs one session over any byte stream.
 //!
 //! - [`driver`]: `run_session`, the async shell (start here), and
@@ -12,7 +12,7 @@
 //!   may stay in session (issue 19);
 //! - [`echo`], [`head`], [`status`], [`frames`], [`pipe`]: bookkeeping,
 //!   the watched log head, the peer status, framing, an in-memory pipe;
-//! - `idb_replica` (wasm32): the replica over the browser store.
+//! - `store_replica` (wasm32): the replica over the browser store (either storage).
 //!
 //! Transport-agnostic: the caller (the JS `store.connect`) brings an
 //! authenticated byte stream, the peer ids, the role and the group key.
@@ -31,7 +31,7 @@ pub mod spec;
 pub mod status;
 
 #[cfg(target_arch = "wasm32")]
-pub mod idb_replica;
+pub mod store_replica;
 // Native only: they sleep on threads (futures-timer).
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod memory;

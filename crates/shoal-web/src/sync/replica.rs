@@ -5,8 +5,9 @@
 //! answering its federation requests, and the watched head of the log. And
 //! the clock and sleep the driver runs on ([`Timer`]).
 //!
-//! In the browser both are implemented over IndexedDB and `setTimeout`
-//! (`idb_replica.rs`); the native unit tests implement them in memory. The
+//! In the browser both are implemented over the store's storage (IndexedDB
+//! or SQLite on OPFS) and `setTimeout`
+//! (`store_replica.rs`); the native unit tests implement them in memory. The
 //! traits are single-threaded (a tab has one thread): no `Send` bounds.
 
 use crate::error::WebError;

@@ -13,7 +13,7 @@
 //! - `Level` (a sharing rule of the peer widened) is refused as `Failed`:
 //!   only a walk the tab would start levels that, and it starts none.
 //!
-//! Pure: the replica (`idb_replica.rs`) loads the rows and merges offers.
+//! Pure: the replica (`store_replica.rs`) loads the rows and merges offers.
 
 use crate::sync::log_read::{LogRow, change_size};
 use shoal_core::recon::StateDigest;

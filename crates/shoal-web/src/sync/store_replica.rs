@@ -1,5 +1,5 @@
-//! The tab's store as a sync [`Replica`] (over IndexedDB: `idb/sync_log.rs`
-//! reads, `idb/sync_apply.rs` merges with the cursor) and the browser's
+//! The tab's store as a sync [`Replica`] (over its storage, `storage.rs`:
+//! log reads, merges with the cursor) and the browser's
 //! [`Timer`] (`Date.now`, `setTimeout`). After a merge commits, the change
 //! feed hears of every record it rewrote and the log head moves (so other
 //! sessions push the changes on); never before.
@@ -9,7 +9,6 @@
 //! exchange its fresh randomness. It owns this wiring only.
 
 use crate::error::WebError;
-use crate::idb::{cursors, sync_apply, sync_log};
 use crate::store_inner::Inner;
 use crate::sync::head::HeadWatch;
 use crate::sync::merge::MergeReport;
@@ -27,13 +26,13 @@ use wasm_bindgen_futures::JsFuture;
 
 /// An open store as a sync replica; clones share it.
 #[derive(Clone)]
-pub struct IdbReplica {
+pub struct StoreReplica {
     inner: Rc<Inner>,
 }
 
-impl IdbReplica {
+impl StoreReplica {
     pub(crate) fn new(inner: Rc<Inner>) -> Self {
-        IdbReplica { inner }
+        StoreReplica { inner }
     }
 
     /// Merges and, after the commit, tells subscribers and the head.
@@ -44,7 +43,11 @@ impl IdbReplica {
         cursor: Option<SyncCursor>,
         now_ms: u64,
     ) -> Result<MergeReport, WebError> {
-        let merged = sync_apply::apply(self.inner.db()?, peer, changes, cursor, now_ms).await?;
+        let merged = self
+            .inner
+            .db()?
+            .apply(peer, changes, cursor, now_ms)
+            .await?;
         if let Some((first, last)) = merged.report.versions {
             if cursor.is_some() {
                 self.inner.echoes.borrow_mut().record(peer, first, last);
@@ -64,9 +67,9 @@ impl IdbReplica {
     }
 }
 
-impl Replica for IdbReplica {
+impl Replica for StoreReplica {
     async fn peer_cursor(&self, peer: &str) -> Result<SyncCursor, WebError> {
-        cursors::load(self.inner.db()?, peer).await
+        self.inner.db()?.cursor(peer).await
     }
 
     async fn read_changes(
@@ -78,15 +81,10 @@ impl Replica for IdbReplica {
     ) -> Result<LogRead, WebError> {
         // Copied out: a merge may note echoes while the read awaits.
         let echoes = self.inner.echoes.borrow().snapshot(peer);
-        sync_log::read_for_peer(
-            self.inner.db()?,
-            peer,
-            after,
-            max_changes,
-            max_bytes,
-            &echoes,
-        )
-        .await
+        self.inner
+            .db()?
+            .read_for_peer(peer, after, max_changes, max_bytes, &echoes)
+            .await
     }
 
     async fn apply(
@@ -111,7 +109,7 @@ impl Replica for IdbReplica {
                 collection,
                 ids,
                 resume,
-            } => match sync_log::rows_of(db, &collection, &ids).await {
+            } => match db.rows_of(&collection, &ids).await {
                 Ok(rows) => serve::fetch_answer(&ids, &rows, resume),
                 Err(_) => Response::Refused(Refusal::Failed),
             },
@@ -127,7 +125,7 @@ impl Replica for IdbReplica {
                     Err(_) => return Response::Refused(Refusal::Failed),
                 };
                 let ids = [id.clone()];
-                match sync_log::rows_of(db, &collection, &ids).await {
+                match db.rows_of(&collection, &ids).await {
                     Ok(rows) => serve::offer_answer(
                         report.versions.is_some(),
                         &id,
@@ -147,7 +145,7 @@ impl Replica for IdbReplica {
     }
 
     async fn device_check(&self, peer: &str) -> Result<Option<Rejection>, WebError> {
-        let registry = sync_log::registry(self.inner.db()?).await?;
+        let registry = self.inner.db()?.registry().await?;
         Ok(crate::sync::devices::refusal(registry.as_ref(), peer))
     }
 

@@ -1,0 +1,187 @@
+//! Opening a store's SQLite database on OPFS ([`SqlDb`]): installing the
+//! store's own `sahpool` VFS (one OPFS directory per store name, so two
+//! stores of an origin hold separate access handles), the pragmas, the
+//! schema, the node metadata on first open; closing (which gives the
+//! access handles back so another tab may open the store) and deleting.
+//!
+//! The layout, schema version 1 (`PRAGMA user_version`):
+//!
+//! - `records (k TEXT PRIMARY KEY, v INTEGER, s TEXT)`: `k` is
+//!   `collection/id` (keys.rs), `v` the record's change-log position, `s`
+//!   its state (row.rs); index `records_by_version` on `v`, the log in
+//!   order, as IndexedDB's `by_version`;
+//! - `meta (k TEXT PRIMARY KEY, v TEXT)`: the node metadata under `node`;
+//! - `cursors (peer TEXT PRIMARY KEY, cursor TEXT)`: each peer's catch-up
+//!   cursor.
+//!
+//! WAL in exclusive locking mode (the VFS has no shared memory, and one
+//! owner holds the store: its Web Lock) with `synchronous=NORMAL`, native
+//! Shoal's default: a commit is written through to the file before it is
+//! acknowledged, so a killed tab or browser loses nothing acknowledged; an
+//! operating-system crash or power loss may lose the last commits (no
+//! flush per commit), as on native nodes. It owns the layout and the
+//! connection's life; it reads and writes no record.
+
+use crate::error::WebError;
+use crate::meta::NodeMeta;
+use crate::sql::host::TabOs;
+use crate::sql::sql_error;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use sqlite_wasm_vfs::sahpool::{OpfsSAHPoolCfgBuilder, OpfsSAHPoolUtil, install};
+use std::cell::RefCell;
+
+/// The schema version this build writes.
+const SCHEMA_VERSION: i64 = 1;
+/// The database file in the store's pool.
+const FILE: &str = "/shoal.db";
+/// The key of the node metadata in `meta`.
+pub const NODE_KEY: &str = "node";
+
+/// The schema, created on first open.
+const SCHEMA: &str = "
+CREATE TABLE records (k TEXT PRIMARY KEY NOT NULL, v INTEGER NOT NULL, s TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX records_by_version ON records (v);
+CREATE TABLE meta (k TEXT PRIMARY KEY NOT NULL, v TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE cursors (peer TEXT PRIMARY KEY NOT NULL, cursor TEXT NOT NULL) WITHOUT ROWID;
+PRAGMA user_version = 1;";
+
+/// An open store database.
+pub struct SqlDb {
+    /// `None` once closed.
+    conn: RefCell<Option<Connection>>,
+    pool: OpfsSAHPoolUtil,
+}
+
+/// The VFS (and OPFS directory) name of the store `name`: a digest of the
+/// name, which may hold any character.
+fn pool_name(name: &str) -> String {
+    let digest = blake3::hash(name.as_bytes()).to_hex();
+    format!("shoal-{}", &digest[..32])
+}
+
+/// Installs (or takes back) the pool of the store `name`.
+async fn pool(name: &str) -> Result<OpfsSAHPoolUtil, WebError> {
+    let pool_name = pool_name(name);
+    let config = OpfsSAHPoolCfgBuilder::new()
+        .vfs_name(&pool_name)
+        .directory(&format!(".{pool_name}"))
+        .build();
+    let pool = install::<TabOs>(&config, false)
+        .await
+        .map_err(|e| opfs_error(&e))?;
+    if pool.is_paused() {
+        pool.unpause_vfs().await.map_err(|e| opfs_error(&e))?;
+    }
+    Ok(pool)
+}
+
+/// The pool's failure: outside a dedicated Worker a clear refusal.
+fn opfs_error(error: &sqlite_wasm_vfs::sahpool::OpfsSAHError) -> WebError {
+    match error {
+        sqlite_wasm_vfs::sahpool::OpfsSAHError::NotSupported => WebError::BadRequest(
+            "storage \"opfs\" works only in a dedicated Worker (OPFS synchronous access handles); open the store there, or with the default IndexedDB storage".into(),
+        ),
+        other => WebError::Storage(format!("OPFS: {other}")),
+    }
+}
+
+impl SqlDb {
+    /// Opens (creating on first use) the database of the store `name`.
+    pub async fn open(name: &str) -> Result<SqlDb, WebError> {
+        let pool = pool(name).await?;
+        let conn = Connection::open_with_flags_and_vfs(
+            FILE,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            pool_name(name).as_str(),
+        )
+        .map_err(sql_error)?;
+        prepare(&conn)?;
+        Ok(SqlDb {
+            conn: RefCell::new(Some(conn)),
+            pool,
+        })
+    }
+
+    /// Runs `f` on the connection; [`WebError::Closed`] after [`SqlDb::close`].
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, WebError>,
+    ) -> Result<T, WebError> {
+        let mut conn = self.conn.borrow_mut();
+        let conn = conn.as_mut().ok_or(WebError::Closed)?;
+        f(conn)
+    }
+
+    /// Closes the database and gives the access handles back (another
+    /// worker of the origin may then open the store). Idempotent.
+    pub fn close(&self) {
+        if let Some(conn) = self.conn.borrow_mut().take() {
+            drop(conn);
+            let _ = self.pool.pause_vfs();
+        }
+    }
+
+    /// Deletes the store `name`'s database (it must not be open here).
+    pub async fn delete(name: &str) -> Result<(), WebError> {
+        let pool = pool(name).await?;
+        pool.delete_db(FILE).map_err(|e| opfs_error(&e))?;
+        pool.pause_vfs().map_err(|e| opfs_error(&e))
+    }
+}
+
+/// Sets the pragmas, creates or checks the schema, and creates the node
+/// metadata (with 32 random bytes) on the first open.
+fn prepare(conn: &Connection) -> Result<(), WebError> {
+    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; PRAGMA synchronous = NORMAL;")
+        .map_err(sql_error)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sql_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(WebError::Storage(format!(
+            "SQLite refused WAL mode on OPFS (journal mode {mode})"
+        )));
+    }
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql_error)?;
+    match version {
+        0 => conn
+            .execute_batch(&format!("BEGIN; {SCHEMA} COMMIT;"))
+            .map_err(sql_error)?,
+        SCHEMA_VERSION => {}
+        newer => {
+            return Err(WebError::Storage(format!(
+                "this store was written by a newer Shoal (schema {newer}, this build reads {SCHEMA_VERSION})"
+            )));
+        }
+    }
+    if stored_meta_text(conn)?.is_none() {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| WebError::Storage(format!("no randomness: {e}")))?;
+        put_meta(conn, &NodeMeta::new(seed))?;
+    }
+    Ok(())
+}
+
+/// The stored node metadata's text, if any.
+fn stored_meta_text(conn: &Connection) -> Result<Option<String>, WebError> {
+    conn.prepare_cached("SELECT v FROM meta WHERE k = ?1")
+        .and_then(|mut s| s.query_row([NODE_KEY], |r| r.get(0)).optional())
+        .map_err(sql_error)
+}
+
+/// The node metadata.
+pub fn node_meta(conn: &Connection) -> Result<NodeMeta, WebError> {
+    let text =
+        stored_meta_text(conn)?.ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
+    NodeMeta::decode(&text)
+}
+
+/// Stores the node metadata (in the caller's transaction, if any).
+pub fn put_meta(conn: &Connection, meta: &NodeMeta) -> Result<(), WebError> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute((NODE_KEY, meta.encode())))
+        .map(drop)
+        .map_err(sql_error)
+}

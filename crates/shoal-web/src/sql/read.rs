@@ -1,0 +1,84 @@
+//! Reads of the SQLite store: a record, a page of a collection, a stored
+//! row by key, the rows of a key range. It never writes.
+
+use crate::error::WebError;
+use crate::keys::{id_of_key, page_range, record_key};
+use crate::page::{Page, check_limit};
+use crate::row::decode_state;
+use crate::sql::sql_error;
+use rusqlite::{Connection, OptionalExtension};
+use shoal_core::{CollectionName, DbVersion, RecordId};
+
+/// The stored row of `key`: its version and state text.
+pub fn row(conn: &Connection, key: &str) -> Result<Option<(DbVersion, String)>, WebError> {
+    conn.prepare_cached("SELECT v, s FROM records WHERE k = ?1")
+        .and_then(|mut s| {
+            s.query_row([key], |r| {
+                Ok((DbVersion(r.get::<_, i64>(0)? as u64), r.get(1)?))
+            })
+            .optional()
+        })
+        .map_err(sql_error)
+}
+
+/// The record's JSON text, `None` if it does not exist or is deleted.
+pub fn get(
+    conn: &Connection,
+    collection: &CollectionName,
+    id: &RecordId,
+) -> Result<Option<String>, WebError> {
+    match row(conn, &record_key(collection, id))? {
+        Some((_, state)) => Ok(decode_state(&state)?.render_json()),
+        None => Ok(None),
+    }
+}
+
+/// The rows whose key is in `[lower, upper)` (`(lower, upper)` when
+/// `lower_open`), in key order, at most `limit`: key, version, state.
+pub fn range(
+    conn: &Connection,
+    (lower, lower_open, upper): (&str, bool, &str),
+    limit: u32,
+) -> Result<Vec<(String, DbVersion, String)>, WebError> {
+    let sql = if lower_open {
+        "SELECT k, v, s FROM records WHERE k > ?1 AND k < ?2 ORDER BY k LIMIT ?3"
+    } else {
+        "SELECT k, v, s FROM records WHERE k >= ?1 AND k < ?2 ORDER BY k LIMIT ?3"
+    };
+    let mut statement = conn.prepare_cached(sql).map_err(sql_error)?;
+    let rows = statement
+        .query_map((lower, upper, limit), |r| {
+            Ok((r.get(0)?, DbVersion(r.get::<_, i64>(1)? as u64), r.get(2)?))
+        })
+        .map_err(sql_error)?;
+    rows.collect::<Result<_, _>>().map_err(sql_error)
+}
+
+/// Up to `limit` live records whose id starts with `prefix`, after
+/// `after`, as `idb::read::list` answers them (tombstones count toward
+/// the rows read).
+pub fn list(
+    conn: &Connection,
+    collection: &CollectionName,
+    prefix: &str,
+    after: Option<&RecordId>,
+    limit: u32,
+) -> Result<Page, WebError> {
+    check_limit(limit)?;
+    let (lower, lower_open, upper) = page_range(collection, prefix, after);
+    let rows = range(conn, (&lower, lower_open, &upper), limit + 1)?;
+    let more = rows.len() > limit as usize;
+    let mut records = Vec::new();
+    let mut last = None;
+    for (key, _, state) in rows.into_iter().take(limit as usize) {
+        let id = id_of_key(&key).unwrap_or_default().to_string();
+        if let Some(json) = decode_state(&state)?.render_json() {
+            records.push((id.clone(), json));
+        }
+        last = Some(id);
+    }
+    Ok(Page {
+        records,
+        next: if more { last } else { None },
+    })
+}

@@ -1,0 +1,75 @@
+//! Merging a peer's changes into the SQLite store: one transaction that
+//! loads the records the batch touches (and the devices collection when the
+//! batch touches it), decides the merge in memory (`sync/merge.rs`), stores
+//! the rewritten records, the new metadata and — in the same transaction —
+//! the peer's cursor, and answers only after the commit. A crash keeps both
+//! the data and the cursor or neither; any failure rolls it back whole.
+
+use crate::error::WebError;
+use crate::keys::record_key;
+use crate::row::StoredRecord;
+use crate::sql::open::{node_meta, put_meta};
+use crate::sql::{cursors, read, sql_error, sync_log};
+use crate::sync::devices;
+use crate::sync::merge::{self, Merged, RecordKey};
+use rusqlite::{Connection, TransactionBehavior};
+use shoal_core::{Change, DbVersion, SyncCursor};
+use std::collections::HashMap;
+
+/// Merges `changes` from `peer` and, when given, persists `cursor` (its
+/// durable part) as the peer's cursor in the same transaction.
+pub fn apply(
+    conn: &mut Connection,
+    peer: &str,
+    changes: &[Change],
+    cursor: Option<SyncCursor>,
+    now_ms: u64,
+) -> Result<Merged, WebError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_error)?;
+    let meta = node_meta(&tx)?;
+    merge::validate(&meta, changes, now_ms)?;
+    let mut stored: HashMap<RecordKey, (DbVersion, StoredRecord)> = HashMap::new();
+    for key in merge::records_of(changes) {
+        if let Some((version, state)) = read::row(&tx, &record_key(&key.0, &key.1))? {
+            stored.insert(key, (version, StoredRecord::decode(&state, version)?));
+        }
+    }
+    let issuers = if merge::touches_devices(changes) {
+        let rows = sync_log::devices(&tx)?;
+        let registry = devices::registry_from(rows.iter().map(|r| (r.id.as_str(), &r.record)));
+        devices::issuers(registry.as_ref())
+    } else {
+        shoal_core::devices::Issuers::NoOwner
+    };
+    let plan = merge::plan_merge(&meta, changes, &stored, &issuers);
+    if plan.rows.is_empty() && cursor.is_none() {
+        return Ok(Merged::default());
+    }
+    {
+        let mut upsert = tx
+            .prepare_cached("INSERT OR REPLACE INTO records (k, v, s) VALUES (?1, ?2, ?3)")
+            .map_err(sql_error)?;
+        for row in &plan.rows {
+            upsert
+                .execute((
+                    record_key(&row.collection, &row.id),
+                    row.version.0 as i64,
+                    row.record.encode(),
+                ))
+                .map_err(sql_error)?;
+        }
+    }
+    if plan.meta != meta {
+        put_meta(&tx, &plan.meta)?;
+    }
+    if let Some(cursor) = cursor {
+        cursors::save(&tx, peer, cursor)?;
+    }
+    tx.commit().map_err(sql_error)?;
+    Ok(Merged {
+        report: plan.report,
+        rows: plan.rows,
+    })
+}

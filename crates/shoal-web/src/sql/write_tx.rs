@@ -1,0 +1,56 @@
+//! Local writes as one SQLite transaction: read the node metadata and the
+//! rows of the records written, decide the writes in memory
+//! (write_batch.rs), store the new rows and metadata, commit — and answer
+//! only after the commit. As `idb/write_tx.rs`: a write the core refuses
+//! leaves nothing and the others stand; a failed commit (a full disk, the
+//! storage) fails every write of the transaction, none of them stored.
+
+use crate::error::WebError;
+use crate::row::StoredRecord;
+use crate::sql::open::{node_meta, put_meta};
+use crate::sql::{read, sql_error};
+use crate::write_batch::{self, WriteOutcome, WriteRequest};
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Applies `writes` in order in one durable transaction, each its own
+/// local write; one outcome per write. `Err`: none of them is stored.
+pub fn write_all(
+    conn: &mut Connection,
+    writes: &[WriteRequest],
+    now_ms: u64,
+) -> Result<Vec<WriteOutcome>, WebError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_error)?;
+    let node = node_meta(&tx)?;
+    let needed = write_batch::needed(writes);
+    let stored = needed
+        .keys
+        .iter()
+        .map(|key| {
+            Ok(match read::row(&tx, key)? {
+                Some((version, state)) => StoredRecord::decode(&state, version),
+                None => Ok(StoredRecord::default()),
+            })
+        })
+        .collect::<Result<Vec<_>, WebError>>()?;
+    let decided = write_batch::decide(node, stored, &needed, writes, now_ms);
+    let Some(meta) = decided.meta else {
+        // Nothing to store: the transaction ends without a commit.
+        return Ok(decided.outcomes);
+    };
+    {
+        let mut upsert = tx
+            .prepare_cached("INSERT OR REPLACE INTO records (k, v, s) VALUES (?1, ?2, ?3)")
+            .map_err(sql_error)?;
+        for row in &decided.rows {
+            let key = &needed.keys[needed.of_write[row.write]];
+            upsert
+                .execute((key, row.version.0 as i64, &row.encoded))
+                .map_err(sql_error)?;
+        }
+    }
+    put_meta(&tx, &meta)?;
+    tx.commit().map_err(sql_error)?;
+    Ok(decided.outcomes)
+}

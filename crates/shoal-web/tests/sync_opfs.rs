@@ -1,0 +1,11 @@
+//! Browser tests of syncing two SQLite-on-OPFS stores in one dedicated
+//! Worker of headless Chromium, run by `scripts/wasm-test.sh`: the cases of
+//! `cases/sync.rs`.
+#![cfg(target_arch = "wasm32")]
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+/// The storage the shared cases run on.
+const STORAGE: shoal_web::storage::StorageKind = shoal_web::storage::StorageKind::Opfs;
+
+include!("cases/sync.rs");
