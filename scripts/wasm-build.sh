@@ -2,7 +2,8 @@
 # Builds the browser peer (crates/shoal-web) for wasm32 and generates its
 # JavaScript glue and TypeScript types with wasm-bindgen into
 # target/wasm/pkg/ (shoal_web.js, shoal_web.d.ts, shoal_web_bg.wasm; not
-# committed). Installs the toolchain it needs (scripts/wasm-env.sh). Prints
+# committed), beside the worker route's scripts (crates/shoal-web/js:
+# shoal_worker.js, shoal_client.js and its types). Installs the toolchain it needs (scripts/wasm-env.sh). Prints
 # the .wasm's size, raw and gzipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,9 @@ pkg="$CARGO_TARGET_DIR/pkg"
 # gzipped), as a page ships it.
 wasm-bindgen --target web --remove-name-section --out-dir "$pkg" \
   "$WASM_PROFILE_DIR/shoal_web.wasm"
+# The worker route (docs/web.md): a page's store in a dedicated Worker.
+cp crates/shoal-web/js/shoal_worker.js crates/shoal-web/js/shoal_client.js \
+  crates/shoal-web/js/shoal_client.d.ts "$pkg/"
 raw=$(stat -c %s "$pkg/shoal_web_bg.wasm")
 gz=$(gzip -9c "$pkg/shoal_web_bg.wasm" | wc -c)
 echo "== $pkg: shoal_web_bg.wasm $raw bytes, $gz gzipped"

@@ -5,7 +5,12 @@
 // `quota-exceeded`, is rolled back whole, and what was written before is
 // intact after a reload. Writes made together (sharing transactions, the
 // write queue) each get their own outcome, are heard in order, survive a
-// crash once acknowledged, and past the quota fail or stay whole.
+// crash once acknowledged, and past the quota fail or stay whole. And the
+// worker route (WorkerStore, pkg/shoal_client.js: a store in a dedicated
+// Worker on OPFS, called from the page): writes survive a reload, errors
+// keep their codes across the worker and changes reach the page, one tab
+// owns the store at a time, the quota refuses a write whole with
+// `quota-exceeded`, and a crash keeps every acknowledged write.
 //
 // Needs the wasm build (scripts/wasm-build.sh; SHOAL_WEB_PKG names its
 // pkg/ directory, default target/wasm/pkg). Run by scripts/browser-test.sh,
@@ -73,9 +78,10 @@ function run(page, fn, arg) {
  * Runs `writer` (which logs `acked ID` as each write resolves, forever) in
  * a new tab of store `name`, crashes the tab once at least `least` writes
  * were acknowledged, and checks in another tab that every one of them is
- * stored.
+ * stored (through `Store`, or `WorkerStore` when `worker`: the store in a
+ * dedicated Worker on OPFS).
  */
-async function crashWhileWriting(name, least, writer) {
+async function crashWhileWriting(name, least, writer, { worker = false } = {}) {
   const page = await openTab();
   const acked = [];
   page.on('console', (message) => {
@@ -91,13 +97,15 @@ async function crashWhileWriting(name, least, writer) {
   await Promise.race([cdp.send('Page.crash').catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
   const seen = acked.slice();
   const next = await openTab();
-  const found = await run(next, async ([name, ids]) => {
-    const store = await Store.open(name, { wait: true });
+  const found = await run(next, async ([name, ids, worker]) => {
+    const store = await (worker ? WorkerStore : Store).open(name, { wait: true });
     const notes = store.collection('notes');
     const missing = [];
     for (const id of ids) if ((await notes.get(id)) === null) missing.push(id);
-    return { missing, version: await store.version() };
-  }, [name, seen]);
+    const version = await store.version();
+    await store.close();
+    return { missing, version };
+  }, [name, seen, worker]);
   assert.deepEqual(found.missing, [], 'acknowledged writes lost by the crash');
   assert.ok(found.version >= seen.length, `version ${found.version} < ${seen.length} acknowledged writes`);
   await next.close();
@@ -343,5 +351,178 @@ describe('the browser peer in a page', () => {
     assert.equal(after.version, result.version);
     if (result.failedAt > 0) assert.equal(after.lastLength, 1024 * 1024, 'the last stored record is whole');
     await page.close();
+  });
+});
+
+describe('the browser peer in a dedicated Worker, on OPFS (WorkerStore)', () => {
+  test('writes survive a reload, with the log position and the site', async () => {
+    const page = await openTab();
+    const written = await run(page, async () => {
+      const store = await WorkerStore.open('w-reload');
+      const notes = store.collection('notes');
+      await notes.put('n1', { title: 'first', tags: {} });
+      await notes.mapSet('n1', 'tags', 'home', true);
+      await notes.put('n2', { title: 'second' });
+      await notes.delete('n2');
+      return { version: await store.version(), site: store.site, peerId: store.peerId };
+    });
+    assert.equal(written.version, 4);
+    assert.match(written.site, /^[0-9a-f]{16}$/);
+    await page.reload();
+    await page.waitForFunction(() => document.title === 'ready');
+    const after = await run(page, async () => {
+      const store = await WorkerStore.open('w-reload', { wait: true });
+      const notes = store.collection('notes');
+      const page = await notes.list({ limit: 10 });
+      const result = { version: await store.version(), site: store.site, peerId: store.peerId, page, n2: await notes.get('n2') };
+      await store.close();
+      return result;
+    });
+    assert.deepEqual(after.page, { records: [{ id: 'n1', value: { tags: { home: true }, title: 'first' } }], next: null });
+    assert.equal(after.n2, null);
+    assert.equal(after.version, 4);
+    assert.equal(after.site, written.site);
+    assert.equal(after.peerId, written.peerId);
+    // The IndexedDB store of the same name is another store.
+    const other = await run(page, async () => {
+      const store = await Store.open('w-reload');
+      const version = await store.version();
+      await store.close();
+      return version;
+    });
+    assert.equal(other, 0);
+    await page.close();
+  });
+
+  test('errors keep their codes across the worker, and the page hears each change', async () => {
+    const page = await openTab();
+    const result = await run(page, async () => {
+      const store = await WorkerStore.open('w-errors');
+      const notes = store.collection('notes');
+      const heard = [];
+      const subscription = store.subscribe((change) => heard.push([change.id, change.version, change.value]));
+      await notes.put('n1', { a: 1 });
+      const codes = [];
+      for (const attempt of [
+        () => notes.create('n1', {}),
+        () => notes.patch('missing', { a: 1 }),
+        () => notes.get('a b'),
+        () => notes.put('n2', [1]),
+        () => store.collection('9bad').get('x'),
+        () => notes.list({ limit: 0 }),
+      ]) {
+        try {
+          await attempt();
+          codes.push('resolved');
+        } catch (e) {
+          codes.push(`${e.name}:${e.code}`);
+        }
+      }
+      await notes.delete('n1');
+      subscription.unsubscribe();
+      await notes.put('n3', {});
+      await store.close();
+      let closed;
+      try {
+        await notes.get('n3');
+      } catch (e) {
+        closed = e.code;
+      }
+      return { codes, heard, closed };
+    });
+    assert.deepEqual(result.codes, [
+      'ShoalError:already-exists',
+      'ShoalError:not-found',
+      'ShoalError:invalid-id',
+      'ShoalError:bad-request',
+      'ShoalError:invalid-collection',
+      'ShoalError:bad-request',
+    ]);
+    assert.deepEqual(result.heard, [['n1', 1, { a: 1 }], ['n1', 2, null]]);
+    assert.equal(result.closed, 'store-closed');
+    await page.close();
+  });
+
+  test('a second tab is told the store is busy, and gets it when the first closes', async () => {
+    const first = await openTab();
+    const second = await openTab();
+    assert.deepEqual(await run(first, async () => { window.s = await WorkerStore.open('w-tabs'); return 'open'; }), 'open');
+    assert.deepEqual(await run(second, async () => WorkerStore.open('w-tabs')), { error: 'store-busy' });
+    const waiting = run(second, async () => {
+      const store = await WorkerStore.open('w-tabs', { wait: true });
+      const value = await store.collection('c').get('x');
+      await store.close();
+      return value;
+    });
+    await run(first, async () => { await s.collection('c').put('x', { by: 'first' }); await s.close(); return null; });
+    assert.deepEqual(await waiting, { by: 'first' });
+    await first.close();
+    await second.close();
+  });
+
+  test('a write past the quota fails with quota-exceeded and leaves nothing half-written', async () => {
+    // An origin of its own (another port): Chromium applies a quota
+    // override only to an origin whose storage is not in use yet.
+    const second = await serve();
+    const own = `http://127.0.0.1:${second.address().port}`;
+    try {
+      const page = await openTab(own);
+      const cdp = await context.newCDPSession(page);
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin: own, quotaSize: 3 * 1024 * 1024 });
+      const result = await run(page, async () => {
+        const store = await WorkerStore.open('w-quota');
+        const files = store.collection('files');
+        await files.put('small', { note: 'fits' });
+        const random = () => {
+          const bytes = new Uint8Array(256 * 1024);
+          for (let at = 0; at < bytes.length; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
+          return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+        };
+        let written = 1;
+        for (let i = 0; i < 20; i++) {
+          try {
+            await files.put(`big${i}`, { body: random() });
+            written += 1;
+          } catch (e) {
+            const failed = { code: e.code, name: e.name, failedAt: i, written, version: await store.version(), failed: await files.get(`big${i}`) };
+            await store.close();
+            return failed;
+          }
+        }
+        return { code: null, written };
+      });
+      assert.equal(result.code, 'quota-exceeded', JSON.stringify(result));
+      assert.equal(result.name, 'ShoalError');
+      assert.equal(result.failed, null, 'the refused record is not there');
+      assert.equal(result.version, result.written, 'the log moved once per stored write, not for the refused one');
+      await page.reload();
+      await page.waitForFunction(() => document.title === 'ready');
+      const after = await run(page, async (failedAt) => {
+        const store = await WorkerStore.open('w-quota', { wait: true });
+        const files = store.collection('files');
+        const small = await files.get('small');
+        const last = failedAt > 0 ? await files.get(`big${failedAt - 1}`) : { body: '' };
+        const result = { small, lastLength: last.body.length, version: await store.version() };
+        await store.close();
+        return result;
+      }, result.failedAt);
+      assert.deepEqual(after.small, { note: 'fits' });
+      assert.equal(after.version, result.version);
+      if (result.failedAt > 0) assert.equal(after.lastLength, 512 * 1024, 'the last stored record is whole');
+      await page.close();
+    } finally {
+      second.close();
+    }
+  });
+
+  test('a tab that crashes mid-write keeps every write its worker acknowledged', async () => {
+    await crashWhileWriting('w-crash', 50, async () => {
+      const store = await WorkerStore.open('w-crash');
+      const notes = store.collection('notes');
+      for (let i = 0; ; i++) {
+        await notes.put(`n${i}`, { i });
+        console.log(`acked n${i}`);
+      }
+    }, { worker: true });
   });
 });

@@ -7,7 +7,9 @@
 //! in the tab, one after another (each awaited until IndexedDB's
 //! transaction completed) and made together (all called at once, then all
 //! awaited: writes waiting share a transaction, each still resolving only
-//! once durable); the
+//! once durable); the same single puts into a store in a dedicated Worker
+//! on OPFS, made in the worker and made from the page through
+//! `WorkerStore` (browser_worker.rs); the
 //! time for an empty tab to catch up 10,000 records from the daemon, from
 //! the connect call until the tab's change feed named every one; and a tab
 //! write's latency to the native node, from the put call in the tab until
@@ -17,6 +19,7 @@
 //! never a made-up number.
 
 use crate::browser_scripts::{CATCHUP, LATENCY, LOAD, PUTS, PUTS_TOGETHER};
+use crate::browser_worker::{self, BenchOrigin};
 use crate::report::{per_second, print_json_last, round_to, verdict};
 use crate::webdriver::Browser;
 use anyhow::{Context, Result};
@@ -69,6 +72,9 @@ struct BrowserResult {
     wasm_gzip_kb: f64,
     tab_put_per_s: f64,
     tab_put_together_per_s: f64,
+    worker_opfs_put_per_s: f64,
+    worker_opfs_cold_put_per_s: f64,
+    page_to_worker_opfs_put_per_s: f64,
     tab_catchup_10k_s: Option<f64>,
     tab_to_native_p50_ms: Option<f64>,
     tab_to_native_p99_ms: Option<f64>,
@@ -137,6 +143,23 @@ pub fn run(args: &Args) -> Result<()> {
             (None, None, None)
         }
     };
+    let origin = runtime.block_on(BenchOrigin::start(&pkg))?;
+    let worker = browser_worker::measure(&browser, &origin, args.puts);
+    runtime.block_on(origin.stop());
+    let worker = worker?;
+    let worker_opfs_put_per_s = per_second(args.puts, worker.inside);
+    let worker_opfs_cold_put_per_s = per_second(args.puts, worker.inside_cold);
+    let page_to_worker_opfs_put_per_s = per_second(args.puts, worker.from_page);
+    println!(
+        "worker route (a store in a dedicated Worker, on OPFS), durable single puts, {} each: \
+         made in the worker {worker_opfs_put_per_s:.0}/s (target >= {TARGET_PUT_PER_S:.0}/s: {}), \
+         the first ones after the page loaded {worker_opfs_cold_put_per_s:.0}/s ({}); \
+         made from the page through WorkerStore {page_to_worker_opfs_put_per_s:.0}/s ({})",
+        args.puts,
+        verdict(worker_opfs_put_per_s >= TARGET_PUT_PER_S),
+        verdict(worker_opfs_cold_put_per_s >= TARGET_PUT_PER_S),
+        verdict(page_to_worker_opfs_put_per_s >= TARGET_PUT_PER_S)
+    );
     drop(browser);
     runtime.block_on(daemon.stop());
     print_json_last(&BrowserResult {
@@ -144,6 +167,9 @@ pub fn run(args: &Args) -> Result<()> {
         wasm_gzip_kb: round_to(wasm_gzip_kb, 1),
         tab_put_per_s: round_to(tab_put_per_s, 0),
         tab_put_together_per_s: round_to(tab_put_together_per_s, 0),
+        worker_opfs_put_per_s: round_to(worker_opfs_put_per_s, 0),
+        worker_opfs_cold_put_per_s: round_to(worker_opfs_cold_put_per_s, 0),
+        page_to_worker_opfs_put_per_s: round_to(page_to_worker_opfs_put_per_s, 0),
         tab_catchup_10k_s: catchup_s.map(|s| round_to(s, 3)),
         tab_to_native_p50_ms: p50.map(|ms| round_to(ms, 2)),
         tab_to_native_p99_ms: p99.map(|ms| round_to(ms, 2)),

@@ -8,6 +8,7 @@
 mod blob;
 mod browser;
 mod browser_scripts;
+mod browser_worker;
 mod catchup;
 mod conflict;
 mod fanout;

@@ -43,8 +43,9 @@ pub struct Options {
     /// Who may read `/metrics`.
     pub metrics: MetricsAccess,
     /// The directory holding the browser build of Shoal (`shoal_web.js`,
-    /// `shoal_web_bg.wasm`, `shoal_web.d.ts`, as `scripts/wasm-build.sh`
-    /// writes them) served at `/apps/pkg/` for the apps under `/apps/`;
+    /// `shoal_web_bg.wasm`, `shoal_web.d.ts` and the worker route's
+    /// `shoal_worker.js`, `shoal_client.js`, `shoal_client.d.ts`, as
+    /// `scripts/wasm-build.sh` writes them) served at `/apps/pkg/` for the apps under `/apps/`;
     /// `None`: not served, and the apps say how to serve it.
     pub web_pkg: Option<PathBuf>,
     /// The file holding the group owner key's recovery code

@@ -1,12 +1,14 @@
 //! The browser build of Shoal (`crates/shoal-web` built by
 //! `scripts/wasm-build.sh`: `shoal_web.js`, `shoal_web_bg.wasm`,
-//! `shoal_web.d.ts`) served at `/apps/pkg/` from a directory on disk —
+//! `shoal_web.d.ts`, and the worker route's `shoal_worker.js`,
+//! `shoal_client.js`, `shoal_client.d.ts`) served at `/apps/pkg/` from a
+//! directory on disk —
 //! `shoal serve --web-pkg DIR` — for the pages under `/apps/`.
 //!
 //! The build is not committed nor embedded (the daemon builds without the
 //! wasm toolchain), so this module owns finding it, saying clearly what is
 //! missing (in the log at start, in `/apps/daemon.json` and in the body of
-//! a `503`), and serving exactly those three files, read afresh on each
+//! a `503`), and serving exactly those six files, read afresh on each
 //! request so a rebuild needs no restart. It must not serve anything else
 //! from that directory.
 
@@ -18,10 +20,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The files of the package: name and content type.
-const FILES: [(&str, &str); 3] = [
+const FILES: [(&str, &str); 6] = [
     ("shoal_web.js", "text/javascript; charset=utf-8"),
     ("shoal_web_bg.wasm", "application/wasm"),
     ("shoal_web.d.ts", "text/plain; charset=utf-8"),
+    // The worker route: a page's store in a dedicated Worker (OPFS).
+    ("shoal_worker.js", "text/javascript; charset=utf-8"),
+    ("shoal_client.js", "text/javascript; charset=utf-8"),
+    ("shoal_client.d.ts", "text/plain; charset=utf-8"),
 ];
 
 /// How to get the package, for the messages.

@@ -94,6 +94,9 @@ async fn the_notes_app_and_the_browser_build_are_served_from_the_configured_dire
     std::fs::write(pkg.path().join("shoal_web.js"), "export default 1;").unwrap();
     std::fs::write(pkg.path().join("shoal_web_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
     std::fs::write(pkg.path().join("shoal_web.d.ts"), "export {};").unwrap();
+    for worker_file in ["shoal_worker.js", "shoal_client.js", "shoal_client.d.ts"] {
+        std::fs::write(pkg.path().join(worker_file), format!("// {worker_file}")).unwrap();
+    }
     std::fs::write(pkg.path().join("secret.txt"), "not for the web").unwrap();
     let served = serve(Some(pkg.path().to_path_buf())).await;
 
@@ -131,6 +134,17 @@ async fn the_notes_app_and_the_browser_build_are_served_from_the_configured_dire
     );
     let (status, _, body, _) = served.get("/apps/pkg/shoal_web.js").await;
     assert_eq!((status, body.as_slice()), (200, &b"export default 1;"[..]));
+    // The worker route's scripts, as JavaScript (a module worker refuses
+    // any other type).
+    for script in ["shoal_worker.js", "shoal_client.js"] {
+        let (status, content_type, body, _) = served.get(&format!("/apps/pkg/{script}")).await;
+        assert_eq!(status, 200, "{script}");
+        assert!(
+            content_type.starts_with("text/javascript"),
+            "{content_type}"
+        );
+        assert_eq!(body, format!("// {script}").into_bytes());
+    }
     // Only the package's own files: not the directory's other files, not
     // anything outside it.
     for path in [

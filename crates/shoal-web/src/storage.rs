@@ -130,7 +130,10 @@ impl Storage {
     ) -> Result<Vec<WriteOutcome>, WebError> {
         match self {
             Storage::Idb(db) => idb::write_tx::write_all(db, writes, now_ms).await,
-            Storage::Sql(db) => db.with(|c| sql::write_tx::write_all(c, writes, now_ms)),
+            Storage::Sql(db) => match db.with(|c| sql::write_tx::write_all(c, writes, now_ms)) {
+                Err(error) => Err(sql::quota::classify(error).await),
+                outcomes => outcomes,
+            },
         }
     }
 
@@ -220,7 +223,10 @@ impl Storage {
         match self {
             Storage::Idb(db) => idb::sync_apply::apply(db, peer, changes, cursor, now_ms).await,
             Storage::Sql(db) => {
-                db.with(|c| sql::sync_apply::apply(c, peer, changes, cursor, now_ms))
+                match db.with(|c| sql::sync_apply::apply(c, peer, changes, cursor, now_ms)) {
+                    Err(error) => Err(sql::quota::classify(error).await),
+                    merged => merged,
+                }
             }
         }
     }

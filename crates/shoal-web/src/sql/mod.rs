@@ -13,6 +13,7 @@
 pub mod cursors;
 pub mod host;
 pub mod open;
+pub mod quota;
 pub mod read;
 pub mod sync_apply;
 pub mod sync_log;

@@ -1,0 +1,180 @@
+//! The `browser` scenario's worker route: durable single puts into a store
+//! in a dedicated Worker on OPFS (`{storage: "opfs"}`: SQLite in the
+//! origin private file system), measured two ways — by code running in
+//! that worker beside the store, each put awaited before the next: the
+//! first `puts` right after the page loaded (while V8 still runs the
+//! WebAssembly on its baseline compiler and tiers the hot functions up) and
+//! the next `puts` after them; and by the page through shoal-web's own
+//! `WorkerStore` (`shoal_client.js`), each put a message to the worker
+//! awaited until its answer came back.
+//!
+//! The page and the bench's worker script come from an origin of the
+//! bench's own ([`BenchOrigin`], loopback): the daemon's pages allow only
+//! the daemon's own scripts (their Content-Security-Policy), and the
+//! bench's worker is not one of them. It serves the browser build's files
+//! from the same directory the daemon does. It owns this origin and these
+//! two figures only.
+
+use crate::webdriver::Browser;
+use anyhow::{Context, Result, ensure};
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The browser build's files the origin serves, with their content types.
+const PKG_FILES: [(&str, &str); 4] = [
+    ("shoal_web.js", "text/javascript"),
+    ("shoal_web_bg.wasm", "application/wasm"),
+    ("shoal_worker.js", "text/javascript"),
+    ("shoal_client.js", "text/javascript"),
+];
+
+/// The page: nothing but a title; the scripts run through WebDriver.
+const PAGE: &str = "<!doctype html><meta charset=utf-8><title>shoal-bench worker route</title>";
+
+/// The bench's module worker: on `{puts, name}`, opens `name` on OPFS,
+/// makes `2 * puts` single puts, each awaited, and answers how long the
+/// first `puts` took (`cold_ms`) and the next (`ms`), or `{error}`; checks
+/// every put changed a record and the last reads back.
+const WORKER: &str = r#"
+const loaded = import('/pkg/shoal_web.js').then(async (shoal) => { await shoal.default(); return shoal; });
+self.onmessage = async ({ data: { puts, name } }) => {
+  try {
+    const shoal = await loaded;
+    const store = await shoal.Store.open(name, { storage: 'opfs' });
+    const records = store.collection('bench');
+    const timed = async (from) => {
+      const started = performance.now();
+      for (let i = from; i < from + puts; i++) {
+        const written = await records.put(`r${i}`, { i, text: 'a small record of a few dozen bytes' });
+        if (!written.changed) throw new Error(`put ${i} changed nothing`);
+      }
+      return performance.now() - started;
+    };
+    const cold_ms = await timed(0);
+    const ms = await timed(puts);
+    const last = await records.get(`r${2 * puts - 1}`);
+    if (!last || last.i !== 2 * puts - 1) throw new Error('the last put does not read back');
+    await store.close();
+    self.postMessage({ cold_ms, ms });
+  } catch (error) {
+    self.postMessage({ error: String((error && (error.code ? `${error.code}: ${error.message}` : error.stack)) || error) });
+  }
+};
+"#;
+
+/// `{puts}` → `{cold_ms, ms, page_ms}`: the timings, into fresh stores.
+const MEASURE: &str = r#"async ({ puts }) => {
+  const tag = Date.now();
+  const worker = new Worker('/bench_worker.js', { type: 'module' });
+  const inside = await new Promise((resolve, reject) => {
+    worker.onmessage = ({ data }) => (data.error ? reject(new Error(data.error)) : resolve(data));
+    worker.onerror = (event) => reject(new Error(event.message || 'the bench worker failed'));
+    worker.postMessage({ puts, name: `bench-opfs-inside-${tag}` });
+  });
+  worker.terminate();
+  const { WorkerStore } = await import('/pkg/shoal_client.js');
+  const store = await WorkerStore.open(`bench-opfs-page-${tag}`);
+  const records = store.collection('bench');
+  const started = performance.now();
+  for (let i = 0; i < puts; i++) {
+    const written = await records.put(`r${i}`, { i, text: 'a small record of a few dozen bytes' });
+    if (!written.changed) throw new Error(`put ${i} from the page changed nothing`);
+  }
+  const page_ms = performance.now() - started;
+  const last = await records.get(`r${puts - 1}`);
+  if (!last || last.i !== puts - 1) throw new Error('the last put from the page does not read back');
+  await store.close();
+  return { cold_ms: inside.cold_ms, ms: inside.ms, page_ms };
+}"#;
+
+/// The bench's own loopback origin.
+pub struct BenchOrigin {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<()>,
+}
+
+impl BenchOrigin {
+    /// Serves the page, the bench's worker and the build in `pkg`.
+    pub async fn start(pkg: &Path) -> Result<BenchOrigin> {
+        let router = Router::new()
+            .route(
+                "/",
+                get(|| async { ([(header::CONTENT_TYPE, "text/html")], PAGE) }),
+            )
+            .route(
+                "/bench_worker.js",
+                get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], WORKER) }),
+            )
+            .route("/pkg/{name}", get(pkg_file))
+            .with_state(Arc::new(pkg.to_path_buf()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(BenchOrigin { addr, stop, served })
+    }
+
+    /// The page's address.
+    pub fn page(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Stops serving.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.served.await;
+    }
+}
+
+/// `GET /pkg/{name}`: one of [`PKG_FILES`], read from the build directory.
+async fn pkg_file(State(pkg): State<Arc<PathBuf>>, UrlPath(name): UrlPath<String>) -> Response {
+    let Some((name, content_type)) = PKG_FILES.iter().find(|(file, _)| *file == name) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match tokio::fs::read(pkg.join(name)).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, *content_type)], bytes).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The worker route's timings of `puts` durable single puts.
+pub struct WorkerTimes {
+    /// The first ones made inside the worker, each awaited.
+    pub inside_cold: Duration,
+    /// The next ones made inside the worker, each awaited.
+    pub inside: Duration,
+    /// Made from the page through `WorkerStore`, each awaited.
+    pub from_page: Duration,
+}
+
+/// Loads the bench's page in `browser` and times the worker route.
+pub fn measure(browser: &Browser, origin: &BenchOrigin, puts: u64) -> Result<WorkerTimes> {
+    browser.goto(&origin.page())?;
+    let times = browser.run(MEASURE, json!({ "puts": puts }))?;
+    let millis = |key: &str| -> Result<Duration> {
+        let ms = times[key]
+            .as_f64()
+            .with_context(|| format!("the tab sent no {key}"))?;
+        ensure!(ms > 0.0, "the tab sent {key} = {ms}");
+        Ok(Duration::from_secs_f64(ms / 1000.0))
+    };
+    Ok(WorkerTimes {
+        inside_cold: millis("cold_ms")?,
+        inside: millis("ms")?,
+        from_page: millis("page_ms")?,
+    })
+}

@@ -1,0 +1,151 @@
+// `WorkerStore`: a Shoal store run in a dedicated Worker (shoal_worker.js)
+// and called from the page — the way a page uses the OPFS storage, whose
+// SQLite needs a worker's synchronous file access. Its API is the store's
+// (shoal_web.d.ts's `Store` and `Collection`), asynchronous where the
+// store's is synchronous, since every call is a message to the worker:
+// `peers()` resolves to the list, `collection(name)` checks the name on
+// first use (a bad one rejects that call with `invalid-collection`), and
+// `peerId` and `site` are read once at open. Errors reject as the store's
+// do: an `Error` named `ShoalError` with the same `code`.
+//
+// Each `WorkerStore.open` starts one worker for one store; `close()` ends
+// both. A write resolves only once the worker's store resolved it (durable).
+// It owns the page's half of the message protocol and nothing else.
+
+/** The worker script, beside this file. */
+const WORKER_URL = new URL('./shoal_worker.js', import.meta.url);
+
+function shoalError({ code, message }) {
+  const error = new Error(message);
+  error.name = 'ShoalError';
+  error.code = code;
+  return error;
+}
+
+/** One worker and its outstanding calls. */
+class Channel {
+  constructor() {
+    this.worker = new Worker(WORKER_URL, { type: 'module' });
+    this.next = 1;
+    this.waiting = new Map();
+    this.listeners = new Set();
+    this.worker.onmessage = ({ data }) => {
+      if (data.event === 'change') {
+        for (const listener of this.listeners) listener(data.change);
+        return;
+      }
+      const call = this.waiting.get(data.id);
+      if (!call) return;
+      this.waiting.delete(data.id);
+      if (data.error) call.reject(shoalError(data.error));
+      else call.resolve(data.value);
+    };
+    this.worker.onerror = (event) => this.fail(event.message || 'the Shoal worker failed to start');
+  }
+
+  /** Sends `message`; resolves with the worker's answer. */
+  call(message) {
+    if (!this.worker) return Promise.reject(shoalError({ code: 'store-closed', message: 'the store was closed' }));
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ ...message, id });
+    });
+  }
+
+  /** Fails every outstanding call (the worker died) and stops the worker. */
+  fail(message) {
+    for (const call of this.waiting.values()) call.reject(shoalError({ code: 'internal', message }));
+    this.waiting.clear();
+    this.end();
+  }
+
+  end() {
+    if (this.worker) this.worker.terminate();
+    this.worker = null;
+  }
+}
+
+/** A collection of a `WorkerStore`: the store's `Collection` methods. */
+export class WorkerCollection {
+  constructor(channel, name) {
+    this.channel = channel;
+    this.name = name;
+  }
+
+  #call(method, args) {
+    return this.channel.call({ op: 'collection', collection: this.name, method, args });
+  }
+
+  put(id, value) { return this.#call('put', [id, value]); }
+  create(id, value) { return this.#call('create', [id, value]); }
+  patch(id, value) { return this.#call('patch', [id, value]); }
+  delete(id) { return this.#call('delete', [id]); }
+  mapSet(id, field, key, value) { return this.#call('mapSet', [id, field, key, value]); }
+  mapRemove(id, field, key) { return this.#call('mapRemove', [id, field, key]); }
+  get(id) { return this.#call('get', [id]); }
+  list(options) { return this.#call('list', [options]); }
+}
+
+/** A Shoal store in a dedicated Worker. */
+export class WorkerStore {
+  constructor(channel, opened) {
+    this.channel = channel;
+    this.site = opened.site;
+    this.peerId = opened.peerId;
+  }
+
+  /**
+   * Starts a worker and opens the store `name` in it: on OPFS unless
+   * `options.storage` says `"indexeddb"`; `{wait: true}` as `Store.open`.
+   */
+  static async open(name, options = {}) {
+    const channel = new Channel();
+    try {
+      const opened = await channel.call({ op: 'open', name, options: { storage: 'opfs', ...options } });
+      return new WorkerStore(channel, opened);
+    } catch (error) {
+      channel.end();
+      throw error;
+    }
+  }
+
+  /** Deletes the store `name` (not open anywhere), on OPFS unless `options.storage` says otherwise. */
+  static async deleteStore(name, options = {}) {
+    const channel = new Channel();
+    try {
+      return await channel.call({ op: 'deleteStore', name, options: { storage: 'opfs', ...options } });
+    } finally {
+      channel.end();
+    }
+  }
+
+  collection(name) { return new WorkerCollection(this.channel, name); }
+  version() { return this.channel.call({ op: 'version' }); }
+
+  /** Calls `callback` with each committed change; `unsubscribe()` ends it. */
+  subscribe(callback) {
+    const listeners = this.channel.listeners;
+    listeners.add(callback);
+    if (listeners.size === 1) this.channel.call({ op: 'subscribe' }).catch(() => {});
+    return {
+      unsubscribe: () => {
+        if (listeners.delete(callback) && listeners.size === 0) this.channel.call({ op: 'unsubscribe' }).catch(() => {});
+      },
+    };
+  }
+
+  connect(address, secret, options) { return this.channel.call({ op: 'connect', address, secret, options }); }
+  disconnect(address) { return this.channel.call({ op: 'disconnect', address }); }
+  peers() { return this.channel.call({ op: 'peers' }); }
+
+  /** Closes the store (its lock and files go to the next owner) and ends the worker. */
+  async close() {
+    if (!this.channel.worker) return;
+    try {
+      await this.channel.call({ op: 'close' });
+    } finally {
+      this.channel.end();
+    }
+  }
+}
