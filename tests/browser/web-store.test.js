@@ -112,6 +112,61 @@ async function crashWhileWriting(name, least, writer, { worker = false } = {}) {
   await Promise.race([page.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
 }
 
+/**
+ * In a new tab of `at`, whose origin gets a 3 MB quota, puts a small record
+ * and then 512 KB ones into the store `name` (through `Store`, or
+ * `WorkerStore` when `worker`) until one is refused; checks it was refused
+ * with `quota-exceeded` and nothing of it is stored, the log moved once per
+ * stored write, and after a reload everything before it is whole.
+ */
+async function writePastQuota(at, name, { worker = false } = {}) {
+  const page = await openTab(at);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: at, quotaSize: 3 * 1024 * 1024 });
+  const result = await run(page, async ([name, worker]) => {
+    const store = await (worker ? WorkerStore : Store).open(name);
+    const files = store.collection('files');
+    await files.put('small', { note: 'fits' });
+    // Random text: IndexedDB compresses values, so a repeated letter would never fill it.
+    const random = () => {
+      const bytes = new Uint8Array(256 * 1024);
+      for (let at = 0; at < bytes.length; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
+      return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    };
+    let written = 1;
+    for (let i = 0; i < 40; i++) {
+      try {
+        await files.put(`big${i}`, { body: random() });
+        written += 1;
+      } catch (e) {
+        const failed = { code: e.code, name: e.name, failedAt: i, written, version: await store.version(), failed: await files.get(`big${i}`) };
+        await store.close();
+        return failed;
+      }
+    }
+    return { code: null, written };
+  }, [name, worker]);
+  assert.equal(result.code, 'quota-exceeded', JSON.stringify(result));
+  assert.equal(result.name, 'ShoalError');
+  assert.equal(result.failed, null, 'the refused record is not there');
+  assert.equal(result.version, result.written, 'the log moved once per stored write, not for the refused one');
+  await page.reload();
+  await page.waitForFunction(() => document.title === 'ready');
+  const after = await run(page, async ([name, worker, failedAt]) => {
+    const store = await (worker ? WorkerStore : Store).open(name, { wait: true });
+    const files = store.collection('files');
+    const small = await files.get('small');
+    const last = failedAt > 0 ? await files.get(`big${failedAt - 1}`) : { body: '' };
+    const found = { small, lastLength: last.body.length, version: await store.version() };
+    await store.close();
+    return found;
+  }, [name, worker, result.failedAt]);
+  assert.deepEqual(after.small, { note: 'fits' });
+  assert.equal(after.version, result.version);
+  if (result.failedAt > 0) assert.equal(after.lastLength, 512 * 1024, 'the last stored record is whole');
+  await page.close();
+}
+
 before(async () => {
   assert.ok(fs.existsSync(path.join(PKG, 'shoal_web.js')), `no wasm build in ${PKG}: run scripts/wasm-build.sh`);
   server = await serve();
@@ -309,48 +364,7 @@ describe('the browser peer in a page', () => {
   test('a write past the quota fails with quota-exceeded and leaves nothing half-written', async () => {
     // An origin of its own (localhost, not 127.0.0.1): Chromium applies a
     // quota override only to an origin whose storage is not in use yet.
-    const own = origin.replace('127.0.0.1', 'localhost');
-    const page = await openTab(own);
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin: own, quotaSize: 3 * 1024 * 1024 });
-    const result = await run(page, async () => {
-      const store = await Store.open('quota');
-      const files = store.collection('files');
-      await files.put('small', { note: 'fits' });
-      // Random text: IndexedDB compresses values, so a repeated letter would never fill it.
-      const random = () => {
-        const bytes = new Uint8Array(512 * 1024);
-        for (let at = 0; at < bytes.length; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
-        return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-      };
-      let written = 1;
-      for (let i = 0; i < 20; i++) {
-        try {
-          await files.put(`big${i}`, { body: random() });
-          written += 1;
-        } catch (e) {
-          return { code: e.code, name: e.name, failedAt: i, written, version: await store.version(), failed: await files.get(`big${i}`) };
-        }
-      }
-      return { code: null, written, estimate: await navigator.storage.estimate() };
-    });
-    assert.equal(result.code, 'quota-exceeded', JSON.stringify(result));
-    assert.equal(result.name, 'ShoalError');
-    assert.equal(result.failed, null, 'the refused record is not there');
-    assert.equal(result.version, result.written, 'the log moved once per stored write, not for the refused one');
-    await page.reload();
-    await page.waitForFunction(() => document.title === 'ready');
-    const after = await run(page, async (failedAt) => {
-      const store = await Store.open('quota');
-      const files = store.collection('files');
-      const small = await files.get('small');
-      const last = failedAt > 0 ? await files.get(`big${failedAt - 1}`) : { body: '' };
-      return { small, lastLength: last.body.length, version: await store.version() };
-    }, result.failedAt);
-    assert.deepEqual(after.small, { note: 'fits' });
-    assert.equal(after.version, result.version);
-    if (result.failedAt > 0) assert.equal(after.lastLength, 1024 * 1024, 'the last stored record is whole');
-    await page.close();
+    await writePastQuota(origin.replace('127.0.0.1', 'localhost'), 'quota');
   });
 });
 
@@ -464,52 +478,8 @@ describe('the browser peer in a dedicated Worker, on OPFS (WorkerStore)', () => 
     // An origin of its own (another port): Chromium applies a quota
     // override only to an origin whose storage is not in use yet.
     const second = await serve();
-    const own = `http://127.0.0.1:${second.address().port}`;
     try {
-      const page = await openTab(own);
-      const cdp = await context.newCDPSession(page);
-      await cdp.send('Storage.overrideQuotaForOrigin', { origin: own, quotaSize: 3 * 1024 * 1024 });
-      const result = await run(page, async () => {
-        const store = await WorkerStore.open('w-quota');
-        const files = store.collection('files');
-        await files.put('small', { note: 'fits' });
-        const random = () => {
-          const bytes = new Uint8Array(256 * 1024);
-          for (let at = 0; at < bytes.length; at += 65536) crypto.getRandomValues(bytes.subarray(at, at + 65536));
-          return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-        };
-        let written = 1;
-        for (let i = 0; i < 20; i++) {
-          try {
-            await files.put(`big${i}`, { body: random() });
-            written += 1;
-          } catch (e) {
-            const failed = { code: e.code, name: e.name, failedAt: i, written, version: await store.version(), failed: await files.get(`big${i}`) };
-            await store.close();
-            return failed;
-          }
-        }
-        return { code: null, written };
-      });
-      assert.equal(result.code, 'quota-exceeded', JSON.stringify(result));
-      assert.equal(result.name, 'ShoalError');
-      assert.equal(result.failed, null, 'the refused record is not there');
-      assert.equal(result.version, result.written, 'the log moved once per stored write, not for the refused one');
-      await page.reload();
-      await page.waitForFunction(() => document.title === 'ready');
-      const after = await run(page, async (failedAt) => {
-        const store = await WorkerStore.open('w-quota', { wait: true });
-        const files = store.collection('files');
-        const small = await files.get('small');
-        const last = failedAt > 0 ? await files.get(`big${failedAt - 1}`) : { body: '' };
-        const result = { small, lastLength: last.body.length, version: await store.version() };
-        await store.close();
-        return result;
-      }, result.failedAt);
-      assert.deepEqual(after.small, { note: 'fits' });
-      assert.equal(after.version, result.version);
-      if (result.failedAt > 0) assert.equal(after.lastLength, 512 * 1024, 'the last stored record is whole');
-      await page.close();
+      await writePastQuota(`http://127.0.0.1:${second.address().port}`, 'w-quota', { worker: true });
     } finally {
       second.close();
     }

@@ -203,6 +203,21 @@ async fn members_reach_each_other_through_a_relay_listening_on_websocket() {
     };
     driving(&mut a, denied).await;
 
+    // The relay counts the denial when its own task handles the event, which
+    // may come after the stranger already read the refusal: wait for it.
+    let counted = async {
+        while relay.stats().circuits_denied == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(STEP, counted)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the relay never counted the denied circuit: {:?}",
+                relay.stats()
+            )
+        });
     let stats = relay.stats();
     assert_eq!(stats.admitted, 2);
     assert_eq!(stats.refused, 1);

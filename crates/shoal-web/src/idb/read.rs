@@ -60,22 +60,13 @@ pub async fn list(
         .await?
         .dyn_into()
         .map_err(|_| WebError::Storage("getAll did not give an array".into()))?;
-    let more = rows.length() > limit;
-    let mut records = Vec::new();
-    let mut last = None;
-    for value in rows.iter().take(limit as usize) {
-        let Some(row) = rows::from_js(&value)? else {
-            continue;
-        };
-        if let Some(json) = decode_state(&row.state)?.render_json() {
-            records.push((row.id.clone(), json));
+    let mut read = Vec::with_capacity(rows.length() as usize);
+    for value in rows.iter() {
+        if let Some(row) = rows::from_js(&value)? {
+            read.push((row.id, row.state));
         }
-        last = Some(row.id);
     }
-    Ok(Page {
-        records,
-        next: if more { last } else { None },
-    })
+    Page::from_rows(read, limit)
 }
 
 /// The stored node metadata (read-only; [`node_meta`] creates it at open).

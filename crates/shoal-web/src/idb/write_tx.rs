@@ -18,27 +18,8 @@ use crate::idb::schema::{META, NODE_KEY, RECORDS};
 use crate::idb::tx;
 use crate::meta::NodeMeta;
 use crate::row::StoredRecord;
-use crate::write_batch::{self, Committed, WriteOutcome, WriteRequest};
-use shoal_core::{CollectionName, Intent, RecordId};
+use crate::write_batch::{self, WriteOutcome, WriteRequest};
 use web_sys::{IdbRequest, IdbTransaction};
-
-/// Applies `intent` to one record durably. `Ok(None)`: nothing changed, so
-/// nothing was written.
-pub async fn write(
-    db: &web_sys::IdbDatabase,
-    collection: &CollectionName,
-    id: &RecordId,
-    intent: &Intent,
-    now_ms: u64,
-) -> Result<Option<Committed>, WebError> {
-    let request = WriteRequest {
-        collection: collection.clone(),
-        id: id.clone(),
-        intent: intent.clone(),
-    };
-    let mut outcomes = write_all(db, std::slice::from_ref(&request), now_ms).await?;
-    outcomes.pop().unwrap_or(Ok(None))
-}
 
 /// Applies `writes` in order in one durable transaction, each as one local
 /// write (its own clock tick and change-log version), and answers one

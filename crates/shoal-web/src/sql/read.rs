@@ -55,8 +55,7 @@ pub fn range(
 }
 
 /// Up to `limit` live records whose id starts with `prefix`, after
-/// `after`, as `idb::read::list` answers them (tombstones count toward
-/// the rows read).
+/// `after` (`Page::from_rows`: tombstones count toward the rows read).
 pub fn list(
     conn: &Connection,
     collection: &CollectionName,
@@ -67,18 +66,9 @@ pub fn list(
     check_limit(limit)?;
     let (lower, lower_open, upper) = page_range(collection, prefix, after);
     let rows = range(conn, (&lower, lower_open, &upper), limit + 1)?;
-    let more = rows.len() > limit as usize;
-    let mut records = Vec::new();
-    let mut last = None;
-    for (key, _, state) in rows.into_iter().take(limit as usize) {
-        let id = id_of_key(&key).unwrap_or_default().to_string();
-        if let Some(json) = decode_state(&state)?.render_json() {
-            records.push((id.clone(), json));
-        }
-        last = Some(id);
-    }
-    Ok(Page {
-        records,
-        next: if more { last } else { None },
-    })
+    Page::from_rows(
+        rows.into_iter()
+            .map(|(key, _, state)| (id_of_key(&key).unwrap_or_default().to_string(), state)),
+        limit,
+    )
 }
