@@ -116,7 +116,8 @@ assert r['bytes_reclaimed'] > 0 and r['seconds'] > 0
 # browser drives headless Chromium (chromedriver) against the wasm build;
 # scripts/test.sh runs this script after the wasm steps, which make both.
 # The build has the tab's network (store.connect), so the catch-up and
-# tab-to-native figures must be there and ordered (a null says on stderr
+# tab-to-native figures, in a page and through the worker route, must be
+# there and ordered (a null says on stderr
 # what was missing: the build's network or the daemon's WebSocket listener).
 web_pkg="${SHOAL_WASM_TARGET_DIR:-target/wasm}/pkg"
 if [ -f "$web_pkg/shoal_web_bg.wasm" ] && [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ]; then
@@ -125,6 +126,9 @@ assert r['scenario'] == 'browser'
 assert 0 < r['wasm_gzip_kb'] < 1536 and r['tab_put_per_s'] > 0 and r['tab_put_together_per_s'] > 0
 net = (r['tab_catchup_10k_s'], r['tab_to_native_p50_ms'], r['tab_to_native_p99_ms'])
 assert net[0] is not None and net[0] > 0 and ordered(net[1], net[2]), net
+assert r['worker_opfs_put_per_s'] > 0 and r['worker_opfs_cold_put_per_s'] > 0 and r['page_to_worker_opfs_put_per_s'] > 0
+worker = (r['worker_catchup_10k_s'], r['worker_to_native_p50_ms'], r['worker_to_native_p99_ms'])
+assert worker[0] is not None and worker[0] > 0 and ordered(worker[1], worker[2]), worker
 " -- browser --puts 200 --catchup 500 --writes 20 --web-pkg "$web_pkg"
 else
   echo "skip browser: needs the wasm build ($web_pkg, scripts/wasm-build.sh) and /usr/bin/chromium, /usr/bin/chromedriver (scripts/wasm-test.sh installs them)"

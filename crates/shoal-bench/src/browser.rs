@@ -14,7 +14,8 @@
 //! the connect call until the tab's change feed named every one; and a tab
 //! write's latency to the native node, from the put call in the tab until
 //! the daemon's subscription yields it (wall clock on both sides: the same
-//! machine's clock). The last two need the tab's network
+//! machine's clock); and those two again for a store in a dedicated Worker
+//! on OPFS called through `WorkerStore`. The catch-up and latency need the tab's network
 //! (`store.connect`); without it they are `null` and stderr says why —
 //! never a made-up number.
 
@@ -78,6 +79,9 @@ struct BrowserResult {
     tab_catchup_10k_s: Option<f64>,
     tab_to_native_p50_ms: Option<f64>,
     tab_to_native_p99_ms: Option<f64>,
+    worker_catchup_10k_s: Option<f64>,
+    worker_to_native_p50_ms: Option<f64>,
+    worker_to_native_p99_ms: Option<f64>,
 }
 
 /// The scenario.
@@ -128,25 +132,39 @@ pub fn run(args: &Args) -> Result<()> {
         )),
         (true, Some(address)) => Ok(address.clone()),
     };
-    let (catchup_s, p50, p99) = match synced {
+    let tab_synced = match &synced {
         Ok(address) => {
-            let (catchup_s, p50, p99) =
-                runtime.block_on(synced_figures(&browser, &daemon, &address, args))?;
-            (Some(catchup_s), Some(p50), Some(p99))
+            Some(runtime.block_on(synced_figures(&browser, &daemon, address, args, "tab"))?)
         }
         Err(why) => {
             writeln!(
                 std::io::stderr(),
-                "tab_catchup_10k_s and tab_to_native_p50_ms/p99_ms are null: {why}"
+                "tab_catchup_10k_s, tab_to_native_p50_ms/p99_ms and the worker route's are null: {why}"
             )?;
             println!("catch-up and tab-to-native latency: not measured ({why})");
-            (None, None, None)
+            None
         }
     };
     let origin = runtime.block_on(BenchOrigin::start(&pkg))?;
-    let worker = browser_worker::measure(&browser, &origin, args.puts);
+    let worker = browser_worker::measure(&browser, &origin, args.puts).and_then(|times| {
+        // The same catch-up and latency through `WorkerStore` (OPFS).
+        let synced = match &synced {
+            Ok(address) => {
+                browser_worker::use_worker_store(&browser)?;
+                Some(runtime.block_on(synced_figures(
+                    &browser,
+                    &daemon,
+                    address,
+                    args,
+                    "worker route",
+                ))?)
+            }
+            Err(_) => None,
+        };
+        Ok((times, synced))
+    });
     runtime.block_on(origin.stop());
-    let worker = worker?;
+    let (worker, worker_synced) = worker?;
     let worker_opfs_put_per_s = per_second(args.puts, worker.inside);
     let worker_opfs_cold_put_per_s = per_second(args.puts, worker.inside_cold);
     let page_to_worker_opfs_put_per_s = per_second(args.puts, worker.from_page);
@@ -170,19 +188,34 @@ pub fn run(args: &Args) -> Result<()> {
         worker_opfs_put_per_s: round_to(worker_opfs_put_per_s, 0),
         worker_opfs_cold_put_per_s: round_to(worker_opfs_cold_put_per_s, 0),
         page_to_worker_opfs_put_per_s: round_to(page_to_worker_opfs_put_per_s, 0),
-        tab_catchup_10k_s: catchup_s.map(|s| round_to(s, 3)),
-        tab_to_native_p50_ms: p50.map(|ms| round_to(ms, 2)),
-        tab_to_native_p99_ms: p99.map(|ms| round_to(ms, 2)),
+        tab_catchup_10k_s: tab_synced.map(|f| round_to(f.catchup_s, 3)),
+        tab_to_native_p50_ms: tab_synced.map(|f| round_to(f.p50_ms, 2)),
+        tab_to_native_p99_ms: tab_synced.map(|f| round_to(f.p99_ms, 2)),
+        worker_catchup_10k_s: worker_synced.map(|f| round_to(f.catchup_s, 3)),
+        worker_to_native_p50_ms: worker_synced.map(|f| round_to(f.p50_ms, 2)),
+        worker_to_native_p99_ms: worker_synced.map(|f| round_to(f.p99_ms, 2)),
     })
 }
 
-/// The catch-up (seconds) and the tab-to-native latency (p50, p99 ms).
+/// What syncing with the daemon measured.
+#[derive(Debug, Clone, Copy)]
+struct Synced {
+    /// An empty store's catch-up, seconds.
+    catchup_s: f64,
+    /// A write's latency to the native node, p50 and p99 ms.
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// The catch-up and the latency to the native node of the store class the
+/// page's `window.shoal.Store` is (`label` names it in the output).
 async fn synced_figures(
     browser: &Browser,
     daemon: &Daemon,
     address: &str,
     args: &Args,
-) -> Result<(f64, f64, f64)> {
+    label: &str,
+) -> Result<Synced> {
     let catchup = tokio::task::block_in_place(|| {
         browser.run(
             CATCHUP,
@@ -191,7 +224,7 @@ async fn synced_figures(
     })?;
     let catchup_s = millis(&catchup["ms"])?.as_secs_f64();
     println!(
-        "tab catch-up: {} records in {catchup_s:.2} s (target for 10,000 < {TARGET_CATCHUP_S} s: {})",
+        "{label} catch-up: {} records in {catchup_s:.2} s (target for 10,000 < {TARGET_CATCHUP_S} s: {})",
         args.catchup,
         verdict(catchup_s < TARGET_CATCHUP_S)
     );
@@ -223,11 +256,15 @@ async fn synced_figures(
     samples.sort_by(|a, b| a.total_cmp(b));
     let (p50, p99) = (percentile(&samples, 50.0), percentile(&samples, 99.0));
     println!(
-        "tab to native: p50 {p50:.2} ms (target < {TARGET_P50_MS}: {}), p99 {p99:.2} ms (target < {TARGET_P99_MS}: {})",
+        "{label} to native: p50 {p50:.2} ms (target < {TARGET_P50_MS}: {}), p99 {p99:.2} ms (target < {TARGET_P99_MS}: {})",
         verdict(p50 < TARGET_P50_MS),
         verdict(p99 < TARGET_P99_MS)
     );
-    Ok((catchup_s, p50, p99))
+    Ok(Synced {
+        catchup_s,
+        p50_ms: p50,
+        p99_ms: p99,
+    })
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

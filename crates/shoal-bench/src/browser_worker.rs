@@ -6,7 +6,9 @@
 //! WebAssembly on its baseline compiler and tiers the hot functions up) and
 //! the next `puts` after them; and by the page through shoal-web's own
 //! `WorkerStore` (`shoal_client.js`), each put a message to the worker
-//! awaited until its answer came back.
+//! awaited until its answer came back. Then (browser.rs) the catch-up and
+//! latency scripts run again with `WorkerStore` as the page's store class
+//! ([`use_worker_store`]).
 //!
 //! The page and the bench's worker script come from an origin of the
 //! bench's own ([`BenchOrigin`], loopback): the daemon's pages allow only
@@ -149,6 +151,21 @@ async fn pkg_file(State(pkg): State<Arc<PathBuf>>, UrlPath(name): UrlPath<String
         Ok(bytes) => ([(header::CONTENT_TYPE, *content_type)], bytes).into_response(),
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// `{}` → `{}`: the page's `window.shoal.Store` becomes `WorkerStore`, so
+/// the catch-up and latency scripts (browser_scripts.rs) run through it.
+const USE_WORKER_STORE: &str = r#"async () => {
+  const { WorkerStore } = await import('/pkg/shoal_client.js');
+  window.shoal = { Store: WorkerStore };
+  return {};
+}"#;
+
+/// Makes `WorkerStore` the store class of the bench's page, on which
+/// [`measure`] left `browser`.
+pub fn use_worker_store(browser: &Browser) -> Result<()> {
+    browser.run(USE_WORKER_STORE, json!({}))?;
+    Ok(())
 }
 
 /// The worker route's timings of `puts` durable single puts.
