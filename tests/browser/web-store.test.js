@@ -424,6 +424,8 @@ describe('the browser peer in a dedicated Worker, on OPFS (WorkerStore)', () => 
         () => notes.put('n2', [1]),
         () => store.collection('9bad').get('x'),
         () => notes.list({ limit: 0 }),
+        () => notes.put('n4', undefined),
+        () => notes.put('n4', { loop: window }),
       ]) {
         try {
           await attempt();
@@ -432,6 +434,9 @@ describe('the browser peer in a dedicated Worker, on OPFS (WorkerStore)', () => 
           codes.push(`${e.name}:${e.code}`);
         }
       }
+      // As the store itself reads values: JSON, so a function field is left out.
+      await notes.put('n5', { a: 1, f: () => 1 });
+      const n5 = await notes.get('n5');
       await notes.delete('n1');
       subscription.unsubscribe();
       await notes.put('n3', {});
@@ -442,7 +447,7 @@ describe('the browser peer in a dedicated Worker, on OPFS (WorkerStore)', () => 
       } catch (e) {
         closed = e.code;
       }
-      return { codes, heard, closed };
+      return { codes, heard, closed, n5 };
     });
     assert.deepEqual(result.codes, [
       'ShoalError:already-exists',
@@ -451,9 +456,43 @@ describe('the browser peer in a dedicated Worker, on OPFS (WorkerStore)', () => 
       'ShoalError:bad-request',
       'ShoalError:invalid-collection',
       'ShoalError:bad-request',
+      'ShoalError:bad-request',
+      'ShoalError:bad-request',
     ]);
-    assert.deepEqual(result.heard, [['n1', 1, { a: 1 }], ['n1', 2, null]]);
+    assert.deepEqual(result.n5, { a: 1 });
+    assert.deepEqual(result.heard, [['n1', 1, { a: 1 }], ['n5', 2, { a: 1 }], ['n1', 3, null]]);
     assert.equal(result.closed, 'store-closed');
+    await page.close();
+  });
+
+  test('writes in flight when the page closes the store are each answered, and the stored ones stay', async () => {
+    const page = await openTab();
+    const result = await run(page, async () => {
+      // IndexedDB in the worker: its slower transactions leave writes in
+      // flight (600: two groups) when the close comes.
+      const store = await WorkerStore.open('w-close', { storage: 'indexeddb' });
+      const notes = store.collection('notes');
+      const writes = [];
+      for (let i = 0; i < 600; i++) writes.push(notes.put(`n${i}`, { i }).then(() => 'stored', (e) => e.code));
+      await store.close();
+      const outcomes = await Promise.all(writes);
+      const again = await WorkerStore.open('w-close', { storage: 'indexeddb' });
+      const found = [];
+      for (let i = 0; i < 600; i++) found.push((await again.collection('notes').get(`n${i}`)) !== null);
+      await again.close();
+      let subscribed;
+      try {
+        store.subscribe(() => {});
+        subscribed = 'subscribed';
+      } catch (e) {
+        subscribed = e.code;
+      }
+      return { outcomes, found, subscribed };
+    });
+    assert.ok(result.outcomes.every((o) => o === 'stored' || o === 'store-closed'), JSON.stringify(result.outcomes));
+    assert.ok(result.outcomes.includes('stored'), 'the first group was written');
+    assert.deepEqual(result.found, result.outcomes.map((o) => o === 'stored'), 'stored exactly when answered so');
+    assert.equal(result.subscribed, 'store-closed');
     await page.close();
   });
 

@@ -41,6 +41,7 @@ class Channel {
       else call.resolve(data.value);
     };
     this.worker.onerror = (event) => this.fail(event.message || 'the Shoal worker failed to start');
+    this.worker.onmessageerror = () => this.fail('an answer of the Shoal worker could not be read');
   }
 
   /** Sends `message`; resolves with the worker's answer. */
@@ -48,22 +49,54 @@ class Channel {
     if (!this.worker) return Promise.reject(shoalError({ code: 'store-closed', message: 'the store was closed' }));
     const id = this.next++;
     return new Promise((resolve, reject) => {
+      try {
+        this.worker.postMessage({ ...message, id });
+      } catch (error) {
+        // Something the browser cannot copy to the worker (a function in
+        // the options, ...).
+        reject(shoalError({ code: 'bad-request', message: `cannot send this call to the Shoal worker: ${error.message}` }));
+        return;
+      }
       this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage({ ...message, id });
     });
   }
 
   /** Fails every outstanding call (the worker died) and stops the worker. */
   fail(message) {
-    for (const call of this.waiting.values()) call.reject(shoalError({ code: 'internal', message }));
-    this.waiting.clear();
-    this.end();
+    this.end({ code: 'internal', message });
   }
 
-  end() {
+  /** Stops the worker; calls still waiting reject with `why`. */
+  end(why = { code: 'store-closed', message: 'the store was closed' }) {
+    for (const call of this.waiting.values()) call.reject(shoalError(why));
+    this.waiting.clear();
+    this.listeners.clear();
     if (this.worker) this.worker.terminate();
     this.worker = null;
   }
+}
+
+/**
+ * `value` as the store reads it: what `JSON.stringify` makes of it (the
+ * store takes values as JSON text, so a field holding a function or
+ * `undefined` is left out there too), or `bad-request` when it is no JSON.
+ */
+function asJson(value) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw shoalError({ code: 'bad-request', message: `the value is not JSON: ${error.message}` });
+  }
+  if (text === undefined) {
+    throw shoalError({ code: 'bad-request', message: 'the value is not JSON (undefined, a function, a BigInt or a cycle)' });
+  }
+  return JSON.parse(text);
+}
+
+/** `options` with the storage OPFS unless it names one. */
+function withStorage(options = {}) {
+  return { ...options, storage: (options && options.storage) || 'opfs' };
 }
 
 /** A collection of a `WorkerStore`: the store's `Collection` methods. */
@@ -73,18 +106,23 @@ export class WorkerCollection {
     this.name = name;
   }
 
+  /** Calls `method` in the worker; `args()` builds its arguments (it may throw). */
   #call(method, args) {
-    return this.channel.call({ op: 'collection', collection: this.name, method, args });
+    try {
+      return this.channel.call({ op: 'collection', collection: this.name, method, args: args() });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  put(id, value) { return this.#call('put', [id, value]); }
-  create(id, value) { return this.#call('create', [id, value]); }
-  patch(id, value) { return this.#call('patch', [id, value]); }
-  delete(id) { return this.#call('delete', [id]); }
-  mapSet(id, field, key, value) { return this.#call('mapSet', [id, field, key, value]); }
-  mapRemove(id, field, key) { return this.#call('mapRemove', [id, field, key]); }
-  get(id) { return this.#call('get', [id]); }
-  list(options) { return this.#call('list', [options]); }
+  put(id, value) { return this.#call('put', () => [id, asJson(value)]); }
+  create(id, value) { return this.#call('create', () => [id, asJson(value)]); }
+  patch(id, value) { return this.#call('patch', () => [id, asJson(value)]); }
+  delete(id) { return this.#call('delete', () => [id]); }
+  mapSet(id, field, key, value) { return this.#call('mapSet', () => [id, field, key, asJson(value)]); }
+  mapRemove(id, field, key) { return this.#call('mapRemove', () => [id, field, key]); }
+  get(id) { return this.#call('get', () => [id]); }
+  list(options) { return this.#call('list', () => [options]); }
 }
 
 /** A Shoal store in a dedicated Worker. */
@@ -102,7 +140,7 @@ export class WorkerStore {
   static async open(name, options = {}) {
     const channel = new Channel();
     try {
-      const opened = await channel.call({ op: 'open', name, options: { storage: 'opfs', ...options } });
+      const opened = await channel.call({ op: 'open', name, options: withStorage(options) });
       return new WorkerStore(channel, opened);
     } catch (error) {
       channel.end();
@@ -114,7 +152,7 @@ export class WorkerStore {
   static async deleteStore(name, options = {}) {
     const channel = new Channel();
     try {
-      return await channel.call({ op: 'deleteStore', name, options: { storage: 'opfs', ...options } });
+      return await channel.call({ op: 'deleteStore', name, options: withStorage(options) });
     } finally {
       channel.end();
     }
@@ -125,6 +163,7 @@ export class WorkerStore {
 
   /** Calls `callback` with each committed change; `unsubscribe()` ends it. */
   subscribe(callback) {
+    if (!this.channel.worker) throw shoalError({ code: 'store-closed', message: 'the store was closed' });
     const listeners = this.channel.listeners;
     listeners.add(callback);
     if (listeners.size === 1) this.channel.call({ op: 'subscribe' }).catch(() => {});

@@ -22,8 +22,12 @@ let subscription = null;
 /** The collection methods a page may call, as the store names them. */
 const COLLECTION_METHODS = new Set(['put', 'create', 'patch', 'delete', 'mapSet', 'mapRemove', 'get', 'list']);
 
-/** What one message asks for; the value to answer with. */
-async function perform(message) {
+/** Answers being worked out (each settles once its answer is posted). */
+const inFlight = new Set();
+
+/** What one message asks for; the value to answer with. `earlier`: the
+ * answers still being worked out when it came. */
+async function perform(message, earlier) {
   await ready;
   switch (message.op) {
     case 'open': {
@@ -59,6 +63,9 @@ async function perform(message) {
       const closing = store.close();
       store = null;
       subscription = null;
+      // Every call made before the close is answered first (a write in
+      // flight committed or refused), then the close.
+      await Promise.allSettled(earlier);
       return closing;
     }
     default:
@@ -78,14 +85,25 @@ function shoalError(code, message) {
   return error;
 }
 
-self.onmessage = async ({ data }) => {
+self.onmessage = ({ data }) => {
+  const handled = answer(data, [...inFlight]);
+  inFlight.add(handled);
+  handled.finally(() => inFlight.delete(handled));
+};
+
+/** Works out `data`'s answer and posts it (once, whatever happens). */
+async function answer(data, earlier) {
   try {
-    const value = await perform(data);
+    const value = await perform(data, earlier);
     self.postMessage({ id: data.id, value: value === undefined ? null : value });
   } catch (error) {
     self.postMessage({
       id: data.id,
-      error: { code: (error && error.code) || 'internal', message: String((error && error.message) || error) },
+      // A ShoalError's code is a string; a DOMException's is a number.
+      error: {
+        code: typeof (error && error.code) === 'string' ? error.code : 'internal',
+        message: String((error && error.message) || error),
+      },
     });
   }
-};
+}

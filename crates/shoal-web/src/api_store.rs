@@ -56,7 +56,14 @@ impl Store {
                 return Err(error);
             }
         };
-        let keypair = meta.keypair()?;
+        let keypair = match meta.keypair() {
+            Ok(keypair) => keypair,
+            Err(error) => {
+                db.close();
+                ownership.release().await;
+                return Err(error);
+            }
+        };
         Ok(Store {
             inner: Rc::new(Inner {
                 db,

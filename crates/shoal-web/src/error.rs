@@ -32,7 +32,8 @@ pub enum WebError {
     /// The handle was closed; open the store again.
     #[error("the store was closed")]
     Closed,
-    /// IndexedDB failed for another reason (the browser's message).
+    /// The browser's storage failed for another reason (IndexedDB's, OPFS's
+    /// or SQLite's message).
     #[error("browser storage failed: {0}")]
     Storage(String),
     /// A stored row that does not decode: the database was altered outside Shoal.

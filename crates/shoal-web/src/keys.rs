@@ -41,6 +41,14 @@ pub fn page_range(
     }
 }
 
+/// Whether a range from [`page_range`] holds no key: an `after` at or past
+/// the end of the prefix's keys leaves nothing to list (IndexedDB refuses
+/// such a range outright, so both storages answer an empty page instead).
+pub fn range_is_empty((lower, _, upper): (&str, bool, &str)) -> bool {
+    // The range stops short of `upper`, whether or not `lower` is in it.
+    lower >= upper
+}
+
 /// The least string greater than every string starting with `prefix`
 /// (its last character moved one up), or `None` for an empty prefix.
 fn prefix_successor(prefix: &str) -> Option<String> {
@@ -82,7 +90,14 @@ mod tests {
             ("tasks/t10", true, "tasks/t2")
         );
         // An `after` before the prefix starts at the prefix.
-        let (lower, open, _) = page_range(&c("tasks"), "t", Some(&RecordId::new("a").unwrap()));
+        let (lower, open, upper) = page_range(&c("tasks"), "t", Some(&RecordId::new("a").unwrap()));
         assert_eq!((lower.as_str(), open), ("tasks/t", false));
+        assert!(!range_is_empty((&lower, open, &upper)));
+        // An `after` at or past the prefix's end leaves nothing.
+        for after in ["u", "z"] {
+            let (lower, open, upper) =
+                page_range(&c("tasks"), "t", Some(&RecordId::new(after).unwrap()));
+            assert!(range_is_empty((&lower, open, &upper)), "{after}");
+        }
     }
 }

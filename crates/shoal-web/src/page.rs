@@ -10,7 +10,7 @@ use crate::row::decode_state;
 pub const MAX_PAGE: u32 = 10_000;
 
 /// One page of a collection.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Page {
     /// Live records in id order: id and JSON text.
     pub records: Vec<(String, String)>,

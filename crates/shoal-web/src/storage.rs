@@ -15,9 +15,9 @@ use crate::sql::open::SqlDb;
 use crate::sync::echo::EchoLog;
 use crate::sync::log_read::LogRow;
 use crate::sync::merge::Merged;
-use crate::write_batch::{Committed, WriteOutcome, WriteRequest};
+use crate::write_batch::{WriteOutcome, WriteRequest};
 use shoal_core::devices::Registry;
-use shoal_core::{Change, CollectionName, Intent, LogRead, RecordId, SyncCursor};
+use shoal_core::{Change, CollectionName, LogRead, RecordId, SyncCursor};
 use web_sys::IdbDatabase;
 
 /// Which storage a store is opened on.
@@ -60,10 +60,16 @@ impl Storage {
         match kind {
             StorageKind::IndexedDb => {
                 let db = idb::schema::open(name).await?;
-                let meta = idb::read::node_meta(&db).await?;
-                Ok((Storage::Idb(db), meta))
+                match idb::read::node_meta(&db).await {
+                    Ok(meta) => Ok((Storage::Idb(db), meta)),
+                    Err(error) => {
+                        db.close();
+                        Err(error)
+                    }
+                }
             }
             StorageKind::Opfs => {
+                // On a failure the dropped database closes itself.
                 let db = SqlDb::open(name).await?;
                 let meta = db.with(|c| sql::open::node_meta(c))?;
                 Ok((Storage::Sql(db), meta))
@@ -99,7 +105,8 @@ impl Storage {
         }
     }
 
-    /// A page of live records (`idb::read::list`).
+    /// A page of live records (`page.rs`: tombstones count toward the rows
+    /// read).
     pub async fn list(
         &self,
         collection: &CollectionName,
@@ -137,38 +144,11 @@ impl Storage {
         }
     }
 
-    /// One write alone (`Ok(None)`: nothing changed, nothing written).
-    pub async fn write(
-        &self,
-        collection: &CollectionName,
-        id: &RecordId,
-        intent: &Intent,
-        now_ms: u64,
-    ) -> Result<Option<Committed>, WebError> {
-        let request = WriteRequest {
-            collection: collection.clone(),
-            id: id.clone(),
-            intent: intent.clone(),
-        };
-        let mut outcomes = self
-            .write_all(std::slice::from_ref(&request), now_ms)
-            .await?;
-        outcomes.pop().unwrap_or(Ok(None))
-    }
-
     /// `peer`'s stored cursor, or the start of its log.
     pub async fn cursor(&self, peer: &str) -> Result<SyncCursor, WebError> {
         match self {
             Storage::Idb(db) => idb::cursors::load(db, peer).await,
             Storage::Sql(db) => db.with(|c| sql::cursors::load(c, peer)),
-        }
-    }
-
-    /// Stores `peer`'s cursor (its durable part) on its own.
-    pub async fn save_cursor(&self, peer: &str, cursor: SyncCursor) -> Result<(), WebError> {
-        match self {
-            Storage::Idb(db) => idb::cursors::save(db, peer, cursor).await,
-            Storage::Sql(db) => db.with(|c| sql::cursors::save(c, peer, cursor)),
         }
     }
 

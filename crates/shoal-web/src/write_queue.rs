@@ -13,7 +13,7 @@
 //! It owns the queue and the order of transactions: one at a time, writes
 //! in call order, subscribers and sync sessions told of each committed
 //! write (through [`WriteTarget::committed`]) in that order before its
-//! caller hears. It does not decide writes (write.rs) nor run the
+//! caller hears. It does not decide writes (write_batch.rs) nor run the
 //! transaction's steps (`idb/write_tx.rs`, `sql/write_tx.rs`).
 
 use crate::error::WebError;

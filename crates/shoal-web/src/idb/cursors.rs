@@ -1,10 +1,11 @@
 //! The catch-up cursor table: for each peer, how far this tab has received
 //! its change log (`shoal_core::SyncCursor`), persisted so a reload resumes
 //! catch-up where it stopped instead of starting over — the native store's
-//! `peer_cursors`, for the transport slice to drive. It owns this table only.
+//! `peer_cursors`. It reads it; a cursor is written only with the changes
+//! it covers, in the merge's transaction (`sync_apply.rs`).
 
 use crate::error::WebError;
-use crate::idb::request::{classify, completed, result};
+use crate::idb::request::{classify, result};
 use crate::idb::rows;
 use crate::idb::schema::CURSORS;
 use crate::idb::tx;
@@ -22,15 +23,4 @@ pub async fn load(db: &IdbDatabase, peer: &str) -> Result<SyncCursor, WebError> 
             .map_err(|e| WebError::Corrupt(format!("cursor of {peer}: {e}"))),
         None => Ok(SyncCursor::default()),
     }
-}
-
-/// Stores `cursor` for `peer` durably; only its durable part is kept
-/// ([`SyncCursor::durable`]), as on native nodes.
-pub async fn save(db: &IdbDatabase, peer: &str, cursor: SyncCursor) -> Result<(), WebError> {
-    let text = serde_json::to_string(&cursor.durable()).expect("a cursor always encodes");
-    let tx = tx::write(db, &[CURSORS])?;
-    tx::store(&tx, CURSORS)?
-        .put_with_key(&text.into(), &peer.into())
-        .map_err(|e| classify(&e))?;
-    completed(&tx).await
 }

@@ -7,7 +7,7 @@ use crate::idb::request::{classify, completed, result};
 use crate::idb::rows;
 use crate::idb::schema::{META, NODE_KEY, RECORDS};
 use crate::idb::tx;
-use crate::keys::{page_range, record_key};
+use crate::keys::{page_range, range_is_empty, record_key};
 use crate::meta::NodeMeta;
 use crate::page::{Page, check_limit};
 use crate::row::decode_state;
@@ -45,6 +45,9 @@ pub async fn list(
 ) -> Result<Page, WebError> {
     check_limit(limit)?;
     let (lower, lower_open, upper) = page_range(collection, prefix, after);
+    if range_is_empty((&lower, lower_open, &upper)) {
+        return Ok(Page::default());
+    }
     let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
         &lower.into(),
         &upper.into(),

@@ -1,6 +1,7 @@
 //! Opening a store's SQLite database on OPFS ([`SqlDb`]): installing the
 //! store's own `sahpool` VFS (one OPFS directory per store name, so two
-//! stores of an origin hold separate access handles), the pragmas, the
+//! stores of an origin hold separate access handles) once per worker and
+//! taking it back after a close, the pragmas, the
 //! schema, the node metadata on first open; closing (which gives the
 //! access handles back so another tab may open the store) and deleting.
 //!
@@ -29,6 +30,9 @@ use crate::sql::sql_error;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sqlite_wasm_vfs::sahpool::{OpfsSAHPoolCfgBuilder, OpfsSAHPoolUtil, install};
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
 
 /// The schema version this build writes.
 const SCHEMA_VERSION: i64 = 1;
@@ -45,11 +49,18 @@ CREATE TABLE meta (k TEXT PRIMARY KEY NOT NULL, v TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE cursors (peer TEXT PRIMARY KEY NOT NULL, cursor TEXT NOT NULL) WITHOUT ROWID;
 PRAGMA user_version = 1;";
 
-/// An open store database.
+/// An open store database. Dropping it closes it ([`SqlDb::close`]).
 pub struct SqlDb {
     /// `None` once closed.
     conn: RefCell<Option<Connection>>,
-    pool: OpfsSAHPoolUtil,
+    pool: Rc<OpfsSAHPoolUtil>,
+}
+
+thread_local! {
+    /// The pools installed in this worker, by VFS name: a closed store's
+    /// pool is paused (its VFS unregistered, its handles given back) and
+    /// taken back by the next open of that name, never installed twice.
+    static POOLS: RefCell<HashMap<String, Rc<OpfsSAHPoolUtil>>> = RefCell::new(HashMap::new());
 }
 
 /// The VFS (and OPFS directory) name of the store `name`: a digest of the
@@ -59,28 +70,44 @@ fn pool_name(name: &str) -> String {
     format!("shoal-{}", &digest[..32])
 }
 
-/// Installs (or takes back) the pool of the store `name`.
-async fn pool(name: &str) -> Result<OpfsSAHPoolUtil, WebError> {
+/// The pool of the store `name`, with its access handles: installed on
+/// its first use in this worker, taken back (unpaused) after a close.
+async fn pool(name: &str) -> Result<Rc<OpfsSAHPoolUtil>, WebError> {
+    if js_sys::global()
+        .dyn_into::<web_sys::DedicatedWorkerGlobalScope>()
+        .is_err()
+    {
+        return Err(WebError::BadRequest(NOT_IN_A_WORKER.into()));
+    }
     let pool_name = pool_name(name);
+    if let Some(pool) = POOLS.with(|pools| pools.borrow().get(&pool_name).cloned()) {
+        if pool.is_paused() {
+            pool.unpause_vfs().await.map_err(|e| opfs_error(&e))?;
+        }
+        return Ok(pool);
+    }
     let config = OpfsSAHPoolCfgBuilder::new()
         .vfs_name(&pool_name)
         .directory(&format!(".{pool_name}"))
         .build();
-    let pool = install::<TabOs>(&config, false)
-        .await
-        .map_err(|e| opfs_error(&e))?;
-    if pool.is_paused() {
-        pool.unpause_vfs().await.map_err(|e| opfs_error(&e))?;
-    }
+    let pool = Rc::new(
+        install::<TabOs>(&config, false)
+            .await
+            .map_err(|e| opfs_error(&e))?,
+    );
+    POOLS.with(|pools| pools.borrow_mut().insert(pool_name, pool.clone()));
     Ok(pool)
 }
 
-/// The pool's failure: outside a dedicated Worker a clear refusal.
+/// Why `{storage: "opfs"}` is refused outside a dedicated Worker.
+const NOT_IN_A_WORKER: &str = "storage \"opfs\" works only in a dedicated Worker (OPFS synchronous access handles); open the store there, or with the default IndexedDB storage";
+
+/// The pool's failure as the store's error.
 fn opfs_error(error: &sqlite_wasm_vfs::sahpool::OpfsSAHError) -> WebError {
     match error {
-        sqlite_wasm_vfs::sahpool::OpfsSAHError::NotSupported => WebError::BadRequest(
-            "storage \"opfs\" works only in a dedicated Worker (OPFS synchronous access handles); open the store there, or with the default IndexedDB storage".into(),
-        ),
+        sqlite_wasm_vfs::sahpool::OpfsSAHError::NotSupported => {
+            WebError::BadRequest(NOT_IN_A_WORKER.into())
+        }
         other => WebError::Storage(format!("OPFS: {other}")),
     }
 }
@@ -89,17 +116,25 @@ impl SqlDb {
     /// Opens (creating on first use) the database of the store `name`.
     pub async fn open(name: &str) -> Result<SqlDb, WebError> {
         let pool = pool(name).await?;
-        let conn = Connection::open_with_flags_and_vfs(
+        let opened = Connection::open_with_flags_and_vfs(
             FILE,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
             pool_name(name).as_str(),
         )
-        .map_err(sql_error)?;
-        prepare(&conn)?;
-        Ok(SqlDb {
-            conn: RefCell::new(Some(conn)),
-            pool,
-        })
+        .map_err(sql_error)
+        .and_then(|conn| prepare(&conn).map(|()| conn));
+        match opened {
+            Ok(conn) => Ok(SqlDb {
+                conn: RefCell::new(Some(conn)),
+                pool,
+            }),
+            Err(error) => {
+                // The connection is closed (dropped): give the handles back,
+                // or the next owner could not open the store.
+                let _ = pool.pause_vfs();
+                Err(error)
+            }
+        }
     }
 
     /// Runs `f` on the connection; [`WebError::Closed`] after [`SqlDb::close`].
@@ -121,11 +156,20 @@ impl SqlDb {
         }
     }
 
-    /// Deletes the store `name`'s database (it must not be open here).
+    /// Deletes the store `name`'s files — the database and its log — (it
+    /// must not be open here).
     pub async fn delete(name: &str) -> Result<(), WebError> {
         let pool = pool(name).await?;
-        pool.delete_db(FILE).map_err(|e| opfs_error(&e))?;
-        pool.pause_vfs().map_err(|e| opfs_error(&e))
+        let cleared = pool.clear_all().await.map_err(|e| opfs_error(&e));
+        // The handles go back whether or not the delete worked.
+        let paused = pool.pause_vfs().map_err(|e| opfs_error(&e));
+        cleared.and(paused)
+    }
+}
+
+impl Drop for SqlDb {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -11,15 +11,16 @@
 //! owns this classification only.
 
 use crate::error::WebError;
-use crate::row::MAX_RECORD_BYTES;
+use crate::write_queue::MAX_GROUP_BYTES;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-/// Space left below which a failed write is taken for a full origin: one
-/// record at its largest (a transaction that fails writes at most about
-/// that much more than fits).
-pub const MARGIN: f64 = MAX_RECORD_BYTES as f64;
+/// Space left below which a failed write is taken for a full origin, when
+/// the probe could not tell: what one group of writes carries at most
+/// (`write_queue::MAX_GROUP_BYTES`; a larger single record goes alone and
+/// may be refused with more than this left, then reported as `internal`).
+pub const MARGIN: f64 = MAX_GROUP_BYTES as f64;
 
 /// Bytes the probe writes: a few pages of a transaction.
 pub const PROBE_BYTES: u32 = 64 * 1024;

@@ -2,7 +2,7 @@
 //! row by key, the rows of a key range. It never writes.
 
 use crate::error::WebError;
-use crate::keys::{id_of_key, page_range, record_key};
+use crate::keys::{id_of_key, page_range, range_is_empty, record_key};
 use crate::page::{Page, check_limit};
 use crate::row::decode_state;
 use crate::sql::sql_error;
@@ -65,6 +65,9 @@ pub fn list(
 ) -> Result<Page, WebError> {
     check_limit(limit)?;
     let (lower, lower_open, upper) = page_range(collection, prefix, after);
+    if range_is_empty((&lower, lower_open, &upper)) {
+        return Ok(Page::default());
+    }
     let rows = range(conn, (&lower, lower_open, &upper), limit + 1)?;
     Page::from_rows(
         rows.into_iter()

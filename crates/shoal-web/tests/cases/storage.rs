@@ -38,6 +38,24 @@ fn options(wait: bool) -> JsValue {
     options.into()
 }
 
+/// One write alone, as the write queue runs a write made after the last
+/// one resolved: `Ok(None)` when nothing changed.
+async fn write(
+    db: &Storage,
+    collection: &CollectionName,
+    id: &RecordId,
+    intent: &Intent,
+    now_ms: u64,
+) -> Result<Option<shoal_web::write_batch::Committed>, WebError> {
+    let request = shoal_web::write_batch::WriteRequest {
+        collection: collection.clone(),
+        id: id.clone(),
+        intent: intent.clone(),
+    };
+    let mut outcomes = db.write_all(&[request], now_ms).await?;
+    outcomes.pop().unwrap()
+}
+
 /// A fresh store for one test.
 async fn fresh(name: &str) -> Storage {
     Storage::delete(name, STORAGE).await.unwrap();
@@ -73,20 +91,19 @@ async fn writes_survive_reopening_with_their_clocks_and_version() {
     let db = fresh("t-reopen").await;
     let (tasks, t1) = names("tasks", "t1");
     let put = Intent::Put(object(r#"{"title": "milk", "done": false}"#));
-    let first = db
-        .write(&tasks, &t1, &put, 1_000)
+    let first = write(&db, &tasks, &t1, &put, 1_000)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(first.version, DbVersion(1));
     let patch = Intent::Patch(object(r#"{"done": true}"#));
-    db.write(&tasks, &t1, &patch, 2_000)
+    write(&db, &tasks, &t1, &patch, 2_000)
         .await
         .unwrap()
         .unwrap();
     // The same patch again changes nothing and moves no version.
     assert_eq!(
-        db.write(&tasks, &t1, &patch, 3_000).await.unwrap(),
+        write(&db, &tasks, &t1, &patch, 3_000).await.unwrap(),
         None
     );
     let site = db.meta().await.unwrap().site;
@@ -104,8 +121,7 @@ async fn writes_survive_reopening_with_their_clocks_and_version() {
     assert_eq!(meta.hlc.wall_ms(), 2_000, "the clock persists");
     // A write after the reload orders after every earlier one, even with
     // the wall clock behind.
-    let third = db
-        .write(&tasks, &t1, &Intent::Delete, 10)
+    let third = write(&db, &tasks, &t1, &Intent::Delete, 10)
         .await
         .unwrap()
         .unwrap();
@@ -128,13 +144,13 @@ async fn pages_list_live_records_in_id_order_within_one_collection() {
     ] {
         let (c, i) = names(collection, id);
         let put = Intent::Put(object(&format!(r#"{{"n": "{collection}/{id}"}}"#)));
-        db.write(&c, &i, &put, 1)
+        write(&db, &c, &i, &put, 1)
             .await
             .unwrap()
             .unwrap();
     }
     let (tasks, b) = names("tasks", "b");
-    db.write(&tasks, &b, &Intent::Delete, 2)
+    write(&db, &tasks, &b, &Intent::Delete, 2)
         .await
         .unwrap()
         .unwrap();
@@ -150,6 +166,12 @@ async fn pages_list_live_records_in_id_order_within_one_collection() {
     let ids: Vec<&str> = page.records.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, ["c"]);
     assert_eq!(page.next, None);
+    // An `after` at or past the end of the prefix: an empty page, no error.
+    for after in ["b", "z"] {
+        let after = RecordId::new(after).unwrap();
+        let page = db.list(&tasks, "a", Some(&after), 5).await.unwrap();
+        assert_eq!((page.records.len(), page.next), (0, None), "{after:?}");
+    }
     let err = db.list(&tasks, "", None, 0).await.unwrap_err();
     assert_eq!(err.code(), "bad-request");
     db.close();
@@ -169,7 +191,9 @@ async fn catch_up_cursors_persist_per_peer() {
         },
         true,
     );
-    db.save_cursor("peer-a", cursor).await.unwrap();
+    // A cursor is stored with the changes it covers (here none), as a
+    // merge stores it.
+    db.apply("peer-a", &[], Some(cursor), 1).await.unwrap();
     db.close();
     let (db, _) = Storage::open("t-cursors", STORAGE).await.unwrap();
     assert_eq!(
@@ -193,11 +217,11 @@ async fn a_write_that_fails_midway_leaves_nothing_behind() {
     // A write to another record and then to t1: the second fails whole.
     let (_, t2) = names("tasks", "t2");
     let put = Intent::Put(object(r#"{"a": 1}"#));
-    db.write(&tasks, &t2, &put, 5)
+    write(&db, &tasks, &t2, &put, 5)
         .await
         .unwrap()
         .unwrap();
-    let err = db.write(&tasks, &t1, &put, 6).await.unwrap_err();
+    let err = write(&db, &tasks, &t1, &put, 6).await.unwrap_err();
     assert!(matches!(err, WebError::Corrupt(_)), "{err:?}");
     assert_eq!(err.code(), "internal");
     let meta = db.meta().await.unwrap();
