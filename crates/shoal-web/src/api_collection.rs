@@ -1,7 +1,7 @@
 //! The JavaScript `Collection`: put, create, patch, delete, get, list (a
 //! page at a time), map set and remove. Each write's promise resolves only
-//! once the durable IndexedDB transaction holding it is complete
-//! (idb/write_tx.rs; writes made together share one, write_queue.rs);
+//! once the durable transaction holding it is complete (IndexedDB's or
+//! SQLite's, storage.rs; writes made together share one, write_queue.rs);
 //! subscribers hear of it after that. Values cross as JSON text
 //! (`JSON.stringify` / `JSON.parse`), so what JSON can say is what a record
 //! holds, exactly as over the HTTP API. It owns argument handling only.

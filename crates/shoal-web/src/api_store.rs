@@ -1,6 +1,6 @@
 //! The JavaScript `Store`: opening a named store (taking its Web Lock, then
-//! its storage: IndexedDB, or SQLite on OPFS in a dedicated Worker), handing out collections, the change
-//! subscription, and closing. It owns the store handle's lifetime; record
+//! its storage: IndexedDB, or SQLite on OPFS in a dedicated Worker),
+//! handing out collections, the change subscription, and closing. It owns the store handle's lifetime; record
 //! operations are api_collection.rs's.
 
 use crate::api_collection::Collection;

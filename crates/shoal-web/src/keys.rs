@@ -6,7 +6,8 @@
 //! record id's (`[A-Za-z0-9._:-]`), so the key splits back unambiguously, and
 //! `0` (the byte after `/`) bounds a collection's range from above. Both
 //! alphabets are ASCII, so IndexedDB's UTF-16 key order is the byte order
-//! SQLite's and the native store's pages follow. This module owns the key format and nothing else.
+//! SQLite's and the native store's pages follow. This module owns the key
+//! format and nothing else.
 
 use shoal_core::{CollectionName, RecordId};
 

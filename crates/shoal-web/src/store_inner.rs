@@ -1,6 +1,7 @@
 //! What every JavaScript handle of one open store shares ([`Inner`]): the
-//! storage (IndexedDB or SQLite on OPFS), the change feed, the log head sync sessions watch,
-//! the tab's identity and network, and whether the store is closed.
+//! storage (IndexedDB or SQLite on OPFS), the change feed, the log head
+//! sync sessions watch, the tab's identity and network, and whether the
+//! store is closed.
 //!
 //! The handles themselves are `api_store.rs`'s (`Store`), `api_collection.rs`'s
 //! and `api_net.rs`'s; they and the sync code reach the store through this,
