@@ -1,10 +1,13 @@
-//! One page of a collection as `list` answers it ([`Page`]), made from the
-//! rows a storage read ([`Page::from_rows`]), and the bounds of a page's
-//! size ([`check_limit`]) — shared by both storages' listing
-//! (`idb/read.rs`, `sql/read.rs`) and the JavaScript API. It reads nothing.
+//! One page of a collection as `list` answers it ([`Page`]): the key range a
+//! listing reads ([`listing_range`], with the bounds of a page's size) and
+//! the page made from the rows read ([`Page::from_rows`]) — shared by both
+//! storages' listing (`idb/read.rs`, `sql/read.rs`) and the JavaScript API.
+//! It reads nothing.
 
 use crate::error::WebError;
+use crate::keys::{page_range, range_is_empty};
 use crate::row::decode_state;
+use shoal_core::{CollectionName, RecordId};
 
 /// Most records one page may hold.
 pub const MAX_PAGE: u32 = 10_000;
@@ -47,8 +50,23 @@ impl Page {
     }
 }
 
+/// The key range a listing of at most `limit` records of `collection`
+/// reads (`keys::page_range`: ids starting with `prefix`, after `after`),
+/// as `(lower, lower_open, upper)`; `None` when it holds no key (then the
+/// page is empty). A `limit` outside 1 to [`MAX_PAGE`] is refused.
+pub fn listing_range(
+    collection: &CollectionName,
+    prefix: &str,
+    after: Option<&RecordId>,
+    limit: u32,
+) -> Result<Option<(String, bool, String)>, WebError> {
+    check_limit(limit)?;
+    let (lower, lower_open, upper) = page_range(collection, prefix, after);
+    Ok((!range_is_empty((&lower, lower_open, &upper))).then_some((lower, lower_open, upper)))
+}
+
 /// Refuses a page size outside 1 to [`MAX_PAGE`].
-pub fn check_limit(limit: u32) -> Result<(), WebError> {
+fn check_limit(limit: u32) -> Result<(), WebError> {
     if limit == 0 || limit > MAX_PAGE {
         return Err(WebError::BadRequest(format!(
             "limit must be 1 to {MAX_PAGE}, got {limit}"
@@ -96,5 +114,18 @@ mod tests {
         ));
         assert_eq!(check_limit(0).unwrap_err().code(), "bad-request");
         assert!(check_limit(MAX_PAGE).is_ok() && check_limit(MAX_PAGE + 1).is_err());
+    }
+
+    #[test]
+    fn a_listing_past_its_prefix_reads_nothing_and_a_bad_limit_is_refused() {
+        let tasks = CollectionName::new("tasks").unwrap();
+        let z = RecordId::new("z").unwrap();
+        assert_eq!(listing_range(&tasks, "a", Some(&z), 5).unwrap(), None);
+        let range = listing_range(&tasks, "a", None, 5).unwrap().unwrap();
+        assert_eq!(range, ("tasks/a".to_string(), false, "tasks/b".to_string()));
+        assert_eq!(
+            listing_range(&tasks, "", None, 0).unwrap_err().code(),
+            "bad-request"
+        );
     }
 }

@@ -7,9 +7,9 @@ use crate::idb::request::{classify, completed, result};
 use crate::idb::rows;
 use crate::idb::schema::{META, NODE_KEY, RECORDS};
 use crate::idb::tx;
-use crate::keys::{page_range, range_is_empty, record_key};
+use crate::keys::record_key;
 use crate::meta::NodeMeta;
-use crate::page::{Page, check_limit};
+use crate::page::{Page, listing_range};
 use crate::row::decode_state;
 use js_sys::Array;
 use shoal_core::{CollectionName, RecordId};
@@ -43,11 +43,9 @@ pub async fn list(
     after: Option<&RecordId>,
     limit: u32,
 ) -> Result<Page, WebError> {
-    check_limit(limit)?;
-    let (lower, lower_open, upper) = page_range(collection, prefix, after);
-    if range_is_empty((&lower, lower_open, &upper)) {
+    let Some((lower, lower_open, upper)) = listing_range(collection, prefix, after, limit)? else {
         return Ok(Page::default());
-    }
+    };
     let range = IdbKeyRange::bound_with_lower_open_and_upper_open(
         &lower.into(),
         &upper.into(),

@@ -2,8 +2,8 @@
 //! row by key, the rows of a key range. It never writes.
 
 use crate::error::WebError;
-use crate::keys::{id_of_key, page_range, range_is_empty, record_key};
-use crate::page::{Page, check_limit};
+use crate::keys::{id_of_key, record_key};
+use crate::page::{Page, listing_range};
 use crate::row::decode_state;
 use crate::sql::sql_error;
 use rusqlite::{Connection, OptionalExtension};
@@ -63,11 +63,9 @@ pub fn list(
     after: Option<&RecordId>,
     limit: u32,
 ) -> Result<Page, WebError> {
-    check_limit(limit)?;
-    let (lower, lower_open, upper) = page_range(collection, prefix, after);
-    if range_is_empty((&lower, lower_open, &upper)) {
+    let Some((lower, lower_open, upper)) = listing_range(collection, prefix, after, limit)? else {
         return Ok(Page::default());
-    }
+    };
     let rows = range(conn, (&lower, lower_open, &upper), limit + 1)?;
     Page::from_rows(
         rows.into_iter()
