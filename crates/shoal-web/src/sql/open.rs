@@ -21,13 +21,15 @@
 //! acknowledged, so a killed tab or browser loses nothing acknowledged; an
 //! operating-system crash or power loss may lose the last commits (no
 //! flush per commit), as on native nodes. It owns the layout and the
-//! connection's life; it reads and writes no record.
+//! connection's life, and how a record row and the metadata are stored (`put_row`,
+//! `put_meta`; the transactions that call them decide what).
 
 use crate::error::WebError;
 use crate::meta::NodeMeta;
 use crate::sql::host::TabOs;
 use crate::sql::sql_error;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use shoal_core::DbVersion;
 use sqlite_wasm_vfs::sahpool::{OpfsSAHPoolCfgBuilder, OpfsSAHPoolUtil, install};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -220,6 +222,20 @@ pub fn node_meta(conn: &Connection) -> Result<NodeMeta, WebError> {
     let text =
         stored_meta_text(conn)?.ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
     NodeMeta::decode(&text)
+}
+
+/// Stores a record's row — its key (`keys::record_key`), log version and
+/// state text — in place of any before (in the caller's transaction).
+pub fn put_row(
+    conn: &Connection,
+    key: &str,
+    version: DbVersion,
+    state: &str,
+) -> Result<(), WebError> {
+    conn.prepare_cached("INSERT OR REPLACE INTO records (k, v, s) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute((key, version.0 as i64, state)))
+        .map(drop)
+        .map_err(sql_error)
 }
 
 /// Stores the node metadata (in the caller's transaction, if any).

@@ -8,7 +8,7 @@
 use crate::error::WebError;
 use crate::keys::record_key;
 use crate::row::StoredRecord;
-use crate::sql::open::{node_meta, put_meta};
+use crate::sql::open::{node_meta, put_meta, put_row};
 use crate::sql::{cursors, read, sql_error, sync_log};
 use crate::sync::devices;
 use crate::sync::merge::{self, Merged, RecordKey};
@@ -37,9 +37,7 @@ pub fn apply(
         }
     }
     let issuers = if merge::touches_devices(changes) {
-        let rows = sync_log::devices(&tx)?;
-        let registry = devices::registry_from(rows.iter().map(|r| (r.id.as_str(), &r.record)));
-        devices::issuers(registry.as_ref())
+        devices::issuers(sync_log::registry(&tx)?.as_ref())
     } else {
         shoal_core::devices::Issuers::NoOwner
     };
@@ -47,19 +45,13 @@ pub fn apply(
     if plan.rows.is_empty() && cursor.is_none() {
         return Ok(Merged::default());
     }
-    {
-        let mut upsert = tx
-            .prepare_cached("INSERT OR REPLACE INTO records (k, v, s) VALUES (?1, ?2, ?3)")
-            .map_err(sql_error)?;
-        for row in &plan.rows {
-            upsert
-                .execute((
-                    record_key(&row.collection, &row.id),
-                    row.version.0 as i64,
-                    row.record.encode(),
-                ))
-                .map_err(sql_error)?;
-        }
+    for row in &plan.rows {
+        put_row(
+            &tx,
+            &record_key(&row.collection, &row.id),
+            row.version,
+            &row.record.encode(),
+        )?;
     }
     if plan.meta != meta {
         put_meta(&tx, &plan.meta)?;

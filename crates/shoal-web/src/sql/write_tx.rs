@@ -7,7 +7,7 @@
 
 use crate::error::WebError;
 use crate::row::StoredRecord;
-use crate::sql::open::{node_meta, put_meta};
+use crate::sql::open::{node_meta, put_meta, put_row};
 use crate::sql::{read, sql_error};
 use crate::write_batch::{self, WriteOutcome, WriteRequest};
 use rusqlite::{Connection, TransactionBehavior};
@@ -39,16 +39,9 @@ pub fn write_all(
         // Nothing to store: the transaction ends without a commit.
         return Ok(decided.outcomes);
     };
-    {
-        let mut upsert = tx
-            .prepare_cached("INSERT OR REPLACE INTO records (k, v, s) VALUES (?1, ?2, ?3)")
-            .map_err(sql_error)?;
-        for row in &decided.rows {
-            let key = &needed.keys[needed.of_write[row.write]];
-            upsert
-                .execute((key, row.version.0 as i64, &row.encoded))
-                .map_err(sql_error)?;
-        }
+    for row in &decided.rows {
+        let key = &needed.keys[needed.of_write[row.write]];
+        put_row(&tx, key, row.version, &row.encoded)?;
     }
     put_meta(&tx, &meta)?;
     tx.commit().map_err(sql_error)?;
