@@ -6,16 +6,18 @@
 //! WebAssembly on its baseline compiler and tiers the hot functions up) and
 //! the next `puts` after them; and by the page through shoal-web's own
 //! `WorkerStore` (`shoal_client.js`), each put a message to the worker
-//! awaited until its answer came back. Then (browser.rs) the catch-up and
-//! latency scripts run again with `WorkerStore` as the page's store class
-//! ([`use_worker_store`]).
+//! awaited until its answer came back, again the first `puts` and the
+//! next — beside the bare round trip of such a message to a worker that
+//! answers at once, the floor of every call through `WorkerStore`. Then
+//! (browser.rs) the catch-up and latency scripts run again with
+//! `WorkerStore` as the page's store class ([`use_worker_store`]).
 //!
 //! The page and the bench's worker script come from an origin of the
 //! bench's own ([`BenchOrigin`], loopback): the daemon's pages allow only
 //! the daemon's own scripts (their Content-Security-Policy), and the
 //! bench's worker is not one of them. It serves the browser build's files
 //! from the same directory the daemon does. It owns this origin and these
-//! two figures only.
+//! figures only.
 
 use crate::webdriver::Browser;
 use anyhow::{Context, Result, ensure};
@@ -71,9 +73,28 @@ self.onmessage = async ({ data: { puts, name } }) => {
 };
 "#;
 
-/// `{puts}` → `{cold_ms, ms, page_ms}`: the timings, into fresh stores.
+/// A worker that answers every message at once: the bare round trip
+/// between the page and a dedicated Worker, which every call through
+/// `WorkerStore` pays on top of the store's own work.
+const ECHO_WORKER: &str =
+    "self.onmessage = ({ data }) => self.postMessage({ id: data.id, value: null });";
+
+/// `{puts}` → `{cold_ms, ms, page_cold_ms, page_ms, echo_ms}`: the timings,
+/// into fresh stores (the page's, like the worker's, the first `puts` and
+/// the next), and `puts` round trips to [`ECHO_WORKER`] carrying a put's
+/// message (after as many unmeasured ones).
 const MEASURE: &str = r#"async ({ puts }) => {
   const tag = Date.now();
+  const echo = new Worker('/echo_worker.js');
+  const bounce = (id) => new Promise((resolve) => {
+    echo.onmessage = resolve;
+    echo.postMessage({ op: 'collection', collection: 'bench', method: 'put', args: [`r${id}`, { i: id, text: 'a small record of a few dozen bytes' }], id });
+  });
+  for (let i = 0; i < puts; i++) await bounce(i);
+  const echoed = performance.now();
+  for (let i = 0; i < puts; i++) await bounce(i);
+  const echo_ms = performance.now() - echoed;
+  echo.terminate();
   const worker = new Worker('/bench_worker.js', { type: 'module' });
   const inside = await new Promise((resolve, reject) => {
     worker.onmessage = ({ data }) => (data.error ? reject(new Error(data.error)) : resolve(data));
@@ -84,16 +105,20 @@ const MEASURE: &str = r#"async ({ puts }) => {
   const { WorkerStore } = await import('/pkg/shoal_client.js');
   const store = await WorkerStore.open(`bench-opfs-page-${tag}`);
   const records = store.collection('bench');
-  const started = performance.now();
-  for (let i = 0; i < puts; i++) {
-    const written = await records.put(`r${i}`, { i, text: 'a small record of a few dozen bytes' });
-    if (!written.changed) throw new Error(`put ${i} from the page changed nothing`);
-  }
-  const page_ms = performance.now() - started;
-  const last = await records.get(`r${puts - 1}`);
-  if (!last || last.i !== puts - 1) throw new Error('the last put from the page does not read back');
+  const timed = async (from) => {
+    const started = performance.now();
+    for (let i = from; i < from + puts; i++) {
+      const written = await records.put(`r${i}`, { i, text: 'a small record of a few dozen bytes' });
+      if (!written.changed) throw new Error(`put ${i} from the page changed nothing`);
+    }
+    return performance.now() - started;
+  };
+  const page_cold_ms = await timed(0);
+  const page_ms = await timed(puts);
+  const last = await records.get(`r${2 * puts - 1}`);
+  if (!last || last.i !== 2 * puts - 1) throw new Error('the last put from the page does not read back');
   await store.close();
-  return { cold_ms: inside.cold_ms, ms: inside.ms, page_ms };
+  return { cold_ms: inside.cold_ms, ms: inside.ms, page_cold_ms, page_ms, echo_ms };
 }"#;
 
 /// The bench's own loopback origin.
@@ -114,6 +139,10 @@ impl BenchOrigin {
             .route(
                 "/bench_worker.js",
                 get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], WORKER) }),
+            )
+            .route(
+                "/echo_worker.js",
+                get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], ECHO_WORKER) }),
             )
             .route("/pkg/{name}", get(pkg_file))
             .with_state(Arc::new(pkg.to_path_buf()));
@@ -174,8 +203,13 @@ pub struct WorkerTimes {
     pub inside_cold: Duration,
     /// The next ones made inside the worker, each awaited.
     pub inside: Duration,
-    /// Made from the page through `WorkerStore`, each awaited.
+    /// The first ones made from the page through `WorkerStore` (a worker
+    /// of its own, just started), each awaited.
+    pub from_page_cold: Duration,
+    /// The next ones made from the page through `WorkerStore`, each awaited.
     pub from_page: Duration,
+    /// As many bare round trips between the page and a worker.
+    pub round_trips: Duration,
 }
 
 /// Loads the bench's page in `browser` and times the worker route.
@@ -192,6 +226,8 @@ pub fn measure(browser: &Browser, origin: &BenchOrigin, puts: u64) -> Result<Wor
     Ok(WorkerTimes {
         inside_cold: millis("cold_ms")?,
         inside: millis("ms")?,
+        from_page_cold: millis("page_cold_ms")?,
         from_page: millis("page_ms")?,
+        round_trips: millis("echo_ms")?,
     })
 }

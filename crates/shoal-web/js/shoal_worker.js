@@ -18,6 +18,10 @@ import init, { Store } from './shoal_web.js';
 const ready = init();
 let store = null;
 let subscription = null;
+/** The open store's collections by name, made on first use (at most
+ * `MAX_COLLECTIONS` kept: a page naming more only makes them again). */
+const collections = new Map();
+const MAX_COLLECTIONS = 64;
 
 /** The collection methods a page may call, as the store names them. */
 const COLLECTION_METHODS = new Set(['put', 'create', 'patch', 'delete', 'mapSet', 'mapRemove', 'get', 'list']);
@@ -40,8 +44,7 @@ async function perform(message, earlier) {
     case 'collection': {
       const method = message.method;
       if (!COLLECTION_METHODS.has(method)) throw shoalError('bad-request', `no collection method ${method}`);
-      const collection = opened().collection(message.collection);
-      return collection[method](...message.args);
+      return collectionNamed(message.collection)[method](...message.args);
     }
     case 'version':
       return opened().version();
@@ -63,6 +66,7 @@ async function perform(message, earlier) {
       const closing = store.close();
       store = null;
       subscription = null;
+      forgetCollections();
       // Every call made before the close is answered first (a write in
       // flight committed or refused), then the close.
       await Promise.allSettled(earlier);
@@ -71,6 +75,22 @@ async function perform(message, earlier) {
     default:
       throw shoalError('bad-request', `unknown operation ${message.op}`);
   }
+}
+
+/** The open store's collection `name` (a bad name throws, and is not kept). */
+function collectionNamed(name) {
+  let collection = collections.get(name);
+  if (!collection) {
+    collection = opened().collection(name);
+    if (collections.size >= MAX_COLLECTIONS) forgetCollections();
+    collections.set(name, collection);
+  }
+  return collection;
+}
+
+function forgetCollections() {
+  for (const collection of collections.values()) collection.free();
+  collections.clear();
 }
 
 function opened() {
