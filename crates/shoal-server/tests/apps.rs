@@ -78,6 +78,37 @@ impl Served {
         .unwrap()
     }
 
+    /// `GET path` with `If-None-Match: tags` if given: the status, the
+    /// `ETag` and the body.
+    async fn get_if_none_match(
+        &self,
+        path: &str,
+        tags: Option<&str>,
+    ) -> (u16, Option<String>, Vec<u8>) {
+        let url = format!("{}{path}", self.base);
+        let tags = tags.map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .proxy(None)
+                .build()
+                .into();
+            let mut request = agent.get(&url);
+            if let Some(tags) = tags {
+                request = request.header("if-none-match", tags);
+            }
+            let mut response = request.call().unwrap();
+            let tag = response
+                .headers()
+                .get("etag")
+                .map(|v| v.to_str().unwrap().to_string());
+            let body = response.body_mut().read_to_vec().unwrap();
+            (response.status().as_u16(), tag, body)
+        })
+        .await
+        .unwrap()
+    }
+
     async fn stop(self) {
         let _ = self.stop.send(());
         self.node.shutdown().await;
@@ -209,5 +240,71 @@ async fn a_missing_browser_build_is_a_clear_503_and_daemon_json_says_why() {
     assert_eq!(status, 503);
     assert!(String::from_utf8_lossy(&body).contains("shoal_web_bg.wasm"));
     assert_eq!(served.get("/apps/pkg/shoal_web.js").await.0, 200);
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_holding_the_same_build_is_answered_not_modified_and_a_rebuild_changes_the_tag() {
+    let pkg = tempfile::tempdir().unwrap();
+    for name in [
+        "shoal_web.js",
+        "shoal_web.d.ts",
+        "shoal_worker.js",
+        "shoal_client.js",
+        "shoal_client.d.ts",
+    ] {
+        std::fs::write(pkg.path().join(name), format!("// {name}")).unwrap();
+    }
+    let wasm = pkg.path().join("shoal_web_bg.wasm");
+    std::fs::write(&wasm, b"\0asm\x01\0\0\0 first build").unwrap();
+    let served = serve(Some(pkg.path().to_path_buf())).await;
+    let path = "/apps/pkg/shoal_web_bg.wasm";
+
+    let (status, tag, body) = served.get_if_none_match(path, None).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"\0asm\x01\0\0\0 first build"[..])
+    );
+    let tag = tag.expect("an ETag");
+    assert!(
+        tag.len() > 2 && tag.starts_with('"') && tag.ends_with('"'),
+        "{tag}"
+    );
+    assert_ne!(
+        served
+            .get_if_none_match("/apps/pkg/shoal_web.js", None)
+            .await
+            .1,
+        Some(tag.clone()),
+        "another file, another tag"
+    );
+    // The browser's copy is current: no body, the same tag. Also when it
+    // sends the tag among others, or as a weak one.
+    for given in [
+        tag.clone(),
+        format!("\"other\", {tag}"),
+        format!("W/{tag}"),
+        "*".to_string(),
+    ] {
+        let (status, again, body) = served.get_if_none_match(path, Some(&given)).await;
+        assert_eq!(status, 304, "If-None-Match: {given}");
+        assert_eq!(again.as_deref(), Some(tag.as_str()));
+        assert!(body.is_empty());
+    }
+    let (status, _, body) = served.get_if_none_match(path, Some("\"stale\"")).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"\0asm\x01\0\0\0 first build"[..]),
+        "another tag gets the file"
+    );
+
+    // Rebuilt in place: the old tag no longer matches, the new bytes come.
+    std::fs::write(&wasm, b"\0asm\x01\0\0\0 second build").unwrap();
+    let (status, new_tag, body) = served.get_if_none_match(path, Some(&tag)).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"\0asm\x01\0\0\0 second build"[..])
+    );
+    assert_ne!(new_tag, Some(tag), "the rebuild changed the tag");
     served.stop().await;
 }
