@@ -11,7 +11,7 @@
 //! (plain ES modules, no build step), over shoal-web's API; it must not
 //! reach `/api` (the page holds no token) nor serve the group secret.
 
-use crate::http::Failure;
+use crate::http::error::Failure;
 use crate::web_pkg::WebPkg;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};

@@ -16,6 +16,7 @@ mod gc_schedule;
 pub mod http;
 mod metrics;
 mod options;
+mod peer_book;
 mod serve;
 mod web_pkg;
 

@@ -7,7 +7,7 @@
 //! Plain data only: parsing a command line or a config file into it is the
 //! caller's (shoal-cli's).
 
-use crate::http::PeerBook;
+use crate::peer_book::PeerBook;
 use shoal::{GroupKey, GroupSalt, NodeConfig};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -13,7 +13,7 @@
 //! bytes so a browser holding the same build is answered `304`. It must not serve anything else
 //! from that directory.
 
-use crate::http::Failure;
+use crate::http::error::Failure;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -144,7 +144,7 @@ fn refuse_foreign(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let application_id: i64 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .map_err(sqlite)?;
-    if application_id != crate::schema::APPLICATION_ID {
+    if application_id != crate::migrations::APPLICATION_ID {
         let tables = conn
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .map_err(sqlite)?;

@@ -7,12 +7,9 @@
 //! rows belongs to `rows.rs`.
 
 use crate::error::StoreError;
-use crate::migrations::{self, MIGRATIONS, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION};
+use crate::migrations::{self, APPLICATION_ID, MIGRATIONS, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION};
 use rusqlite::Connection;
 use std::path::Path;
-
-/// SQLite `application_id` of a Shoal database: "SHOL".
-pub const APPLICATION_ID: i64 = 0x5348_4F4C;
 
 /// Checks that `conn` is a Shoal database this build can read and brings its
 /// schema up to date (creating it in an empty file), or explains why not. A

@@ -4,7 +4,7 @@
 //! It names what is wrong and carries no IO errors; the store and the network
 //! layer wrap it in their own error types.
 
-use super::wire::BlobRefusal;
+use super::refusal::BlobRefusal;
 use crate::sync::codec::FrameError;
 use thiserror::Error;
 

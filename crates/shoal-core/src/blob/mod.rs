@@ -20,6 +20,7 @@ mod evict;
 mod fetch;
 mod hash;
 mod outline;
+mod refusal;
 mod wanted;
 mod wire;
 

@@ -44,6 +44,7 @@
 use super::error::BlobError;
 use super::hash::BlobHash;
 use super::outline::{MAX_OUTLINE_CVS, Outline, PIECE_LEN, piece_count};
+pub use super::refusal::BlobRefusal;
 use crate::sync::auth::GroupKey;
 use crate::sync::codec::{FrameError, LEN_PREFIX, payload_len};
 use serde::{Deserialize, Serialize};
@@ -91,33 +92,6 @@ pub enum BlobResponse {
     Outline(Outline),
     /// The peer will not serve the request.
     Refused(BlobRefusal),
-}
-
-/// Why a peer will not serve a blob request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BlobRefusal {
-    /// The peer does not have the blob (or not all of it).
-    NotFound,
-    /// The blob is only referenced from records not shared with the requester.
-    NotShared,
-    /// The blob is larger than the peer is willing to serve.
-    TooLarge,
-    /// The peer is serving too many transfers; try again later.
-    Busy,
-    /// The request is malformed or out of range.
-    BadRequest,
-}
-
-impl fmt::Display for BlobRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BlobRefusal::NotFound => "peer does not have the blob",
-            BlobRefusal::NotShared => "not shared with you",
-            BlobRefusal::TooLarge => "blob is larger than the peer will serve",
-            BlobRefusal::Busy => "peer is busy, try again later",
-            BlobRefusal::BadRequest => "peer found the request malformed",
-        })
-    }
 }
 
 /// A decoded response-direction frame.

@@ -14,6 +14,7 @@
 //! This module never reads or writes a socket.
 
 use super::auth::FrameKey;
+pub use super::frame_error::FrameError;
 pub use super::layout::ChangeLayout;
 use super::message::Message;
 
@@ -27,25 +28,6 @@ pub const LEN_PREFIX: usize = 4;
 
 const PLAIN: u8 = 0;
 const SEALED: u8 = 1;
-
-/// Why a frame was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// The length prefix announces more than the cap.
-    #[error("frame of {len} bytes exceeds the cap of {cap} bytes")]
-    TooLarge {
-        /// Announced length.
-        len: usize,
-        /// The cap.
-        cap: usize,
-    },
-    /// The payload does not decode as a message.
-    #[error("undecodable frame: {0}")]
-    Garbage(String),
-    /// The MAC is wrong, missing, or present where none was expected.
-    #[error("frame failed authentication")]
-    BadMac,
-}
 
 /// Reads a length prefix and checks it against the cap *before* the payload
 /// is read, so an oversized frame never costs memory.

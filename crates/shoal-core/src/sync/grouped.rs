@@ -19,7 +19,7 @@
 //! by their own types as in every other layout. This module owns only this
 //! encoding; which layout a session uses is `layout.rs`'s.
 
-use super::codec::FrameError;
+use super::frame_error::FrameError;
 use crate::change::{Change, LogPosition, Slot};
 use crate::clock::{Clock, Hlc, Life};
 use crate::ids::{CollectionName, FieldName, RecordId, SiteId};

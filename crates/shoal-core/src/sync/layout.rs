@@ -21,8 +21,8 @@
 //! This module owns only that layout; framing and MACs are `codec.rs`'s,
 //! which calls it, and the choice of layout is the session's (`session.rs`).
 
-use super::codec::FrameError;
 use super::federation::{Request, Response};
+use super::frame_error::FrameError;
 use super::message::{Batch, Message};
 use super::version::{Agreed, Feature};
 use crate::change::Change;

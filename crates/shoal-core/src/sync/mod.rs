@@ -8,6 +8,7 @@ mod action;
 pub mod auth;
 pub mod codec;
 pub mod federation;
+mod frame_error;
 mod grouped;
 mod layout;
 pub mod message;

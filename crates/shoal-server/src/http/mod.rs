@@ -15,7 +15,7 @@
 mod blobs;
 mod conflicts;
 mod devices;
-mod error;
+pub(crate) mod error;
 mod extract;
 mod federation;
 mod feed;
@@ -30,6 +30,7 @@ mod sharing;
 mod sync_details;
 
 use crate::options::{MetricsAccess, Options};
+pub use crate::peer_book::PeerBook;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
@@ -39,21 +40,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 pub use error::Failure;
 pub use peers::invite_address;
-use shoal::{GroupKey, GroupSalt, Multiaddr, Node, PeerId, Store};
+use shoal::{GroupKey, GroupSalt, Node, Store};
 use std::sync::Arc;
 
 /// Largest JSON body a route accepts.
 pub const MAX_JSON_BODY: usize = 1 << 20;
-
-/// Where the daemon remembers the peers added over the API (`POST
-/// /api/peers`) and forgets them (`DELETE /api/peers/{peer}`): `DATA/peers.txt`
-/// in `shoal serve`. Errors are messages for a `500 internal` answer.
-pub trait PeerBook: Send + Sync {
-    /// Remembers `address`; whether it was new.
-    fn add(&self, address: &Multiaddr) -> Result<bool, String>;
-    /// Forgets every address of `peer`; how many there were.
-    fn remove(&self, peer: &PeerId) -> Result<usize, String>;
-}
 
 /// What the handlers share.
 pub(crate) struct Control {

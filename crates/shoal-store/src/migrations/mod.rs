@@ -33,6 +33,10 @@ mod v7_conflict_journal;
 mod v8_tombstone_collection;
 mod v9_devices;
 
+/// SQLite `application_id` of a Shoal database: "SHOL". The runner marks a
+/// new file with it; `schema.rs` recognises Shoal's files by it.
+pub(crate) const APPLICATION_ID: i64 = 0x5348_4F4C;
+
 /// One numbered schema change.
 pub(crate) struct Migration {
     /// The schema version the file has once this step ran.
@@ -139,7 +143,7 @@ pub(crate) fn upgrade(
         tracing::debug!("schema migration to version {}: {}", step.to, step.what);
     }
     if from == 0 {
-        tx.pragma_update(None, "application_id", crate::schema::APPLICATION_ID)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     }
     tx.pragma_update(None, "user_version", target)?;
     tx.commit()?;

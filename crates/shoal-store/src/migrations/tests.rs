@@ -57,7 +57,7 @@ fn a_fresh_file_runs_every_step_once() {
     let app: i64 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(app, crate::schema::APPLICATION_ID);
+    assert_eq!(app, crate::migrations::APPLICATION_ID);
     let before = layout(&conn);
     assert!(
         before.iter().any(|l| l == "table held_changes"),

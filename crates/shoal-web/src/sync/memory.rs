@@ -18,6 +18,9 @@ use shoal_core::sync::{Refusal, Rejection, Request, Response};
 use shoal_core::{Change, CollectionName, DbVersion, Intent, LogRead, RecordId, SyncCursor};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) struct MemoryReplica {
     meta: RefCell<NodeMeta>,
@@ -54,7 +57,7 @@ impl MemoryReplica {
             .map(|(_, r)| r.clone())
             .unwrap_or_default();
         let meta = self.meta.borrow().clone();
-        let now = crate::sync::tests::NativeTimer.now_ms();
+        let now = NativeTimer.now_ms();
         if let Some(written) = local_write(&meta, &stored, &intent, now).unwrap() {
             let version = written.meta.version;
             self.records
@@ -240,5 +243,21 @@ impl Replica for MemoryReplica {
 
     fn head(&self) -> HeadWatch {
         self.head.clone()
+    }
+}
+
+/// The tests' clock and sleep: the system's, on threads (futures-timer).
+pub(crate) struct NativeTimer;
+
+impl Timer for NativeTimer {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    fn sleep(&self, ms: u64) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(futures_timer::Delay::new(Duration::from_millis(ms)))
     }
 }

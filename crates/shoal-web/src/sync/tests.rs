@@ -4,7 +4,7 @@
 use crate::sync::driver::{
     Control, DEFAULT_TICK_MS, SessionEnd, SessionSpec, run_session, tab_sync_config,
 };
-use crate::sync::memory::MemoryReplica;
+use crate::sync::memory::{MemoryReplica, NativeTimer};
 use crate::sync::pipe::{PipeEnd, duplex};
 use crate::sync::replica::Timer;
 use crate::sync::status::{PeerState, StatusCell};
@@ -13,23 +13,6 @@ use serde_json::json;
 use shoal_core::Intent;
 use shoal_core::sync::{GroupKey, Rejection, Role};
 use std::future::Future;
-use std::pin::Pin;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-pub(crate) struct NativeTimer;
-
-impl Timer for NativeTimer {
-    fn now_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
-    }
-
-    fn sleep(&self, ms: u64) -> Pin<Box<dyn Future<Output = ()>>> {
-        Box::pin(futures_timer::Delay::new(Duration::from_millis(ms)))
-    }
-}
 
 fn put(value: serde_json::Value) -> Intent {
     Intent::Put(value.as_object().unwrap().clone())
