@@ -63,6 +63,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "module cycles (no two files import each other in a circle)"
+scripts/module-cycles.py crates
 step "cargo test"
 cargo test --workspace --locked
 # Every fuzz target for 15 s (fuzz/, its own workspace and target dir;
