@@ -17,6 +17,7 @@ pub mod quota;
 pub mod read;
 pub mod sync_apply;
 pub mod sync_log;
+pub mod txn;
 pub mod write_tx;
 
 use crate::error::WebError;

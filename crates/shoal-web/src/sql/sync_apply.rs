@@ -9,10 +9,11 @@ use crate::error::WebError;
 use crate::keys::record_key;
 use crate::row::StoredRecord;
 use crate::sql::open::{node_meta, put_meta, put_row};
-use crate::sql::{cursors, read, sql_error, sync_log};
+use crate::sql::txn::Txn;
+use crate::sql::{cursors, read, sync_log};
 use crate::sync::devices;
 use crate::sync::merge::{self, Merged, RecordKey};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 use shoal_core::{Change, DbVersion, SyncCursor};
 use std::collections::HashMap;
 
@@ -25,9 +26,7 @@ pub fn apply(
     cursor: Option<SyncCursor>,
     now_ms: u64,
 ) -> Result<Merged, WebError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql_error)?;
+    let tx = Txn::begin(conn)?;
     let meta = node_meta(&tx)?;
     merge::validate(&meta, changes, now_ms)?;
     let mut stored: HashMap<RecordKey, (DbVersion, StoredRecord)> = HashMap::new();
@@ -59,7 +58,7 @@ pub fn apply(
     if let Some(cursor) = cursor {
         cursors::save(&tx, peer, cursor)?;
     }
-    tx.commit().map_err(sql_error)?;
+    tx.commit()?;
     Ok(Merged {
         report: plan.report,
         rows: plan.rows,

@@ -8,9 +8,10 @@
 use crate::error::WebError;
 use crate::row::StoredRecord;
 use crate::sql::open::{node_meta, put_meta, put_row};
-use crate::sql::{read, sql_error};
+use crate::sql::read;
+use crate::sql::txn::Txn;
 use crate::write_batch::{self, WriteOutcome, WriteRequest};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 /// Applies `writes` in order in one durable transaction, each its own
 /// local write; one outcome per write. `Err`: none of them is stored.
@@ -19,9 +20,7 @@ pub fn write_all(
     writes: &[WriteRequest],
     now_ms: u64,
 ) -> Result<Vec<WriteOutcome>, WebError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sql_error)?;
+    let tx = Txn::begin(conn)?;
     let node = node_meta(&tx)?;
     let needed = write_batch::needed(writes);
     let stored = needed
@@ -44,6 +43,6 @@ pub fn write_all(
         put_row(&tx, key, row.version, &row.encoded)?;
     }
     put_meta(&tx, &meta)?;
-    tx.commit().map_err(sql_error)?;
+    tx.commit()?;
     Ok(decided.outcomes)
 }
