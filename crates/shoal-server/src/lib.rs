@@ -18,6 +18,7 @@ mod metrics;
 mod options;
 mod peer_book;
 mod serve;
+mod served_file;
 mod web_pkg;
 
 pub use gc_schedule::GcSchedule;

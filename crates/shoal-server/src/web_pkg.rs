@@ -9,13 +9,14 @@
 //! wasm toolchain), so this module owns finding it, saying clearly what is
 //! missing (in the log at start, in `/apps/daemon.json` and in the body of
 //! a `503`), and serving exactly those six files, read afresh on each
-//! request so a rebuild needs no restart, each with an `ETag` of its
-//! bytes so a browser holding the same build is answered `304`. It must not serve anything else
+//! request so a rebuild needs no restart (each with an `ETag` of its
+//! bytes, and gzipped for a browser that accepts it: `served_file.rs`). It must not serve anything else
 //! from that directory.
 
 use crate::http::error::Failure;
+use crate::served_file::{self, GzipCache};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,12 +40,17 @@ const HOW: &str = "build it with scripts/wasm-build.sh (it writes target/wasm/pk
 #[derive(Debug)]
 pub struct WebPkg {
     dir: Option<PathBuf>,
+    /// The files' gzipped copies, made once per content.
+    gzip: GzipCache,
 }
 
 impl WebPkg {
     /// The package in `dir` (`None`: not configured).
     pub fn new(dir: Option<PathBuf>) -> Self {
-        WebPkg { dir }
+        WebPkg {
+            dir,
+            gzip: GzipCache::default(),
+        }
     }
 
     /// What is wrong with the package, and how to fix it; `None` when all
@@ -89,7 +95,8 @@ impl WebPkg {
 /// name, `503` with what to do when the package is not there.
 /// A file's `ETag` is the digest of its bytes, so a browser that holds the
 /// same build revalidates with `If-None-Match` and gets a `304` instead of
-/// the 3.4 MB `.wasm` again, and a rebuild changes it at once.
+/// the 3.4 MB `.wasm` again, and a rebuild changes it at once; a browser
+/// that accepts gzip gets the bytes gzipped (`served_file.rs`).
 pub async fn serve(
     State(pkg): State<Arc<WebPkg>>,
     Path(name): Path<String>,
@@ -107,41 +114,10 @@ pub async fn serve(
         return unavailable(pkg.problem().unwrap_or_default());
     };
     match tokio::fs::read(dir.join(file)).await {
-        Ok(body) => {
-            let tag = entity_tag(&body);
-            let headers = [
-                (header::CONTENT_TYPE, content_type.to_string()),
-                // Rebuilt in place: always revalidate.
-                (header::CACHE_CONTROL, "no-cache".to_string()),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-                (header::ETAG, tag.clone()),
-            ];
-            match none_match(&request, &tag) {
-                true => (StatusCode::NOT_MODIFIED, headers).into_response(),
-                false => (headers, body).into_response(),
-            }
-        }
+        Ok(body) => served_file::answer(&request, content_type, body, &pkg.gzip).await,
         Err(e) => unavailable(format!(
             "cannot read {}: {e}; {HOW}",
             dir.join(file).display()
         )),
     }
-}
-
-/// The strong entity tag of a file's bytes: a quoted hex digest.
-fn entity_tag(body: &[u8]) -> String {
-    format!("\"{}\"", &blake3::hash(body).to_hex()[..32])
-}
-
-/// Whether the request's `If-None-Match` names `tag` (or is `*`): then the
-/// browser's copy is current. A list of tags is compared one by one, weak
-/// ones (`W/"…"`) by their opaque part, as RFC 9110 asks of `If-None-Match`.
-fn none_match(request: &HeaderMap, tag: &str) -> bool {
-    request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .any(|given| given == "*" || given.trim_start_matches("W/") == tag)
 }

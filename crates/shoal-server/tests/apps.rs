@@ -78,15 +78,14 @@ impl Served {
         .unwrap()
     }
 
-    /// `GET path` with `If-None-Match: tags` if given: the status, the
-    /// `ETag` and the body.
-    async fn get_if_none_match(
-        &self,
-        path: &str,
-        tags: Option<&str>,
-    ) -> (u16, Option<String>, Vec<u8>) {
+    /// `GET path` with the request headers `sent`: the status, the
+    /// response's headers (names lowercase) and the body as it came.
+    async fn get_with(&self, path: &str, sent: &[(&str, &str)]) -> Answer {
         let url = format!("{}{path}", self.base);
-        let tags = tags.map(str::to_string);
+        let sent: Vec<(String, String)> = sent
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -94,16 +93,26 @@ impl Served {
                 .build()
                 .into();
             let mut request = agent.get(&url);
-            if let Some(tags) = tags {
-                request = request.header("if-none-match", tags);
+            for (name, value) in &sent {
+                request = request.header(name, value);
             }
             let mut response = request.call().unwrap();
-            let tag = response
+            let headers = response
                 .headers()
-                .get("etag")
-                .map(|v| v.to_str().unwrap().to_string());
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_string(),
+                        value.to_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
             let body = response.body_mut().read_to_vec().unwrap();
-            (response.status().as_u16(), tag, body)
+            Answer {
+                status: response.status().as_u16(),
+                headers,
+                body,
+            }
         })
         .await
         .unwrap()
@@ -112,6 +121,22 @@ impl Served {
     async fn stop(self) {
         let _ = self.stop.send(());
         self.node.shutdown().await;
+    }
+}
+
+/// A response as [`Served::get_with`] read it.
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -243,8 +268,8 @@ async fn a_missing_browser_build_is_a_clear_503_and_daemon_json_says_why() {
     served.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_browser_holding_the_same_build_is_answered_not_modified_and_a_rebuild_changes_the_tag() {
+/// A package directory with every file, the `.wasm` holding `wasm`.
+fn package(wasm: &[u8]) -> tempfile::TempDir {
     let pkg = tempfile::tempdir().unwrap();
     for name in [
         "shoal_web.js",
@@ -255,27 +280,35 @@ async fn a_browser_holding_the_same_build_is_answered_not_modified_and_a_rebuild
     ] {
         std::fs::write(pkg.path().join(name), format!("// {name}")).unwrap();
     }
-    let wasm = pkg.path().join("shoal_web_bg.wasm");
-    std::fs::write(&wasm, b"\0asm\x01\0\0\0 first build").unwrap();
+    std::fs::write(pkg.path().join("shoal_web_bg.wasm"), wasm).unwrap();
+    pkg
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_holding_the_same_build_is_answered_not_modified_and_a_rebuild_changes_the_tag() {
+    let first = b"\0asm\x01\0\0\0 first build";
+    let pkg = package(first);
     let served = serve(Some(pkg.path().to_path_buf())).await;
     let path = "/apps/pkg/shoal_web_bg.wasm";
 
-    let (status, tag, body) = served.get_if_none_match(path, None).await;
+    let fetched = served.get_with(path, &[]).await;
+    assert_eq!((fetched.status, fetched.body.as_slice()), (200, &first[..]));
     assert_eq!(
-        (status, body.as_slice()),
-        (200, &b"\0asm\x01\0\0\0 first build"[..])
+        fetched.header("content-encoding"),
+        None,
+        "not asked for gzip"
     );
-    let tag = tag.expect("an ETag");
+    let tag = fetched.header("etag").expect("an ETag").to_string();
     assert!(
         tag.len() > 2 && tag.starts_with('"') && tag.ends_with('"'),
         "{tag}"
     );
     assert_ne!(
         served
-            .get_if_none_match("/apps/pkg/shoal_web.js", None)
+            .get_with("/apps/pkg/shoal_web.js", &[])
             .await
-            .1,
-        Some(tag.clone()),
+            .header("etag"),
+        Some(tag.as_str()),
         "another file, another tag"
     );
     // The browser's copy is current: no body, the same tag. Also when it
@@ -286,25 +319,105 @@ async fn a_browser_holding_the_same_build_is_answered_not_modified_and_a_rebuild
         format!("W/{tag}"),
         "*".to_string(),
     ] {
-        let (status, again, body) = served.get_if_none_match(path, Some(&given)).await;
-        assert_eq!(status, 304, "If-None-Match: {given}");
-        assert_eq!(again.as_deref(), Some(tag.as_str()));
-        assert!(body.is_empty());
+        let again = served.get_with(path, &[("if-none-match", &given)]).await;
+        assert_eq!(again.status, 304, "If-None-Match: {given}");
+        assert_eq!(again.header("etag"), Some(tag.as_str()));
+        assert!(again.body.is_empty());
     }
-    let (status, _, body) = served.get_if_none_match(path, Some("\"stale\"")).await;
+    let stale = served
+        .get_with(path, &[("if-none-match", "\"stale\"")])
+        .await;
     assert_eq!(
-        (status, body.as_slice()),
-        (200, &b"\0asm\x01\0\0\0 first build"[..]),
+        (stale.status, stale.body.as_slice()),
+        (200, &first[..]),
         "another tag gets the file"
     );
 
     // Rebuilt in place: the old tag no longer matches, the new bytes come.
-    std::fs::write(&wasm, b"\0asm\x01\0\0\0 second build").unwrap();
-    let (status, new_tag, body) = served.get_if_none_match(path, Some(&tag)).await;
+    let second = b"\0asm\x01\0\0\0 second build";
+    std::fs::write(pkg.path().join("shoal_web_bg.wasm"), second).unwrap();
+    let rebuilt = served.get_with(path, &[("if-none-match", &tag)]).await;
     assert_eq!(
-        (status, body.as_slice()),
-        (200, &b"\0asm\x01\0\0\0 second build"[..])
+        (rebuilt.status, rebuilt.body.as_slice()),
+        (200, &second[..])
     );
-    assert_ne!(new_tag, Some(tag), "the rebuild changed the tag");
+    assert_ne!(
+        rebuilt.header("etag"),
+        Some(tag.as_str()),
+        "the rebuild changed the tag"
+    );
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_that_accepts_gzip_gets_the_build_gzipped_under_a_tag_of_its_own() {
+    use std::io::Read;
+    // Compressible, as a real build is.
+    let wasm: Vec<u8> = b"\0asm\x01\0\0\0"
+        .iter()
+        .copied()
+        .chain((0..200_000u32).map(|i| (i % 7) as u8))
+        .collect();
+    let pkg = package(&wasm);
+    let served = serve(Some(pkg.path().to_path_buf())).await;
+    let path = "/apps/pkg/shoal_web_bg.wasm";
+    let plain = served.get_with(path, &[]).await;
+    let plain_tag = plain.header("etag").unwrap().to_string();
+    assert_eq!(plain.header("vary"), Some("accept-encoding"));
+
+    let gzipped = served
+        .get_with(path, &[("accept-encoding", "gzip, deflate, br")])
+        .await;
+    assert_eq!(gzipped.status, 200);
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(gzipped.header("content-type"), Some("application/wasm"));
+    assert_eq!(gzipped.header("vary"), Some("accept-encoding"));
+    assert!(
+        gzipped.body.len() < wasm.len() / 10,
+        "{} bytes",
+        gzipped.body.len()
+    );
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(gzipped.body.as_slice())
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, wasm, "the gzipped bytes are the file's");
+    let gzip_tag = gzipped.header("etag").unwrap().to_string();
+    assert_ne!(gzip_tag, plain_tag, "each representation has its own tag");
+
+    // Revalidation matches the representation asked for.
+    let current = served
+        .get_with(
+            path,
+            &[("accept-encoding", "gzip"), ("if-none-match", &gzip_tag)],
+        )
+        .await;
+    assert_eq!((current.status, current.body.len()), (304, 0));
+    let other = served
+        .get_with(
+            path,
+            &[("accept-encoding", "gzip"), ("if-none-match", &plain_tag)],
+        )
+        .await;
+    assert_eq!(
+        other.status, 200,
+        "the identity tag does not validate the gzipped copy"
+    );
+    // Gzip refused by weight: the bytes as they are.
+    let refused = served
+        .get_with(path, &[("accept-encoding", "gzip;q=0")])
+        .await;
+    assert_eq!(refused.header("content-encoding"), None);
+    assert_eq!(refused.body, wasm);
+
+    // A rebuild is gzipped afresh, not answered from the kept copy.
+    let rebuilt: Vec<u8> = wasm.iter().rev().copied().collect();
+    std::fs::write(pkg.path().join("shoal_web_bg.wasm"), &rebuilt).unwrap();
+    let fresh = served.get_with(path, &[("accept-encoding", "gzip")]).await;
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(fresh.body.as_slice())
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, rebuilt);
     served.stop().await;
 }
