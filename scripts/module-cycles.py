@@ -4,12 +4,16 @@
 The project's rule: when two files need each other, the piece they share
 gets its own file. This reads every crate's `src/` (comments left out),
 takes each file's references to other modules of its crate
-(`crate::a::b`, `crate::{a, b::c}`, `super::sibling`), and reports every
+(`crate::a::b`, `crate::{a, b::{c, d}}`, `super::sibling`,
+`super::super::x`, with `use` groups expanded), and reports every
 group of modules that reach each other through them, as strongly
 connected components of that graph. A module and its own submodules
 (`http/mod.rs` and `http/error.rs`) are not a circle: a parent declares its
-children. It reads text, not Rust's name resolution, so a path written in
-a string or a macro counts as well; that errs on the side of reporting.
+children; an inline `mod tests` at a file's end is left out. It reads
+text, not Rust's name resolution: a path written in a string or a macro
+counts as well (erring on the side of reporting), and an item reached
+through a parent's `pub use` re-export counts as the parent's (a circle
+only through re-exports goes unseen).
 
 Usage: scripts/module-cycles.py [CRATES_DIR]   (default: crates)
 """
@@ -36,18 +40,64 @@ def modules_of(src):
                 module = "crate"
             with open(path, encoding="utf-8") as f:
                 code = [line for line in f if not line.lstrip().startswith("//")]
-            mods[module] = "".join(code)
+            code = "".join(code)
+            # An inline `mod tests` (by convention the file's end) is the
+            # module's own test code, where `super::` means the module.
+            tests = re.search(r"#\[cfg\(test\)\]\s*mod tests\s*\{", code)
+            mods[module] = code[: tests.start()] if tests else code
     return mods
 
 
+def use_tree(text, at):
+    """The paths of the use tree starting at `text[at]` (after `crate::` or
+    `super::`): `a::b`, or `a::{b, c::{d}}` expanded, as lists of segments."""
+    segments = []
+    while True:
+        match = re.compile(r"[A-Za-z_0-9]+|\{|\*").match(text, at)
+        if not match:
+            return [segments] if segments else []
+        if match.group(0) == "*":
+            return [segments] if segments else []
+        if match.group(0) != "{":
+            segments.append(match.group(0))
+            at = match.end()
+            if text.startswith("::", at):
+                at += 2
+                continue
+            return [segments]
+        # A group: split at its top-level commas, expand each branch.
+        depth, start, paths, i = 0, match.end(), [], match.end()
+        while i < len(text):
+            c = text[i]
+            if c == "{":
+                depth += 1
+            elif c == "}" and depth > 0:
+                depth -= 1
+            elif c in ",}" and depth == 0:
+                branch = text[start:i].strip()
+                if branch and branch != "self":
+                    paths += [segments + p for p in use_tree(branch, 0)]
+                elif branch == "self" and segments:
+                    paths.append(list(segments))
+                if c == "}":
+                    break
+                start = i + 1
+            i += 1
+        return paths or ([segments] if segments else [])
+
+
 def referenced_paths(module, code):
-    """The crate-relative paths `code` names (`a::b::Item`)."""
-    paths = re.findall(r"\bcrate::([a-z_0-9]+(?:::[a-z_0-9]+)*)", code)
-    for group in re.findall(r"\bcrate::\{([^}]*)\}", code):
-        paths += [p.strip() for p in group.split(",") if p.strip() and p.strip()[0].islower()]
-    parent = module.split("::")[:-1]
-    for sibling in re.findall(r"\bsuper::([a-z_0-9]+(?:::[a-z_0-9]+)*)", code):
-        paths.append("::".join(parent + [sibling]))
+    """The crate-relative paths `code` names, as `a::b::Item`."""
+    paths = []
+    for match in re.finditer(r"\bcrate::", code):
+        paths += ["::".join(p) for p in use_tree(code, match.end())]
+    for match in re.finditer(r"\b((?:super::)+)", code):
+        ups = match.group(1).count("super::")
+        base = module.split("::")[: -ups] if module != "crate" else []
+        if len(module.split("::")) < ups:
+            continue
+        for p in use_tree(code, match.end()):
+            paths.append("::".join(base + p))
     return paths
 
 

@@ -28,6 +28,12 @@ impl<'c> Txn<'c> {
     /// Begins a transaction that takes the write lock at once.
     pub fn begin(conn: &'c mut Connection) -> Result<Self, WebError> {
         let conn: &'c Connection = conn;
+        // An earlier transaction whose rollback failed would still be open:
+        // end it before this one begins (else every later begin fails and
+        // reads see its rows).
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK").map_err(sql_error)?;
+        }
         conn.prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut begin| begin.execute([]))
             .map_err(sql_error)?;
