@@ -10,8 +10,8 @@
 //! missing (in the log at start, in `/apps/daemon.json` and in the body of
 //! a `503`), and serving exactly those six files, read afresh on each
 //! request so a rebuild needs no restart (each with an `ETag` of its
-//! bytes, and gzipped for a browser that accepts it: `served_file.rs`). It must not serve anything else
-//! from that directory.
+//! bytes, and gzipped for a browser that accepts it: `served_file.rs`). It
+//! must not serve anything else from that directory.
 
 use crate::http::error::Failure;
 use crate::served_file::{self, GzipCache};

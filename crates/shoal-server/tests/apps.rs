@@ -53,33 +53,21 @@ async fn serve(web_pkg: Option<PathBuf>) -> Served {
 }
 
 impl Served {
+    /// `GET path`: the status, the content type, the body and the
+    /// Content-Security-Policy, if any.
     async fn get(&self, path: &str) -> (u16, String, Vec<u8>, Option<String>) {
-        let url = format!("{}{path}", self.base);
-        tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .proxy(None)
-                .build()
-                .into();
-            let mut response = agent.get(&url).call().unwrap();
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .map(|v| v.to_str().unwrap().to_string())
-            };
-            let content_type = header("content-type").unwrap_or_default();
-            let csp = header("content-security-policy");
-            let body = response.body_mut().read_to_vec().unwrap();
-            (response.status().as_u16(), content_type, body, csp)
-        })
-        .await
-        .unwrap()
+        let answer = self.get_with(path, &[]).await;
+        let content_type = answer
+            .header("content-type")
+            .unwrap_or_default()
+            .to_string();
+        let csp = answer.header("content-security-policy").map(str::to_string);
+        (answer.status, content_type, answer.body, csp)
     }
 
-    /// `GET path` with the request headers `sent`: the status, the
-    /// response's headers (names lowercase) and the body as it came.
+    /// `GET path` with the request headers `sent`, following no redirect:
+    /// the status, the response's headers (names lowercase) and the body as
+    /// it came.
     async fn get_with(&self, path: &str, sent: &[(&str, &str)]) -> Answer {
         let url = format!("{}{path}", self.base);
         let sent: Vec<(String, String)> = sent
@@ -89,6 +77,7 @@ impl Served {
         tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
+                .max_redirects(0)
                 .proxy(None)
                 .build()
                 .into();
