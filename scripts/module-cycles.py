@@ -48,12 +48,16 @@ def modules_of(src):
     return mods
 
 
+# A segment of a path, the opening of a `use` group, or a glob.
+TOKEN = re.compile(r"[A-Za-z_0-9]+|\{|\*")
+
+
 def use_tree(text, at):
     """The paths of the use tree starting at `text[at]` (after `crate::` or
     `super::`): `a::b`, or `a::{b, c::{d}}` expanded, as lists of segments."""
     segments = []
     while True:
-        match = re.compile(r"[A-Za-z_0-9]+|\{|\*").match(text, at)
+        match = TOKEN.match(text, at)
         if not match:
             return [segments] if segments else []
         if match.group(0) == "*":

@@ -15,9 +15,9 @@
 //! write's latency to the native node, from the put call in the tab until
 //! the daemon's subscription yields it (wall clock on both sides: the same
 //! machine's clock); and those two again for a store in a dedicated Worker
-//! on OPFS called through `WorkerStore`. The catch-up and latency need the tab's network
-//! (`store.connect`); without it they are `null` and stderr says why —
-//! never a made-up number.
+//! on OPFS called through `WorkerStore`. The catch-up and latency need the
+//! tab's network (`store.connect`); without it they are `null` and stderr
+//! says why — never a made-up number.
 
 use crate::browser_scripts::{CATCHUP, LATENCY, LOAD, PUTS, PUTS_TOGETHER};
 use crate::browser_worker::{self, BenchOrigin};
