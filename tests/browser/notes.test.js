@@ -126,6 +126,43 @@ describe('the notes app served by the daemon', () => {
     await second.close();
   });
 
+  test('notes an earlier version kept in IndexedDB move into the worker\'s store', async () => {
+    // A browser profile of its own: the other tests' store is not in it.
+    const own = await browser.newContext();
+    const page = await own.newPage();
+    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    // What an earlier version of the app left: the store "notes" in
+    // IndexedDB, written from a page of the same origin.
+    await page.goto(`${daemon.url}/apps/`);
+    const oldPeer = await page.evaluate(async () => {
+      const shoal = await import('/apps/pkg/shoal_web.js');
+      await shoal.default();
+      const store = await shoal.Store.open('notes');
+      const notes = store.collection('notes');
+      await notes.put('old-1', { title: 'kept in IndexedDB', body: 'moves along', updated_at: 1 });
+      await notes.put('old-2', { title: 'deleted before the move', body: '', updated_at: 2 });
+      await notes.delete('old-2');
+      const peer = store.peerId;
+      await store.close();
+      return peer;
+    });
+
+    await page.goto(`${daemon.url}/apps/notes/`);
+    await storeState(page, 'ready');
+    await page.waitForFunction(() => document.querySelector('[data-testid="note-count"]').textContent === '1');
+    assert.deepEqual(await listed(page), [{ title: 'kept in IndexedDB', body: 'moves along' }]);
+    const after = await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+    assert.ok(!after.includes('shoal:notes'), `the IndexedDB copy is gone: ${after}`);
+    // The same store, not a copy: its identity moved with it.
+    await save(page, 'written after the move', '');
+    await page.reload();
+    await storeState(page, 'ready');
+    await page.waitForFunction(() => document.querySelector('[data-testid="note-count"]').textContent === '2');
+    await page.waitForFunction(() => document.querySelector('[data-testid="own-peer"]').textContent !== '');
+    assert.equal(await page.textContent('[data-testid="own-peer"]'), oldPeer);
+    await own.close();
+  });
+
   test('a daemon serving no browser build makes the page say how to serve it', async () => {
     const page = await openNotes(bare);
     await storeState(page, 'failed');
@@ -135,21 +172,9 @@ describe('the notes app served by the daemon', () => {
     await page.close();
   });
 
-  test('the page syncs with its daemon when the build has the network', async (t) => {
+  test('the page syncs with its daemon', async () => {
     const page = await openNotes();
     await storeState(page, 'ready');
-    const hasNetwork = await page.evaluate(async () => {
-      const { Store } = await import('../pkg/shoal_web.js');
-      return typeof Store.prototype.connect === 'function';
-    });
-    if (!hasNetwork) {
-      // The offline build: the page says notes stay here, and offers no connect.
-      await page.waitForFunction(() => /no network/.test(document.querySelector('[data-testid="net-state"]').textContent));
-      assert.ok(await page.isDisabled('[data-testid="connect"]'));
-      t.skip('this build of shoal-web has no store.connect yet');
-      await page.close();
-      return;
-    }
     // The page fills the address in once its fetch of /apps/daemon.json
     // answers, which may come after the store is ready.
     await page.waitForFunction(() => document.querySelector('[data-testid="peer-address"]').value !== '', null, { timeout: 10000 });

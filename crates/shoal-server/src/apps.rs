@@ -45,7 +45,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// them (`wasm-unsafe-eval`); WebSocket connections to peers anywhere (the
 /// user says which); nothing inline.
 const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
-    style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; \
+    worker-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
 
 /// What the apps' routes share.

@@ -6,6 +6,7 @@
 use crate::api_collection::Collection;
 use crate::error::WebError;
 use crate::feed::Feed;
+use crate::import::{self, ImportFrom, Moved};
 use crate::js_error;
 use crate::lock;
 use crate::storage::{Storage, StorageKind};
@@ -32,7 +33,9 @@ impl Store {
     /// Opens the store `name` (created on first use). Rejects with
     /// `store-busy` when another tab has it open, unless `{wait: true}`;
     /// `{storage: "opfs"}` keeps it in SQLite on OPFS (a dedicated Worker
-    /// only; `bad-request` elsewhere).
+    /// only; `bad-request` elsewhere); with it, `{importFrom: "indexeddb"}`
+    /// first moves the IndexedDB store of the same name there, if any
+    /// (import.rs).
     pub async fn open(
         name: String,
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: Option<JsValue>,
@@ -42,11 +45,20 @@ impl Store {
             .ok()
             .and_then(|w| w.as_bool())
             .unwrap_or(false);
-        let opened = async { Self::open_inner(&name, wait, storage_option(&options)?).await };
+        let opened = async {
+            let kind = storage_option(&options)?;
+            let import = import_option(&options, kind)?;
+            Self::open_inner(&name, wait, kind, import).await
+        };
         opened.await.map_err(|e| js_error::to_js(&e))
     }
 
-    async fn open_inner(name: &str, wait: bool, kind: StorageKind) -> Result<Store, WebError> {
+    async fn open_inner(
+        name: &str,
+        wait: bool,
+        kind: StorageKind,
+        import: Option<ImportFrom>,
+    ) -> Result<Store, WebError> {
         check_name(name)?;
         let ownership = lock::acquire(name, wait).await?;
         let (db, meta) = match Storage::open(name, kind).await {
@@ -55,6 +67,22 @@ impl Store {
                 ownership.release().await;
                 return Err(error);
             }
+        };
+        let meta = match (import, &db) {
+            (Some(ImportFrom::IndexedDb), Storage::Sql(sql)) => {
+                match import::from_indexeddb(name, sql, meta).await {
+                    Ok((meta, moved)) => {
+                        report_move(name, &moved);
+                        meta
+                    }
+                    Err(error) => {
+                        db.close();
+                        ownership.release().await;
+                        return Err(error);
+                    }
+                }
+            }
+            _ => meta,
         };
         let keypair = match meta.keypair() {
             Ok(keypair) => keypair,
@@ -199,6 +227,44 @@ fn storage_option(options: &JsValue) -> Result<StorageKind, WebError> {
         },
         Err(_) => Ok(StorageKind::default()),
     }
+}
+
+/// The store `options.importFrom` asks to move in, if any.
+fn import_option(options: &JsValue, kind: StorageKind) -> Result<Option<ImportFrom>, WebError> {
+    match Reflect::get(options, &"importFrom".into()) {
+        Ok(value) if value.is_undefined() || value.is_null() => Ok(None),
+        Ok(value) => match value.as_string() {
+            Some(text) => ImportFrom::parse(&text, kind).map(Some),
+            None => Err(WebError::BadRequest(
+                "importFrom must be \"indexeddb\"".into(),
+            )),
+        },
+        Err(_) => Ok(None),
+    }
+}
+
+/// Says in the console what a move did, when it did anything.
+fn report_move(name: &str, moved: &Moved) {
+    let line = match moved {
+        Moved::Nothing => return,
+        Moved::Copied {
+            rows,
+            deleted: true,
+        } => {
+            format!("moved store {name:?} from IndexedDB to OPFS ({rows} record rows)")
+        }
+        Moved::Copied {
+            rows,
+            deleted: false,
+        } => format!(
+            "moved store {name:?} from IndexedDB to OPFS ({rows} record rows); \
+             its IndexedDB copy could not be deleted yet (the next open deletes it)"
+        ),
+        Moved::AlreadyCopied => {
+            format!("deleted the IndexedDB copy of store {name:?}, moved to OPFS earlier")
+        }
+    };
+    web_sys::console::info_1(&format!("shoal: {line}").into());
 }
 
 /// A change subscription; `unsubscribe()` ends it.

@@ -30,6 +30,15 @@ export interface OpenOptions {
    * names one store per storage: the two never see each other's rows.
    */
   storage?: "indexeddb" | "opfs";
+  /**
+   * With `storage: "opfs"`: first move the IndexedDB store of the same name
+   * here, if there is one — records, cursors and identity as they are, in
+   * one transaction; the IndexedDB store is deleted once the copy is
+   * committed. For an app switching to OPFS; a no-op once moved. Rejects
+   * with `bad-request` (nothing moved) when this OPFS store already holds
+   * other data.
+   */
+  importFrom?: "indexeddb";
 }
 /** Options of `Store.deleteStore`: the storage the store is on (default `"indexeddb"`). */
 export interface DeleteOptions { storage?: "indexeddb" | "opfs"; }

@@ -1,7 +1,8 @@
 //! Browser tests of the SQLite-on-OPFS storage, run in a dedicated Worker
 //! of headless Chromium by `scripts/wasm-test.sh` (OPFS synchronous access
 //! handles exist only there): the cases both storages pass
-//! (`cases/storage.rs`).
+//! (`cases/storage.rs`), and moving a store from IndexedDB into OPFS
+//! (`importFrom`, below).
 #![cfg(target_arch = "wasm32")]
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);
@@ -10,3 +11,225 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);
 const STORAGE: StorageKind = StorageKind::Opfs;
 
 include!("cases/storage.rs");
+
+// Moving a store from IndexedDB into OPFS (`importFrom`, src/import.rs):
+// OPFS-only, so here rather than in the shared cases.
+
+/// `Store.open`'s options for OPFS, moving in the IndexedDB store.
+fn import_options() -> JsValue {
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &"storage".into(), &"opfs".into()).unwrap();
+    Reflect::set(&options, &"importFrom".into(), &"indexeddb".into()).unwrap();
+    options.into()
+}
+
+/// Neither storage holds the store `name`.
+async fn gone(name: &str) {
+    Storage::delete(name, StorageKind::IndexedDb).await.unwrap();
+    Storage::delete(name, StorageKind::Opfs).await.unwrap();
+}
+
+/// A store `name` on IndexedDB holding `ids` in "notes" (each `{"n": i}`).
+async fn indexeddb_store(name: &str, ids: &[&str]) -> Storage {
+    let (db, _) = Storage::open(name, StorageKind::IndexedDb).await.unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        let (notes, id) = names("notes", id);
+        let put = Intent::Put(object(&format!(r#"{{"n": {i}}}"#)));
+        write(&db, &notes, &id, &put, 10 + i as u64).await.unwrap();
+    }
+    db
+}
+
+async fn indexeddb_exists(name: &str) -> bool {
+    shoal_web::idb::export::exists(name).await.unwrap().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_store_moves_from_indexeddb_with_its_records_cursors_and_identity() {
+    gone("t-move").await;
+    // More records than one page of the move (256), an edited one and a
+    // deleted one (its tombstone moves too), and a peer's cursor.
+    let ids: Vec<String> = (0..300).map(|i| format!("n{i:03}")).collect();
+    let db = indexeddb_store(
+        "t-move",
+        &ids.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let (notes, n0) = names("notes", "n000");
+    let (_, n1) = names("notes", "n001");
+    let edit = Intent::Patch(object(r#"{"edited": true}"#));
+    write(&db, &notes, &n0, &edit, 400).await.unwrap();
+    write(&db, &notes, &n1, &Intent::Delete, 401).await.unwrap();
+    let cursor = SyncCursor::complete(DbVersion(42));
+    db.apply("peer-a", &[], Some(cursor), 402).await.unwrap();
+    let before = db.meta().await.unwrap();
+    let n0_before = db.get(&notes, &n0).await.unwrap();
+    db.close();
+    assert!(indexeddb_exists("t-move").await);
+
+    let store = Store::open("t-move".into(), Some(import_options()))
+        .await
+        .unwrap();
+    assert_eq!(store.site(), before.site.to_string(), "the same identity");
+    assert_eq!(
+        resolve(store.version()).await.unwrap().as_f64(),
+        Some(before.version.0 as f64),
+        "the same log head"
+    );
+    assert!(
+        !indexeddb_exists("t-move").await,
+        "the IndexedDB copy is deleted"
+    );
+    // Writing goes on from the moved log head.
+    let api = store.collection("notes").unwrap();
+    resolve(api.put("late".into(), js_sys::JSON::parse(r#"{"n":-1}"#).unwrap()))
+        .await
+        .unwrap();
+    resolve(store.close()).await.unwrap();
+
+    let (db, meta) = Storage::open("t-move", StorageKind::Opfs).await.unwrap();
+    assert_eq!(meta.site, before.site);
+    assert_eq!(meta.seed, before.seed);
+    assert_eq!(meta.version.0, before.version.0 + 1);
+    assert_eq!(db.get(&notes, &n0).await.unwrap(), n0_before);
+    assert_eq!(db.get(&notes, &n1).await.unwrap(), None, "still deleted");
+    let (_, last) = names("notes", "n299");
+    assert_eq!(
+        db.get(&notes, &last).await.unwrap().as_deref(),
+        Some(r#"{"n":299}"#)
+    );
+    let page = db.list(&notes, "", None, 1000).await.unwrap();
+    assert_eq!(
+        page.records.len(),
+        300,
+        "299 moved and alive, and the late one"
+    );
+    assert_eq!(db.cursor("peer-a").await.unwrap(), cursor.durable());
+    // The deleted record's tombstone moved: a peer catching up from the
+    // start hears of the delete.
+    let (collection, id) = names("notes", "n001");
+    let rows = db.rows_of(&collection, &[id]).await.unwrap();
+    assert!(rows[0].is_some(), "the tombstone's row is there");
+    db.close();
+
+    // Opened again with the option: nothing left to move, nothing changed.
+    let store = Store::open("t-move".into(), Some(import_options()))
+        .await
+        .unwrap();
+    assert_eq!(
+        resolve(store.version()).await.unwrap().as_f64(),
+        Some((before.version.0 + 1) as f64)
+    );
+    resolve(store.close()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_move_stopped_after_its_commit_finishes_by_deleting_the_indexeddb_copy() {
+    gone("t-move-again").await;
+    let db = indexeddb_store("t-move-again", &["a", "b"]).await;
+    let moved_meta = db.meta().await.unwrap();
+    db.close();
+    let store = Store::open("t-move-again".into(), Some(import_options()))
+        .await
+        .unwrap();
+    resolve(store.close()).await.unwrap();
+    // As if the tab had stopped between the commit and the delete: the
+    // IndexedDB store is there again with the moved identity (and a record
+    // the OPFS store does not have, which must not come over twice).
+    let db = indexeddb_store("t-move-again", &["c"]).await;
+    let Storage::Idb(idb) = &db else {
+        unreachable!()
+    };
+    {
+        use shoal_web::idb::{request, schema, tx};
+        let t = tx::write(idb, &[schema::META]).unwrap();
+        tx::store(&t, schema::META)
+            .unwrap()
+            .put_with_key(&moved_meta.encode().into(), &schema::NODE_KEY.into())
+            .unwrap();
+        request::completed(&t).await.unwrap();
+    }
+    db.close();
+    let store = Store::open("t-move-again".into(), Some(import_options()))
+        .await
+        .unwrap();
+    assert!(!indexeddb_exists("t-move-again").await);
+    let notes = store.collection("notes").unwrap();
+    assert!(resolve(notes.get("c".into())).await.unwrap().is_null());
+    assert!(!resolve(notes.get("b".into())).await.unwrap().is_null());
+    resolve(store.close()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_move_into_an_opfs_store_with_other_data_is_refused_and_keeps_both() {
+    gone("t-move-refused").await;
+    let (db, _) = Storage::open("t-move-refused", StorageKind::Opfs)
+        .await
+        .unwrap();
+    let (notes, mine) = names("notes", "opfs-only");
+    write(&db, &notes, &mine, &Intent::Put(object("{}")), 5)
+        .await
+        .unwrap();
+    db.close();
+    indexeddb_store("t-move-refused", &["idb-only"])
+        .await
+        .close();
+
+    let refused = Store::open("t-move-refused".into(), Some(import_options()))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&refused), "bad-request");
+    let message = Reflect::get(&refused, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(message.contains("already holds other data"), "{message}");
+    // Both stores as they were, and the name's lock released.
+    assert!(indexeddb_exists("t-move-refused").await);
+    let (db, _) = Storage::open("t-move-refused", StorageKind::IndexedDb)
+        .await
+        .unwrap();
+    let (_, theirs) = names("notes", "idb-only");
+    assert!(db.get(&notes, &theirs).await.unwrap().is_some());
+    db.close();
+    let store = Store::open("t-move-refused".into(), Some(options(false)))
+        .await
+        .unwrap();
+    let api = store.collection("notes").unwrap();
+    assert!(
+        !resolve(api.get("opfs-only".into()))
+            .await
+            .unwrap()
+            .is_null()
+    );
+    assert!(resolve(api.get("idb-only".into())).await.unwrap().is_null());
+    resolve(store.close()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn import_from_is_checked_and_without_an_indexeddb_store_moves_nothing() {
+    gone("t-move-none").await;
+    let bad = |storage: &str, from: &str| {
+        let options = js_sys::Object::new();
+        Reflect::set(&options, &"storage".into(), &storage.into()).unwrap();
+        Reflect::set(&options, &"importFrom".into(), &from.into()).unwrap();
+        JsValue::from(options)
+    };
+    for (storage, from) in [("indexeddb", "indexeddb"), ("opfs", "localStorage")] {
+        let error = Store::open("t-move-none".into(), Some(bad(storage, from)))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(code(&error), "bad-request", "{storage} from {from}");
+    }
+    let store = Store::open("t-move-none".into(), Some(import_options()))
+        .await
+        .unwrap();
+    assert_eq!(resolve(store.version()).await.unwrap().as_f64(), Some(0.0));
+    resolve(store.close()).await.unwrap();
+    assert!(
+        !indexeddb_exists("t-move-none").await,
+        "no IndexedDB store was made"
+    );
+}

@@ -60,11 +60,8 @@ function renderPeers(peers) {
 
 /** Wires the connect form and the peer table to `store`. */
 export async function startNetwork(store) {
-  if (typeof store.connect !== 'function') {
-    // A build of shoal-web without the network: the notes still work here.
-    say('This build of Shoal has no network: notes are kept in this browser only.');
-    return;
-  }
+  // How daemons (their dashboard, `shoal peers`) name this browser.
+  document.getElementById('own-peer').textContent = store.peerId;
   const address = localStorage.getItem(ADDRESS_KEY) || (await daemonAddress());
   if (address) form.elements.address.value = address;
   let connected = null; // the address this tab keeps connected to

@@ -101,7 +101,7 @@ export async function startNotes(notes, store) {
       updated_at: Date.now(),
     };
     try {
-      // Each write resolves once it is durable in IndexedDB.
+      // Each write resolves once it is durable in this browser's store.
       if (id) {
         // patch sets only these fields: a concurrent edit of another field
         // on another peer is kept (the merge is field by field).

@@ -3,6 +3,7 @@
 //! decides a merge; write_tx.rs calls write.rs for that.
 
 pub mod cursors;
+pub mod export;
 pub mod read;
 pub mod request;
 pub mod rows;

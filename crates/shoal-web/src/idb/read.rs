@@ -72,13 +72,20 @@ pub async fn list(
 
 /// The stored node metadata (read-only; [`node_meta`] creates it at open).
 pub async fn stored_meta(db: &IdbDatabase) -> Result<NodeMeta, WebError> {
+    meta_if_any(db)
+        .await?
+        .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))
+}
+
+/// The stored node metadata, `None` in a database that has none yet.
+pub async fn meta_if_any(db: &IdbDatabase) -> Result<Option<NodeMeta>, WebError> {
     let tx = tx::read(db, &[META])?;
     let request = tx::store(&tx, META)?
         .get(&NODE_KEY.into())
         .map_err(|e| classify(&e))?;
-    let text = rows::text(&result(&request).await?)?
-        .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
-    NodeMeta::decode(&text)
+    rows::text(&result(&request).await?)?
+        .map(|text| NodeMeta::decode(&text))
+        .transpose()
 }
 
 /// The node metadata, created (with 32 random bytes) on the first open.

@@ -9,6 +9,8 @@ use wasm_bindgen::prelude::*;
 
 /// One stored record row.
 pub struct RecordRow {
+    /// Its key, `collection/id` (`keys::record_key`).
+    pub key: String,
     /// The record's collection.
     pub collection: String,
     /// The record id.
@@ -67,6 +69,7 @@ pub fn from_js(value: &JsValue) -> Result<Option<RecordRow>, WebError> {
                 .unwrap_or_default()
                 .to_string(),
             id: crate::keys::id_of_key(&key).unwrap_or_default().to_string(),
+            key,
             version: DbVersion(version as u64),
             state,
         })),

@@ -12,6 +12,7 @@
 
 pub mod cursors;
 pub mod host;
+pub mod import;
 pub mod open;
 pub mod quota;
 pub mod read;
