@@ -3,8 +3,10 @@
 # playwright-core (tests/browser), against two real `shoal serve` daemons on
 # loopback (mDNS off); and the browser peer's page tests (its wasm build in
 # a page: reload, two tabs, quota) and the notes example app served by a
-# daemon (tests/browser/notes.test.js). Works on a fresh machine run as root: installs
-# Chromium and Node.js with apt-get when missing. The daemons are killed at
+# daemon (tests/browser/notes.test.js), also behind the nginx reverse
+# proxies docs/web.md prints, over https and wss:// (wss.test.js). Works on
+# a fresh machine run as root: installs Chromium, Node.js, nginx and openssl
+# with apt-get when missing. The daemons are killed at
 # the end whatever happens. Screenshots land in tests/browser/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,12 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "== installing chromium"
   apt_install chromium
 fi
+# The reverse-proxy test (wss.test.js) runs docs/web.md's nginx examples.
+if [ ! -x /usr/sbin/nginx ] || ! command -v openssl >/dev/null 2>&1; then
+  echo "== installing nginx-light and openssl"
+  apt_install --no-install-recommends nginx-light openssl
+fi
+export SHOAL_REQUIRE_NGINX=1
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "== installing nodejs and npm"
   apt_install nodejs npm
@@ -53,12 +61,13 @@ export SHOAL_BROWSER_TMP="$work/nodes"
 export PIDS_FILE="$work/pids"
 export SHOAL_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/shoal"
 : >"$PIDS_FILE"
-# Signals a daemon this run started, if that pid is still a `shoal` process.
+# Signals a daemon (or proxy) this run started, if that pid is still a
+# `shoal` or `nginx` process.
 signal_daemons() {
   local pid
   while read -r pid; do
     [ -n "$pid" ] || continue
-    if grep -q shoal "/proc/$pid/cmdline" 2>/dev/null; then
+    if grep -qE 'shoal|nginx' "/proc/$pid/cmdline" 2>/dev/null; then
       kill "$1" "$pid" 2>/dev/null || true
     fi
   done <"$PIDS_FILE"
@@ -94,6 +103,6 @@ fi
 echo "== node --test tests/browser"
 rm -rf tests/browser/screenshots
 # In the background and waited for, so that a signal reaches the trap at once.
-node --test --test-concurrency=1 --test-timeout=240000 tests/browser/dashboard.test.js tests/browser/devices.test.js tests/browser/web-store.test.js tests/browser/notes.test.js tests/browser/tab-sync.test.js &
+node --test --test-concurrency=1 --test-timeout=240000 tests/browser/dashboard.test.js tests/browser/devices.test.js tests/browser/web-store.test.js tests/browser/notes.test.js tests/browser/wss.test.js tests/browser/tab-sync.test.js &
 echo "$!" >"$work/runner"
 wait "$!"

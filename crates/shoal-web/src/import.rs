@@ -9,9 +9,13 @@
 //! store *is* the IndexedDB store, not a new peer that learned its data:
 //! daemons know it by the same peer id (and device admission), and their
 //! catch-up cursors still point into the same log. The copy is one SQLite
-//! transaction; the IndexedDB database is deleted only after it committed.
-//! Stopped anywhere (a closed tab, a full disk), the IndexedDB store is
-//! intact and the next open moves it again.
+//! transaction, flushed to the disk; the IndexedDB database is deleted only
+//! after it committed. Stopped anywhere (a closed tab, a full disk), the
+//! IndexedDB store is intact and the next open moves it again. Stopped
+//! between the commit and the delete, the next open deletes the old copy —
+//! unless it was written since (an older version of the app opened it):
+//! then two stores hold writes of one identity, and the open is refused
+//! with both kept.
 //!
 //! The caller holds the store name's lock, which covers both storages
 //! (`lock.rs`), so nothing writes either store meanwhile. It owns the
@@ -25,9 +29,15 @@ use crate::sql::import as write;
 use crate::sql::open::{SqlDb, node_meta};
 use crate::storage::StorageKind;
 
-/// Record rows read from IndexedDB and written per step: bounds the memory
-/// the move holds (a row is at most one record's state).
-const PAGE_ROWS: u32 = 256;
+/// Record rows read from IndexedDB and written per step, at first: a row
+/// holds up to one record's state (at most 16 MiB), so the move starts
+/// with few and takes more while pages stay small.
+const FIRST_PAGE_ROWS: u32 = 8;
+/// The most rows per step.
+const MAX_PAGE_ROWS: u32 = 1024;
+/// A page of state text under this takes twice the rows next time; over
+/// four times this, half.
+const PAGE_BYTES: usize = 2 << 20;
 
 /// What an open asked to move into the store it opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +85,9 @@ pub enum Moved {
 /// the metadata the OPFS store has afterwards.
 ///
 /// Refused (`bad-request`, both stores left as they are) when the OPFS
-/// store already holds records of another identity: two different stores,
-/// which a copy would mix.
+/// store already holds records of another identity (two different stores,
+/// which a copy would mix), or when the IndexedDB store was written after
+/// an earlier move of it.
 pub async fn from_indexeddb(
     name: &str,
     target: &SqlDb,
@@ -124,7 +135,16 @@ async fn copy(
         return Ok(Found::Empty);
     };
     if source_meta.site == target_meta.site {
-        return Ok(Found::AlreadyCopied);
+        // Moved here before; the IndexedDB copy goes only if nothing was
+        // written to it since (an older version of the app may have opened
+        // it again): else both stores now hold writes of one identity.
+        if target.with(|c| write::moved_from(c))?.as_ref() == Some(&source_meta) {
+            return Ok(Found::AlreadyCopied);
+        }
+        return Err(WebError::BadRequest(format!(
+            "the IndexedDB store {name:?} was written after it was moved to OPFS; nothing was \
+             moved or deleted (open it with storage \"indexeddb\" to read those writes)"
+        )));
     }
     if target_meta.version.0 > 0 || target.with(|c| write::holds_records(c))? {
         return Err(WebError::BadRequest(format!(
@@ -137,8 +157,9 @@ async fn copy(
     let copied = async {
         let mut rows = 0u64;
         let mut after: Option<String> = None;
+        let mut limit = FIRST_PAGE_ROWS;
         loop {
-            let page = idb::export::records_after(source, after.as_deref(), PAGE_ROWS).await?;
+            let page = idb::export::records_after(source, after.as_deref(), limit).await?;
             target.with(|c| {
                 write::rows(
                     c,
@@ -147,8 +168,11 @@ async fn copy(
                 )
             })?;
             rows += page.len() as u64;
+            let full = page.len() == limit as usize;
+            let bytes: usize = page.iter().map(|r| r.state.len()).sum();
+            limit = next_limit(limit, bytes);
             match page.last() {
-                Some(last) if page.len() == PAGE_ROWS as usize => after = Some(last.key.clone()),
+                Some(last) if full => after = Some(last.key.clone()),
                 _ => break,
             }
         }
@@ -166,5 +190,16 @@ async fn copy(
             });
             Err(crate::sql::quota::classify(error).await)
         }
+    }
+}
+
+/// The rows to read next after a page of `limit` rows held `bytes` of state.
+fn next_limit(limit: u32, bytes: usize) -> u32 {
+    if bytes < PAGE_BYTES {
+        (limit * 2).min(MAX_PAGE_ROWS)
+    } else if bytes > 4 * PAGE_BYTES {
+        (limit / 2).max(1)
+    } else {
+        limit
     }
 }

@@ -47,7 +47,7 @@ async fn indexeddb_exists(name: &str) -> bool {
 #[wasm_bindgen_test]
 async fn a_store_moves_from_indexeddb_with_its_records_cursors_and_identity() {
     gone("t-move").await;
-    // More records than one page of the move (256), an edited one and a
+    // More records than the move's first pages (8, 16, ... rows), an edited one and a
     // deleted one (its tombstone moves too), and a peer's cursor.
     let ids: Vec<String> = (0..300).map(|i| format!("n{i:03}")).collect();
     let db = indexeddb_store(
@@ -123,20 +123,10 @@ async fn a_store_moves_from_indexeddb_with_its_records_cursors_and_identity() {
     resolve(store.close()).await.unwrap();
 }
 
-#[wasm_bindgen_test]
-async fn a_move_stopped_after_its_commit_finishes_by_deleting_the_indexeddb_copy() {
-    gone("t-move-again").await;
-    let db = indexeddb_store("t-move-again", &["a", "b"]).await;
-    let moved_meta = db.meta().await.unwrap();
-    db.close();
-    let store = Store::open("t-move-again".into(), Some(import_options()))
-        .await
-        .unwrap();
-    resolve(store.close()).await.unwrap();
-    // As if the tab had stopped between the commit and the delete: the
-    // IndexedDB store is there again with the moved identity (and a record
-    // the OPFS store does not have, which must not come over twice).
-    let db = indexeddb_store("t-move-again", &["c"]).await;
+/// An IndexedDB store `name` again, as the move left it or written since:
+/// its metadata `meta`, then a write of each of `ids`.
+async fn indexeddb_store_as(name: &str, meta: &shoal_web::meta::NodeMeta, ids: &[&str]) {
+    let db = indexeddb_store(name, &[]).await;
     let Storage::Idb(idb) = &db else {
         unreachable!()
     };
@@ -145,19 +135,121 @@ async fn a_move_stopped_after_its_commit_finishes_by_deleting_the_indexeddb_copy
         let t = tx::write(idb, &[schema::META]).unwrap();
         tx::store(&t, schema::META)
             .unwrap()
-            .put_with_key(&moved_meta.encode().into(), &schema::NODE_KEY.into())
+            .put_with_key(&meta.encode().into(), &schema::NODE_KEY.into())
             .unwrap();
         request::completed(&t).await.unwrap();
     }
+    for id in ids {
+        let (notes, id) = names("notes", id);
+        write(&db, &notes, &id, &Intent::Put(object("{}")), 900)
+            .await
+            .unwrap();
+    }
     db.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_move_stopped_after_its_commit_deletes_the_old_copy_unless_it_was_written_since() {
+    gone("t-move-again").await;
+    let db = indexeddb_store("t-move-again", &["a", "b"]).await;
+    let moved_meta = db.meta().await.unwrap();
+    db.close();
+    let store = Store::open("t-move-again".into(), Some(import_options()))
+        .await
+        .unwrap();
+    resolve(store.close()).await.unwrap();
+
+    // As if the tab had stopped between the commit and the delete: the
+    // IndexedDB store is there again as it was moved. The next open only
+    // deletes it.
+    indexeddb_store_as("t-move-again", &moved_meta, &[]).await;
     let store = Store::open("t-move-again".into(), Some(import_options()))
         .await
         .unwrap();
     assert!(!indexeddb_exists("t-move-again").await);
     let notes = store.collection("notes").unwrap();
-    assert!(resolve(notes.get("c".into())).await.unwrap().is_null());
     assert!(!resolve(notes.get("b".into())).await.unwrap().is_null());
     resolve(store.close()).await.unwrap();
+
+    // And written since (an older version of the app opened it again): two
+    // stores with writes of one identity. Refused, both kept.
+    indexeddb_store_as("t-move-again", &moved_meta, &["c"]).await;
+    let refused = Store::open("t-move-again".into(), Some(import_options()))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&refused), "bad-request");
+    let message = Reflect::get(&refused, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    assert!(message.contains("written after it was moved"), "{message}");
+    assert!(indexeddb_exists("t-move-again").await);
+    let (db, _) = Storage::open("t-move-again", StorageKind::IndexedDb)
+        .await
+        .unwrap();
+    let (notes, c) = names("notes", "c");
+    assert!(db.get(&notes, &c).await.unwrap().is_some());
+    db.close();
+    let store = Store::open("t-move-again".into(), Some(options(false)))
+        .await
+        .unwrap();
+    let api = store.collection("notes").unwrap();
+    assert!(resolve(api.get("c".into())).await.unwrap().is_null());
+    assert!(!resolve(api.get("a".into())).await.unwrap().is_null());
+    resolve(store.close()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_move_that_fails_midway_leaves_both_stores_as_they_were() {
+    gone("t-move-fails").await;
+    let ids: Vec<String> = (0..40).map(|i| format!("n{i:02}")).collect();
+    let db = indexeddb_store(
+        "t-move-fails",
+        &ids.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    // A row past the first pages that cannot be read (no state), as if the
+    // database had been altered outside Shoal.
+    let Storage::Idb(idb) = &db else {
+        unreachable!()
+    };
+    {
+        use shoal_web::idb::{request, schema, tx};
+        let t = tx::write(idb, &[schema::RECORDS]).unwrap();
+        let row = js_sys::Object::new();
+        Reflect::set(&row, &"k".into(), &"notes/n35x".into()).unwrap();
+        Reflect::set(&row, &"v".into(), &3.into()).unwrap();
+        tx::store(&t, schema::RECORDS).unwrap().put(&row).unwrap();
+        request::completed(&t).await.unwrap();
+    }
+    db.close();
+
+    let failed = Store::open("t-move-fails".into(), Some(import_options()))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&failed), "internal");
+    assert!(indexeddb_exists("t-move-fails").await, "the source is kept");
+    let (db, meta) = Storage::open("t-move-fails", StorageKind::Opfs)
+        .await
+        .unwrap();
+    assert_eq!(meta.version, DbVersion(0), "nothing of the move committed");
+    let (notes, _) = names("notes", "n00");
+    assert!(
+        db.list(&notes, "", None, 100)
+            .await
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    // The store works: the rolled-back transaction left nothing open.
+    let (_, fresh) = names("notes", "fresh");
+    write(&db, &notes, &fresh, &Intent::Put(object("{}")), 7)
+        .await
+        .unwrap();
+    assert_eq!(db.meta().await.unwrap().version, DbVersion(1));
+    db.close();
 }
 
 #[wasm_bindgen_test]

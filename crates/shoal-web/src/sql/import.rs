@@ -1,16 +1,20 @@
 //! Writing a store moved from another storage (`crate::import`) into the
-//! SQLite store: whether this store already holds anything, and the copy's
-//! one transaction — begun, filled a page of rows at a time, finished with
-//! the cursors and the moved store's metadata, committed; or rolled back,
-//! leaving the store as it was. It owns these statements only; what is
+//! SQLite store: whether this store already holds anything, the copy's one
+//! transaction — begun, filled a page of rows at a time, finished with the
+//! cursors, the moved store's metadata and a note of what was moved, then
+//! committed and flushed; or rolled back, leaving the store as it was —
+//! and reading that note back. It owns these statements only; what is
 //! copied and when is `crate::import`'s.
 
 use crate::error::WebError;
 use crate::meta::NodeMeta;
 use crate::sql::open::{put_meta, put_row};
 use crate::sql::{cursors, sql_error};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use shoal_core::{DbVersion, SyncCursor};
+
+/// The `meta` key of the note: the source's metadata as it was when moved.
+const MOVED_KEY: &str = "moved-from-indexeddb";
 
 /// Whether the store holds any record row (tombstones included).
 pub fn holds_records(conn: &Connection) -> Result<bool, WebError> {
@@ -18,10 +22,25 @@ pub fn holds_records(conn: &Connection) -> Result<bool, WebError> {
         .map_err(sql_error)
 }
 
+/// The metadata the moved store had when it was moved here, if one was.
+pub fn moved_from(conn: &Connection) -> Result<Option<NodeMeta>, WebError> {
+    conn.query_row("SELECT v FROM meta WHERE k = ?1", [MOVED_KEY], |r| {
+        r.get::<_, String>(0)
+    })
+    .optional()
+    .map_err(sql_error)?
+    .map(|text| NodeMeta::decode(&text))
+    .transpose()
+}
+
 /// Begins the copy's transaction (it stays open across the awaits between
-/// pages: nothing else uses the connection until the store is opened).
+/// pages: nothing else uses the connection until the store is opened) and
+/// drops the store's own cursors: an empty store's, of an identity the
+/// move replaces. Its commit is flushed to the disk (`synchronous = FULL`,
+/// for this transaction only): the source is deleted right after it.
 pub fn begin(conn: &Connection) -> Result<(), WebError> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)
+    conn.execute_batch("PRAGMA synchronous = FULL; BEGIN IMMEDIATE; DELETE FROM cursors")
+        .map_err(sql_error)
 }
 
 /// Stores one page of moved rows (key, log version, state text) as they
@@ -36,8 +55,8 @@ pub fn rows<'a>(
     Ok(())
 }
 
-/// Stores the moved cursors (each checked to decode) and metadata, and
-/// commits.
+/// Stores the moved cursors (each checked to decode), metadata and the
+/// note of it, and commits.
 pub fn finish(
     conn: &Connection,
     meta: &NodeMeta,
@@ -49,7 +68,13 @@ pub fn finish(
         cursors::save(conn, peer, cursor)?;
     }
     put_meta(conn, meta)?;
-    conn.execute_batch("COMMIT").map_err(sql_error)
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
+        (MOVED_KEY, meta.encode()),
+    )
+    .map_err(sql_error)?;
+    conn.execute_batch("COMMIT").map_err(sql_error)?;
+    normal_sync(conn)
 }
 
 /// Rolls the copy back, if its transaction is still open.
@@ -57,4 +82,11 @@ pub fn abort(conn: &Connection) {
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }
+    let _ = normal_sync(conn);
+}
+
+/// The store's own setting again (sql/open.rs).
+fn normal_sync(conn: &Connection) -> Result<(), WebError> {
+    conn.execute_batch("PRAGMA synchronous = NORMAL")
+        .map_err(sql_error)
 }
