@@ -4,9 +4,11 @@
 // through the page's own form and buttons; a reload keeps them; a second
 // tab of the same origin waits (one owner at a time, a Web Lock) and takes
 // over, with every note, when the first tab closes; a daemon serving no
-// browser build makes the page say how to serve it. When the build has
-// the network (`store.connect`), a note written in the page reaches the
-// daemon and one written on the daemon reaches the page.
+// browser build makes the page say how to serve it. The store is kept in
+// a worker on OPFS: notes an earlier version kept in IndexedDB move there,
+// and a browser without OPFS keeps them in IndexedDB from the page. A note
+// written in the page reaches the daemon and one written on the daemon
+// reaches the page.
 //
 // Needs the wasm build (SHOAL_WEB_PKG, default target/wasm/pkg) and a
 // `shoal` binary (SHOAL_BIN). Run by scripts/browser-test.sh, or directly:
@@ -160,6 +162,27 @@ describe('the notes app served by the daemon', () => {
     await page.waitForFunction(() => document.querySelector('[data-testid="note-count"]').textContent === '2');
     await page.waitForFunction(() => document.querySelector('[data-testid="own-peer"]').textContent !== '');
     assert.equal(await page.textContent('[data-testid="own-peer"]'), oldPeer);
+    await own.close();
+  });
+
+  test('a browser without OPFS keeps the notes in IndexedDB from the page', async () => {
+    const own = await browser.newContext();
+    // As in Firefox's private windows: the origin gets no private file system.
+    await own.addInitScript(() => {
+      navigator.storage.getDirectory = () => Promise.reject(new DOMException('no OPFS here', 'SecurityError'));
+    });
+    const page = await own.newPage();
+    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    await page.goto(`${daemon.url}/apps/notes/`);
+    await storeState(page, 'ready');
+    assert.match(await page.textContent('[data-testid="store-state"]'), /IndexedDB/);
+    await save(page, 'without OPFS', 'kept in IndexedDB');
+    await page.reload();
+    await storeState(page, 'ready');
+    await page.waitForFunction(() => document.querySelector('[data-testid="note-count"]').textContent === '1');
+    assert.deepEqual(await listed(page), [{ title: 'without OPFS', body: 'kept in IndexedDB' }]);
+    const databases = await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+    assert.ok(databases.includes('shoal:notes'), `${databases}`);
     await own.close();
   });
 

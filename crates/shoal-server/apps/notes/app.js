@@ -5,9 +5,10 @@
 // The store lives in this browser: SQLite on the origin private file system
 // (OPFS), run in a dedicated Worker that `WorkerStore` starts (the worker
 // is where SQLite can write OPFS files synchronously: several times faster
-// per write than IndexedDB). Every note is written there first, so the page
-// works the same with the network off; when a daemon of the group is
-// reachable, the store syncs with it in the background.
+// per write than IndexedDB) — or, in a browser without OPFS, IndexedDB from
+// the page. Both have the same API. Every note is written there first, so
+// the page works the same with the network off; when a daemon of the group
+// is reachable, the store syncs with it in the background.
 
 import { startNotes } from './notes.js';
 import { startNetwork } from './network.js';
@@ -40,41 +41,67 @@ async function whyNoShoal(error) {
 }
 
 /**
- * Opens the store in its worker. One tab owns a store at a time (a Web
- * Lock): if another tab of this browser has it open, `open` rejects with
- * code "store-busy", and this tab waits until that one is closed or
- * reloaded.
+ * Whether this browser gives the origin a private file system (OPFS) —
+ * every current one does, but not Firefox's private windows nor older
+ * browsers. Without it the store is kept in IndexedDB, from the page.
+ */
+async function hasOpfs() {
+  try {
+    return Boolean(navigator.storage && navigator.storage.getDirectory && (await navigator.storage.getDirectory()));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Loads the store's opener: `WorkerStore` (the store in a dedicated
+ * Worker, on OPFS; the worker, shoal_worker.js, loads the wasm build beside
+ * it) or, without OPFS, the wasm build's `Store` on IndexedDB in the page.
  *
  * `importFrom: 'indexeddb'`: earlier versions of this app kept the notes in
- * IndexedDB; the first open moves them (and the store's identity and sync
- * state) into the OPFS store, then deletes the old copy. Once moved it does
- * nothing. An app that starts on OPFS does not need it.
+ * IndexedDB; the first open on OPFS moves them (and the store's identity
+ * and sync state) into the OPFS store, then deletes the old copy. Once
+ * moved it does nothing. An app that starts on OPFS does not need it.
  */
-async function openStore(WorkerStore) {
-  const options = { importFrom: 'indexeddb' };
+async function opener() {
+  if (await hasOpfs()) {
+    const { WorkerStore } = await import('../pkg/shoal_client.js');
+    return { open: (options) => WorkerStore.open(STORE_NAME, { ...options, importFrom: 'indexeddb' }), where: 'this browser' };
+  }
+  const shoal = await import('../pkg/shoal_web.js');
+  await shoal.default(); // fetches and compiles shoal_web_bg.wasm next to it
+  return { open: (options) => shoal.Store.open(STORE_NAME, options), where: 'this browser (IndexedDB: it has no OPFS)' };
+}
+
+/**
+ * Opens the store. One tab owns a store at a time (a Web Lock): if another
+ * tab of this browser has it open, `open` rejects with code "store-busy",
+ * and this tab waits until that one is closed or reloaded.
+ */
+async function openStore({ open }) {
   try {
-    return await WorkerStore.open(STORE_NAME, options);
+    return await open({});
   } catch (error) {
     if (error.code !== 'store-busy') throw error;
     showState('waiting', 'These notes are open in another tab; this tab takes over when that one is closed.');
-    return WorkerStore.open(STORE_NAME, { ...options, wait: true });
+    return open({ wait: true });
   }
 }
 
 async function main() {
   let store;
+  let where;
   try {
-    // The page's half of the worker route; the worker (shoal_worker.js)
-    // loads the wasm build beside it.
-    const { WorkerStore } = await import('../pkg/shoal_client.js');
-    store = await openStore(WorkerStore);
+    const chosen = await opener();
+    where = chosen.where;
+    store = await openStore(chosen);
   } catch (error) {
     // The store's own refusals say what is wrong; anything else (the
     // build missing, the worker failing to start) is explained.
     if (error.name === 'ShoalError' && error.code !== 'internal') throw error;
     throw new Error(`cannot start Shoal in this browser: ${await whyNoShoal(error)}`);
   }
-  showState('ready', 'Saved in this browser');
+  showState('ready', `Saved in ${where}`);
   await startNotes(store.collection('notes'), store);
   await startNetwork(store);
 }
