@@ -1,7 +1,9 @@
 // The browser peer syncing with real daemons (issue 16), in Debian's
 // headless Chromium through playwright-core: a tab connects to a `shoal
 // serve` daemon over libp2p on WebSocket (store.connect), proves group
-// membership as native peers do, and then:
+// membership as native peers do, and then — with the tab's store in the
+// page on IndexedDB, and again in a dedicated Worker on OPFS through
+// WorkerStore (the route the notes app takes):
 // - a write in the tab reaches the daemon and one on the daemon reaches the
 //   tab (through the tab's change feed);
 // - concurrent edits of one record in the tab and on the daemon converge
@@ -9,10 +11,11 @@
 // - with the daemon stopped the tab keeps writing, a reload keeps those
 //   writes, and they reach the daemon once it is back;
 // - a tab with the wrong secret is refused (`wrong-secret`) and receives
-//   nothing; bad addresses and secrets are named errors;
+//   nothing;
 // - the tab's peer id is stable across reloads (daemons keep cursors per
-//   peer), and an invite code or a passphrase with the group's salt work
-//   as the secret too;
+//   peer);
+// and, in the page: bad addresses and secrets are named errors, and an
+// invite code or a passphrase with the group's salt work as the secret too;
 // - through the group's relay (`shoal relay` listening on /ws, a daemon
 //   reserved on it with --relay): a tab given only the circuit address
 //   proves membership to the relay, reaches the daemon through it and
@@ -88,20 +91,21 @@ function run(page, fn, arg) {
 }
 
 /**
- * Opens `name` in the page as `window.store`, its change feed collected in
- * `window.changes`, and connects it to `address` with `secret` (unless
- * null): resolves to connect's outcome.
+ * Opens `name` in the page as `window.store` through `opener` (`Store` or
+ * `WorkerStore`), its change feed collected in `window.changes`, and
+ * connects it to `address` with `secret` (unless null): resolves to
+ * connect's outcome.
  */
-function openAndConnect(page, name, address, secret, options) {
-  return run(page, async ({ name, address, secret, options }) => {
-    window.store = await window.Store.open(name);
+function openAndConnect(page, opener, name, address, secret, options) {
+  return run(page, async ({ opener, name, address, secret, options }) => {
+    window.store = await window[opener].open(name);
     window.changes = [];
     window.store.subscribe((change) => window.changes.push(change));
     if (secret === null) return { peerId: window.store.peerId };
     const started = performance.now();
     await window.store.connect(address, secret, options);
     return { peerId: window.store.peerId, ms: performance.now() - started };
-  }, { name, address, secret, options });
+  }, { opener, name, address, secret, options });
 }
 
 /** The record `id` of collection `c` on `node`, or null. */
@@ -145,130 +149,149 @@ after(async () => {
   if (!process.env.KEEP_NODES) removeTempDir();
 });
 
-describe('a browser tab syncing with a daemon', () => {
-  test('a write in the tab reaches the daemon, and one on the daemon reaches the tab', async () => {
-    const page = await openTab();
-    const opened = await openAndConnect(page, 'sync-both-ways', ws, SECRET);
-    assert.equal(opened.error, undefined, JSON.stringify(opened));
-    const peers = await run(page, () => window.store.peers());
-    assert.equal(peers.length, 1);
-    assert.equal(peers[0].peer_id, daemon.peerId);
-    assert.equal(peers[0].state, 'connected');
-    assert.equal(peers[0].address, ws);
-    // The daemon sees the tab as a peer, under the tab's peer id.
-    await waitFor('the tab in the daemon\'s peers', async () => (await daemonPeer(daemon, opened.peerId))?.state === 'connected');
+/**
+ * Where the tab's store runs: in the page on IndexedDB (`Store`), or in a
+ * dedicated Worker on OPFS called from the page (`WorkerStore`, what the
+ * notes app uses). `tag` keeps each route's records apart on the daemon.
+ */
+const ROUTES = [
+  { name: 'in the page, on IndexedDB', opener: 'Store', tag: '' },
+  { name: 'through WorkerStore, on OPFS', opener: 'WorkerStore', tag: '-w' },
+];
 
-    await run(page, () => window.store.collection('notes').put('from-tab', { title: 'tab', n: 1 }));
-    const arrived = await waitFor('the tab\'s write on the daemon', () => onDaemon(daemon, 'notes', 'from-tab'));
-    assert.deepEqual(arrived, { title: 'tab', n: 1 });
+for (const route of ROUTES) {
+  const { opener, tag } = route;
+  describe(`a browser tab syncing with a daemon, its store ${route.name}`, () => {
+    test('a write in the tab reaches the daemon, and one on the daemon reaches the tab', async () => {
+      const page = await openTab();
+      const opened = await openAndConnect(page, opener, 'sync-both-ways', ws, SECRET);
+      assert.equal(opened.error, undefined, JSON.stringify(opened));
+      const peers = await run(page, () => window.store.peers());
+      assert.equal(peers.length, 1);
+      assert.equal(peers[0].peer_id, daemon.peerId);
+      assert.equal(peers[0].state, 'connected');
+      assert.equal(peers[0].address, ws);
+      // The daemon sees the tab as a peer, under the tab's peer id.
+      await waitFor('the tab\'s row in the daemon\'s peers', async () => (await daemonPeer(daemon, opened.peerId))?.state === 'connected');
 
-    const put = await daemon.api('PUT', '/api/collections/notes/records/from-daemon', { title: 'daemon', n: 2 });
-    assert.ok(put.status < 300, JSON.stringify(put.body));
-    const got = await waitFor('the daemon\'s write in the tab', () => inTab(page, 'notes', 'from-daemon'));
-    assert.deepEqual(got, { title: 'daemon', n: 2 });
-    // Subscribers saw it arrive through the change feed.
-    const changes = await run(page, () => window.changes.filter((c) => c.id === 'from-daemon'));
-    assert.ok(changes.length >= 1, 'the change feed named the daemon\'s record');
-    assert.deepEqual(changes.at(-1).value, { title: 'daemon', n: 2 });
-    await waitFor('caught_up', async () => (await run(page, () => window.store.peers()))[0].caught_up);
-    // Closing the store ends its connection: the daemon sees the tab go.
-    await run(page, () => window.store.close());
-    await waitFor('the tab gone from the daemon', async () => (await daemonPeer(daemon, opened.peerId))?.state !== 'connected');
-    const closed = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
-    assert.equal(closed.error, 'store-closed', JSON.stringify(closed));
-    await page.close();
-  });
+      await run(page, (id) => window.store.collection('notes').put(id, { title: 'tab', n: 1 }), `from-tab${tag}`);
+      const arrived = await waitFor('the tab\'s write on the daemon', () => onDaemon(daemon, 'notes', `from-tab${tag}`));
+      assert.deepEqual(arrived, { title: 'tab', n: 1 });
 
-  test('concurrent edits of one record in the tab and on the daemon converge field by field', async () => {
-    const page = await openTab();
-    const opened = await openAndConnect(page, 'sync-concurrent', ws, SECRET);
-    assert.equal(opened.error, undefined, JSON.stringify(opened));
-    await run(page, () => window.store.collection('docs').put('d1', { title: 'first', body: 'first', tag: 'first' }));
-    await waitFor('d1 on the daemon', () => onDaemon(daemon, 'docs', 'd1'));
-    // Apart: each side edits a different field, and both edit `tag`.
-    await run(page, () => window.store.disconnect());
-    assert.equal((await run(page, () => window.store.peers()))[0].state, 'disconnected');
-    await run(page, () => window.store.collection('docs').patch('d1', { title: 'tab title', tag: 'tab' }));
-    const patched = await daemon.api('PATCH', '/api/collections/docs/records/d1', { body: 'daemon body', tag: 'daemon' });
-    assert.ok(patched.status < 300, JSON.stringify(patched.body));
-    // Together again: each side keeps the other's field; `tag`, written on
-    // both, takes the later write's value on both.
-    const reconnected = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
-    assert.equal(reconnected?.error, undefined, JSON.stringify(reconnected));
-    const converged = await waitFor('both sides equal', async () => {
-      const [tab, node] = [await inTab(page, 'docs', 'd1'), await onDaemon(daemon, 'docs', 'd1')];
-      return tab && node && tab.title === 'tab title' && node.body === 'daemon body'
-        && JSON.stringify(tab) === JSON.stringify(node) ? tab : null;
+      const put = await daemon.api('PUT', `/api/collections/notes/records/from-daemon${tag}`, { title: 'daemon', n: 2 });
+      assert.ok(put.status < 300, JSON.stringify(put.body));
+      const got = await waitFor('the daemon\'s write in the tab', () => inTab(page, 'notes', `from-daemon${tag}`));
+      assert.deepEqual(got, { title: 'daemon', n: 2 });
+      // Subscribers saw it arrive through the change feed.
+      const changes = await run(page, (id) => window.changes.filter((c) => c.id === id), `from-daemon${tag}`);
+      assert.ok(changes.length >= 1, 'the change feed named the daemon\'s record');
+      assert.deepEqual(changes.at(-1).value, { title: 'daemon', n: 2 });
+      await waitFor('caught_up', async () => (await run(page, () => window.store.peers()))[0].caught_up);
+      // Closing the store ends its connection: the daemon sees the tab go.
+      await run(page, () => window.store.close());
+      await waitFor('the tab gone from the daemon', async () => (await daemonPeer(daemon, opened.peerId))?.state !== 'connected');
+      const closed = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
+      assert.equal(closed.error, 'store-closed', JSON.stringify(closed));
+      await page.close();
     });
-    assert.equal(converged.title, 'tab title');
-    assert.equal(converged.body, 'daemon body');
-    assert.equal(converged.tag, 'daemon', 'the daemon wrote tag after the tab');
-    await run(page, () => window.store.close());
-    await page.close();
-  });
 
-  test('offline: the tab writes with the daemon stopped, a reload keeps the writes, and they reach the daemon when it is back', async () => {
-    const page = await openTab();
-    const opened = await openAndConnect(page, 'sync-offline', ws, SECRET);
-    assert.equal(opened.error, undefined, JSON.stringify(opened));
-    await stopDaemon(daemon);
-    await waitFor('the tab notices', async () => (await run(page, () => window.store.peers()))[0].state !== 'connected');
-    const written = await run(page, async () => {
-      const notes = window.store.collection('offline');
-      for (let i = 0; i < 5; i++) await notes.put(`o${i}`, { i });
-      return (await notes.list({})).records.length;
+    test('concurrent edits of one record in the tab and on the daemon converge field by field', async () => {
+      const page = await openTab();
+      const opened = await openAndConnect(page, opener, 'sync-concurrent', ws, SECRET);
+      assert.equal(opened.error, undefined, JSON.stringify(opened));
+      const id = `d1${tag}`;
+      await run(page, (id) => window.store.collection('docs').put(id, { title: 'first', body: 'first', tag: 'first' }), id);
+      await waitFor(`${id} on the daemon`, () => onDaemon(daemon, 'docs', id));
+      // Apart: each side edits a different field, and both edit `tag`.
+      await run(page, () => window.store.disconnect());
+      assert.equal((await run(page, () => window.store.peers()))[0].state, 'disconnected');
+      await run(page, (id) => window.store.collection('docs').patch(id, { title: 'tab title', tag: 'tab' }), id);
+      const patched = await daemon.api('PATCH', `/api/collections/docs/records/${id}`, { body: 'daemon body', tag: 'daemon' });
+      assert.ok(patched.status < 300, JSON.stringify(patched.body));
+      // Together again: each side keeps the other's field; `tag`, written on
+      // both, takes the later write's value on both.
+      const reconnected = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
+      assert.equal(reconnected?.error, undefined, JSON.stringify(reconnected));
+      const converged = await waitFor('both sides equal', async () => {
+        const [tab, node] = [await inTab(page, 'docs', id), await onDaemon(daemon, 'docs', id)];
+        return tab && node && tab.title === 'tab title' && node.body === 'daemon body'
+          && JSON.stringify(tab) === JSON.stringify(node) ? tab : null;
+      });
+      assert.equal(converged.title, 'tab title');
+      assert.equal(converged.body, 'daemon body');
+      assert.equal(converged.tag, 'daemon', 'the daemon wrote tag after the tab');
+      await run(page, () => window.store.close());
+      await page.close();
     });
-    assert.equal(written, 5);
-    const refused = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
-    assert.equal(refused.error, 'unreachable', JSON.stringify(refused));
 
-    await page.reload();
-    await page.waitForFunction(() => document.title === 'ready');
-    const kept = await run(page, async () => {
-      window.store = await window.Store.open('sync-offline');
-      return { peerId: window.store.peerId, records: (await window.store.collection('offline').list({})).records };
+    test('offline: the tab writes with the daemon stopped, a reload keeps the writes, and they reach the daemon when it is back', async () => {
+      const page = await openTab();
+      const opened = await openAndConnect(page, opener, 'sync-offline', ws, SECRET);
+      assert.equal(opened.error, undefined, JSON.stringify(opened));
+      const collection = `offline${tag}`;
+      await stopDaemon(daemon);
+      await waitFor('the tab notices', async () => (await run(page, () => window.store.peers()))[0].state !== 'connected');
+      const written = await run(page, async (collection) => {
+        const notes = window.store.collection(collection);
+        for (let i = 0; i < 5; i++) await notes.put(`o${i}`, { i });
+        return (await notes.list({})).records.length;
+      }, collection);
+      assert.equal(written, 5);
+      const refused = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
+      assert.equal(refused.error, 'unreachable', JSON.stringify(refused));
+
+      await page.reload();
+      await page.waitForFunction(() => document.title === 'ready');
+      const kept = await run(page, async ({ opener, collection }) => {
+        window.store = await window[opener].open('sync-offline', { wait: true });
+        return { peerId: window.store.peerId, records: (await window.store.collection(collection).list({})).records };
+      }, { opener, collection });
+      assert.equal(kept.peerId, opened.peerId, 'the peer id survives a reload');
+      assert.deepEqual(kept.records.map((r) => r.id), ['o0', 'o1', 'o2', 'o3', 'o4']);
+
+      await restartDaemon(daemon);
+      assert.equal(await websocketAddress(daemon), ws, 'the daemon is back at the same address');
+      const back = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
+      assert.equal(back?.error, undefined, JSON.stringify(back));
+      for (let i = 0; i < 5; i++) {
+        assert.deepEqual(await waitFor(`o${i} on the daemon`, () => onDaemon(daemon, collection, `o${i}`)), { i });
+      }
+      await run(page, () => window.store.close());
+      await page.close();
     });
-    assert.equal(kept.peerId, opened.peerId, 'the peer id survives a reload');
-    assert.deepEqual(kept.records.map((r) => r.id), ['o0', 'o1', 'o2', 'o3', 'o4']);
 
-    await restartDaemon(daemon);
-    assert.equal(await websocketAddress(daemon), ws, 'the daemon is back at the same address');
-    const back = await run(page, ({ address, secret }) => window.store.connect(address, secret), { address: ws, secret: SECRET });
-    assert.equal(back?.error, undefined, JSON.stringify(back));
-    for (let i = 0; i < 5; i++) {
-      assert.deepEqual(await waitFor(`o${i} on the daemon`, () => onDaemon(daemon, 'offline', `o${i}`)), { i });
-    }
-    await run(page, () => window.store.close());
-    await page.close();
+    test('a tab with the wrong secret is refused and receives nothing', async () => {
+      const page = await openTab();
+      const hidden = `s1${tag}`;
+      const put = await daemon.api('PUT', `/api/collections/secret/records/${hidden}`, { hidden: true });
+      assert.ok(put.status < 300, JSON.stringify(put.body));
+      const wrong = 'ba'.repeat(32);
+      const refused = await openAndConnect(page, opener, 'sync-stranger', ws, wrong);
+      assert.equal(refused.error, 'wrong-secret', JSON.stringify(refused));
+      const peers = await run(page, () => window.store.peers());
+      assert.equal(peers[0].state, 'rejected');
+      assert.match(peers[0].last_error, /secret/);
+      const mine = `m1${tag}`;
+      await run(page, (id) => window.store.collection('mine').put(id, { from: 'stranger' }), mine);
+      // Nothing either way: give a session the time it would have needed.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      assert.equal(await inTab(page, 'secret', hidden), null);
+      assert.deepEqual(await run(page, () => window.changes.filter((c) => c.collection !== 'mine')), []);
+      assert.equal(await onDaemon(daemon, 'mine', mine), null);
+      const row = await daemonPeer(daemon, await run(page, () => window.store.peerId));
+      if (row) assert.notEqual(row.state, 'connected');
+      await run(page, () => window.store.close());
+      await page.close();
+    });
   });
+}
 
-  test('a tab with the wrong secret is refused and receives nothing', async () => {
-    const page = await openTab();
-    const put = await daemon.api('PUT', '/api/collections/secret/records/s1', { hidden: true });
-    assert.ok(put.status < 300, JSON.stringify(put.body));
-    const wrong = 'ba'.repeat(32);
-    const refused = await openAndConnect(page, 'sync-stranger', ws, wrong);
-    assert.equal(refused.error, 'wrong-secret', JSON.stringify(refused));
-    const peers = await run(page, () => window.store.peers());
-    assert.equal(peers[0].state, 'rejected');
-    assert.match(peers[0].last_error, /secret/);
-    await run(page, () => window.store.collection('mine').put('m1', { from: 'stranger' }));
-    // Nothing either way: give a session the time it would have needed.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    assert.equal(await inTab(page, 'secret', 's1'), null);
-    assert.deepEqual(await run(page, () => window.changes.filter((c) => c.collection !== 'mine')), []);
-    assert.equal(await onDaemon(daemon, 'mine', 'm1'), null);
-    const row = await daemonPeer(daemon, await run(page, () => window.store.peerId));
-    if (row) assert.notEqual(row.state, 'connected');
-    await run(page, () => window.store.close());
-    await page.close();
-  });
-
+describe('a browser tab syncing with a daemon: secrets and addresses', () => {
   test('an invite code, and a passphrase with the group\'s salt, are group secrets too', async () => {
     const { body } = await daemon.api('GET', '/api/node');
     assert.match(body.invite || '', /^shoal[23]:/);
     let page = await openTab();
-    const invited = await openAndConnect(page, 'sync-invite', ws, body.invite);
+    const invited = await openAndConnect(page, 'Store', 'sync-invite', ws, body.invite);
     assert.equal(invited.error, undefined, JSON.stringify(invited));
     await run(page, () => window.store.close());
     await page.close();
@@ -281,7 +304,7 @@ describe('a browser tab syncing with a daemon', () => {
     assert.match(salt, /^[0-9a-f]{32}$/);
     const otherWs = await websocketAddress(other);
     page = await openTab();
-    const stretched = await openAndConnect(page, 'sync-passphrase', otherWs, passphrase, { salt });
+    const stretched = await openAndConnect(page, 'Store', 'sync-passphrase', otherWs, passphrase, { salt });
     assert.equal(stretched.error, undefined, JSON.stringify(stretched));
     console.log(`connect with a passphrase (Argon2id in the tab, then the handshake): ${Math.round(stretched.ms)} ms`);
     await run(page, () => window.store.collection('notes').put('p1', { via: 'passphrase' }));
@@ -296,7 +319,7 @@ describe('a browser tab syncing with a daemon', () => {
 
   test('bad addresses and secrets are named errors', async () => {
     const page = await openTab();
-    await openAndConnect(page, 'sync-errors', ws, null);
+    await openAndConnect(page, 'Store', 'sync-errors', ws, null);
     const attempt = (address, secret, options) =>
       run(page, ({ address, secret, options }) => window.store.connect(address, secret, options), { address, secret, options });
     assert.equal((await attempt('not an address', SECRET)).error, 'bad-address');
@@ -328,7 +351,7 @@ describe('a browser tab reaching a daemon through the group\'s relay', () => {
 
   test('a tab given only the circuit address syncs with the daemon both ways', async () => {
     const page = await openTab();
-    const opened = await openAndConnect(page, 'relay-both-ways', circuit, SECRET);
+    const opened = await openAndConnect(page, 'Store', 'relay-both-ways', circuit, SECRET);
     assert.equal(opened.error, undefined, JSON.stringify(opened));
     const peers = await run(page, () => window.store.peers());
     assert.equal(peers.length, 1, 'the relay is no peer of the tab');
@@ -359,7 +382,7 @@ describe('a browser tab reaching a daemon through the group\'s relay', () => {
     assert.ok(put.status < 300, JSON.stringify(put.body));
     const refusedBefore = relay.stats().refused || 0;
     const page = await openTab();
-    const refused = await openAndConnect(page, 'relay-stranger', circuit, 'ba'.repeat(32));
+    const refused = await openAndConnect(page, 'Store', 'relay-stranger', circuit, 'ba'.repeat(32));
     assert.equal(refused.error, 'wrong-secret', JSON.stringify(refused));
     assert.match(refused.message, /relay .* refused this tab's membership proof/);
     const peers = await run(page, () => window.store.peers());
@@ -385,7 +408,7 @@ describe('a browser tab reaching a daemon through the group\'s relay', () => {
 
   test('bad relayed addresses are named errors', async () => {
     const page = await openTab();
-    await openAndConnect(page, 'relay-errors', circuit, null);
+    await openAndConnect(page, 'Store', 'relay-errors', circuit, null);
     const attempt = (address) => run(page, ({ address, secret }) => window.store.connect(address, secret), { address, secret: SECRET });
     const noPeer = await attempt(`${relay.address}/p2p-circuit`);
     assert.equal(noPeer.error, 'bad-address', JSON.stringify(noPeer));
