@@ -44,6 +44,29 @@ async fn indexeddb_exists(name: &str) -> bool {
     shoal_web::idb::export::exists(name).await.unwrap().unwrap()
 }
 
+/// Opens `name` moving its IndexedDB store in, which must be refused with
+/// `bad-request`; the refusal's message.
+async fn refused_move(name: &str) -> String {
+    let refused = Store::open(name.into(), Some(import_options()))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&refused), "bad-request");
+    Reflect::get(&refused, &"message".into())
+        .unwrap()
+        .as_string()
+        .unwrap()
+}
+
+/// Whether the store `name` on `storage` holds the live record notes/`id`.
+async fn holds(name: &str, storage: StorageKind, id: &str) -> bool {
+    let (db, _) = Storage::open(name, storage).await.unwrap();
+    let (notes, id) = names("notes", id);
+    let found = db.get(&notes, &id).await.unwrap().is_some();
+    db.close();
+    found
+}
+
 #[wasm_bindgen_test]
 async fn a_store_moves_from_indexeddb_with_its_records_cursors_and_identity() {
     gone("t-move").await;
@@ -174,30 +197,12 @@ async fn a_move_stopped_after_its_commit_deletes_the_old_copy_unless_it_was_writ
     // And written since (an older version of the app opened it again): two
     // stores with writes of one identity. Refused, both kept.
     indexeddb_store_as("t-move-again", &moved_meta, &["c"]).await;
-    let refused = Store::open("t-move-again".into(), Some(import_options()))
-        .await
-        .err()
-        .unwrap();
-    assert_eq!(code(&refused), "bad-request");
-    let message = Reflect::get(&refused, &"message".into())
-        .unwrap()
-        .as_string()
-        .unwrap();
+    let message = refused_move("t-move-again").await;
     assert!(message.contains("written after it was moved"), "{message}");
     assert!(indexeddb_exists("t-move-again").await);
-    let (db, _) = Storage::open("t-move-again", StorageKind::IndexedDb)
-        .await
-        .unwrap();
-    let (notes, c) = names("notes", "c");
-    assert!(db.get(&notes, &c).await.unwrap().is_some());
-    db.close();
-    let store = Store::open("t-move-again".into(), Some(options(false)))
-        .await
-        .unwrap();
-    let api = store.collection("notes").unwrap();
-    assert!(resolve(api.get("c".into())).await.unwrap().is_null());
-    assert!(!resolve(api.get("a".into())).await.unwrap().is_null());
-    resolve(store.close()).await.unwrap();
+    assert!(holds("t-move-again", StorageKind::IndexedDb, "c").await);
+    assert!(!holds("t-move-again", StorageKind::Opfs, "c").await);
+    assert!(holds("t-move-again", StorageKind::Opfs, "a").await);
 }
 
 #[wasm_bindgen_test]
@@ -267,35 +272,16 @@ async fn a_move_into_an_opfs_store_with_other_data_is_refused_and_keeps_both() {
         .await
         .close();
 
-    let refused = Store::open("t-move-refused".into(), Some(import_options()))
-        .await
-        .err()
-        .unwrap();
-    assert_eq!(code(&refused), "bad-request");
-    let message = Reflect::get(&refused, &"message".into())
-        .unwrap()
-        .as_string()
-        .unwrap();
+    let message = refused_move("t-move-refused").await;
     assert!(message.contains("already holds other data"), "{message}");
     // Both stores as they were, and the name's lock released.
     assert!(indexeddb_exists("t-move-refused").await);
-    let (db, _) = Storage::open("t-move-refused", StorageKind::IndexedDb)
-        .await
-        .unwrap();
-    let (_, theirs) = names("notes", "idb-only");
-    assert!(db.get(&notes, &theirs).await.unwrap().is_some());
-    db.close();
+    assert!(holds("t-move-refused", StorageKind::IndexedDb, "idb-only").await);
+    assert!(holds("t-move-refused", StorageKind::Opfs, "opfs-only").await);
+    assert!(!holds("t-move-refused", StorageKind::Opfs, "idb-only").await);
     let store = Store::open("t-move-refused".into(), Some(options(false)))
         .await
         .unwrap();
-    let api = store.collection("notes").unwrap();
-    assert!(
-        !resolve(api.get("opfs-only".into()))
-            .await
-            .unwrap()
-            .is_null()
-    );
-    assert!(resolve(api.get("idb-only".into())).await.unwrap().is_null());
     resolve(store.close()).await.unwrap();
 }
 
