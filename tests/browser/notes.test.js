@@ -5,8 +5,9 @@
 // tab of the same origin waits (one owner at a time, a Web Lock) and takes
 // over, with every note, when the first tab closes; a daemon serving no
 // browser build makes the page say how to serve it. The store is kept in
-// a worker on OPFS: notes an earlier version kept in IndexedDB move there,
-// and a browser without OPFS keeps them in IndexedDB from the page. A note
+// a worker on OPFS: notes an earlier version kept in IndexedDB move there
+// (or, when the OPFS store already has notes of its own, stay and the page
+// says so), and a browser without OPFS keeps them in IndexedDB from the page. A note
 // written in the page reaches the daemon and one written on the daemon
 // reaches the page.
 //
@@ -162,6 +163,33 @@ describe('the notes app served by the daemon', () => {
     await page.waitForFunction(() => document.querySelector('[data-testid="note-count"]').textContent === '2');
     await page.waitForFunction(() => document.querySelector('[data-testid="own-peer"]').textContent !== '');
     assert.equal(await page.textContent('[data-testid="own-peer"]'), oldPeer);
+    await own.close();
+  });
+
+  test('notes that cannot be moved stay in IndexedDB and the page says so', async () => {
+    const own = await browser.newContext();
+    const page = await own.newPage();
+    page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    // Both stores hold notes of their own: the move would mix two stores.
+    await page.goto(`${daemon.url}/apps/`);
+    await page.evaluate(async () => {
+      const { WorkerStore } = await import('/apps/pkg/shoal_client.js');
+      const opfs = await WorkerStore.open('notes');
+      await opfs.collection('notes').put('in-opfs', { title: 'already in OPFS', body: '', updated_at: 2 });
+      await opfs.close();
+      const shoal = await import('/apps/pkg/shoal_web.js');
+      await shoal.default();
+      const idb = await shoal.Store.open('notes');
+      await idb.collection('notes').put('in-idb', { title: 'left in IndexedDB', body: '', updated_at: 1 });
+      await idb.close();
+    });
+    await page.goto(`${daemon.url}/apps/notes/`);
+    await storeState(page, 'ready');
+    assert.match(await page.textContent('[data-testid="store-state"]'), /were not moved/);
+    await page.waitForFunction(() => document.querySelector('[data-testid="note-count"]').textContent === '1');
+    assert.deepEqual(await listed(page), [{ title: 'already in OPFS', body: '' }]);
+    const databases = await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+    assert.ok(databases.includes('shoal:notes'), `the IndexedDB store is kept: ${databases}`);
     await own.close();
   });
 

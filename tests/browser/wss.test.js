@@ -11,7 +11,7 @@
 // the daemon reaches the tab; the proxy's log shows the WebSocket upgrade
 // it carried.
 //
-// Needs nginx (Debian: nginx-light) and openssl; scripts/browser-test.sh
+// Needs nginx (Debian: nginx) and openssl; scripts/browser-test.sh
 // installs both and sets SHOAL_REQUIRE_NGINX, so the test fails rather
 // than skips there. Run directly: node --test tests/browser/wss.test.js
 
@@ -36,7 +36,17 @@ function findNginx() {
   return null;
 }
 const NGINX = findNginx();
-const missing = NGINX ? null : 'nginx is not installed (Debian: apt-get install nginx-light)';
+/** Whether `command` runs. */
+function runs(command) {
+  try {
+    execFileSync(command, ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const missing = !NGINX ? 'nginx is not installed (Debian: apt-get install nginx)'
+  : !runs('openssl') ? 'openssl is not installed (Debian: apt-get install openssl)' : null;
 if (missing && process.env.SHOAL_REQUIRE_NGINX) throw new Error(missing);
 
 /**
@@ -104,11 +114,18 @@ http {
   const child = spawn(NGINX, [...args, '-g', 'daemon off;'], { stdio: 'ignore' });
   proxies.push(child);
   if (process.env.PIDS_FILE) fs.appendFileSync(process.env.PIDS_FILE, `${child.pid}\n`);
-  await waitFor('nginx listening', () => new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => resolve(socket.destroy() || true));
-    socket.once('error', () => resolve(false));
-  }), 10000);
+  let exited = null;
+  child.once('exit', (code, signal) => { exited = signal || code; });
+  await waitFor('nginx listening', () => {
+    // It failed to start (the port taken meanwhile, ...): say what it logged.
+    if (exited !== null) throw new Error(`nginx exited (${exited}): ${fs.readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
+    return new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => resolve(socket.destroy() || true));
+      socket.once('error', () => resolve(false));
+    });
+  }, 10000);
+  if (exited !== null) throw new Error(`nginx exited (${exited}): ${fs.readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
   return { port, dir };
 }
 
@@ -118,7 +135,8 @@ before(async () => {
   daemon = await startDaemon(tempDir(), 'behind-proxy', ['--web-pkg', PKG]);
   wsPort = Number((await websocketAddress(daemon)).match(/\/tcp\/(\d+)\/ws/)[1]);
   // nginx's worker processes run as another user when started as root:
-  // they must be able to reach this directory.
+  // they must be able to reach this directory, so it is not under the
+  // suite's private one (removed at exit, whatever happens).
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-wss-'));
   fs.chmodSync(work, 0o755);
   const hosts = [...new Set(EXAMPLES.flatMap((e) => [e.pageHost, e.peerHost]))];
@@ -131,6 +149,11 @@ before(async () => {
       '--ignore-certificate-errors',
       `--host-resolver-rules=${hosts.map((h) => `MAP ${h} 127.0.0.1`).join(', ')}`],
   });
+});
+
+process.on('exit', () => {
+  for (const proxy of proxies) if (proxy.exitCode === null) proxy.kill('SIGKILL');
+  if (work && !process.env.KEEP_NODES) fs.rmSync(work, { recursive: true, force: true });
 });
 
 after(async () => {
@@ -152,7 +175,10 @@ describe('the notes app behind the reverse proxies docs/web.md prints', { skip: 
       await page.waitForSelector('[data-testid="store-state"][data-state="ready"]', { timeout: 60000 });
       assert.equal(await page.evaluate(() => window.isSecureContext), true);
 
-      // Behind the proxy the user types the wss address (docs/web.md).
+      // Behind the proxy the user types the wss address (docs/web.md), once
+      // the page has filled in the one daemon.json names (its fetch may
+      // answer after the store is ready, and would overwrite what was typed).
+      await page.waitForFunction(() => document.querySelector('[data-testid="peer-address"]').value !== '', null, { timeout: 10000 });
       const address = `/dns4/${example.peerHost}/tcp/${port}/wss/p2p/${daemon.peerId}`;
       await page.fill('[data-testid="peer-address"]', address);
       await page.fill('[data-testid="group-secret"]', SECRET);

@@ -159,7 +159,7 @@ async fn copy(
         let mut after: Option<String> = None;
         let mut limit = FIRST_PAGE_ROWS;
         loop {
-            let page = idb::export::records_after(source, after.as_deref(), limit).await?;
+            let (page, full) = idb::export::records_after(source, after.as_deref(), limit).await?;
             target.with(|c| {
                 write::rows(
                     c,
@@ -168,7 +168,6 @@ async fn copy(
                 )
             })?;
             rows += page.len() as u64;
-            let full = page.len() == limit as usize;
             let bytes: usize = page.iter().map(|r| r.state.len()).sum();
             limit = next_limit(limit, bytes);
             match page.last() {

@@ -30,6 +30,7 @@
 //! redial: the app connects again when it wants to.
 #![deny(missing_docs)]
 
+pub mod cursor_text;
 pub mod error;
 pub mod keys;
 pub mod meta;

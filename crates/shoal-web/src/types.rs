@@ -35,8 +35,9 @@ export interface OpenOptions {
    * here, if there is one — records, cursors and identity as they are, in
    * one transaction; the IndexedDB store is deleted once the copy is
    * committed. For an app switching to OPFS; a no-op once moved. Rejects
-   * with `bad-request` (nothing moved) when this OPFS store already holds
-   * other data.
+   * with `bad-request` (nothing moved, both kept) when this OPFS store
+   * already holds other data, or when the IndexedDB store was written after
+   * an earlier move of it.
    */
   importFrom?: "indexeddb";
 }

@@ -42,8 +42,10 @@ async function whyNoShoal(error) {
 
 /**
  * Whether this browser gives the origin a private file system (OPFS) —
- * every current one does, but not Firefox's private windows nor older
- * browsers. Without it the store is kept in IndexedDB, from the page.
+ * every current one does, but not Firefox's private windows nor browsers
+ * without OPFS at all. Without it the store is kept in IndexedDB, from the
+ * page. (A browser with OPFS but without its synchronous access handles in
+ * workers — Chromium before 102 — fails to open the store and says why.)
  */
 async function hasOpfs() {
   try {
@@ -57,16 +59,32 @@ async function hasOpfs() {
  * Loads the store's opener: `WorkerStore` (the store in a dedicated
  * Worker, on OPFS; the worker, shoal_worker.js, loads the wasm build beside
  * it) or, without OPFS, the wasm build's `Store` on IndexedDB in the page.
+ * `where` says where the notes are kept; `note` is set when notes of an
+ * earlier version could not be moved.
  *
  * `importFrom: 'indexeddb'`: earlier versions of this app kept the notes in
  * IndexedDB; the first open on OPFS moves them (and the store's identity
  * and sync state) into the OPFS store, then deletes the old copy. Once
- * moved it does nothing. An app that starts on OPFS does not need it.
+ * moved it does nothing. An app that starts on OPFS does not need it. The
+ * move is refused (`bad-request`, both stores kept) when the OPFS store
+ * already holds other notes; then this page opens the OPFS store alone and
+ * says the old notes stay in IndexedDB.
  */
 async function opener() {
   if (await hasOpfs()) {
     const { WorkerStore } = await import('../pkg/shoal_client.js');
-    return { open: (options) => WorkerStore.open(STORE_NAME, { ...options, importFrom: 'indexeddb' }), where: 'this browser' };
+    const chosen = { where: 'this browser' };
+    chosen.open = async (options) => {
+      try {
+        return await WorkerStore.open(STORE_NAME, { ...options, importFrom: 'indexeddb' });
+      } catch (error) {
+        if (error.code !== 'bad-request') throw error;
+        chosen.note = `notes an earlier version kept in IndexedDB were not moved (${error.message})`;
+        console.warn(chosen.note);
+        return WorkerStore.open(STORE_NAME, options);
+      }
+    };
+    return chosen;
   }
   const shoal = await import('../pkg/shoal_web.js');
   await shoal.default(); // fetches and compiles shoal_web_bg.wasm next to it
@@ -90,10 +108,9 @@ async function openStore({ open }) {
 
 async function main() {
   let store;
-  let where;
+  let chosen;
   try {
-    const chosen = await opener();
-    where = chosen.where;
+    chosen = await opener();
     store = await openStore(chosen);
   } catch (error) {
     // The store's own refusals say what is wrong; anything else (the
@@ -101,7 +118,7 @@ async function main() {
     if (error.name === 'ShoalError' && error.code !== 'internal') throw error;
     throw new Error(`cannot start Shoal in this browser: ${await whyNoShoal(error)}`);
   }
-  showState('ready', `Saved in ${where}`);
+  showState('ready', `Saved in ${chosen.where}${chosen.note ? `; ${chosen.note}` : ''}`);
   await startNotes(store.collection('notes'), store);
   await startNetwork(store);
 }

@@ -4,6 +4,7 @@
 //! `peer_cursors`. It reads it; a cursor is written only with the changes
 //! it covers, in the merge's transaction (`sync_apply.rs`).
 
+use crate::cursor_text;
 use crate::error::WebError;
 use crate::idb::request::{classify, result};
 use crate::idb::rows;
@@ -19,8 +20,7 @@ pub async fn load(db: &IdbDatabase, peer: &str) -> Result<SyncCursor, WebError> 
         .get(&peer.into())
         .map_err(|e| classify(&e))?;
     match rows::text(&result(&request).await?)? {
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| WebError::Corrupt(format!("cursor of {peer}: {e}"))),
+        Some(text) => cursor_text::decode(peer, &text),
         None => Ok(SyncCursor::default()),
     }
 }

@@ -3,12 +3,14 @@
 //! rows a bounded page at a time in key order, and its catch-up cursors.
 //! Each read is one read-only transaction; it writes nothing.
 
+use crate::cursor_text;
 use crate::error::WebError;
 use crate::idb::request::{classify, result};
 use crate::idb::rows::{self, RecordRow};
-use crate::idb::schema::{CURSORS, RECORDS, database_name};
+use crate::idb::schema::{CURSORS, RECORDS, database_name, factory};
 use crate::idb::tx;
 use js_sys::{Array, Function, Promise, Reflect};
+use shoal_core::SyncCursor;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -18,8 +20,7 @@ use web_sys::{IdbDatabase, IdbKeyRange};
 /// creating it (opening would). `None` when the browser cannot list its
 /// databases (`indexedDB.databases()` is missing).
 pub async fn exists(name: &str) -> Result<Option<bool>, WebError> {
-    let factory = Reflect::get(&js_sys::global(), &"indexedDB".into())
-        .map_err(|_| WebError::Storage("IndexedDB is not available here".into()))?;
+    let factory = factory()?;
     let Ok(list) = Reflect::get(&factory, &"databases".into()) else {
         return Ok(None);
     };
@@ -45,13 +46,13 @@ pub async fn exists(name: &str) -> Result<Option<bool>, WebError> {
 }
 
 /// Up to `limit` record rows after the key `after` (from the first without
-/// it), in key order; fewer than `limit` at the end. The states are not
-/// decoded: a move copies them as they are.
+/// it), in key order, and whether the page is full (there may be more).
+/// The states are not decoded: a move copies them as they are.
 pub async fn records_after(
     db: &IdbDatabase,
     after: Option<&str>,
     limit: u32,
-) -> Result<Vec<RecordRow>, WebError> {
+) -> Result<(Vec<RecordRow>, bool), WebError> {
     let range = match after {
         Some(key) => IdbKeyRange::lower_bound_with_open(&key.into(), true)
             .map_err(|e| classify(&e))?
@@ -66,15 +67,16 @@ pub async fn records_after(
         .await?
         .dyn_into()
         .map_err(|_| WebError::Storage("getAll did not give an array".into()))?;
+    let full = values.length() == limit;
     let mut read = Vec::with_capacity(values.length() as usize);
     for value in values.iter() {
         read.extend(rows::from_js(&value)?);
     }
-    Ok(read)
+    Ok((read, full))
 }
 
-/// Every stored catch-up cursor: (peer, cursor text as stored).
-pub async fn cursors(db: &IdbDatabase) -> Result<Vec<(String, String)>, WebError> {
+/// Every stored catch-up cursor, by peer.
+pub async fn cursors(db: &IdbDatabase) -> Result<Vec<(String, SyncCursor)>, WebError> {
     let t = tx::read(db, &[CURSORS])?;
     let store = tx::store(&t, CURSORS)?;
     let keys = store.get_all_keys().map_err(|e| classify(&e))?;
@@ -92,8 +94,9 @@ pub async fn cursors(db: &IdbDatabase) -> Result<Vec<(String, String)>, WebError
             let peer = peer
                 .as_string()
                 .ok_or_else(|| WebError::Corrupt("a cursor's peer is not text".into()))?;
-            let cursor = rows::text(&cursor)?
+            let text = rows::text(&cursor)?
                 .ok_or_else(|| WebError::Corrupt(format!("the cursor of {peer} is empty")))?;
+            let cursor = cursor_text::decode(&peer, &text)?;
             Ok((peer, cursor))
         })
         .collect()

@@ -40,7 +40,7 @@ pub fn database_name(name: &str) -> String {
 }
 
 /// The browser's IndexedDB factory (in a window or a worker).
-fn factory() -> Result<IdbFactory, WebError> {
+pub(crate) fn factory() -> Result<IdbFactory, WebError> {
     Reflect::get(&js_sys::global(), &"indexedDB".into())
         .ok()
         .and_then(|f| f.dyn_into::<IdbFactory>().ok())

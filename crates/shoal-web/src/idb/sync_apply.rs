@@ -157,7 +157,7 @@ async fn steps(
             .map_err(|e| classify(&e))?;
     }
     if let Some(cursor) = cursor {
-        let text = serde_json::to_string(&cursor.durable()).expect("a cursor always encodes");
+        let text = crate::cursor_text::encode(cursor);
         tx::store(tx, CURSORS)?
             .put_with_key(&text.into(), &peer.into())
             .map_err(|e| classify(&e))?;

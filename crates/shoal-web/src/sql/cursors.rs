@@ -2,6 +2,7 @@
 //! this tab has received its change log, as `idb/cursors.rs` keeps it.
 //! It owns this table only.
 
+use crate::cursor_text;
 use crate::error::WebError;
 use crate::sql::sql_error;
 use rusqlite::{Connection, OptionalExtension};
@@ -14,8 +15,7 @@ pub fn load(conn: &Connection, peer: &str) -> Result<SyncCursor, WebError> {
         .and_then(|mut s| s.query_row([peer], |r| r.get(0)).optional())
         .map_err(sql_error)?;
     match text {
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| WebError::Corrupt(format!("cursor of {peer}: {e}"))),
+        Some(text) => cursor_text::decode(peer, &text),
         None => Ok(SyncCursor::default()),
     }
 }
@@ -23,7 +23,7 @@ pub fn load(conn: &Connection, peer: &str) -> Result<SyncCursor, WebError> {
 /// Stores `cursor`'s durable part for `peer` (in the caller's
 /// transaction, if any).
 pub fn save(conn: &Connection, peer: &str, cursor: SyncCursor) -> Result<(), WebError> {
-    let text = serde_json::to_string(&cursor.durable()).expect("a cursor always encodes");
+    let text = cursor_text::encode(cursor);
     conn.prepare_cached("INSERT OR REPLACE INTO cursors (peer, cursor) VALUES (?1, ?2)")
         .and_then(|mut s| s.execute((peer, text)))
         .map(drop)

@@ -8,9 +8,9 @@
 
 use crate::error::WebError;
 use crate::meta::NodeMeta;
-use crate::sql::open::{put_meta, put_row};
+use crate::sql::open::{meta_text, put_meta, put_meta_text, put_row};
 use crate::sql::{cursors, sql_error};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use shoal_core::{DbVersion, SyncCursor};
 
 /// The `meta` key of the note: the source's metadata as it was when moved.
@@ -24,17 +24,14 @@ pub fn holds_records(conn: &Connection) -> Result<bool, WebError> {
 
 /// The metadata the moved store had when it was moved here, if one was.
 pub fn moved_from(conn: &Connection) -> Result<Option<NodeMeta>, WebError> {
-    conn.query_row("SELECT v FROM meta WHERE k = ?1", [MOVED_KEY], |r| {
-        r.get::<_, String>(0)
-    })
-    .optional()
-    .map_err(sql_error)?
-    .map(|text| NodeMeta::decode(&text))
-    .transpose()
+    meta_text(conn, MOVED_KEY)?
+        .map(|text| NodeMeta::decode(&text))
+        .transpose()
 }
 
 /// Begins the copy's transaction (it stays open across the awaits between
-/// pages: nothing else uses the connection until the store is opened) and
+/// pages, which `sql/txn.rs`'s guard, borrowing the connection, cannot:
+/// nothing else uses the connection until the store is opened) and
 /// drops the store's own cursors: an empty store's, of an identity the
 /// move replaces. Its commit is flushed to the disk (`synchronous = FULL`,
 /// for this transaction only): the source is deleted right after it.
@@ -55,24 +52,17 @@ pub fn rows<'a>(
     Ok(())
 }
 
-/// Stores the moved cursors (each checked to decode), metadata and the
-/// note of it, and commits.
+/// Stores the moved cursors, metadata and the note of it, and commits.
 pub fn finish(
     conn: &Connection,
     meta: &NodeMeta,
-    moved_cursors: &[(String, String)],
+    moved_cursors: &[(String, SyncCursor)],
 ) -> Result<(), WebError> {
-    for (peer, text) in moved_cursors {
-        let cursor: SyncCursor = serde_json::from_str(text)
-            .map_err(|e| WebError::Corrupt(format!("cursor of {peer}: {e}")))?;
-        cursors::save(conn, peer, cursor)?;
+    for (peer, cursor) in moved_cursors {
+        cursors::save(conn, peer, *cursor)?;
     }
     put_meta(conn, meta)?;
-    conn.execute(
-        "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
-        (MOVED_KEY, meta.encode()),
-    )
-    .map_err(sql_error)?;
+    put_meta_text(conn, MOVED_KEY, &meta.encode())?;
     conn.execute_batch("COMMIT").map_err(sql_error)?;
     normal_sync(conn)
 }

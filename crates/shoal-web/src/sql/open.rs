@@ -202,7 +202,7 @@ fn prepare(conn: &Connection) -> Result<(), WebError> {
             )));
         }
     }
-    if stored_meta_text(conn)?.is_none() {
+    if meta_text(conn, NODE_KEY)?.is_none() {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| WebError::Storage(format!("no randomness: {e}")))?;
         put_meta(conn, &NodeMeta::new(seed))?;
@@ -210,17 +210,17 @@ fn prepare(conn: &Connection) -> Result<(), WebError> {
     Ok(())
 }
 
-/// The stored node metadata's text, if any.
-fn stored_meta_text(conn: &Connection) -> Result<Option<String>, WebError> {
+/// The text stored under `key` in the metadata table, if any.
+pub fn meta_text(conn: &Connection, key: &str) -> Result<Option<String>, WebError> {
     conn.prepare_cached("SELECT v FROM meta WHERE k = ?1")
-        .and_then(|mut s| s.query_row([NODE_KEY], |r| r.get(0)).optional())
+        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
         .map_err(sql_error)
 }
 
 /// The node metadata.
 pub fn node_meta(conn: &Connection) -> Result<NodeMeta, WebError> {
-    let text =
-        stored_meta_text(conn)?.ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
+    let text = meta_text(conn, NODE_KEY)?
+        .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
     NodeMeta::decode(&text)
 }
 
@@ -240,8 +240,14 @@ pub fn put_row(
 
 /// Stores the node metadata (in the caller's transaction, if any).
 pub fn put_meta(conn: &Connection, meta: &NodeMeta) -> Result<(), WebError> {
+    put_meta_text(conn, NODE_KEY, &meta.encode())
+}
+
+/// Stores `text` under `key` in the metadata table (in the caller's
+/// transaction, if any).
+pub fn put_meta_text(conn: &Connection, key: &str, text: &str) -> Result<(), WebError> {
     conn.prepare_cached("INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute((NODE_KEY, meta.encode())))
+        .and_then(|mut s| s.execute((key, text)))
         .map(drop)
         .map_err(sql_error)
 }
