@@ -9,7 +9,9 @@ use crate::sql::sql_error;
 use rusqlite::{Connection, OptionalExtension};
 use shoal_core::{CollectionName, DbVersion, RecordId};
 
-/// The stored row of `key`: its version and state text.
+/// The stored row of `key`: its version and state text. A row whose
+/// columns do not read as such (altered outside Shoal) is
+/// [`WebError::Corrupt`], as on IndexedDB; SQLite's own failures are not.
 pub fn row(conn: &Connection, key: &str) -> Result<Option<(DbVersion, String)>, WebError> {
     conn.prepare_cached("SELECT v, s FROM records WHERE k = ?1")
         .and_then(|mut s| {
@@ -18,7 +20,14 @@ pub fn row(conn: &Connection, key: &str) -> Result<Option<(DbVersion, String)>, 
             })
             .optional()
         })
-        .map_err(sql_error)
+        .map_err(|error| match error {
+            rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => {
+                WebError::Corrupt(format!("the row of {key} does not read: {error}"))
+            }
+            other => sql_error(other),
+        })
 }
 
 /// The record's JSON text, `None` if it does not exist or is deleted.

@@ -26,11 +26,13 @@ pub fn write_all(
     let stored = needed
         .keys
         .iter()
-        .map(|key| {
-            Ok(match read::row(&tx, key)? {
-                Some((version, state)) => StoredRecord::decode(&state, version),
-                None => Ok(StoredRecord::default()),
-            })
+        .map(|key| match read::row(&tx, key) {
+            Ok(Some((version, state))) => Ok(StoredRecord::decode(&state, version)),
+            Ok(None) => Ok(Ok(StoredRecord::default())),
+            // A row that does not read refuses the writes of its record
+            // only, as on IndexedDB; a failure of SQLite fails them all.
+            Err(error @ WebError::Corrupt(_)) => Ok(Err(error)),
+            Err(error) => Err(error),
         })
         .collect::<Result<Vec<_>, WebError>>()?;
     let decided = write_batch::decide(node, stored, &needed, writes, now_ms);

@@ -3,8 +3,9 @@
 // dedicated Worker), each of which defines `STORAGE` and configures where
 // the tests run: writes survive closing and reopening the store (what a
 // reload does), pages list live records, the catch-up cursors persist, a
-// failed write leaves nothing behind, one owner at a time, and the
-// JavaScript API end to end.
+// failed write leaves nothing behind, a row that does not read refuses
+// only its record's writes, one owner at a time, and the JavaScript API
+// end to end.
 
 use js_sys::{Promise, Reflect};
 use shoal_core::{CollectionName, DbVersion, Intent, LogPosition, RecordId, SyncCursor};
@@ -204,6 +205,55 @@ async fn catch_up_cursors_persist_per_peer() {
         db.cursor("peer-b").await.unwrap(),
         SyncCursor::default()
     );
+    db.close();
+}
+
+/// Stores a row under `key` that is not a row Shoal reads at all: no state
+/// on IndexedDB, a version that is no number in SQLite.
+async fn damage_row(db: &Storage, key: &str) {
+    match db {
+        Storage::Idb(db) => {
+            use shoal_web::idb::{request, schema, tx};
+            let t = tx::write(db, &[schema::RECORDS]).unwrap();
+            let row = js_sys::Object::new();
+            Reflect::set(&row, &"k".into(), &key.into()).unwrap();
+            Reflect::set(&row, &"v".into(), &7.into()).unwrap();
+            tx::store(&t, schema::RECORDS).unwrap().put(&row).unwrap();
+            request::completed(&t).await.unwrap();
+        }
+        Storage::Sql(db) => db
+            .with(|c| {
+                c.execute("INSERT INTO records (k, v, s) VALUES (?1, 'x', '[]')", [key])
+                    .unwrap();
+                Ok(())
+            })
+            .unwrap(),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_row_that_does_not_read_refuses_only_its_records_writes() {
+    let db = fresh("t-bad-row").await;
+    let (tasks, t1) = names("tasks", "t1");
+    damage_row(&db, "tasks/t1").await;
+    let (_, t2) = names("tasks", "t2");
+    let put = Intent::Put(object(r#"{"a": 1}"#));
+    let request = |id: &RecordId| shoal_web::write_batch::WriteRequest {
+        collection: tasks.clone(),
+        id: id.clone(),
+        intent: put.clone(),
+    };
+    // Written together: the damaged record's write is refused, the other's
+    // is stored.
+    let outcomes = db
+        .write_all(&[request(&t1), request(&t2)], 5)
+        .await
+        .unwrap();
+    let refused = outcomes[0].as_ref().unwrap_err();
+    assert!(matches!(refused, WebError::Corrupt(_)), "{refused:?}");
+    assert!(outcomes[1].as_ref().unwrap().is_some());
+    assert_eq!(db.get(&tasks, &t2).await.unwrap().as_deref(), Some(r#"{"a":1}"#));
+    assert_eq!(db.meta().await.unwrap().version, DbVersion(1));
     db.close();
 }
 
