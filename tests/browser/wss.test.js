@@ -116,16 +116,19 @@ http {
   if (process.env.PIDS_FILE) fs.appendFileSync(process.env.PIDS_FILE, `${child.pid}\n`);
   let exited = null;
   child.once('exit', (code, signal) => { exited = signal || code; });
-  await waitFor('nginx listening', () => {
-    // It failed to start (the port taken meanwhile, ...): say what it logged.
+  // It failed to start (the port taken meanwhile, ...): say what it logged.
+  const failed = () => {
     if (exited !== null) throw new Error(`nginx exited (${exited}): ${fs.readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
+  };
+  await waitFor('nginx listening', () => {
+    failed();
     return new Promise((resolve) => {
       const socket = net.connect(port, '127.0.0.1');
       socket.once('connect', () => resolve(socket.destroy() || true));
       socket.once('error', () => resolve(false));
     });
   }, 10000);
-  if (exited !== null) throw new Error(`nginx exited (${exited}): ${fs.readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
+  failed();
   return { port, dir };
 }
 

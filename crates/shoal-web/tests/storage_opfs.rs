@@ -216,18 +216,7 @@ async fn a_move_that_fails_midway_leaves_both_stores_as_they_were() {
     .await;
     // A row past the first pages that cannot be read (no state), as if the
     // database had been altered outside Shoal.
-    let Storage::Idb(idb) = &db else {
-        unreachable!()
-    };
-    {
-        use shoal_web::idb::{request, schema, tx};
-        let t = tx::write(idb, &[schema::RECORDS]).unwrap();
-        let row = js_sys::Object::new();
-        Reflect::set(&row, &"k".into(), &"notes/n35x".into()).unwrap();
-        Reflect::set(&row, &"v".into(), &3.into()).unwrap();
-        tx::store(&t, schema::RECORDS).unwrap().put(&row).unwrap();
-        request::completed(&t).await.unwrap();
-    }
+    damage(&db, "notes/n35x", Damage::Row).await;
     db.close();
 
     let failed = Store::open("t-move-fails".into(), Some(import_options()))

@@ -63,9 +63,19 @@ async fn fresh(name: &str) -> Storage {
     Storage::open(name, STORAGE).await.unwrap().0
 }
 
-/// Stores a row under `key` whose state does not decode (as if the
-/// database were altered outside Shoal).
-async fn damage(db: &Storage, key: &str) {
+/// How a stored row is damaged (as if the database were altered outside
+/// Shoal).
+#[derive(Clone, Copy, PartialEq)]
+enum Damage {
+    /// A row whose state does not decode.
+    State,
+    /// No row Shoal reads at all: no state on IndexedDB, a version that is
+    /// no number in SQLite.
+    Row,
+}
+
+/// Stores a row under `key` damaged as `how` says.
+async fn damage(db: &Storage, key: &str, how: Damage) {
     match db {
         Storage::Idb(db) => {
             use shoal_web::idb::{request, schema, tx};
@@ -73,14 +83,19 @@ async fn damage(db: &Storage, key: &str) {
             let row = js_sys::Object::new();
             Reflect::set(&row, &"k".into(), &key.into()).unwrap();
             Reflect::set(&row, &"v".into(), &7.into()).unwrap();
-            Reflect::set(&row, &"s".into(), &"[{".into()).unwrap();
+            if how == Damage::State {
+                Reflect::set(&row, &"s".into(), &"[{".into()).unwrap();
+            }
             tx::store(&t, schema::RECORDS).unwrap().put(&row).unwrap();
             request::completed(&t).await.unwrap();
         }
         Storage::Sql(db) => db
             .with(|c| {
-                c.execute("INSERT INTO records (k, v, s) VALUES (?1, 7, '[{')", [key])
-                    .unwrap();
+                let sql = match how {
+                    Damage::State => "INSERT INTO records (k, v, s) VALUES (?1, 7, '[{')",
+                    Damage::Row => "INSERT INTO records (k, v, s) VALUES (?1, 'x', '[]')",
+                };
+                c.execute(sql, [key]).unwrap();
                 Ok(())
             })
             .unwrap(),
@@ -208,34 +223,11 @@ async fn catch_up_cursors_persist_per_peer() {
     db.close();
 }
 
-/// Stores a row under `key` that is not a row Shoal reads at all: no state
-/// on IndexedDB, a version that is no number in SQLite.
-async fn damage_row(db: &Storage, key: &str) {
-    match db {
-        Storage::Idb(db) => {
-            use shoal_web::idb::{request, schema, tx};
-            let t = tx::write(db, &[schema::RECORDS]).unwrap();
-            let row = js_sys::Object::new();
-            Reflect::set(&row, &"k".into(), &key.into()).unwrap();
-            Reflect::set(&row, &"v".into(), &7.into()).unwrap();
-            tx::store(&t, schema::RECORDS).unwrap().put(&row).unwrap();
-            request::completed(&t).await.unwrap();
-        }
-        Storage::Sql(db) => db
-            .with(|c| {
-                c.execute("INSERT INTO records (k, v, s) VALUES (?1, 'x', '[]')", [key])
-                    .unwrap();
-                Ok(())
-            })
-            .unwrap(),
-    }
-}
-
 #[wasm_bindgen_test]
 async fn a_row_that_does_not_read_refuses_only_its_records_writes() {
     let db = fresh("t-bad-row").await;
     let (tasks, t1) = names("tasks", "t1");
-    damage_row(&db, "tasks/t1").await;
+    damage(&db, "tasks/t1", Damage::Row).await;
     let (_, t2) = names("tasks", "t2");
     let put = Intent::Put(object(r#"{"a": 1}"#));
     let request = |id: &RecordId| shoal_web::write_batch::WriteRequest {
@@ -262,7 +254,7 @@ async fn a_write_that_fails_midway_leaves_nothing_behind() {
     let db = fresh("t-abort").await;
     let (tasks, t1) = names("tasks", "t1");
     // A damaged row for t1 (as if altered outside Shoal).
-    damage(&db, "tasks/t1").await;
+    damage(&db, "tasks/t1", Damage::State).await;
 
     // A write to another record and then to t1: the second fails whole.
     let (_, t2) = names("tasks", "t2");
