@@ -5,13 +5,6 @@
 //! `tail -n 1`. Progress, if any, goes to stderr and only when stderr is a
 //! terminal.
 
-/// mimalloc, not the system allocator: a large write's rows are decided on
-/// a second thread and freed on the writing one (shoal-store
-/// `write_pipeline.rs`), a hand-over glibc's arenas made as costly as the
-/// overlap saved. Libraries leave the choice to the binary.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod blob;
 mod browser;
 mod browser_scripts;

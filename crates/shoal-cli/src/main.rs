@@ -6,13 +6,6 @@
 //! command (e.g. `serve`, `demo`) is a variant in `args.rs`, a module, and one
 //! arm in [`run`].
 
-/// mimalloc, not the system allocator: a large write's rows are decided on
-/// a second thread and freed on the writing one (shoal-store
-/// `write_pipeline.rs`), a hand-over glibc's arenas made as costly as the
-/// overlap saved. Libraries leave the choice to the binary.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod args;
 mod backup;
 mod backup_files;

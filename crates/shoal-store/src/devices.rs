@@ -10,7 +10,7 @@
 //! statements.
 
 use crate::error::StoreError;
-use crate::write_plan::WriteOp;
+use crate::write::WriteOp;
 use crate::{Store, now_ms, read::parse_object};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};

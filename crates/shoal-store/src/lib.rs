@@ -56,8 +56,6 @@ mod rows;
 mod schema;
 mod sharing;
 mod write;
-mod write_pipeline;
-mod write_plan;
 mod write_txn;
 
 pub use apply_report::ApplyReport;
@@ -88,8 +86,7 @@ pub use partial_age::{AGE_OUT_PAGE, AgeOutPass};
 pub use query::{Filter, Order, Query};
 pub use read::{CollectionStatus, Page, Record, StoreStatus};
 pub use recon_snapshot::ReconSnapshot;
-pub use write::WriteOutcome;
-pub use write_plan::WriteOp;
+pub use write::{WriteOp, WriteOutcome};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};

@@ -12,7 +12,6 @@ use crate::packed_slots::{pack, pack_digested, unpack_slots};
 use crate::record_rows::RecordRow;
 use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, OptionalExtension, params};
-use shoal_core::blob::BlobRef;
 use shoal_core::gc::Held;
 use shoal_core::recon::{Element, ItemFlags, ReconKey, StateDigest, element};
 use shoal_core::{CollectionName, DbVersion, Hlc, Life, LogPosition, RecordId, RecordState, Slot};
@@ -232,7 +231,11 @@ pub(crate) struct TreeDelta {
 
 /// Writes `after` if any slot differs from `before`, with its blob
 /// references; returns how the record moved in the reconciliation tree if it
-/// did: [`prepare`], then [`finish`] in the same transaction.
+/// did. A local write whose JSON would exceed the cap and grow the record,
+/// whose packed state (tombstones included) would exceed the state cap and
+/// grow, or with a malformed blob reference, is refused. (Merges are not capped as
+/// a whole, so peers' concurrent fields can leave a record over the cap; a
+/// local write that does not make it bigger is still allowed there.)
 pub(crate) fn save(
     tx: &mut WriteTxn<'_>,
     cid: i64,
@@ -242,47 +245,6 @@ pub(crate) fn save(
     stamp: &mut TxnStamp,
     origin: Origin,
 ) -> Result<Option<TreeDelta>, StoreError> {
-    prepare(cid, id, before, after, stamp, origin)?
-        .map(|prepared| finish(tx, prepared))
-        .transpose()
-}
-
-/// A record's new row as decided without the database: what [`finish`]
-/// writes. Made on any thread (a large write decides its rows on a second
-/// thread while the connection's writes the earlier ones, `write_pipeline.rs`).
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    /// The row, its `missing` count not yet known (0 until [`finish`]).
-    row: RecordRow,
-    /// The blob references of the new state, and whether the stored row
-    /// had any (then its `blob_refs` rows are replaced even by none).
-    refs: Vec<BlobRef>,
-    had_refs: bool,
-    /// The record comes out of the collected ledger.
-    unledger: bool,
-    /// The record's reconciliation element before, if it had one.
-    old: Option<Element>,
-    /// The new state's life (alive or deleted).
-    life: Life,
-    /// The record's key in its collection's reconciliation tree.
-    key: ReconKey,
-}
-
-/// Decides `after`'s row if any slot differs from `before`, taking the
-/// next log position from `stamp`. A local write whose JSON would exceed
-/// the cap and grow the record, whose packed state (tombstones included)
-/// would exceed the state cap and grow, or with a malformed blob reference,
-/// is refused. (Merges are not capped as a whole, so peers' concurrent
-/// fields can leave a record over the cap; a local write that does not make
-/// it bigger is still allowed there.)
-pub(crate) fn prepare(
-    cid: i64,
-    id: &RecordId,
-    before: &StoredSlots,
-    after: &RecordState,
-    stamp: &mut TxnStamp,
-    origin: Origin,
-) -> Result<Option<Prepared>, StoreError> {
     if *after == before.state {
         return Ok(None);
     }
@@ -341,55 +303,37 @@ pub(crate) fn prepare(
         }
         refs => refs?,
     };
-    Ok(Some(Prepared {
-        row: RecordRow {
-            cid,
-            rid: id.clone(),
-            life: after.life().0 as i64,
-            data,
-            slots: blob,
-            dbv: at.version.0 as i64,
-            seq: i64::from(at.seq),
-            digest: digest.0,
+    let blobs = if before.blobs.refs == 0 && refs.is_empty() {
+        BlobCounts::default()
+    } else {
+        let missing = crate::blob_refs::replace_refs(tx, cid, id.as_str(), &refs)?;
+        BlobCounts {
             refs: refs.len() as u32,
-            missing: 0,
-        },
-        refs,
-        had_refs: before.blobs.refs > 0,
-        unledger: matches!(before.held, Held::Collected { .. }),
-        old,
-        life: after.life(),
-        key: ReconKey::of(id),
-    }))
-}
-
-/// Writes a [`prepare`]d row with its blob references (counting the absent
-/// ones) and takes the record out of the collected ledger if it was there;
-/// returns how it moved in the reconciliation tree.
-pub(crate) fn finish(tx: &mut WriteTxn<'_>, prepared: Prepared) -> Result<TreeDelta, StoreError> {
-    let Prepared {
-        mut row,
-        refs,
-        had_refs,
-        unledger,
-        old,
-        life,
-        key,
-    } = prepared;
-    if had_refs || !refs.is_empty() {
-        row.missing = crate::blob_refs::replace_refs(tx, row.cid, row.rid.as_str(), &refs)?;
-    }
-    if unledger {
-        crate::gc_ledger::unledger(tx, row.cid, row.rid.as_str())?;
-    }
-    let delta = TreeDelta {
-        cid: row.cid,
-        key,
-        old,
-        new: element(StateDigest(row.digest), flags_of(life, row.missing > 0)),
+            missing,
+        }
     };
-    tx.push_row(row)?;
-    Ok(delta)
+    if let Held::Collected { .. } = before.held {
+        crate::gc_ledger::unledger(tx, cid, id.as_str())?;
+    }
+    let new = element(digest, flags_of(after.life(), blobs.missing > 0));
+    tx.push_row(RecordRow {
+        cid,
+        rid: id.clone(),
+        life: after.life().0 as i64,
+        data,
+        slots: blob,
+        dbv: at.version.0 as i64,
+        seq: i64::from(at.seq),
+        digest: digest.0,
+        refs: blobs.refs,
+        missing: blobs.missing,
+    })?;
+    Ok(Some(TreeDelta {
+        cid,
+        key: ReconKey::of(id),
+        old,
+        new,
+    }))
 }
 
 /// After a transaction removed record rows (tombstone collection, a

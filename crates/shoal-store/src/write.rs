@@ -1,21 +1,29 @@
 //! Local writes: one call is one SQLite transaction holding the data, the field
 //! clocks and the change-log position of every record it touches.
 //!
-//! This module owns the write path's order of steps (begin, load the
-//! records, decide each op — write_plan.rs, on a second thread for a large
-//! write: write_pipeline.rs — write the rows, commit); it never merges by
-//! itself.
+//! This module owns the write path's order of steps (stamp a clock,
+//! plan through the core, persist the difference); it never merges by itself.
 
+use crate::data_versions::Declared;
 use crate::error::StoreError;
 use crate::rows::{self, StoredSlots, TxnStamp};
 use crate::sharing::{FileState, rules_read_from};
-use crate::write_pipeline::{self, PIPELINE_FROM};
-use crate::write_plan::{Outcomes, Planner, WriteOp};
 use crate::write_txn::WriteTxn;
-use crate::{RecordKey, Store, collection_for_write};
+use crate::{RecordKey, Store, collection_for_write, now_ms};
 use rusqlite::Connection;
-use shoal_core::{Clock, DbVersion, RecordId};
+use shoal_core::{Clock, CollectionName, DbVersion, Intent, RecordId, plan};
 use std::collections::{HashMap, HashSet};
+
+/// One local write to one record.
+#[derive(Debug, Clone)]
+pub struct WriteOp {
+    /// The record's collection.
+    pub collection: CollectionName,
+    /// The record's id.
+    pub id: RecordId,
+    /// What to do to it.
+    pub intent: Intent,
+}
 
 /// What a committed write did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,53 +75,83 @@ impl Store {
             own_changes,
         };
         self.schemas.refresh(&tx, self.head_memo.data_version)?;
+        let mut deltas = Vec::new();
         let mut created = Vec::new();
+        let mut stamp = TxnStamp::new(self.db_version);
+        let mut changed = Vec::new();
+        let mut last_clock = None;
         // Created inside the transaction: a failed write leaves no empty collection.
         let cids = ops
             .iter()
             .map(|op| collection_for_write(&self.collections, &tx, &op.collection, &mut created))
             .collect::<Result<Vec<_>, _>>()?;
-        let ledger_in_use = self.head_memo.ledger_in_use;
-        let preloaded = preload(&tx, &ops, &cids, ledger_in_use)?;
-        let mut planner = Planner {
-            schemas: &self.schemas,
-            hlc: &mut self.hlc,
-            site: self.identity.site(),
-            origin,
-            value_cap: self.config.max_value_bytes,
-            stamp: TxnStamp::new(self.db_version),
-        };
-        let mut outcomes = Outcomes::default();
-        let ops = ops.into_iter().zip(cids);
-        if ops.len() >= PIPELINE_FROM && preloaded.iter().all(Option::is_some) {
-            let loaded = ops.zip(preloaded.into_iter().flatten()).collect();
-            if let Some(left) = write_pipeline::run(&mut tx, &mut planner, loaded, &mut outcomes)? {
-                let left = left.into_iter().map(|(op, loaded)| (op, Some(loaded)));
-                decide_here(&mut tx, &mut planner, left, ledger_in_use, &mut outcomes)?;
+        let preloaded = preload(&tx, &ops, &cids, self.head_memo.ledger_in_use)?;
+        for ((op, cid), preloaded) in ops.into_iter().zip(cids).zip(preloaded) {
+            let loaded = match preloaded {
+                Some(loaded) => loaded,
+                // Looked up now, after writing the rows waiting (an earlier
+                // op of this write may have changed this record).
+                None => {
+                    rows::load_for_merge(tx.flushed()?, cid, &op.id, self.head_memo.ledger_in_use)?
+                }
+            };
+            let mut after = loaded.state.clone();
+            let declared = self.schemas.get(&op.collection);
+            let (intent, stamp_patch) = match &declared {
+                None => (op.intent, None),
+                Some(declared) => {
+                    let before = loaded.state.render();
+                    declared.check_not_newer(&op.collection, &op.id, before.as_ref())?;
+                    data_versions_plan(declared, op.intent)
+                }
+            };
+            // One clock per op: two ops on one record in one write apply in
+            // order (an op's stamp patch writes another slot than the op).
+            let clock = Clock {
+                hlc: self.hlc.tick(now_ms()),
+                site: self.identity.site(),
+            };
+            for intent in std::iter::once(&intent).chain(stamp_patch.as_ref()) {
+                for (slot, version) in plan(&after, intent, clock)? {
+                    // What peers check of every change (`Change::validate`): a
+                    // value they would refuse must not be written here either,
+                    // even into a record the whole-record cap lets through.
+                    if let Some(value) = &version.value {
+                        value.check_limits(self.config.max_value_bytes)?;
+                    }
+                    after.apply(slot, version);
+                }
             }
-        } else {
-            decide_here(
-                &mut tx,
-                &mut planner,
-                ops.zip(preloaded),
-                ledger_in_use,
-                &mut outcomes,
-            )?;
+            // Rendered only for a collection with a declared schema: a tuple
+            // `(&declared, after.render())` renders every record written,
+            // which was most of what the data-version merge added to a write.
+            if let Some(declared) = &declared
+                && let Some(rendered) = after.render()
+            {
+                declared.validate(&op.collection, &op.id, &rendered)?;
+            }
+            if let Some(delta) =
+                rows::save(&mut tx, cid, &op.id, &loaded, &after, &mut stamp, origin)?
+            {
+                deltas.push(delta);
+                changed.push((op.collection, op.id));
+                last_clock = Some(clock);
+            }
         }
-        let version = planner.stamp.taken();
         tx.commit()?;
         if !rules_touched {
             self.sharing_cache.carry_over(entering, &self.conn);
         }
         self.collections.extend(created);
-        self.recon.apply(&outcomes.deltas);
+        self.recon.apply(&deltas);
+        let version = stamp.taken();
         if let Some(v) = version {
             self.db_version = v;
         }
         Ok(WriteOutcome {
             version,
-            changed: outcomes.changed,
-            clock: outcomes.last_clock,
+            changed,
+            clock: last_clock,
         })
     }
 }
@@ -161,25 +199,19 @@ fn preload(
         .collect())
 }
 
-/// Decides `ops` in order on this thread, writing each one's row before
-/// the next is decided; an op whose record was not loaded up front loads
-/// it then (after the rows written so far: an earlier op may have changed
-/// it).
-fn decide_here(
-    tx: &mut WriteTxn<'_>,
-    planner: &mut Planner<'_>,
-    ops: impl Iterator<Item = ((WriteOp, i64), Option<StoredSlots>)>,
-    ledger_in_use: bool,
-    outcomes: &mut Outcomes,
-) -> Result<(), StoreError> {
-    for ((op, cid), preloaded) in ops {
-        let loaded = match preloaded {
-            Some(loaded) => loaded,
-            None => rows::load_for_merge(tx.flushed()?, cid, &op.id, ledger_in_use)?,
-        };
-        if let Some(planned) = planner.plan(op, cid, &loaded)? {
-            outcomes.write(tx, planned)?;
-        }
+/// The intents a write to a collection with a declared data version
+/// becomes: an object written whole or patched carries the version stamp;
+/// a map entry set or removed is followed by a patch of the stamp (so the
+/// record is stamped by whatever last wrote it here); a delete is as is.
+fn data_versions_plan(declared: &Declared, intent: Intent) -> (Intent, Option<Intent>) {
+    match intent {
+        Intent::Put(fields) => (Intent::Put(declared.stamped(fields)), None),
+        Intent::Create(fields) => (Intent::Create(declared.stamped(fields)), None),
+        Intent::Patch(fields) => (Intent::Patch(declared.stamped(fields)), None),
+        Intent::Delete => (Intent::Delete, None),
+        map @ (Intent::MapSet { .. } | Intent::MapRemove { .. }) => (
+            map,
+            Some(Intent::Patch(declared.stamped(Default::default()))),
+        ),
     }
-    Ok(())
 }
