@@ -26,7 +26,7 @@ use crate::error::WebError;
 use crate::idb;
 use crate::meta::NodeMeta;
 use crate::sql::import as write;
-use crate::sql::open::{SqlDb, node_meta};
+use crate::sql::open::SqlDb;
 use crate::storage::StorageKind;
 
 /// Record rows read from IndexedDB and written per step, at first: a row
@@ -110,7 +110,9 @@ pub async fn from_indexeddb(
         Found::Copied(rows) => Moved::Copied { rows, deleted },
         Found::AlreadyCopied => Moved::AlreadyCopied,
     };
-    Ok((target.with(|c| node_meta(c))?, moved))
+    // The move stored the IndexedDB store's metadata and rows.
+    target.head().forget();
+    Ok((target.with(|c| target.head().get(c))?, moved))
 }
 
 /// What the IndexedDB database held, once copied.

@@ -1,7 +1,9 @@
 //! The tab's node metadata, persisted beside its records: its identity seed
 //! and site id, the highest clock reading it used, and its change-log
-//! position (`db_version`). Read and written inside every write transaction,
-//! so all three move together with the data.
+//! position (`db_version`). On IndexedDB read and written inside every
+//! write transaction, so all three move together with the data; the SQLite
+//! store keeps the clock and position of local writes in their rows and
+//! the metadata in memory between transactions (`sql/head.rs`).
 //!
 //! The seed is the tab's identity: it is the secret key of the tab's
 //! ed25519 libp2p keypair ([`NodeMeta::keypair`]), so the tab's peer id is

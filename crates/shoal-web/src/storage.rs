@@ -71,7 +71,7 @@ impl Storage {
             StorageKind::Opfs => {
                 // On a failure the dropped database closes itself.
                 let db = SqlDb::open(name).await?;
-                let meta = db.with(|c| sql::open::node_meta(c))?;
+                let meta = db.with(|c| db.head().get(c))?;
                 Ok((Storage::Sql(db), meta))
             }
         }
@@ -124,7 +124,7 @@ impl Storage {
     pub async fn meta(&self) -> Result<NodeMeta, WebError> {
         match self {
             Storage::Idb(db) => idb::read::stored_meta(db).await,
-            Storage::Sql(db) => db.with(|c| sql::open::node_meta(c)),
+            Storage::Sql(db) => db.with(|c| db.head().get(c)),
         }
     }
 
@@ -137,10 +137,12 @@ impl Storage {
     ) -> Result<Vec<WriteOutcome>, WebError> {
         match self {
             Storage::Idb(db) => idb::write_tx::write_all(db, writes, now_ms).await,
-            Storage::Sql(db) => match db.with(|c| sql::write_tx::write_all(c, writes, now_ms)) {
-                Err(error) => Err(sql::quota::classify(error).await),
-                outcomes => outcomes,
-            },
+            Storage::Sql(db) => {
+                match db.with(|c| sql::write_tx::write_all(c, db.head(), writes, now_ms)) {
+                    Err(error) => Err(sql::quota::classify(error).await),
+                    outcomes => outcomes,
+                }
+            }
         }
     }
 
@@ -166,7 +168,8 @@ impl Storage {
                 idb::sync_log::read_for_peer(db, peer, after, max_changes, max_bytes, echoes).await
             }
             Storage::Sql(db) => db.with(|c| {
-                sql::sync_log::read_for_peer(c, peer, after, max_changes, max_bytes, echoes)
+                let head = db.head().get(c)?.version;
+                sql::sync_log::read_for_peer(c, head, peer, after, max_changes, max_bytes, echoes)
             }),
         }
     }
@@ -203,7 +206,9 @@ impl Storage {
         match self {
             Storage::Idb(db) => idb::sync_apply::apply(db, peer, changes, cursor, now_ms).await,
             Storage::Sql(db) => {
-                match db.with(|c| sql::sync_apply::apply(c, peer, changes, cursor, now_ms)) {
+                match db
+                    .with(|c| sql::sync_apply::apply(c, db.head(), peer, changes, cursor, now_ms))
+                {
                     Err(error) => Err(sql::quota::classify(error).await),
                     merged => merged,
                 }

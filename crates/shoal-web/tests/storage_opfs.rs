@@ -300,3 +300,94 @@ async fn import_from_is_checked_and_without_an_indexeddb_store_moves_nothing() {
         "no IndexedDB store was made"
     );
 }
+
+// The node metadata (src/sql/head.rs): a local write stores none — its rows
+// carry the log head and the clock — and a merge stores it as the mark of
+// the highest clock seen.
+
+/// The node metadata's stored text.
+fn stored_meta(db: &Storage) -> String {
+    let Storage::Sql(db) = db else {
+        panic!("an OPFS store")
+    };
+    db.with(|c| shoal_web::sql::open::meta_text(c, shoal_web::sql::open::NODE_KEY))
+        .unwrap()
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_local_write_stores_no_metadata_and_a_reopen_takes_the_head_from_the_rows() {
+    let db = fresh("t-head-local").await;
+    let created = stored_meta(&db);
+    let (notes, _) = names("notes", "n0");
+    for i in 0..5u64 {
+        let id = RecordId::new(format!("n{i}")).unwrap();
+        let put = Intent::Put(object(r#"{"title": "a"}"#));
+        write(&db, &notes, &id, &put, 1_000 + i)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(stored_meta(&db), created, "no put stored the metadata");
+    let meta = db.meta().await.unwrap();
+    assert_eq!((meta.version, meta.hlc.wall_ms()), (DbVersion(5), 1_004));
+    db.close();
+
+    // The head comes back from the newest row: the log goes on from it and
+    // the clock stays above it with the wall clock behind.
+    let (db, _) = Storage::open("t-head-local", STORAGE).await.unwrap();
+    let meta = db.meta().await.unwrap();
+    assert_eq!((meta.version, meta.hlc.wall_ms()), (DbVersion(5), 1_004));
+    let id = RecordId::new("n0").unwrap();
+    let patch = Intent::Patch(object(r#"{"title": "b"}"#));
+    let next = write(&db, &notes, &id, &patch, 10).await.unwrap().unwrap();
+    assert_eq!(next.version, DbVersion(6));
+    assert!(db.meta().await.unwrap().hlc > meta.hlc);
+    db.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_merged_clock_above_the_newest_rows_is_kept_over_a_reopen() {
+    let peer = fresh("t-head-peer").await;
+    let db = fresh("t-head-merge").await;
+    let (notes, old) = names("notes", "old");
+    let far = RecordId::new("far").unwrap();
+    let put = Intent::Put(object(r#"{"title": "a"}"#));
+    // The peer's clock runs far ahead; its older change is written first.
+    write(&peer, &notes, &old, &put, 500)
+        .await
+        .unwrap()
+        .unwrap();
+    write(&peer, &notes, &far, &put, 9_000_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let echoes = shoal_web::sync::echo::EchoLog::default();
+    let read = peer
+        .read_for_peer("t", SyncCursor::default(), 100, 1 << 20, &echoes)
+        .await
+        .unwrap();
+    let (of_far, of_old): (Vec<_>, Vec<_>) = read.changes.into_iter().partition(|c| c.id == far);
+    // Merged here in two batches: the far one, then the older one, whose
+    // row is then the newest but holds the older clock.
+    db.apply("peer", &of_far, None, 9_000_000).await.unwrap();
+    db.apply("peer", &of_old, None, 9_000_000).await.unwrap();
+    db.close();
+
+    let (db, _) = Storage::open("t-head-merge", STORAGE).await.unwrap();
+    let meta = db.meta().await.unwrap();
+    assert_eq!(meta.version, DbVersion(2));
+    assert_eq!(meta.hlc.wall_ms(), 9_000_000, "the clock seen is kept");
+    let (_, mine) = names("notes", "mine");
+    let written = write(&db, &notes, &mine, &put, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(written.version, DbVersion(3));
+    assert!(
+        db.meta().await.unwrap().hlc > meta.hlc,
+        "the next clock is above it"
+    );
+    db.close();
+    peer.close();
+}

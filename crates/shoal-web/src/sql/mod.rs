@@ -11,6 +11,7 @@
 //! write_batch.rs, sync_apply.rs calls `sync/merge.rs`.
 
 pub mod cursors;
+pub mod head;
 pub mod host;
 pub mod import;
 pub mod open;

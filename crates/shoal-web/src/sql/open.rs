@@ -15,6 +15,9 @@
 //! - `cursors (peer TEXT PRIMARY KEY, cursor TEXT)`: each peer's catch-up
 //!   cursor.
 //!
+//! The metadata's log head and clock are those of the last merge, or of
+//! the creation; a local write leaves them in its rows (head.rs).
+//!
 //! WAL in exclusive locking mode (the VFS has no shared memory, and one
 //! owner holds the store: its Web Lock) with `synchronous=NORMAL`, native
 //! Shoal's default: a commit is written through to the file before it is
@@ -26,6 +29,7 @@
 
 use crate::error::WebError;
 use crate::meta::NodeMeta;
+use crate::sql::head::Head;
 use crate::sql::host::TabOs;
 use crate::sql::sql_error;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -56,6 +60,8 @@ pub struct SqlDb {
     /// `None` once closed.
     conn: RefCell<Option<Connection>>,
     pool: Rc<OpfsSAHPoolUtil>,
+    /// The node metadata between transactions (head.rs).
+    head: Head,
 }
 
 thread_local! {
@@ -129,6 +135,7 @@ impl SqlDb {
             Ok(conn) => Ok(SqlDb {
                 conn: RefCell::new(Some(conn)),
                 pool,
+                head: Head::default(),
             }),
             Err(error) => {
                 // The connection is closed (dropped): give the handles back,
@@ -147,6 +154,11 @@ impl SqlDb {
         let mut conn = self.conn.borrow_mut();
         let conn = conn.as_mut().ok_or(WebError::Closed)?;
         f(conn)
+    }
+
+    /// The node metadata as the transactions use it.
+    pub fn head(&self) -> &Head {
+        &self.head
     }
 
     /// Closes the database and gives the access handles back (another

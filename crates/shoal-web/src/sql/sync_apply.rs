@@ -8,7 +8,8 @@
 use crate::error::WebError;
 use crate::keys::record_key;
 use crate::row::StoredRecord;
-use crate::sql::open::{node_meta, put_meta, put_row};
+use crate::sql::head::Head;
+use crate::sql::open::{put_meta, put_row};
 use crate::sql::txn::Txn;
 use crate::sql::{cursors, read, sync_log};
 use crate::sync::devices;
@@ -21,13 +22,14 @@ use std::collections::HashMap;
 /// durable part) as the peer's cursor in the same transaction.
 pub fn apply(
     conn: &mut Connection,
+    head: &Head,
     peer: &str,
     changes: &[Change],
     cursor: Option<SyncCursor>,
     now_ms: u64,
 ) -> Result<Merged, WebError> {
     let tx = Txn::begin(conn)?;
-    let meta = node_meta(&tx)?;
+    let meta = head.get(&tx)?;
     merge::validate(&meta, changes, now_ms)?;
     let mut stored: HashMap<RecordKey, (DbVersion, StoredRecord)> = HashMap::new();
     for key in merge::records_of(changes) {
@@ -52,13 +54,19 @@ pub fn apply(
             &row.record.encode(),
         )?;
     }
-    if plan.meta != meta {
+    // Stored, unlike a local write's: a merged row's clocks may be older
+    // than the clock, which is then kept only here (head.rs).
+    let changed = plan.meta != meta;
+    if changed {
         put_meta(&tx, &plan.meta)?;
     }
     if let Some(cursor) = cursor {
         cursors::save(&tx, peer, cursor)?;
     }
     tx.commit()?;
+    if changed {
+        head.committed(plan.meta);
+    }
     Ok(Merged {
         report: plan.report,
         rows: plan.rows,

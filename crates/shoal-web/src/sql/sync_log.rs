@@ -1,13 +1,13 @@
 //! Reading the SQLite store's change log for a sync peer: the rows after
 //! the cursor through `records_by_version`, in log order, fed to
 //! `sync/log_read.rs` until it has enough, with the end of the log from the
-//! metadata — all in one read, so the rows and the head agree. Also the
+//! node metadata (head.rs, as of the last commit: nothing commits in
+//! between on the worker's one thread). Also the
 //! other reads syncing needs: rows by id (fetch answers), the devices
 //! collection. What to take from each row is `sync/log_read.rs`'s.
 
 use crate::error::WebError;
 use crate::keys::{page_range, record_key};
-use crate::sql::open::node_meta;
 use crate::sql::{read, sql_error};
 use crate::sync::echo::EchoLog;
 use crate::sync::log_read::{LogReader, LogRow, nothing_after};
@@ -30,13 +30,13 @@ fn log_row(row: &Row<'_>) -> Result<LogRow, WebError> {
 /// `echoes` are the versions merged from the peer in this session.
 pub fn read_for_peer(
     conn: &Connection,
+    head: DbVersion,
     peer: &str,
     after: SyncCursor,
     max_changes: u32,
     max_bytes: u32,
     echoes: &EchoLog,
 ) -> Result<LogRead, WebError> {
-    let head = node_meta(conn)?.version;
     if after == SyncCursor::complete(after.base) && echoes.covers(peer, after.base, head) {
         return Ok(nothing_after(after, head));
     }

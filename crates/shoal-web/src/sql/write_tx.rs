@@ -1,13 +1,14 @@
-//! Local writes as one SQLite transaction: read the node metadata and the
-//! rows of the records written, decide the writes in memory
-//! (write_batch.rs), store the new rows and metadata, commit — and answer
+//! Local writes as one SQLite transaction: take the node metadata
+//! (head.rs) and read the rows of the records written, decide the writes
+//! in memory (write_batch.rs), store the new rows, commit — and answer
 //! only after the commit. As `idb/write_tx.rs`: a write the core refuses
 //! leaves nothing and the others stand; a failed commit (a full disk, the
 //! storage) fails every write of the transaction, none of them stored.
 
 use crate::error::WebError;
 use crate::row::StoredRecord;
-use crate::sql::open::{node_meta, put_meta, put_row};
+use crate::sql::head::Head;
+use crate::sql::open::put_row;
 use crate::sql::read;
 use crate::sql::txn::Txn;
 use crate::write_batch::{self, WriteOutcome, WriteRequest};
@@ -17,11 +18,12 @@ use rusqlite::Connection;
 /// local write; one outcome per write. `Err`: none of them is stored.
 pub fn write_all(
     conn: &mut Connection,
+    head: &Head,
     writes: &[WriteRequest],
     now_ms: u64,
 ) -> Result<Vec<WriteOutcome>, WebError> {
     let tx = Txn::begin(conn)?;
-    let node = node_meta(&tx)?;
+    let node = head.get(&tx)?;
     let needed = write_batch::needed(writes);
     let stored = needed
         .keys
@@ -44,7 +46,8 @@ pub fn write_all(
         let key = &needed.keys[needed.of_write[row.write]];
         put_row(&tx, key, row.version, &row.encoded)?;
     }
-    put_meta(&tx, &meta)?;
+    // No metadata stored: the rows carry the log head and the clock (head.rs).
     tx.commit()?;
+    head.committed(meta);
     Ok(decided.outcomes)
 }
