@@ -89,7 +89,9 @@ pub struct Decided {
     /// The rows to store, in write order (a record written twice is here
     /// twice; the later row is the one that stays).
     pub rows: Vec<RowToStore>,
-    /// The metadata to store, `None` when nothing was written.
+    /// The metadata after the writes, `None` when nothing was written
+    /// (stored with the rows on IndexedDB; kept in memory by the SQLite
+    /// store, whose rows carry it: `sql/head.rs`).
     pub meta: Option<NodeMeta>,
 }
 

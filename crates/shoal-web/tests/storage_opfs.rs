@@ -310,7 +310,7 @@ fn stored_meta(db: &Storage) -> String {
     let Storage::Sql(db) = db else {
         panic!("an OPFS store")
     };
-    db.with(|c| shoal_web::sql::open::meta_text(c, shoal_web::sql::open::NODE_KEY))
+    db.with(|c| shoal_web::sql::meta_rows::meta_text(c, shoal_web::sql::meta_rows::NODE_KEY))
         .unwrap()
         .unwrap()
 }
@@ -390,4 +390,30 @@ async fn a_merged_clock_above_the_newest_rows_is_kept_over_a_reopen() {
     );
     db.close();
     peer.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_newest_row_that_does_not_read_takes_no_clock_back_over_a_reopen() {
+    let db = fresh("t-head-damaged").await;
+    let (notes, a) = names("notes", "a");
+    let put = Intent::Put(object(r#"{"title": "a"}"#));
+    write(&db, &notes, &a, &put, 5_000).await.unwrap().unwrap();
+    let issued = db.meta().await.unwrap().hlc;
+    // The newest row (version 7) altered outside Shoal: its state does not
+    // read, so its clock is lost; the put's row before it still has one.
+    damage(&db, "notes/zz", Damage::State).await;
+    db.close();
+
+    let (db, _) = Storage::open("t-head-damaged", STORAGE).await.unwrap();
+    let meta = db.meta().await.unwrap();
+    assert_eq!(meta.version, DbVersion(7));
+    assert!(meta.hlc >= issued, "the put's clock is still known");
+    let b = RecordId::new("b").unwrap();
+    let written = write(&db, &notes, &b, &put, 5_000).await.unwrap().unwrap();
+    assert_eq!(written.version, DbVersion(8));
+    assert!(
+        db.meta().await.unwrap().hlc > issued,
+        "no clock issued twice"
+    );
+    db.close();
 }

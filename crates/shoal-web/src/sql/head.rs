@@ -11,9 +11,10 @@
 //! stores it: the merged rows' clocks may be older than one seen here, and
 //! the stored clock is then the mark that keeps a clock once seen from
 //! being issued again after a restart (native Shoal's `clock_mark.rs`).
-//! Should the newest row's state not read (altered outside Shoal), its
-//! clock is left out: the clock then restarts from the stored one and the
-//! wall clock, as any clock does.
+//! Should the newest row's state not read (altered outside Shoal), the
+//! clock is the highest of every row that does (one pass over the table,
+//! only then): the clocks of the writes before it are still above all
+//! those issued earlier.
 //!
 //! It owns this derivation and the copy in memory; what changes the
 //! metadata, and when it is stored, is the transactions'.
@@ -21,10 +22,10 @@
 use crate::error::WebError;
 use crate::meta::NodeMeta;
 use crate::row::decode_state;
-use crate::sql::open::node_meta;
+use crate::sql::meta_rows::node_meta;
 use crate::sql::sql_error;
 use rusqlite::{Connection, OptionalExtension};
-use shoal_core::DbVersion;
+use shoal_core::{DbVersion, Hlc};
 use std::cell::RefCell;
 
 /// The node metadata for the next transaction, once known.
@@ -78,10 +79,34 @@ pub fn derive(conn: &Connection) -> Result<NodeMeta, WebError> {
         .map_err(sql_error)?;
     if let Some((version, state)) = newest {
         meta.version = meta.version.max(DbVersion(version as u64));
-        let state = state.and_then(|text| decode_state(&text).ok());
-        if let Some(clock) = state.and_then(|s| s.max_clock()) {
-            meta.hlc = meta.hlc.max(clock.hlc);
+        let newest_clock = match state.and_then(|text| decode_state(&text).ok()) {
+            Some(state) => state.max_clock().map(|clock| clock.hlc),
+            // Its clock is lost: the highest of every row that reads.
+            None => highest_clock(conn)?,
+        };
+        if let Some(hlc) = newest_clock {
+            meta.hlc = meta.hlc.max(hlc);
         }
     }
     Ok(meta)
+}
+
+/// The highest clock in any record row whose state reads: one pass over
+/// the table, made only when the newest row's state does not read.
+fn highest_clock(conn: &Connection) -> Result<Option<Hlc>, WebError> {
+    let mut statement = conn
+        .prepare_cached("SELECT s FROM records")
+        .map_err(sql_error)?;
+    let mut rows = statement.query([]).map_err(sql_error)?;
+    let mut highest = None;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let clock = row
+            .get_ref(0)
+            .ok()
+            .and_then(|value| value.as_str().ok())
+            .and_then(|text| decode_state(text).ok())
+            .and_then(|state| state.max_clock());
+        highest = highest.max(clock.map(|clock| clock.hlc));
+    }
+    Ok(highest)
 }

@@ -8,7 +8,8 @@
 
 use crate::error::WebError;
 use crate::meta::NodeMeta;
-use crate::sql::open::{meta_text, put_meta, put_meta_text, put_row};
+use crate::sql::meta_rows::{meta_text, put_meta, put_meta_text};
+use crate::sql::open::put_row;
 use crate::sql::{cursors, sql_error};
 use rusqlite::Connection;
 use shoal_core::{DbVersion, SyncCursor};

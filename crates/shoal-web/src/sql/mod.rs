@@ -14,6 +14,7 @@ pub mod cursors;
 pub mod head;
 pub mod host;
 pub mod import;
+pub mod meta_rows;
 pub mod open;
 pub mod quota;
 pub mod read;

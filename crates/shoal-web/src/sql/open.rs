@@ -24,15 +24,17 @@
 //! acknowledged, so a killed tab or browser loses nothing acknowledged; an
 //! operating-system crash or power loss may lose the last commits (no
 //! flush per commit), as on native nodes. It owns the layout and the
-//! connection's life, and how a record row and the metadata are stored (`put_row`,
-//! `put_meta`; the transactions that call them decide what).
+//! connection's life, and how a record row is stored (`put_row`; the
+//! transactions that call it decide what; the `meta` table's rows are
+//! meta_rows.rs's).
 
 use crate::error::WebError;
 use crate::meta::NodeMeta;
 use crate::sql::head::Head;
 use crate::sql::host::TabOs;
+use crate::sql::meta_rows::{NODE_KEY, meta_text, put_meta};
 use crate::sql::sql_error;
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use shoal_core::DbVersion;
 use sqlite_wasm_vfs::sahpool::{OpfsSAHPoolCfgBuilder, OpfsSAHPoolUtil, install};
 use std::cell::RefCell;
@@ -44,8 +46,6 @@ use wasm_bindgen::JsCast;
 const SCHEMA_VERSION: i64 = 1;
 /// The database file in the store's pool.
 const FILE: &str = "/shoal.db";
-/// The key of the node metadata in `meta`.
-pub const NODE_KEY: &str = "node";
 
 /// The schema, created on first open.
 const SCHEMA: &str = "
@@ -222,20 +222,6 @@ fn prepare(conn: &Connection) -> Result<(), WebError> {
     Ok(())
 }
 
-/// The text stored under `key` in the metadata table, if any.
-pub fn meta_text(conn: &Connection, key: &str) -> Result<Option<String>, WebError> {
-    conn.prepare_cached("SELECT v FROM meta WHERE k = ?1")
-        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
-        .map_err(sql_error)
-}
-
-/// The node metadata.
-pub fn node_meta(conn: &Connection) -> Result<NodeMeta, WebError> {
-    let text = meta_text(conn, NODE_KEY)?
-        .ok_or_else(|| WebError::Corrupt("node metadata missing".into()))?;
-    NodeMeta::decode(&text)
-}
-
 /// Stores a record's row — its key (`keys::record_key`), log version and
 /// state text — in place of any before (in the caller's transaction).
 pub fn put_row(
@@ -246,20 +232,6 @@ pub fn put_row(
 ) -> Result<(), WebError> {
     conn.prepare_cached("INSERT OR REPLACE INTO records (k, v, s) VALUES (?1, ?2, ?3)")
         .and_then(|mut s| s.execute((key, version.0 as i64, state)))
-        .map(drop)
-        .map_err(sql_error)
-}
-
-/// Stores the node metadata (in the caller's transaction, if any).
-pub fn put_meta(conn: &Connection, meta: &NodeMeta) -> Result<(), WebError> {
-    put_meta_text(conn, NODE_KEY, &meta.encode())
-}
-
-/// Stores `text` under `key` in the metadata table (in the caller's
-/// transaction, if any).
-pub fn put_meta_text(conn: &Connection, key: &str, text: &str) -> Result<(), WebError> {
-    conn.prepare_cached("INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute((key, text)))
         .map(drop)
         .map_err(sql_error)
 }
