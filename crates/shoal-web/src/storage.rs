@@ -120,7 +120,8 @@ impl Storage {
         }
     }
 
-    /// The stored node metadata.
+    /// The node metadata as of the last commit (the SQLite store keeps
+    /// it in memory: `sql/head.rs`).
     pub async fn meta(&self) -> Result<NodeMeta, WebError> {
         match self {
             Storage::Idb(db) => idb::read::stored_meta(db).await,
