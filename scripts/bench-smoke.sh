@@ -126,7 +126,7 @@ assert r['scenario'] == 'browser'
 assert 0 < r['wasm_gzip_kb'] < 1536 and r['tab_put_per_s'] > 0 and r['tab_put_together_per_s'] > 0
 net = (r['tab_catchup_10k_s'], r['tab_to_native_p50_ms'], r['tab_to_native_p99_ms'])
 assert net[0] is not None and net[0] > 0 and ordered(net[1], net[2]), net
-assert r['worker_opfs_put_per_s'] > 0 and r['worker_opfs_cold_put_per_s'] > 0 and r['page_to_worker_opfs_put_per_s'] > 0 and r['page_to_worker_opfs_cold_put_per_s'] > 0 and r['page_worker_round_trip_us'] > 0
+assert r['worker_opfs_put_per_s'] > 0 and r['worker_opfs_cold_put_per_s'] > 0 and r['page_to_worker_opfs_put_per_s'] > 0 and r['page_to_worker_opfs_cold_put_per_s'] > 0 and r['page_to_worker_opfs_together_per_s'] > 0 and r['page_worker_round_trip_us'] > 0
 worker = (r['worker_catchup_10k_s'], r['worker_to_native_p50_ms'], r['worker_to_native_p99_ms'])
 assert worker[0] is not None and worker[0] > 0 and ordered(worker[1], worker[2]), worker
 " -- browser --puts 200 --catchup 500 --writes 20 --web-pkg "$web_pkg"

@@ -474,6 +474,10 @@ describe('the browser peer in a dedicated Worker, on OPFS (WorkerStore)', () => 
       const notes = store.collection('notes');
       const writes = [];
       for (let i = 0; i < 600; i++) writes.push(notes.put(`n${i}`, { i }).then(() => 'stored', (e) => e.code));
+      // The close in a later turn than the puts (calls of one turn reach
+      // the worker together, and a close among them would refuse every
+      // write still waiting, as the store itself does).
+      await new Promise((resolve) => setTimeout(resolve, 0));
       await store.close();
       const outcomes = await Promise.all(writes);
       const again = await WorkerStore.open('w-close', { storage: 'indexeddb' });
@@ -493,6 +497,43 @@ describe('the browser peer in a dedicated Worker, on OPFS (WorkerStore)', () => 
     assert.ok(result.outcomes.includes('stored'), 'the first group was written');
     assert.deepEqual(result.found, result.outcomes.map((o) => o === 'stored'), 'stored exactly when answered so');
     assert.equal(result.subscribed, 'store-closed');
+    await page.close();
+  });
+
+  test('calls made together reach the worker in one message, and one it cannot copy is refused alone', async () => {
+    const page = await openTab();
+    const result = await run(page, async () => {
+      const store = await WorkerStore.open('w-together');
+      const notes = store.collection('notes');
+      const posted = [];
+      const post = Worker.prototype.postMessage;
+      Worker.prototype.postMessage = function (message, ...rest) {
+        posted.push(message.calls.length);
+        return post.call(this, message, ...rest);
+      };
+      try {
+        const written = await Promise.all(Array.from({ length: 200 }, (_, i) => notes.put(`n${i}`, { i })));
+        const messages = [...posted];
+        posted.length = 0;
+        // A function in connect's options cannot be copied to the worker:
+        // that call is refused, the puts made with it are not.
+        const mixed = await Promise.all([
+          notes.put('a', { x: 1 }).then(() => 'stored', (e) => e.code),
+          store.connect('/ip4/127.0.0.1/tcp/9/ws', 'secret', { f: () => 1 }).then(() => 'connected', (e) => e.code),
+          notes.put('b', { x: 2 }).then(() => 'stored', (e) => e.code),
+        ]);
+        const values = [await notes.get('a'), await notes.get('b'), await notes.get('n199')];
+        return { messages, versions: written.map((w) => w.version), mixed, retried: [...posted], values };
+      } finally {
+        Worker.prototype.postMessage = post;
+        await store.close();
+      }
+    });
+    assert.deepEqual(result.messages, [200], 'the 200 puts in one message');
+    assert.deepEqual(result.versions, Array.from({ length: 200 }, (_, i) => i + 1), 'each its own version, in call order');
+    assert.deepEqual(result.mixed, ['stored', 'bad-request', 'stored']);
+    assert.deepEqual(result.retried.slice(0, 4), [3, 1, 1, 1], 'the three together could not be copied, then one at a time');
+    assert.deepEqual(result.values, [{ x: 1 }, { x: 2 }, { i: 199 }]);
     await page.close();
   });
 

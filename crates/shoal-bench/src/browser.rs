@@ -77,6 +77,7 @@ struct BrowserResult {
     worker_opfs_cold_put_per_s: f64,
     page_to_worker_opfs_put_per_s: f64,
     page_to_worker_opfs_cold_put_per_s: f64,
+    page_to_worker_opfs_together_per_s: f64,
     page_worker_round_trip_us: f64,
     tab_catchup_10k_s: Option<f64>,
     tab_to_native_p50_ms: Option<f64>,
@@ -171,13 +172,15 @@ pub fn run(args: &Args) -> Result<()> {
     let worker_opfs_cold_put_per_s = per_second(args.puts, worker.inside_cold);
     let page_to_worker_opfs_put_per_s = per_second(args.puts, worker.from_page);
     let page_to_worker_opfs_cold_put_per_s = per_second(args.puts, worker.from_page_cold);
+    let page_to_worker_opfs_together_per_s = per_second(args.puts, worker.from_page_together);
     let page_worker_round_trip_us = worker.round_trips.as_secs_f64() * 1e6 / args.puts as f64;
     println!(
         "worker route (a store in a dedicated Worker, on OPFS), durable single puts, {} each: \
          made in the worker {worker_opfs_put_per_s:.0}/s (target >= {TARGET_PUT_PER_S:.0}/s: {}), \
          the first ones after the page loaded {worker_opfs_cold_put_per_s:.0}/s ({}); \
          made from the page through WorkerStore {page_to_worker_opfs_put_per_s:.0}/s ({}), \
-         the first ones in its new worker {page_to_worker_opfs_cold_put_per_s:.0}/s ({}); \
+         the first ones in its new worker {page_to_worker_opfs_cold_put_per_s:.0}/s ({}), \
+         made together from the page {page_to_worker_opfs_together_per_s:.0}/s; \
          a bare message round trip between the page and a worker {page_worker_round_trip_us:.0} µs",
         args.puts,
         verdict(worker_opfs_put_per_s >= TARGET_PUT_PER_S),
@@ -196,6 +199,7 @@ pub fn run(args: &Args) -> Result<()> {
         worker_opfs_cold_put_per_s: round_to(worker_opfs_cold_put_per_s, 0),
         page_to_worker_opfs_put_per_s: round_to(page_to_worker_opfs_put_per_s, 0),
         page_to_worker_opfs_cold_put_per_s: round_to(page_to_worker_opfs_cold_put_per_s, 0),
+        page_to_worker_opfs_together_per_s: round_to(page_to_worker_opfs_together_per_s, 0),
         page_worker_round_trip_us: round_to(page_worker_round_trip_us, 1),
         tab_catchup_10k_s: tab_synced.map(|f| round_to(f.catchup_s, 3)),
         tab_to_native_p50_ms: tab_synced.map(|f| round_to(f.p50_ms, 2)),

@@ -7,7 +7,8 @@
 //! the next `puts` after them; and by the page through shoal-web's own
 //! `WorkerStore` (`shoal_client.js`), each put a message to the worker
 //! awaited until its answer came back, again the first `puts` and the
-//! next — beside the bare round trip of such a message to a worker that
+//! next, then as many made together (all called at once, then awaited) —
+//! beside the bare round trip of such a message to a worker that
 //! answers at once, the floor of every call through `WorkerStore`. Then
 //! (browser.rs) the catch-up and latency scripts run again with
 //! `WorkerStore` as the page's store class ([`use_worker_store`]).
@@ -77,18 +78,19 @@ self.onmessage = async ({ data: { puts, name } }) => {
 /// between the page and a dedicated Worker, which every call through
 /// `WorkerStore` pays on top of the store's own work.
 const ECHO_WORKER: &str =
-    "self.onmessage = ({ data }) => self.postMessage({ id: data.id, value: null });";
+    "self.onmessage = ({ data }) => self.postMessage({ id: data.calls[0].id, value: null });";
 
-/// `{puts}` → `{cold_ms, ms, page_cold_ms, page_ms, echo_ms}`: the timings,
-/// into fresh stores (the page's, like the worker's, the first `puts` and
-/// the next), and `puts` round trips to [`ECHO_WORKER`] carrying a put's
-/// message (after as many unmeasured ones).
+/// `{puts}` → `{cold_ms, ms, page_cold_ms, page_ms, together_ms, echo_ms}`:
+/// the timings, into fresh stores (the page's, like the worker's, the first
+/// `puts` and the next; then `puts` made together from the page), and
+/// `puts` round trips to [`ECHO_WORKER`] carrying a put's message (after as
+/// many unmeasured ones).
 const MEASURE: &str = r#"async ({ puts }) => {
   const tag = Date.now();
   const echo = new Worker('/echo_worker.js');
   const bounce = (id) => new Promise((resolve) => {
     echo.onmessage = resolve;
-    echo.postMessage({ op: 'collection', collection: 'bench', method: 'put', args: [`r${id}`, { i: id, text: 'a small record of a few dozen bytes' }], id });
+    echo.postMessage({ calls: [{ op: 'collection', collection: 'bench', method: 'put', args: [`r${id}`, { i: id, text: 'a small record of a few dozen bytes' }], id }] });
   });
   for (let i = 0; i < puts; i++) await bounce(i);
   const echoed = performance.now();
@@ -118,7 +120,19 @@ const MEASURE: &str = r#"async ({ puts }) => {
   const last = await records.get(`r${2 * puts - 1}`);
   if (!last || last.i !== 2 * puts - 1) throw new Error('the last put from the page does not read back');
   await store.close();
-  return { cold_ms: inside.cold_ms, ms: inside.ms, page_cold_ms, page_ms, echo_ms };
+  // The same number of puts made together from the page: all called at
+  // once, then all awaited, into another fresh store of its own worker.
+  const together = await WorkerStore.open(`bench-opfs-together-${tag}`);
+  const many = together.collection('bench');
+  await many.get('warm-up');
+  const started = performance.now();
+  const written = await Promise.all(Array.from({ length: puts }, (_, i) => many.put(`r${i}`, { i, text: 'a small record of a few dozen bytes' })));
+  const together_ms = performance.now() - started;
+  if (written.some((w, i) => !w.changed || w.version !== i + 1)) throw new Error('a put made together did not get its own version in call order');
+  const tail = await many.get(`r${puts - 1}`);
+  if (!tail || tail.i !== puts - 1) throw new Error('the last put made together does not read back');
+  await together.close();
+  return { cold_ms: inside.cold_ms, ms: inside.ms, page_cold_ms, page_ms, together_ms, echo_ms };
 }"#;
 
 /// The bench's own loopback origin.
@@ -208,6 +222,9 @@ pub struct WorkerTimes {
     pub from_page_cold: Duration,
     /// The next ones made from the page through `WorkerStore`, each awaited.
     pub from_page: Duration,
+    /// As many made from the page through `WorkerStore` all at once, then
+    /// awaited together (another store, in a worker of its own).
+    pub from_page_together: Duration,
     /// As many bare round trips between the page and a worker.
     pub round_trips: Duration,
 }
@@ -228,6 +245,7 @@ pub fn measure(browser: &Browser, origin: &BenchOrigin, puts: u64) -> Result<Wor
         inside: millis("ms")?,
         from_page_cold: millis("page_cold_ms")?,
         from_page: millis("page_ms")?,
+        from_page_together: millis("together_ms")?,
         round_trips: millis("echo_ms")?,
     })
 }

@@ -29,6 +29,8 @@ class Channel {
     this.next = 1;
     this.waiting = new Map();
     this.listeners = new Set();
+    /** Calls made in this turn of the page, posted together at its end. */
+    this.outbox = [];
     this.worker.onmessage = ({ data }) => {
       if (data.event === 'change') {
         for (const listener of this.listeners) listener(data.change);
@@ -49,16 +51,40 @@ class Channel {
     if (!this.worker) return Promise.reject(shoalError({ code: 'store-closed', message: 'the store was closed' }));
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      try {
-        this.worker.postMessage({ ...message, id });
-      } catch (error) {
-        // Something the browser cannot copy to the worker (a function in
-        // the options, ...).
-        reject(shoalError({ code: 'bad-request', message: `cannot send this call to the Shoal worker: ${error.message}` }));
-        return;
-      }
       this.waiting.set(id, { resolve, reject });
+      this.outbox.push({ ...message, id });
+      if (this.outbox.length === 1) queueMicrotask(() => this.flush());
     });
+  }
+
+  /**
+   * Posts the calls made in this turn as one message: the worker starts
+   * them in one turn of its own, so writes made together share the
+   * store's transactions there as they do in the worker (one message per
+   * call had the worker commit each alone).
+   */
+  flush() {
+    const calls = this.outbox;
+    this.outbox = [];
+    // Closed meanwhile: `end` has rejected them.
+    if (!this.worker || calls.length === 0) return;
+    try {
+      this.worker.postMessage({ calls });
+      return;
+    } catch {
+      // One of them holds something the browser cannot copy to the
+      // worker (a function in the options, ...): each alone, so only that
+      // one is refused.
+    }
+    for (const call of calls) {
+      try {
+        this.worker.postMessage({ calls: [call] });
+      } catch (error) {
+        const waiting = this.waiting.get(call.id);
+        this.waiting.delete(call.id);
+        if (waiting) waiting.reject(shoalError({ code: 'bad-request', message: `cannot send this call to the Shoal worker: ${error.message}` }));
+      }
+    }
   }
 
   /** Fails every outstanding call (the worker died) and stops the worker. */

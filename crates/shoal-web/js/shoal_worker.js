@@ -8,8 +8,10 @@
 // guarantee is the store's: an answer to a write is posted only after the
 // write's promise resolved, i.e. once it is durable.
 //
-// Messages from the page: {id, op, ...}; every one is answered once with
-// {id, value} or {id, error: {code, message}}. Changes the page subscribed
+// Messages from the page: {calls: [{id, op, ...}, ...]}, the calls the page
+// made in one turn, started here in order in one turn (so writes made
+// together share the store's transactions); every call is answered once
+// with {id, value} or {id, error: {code, message}}. Changes the page subscribed
 // to come as {event: 'change', change}. It owns this message protocol and
 // nothing else; what a store does is shoal-web's.
 
@@ -29,8 +31,8 @@ const COLLECTION_METHODS = new Set(['put', 'create', 'patch', 'delete', 'mapSet'
 /** Answers being worked out (each settles once its answer is posted). */
 const inFlight = new Set();
 
-/** What one message asks for; the value to answer with. `earlier`: the
- * answers still being worked out when it came. */
+/** What one call asks for; the value to answer with. `earlier`: for a
+ * close, the answers still being worked out when it came. */
 async function perform(message, earlier) {
   await ready;
   switch (message.op) {
@@ -106,9 +108,12 @@ function shoalError(code, message) {
 }
 
 self.onmessage = ({ data }) => {
-  const handled = answer(data, [...inFlight]);
-  inFlight.add(handled);
-  handled.finally(() => inFlight.delete(handled));
+  for (const call of data.calls) {
+    // A close waits for the answers being worked out when it came.
+    const handled = answer(call, call.op === 'close' ? [...inFlight] : []);
+    inFlight.add(handled);
+    handled.finally(() => inFlight.delete(handled));
+  }
 };
 
 /** Works out `data`'s answer and posts it (once, whatever happens). */
