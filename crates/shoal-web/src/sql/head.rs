@@ -24,6 +24,7 @@ use crate::meta::NodeMeta;
 use crate::row::decode_state;
 use crate::sql::meta_rows::node_meta;
 use crate::sql::sql_error;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 use shoal_core::{DbVersion, Hlc};
 use std::cell::RefCell;
@@ -66,25 +67,23 @@ pub fn derive(conn: &Connection) -> Result<NodeMeta, WebError> {
     // Integers sort before text in SQLite: a version altered into text
     // outside Shoal must not hide the newest row (that row's own writes
     // are refused, read.rs).
-    let newest: Option<(i64, Option<String>)> = conn
+    let newest: Option<(i64, Option<Hlc>)> = conn
         .prepare_cached(
             "SELECT v, s FROM records WHERE typeof(v) = 'integer' ORDER BY v DESC LIMIT 1",
         )
         .and_then(|mut s| {
-            s.query_row([], |r| {
-                Ok((r.get(0)?, r.get_ref(1)?.as_str().ok().map(str::to_owned)))
-            })
-            .optional()
+            s.query_row([], |r| Ok((r.get(0)?, clock_of(r.get_ref(1)?))))
+                .optional()
         })
         .map_err(sql_error)?;
-    if let Some((version, state)) = newest {
+    if let Some((version, clock)) = newest {
         meta.version = meta.version.max(DbVersion(version as u64));
-        let newest_clock = match state.and_then(|text| decode_state(&text).ok()) {
-            Some(state) => state.max_clock().map(|clock| clock.hlc),
-            // Its clock is lost: the highest of every row that reads.
+        // Its clock lost: the highest of every row that reads.
+        let clock = match clock {
+            Some(clock) => Some(clock),
             None => highest_clock(conn)?,
         };
-        if let Some(hlc) = newest_clock {
+        if let Some(hlc) = clock {
             meta.hlc = meta.hlc.max(hlc);
         }
     }
@@ -100,13 +99,14 @@ fn highest_clock(conn: &Connection) -> Result<Option<Hlc>, WebError> {
     let mut rows = statement.query([]).map_err(sql_error)?;
     let mut highest = None;
     while let Some(row) = rows.next().map_err(sql_error)? {
-        let clock = row
-            .get_ref(0)
-            .ok()
-            .and_then(|value| value.as_str().ok())
-            .and_then(|text| decode_state(text).ok())
-            .and_then(|state| state.max_clock());
-        highest = highest.max(clock.map(|clock| clock.hlc));
+        highest = highest.max(row.get_ref(0).ok().and_then(clock_of));
     }
     Ok(highest)
+}
+
+/// The highest clock in a row's state column; `None` when it does not
+/// read as a state (altered outside Shoal).
+fn clock_of(state: ValueRef<'_>) -> Option<Hlc> {
+    let state = decode_state(state.as_str().ok()?).ok()?;
+    state.max_clock().map(|clock| clock.hlc)
 }
