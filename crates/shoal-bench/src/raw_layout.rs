@@ -42,25 +42,20 @@ CREATE INDEX records_dead ON records (dbv, seq) WHERE data IS NULL;";
 /// slot and three field registers with their clocks, whose varints make it
 /// 129–133 bytes), read from stores.
 pub const SLOTS_BYTES: usize = 131;
-/// Rows per upsert statement, as Shoal writes them (its `record_rows.rs`).
-const ROWS_PER_UPSERT: usize = 64;
+/// Rows per insert statement, as Shoal writes them (its `record_rows.rs`).
+const ROWS_PER_INSERT: usize = 64;
 /// Bytes of a record's state digest.
 pub const DIGEST_BYTES: usize = 16;
 
 /// Statement sizes, largest first, as Shoal's `record_rows.rs` uses them.
-const SIZES: [usize; 4] = [ROWS_PER_UPSERT, 16, 4, 1];
+const SIZES: [usize; 4] = [ROWS_PER_INSERT, 16, 4, 1];
 
-/// Shoal's upsert of a record's row, for `n` rows (every column bound).
-fn upsert_of(n: usize) -> String {
+/// Shoal's insert of new records' rows, for `n` rows (every column bound).
+fn insert_of(n: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, digest, refs, missing) VALUES ",
+        "INSERT OR FAIL INTO records (cid, rid, life, data, slots, dbv, seq, digest, refs, missing) VALUES ",
     );
     sql.push_str(&vec!["(?,?,?,?,?,?,?,?,?,?)"; n].join(","));
-    sql.push_str(
-        " ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
-             slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
-             digest = excluded.digest, refs = excluded.refs, missing = excluded.missing",
-    );
     sql
 }
 
@@ -93,23 +88,23 @@ pub fn batch(
         }
         ensure!(stored == 0, "records were already there");
         let mut next = 1_u64;
-        for (size, sql) in SIZES.iter().map(|n| (*n, upsert_of(*n))) {
-            let mut upsert = tx.prepare_cached(&sql)?;
+        for (size, sql) in SIZES.iter().map(|n| (*n, insert_of(*n))) {
+            let mut insert = tx.prepare_cached(&sql)?;
             while rows + 1 - next >= size as u64 {
                 for k in 0..size {
                     let (i, at) = (next + k as u64, k * 10);
-                    upsert.raw_bind_parameter(at + 1, 1)?;
-                    upsert.raw_bind_parameter(at + 2, &ids[(i - 1) as usize])?;
-                    upsert.raw_bind_parameter(at + 3, 1)?;
-                    upsert.raw_bind_parameter(at + 4, json(i))?;
-                    upsert.raw_bind_parameter(at + 5, &slots)?;
-                    upsert.raw_bind_parameter(at + 6, 1)?;
-                    upsert.raw_bind_parameter(at + 7, i as i64)?;
-                    upsert.raw_bind_parameter(at + 8, &digest[..])?;
-                    upsert.raw_bind_parameter(at + 9, 0)?;
-                    upsert.raw_bind_parameter(at + 10, 0)?;
+                    insert.raw_bind_parameter(at + 1, 1)?;
+                    insert.raw_bind_parameter(at + 2, &ids[(i - 1) as usize])?;
+                    insert.raw_bind_parameter(at + 3, 1)?;
+                    insert.raw_bind_parameter(at + 4, json(i))?;
+                    insert.raw_bind_parameter(at + 5, &slots)?;
+                    insert.raw_bind_parameter(at + 6, 1)?;
+                    insert.raw_bind_parameter(at + 7, i as i64)?;
+                    insert.raw_bind_parameter(at + 8, &digest[..])?;
+                    insert.raw_bind_parameter(at + 9, 0)?;
+                    insert.raw_bind_parameter(at + 10, 0)?;
                 }
-                upsert.raw_execute()?;
+                insert.raw_execute()?;
                 next += size as u64;
             }
         }
@@ -155,6 +150,8 @@ mod tests {
     fn a_repeated_id_is_an_error_not_a_silent_update() {
         let mut conn = Connection::open_in_memory().unwrap();
         let err = batch(&mut conn, 3, |_| "same".to_string(), |_| "{}".into()).unwrap_err();
-        assert!(err.to_string().contains("expected 3"), "{err}");
+        // Shoal inserts a record it found no row of: a second row of it is
+        // refused by the table's key.
+        assert!(err.to_string().contains("UNIQUE"), "{err}");
     }
 }

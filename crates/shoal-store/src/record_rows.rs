@@ -1,5 +1,5 @@
 //! Record rows a write transaction has decided but not yet written:
-//! [`RecordRows`] keeps them and writes them by multi-row upserts, up to
+//! [`RecordRows`] keeps them and writes them by multi-row statements, up to
 //! [`CHUNK`] rows a statement.
 //!
 //! One statement per row made SQLite set up, bind, run and reset a
@@ -10,6 +10,18 @@
 //! it reads the `records` table again and at its commit
 //! (`write_txn.rs`), so no read in the transaction misses a pending row.
 //!
+//! A row of a record that has none yet (the caller loaded it and found
+//! none: [`Prior::Absent`]) is written by `INSERT OR FAIL`, the others by an
+//! upsert. A multi-row statement that may stop part-way with `ABORT` (an
+//! upsert, a plain insert into `NOT NULL` columns) makes SQLite copy every
+//! page it touches into a statement journal first, to undo its own rows;
+//! `OR FAIL` leaves them, so SQLite keeps no such journal: raw SQLite wrote
+//! 10,000 new rows on Shoal's layout about a fifth faster (a probe,
+//! 614,000 against 522,000 rows/s). Nothing is lost by it: every error
+//! here fails the whole write, whose transaction is then rolled back. A
+//! record's row is never in both buffers at once (a caller loads a record
+//! again only through a flush), so the two are written in either order.
+//!
 //! This module owns only the buffering and the statements; what a row holds
 //! is decided by `rows::save`.
 
@@ -18,7 +30,7 @@ use rusqlite::Connection;
 use shoal_core::RecordId;
 use std::sync::LazyLock;
 
-/// Rows per statement when the buffer is full.
+/// Rows per statement when a buffer is full.
 pub(crate) const CHUNK: usize = 64;
 
 /// Statement sizes a flush uses, largest first: a remainder is written in
@@ -28,30 +40,50 @@ const SIZES: [usize; 4] = [CHUNK, 16, 4, 1];
 /// Columns of one row, in the statement's order.
 const COLUMNS: usize = 10;
 
-/// The upsert of `n` rows for each of [`SIZES`].
-static UPSERTS: LazyLock<[String; 4]> = LazyLock::new(|| SIZES.map(upsert_of));
+/// The insert of `n` new rows for each of [`SIZES`].
+static INSERTS: LazyLock<[String; 4]> =
+    LazyLock::new(|| SIZES.map(|n| statement_of(n, Prior::Absent)));
 
-fn upsert_of(n: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq, digest, refs, missing) VALUES ",
-    );
+/// The upsert of `n` rows for each of [`SIZES`].
+static UPSERTS: LazyLock<[String; 4]> =
+    LazyLock::new(|| SIZES.map(|n| statement_of(n, Prior::Present)));
+
+fn statement_of(n: usize, prior: Prior) -> String {
+    let mut sql = String::from(match prior {
+        Prior::Absent => "INSERT OR FAIL INTO records ",
+        Prior::Present => "INSERT INTO records ",
+    });
+    sql.push_str("(cid, rid, life, data, slots, dbv, seq, digest, refs, missing) VALUES ");
     for i in 0..n {
         if i > 0 {
             sql.push(',');
         }
         sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
     }
-    sql.push_str(
-        " ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
+    if prior == Prior::Present {
+        sql.push_str(
+            " ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
              slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
              digest = excluded.digest, refs = excluded.refs, missing = excluded.missing",
-    );
+        );
+    }
     sql
+}
+
+/// Whether the record has a row in the table when its new one is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prior {
+    /// No row: the record is new here, or only in the collected ledger.
+    Absent,
+    /// A row, which the new one replaces.
+    Present,
 }
 
 /// One `records` row as it will be written.
 #[derive(Debug)]
 pub(crate) struct RecordRow {
+    /// Whether it replaces a row or is the record's first.
+    pub(crate) prior: Prior,
     pub(crate) cid: i64,
     pub(crate) rid: RecordId,
     pub(crate) life: i64,
@@ -65,18 +97,23 @@ pub(crate) struct RecordRow {
     pub(crate) missing: u32,
 }
 
-/// Rows waiting to be written, in the order they were decided.
+/// Rows waiting to be written, by statement, each in the order decided.
 #[derive(Debug, Default)]
 pub(crate) struct RecordRows {
-    pending: Vec<RecordRow>,
+    inserts: Vec<RecordRow>,
+    upserts: Vec<RecordRow>,
 }
 
 impl RecordRows {
     /// Adds a row; writes a full chunk at once.
     pub(crate) fn push(&mut self, conn: &Connection, row: RecordRow) -> Result<(), StoreError> {
-        self.pending.push(row);
-        if self.pending.len() >= CHUNK {
-            self.flush(conn)?;
+        let (pending, statements) = match row.prior {
+            Prior::Absent => (&mut self.inserts, &*INSERTS),
+            Prior::Present => (&mut self.upserts, &*UPSERTS),
+        };
+        pending.push(row);
+        if pending.len() >= CHUNK {
+            write(conn, pending, statements)?;
         }
         Ok(())
     }
@@ -84,30 +121,40 @@ impl RecordRows {
     /// Writes every waiting row. On error the rows are dropped with the
     /// transaction, which the caller's error rolls back.
     pub(crate) fn flush(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        // Drained, not taken: the buffer keeps its capacity for the next chunk.
-        let mut rows = self.pending.drain(..);
-        for (size, sql) in SIZES.iter().zip(UPSERTS.iter()) {
-            while rows.len() >= *size {
-                let mut statement = conn.prepare_cached(sql)?;
-                for (i, row) in rows.by_ref().take(*size).enumerate() {
-                    let at = i * COLUMNS;
-                    statement.raw_bind_parameter(at + 1, row.cid)?;
-                    statement.raw_bind_parameter(at + 2, row.rid.as_str())?;
-                    statement.raw_bind_parameter(at + 3, row.life)?;
-                    statement.raw_bind_parameter(at + 4, &row.data)?;
-                    statement.raw_bind_parameter(at + 5, &row.slots)?;
-                    statement.raw_bind_parameter(at + 6, row.dbv)?;
-                    statement.raw_bind_parameter(at + 7, row.seq)?;
-                    statement.raw_bind_parameter(at + 8, &row.digest[..])?;
-                    statement.raw_bind_parameter(at + 9, row.refs)?;
-                    statement.raw_bind_parameter(at + 10, row.missing)?;
-                }
-                statement.raw_execute()?;
-            }
-        }
-        debug_assert_eq!(rows.len(), 0, "every row written");
-        Ok(())
+        write(conn, &mut self.inserts, &INSERTS)?;
+        write(conn, &mut self.upserts, &UPSERTS)
     }
+}
+
+/// Writes `pending` by the statements of [`SIZES`] in `statements`.
+fn write(
+    conn: &Connection,
+    pending: &mut Vec<RecordRow>,
+    statements: &[String; 4],
+) -> Result<(), StoreError> {
+    // Drained, not taken: the buffer keeps its capacity for the next chunk.
+    let mut rows = pending.drain(..);
+    for (size, sql) in SIZES.iter().zip(statements) {
+        while rows.len() >= *size {
+            let mut statement = conn.prepare_cached(sql)?;
+            for (i, row) in rows.by_ref().take(*size).enumerate() {
+                let at = i * COLUMNS;
+                statement.raw_bind_parameter(at + 1, row.cid)?;
+                statement.raw_bind_parameter(at + 2, row.rid.as_str())?;
+                statement.raw_bind_parameter(at + 3, row.life)?;
+                statement.raw_bind_parameter(at + 4, &row.data)?;
+                statement.raw_bind_parameter(at + 5, &row.slots)?;
+                statement.raw_bind_parameter(at + 6, row.dbv)?;
+                statement.raw_bind_parameter(at + 7, row.seq)?;
+                statement.raw_bind_parameter(at + 8, &row.digest[..])?;
+                statement.raw_bind_parameter(at + 9, row.refs)?;
+                statement.raw_bind_parameter(at + 10, row.missing)?;
+            }
+            statement.raw_execute()?;
+        }
+    }
+    debug_assert_eq!(rows.len(), 0, "every row written");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -127,8 +174,9 @@ mod tests {
         conn
     }
 
-    fn row(i: i64, dbv: i64) -> RecordRow {
+    fn row(i: i64, dbv: i64, prior: Prior) -> RecordRow {
         RecordRow {
+            prior,
             cid: 1,
             rid: RecordId::new(format!("r{i}")).unwrap(),
             life: 1,
@@ -149,14 +197,14 @@ mod tests {
             let conn = table();
             let mut rows = RecordRows::default();
             for i in 1..=n {
-                rows.push(&conn, row(i, 1)).unwrap();
+                rows.push(&conn, row(i, 1, Prior::Absent)).unwrap();
             }
             assert!(
-                rows.pending.len() < CHUNK,
+                rows.inserts.len() < CHUNK,
                 "a full chunk is written at once"
             );
             rows.flush(&conn).unwrap();
-            assert!(rows.pending.is_empty());
+            assert!(rows.inserts.is_empty());
             let (count, sum, nulls): (i64, i64, i64) = conn
                 .query_row(
                     "SELECT count(*), coalesce(sum(seq + refs + length(slots) + length(digest)), 0),
@@ -174,9 +222,9 @@ mod tests {
     fn a_later_row_of_a_record_replaces_the_earlier_one() {
         let conn = table();
         let mut rows = RecordRows::default();
-        rows.push(&conn, row(5, 1)).unwrap();
+        rows.push(&conn, row(5, 1, Prior::Absent)).unwrap();
         rows.flush(&conn).unwrap();
-        let mut again = row(5, 2);
+        let mut again = row(5, 2, Prior::Present);
         again.data = Some("{\"n\":\"new\"}".into());
         rows.push(&conn, again).unwrap();
         rows.flush(&conn).unwrap();
@@ -186,5 +234,47 @@ mod tests {
             })
             .unwrap();
         assert_eq!((count, data.as_str(), dbv), (1, "{\"n\":\"new\"}", 2));
+    }
+
+    #[test]
+    fn new_and_replacing_rows_pending_together_are_all_written() {
+        let conn = table();
+        let mut rows = RecordRows::default();
+        for i in 1..=100 {
+            rows.push(&conn, row(i, 1, Prior::Absent)).unwrap();
+        }
+        rows.flush(&conn).unwrap();
+        // Rows 1..=100 replaced and 101..=200 new, interleaved, pending at once.
+        for i in 1..=100 {
+            rows.push(&conn, row(i, 2, Prior::Present)).unwrap();
+            rows.push(&conn, row(100 + i, 2, Prior::Absent)).unwrap();
+        }
+        rows.flush(&conn).unwrap();
+        let (count, old): (i64, i64) = conn
+            .query_row(
+                "SELECT count(*), count(*) FILTER (WHERE dbv = 1) FROM records",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((count, old), (200, 0));
+    }
+
+    #[test]
+    fn a_new_row_for_a_record_that_has_one_is_refused_not_merged() {
+        let conn = table();
+        let mut rows = RecordRows::default();
+        rows.push(&conn, row(5, 1, Prior::Absent)).unwrap();
+        rows.flush(&conn).unwrap();
+        rows.push(&conn, row(5, 2, Prior::Absent)).unwrap();
+        let refused = rows.flush(&conn).unwrap_err();
+        assert!(
+            refused.to_string().contains("UNIQUE"),
+            "a constraint error, got {refused}"
+        );
+        let dbv: i64 = conn
+            .query_row("SELECT dbv FROM records", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(dbv, 1, "the stored row is untouched");
     }
 }

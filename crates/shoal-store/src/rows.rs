@@ -9,7 +9,7 @@
 
 use crate::error::StoreError;
 use crate::packed_slots::{pack, pack_digested, unpack_slots};
-use crate::record_rows::RecordRow;
+use crate::record_rows::{Prior, RecordRow};
 use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::gc::Held;
@@ -317,6 +317,10 @@ pub(crate) fn save(
     }
     let new = element(digest, flags_of(after.life(), blobs.missing > 0));
     tx.push_row(RecordRow {
+        prior: match before.held {
+            Held::Row => Prior::Present,
+            Held::Collected { .. } | Held::Unknown => Prior::Absent,
+        },
         cid,
         rid: id.clone(),
         life: after.life().0 as i64,
