@@ -5,9 +5,10 @@
 //!
 //! In one transaction for the batch, as Shoal's `put_many` does: one
 //! look-up of every record's row by (collection, id) through a JSON list of
-//! the ids, reading the columns a merge reads, then an insert-or-update of
-//! each whole row with every column bound, [`ROWS_PER_UPSERT`] rows a
-//! statement (a remainder in statements of 16, 4 and 1), with a
+//! the ids, reading the columns a merge reads, then an insert of each
+//! whole new row (`INSERT OR FAIL`, as Shoal writes a record it found no
+//! row of) with every column bound, [`ROWS_PER_INSERT`] rows a statement
+//! (a remainder in statements of 16, 4 and 1), with a
 //! packed-slots blob, digest and JSON of the sizes Shoal stores for the
 //! `write` record. It is a lower bound of Shoal's SQLite work, not all of
 //! it: clocks, blob references and the log head are not read or written. The table and indexes are written here as
@@ -150,8 +151,8 @@ mod tests {
     fn a_repeated_id_is_an_error_not_a_silent_update() {
         let mut conn = Connection::open_in_memory().unwrap();
         let err = batch(&mut conn, 3, |_| "same".to_string(), |_| "{}".into()).unwrap_err();
-        // Shoal inserts a record it found no row of: a second row of it is
-        // refused by the table's key.
+        // Every row is written as new, as Shoal writes a record it found no
+        // row of: a repeated id is refused by the table's key.
         assert!(err.to_string().contains("UNIQUE"), "{err}");
     }
 }
