@@ -71,6 +71,9 @@ cargo test --workspace --locked
 # installs cargo-fuzz; the long runs are in the README's Fuzzing section).
 step "fuzz"
 scripts/fuzz.sh 15
+# Nothing later uses the fuzz build (about 0.7 GB): its disk goes back to
+# the steps after it. A failing target stopped the script above, build kept.
+rm -rf fuzz/target
 # The browser peer (crates/shoal-web): built for wasm32 with Debian's
 # toolchain, its storage tests in headless Chromium (scripts/wasm-env.sh
 # installs what is missing; see docs/web.md).

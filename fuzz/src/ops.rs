@@ -1,5 +1,5 @@
 //! The byte format of an op stream, as the session target reads it and the
-//! seed recorder (`crates/shoal/tests/fuzz_seeds.rs`) writes it: a sequence
+//! seed recorder (`crates/shoal/tests/it/fuzz_seeds.rs`) writes it: a sequence
 //! of `op (1 byte) ‖ length (2 bytes, big-endian) ‖ data (length bytes)`.
 //! A stream cut short ends with a last op holding what is left.
 //!

@@ -5,7 +5,7 @@
 //! `shoal.blobs/`), the merged peer's id (`peer_id`) and the golden dump
 //! (`expected.json`). It refuses to overwrite a fixture: fixtures are frozen
 //! records of what a released version wrote. Run it once for each new
-//! schema version and commit the directory; `tests/upgrade_fixtures.rs`
+//! schema version and commit the directory; `tests/it/upgrade_fixtures.rs`
 //! then opens every fixture with the current code.
 //!
 //! An optional argument names another fixtures directory.
