@@ -25,7 +25,7 @@ if ! command -v systemd-analyze >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null
 fi
 
-# The NAT lab tests (crates/shoal-cli/tests/natlab.rs, scripts/natlab.sh)
+# The NAT lab tests (crates/shoal-cli/tests/it/natlab.rs, scripts/natlab.sh)
 # build routers doing NAT with nftables in network namespaces; they need root
 # and nftables, and skip themselves, saying why, without them.
 if ! command -v nft >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -33,9 +33,9 @@ if ! command -v nft >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get 
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
 fi
 
-# The OpenAPI test (crates/shoal-cli/tests/openapi_valid.rs) runs a real
+# The OpenAPI test (crates/shoal-cli/tests/it/openapi_valid.rs) runs a real
 # validator, openapi-spec-validator from PyPI, and the metrics test
-# (crates/shoal-cli/tests/metrics.rs) parses /metrics with the Python
+# (crates/shoal-cli/tests/it/metrics.rs) parses /metrics with the Python
 # prometheus_client package's parsers: both from PyPI, in one virtualenv.
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/shoal-openapi-venv"
 if [ ! -x "$venv/bin/openapi-spec-validator" ] || ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then

@@ -3,7 +3,7 @@
 //! book file once the member proved itself, and after a restart with no
 //! peer configured redials them from the book alone; a book with a bad line
 //! is read past it. (Across NAT, with relays and a member that moves, see
-//! `crates/shoal-cli/tests/natlab_find.rs`.)
+//! `crates/shoal-cli/tests/it/natlab_find.rs`.)
 
 use crate::common;
 

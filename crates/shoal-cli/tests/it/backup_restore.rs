@@ -6,7 +6,7 @@
 //! without the statement that the old machine is gone).
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::{Node, wait_or_explain};
 use serde_json::Value;

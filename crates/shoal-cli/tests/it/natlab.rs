@@ -4,7 +4,7 @@
 //! without running (the script's exit 77). The lab's helpers are in
 //! `common/natlab.rs`.
 
-mod common;
+use crate::common;
 
 use common::natlab::{KEY, Lab, STRANGER_KEY, shoal, wait_for};
 use std::process::Command;

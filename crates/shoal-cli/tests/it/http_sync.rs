@@ -8,7 +8,7 @@
 //! takes `tasks` from B but sends it nothing, so A's edits stay on A.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::http::Api;
 use common::{Node, wait_or_explain};

@@ -5,7 +5,7 @@
 //! a real daemon without a restart.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::{Node, state_of, wait_or_explain};
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! over the cap, an upload that breaks off part-way (nothing kept).
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::http::{Api, raw_status};
 use common::{Node, content};

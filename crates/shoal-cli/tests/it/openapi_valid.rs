@@ -9,7 +9,7 @@
 //! when none can be had is the check skipped, saying so.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::Node;
 use common::http::Api;

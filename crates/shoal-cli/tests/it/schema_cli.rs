@@ -7,7 +7,7 @@
 //! and list, and refused for writes (HTTP 409 `newer-data-version`).
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::Node;
 use common::http::Api;

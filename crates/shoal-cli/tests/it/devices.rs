@@ -7,7 +7,7 @@
 //! revocation, neither records nor blobs, and nothing it writes is taken.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::http::Api;
 use common::{Node, state_of, wait_for, wait_or_explain};

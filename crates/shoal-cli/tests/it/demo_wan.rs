@@ -3,7 +3,7 @@
 //! print the same state digest; elsewhere the demo says it needs root and
 //! exits with the usage code, creating no namespace.
 
-mod common;
+use crate::common;
 
 use common::natlab::natlab;
 use std::process::Command;

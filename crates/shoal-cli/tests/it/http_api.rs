@@ -5,7 +5,7 @@
 //! document listing every route.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::Node;
 use common::http::Api;

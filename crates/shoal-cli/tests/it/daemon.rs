@@ -6,7 +6,7 @@
 //! a failing test leaves nothing running. Waits are polls with deadlines.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::{Node, state_of, wait_for, wait_or_explain};
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 //! which takes effect on what flows.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::http::Api;
 use common::{Node, wait_or_explain};

@@ -6,7 +6,7 @@
 //! address is a usage error.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::{Node, wait_for};
 use serde_json::Value;

@@ -7,7 +7,7 @@
 //! where the lab cannot be built the tests print why and pass without
 //! running.
 
-mod common;
+use crate::common;
 
 use common::natlab::{KEY, Lab, wait_for};
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! filtered collection compares only what the filter covers, both ways.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::{Node, state_of, wait_or_explain};
 use serde_json::json;

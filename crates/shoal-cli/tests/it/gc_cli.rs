@@ -3,8 +3,7 @@
 //! JSON, what status shows before and after, and a bad `--horizon` refused
 //! by name with nothing changed.
 
-mod cli_support;
-mod common;
+use crate::cli_support;
 use cli_support::Shoal;
 
 #[test]

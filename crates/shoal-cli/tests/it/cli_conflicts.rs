@@ -6,7 +6,7 @@
 //! exchange their logs, as two nodes do when they meet.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::Node;
 use common::http::Api;

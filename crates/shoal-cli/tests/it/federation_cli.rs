@@ -6,7 +6,7 @@
 //! node that does not send a collection to a peer keeps its changes to it.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::{Node, Run, state_of, wait_or_explain};
 use serde_json::{Value, json};

@@ -5,8 +5,7 @@
 
 use serde_json::{Value, json};
 
-mod cli_support;
-mod common;
+use crate::cli_support;
 use cli_support::{Run, Shoal};
 
 #[test]

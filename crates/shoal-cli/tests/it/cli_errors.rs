@@ -7,8 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-mod cli_support;
-mod common;
+use crate::cli_support;
 use cli_support::Shoal;
 
 #[test]

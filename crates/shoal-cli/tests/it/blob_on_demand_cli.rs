@@ -6,7 +6,7 @@
 //! answer `blob-unavailable` for one no connected peer holds.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::http::Api;
 use common::{Node, content, state_of, wait_or_explain};

@@ -4,7 +4,7 @@
 //! direct connection, reported as such by `shoal blob ls --missing`. Needs
 //! root; skips, saying why, where the lab cannot be built.
 
-mod common;
+use crate::common;
 
 use common::natlab::{KEY, Lab, wait_for};
 use serde_json::Value;

@@ -6,7 +6,7 @@
 //! back), its reply carrying the write's clock.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::Node;
 use common::http::Api;

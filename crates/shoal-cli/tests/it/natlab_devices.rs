@@ -5,7 +5,7 @@
 //! nothing it writes is taken. Needs root; where the lab cannot be built the
 //! test prints why and passes without running.
 
-mod common;
+use crate::common;
 
 use common::natlab::{KEY, Lab, wait_for};
 use std::time::Duration;

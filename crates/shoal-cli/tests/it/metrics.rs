@@ -13,7 +13,7 @@
 //! saying so (the values are still checked from the text).
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::http::Api;
 use common::pypi::{PypiTool, succeeds};

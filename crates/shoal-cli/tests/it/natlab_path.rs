@@ -6,7 +6,7 @@
 //! with the first record and the relayed start cannot be seen. Needs root;
 //! skips, saying why, where the lab cannot be built.
 
-mod common;
+use crate::common;
 
 use common::natlab::{KEY, Lab, wait_for};
 use serde_json::Value;

@@ -5,7 +5,7 @@
 //! never joined (its own salt) is refused as holding the wrong secret.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::{Node, state_of, wait_for, wait_or_explain};
 

@@ -1,7 +1,7 @@
 //! End-to-end tests of `shoal blob`: each runs the built executable against a
 //! fresh temporary data directory and checks stdout, stderr and exit codes.
 
-mod common;
+use crate::common;
 
 use common::{Node, content};
 use serde_json::json;

@@ -6,7 +6,7 @@
 //! feed gets keep-alive comments.
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
 use common::http::{Api, Event};
 use common::{Node, wait_or_explain};
