@@ -9,6 +9,7 @@
 //! properties further; these keep them in the ordinary suite.
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::json;
 use shoal_core::blob::{
     BlobHash, BlobRefusal, BlobRequest, BlobResponse, Incoming, Outline, OutlineBuilder,
@@ -499,7 +500,15 @@ where
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // Its seeds by path from the crate: proptest's default looks for them
+    // beside the nearest main.rs, which moves with the test binary's layout.
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/wire_roundtrip.txt",
+        ))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn every_message_round_trips_plain_and_sealed(message in message(), seq in any::<u64>()) {
