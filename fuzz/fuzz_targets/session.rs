@@ -207,6 +207,7 @@ impl Driver {
             changes,
             more,
             leaves: Vec::new(),
+            held_back: Default::default(),
         }
     }
 

@@ -9,6 +9,7 @@ use crate::error::CoreError;
 use crate::ids::{CollectionName, FieldName, RecordId};
 use crate::value::CanonicalJson;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// A store's change-log position: bumped once per committed transaction.
@@ -175,6 +176,12 @@ pub struct LogRead {
     /// Records in the read's range that a partial peer may hold and that no
     /// longer match its filters: it drops them ([`crate::sync::Message::Leave`]).
     pub leaves: Vec<(CollectionName, RecordId)>,
+    /// Collections the read passed over because the sharing rules do not
+    /// send them to the peer: the read moves past their records all the
+    /// same, so only a levelling walk brings them once a rule lets them
+    /// flow. A session notes them as held back before it sends the read
+    /// (shoal-net's `rule_watch.rs`); the protocol itself ignores them.
+    pub held_back: BTreeSet<CollectionName>,
 }
 
 /// What part of a record a change writes.

@@ -267,6 +267,12 @@ impl SharingRules {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldFlows(BTreeSet<(CollectionName, Direction)>);
 
+impl FromIterator<(CollectionName, Direction)> for HeldFlows {
+    fn from_iter<I: IntoIterator<Item = (CollectionName, Direction)>>(flows: I) -> Self {
+        Self(flows.into_iter().collect())
+    }
+}
+
 impl HeldFlows {
     /// Whether `collection` was held back in `direction`.
     pub fn contains(&self, collection: &CollectionName, direction: Direction) -> bool {

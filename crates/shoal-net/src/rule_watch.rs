@@ -146,6 +146,30 @@ impl RuleWatch {
         opened
     }
 
+    /// A read of the log for the peer passed over `collections` (the rules
+    /// do not send them): they join the baseline at once, as a narrowed
+    /// rule does in [`check`](Self::check), before the read is sent and the
+    /// peer's cursor can move past them. Else a rule narrowed and widened
+    /// again between two checks (a tick is 500 ms; the CLI sets rules in
+    /// milliseconds) would leave what the narrowed rule passed over behind
+    /// the cursor, never levelled.
+    pub(crate) async fn held_back(&mut self, collections: &BTreeSet<CollectionName>) {
+        if collections.is_empty() || !self.load().await {
+            return;
+        }
+        let Some(baseline) = self.baseline.as_mut() else {
+            return;
+        };
+        let passed: HeldFlows = collections
+            .iter()
+            .map(|collection| (collection.clone(), Direction::ToPeer))
+            .collect();
+        if baseline.hold(&passed) {
+            let baseline = baseline.clone();
+            self.persist(&baseline).await;
+        }
+    }
+
     /// The levelling of `flows` ended: on success the baseline forgets those
     /// the rules still allow (and is persisted); on failure they are tried
     /// again after a pause, or by the next session.

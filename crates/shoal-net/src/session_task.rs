@@ -124,7 +124,12 @@ impl Shell {
                 )
                 .await;
                 match read {
-                    Ok(Ok(read)) => self.session.changes_read(purpose, after, read, now_ms()),
+                    Ok(Ok(read)) => {
+                        if self.auto_sync {
+                            self.rules.held_back(&read.held_back).await;
+                        }
+                        self.session.changes_read(purpose, after, read, now_ms())
+                    }
                     Ok(Err(e)) => {
                         return Err(SessionEnd::Broken(format!(
                             "cannot read the local log ({purpose:?}): {e}"

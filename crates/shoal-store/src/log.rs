@@ -17,7 +17,7 @@ use rusqlite::params;
 use shoal_core::{
     Change, CollectionName, DbVersion, Direction, LogPosition, LogRead, RecordId, SyncCursor,
 };
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 /// Default number of records fetched per page by [`ChangeIter`].
 pub const DEFAULT_PAGE: usize = 1024;
@@ -121,6 +121,7 @@ impl Store {
                 partial: None,
                 more: false,
                 leaves: Vec::new(),
+                held_back: Default::default(),
             });
         }
         // A slot version the peer holds: at or before the cursor's base, or
@@ -130,6 +131,8 @@ impl Store {
         let tx = WriteTxn::begin_deferred(&self.conn)?;
         let rules = self.sharing()?;
         let sends = |row: &StoredRow| rules.allows(peer, &row.collection, Direction::ToPeer);
+        // What the rules make the read pass over, for the session to note.
+        let mut held_back = BTreeSet::new();
         // A partial peer: a record it may see goes whole; one that left its
         // filters is named in `leaves`; any other is never mentioned.
         let filter = PeerFilter::load(&tx, peer)?;
@@ -141,7 +144,11 @@ impl Store {
         let mut done = (cursor.position, cursor.partial);
         let mut stopped = false;
         if let Some(from) = cursor.partial {
-            if let Some(row) = row_at(&tx, cursor.position)?.filter(|row| sends(row)) {
+            let row = row_at(&tx, cursor.position)?;
+            if let Some(row) = row.as_ref().filter(|row| !sends(row)) {
+                held_back.insert(row.collection.clone());
+            }
+            if let Some(row) = row.filter(|row| sends(row)) {
                 let data = record_data(&tx, &row.collection, &row.id)?;
                 let verdict = filter.verdict(&tx, &row.collection, &row.id, data.as_deref())?;
                 let taken = match verdict {
@@ -191,6 +198,7 @@ impl Store {
                     slots: row_data.get(4)?,
                 };
                 if !sends(&row) {
+                    held_back.insert(row.collection);
                     done = (row.position, None);
                     continue;
                 }
@@ -241,6 +249,7 @@ impl Store {
             partial,
             more: stopped,
             leaves,
+            held_back,
         })
     }
 

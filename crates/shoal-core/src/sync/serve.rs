@@ -84,6 +84,8 @@ impl Session {
             partial,
             more,
             leaves,
+            // The shell's business (noted as held back before this call).
+            held_back: _,
         } = read;
         self.local_head = self.local_head.max(upto.version);
         let batch = Batch {

@@ -122,6 +122,7 @@ fn a_leave_goes_just_before_its_chunk() {
         partial: None,
         more: false,
         leaves: vec![gone.clone()],
+        held_back: Default::default(),
     };
     let out = b.changes_read(ReadPurpose::Serve, after, read, 0);
     let frames: Vec<_> = out

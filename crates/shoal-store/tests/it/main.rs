@@ -25,6 +25,7 @@ mod devices;
 mod echo;
 mod gc;
 mod held;
+mod held_back;
 mod recon_index;
 mod shared_file;
 mod sync_layouts;

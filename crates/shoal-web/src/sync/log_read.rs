@@ -239,6 +239,7 @@ impl<H: Fn(DbVersion) -> bool> LogReader<H> {
             partial,
             more: self.stopped,
             leaves: Vec::new(),
+            held_back: Default::default(),
         }
     }
 }
@@ -252,6 +253,7 @@ pub fn nothing_after(cursor: SyncCursor, head: DbVersion) -> LogRead {
         partial: None,
         more: false,
         leaves: Vec::new(),
+        held_back: Default::default(),
     }
 }
 
