@@ -22,6 +22,7 @@ use crate::slot_version::SlotVersion;
 use crate::value::CanonicalJson;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 /// What applying a slot version did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,21 +120,34 @@ impl RecordState {
         if !is_life_slot && version.life < self.life {
             return Verdict::StaleLife;
         }
-        if self
-            .slots
-            .get(&slot)
-            .is_some_and(|current| version.rank() <= current.rank())
-        {
-            return Verdict::NotNewer;
-        }
         if version.life > self.life {
+            if self
+                .slots
+                .get(&slot)
+                .is_some_and(|current| version.rank() <= current.rank())
+            {
+                return Verdict::NotNewer;
+            }
             self.life = version.life;
             let life = self.life;
             self.slots
                 .retain(|s, v| matches!(s, Slot::Life) || v.life >= life);
+            self.slots.insert(slot, version);
+            return Verdict::Applied;
         }
-        self.slots.insert(slot, version);
-        Verdict::Applied
+        // The common case, the record's life unchanged: one look-up finds
+        // the slot both to compare and to write.
+        match self.slots.entry(slot) {
+            Entry::Occupied(current) if version.rank() <= current.get().rank() => Verdict::NotNewer,
+            Entry::Occupied(mut current) => {
+                current.insert(version);
+                Verdict::Applied
+            }
+            Entry::Vacant(vacant) => {
+                vacant.insert(version);
+                Verdict::Applied
+            }
+        }
     }
 
     /// The newest clock on any slot (the record's last write).

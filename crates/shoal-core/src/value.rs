@@ -51,7 +51,10 @@ impl CanonicalJson {
     pub fn from_value(value: &Value) -> Self {
         // serde_json's default `Map` is a BTreeMap, so keys come out sorted and
         // `to_string` emits no whitespace: that is the canonical form.
-        Self(value.to_string())
+        // `serde_json::to_string` writes into its buffer directly, where
+        // `Display` goes through a formatter adapter; a `Value`, whose keys
+        // are strings, cannot fail to serialise.
+        Self(serde_json::to_string(value).unwrap_or_default())
     }
 
     /// Parses JSON text and re-encodes it canonically, refusing it if the

@@ -200,16 +200,18 @@ impl Store {
             let cid = collection_for_write(&self.collections, &tx, collection, &mut created)?;
             ids_of.entry(cid).or_default().push(*id);
         }
+        // Each collection's records come back in the order of its ids,
+        // which is the order the loop below meets them in.
         let mut stored = HashMap::with_capacity(ids_of.len());
         for (cid, ids) in &ids_of {
             let found = crate::load_many::load_many(&tx, *cid, ids, self.head_memo.ledger_in_use)?;
-            stored.insert(*cid, found);
+            stored.insert(*cid, found.into_iter());
         }
         for ((collection, id), record_changes) in by_record {
             let cid = collection_for_write(&self.collections, &tx, collection, &mut created)?;
             let loaded = stored
                 .get_mut(&cid)
-                .and_then(|found| found.remove(id.as_str()))
+                .and_then(Iterator::next)
                 .unwrap_or_default();
             if gc::judge(loaded.held, record_changes.iter().copied()) == Arrival::Restate {
                 // A live copy from before a collected delete: it loses, as

@@ -9,12 +9,12 @@
 //! `blob_files.rs`'s. It never reads a blob's bytes.
 
 use crate::error::StoreError;
-use crate::rows::{self, TreeDelta};
+use crate::rows::{self, TreeDelta, Unhashed};
 use crate::write_txn::WriteTxn;
 use crate::{Store, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::blob::{BlobHash, MissingBlob, Outline, refs_in};
-use shoal_core::recon::{ReconKey, StateDigest, element};
+use shoal_core::recon::StateDigest;
 use shoal_core::{CollectionName, Direction, Life, RecordId, RecordState, SiteId, Slot};
 
 pub(crate) fn hash_of(blob: &[u8]) -> Result<BlobHash, StoreError> {
@@ -377,8 +377,14 @@ pub(crate) fn adjust_missing(
     let id = RecordId::new(rid)?;
     Ok(Some(TreeDelta {
         cid,
-        key: ReconKey::of(&id),
-        old: Some(element(digest, rows::flags_of(life, before > 0))),
-        new: element(digest, rows::flags_of(life, missing > 0)),
+        id,
+        old: Some(Unhashed {
+            digest,
+            flags: rows::flags_of(life, before > 0),
+        }),
+        new: Unhashed {
+            digest,
+            flags: rows::flags_of(life, missing > 0),
+        },
     }))
 }

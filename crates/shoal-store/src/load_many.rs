@@ -10,61 +10,62 @@ use crate::error::StoreError;
 use crate::rows::{self, StoredSlots};
 use rusqlite::{Connection, params};
 use shoal_core::RecordId;
-use std::collections::HashMap;
 
 /// Ids sent to SQLite per statement (a JSON array read by `json_each`):
 /// bounds the text built for one statement whatever the batch.
 const IDS_PER_STATEMENT: usize = 4096;
 
-/// The rows of a list of ids. CROSS JOIN keeps the id list as the outer
-/// loop, so each id is one primary-key look-up: with a plain JOIN the
-/// planner (which knows nothing of json_each's size) scanned every record
-/// for each id in a 100,000-record catch-up (557 s instead of about 2 s;
-/// a query-plan test on a small table could not reproduce the choice).
-const LOAD: &str = "SELECT r.rid, r.slots, r.digest, r.refs, r.missing
+/// The rows of a list of ids, each with its id's index in the list
+/// (`json_each`'s `key`), so that a row goes to its place without a look-up
+/// by id. CROSS JOIN keeps the id list as the outer loop, so each id is one
+/// primary-key look-up: with a plain JOIN the planner (which knows nothing
+/// of json_each's size) scanned every record for each id in a
+/// 100,000-record catch-up (557 s instead of about 2 s; a query-plan test
+/// on a small table could not reproduce the choice).
+const LOAD: &str = "SELECT j.key, r.slots, r.digest, r.refs, r.missing
      FROM json_each(?2) j CROSS JOIN records r ON r.cid = ?1 AND r.rid = j.value";
 
 /// The stored state of each of `ids` in collection `cid`, as
-/// `rows::load_for_merge` loads it, keyed by id; an id absent from the map
-/// loads as empty ([`StoredSlots::default`]).
-pub(crate) fn load_many<'a>(
+/// `rows::load_for_merge` loads it, in the order of `ids`: an id with
+/// nothing stored loads as empty ([`StoredSlots::default`]).
+pub(crate) fn load_many(
     conn: &Connection,
     cid: i64,
-    ids: &[&'a RecordId],
+    ids: &[&RecordId],
     ledger_in_use: bool,
-) -> Result<HashMap<&'a str, StoredSlots>, StoreError> {
-    let mut found = HashMap::with_capacity(ids.len());
-    let mut by_id: HashMap<&str, &'a RecordId> = ids.iter().map(|id| (id.as_str(), *id)).collect();
+) -> Result<Vec<StoredSlots>, StoreError> {
+    let mut found: Vec<Option<StoredSlots>> = ids.iter().map(|_| None).collect();
     let mut stmt = conn.prepare_cached(LOAD)?;
-    for part in ids.chunks(IDS_PER_STATEMENT) {
+    for (part_index, part) in ids.chunks(IDS_PER_STATEMENT).enumerate() {
         let list: Vec<&str> = part.iter().map(|id| id.as_str()).collect();
         // Ids are plain text: a JSON array of strings cannot fail to encode.
         let json = serde_json::to_string(&list).unwrap_or_default();
         let mut rows = stmt.query(params![cid, json])?;
         while let Some(row) = rows.next()? {
-            let rid = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            let Some(id) = by_id.remove(rid) else {
-                continue;
-            };
-            let stored = rows::stored_from_row(
+            let key: i64 = row.get(0)?;
+            let slot = usize::try_from(key)
+                .ok()
+                .filter(|index| *index < part.len())
+                .and_then(|index| found.get_mut(part_index * IDS_PER_STATEMENT + index))
+                .ok_or(rusqlite::Error::IntegralValueOutOfRange(0, key))?;
+            *slot = Some(rows::stored_from_row(
                 row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?,
                 row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?,
                 row.get(3)?,
                 row.get(4)?,
-            )?;
-            found.insert(id.as_str(), stored);
+            )?);
         }
     }
-    if ledger_in_use {
-        // Only records without a row can be in the ledger.
-        for id in by_id.into_values() {
-            let loaded = rows::load_for_merge(conn, cid, id, true)?;
-            if loaded.held != shoal_core::gc::Held::Unknown {
-                found.insert(id.as_str(), loaded);
-            }
-        }
-    }
-    Ok(found)
+    found
+        .into_iter()
+        .zip(ids)
+        .map(|(stored, id)| match stored {
+            Some(stored) => Ok(stored),
+            // Only records without a row can be in the ledger.
+            None if ledger_in_use => rows::load_for_merge(conn, cid, id, true),
+            None => Ok(StoredSlots::default()),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -72,6 +73,7 @@ mod tests {
     use super::*;
     use crate::{Store, StoreConfig, WriteOp};
     use rusqlite::StatementStatus;
+    use shoal_core::gc::Held;
     use shoal_core::{CollectionName, Intent};
 
     #[test]
@@ -114,11 +116,10 @@ mod tests {
         for round in 0..20 {
             let some: Vec<&RecordId> = ids.iter().take(1 + round % 3).chain([&absent]).collect();
             let found = load_many(&store.conn, cid, &some, false).unwrap();
-            assert_eq!(
-                found.len(),
-                some.len() - 1,
-                "every stored record and no other"
-            );
+            let held: Vec<bool> = found.iter().map(|s| s.held == Held::Row).collect();
+            let mut want = vec![true; some.len() - 1];
+            want.push(false);
+            assert_eq!(held, want, "every stored record, in order, and no other");
         }
         assert_eq!(reprepared(), before, "a statement was compiled again");
     }

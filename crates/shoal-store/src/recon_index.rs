@@ -157,10 +157,11 @@ impl ReconIndex {
         }
         for delta in deltas {
             if let Some(tree) = self.trees.get_mut(&delta.cid) {
+                let key = delta.key();
                 if let Some(old) = delta.old {
-                    tree.update(delta.key, |fp| fp.remove(old));
+                    tree.update(key, |fp| fp.remove(old.element()));
                 }
-                tree.update(delta.key, |fp| fp.add(delta.new));
+                tree.update(key, |fp| fp.add(delta.new.element()));
                 self.unsaved.insert(delta.cid);
             }
         }

@@ -221,12 +221,39 @@ pub(crate) fn flags_of(life: Life, assets_missing: bool) -> ItemFlags {
 }
 
 /// How a saved record moved in its collection's reconciliation tree.
-#[derive(Debug, Clone, Copy)]
+///
+/// It holds what the record's key and elements are hashed from, not the
+/// hashes: they are computed only for a tree in memory
+/// (`recon_index.rs`), so a write to a collection no peer has reconciled
+/// yet skips two of the three BLAKE3 hashes it took per record.
+#[derive(Debug, Clone)]
 pub(crate) struct TreeDelta {
     pub(crate) cid: i64,
-    pub(crate) key: ReconKey,
-    pub(crate) old: Option<Element>,
-    pub(crate) new: Element,
+    pub(crate) id: RecordId,
+    pub(crate) old: Option<Unhashed>,
+    pub(crate) new: Unhashed,
+}
+
+impl TreeDelta {
+    /// The record's place in the tree.
+    pub(crate) fn key(&self) -> ReconKey {
+        ReconKey::of(&self.id)
+    }
+}
+
+/// A record's reconciliation element before it is hashed: its state
+/// digest and flags.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unhashed {
+    pub(crate) digest: StateDigest,
+    pub(crate) flags: ItemFlags,
+}
+
+impl Unhashed {
+    /// The element itself.
+    pub(crate) fn element(self) -> Element {
+        element(self.digest, self.flags)
+    }
 }
 
 /// Writes `after` if any slot differs from `before`, with its blob
@@ -289,7 +316,10 @@ pub(crate) fn save(
         let digest = before
             .digest
             .unwrap_or_else(|| StateDigest::of(id, &before.state));
-        element(digest, old_flags)
+        Unhashed {
+            digest,
+            flags: old_flags,
+        }
     });
     let local = matches!(origin, Origin::Local { .. });
     let refs = match crate::blob_refs::refs_of_rendered(data.as_deref(), local) {
@@ -315,7 +345,10 @@ pub(crate) fn save(
     if let Held::Collected { .. } = before.held {
         crate::gc_ledger::unledger(tx, cid, id.as_str())?;
     }
-    let new = element(digest, flags_of(after.life(), blobs.missing > 0));
+    let new = Unhashed {
+        digest,
+        flags: flags_of(after.life(), blobs.missing > 0),
+    };
     tx.push_row(RecordRow {
         prior: match before.held {
             Held::Row => Prior::Present,
@@ -334,7 +367,7 @@ pub(crate) fn save(
     })?;
     Ok(Some(TreeDelta {
         cid,
-        key: ReconKey::of(id),
+        id: id.clone(),
         old,
         new,
     }))

@@ -170,33 +170,27 @@ fn preload(
     cids: &[i64],
     ledger_in_use: bool,
 ) -> Result<Vec<Option<StoredSlots>>, StoreError> {
+    let mut preloaded: Vec<Option<StoredSlots>> = ops.iter().map(|_| None).collect();
     if ops.len() < BATCH_LOAD_FROM {
-        return Ok(ops.iter().map(|_| None).collect());
+        return Ok(preloaded);
     }
-    let mut ids_of: HashMap<i64, Vec<&RecordId>> = HashMap::new();
-    for (op, cid) in ops.iter().zip(cids) {
-        ids_of.entry(*cid).or_default().push(&op.id);
-    }
-    let mut found = HashMap::with_capacity(ids_of.len());
-    for (cid, ids) in &ids_of {
-        found.insert(
-            *cid,
-            crate::load_many::load_many(conn, *cid, ids, ledger_in_use)?,
-        );
-    }
+    // Each record's first op, by collection: where it is, and its id.
+    let mut firsts: HashMap<i64, (Vec<usize>, Vec<&RecordId>)> = HashMap::new();
     let mut seen = HashSet::with_capacity(ops.len());
-    Ok(ops
-        .iter()
-        .zip(cids)
-        .map(|(op, cid)| {
-            seen.insert((*cid, op.id.as_str())).then(|| {
-                found
-                    .get_mut(cid)
-                    .and_then(|records| records.remove(op.id.as_str()))
-                    .unwrap_or_default()
-            })
-        })
-        .collect())
+    for (at, (op, cid)) in ops.iter().zip(cids).enumerate() {
+        if seen.insert((*cid, op.id.as_str())) {
+            let (ats, ids) = firsts.entry(*cid).or_default();
+            ats.push(at);
+            ids.push(&op.id);
+        }
+    }
+    for (cid, (ats, ids)) in firsts {
+        let loaded = crate::load_many::load_many(conn, cid, &ids, ledger_in_use)?;
+        for (at, stored) in ats.into_iter().zip(loaded) {
+            preloaded[at] = Some(stored);
+        }
+    }
+    Ok(preloaded)
 }
 
 /// The intents a write to a collection with a declared data version

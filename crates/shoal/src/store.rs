@@ -362,7 +362,7 @@ impl Store {
     /// then moves the head ([`head_moved`](Self::head_moved)).
     pub(crate) fn after_apply(&self, report: &ApplyReport) {
         if let Some(version) = report.version {
-            self.notify(report.changed.clone(), version, Origin::Remote);
+            self.notify(report.changed.iter().cloned(), version, Origin::Remote);
         }
     }
 
@@ -540,12 +540,17 @@ impl Store {
 
     /// Sends the change events of a commit at `version` (with the database
     /// locked, so in commit order).
+    /// With no subscriber it does nothing, so a large write or merge
+    /// builds no events nobody would receive.
     fn notify(
         &self,
-        changed: Vec<(CollectionName, shoal_core::RecordId)>,
+        changed: impl IntoIterator<Item = (CollectionName, shoal_core::RecordId)>,
         version: DbVersion,
         origin: Origin,
     ) {
+        if self.inner.events.receiver_count() == 0 {
+            return;
+        }
         for (collection, id) in changed {
             // No subscribers is not an error.
             let _ = self.inner.events.send(ChangeEvent {
