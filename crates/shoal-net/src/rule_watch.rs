@@ -152,22 +152,27 @@ impl RuleWatch {
     /// peer's cursor can move past them. Else a rule narrowed and widened
     /// again between two checks (a tick is 500 ms; the CLI sets rules in
     /// milliseconds) would leave what the narrowed rule passed over behind
-    /// the cursor, never levelled.
-    pub(crate) async fn held_back(&mut self, collections: &BTreeSet<CollectionName>) {
-        if collections.is_empty() || !self.load().await {
-            return;
+    /// the cursor, never levelled. Whether they are recorded: when not (the
+    /// baseline could not be read or written), the read must not be sent.
+    pub(crate) async fn held_back(&mut self, collections: &BTreeSet<CollectionName>) -> bool {
+        if collections.is_empty() {
+            return true;
+        }
+        if !self.load().await {
+            return false;
         }
         let Some(baseline) = self.baseline.as_mut() else {
-            return;
+            return false;
         };
         let passed: HeldFlows = collections
             .iter()
             .map(|collection| (collection.clone(), Direction::ToPeer))
             .collect();
-        if baseline.hold(&passed) {
-            let baseline = baseline.clone();
-            self.persist(&baseline).await;
+        if !baseline.hold(&passed) {
+            return true;
         }
+        let baseline = baseline.clone();
+        self.persist(&baseline).await
     }
 
     /// The levelling of `flows` ended: on success the baseline forgets those

@@ -125,8 +125,15 @@ impl Shell {
                 .await;
                 match read {
                     Ok(Ok(read)) => {
-                        if self.auto_sync {
-                            self.rules.held_back(&read.held_back).await;
+                        // Noted before the read goes out, whether or not
+                        // this node levels by itself (it only adds flows):
+                        // unnoted, what it passed over would be behind the
+                        // peer's cursor for good, so the session ends.
+                        if !self.rules.held_back(&read.held_back).await {
+                            return Err(SessionEnd::Broken(
+                                "cannot record what the sharing rules held back from the peer"
+                                    .into(),
+                            ));
                         }
                         self.session.changes_read(purpose, after, read, now_ms())
                     }

@@ -141,6 +141,48 @@ async fn a_widened_rule_moves_what_it_held_back_without_anti_entropy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_narrowed_and_widened_between_two_checks_still_levels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a_store = Store::open(dir.path().join("a.db")).expect("open a");
+    let b_store = Store::open(dir.path().join("b.db")).expect("open b");
+    let b_id = b_store.peer_id();
+    let no_anti_entropy = |c: &mut shoal::NodeConfig| c.anti_entropy = None;
+    let a = start_with(a_store, group_key(), vec![], no_anti_entropy).await;
+    let b = start_with(
+        b_store,
+        group_key(),
+        vec![a.address.clone()],
+        no_anti_entropy,
+    )
+    .await;
+    connected(&a, &b, WAIT).await;
+    // Narrowed, written, pushed past and widened again in a few
+    // milliseconds: the session compares the rules every 500 ms, so it
+    // almost never sees the narrowed rule; only the push that passed over
+    // d1 does.
+    a.store
+        .share(&b_id, "diary", ShareMode::None)
+        .expect("narrow");
+    write(&a.store, "diary", "d1");
+    write(&a.store, "shared", "marker");
+    wait_for("the marker at B", WAIT, || {
+        has(&b.store, "shared", "marker")
+    })
+    .await;
+    a.store
+        .share(&b_id, "diary", ShareMode::Both)
+        .expect("widen");
+    assert!(
+        !has(&b.store, "diary", "d1"),
+        "the narrowed rule let d1 out"
+    );
+    wait_for("d1 at B after A's rule widened again", PROMPTLY, || {
+        has(&b.store, "diary", "d1")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_widened_while_the_node_was_stopped_levels_as_it_restarts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a_store = Store::open(dir.path().join("a.db")).expect("open a");
