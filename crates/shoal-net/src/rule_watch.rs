@@ -116,14 +116,8 @@ impl RuleWatch {
         };
         let peer_text = self.peer.to_string();
         let held_now = rules.held_flows(&peer_text);
-        let Some(baseline) = self.baseline.as_mut() else {
-            return Opened::default();
-        };
         // A narrowed rule: holding more back is safe to record at once.
-        if baseline.hold(&held_now) {
-            let baseline = baseline.clone();
-            self.persist(&baseline).await;
-        }
+        self.hold(&held_now).await;
         if self.quiet_until.is_some_and(|t| Instant::now() < t) {
             return Opened::default();
         }
@@ -161,14 +155,20 @@ impl RuleWatch {
         if !self.load().await {
             return false;
         }
-        let Some(baseline) = self.baseline.as_mut() else {
-            return false;
-        };
         let passed: HeldFlows = collections
             .iter()
             .map(|collection| (collection.clone(), Direction::ToPeer))
             .collect();
-        if !baseline.hold(&passed) {
+        self.hold(&passed).await
+    }
+
+    /// Adds `flows` to the loaded baseline and persists it if that added
+    /// anything; whether the baseline, as persisted, holds them.
+    async fn hold(&mut self, flows: &HeldFlows) -> bool {
+        let Some(baseline) = self.baseline.as_mut() else {
+            return false;
+        };
+        if !baseline.hold(flows) {
             return true;
         }
         let baseline = baseline.clone();

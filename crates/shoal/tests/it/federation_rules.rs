@@ -44,6 +44,35 @@ fn write(store: &Store, collection: &str, id: &str) {
         .expect("put");
 }
 
+/// Node A, and node B dialing it, both without anti-entropy (so only a
+/// widened rule's levelling moves what a rule held back), connected.
+async fn connected_without_anti_entropy(a_store: Store, b_store: Store) -> (Peer, Peer) {
+    let a = start_with(a_store, group_key(), vec![], no_anti_entropy).await;
+    let b = start_with(
+        b_store,
+        group_key(),
+        vec![a.address.clone()],
+        no_anti_entropy,
+    )
+    .await;
+    connected(&a, &b, WAIT).await;
+    (a, b)
+}
+
+fn no_anti_entropy(config: &mut shoal::NodeConfig) {
+    config.anti_entropy = None;
+}
+
+/// Writes a record on A after those written before and waits for it at B:
+/// B's cursor for A is then past them all.
+async fn marker_at_b(a: &Peer, b: &Peer) {
+    write(&a.store, "shared", "marker");
+    wait_for("the marker at B", WAIT, || {
+        has(&b.store, "shared", "marker")
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejoin_pulls_every_difference_past_the_walk_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -102,24 +131,11 @@ async fn a_widened_rule_moves_what_it_held_back_without_anti_entropy() {
     b_store
         .share(&a_id, "notes", ShareMode::Send)
         .expect("rule");
-    let no_anti_entropy = |c: &mut shoal::NodeConfig| c.anti_entropy = None;
-    let a = start_with(a_store, group_key(), vec![], no_anti_entropy).await;
-    let b = start_with(
-        b_store,
-        group_key(),
-        vec![a.address.clone()],
-        no_anti_entropy,
-    )
-    .await;
-    connected(&a, &b, WAIT).await;
+    let (a, b) = connected_without_anti_entropy(a_store, b_store).await;
     write(&a.store, "diary", "d1");
     write(&a.store, "notes", "n1");
     // A later record in A's log: once it is at B, B's cursor is past both.
-    write(&a.store, "shared", "marker");
-    wait_for("the marker at B", WAIT, || {
-        has(&b.store, "shared", "marker")
-    })
-    .await;
+    marker_at_b(&a, &b).await;
     assert!(!has(&b.store, "diary", "d1") && !has(&b.store, "notes", "n1"));
 
     // B's own rule widens: it levels the collection with A at once.
@@ -146,16 +162,7 @@ async fn a_rule_narrowed_and_widened_between_two_checks_still_levels() {
     let a_store = Store::open(dir.path().join("a.db")).expect("open a");
     let b_store = Store::open(dir.path().join("b.db")).expect("open b");
     let b_id = b_store.peer_id();
-    let no_anti_entropy = |c: &mut shoal::NodeConfig| c.anti_entropy = None;
-    let a = start_with(a_store, group_key(), vec![], no_anti_entropy).await;
-    let b = start_with(
-        b_store,
-        group_key(),
-        vec![a.address.clone()],
-        no_anti_entropy,
-    )
-    .await;
-    connected(&a, &b, WAIT).await;
+    let (a, b) = connected_without_anti_entropy(a_store, b_store).await;
     // Narrowed, written, pushed past and widened again in a few
     // milliseconds: the session compares the rules every 500 ms, so it
     // almost never sees the narrowed rule; only the push that passed over
@@ -164,11 +171,7 @@ async fn a_rule_narrowed_and_widened_between_two_checks_still_levels() {
         .share(&b_id, "diary", ShareMode::None)
         .expect("narrow");
     write(&a.store, "diary", "d1");
-    write(&a.store, "shared", "marker");
-    wait_for("the marker at B", WAIT, || {
-        has(&b.store, "shared", "marker")
-    })
-    .await;
+    marker_at_b(&a, &b).await;
     a.store
         .share(&b_id, "diary", ShareMode::Both)
         .expect("widen");
@@ -192,22 +195,9 @@ async fn a_rule_widened_while_the_node_was_stopped_levels_as_it_restarts() {
     b_store
         .share(&a_id, "notes", ShareMode::Send)
         .expect("rule");
-    let no_anti_entropy = |c: &mut shoal::NodeConfig| c.anti_entropy = None;
-    let a = start_with(a_store, group_key(), vec![], no_anti_entropy).await;
-    let b = start_with(
-        b_store,
-        group_key(),
-        vec![a.address.clone()],
-        no_anti_entropy,
-    )
-    .await;
-    connected(&a, &b, WAIT).await;
+    let (a, b) = connected_without_anti_entropy(a_store, b_store).await;
     write(&a.store, "notes", "n1");
-    write(&a.store, "shared", "marker");
-    wait_for("the marker at B", WAIT, || {
-        has(&b.store, "shared", "marker")
-    })
-    .await;
+    marker_at_b(&a, &b).await;
     assert!(!has(&b.store, "notes", "n1"));
 
     // B's node stops; its rule widens meanwhile (`shoal share` with no
@@ -246,22 +236,9 @@ async fn a_rule_widened_while_the_peer_was_away_levels_when_it_is_back() {
     a_store
         .share(&b_id, "diary", ShareMode::None)
         .expect("rule");
-    let no_anti_entropy = |c: &mut shoal::NodeConfig| c.anti_entropy = None;
-    let a = start_with(a_store, group_key(), vec![], no_anti_entropy).await;
-    let b = start_with(
-        b_store,
-        group_key(),
-        vec![a.address.clone()],
-        no_anti_entropy,
-    )
-    .await;
-    connected(&a, &b, WAIT).await;
+    let (a, b) = connected_without_anti_entropy(a_store, b_store).await;
     write(&a.store, "diary", "d1");
-    write(&a.store, "shared", "marker");
-    wait_for("the marker at B", WAIT, || {
-        has(&b.store, "shared", "marker")
-    })
-    .await;
+    marker_at_b(&a, &b).await;
     assert!(!has(&b.store, "diary", "d1"));
 
     // B goes away; A's rule widens while A knows B is gone; B comes back.
