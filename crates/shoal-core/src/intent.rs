@@ -8,6 +8,7 @@
 use crate::change::Slot;
 use crate::clock::{Clock, Life};
 use crate::error::CoreError;
+use crate::field_names::FieldNames;
 use crate::ids::{FieldName, MAX_MAP_KEY_LEN};
 use crate::merge::RecordState;
 use crate::slot_version::SlotVersion;
@@ -58,7 +59,19 @@ pub type Plan = Vec<(Slot, SlotVersion)>;
 /// on a record that is not alive; [`CoreError::RecordExists`] for a create of
 /// one that is; name errors for invalid field names.
 pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, CoreError> {
-    let mut out = plan_versions(state, intent, clock)?;
+    plan_naming(state, intent, clock, &mut FieldNames::default())
+}
+
+/// [`plan`], taking the names of the fields it sets from `names`: a caller
+/// planning many records (a batch) passes the same one to each, so a field
+/// name is made once for them all.
+pub fn plan_naming(
+    state: &RecordState,
+    intent: &Intent,
+    clock: Clock,
+    names: &mut FieldNames,
+) -> Result<Plan, CoreError> {
+    let mut out = plan_versions(state, intent, clock, names)?;
     // Each version names the one it replaces, so peers can tell this write
     // from a concurrent one (`conflict.rs`).
     for (slot, version) in &mut out {
@@ -74,7 +87,12 @@ pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, 
 }
 
 /// [`plan`] before the versions name their predecessors.
-fn plan_versions(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, CoreError> {
+fn plan_versions(
+    state: &RecordState,
+    intent: &Intent,
+    clock: Clock,
+    names: &mut FieldNames,
+) -> Result<Plan, CoreError> {
     if let Intent::MapSet { key, .. } | Intent::MapRemove { key, .. } = intent {
         check_key(key)?;
     }
@@ -120,7 +138,7 @@ fn plan_versions(state: &RecordState, intent: &Intent, clock: Clock) -> Result<P
         Intent::Put(object) | Intent::Create(object) => {
             let mut given = Vec::with_capacity(object.len());
             for (name, value) in object {
-                let field = FieldName::new(name.as_str())?;
+                let field = names.name(name)?;
                 set_field(state, fresh, &field, Some(value), &version, &mut out)?;
                 given.push(field);
             }
@@ -134,7 +152,7 @@ fn plan_versions(state: &RecordState, intent: &Intent, clock: Clock) -> Result<P
         }
         Intent::Patch(object) => {
             for (name, value) in object {
-                let field = FieldName::new(name.as_str())?;
+                let field = names.name(name)?;
                 let value = (!value.is_null()).then_some(value);
                 set_field(state, fresh, &field, value, &version, &mut out)?;
             }

@@ -18,11 +18,10 @@ use crate::change::{Change, LogPosition, Slot};
 use crate::clock::{Clock, Life};
 use crate::conflict::Conflict;
 use crate::ids::{CollectionName, FieldName, RecordId};
+use crate::slot_map::SlotMap;
 use crate::slot_version::SlotVersion;
 use crate::value::CanonicalJson;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 
 /// What applying a slot version did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +38,7 @@ pub enum Verdict {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordState {
     life: Life,
-    slots: BTreeMap<Slot, SlotVersion>,
+    slots: SlotMap,
 }
 
 impl RecordState {
@@ -132,27 +131,24 @@ impl RecordState {
             let life = self.life;
             self.slots
                 .retain(|s, v| matches!(s, Slot::Life) || v.life >= life);
-            self.slots.insert(slot, version);
+            self.slots.put_unless(slot, version, |_, _| false);
             return Verdict::Applied;
         }
         // The common case, the record's life unchanged: one look-up finds
         // the slot both to compare and to write.
-        match self.slots.entry(slot) {
-            Entry::Occupied(current) if version.rank() <= current.get().rank() => Verdict::NotNewer,
-            Entry::Occupied(mut current) => {
-                current.insert(version);
-                Verdict::Applied
-            }
-            Entry::Vacant(vacant) => {
-                vacant.insert(version);
-                Verdict::Applied
-            }
+        if self
+            .slots
+            .put_unless(slot, version, |current, new| new.rank() <= current.rank())
+        {
+            Verdict::Applied
+        } else {
+            Verdict::NotNewer
         }
     }
 
     /// The newest clock on any slot (the record's last write).
     pub fn max_clock(&self) -> Option<Clock> {
-        self.slots.values().map(|v| v.clock).max()
+        self.slots.iter().map(|(_, v)| v.clock).max()
     }
 
     /// The value a field shows: a map field shows its live entries when an entry
@@ -188,7 +184,7 @@ impl RecordState {
     pub fn entries(&self, field: &FieldName) -> Vec<(&str, &SlotVersion)> {
         let start = Slot::Entry(field.clone(), String::new());
         self.slots
-            .range(start..)
+            .from(&start)
             .map_while(|(slot, v)| match slot {
                 Slot::Entry(f, key) if f == field => Some((key.as_str(), v)),
                 _ => None,
@@ -200,8 +196,8 @@ impl RecordState {
     pub fn field_names(&self) -> Vec<&FieldName> {
         let mut names: Vec<&FieldName> = self
             .slots
-            .keys()
-            .filter_map(|s| match s {
+            .iter()
+            .filter_map(|(s, _)| match s {
                 Slot::Life => None,
                 Slot::Field(f) | Slot::Entry(f, _) => Some(f),
             })
@@ -232,7 +228,7 @@ impl RecordState {
         if !self.is_alive() {
             return None;
         }
-        if !self.slots.keys().any(|s| matches!(s, Slot::Entry(..))) {
+        if !self.slots.iter().any(|(s, _)| matches!(s, Slot::Entry(..))) {
             return Some(self.render_registers());
         }
         let mut out = String::from("{");
@@ -298,7 +294,7 @@ impl RecordState {
             .sum();
         let mut out = String::with_capacity(size + 2);
         out.push('{');
-        for (slot, version) in &self.slots {
+        for (slot, version) in self.slots.iter() {
             if let (Slot::Field(field), Some(value)) = (slot, &version.value) {
                 if out.len() > 1 {
                     out.push(',');

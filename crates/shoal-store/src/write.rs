@@ -11,7 +11,7 @@ use crate::sharing::{FileState, rules_read_from};
 use crate::write_txn::WriteTxn;
 use crate::{RecordKey, Store, collection_for_write, now_ms};
 use rusqlite::Connection;
-use shoal_core::{Clock, CollectionName, DbVersion, Intent, RecordId, plan};
+use shoal_core::{Clock, CollectionName, DbVersion, FieldNames, Intent, RecordId, plan_naming};
 use std::collections::{HashMap, HashSet};
 
 /// One local write to one record.
@@ -86,6 +86,8 @@ impl Store {
             .map(|op| collection_for_write(&self.collections, &tx, &op.collection, &mut created))
             .collect::<Result<Vec<_>, _>>()?;
         let preloaded = preload(&tx, &ops, &cids, self.head_memo.ledger_in_use)?;
+        // The write's records mostly share their fields: each name made once.
+        let mut names = FieldNames::default();
         for ((op, cid), preloaded) in ops.into_iter().zip(cids).zip(preloaded) {
             let loaded = match preloaded {
                 Some(loaded) => loaded,
@@ -112,7 +114,7 @@ impl Store {
                 site: self.identity.site(),
             };
             for intent in std::iter::once(&intent).chain(stamp_patch.as_ref()) {
-                for (slot, version) in plan(&after, intent, clock)? {
+                for (slot, version) in plan_naming(&after, intent, clock, &mut names)? {
                     // What peers check of every change (`Change::validate`): a
                     // value they would refuse must not be written here either,
                     // even into a record the whole-record cap lets through.
