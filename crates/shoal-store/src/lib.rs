@@ -37,6 +37,7 @@ mod identity;
 mod levelled;
 mod load_many;
 mod log;
+mod lookaside;
 mod migrations;
 mod packed_slots;
 mod page_limit;
@@ -247,6 +248,8 @@ impl Store {
         // Only a missing file is a new database; an empty one is a damaged one.
         check::refuse_empty(&path)?;
         let mut conn = Connection::open_with_flags(&path, flags).map_err(sqlite)?;
+        // First, while SQLite has handed out none of it.
+        lookaside::enlarge(&conn);
         conn.busy_timeout(config.busy_timeout).map_err(sqlite)?;
         // Check what the file is before switching it to WAL (which writes to
         // it) or upgrading its schema: its pages, then its kind.

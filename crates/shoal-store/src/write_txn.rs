@@ -32,7 +32,7 @@ use std::ops::Deref;
 pub(crate) struct WriteTxn<'c> {
     conn: &'c Connection,
     open: bool,
-    rows: RecordRows,
+    rows: RecordRows<'c>,
 }
 
 impl<'c> WriteTxn<'c> {
@@ -56,21 +56,21 @@ impl<'c> WriteTxn<'c> {
         Self {
             conn,
             open: true,
-            rows: RecordRows::default(),
+            rows: RecordRows::new(conn),
         }
     }
 
     /// Writes a record's row, now or with the next ones (before
     /// [`flushed`](Self::flushed) returns and before the commit).
     pub(crate) fn push_row(&mut self, row: RecordRow) -> Result<(), StoreError> {
-        self.rows.push(self.conn, row)
+        self.rows.push(row)
     }
 
     /// Writes every record row still waiting and gives the connection to
     /// read through: a read of the `records` table after rows were pushed
     /// goes through this, so it sees them.
     pub(crate) fn flushed(&mut self) -> Result<&'c Connection, StoreError> {
-        self.rows.flush(self.conn)?;
+        self.rows.flush()?;
         Ok(self.conn)
     }
 
