@@ -27,16 +27,35 @@ const KEPT: usize = 64;
 /// assert_eq!(first, again);
 /// assert!(names.name("").is_err(), "an invalid name is refused as FieldName::new refuses it");
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FieldNames {
-    /// Up to [`KEPT`] names, in the order first asked for.
+    /// Up to `keep` names, in the order first asked for.
     kept: Vec<FieldName>,
+    /// How many names it keeps: [`KEPT`], or none for a single plan.
+    keep: usize,
     /// Where the name after the last one found is: records list their fields
     /// in one order, so it is usually the next asked for.
     next: usize,
 }
 
+impl Default for FieldNames {
+    /// Keeps up to 64 names.
+    fn default() -> Self {
+        Self::for_plans(usize::MAX)
+    }
+}
+
 impl FieldNames {
+    /// One for `plans` plans: it keeps no name for a single plan, where
+    /// keeping them would only add work.
+    pub fn for_plans(plans: usize) -> Self {
+        Self {
+            kept: Vec::new(),
+            keep: if plans > 1 { KEPT } else { 0 },
+            next: 0,
+        }
+    }
+
     /// `name` as a field name: one made before if there is one, else a new
     /// one, validated as [`FieldName::new`] validates it.
     pub fn name(&mut self, name: &str) -> Result<FieldName, CoreError> {
@@ -49,7 +68,7 @@ impl FieldNames {
             return Ok(self.kept[at].clone());
         }
         let made = FieldName::new(name)?;
-        if self.kept.len() < KEPT {
+        if self.kept.len() < self.keep {
             self.kept.push(made.clone());
             self.next = self.kept.len();
         }
@@ -77,6 +96,16 @@ mod tests {
             }
         }
         assert_eq!(names.kept.len(), KEPT, "keeps at most {KEPT}");
+    }
+
+    #[test]
+    fn keeps_nothing_for_a_single_plan() {
+        let mut names = FieldNames::for_plans(1);
+        assert_eq!(names.name("title").unwrap().as_str(), "title");
+        assert!(names.kept.is_empty());
+        let mut names = FieldNames::for_plans(2);
+        names.name("title").unwrap();
+        assert_eq!(names.kept.len(), 1);
     }
 
     #[test]

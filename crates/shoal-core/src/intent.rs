@@ -59,7 +59,7 @@ pub type Plan = Vec<(Slot, SlotVersion)>;
 /// on a record that is not alive; [`CoreError::RecordExists`] for a create of
 /// one that is; name errors for invalid field names.
 pub fn plan(state: &RecordState, intent: &Intent, clock: Clock) -> Result<Plan, CoreError> {
-    plan_naming(state, intent, clock, &mut FieldNames::default())
+    plan_naming(state, intent, clock, &mut FieldNames::for_plans(1))
 }
 
 /// [`plan`], taking the names of the fields it sets from `names`: a caller

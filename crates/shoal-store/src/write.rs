@@ -87,7 +87,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let preloaded = preload(&tx, &ops, &cids, self.head_memo.ledger_in_use)?;
         // The write's records mostly share their fields: each name made once.
-        let mut names = FieldNames::default();
+        let mut names = FieldNames::for_plans(ops.len());
         for ((op, cid), preloaded) in ops.into_iter().zip(cids).zip(preloaded) {
             let loaded = match preloaded {
                 Some(loaded) => loaded,
