@@ -92,7 +92,12 @@ mod tests {
                 asked.iter().rev().collect()
             };
             for name in order {
-                assert_eq!(names.name(name).unwrap().as_str(), name.as_str());
+                let given = names.name(name).unwrap();
+                assert_eq!(given.as_str(), name.as_str());
+                if let Some(kept) = names.kept.iter().find(|k| k.as_str() == name) {
+                    // A kept name is handed out again, not made anew.
+                    assert!(std::ptr::eq(kept.as_str(), given.as_str()), "{name} reused");
+                }
             }
         }
         assert_eq!(names.kept.len(), KEPT, "keeps at most {KEPT}");
@@ -104,8 +109,13 @@ mod tests {
         assert_eq!(names.name("title").unwrap().as_str(), "title");
         assert!(names.kept.is_empty());
         let mut names = FieldNames::for_plans(2);
-        names.name("title").unwrap();
+        let first = names.name("title").unwrap();
         assert_eq!(names.kept.len(), 1);
+        let again = names.name("title").unwrap();
+        assert!(
+            std::ptr::eq(first.as_str(), again.as_str()),
+            "the same name, not a copy"
+        );
     }
 
     #[test]

@@ -23,11 +23,13 @@ use std::collections::btree_map;
 pub(crate) const SMALL: usize = 32;
 
 /// The slot versions of one record, sorted by slot, each slot at most once.
+/// Two maps holding the same slots are equal whichever variant each is.
 #[derive(Debug, Clone)]
 pub(crate) enum SlotMap {
     /// Few slots, sorted by slot.
     Small(Vec<(Slot, SlotVersion)>),
-    /// More than [`SMALL`] slots.
+    /// Once it has held more than [`SMALL`] slots (a purge of older
+    /// lives may leave fewer; it stays a B-tree).
     Large(BTreeMap<Slot, SlotVersion>),
 }
 

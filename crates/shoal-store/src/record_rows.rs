@@ -176,6 +176,12 @@ impl<'c> Pending<'c> {
                     bind(statement, i * COLUMNS, &row)?;
                 }
                 statement.raw_execute()?;
+                if *size == CHUNK {
+                    // Kept, it would otherwise hold SQLite's copies of the
+                    // chunk's values until the transaction ends (the cache
+                    // clears those of the statements it takes back).
+                    statement.clear_bindings();
+                }
             }
         }
         debug_assert_eq!(rows.len(), 0, "every row written");
@@ -299,6 +305,48 @@ mod tests {
             )
             .unwrap();
         assert_eq!((count, old), (200, 0));
+    }
+
+    #[test]
+    fn kept_chunk_statements_survive_a_rollback_a_refused_chunk_and_the_next_transaction() {
+        use crate::write_txn::WriteTxn;
+        let count = |conn: &Connection| -> i64 {
+            conn.query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+                .unwrap()
+        };
+        let mut conn = table();
+        // Two full chunks and a remainder, dropped unfinished: rolled back.
+        {
+            let mut tx = WriteTxn::begin(&mut conn).unwrap();
+            for i in 1..=150 {
+                tx.push_row(row(i, 1, Prior::Absent)).unwrap();
+            }
+        }
+        assert_eq!(count(&conn), 0);
+        let mut tx = WriteTxn::begin(&mut conn).unwrap();
+        for i in 1..=150 {
+            tx.push_row(row(i, 1, Prior::Absent)).unwrap();
+        }
+        tx.commit().unwrap();
+        assert_eq!(count(&conn), 150);
+        // A full chunk whose last row is a record that has one: refused
+        // when the chunk is written, and nothing of it stays.
+        {
+            let mut tx = WriteTxn::begin(&mut conn).unwrap();
+            for i in 1..CHUNK as i64 {
+                tx.push_row(row(1_000 + i, 2, Prior::Absent)).unwrap();
+            }
+            let refused = tx.push_row(row(5, 2, Prior::Absent)).unwrap_err();
+            assert!(refused.to_string().contains("UNIQUE"), "{refused}");
+        }
+        assert_eq!(count(&conn), 150);
+        // The connection and its statements write the next transaction.
+        let mut tx = WriteTxn::begin(&mut conn).unwrap();
+        for i in 1..=CHUNK as i64 {
+            tx.push_row(row(2_000 + i, 3, Prior::Absent)).unwrap();
+        }
+        tx.commit().unwrap();
+        assert_eq!(count(&conn), 150 + CHUNK as i64);
     }
 
     #[test]
