@@ -162,15 +162,16 @@ impl<'c> Pending<'c> {
         let mut rows = self.rows.drain(..);
         for (size, sql) in SIZES.iter().zip(self.statements) {
             while rows.len() >= *size {
-                let mut kept;
+                // A remainder's statement goes back to the cache when done.
+                let mut looked_up;
                 let statement = if *size == CHUNK {
                     match &mut self.full {
                         Some(full) => full,
                         full => full.insert(conn.prepare_cached(sql)?),
                     }
                 } else {
-                    kept = conn.prepare_cached(sql)?;
-                    &mut kept
+                    looked_up = conn.prepare_cached(sql)?;
+                    &mut looked_up
                 };
                 for (i, row) in rows.by_ref().take(*size).enumerate() {
                     bind(statement, i * COLUMNS, &row)?;
