@@ -144,27 +144,29 @@ impl Store {
         let mut done = (cursor.position, cursor.partial);
         let mut stopped = false;
         if let Some(from) = cursor.partial {
-            let row = row_at(&tx, cursor.position)?;
-            if let Some(row) = row.as_ref().filter(|row| !sends(row)) {
-                held_back.insert(row.collection.clone());
-            }
-            if let Some(row) = row.filter(|row| sends(row)) {
-                let data = record_data(&tx, &row.collection, &row.id)?;
-                let verdict = filter.verdict(&tx, &row.collection, &row.id, data.as_deref())?;
-                let taken = match verdict {
-                    Verdict::Full => row.take(from, held, &mut budget, &mut changes)?,
-                    Verdict::Whole => row.take(from, whole, &mut budget, &mut changes)?,
-                    Verdict::Leave | Verdict::Hidden => Taken::Whole,
-                };
-                match taken {
-                    Taken::Whole => {}
-                    Taken::Cut(slots) => {
-                        done.1 = Some(slots);
-                        stopped = true;
-                    }
-                    // Cannot happen on an empty budget; stop without progress.
-                    Taken::NoRoom => stopped = true,
+            match row_at(&tx, cursor.position)? {
+                Some(row) if !sends(&row) => {
+                    held_back.insert(row.collection);
                 }
+                Some(row) => {
+                    let data = record_data(&tx, &row.collection, &row.id)?;
+                    let verdict = filter.verdict(&tx, &row.collection, &row.id, data.as_deref())?;
+                    let taken = match verdict {
+                        Verdict::Full => row.take(from, held, &mut budget, &mut changes)?,
+                        Verdict::Whole => row.take(from, whole, &mut budget, &mut changes)?,
+                        Verdict::Leave | Verdict::Hidden => Taken::Whole,
+                    };
+                    match taken {
+                        Taken::Whole => {}
+                        Taken::Cut(slots) => {
+                            done.1 = Some(slots);
+                            stopped = true;
+                        }
+                        // Cannot happen on an empty budget; stop without progress.
+                        Taken::NoRoom => stopped = true,
+                    }
+                }
+                None => {}
             }
             if !stopped {
                 done.1 = None;
