@@ -48,15 +48,14 @@ fn write(store: &Store, collection: &str, id: &str) {
 /// widened rule's levelling moves what a rule held back), connected.
 async fn connected_without_anti_entropy(a_store: Store, b_store: Store) -> (Peer, Peer) {
     let a = start_with(a_store, group_key(), vec![], no_anti_entropy).await;
-    let b = start_with(
-        b_store,
-        group_key(),
-        vec![a.address.clone()],
-        no_anti_entropy,
-    )
-    .await;
+    let b = dialing_without_anti_entropy(b_store, &a).await;
     connected(&a, &b, WAIT).await;
     (a, b)
+}
+
+/// A node on `store` dialing `a`, without anti-entropy.
+async fn dialing_without_anti_entropy(store: Store, a: &Peer) -> Peer {
+    start_with(store, group_key(), vec![a.address.clone()], no_anti_entropy).await
 }
 
 fn no_anti_entropy(config: &mut shoal::NodeConfig) {
@@ -211,13 +210,7 @@ async fn a_rule_widened_while_the_node_was_stopped_levels_as_it_restarts() {
     b_store
         .share(&a_id, "notes", ShareMode::Both)
         .expect("widen");
-    let b = start_with(
-        b_store,
-        group_key(),
-        vec![a.address.clone()],
-        no_anti_entropy,
-    )
-    .await;
+    let b = dialing_without_anti_entropy(b_store, &a).await;
     wait_for(
         "n1 at B after its rule widened while stopped",
         PROMPTLY,
@@ -256,13 +249,7 @@ async fn a_rule_widened_while_the_peer_was_away_levels_when_it_is_back() {
     a.store
         .share(&b_id, "diary", ShareMode::Send)
         .expect("widen");
-    let b = start_with(
-        b_store,
-        group_key(),
-        vec![a.address.clone()],
-        no_anti_entropy,
-    )
-    .await;
+    let b = dialing_without_anti_entropy(b_store, &a).await;
     wait_for(
         "d1 at B after A's rule widened while B was away",
         PROMPTLY,
