@@ -175,10 +175,10 @@ impl Store {
             .keys()
             .any(|(collection, _)| rules_read_from(collection));
         let own_changes = self.conn.total_changes();
-        let mut tx = WriteTxn::begin(&mut self.conn)?;
+        let mut tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
         if self
             .head_memo
-            .refresh(&tx, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
@@ -204,7 +204,13 @@ impl Store {
         // which is the order the loop below meets them in.
         let mut stored = HashMap::with_capacity(ids_of.len());
         for (cid, ids) in &ids_of {
-            let found = crate::load_many::load_many(&tx, *cid, ids, self.head_memo.ledger_in_use)?;
+            let found = crate::load_many::load_many(
+                &tx,
+                &self.kept,
+                *cid,
+                ids,
+                self.head_memo.ledger_in_use,
+            )?;
             stored.insert(*cid, found.into_iter());
         }
         for ((collection, id), record_changes) in by_record {

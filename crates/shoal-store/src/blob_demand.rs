@@ -88,7 +88,7 @@ impl Store {
 
     /// Sets the blobs-on-demand setting (kept across restarts).
     pub fn set_blobs_on_demand(&mut self, setting: OnDemand) -> Result<(), StoreError> {
-        let tx = WriteTxn::begin(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('blobs_on_demand', ?1)",
             [i64::from(setting.enabled)],
@@ -214,10 +214,10 @@ impl Store {
         if victims.is_empty() {
             return Ok(victims);
         }
-        let tx = WriteTxn::begin(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
         if self
             .head_memo
-            .refresh(&tx, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }

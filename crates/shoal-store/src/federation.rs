@@ -32,12 +32,16 @@ impl Store {
     ) -> Result<ReconSnapshot<'_>, StoreError> {
         if self
             .head_memo
-            .refresh(&self.conn, &mut self.db_version, &mut self.hlc)?
+            .refresh(&self.conn, &self.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
         if self.recon.keys_indexed_upto != Some(self.db_version) {
-            crate::recon_index::catch_up_keys(&mut self.conn, self.db_version.0 as i64)?;
+            crate::recon_index::catch_up_keys(
+                &mut self.conn,
+                &self.kept,
+                self.db_version.0 as i64,
+            )?;
             self.recon.keys_indexed_upto = Some(self.db_version);
         }
         let cid = self.collection_id(collection)?;

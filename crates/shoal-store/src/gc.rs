@@ -227,10 +227,10 @@ impl Store {
         let now = now_ms();
         let policy = pass.policy;
         let report = &mut pass.report;
-        let tx = WriteTxn::begin(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
         if self
             .head_memo
-            .refresh(&tx, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }

@@ -34,6 +34,7 @@ mod gc;
 mod gc_ledger;
 mod held;
 mod identity;
+mod kept;
 mod levelled;
 mod load_many;
 mod log;
@@ -183,6 +184,9 @@ impl Default for StoreConfig {
 /// assert_eq!(store.changes_since(Default::default()).count(), 2); // life + one field
 /// ```
 pub struct Store {
+    /// The statements every write runs, kept (`kept.rs`). Declared before
+    /// `conn`: it is dropped first, while the handle it shares is open.
+    kept: kept::KeptStatements,
     conn: Connection,
     path: PathBuf,
     identity: NodeIdentity,
@@ -288,7 +292,11 @@ impl Store {
         let (db_version, restored) = Self::restored_head(&conn).map_err(|e| e.with_path(&path))?;
         let hlc = HlcGenerator::new(restored, config.max_drift_ms);
         let ledger_in_use = gc_ledger::ledger_in_use(&conn).map_err(|e| e.with_path(&path))?;
+        // SAFETY: the store owns both and drops `kept` before `conn` (field
+        // order); moving `conn` into the store keeps its handle.
+        let kept = unsafe { kept::KeptStatements::over(&conn) }.map_err(|e| e.with_path(&path))?;
         Ok(Self {
+            kept,
             conn,
             path,
             identity,
@@ -379,7 +387,7 @@ impl Store {
         let before = self.db_version;
         if self
             .head_memo
-            .refresh(&self.conn, &mut self.db_version, &mut self.hlc)?
+            .refresh(&self.conn, &self.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
@@ -398,7 +406,8 @@ impl Store {
     /// record. Done on drop too; skipped, without error, when another
     /// connection committed since this one last looked.
     pub fn save_recon_index(&mut self) -> Result<(), StoreError> {
-        self.recon.save(&mut self.conn, &mut self.head_memo)
+        self.recon
+            .save(&mut self.conn, &self.kept, &mut self.head_memo)
     }
 
     /// The highest clock reading used or observed so far.

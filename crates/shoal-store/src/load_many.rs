@@ -7,6 +7,7 @@
 //! nothing.
 
 use crate::error::StoreError;
+use crate::kept::KeptStatements;
 use crate::rows::{self, StoredSlots};
 use rusqlite::{Connection, params};
 use shoal_core::RecordId;
@@ -30,6 +31,7 @@ const LOAD: &str = "SELECT j.key, r.slots, r.digest, r.refs, r.missing
 /// nothing stored loads as empty ([`StoredSlots::default`]).
 pub(crate) fn load_many(
     conn: &Connection,
+    kept: &KeptStatements,
     cid: i64,
     ids: &[&RecordId],
     ledger_in_use: bool,
@@ -62,7 +64,7 @@ pub(crate) fn load_many(
         .map(|(stored, id)| match stored {
             Some(stored) => Ok(stored),
             // Only records without a row can be in the ledger.
-            None if ledger_in_use => rows::load_for_merge(conn, cid, id, true),
+            None if ledger_in_use => rows::load_for_merge(conn, kept, cid, id, true),
             None => Ok(StoredSlots::default()),
         })
         .collect()
@@ -115,7 +117,7 @@ mod tests {
         // again (the statement with json_each did, on every run).
         for round in 0..20 {
             let some: Vec<&RecordId> = ids.iter().take(1 + round % 3).chain([&absent]).collect();
-            let found = load_many(&store.conn, cid, &some, false).unwrap();
+            let found = load_many(&store.conn, &store.kept, cid, &some, false).unwrap();
             let held: Vec<bool> = found.iter().map(|s| s.held == Held::Row).collect();
             let mut want = vec![true; some.len() - 1];
             want.push(false);

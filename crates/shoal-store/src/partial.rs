@@ -180,7 +180,7 @@ impl Store {
                 filters.remove(collection);
             }
         }
-        let tx = WriteTxn::begin_deferred(&self.conn)?;
+        let tx = WriteTxn::begin_deferred(&self.conn, &self.kept)?;
         match filter {
             Some(text) => {
                 tx.execute(
@@ -220,7 +220,7 @@ impl Store {
         peer: &str,
         filters: &PartialFilters,
     ) -> Result<(), StoreError> {
-        let tx = WriteTxn::begin_deferred(&self.conn)?;
+        let tx = WriteTxn::begin_deferred(&self.conn, &self.kept)?;
         tx.execute("DELETE FROM partial_peers WHERE peer = ?1", [peer])?;
         for (collection, text) in filters.to_texts() {
             tx.execute(
@@ -388,13 +388,13 @@ impl Store {
         // Writing from the start, and caught up with other connections'
         // commits: the floor and the mark below are this store's head and
         // clock, which must be the file's.
-        let tx = WriteTxn::begin(&mut self.conn)?;
+        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
         // Forgotten at once: the memo now counts the other commit as seen,
         // so a drop failing below must not leave trees or scans from
         // before it.
         if self
             .head_memo
-            .refresh(&tx, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }

@@ -80,7 +80,7 @@ impl Store {
         let Some(cid) = self.collection_id(collection)? else {
             return Ok(None);
         };
-        let loaded = rows::load(&self.conn, cid, id)?;
+        let loaded = rows::load(&self.kept, cid, id)?;
         Ok((loaded.state.life().0 > 0).then_some(loaded.state))
     }
 

@@ -17,6 +17,7 @@
 //! sent.
 
 use crate::error::StoreError;
+use crate::kept::KeptStatements;
 use crate::rows;
 use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -48,11 +49,12 @@ pub(crate) fn load(
 /// and nothing is saved. Returns whether they were saved.
 pub(crate) fn save<'a>(
     conn: &mut Connection,
+    kept: &KeptStatements,
     memo: &mut rows::HeadMemo,
     trees: impl IntoIterator<Item = (i64, &'a [Fingerprint])>,
 ) -> Result<bool, StoreError> {
-    let tx = WriteTxn::begin(conn)?;
-    let now = rows::data_version(&tx)?;
+    let tx = WriteTxn::begin(conn, kept)?;
+    let now = rows::kept_data_version(kept)?;
     if now != memo.data_version {
         return Ok(false);
     }

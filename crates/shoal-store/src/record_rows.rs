@@ -27,12 +27,21 @@
 //! SQL, and hashing and comparing the 64-row text (about 1,400 bytes) for
 //! every chunk was 2.7 % of a `put_many`'s instructions (callgrind).
 //!
+//! A waiting row's text and packed slots are copied into its buffer's one
+//! byte arena, and the row's own allocations freed at once: held until the
+//! chunk was written, a chunk's 128 of them outran the allocator's
+//! per-thread cache, and each went through glibc's slower bins when made
+//! and again when freed (callgrind, `put_many` of 10,000: pack_digested's
+//! allocation alone cost 319 instructions a call).
+//!
 //! This module owns only the buffering and the statements; what a row holds
 //! is decided by `rows::save`.
 
 use crate::error::StoreError;
-use rusqlite::{CachedStatement, Connection};
+use crate::kept::{Kept, KeptStatements};
+use rusqlite::{CachedStatement, Connection, Statement};
 use shoal_core::RecordId;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 /// Rows per statement when a buffer is full.
@@ -52,6 +61,16 @@ static INSERTS: LazyLock<[String; 4]> =
 /// The upsert of `n` rows for each of [`SIZES`].
 static UPSERTS: LazyLock<[String; 4]> =
     LazyLock::new(|| SIZES.map(|n| statement_of(n, Prior::Present)));
+
+/// The one-row statement of `prior`'s kind, which the store keeps
+/// (`kept.rs`): a single write uses it every time.
+pub(crate) fn one_row(prior: Prior) -> &'static str {
+    let statements = match prior {
+        Prior::Absent => &INSERTS,
+        Prior::Present => &UPSERTS,
+    };
+    &statements[SIZES.len() - 1]
+}
 
 fn statement_of(n: usize, prior: Prior) -> String {
     let mut sql = String::from(match prior {
@@ -102,17 +121,47 @@ pub(crate) struct RecordRow {
     pub(crate) missing: u32,
 }
 
+/// A waiting [`RecordRow`] whose text and slots are in its buffer's arenas
+/// ([`Pending::texts`], [`Pending::blobs`]), by range.
+#[derive(Debug)]
+struct Parked {
+    cid: i64,
+    rid: RecordId,
+    life: i64,
+    data: Option<Range<usize>>,
+    slots: Range<usize>,
+    dbv: i64,
+    seq: i64,
+    digest: [u8; 16],
+    refs: u32,
+    missing: u32,
+}
+
+/// Appends `bytes` to `arena` and returns where they are.
+fn park<T: ?Sized + AsRef<[u8]>>(arena: &mut Vec<u8>, bytes: &T) -> Range<usize> {
+    let start = arena.len();
+    arena.extend_from_slice(bytes.as_ref());
+    start..arena.len()
+}
+
 /// Rows waiting to be written, by statement, each in the order decided,
 /// on the connection of one transaction.
 pub(crate) struct RecordRows<'c> {
     conn: &'c Connection,
+    kept: &'c KeptStatements,
     inserts: Pending<'c>,
     upserts: Pending<'c>,
 }
 
 /// Rows waiting for one statement, and its full-chunk form once used.
 struct Pending<'c> {
-    rows: Vec<RecordRow>,
+    /// Which kind of statement.
+    prior: Prior,
+    rows: Vec<Parked>,
+    /// The waiting rows' data texts, back to back.
+    texts: String,
+    /// The waiting rows' packed slots, back to back.
+    blobs: Vec<u8>,
     /// [`SIZES`]' statements of this kind.
     statements: &'static [String; 4],
     /// The [`CHUNK`]-row statement, kept from its first use on.
@@ -120,17 +169,22 @@ struct Pending<'c> {
 }
 
 impl<'c> RecordRows<'c> {
-    /// No rows waiting, to be written on `conn`.
-    pub(crate) fn new(conn: &'c Connection) -> Self {
-        let pending = |statements| Pending {
+    /// No rows waiting, to be written on `conn` (whose kept statements
+    /// `kept` are).
+    pub(crate) fn new(conn: &'c Connection, kept: &'c KeptStatements) -> Self {
+        let pending = |prior, statements| Pending {
+            prior,
             rows: Vec::new(),
+            texts: String::new(),
+            blobs: Vec::new(),
             statements,
             full: None,
         };
         Self {
             conn,
-            inserts: pending(&INSERTS),
-            upserts: pending(&UPSERTS),
+            kept,
+            inserts: pending(Prior::Absent, &INSERTS),
+            upserts: pending(Prior::Present, &UPSERTS),
         }
     }
 
@@ -140,9 +194,9 @@ impl<'c> RecordRows<'c> {
             Prior::Absent => &mut self.inserts,
             Prior::Present => &mut self.upserts,
         };
-        pending.rows.push(row);
+        pending.park(row);
         if pending.rows.len() >= CHUNK {
-            pending.write(self.conn)?;
+            pending.write(self.conn, self.kept)?;
         }
         Ok(())
     }
@@ -150,17 +204,71 @@ impl<'c> RecordRows<'c> {
     /// Writes every waiting row. On error the rows are dropped with the
     /// transaction, which the caller's error rolls back.
     pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
-        self.inserts.write(self.conn)?;
-        self.upserts.write(self.conn)
+        self.inserts.write(self.conn, self.kept)?;
+        self.upserts.write(self.conn, self.kept)
     }
 }
 
 impl<'c> Pending<'c> {
-    /// Writes the waiting rows by the statements of [`SIZES`].
-    fn write(&mut self, conn: &'c Connection) -> Result<(), StoreError> {
-        // Drained, not taken: the buffer keeps its capacity for the next chunk.
-        let mut rows = self.rows.drain(..);
+    /// Keeps `row` to be written, its text and slots copied into the arenas
+    /// (and its own freed here).
+    fn park(&mut self, row: RecordRow) {
+        let data = row.data.map(|text| {
+            let start = self.texts.len();
+            self.texts.push_str(&text);
+            start..self.texts.len()
+        });
+        self.rows.push(Parked {
+            cid: row.cid,
+            rid: row.rid,
+            life: row.life,
+            data,
+            slots: park(&mut self.blobs, &row.slots),
+            dbv: row.dbv,
+            seq: row.seq,
+            digest: row.digest,
+            refs: row.refs,
+            missing: row.missing,
+        });
+    }
+
+    /// Writes the waiting rows by the statements of [`SIZES`], and empties
+    /// the buffers (written or not: on error the transaction is given up).
+    fn write(&mut self, conn: &'c Connection, kept: &KeptStatements) -> Result<(), StoreError> {
+        let written = self.write_parked(conn, kept);
+        // Cleared, not taken: the buffers keep their capacity for the next chunk.
+        self.rows.clear();
+        self.texts.clear();
+        self.blobs.clear();
+        written
+    }
+
+    fn write_parked(
+        &mut self,
+        conn: &'c Connection,
+        kept: &KeptStatements,
+    ) -> Result<(), StoreError> {
+        let mut rows = self.rows.iter();
+        let arenas = (self.texts.as_str(), self.blobs.as_slice());
         for (size, sql) in SIZES.iter().zip(self.statements) {
+            if *size == 1 {
+                // The last size: one row a statement, by the kept one.
+                let one = match self.prior {
+                    Prior::Absent => Kept::InsertOne,
+                    Prior::Present => Kept::UpsertOne,
+                };
+                for row in rows.by_ref() {
+                    kept.run(one, |statement| {
+                        bind(statement, 0, row, arenas)?;
+                        statement.raw_execute()?;
+                        // Kept, it would otherwise hold SQLite's copies of
+                        // the row's values until its next use.
+                        statement.clear_bindings();
+                        Ok::<_, StoreError>(())
+                    })?;
+                }
+                break;
+            }
             while rows.len() >= *size {
                 // A remainder's statement goes back to the cache when done.
                 let mut looked_up;
@@ -174,7 +282,7 @@ impl<'c> Pending<'c> {
                     &mut looked_up
                 };
                 for (i, row) in rows.by_ref().take(*size).enumerate() {
-                    bind(statement, i * COLUMNS, &row)?;
+                    bind(statement, i * COLUMNS, row, arenas)?;
                 }
                 statement.raw_execute()?;
                 if *size == CHUNK {
@@ -190,13 +298,19 @@ impl<'c> Pending<'c> {
     }
 }
 
-/// Binds `row` to the statement's parameters after the first `at`.
-fn bind(statement: &mut CachedStatement<'_>, at: usize, row: &RecordRow) -> Result<(), StoreError> {
+/// Binds `row`, whose text and slots are in `(texts, blobs)`, to the
+/// statement's parameters after the first `at`.
+fn bind(
+    statement: &mut Statement<'_>,
+    at: usize,
+    row: &Parked,
+    (texts, blobs): (&str, &[u8]),
+) -> Result<(), StoreError> {
     statement.raw_bind_parameter(at + 1, row.cid)?;
     statement.raw_bind_parameter(at + 2, row.rid.as_str())?;
     statement.raw_bind_parameter(at + 3, row.life)?;
-    statement.raw_bind_parameter(at + 4, &row.data)?;
-    statement.raw_bind_parameter(at + 5, &row.slots)?;
+    statement.raw_bind_parameter(at + 4, row.data.clone().map(|text| &texts[text]))?;
+    statement.raw_bind_parameter(at + 5, &blobs[row.slots.clone()])?;
     statement.raw_bind_parameter(at + 6, row.dbv)?;
     statement.raw_bind_parameter(at + 7, row.seq)?;
     statement.raw_bind_parameter(at + 8, &row.digest[..])?;
@@ -208,6 +322,7 @@ fn bind(statement: &mut CachedStatement<'_>, at: usize, row: &RecordRow) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kept::kept_over;
 
     fn table() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
@@ -243,7 +358,8 @@ mod tests {
         // Counts that use every size, none, and each remainder.
         for n in [0, 1, 3, 4, 5, 16, 21, 63, 64, 65, 150] {
             let conn = table();
-            let mut rows = RecordRows::new(&conn);
+            let kept = kept_over(&conn);
+            let mut rows = RecordRows::new(&conn, &kept);
             for i in 1..=n {
                 rows.push(row(i, 1, Prior::Absent)).unwrap();
             }
@@ -269,7 +385,8 @@ mod tests {
     #[test]
     fn a_later_row_of_a_record_replaces_the_earlier_one() {
         let conn = table();
-        let mut rows = RecordRows::new(&conn);
+        let kept = kept_over(&conn);
+        let mut rows = RecordRows::new(&conn, &kept);
         rows.push(row(5, 1, Prior::Absent)).unwrap();
         rows.flush().unwrap();
         let mut again = row(5, 2, Prior::Present);
@@ -287,7 +404,8 @@ mod tests {
     #[test]
     fn new_and_replacing_rows_pending_together_are_all_written() {
         let conn = table();
-        let mut rows = RecordRows::new(&conn);
+        let kept = kept_over(&conn);
+        let mut rows = RecordRows::new(&conn, &kept);
         for i in 1..=100 {
             rows.push(row(i, 1, Prior::Absent)).unwrap();
         }
@@ -316,15 +434,16 @@ mod tests {
                 .unwrap()
         };
         let mut conn = table();
+        let kept = kept_over(&conn);
         // Two full chunks and a remainder, dropped unfinished: rolled back.
         {
-            let mut tx = WriteTxn::begin(&mut conn).unwrap();
+            let mut tx = WriteTxn::begin(&mut conn, &kept).unwrap();
             for i in 1..=150 {
                 tx.push_row(row(i, 1, Prior::Absent)).unwrap();
             }
         }
         assert_eq!(count(&conn), 0);
-        let mut tx = WriteTxn::begin(&mut conn).unwrap();
+        let mut tx = WriteTxn::begin(&mut conn, &kept).unwrap();
         for i in 1..=150 {
             tx.push_row(row(i, 1, Prior::Absent)).unwrap();
         }
@@ -333,7 +452,7 @@ mod tests {
         // A full chunk whose last row is a record that has one: refused
         // when the chunk is written, and nothing of it stays.
         {
-            let mut tx = WriteTxn::begin(&mut conn).unwrap();
+            let mut tx = WriteTxn::begin(&mut conn, &kept).unwrap();
             for i in 1..CHUNK as i64 {
                 tx.push_row(row(1_000 + i, 2, Prior::Absent)).unwrap();
             }
@@ -342,7 +461,7 @@ mod tests {
         }
         assert_eq!(count(&conn), 150);
         // The connection and its statements write the next transaction.
-        let mut tx = WriteTxn::begin(&mut conn).unwrap();
+        let mut tx = WriteTxn::begin(&mut conn, &kept).unwrap();
         for i in 1..=CHUNK as i64 {
             tx.push_row(row(2_000 + i, 3, Prior::Absent)).unwrap();
         }
@@ -353,7 +472,8 @@ mod tests {
     #[test]
     fn a_new_row_for_a_record_that_has_one_is_refused_not_merged() {
         let conn = table();
-        let mut rows = RecordRows::new(&conn);
+        let kept = kept_over(&conn);
+        let mut rows = RecordRows::new(&conn, &kept);
         rows.push(row(5, 1, Prior::Absent)).unwrap();
         rows.flush().unwrap();
         rows.push(row(5, 2, Prior::Absent)).unwrap();

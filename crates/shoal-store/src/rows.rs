@@ -8,6 +8,7 @@
 //! (callers do).
 
 use crate::error::StoreError;
+use crate::kept::{Kept, KeptStatements};
 use crate::packed_slots::{pack, pack_digested, unpack_slots};
 use crate::record_rows::{Prior, RecordRow};
 use crate::write_txn::WriteTxn;
@@ -129,20 +130,28 @@ pub(crate) fn collection_id(
 }
 
 /// Loads a record's slots; an unknown record loads as empty.
-pub(crate) fn load(conn: &Connection, cid: i64, id: &RecordId) -> Result<StoredSlots, StoreError> {
-    let row: Option<(Vec<u8>, Vec<u8>, u32, u32)> = conn
-        .prepare_cached(
-            "SELECT slots, digest, refs, missing FROM records WHERE cid = ?1 AND rid = ?2",
-        )?
-        .query_row(params![cid, id.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+pub(crate) fn load(
+    kept: &KeptStatements,
+    cid: i64,
+    id: &RecordId,
+) -> Result<StoredSlots, StoreError> {
+    let stored = kept.run(Kept::LoadRow, |s| {
+        s.query_row(params![cid, id.as_str()], |r| {
+            Ok(stored_from_row(
+                r.get_ref(0)?.as_blob()?,
+                r.get_ref(1)?.as_blob()?,
+                r.get(2)?,
+                r.get(3)?,
+            ))
         })
-        .optional()?;
-    let Some((slots, digest, refs, missing)) = row else {
-        return Ok(StoredSlots::default());
-    };
-    stored_from_row(&slots, &digest, refs, missing)
+        .optional()
+    })?;
+    stored.unwrap_or_else(|| Ok(StoredSlots::default()))
 }
+
+/// A record's row by collection and id: `slots`, `digest`, `refs`, `missing`.
+pub(crate) const LOAD_ROW: &str =
+    "SELECT slots, digest, refs, missing FROM records WHERE cid = ?1 AND rid = ?2";
 
 /// A record's stored state from its row's `slots`, `digest`, `refs` and
 /// `missing` columns.
@@ -163,11 +172,12 @@ pub(crate) fn stored_from_row(
 /// a collected record merges exactly as its tombstone row did.
 pub(crate) fn load_for_merge(
     conn: &Connection,
+    kept: &KeptStatements,
     cid: i64,
     id: &RecordId,
     ledger_in_use: bool,
 ) -> Result<StoredSlots, StoreError> {
-    let stored = load(conn, cid, id)?;
+    let stored = load(kept, cid, id)?;
     if stored.held != Held::Unknown || !ledger_in_use {
         return Ok(stored);
     }
@@ -446,10 +456,11 @@ impl HeadMemo {
     pub(crate) fn refresh(
         &mut self,
         tx: &Connection,
+        kept: &KeptStatements,
         db_version: &mut DbVersion,
         hlc: &mut shoal_core::HlcGenerator,
     ) -> Result<bool, StoreError> {
-        let now = data_version(tx)?;
+        let now = kept_data_version(kept)?;
         if now == self.data_version {
             return Ok(false);
         }
@@ -470,6 +481,16 @@ impl HeadMemo {
 /// than running it.
 pub(crate) fn data_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn
-        .prepare_cached("PRAGMA data_version")?
+        .prepare_cached(DATA_VERSION)?
         .query_row([], |r| r.get(0))?)
 }
+
+/// [`data_version`] by the store's kept statement (every write asks).
+pub(crate) fn kept_data_version(kept: &KeptStatements) -> Result<i64, StoreError> {
+    kept.run(Kept::DataVersion, |s| {
+        s.query_row([], |r| r.get(0)).map_err(StoreError::from)
+    })
+}
+
+/// SQLite's `data_version`, as [`data_version`] reads it.
+pub(crate) const DATA_VERSION: &str = "PRAGMA data_version";

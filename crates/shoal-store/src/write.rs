@@ -6,6 +6,7 @@
 
 use crate::data_versions::Declared;
 use crate::error::StoreError;
+use crate::kept::KeptStatements;
 use crate::rows::{self, StoredSlots, TxnStamp};
 use crate::sharing::{FileState, rules_read_from};
 use crate::write_txn::WriteTxn;
@@ -61,12 +62,12 @@ impl Store {
         // Whether the sharing rules may change with this write; see the end.
         let rules_touched = ops.iter().any(|op| rules_read_from(&op.collection));
         let own_changes = self.conn.total_changes();
-        let mut tx = WriteTxn::begin(&mut self.conn)?;
+        let mut tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
         // Another process (the CLI next to a daemon) may have committed since
         // our last look: continue its log and order our clock after its writes.
         if self
             .head_memo
-            .refresh(&tx, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
@@ -85,7 +86,7 @@ impl Store {
             .iter()
             .map(|op| collection_for_write(&self.collections, &tx, &op.collection, &mut created))
             .collect::<Result<Vec<_>, _>>()?;
-        let preloaded = preload(&tx, &ops, &cids, self.head_memo.ledger_in_use)?;
+        let preloaded = preload(&tx, &self.kept, &ops, &cids, self.head_memo.ledger_in_use)?;
         // The write's records mostly share their fields: each name made once.
         let mut names = FieldNames::for_plans(ops.len());
         for ((op, cid), preloaded) in ops.into_iter().zip(cids).zip(preloaded) {
@@ -93,9 +94,13 @@ impl Store {
                 Some(loaded) => loaded,
                 // Looked up now, after writing the rows waiting (an earlier
                 // op of this write may have changed this record).
-                None => {
-                    rows::load_for_merge(tx.flushed()?, cid, &op.id, self.head_memo.ledger_in_use)?
-                }
+                None => rows::load_for_merge(
+                    tx.flushed()?,
+                    &self.kept,
+                    cid,
+                    &op.id,
+                    self.head_memo.ledger_in_use,
+                )?,
             };
             let mut after = loaded.state.clone();
             let declared = self.schemas.get(&op.collection);
@@ -168,6 +173,7 @@ const BATCH_LOAD_FROM: usize = 4;
 /// after the first on one record (whose row the earlier op changed).
 fn preload(
     conn: &Connection,
+    kept: &KeptStatements,
     ops: &[WriteOp],
     cids: &[i64],
     ledger_in_use: bool,
@@ -187,7 +193,7 @@ fn preload(
         }
     }
     for (cid, (ats, ids)) in firsts {
-        let loaded = crate::load_many::load_many(conn, cid, &ids, ledger_in_use)?;
+        let loaded = crate::load_many::load_many(conn, kept, cid, &ids, ledger_in_use)?;
         for (at, stored) in ats.into_iter().zip(loaded) {
             preloaded[at] = Some(stored);
         }

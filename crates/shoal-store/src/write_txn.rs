@@ -1,7 +1,7 @@
 //! The hot paths' transactions: `BEGIN IMMEDIATE`, `BEGIN` and `COMMIT` run
-//! as statements prepared once and kept in the connection's statement cache,
-//! instead of being parsed and compiled again for every transaction (what
-//! `rusqlite::Transaction` does). A single put is one transaction, so those
+//! as statements prepared once and kept (`kept.rs`; `BEGIN` in the
+//! connection's statement cache), instead of being parsed and compiled
+//! again for every transaction (what `rusqlite::Transaction` does). A single put is one transaction, so those
 //! compilations were a measurable share of its cost; so they were of applying
 //! a peer's batch, and of reading the log for each peer a write is pushed to
 //! (a tenth of the writer's CPU with 16 peers).
@@ -18,6 +18,7 @@
 //! `synchronous` level.
 
 use crate::error::StoreError;
+use crate::kept::{Kept, KeptStatements};
 use crate::record_rows::{RecordRow, RecordRows};
 use rusqlite::Connection;
 use std::ops::Deref;
@@ -31,6 +32,7 @@ use std::ops::Deref;
 /// through [`flushed`](Self::flushed).
 pub(crate) struct WriteTxn<'c> {
     conn: &'c Connection,
+    kept: &'c KeptStatements,
     open: bool,
     rows: RecordRows<'c>,
 }
@@ -38,25 +40,33 @@ pub(crate) struct WriteTxn<'c> {
 impl<'c> WriteTxn<'c> {
     /// Starts a transaction that takes the write lock at once (so another
     /// process cannot commit between our read of the log head and our commit).
-    pub(crate) fn begin(conn: &'c mut Connection) -> Result<Self, StoreError> {
+    /// `kept` are `conn`'s kept statements.
+    pub(crate) fn begin(
+        conn: &'c mut Connection,
+        kept: &'c KeptStatements,
+    ) -> Result<Self, StoreError> {
         let conn: &'c Connection = conn;
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        Ok(Self::opened(conn))
+        kept.run(Kept::BeginImmediate, |s| s.execute([]))?;
+        Ok(Self::opened(conn, kept))
     }
 
     /// Starts a deferred transaction: a read that sees one snapshot and may
     /// also write (the write lock is taken then, if ever). The log read for
     /// a peer is one, once per push to every peer.
-    pub(crate) fn begin_deferred(conn: &'c Connection) -> Result<Self, StoreError> {
+    pub(crate) fn begin_deferred(
+        conn: &'c Connection,
+        kept: &'c KeptStatements,
+    ) -> Result<Self, StoreError> {
         conn.prepare_cached("BEGIN")?.execute([])?;
-        Ok(Self::opened(conn))
+        Ok(Self::opened(conn, kept))
     }
 
-    fn opened(conn: &'c Connection) -> Self {
+    fn opened(conn: &'c Connection, kept: &'c KeptStatements) -> Self {
         Self {
             conn,
+            kept,
             open: true,
-            rows: RecordRows::new(conn),
+            rows: RecordRows::new(conn, kept),
         }
     }
 
@@ -78,7 +88,7 @@ impl<'c> WriteTxn<'c> {
     /// is rolled back when this is dropped.
     pub(crate) fn commit(mut self) -> Result<(), StoreError> {
         self.flushed()?;
-        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.kept.run(Kept::Commit, |s| s.execute([]))?;
         self.open = false;
         Ok(())
     }
@@ -107,6 +117,7 @@ impl Drop for WriteTxn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kept::kept_over;
 
     fn table() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
@@ -122,8 +133,9 @@ mod tests {
     #[test]
     fn a_committed_transaction_stays_and_the_next_one_starts_afresh() {
         let mut conn = table();
+        let kept = kept_over(&conn);
         for round in 1..=3 {
-            let tx = WriteTxn::begin(&mut conn).unwrap();
+            let tx = WriteTxn::begin(&mut conn, &kept).unwrap();
             assert!(!tx.is_autocommit(), "begin opened no transaction");
             tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
             tx.commit().unwrap();
@@ -135,14 +147,15 @@ mod tests {
     #[test]
     fn a_dropped_transaction_rolls_back() {
         let mut conn = table();
+        let kept = kept_over(&conn);
         {
-            let tx = WriteTxn::begin(&mut conn).unwrap();
+            let tx = WriteTxn::begin(&mut conn, &kept).unwrap();
             tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
         }
         assert!(conn.is_autocommit());
         assert_eq!(rows(&conn), 0);
-        // The cached statements still work after a rollback.
-        let tx = WriteTxn::begin(&mut conn).unwrap();
+        // The kept statements still work after a rollback.
+        let tx = WriteTxn::begin(&mut conn, &kept).unwrap();
         tx.execute("INSERT INTO t VALUES (2)", []).unwrap();
         tx.commit().unwrap();
         assert_eq!(rows(&conn), 1);
@@ -158,12 +171,13 @@ mod tests {
             .unwrap();
         let mut writer = Connection::open(&path).unwrap();
         writer.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let (reader_kept, writer_kept) = (kept_over(&reader), kept_over(&writer));
         for round in 1..=2 {
-            let tx = WriteTxn::begin_deferred(&reader).unwrap();
+            let tx = WriteTxn::begin_deferred(&reader, &reader_kept).unwrap();
             assert_eq!(rows(&tx), round - 1);
             // Another connection commits meanwhile: no lock stops it, and
             // the open transaction still sees what it saw first.
-            let other = WriteTxn::begin(&mut writer).unwrap();
+            let other = WriteTxn::begin(&mut writer, &writer_kept).unwrap();
             other.execute("INSERT INTO t VALUES (1)", []).unwrap();
             other.commit().unwrap();
             assert_eq!(rows(&tx), round - 1);
@@ -183,8 +197,9 @@ mod tests {
             .unwrap();
         let mut second = Connection::open(&path).unwrap();
         second.busy_timeout(std::time::Duration::ZERO).unwrap();
-        let _held = WriteTxn::begin(&mut first).unwrap();
+        let (first_kept, second_kept) = (kept_over(&first), kept_over(&second));
+        let _held = WriteTxn::begin(&mut first, &first_kept).unwrap();
         // Another writer cannot begin while this transaction holds the lock.
-        assert!(WriteTxn::begin(&mut second).is_err());
+        assert!(WriteTxn::begin(&mut second, &second_kept).is_err());
     }
 }
