@@ -62,14 +62,18 @@ static INSERTS: LazyLock<[String; 4]> =
 static UPSERTS: LazyLock<[String; 4]> =
     LazyLock::new(|| SIZES.map(|n| statement_of(n, Prior::Present)));
 
+/// The statements of `prior`'s kind, for each of [`SIZES`].
+fn statements_of(prior: Prior) -> &'static [String; 4] {
+    match prior {
+        Prior::Absent => &INSERTS,
+        Prior::Present => &UPSERTS,
+    }
+}
+
 /// The one-row statement of `prior`'s kind, which the store keeps
 /// (`kept.rs`): a single write uses it every time.
 pub(crate) fn one_row(prior: Prior) -> &'static str {
-    let statements = match prior {
-        Prior::Absent => &INSERTS,
-        Prior::Present => &UPSERTS,
-    };
-    &statements[SIZES.len() - 1]
+    &statements_of(prior)[SIZES.len() - 1]
 }
 
 fn statement_of(n: usize, prior: Prior) -> String {
@@ -138,9 +142,9 @@ struct Parked {
 }
 
 /// Appends `bytes` to `arena` and returns where they are.
-fn park<T: ?Sized + AsRef<[u8]>>(arena: &mut Vec<u8>, bytes: &T) -> Range<usize> {
+fn appended(arena: &mut Vec<u8>, bytes: &[u8]) -> Range<usize> {
     let start = arena.len();
-    arena.extend_from_slice(bytes.as_ref());
+    arena.extend_from_slice(bytes);
     start..arena.len()
 }
 
@@ -155,15 +159,13 @@ pub(crate) struct RecordRows<'c> {
 
 /// Rows waiting for one statement, and its full-chunk form once used.
 struct Pending<'c> {
-    /// Which kind of statement.
+    /// Which kind of statement: an insert or an upsert.
     prior: Prior,
     rows: Vec<Parked>,
     /// The waiting rows' data texts, back to back.
     texts: String,
     /// The waiting rows' packed slots, back to back.
     blobs: Vec<u8>,
-    /// [`SIZES`]' statements of this kind.
-    statements: &'static [String; 4],
     /// The [`CHUNK`]-row statement, kept from its first use on.
     full: Option<CachedStatement<'c>>,
 }
@@ -172,19 +174,18 @@ impl<'c> RecordRows<'c> {
     /// No rows waiting, to be written on `conn` (whose kept statements
     /// `kept` are).
     pub(crate) fn new(conn: &'c Connection, kept: &'c KeptStatements) -> Self {
-        let pending = |prior, statements| Pending {
+        let pending = |prior| Pending {
             prior,
             rows: Vec::new(),
             texts: String::new(),
             blobs: Vec::new(),
-            statements,
             full: None,
         };
         Self {
             conn,
             kept,
-            inserts: pending(Prior::Absent, &INSERTS),
-            upserts: pending(Prior::Present, &UPSERTS),
+            inserts: pending(Prior::Absent),
+            upserts: pending(Prior::Present),
         }
     }
 
@@ -223,7 +224,7 @@ impl<'c> Pending<'c> {
             rid: row.rid,
             life: row.life,
             data,
-            slots: park(&mut self.blobs, &row.slots),
+            slots: appended(&mut self.blobs, &row.slots),
             dbv: row.dbv,
             seq: row.seq,
             digest: row.digest,
@@ -250,21 +251,21 @@ impl<'c> Pending<'c> {
     ) -> Result<(), StoreError> {
         let mut rows = self.rows.iter();
         let arenas = (self.texts.as_str(), self.blobs.as_slice());
-        for (size, sql) in SIZES.iter().zip(self.statements) {
+        for (size, sql) in SIZES.iter().zip(statements_of(self.prior)) {
             if *size == 1 {
-                // The last size: one row a statement, by the kept one.
+                // The last size, one row a statement: the kept one.
                 let one = match self.prior {
                     Prior::Absent => Kept::InsertOne,
                     Prior::Present => Kept::UpsertOne,
                 };
                 for row in rows.by_ref() {
                     kept.run(one, |statement| {
-                        bind(statement, 0, row, arenas)?;
-                        statement.raw_execute()?;
+                        let written = bind(statement, 0, row, arenas)
+                            .and_then(|()| Ok(statement.raw_execute()?));
                         // Kept, it would otherwise hold SQLite's copies of
-                        // the row's values until its next use.
+                        // the row's values until its next use, refused or not.
                         statement.clear_bindings();
-                        Ok::<_, StoreError>(())
+                        written.map(drop)
                     })?;
                 }
                 break;
@@ -486,5 +487,20 @@ mod tests {
             .query_row("SELECT dbv FROM records", [], |r| r.get(0))
             .unwrap();
         assert_eq!(dbv, 1, "the stored row is untouched");
+        // The kept one-row statement, refused, is reset and writes the next
+        // row, and holds none of the refused row's values.
+        let bound = |kept: &KeptStatements| {
+            kept.run(Kept::InsertOne, |s| {
+                Ok::<_, rusqlite::Error>(s.expanded_sql().unwrap_or_default())
+            })
+            .unwrap()
+        };
+        assert!(!bound(&kept).contains("r5"), "{}", bound(&kept));
+        rows.push(row(6, 3, Prior::Absent)).unwrap();
+        rows.flush().unwrap();
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 2);
     }
 }
