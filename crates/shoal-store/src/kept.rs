@@ -22,6 +22,7 @@
 //! of [`Kept`].
 
 use crate::error::StoreError;
+use crate::record_sql::{Prior, one_row};
 use rusqlite::{Connection, PrepFlags, Statement};
 use std::cell::RefCell;
 
@@ -68,13 +69,20 @@ impl Kept {
         match self {
             Kept::BeginImmediate => "BEGIN IMMEDIATE",
             Kept::Commit => "COMMIT",
-            Kept::DataVersion => crate::rows::DATA_VERSION,
-            Kept::LoadRow => crate::rows::LOAD_ROW,
-            Kept::InsertOne => crate::record_rows::one_row(crate::record_rows::Prior::Absent),
-            Kept::UpsertOne => crate::record_rows::one_row(crate::record_rows::Prior::Present),
+            Kept::DataVersion => DATA_VERSION,
+            Kept::LoadRow => LOAD_ROW,
+            Kept::InsertOne => one_row(Prior::Absent),
+            Kept::UpsertOne => one_row(Prior::Present),
         }
     }
 }
+
+/// SQLite's `data_version`: it moves whenever another connection commits.
+pub(crate) const DATA_VERSION: &str = "PRAGMA data_version";
+
+/// A record's row by collection and id: `slots`, `digest`, `refs`, `missing`.
+const LOAD_ROW: &str =
+    "SELECT slots, digest, refs, missing FROM records WHERE cid = ?1 AND rid = ?2";
 
 /// The statements of one kept set, in [`Kept::index`] order, each
 /// prepared at its first use (a connection that never writes records, as

@@ -54,6 +54,7 @@ mod recon_scans;
 mod recon_snapshot;
 mod recon_tree;
 mod record_rows;
+mod record_sql;
 mod rows;
 mod schema;
 mod sharing;

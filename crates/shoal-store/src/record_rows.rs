@@ -34,78 +34,15 @@
 //! and again when freed (callgrind, `put_many` of 10,000: pack_digested's
 //! allocation alone cost 319 instructions a call).
 //!
-//! This module owns only the buffering and the statements; what a row holds
-//! is decided by `rows::save`.
+//! This module owns only the buffering and running the statements (their
+//! SQL is `record_sql.rs`'s); what a row holds is decided by `rows::save`.
 
 use crate::error::StoreError;
 use crate::kept::{Kept, KeptStatements};
+use crate::record_sql::{CHUNK, COLUMNS, Prior, SIZES, statements_of};
 use rusqlite::{CachedStatement, Connection, Statement};
 use shoal_core::RecordId;
 use std::ops::Range;
-use std::sync::LazyLock;
-
-/// Rows per statement when a buffer is full.
-pub(crate) const CHUNK: usize = 64;
-
-/// Statement sizes a flush uses, largest first: a remainder is written in
-/// as few statements as these allow, with at most four shapes compiled.
-const SIZES: [usize; 4] = [CHUNK, 16, 4, 1];
-
-/// Columns of one row, in the statement's order.
-const COLUMNS: usize = 10;
-
-/// The insert of `n` new rows for each of [`SIZES`].
-static INSERTS: LazyLock<[String; 4]> =
-    LazyLock::new(|| SIZES.map(|n| statement_of(n, Prior::Absent)));
-
-/// The upsert of `n` rows for each of [`SIZES`].
-static UPSERTS: LazyLock<[String; 4]> =
-    LazyLock::new(|| SIZES.map(|n| statement_of(n, Prior::Present)));
-
-/// The statements of `prior`'s kind, for each of [`SIZES`].
-fn statements_of(prior: Prior) -> &'static [String; 4] {
-    match prior {
-        Prior::Absent => &INSERTS,
-        Prior::Present => &UPSERTS,
-    }
-}
-
-/// The one-row statement of `prior`'s kind, which the store keeps
-/// (`kept.rs`): a single write uses it every time.
-pub(crate) fn one_row(prior: Prior) -> &'static str {
-    &statements_of(prior)[SIZES.len() - 1]
-}
-
-fn statement_of(n: usize, prior: Prior) -> String {
-    let mut sql = String::from(match prior {
-        Prior::Absent => "INSERT OR FAIL INTO records ",
-        Prior::Present => "INSERT INTO records ",
-    });
-    sql.push_str("(cid, rid, life, data, slots, dbv, seq, digest, refs, missing) VALUES ");
-    for i in 0..n {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
-    }
-    if prior == Prior::Present {
-        sql.push_str(
-            " ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
-             slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
-             digest = excluded.digest, refs = excluded.refs, missing = excluded.missing",
-        );
-    }
-    sql
-}
-
-/// Whether the record has a row in the table when its new one is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Prior {
-    /// No row: the record is new here, or only in the collected ledger.
-    Absent,
-    /// A row, which the new one replaces.
-    Present,
-}
 
 /// One `records` row as it will be written.
 #[derive(Debug)]

@@ -10,7 +10,8 @@
 use crate::error::StoreError;
 use crate::kept::{Kept, KeptStatements};
 use crate::packed_slots::{pack, pack_digested, unpack_slots};
-use crate::record_rows::{Prior, RecordRow};
+use crate::record_rows::RecordRow;
+use crate::record_sql::Prior;
 use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, OptionalExtension, params};
 use shoal_core::gc::Held;
@@ -148,10 +149,6 @@ pub(crate) fn load(
     })?;
     stored.unwrap_or_else(|| Ok(StoredSlots::default()))
 }
-
-/// A record's row by collection and id: `slots`, `digest`, `refs`, `missing`.
-pub(crate) const LOAD_ROW: &str =
-    "SELECT slots, digest, refs, missing FROM records WHERE cid = ?1 AND rid = ?2";
 
 /// A record's stored state from its row's `slots`, `digest`, `refs` and
 /// `missing` columns.
@@ -481,7 +478,7 @@ impl HeadMemo {
 /// than running it.
 pub(crate) fn data_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn
-        .prepare_cached(DATA_VERSION)?
+        .prepare_cached(crate::kept::DATA_VERSION)?
         .query_row([], |r| r.get(0))?)
 }
 
@@ -491,6 +488,3 @@ pub(crate) fn kept_data_version(kept: &KeptStatements) -> Result<i64, StoreError
         s.query_row([], |r| r.get(0)).map_err(StoreError::from)
     })
 }
-
-/// SQLite's `data_version`, as [`data_version`] reads it.
-pub(crate) const DATA_VERSION: &str = "PRAGMA data_version";
