@@ -35,7 +35,7 @@ pub(crate) enum Kept {
     Commit,
     /// `PRAGMA data_version`.
     DataVersion,
-    /// A record's row, by collection and id (`rows::load`).
+    /// A record's row, by collection and id (`rows::load`: writes and reads).
     LoadRow,
     /// The one-row insert of a record's first row (`record_rows.rs`).
     InsertOne,
@@ -85,7 +85,7 @@ const LOAD_ROW: &str =
     "SELECT slots, digest, refs, missing FROM records WHERE cid = ?1 AND rid = ?2";
 
 /// The statements of one kept set, in [`Kept::index`] order, each
-/// prepared at its first use (a connection that never writes records, as
+/// prepared at its first use (a connection that never touches records, as
 /// in some tests, never prepares the statements on `records`).
 struct Prepared<'a> {
     statements: [RefCell<Option<Statement<'a>>>; Kept::ALL.len()],
@@ -121,7 +121,9 @@ impl KeptStatements {
     /// # Safety
     ///
     /// `conn` must stay open for as long as the returned value lives: drop
-    /// this first.
+    /// this first. And the two share one SQLite handle, opened without a
+    /// mutex: they must not be used on two threads at once (the store owns
+    /// both and moves them together).
     pub(crate) unsafe fn over(conn: &Connection) -> Result<Self, StoreError> {
         // SAFETY: the caller keeps the handle open while the alias lives;
         // the alias never closes it.
@@ -152,16 +154,23 @@ impl KeptStatements {
     }
 }
 
-/// Kept statements over `conn` for a test, which declares them after
-/// `conn` so that they are dropped first.
+/// [`KeptStatements::over`] for a test.
+///
+/// # Safety
+///
+/// As [`KeptStatements::over`]: the test declares them after `conn`, so
+/// that they are dropped first, and uses both on its own thread.
 #[cfg(test)]
-pub(crate) fn kept_over(conn: &Connection) -> KeptStatements {
-    // SAFETY: see above; the caller drops them before `conn`.
+pub(crate) unsafe fn kept_over(conn: &Connection) -> KeptStatements {
+    // SAFETY: the caller's promise.
     unsafe { KeptStatements::over(conn) }.unwrap()
 }
 
 #[cfg(test)]
 mod tests {
+    // SAFETY, for every `kept_over` below: each test declares the kept
+    // statements after their connection (dropped first) and uses both on
+    // its own thread.
     use super::*;
 
     fn lab() -> (tempfile::TempDir, Connection) {
@@ -175,7 +184,7 @@ mod tests {
     #[test]
     fn a_kept_transaction_is_the_connections_own() {
         let (_dir, conn) = lab();
-        let kept = kept_over(&conn);
+        let kept = unsafe { kept_over(&conn) };
         for round in 1..=3 {
             kept.run(Kept::BeginImmediate, |s| s.execute([])).unwrap();
             assert!(!conn.is_autocommit(), "the store's connection is in it");
@@ -211,17 +220,39 @@ mod tests {
 
     #[test]
     fn a_kept_statement_follows_a_schema_change() {
-        let (_dir, conn) = lab();
-        let kept = kept_over(&conn);
-        let version = || -> i64 {
-            kept.run(Kept::DataVersion, |s| s.query_row([], |r| r.get(0)))
-                .unwrap()
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            crate::Store::open(dir.path().join("s.db"), crate::StoreConfig::default()).unwrap();
+        let notes = shoal_core::CollectionName::new("notes").unwrap();
+        let put = |store: &mut crate::Store, id: &str, n: i64| {
+            let body = serde_json::json!({ "n": n }).as_object().unwrap().clone();
+            store
+                .write(vec![crate::WriteOp {
+                    collection: notes.clone(),
+                    id: shoal_core::RecordId::new(id).unwrap(),
+                    intent: shoal_core::Intent::Put(body),
+                }])
+                .unwrap();
         };
-        let before = version();
-        conn.execute_batch("CREATE TABLE u (y TEXT)").unwrap();
-        // Our own change does not move data_version, and the statement
-        // prepared before the schema changed still runs.
-        assert_eq!(version(), before);
+        let n = |store: &crate::Store, id: &str| {
+            store
+                .get(&notes, &shoal_core::RecordId::new(id).unwrap())
+                .unwrap()
+                .unwrap()["n"]
+                .clone()
+        };
+        // The look-up and the one-row insert are prepared and used ...
+        put(&mut store, "a", 1);
+        assert_eq!(n(&store, "a"), 1);
+        // ... then `records` changes shape under them (as a declared index
+        // or a schema step changes it), and they still run.
+        store
+            .conn
+            .execute_batch("CREATE INDEX kept_test ON records (dbv)")
+            .unwrap();
+        put(&mut store, "b", 2);
+        put(&mut store, "a", 3);
+        assert_eq!((n(&store, "a"), n(&store, "b")), (3.into(), 2.into()));
     }
 
     #[test]

