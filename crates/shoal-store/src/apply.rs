@@ -111,6 +111,7 @@ impl Store {
     /// here (the start of its log if never synced).
     pub fn peer_cursor(&self, peer: &str) -> Result<SyncCursor, StoreError> {
         let row: Option<(i64, i64, i64)> = self
+            .db
             .conn
             .prepare_cached("SELECT base, dbv, seq FROM peer_cursors WHERE peer = ?1")?
             .query_row([peer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -174,11 +175,11 @@ impl Store {
         let rules_touched = by_record
             .keys()
             .any(|(collection, _)| rules_read_from(collection));
-        let own_changes = self.conn.total_changes();
-        let mut tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let own_changes = self.db.conn.total_changes();
+        let mut tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         if self
             .head_memo
-            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
@@ -206,7 +207,7 @@ impl Store {
         for (cid, ids) in &ids_of {
             let found = crate::load_many::load_many(
                 &tx,
-                &self.kept,
+                &self.db.kept,
                 *cid,
                 ids,
                 self.head_memo.ledger_in_use,
@@ -317,7 +318,7 @@ impl Store {
         }
         tx.commit()?;
         if !rules_touched {
-            self.sharing_cache.carry_over(entering, &self.conn);
+            self.sharing_cache.carry_over(entering, &self.db.conn);
         }
         self.collections.extend(created);
         self.recon.apply(&deltas);

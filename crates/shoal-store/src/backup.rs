@@ -344,7 +344,7 @@ pub fn check_copy(
 }
 
 fn store_blobs(store: &Store) -> Result<Vec<(BlobHash, u64)>, StoreError> {
-    Ok(describe(&store.conn, &store.path)?.blobs)
+    Ok(describe(&store.db.conn, &store.path)?.blobs)
 }
 
 /// Removes the node key from the database at `db` (no daemon may have it

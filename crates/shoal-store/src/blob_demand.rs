@@ -75,6 +75,7 @@ impl Store {
     pub fn blobs_on_demand(&self) -> Result<OnDemand, StoreError> {
         let get = |key: &str| -> Result<Option<i64>, StoreError> {
             Ok(self
+                .db
                 .conn
                 .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
                 .query_row([key], |r| r.get::<_, i64>(0))
@@ -88,7 +89,7 @@ impl Store {
 
     /// Sets the blobs-on-demand setting (kept across restarts).
     pub fn set_blobs_on_demand(&mut self, setting: OnDemand) -> Result<(), StoreError> {
-        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('blobs_on_demand', ?1)",
             [i64::from(setting.enabled)],
@@ -106,10 +107,11 @@ impl Store {
 
     /// The blob `hash` if live records reference it and it is not here.
     pub fn missing_blob(&self, hash: &BlobHash) -> Result<Option<MissingBlob>, StoreError> {
-        if indexed(&self.conn, hash)? {
+        if indexed(&self.db.conn, hash)? {
             return Ok(None);
         }
         let size: Option<i64> = self
+            .db
             .conn
             .prepare_cached("SELECT MAX(size) FROM blob_refs WHERE hash = ?1")?
             .query_row([&hash.as_bytes()[..]], |r| r.get(0))?;
@@ -131,7 +133,8 @@ impl Store {
         size: u64,
         source: &str,
     ) -> Result<(), StoreError> {
-        self.conn
+        self.db
+            .conn
             .prepare_cached(
                 "INSERT OR REPLACE INTO blob_demand (hash, size, source, last_open_ms)
                  VALUES (?1, ?2, ?3, ?4)",
@@ -147,7 +150,8 @@ impl Store {
 
     /// Notes an open of `hash` (only blobs fetched on demand are tracked).
     pub fn note_blob_opened(&mut self, hash: &BlobHash) -> Result<(), StoreError> {
-        self.conn
+        self.db
+            .conn
             .prepare_cached("UPDATE blob_demand SET last_open_ms = ?2 WHERE hash = ?1")?
             .execute(params![&hash.as_bytes()[..], now_ms() as i64])?;
         Ok(())
@@ -156,7 +160,8 @@ impl Store {
     /// Forgets that `hash` was fetched on demand: it was added here (written
     /// by this node), so it is never evicted.
     pub fn forget_on_demand(&mut self, hash: &BlobHash) -> Result<(), StoreError> {
-        self.conn
+        self.db
+            .conn
             .prepare_cached("DELETE FROM blob_demand WHERE hash = ?1")?
             .execute([&hash.as_bytes()[..]])?;
         Ok(())
@@ -165,6 +170,7 @@ impl Store {
     /// The blobs fetched on demand and held here, with `in_use` marked.
     pub fn on_demand_blobs(&self, in_use: &[BlobHash]) -> Result<Vec<OnDemandBlob>, StoreError> {
         let rows: Vec<(Vec<u8>, i64, String, i64)> = self
+            .db
             .conn
             .prepare_cached(
                 "SELECT d.hash, d.size, d.source, d.last_open_ms FROM blob_demand d
@@ -214,10 +220,10 @@ impl Store {
         if victims.is_empty() {
             return Ok(victims);
         }
-        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         if self
             .head_memo
-            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }

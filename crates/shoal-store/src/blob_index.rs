@@ -66,13 +66,13 @@ impl Store {
     /// [`Arrival::FileGone`] — place it again, then call this again.
     pub fn blob_arrived(&mut self, outline: &Outline) -> Result<Arrival, StoreError> {
         let files = self.blob_files();
-        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         if !files.has(&outline.hash) {
             return Ok(Arrival::FileGone);
         }
         if self
             .head_memo
-            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
@@ -102,7 +102,7 @@ impl Store {
 
     /// Whether the complete blob is registered here.
     pub fn has_blob(&self, hash: &BlobHash) -> Result<bool, StoreError> {
-        indexed(&self.conn, hash)
+        indexed(&self.db.conn, hash)
     }
 
     /// Up to `limit` blobs live records reference that are not here, in
@@ -114,6 +114,7 @@ impl Store {
     ) -> Result<Vec<MissingBlob>, StoreError> {
         let after = after.map_or(Vec::new(), |h| h.as_bytes().to_vec());
         let rows: Vec<(Vec<u8>, i64)> = self
+            .db
             .conn
             .prepare_cached(
                 "SELECT hash, MAX(size) FROM blob_refs r WHERE hash > ?1
@@ -137,6 +138,7 @@ impl Store {
     /// The collections of the live records referencing `hash`.
     pub fn blob_collections(&self, hash: &BlobHash) -> Result<Vec<CollectionName>, StoreError> {
         let names: Vec<String> = self
+            .db
             .conn
             .prepare_cached(
                 "SELECT DISTINCT c.name FROM blob_refs r JOIN collections c ON c.cid = r.cid
@@ -168,6 +170,7 @@ impl Store {
             .ok()
             .map(|p| SiteId::from_identity(&p.to_bytes()));
         let referencing: Vec<(i64, String, String)> = self
+            .db
             .conn
             .prepare_cached(
                 "SELECT r.cid, r.rid, c.name FROM blob_refs r JOIN collections c ON c.cid = r.cid
@@ -178,7 +181,7 @@ impl Store {
             })?
             .collect::<Result<_, _>>()?;
         // A partial peer: only records its filters admit count.
-        let filter = crate::partial::PeerFilter::load(&self.conn, peer)?;
+        let filter = crate::partial::PeerFilter::load(&self.db.conn, peer)?;
         for (cid, rid, name) in referencing {
             let collection = CollectionName::new(name)?;
             if !rules.allows(peer, &collection, Direction::ToPeer) {
@@ -186,7 +189,7 @@ impl Store {
             }
             if filter.filters(&collection) {
                 let id = RecordId::new(rid.clone())?;
-                let data = crate::partial::record_data(&self.conn, &collection, &id)?;
+                let data = crate::partial::record_data(&self.db.conn, &collection, &id)?;
                 if !filter.admits(&collection, data.as_deref()) {
                     continue;
                 }
@@ -194,7 +197,7 @@ impl Store {
             let Some(site) = requester else {
                 return Ok(true);
             };
-            let state = rows::load(&self.kept, cid, &RecordId::new(rid)?)?.state;
+            let state = rows::load(&self.db.kept, cid, &RecordId::new(rid)?)?.state;
             if written_by_another(&state, hash, site) {
                 return Ok(true);
             }
@@ -210,6 +213,7 @@ impl Store {
     ) -> Result<Vec<BlobInfo>, StoreError> {
         let after = after.map_or(Vec::new(), |h| h.as_bytes().to_vec());
         let rows: Vec<(Vec<u8>, i64, i64, i64)> = self
+            .db
             .conn
             .prepare_cached(
                 "SELECT b.hash, b.size, b.added_ms,
@@ -246,7 +250,7 @@ impl Store {
     /// (their files stay). Returns the blobs dropped.
     pub fn unindex_orphans(&mut self, grace_ms: u64) -> Result<Vec<BlobHash>, StoreError> {
         let now = now_ms() as i64;
-        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         tx.execute(
             "UPDATE blobs SET orphan_ms = NULL WHERE orphan_ms IS NOT NULL
                AND EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash)",
@@ -279,7 +283,7 @@ impl Store {
     /// Returns the blobs whose files were removed.
     pub fn remove_unindexed(&mut self, hashes: &[BlobHash]) -> Result<Vec<BlobHash>, StoreError> {
         let files = self.blob_files();
-        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         let mut removed = Vec::new();
         for hash in hashes {
             if !indexed(&tx, hash)? {

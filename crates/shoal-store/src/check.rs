@@ -129,12 +129,14 @@ impl Store {
     ) -> Result<CheckReport, StoreError> {
         let sqlite = |e| StoreError::from_sqlite(&self.path, e);
         let total_pages: u64 = self
+            .db
             .conn
             .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
             .map_err(sqlite)? as u64;
         let pages = Arc::new(AtomicU64::new(0));
         let counted = pages.clone();
-        self.conn
+        self.db
+            .conn
             .progress_handler(
                 PAGES_PER_REPORT as i32,
                 Some(move || {
@@ -166,10 +168,10 @@ impl Store {
                 }
             });
             let outcome = run_check(
-                &self.conn,
+                &self.db.conn,
                 &format!("PRAGMA integrity_check({MAX_PROBLEMS})"),
             );
-            let cleared = self.conn.progress_handler(0, None::<fn() -> bool>);
+            let cleared = self.db.conn.progress_handler(0, None::<fn() -> bool>);
             finished.store(true, Ordering::Release);
             let progress = relay
                 .join()
@@ -194,7 +196,7 @@ impl Store {
     fn check_records(&self, progress: &mut impl FnMut(CheckProgress)) -> Result<u64, StoreError> {
         let path = self.path.clone();
         let mut inner = || -> Result<(u64, Vec<String>), StoreError> {
-            let tx = self.conn.unchecked_transaction()?;
+            let tx = self.db.conn.unchecked_transaction()?;
             let total: i64 = tx.query_row("SELECT count(*) FROM records", [], |r| r.get(0))?;
             let total = total as u64;
             let mut stmt = tx.prepare(

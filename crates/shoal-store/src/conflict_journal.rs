@@ -235,7 +235,7 @@ impl Store {
     /// ([`crate::StoreConfig::journal`]). Merges journal their own conflicts
     /// in their transaction; this is for callers outside one.
     pub fn journal_conflicts(&mut self, entries: &[ConflictEntry]) -> Result<(), StoreError> {
-        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         insert(&tx, entries, self.config.journal, now_ms())?;
         tx.commit()?;
         Ok(())
@@ -251,7 +251,7 @@ impl Store {
             .limit
             .unwrap_or(MAX_CONFLICTS_LISTED)
             .min(MAX_CONFLICTS_LISTED);
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.db.conn.prepare_cached(
             "SELECT n, at_ms, collection, rid, field, entry_key, kept_value, kept_hlc, kept_site,
                  lost_value, lost_hlc, lost_site
              FROM conflicts WHERE at_ms >= ?1 AND (?2 IS NULL OR collection = ?2)

@@ -204,7 +204,7 @@ impl Store {
             return Err(bad("data versions start at 1".into()));
         }
         compile(collection.as_str(), schema)?;
-        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         let current: Option<i64> = tx
             .prepare_cached("SELECT version FROM collection_schemas WHERE collection = ?1")?
             .query_row([collection.as_str()], |r| r.get(0))
@@ -240,6 +240,7 @@ impl Store {
         collection: &CollectionName,
     ) -> Result<bool, StoreError> {
         let removed = self
+            .db
             .conn
             .prepare_cached("DELETE FROM collection_schemas WHERE collection = ?1")?
             .execute([collection.as_str()])?;
@@ -253,6 +254,7 @@ impl Store {
         collection: &CollectionName,
     ) -> Result<Option<CollectionSchema>, StoreError> {
         let row: Option<(i64, String)> = self
+            .db
             .conn
             .prepare_cached("SELECT version, schema FROM collection_schemas WHERE collection = ?1")?
             .query_row([collection.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -273,6 +275,7 @@ impl Store {
     /// Every declaration on this node, by collection name.
     pub fn collection_schemas(&self) -> Result<Vec<(String, CollectionSchema)>, StoreError> {
         let names: Vec<String> = self
+            .db
             .conn
             .prepare_cached("SELECT collection FROM collection_schemas ORDER BY collection")?
             .query_map([], |r| r.get(0))?

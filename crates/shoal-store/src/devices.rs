@@ -86,6 +86,7 @@ impl Store {
     /// as far as this node knows).
     pub fn device_owner(&self) -> Result<Option<IssuerKey>, StoreError> {
         let text: Option<String> = self
+            .db
             .conn
             .prepare_cached("SELECT public FROM device_owner WHERE id = 1")?
             .query_row([], |r| r.get(0))
@@ -102,7 +103,8 @@ impl Store {
     /// Pins `key` as the owner key if none is pinned; returns the key pinned
     /// now (the older one wins).
     fn pin_owner(&self, key: IssuerKey) -> Result<IssuerKey, StoreError> {
-        self.conn
+        self.db
+            .conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO device_owner (id, public, pinned_ms) VALUES (1, ?1, ?2)",
             )?
@@ -136,7 +138,7 @@ impl Store {
         };
         let mut records: Vec<(String, String)> = Vec::new();
         if let Some(cid) = self.collection_id(&devices_collection())? {
-            let mut stmt = self.conn.prepare_cached(
+            let mut stmt = self.db.conn.prepare_cached(
                 "SELECT rid, data FROM records WHERE cid = ?1 AND data IS NOT NULL ORDER BY rid",
             )?;
             let mut rows = stmt.query([cid])?;
@@ -193,7 +195,8 @@ impl Store {
     /// Notes that `peer` proved the group secret but holds no admission.
     pub fn note_device_request(&self, peer: &str) -> Result<(), StoreError> {
         let now = now_ms() as i64;
-        self.conn
+        self.db
+            .conn
             .prepare_cached(
                 "INSERT INTO device_requests (peer, first_ms, last_ms, attempts)
                  VALUES (?1, ?2, ?2, 1)
@@ -205,7 +208,7 @@ impl Store {
 
     /// The admission requests waiting, oldest first (at most 1,024).
     pub fn device_requests(&self) -> Result<Vec<DeviceRequest>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.db.conn.prepare_cached(
             "SELECT peer, first_ms, last_ms, attempts FROM device_requests
              ORDER BY first_ms, peer LIMIT 1024",
         )?;
@@ -224,6 +227,7 @@ impl Store {
     /// members a group that gets an owner admits at once.
     pub fn synced_peers(&self) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
+            .db
             .conn
             .prepare_cached("SELECT DISTINCT peer FROM peer_cursors ORDER BY peer LIMIT 4096")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -232,7 +236,8 @@ impl Store {
 
     /// Forgets `peer`'s request (approved or revoked).
     pub fn forget_device_request(&self, peer: &str) -> Result<(), StoreError> {
-        self.conn
+        self.db
+            .conn
             .prepare_cached("DELETE FROM device_requests WHERE peer = ?1")?
             .execute([peer])?;
         Ok(())

@@ -30,27 +30,30 @@ impl Store {
         &mut self,
         collection: &CollectionName,
     ) -> Result<ReconSnapshot<'_>, StoreError> {
-        if self
-            .head_memo
-            .refresh(&self.conn, &self.kept, &mut self.db_version, &mut self.hlc)?
-        {
+        if self.head_memo.refresh(
+            &self.db.conn,
+            &self.db.kept,
+            &mut self.db_version,
+            &mut self.hlc,
+        )? {
             self.recon.clear();
         }
         if self.recon.keys_indexed_upto != Some(self.db_version) {
             crate::recon_index::catch_up_keys(
-                &mut self.conn,
-                &self.kept,
+                &mut self.db.conn,
+                &self.db.kept,
                 self.db_version.0 as i64,
             )?;
             self.recon.keys_indexed_upto = Some(self.db_version);
         }
         let cid = self.collection_id(collection)?;
-        self.recon.view(&self.conn, cid, self.db_version)
+        self.recon.view(&self.db.conn, cid, self.db_version)
     }
 
     /// Every collection this store has, by name.
     pub fn collection_names(&self) -> Result<Vec<CollectionName>, StoreError> {
         let mut stmt = self
+            .db
             .conn
             .prepare_cached("SELECT name FROM collections ORDER BY name")?;
         let names: Vec<String> = stmt
@@ -65,6 +68,7 @@ impl Store {
     /// Whether any record (live or deleted) is stored.
     pub fn has_records(&self) -> Result<bool, StoreError> {
         Ok(self
+            .db
             .conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM records)")?
             .query_row([], |r| r.get(0))?)
@@ -151,7 +155,7 @@ impl Store {
         // records outside them) but listed (`Request::Filtered`), and a
         // fetch of a record outside them answers as if the record did not
         // exist.
-        let filter = PeerFilter::load(&self.conn, peer)?;
+        let filter = PeerFilter::load(&self.db.conn, peer)?;
         let unfiltered = |collection: &CollectionName| match filter.filters(collection) {
             false => Ok(()),
             true => Err(StoreError::NotShared {
@@ -161,7 +165,7 @@ impl Store {
         Ok(match request {
             Request::Collections => {
                 // The head first: everything listed is at least this recent.
-                let (head, _) = rows::log_head(&self.conn)?;
+                let (head, _) = rows::log_head(&self.db.conn)?;
                 let mut collections = Vec::new();
                 for name in self.collection_names()? {
                     if rules.allows(peer, &name, Direction::ToPeer) && !filter.filters(&name) {
@@ -203,15 +207,15 @@ impl Store {
                 let mut budget = Budget::new(usize::MAX, MAX_RECORDS_BYTES);
                 let (mut changes, mut missing, mut cut) = (Vec::new(), Vec::new(), None);
                 for (n, id) in ids.iter().enumerate() {
-                    let Some(row) = row_of(&self.conn, &collection, id)? else {
+                    let Some(row) = row_of(&self.db.conn, &collection, id)? else {
                         missing.push(id.clone());
                         continue;
                     };
                     if filter.filters(&collection) {
-                        let data = record_data(&self.conn, &collection, id)?;
+                        let data = record_data(&self.db.conn, &collection, id)?;
                         // Records it as sent when it matches.
                         let verdict =
-                            filter.verdict(&self.conn, &collection, id, data.as_deref())?;
+                            filter.verdict(&self.db.conn, &collection, id, data.as_deref())?;
                         if verdict != Verdict::Whole {
                             missing.push(id.clone());
                             continue;
@@ -276,7 +280,7 @@ impl Store {
                     return Ok(Response::Refused(Refusal::BadRequest));
                 }
                 let (items, next) = crate::partial_report::serve_page(
-                    &self.conn,
+                    &self.db.conn,
                     &filter,
                     &collection,
                     after.as_ref(),

@@ -148,7 +148,8 @@ impl Store {
     /// its acknowledgement or catch-up request). Only ever moves forward.
     pub fn set_peer_acked(&mut self, peer: &str, cursor: SyncCursor) -> Result<(), StoreError> {
         let acked = gc::acked_through(cursor);
-        self.conn
+        self.db
+            .conn
             .prepare_cached(
                 "INSERT INTO peer_acks (peer, acked, updated_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (peer) DO UPDATE SET acked = excluded.acked,
@@ -162,6 +163,7 @@ impl Store {
     /// acknowledged (`None` if it never did).
     pub fn peer_acked(&self, peer: &str) -> Result<Option<DbVersion>, StoreError> {
         let acked: Option<i64> = self
+            .db
             .conn
             .prepare_cached("SELECT acked FROM peer_acks WHERE peer = ?1")?
             .query_row([peer], |r| r.get(0))
@@ -171,7 +173,7 @@ impl Store {
 
     /// Tombstones held and collected, and the oldest one held.
     pub fn tombstones(&self) -> Result<TombstoneStatus, StoreError> {
-        let (held, oldest): (i64, Option<Vec<u8>>) = self.conn.query_row(
+        let (held, oldest): (i64, Option<Vec<u8>>) = self.db.conn.query_row(
             "SELECT count(*), (SELECT slots FROM records INDEXED BY records_dead
                  WHERE data IS NULL ORDER BY dbv, seq LIMIT 1)
              FROM records INDEXED BY records_dead WHERE data IS NULL",
@@ -179,6 +181,7 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         let collected: i64 = self
+            .db
             .conn
             .query_row("SELECT count(*) FROM collected", [], |r| r.get(0))?;
         let oldest_ms = match oldest {
@@ -214,7 +217,7 @@ impl Store {
     pub fn gc_start(&mut self, policy: GcPolicy) -> Result<GcPass, StoreError> {
         Ok(GcPass {
             policy,
-            before: used_bytes(&self.conn)?,
+            before: used_bytes(&self.db.conn)?,
             total: self.tombstones()?.held,
             after: (0, 0),
             report: GcReport::default(),
@@ -227,10 +230,10 @@ impl Store {
         let now = now_ms();
         let policy = pass.policy;
         let report = &mut pass.report;
-        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         if self
             .head_memo
-            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
@@ -300,7 +303,7 @@ impl Store {
     /// Ends a pass: what it did, with the bytes it freed.
     pub fn gc_finish(&mut self, pass: GcPass) -> Result<GcReport, StoreError> {
         let mut report = pass.report;
-        report.bytes_reclaimed = pass.before.saturating_sub(used_bytes(&self.conn)?);
+        report.bytes_reclaimed = pass.before.saturating_sub(used_bytes(&self.db.conn)?);
         Ok(report)
     }
 }

@@ -144,7 +144,7 @@ impl Store {
 
     /// What is held back, per peer, furthest clock first.
     pub fn held_back(&self) -> Result<Vec<HeldBack>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.db.conn.prepare_cached(
             "SELECT peer, count(*), max(wall_ms) FROM held_changes GROUP BY peer
              ORDER BY max(wall_ms) DESC",
         )?;
@@ -166,6 +166,7 @@ impl Store {
     pub fn release_held(&mut self) -> Result<crate::ApplyReport, StoreError> {
         let limit = now_ms().saturating_add(self.config.max_drift_ms);
         let rows: Vec<(i64, String, Vec<u8>)> = self
+            .db
             .conn
             .prepare_cached(
                 "SELECT n, peer, change FROM held_changes WHERE wall_ms <= ?1 ORDER BY n LIMIT ?2",

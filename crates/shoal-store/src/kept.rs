@@ -16,10 +16,10 @@
 //! a transaction begun by a kept statement is the store's transaction, and
 //! what the store's connection wrote is what a kept statement reads.
 //!
-//! It owns that second connection and the statements. It must not outlive
-//! the connection it was made over (the store declares it before its
-//! connection, so it is dropped first), nor run anything but the statements
-//! of [`Kept`].
+//! It owns that second connection and the statements, and [`Db`], which
+//! holds them with the store's connection as one value. The statements must
+//! not outlive the connection they were made over (`Db` drops them first),
+//! nor run anything but the statements of [`Kept`].
 
 use crate::error::StoreError;
 use crate::record_sql::{Prior, one_row};
@@ -109,11 +109,32 @@ impl std::fmt::Debug for KeptStatements {
     }
 }
 
+/// A store's connection with its kept statements, as one value: the
+/// statements are dropped before the connection whose handle they share,
+/// and the two can only move between threads together.
+#[derive(Debug)]
+pub(crate) struct Db {
+    /// Declared before `conn`: dropped first, while the handle is open.
+    pub(crate) kept: KeptStatements,
+    pub(crate) conn: Connection,
+}
+
 // SAFETY: as rusqlite's `Connection` is `Send` with the statements in its
-// cache: the second connection and its statements only move together with
-// the store that owns them and its connection, and are used by one thread
-// at a time (`RefCell` keeps the set `!Sync`).
-unsafe impl Send for KeptStatements {}
+// cache: the two connections over one handle move together, as this one
+// value (`KeptStatements` alone is not `Send`), and `&mut`/`&` access to it
+// follows the store's, one thread at a time (neither is `Sync`).
+unsafe impl Send for Db {}
+
+impl Db {
+    /// `conn` with its kept statements.
+    pub(crate) fn new(conn: Connection) -> Result<Self, StoreError> {
+        // SAFETY: `kept` lives in the same value as `conn`, declared before
+        // it (dropped first), and moves with it; moving `conn` keeps its
+        // handle.
+        let kept = unsafe { KeptStatements::over(&conn) }?;
+        Ok(Self { kept, conn })
+    }
+}
 
 impl KeptStatements {
     /// Kept statements over `conn`'s SQLite handle.
@@ -122,9 +143,9 @@ impl KeptStatements {
     ///
     /// `conn` must stay open for as long as the returned value lives: drop
     /// this first. And the two share one SQLite handle, opened without a
-    /// mutex: they must not be used on two threads at once (the store owns
-    /// both and moves them together).
-    pub(crate) unsafe fn over(conn: &Connection) -> Result<Self, StoreError> {
+    /// mutex: they must not be used on two threads at once ([`Db`] holds
+    /// both as one value).
+    unsafe fn over(conn: &Connection) -> Result<Self, StoreError> {
         // SAFETY: the caller keeps the handle open while the alias lives;
         // the alias never closes it.
         let alias = unsafe { Connection::from_handle(conn.handle()) }?;
@@ -206,6 +227,7 @@ mod tests {
         for which in Kept::ALL {
             assert_eq!(Kept::ALL[which.index()], which);
             let sql = store
+                .db
                 .kept
                 .run(which, |s| Ok::<_, rusqlite::Error>(s.expanded_sql()))
                 .unwrap()
@@ -247,6 +269,7 @@ mod tests {
         // ... then `records` changes shape under them (as a declared index
         // or a schema step changes it), and they still run.
         store
+            .db
             .conn
             .execute_batch("CREATE INDEX kept_test ON records (dbv)")
             .unwrap();

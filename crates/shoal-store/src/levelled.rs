@@ -19,6 +19,7 @@ impl Store {
     /// met yet, or met before this was kept).
     pub fn levelled_rules(&self, peer: &str) -> Result<Option<HeldFlows>, StoreError> {
         let held: Option<String> = self
+            .db
             .conn
             .prepare_cached("SELECT held FROM levelled_rules WHERE peer = ?1")?
             .query_row([peer], |r| r.get(0))
@@ -38,7 +39,8 @@ impl Store {
             path: self.path.clone(),
             detail: format!("levelled rules of peer {peer}: {e}"),
         })?;
-        self.conn
+        self.db
+            .conn
             .prepare_cached(
                 "INSERT INTO levelled_rules (peer, held) VALUES (?1, ?2)
                  ON CONFLICT (peer) DO UPDATE SET held = excluded.held",

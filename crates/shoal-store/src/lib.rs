@@ -185,10 +185,9 @@ impl Default for StoreConfig {
 /// assert_eq!(store.changes_since(Default::default()).count(), 2); // life + one field
 /// ```
 pub struct Store {
-    /// The statements every write runs, kept (`kept.rs`). Declared before
-    /// `conn`: it is dropped first, while the handle it shares is open.
-    kept: kept::KeptStatements,
-    conn: Connection,
+    /// The connection, with the statements every write runs kept on it
+    /// (`kept.rs`).
+    db: kept::Db,
     path: PathBuf,
     identity: NodeIdentity,
     hlc: HlcGenerator,
@@ -293,12 +292,9 @@ impl Store {
         let (db_version, restored) = Self::restored_head(&conn).map_err(|e| e.with_path(&path))?;
         let hlc = HlcGenerator::new(restored, config.max_drift_ms);
         let ledger_in_use = gc_ledger::ledger_in_use(&conn).map_err(|e| e.with_path(&path))?;
-        // SAFETY: the store owns both and drops `kept` before `conn` (field
-        // order); moving `conn` into the store keeps its handle.
-        let kept = unsafe { kept::KeptStatements::over(&conn) }.map_err(|e| e.with_path(&path))?;
+        let db = kept::Db::new(conn).map_err(|e| e.with_path(&path))?;
         Ok(Self {
-            kept,
-            conn,
+            db,
             path,
             identity,
             hlc,
@@ -366,11 +362,11 @@ impl Store {
                 reason: "a checkpoint is due in the next write",
             });
         }
-        self.conn.busy_timeout(Duration::ZERO)?;
+        self.db.conn.busy_timeout(Duration::ZERO)?;
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
         // Cannot fail (SQLite only installs its handler): were it to, `f`'s
         // outcome is still the one to report, and later calls wait less.
-        let _ = self.conn.busy_timeout(self.config.busy_timeout);
+        let _ = self.db.conn.busy_timeout(self.config.busy_timeout);
         out.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
@@ -386,10 +382,12 @@ impl Store {
     /// Cheap when nothing changed (one `PRAGMA data_version`).
     pub fn refresh_head(&mut self) -> Result<Option<DbVersion>, StoreError> {
         let before = self.db_version;
-        if self
-            .head_memo
-            .refresh(&self.conn, &self.kept, &mut self.db_version, &mut self.hlc)?
-        {
+        if self.head_memo.refresh(
+            &self.db.conn,
+            &self.db.kept,
+            &mut self.db_version,
+            &mut self.hlc,
+        )? {
             self.recon.clear();
         }
         Ok((self.db_version > before).then_some(self.db_version))
@@ -408,7 +406,7 @@ impl Store {
     /// connection committed since this one last looked.
     pub fn save_recon_index(&mut self) -> Result<(), StoreError> {
         self.recon
-            .save(&mut self.conn, &self.kept, &mut self.head_memo)
+            .save(&mut self.db.conn, &self.db.kept, &mut self.head_memo)
     }
 
     /// The highest clock reading used or observed so far.
@@ -417,7 +415,7 @@ impl Store {
     }
 
     fn collection_id(&self, name: &CollectionName) -> Result<Option<i64>, StoreError> {
-        rows::collection_id(&self.conn, name, false)
+        rows::collection_id(&self.db.conn, name, false)
     }
 }
 

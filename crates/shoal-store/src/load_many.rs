@@ -92,7 +92,7 @@ mod tests {
             intent: Intent::Put(serde_json::json!({"t": 1}).as_object().unwrap().clone()),
         });
         store.write(ops).unwrap();
-        let cid = rows::collection_id(&store.conn, &notes, false)
+        let cid = rows::collection_id(&store.db.conn, &notes, false)
             .unwrap()
             .unwrap();
         let absent = RecordId::new("absent").unwrap();
@@ -104,6 +104,7 @@ mod tests {
             .iter()
             .map(|sql| {
                 store
+                    .db
                     .conn
                     .prepare_cached(sql)
                     .unwrap()
@@ -117,7 +118,7 @@ mod tests {
         // again (the statement with json_each did, on every run).
         for round in 0..20 {
             let some: Vec<&RecordId> = ids.iter().take(1 + round % 3).chain([&absent]).collect();
-            let found = load_many(&store.conn, &store.kept, cid, &some, false).unwrap();
+            let found = load_many(&store.db.conn, &store.db.kept, cid, &some, false).unwrap();
             let held: Vec<bool> = found.iter().map(|s| s.held == Held::Row).collect();
             let mut want = vec![true; some.len() - 1];
             want.push(false);

@@ -32,7 +32,7 @@ impl Store {
         after: LogPosition,
         record_limit: usize,
     ) -> Result<(Vec<Change>, bool), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.db.conn.prepare_cached(
             "SELECT r.dbv, r.seq, c.name, r.rid, r.slots
              FROM records r JOIN collections c ON c.cid = r.cid
              WHERE (r.dbv, r.seq) > (?1, ?2)
@@ -128,7 +128,7 @@ impl Store {
         // written by a transaction that merged the peer's own changes.
         let held = |written_at: DbVersion| written_at <= cursor.base || echoes.contains(written_at);
         // One read transaction: the rows and the end of the log agree.
-        let tx = WriteTxn::begin_deferred(&self.conn, &self.kept)?;
+        let tx = WriteTxn::begin_deferred(&self.db.conn, &self.db.kept)?;
         let rules = self.sharing()?;
         let sends = |row: &StoredRow| rules.allows(peer, &row.collection, Direction::ToPeer);
         // What the rules make the read pass over, for the session to note.

@@ -149,6 +149,7 @@ impl Store {
     /// The filters this node takes records by (empty: a full replica).
     pub fn own_filters(&self) -> Result<PartialFilters, StoreError> {
         let mut stmt = self
+            .db
             .conn
             .prepare_cached("SELECT collection, filter FROM partial_own ORDER BY collection")?;
         let texts = stmt
@@ -180,7 +181,7 @@ impl Store {
                 filters.remove(collection);
             }
         }
-        let tx = WriteTxn::begin_deferred(&self.conn, &self.kept)?;
+        let tx = WriteTxn::begin_deferred(&self.db.conn, &self.db.kept)?;
         match filter {
             Some(text) => {
                 tx.execute(
@@ -220,7 +221,7 @@ impl Store {
         peer: &str,
         filters: &PartialFilters,
     ) -> Result<(), StoreError> {
-        let tx = WriteTxn::begin_deferred(&self.conn, &self.kept)?;
+        let tx = WriteTxn::begin_deferred(&self.db.conn, &self.db.kept)?;
         tx.execute("DELETE FROM partial_peers WHERE peer = ?1", [peer])?;
         for (collection, text) in filters.to_texts() {
             tx.execute(
@@ -239,17 +240,17 @@ impl Store {
         collection: &CollectionName,
         id: &RecordId,
     ) -> Result<bool, StoreError> {
-        let filter = PeerFilter::load(&self.conn, peer)?;
+        let filter = PeerFilter::load(&self.db.conn, peer)?;
         if !filter.filters(collection) {
             return Ok(true);
         }
-        let data = record_data(&self.conn, collection, id)?;
+        let data = record_data(&self.db.conn, collection, id)?;
         Ok(filter.admits(collection, data.as_deref()))
     }
 
     /// The filters `peer` declared (empty: a full peer).
     pub fn peer_filters(&self, peer: &str) -> Result<PartialFilters, StoreError> {
-        peer_filters(&self.conn, peer)
+        peer_filters(&self.db.conn, peer)
     }
 
     /// `peer` said these records left this node's filters: drops them with
@@ -265,6 +266,7 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let filters = self.own_filters()?;
         let acked: i64 = self
+            .db
             .conn
             .prepare_cached("SELECT acked FROM peer_acks WHERE peer = ?1")?
             .query_row([peer], |r| r.get(0))
@@ -276,6 +278,7 @@ impl Store {
                 continue;
             }
             let slots: Option<Vec<u8>> = self
+                .db
                 .conn
                 .prepare_cached(
                     "SELECT r.slots FROM records r JOIN collections c ON c.cid = r.cid
@@ -307,6 +310,7 @@ impl Store {
     /// acknowledged (0 when no peer is known, or one never acknowledged).
     fn lowest_ack(&self) -> Result<i64, StoreError> {
         Ok(self
+            .db
             .conn
             .prepare_cached(
                 "SELECT MIN(COALESCE(a.acked, 0))
@@ -334,7 +338,7 @@ impl Store {
         now: u64,
         limit: usize,
     ) -> Result<OutsidePage, StoreError> {
-        let Some(cid) = rows::collection_id(&self.conn, collection, false)? else {
+        let Some(cid) = rows::collection_id(&self.db.conn, collection, false)? else {
             return Ok(OutsidePage::default());
         };
         let acked = self.lowest_ack()?;
@@ -342,7 +346,7 @@ impl Store {
         let mut read = 0;
         let mut last = None;
         {
-            let mut stmt = self.conn.prepare_cached(
+            let mut stmt = self.db.conn.prepare_cached(
                 "SELECT rid, data, slots FROM records WHERE cid = ?1 AND rid > ?2
                  ORDER BY rid LIMIT ?3",
             )?;
@@ -388,13 +392,13 @@ impl Store {
         // Writing from the start, and caught up with other connections'
         // commits: the floor and the mark below are this store's head and
         // clock, which must be the file's.
-        let tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         // Forgotten at once: the memo now counts the other commit as seen,
         // so a drop failing below must not leave trees or scans from
         // before it.
         if self
             .head_memo
-            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }

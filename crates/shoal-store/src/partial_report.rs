@@ -192,8 +192,8 @@ impl Store {
             .map_err(FilteredError::Local)?
             .unwrap_or_default();
         let mut view = OwnView {
-            conn: &self.conn,
-            cid: rows::collection_id(&self.conn, collection, false)
+            conn: &self.db.conn,
+            cid: rows::collection_id(&self.db.conn, collection, false)
                 .map_err(FilteredError::Local)?,
             collection,
             filters,

@@ -180,7 +180,7 @@ impl Store {
         field: &str,
     ) -> Result<(), StoreError> {
         let expr = field_expr(field)?;
-        let tx = WriteTxn::begin_deferred(&self.conn, &self.kept)?;
+        let tx = WriteTxn::begin_deferred(&self.db.conn, &self.db.kept)?;
         // Created inside the transaction, like every write's collection.
         let cid = rows::collection_id(&tx, collection, true)?.unwrap_or_default();
         let name = index_name(cid, field);
@@ -206,7 +206,7 @@ impl Store {
     /// The fields of `collection` that have an index.
     pub fn indexes(&self, collection: &CollectionName) -> Result<Vec<String>, StoreError> {
         match self.collection_id(collection)? {
-            Some(cid) => indexes_of(&self.conn, cid),
+            Some(cid) => indexes_of(&self.db.conn, cid),
             None => Ok(Vec::new()),
         }
     }
@@ -220,7 +220,7 @@ impl Store {
     fn query_sql(&self, cid: i64, query: &Query) -> Result<(String, Vec<SqlValue>), StoreError> {
         check_limit(query.limit)?;
         // cid is our own integer, inlined so SQLite can match the partial indexes.
-        let hint = match pinned_index(query, &indexes_of(&self.conn, cid)?) {
+        let hint = match pinned_index(query, &indexes_of(&self.db.conn, cid)?) {
             Some(field) => format!(" INDEXED BY {}", index_name(cid, &field)),
             None => String::new(),
         };
@@ -268,7 +268,7 @@ impl Store {
         query: &Query,
     ) -> Result<Vec<Record>, StoreError> {
         let (sql, args) = self.query_sql(self.cid_or_none(collection)?, query)?;
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = self.db.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
@@ -287,7 +287,7 @@ impl Store {
         query: &Query,
     ) -> Result<String, StoreError> {
         let (sql, args) = self.query_sql(self.cid_or_none(collection)?, query)?;
-        let mut stmt = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let mut stmt = self.db.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
         let lines: Vec<String> = stmt
             .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))?
             .collect::<Result<_, _>>()?;

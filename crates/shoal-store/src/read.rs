@@ -63,6 +63,7 @@ impl Store {
             return Ok(None);
         };
         let data: Option<Option<String>> = self
+            .db
             .conn
             .prepare_cached("SELECT data FROM records WHERE cid = ?1 AND rid = ?2")?
             .query_row(params![cid, id.as_str()], |r| r.get(0))
@@ -80,7 +81,7 @@ impl Store {
         let Some(cid) = self.collection_id(collection)? else {
             return Ok(None);
         };
-        let loaded = rows::load(&self.kept, cid, id)?;
+        let loaded = rows::load(&self.db.kept, cid, id)?;
         Ok((loaded.state.life().0 > 0).then_some(loaded.state))
     }
 
@@ -104,7 +105,7 @@ impl Store {
             Some(after) if after.as_str() >= prefix => after.as_str().to_string(),
             _ => String::new(),
         };
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.db.conn.prepare_cached(
             "SELECT rid, data FROM records
              WHERE cid = ?1 AND rid >= ?2 AND rid < ?3 AND rid > ?4 AND data IS NOT NULL
              ORDER BY rid LIMIT ?5",
@@ -144,6 +145,7 @@ impl Store {
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let counted: i64 = self
+            .db
             .conn
             .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM records WHERE cid = ?1 LIMIT ?2)")?
             .query_row(params![cid, limit], |r| r.get(0))?;
@@ -152,7 +154,7 @@ impl Store {
 
     /// Site id, db_version and record counts per collection.
     pub fn status(&self) -> Result<StoreStatus, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.db.conn.prepare_cached(
             "SELECT c.name,
                     COALESCE(SUM(r.data IS NOT NULL), 0),
                     COALESCE(SUM(r.rid IS NOT NULL AND r.data IS NULL), 0)
@@ -179,7 +181,7 @@ impl Store {
     /// Checks every page of the file (SQLite `quick_check`): ordinary reads do
     /// not always notice damaged pages, this does. Reads the whole file.
     pub fn verify(&self) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare("PRAGMA quick_check(20)")?;
+        let mut stmt = self.db.conn.prepare("PRAGMA quick_check(20)")?;
         let problems: Vec<String> = stmt
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
@@ -195,7 +197,7 @@ impl Store {
     /// Every record's full merge state, keyed by collection and id. Loads the
     /// whole store into memory: meant for tests and offline tools only.
     pub fn full_state(&self) -> Result<BTreeMap<RecordKey, RecordState>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.db.conn.prepare(
             "SELECT c.name, r.rid, r.slots FROM records r JOIN collections c ON c.cid = r.cid",
         )?;
         let mut rows = stmt.query([])?;

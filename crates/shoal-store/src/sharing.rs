@@ -94,7 +94,7 @@ impl Store {
     /// The sharing rules as stored (as committed by any process, and as
     /// written by this store's open transaction, if any).
     pub fn sharing(&self) -> Result<SharingRules, StoreError> {
-        let state = FileState::of(&self.conn)?;
+        let state = FileState::of(&self.db.conn)?;
         if let Some(rules) = state.and_then(|state| self.sharing_cache.get(state)) {
             return Ok(rules);
         }
@@ -108,6 +108,7 @@ impl Store {
     fn read_sharing(&self) -> Result<SharingRules, StoreError> {
         let mut rules = SharingRules::default();
         let mut stmt = self
+            .db
             .conn
             .prepare_cached("SELECT peer, collection, mode FROM sharing")?;
         let mut rows = stmt.query([])?;
@@ -126,6 +127,7 @@ impl Store {
             );
         }
         let mut stmt = self
+            .db
             .conn
             .prepare_cached("SELECT collection FROM local_only")?;
         let mut rows = stmt.query([])?;
@@ -143,7 +145,8 @@ impl Store {
         collection: &CollectionName,
         mode: ShareMode,
     ) -> Result<(), StoreError> {
-        self.conn
+        self.db
+            .conn
             .prepare_cached(
                 "INSERT INTO sharing (peer, collection, mode) VALUES (?1, ?2, ?3)
                  ON CONFLICT (peer, collection) DO UPDATE SET mode = excluded.mode",
@@ -159,7 +162,8 @@ impl Store {
         peer: &str,
         collection: &CollectionName,
     ) -> Result<(), StoreError> {
-        self.conn
+        self.db
+            .conn
             .prepare_cached("DELETE FROM sharing WHERE peer = ?1 AND collection = ?2")?
             .execute(params![peer, collection.as_str()])?;
         Ok(())
@@ -175,7 +179,8 @@ impl Store {
             true => "INSERT OR IGNORE INTO local_only (collection) VALUES (?1)",
             false => "DELETE FROM local_only WHERE collection = ?1",
         };
-        self.conn
+        self.db
+            .conn
             .prepare_cached(sql)?
             .execute([collection.as_str()])?;
         Ok(())
@@ -227,7 +232,7 @@ mod tests {
         assert_eq!(
             store
                 .sharing_cache
-                .get(FileState::of(&store.conn).unwrap().unwrap()),
+                .get(FileState::of(&store.db.conn).unwrap().unwrap()),
             Some(first)
         );
         store
@@ -257,7 +262,7 @@ mod tests {
         let path = dir.path().join("shoal.db");
         let mut store = Store::open(&path, StoreConfig::default()).unwrap();
         let cached = |store: &Store| {
-            let state = FileState::of(&store.conn).unwrap().unwrap();
+            let state = FileState::of(&store.db.conn).unwrap().unwrap();
             store.sharing_cache.get(state).is_some()
         };
         store.sharing().unwrap();
@@ -279,8 +284,9 @@ mod tests {
     fn rules_read_inside_a_write_transaction_are_not_kept() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("shoal.db"), StoreConfig::default()).unwrap();
-        store.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        store.db.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
         store
+            .db
             .conn
             .execute(
                 "INSERT INTO sharing (peer, collection, mode) VALUES (?1, 'notes', 'none')",
@@ -289,7 +295,7 @@ mod tests {
             .unwrap();
         // The open transaction sees its own write...
         assert_eq!(mode(&store), ShareMode::None);
-        store.conn.execute_batch("ROLLBACK").unwrap();
+        store.db.conn.execute_batch("ROLLBACK").unwrap();
         // ...which, rolled back, is not what the file holds.
         assert_eq!(mode(&store), ShareMode::Both);
     }

@@ -61,13 +61,13 @@ impl Store {
         };
         // Whether the sharing rules may change with this write; see the end.
         let rules_touched = ops.iter().any(|op| rules_read_from(&op.collection));
-        let own_changes = self.conn.total_changes();
-        let mut tx = WriteTxn::begin(&mut self.conn, &self.kept)?;
+        let own_changes = self.db.conn.total_changes();
+        let mut tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
         // Another process (the CLI next to a daemon) may have committed since
         // our last look: continue its log and order our clock after its writes.
         if self
             .head_memo
-            .refresh(&tx, &self.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
@@ -86,7 +86,13 @@ impl Store {
             .iter()
             .map(|op| collection_for_write(&self.collections, &tx, &op.collection, &mut created))
             .collect::<Result<Vec<_>, _>>()?;
-        let preloaded = preload(&tx, &self.kept, &ops, &cids, self.head_memo.ledger_in_use)?;
+        let preloaded = preload(
+            &tx,
+            &self.db.kept,
+            &ops,
+            &cids,
+            self.head_memo.ledger_in_use,
+        )?;
         // The write's records mostly share their fields: each name made once.
         let mut names = FieldNames::for_plans(ops.len());
         for ((op, cid), preloaded) in ops.into_iter().zip(cids).zip(preloaded) {
@@ -96,7 +102,7 @@ impl Store {
                 // op of this write may have changed this record).
                 None => rows::load_for_merge(
                     tx.flushed()?,
-                    &self.kept,
+                    &self.db.kept,
                     cid,
                     &op.id,
                     self.head_memo.ledger_in_use,
@@ -147,7 +153,7 @@ impl Store {
         }
         tx.commit()?;
         if !rules_touched {
-            self.sharing_cache.carry_over(entering, &self.conn);
+            self.sharing_cache.carry_over(entering, &self.db.conn);
         }
         self.collections.extend(created);
         self.recon.apply(&deltas);
