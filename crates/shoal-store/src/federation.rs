@@ -30,14 +30,7 @@ impl Store {
         &mut self,
         collection: &CollectionName,
     ) -> Result<ReconSnapshot<'_>, StoreError> {
-        if self.head_memo.refresh(
-            &self.db.conn,
-            &self.db.kept,
-            &mut self.db_version,
-            &mut self.hlc,
-        )? {
-            self.recon.clear();
-        }
+        self.notice_other_commits()?;
         if self.recon.keys_indexed_upto != Some(self.db_version) {
             crate::recon_index::catch_up_keys(
                 &mut self.db.conn,

@@ -382,6 +382,14 @@ impl Store {
     /// Cheap when nothing changed (one `PRAGMA data_version`).
     pub fn refresh_head(&mut self) -> Result<Option<DbVersion>, StoreError> {
         let before = self.db_version;
+        self.notice_other_commits()?;
+        Ok((self.db_version > before).then_some(self.db_version))
+    }
+
+    /// Catches up with what other connections committed (see
+    /// `rows::HeadMemo::refresh`), and drops the reconciliation trees if
+    /// they did: the trees may miss their changes.
+    fn notice_other_commits(&mut self) -> Result<(), StoreError> {
         if self.head_memo.refresh(
             &self.db.conn,
             &self.db.kept,
@@ -390,7 +398,7 @@ impl Store {
         )? {
             self.recon.clear();
         }
-        Ok((self.db_version > before).then_some(self.db_version))
+        Ok(())
     }
 
     /// How many reconciliation trees this store built by reading every
