@@ -176,10 +176,10 @@ impl Store {
             .keys()
             .any(|(collection, _)| rules_read_from(collection));
         let own_changes = self.db.conn.total_changes();
-        let mut tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let mut tx = WriteTxn::begin(&mut self.db)?;
         if self
             .head_memo
-            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, tx.kept(), &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
@@ -207,7 +207,7 @@ impl Store {
         for (cid, ids) in &ids_of {
             let found = crate::load_many::load_many(
                 &tx,
-                &self.db.kept,
+                tx.kept(),
                 *cid,
                 ids,
                 self.head_memo.ledger_in_use,

@@ -89,7 +89,7 @@ impl Store {
 
     /// Sets the blobs-on-demand setting (kept across restarts).
     pub fn set_blobs_on_demand(&mut self, setting: OnDemand) -> Result<(), StoreError> {
-        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin(&mut self.db)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('blobs_on_demand', ?1)",
             [i64::from(setting.enabled)],
@@ -220,10 +220,10 @@ impl Store {
         if victims.is_empty() {
             return Ok(victims);
         }
-        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin(&mut self.db)?;
         if self
             .head_memo
-            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, tx.kept(), &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }

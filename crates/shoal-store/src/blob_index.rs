@@ -66,13 +66,13 @@ impl Store {
     /// [`Arrival::FileGone`] — place it again, then call this again.
     pub fn blob_arrived(&mut self, outline: &Outline) -> Result<Arrival, StoreError> {
         let files = self.blob_files();
-        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin(&mut self.db)?;
         if !files.has(&outline.hash) {
             return Ok(Arrival::FileGone);
         }
         if self
             .head_memo
-            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, tx.kept(), &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
@@ -250,7 +250,7 @@ impl Store {
     /// (their files stay). Returns the blobs dropped.
     pub fn unindex_orphans(&mut self, grace_ms: u64) -> Result<Vec<BlobHash>, StoreError> {
         let now = now_ms() as i64;
-        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin(&mut self.db)?;
         tx.execute(
             "UPDATE blobs SET orphan_ms = NULL WHERE orphan_ms IS NOT NULL
                AND EXISTS (SELECT 1 FROM blob_refs r WHERE r.hash = blobs.hash)",
@@ -283,7 +283,7 @@ impl Store {
     /// Returns the blobs whose files were removed.
     pub fn remove_unindexed(&mut self, hashes: &[BlobHash]) -> Result<Vec<BlobHash>, StoreError> {
         let files = self.blob_files();
-        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin(&mut self.db)?;
         let mut removed = Vec::new();
         for hash in hashes {
             if !indexed(&tx, hash)? {

@@ -105,10 +105,10 @@ impl Store {
     /// A blob not in the index is only moved aside.
     pub fn set_blob_aside(&mut self, hash: &BlobHash) -> Result<Option<PathBuf>, StoreError> {
         let files = self.blob_files();
-        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin(&mut self.db)?;
         if self
             .head_memo
-            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, tx.kept(), &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }

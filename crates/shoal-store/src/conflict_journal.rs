@@ -235,7 +235,7 @@ impl Store {
     /// ([`crate::StoreConfig::journal`]). Merges journal their own conflicts
     /// in their transaction; this is for callers outside one.
     pub fn journal_conflicts(&mut self, entries: &[ConflictEntry]) -> Result<(), StoreError> {
-        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin(&mut self.db)?;
         insert(&tx, entries, self.config.journal, now_ms())?;
         tx.commit()?;
         Ok(())

@@ -204,7 +204,7 @@ impl Store {
             return Err(bad("data versions start at 1".into()));
         }
         compile(collection.as_str(), schema)?;
-        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin(&mut self.db)?;
         let current: Option<i64> = tx
             .prepare_cached("SELECT version FROM collection_schemas WHERE collection = ?1")?
             .query_row([collection.as_str()], |r| r.get(0))

@@ -32,11 +32,7 @@ impl Store {
     ) -> Result<ReconSnapshot<'_>, StoreError> {
         self.notice_other_commits()?;
         if self.recon.keys_indexed_upto != Some(self.db_version) {
-            crate::recon_index::catch_up_keys(
-                &mut self.db.conn,
-                &self.db.kept,
-                self.db_version.0 as i64,
-            )?;
+            crate::recon_index::catch_up_keys(&mut self.db, self.db_version.0 as i64)?;
             self.recon.keys_indexed_upto = Some(self.db_version);
         }
         let cid = self.collection_id(collection)?;

@@ -230,10 +230,10 @@ impl Store {
         let now = now_ms();
         let policy = pass.policy;
         let report = &mut pass.report;
-        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin(&mut self.db)?;
         if self
             .head_memo
-            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, tx.kept(), &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }

@@ -175,37 +175,22 @@ impl KeptStatements {
     }
 }
 
-/// [`KeptStatements::over`] for a test.
-///
-/// # Safety
-///
-/// As [`KeptStatements::over`]: the test declares them after `conn`, so
-/// that they are dropped first, and uses both on its own thread.
-#[cfg(test)]
-pub(crate) unsafe fn kept_over(conn: &Connection) -> KeptStatements {
-    // SAFETY: the caller's promise.
-    unsafe { KeptStatements::over(conn) }.unwrap()
-}
-
 #[cfg(test)]
 mod tests {
-    // SAFETY, for every `kept_over` below: each test declares the kept
-    // statements after their connection (dropped first) and uses both on
-    // its own thread.
     use super::*;
 
-    fn lab() -> (tempfile::TempDir, Connection) {
+    fn lab() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("k.db")).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
             .unwrap();
-        (dir, conn)
+        (dir, Db::new(conn).unwrap())
     }
 
     #[test]
     fn a_kept_transaction_is_the_connections_own() {
-        let (_dir, conn) = lab();
-        let kept = unsafe { kept_over(&conn) };
+        let (_dir, db) = lab();
+        let (conn, kept) = (&db.conn, &db.kept);
         for round in 1..=3 {
             kept.run(Kept::BeginImmediate, |s| s.execute([])).unwrap();
             assert!(!conn.is_autocommit(), "the store's connection is in it");

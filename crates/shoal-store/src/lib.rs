@@ -413,8 +413,7 @@ impl Store {
     /// record. Done on drop too; skipped, without error, when another
     /// connection committed since this one last looked.
     pub fn save_recon_index(&mut self) -> Result<(), StoreError> {
-        self.recon
-            .save(&mut self.db.conn, &self.db.kept, &mut self.head_memo)
+        self.recon.save(&mut self.db, &mut self.head_memo)
     }
 
     /// The highest clock reading used or observed so far.

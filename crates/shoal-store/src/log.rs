@@ -128,7 +128,7 @@ impl Store {
         // written by a transaction that merged the peer's own changes.
         let held = |written_at: DbVersion| written_at <= cursor.base || echoes.contains(written_at);
         // One read transaction: the rows and the end of the log agree.
-        let tx = WriteTxn::begin_deferred(&self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin_deferred(&self.db)?;
         let rules = self.sharing()?;
         let sends = |row: &StoredRow| rules.allows(peer, &row.collection, Direction::ToPeer);
         // What the rules make the read pass over, for the session to note.

@@ -181,7 +181,7 @@ impl Store {
                 filters.remove(collection);
             }
         }
-        let tx = WriteTxn::begin_deferred(&self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin_deferred(&self.db)?;
         match filter {
             Some(text) => {
                 tx.execute(
@@ -221,7 +221,7 @@ impl Store {
         peer: &str,
         filters: &PartialFilters,
     ) -> Result<(), StoreError> {
-        let tx = WriteTxn::begin_deferred(&self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin_deferred(&self.db)?;
         tx.execute("DELETE FROM partial_peers WHERE peer = ?1", [peer])?;
         for (collection, text) in filters.to_texts() {
             tx.execute(
@@ -392,13 +392,13 @@ impl Store {
         // Writing from the start, and caught up with other connections'
         // commits: the floor and the mark below are this store's head and
         // clock, which must be the file's.
-        let tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin(&mut self.db)?;
         // Forgotten at once: the memo now counts the other commit as seen,
         // so a drop failing below must not leave trees or scans from
         // before it.
         if self
             .head_memo
-            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, tx.kept(), &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }

@@ -180,7 +180,7 @@ impl Store {
         field: &str,
     ) -> Result<(), StoreError> {
         let expr = field_expr(field)?;
-        let tx = WriteTxn::begin_deferred(&self.db.conn, &self.db.kept)?;
+        let tx = WriteTxn::begin_deferred(&self.db)?;
         // Created inside the transaction, like every write's collection.
         let cid = rows::collection_id(&tx, collection, true)?.unwrap_or_default();
         let name = index_name(cid, field);

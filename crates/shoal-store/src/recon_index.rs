@@ -15,7 +15,7 @@
 //! `recon_saved.rs`).
 
 use crate::error::StoreError;
-use crate::kept::KeptStatements;
+use crate::kept::Db;
 use crate::recon_scans::KeptScans;
 use crate::recon_snapshot::ReconSnapshot;
 use crate::recon_tree::Tree;
@@ -40,12 +40,8 @@ type KeyRow = (i64, i64, String, Vec<u8>, i64, i64);
 /// with no mark (a new file, or one from before step 11) every record is,
 /// read in key order. Blob arrivals, which change the missing count without
 /// moving the log, update their row themselves (`blob_index.rs`).
-pub(crate) fn catch_up_keys(
-    conn: &mut Connection,
-    kept: &KeptStatements,
-    head: i64,
-) -> Result<(), StoreError> {
-    let tx = WriteTxn::begin(conn, kept)?;
+pub(crate) fn catch_up_keys(db: &mut Db, head: i64) -> Result<(), StoreError> {
+    let tx = WriteTxn::begin(db)?;
     let mark: Option<i64> = tx
         .query_row(
             "SELECT value FROM meta WHERE key = 'recon_indexed'",
@@ -225,8 +221,7 @@ impl ReconIndex {
     /// `recon_saved::save`); afterwards they count as saved if they were.
     pub(crate) fn save(
         &mut self,
-        conn: &mut Connection,
-        kept: &KeptStatements,
+        db: &mut Db,
         memo: &mut rows::HeadMemo,
     ) -> Result<(), StoreError> {
         if self.unsaved.is_empty() {
@@ -236,7 +231,7 @@ impl ReconIndex {
             .unsaved
             .iter()
             .filter_map(|cid| self.trees.get(cid).map(|t| (*cid, t.deepest())));
-        if crate::recon_saved::save(conn, kept, memo, trees)? {
+        if crate::recon_saved::save(db, memo, trees)? {
             self.unsaved.clear();
         }
         Ok(())

@@ -17,7 +17,7 @@
 //! sent.
 
 use crate::error::StoreError;
-use crate::kept::KeptStatements;
+use crate::kept::Db;
 use crate::rows;
 use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -48,13 +48,12 @@ pub(crate) fn load(
 /// since `memo` was last refreshed, in which case the trees may be stale
 /// and nothing is saved. Returns whether they were saved.
 pub(crate) fn save<'a>(
-    conn: &mut Connection,
-    kept: &KeptStatements,
+    db: &mut Db,
     memo: &mut rows::HeadMemo,
     trees: impl IntoIterator<Item = (i64, &'a [Fingerprint])>,
 ) -> Result<bool, StoreError> {
-    let tx = WriteTxn::begin(conn, kept)?;
-    let now = rows::kept_data_version(kept)?;
+    let tx = WriteTxn::begin(db)?;
+    let now = rows::kept_data_version(tx.kept())?;
     if now != memo.data_version {
         return Ok(false);
     }

@@ -35,7 +35,7 @@
 //! SQL is `record_sql.rs`'s); what a row holds is decided by `rows::save`.
 
 use crate::error::StoreError;
-use crate::kept::{Kept, KeptStatements};
+use crate::kept::{Db, Kept, KeptStatements};
 use crate::record_sql::{CHUNK, COLUMNS, Prior, SIZES, statements_of};
 use rusqlite::{CachedStatement, Connection, Statement};
 use shoal_core::RecordId;
@@ -105,9 +105,8 @@ struct Pending<'c> {
 }
 
 impl<'c> RecordRows<'c> {
-    /// No rows waiting, to be written on `conn` (whose kept statements
-    /// `kept` are).
-    pub(crate) fn new(conn: &'c Connection, kept: &'c KeptStatements) -> Self {
+    /// No rows waiting, to be written on `db`'s connection.
+    pub(crate) fn new(db: &'c Db) -> Self {
         let pending = |prior| Pending {
             prior,
             rows: Vec::new(),
@@ -116,8 +115,8 @@ impl<'c> RecordRows<'c> {
             full: None,
         };
         Self {
-            conn,
-            kept,
+            conn: &db.conn,
+            kept: &db.kept,
             inserts: pending(Prior::Absent),
             upserts: pending(Prior::Present),
         }
@@ -257,12 +256,8 @@ fn bind(
 #[cfg(test)]
 mod tests {
     use super::*;
-    // SAFETY, for every `kept_over` below: each test declares the kept
-    // statements after their connection (dropped first) and uses both on
-    // its own thread.
-    use crate::kept::kept_over;
 
-    fn table() -> Connection {
+    fn table() -> Db {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE records (cid INTEGER NOT NULL, rid TEXT NOT NULL, life INTEGER NOT NULL,
@@ -272,7 +267,7 @@ mod tests {
              CREATE UNIQUE INDEX records_log ON records (dbv, seq);",
         )
         .unwrap();
-        conn
+        Db::new(conn).unwrap()
     }
 
     fn row(i: i64, dbv: i64, prior: Prior) -> RecordRow {
@@ -295,9 +290,9 @@ mod tests {
     fn every_count_of_rows_is_written_whole_by_the_statement_sizes() {
         // Counts that use every size, none, and each remainder.
         for n in [0, 1, 3, 4, 5, 16, 21, 63, 64, 65, 150] {
-            let conn = table();
-            let kept = unsafe { kept_over(&conn) };
-            let mut rows = RecordRows::new(&conn, &kept);
+            let db = table();
+            let conn = &db.conn;
+            let mut rows = RecordRows::new(&db);
             for i in 1..=n {
                 rows.push(row(i, 1, Prior::Absent)).unwrap();
             }
@@ -322,9 +317,9 @@ mod tests {
 
     #[test]
     fn a_later_row_of_a_record_replaces_the_earlier_one() {
-        let conn = table();
-        let kept = unsafe { kept_over(&conn) };
-        let mut rows = RecordRows::new(&conn, &kept);
+        let db = table();
+        let conn = &db.conn;
+        let mut rows = RecordRows::new(&db);
         rows.push(row(5, 1, Prior::Absent)).unwrap();
         rows.flush().unwrap();
         let mut again = row(5, 2, Prior::Present);
@@ -341,9 +336,9 @@ mod tests {
 
     #[test]
     fn new_and_replacing_rows_pending_together_are_all_written() {
-        let conn = table();
-        let kept = unsafe { kept_over(&conn) };
-        let mut rows = RecordRows::new(&conn, &kept);
+        let db = table();
+        let conn = &db.conn;
+        let mut rows = RecordRows::new(&db);
         for i in 1..=100 {
             rows.push(row(i, 1, Prior::Absent)).unwrap();
         }
@@ -371,47 +366,46 @@ mod tests {
             conn.query_row("SELECT count(*) FROM records", [], |r| r.get(0))
                 .unwrap()
         };
-        let mut conn = table();
-        let kept = unsafe { kept_over(&conn) };
+        let mut db = table();
         // Two full chunks and a remainder, dropped unfinished: rolled back.
         {
-            let mut tx = WriteTxn::begin(&mut conn, &kept).unwrap();
+            let mut tx = WriteTxn::begin(&mut db).unwrap();
             for i in 1..=150 {
                 tx.push_row(row(i, 1, Prior::Absent)).unwrap();
             }
         }
-        assert_eq!(count(&conn), 0);
-        let mut tx = WriteTxn::begin(&mut conn, &kept).unwrap();
+        assert_eq!(count(&db.conn), 0);
+        let mut tx = WriteTxn::begin(&mut db).unwrap();
         for i in 1..=150 {
             tx.push_row(row(i, 1, Prior::Absent)).unwrap();
         }
         tx.commit().unwrap();
-        assert_eq!(count(&conn), 150);
+        assert_eq!(count(&db.conn), 150);
         // A full chunk whose last row is a record that has one: refused
         // when the chunk is written, and nothing of it stays.
         {
-            let mut tx = WriteTxn::begin(&mut conn, &kept).unwrap();
+            let mut tx = WriteTxn::begin(&mut db).unwrap();
             for i in 1..CHUNK as i64 {
                 tx.push_row(row(1_000 + i, 2, Prior::Absent)).unwrap();
             }
             let refused = tx.push_row(row(5, 2, Prior::Absent)).unwrap_err();
             assert!(refused.to_string().contains("UNIQUE"), "{refused}");
         }
-        assert_eq!(count(&conn), 150);
+        assert_eq!(count(&db.conn), 150);
         // The connection and its statements write the next transaction.
-        let mut tx = WriteTxn::begin(&mut conn, &kept).unwrap();
+        let mut tx = WriteTxn::begin(&mut db).unwrap();
         for i in 1..=CHUNK as i64 {
             tx.push_row(row(2_000 + i, 3, Prior::Absent)).unwrap();
         }
         tx.commit().unwrap();
-        assert_eq!(count(&conn), 150 + CHUNK as i64);
+        assert_eq!(count(&db.conn), 150 + CHUNK as i64);
     }
 
     #[test]
     fn a_new_row_for_a_record_that_has_one_is_refused_not_merged() {
-        let conn = table();
-        let kept = unsafe { kept_over(&conn) };
-        let mut rows = RecordRows::new(&conn, &kept);
+        let db = table();
+        let (conn, kept) = (&db.conn, &db.kept);
+        let mut rows = RecordRows::new(&db);
         rows.push(row(5, 1, Prior::Absent)).unwrap();
         rows.flush().unwrap();
         rows.push(row(5, 2, Prior::Absent)).unwrap();
@@ -432,7 +426,7 @@ mod tests {
             })
             .unwrap()
         };
-        assert!(!bound(&kept).contains("r5"), "{}", bound(&kept));
+        assert!(!bound(kept).contains("r5"), "{}", bound(kept));
         rows.push(row(6, 3, Prior::Absent)).unwrap();
         rows.flush().unwrap();
         let count: i64 = conn

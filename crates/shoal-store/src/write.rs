@@ -62,12 +62,12 @@ impl Store {
         // Whether the sharing rules may change with this write; see the end.
         let rules_touched = ops.iter().any(|op| rules_read_from(&op.collection));
         let own_changes = self.db.conn.total_changes();
-        let mut tx = WriteTxn::begin(&mut self.db.conn, &self.db.kept)?;
+        let mut tx = WriteTxn::begin(&mut self.db)?;
         // Another process (the CLI next to a daemon) may have committed since
         // our last look: continue its log and order our clock after its writes.
         if self
             .head_memo
-            .refresh(&tx, &self.db.kept, &mut self.db_version, &mut self.hlc)?
+            .refresh(&tx, tx.kept(), &mut self.db_version, &mut self.hlc)?
         {
             self.recon.clear();
         }
@@ -86,13 +86,7 @@ impl Store {
             .iter()
             .map(|op| collection_for_write(&self.collections, &tx, &op.collection, &mut created))
             .collect::<Result<Vec<_>, _>>()?;
-        let preloaded = preload(
-            &tx,
-            &self.db.kept,
-            &ops,
-            &cids,
-            self.head_memo.ledger_in_use,
-        )?;
+        let preloaded = preload(&tx, tx.kept(), &ops, &cids, self.head_memo.ledger_in_use)?;
         // The write's records mostly share their fields: each name made once.
         let mut names = FieldNames::for_plans(ops.len());
         for ((op, cid), preloaded) in ops.into_iter().zip(cids).zip(preloaded) {
@@ -102,7 +96,7 @@ impl Store {
                 // op of this write may have changed this record).
                 None => rows::load_for_merge(
                     tx.flushed()?,
-                    &self.db.kept,
+                    tx.kept(),
                     cid,
                     &op.id,
                     self.head_memo.ledger_in_use,

@@ -19,7 +19,7 @@
 //! `synchronous` level.
 
 use crate::error::StoreError;
-use crate::kept::{Kept, KeptStatements};
+use crate::kept::{Db, Kept, KeptStatements};
 use crate::record_rows::{RecordRow, RecordRows};
 use rusqlite::Connection;
 use std::ops::Deref;
@@ -41,34 +41,32 @@ pub(crate) struct WriteTxn<'c> {
 impl<'c> WriteTxn<'c> {
     /// Starts a transaction that takes the write lock at once (so another
     /// process cannot commit between our read of the log head and our commit).
-    /// `kept` are `conn`'s kept statements.
-    pub(crate) fn begin(
-        conn: &'c mut Connection,
-        kept: &'c KeptStatements,
-    ) -> Result<Self, StoreError> {
-        let conn: &'c Connection = conn;
-        kept.run(Kept::BeginImmediate, |s| s.execute([]))?;
-        Ok(Self::opened(conn, kept))
+    pub(crate) fn begin(db: &'c mut Db) -> Result<Self, StoreError> {
+        let db: &'c Db = db;
+        db.kept.run(Kept::BeginImmediate, |s| s.execute([]))?;
+        Ok(Self::opened(db))
     }
 
     /// Starts a deferred transaction: a read that sees one snapshot and may
     /// also write (the write lock is taken then, if ever). The log read for
     /// a peer is one, once per push to every peer.
-    pub(crate) fn begin_deferred(
-        conn: &'c Connection,
-        kept: &'c KeptStatements,
-    ) -> Result<Self, StoreError> {
-        conn.prepare_cached("BEGIN")?.execute([])?;
-        Ok(Self::opened(conn, kept))
+    pub(crate) fn begin_deferred(db: &'c Db) -> Result<Self, StoreError> {
+        db.conn.prepare_cached("BEGIN")?.execute([])?;
+        Ok(Self::opened(db))
     }
 
-    fn opened(conn: &'c Connection, kept: &'c KeptStatements) -> Self {
+    fn opened(db: &'c Db) -> Self {
         Self {
-            conn,
-            kept,
+            conn: &db.conn,
+            kept: &db.kept,
             open: true,
-            rows: RecordRows::new(conn, kept),
+            rows: RecordRows::new(db),
         }
+    }
+
+    /// The connection's kept statements (`kept.rs`).
+    pub(crate) fn kept(&self) -> &'c KeptStatements {
+        self.kept
     }
 
     /// Writes a record's row, now or with the next ones (before
@@ -118,15 +116,11 @@ impl Drop for WriteTxn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    // SAFETY, for every `kept_over` below: each test declares the kept
-    // statements after their connection (dropped first) and uses both on
-    // its own thread.
-    use crate::kept::kept_over;
 
-    fn table() -> Connection {
+    fn table() -> Db {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
-        conn
+        Db::new(conn).unwrap()
     }
 
     fn rows(conn: &Connection) -> i64 {
@@ -136,33 +130,31 @@ mod tests {
 
     #[test]
     fn a_committed_transaction_stays_and_the_next_one_starts_afresh() {
-        let mut conn = table();
-        let kept = unsafe { kept_over(&conn) };
+        let mut db = table();
         for round in 1..=3 {
-            let tx = WriteTxn::begin(&mut conn, &kept).unwrap();
+            let tx = WriteTxn::begin(&mut db).unwrap();
             assert!(!tx.is_autocommit(), "begin opened no transaction");
             tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
             tx.commit().unwrap();
-            assert!(conn.is_autocommit(), "commit left the transaction open");
-            assert_eq!(rows(&conn), round);
+            assert!(db.conn.is_autocommit(), "commit left the transaction open");
+            assert_eq!(rows(&db.conn), round);
         }
     }
 
     #[test]
     fn a_dropped_transaction_rolls_back() {
-        let mut conn = table();
-        let kept = unsafe { kept_over(&conn) };
+        let mut db = table();
         {
-            let tx = WriteTxn::begin(&mut conn, &kept).unwrap();
+            let tx = WriteTxn::begin(&mut db).unwrap();
             tx.execute("INSERT INTO t VALUES (1)", []).unwrap();
         }
-        assert!(conn.is_autocommit());
-        assert_eq!(rows(&conn), 0);
+        assert!(db.conn.is_autocommit());
+        assert_eq!(rows(&db.conn), 0);
         // The kept statements still work after a rollback.
-        let tx = WriteTxn::begin(&mut conn, &kept).unwrap();
+        let tx = WriteTxn::begin(&mut db).unwrap();
         tx.execute("INSERT INTO t VALUES (2)", []).unwrap();
         tx.commit().unwrap();
-        assert_eq!(rows(&conn), 1);
+        assert_eq!(rows(&db.conn), 1);
     }
 
     #[test]
@@ -173,22 +165,24 @@ mod tests {
         reader
             .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
             .unwrap();
-        let mut writer = Connection::open(&path).unwrap();
+        let writer = Connection::open(&path).unwrap();
         writer.busy_timeout(std::time::Duration::ZERO).unwrap();
-        let (reader_kept, writer_kept) =
-            (unsafe { kept_over(&reader) }, unsafe { kept_over(&writer) });
+        let (reader, mut writer) = (Db::new(reader).unwrap(), Db::new(writer).unwrap());
         for round in 1..=2 {
-            let tx = WriteTxn::begin_deferred(&reader, &reader_kept).unwrap();
+            let tx = WriteTxn::begin_deferred(&reader).unwrap();
             assert_eq!(rows(&tx), round - 1);
             // Another connection commits meanwhile: no lock stops it, and
             // the open transaction still sees what it saw first.
-            let other = WriteTxn::begin(&mut writer, &writer_kept).unwrap();
+            let other = WriteTxn::begin(&mut writer).unwrap();
             other.execute("INSERT INTO t VALUES (1)", []).unwrap();
             other.commit().unwrap();
             assert_eq!(rows(&tx), round - 1);
             tx.commit().unwrap();
-            assert!(reader.is_autocommit(), "commit left the transaction open");
-            assert_eq!(rows(&reader), round);
+            assert!(
+                reader.conn.is_autocommit(),
+                "commit left the transaction open"
+            );
+            assert_eq!(rows(&reader.conn), round);
         }
     }
 
@@ -196,16 +190,15 @@ mod tests {
     fn the_write_lock_is_taken_at_begin() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lock.db");
-        let mut first = Connection::open(&path).unwrap();
+        let first = Connection::open(&path).unwrap();
         first
             .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
             .unwrap();
-        let mut second = Connection::open(&path).unwrap();
+        let second = Connection::open(&path).unwrap();
         second.busy_timeout(std::time::Duration::ZERO).unwrap();
-        let (first_kept, second_kept) =
-            (unsafe { kept_over(&first) }, unsafe { kept_over(&second) });
-        let _held = WriteTxn::begin(&mut first, &first_kept).unwrap();
+        let (mut first, mut second) = (Db::new(first).unwrap(), Db::new(second).unwrap());
+        let _held = WriteTxn::begin(&mut first).unwrap();
         // Another writer cannot begin while this transaction holds the lock.
-        assert!(WriteTxn::begin(&mut second, &second_kept).is_err());
+        assert!(WriteTxn::begin(&mut second).is_err());
     }
 }
