@@ -184,25 +184,10 @@ impl<'c> Pending<'c> {
     ) -> Result<(), StoreError> {
         let mut rows = self.rows.iter();
         let arenas = (self.texts.as_str(), self.blobs.as_slice());
-        for (size, sql) in SIZES.iter().zip(statements_of(self.prior)) {
-            if *size == 1 {
-                // The last size, one row a statement: the kept one.
-                let one = match self.prior {
-                    Prior::Absent => Kept::InsertOne,
-                    Prior::Present => Kept::UpsertOne,
-                };
-                for row in rows.by_ref() {
-                    kept.run(one, |statement| {
-                        let written = bind(statement, 0, row, arenas)
-                            .and_then(|()| Ok(statement.raw_execute()?));
-                        // Kept, it would otherwise hold SQLite's copies of
-                        // the row's values until its next use, refused or not.
-                        statement.clear_bindings();
-                        written.map(drop)
-                    })?;
-                }
-                break;
-            }
+        // Every size but the last, one row, by the statements of that many
+        // rows; then the rest one by one, by the store's kept statement.
+        let several = SIZES.len() - 1;
+        for (size, sql) in SIZES[..several].iter().zip(statements_of(self.prior)) {
             while rows.len() >= *size {
                 // A remainder's statement goes back to the cache when done.
                 let mut looked_up;
@@ -227,7 +212,20 @@ impl<'c> Pending<'c> {
                 }
             }
         }
-        debug_assert_eq!(rows.len(), 0, "every row written");
+        let one = match self.prior {
+            Prior::Absent => Kept::InsertOne,
+            Prior::Present => Kept::UpsertOne,
+        };
+        for row in rows {
+            kept.run(one, |statement| {
+                let written =
+                    bind(statement, 0, row, arenas).and_then(|()| Ok(statement.raw_execute()?));
+                // Kept, it would otherwise hold SQLite's copies of the row's
+                // values until its next use, refused or not.
+                statement.clear_bindings();
+                written.map(drop)
+            })?;
+        }
         Ok(())
     }
 }
