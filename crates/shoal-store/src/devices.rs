@@ -2,8 +2,9 @@
 //! statements of the reserved devices collection read back as the core's
 //! [`Registry`] (cached by their content, so signatures are checked once
 //! per change of the collection), admission requests of refused peers, and
-//! the local-write rules: nothing but a valid signed statement goes into the
-//! devices collection, and a read-only device's writes are refused.
+//! the registry a local write is checked against (the check itself, that
+//! nothing but a valid signed statement goes into the devices collection
+//! and a read-only device's writes are refused, is `device_writes.rs`).
 //!
 //! What a statement means is the core's (`shoal_core::devices`); this file
 //! only persists and reads. It never signs: the caller brings signed
@@ -12,13 +13,14 @@
 use crate::error::StoreError;
 use crate::write::WriteOp;
 use crate::{Store, now_ms, read::parse_object};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use shoal_core::devices::{
     DEVICES_COLLECTION, IssuerKey, Issuers, OWNER_RECORD, Registry, STATEMENT_FIELD, Signed,
     admissible,
 };
 use shoal_core::{Change, CollectionName, Intent, RecordId};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,19 +87,7 @@ impl Store {
     /// The owner key this node pinned (`None`: the group has no owner yet,
     /// as far as this node knows).
     pub fn device_owner(&self) -> Result<Option<IssuerKey>, StoreError> {
-        let text: Option<String> = self
-            .db
-            .conn
-            .prepare_cached("SELECT public FROM device_owner WHERE id = 1")?
-            .query_row([], |r| r.get(0))
-            .optional()?;
-        text.map(|t| {
-            IssuerKey::from_hex(&t).map_err(|e| StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("pinned owner key: {e}"),
-            })
-        })
-        .transpose()
+        pinned_owner(&self.db.conn, &self.path)
     }
 
     /// Pins `key` as the owner key if none is pinned; returns the key pinned
@@ -271,80 +261,45 @@ impl Store {
         Ok((kept, left_out))
     }
 
-    /// The local-write rules of devices: a write to the devices collection
-    /// must be a valid signed statement in its own record (or the owner
-    /// record naming the pinned key); a device admitted read-only for a
-    /// collection writes nothing there.
-    pub(crate) fn check_device_writes(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
-        for op in ops {
-            if op.collection.as_str() == DEVICES_COLLECTION {
-                self.check_statement_write(op)?;
-            }
+    /// The registry a local write is checked against (`device_writes.rs`):
+    /// the cached one if it was read within [`WRITE_CHECK_TTL`], else read
+    /// again; `None` while the group has no owner.
+    pub(crate) fn write_registry(&self) -> Result<Option<Arc<Registry>>, StoreError> {
+        let mut cache = self.devices.0.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = cache
+            .write_checked
+            .is_some_and(|at| at.elapsed() < WRITE_CHECK_TTL);
+        if fresh {
+            return Ok(cache.registry.clone());
         }
-        let registry = {
-            let mut cache = self.devices.0.lock().unwrap_or_else(|p| p.into_inner());
-            let fresh = cache
-                .write_checked
-                .is_some_and(|at| at.elapsed() < WRITE_CHECK_TTL);
-            if fresh {
-                cache.registry.clone()
-            } else {
-                cache.write_checked = Some(Instant::now());
-                drop(cache);
-                let registry = self.device_registry()?;
-                if registry.is_none() {
-                    self.devices
-                        .0
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .registry = None;
-                }
-                registry
-            }
-        };
-        let Some(registry) = registry else {
-            return Ok(());
-        };
-        let own = self.identity.peer_id().to_string();
-        for op in ops {
-            if op.collection.as_str() != DEVICES_COLLECTION
-                && !registry.local_write_allowed(&own, &op.collection)
-            {
-                return Err(StoreError::ReadOnlyDevice {
-                    collection: op.collection.to_string(),
-                });
-            }
+        cache.write_checked = Some(Instant::now());
+        drop(cache);
+        let registry = self.device_registry()?;
+        if registry.is_none() {
+            self.devices
+                .0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .registry = None;
         }
-        Ok(())
+        Ok(registry)
     }
+}
 
-    fn check_statement_write(&self, op: &WriteOp) -> Result<(), StoreError> {
-        let reserved = || StoreError::ReservedCollection {
-            collection: DEVICES_COLLECTION.to_string(),
-        };
-        let Intent::Put(fields) = &op.intent else {
-            return Err(reserved());
-        };
-        if fields.len() != 1 {
-            return Err(reserved());
-        }
-        if op.id.as_str() == OWNER_RECORD {
-            let key = fields
-                .get("key")
-                .and_then(Value::as_str)
-                .and_then(|t| IssuerKey::from_hex(t).ok())
-                .ok_or_else(reserved)?;
-            return match self.device_owner()? {
-                Some(pinned) if pinned == key => Ok(()),
-                _ => Err(reserved()),
-            };
-        }
-        let text = fields
-            .get(STATEMENT_FIELD)
-            .and_then(Value::as_str)
-            .ok_or_else(reserved)?;
-        Signed::from_text(op.id.as_str(), text)
-            .map(|_| ())
-            .map_err(|e| StoreError::Devices(format!("refused statement: {e}")))
-    }
+/// The owner key pinned in the file behind `conn` (at `path`, for errors).
+pub(crate) fn pinned_owner(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Option<IssuerKey>, StoreError> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT public FROM device_owner WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    text.map(|t| {
+        IssuerKey::from_hex(&t).map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("pinned owner key: {e}"),
+        })
+    })
+    .transpose()
 }

@@ -26,6 +26,7 @@ mod clock_mark;
 mod commit_count;
 mod conflict_journal;
 mod data_versions;
+mod device_writes;
 mod devices;
 mod echo;
 mod error;
@@ -89,7 +90,7 @@ pub use partial_age::{AGE_OUT_PAGE, AgeOutPass};
 pub use query::{Filter, Order, Query};
 pub use read::{CollectionStatus, Page, Record, StoreStatus};
 pub use recon_snapshot::ReconSnapshot;
-pub use write::{WriteOp, WriteOutcome};
+pub use write::{OPS_PER_STEP, WriteOp, WriteOutcome};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};

@@ -53,14 +53,31 @@ impl Store {
         &mut self,
         ops: impl IntoIterator<Item = WriteOp>,
     ) -> Result<WriteOutcome, StoreError> {
-        let ops: Vec<WriteOp> = ops.into_iter().collect();
-        self.check_device_writes(&ops)?;
+        self.write_from(ops.into_iter().map(Ok))
+    }
+
+    /// [`write`](Self::write) of ops made as the write goes: an op given
+    /// as an error (one its caller could not make: an invalid id, say)
+    /// fails the whole write with that error, and nothing is written.
+    ///
+    /// The ops are taken and planned [`OPS_PER_STEP`] at a time, so a large
+    /// write holds one step of them in memory, not all of them (the
+    /// changed records' keys, which the outcome returns, are kept for all).
+    pub fn write_from(
+        &mut self,
+        ops: impl IntoIterator<Item = Result<WriteOp, StoreError>>,
+    ) -> Result<WriteOutcome, StoreError> {
+        let mut ops = ops.into_iter();
+        let mut step = Vec::new();
+        next_step(&mut ops, &mut step)?;
+        // Read before the transaction, as the registry is cached apart from it.
+        let devices = self.device_writes()?;
         let origin = rows::Origin::Local {
             record_cap: self.config.max_value_bytes,
             state_cap: self.config.max_record_bytes,
         };
         // Whether the sharing rules may change with this write; see the end.
-        let rules_touched = ops.iter().any(|op| rules_read_from(&op.collection));
+        let mut rules_touched = false;
         let own_changes = self.db.conn.total_changes();
         let mut tx = WriteTxn::begin(&mut self.db)?;
         // Another process (the CLI next to a daemon) may have committed since
@@ -81,69 +98,86 @@ impl Store {
         let mut stamp = TxnStamp::new(self.db_version);
         let mut changed = Vec::new();
         let mut last_clock = None;
-        // Created inside the transaction: a failed write leaves no empty collection.
-        let cids = ops
-            .iter()
-            .map(|op| collection_for_write(&self.collections, &tx, &op.collection, &mut created))
-            .collect::<Result<Vec<_>, _>>()?;
-        let preloaded = preload(&tx, tx.kept(), &ops, &cids, self.head_memo.ledger_in_use)?;
         // The write's records mostly share their fields: each name made once.
-        let mut names = FieldNames::for_plans(ops.len());
-        for ((op, cid), preloaded) in ops.into_iter().zip(cids).zip(preloaded) {
-            let loaded = match preloaded {
-                Some(loaded) => loaded,
-                // Looked up now, after writing the rows waiting (an earlier
-                // op of this write may have changed this record).
-                None => rows::load_for_merge(
-                    tx.flushed()?,
-                    tx.kept(),
-                    cid,
-                    &op.id,
-                    self.head_memo.ledger_in_use,
-                )?,
-            };
-            let mut after = loaded.state.clone();
-            let declared = self.schemas.get(&op.collection);
-            let (intent, stamp_patch) = match &declared {
-                None => (op.intent, None),
-                Some(declared) => {
-                    let before = loaded.state.render();
-                    declared.check_not_newer(&op.collection, &op.id, before.as_ref())?;
-                    data_versions_plan(declared, op.intent)
-                }
-            };
-            // One clock per op: two ops on one record in one write apply in
-            // order (an op's stamp patch writes another slot than the op).
-            let clock = Clock {
-                hlc: self.hlc.tick(now_ms()),
-                site: self.identity.site(),
-            };
-            for intent in std::iter::once(&intent).chain(stamp_patch.as_ref()) {
-                for (slot, version) in plan_naming(&after, intent, clock, &mut names)? {
-                    // What peers check of every change (`Change::validate`): a
-                    // value they would refuse must not be written here either,
-                    // even into a record the whole-record cap lets through.
-                    if let Some(value) = &version.value {
-                        value.check_limits(self.config.max_value_bytes)?;
+        let mut names = FieldNames::for_plans(step.len());
+        while !step.is_empty() {
+            for op in &step {
+                devices.check(&tx, &self.path, op)?;
+                rules_touched |= rules_read_from(&op.collection);
+            }
+            // Created inside the transaction: a failed write leaves no empty collection.
+            let cids = step
+                .iter()
+                .map(|op| {
+                    collection_for_write(&self.collections, &tx, &op.collection, &mut created)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // Read after the rows of the steps before are written: this
+            // step may change a record one of them changed.
+            let preloaded = preload(
+                tx.flushed()?,
+                tx.kept(),
+                &step,
+                &cids,
+                self.head_memo.ledger_in_use,
+            )?;
+            for ((op, cid), preloaded) in step.drain(..).zip(cids).zip(preloaded) {
+                let loaded = match preloaded {
+                    Some(loaded) => loaded,
+                    // Looked up now, after writing the rows waiting (an earlier
+                    // op of this write may have changed this record).
+                    None => rows::load_for_merge(
+                        tx.flushed()?,
+                        tx.kept(),
+                        cid,
+                        &op.id,
+                        self.head_memo.ledger_in_use,
+                    )?,
+                };
+                let mut after = loaded.state.clone();
+                let declared = self.schemas.get(&op.collection);
+                let (intent, stamp_patch) = match &declared {
+                    None => (op.intent, None),
+                    Some(declared) => {
+                        let before = loaded.state.render();
+                        declared.check_not_newer(&op.collection, &op.id, before.as_ref())?;
+                        data_versions_plan(declared, op.intent)
                     }
-                    after.apply(slot, version);
+                };
+                // One clock per op: two ops on one record in one write apply in
+                // order (an op's stamp patch writes another slot than the op).
+                let clock = Clock {
+                    hlc: self.hlc.tick(now_ms()),
+                    site: self.identity.site(),
+                };
+                for intent in std::iter::once(&intent).chain(stamp_patch.as_ref()) {
+                    for (slot, version) in plan_naming(&after, intent, clock, &mut names)? {
+                        // What peers check of every change (`Change::validate`): a
+                        // value they would refuse must not be written here either,
+                        // even into a record the whole-record cap lets through.
+                        if let Some(value) = &version.value {
+                            value.check_limits(self.config.max_value_bytes)?;
+                        }
+                        after.apply(slot, version);
+                    }
+                }
+                // Rendered only for a collection with a declared schema: a tuple
+                // `(&declared, after.render())` renders every record written,
+                // which was most of what the data-version merge added to a write.
+                if let Some(declared) = &declared
+                    && let Some(rendered) = after.render()
+                {
+                    declared.validate(&op.collection, &op.id, &rendered)?;
+                }
+                if let Some(delta) =
+                    rows::save(&mut tx, cid, &op.id, &loaded, &after, &mut stamp, origin)?
+                {
+                    deltas.push(delta);
+                    changed.push((op.collection, op.id));
+                    last_clock = Some(clock);
                 }
             }
-            // Rendered only for a collection with a declared schema: a tuple
-            // `(&declared, after.render())` renders every record written,
-            // which was most of what the data-version merge added to a write.
-            if let Some(declared) = &declared
-                && let Some(rendered) = after.render()
-            {
-                declared.validate(&op.collection, &op.id, &rendered)?;
-            }
-            if let Some(delta) =
-                rows::save(&mut tx, cid, &op.id, &loaded, &after, &mut stamp, origin)?
-            {
-                deltas.push(delta);
-                changed.push((op.collection, op.id));
-                last_clock = Some(clock);
-            }
+            next_step(&mut ops, &mut step)?;
         }
         tx.commit()?;
         if !rules_touched {
@@ -161,6 +195,23 @@ impl Store {
             clock: last_clock,
         })
     }
+}
+
+/// Ops a write takes from its caller and plans at a time: a step's
+/// records are loaded with one statement (per collection), and its ops
+/// dropped before the next step is taken.
+pub const OPS_PER_STEP: usize = 256;
+
+/// Fills `step` (empty) with the next ops, up to [`OPS_PER_STEP`]; an op
+/// its caller failed to make fails the write.
+fn next_step(
+    ops: &mut impl Iterator<Item = Result<WriteOp, StoreError>>,
+    step: &mut Vec<WriteOp>,
+) -> Result<(), StoreError> {
+    for op in ops.take(OPS_PER_STEP) {
+        step.push(op?);
+    }
+    Ok(())
 }
 
 /// Ops from which a write loads its records up front, with one statement

@@ -141,23 +141,40 @@ impl Collection {
         self.write(id, Edit::Create(value)).map(Written::version)
     }
 
-    /// Puts many records in one transaction: all or none.
+    /// Puts many records in one transaction: all or none. Returns the
+    /// db_version written, `None` if nothing changed.
+    ///
+    /// The records are taken from `records` as the write goes, a few
+    /// hundred at a time, so a large batch made by an iterator is never all
+    /// in memory at once. The write holds the store meanwhile: the iterator
+    /// must not use this store (a call into it panics rather than wait for
+    /// itself forever); read what it needs first. An invalid id or a value
+    /// that is not an object, wherever it comes, fails the whole batch.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = shoal::Store::open(dir.path().join("db"))?;
+    /// let notes = store.collection("notes")?;
+    /// let version = notes.put_many(
+    ///     (0..1_000).map(|i| (format!("n{i:04}"), serde_json::json!({"n": i}))),
+    /// )?;
+    /// assert_eq!(version, Some(store.db_version()));
+    /// assert_eq!(notes.get("n0999")?.unwrap()["n"], 999);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_many<I, S>(&self, records: I) -> Result<Option<DbVersion>, Error>
     where
         I: IntoIterator<Item = (S, Value)>,
         S: AsRef<str>,
     {
-        let ops = records
-            .into_iter()
-            .map(|(id, value)| {
-                Ok(WriteOp {
-                    collection: self.name.clone(),
-                    id: RecordId::new(id.as_ref())?,
-                    intent: Intent::Put(object(value)?),
-                })
+        let ops = records.into_iter().map(|(id, value)| {
+            Ok(WriteOp {
+                collection: self.name.clone(),
+                id: RecordId::new(id.as_ref())?,
+                intent: Intent::Put(object(value)?),
             })
-            .collect::<Result<Vec<_>, Error>>()?;
-        self.store.write(ops).map(Written::version)
+        });
+        self.store.write_from(ops).map(Written::version)
     }
 
     /// Changes only the given fields of a live record; a `null` field removes it.

@@ -84,13 +84,12 @@ impl Written {
 }
 
 /// A JSON object, or [`CoreError::NotAnObject`].
-pub(crate) fn object(value: Value) -> Result<Map<String, Value>, Error> {
+pub(crate) fn object(value: Value) -> Result<Map<String, Value>, CoreError> {
     match value {
         Value::Object(map) => Ok(map),
         other => Err(CoreError::NotAnObject {
             got: json_type(&other),
-        }
-        .into()),
+        }),
     }
 }
 

@@ -32,6 +32,7 @@ pub mod devices;
 mod edit;
 mod error;
 mod events;
+mod feeding;
 mod gc;
 mod node;
 mod partial;

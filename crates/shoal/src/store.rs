@@ -8,13 +8,14 @@ use crate::commit_watch::{CommitWatch, Look};
 use crate::edit::Written;
 use crate::error::Error;
 use crate::events::{ChangeEvent, Origin, Subscription};
+use crate::feeding::Feeding;
 use shoal_core::{
     Change, CollectionName, DbVersion, Direction, LogRead, ShareMode, SharingRules, SiteId,
     SyncCursor,
 };
 use shoal_store::{
     ApplyReport, ChangeIter, CheckProgress, CheckReport, ConflictQuery, DEFAULT_PAGE, Durability,
-    JournalledConflict, StoreConfig, StoreStatus, WriteOp,
+    JournalledConflict, StoreConfig, StoreError, StoreStatus, WriteOp,
 };
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -118,7 +119,11 @@ impl Store {
     /// Locks the database. A panic in another thread mid-operation cannot leave
     /// a half transaction behind (SQLite rolls it back), so a poisoned lock is
     /// taken over rather than propagated.
+    ///
+    /// Panics if this thread is feeding a write to this store (`feeding.rs`):
+    /// the lock is held by that write, and waiting would never end.
     pub(crate) fn db(&self) -> MutexGuard<'_, shoal_store::Store> {
+        crate::feeding::refuse_reentry(&self.inner.db);
         self.inner
             .db
             .lock()
@@ -128,6 +133,7 @@ impl Store {
     /// The database if no other thread holds it (see [`db`](Self::db) for a
     /// poisoned lock).
     fn try_db(&self) -> Option<MutexGuard<'_, shoal_store::Store>> {
+        crate::feeding::refuse_reentry(&self.inner.db);
         match self.inner.db.try_lock() {
             Ok(db) => Some(db),
             Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
@@ -254,9 +260,22 @@ impl Store {
 
     /// Commits local writes in one transaction and notifies subscribers.
     pub(crate) fn write(&self, ops: Vec<WriteOp>) -> Result<Option<Written>, Error> {
+        self.write_from(ops.into_iter().map(Ok))
+    }
+
+    /// [`write`](Self::write) of ops made as the write takes them
+    /// ([`shoal_store::Store::write_from`]).
+    ///
+    /// The ops are taken while the store is locked: one that uses this
+    /// store panics (`feeding.rs`).
+    pub(crate) fn write_from(
+        &self,
+        ops: impl IntoIterator<Item = Result<WriteOp, StoreError>>,
+    ) -> Result<Option<Written>, Error> {
         let _timed = Timed(&self.inner.write_latency, std::time::Instant::now());
+        let ops = Feeding::new(ops.into_iter(), &self.inner.db);
         let written = self.with_db(|db| {
-            let outcome = db.write(ops)?;
+            let outcome = db.write_from(ops)?;
             let written = outcome.version.zip(outcome.clock);
             if let Some(version) = outcome.version {
                 self.notify(outcome.changed, version, Origin::Local);

@@ -2,11 +2,14 @@
 //! chunks: what it leaves must be what the same ops leave one write at a
 //! time — later ops on a record see the earlier ones, every record of
 //! every chunk is there and logged, and a refused write leaves nothing,
-//! not even the chunks already written.
+//! not even the chunks already written. Ops are taken a step
+//! (`OPS_PER_STEP`) at a time: a step sees the rows the steps before it
+//! left waiting, and an op its caller fails to make, in any step, fails
+//! the whole write.
 
 use serde_json::{Map, Value, json};
 use shoal_core::{CollectionName, CoreError, DbVersion, Intent, RecordId};
-use shoal_store::{Store, StoreConfig, StoreError, WriteOp};
+use shoal_store::{OPS_PER_STEP, Store, StoreConfig, StoreError, WriteOp};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -138,5 +141,93 @@ fn a_refused_write_leaves_none_of_its_records_not_even_written_chunks() {
         .write([op("notes", "after", Intent::Put(fields(json!({"n": 1}))))])
         .expect("next write");
     assert_eq!(next.version, Some(DbVersion(version.0 + 1)));
+    store.verify().expect("the file is consistent");
+}
+
+#[test]
+fn a_step_sees_the_rows_the_steps_before_it_left_waiting() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = open(dir.path(), "steps.db");
+    let same = || op("notes", "same", Intent::Put(fields(json!({"v": 0}))));
+    store.write([same()]).expect("first write");
+    // The first step: a put that changes nothing, so its row count is not
+    // a multiple of the row chunk and the last rows are still waiting
+    // when the step ends; then new records, the last one `last`.
+    let last = format!("r{}", OPS_PER_STEP - 1);
+    let mut ops = vec![same()];
+    ops.extend((1..OPS_PER_STEP).map(|i| {
+        op(
+            "notes",
+            &format!("r{i}"),
+            Intent::Put(fields(json!({"v": i}))),
+        )
+    }));
+    // The second step, large enough to load its records up front, edits
+    // `last` and deletes another of the first step's records: refused as
+    // "not found" if it read the table without the rows still waiting.
+    ops.push(op("notes", &last, Intent::Patch(fields(json!({"w": 2})))));
+    ops.push(op("notes", "r200", Intent::Delete));
+    ops.extend((0..4).map(|i| op("notes", &format!("new{i}"), Intent::Put(fields(json!({}))))));
+    let outcome = store.write(ops).expect("write");
+    assert_eq!(
+        outcome.changed.len(),
+        OPS_PER_STEP + 5,
+        "all but `same` changed"
+    );
+    assert_eq!(
+        get(&store, "notes", &last),
+        Some(json!({"v": OPS_PER_STEP - 1, "w": 2}))
+    );
+    assert_eq!(get(&store, "notes", "r200"), None);
+    assert_eq!(get(&store, "notes", "r199"), Some(json!({"v": 199})));
+    store.verify().expect("the file is consistent");
+}
+
+#[test]
+fn an_op_its_caller_fails_to_make_in_a_later_step_fails_the_whole_write() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = open(dir.path(), "failed.db");
+    store
+        .write([op("notes", "before", Intent::Put(fields(json!({"n": 0}))))])
+        .expect("first write");
+    let version = store.status().expect("status").db_version;
+    let good = OPS_PER_STEP + 10;
+    let mut taken = 0;
+    // Into a collection the write would create: it must not stay behind.
+    let ops = (0..good + 5).map(|i| {
+        taken += 1;
+        if i == good {
+            return Err(StoreError::Invalid(CoreError::NotAnObject { got: "array" }));
+        }
+        Ok(op(
+            "fresh",
+            &format!("r{i}"),
+            Intent::Put(fields(json!({"n": i}))),
+        ))
+    });
+    let err = store
+        .write_from(ops)
+        .expect_err("the bad op fails the write");
+    assert!(
+        matches!(
+            err,
+            StoreError::Invalid(CoreError::NotAnObject { got: "array" })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(taken, good + 1, "no op is taken after the failed one");
+    assert_eq!(store.status().expect("status").db_version, version);
+    for i in [0, OPS_PER_STEP - 1, OPS_PER_STEP, good - 1] {
+        assert_eq!(get(&store, "fresh", &format!("r{i}")), None, "record {i}");
+    }
+    let status = store.status().expect("status");
+    assert!(
+        status
+            .collections
+            .iter()
+            .all(|c| c.name.as_str() != "fresh"),
+        "the collection the failed write made is gone: {:?}",
+        status.collections
+    );
     store.verify().expect("the file is consistent");
 }

@@ -412,3 +412,59 @@ fn bad_query_on_unknown_collection() {
         missing.query(&Query::new().eq("a\"b", json!(1)))
     });
 }
+
+/// A `put_many` whose records come from an iterator that uses the same
+/// store: the write holds the store while it takes them, so the call would
+/// wait for itself forever. It panics with a message saying so; the batch
+/// is rolled back and the store stays usable. (A thread with a deadline, so
+/// that a hang fails this test instead of stalling the suite.)
+#[test]
+fn a_put_many_iterator_that_uses_its_store_panics_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(fixture(&dir.path().join("a.db")));
+    let version = store.db_version();
+    let (done, finished) = std::sync::mpsc::channel();
+    let writer = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let tasks = store.collection("tasks").unwrap();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tasks.put_many((0..600).map(|i| {
+                    // Past the first step of ops, so part of the batch is
+                    // written when the call comes.
+                    if i == 400 {
+                        let _ = tasks.get("t1");
+                    }
+                    (format!("b{i}"), json!({"i": i}))
+                }))
+            }));
+            let _ = done.send(());
+            outcome
+        })
+    };
+    finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("put_many returned or panicked, and did not hang");
+    let panic = writer
+        .join()
+        .unwrap()
+        .expect_err("the call from the iterator panics");
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    assert!(
+        message.contains("put_many used the store they are written to"),
+        "{message}"
+    );
+    assert_eq!(
+        store.db_version(),
+        version,
+        "nothing of the batch was written"
+    );
+    let tasks = store.collection("tasks").unwrap();
+    assert_eq!(tasks.get("b0").unwrap(), None);
+    tasks.put("after", json!({"ok": true})).unwrap();
+    assert_eq!(tasks.get("after").unwrap().unwrap()["ok"], true);
+}
