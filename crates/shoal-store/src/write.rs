@@ -2,9 +2,12 @@
 //! clocks and the change-log position of every record it touches.
 //!
 //! This module owns the write path's order of steps (stamp a clock,
-//! plan through the core, persist the difference); it never merges by itself.
+//! plan through the core, persist the difference) and the taking of a
+//! write's ops from its caller, a step at a time, inside the transaction;
+//! it never merges by itself, and never holds more than one step of ops.
 
 use crate::data_versions::Declared;
+use crate::device_writes::DeviceWrites;
 use crate::error::StoreError;
 use crate::kept::KeptStatements;
 use crate::rows::{self, StoredSlots, TxnStamp};
@@ -14,6 +17,7 @@ use crate::{RecordKey, Store, collection_for_write, now_ms};
 use rusqlite::Connection;
 use shoal_core::{Clock, CollectionName, DbVersion, FieldNames, Intent, RecordId, plan_naming};
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 /// One local write to one record.
 #[derive(Debug, Clone)]
@@ -62,22 +66,37 @@ impl Store {
     ///
     /// The ops are taken and planned [`OPS_PER_STEP`] at a time, so a large
     /// write holds one step of them in memory, not all of them (the
-    /// changed records' keys, which the outcome returns, are kept for all).
+    /// changed records' keys, which the outcome returns, and their
+    /// reconciliation deltas are kept for all). After the first step they
+    /// are taken while the write holds the database file's write lock:
+    /// another process's write waits for them, up to its busy timeout.
+    /// Errors come in op order: a refused op in one step fails the write
+    /// before an op of a later step is taken, let alone checked. The first
+    /// step's ops are checked against the devices' rules before the lock
+    /// is taken, so a read-only device's refused put waits for no one.
     pub fn write_from(
         &mut self,
         ops: impl IntoIterator<Item = Result<WriteOp, StoreError>>,
     ) -> Result<WriteOutcome, StoreError> {
-        let mut ops = ops.into_iter();
+        // Fused: a first step shorter than a full one is the whole write.
+        let mut ops = ops.into_iter().fuse();
         let mut step = Vec::new();
         next_step(&mut ops, &mut step)?;
         // Read before the transaction, as the registry is cached apart from it.
         let devices = self.device_writes()?;
+        // Whether the sharing rules may change with this write; see the end.
+        let mut rules_touched = false;
+        check_step(
+            &devices,
+            &self.db.conn,
+            &self.path,
+            &step,
+            &mut rules_touched,
+        )?;
         let origin = rows::Origin::Local {
             record_cap: self.config.max_value_bytes,
             state_cap: self.config.max_record_bytes,
         };
-        // Whether the sharing rules may change with this write; see the end.
-        let mut rules_touched = false;
         let own_changes = self.db.conn.total_changes();
         let mut tx = WriteTxn::begin(&mut self.db)?;
         // Another process (the CLI next to a daemon) may have committed since
@@ -101,10 +120,6 @@ impl Store {
         // The write's records mostly share their fields: each name made once.
         let mut names = FieldNames::for_plans(step.len());
         while !step.is_empty() {
-            for op in &step {
-                devices.check(&tx, &self.path, op)?;
-                rules_touched |= rules_read_from(&op.collection);
-            }
             // Created inside the transaction: a failed write leaves no empty collection.
             let cids = step
                 .iter()
@@ -178,6 +193,7 @@ impl Store {
                 }
             }
             next_step(&mut ops, &mut step)?;
+            check_step(&devices, &tx, &self.path, &step, &mut rules_touched)?;
         }
         tx.commit()?;
         if !rules_touched {
@@ -214,14 +230,31 @@ fn next_step(
     Ok(())
 }
 
-/// Ops from which a write loads its records up front, with one statement
-/// per collection (`load_many.rs`); a smaller write (a single put) looks
-/// each record up as its op comes.
+/// Checks a step's ops against the devices' rules, and notes in
+/// `rules_touched` whether one writes what the sharing rules are read from.
+fn check_step(
+    devices: &DeviceWrites,
+    conn: &Connection,
+    path: &Path,
+    step: &[WriteOp],
+    rules_touched: &mut bool,
+) -> Result<(), StoreError> {
+    for op in step {
+        devices.check(conn, path, op)?;
+        *rules_touched |= rules_read_from(&op.collection);
+    }
+    Ok(())
+}
+
+/// Ops from which a step loads its records up front, with one statement
+/// per collection (`load_many.rs`); a smaller step (a single put, the
+/// last few ops of a batch) looks each record up as its op comes.
 const BATCH_LOAD_FROM: usize = 4;
 
-/// For each op, the stored state of its record loaded up front, or `None`
-/// where the op must look it up itself: in a small write, and for every op
-/// after the first on one record (whose row the earlier op changed).
+/// For each op of a step, the stored state of its record loaded up front,
+/// or `None` where the op must look it up itself: in a small step, and for
+/// every op after the first on one record in the step (whose row the
+/// earlier op changed).
 fn preload(
     conn: &Connection,
     kept: &KeptStatements,

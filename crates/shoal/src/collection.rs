@@ -146,10 +146,14 @@ impl Collection {
     ///
     /// The records are taken from `records` as the write goes, a few
     /// hundred at a time, so a large batch made by an iterator is never all
-    /// in memory at once. The write holds the store meanwhile: the iterator
-    /// must not use this store (a call into it panics rather than wait for
-    /// itself forever); read what it needs first. An invalid id or a value
-    /// that is not an object, wherever it comes, fails the whole batch.
+    /// in memory at once. The write holds the store meanwhile, and the
+    /// database file's write lock (another process's write waits): the
+    /// iterator must not use this store (a call into it from the
+    /// iterator's thread panics rather than wait for itself forever), and
+    /// should not be slow; read what it needs first. An invalid id or a
+    /// value that is not an object, wherever it comes, fails the whole
+    /// batch when the write reaches it (a refusal of an earlier record
+    /// comes first).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;

@@ -3,23 +3,27 @@
 //! that it does not use the store it feeds.
 //!
 //! That iterator runs while the write holds the store's lock, so a call
-//! into the same store from it would wait for itself forever. The call
-//! panics instead, with a message that says why, as `RefCell` does for a
-//! second borrow. It owns that marker only: which lock it guards is the
-//! store's (`store.rs`), and it must not take locks itself.
+//! into the same store from it, on its thread, would wait for itself
+//! forever. The call panics instead, with a message that says why, as
+//! `RefCell` does for a second borrow. It owns that marker only: which
+//! lock it guards is the store's (`store.rs`), and it must not take locks
+//! itself. It cannot see a thread the iterator starts and waits for.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 
 thread_local! {
-    /// The store (the address of its lock) whose write this thread is
-    /// feeding right now; 0 when none.
-    static FEEDING: Cell<usize> = const { Cell::new(0) };
+    /// The stores (the addresses of their locks) whose writes this thread
+    /// is feeding right now, outermost first: a `put_many` iterator may
+    /// feed another store's `put_many`, whose iterator must not use either.
+    static FEEDING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 /// An iterator feeding a write to the store whose lock is at `store`:
-/// each `next` runs marked as feeding it.
+/// whatever runs of it — `next`, `size_hint`, its drop — runs marked as
+/// feeding that store.
 pub(crate) struct Feeding<I> {
-    inner: I,
+    /// Taken only by the drop, so that it is dropped marked.
+    inner: Option<I>,
     store: usize,
 }
 
@@ -27,9 +31,26 @@ impl<I: Iterator> Feeding<I> {
     /// `inner`, feeding the store whose lock `store` points to.
     pub(crate) fn new<T>(inner: I, store: &T) -> Self {
         Self {
-            inner,
+            inner: Some(inner),
             store: std::ptr::from_ref(store) as usize,
         }
+    }
+}
+
+/// Runs `f` marked as feeding `store`; the mark goes when `f` returns or
+/// panics.
+fn marked<R>(store: usize, f: impl FnOnce() -> R) -> R {
+    FEEDING.with_borrow_mut(|feeding| feeding.push(store));
+    let _unmark = Unmark;
+    f()
+}
+
+/// Takes the innermost mark away.
+struct Unmark;
+
+impl Drop for Unmark {
+    fn drop(&mut self) {
+        FEEDING.with_borrow_mut(|feeding| feeding.pop());
     }
 }
 
@@ -37,23 +58,21 @@ impl<I: Iterator> Iterator for Feeding<I> {
     type Item = I::Item;
 
     fn next(&mut self) -> Option<I::Item> {
-        let before = FEEDING.replace(self.store);
-        // Restored even if the caller's iterator panics.
-        let _restore = Restore(before);
-        self.inner.next()
+        let inner = self.inner.as_mut()?;
+        marked(self.store, || inner.next())
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
+        self.inner.as_ref().map_or((0, Some(0)), |inner| {
+            marked(self.store, || inner.size_hint())
+        })
     }
 }
 
-/// Puts the marker back as it was.
-struct Restore(usize);
-
-impl Drop for Restore {
+impl<I> Drop for Feeding<I> {
     fn drop(&mut self) {
-        FEEDING.set(self.0);
+        let inner = self.inner.take();
+        marked(self.store, || drop(inner));
     }
 }
 
@@ -61,8 +80,9 @@ impl Drop for Restore {
 /// `store`: taking the lock would wait forever.
 pub(crate) fn refuse_reentry<T>(store: &T) {
     let at = std::ptr::from_ref(store) as usize;
+    let feeding = FEEDING.with_borrow(|feeding| feeding.contains(&at));
     assert!(
-        FEEDING.get() != at,
+        !feeding,
         "the records given to put_many used the store they are written to: \
          the write holds the store while it takes them, so that call would wait forever; \
          read what they need before calling put_many"

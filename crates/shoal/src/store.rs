@@ -47,7 +47,8 @@ pub(crate) struct Inner {
     pub(crate) blob_files: shoal_store::BlobFiles,
     /// Largest blob added or fetched.
     pub(crate) blob_cap: u64,
-    /// How long local writes took, lock wait included.
+    /// How long local writes took, lock wait included (and, for
+    /// `put_many`, making the records it takes as it goes).
     write_latency: shoal_net::DurationHistogram,
     /// The watch for other processes' commits, once a node asked for it.
     commit_watch: std::sync::OnceLock<Option<CommitWatch>>,
@@ -98,7 +99,9 @@ impl Store {
     }
 
     /// How long local writes (puts, patches, deletes, map edits, batches)
-    /// have taken since the store was opened, lock wait included.
+    /// have taken since the store was opened, lock wait included, and for
+    /// [`Collection::put_many`](crate::Collection::put_many) the time its
+    /// iterator took to make the records, which the write takes as it goes.
     pub fn write_latency(&self) -> shoal_net::HistogramSnapshot {
         self.inner.write_latency.snapshot()
     }
@@ -130,10 +133,10 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The database if no other thread holds it (see [`db`](Self::db) for a
+    /// The database if no other thread holds it, nor this one (feeding a
+    /// write to it from `put_many`'s iterator) (see [`db`](Self::db) for a
     /// poisoned lock).
     fn try_db(&self) -> Option<MutexGuard<'_, shoal_store::Store>> {
-        crate::feeding::refuse_reentry(&self.inner.db);
         match self.inner.db.try_lock() {
             Ok(db) => Some(db),
             Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
@@ -260,22 +263,33 @@ impl Store {
 
     /// Commits local writes in one transaction and notifies subscribers.
     pub(crate) fn write(&self, ops: Vec<WriteOp>) -> Result<Option<Written>, Error> {
-        self.write_from(ops.into_iter().map(Ok))
+        self.write_with(|db| db.write(ops))
     }
 
     /// [`write`](Self::write) of ops made as the write takes them
     /// ([`shoal_store::Store::write_from`]).
     ///
-    /// The ops are taken while the store is locked: one that uses this
-    /// store panics (`feeding.rs`).
+    /// The ops are taken while the store is locked: a call from them, on
+    /// their own thread, into this store panics (`feeding.rs`).
     pub(crate) fn write_from(
         &self,
         ops: impl IntoIterator<Item = Result<WriteOp, StoreError>>,
     ) -> Result<Option<Written>, Error> {
-        let _timed = Timed(&self.inner.write_latency, std::time::Instant::now());
         let ops = Feeding::new(ops.into_iter(), &self.inner.db);
+        self.write_with(|db| db.write_from(ops))
+    }
+
+    /// Runs the local write `f` on the locked database, announces what it
+    /// changed and moves the head.
+    fn write_with(
+        &self,
+        f: impl FnOnce(
+            &mut shoal_store::Store,
+        ) -> Result<shoal_store::WriteOutcome, shoal_store::StoreError>,
+    ) -> Result<Option<Written>, Error> {
+        let _timed = Timed(&self.inner.write_latency, std::time::Instant::now());
         let written = self.with_db(|db| {
-            let outcome = db.write_from(ops)?;
+            let outcome = f(db)?;
             let written = outcome.version.zip(outcome.clock);
             if let Some(version) = outcome.version {
                 self.notify(outcome.changed, version, Origin::Local);

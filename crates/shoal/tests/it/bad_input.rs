@@ -468,3 +468,64 @@ fn a_put_many_iterator_that_uses_its_store_panics_instead_of_hanging() {
     tasks.put("after", json!({"ok": true})).unwrap();
     assert_eq!(tasks.get("after").unwrap().unwrap()["ok"], true);
 }
+
+/// Two stores feeding each other: A's `put_many` iterator runs B's
+/// `put_many`, whose iterator calls into A. A is still locked by the outer
+/// write, so that call panics too (the thread knows every store it is
+/// feeding, not only the innermost); both batches are rolled back.
+#[test]
+fn a_put_many_iterator_feeding_another_store_that_uses_the_first_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = std::sync::Arc::new(fixture(&dir.path().join("a.db")));
+    let b = std::sync::Arc::new(fixture(&dir.path().join("b.db")));
+    let (a_version, b_version) = (a.db_version(), b.db_version());
+    let (done, finished) = std::sync::mpsc::channel();
+    let writer = {
+        let (a, b) = (a.clone(), b.clone());
+        std::thread::spawn(move || {
+            let a_tasks = a.collection("tasks").unwrap();
+            let b_tasks = b.collection("tasks").unwrap();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                a_tasks.put_many((0..3).map(|i| {
+                    let _ = b_tasks.put_many((0..3).map(|j| {
+                        let _ = a_tasks.get("t1");
+                        (format!("b{j}"), json!({"j": j}))
+                    }));
+                    (format!("a{i}"), json!({"i": i}))
+                }))
+            }));
+            let _ = done.send(());
+            outcome
+        })
+    };
+    finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("put_many returned or panicked, and did not hang");
+    assert!(writer.join().unwrap().is_err(), "the call into A panics");
+    assert_eq!(a.db_version(), a_version);
+    assert_eq!(b.db_version(), b_version);
+    assert_eq!(a.collection("tasks").unwrap().get("a0").unwrap(), None);
+    assert_eq!(b.collection("tasks").unwrap().get("b0").unwrap(), None);
+}
+
+/// An iterator that yields again after its first `None` ends the batch at
+/// that `None`, as collecting it did: nothing after it is written.
+#[test]
+fn a_put_many_batch_ends_at_its_iterators_first_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fixture(&dir.path().join("a.db"));
+    let tasks = store.collection("tasks").unwrap();
+    let mut calls = 0;
+    // Some, None, then Some again eight times, then None for ever.
+    let records = std::iter::from_fn(|| {
+        calls += 1;
+        (calls != 2 && calls <= 10).then(|| (format!("r{calls}"), json!({"n": calls})))
+    });
+    tasks.put_many(records).unwrap();
+    assert!(tasks.get("r1").unwrap().is_some());
+    assert_eq!(
+        tasks.get("r3").unwrap(),
+        None,
+        "nothing after the first None"
+    );
+}
