@@ -10,7 +10,7 @@
 use crate::Store;
 use crate::devices::pinned_owner;
 use crate::error::StoreError;
-use crate::write::WriteOp;
+use crate::write_op::WriteOp;
 use rusqlite::Connection;
 use serde_json::Value;
 use shoal_core::Intent;

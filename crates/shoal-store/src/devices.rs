@@ -11,7 +11,7 @@
 //! statements.
 
 use crate::error::StoreError;
-use crate::write::WriteOp;
+use crate::write_op::WriteOp;
 use crate::{Store, now_ms, read::parse_object};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};

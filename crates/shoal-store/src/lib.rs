@@ -60,6 +60,7 @@ mod rows;
 mod schema;
 mod sharing;
 mod write;
+mod write_op;
 mod write_txn;
 
 pub use apply_report::ApplyReport;
@@ -90,7 +91,8 @@ pub use partial_age::{AGE_OUT_PAGE, AgeOutPass};
 pub use query::{Filter, Order, Query};
 pub use read::{CollectionStatus, Page, Record, StoreStatus};
 pub use recon_snapshot::ReconSnapshot;
-pub use write::{OPS_PER_STEP, WriteOp, WriteOutcome};
+pub use write::OPS_PER_STEP;
+pub use write_op::{WriteOp, WriteOutcome};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};

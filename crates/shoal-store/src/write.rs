@@ -12,36 +12,13 @@ use crate::error::StoreError;
 use crate::kept::KeptStatements;
 use crate::rows::{self, StoredSlots, TxnStamp};
 use crate::sharing::{FileState, rules_read_from};
+use crate::write_op::{WriteOp, WriteOutcome};
 use crate::write_txn::WriteTxn;
-use crate::{RecordKey, Store, collection_for_write, now_ms};
+use crate::{Store, collection_for_write, now_ms};
 use rusqlite::Connection;
-use shoal_core::{Clock, CollectionName, DbVersion, FieldNames, Intent, RecordId, plan_naming};
+use shoal_core::{Clock, FieldNames, Intent, RecordId, plan_naming};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-
-/// One local write to one record.
-#[derive(Debug, Clone)]
-pub struct WriteOp {
-    /// The record's collection.
-    pub collection: CollectionName,
-    /// The record's id.
-    pub id: RecordId,
-    /// What to do to it.
-    pub intent: Intent,
-}
-
-/// What a committed write did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WriteOutcome {
-    /// The db_version the transaction took; `None` if nothing changed.
-    pub version: Option<DbVersion>,
-    /// The records whose state changed, in write order.
-    pub changed: Vec<RecordKey>,
-    /// The clock of the last op that changed a record: every slot that op
-    /// wrote carries it (for a one-op write, the write's clock); `None` if
-    /// nothing changed.
-    pub clock: Option<Clock>,
-}
 
 impl Store {
     /// Applies local writes in one transaction: all of them or none.
