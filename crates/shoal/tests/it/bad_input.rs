@@ -423,37 +423,20 @@ fn a_put_many_iterator_that_uses_its_store_panics_instead_of_hanging() {
     let dir = tempfile::tempdir().unwrap();
     let store = std::sync::Arc::new(fixture(&dir.path().join("a.db")));
     let version = store.db_version();
-    let (done, finished) = std::sync::mpsc::channel();
-    let writer = {
+    let message = {
         let store = store.clone();
-        std::thread::spawn(move || {
+        panic_message_within_deadline(move || {
             let tasks = store.collection("tasks").unwrap();
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                tasks.put_many((0..600).map(|i| {
-                    // Past the first step of ops, so part of the batch is
-                    // written when the call comes.
-                    if i == 400 {
-                        let _ = tasks.get("t1");
-                    }
-                    (format!("b{i}"), json!({"i": i}))
-                }))
+            let _ = tasks.put_many((0..600).map(|i| {
+                // Past the first step of ops, so part of the batch is
+                // written when the call comes.
+                if i == 400 {
+                    let _ = tasks.get("t1");
+                }
+                (format!("b{i}"), json!({"i": i}))
             }));
-            let _ = done.send(());
-            outcome
         })
     };
-    finished
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("put_many returned or panicked, and did not hang");
-    let panic = writer
-        .join()
-        .unwrap()
-        .expect_err("the call from the iterator panics");
-    let message = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or_default();
     assert!(
         message.contains("put_many used the store they are written to"),
         "{message}"
@@ -469,6 +452,30 @@ fn a_put_many_iterator_that_uses_its_store_panics_instead_of_hanging() {
     assert_eq!(tasks.get("after").unwrap().unwrap()["ok"], true);
 }
 
+/// Runs `call` on a thread of its own and returns the message it panicked
+/// with; fails if it returns instead, or is still running after a minute
+/// (a hang fails the test instead of stalling the suite).
+fn panic_message_within_deadline(call: impl FnOnce() + Send + 'static) -> String {
+    let (done, finished) = std::sync::mpsc::channel();
+    let caller = std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+        let _ = done.send(());
+        outcome
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("put_many returned or panicked, and did not hang");
+    let panic = caller
+        .join()
+        .unwrap()
+        .expect_err("the call from the iterator panics");
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|m| m.to_string()))
+        .unwrap_or_default()
+}
+
 /// Two stores feeding each other: A's `put_many` iterator runs B's
 /// `put_many`, whose iterator calls into A. A is still locked by the outer
 /// write, so that call panics too (the thread knows every store it is
@@ -479,29 +486,24 @@ fn a_put_many_iterator_feeding_another_store_that_uses_the_first_panics() {
     let a = std::sync::Arc::new(fixture(&dir.path().join("a.db")));
     let b = std::sync::Arc::new(fixture(&dir.path().join("b.db")));
     let (a_version, b_version) = (a.db_version(), b.db_version());
-    let (done, finished) = std::sync::mpsc::channel();
-    let writer = {
+    let message = {
         let (a, b) = (a.clone(), b.clone());
-        std::thread::spawn(move || {
+        panic_message_within_deadline(move || {
             let a_tasks = a.collection("tasks").unwrap();
             let b_tasks = b.collection("tasks").unwrap();
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                a_tasks.put_many((0..3).map(|i| {
-                    let _ = b_tasks.put_many((0..3).map(|j| {
-                        let _ = a_tasks.get("t1");
-                        (format!("b{j}"), json!({"j": j}))
-                    }));
-                    (format!("a{i}"), json!({"i": i}))
-                }))
+            let _ = a_tasks.put_many((0..3).map(|i| {
+                let _ = b_tasks.put_many((0..3).map(|j| {
+                    let _ = a_tasks.get("t1");
+                    (format!("b{j}"), json!({"j": j}))
+                }));
+                (format!("a{i}"), json!({"i": i}))
             }));
-            let _ = done.send(());
-            outcome
         })
     };
-    finished
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("put_many returned or panicked, and did not hang");
-    assert!(writer.join().unwrap().is_err(), "the call into A panics");
+    assert!(
+        message.contains("put_many used the store they are written to"),
+        "the call into A panics: {message}"
+    );
     assert_eq!(a.db_version(), a_version);
     assert_eq!(b.db_version(), b_version);
     assert_eq!(a.collection("tasks").unwrap().get("a0").unwrap(), None);
