@@ -20,24 +20,25 @@ use anyhow::ensure;
 use rusqlite::{Connection, params};
 use std::time::{Duration, Instant};
 
-/// Shoal's `records` table with its change-log and tombstone indexes, as
-/// its schema steps leave them (`crates/shoal-store/src/migrations`).
+/// Shoal's `records` table, keyed by log position, with its (collection,
+/// id) and tombstone indexes, as its schema steps leave them
+/// (`crates/shoal-store/src/migrations`).
 pub const RECORDS_LAYOUT: &str = "
 CREATE TABLE records (
+    pos INTEGER PRIMARY KEY,
     cid INTEGER NOT NULL,
     rid TEXT NOT NULL,
     life INTEGER NOT NULL,
     data TEXT,
     slots BLOB NOT NULL,
-    dbv INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
     digest BLOB NOT NULL DEFAULT x'',
     refs INTEGER NOT NULL DEFAULT 0,
     missing INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (cid, rid)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX records_log ON records (dbv, seq);
-CREATE INDEX records_dead ON records (dbv, seq) WHERE data IS NULL;";
+    dbv INTEGER GENERATED ALWAYS AS (pos >> 20) VIRTUAL,
+    seq INTEGER GENERATED ALWAYS AS (pos & 1048575) VIRTUAL
+);
+CREATE UNIQUE INDEX records_key ON records (cid, rid);
+CREATE INDEX records_dead ON records (pos) WHERE data IS NULL;";
 
 /// Bytes of the packed slots Shoal stores for the `write` record (a life
 /// slot and three field registers with their clocks, whose varints make it
@@ -54,9 +55,9 @@ const SIZES: [usize; 4] = [ROWS_PER_INSERT, 16, 4, 1];
 /// Shoal's insert of new records' rows, for `n` rows (every column bound).
 fn insert_of(n: usize) -> String {
     let mut sql = String::from(
-        "INSERT OR FAIL INTO records (cid, rid, life, data, slots, dbv, seq, digest, refs, missing) VALUES ",
+        "INSERT OR FAIL INTO records (pos, cid, rid, life, data, slots, digest, refs, missing) VALUES ",
     );
-    sql.push_str(&vec!["(?,?,?,?,?,?,?,?,?,?)"; n].join(","));
+    sql.push_str(&vec!["(?,?,?,?,?,?,?,?,?)"; n].join(","));
     sql
 }
 
@@ -93,17 +94,17 @@ pub fn batch(
             let mut insert = tx.prepare_cached(&sql)?;
             while rows + 1 - next >= size as u64 {
                 for k in 0..size {
-                    let (i, at) = (next + k as u64, k * 10);
-                    insert.raw_bind_parameter(at + 1, 1)?;
-                    insert.raw_bind_parameter(at + 2, &ids[(i - 1) as usize])?;
-                    insert.raw_bind_parameter(at + 3, 1)?;
-                    insert.raw_bind_parameter(at + 4, json(i))?;
-                    insert.raw_bind_parameter(at + 5, &slots)?;
-                    insert.raw_bind_parameter(at + 6, 1)?;
-                    insert.raw_bind_parameter(at + 7, i as i64)?;
-                    insert.raw_bind_parameter(at + 8, &digest[..])?;
+                    let (i, at) = (next + k as u64, k * 9);
+                    // Version 1, the row's place in it (`log_pos.rs`).
+                    insert.raw_bind_parameter(at + 1, (1_i64 << 20) | i as i64)?;
+                    insert.raw_bind_parameter(at + 2, 1)?;
+                    insert.raw_bind_parameter(at + 3, &ids[(i - 1) as usize])?;
+                    insert.raw_bind_parameter(at + 4, 1)?;
+                    insert.raw_bind_parameter(at + 5, json(i))?;
+                    insert.raw_bind_parameter(at + 6, &slots)?;
+                    insert.raw_bind_parameter(at + 7, &digest[..])?;
+                    insert.raw_bind_parameter(at + 8, 0)?;
                     insert.raw_bind_parameter(at + 9, 0)?;
-                    insert.raw_bind_parameter(at + 10, 0)?;
                 }
                 insert.raw_execute()?;
                 next += size as u64;
@@ -152,7 +153,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         let err = batch(&mut conn, 3, |_| "same".to_string(), |_| "{}".into()).unwrap_err();
         // Every row is written as new, as Shoal writes a record it found no
-        // row of: a repeated id is refused by the table's key.
+        // row of: a repeated id is refused by the (collection, id) index.
         assert!(err.to_string().contains("UNIQUE"), "{err}");
     }
 }

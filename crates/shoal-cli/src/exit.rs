@@ -256,6 +256,7 @@ fn library_code(err: &shoal::Error) -> u8 {
             | StoreError::BlobBusy { .. }
             | StoreError::BlobMismatch { .. }
             | StoreError::WouldWait { .. }
+            | StoreError::LogFull { .. }
             | StoreError::Sqlite(_) => STORAGE,
             StoreError::NotShared { .. } | StoreError::HeldFull { .. } => NETWORK,
         },

@@ -179,7 +179,15 @@ fn describe(conn: &Connection, path: &Path) -> Result<DatabaseCopy, StoreError> 
     let page_size = count("PRAGMA page_size")?;
     let records = count("SELECT count(*) FROM records WHERE data IS NOT NULL")?;
     let tombstones = count("SELECT count(*) FROM records WHERE data IS NULL")?;
-    let db_version = DbVersion(count("SELECT coalesce(max(dbv), 0) FROM records")?);
+    // A copy made before schema step 13 has no `pos` (and an index on `dbv`).
+    let db_version = match crate::migrations::has_column(conn, "records", "pos")
+        .map_err(|e| e.with_path(path))?
+    {
+        true => {
+            crate::log_pos::version_of(count("SELECT coalesce(max(pos), 0) FROM records")? as i64)
+        }
+        false => DbVersion(count("SELECT coalesce(max(dbv), 0) FROM records")?),
+    };
     let blobs = conn
         .prepare("SELECT hash, size FROM blobs ORDER BY hash")
         .and_then(|mut s| {

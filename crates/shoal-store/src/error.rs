@@ -201,6 +201,16 @@ pub enum StoreError {
         /// What it would have waited for.
         reason: &'static str,
     },
+    /// The change log holds no more versions: a write would take db_version
+    /// `version`, past the last one a log position can hold (2^43 − 1, see
+    /// `log_pos.rs`). Nothing was written.
+    #[error(
+        "the change log is full: a write would take db_version {version}, past the last one it can hold"
+    )]
+    LogFull {
+        /// The version the write would have taken.
+        version: u64,
+    },
     /// Any other SQLite failure.
     #[error("sqlite: {0}")]
     Sqlite(#[source] rusqlite::Error),

@@ -17,6 +17,7 @@
 
 use crate::conflict_journal::{ConflictEntry, ConflictSide};
 use crate::error::StoreError;
+use crate::log_pos::version_of;
 use crate::rows;
 use crate::write_txn::WriteTxn;
 use crate::{Store, now_ms};
@@ -175,7 +176,7 @@ impl Store {
     pub fn tombstones(&self) -> Result<TombstoneStatus, StoreError> {
         let (held, oldest): (i64, Option<Vec<u8>>) = self.db.conn.query_row(
             "SELECT count(*), (SELECT slots FROM records INDEXED BY records_dead
-                 WHERE data IS NULL ORDER BY dbv, seq LIMIT 1)
+                 WHERE data IS NULL ORDER BY pos LIMIT 1)
              FROM records INDEXED BY records_dead WHERE data IS NULL",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -219,7 +220,7 @@ impl Store {
             policy,
             before: used_bytes(&self.db.conn)?,
             total: self.tombstones()?.held,
-            after: (0, 0),
+            after: 0,
             report: GcReport::default(),
         })
     }
@@ -239,27 +240,27 @@ impl Store {
         }
         let (acked, behind) = acknowledgements(&tx, self.db_version)?;
         report.waiting_for = behind;
-        let page: Vec<(i64, String, i64, i64, Vec<u8>)> = tx
+        let page: Vec<(i64, String, i64, Vec<u8>)> = tx
             .prepare_cached(
-                "SELECT cid, rid, dbv, seq, slots FROM records INDEXED BY records_dead
-                 WHERE data IS NULL AND (dbv, seq) > (?1, ?2) ORDER BY dbv, seq LIMIT ?3",
+                "SELECT cid, rid, pos, slots FROM records INDEXED BY records_dead
+                 WHERE data IS NULL AND pos > ?1 ORDER BY pos LIMIT ?2",
             )?
-            .query_map(params![pass.after.0, pass.after.1, PAGE], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            .query_map(params![pass.after, PAGE], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<Result<_, _>>()?;
-        let Some((_, _, dbv, seq, _)) = page.last() else {
+        let Some((_, _, pos, _)) = page.last() else {
             return Ok(false);
         };
-        pass.after = (*dbv, *seq);
+        pass.after = *pos;
         let mut touched = BTreeSet::new();
-        for (cid, rid, dbv, _, slots) in page {
+        for (cid, rid, pos, slots) in page {
             report.examined += 1;
             let Some(clock) = delete_clock(&slots)? else {
                 report.kept += 1;
                 continue;
             };
-            let at = DbVersion(dbv as u64);
+            let at = version_of(pos);
             if gc::fate(at, clock, acked, now, policy) == Fate::Keep {
                 report.kept += 1;
                 continue;
@@ -314,7 +315,8 @@ pub struct GcPass {
     policy: GcPolicy,
     before: u64,
     total: u64,
-    after: (i64, i64),
+    /// The key of the last tombstone row looked at (`log_pos.rs`).
+    after: i64,
     report: GcReport,
 }
 

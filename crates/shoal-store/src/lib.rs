@@ -39,6 +39,7 @@ mod kept;
 mod levelled;
 mod load_many;
 mod log;
+mod log_pos;
 mod lookaside;
 mod migrations;
 mod packed_slots;

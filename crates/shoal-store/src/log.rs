@@ -4,11 +4,12 @@
 //! reads sync serves peers from are bounded by changes and bytes and cut a
 //! record too big for one of them (see `parts.rs`).
 //!
-//! It owns the keyset pagination over the `(dbv, seq)` index and the bounded
+//! It owns the keyset pagination over the log position key (`log_pos.rs`) and the bounded
 //! reads sync serves peers from; what to do with the changes is the caller's.
 
 use crate::Store;
 use crate::error::StoreError;
+use crate::log_pos::{key_after, version_of};
 use crate::packed_slots::unpack_slots;
 use crate::partial::{PeerFilter, Verdict, record_data};
 use crate::parts::{Budget, StoredRow, Taken, row_at};
@@ -35,14 +36,10 @@ impl Store {
         let mut stmt = self.db.conn.prepare_cached(
             "SELECT r.dbv, r.seq, c.name, r.rid, r.slots
              FROM records r JOIN collections c ON c.cid = r.cid
-             WHERE (r.dbv, r.seq) > (?1, ?2)
-             ORDER BY r.dbv, r.seq LIMIT ?3",
+             WHERE r.pos > ?1
+             ORDER BY r.pos LIMIT ?2",
         )?;
-        let mut rows = stmt.query(params![
-            after.version.0 as i64,
-            i64::from(after.seq),
-            record_limit as i64
-        ])?;
+        let mut rows = stmt.query(params![key_after(after), record_limit as i64])?;
         let mut out = Vec::new();
         let mut records = 0;
         while let Some(row) = rows.next()? {
@@ -176,13 +173,10 @@ impl Store {
             let mut stmt = tx.prepare_cached(
                 "SELECT r.dbv, r.seq, c.name, r.rid, r.slots, r.data
                  FROM records r JOIN collections c ON c.cid = r.cid
-                 WHERE (r.dbv, r.seq) > (?1, ?2)
-                 ORDER BY r.dbv, r.seq",
+                 WHERE r.pos > ?1
+                 ORDER BY r.pos",
             )?;
-            let mut rows = stmt.query(params![
-                cursor.position.version.0 as i64,
-                i64::from(cursor.position.seq)
-            ])?;
+            let mut rows = stmt.query([key_after(cursor.position)])?;
             let mut records = 0;
             while let Some(row_data) = rows.next()? {
                 if records == max_changes.max(1) {
@@ -234,11 +228,12 @@ impl Store {
         let (upto, partial) = if stopped {
             done
         } else {
-            let head: i64 = tx
-                .prepare_cached("SELECT COALESCE(MAX(dbv), 0) FROM records")?
+            let head: Option<i64> = tx
+                .prepare_cached("SELECT max(pos) FROM records")?
                 .query_row([], |r| r.get(0))?;
             (
-                LogPosition::after_version(DbVersion(head as u64)).max(cursor.position),
+                LogPosition::after_version(head.map_or(DbVersion(0), version_of))
+                    .max(cursor.position),
                 None,
             )
         };

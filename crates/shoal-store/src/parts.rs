@@ -123,15 +123,17 @@ pub(crate) fn row_at(
     conn: &Connection,
     position: LogPosition,
 ) -> Result<Option<StoredRow>, StoreError> {
+    // A position no key holds (one from before the table was keyed by
+    // them) has no row: its record moved on (`log_pos.rs`).
+    let Some(key) = crate::log_pos::key_at(position) else {
+        return Ok(None);
+    };
     let row: Option<(String, String, Vec<u8>)> = conn
         .prepare_cached(
             "SELECT c.name, r.rid, r.slots FROM records r JOIN collections c ON c.cid = r.cid
-             WHERE r.dbv = ?1 AND r.seq = ?2",
+             WHERE r.pos = ?1",
         )?
-        .query_row(
-            params![position.version.0 as i64, i64::from(position.seq)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     row.map(|(collection, id, slots)| {
         Ok(StoredRow {

@@ -16,13 +16,14 @@
 
 use crate::error::StoreError;
 use crate::kept::Db;
+use crate::log_pos::key_after;
 use crate::recon_scans::KeptScans;
 use crate::recon_snapshot::ReconSnapshot;
 use crate::recon_tree::Tree;
 use crate::rows::{self, TreeDelta, key_column};
 use crate::write_txn::WriteTxn;
 use rusqlite::{Connection, params};
-use shoal_core::DbVersion;
+use shoal_core::{DbVersion, LogPosition};
 use std::collections::{HashMap, HashSet};
 
 /// Records per page when bringing `recon_keys` up to date.
@@ -56,28 +57,31 @@ pub(crate) fn catch_up_keys(db: &mut Db, head: i64) -> Result<(), StoreError> {
     }
     // Where the next page starts: a log position (after the mark), or a
     // primary key (every record).
-    let (mut after_log, mut after_pk) = ((mark.unwrap_or(0), i64::MAX), (i64::MIN, String::new()));
+    let mut after_log = key_after(LogPosition::after_version(DbVersion(
+        mark.unwrap_or(0) as u64
+    )));
+    let mut after_pk = (i64::MIN, String::new());
     loop {
         let mut page: Vec<KeyRow> = Vec::with_capacity(KEY_PAGE);
         {
             let mut stmt = match mark {
                 Some(_) => tx.prepare_cached(
-                    "SELECT cid, rid, digest, life, missing, dbv, seq FROM records
-                     WHERE (dbv, seq) > (?1, ?2) ORDER BY dbv, seq LIMIT ?3",
+                    "SELECT cid, rid, digest, life, missing, pos FROM records
+                     WHERE pos > ?1 ORDER BY pos LIMIT ?2",
                 )?,
                 None => tx.prepare_cached(
-                    "SELECT cid, rid, digest, life, missing, 0, 0 FROM records
+                    "SELECT cid, rid, digest, life, missing, 0 FROM records
                      WHERE (cid, rid) > (?1, ?2) ORDER BY cid, rid LIMIT ?3",
                 )?,
             };
             let mut rows = match mark {
-                Some(_) => stmt.query(params![after_log.0, after_log.1, KEY_PAGE as i64])?,
+                Some(_) => stmt.query(params![after_log, KEY_PAGE as i64])?,
                 None => stmt.query(params![after_pk.0, after_pk.1, KEY_PAGE as i64])?,
             };
             while let Some(row) = rows.next()? {
                 let (cid, rid): (i64, String) = (row.get(0)?, row.get(1)?);
                 let key = rows::recon_key(&rid);
-                after_log = (row.get(5)?, row.get(6)?);
+                after_log = row.get(5)?;
                 after_pk = (cid, rid.clone());
                 page.push((
                     cid,

@@ -52,8 +52,8 @@ pub(crate) struct RecordRow {
     /// The rendered JSON; `None` while the record is deleted.
     pub(crate) data: Option<String>,
     pub(crate) slots: Vec<u8>,
-    pub(crate) dbv: i64,
-    pub(crate) seq: i64,
+    /// The log position of the change, as the table's key (`log_pos.rs`).
+    pub(crate) pos: i64,
     pub(crate) digest: [u8; 16],
     pub(crate) refs: u32,
     pub(crate) missing: u32,
@@ -68,8 +68,7 @@ struct Parked {
     life: i64,
     data: Option<Range<usize>>,
     slots: Range<usize>,
-    dbv: i64,
-    seq: i64,
+    pos: i64,
     digest: [u8; 16],
     refs: u32,
     missing: u32,
@@ -158,8 +157,7 @@ impl<'c> Pending<'c> {
             life: row.life,
             data,
             slots: appended(&mut self.blobs, &row.slots),
-            dbv: row.dbv,
-            seq: row.seq,
+            pos: row.pos,
             digest: row.digest,
             refs: row.refs,
             missing: row.missing,
@@ -238,16 +236,15 @@ fn bind(
     row: &Parked,
     (texts, blobs): (&str, &[u8]),
 ) -> Result<(), StoreError> {
-    statement.raw_bind_parameter(at + 1, row.cid)?;
-    statement.raw_bind_parameter(at + 2, row.rid.as_str())?;
-    statement.raw_bind_parameter(at + 3, row.life)?;
-    statement.raw_bind_parameter(at + 4, row.data.clone().map(|text| &texts[text]))?;
-    statement.raw_bind_parameter(at + 5, &blobs[row.slots.clone()])?;
-    statement.raw_bind_parameter(at + 6, row.dbv)?;
-    statement.raw_bind_parameter(at + 7, row.seq)?;
-    statement.raw_bind_parameter(at + 8, &row.digest[..])?;
-    statement.raw_bind_parameter(at + 9, row.refs)?;
-    statement.raw_bind_parameter(at + 10, row.missing)?;
+    statement.raw_bind_parameter(at + 1, row.pos)?;
+    statement.raw_bind_parameter(at + 2, row.cid)?;
+    statement.raw_bind_parameter(at + 3, row.rid.as_str())?;
+    statement.raw_bind_parameter(at + 4, row.life)?;
+    statement.raw_bind_parameter(at + 5, row.data.clone().map(|text| &texts[text]))?;
+    statement.raw_bind_parameter(at + 6, &blobs[row.slots.clone()])?;
+    statement.raw_bind_parameter(at + 7, &row.digest[..])?;
+    statement.raw_bind_parameter(at + 8, row.refs)?;
+    statement.raw_bind_parameter(at + 9, row.missing)?;
     Ok(())
 }
 
@@ -257,14 +254,8 @@ mod tests {
 
     fn table() -> Db {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE records (cid INTEGER NOT NULL, rid TEXT NOT NULL, life INTEGER NOT NULL,
-                 data TEXT, slots BLOB NOT NULL, dbv INTEGER NOT NULL, seq INTEGER NOT NULL,
-                 digest BLOB NOT NULL, refs INTEGER NOT NULL, missing INTEGER NOT NULL,
-                 PRIMARY KEY (cid, rid)) WITHOUT ROWID;
-             CREATE UNIQUE INDEX records_log ON records (dbv, seq);",
-        )
-        .unwrap();
+        conn.execute_batch(crate::migrations::v13_records_by_position::RECORDS)
+            .unwrap();
         Db::new(conn).unwrap()
     }
 
@@ -276,8 +267,11 @@ mod tests {
             life: 1,
             data: (i % 7 != 0).then(|| format!("{{\"n\":{i}}}")),
             slots: vec![i as u8; 3],
-            dbv,
-            seq: i,
+            pos: crate::log_pos::key_of_row(shoal_core::LogPosition {
+                version: shoal_core::DbVersion(dbv as u64),
+                seq: i as u32,
+            })
+            .unwrap(),
             digest: [i as u8; 16],
             refs: (i % 3) as u32,
             missing: 0,

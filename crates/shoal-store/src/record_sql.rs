@@ -27,7 +27,7 @@ pub(crate) const SIZES: [usize; 4] = [CHUNK, 16, 4, 1];
 const _: () = assert!(SIZES[SIZES.len() - 1] == 1);
 
 /// Columns of one row, in the statement's order.
-pub(crate) const COLUMNS: usize = 10;
+pub(crate) const COLUMNS: usize = 9;
 
 /// The insert of `n` new rows for each of [`SIZES`].
 static INSERTS: LazyLock<[String; 4]> =
@@ -56,17 +56,17 @@ fn statement_of(n: usize, prior: Prior) -> String {
         Prior::Absent => "INSERT OR FAIL INTO records ",
         Prior::Present => "INSERT INTO records ",
     });
-    sql.push_str("(cid, rid, life, data, slots, dbv, seq, digest, refs, missing) VALUES ");
+    sql.push_str("(pos, cid, rid, life, data, slots, digest, refs, missing) VALUES ");
     for i in 0..n {
         if i > 0 {
             sql.push(',');
         }
-        sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+        sql.push_str("(?,?,?,?,?,?,?,?,?)");
     }
     if prior == Prior::Present {
         sql.push_str(
-            " ON CONFLICT (cid, rid) DO UPDATE SET life = excluded.life, data = excluded.data,
-             slots = excluded.slots, dbv = excluded.dbv, seq = excluded.seq,
+            " ON CONFLICT (cid, rid) DO UPDATE SET pos = excluded.pos, life = excluded.life,
+             data = excluded.data, slots = excluded.slots,
              digest = excluded.digest, refs = excluded.refs, missing = excluded.missing",
         );
     }

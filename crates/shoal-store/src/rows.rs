@@ -9,6 +9,7 @@
 
 use crate::error::StoreError;
 use crate::kept::{Kept, KeptStatements};
+use crate::log_pos::{MAX_SEQ, first_key_of, version_of};
 use crate::packed_slots::{pack, pack_digested, unpack_slots};
 use crate::record_rows::RecordRow;
 use crate::record_sql::Prior;
@@ -35,12 +36,18 @@ impl TxnStamp {
         }
     }
 
-    /// The version this transaction took, if it wrote anything.
+    /// The (last) version this transaction took, if it wrote anything.
     pub(crate) fn taken(&self) -> Option<DbVersion> {
         (self.seq > 0).then_some(self.version)
     }
 
+    /// The next change's position; past [`MAX_SEQ`] changes, the
+    /// transaction goes on in the next version (`log_pos.rs`).
     fn next(&mut self) -> LogPosition {
+        if self.seq == MAX_SEQ {
+            self.version = DbVersion(self.version.0 + 1);
+            self.seq = 0;
+        }
         self.seq += 1;
         LogPosition {
             version: self.version,
@@ -366,8 +373,7 @@ pub(crate) fn save(
         life: after.life().0 as i64,
         data,
         slots: blob,
-        dbv: at.version.0 as i64,
-        seq: i64::from(at.seq),
+        pos: crate::log_pos::key_of_row(at)?,
         digest: digest.0,
         refs: blobs.refs,
         missing: blobs.missing,
@@ -382,7 +388,7 @@ pub(crate) fn save(
 
 /// After a transaction removed record rows (tombstone collection, a
 /// partial replica's drop), maybe the log's newest: the log's head is
-/// MAX(dbv) and opening restores the clock from that transaction's clocks,
+/// the version of the greatest key and opening restores the clock from that transaction's clocks,
 /// so both are kept here — `version` as the log floor, `clock` as the clock
 /// mark (`clock_mark.rs`). Neither ever moves back.
 pub(crate) fn keep_head(
@@ -415,10 +421,15 @@ pub(crate) fn log_head(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError
 
 /// The last db_version written in the log and the highest clock there.
 fn log_end(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT dbv, slots FROM records WHERE dbv = (SELECT MAX(dbv) FROM records)",
-    )?;
-    let mut rows = stmt.query([])?;
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT max(pos) FROM records")?
+        .query_row([], |r| r.get(0))?;
+    let Some(last) = last else {
+        return Ok((DbVersion(0), Hlc::default()));
+    };
+    // The rows of the last version: from its first key on.
+    let mut stmt = conn.prepare_cached("SELECT dbv, slots FROM records WHERE pos >= ?1")?;
+    let mut rows = stmt.query([first_key_of(version_of(last))])?;
     let (mut version, mut hlc) = (DbVersion(0), Hlc::default());
     while let Some(row) = rows.next()? {
         version = DbVersion(row.get::<_, i64>(0)? as u64);
@@ -488,4 +499,25 @@ pub(crate) fn kept_data_version(kept: &KeptStatements) -> Result<i64, StoreError
     kept.run(Kept::DataVersion, |s| {
         s.query_row([], |r| r.get(0)).map_err(StoreError::from)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_past_the_changes_a_version_holds_goes_on_in_the_next() {
+        let mut stamp = TxnStamp::new(DbVersion(6));
+        assert_eq!(stamp.taken(), None, "nothing written, no version taken");
+        let mut last = stamp.next();
+        assert_eq!((last.version, last.seq), (DbVersion(7), 1));
+        for _ in 1..MAX_SEQ {
+            last = stamp.next();
+        }
+        assert_eq!((last.version, last.seq), (DbVersion(7), MAX_SEQ));
+        let next = stamp.next();
+        assert_eq!((next.version, next.seq), (DbVersion(8), 1));
+        assert!(next > last);
+        assert_eq!(stamp.taken(), Some(DbVersion(8)));
+    }
 }

@@ -455,6 +455,7 @@ fn at_fault(e: Error) -> ApplyError {
             | StoreError::Io { .. }
             | StoreError::BlobBusy { .. }
             | StoreError::BadSchema { .. }
+            | StoreError::LogFull { .. }
             | StoreError::WouldWait { .. } => false,
         },
         // Not errors a merge makes; were one to, it is nothing the peer sent.

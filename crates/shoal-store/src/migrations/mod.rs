@@ -24,6 +24,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 mod v10_partial_replicas;
 mod v11_recon_key_states;
 mod v12_blobs_on_demand;
+pub(crate) mod v13_records_by_position;
 mod v2_base;
 mod v3_digests_sharing;
 mod v4_recon_keys_blobs;
@@ -103,6 +104,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         to: 12,
         what: "blobs on demand: those fetched when opened, their source and last open",
         up: v12_blobs_on_demand::up,
+    },
+    Migration {
+        to: 13,
+        what: "records keyed by their log positions, found by (collection, id) through an index",
+        up: v13_records_by_position::up,
     },
 ];
 

@@ -26,6 +26,7 @@ mod echo;
 mod gc;
 mod held;
 mod held_back;
+mod log_positions;
 mod recon_index;
 mod shared_file;
 mod sync_layouts;
