@@ -61,6 +61,15 @@ fn insert_of(n: usize) -> String {
     sql
 }
 
+/// The key of the `i`th row (from 1) of one transaction, as Shoal packs it
+/// (`log_pos.rs`): version 1 and its place, going on in the next version
+/// after 1,048,575 rows.
+fn key_of(i: u64) -> i64 {
+    const PER_VERSION: u64 = (1 << 20) - 1;
+    let (version, seq) = (1 + (i - 1) / PER_VERSION, (i - 1) % PER_VERSION + 1);
+    ((version << 20) | seq) as i64
+}
+
 /// Writes `rows` records (`id(i)`, `json(i)` for i in 1..=rows) into a
 /// fresh `records` table on `conn` as Shoal's write path does, in one
 /// transaction, and returns how long it took.
@@ -95,8 +104,7 @@ pub fn batch(
             while rows + 1 - next >= size as u64 {
                 for k in 0..size {
                     let (i, at) = (next + k as u64, k * 9);
-                    // Version 1, the row's place in it (`log_pos.rs`).
-                    insert.raw_bind_parameter(at + 1, (1_i64 << 20) | i as i64)?;
+                    insert.raw_bind_parameter(at + 1, key_of(i))?;
                     insert.raw_bind_parameter(at + 2, 1)?;
                     insert.raw_bind_parameter(at + 3, &ids[(i - 1) as usize])?;
                     insert.raw_bind_parameter(at + 4, 1)?;
@@ -146,6 +154,13 @@ mod tests {
         assert_eq!(rows, 150);
         assert_eq!(slots as usize, 150 * SLOTS_BYTES);
         assert_eq!(digests as usize, 150 * DIGEST_BYTES);
+    }
+
+    #[test]
+    fn keys_go_on_in_the_next_version_past_a_full_one() {
+        assert_eq!(key_of(1), (1 << 20) | 1);
+        assert_eq!(key_of(1_048_575), (1 << 20) | 1_048_575);
+        assert_eq!(key_of(1_048_576), (2 << 20) | 1);
     }
 
     #[test]

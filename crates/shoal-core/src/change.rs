@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// A store's change-log position: bumped once per committed transaction.
+/// A store's change-log position: bumped once per committed transaction
+/// (more than once for one of over 1,048,575 changes).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]

@@ -309,11 +309,13 @@ impl Store {
             ])?;
         }
         // The records saved here are the log's last transaction, whose
-        // clocks opening restores the clock from: the mark is needed only
-        // when they are not the highest seen (older changes merged, or a
-        // later local clock). A live change newer than anything here
-        // carries its own, and its merge writes one page fewer.
-        if stamp.taken().is_some() && observed.last() > saved_clock {
+        // clocks opening restores the clock from (those of its last
+        // version): the mark is needed only when they are not the highest
+        // seen (older changes merged, or a later local clock), or when the
+        // transaction took more than one version. A live change newer than
+        // anything here carries its own, and its merge writes one page fewer.
+        let spanned = stamp.versions().nth(1).is_some();
+        if stamp.taken().is_some() && (observed.last() > saved_clock || spanned) {
             crate::clock_mark::save(&tx, observed.last())?;
         }
         tx.commit()?;
@@ -325,8 +327,11 @@ impl Store {
         self.hlc = observed;
         report.version = stamp.taken();
         // Only a batch from a sync peer, with nothing but its changes.
-        if let (Some((peer, _)), Some(version), []) = (cursor, report.version, released) {
-            self.echoes.record(peer, version);
+        if let (Some((peer, _)), []) = (cursor, released) {
+            // Every version the batch took (none if nothing changed).
+            for version in stamp.versions() {
+                self.echoes.record(peer, version);
+            }
         }
         if let Some(v) = report.version {
             self.db_version = v;

@@ -28,7 +28,8 @@ pub struct ApplyReport {
     /// Changes held back because their clock is too far ahead of local
     /// time (see `held.rs`): merged later, not refused with the batch.
     pub held: usize,
-    /// The local db_version the batch was committed at; `None` if nothing changed.
+    /// The local db_version the batch was committed at (the last, for a
+    /// batch of more changes than one version holds); `None` if nothing changed.
     pub version: Option<DbVersion>,
     /// Records whose state changed, in key order.
     pub changed: Vec<RecordKey>,

@@ -391,12 +391,15 @@ pub const LOG_SKIP: u64 = 1 << 32;
 /// past any version the old node reached. Returns the new head.
 pub fn skip_log(db: &Path) -> Result<DbVersion, StoreError> {
     let sqlite = |e| StoreError::from_sqlite(db, e);
-    let conn = Connection::open_with_flags(
+    let mut conn = Connection::open_with_flags(
         db,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(sqlite)?;
     refuse_foreign(&conn, db)?;
+    // A copy made by an older build is brought to this build's schema
+    // first: the log head is read through it.
+    crate::schema::prepare(&mut conn, db)?;
     let (head, _) = crate::rows::log_head(&conn).map_err(|e| e.with_path(db))?;
     let floor = head.0.saturating_add(LOG_SKIP);
     conn.execute(

@@ -53,18 +53,24 @@ pub(crate) fn key_at(at: LogPosition) -> Option<i64> {
 }
 
 /// The key such that the rows after a cursor at `after` are exactly those
-/// with a greater key. A position past what a key holds (a cursor
+/// with a greater key. A seq past what a key holds (a cursor
 /// [`LogPosition::after_version`], or one a peer kept from the layout
-/// before this one) is clamped: every row of a later version is after it.
+/// before this one) is the end of its version; a version past the last
+/// has no row after it.
 pub(crate) fn key_after(after: LogPosition) -> i64 {
-    let version = after.version.0.min(MAX_VERSION);
-    pack(version, after.seq.min(MAX_SEQ))
+    match after.version.0 > MAX_VERSION {
+        true => i64::MAX,
+        false => pack(after.version.0, after.seq.min(MAX_SEQ)),
+    }
 }
 
 /// The first key of `version`'s rows: the rows at or after it are those
-/// of `version` and later.
+/// of `version` and later (none, for a version past the last).
 pub(crate) fn first_key_of(version: DbVersion) -> i64 {
-    pack(version.0.min(MAX_VERSION), 0)
+    match version.0 > MAX_VERSION {
+        true => i64::MAX,
+        false => pack(version.0, 0),
+    }
 }
 
 /// The log position a stored key stands for.
@@ -135,7 +141,7 @@ mod tests {
         fn keys_order_as_positions(
             a in (0..=MAX_VERSION, 1..=MAX_SEQ),
             b in (0..=MAX_VERSION, 1..=MAX_SEQ),
-            cursor in (0..=MAX_VERSION, any::<u32>()),
+            cursor in (0..=MAX_VERSION + 2, any::<u32>()),
         ) {
             let (a, b) = (at(a.0, a.1), at(b.0, b.1));
             let (ka, kb) = (key_of_row(a).unwrap(), key_of_row(b).unwrap());

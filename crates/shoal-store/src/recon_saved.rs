@@ -3,7 +3,7 @@
 //! when the store closes, and taken back on first use instead of reading
 //! every record again (3.7 s at 1,000,000 records).
 //!
-//! A saved tree is stamped with the log head (`MAX(dbv)` of `records`) it
+//! A saved tree is stamped with the log head (the version of `records`' greatest key) it
 //! matches, and used only while that is still the head: any write or merged
 //! change moves the head, so it makes the saved tree stale. The one change
 //! to a record's reconciliation element that does not move the head — its

@@ -251,11 +251,13 @@ fn bind(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::migrations::v13_records_by_position::{RECORDS_INDEXES, RECORDS_TABLE};
 
     fn table() -> Db {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(crate::migrations::v13_records_by_position::RECORDS)
-            .unwrap();
+        for sql in [RECORDS_TABLE, RECORDS_INDEXES] {
+            conn.execute_batch(sql).unwrap();
+        }
         Db::new(conn).unwrap()
     }
 

@@ -20,18 +20,23 @@ use shoal_core::recon::{Element, ItemFlags, ReconKey, StateDigest, element};
 use shoal_core::{CollectionName, DbVersion, Hlc, Life, LogPosition, RecordId, RecordState, Slot};
 use std::collections::BTreeMap;
 
-/// The change-log position a transaction writes at: one db_version for the whole
-/// transaction (taken only if something changes) and a sequence per record.
+/// The change-log positions a transaction writes at: a db_version (taken
+/// only if something changes) and a sequence per record. A transaction of
+/// more than [`MAX_SEQ`] changes goes on in the next version, so one may
+/// take several, consecutive (`log_pos.rs`).
 #[derive(Debug)]
 pub(crate) struct TxnStamp {
+    first: DbVersion,
     version: DbVersion,
     seq: u32,
 }
 
 impl TxnStamp {
     pub(crate) fn new(current: DbVersion) -> Self {
+        let first = DbVersion(current.0 + 1);
         Self {
-            version: DbVersion(current.0 + 1),
+            first,
+            version: first,
             seq: 0,
         }
     }
@@ -41,8 +46,15 @@ impl TxnStamp {
         (self.seq > 0).then_some(self.version)
     }
 
+    /// Every version this transaction took, first to last (none if it
+    /// wrote nothing).
+    pub(crate) fn versions(&self) -> impl Iterator<Item = DbVersion> + use<> {
+        let last = self.taken().map_or(0, |v| v.0);
+        (self.first.0..=last).map(DbVersion)
+    }
+
     /// The next change's position; past [`MAX_SEQ`] changes, the
-    /// transaction goes on in the next version (`log_pos.rs`).
+    /// transaction goes on in the next version.
     fn next(&mut self) -> LogPosition {
         if self.seq == MAX_SEQ {
             self.version = DbVersion(self.version.0 + 1);
@@ -509,6 +521,7 @@ mod tests {
     fn a_transaction_past_the_changes_a_version_holds_goes_on_in_the_next() {
         let mut stamp = TxnStamp::new(DbVersion(6));
         assert_eq!(stamp.taken(), None, "nothing written, no version taken");
+        assert_eq!(stamp.versions().count(), 0);
         let mut last = stamp.next();
         assert_eq!((last.version, last.seq), (DbVersion(7), 1));
         for _ in 1..MAX_SEQ {
@@ -519,5 +532,9 @@ mod tests {
         assert_eq!((next.version, next.seq), (DbVersion(8), 1));
         assert!(next > last);
         assert_eq!(stamp.taken(), Some(DbVersion(8)));
+        assert_eq!(
+            stamp.versions().collect::<Vec<_>>(),
+            [DbVersion(7), DbVersion(8)]
+        );
     }
 }

@@ -20,7 +20,8 @@ pub struct WriteOp {
 /// What a committed write did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteOutcome {
-    /// The db_version the transaction took; `None` if nothing changed.
+    /// The db_version the transaction took (the last, for a write of more
+    /// than 1,048,575 changes, which takes several); `None` if nothing changed.
     pub version: Option<DbVersion>,
     /// The records whose state changed, in write order.
     pub changed: Vec<RecordKey>,

@@ -69,7 +69,8 @@ impl Edit {
 /// and Sync Details show for those fields until a newer write replaces them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
-    /// The db_version of the transaction.
+    /// The db_version of the transaction (its last, for a write of more
+    /// than 1,048,575 changes).
     pub version: DbVersion,
     /// The clock stamped on what it wrote (of the last record it changed,
     /// for a write of several records).

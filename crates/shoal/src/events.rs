@@ -25,7 +25,8 @@ pub struct ChangeEvent {
     pub collection: CollectionName,
     /// The record's id.
     pub id: RecordId,
-    /// The db_version of the commit that changed it.
+    /// The db_version of the commit that changed it (its last, for a commit
+    /// of more than 1,048,575 changes).
     pub version: DbVersion,
     /// Local write or remote merge.
     pub origin: Origin,

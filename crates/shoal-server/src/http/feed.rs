@@ -194,7 +194,8 @@ impl Producer {
     ) -> Result<(), Stop> {
         // This process's commits take consecutive versions; a version that
         // skips one follows a commit another process made (`shoal put` on
-        // the same file), which no event announces. The log has both, in
+        // the same file), which no event announces, or a commit of more
+        // than 1,048,575 changes, whose events carry its last version. The log has both, in
         // order: send it first, so the older commit is neither lost nor late.
         let sent = self.current.as_ref().map_or(self.through, |(v, _)| *v);
         if version > sent + 1 {

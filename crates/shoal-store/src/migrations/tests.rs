@@ -22,7 +22,7 @@ fn layout(conn: &Connection) -> Vec<String> {
         .unwrap();
     for table in tables {
         let columns: Vec<String> = conn
-            .prepare("SELECT name || ' ' || type FROM pragma_table_info(?1) ORDER BY cid")
+            .prepare("SELECT name || ' ' || type FROM pragma_table_xinfo(?1) ORDER BY cid")
             .unwrap()
             .query_map([&table], |r| r.get(0))
             .unwrap()
@@ -154,24 +154,49 @@ fn a_newer_file_is_left_alone() {
     assert_eq!(layout(&conn), before);
 }
 
+/// Packed slots of a record put at wall clock `ms`, written at `dbv`.
+fn slots_put_at(ms: u64, dbv: u64) -> Vec<u8> {
+    use shoal_core::{Clock, Hlc, Intent, RecordState, SiteId, plan};
+    let clock = Clock {
+        hlc: Hlc::new(ms, 0),
+        site: SiteId(7),
+    };
+    let fields = serde_json::json!({"n": ms}).as_object().unwrap().clone();
+    let mut state = RecordState::default();
+    for (slot, version) in plan(&state, &Intent::Put(fields), clock).unwrap() {
+        state.apply(slot, version);
+    }
+    crate::packed_slots::pack(&state, |_, _| shoal_core::DbVersion(dbv))
+}
+
 #[test]
 fn step_13_keys_every_row_by_its_log_position_and_moves_the_overflowing_ones_to_the_end() {
     let mut conn = Connection::open_in_memory().unwrap();
     upgrade(&mut conn, &MIGRATIONS[..11], true).unwrap();
     assert_eq!(version(&conn), 12);
+    // (id, dbv, seq, data, clock ms): the last transaction (5) holds the
+    // highest clock; two rows of transaction 4 are past what a key holds.
+    let rows = [
+        ("c", 5, 1, Some("{\"x\":3}"), 9_000),
+        ("a", 3, 1, Some("{\"x\":1}"), 1_000),
+        ("big2", 4, 2_000_000, Some("{}"), 2_000),
+        ("b", 3, 2, None, 1_500),
+        ("big", 4, 1_048_576, Some("{}"), 2_000),
+    ];
+    for (rid, dbv, seq, data, ms) in rows {
+        conn.execute(
+            "INSERT INTO records (cid, rid, life, data, slots, dbv, seq) VALUES (1, ?1, 1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![rid, data, slots_put_at(ms, dbv), dbv as i64, seq as i64],
+        )
+        .unwrap();
+    }
     conn.execute_batch(
-        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq) VALUES
-             (1, 'c', 1, '{\"x\":3}', x'03', 5, 1),
-             (1, 'a', 1, '{\"x\":1}', x'01', 3, 1),
-             (2, 'big2', 1, '{}', x'05', 4, 2000000),
-             (1, 'b', 2, NULL, x'02', 3, 2),
-             (2, 'big', 1, '{}', x'04', 4, 1048576);
-         CREATE INDEX ix_1_test ON records (json_extract(data, '$.x'), rid)
+        "CREATE INDEX ix_1_test ON records (json_extract(data, '$.x'), rid)
              WHERE cid = 1 AND data IS NOT NULL;",
     )
     .unwrap();
     assert_eq!(upgrade(&mut conn, MIGRATIONS, false).unwrap(), (12, 13));
-    let rows: Vec<(String, i64, i64, Vec<u8>)> = conn
+    let got: Vec<(String, i64, i64, Vec<u8>)> = conn
         .prepare("SELECT rid, dbv, seq, slots FROM records ORDER BY pos")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -179,20 +204,25 @@ fn step_13_keys_every_row_by_its_log_position_and_moves_the_overflowing_ones_to_
         .collect::<Result<_, _>>()
         .unwrap();
     let expected = [
-        ("a", 3, 1, 1),
-        ("b", 3, 2, 2),
-        ("c", 5, 1, 3),
+        ("a", 3, 1),
+        ("b", 3, 2),
+        ("c", 5, 1),
         // Past what a key holds: after the last version, in their order.
-        ("big", 6, 1, 4),
-        ("big2", 6, 2, 5),
+        ("big", 6, 1),
+        ("big2", 6, 2),
     ];
-    assert_eq!(rows.len(), expected.len(), "{rows:?}");
-    for (row, (rid, dbv, seq, slot)) in rows.iter().zip(expected) {
-        assert_eq!(
-            (row.0.as_str(), row.1, row.2, row.3.as_slice()),
-            (rid, dbv, seq, &[slot][..])
-        );
+    assert_eq!(got.len(), expected.len(), "{got:?}");
+    for (row, (rid, dbv, seq)) in got.iter().zip(expected) {
+        assert_eq!((row.0.as_str(), row.1, row.2), (rid, dbv, seq));
+        let (_, old_dbv, _, _, ms) = rows.iter().find(|r| r.0 == rid).unwrap();
+        assert_eq!(row.3, slots_put_at(*ms, *old_dbv), "{rid}: slots changed");
     }
+    // Opening restores the clock from the last version, now the moved rows:
+    // the last transaction's clock is kept in the mark.
+    assert_eq!(
+        crate::clock_mark::load(&conn).unwrap(),
+        shoal_core::Hlc::new(9_000, 0)
+    );
     let indexes: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records' ORDER BY name")
         .unwrap()
@@ -217,4 +247,27 @@ fn step_13_keys_every_row_by_its_log_position_and_moves_the_overflowing_ones_to_
         )
         .is_err()
     );
+}
+
+#[test]
+fn step_13_moves_overflowing_rows_past_a_restore_s_log_floor() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    upgrade(&mut conn, &MIGRATIONS[..11], true).unwrap();
+    conn.execute(
+        "INSERT INTO records (cid, rid, life, data, slots, dbv, seq) VALUES (1, 'big', 1, '{}', ?1, 4, 1048576)",
+        [slots_put_at(1_000, 4)],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('log_floor', ?1)",
+        [100_u64.to_be_bytes().to_vec()],
+    )
+    .unwrap();
+    upgrade(&mut conn, MIGRATIONS, false).unwrap();
+    let (dbv, seq): (i64, i64) = conn
+        .query_row("SELECT dbv, seq FROM records", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((dbv, seq), (101, 1));
 }

@@ -374,7 +374,9 @@ fn a_schema_2_file_is_migrated_with_the_same_digests() {
     delete(&mut store, "r7");
     let fresh = fingerprints(&mut store);
     drop(store);
-    // Turn the file back into what schema version 2 wrote.
+    // Turn the file back into what schema version 2 wrote (but for the
+    // `records` table's key, which step 13 finds made; the committed
+    // fixtures, `upgrade_fixtures.rs`, hold the layouts before it).
     let raw = rusqlite::Connection::open(&path).expect("raw");
     raw.execute_batch(
         "DROP TABLE recon_keys; DROP TABLE sharing; DROP TABLE local_only;

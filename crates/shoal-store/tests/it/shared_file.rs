@@ -45,7 +45,7 @@ fn a_store_opened_while_another_commits_continues_its_log() {
     started.wait();
     // Each open reads the log's head while the other store keeps committing;
     // a head read before a commit it then takes as seen makes the first
-    // write reuse that commit's log position (UNIQUE on records.dbv, seq).
+    // write reuse that commit's log position (the key of `records`).
     // Several openers at once: more windows, and threads preempted in them.
     let (openers, opens) = (4, 60);
     let failed: Vec<String> = std::thread::scope(|scope| {
