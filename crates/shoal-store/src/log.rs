@@ -4,8 +4,9 @@
 //! reads sync serves peers from are bounded by changes and bytes and cut a
 //! record too big for one of them (see `parts.rs`).
 //!
-//! It owns the keyset pagination over the log position key (`log_pos.rs`) and the bounded
-//! reads sync serves peers from; what to do with the changes is the caller's.
+//! It owns the keyset pagination over the table's log-position key
+//! (`log_pos.rs`) and the bounded reads sync serves peers from; what to do
+//! with the changes is the caller's.
 
 use crate::Store;
 use crate::error::StoreError;

@@ -399,9 +399,9 @@ pub(crate) fn save(
 }
 
 /// After a transaction removed record rows (tombstone collection, a
-/// partial replica's drop), maybe the log's newest: the log's head is
-/// the version of the greatest key and opening restores the clock from that transaction's clocks,
-/// so both are kept here — `version` as the log floor, `clock` as the clock
+/// partial replica's drop), maybe the log's newest: the log's head is the
+/// version of the greatest key and opening restores the clock from that
+/// version's clocks, so both are kept here — `version` as the log floor, `clock` as the clock
 /// mark (`clock_mark.rs`). Neither ever moves back.
 pub(crate) fn keep_head(
     conn: &Connection,
