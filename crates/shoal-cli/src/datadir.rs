@@ -76,7 +76,7 @@ impl DataDir {
             },
             ..Default::default()
         };
-        match Store::open_with(self.db_path(), options) {
+        match self.upgrading(|| Store::open_with(self.db_path(), options)) {
             Err(shoal::Error::Store(StoreError::Missing { .. })) => {}
             other => return self.named(other),
         }
@@ -101,7 +101,32 @@ impl DataDir {
     }
 
     fn open_or_create(&self) -> Result<Store> {
-        self.named(Store::open(self.db_path()))
+        self.named(self.upgrading(|| Store::open(self.db_path())))
+    }
+
+    /// Runs `open`, saying on stderr first when it will upgrade the file's
+    /// schema (a long open for a big file: the step that keys records by
+    /// log position rewrites every one), and how long that took.
+    fn upgrading<T>(
+        &self,
+        open: impl FnOnce() -> Result<T, shoal::Error>,
+    ) -> Result<T, shoal::Error> {
+        let path = self.db_path();
+        // A file the check cannot read is the open's to report.
+        let Ok(Some(upgrade)) = shoal::pending_upgrade(&path) else {
+            return open();
+        };
+        eprintln!(
+            "upgrading {} from schema version {} to {} ({} records; about 4 s per million, once)",
+            path.display(),
+            upgrade.from,
+            upgrade.to,
+            upgrade.records
+        );
+        let started = std::time::Instant::now();
+        let opened = open()?;
+        eprintln!("upgraded in {:.1} s", started.elapsed().as_secs_f64());
+        Ok(opened)
     }
 
     /// Adds the database path to an open error that does not name it already.

@@ -92,6 +92,7 @@ pub use partial_age::{AGE_OUT_PAGE, AgeOutPass};
 pub use query::{Filter, Order, Query};
 pub use read::{CollectionStatus, Page, Record, StoreStatus};
 pub use recon_snapshot::ReconSnapshot;
+pub use schema::{PendingUpgrade, pending_upgrade};
 pub use write::OPS_PER_STEP;
 pub use write_op::{WriteOp, WriteOutcome};
 

@@ -88,6 +88,7 @@ pub use shoal_store::{
     MAX_CONFLICTS_LISTED,
 };
 pub use shoal_store::{GcProgress, GcReport, TombstoneStatus};
+pub use shoal_store::{PendingUpgrade, SCHEMA_VERSION, pending_upgrade};
 
 /// Unix milliseconds now (0 if the clock reads before the epoch): the time
 /// of admissions and revocations, and the `now` of a partial filter sweep.

@@ -14,6 +14,7 @@ mod cli;
 mod cli_conflicts;
 mod cli_errors;
 mod cli_output;
+mod cli_upgrade;
 mod daemon;
 mod demo;
 mod demo_wan;

@@ -258,3 +258,40 @@ fn a_file_from_before_the_format_settled_is_refused_and_left_alone() {
     );
     assert_eq!(snapshot(tmp.path()), before);
 }
+
+/// What an open would upgrade is told before it, and only then.
+#[test]
+fn the_pending_upgrade_is_told_before_the_open_and_not_after() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let missing = tmp.path().join("missing.db");
+    assert_eq!(
+        shoal_store::pending_upgrade(&missing).expect("missing"),
+        None
+    );
+    let dir = fixtures_root().join("schema-12");
+    copy_dir(&dir, tmp.path());
+    let path = tmp.path().join(script::DB_FILE);
+    let records: u64 = rusqlite::Connection::open(&path)
+        .expect("raw open")
+        .query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))
+        .expect("count") as u64;
+    assert_eq!(
+        shoal_store::pending_upgrade(&path).expect("schema 12"),
+        Some(shoal_store::PendingUpgrade {
+            from: 12,
+            to: SCHEMA_VERSION,
+            records
+        })
+    );
+    drop(Store::open(&path, StoreConfig::default()).expect("open"));
+    assert_eq!(shoal_store::pending_upgrade(&path).expect("upgraded"), None);
+    let foreign = tmp.path().join("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .expect("foreign")
+        .execute_batch("CREATE TABLE t (x INTEGER)")
+        .expect("table");
+    assert_eq!(
+        shoal_store::pending_upgrade(&foreign).expect("foreign"),
+        None
+    );
+}
