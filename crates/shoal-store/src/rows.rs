@@ -420,15 +420,23 @@ pub(crate) fn keep_head(
 /// db_version (at least the `log_floor` a same-identity restore set, see
 /// `backup::skip_log`) and the highest clock written in it.
 pub(crate) fn log_head(conn: &Connection) -> Result<(DbVersion, Hlc), StoreError> {
+    let floor = log_floor(conn)?;
+    let (version, hlc) = log_end(conn)?;
+    Ok((version.max(floor), hlc))
+}
+
+/// The log floor [`keep_head`] or a same-identity restore
+/// (`backup::skip_log`) set: version 0 if none.
+pub(crate) fn log_floor(conn: &Connection) -> Result<DbVersion, StoreError> {
     let floor: Option<Vec<u8>> = conn
         .prepare_cached("SELECT value FROM meta WHERE key = 'log_floor'")?
         .query_row([], |r| r.get(0))
         .optional()?;
-    let floor = floor
-        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-        .map_or(0, u64::from_be_bytes);
-    let (version, hlc) = log_end(conn)?;
-    Ok((version.max(DbVersion(floor)), hlc))
+    Ok(DbVersion(
+        floor
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes),
+    ))
 }
 
 /// The last db_version written in the log and the highest clock there.

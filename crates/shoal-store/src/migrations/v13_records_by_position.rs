@@ -22,7 +22,7 @@
 use super::has_column;
 use crate::error::StoreError;
 use crate::log_pos::{MAX_SEQ, MAX_VERSION};
-use rusqlite::{OptionalExtension, Transaction};
+use rusqlite::Transaction;
 
 /// The table as this step leaves it.
 pub(crate) const RECORDS_TABLE: &str = "
@@ -61,7 +61,7 @@ pub(super) fn up(tx: &Transaction<'_>) -> Result<(), StoreError> {
     }
     // Rows past what a key holds go after the log's end: after its last
     // version, and after a floor a same-identity restore set (`backup.rs`).
-    let end = (last as u64).max(log_floor(tx)?);
+    let end = (last as u64).max(crate::rows::log_floor(tx)?.0);
     let needed = end + (overflowing as u64).div_ceil(u64::from(MAX_SEQ));
     if needed > MAX_VERSION {
         return Err(StoreError::LogFull { version: needed });
@@ -119,16 +119,4 @@ pub(super) fn up(tx: &Transaction<'_>) -> Result<(), StoreError> {
         tx.execute_batch(sql)?;
     }
     Ok(())
-}
-
-/// The log floor a same-identity restore set (`backup::skip_log`), or 0.
-fn log_floor(tx: &Transaction<'_>) -> Result<u64, StoreError> {
-    let floor: Option<Vec<u8>> = tx
-        .query_row("SELECT value FROM meta WHERE key = 'log_floor'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    Ok(floor
-        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-        .map_or(0, u64::from_be_bytes))
 }
